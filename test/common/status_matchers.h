@@ -1,0 +1,40 @@
+// File: status_matchers.h
+// IsOk(), StatusIs(code, message_matcher), IsOkAndHolds(m): the matchers of Abseil's newer
+// status_matchers.h. Tests assert on the specific error, never on "not ok".
+#pragma once
+
+#include <gmock/gmock.h>
+
+#include "ts/common/status.h"
+
+
+namespace ts::testing {
+
+inline const ts::Status& GetStatus(const ts::Status& s) { return s; }
+template <typename T>
+const ts::Status& GetStatus(const ts::StatusOr<T>& s) {
+  return s.status();
+}
+
+MATCHER(IsOk, "is OK") {
+  const ts::Status& s = GetStatus(arg);
+  if (!s.ok()) *result_listener << "status is " << s;
+  return s.ok();
+}
+
+MATCHER_P2(StatusIs, code, message_matcher, "") {
+  const ts::Status& s = GetStatus(arg);
+  *result_listener << "status is " << s;
+  return s.code() == code &&
+         ::testing::ExplainMatchResult(message_matcher, std::string(s.message()), result_listener);
+}
+
+MATCHER_P(IsOkAndHolds, value_matcher, "") {
+  if (!arg.ok()) {
+    *result_listener << "status is " << arg.status();
+    return false;
+  }
+  return ::testing::ExplainMatchResult(value_matcher, *arg, result_listener);
+}
+
+}  // namespace ts::testing
