@@ -1,0 +1,142 @@
+// File: records.h
+// The records Tessera keeps. Shapes mirror the AWS resources of PROTOCOL.md §6 so the admin plane
+// is a thin layer over them. Times are Unix seconds; 0 means "not set" for optional times.
+// Secrets never appear here in plaintext: codes, refresh tokens, session ids and session tokens
+// are SHA-256 hashes (hex); IAM secret keys and private signing keys are sealed with the master
+// key (AES-256-GCM, see crypto/aead.h).
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <string>
+#include <vector>
+
+namespace ts::storage {
+
+// The single Identity Center instance a Tessera deployment serves.
+struct Instance {
+  std::string instance_arn;       // arn:aws:sso:::instance/ssoins-111111111111
+  std::string instance_id;        // ssoins-111111111111
+  std::string identity_store_id;  // d-3333333333
+  std::string owner_account_id;   // 111111111111
+  std::string region;             // us-east-1
+  std::string name;
+  int64_t created_at = 0;
+};
+
+// An identity-store user. `attributes_json` is the whole identitystore User document as the
+// admin API takes it (Name, Emails, ExternalIds, ... in PascalCase), so no attribute is lost;
+// the columns beside it are the ones looked up by.
+struct User {
+  std::string user_id;  // identitystore UserId (a UUID)
+  std::string identity_store_id;
+  std::string user_name;
+  std::string display_name;
+  std::string attributes_json = "{}";
+  std::string password_hash;  // argon2id encoded string; empty: no password sign-in
+  int64_t created_at = 0;
+  int64_t updated_at = 0;
+};
+
+// A customer-managed application with everything CreateTokenWithIAM consults.
+struct Application {
+  std::string application_arn;
+  std::string instance_arn;
+  std::string application_provider_arn;  // arn:aws:sso::aws:applicationProvider/custom
+  std::string name;
+  std::string description;
+  std::string status = "ENABLED";  // ENABLED | DISABLED
+  bool assignment_required = true;
+  // Grant type (e.g. "authorization_code") -> the Grant union member's value as JSON, e.g.
+  // {"RedirectUris":["https://mywebapp.example/redirect"]} for AuthorizationCode, {} for RefreshToken.
+  std::map<std::string, std::string> grants;
+  // The IAM authentication method's ActorPolicy document (JSON); empty when none is set.
+  std::string actor_policy_json;
+  // Access scope -> AuthorizedTargets (application or instance ARNs; may be empty).
+  std::map<std::string, std::vector<std::string>> access_scopes;
+  int64_t created_at = 0;
+};
+
+// An IAM user or role that may hold access keys.
+struct IamPrincipal {
+  std::string arn;         // arn:aws:iam::123456789012:role/webapp
+  std::string account_id;  // 123456789012
+  std::string identity_policy_json;  // optional IAM identity policy (JSON); empty: none
+  int64_t created_at = 0;
+};
+
+struct AccessKey {
+  std::string access_key_id;
+  std::string principal_arn;
+  std::string secret_sealed;       // the secret access key sealed with the master key
+  std::string session_token_hash;  // hex SHA-256 of the session token; empty for long-term keys
+  int64_t expires_at = 0;          // 0: never (long-term keys)
+  bool active = true;
+  int64_t created_at = 0;
+};
+
+// A JWS signing key. Published in the JWKS from `created_at`; used for signing once activated;
+// kept published after retirement until what it signed has expired (`delete_after`).
+struct SigningKey {
+  std::string kid;
+  std::string alg;                 // ES256
+  std::string private_key_sealed;  // PKCS#8 DER sealed with the master key
+  std::string public_jwk_json;
+  int64_t created_at = 0;
+  int64_t activated_at = 0;  // 0: published but not yet signing
+  int64_t retired_at = 0;    // 0: not retired
+  int64_t delete_after = 0;  // 0: keep
+};
+
+// A browser sign-in session at /authorize.
+struct SignInSession {
+  std::string session_hash;  // hex SHA-256 of the cookie value
+  std::string user_id;
+  std::string csrf_secret;  // binds the login form's CSRF token to this session
+  int64_t auth_time = 0;
+  int64_t created_at = 0;
+  int64_t expires_at = 0;
+  int64_t revoked_at = 0;
+};
+
+struct AuthorizationCode {
+  std::string code_hash;
+  std::string application_arn;
+  std::string user_id;
+  std::string redirect_uri;
+  std::string code_challenge;  // S256 challenge (base64url)
+  std::vector<std::string> scopes;
+  std::string session_hash;  // the sign-in session that produced it
+  int64_t auth_time = 0;
+  int64_t created_at = 0;
+  int64_t expires_at = 0;
+  int64_t consumed_at = 0;  // 0: unused
+  std::string family_id;    // the token family its redemption created
+};
+
+// Everything issued from one grant (a code redemption, a JWT bearer assertion, ...): refresh
+// tokens rotate within it, access tokens carry its id, and revoking it ends them all.
+struct TokenFamily {
+  std::string family_id;
+  std::string application_arn;
+  std::string user_id;
+  std::vector<std::string> scopes;  // the ceiling for downscoping
+  std::string grant_type;           // the grant that started it
+  std::string session_hash;         // sign-in session, when it began at /authorize
+  int64_t auth_time = 0;
+  int64_t created_at = 0;
+  int64_t expires_at = 0;  // absolute bound on refreshing
+  int64_t revoked_at = 0;  // 0: live
+};
+
+struct RefreshToken {
+  std::string token_hash;
+  std::string family_id;
+  std::vector<std::string> scopes;
+  int64_t created_at = 0;
+  int64_t expires_at = 0;
+  int64_t rotated_at = 0;       // 0: current
+  std::string successor_hash;   // set when rotated
+};
+
+}  // namespace ts::storage

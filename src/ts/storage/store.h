@@ -1,0 +1,128 @@
+// File: store.h
+// The storage interface. Everything above it is backend-neutral: SQLite today (sqlite/), a
+// PostgreSQL implementation next, both held to the conformance suite in store_conformance_test.h.
+//
+// Contract shared by every method:
+// - Each state change is one transaction: it happens whole or not at all.
+// - A method that returns OK has made its change durable (the backend syncs before returning).
+// - Lookups of something absent return NotFound; inserting a duplicate key returns AlreadyExists;
+//   anything else the backend could not do is Unavailable (transient) or Internal.
+// - Implementations are thread-safe; callers need no lock of their own.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "ts/common/status.h"
+#include "ts/storage/records.h"
+
+namespace ts::storage {
+
+// What RedeemAuthorizationCode did.
+enum class RedeemOutcome {
+  kRedeemed,         // the code was unused and unexpired; the family (and token) now exist
+  kAlreadyRedeemed,  // the code was used before; the family that use created is now revoked
+  kExpired,          // the code exists but expired; nothing changed
+};
+
+// What RotateRefreshToken did.
+enum class RotateOutcome {
+  kRotated,         // the token was current; it is now rotated and the successor stored
+  kAlreadyRotated,  // the token was rotated before; nothing changed (caller applies reuse policy)
+  kFamilyRevoked,   // the family is revoked; nothing changed
+};
+
+struct RefreshTokenWithFamily {
+  RefreshToken token;
+  TokenFamily family;
+};
+
+class Store {
+ public:
+  virtual ~Store() = default;
+
+  // --- instance (exactly one per deployment) ---
+  virtual Status PutInstance(const Instance& instance) = 0;  // insert or replace
+  virtual StatusOr<Instance> GetInstance() = 0;              // NotFound before the first Put
+
+  // --- key/value metadata (e.g. the master-key check value) ---
+  virtual Status PutMeta(const std::string& key, const std::string& value) = 0;
+  virtual StatusOr<std::string> GetMeta(const std::string& key) = 0;
+
+  // --- identity-store users ---
+  virtual Status CreateUser(const User& user) = 0;  // AlreadyExists on user_id or user_name
+  virtual Status UpdateUser(const User& user) = 0;  // NotFound if absent
+  virtual StatusOr<User> GetUser(const std::string& user_id) = 0;
+  virtual StatusOr<User> GetUserByName(const std::string& user_name) = 0;
+  virtual StatusOr<std::vector<User>> ListUsers() = 0;
+  // Deletes the user, revokes their token families and ends their sign-in sessions.
+  virtual Status DeleteUser(const std::string& user_id, int64_t now) = 0;
+
+  // --- applications ---
+  // Inserts or replaces the application's own fields. Grants, actor policy and access scopes in
+  // `app` are written too, replacing what was stored.
+  virtual Status PutApplication(const Application& app) = 0;
+  virtual StatusOr<Application> GetApplication(const std::string& application_arn) = 0;
+  virtual StatusOr<std::vector<Application>> ListApplications() = 0;
+  // Deletes the application and revokes every token family issued to it.
+  virtual Status DeleteApplication(const std::string& application_arn, int64_t now) = 0;
+  virtual Status PutAssignment(const std::string& application_arn, const std::string& principal_id,
+                               const std::string& principal_type) = 0;  // idempotent
+  virtual Status DeleteAssignment(const std::string& application_arn,
+                                  const std::string& principal_id) = 0;
+  virtual StatusOr<bool> IsAssigned(const std::string& application_arn,
+                                    const std::string& user_id) = 0;
+
+  // --- IAM principals and access keys ---
+  virtual Status PutPrincipal(const IamPrincipal& principal) = 0;  // insert or replace
+  virtual StatusOr<IamPrincipal> GetPrincipal(const std::string& arn) = 0;
+  virtual Status CreateAccessKey(const AccessKey& key) = 0;  // AlreadyExists on the id
+  virtual StatusOr<AccessKey> GetAccessKey(const std::string& access_key_id) = 0;
+  virtual StatusOr<std::vector<AccessKey>> ListAccessKeys(const std::string& principal_arn) = 0;
+  virtual Status DeleteAccessKey(const std::string& access_key_id) = 0;  // NotFound if absent
+
+  // --- signing keys ---
+  virtual Status PutSigningKey(const SigningKey& key) = 0;  // insert or replace by kid
+  virtual StatusOr<std::vector<SigningKey>> ListSigningKeys() = 0;  // oldest first
+
+  // --- sign-in sessions ---
+  virtual Status CreateSession(const SignInSession& session) = 0;
+  virtual StatusOr<SignInSession> GetSession(const std::string& session_hash) = 0;
+  // Marks the session revoked and revokes every family it started.
+  virtual Status RevokeSession(const std::string& session_hash, int64_t now) = 0;
+
+  // --- authorization codes ---
+  virtual Status CreateAuthorizationCode(const AuthorizationCode& code) = 0;
+  virtual StatusOr<AuthorizationCode> GetAuthorizationCode(const std::string& code_hash) = 0;
+  // One transaction: if the code is unused and `now` < expires_at, marks it consumed, records
+  // `family.family_id` on it, inserts `family` and, when given, `first_refresh` -> kRedeemed.
+  // If it was consumed before, revokes the family that use created -> kAlreadyRedeemed.
+  // If it expired -> kExpired. NotFound if no such code.
+  virtual StatusOr<RedeemOutcome> RedeemAuthorizationCode(
+      const std::string& code_hash, int64_t now, const TokenFamily& family,
+      const std::optional<RefreshToken>& first_refresh) = 0;
+
+  // --- token families and refresh tokens ---
+  // Inserts a family and, when given, its first refresh token (grants without a code).
+  virtual Status CreateFamily(const TokenFamily& family,
+                              const std::optional<RefreshToken>& first_refresh) = 0;
+  virtual StatusOr<TokenFamily> GetFamily(const std::string& family_id) = 0;
+  virtual Status RevokeFamily(const std::string& family_id, int64_t now) = 0;  // idempotent
+  virtual StatusOr<RefreshTokenWithFamily> GetRefreshToken(const std::string& token_hash) = 0;
+  // Compare-and-set: if `old_hash` is current (not rotated) and its family live, marks it rotated
+  // at `now` with `successor.token_hash` as successor and inserts `successor` -> kRotated.
+  virtual StatusOr<RotateOutcome> RotateRefreshToken(const std::string& old_hash, int64_t now,
+                                                     const RefreshToken& successor) = 0;
+
+  // --- housekeeping ---
+  // Deletes up to `batch` expired codes, sessions, refresh tokens and families (expired before
+  // `now`); returns how many rows went. Called repeatedly in small batches so no purge holds a
+  // long lock.
+  virtual StatusOr<int64_t> PurgeExpired(int64_t now, int batch) = 0;
+};
+using StorePtr = std::shared_ptr<Store>;
+
+}  // namespace ts::storage
