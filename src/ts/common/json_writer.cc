@@ -1,0 +1,96 @@
+#include "ts/common/json_writer.h"
+
+#include <charconv>
+
+namespace ts {
+
+void JsonWriter::Separate() {
+  if (after_key_) {
+    after_key_ = false;
+    return;
+  }
+  if (!has_element_.empty()) {
+    if (has_element_.back()) out_.push_back(',');
+    has_element_.back() = true;
+  }
+}
+
+void JsonWriter::Open(char c) {
+  Separate();
+  out_.push_back(c);
+  has_element_.push_back(false);
+}
+
+void JsonWriter::Close(char c) {
+  out_.push_back(c);
+  has_element_.pop_back();
+}
+
+void JsonWriter::Key(std::string_view key) {
+  Separate();
+  AppendEscaped(key);
+  out_.push_back(':');
+  after_key_ = true;
+}
+
+void JsonWriter::String(std::string_view value) {
+  Separate();
+  AppendEscaped(value);
+}
+
+void JsonWriter::Int(int64_t value) {
+  Separate();
+  char buf[24];
+  auto [end, ec] = std::to_chars(buf, buf + sizeof(buf), value);
+  out_.append(buf, end);
+}
+
+void JsonWriter::Bool(bool value) {
+  Separate();
+  out_.append(value ? "true" : "false");
+}
+
+void JsonWriter::Null() {
+  Separate();
+  out_.append("null");
+}
+
+void JsonWriter::Raw(std::string_view json) {
+  Separate();
+  out_.append(json);
+}
+
+void JsonWriter::Member(std::string_view key, const std::vector<std::string>& values) {
+  Key(key);
+  BeginArray();
+  for (const std::string& v : values) String(v);
+  EndArray();
+}
+
+void JsonWriter::AppendEscaped(std::string_view s) {
+  static constexpr char kHex[] = "0123456789abcdef";
+  out_.push_back('"');
+  for (char ch : s) {
+    auto c = static_cast<unsigned char>(ch);
+    switch (c) {
+      case '"': out_.append("\\\""); break;
+      case '\\': out_.append("\\\\"); break;
+      case '\n': out_.append("\\n"); break;
+      case '\r': out_.append("\\r"); break;
+      case '\t': out_.append("\\t"); break;
+      case '\b': out_.append("\\b"); break;
+      case '\f': out_.append("\\f"); break;
+      default:
+        if (c < 0x20) {
+          out_.append("\\u00");
+          out_.push_back(kHex[c >> 4]);
+          out_.push_back(kHex[c & 15]);
+        } else {
+          out_.push_back(static_cast<char>(c));
+        }
+    }
+  }
+  out_.push_back('"');
+}
+
+}  // namespace ts

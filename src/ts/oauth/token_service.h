@@ -1,0 +1,68 @@
+// File: token_service.h
+// CreateTokenWithIAM (PROTOCOL.md §1.4, §5): takes the SigV4-verified caller and the JSON body,
+// checks the application, the caller's authorization (actor policy) and the grant, and returns
+// the response body. Every failure is a modeled error (errors.h); nothing changes on failure.
+//
+// Thread-safe: holds no per-request state; races (two redemptions of one code, two rotations of
+// one refresh token) are settled by the store's compare-and-set.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <string_view>
+
+#include "ts/common/clock.h"
+#include "ts/common/status.h"
+#include "ts/storage/store.h"
+
+namespace ts::tokens {
+class TokenMinter;
+}
+
+namespace ts::oauth {
+
+struct TokenServiceOptions {
+  int64_t access_token_ttl = 3600;  // seconds (AWS: 3600, PROTOCOL.md §5.3)
+  int64_t id_token_ttl = 3600;
+  int64_t refresh_token_ttl = 90 * 86400;  // absolute bound on a token family
+  // Reuse of a rotated refresh token within this many seconds returns the same successor
+  // instead of revoking the family (RFC 9700 §4.14.2 leaves room for this; default off).
+  int64_t refresh_grace_seconds = 0;
+};
+
+// The verified IAM identity that signed the request.
+struct Caller {
+  std::string principal_arn;
+  std::string account_id;
+};
+
+class TokenService {
+ public:
+  TokenService(storage::StorePtr store, std::shared_ptr<const tokens::TokenMinter> minter,
+               ClockPtr clock, TokenServiceOptions options);
+
+  // Returns the CreateTokenWithIAM response JSON, or a modeled error:
+  // InvalidRequestException (malformed JSON, wrong member types, missing members),
+  // InvalidClientException (unknown or disabled application), AccessDeniedException (actor
+  // policy), UnsupportedGrantTypeException, UnauthorizedClientException (grant not configured),
+  // InvalidGrantException (bad/expired/used code or refresh token, PKCE or redirect mismatch),
+  // InvalidScopeException (scope outside what may be granted). Internal on store failures.
+  StatusOr<std::string> CreateTokenWithIam(const Caller& caller, std::string_view body) const;
+
+  // Defined in the .cc: the parsed request and what a grant decided.
+  struct Request;
+  struct Grant;
+
+ private:
+  StatusOr<Grant> AuthorizationCodeGrant(const Request& req, const storage::Application& app) const;
+  StatusOr<Grant> RefreshTokenGrant(const Request& req, const storage::Application& app) const;
+  StatusOr<std::string> Respond(const Grant& grant, const storage::Application& app) const;
+
+  storage::StorePtr store_;
+  std::shared_ptr<const tokens::TokenMinter> minter_;
+  ClockPtr clock_;
+  TokenServiceOptions options_;
+};
+
+}  // namespace ts::oauth

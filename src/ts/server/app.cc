@@ -1,0 +1,240 @@
+#include "ts/server/app.h"
+
+#include <filesystem>
+#include <fstream>
+#include <iostream>
+#include <sstream>
+
+#include "ts/common/json_writer.h"
+#include "ts/common/status_macros.h"
+#include "ts/crypto/random.h"
+#include "ts/oauth/errors.h"
+#include "ts/oauth/token_service.h"
+#include "ts/server/bootstrap.h"
+#include "ts/server/credentials.h"
+#include "ts/server/master_key.h"
+#include "ts/sigv4/verifier.h"
+#include "ts/storage/sqlite/sqlite_store.h"
+#include "ts/tokens/key_ring.h"
+#include "ts/tokens/token_minter.h"
+#include "ts/web/authorize.h"
+
+namespace ts::server {
+namespace {
+
+constexpr char kRootKeyMeta[] = "root_access_key_id";
+
+http::Response Json(int status, std::string body) {
+  http::Response r;
+  r.status = status;
+  r.body = std::move(body);
+  r.SetHeader("Content-Type", "application/json");
+  return r;
+}
+
+bool HasAwsIamQuery(std::string_view query) {
+  auto form = http::ParseForm(query);
+  if (!form) return false;
+  for (const auto& [k, v] : *form) {
+    if (k == "aws_iam" && v == "t") return true;
+  }
+  return false;
+}
+
+void LogInternal(const http::Request& request, const Status& status) {
+  // The cause of a 500 goes to the operator, never to the client. Messages never hold secrets.
+  std::cerr << "error request_id=" << request.request_id << " path=" << request.Path() << " "
+            << status.ToString() << "\n";
+}
+
+StatusOr<std::string> ReadFile(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) return InvalidArgumentError("cannot read " + path);
+  std::stringstream ss;
+  ss << in.rdbuf();
+  return ss.str();
+}
+
+}  // namespace
+
+struct Tessera::Parts {
+  ServerConfig config;
+  std::string public_url;
+  ClockPtr clock;
+  std::shared_ptr<storage::SqliteStore> store;
+  std::unique_ptr<StoreCredentialProvider> credentials;
+  std::unique_ptr<sigv4::Verifier> verifier;
+  std::shared_ptr<tokens::KeyRing> keys;
+  std::shared_ptr<tokens::TokenMinter> minter;
+  std::unique_ptr<oauth::TokenService> token_service;
+  std::unique_ptr<web::AuthorizeHandler> authorize;
+  storage::Instance instance;
+  std::string discovery_json;
+};
+
+Tessera::Tessera(std::unique_ptr<Parts> parts) : parts_(std::move(parts)) {}
+Tessera::~Tessera() = default;
+
+std::shared_ptr<storage::Store> Tessera::store() const { return parts_->store; }
+std::string Tessera::issuer() const { return parts_->minter->issuer(); }
+
+StatusOr<std::unique_ptr<Tessera>> Tessera::Create(const ServerConfig& config,
+                                                   const std::string& public_url, ClockPtr clock,
+                                                   std::vector<std::string>* notices) {
+  auto p = std::make_unique<Parts>();
+  p->config = config;
+  p->public_url = public_url;
+  p->clock = clock;
+  TS_ASSIGN_OR_RETURN(p->store, storage::SqliteStore::Open(config.db_path));
+
+  std::string key_file = config.master_key_file;
+  if (key_file.empty()) {
+    key_file = (std::filesystem::path(config.db_path).parent_path() / "master.key").string();
+  }
+  TS_ASSIGN_OR_RETURN(std::string master_key, LoadMasterKey(config.master_key_env, key_file));
+  TS_RETURN_IF_ERROR(VerifyMasterKey(*p->store, master_key));
+  const MasterKeys keys = DeriveMasterKeys(master_key);
+  const int64_t now = clock->NowUnixSeconds();
+
+  BootstrapContext ctx{p->store.get(), keys.iam_secrets, config.regions.front(), now};
+  if (config.demo) {
+    std::string password = config.demo_password;
+    if (password.empty()) {
+      password = crypto::RandomToken(12);
+      notices->push_back("demo user: demo / password: " + password +
+                         "   (set TESSERA_DEMO_PASSWORD to choose it)");
+    } else {
+      notices->push_back("demo user: demo / password from TESSERA_DEMO_PASSWORD");
+    }
+    TS_RETURN_IF_ERROR(ApplyBootstrap(ctx, DemoBootstrap(password)));
+  }
+  if (!config.bootstrap_file.empty()) {
+    TS_ASSIGN_OR_RETURN(std::string text, ReadFile(config.bootstrap_file));
+    TS_RETURN_IF_ERROR(ApplyBootstrap(ctx, text));
+  }
+  auto instance = p->store->GetInstance();
+  if (!instance.ok()) {
+    if (instance.status().code() == StatusCode::kNotFound) {
+      return FailedPreconditionError(
+          "no Identity Center instance is configured: start with --demo or --bootstrap FILE");
+    }
+    return instance.status();
+  }
+  p->instance = *instance;
+
+  // The root credential of the instance owner: from the environment, else generated once and
+  // kept (sealed) in the store like any other access key.
+  p->credentials = std::make_unique<StoreCredentialProvider>(p->store, keys.iam_secrets);
+  const std::string root_arn = "arn:aws:iam::" + p->instance.owner_account_id + ":root";
+  if (!config.root_access_key_id.empty()) {
+    sigv4::Credential root;
+    root.access_key_id = config.root_access_key_id;
+    root.secret_access_key = config.root_secret_key;
+    root.principal_arn = root_arn;
+    root.account_id = p->instance.owner_account_id;
+    p->credentials->SetRootCredential(root);
+  } else if (auto id = p->store->GetMeta(kRootKeyMeta); id.ok()) {
+    notices->push_back("root access key id: " + *id +
+                       " (its secret was printed when it was generated)");
+  } else {
+    storage::IamPrincipal root{root_arn, p->instance.owner_account_id, "", now};
+    TS_RETURN_IF_ERROR(p->store->PutPrincipal(root));
+    TS_ASSIGN_OR_RETURN(NewAccessKey key, CreateAccessKey(*p->store, keys.iam_secrets, root_arn,
+                                                          now, 0));
+    TS_RETURN_IF_ERROR(p->store->PutMeta(kRootKeyMeta, key.access_key_id));
+    notices->push_back("generated the root credential (shown only this once):");
+    notices->push_back("  AWS_ACCESS_KEY_ID=" + key.access_key_id);
+    notices->push_back("  AWS_SECRET_ACCESS_KEY=" + key.secret_access_key);
+  }
+
+  sigv4::VerifierOptions vopts;
+  vopts.service = "sso-oauth";
+  vopts.regions = config.regions;
+  p->verifier = std::make_unique<sigv4::Verifier>(vopts, p->credentials.get(), clock);
+
+  TS_ASSIGN_OR_RETURN(p->keys, tokens::KeyRing::Open(p->store, keys.signing_keys, clock));
+  const std::string issuer = public_url + "/" + p->instance.instance_id;
+  p->minter = std::make_shared<tokens::TokenMinter>(p->keys, p->instance, issuer,
+                                                    keys.identity_context, keys.refresh_rotation);
+  oauth::TokenServiceOptions topts;
+  topts.access_token_ttl = config.access_token_ttl;
+  topts.id_token_ttl = config.access_token_ttl;
+  topts.refresh_token_ttl = config.refresh_token_ttl;
+  topts.refresh_grace_seconds = config.refresh_grace_seconds;
+  p->token_service = std::make_unique<oauth::TokenService>(p->store, p->minter, clock, topts);
+
+  web::AuthorizeOptions aopts;
+  aopts.public_url = public_url;
+  aopts.issuer = issuer;
+  aopts.code_ttl = config.code_ttl;
+  aopts.session_ttl = config.session_ttl;
+  p->authorize = std::make_unique<web::AuthorizeHandler>(p->store, clock, aopts);
+
+  JsonWriter d;
+  d.BeginObject();
+  d.Member("issuer", issuer);
+  d.Member("authorization_endpoint", public_url + "/authorize");
+  d.Member("token_endpoint", public_url + "/token");
+  d.Member("jwks_uri", issuer + "/.well-known/jwks.json");
+  d.Member("response_types_supported", std::vector<std::string>{"code"});
+  d.Member("response_modes_supported", std::vector<std::string>{"query"});
+  d.Member("grant_types_supported",
+           std::vector<std::string>{"authorization_code", "refresh_token"});
+  d.Member("subject_types_supported", std::vector<std::string>{"public"});
+  d.Member("id_token_signing_alg_values_supported", std::vector<std::string>{"ES256"});
+  d.Member("code_challenge_methods_supported", std::vector<std::string>{"S256"});
+  d.Member("scopes_supported", std::vector<std::string>{"openid", "aws", "sts:identity_context"});
+  d.Member("token_endpoint_auth_methods_supported", std::vector<std::string>{"aws_sigv4"});
+  d.MemberBool("authorization_response_iss_parameter_supported", true);
+  d.EndObject();
+  p->discovery_json = d.Take();
+  return std::unique_ptr<Tessera>(new Tessera(std::move(p)));
+}
+
+http::Response Tessera::Handle(const http::Request& request) const {
+  const Parts& p = *parts_;
+  const std::string_view path = request.Path();
+  const std::string well_known = "/" + p.instance.instance_id + "/.well-known/";
+
+  if (path == "/token") {
+    if (request.method != "POST") {
+      return oauth::ToErrorResponse(
+          ApiError(StatusCode::kInvalidArgument, "InvalidRequestException", "Use POST /token"));
+    }
+    if (!HasAwsIamQuery(request.Query())) {
+      return oauth::ToErrorResponse(ApiError(
+          StatusCode::kInvalidArgument, "InvalidRequestException",
+          "CreateToken (POST /token without aws_iam=t) is not supported by this server yet; "
+          "use CreateTokenWithIAM"));
+    }
+    auto caller = p.verifier->Verify(request);
+    if (!caller.ok()) {
+      if (caller.status().error_type().empty()) LogInternal(request, caller.status());
+      return oauth::ToErrorResponse(caller.status());
+    }
+    auto body = p.token_service->CreateTokenWithIam({caller->principal_arn, caller->account_id},
+                                                    request.body);
+    if (!body.ok()) {
+      if (body.status().error_type().empty()) LogInternal(request, body.status());
+      return oauth::ToErrorResponse(body.status());
+    }
+    return Json(200, std::move(*body));
+  }
+  if (path == "/authorize") {
+    if (request.method == "GET") return p.authorize->Get(request);
+    if (request.method == "POST") return p.authorize->Post(request);
+  }
+  if (path == "/logout" && request.method == "POST") return p.authorize->Logout(request);
+  if (request.method == "GET") {
+    if (path == well_known + "openid-configuration") return Json(200, p.discovery_json);
+    if (path == well_known + "jwks.json" || path == "/.well-known/jwks.json") {
+      return Json(200, p.keys->JwksJson());
+    }
+    if (path == "/healthz") return Json(200, R"({"status":"ok"})");
+  }
+  return oauth::ToErrorResponse(ApiError(StatusCode::kNotFound, "UnknownOperationException",
+                                         "No operation at " + std::string(request.method) + " " +
+                                             std::string(path)));
+}
+
+}  // namespace ts::server

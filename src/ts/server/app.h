@@ -1,0 +1,48 @@
+// File: app.h
+// Tessera assembled: opens the store, checks the master key, applies the bootstrap or demo
+// configuration, loads the signing keys and wires the handlers to routes (PROTOCOL.md §1.3):
+//
+//   POST /token?aws_iam=t                      CreateTokenWithIAM (SigV4, service sso-oauth)
+//   GET|POST /authorize, POST /logout          browser sign-in (web/authorize.h)
+//   GET /<instance-id>/.well-known/openid-configuration, .../jwks.json (and /.well-known/jwks.json)
+//   GET /healthz
+//
+// Thread-safe: Handle may be called from every server thread at once.
+#pragma once
+
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "ts/common/clock.h"
+#include "ts/common/status.h"
+#include "ts/http/message.h"
+#include "ts/server/config.h"
+
+namespace ts::storage {
+class Store;
+}
+
+namespace ts::server {
+
+class Tessera {
+ public:
+  // `public_url` is the resolved base URL (config.public_url or http://<bound address>).
+  // The notices are lines meant for the operator (generated credentials, demo instructions).
+  static StatusOr<std::unique_ptr<Tessera>> Create(const ServerConfig& config,
+                                                   const std::string& public_url, ClockPtr clock,
+                                                   std::vector<std::string>* notices);
+  ~Tessera();
+
+  http::Response Handle(const http::Request& request) const;
+
+  std::shared_ptr<storage::Store> store() const;
+  std::string issuer() const;
+
+ private:
+  struct Parts;
+  explicit Tessera(std::unique_ptr<Parts> parts);
+  std::unique_ptr<Parts> parts_;
+};
+
+}  // namespace ts::server

@@ -1,0 +1,334 @@
+#include "ts/server/bootstrap.h"
+
+#include <boost/json.hpp>
+
+#include "ts/common/json_writer.h"
+#include "ts/common/status_macros.h"
+#include "ts/crypto/password.h"
+#include "ts/crypto/random.h"
+#include "ts/server/credentials.h"
+
+namespace ts::server {
+namespace {
+
+namespace json = boost::json;
+
+Status Bad(const std::string& where, const std::string& what) {
+  return InvalidArgumentError("bootstrap: " + where + ": " + what);
+}
+
+StatusOr<std::string> Str(const json::object& o, const char* key, const std::string& where,
+                          bool required) {
+  const json::value* v = o.if_contains(key);
+  if (v == nullptr || v->is_null()) {
+    if (required) return Bad(where, std::string("member ") + key + " is required");
+    return std::string();
+  }
+  if (!v->is_string()) return Bad(where, std::string("member ") + key + " must be a string");
+  return std::string(v->as_string());
+}
+
+StatusOr<const json::array*> Arr(const json::object& o, const char* key, const std::string& where) {
+  static const json::array kEmpty;
+  const json::value* v = o.if_contains(key);
+  if (v == nullptr || v->is_null()) return &kEmpty;
+  if (!v->is_array()) return Bad(where, std::string("member ") + key + " must be a list");
+  return &v->as_array();
+}
+
+StatusOr<const json::object*> Obj(const json::value& v, const std::string& where) {
+  if (!v.is_object()) return Bad(where, "must be an object");
+  return &v.as_object();
+}
+
+// The sso-admin Grant union: exactly one member, whose name matches the grant type.
+StatusOr<std::string> GrantValue(const std::string& type, const json::object& grant,
+                                 const std::string& where) {
+  const char* member = nullptr;
+  if (type == "authorization_code") member = "AuthorizationCode";
+  if (type == "refresh_token") member = "RefreshToken";
+  if (type == "urn:ietf:params:oauth:grant-type:jwt-bearer") member = "JwtBearer";
+  if (type == "urn:ietf:params:oauth:grant-type:token-exchange") member = "TokenExchange";
+  if (member == nullptr) return Bad(where, "unknown GrantType " + type);
+  if (grant.size() != 1 || grant.if_contains(member) == nullptr) {
+    return Bad(where, std::string("Grant must have exactly one member, ") + member);
+  }
+  const json::value& value = grant.at(member);
+  if (!value.is_object()) return Bad(where, std::string(member) + " must be an object");
+  if (type == "authorization_code") {
+    const json::value* uris = value.as_object().if_contains("RedirectUris");
+    if (uris == nullptr || !uris->is_array() || uris->as_array().empty() ||
+        uris->as_array().size() > 10) {
+      return Bad(where, "AuthorizationCode.RedirectUris must list 1 to 10 URIs");
+    }
+    for (const auto& u : uris->as_array()) {
+      if (!u.is_string()) return Bad(where, "RedirectUris must be strings");
+    }
+  }
+  return json::serialize(value);
+}
+
+struct Plan {
+  std::optional<storage::Instance> instance;
+  std::vector<std::pair<storage::User, std::string>> users;  // with plaintext password
+  std::vector<storage::Application> apps;
+  std::vector<std::vector<std::pair<std::string, std::string>>> assignments;  // (id|name, kind)
+  std::vector<storage::IamPrincipal> principals;
+  std::vector<std::vector<std::pair<std::string, std::string>>> keys;  // (id, secret)
+};
+
+StatusOr<Plan> Parse(const std::string& text, const BootstrapContext& ctx) {
+  json::value doc;
+  try {
+    doc = json::parse(text);
+  } catch (const std::exception& e) {
+    return Bad("document", std::string("not valid JSON: ") + e.what());
+  }
+  TS_ASSIGN_OR_RETURN(const json::object* root, Obj(doc, "document"));
+  Plan plan;
+  if (const json::value* v = root->if_contains("Instance")) {
+    TS_ASSIGN_OR_RETURN(const json::object* o, Obj(*v, "Instance"));
+    storage::Instance inst;
+    TS_ASSIGN_OR_RETURN(inst.instance_arn, Str(*o, "InstanceArn", "Instance", true));
+    TS_ASSIGN_OR_RETURN(inst.identity_store_id, Str(*o, "IdentityStoreId", "Instance", true));
+    TS_ASSIGN_OR_RETURN(inst.owner_account_id, Str(*o, "OwnerAccountId", "Instance", true));
+    TS_ASSIGN_OR_RETURN(inst.name, Str(*o, "Name", "Instance", false));
+    size_t slash = inst.instance_arn.rfind('/');
+    if (inst.instance_arn.rfind("arn:aws:sso:::instance/", 0) != 0 ||
+        slash == std::string::npos) {
+      return Bad("Instance", "InstanceArn must look like arn:aws:sso:::instance/ssoins-...");
+    }
+    inst.instance_id = inst.instance_arn.substr(slash + 1);
+    inst.region = ctx.region;
+    inst.created_at = ctx.now;
+    plan.instance = inst;
+  }
+  TS_ASSIGN_OR_RETURN(const json::array* users, Arr(*root, "Users", "document"));
+  for (size_t i = 0; i < users->size(); ++i) {
+    const std::string where = "Users[" + std::to_string(i) + "]";
+    TS_ASSIGN_OR_RETURN(const json::object* o, Obj((*users)[i], where));
+    storage::User u;
+    TS_ASSIGN_OR_RETURN(u.user_name, Str(*o, "UserName", where, true));
+    TS_ASSIGN_OR_RETURN(u.user_id, Str(*o, "UserId", where, false));
+    TS_ASSIGN_OR_RETURN(u.display_name, Str(*o, "DisplayName", where, false));
+    TS_ASSIGN_OR_RETURN(std::string password, Str(*o, "Password", where, false));
+    json::object attributes = *o;
+    attributes.erase("Password");
+    attributes.erase("UserId");
+    u.attributes_json = json::serialize(attributes);
+    u.created_at = u.updated_at = ctx.now;
+    plan.users.emplace_back(std::move(u), std::move(password));
+  }
+  TS_ASSIGN_OR_RETURN(const json::array* apps, Arr(*root, "Applications", "document"));
+  for (size_t i = 0; i < apps->size(); ++i) {
+    const std::string where = "Applications[" + std::to_string(i) + "]";
+    TS_ASSIGN_OR_RETURN(const json::object* o, Obj((*apps)[i], where));
+    storage::Application app;
+    TS_ASSIGN_OR_RETURN(app.application_arn, Str(*o, "ApplicationArn", where, true));
+    TS_ASSIGN_OR_RETURN(app.name, Str(*o, "Name", where, false));
+    TS_ASSIGN_OR_RETURN(app.description, Str(*o, "Description", where, false));
+    TS_ASSIGN_OR_RETURN(app.application_provider_arn,
+                        Str(*o, "ApplicationProviderArn", where, false));
+    if (app.application_provider_arn.empty()) {
+      app.application_provider_arn = "arn:aws:sso::aws:applicationProvider/custom";
+    }
+    TS_ASSIGN_OR_RETURN(app.status, Str(*o, "Status", where, false));
+    if (app.status.empty()) app.status = "ENABLED";
+    if (app.status != "ENABLED" && app.status != "DISABLED") {
+      return Bad(where, "Status must be ENABLED or DISABLED");
+    }
+    if (const json::value* v = o->if_contains("AssignmentRequired")) {
+      if (!v->is_bool()) return Bad(where, "AssignmentRequired must be true or false");
+      app.assignment_required = v->as_bool();
+    }
+    TS_ASSIGN_OR_RETURN(const json::array* grants, Arr(*o, "Grants", where));
+    for (const auto& g : *grants) {
+      TS_ASSIGN_OR_RETURN(const json::object* go, Obj(g, where + ".Grants[]"));
+      TS_ASSIGN_OR_RETURN(std::string type, Str(*go, "GrantType", where + ".Grants[]", true));
+      const json::value* grant = go->if_contains("Grant");
+      if (grant == nullptr || !grant->is_object()) {
+        return Bad(where + ".Grants[]", "member Grant must be an object");
+      }
+      TS_ASSIGN_OR_RETURN(std::string value,
+                          GrantValue(type, grant->as_object(), where + ".Grants[]"));
+      app.grants[type] = value;
+    }
+    TS_ASSIGN_OR_RETURN(const json::array* methods, Arr(*o, "AuthenticationMethods", where));
+    for (const auto& m : *methods) {
+      const std::string mw = where + ".AuthenticationMethods[]";
+      TS_ASSIGN_OR_RETURN(const json::object* mo, Obj(m, mw));
+      TS_ASSIGN_OR_RETURN(std::string type, Str(*mo, "AuthenticationMethodType", mw, true));
+      if (type != "IAM") return Bad(mw, "AuthenticationMethodType must be IAM");
+      const json::value* method = mo->if_contains("AuthenticationMethod");
+      const json::value* iam =
+          method && method->is_object() ? method->as_object().if_contains("Iam") : nullptr;
+      const json::value* policy =
+          iam && iam->is_object() ? iam->as_object().if_contains("ActorPolicy") : nullptr;
+      if (policy == nullptr || !policy->is_object()) {
+        return Bad(mw, "AuthenticationMethod.Iam.ActorPolicy must be a policy object");
+      }
+      app.actor_policy_json = json::serialize(*policy);
+    }
+    TS_ASSIGN_OR_RETURN(const json::array* scopes, Arr(*o, "AccessScopes", where));
+    for (const auto& s : *scopes) {
+      const std::string sw = where + ".AccessScopes[]";
+      TS_ASSIGN_OR_RETURN(const json::object* so, Obj(s, sw));
+      TS_ASSIGN_OR_RETURN(std::string scope, Str(*so, "Scope", sw, true));
+      TS_ASSIGN_OR_RETURN(const json::array* targets, Arr(*so, "AuthorizedTargets", sw));
+      std::vector<std::string> list;
+      for (const auto& t : *targets) {
+        if (!t.is_string()) return Bad(sw, "AuthorizedTargets must be strings");
+        list.emplace_back(t.as_string());
+      }
+      app.access_scopes[scope] = list;
+    }
+    std::vector<std::pair<std::string, std::string>> assignments;
+    TS_ASSIGN_OR_RETURN(const json::array* assigned, Arr(*o, "Assignments", where));
+    for (const auto& a : *assigned) {
+      const std::string aw = where + ".Assignments[]";
+      TS_ASSIGN_OR_RETURN(const json::object* ao, Obj(a, aw));
+      TS_ASSIGN_OR_RETURN(std::string id, Str(*ao, "PrincipalId", aw, false));
+      TS_ASSIGN_OR_RETURN(std::string name, Str(*ao, "UserName", aw, false));
+      if (id.empty() == name.empty()) return Bad(aw, "give exactly one of PrincipalId, UserName");
+      assignments.emplace_back(id.empty() ? name : id, id.empty() ? "name" : "id");
+    }
+    app.created_at = ctx.now;
+    plan.apps.push_back(std::move(app));
+    plan.assignments.push_back(std::move(assignments));
+  }
+  TS_ASSIGN_OR_RETURN(const json::array* principals, Arr(*root, "IamPrincipals", "document"));
+  for (size_t i = 0; i < principals->size(); ++i) {
+    const std::string where = "IamPrincipals[" + std::to_string(i) + "]";
+    TS_ASSIGN_OR_RETURN(const json::object* o, Obj((*principals)[i], where));
+    storage::IamPrincipal p;
+    TS_ASSIGN_OR_RETURN(p.arn, Str(*o, "Arn", where, true));
+    p.account_id = AccountOfArn(p.arn);
+    if (p.account_id.size() != 12) return Bad(where, "Arn must name a 12-digit account");
+    if (const json::value* pol = o->if_contains("IdentityPolicy")) {
+      if (!pol->is_object()) return Bad(where, "IdentityPolicy must be a policy object");
+      p.identity_policy_json = json::serialize(*pol);
+    }
+    p.created_at = ctx.now;
+    std::vector<std::pair<std::string, std::string>> keys;
+    TS_ASSIGN_OR_RETURN(const json::array* list, Arr(*o, "AccessKeys", where));
+    for (const auto& k : *list) {
+      TS_ASSIGN_OR_RETURN(const json::object* ko, Obj(k, where + ".AccessKeys[]"));
+      TS_ASSIGN_OR_RETURN(std::string id, Str(*ko, "AccessKeyId", where + ".AccessKeys[]", true));
+      TS_ASSIGN_OR_RETURN(std::string secret,
+                          Str(*ko, "SecretAccessKey", where + ".AccessKeys[]", true));
+      keys.emplace_back(id, secret);
+    }
+    plan.principals.push_back(std::move(p));
+    plan.keys.push_back(std::move(keys));
+  }
+  return plan;
+}
+
+}  // namespace
+
+Status ApplyBootstrap(const BootstrapContext& ctx, const std::string& text) {
+  TS_ASSIGN_OR_RETURN(Plan plan, Parse(text, ctx));
+  storage::Store& store = *ctx.store;
+  if (plan.instance) TS_RETURN_IF_ERROR(store.PutInstance(*plan.instance));
+  TS_ASSIGN_OR_RETURN(storage::Instance instance, store.GetInstance());
+  for (auto& [user, password] : plan.users) {
+    user.identity_store_id = instance.identity_store_id;
+    auto existing = store.GetUserByName(user.user_name);
+    if (!password.empty()) {
+      TS_ASSIGN_OR_RETURN(user.password_hash, crypto::HashPassword(password));
+    }
+    if (existing.ok()) {
+      user.user_id = existing->user_id;
+      user.created_at = existing->created_at;
+      if (password.empty()) user.password_hash = existing->password_hash;
+      TS_RETURN_IF_ERROR(store.UpdateUser(user));
+    } else if (existing.status().code() == StatusCode::kNotFound) {
+      if (user.user_id.empty()) user.user_id = crypto::RandomUuid();
+      TS_RETURN_IF_ERROR(store.CreateUser(user));
+    } else {
+      return existing.status();
+    }
+  }
+  for (size_t i = 0; i < plan.apps.size(); ++i) {
+    storage::Application& app = plan.apps[i];
+    app.instance_arn = instance.instance_arn;
+    TS_RETURN_IF_ERROR(store.PutApplication(app));
+    for (const auto& [ref, kind] : plan.assignments[i]) {
+      std::string user_id = ref;
+      if (kind == "name") {
+        auto user = store.GetUserByName(ref);
+        if (!user.ok()) return Bad("Assignments", "no user named " + ref);
+        user_id = user->user_id;
+      }
+      TS_RETURN_IF_ERROR(store.PutAssignment(app.application_arn, user_id, "USER"));
+    }
+  }
+  for (size_t i = 0; i < plan.principals.size(); ++i) {
+    TS_RETURN_IF_ERROR(store.PutPrincipal(plan.principals[i]));
+    for (const auto& [id, secret] : plan.keys[i]) {
+      if (store.GetAccessKey(id).ok()) continue;
+      TS_RETURN_IF_ERROR(CreateAccessKey(store, ctx.iam_seal_key, plan.principals[i].arn, ctx.now,
+                                         0, id, secret)
+                             .status());
+    }
+  }
+  return OkStatus();
+}
+
+std::string DemoBootstrap(const std::string& demo_password) {
+  JsonWriter w;
+  w.BeginObject();
+  w.Key("Instance");
+  w.BeginObject();
+  w.Member("InstanceArn", kDemoInstanceArn);
+  w.Member("IdentityStoreId", "d-3333333333");
+  w.Member("OwnerAccountId", "111111111111");
+  w.Member("Name", "Tessera demo");
+  w.EndObject();
+  w.Key("Users");
+  w.BeginArray();
+  w.BeginObject();
+  w.Member("UserName", "demo");
+  w.Member("DisplayName", "Demo User");
+  w.Key("Name");
+  w.BeginObject();
+  w.Member("GivenName", "Demo");
+  w.Member("FamilyName", "User");
+  w.EndObject();
+  w.Key("Emails");
+  w.BeginArray();
+  w.BeginObject();
+  w.Member("Value", "demo@example.com");
+  w.Member("Type", "work");
+  w.MemberBool("Primary", true);
+  w.EndObject();
+  w.EndArray();
+  w.Member("Password", demo_password);
+  w.EndObject();
+  w.EndArray();
+  w.Key("Applications");
+  w.BeginArray();
+  w.BeginObject();
+  w.Member("ApplicationArn", kDemoApplicationArn);
+  w.Member("Name", "My web app");
+  w.MemberBool("AssignmentRequired", true);
+  w.Key("Grants");
+  w.Raw(R"([{"GrantType":"authorization_code","Grant":{"AuthorizationCode":{"RedirectUris":[")" +
+        std::string(kDemoRedirectUri) +
+        R"("]}}},{"GrantType":"refresh_token","Grant":{"RefreshToken":{}}}])");
+  // The actor policy of the AWS S3 documentation example: the role `webapp` may call
+  // CreateTokenWithIAM for this application. The root credential may always.
+  w.Key("AuthenticationMethods");
+  w.Raw(R"([{"AuthenticationMethodType":"IAM","AuthenticationMethod":{"Iam":{"ActorPolicy":)"
+        R"({"Version":"2012-10-17","Statement":[{"Effect":"Allow","Principal":{"AWS":)"
+        R"("arn:aws:iam::123456789012:role/webapp"},"Action":"sso-oauth:CreateTokenWithIAM",)"
+        R"("Resource":"*"}]}}}}])");
+  w.Key("Assignments");
+  w.Raw(R"([{"PrincipalType":"USER","UserName":"demo"}])");
+  w.EndObject();
+  w.EndArray();
+  w.EndObject();
+  return w.Take();
+}
+
+}  // namespace ts::server

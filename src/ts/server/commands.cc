@@ -1,0 +1,310 @@
+#include "ts/server/commands.h"
+
+#include <pthread.h>
+#include <signal.h>
+
+#include <atomic>
+#include <chrono>
+#include <filesystem>
+#include <iostream>
+#include <memory>
+
+#include "ts/common/status_macros.h"
+#include "ts/http/server.h"
+#include "ts/oauth/errors.h"
+#include "ts/server/app.h"
+#include "ts/server/config.h"
+#include "ts/server/credentials.h"
+#include "ts/server/master_key.h"
+#include "ts/storage/sqlite/sqlite_store.h"
+#include "ts/crypto/password.h"
+#include "ts/tokens/key_ring.h"
+
+namespace ts::server {
+namespace {
+
+constexpr char kUsage[] = R"(usage: tessera <command> [flags]
+
+commands:
+  serve                 run the server (tessera serve --help)
+  set-password          --db PATH --user-name NAME; reads the new password from stdin
+  create-principal      --db PATH --arn ARN            register an IAM user or role
+  create-access-key     --db PATH --principal-arn ARN [--duration-seconds N]
+                        prints a new key pair (with a session token when N > 0)
+  list-access-keys      --db PATH --principal-arn ARN
+  delete-access-key     --db PATH --access-key-id ID
+  rotate-signing-key    --db PATH [--keep-retired-seconds N]
+  print-jwks            --db PATH
+  version
+)";
+
+struct Flags {
+  std::vector<std::pair<std::string, std::string>> values;
+  std::string Get(const std::string& name, const std::string& fallback = "") const {
+    for (const auto& [k, v] : values) {
+      if (k == name) return v;
+    }
+    return fallback;
+  }
+};
+
+StatusOr<Flags> ParseFlags(const std::vector<std::string>& args, size_t start,
+                           const std::vector<std::string>& allowed) {
+  Flags flags;
+  for (size_t i = start; i < args.size(); ++i) {
+    bool known = false;
+    for (const auto& a : allowed) known |= (args[i] == a);
+    if (!known) return InvalidArgumentError("unknown flag '" + args[i] + "'");
+    if (i + 1 >= args.size()) return InvalidArgumentError(args[i] + " needs a value");
+    flags.values.emplace_back(args[i], args[i + 1]);
+    ++i;
+  }
+  return flags;
+}
+
+// The store and master-key-derived keys a maintenance command works with.
+struct Offline {
+  std::shared_ptr<storage::SqliteStore> store;
+  MasterKeys keys;
+};
+
+StatusOr<Offline> OpenOffline(const Flags& flags) {
+  const std::string db = flags.Get("--db", "./var/tessera.db");
+  if (!std::filesystem::exists(db)) {
+    return InvalidArgumentError("no database at " + db + " (start `tessera serve` first)");
+  }
+  Offline o;
+  TS_ASSIGN_OR_RETURN(o.store, storage::SqliteStore::Open(db));
+  const char* env = std::getenv("TESSERA_MASTER_KEY");
+  const char* file = std::getenv("TESSERA_MASTER_KEY_FILE");
+  std::string key_file = file != nullptr ? file
+                                         : (std::filesystem::path(db).parent_path() /
+                                            "master.key").string();
+  TS_ASSIGN_OR_RETURN(std::string master,
+                      LoadMasterKey(env != nullptr ? env : "", key_file));
+  TS_RETURN_IF_ERROR(VerifyMasterKey(*o.store, master));
+  o.keys = DeriveMasterKeys(master);
+  return o;
+}
+
+int64_t Now() {
+  return std::chrono::duration_cast<std::chrono::seconds>(
+             std::chrono::system_clock::now().time_since_epoch())
+      .count();
+}
+
+int Fail(std::ostream& err, const Status& s) {
+  err << "tessera: " << s.message() << "\n";
+  return s.code() == StatusCode::kInvalidArgument ? 2 : 1;
+}
+
+int Serve(const std::vector<std::string>& args, std::ostream& out, std::ostream& err) {
+  for (const auto& a : args) {
+    if (a == "--help" || a == "-h") {
+      out << ServeUsage();
+      return 0;
+    }
+  }
+  auto config = ParseServeFlags({args.begin() + 1, args.end()});
+  if (!config.ok()) return Fail(err, config.status());
+
+  // Block the stop signals in every thread; the main thread waits for them below.
+  sigset_t stop_signals;
+  sigemptyset(&stop_signals);
+  sigaddset(&stop_signals, SIGINT);
+  sigaddset(&stop_signals, SIGTERM);
+  pthread_sigmask(SIG_BLOCK, &stop_signals, nullptr);
+
+  auto clock = std::make_shared<SystemClock>();
+  // The server binds first (so --listen with port 0 resolves), and answers 503 until ready.
+  auto ready = std::make_shared<std::atomic<const Tessera*>>(nullptr);
+  http::ServerOptions sopts;
+  sopts.host = config->Host();
+  sopts.port = config->Port();
+  sopts.threads = config->threads;
+  sopts.clock = clock;
+  sopts.access_log = config->access_log;
+  sopts.make_error = [](int status, std::string_view message) {
+    std::string type = status == 413 ? "InvalidRequestException"
+                       : status >= 500 ? "InternalServerException"
+                                       : "InvalidRequestException";
+    http::Response r = oauth::ToErrorResponse(
+        ApiError(status >= 500 ? StatusCode::kUnavailable : StatusCode::kInvalidArgument, type,
+                 message));
+    r.status = status;
+    return r;
+  };
+  auto server = http::Server::Start(sopts, [ready](const http::Request& request) {
+    const Tessera* app = ready->load(std::memory_order_acquire);
+    if (app == nullptr) {
+      http::Response r = oauth::ToErrorResponse(ApiError(
+          StatusCode::kUnavailable, "InternalServerException", "Tessera is starting"));
+      r.status = 503;
+      return r;
+    }
+    return app->Handle(request);
+  });
+  if (!server.ok()) return Fail(err, server.status());
+  const std::string public_url =
+      config->public_url.empty() ? "http://" + (*server)->address() : config->public_url;
+
+  std::vector<std::string> notices;
+  auto app = Tessera::Create(*config, public_url, clock, &notices);
+  if (!app.ok()) {
+    (*server)->Shutdown(std::chrono::milliseconds(0));
+    return Fail(err, app.status());
+  }
+  ready->store(app->get(), std::memory_order_release);
+
+  out << "Tessera listening on " << public_url << "\n";
+  out << "  issuer: " << (*app)->issuer() << "\n";
+  out << "  database: " << config->db_path << "\n";
+  for (const auto& n : notices) out << "  " << n << "\n";
+  if (config->demo) {
+    out << "\nDemo: open this URL in a browser and sign in as `demo`:\n  " << public_url
+        << "/authorize?response_type=code&client_id=arn%3Aaws%3Asso%3A%3A123456789012%3A"
+           "application%2Fssoins-111111111111%2Fapl-222222222222&redirect_uri=https%3A%2F%2F"
+           "mywebapp.example%2Fredirect&state=demo&code_challenge_method=S256&code_challenge="
+           "E9Melhoe2OwvFrEMTJguCQHJqcaIzCZu1E9ZC9SRKsY\n"
+        << "  (PKCE verifier for that challenge: dBjftJeZ4CVP-mJ0vPmz1jLO7aZ-p1mKMz9_xZ2PpMw)\n"
+        << "The browser is then sent to https://mywebapp.example/redirect?code=...; copy the code "
+           "from the address bar and redeem it (README.md, Quickstart).\n";
+  }
+  out.flush();
+
+  int sig = 0;
+  sigwait(&stop_signals, &sig);
+  out << "tessera: signal " << sig << ", draining\n";
+  out.flush();
+  (*server)->Shutdown(std::chrono::milliseconds(10000));
+  ready->store(nullptr);
+  return 0;
+}
+
+int SetPassword(const Flags& flags, std::istream& in, std::ostream& out, std::ostream& err) {
+  const std::string name = flags.Get("--user-name");
+  if (name.empty()) return Fail(err, InvalidArgumentError("--user-name is required"));
+  auto o = OpenOffline(flags);
+  if (!o.ok()) return Fail(err, o.status());
+  auto user = o->store->GetUserByName(name);
+  if (!user.ok()) return Fail(err, user.status());
+  std::string password;
+  std::getline(in, password);
+  if (password.size() < 8) {
+    return Fail(err, InvalidArgumentError("the password must have at least 8 characters"));
+  }
+  auto hash = crypto::HashPassword(password);
+  if (!hash.ok()) return Fail(err, hash.status());
+  user->password_hash = *hash;
+  user->updated_at = Now();
+  Status s = o->store->UpdateUser(*user);
+  if (!s.ok()) return Fail(err, s);
+  out << "password set for " << name << "\n";
+  return 0;
+}
+
+}  // namespace
+
+int RunCommand(const std::vector<std::string>& args, std::istream& in, std::ostream& out,
+               std::ostream& err) {
+  if (args.empty() || args[0] == "help" || args[0] == "--help" || args[0] == "-h") {
+    (args.empty() ? err : out) << kUsage;
+    return args.empty() ? 2 : 0;
+  }
+  const std::string& cmd = args[0];
+  if (cmd == "serve") return Serve(args, out, err);
+  if (cmd == "version") {
+    out << "tessera 0.1.0\n";
+    return 0;
+  }
+  const std::vector<std::string> common = {"--db"};
+  auto with = [&](std::vector<std::string> more) {
+    more.insert(more.end(), common.begin(), common.end());
+    return ParseFlags(args, 1, more);
+  };
+  if (cmd == "set-password") {
+    auto flags = with({"--user-name"});
+    if (!flags.ok()) return Fail(err, flags.status());
+    return SetPassword(*flags, in, out, err);
+  }
+  if (cmd == "create-principal") {
+    auto flags = with({"--arn"});
+    if (!flags.ok()) return Fail(err, flags.status());
+    auto o = OpenOffline(*flags);
+    if (!o.ok()) return Fail(err, o.status());
+    storage::IamPrincipal p{flags->Get("--arn"), AccountOfArn(flags->Get("--arn")), "", Now()};
+    if (p.account_id.size() != 12 || p.arn.rfind("arn:aws:iam::", 0) != 0) {
+      return Fail(err, InvalidArgumentError("--arn must be an IAM user or role ARN, e.g. "
+                                            "arn:aws:iam::123456789012:role/webapp"));
+    }
+    Status s = o->store->PutPrincipal(p);
+    if (!s.ok()) return Fail(err, s);
+    out << "principal " << p.arn << " registered\n";
+    return 0;
+  }
+  if (cmd == "create-access-key") {
+    auto flags = with({"--principal-arn", "--duration-seconds"});
+    if (!flags.ok()) return Fail(err, flags.status());
+    auto o = OpenOffline(*flags);
+    if (!o.ok()) return Fail(err, o.status());
+    int64_t duration = std::atoll(flags->Get("--duration-seconds", "0").c_str());
+    auto key = CreateAccessKey(*o->store, o->keys.iam_secrets, flags->Get("--principal-arn"),
+                               Now(), duration);
+    if (!key.ok()) return Fail(err, key.status());
+    out << "AWS_ACCESS_KEY_ID=" << key->access_key_id << "\n";
+    out << "AWS_SECRET_ACCESS_KEY=" << key->secret_access_key << "\n";
+    if (!key->session_token.empty()) {
+      out << "AWS_SESSION_TOKEN=" << key->session_token << "\n";
+    }
+    return 0;
+  }
+  if (cmd == "list-access-keys") {
+    auto flags = with({"--principal-arn"});
+    if (!flags.ok()) return Fail(err, flags.status());
+    auto o = OpenOffline(*flags);
+    if (!o.ok()) return Fail(err, o.status());
+    auto keys = o->store->ListAccessKeys(flags->Get("--principal-arn"));
+    if (!keys.ok()) return Fail(err, keys.status());
+    for (const auto& k : *keys) {
+      out << k.access_key_id << "\t" << (k.active ? "Active" : "Inactive") << "\t"
+          << (k.session_token_hash.empty() ? "long-term" : "temporary") << "\tcreated "
+          << k.created_at << (k.expires_at ? "\texpires " + std::to_string(k.expires_at) : "")
+          << "\n";
+    }
+    return 0;
+  }
+  if (cmd == "delete-access-key") {
+    auto flags = with({"--access-key-id"});
+    if (!flags.ok()) return Fail(err, flags.status());
+    auto o = OpenOffline(*flags);
+    if (!o.ok()) return Fail(err, o.status());
+    Status s = o->store->DeleteAccessKey(flags->Get("--access-key-id"));
+    if (!s.ok()) return Fail(err, s);
+    out << "deleted " << flags->Get("--access-key-id") << "\n";
+    return 0;
+  }
+  if (cmd == "rotate-signing-key" || cmd == "print-jwks") {
+    auto flags = with({"--keep-retired-seconds"});
+    if (!flags.ok()) return Fail(err, flags.status());
+    auto o = OpenOffline(*flags);
+    if (!o.ok()) return Fail(err, o.status());
+    auto ring = tokens::KeyRing::Open(o->store, o->keys.signing_keys,
+                                      std::make_shared<SystemClock>());
+    if (!ring.ok()) return Fail(err, ring.status());
+    if (cmd == "print-jwks") {
+      out << (*ring)->JwksJson() << "\n";
+      return 0;
+    }
+    // Default: keep the old key published for a day, longer than any access or ID token.
+    int64_t keep = std::atoll(flags->Get("--keep-retired-seconds", "86400").c_str());
+    auto kid = (*ring)->Rotate(keep);
+    if (!kid.ok()) return Fail(err, kid.status());
+    out << "new signing key " << *kid
+        << " is active; running servers pick it up on restart\n";
+    return 0;
+  }
+  err << "tessera: unknown command '" << cmd << "'\n\n" << kUsage;
+  return 2;
+}
+
+}  // namespace ts::server

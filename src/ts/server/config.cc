@@ -1,0 +1,120 @@
+#include "ts/server/config.h"
+
+#include <charconv>
+#include <cstdlib>
+
+namespace ts::server {
+namespace {
+
+std::string Env(const char* name) {
+  const char* v = std::getenv(name);
+  return v == nullptr ? std::string() : std::string(v);
+}
+
+StatusOr<int64_t> ParseSeconds(const std::string& flag, const std::string& text) {
+  int64_t v = 0;
+  auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), v);
+  if (ec != std::errc() || end != text.data() + text.size() || v < 0) {
+    return InvalidArgumentError(flag + " takes a whole number of seconds, got '" + text + "'");
+  }
+  return v;
+}
+
+}  // namespace
+
+std::string ServerConfig::Host() const { return listen.substr(0, listen.rfind(':')); }
+
+uint16_t ServerConfig::Port() const {
+  std::string p = listen.substr(listen.rfind(':') + 1);
+  return static_cast<uint16_t>(std::atoi(p.c_str()));
+}
+
+std::string ServeUsage() {
+  return R"(usage: tessera serve [flags]
+
+  --listen HOST:PORT         address to listen on (default 127.0.0.1:8080; port 0 picks one)
+  --db PATH                  SQLite database file (default ./var/tessera.db)
+  --public-url URL           base URL clients see (default http://<listen>)
+  --bootstrap FILE           declarative configuration applied idempotently at start
+  --demo                     apply the built-in demo configuration (AWS documentation identifiers)
+  --region NAME              a region clients may sign for (repeatable; default us-east-1)
+  --threads N                server threads (default: one per core)
+  --access-log               log one line per request to stderr
+  --access-token-ttl SECS    access and ID token lifetime (default 3600)
+  --refresh-token-ttl SECS   refresh token family lifetime (default 7776000 = 90 days)
+  --refresh-grace SECS       reuse window returning the same successor (default 0)
+  --code-ttl SECS            authorization code lifetime (default 300)
+  --session-ttl SECS         sign-in session lifetime (default 28800 = 8 h)
+
+environment:
+  TESSERA_MASTER_KEY             base64 or hex of 32 bytes; encrypts keys and secrets at rest
+  TESSERA_MASTER_KEY_FILE        key file used when TESSERA_MASTER_KEY is unset
+                                 (default <db dir>/master.key, created 0600 at first start)
+  TESSERA_ROOT_ACCESS_KEY_ID     the instance owner's root credential
+  TESSERA_ROOT_SECRET_ACCESS_KEY (generated at first start and printed once if unset)
+  TESSERA_DEMO_PASSWORD          the demo user's password (generated and printed if unset)
+)";
+}
+
+StatusOr<ServerConfig> ParseServeFlags(const std::vector<std::string>& args) {
+  ServerConfig c;
+  bool regions_given = false;
+  for (size_t i = 0; i < args.size(); ++i) {
+    const std::string& a = args[i];
+    auto value = [&]() -> StatusOr<std::string> {
+      if (i + 1 >= args.size()) return InvalidArgumentError(a + " needs a value");
+      return args[++i];
+    };
+    if (a == "--demo") {
+      c.demo = true;
+    } else if (a == "--access-log") {
+      c.access_log = true;
+    } else if (a == "--listen" || a == "--db" || a == "--public-url" || a == "--bootstrap" ||
+               a == "--region" || a == "--threads" || a == "--access-token-ttl" ||
+               a == "--refresh-token-ttl" || a == "--refresh-grace" || a == "--code-ttl" ||
+               a == "--session-ttl") {
+      auto v = value();
+      if (!v.ok()) return v.status();
+      if (a == "--listen") {
+        if (v->rfind(':') == std::string::npos) {
+          return InvalidArgumentError("--listen takes HOST:PORT, got '" + *v + "'");
+        }
+        c.listen = *v;
+      } else if (a == "--db") {
+        c.db_path = *v;
+      } else if (a == "--public-url") {
+        c.public_url = *v;
+        while (!c.public_url.empty() && c.public_url.back() == '/') c.public_url.pop_back();
+      } else if (a == "--bootstrap") {
+        c.bootstrap_file = *v;
+      } else if (a == "--region") {
+        if (!regions_given) c.regions.clear();
+        regions_given = true;
+        c.regions.push_back(*v);
+      } else {
+        auto n = ParseSeconds(a, *v);
+        if (!n.ok()) return n.status();
+        if (a == "--threads") c.threads = static_cast<int>(*n);
+        if (a == "--access-token-ttl") c.access_token_ttl = *n;
+        if (a == "--refresh-token-ttl") c.refresh_token_ttl = *n;
+        if (a == "--refresh-grace") c.refresh_grace_seconds = *n;
+        if (a == "--code-ttl") c.code_ttl = *n;
+        if (a == "--session-ttl") c.session_ttl = *n;
+      }
+    } else {
+      return InvalidArgumentError("unknown flag '" + a + "'\n\n" + ServeUsage());
+    }
+  }
+  c.master_key_env = Env("TESSERA_MASTER_KEY");
+  c.master_key_file = Env("TESSERA_MASTER_KEY_FILE");
+  c.root_access_key_id = Env("TESSERA_ROOT_ACCESS_KEY_ID");
+  c.root_secret_key = Env("TESSERA_ROOT_SECRET_ACCESS_KEY");
+  c.demo_password = Env("TESSERA_DEMO_PASSWORD");
+  if (c.root_access_key_id.empty() != c.root_secret_key.empty()) {
+    return InvalidArgumentError(
+        "set both TESSERA_ROOT_ACCESS_KEY_ID and TESSERA_ROOT_SECRET_ACCESS_KEY, or neither");
+  }
+  return c;
+}
+
+}  // namespace ts::server

@@ -1,0 +1,90 @@
+#include "ts/server/credentials.h"
+
+#include "ts/common/status_macros.h"
+#include "ts/crypto/aead.h"
+#include "ts/crypto/digest.h"
+#include "ts/crypto/encoding.h"
+#include "ts/crypto/random.h"
+
+namespace ts::server {
+namespace {
+
+std::string Aad(std::string_view access_key_id) {
+  return "tessera-iam-secret:" + std::string(access_key_id);
+}
+
+// Access key ids look like AWS's: a 4-letter prefix and 16 upper-case base32 characters.
+std::string NewKeyId(bool temporary) {
+  static constexpr char kAlphabet[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZ234567";
+  std::string bytes = crypto::RandomBytes(16);
+  std::string id = temporary ? "ASIA" : "AKIA";
+  for (char b : bytes) id.push_back(kAlphabet[static_cast<uint8_t>(b) % 32]);
+  return id;
+}
+
+}  // namespace
+
+std::string AccountOfArn(std::string_view arn) {
+  // arn:partition:service:region:account:resource
+  size_t pos = 0;
+  for (int i = 0; i < 4; ++i) {
+    pos = arn.find(':', pos);
+    if (pos == std::string_view::npos) return "";
+    ++pos;
+  }
+  size_t end = arn.find(':', pos);
+  if (end == std::string_view::npos) return "";
+  return std::string(arn.substr(pos, end - pos));
+}
+
+StoreCredentialProvider::StoreCredentialProvider(storage::StorePtr store, std::string seal_key)
+    : store_(std::move(store)), seal_key_(std::move(seal_key)) {}
+
+StatusOr<sigv4::Credential> StoreCredentialProvider::Find(std::string_view access_key_id) {
+  if (!root_.access_key_id.empty() && access_key_id == root_.access_key_id) return root_;
+  auto key = store_->GetAccessKey(std::string(access_key_id));
+  if (!key.ok()) return key.status();
+  if (!key->active) return NotFoundError("access key is inactive");
+  auto secret = crypto::Open(seal_key_, key->secret_sealed, Aad(key->access_key_id));
+  if (!secret.ok()) {
+    return InternalError("cannot unseal the secret of access key " + key->access_key_id);
+  }
+  sigv4::Credential c;
+  c.access_key_id = key->access_key_id;
+  c.secret_access_key = *secret;
+  c.principal_arn = key->principal_arn;
+  c.account_id = AccountOfArn(key->principal_arn);
+  c.expires_at = key->expires_at;
+  // The store keeps only the session token's hash; the verifier compares hashes for these.
+  c.session_token_hash = key->session_token_hash;
+  return c;
+}
+
+StatusOr<NewAccessKey> CreateAccessKey(storage::Store& store, const std::string& seal_key,
+                                       const std::string& principal_arn, int64_t now,
+                                       int64_t duration_seconds, const std::string& access_key_id,
+                                       const std::string& secret_access_key) {
+  TS_RETURN_IF_ERROR(store.GetPrincipal(principal_arn).status());
+  NewAccessKey out;
+  const bool temporary = duration_seconds > 0;
+  out.access_key_id = access_key_id.empty() ? NewKeyId(temporary) : access_key_id;
+  out.secret_access_key =
+      secret_access_key.empty() ? crypto::Base64Encode(crypto::RandomBytes(30))
+                                : secret_access_key;
+  storage::AccessKey key;
+  key.access_key_id = out.access_key_id;
+  key.principal_arn = principal_arn;
+  TS_ASSIGN_OR_RETURN(key.secret_sealed,
+                      crypto::Seal(seal_key, out.secret_access_key, Aad(out.access_key_id)));
+  if (temporary) {
+    out.session_token = crypto::RandomToken(96);
+    out.expires_at = now + duration_seconds;
+    key.session_token_hash = crypto::HexEncode(crypto::Sha256(out.session_token));
+    key.expires_at = out.expires_at;
+  }
+  key.created_at = now;
+  TS_RETURN_IF_ERROR(store.CreateAccessKey(key));
+  return out;
+}
+
+}  // namespace ts::server

@@ -1,0 +1,50 @@
+// File: credentials.h
+// IAM principals and their access keys, for SigV4: looks keys up in the store (unsealing the
+// secret) and knows the root credential of the instance owner. Also the operations the CLI and
+// bootstrap use to create keys. Thread-safe.
+#pragma once
+
+#include <memory>
+#include <string>
+#include <string_view>
+
+#include "ts/sigv4/verifier.h"
+#include "ts/storage/store.h"
+
+namespace ts::server {
+
+class StoreCredentialProvider final : public sigv4::CredentialProvider {
+ public:
+  StoreCredentialProvider(storage::StorePtr store, std::string seal_key);
+
+  // The store's keys, plus the root credential when set. NotFound for unknown or inactive keys.
+  StatusOr<sigv4::Credential> Find(std::string_view access_key_id) override;
+
+  void SetRootCredential(sigv4::Credential root) { root_ = std::move(root); }
+
+ private:
+  storage::StorePtr store_;
+  std::string seal_key_;
+  sigv4::Credential root_;
+};
+
+// An access key pair as handed to a user (the secret appears only here, once).
+struct NewAccessKey {
+  std::string access_key_id;
+  std::string secret_access_key;
+  std::string session_token;  // temporary credentials only
+  int64_t expires_at = 0;
+};
+
+// Creates an access key for `principal_arn` (which must exist). `duration_seconds` > 0 makes a
+// temporary credential with a session token. Given id/secret are used as is (bootstrap files).
+StatusOr<NewAccessKey> CreateAccessKey(storage::Store& store, const std::string& seal_key,
+                                       const std::string& principal_arn, int64_t now,
+                                       int64_t duration_seconds,
+                                       const std::string& access_key_id = "",
+                                       const std::string& secret_access_key = "");
+
+// "123456789012" from "arn:aws:iam::123456789012:role/x"; "" when the ARN has no account.
+std::string AccountOfArn(std::string_view arn);
+
+}  // namespace ts::server

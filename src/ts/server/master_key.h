@@ -1,0 +1,32 @@
+// File: master_key.h
+// The master key that seals what Tessera keeps secret at rest (private signing keys, IAM secret
+// keys, identity contexts). From TESSERA_MASTER_KEY, or a key file created with mode 0600 at
+// first start. Each use gets its own key derived with HKDF (crypto::DeriveKey).
+#pragma once
+
+#include <string>
+
+#include "ts/common/status.h"
+#include "ts/storage/store.h"
+
+namespace ts::server {
+
+struct MasterKeys {
+  std::string signing_keys;      // seals private signing keys
+  std::string iam_secrets;       // seals IAM secret access keys
+  std::string identity_context;  // seals identityContext values
+  std::string refresh_rotation;  // derives refresh-token successors
+};
+
+// Loads the 32-byte master key: `env_value` (base64 or 64 hex characters) when set, else the key
+// file at `file_path` (created with 32 random bytes and mode 0600 if it does not exist).
+// InvalidArgument on a malformed value; Internal on file errors.
+StatusOr<std::string> LoadMasterKey(const std::string& env_value, const std::string& file_path);
+
+// Checks the master key against the check value stored in `store` (storing one on first use), so
+// a node started with the wrong key refuses to start instead of failing on every request.
+Status VerifyMasterKey(storage::Store& store, const std::string& master_key);
+
+MasterKeys DeriveMasterKeys(const std::string& master_key);
+
+}  // namespace ts::server

@@ -1,0 +1,158 @@
+#include "ts/tokens/token_minter.h"
+
+#include <ctime>
+
+#include <boost/json.hpp>
+
+#include "ts/common/json_writer.h"
+#include "ts/common/status_macros.h"
+#include "ts/crypto/aead.h"
+#include "ts/crypto/digest.h"
+#include "ts/crypto/encoding.h"
+#include "ts/crypto/random.h"
+#include "ts/jose/signer.h"
+#include "ts/tokens/key_ring.h"
+
+namespace ts::tokens {
+namespace {
+
+constexpr std::string_view kRefreshPrefix = "tsrt_";
+constexpr std::string_view kCodePrefix = "tsac_";
+constexpr std::string_view kIdentityContextAad = "tessera-identity-context-v1";
+
+std::string JoinScopes(const std::vector<std::string>& scopes) {
+  std::string out;
+  for (const std::string& s : scopes) {
+    if (!out.empty()) out.push_back(' ');
+    out += s;
+  }
+  return out;
+}
+
+}  // namespace
+
+std::string Iso8601(int64_t unix_seconds) {
+  std::time_t t = static_cast<std::time_t>(unix_seconds);
+  std::tm tm{};
+  gmtime_r(&t, &tm);
+  char buf[32];
+  std::strftime(buf, sizeof(buf), "%Y-%m-%dT%H:%M:%SZ", &tm);
+  return buf;
+}
+
+TokenMinter::TokenMinter(std::shared_ptr<KeyRing> keys, storage::Instance instance,
+                         std::string issuer, std::string identity_context_key,
+                         std::string refresh_key)
+    : keys_(std::move(keys)),
+      instance_(std::move(instance)),
+      issuer_(std::move(issuer)),
+      identity_context_key_(std::move(identity_context_key)),
+      refresh_key_(std::move(refresh_key)) {}
+
+StatusOr<std::string> TokenMinter::AccessToken(const TokenSubject& subject,
+                                               std::string_view token_id, int64_t now,
+                                               int64_t expires_at) const {
+  JsonWriter w;
+  w.BeginObject();
+  w.Member("iss", issuer_);
+  w.Member("sub", subject.user_id);
+  w.Member("aud", subject.application_arn);
+  w.Member("client_id", subject.application_arn);
+  w.Member("scope", JoinScopes(subject.scopes));
+  w.Member("iat", now);
+  w.Member("exp", expires_at);
+  w.Member("jti", token_id);
+  w.Member("tsr:fid", subject.family_id);
+  w.EndObject();
+  return keys_->Active()->SignJwt(w.Take(), "at+jwt");
+}
+
+StatusOr<std::string> TokenMinter::IdToken(const TokenSubject& subject,
+                                           std::string_view credential_id,
+                                           std::string_view identity_context, int64_t now,
+                                           int64_t expires_at) const {
+  JsonWriter w;
+  w.BeginObject();
+  w.Member("iss", issuer_);
+  w.Member("sub", subject.user_id);
+  w.Member("aud", subject.application_arn);
+  w.Member("aws:identity_store_id", instance_.identity_store_id);
+  w.Member("aws:identity_store_arn", "arn:aws:identitystore::" + instance_.owner_account_id +
+                                         ":identitystore/" + instance_.identity_store_id);
+  w.Member("aws:instance_account", instance_.owner_account_id);
+  w.Member("aws:instance_arn", instance_.instance_arn);
+  w.Member("aws:credential_id", credential_id);
+  if (!identity_context.empty()) w.Member("sts:identity_context", identity_context);
+  if (!subject.actor.empty()) {
+    w.Key("act");
+    w.BeginObject();
+    w.Member("sub", subject.actor);
+    w.EndObject();
+  }
+  w.Member("auth_time", Iso8601(subject.auth_time));
+  w.Member("iat", now);
+  w.Member("exp", expires_at);
+  w.EndObject();
+  return keys_->Active()->SignJwt(w.Take(), "JWT");
+}
+
+std::string TokenMinter::IdentityContext(const IdentityContextClaims& c) const {
+  JsonWriter w;
+  w.BeginObject();
+  w.Member("u", c.user_id);
+  w.Member("i", c.instance_arn);
+  w.Member("a", c.application_arn);
+  w.Member("iat", c.issued_at);
+  w.Member("exp", c.expires_at);
+  w.EndObject();
+  auto sealed = crypto::Seal(identity_context_key_, w.Take(), kIdentityContextAad);
+  // Sealing with a valid 32-byte key cannot fail short of memory exhaustion.
+  return crypto::Base64UrlEncode(*sealed);
+}
+
+StatusOr<IdentityContextClaims> TokenMinter::ReadIdentityContext(std::string_view context) const {
+  auto raw = crypto::Base64UrlDecode(context);
+  if (!raw) return InvalidArgumentError("identity context is not base64url");
+  auto json = crypto::Open(identity_context_key_, *raw, kIdentityContextAad);
+  if (!json.ok()) return InvalidArgumentError("identity context failed authentication");
+  boost::system::error_code ec;
+  boost::json::value v = boost::json::parse(*json, ec);
+  if (ec || !v.is_object()) return InvalidArgumentError("identity context is malformed");
+  const auto& o = v.as_object();
+  IdentityContextClaims c;
+  auto str = [&](const char* k) {
+    const auto* p = o.if_contains(k);
+    return p && p->is_string() ? std::string(p->as_string()) : std::string();
+  };
+  auto num = [&](const char* k) {
+    const auto* p = o.if_contains(k);
+    return p && p->is_int64() ? p->as_int64() : int64_t{0};
+  };
+  c.user_id = str("u");
+  c.instance_arn = str("i");
+  c.application_arn = str("a");
+  c.issued_at = num("iat");
+  c.expires_at = num("exp");
+  return c;
+}
+
+std::string TokenMinter::NewRefreshToken() {
+  return std::string(kRefreshPrefix) + crypto::RandomToken(32);
+}
+
+std::string TokenMinter::SuccessorRefreshToken(std::string_view parent) const {
+  return std::string(kRefreshPrefix) +
+         crypto::Base64UrlEncode(crypto::HmacSha256(refresh_key_, parent));
+}
+
+std::string TokenMinter::NewAuthorizationCode() {
+  return std::string(kCodePrefix) + crypto::RandomToken(32);
+}
+
+std::string TokenMinter::NewSessionId() { return crypto::RandomToken(32); }
+
+std::string TokenMinter::Hash(std::string_view secret) {
+  return crypto::HexEncode(crypto::Sha256(secret));
+}
+
+}  // namespace ts::tokens

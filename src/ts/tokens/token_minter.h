@@ -1,0 +1,88 @@
+// File: token_minter.h
+// Makes the strings CreateTokenWithIAM hands out: signed access and ID tokens, the encrypted
+// identity context, refresh tokens and authorization codes. Stateless apart from its keys;
+// thread-safe.
+//
+// Formats (docs/design/tokens.md):
+// - Access token: JWS ES256, typ "at+jwt" (RFC 9068 shape): iss, sub (UserId), aud and client_id
+//   (application ARN), scope, iat, exp, jti, and "tsr:fid" (token family). Under 1 KB.
+// - ID token: JWS ES256 with the claims of PROTOCOL.md §5.6; auth_time is an ISO-8601 string.
+// - identityContext: base64url(AES-256-GCM(user, instance, application, times)); the same string
+//   is the ID token's sts:identity_context claim.
+// - Refresh token: "tsrt_" + 256 random bits. A rotated token's successor is derived from it
+//   with a keyed HMAC, so a retry inside the grace window gets the very same successor back while
+//   the store keeps only hashes.
+// - Authorization code: "tsac_" + 256 random bits.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "ts/common/status.h"
+#include "ts/storage/records.h"
+
+namespace ts::tokens {
+
+class KeyRing;
+
+// Who the tokens are for and what they allow.
+struct TokenSubject {
+  std::string user_id;
+  std::string application_arn;
+  std::vector<std::string> scopes;
+  std::string family_id;
+  int64_t auth_time = 0;
+  // For tokens obtained through a trusted token issuer: the issuer's ARN ("act" claim).
+  std::string actor;
+};
+
+struct IdentityContextClaims {
+  std::string user_id;
+  std::string instance_arn;
+  std::string application_arn;
+  int64_t issued_at = 0;
+  int64_t expires_at = 0;
+};
+
+class TokenMinter {
+ public:
+  // `identity_context_key` and `refresh_key` are 32-byte keys derived from the master key.
+  TokenMinter(std::shared_ptr<KeyRing> keys, storage::Instance instance, std::string issuer,
+              std::string identity_context_key, std::string refresh_key);
+
+  const std::string& issuer() const { return issuer_; }
+  const storage::Instance& instance() const { return instance_; }
+
+  StatusOr<std::string> AccessToken(const TokenSubject& subject, std::string_view token_id,
+                                    int64_t now, int64_t expires_at) const;
+  StatusOr<std::string> IdToken(const TokenSubject& subject, std::string_view credential_id,
+                                std::string_view identity_context, int64_t now,
+                                int64_t expires_at) const;
+
+  std::string IdentityContext(const IdentityContextClaims& claims) const;
+  // Opens an identity context made by this server; InvalidArgument if forged or damaged.
+  StatusOr<IdentityContextClaims> ReadIdentityContext(std::string_view context) const;
+
+  static std::string NewRefreshToken();
+  std::string SuccessorRefreshToken(std::string_view parent) const;
+  static std::string NewAuthorizationCode();
+  static std::string NewSessionId();
+
+  // What the store keeps of a secret token: hex SHA-256.
+  static std::string Hash(std::string_view secret);
+
+ private:
+  std::shared_ptr<KeyRing> keys_;
+  storage::Instance instance_;
+  std::string issuer_;
+  std::string identity_context_key_;
+  std::string refresh_key_;
+};
+
+// "2020-01-22T12:45:29Z" for a Unix time (UTC).
+std::string Iso8601(int64_t unix_seconds);
+
+}  // namespace ts::tokens

@@ -1,0 +1,60 @@
+// File: authorize.h
+// The browser side of the authorization_code grant: GET /authorize validates the request and
+// either issues a code at once (a live sign-in session) or shows the login page; POST /authorize
+// checks the login form and issues the code; POST /logout ends the sign-in session.
+//
+// Error handling follows RFC 6749 §4.1.2.1: until client_id and redirect_uri are known to be
+// registered (exact match) errors are shown on a page, never redirected; afterwards they go back
+// to the redirect URI with error=, error_description=, state= and iss= (RFC 9207).
+// Thread-safe.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <string>
+
+#include "ts/common/clock.h"
+#include "ts/http/message.h"
+#include "ts/storage/store.h"
+#include "ts/web/throttle.h"
+
+namespace ts::web {
+
+struct AuthorizeOptions {
+  std::string public_url;  // e.g. http://127.0.0.1:8080 (no trailing slash)
+  std::string issuer;      // the OIDC issuer, sent as `iss` on redirects (RFC 9207)
+  int64_t code_ttl = 300;
+  int64_t session_ttl = 8 * 3600;
+  int max_failures_per_user = 5;
+  int max_failures_per_address = 20;
+  int64_t failure_window_seconds = 15 * 60;
+};
+
+class AuthorizeHandler {
+ public:
+  AuthorizeHandler(storage::StorePtr store, ClockPtr clock, AuthorizeOptions options);
+
+  http::Response Get(const http::Request& request);
+  http::Response Post(const http::Request& request);
+  http::Response Logout(const http::Request& request);
+
+  // Defined in the .cc: the parsed authorization request and the result of validating it.
+  struct AuthRequest;
+  struct Outcome;
+
+ private:
+  Outcome Validate(const AuthRequest& req);
+  http::Response IssueCode(const AuthRequest& req, const Outcome& ok,
+                           const storage::SignInSession& session, int redirect_status);
+  http::Response LoginPage(const AuthRequest& req, const Outcome& ok, std::string_view error,
+                           int status, const std::string& csrf);
+
+  storage::StorePtr store_;
+  ClockPtr clock_;
+  AuthorizeOptions options_;
+  bool secure_cookies_;
+  Throttle user_throttle_;
+  Throttle address_throttle_;
+};
+
+}  // namespace ts::web

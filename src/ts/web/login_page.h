@@ -1,0 +1,25 @@
+// File: login_page.h
+// Server-rendered HTML for the sign-in flow: the login form and the error page. No scripts;
+// every interpolated value is HTML-escaped.
+#pragma once
+
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+namespace ts::web {
+
+struct LoginPageModel {
+  std::string application_name;
+  std::string error;      // shown in an alert region when not empty
+  std::string csrf_token;
+  std::string user_name;  // re-filled after a failed attempt
+  std::vector<std::pair<std::string, std::string>> hidden;  // the authorization request
+};
+
+std::string RenderLoginPage(const LoginPageModel& model);
+std::string RenderErrorPage(std::string_view error, std::string_view description);
+std::string HtmlEscape(std::string_view text);
+
+}  // namespace ts::web
