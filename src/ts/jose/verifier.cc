@@ -1,0 +1,244 @@
+#include "ts/jose/verifier.h"
+
+#include <openssl/evp.h>
+#include <openssl/rsa.h>
+
+#include <algorithm>
+#include <array>
+#include <boost/json.hpp>
+#include <optional>
+
+#include "ts/common/status_macros.h"
+#include "ts/crypto/encoding.h"
+#include "ts/jose/internal/openssl_util.h"
+
+namespace ts::jose {
+namespace {
+
+namespace json = boost::json;
+
+// Larger than any sane JWT (big ID tokens with group claims stay well under 64 KiB).
+constexpr size_t kMaxTokenSize = 256 * 1024;
+
+enum class Family { kRsaPkcs1, kRsaPss, kEcdsa, kEdDsa };
+
+struct AlgInfo {
+  std::string_view name;
+  Family family;
+  int sha_bits;             // 0 for EdDSA (Ed25519 hashes internally)
+  std::string_view ec_crv;  // for ECDSA: the one curve the alg is defined on (RFC 7518 §3.4)
+  size_t ec_scalar_size;    // for ECDSA: bytes of R and of S
+};
+
+// RFC 7518 §3.1 and RFC 8037 §3.1. Anything absent from this table is never accepted.
+constexpr std::array<AlgInfo, 10> kAlgs = {{
+    {"RS256", Family::kRsaPkcs1, 256, "", 0},
+    {"RS384", Family::kRsaPkcs1, 384, "", 0},
+    {"RS512", Family::kRsaPkcs1, 512, "", 0},
+    {"PS256", Family::kRsaPss, 256, "", 0},
+    {"PS384", Family::kRsaPss, 384, "", 0},
+    {"PS512", Family::kRsaPss, 512, "", 0},
+    {"ES256", Family::kEcdsa, 256, "P-256", 32},
+    {"ES384", Family::kEcdsa, 384, "P-384", 48},
+    {"ES512", Family::kEcdsa, 512, "P-521", 66},
+    {"EdDSA", Family::kEdDsa, 0, "", 0},
+}};
+
+// Header members that would let the token pick its own verification key (RFC 7515 §4.1.3-6),
+// and crit (§4.1.11), which demands understanding extensions we do not implement.
+constexpr std::array<std::string_view, 5> kRefusedMembers = {"jwk", "jku", "x5u", "x5c", "crit"};
+
+struct MdCtxFree {
+  void operator()(EVP_MD_CTX* c) const { EVP_MD_CTX_free(c); }
+};
+
+Status Malformed(std::string_view what) {
+  return InvalidArgumentError("malformed JWS: " + std::string(what));
+}
+
+// Untrusted text quoted in an error message is bounded.
+std::string Quote(std::string_view s) {
+  return "'" + std::string(s.substr(0, 64)) + (s.size() > 64 ? "...'" : "'");
+}
+
+const char* KtyName(KeyType kty) {
+  switch (kty) {
+    case KeyType::kRsa:
+      return "RSA";
+    case KeyType::kEc:
+      return "EC";
+    case KeyType::kOkp:
+      return "OKP";
+  }
+  return "?";
+}
+
+// Whether `key`'s type and curve are the ones `alg` is defined for. Key "alg" is checked apart.
+bool KeyFitsAlg(const Jwk& key, const AlgInfo& alg) {
+  switch (alg.family) {
+    case Family::kRsaPkcs1:
+    case Family::kRsaPss:
+      return key.kty() == KeyType::kRsa;
+    case Family::kEcdsa:
+      return key.kty() == KeyType::kEc && key.crv() == alg.ec_crv;
+    case Family::kEdDsa:
+      return key.kty() == KeyType::kOkp && key.crv() == "Ed25519";
+  }
+  return false;
+}
+
+bool Suitable(const Jwk& key, const AlgInfo& alg) {
+  return KeyFitsAlg(key, alg) && (key.alg().empty() || key.alg() == alg.name);
+}
+
+StatusOr<const Jwk*> SelectKey(const JwkSet& keys, const AlgInfo& alg,
+                               const std::optional<std::string>& kid) {
+  if (!kid) {
+    const Jwk* only = nullptr;
+    size_t count = 0;
+    for (const Jwk& k : keys.keys()) {
+      if (Suitable(k, alg)) {
+        only = &k;
+        ++count;
+      }
+    }
+    if (count == 1) return only;
+    return InvalidArgumentError("JWS kid is absent and the key set has " + std::to_string(count) +
+                                " keys for alg " + std::string(alg.name) +
+                                " (exactly one is needed to pick a key without kid)");
+  }
+  // Several keys may share a kid (e.g. the same id for an RSA and an EC key): take the one that
+  // fits the alg; report a mismatch only when the kid exists but none fits.
+  const Jwk* mismatch = nullptr;
+  for (const Jwk& k : keys.keys()) {
+    if (k.kid() != *kid) continue;
+    if (Suitable(k, alg)) return &k;
+    mismatch = &k;
+  }
+  if (mismatch == nullptr) {
+    return InvalidArgumentError("JWS kid " + Quote(*kid) +
+                                " is unknown (no key in the set has it)");
+  }
+  if (!KeyFitsAlg(*mismatch, alg)) {
+    std::string key_desc = KtyName(mismatch->kty());
+    if (!mismatch->crv().empty()) key_desc += " " + mismatch->crv();
+    return InvalidArgumentError("JWS key " + Quote(*kid) + " does not match alg " +
+                                std::string(alg.name) + ": the key is " + key_desc);
+  }
+  return InvalidArgumentError("JWS key " + Quote(*kid) + " does not match alg " +
+                              std::string(alg.name) + ": the key is restricted to alg " +
+                              mismatch->alg());
+}
+
+bool VerifySignature(const Jwk& key, const AlgInfo& alg, std::string_view signing_input,
+                     std::string_view signature) {
+  std::string der;
+  if (alg.family == Family::kEcdsa) {
+    // RFC 7518 §3.4: exactly R || S at the curve's size; DER or short forms are refused.
+    if (signature.size() != 2 * alg.ec_scalar_size) return false;
+    std::optional<std::string> converted = internal::EcdsaRawToDer(signature);
+    if (!converted) return false;
+    der = std::move(*converted);
+    signature = der;
+  }
+  std::unique_ptr<EVP_MD_CTX, MdCtxFree> ctx(EVP_MD_CTX_new());
+  EVP_PKEY_CTX* pctx = nullptr;
+  const EVP_MD* md = alg.sha_bits != 0 ? internal::Sha2Md(alg.sha_bits) : nullptr;
+  if (ctx == nullptr || (alg.sha_bits != 0 && md == nullptr) ||
+      EVP_DigestVerifyInit(ctx.get(), &pctx, md, nullptr, key.evp_pkey()) != 1) {
+    return false;
+  }
+  if (alg.family == Family::kRsaPss) {
+    // RFC 7518 §3.5: MGF1 with the same hash, salt as long as the hash output.
+    if (EVP_PKEY_CTX_set_rsa_padding(pctx, RSA_PKCS1_PSS_PADDING) != 1 ||
+        EVP_PKEY_CTX_set_rsa_pss_saltlen(pctx, RSA_PSS_SALTLEN_DIGEST) != 1 ||
+        EVP_PKEY_CTX_set_rsa_mgf1_md(pctx, md) != 1) {
+      return false;
+    }
+  } else if (alg.family == Family::kRsaPkcs1) {
+    if (EVP_PKEY_CTX_set_rsa_padding(pctx, RSA_PKCS1_PADDING) != 1) return false;
+  }
+  return EVP_DigestVerify(ctx.get(), reinterpret_cast<const unsigned char*>(signature.data()),
+                          signature.size(),
+                          reinterpret_cast<const unsigned char*>(signing_input.data()),
+                          signing_input.size()) == 1;
+}
+
+}  // namespace
+
+StatusOr<VerifiedJws> VerifyJws(std::string_view compact, const JwkSet& keys,
+                                const std::vector<std::string>& allowed_algs) {
+  if (compact.size() > kMaxTokenSize) {
+    return Malformed("token is larger than " + std::to_string(kMaxTokenSize) + " bytes");
+  }
+  // RFC 7515 §7.1: BASE64URL(header) '.' BASE64URL(payload) '.' BASE64URL(signature).
+  const size_t segments = static_cast<size_t>(std::count(compact.begin(), compact.end(), '.')) + 1;
+  if (segments != 3) {
+    return Malformed("expected 3 '.'-separated segments, found " + std::to_string(segments));
+  }
+  const size_t dot1 = compact.find('.');
+  const size_t dot2 = compact.find('.', dot1 + 1);
+  const std::string_view header_b64 = compact.substr(0, dot1);
+  const std::string_view payload_b64 = compact.substr(dot1 + 1, dot2 - dot1 - 1);
+  const std::string_view signature_b64 = compact.substr(dot2 + 1);
+  if (header_b64.empty()) return Malformed("the header segment is empty");
+  std::optional<std::string> header = crypto::Base64UrlDecode(header_b64);
+  if (!header) return Malformed("the header is not canonical unpadded base64url");
+
+  boost::system::error_code ec;
+  const json::value header_value = json::parse(json::string_view(*header), ec);
+  if (ec) return Malformed("the header is not valid JSON: " + ec.message());
+  const json::object* h = header_value.if_object();
+  if (h == nullptr) return Malformed("the header is not a JSON object");
+
+  const json::value* alg_value = h->if_contains("alg");
+  if (alg_value == nullptr || !alg_value->is_string()) {
+    return Malformed("the header has no string member \"alg\"");
+  }
+  const std::string alg(alg_value->get_string());
+  if (alg == "none") {
+    return InvalidArgumentError("JWS alg 'none' is refused: unsecured tokens are never accepted");
+  }
+  if (alg.size() >= 2 && alg.compare(0, 2, "HS") == 0) {
+    return InvalidArgumentError("JWS alg " + Quote(alg) +
+                                " is refused: HMAC (shared-secret) algorithms are never accepted");
+  }
+  const AlgInfo* info = nullptr;
+  for (const AlgInfo& a : kAlgs) {
+    if (a.name == alg) info = &a;
+  }
+  if (info == nullptr ||
+      std::find(allowed_algs.begin(), allowed_algs.end(), alg) == allowed_algs.end()) {
+    std::string allowed;
+    for (const std::string& a : allowed_algs) allowed += (allowed.empty() ? "" : ", ") + a;
+    return InvalidArgumentError("JWS alg " + Quote(alg) +
+                                " is not allowed here (allowed: " + allowed + ")");
+  }
+  for (std::string_view m : kRefusedMembers) {
+    if (!h->contains(m)) continue;
+    return InvalidArgumentError("JWS header member '" + std::string(m) + "' is refused: " +
+                                (m == "crit" ? "no critical extensions are supported"
+                                             : "verification keys are never taken from the token"));
+  }
+  std::optional<std::string> kid;
+  if (const json::value* k = h->if_contains("kid")) {
+    if (!k->is_string()) return Malformed("the header member \"kid\" is not a string");
+    kid = std::string(k->get_string());
+  }
+  // Decoded after the header checks, so an unsigned "alg":"none" token (empty third segment)
+  // gets the message that explains why it is refused.
+  std::optional<std::string> payload = crypto::Base64UrlDecode(payload_b64);
+  if (!payload) return Malformed("the payload is not canonical unpadded base64url");
+  if (signature_b64.empty()) return Malformed("the signature segment is empty");
+  std::optional<std::string> signature = crypto::Base64UrlDecode(signature_b64);
+  if (!signature) return Malformed("the signature is not canonical unpadded base64url");
+
+  TS_ASSIGN_OR_RETURN(const Jwk* key, SelectKey(keys, *info, kid));
+  if (!VerifySignature(*key, *info, compact.substr(0, dot2), *signature)) {
+    return InvalidArgumentError("JWS signature is invalid for alg " + alg + " and key " +
+                                Quote(key->kid()));
+  }
+  return VerifiedJws{std::move(*header), std::move(*payload), alg, kid.value_or("")};
+}
+
+}  // namespace ts::jose
