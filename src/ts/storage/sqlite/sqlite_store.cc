@@ -1,0 +1,1417 @@
+#include "ts/storage/sqlite/sqlite_store.h"
+
+#include <fcntl.h>
+#include <sqlite3.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+#include <ctime>
+#include <filesystem>
+#include <mutex>
+#include <string_view>
+#include <type_traits>
+#include <unordered_map>
+#include <utility>
+#include <vector>
+
+#include "ts/common/status_macros.h"
+#include "ts/storage/sqlite/migrations.h"
+
+namespace ts::storage {
+namespace {
+
+using sqlite_internal::Migration;
+using sqlite_internal::SqliteMigrations;
+
+// Maps an SQLite failure: a lock still held after the busy timeout is transient (Unavailable);
+// anything else is Internal with SQLite's own message.
+Status SqliteError(sqlite3* db, int rc, std::string_view context) {
+  std::string message(context);
+  message += ": ";
+  message += db != nullptr ? sqlite3_errmsg(db) : sqlite3_errstr(rc);
+  const int primary = rc & 0xff;
+  if (primary == SQLITE_BUSY || primary == SQLITE_LOCKED) return UnavailableError(message);
+  return InternalError(message);
+}
+
+Status ErrnoError(std::string_view what, const std::string& path) {
+  const int err = errno;
+  std::string message = std::string(what) + " " + path + ": " + std::strerror(err);
+  if (err == EACCES || err == EPERM || err == ENOENT || err == ENOTDIR || err == EROFS) {
+    return UnavailableError(message);
+  }
+  return InternalError(message);
+}
+
+// Scope lists are stored space-joined (RFC 6749 §3.3: scope tokens are %x21 / %x23-5B / %x5D-7E,
+// so never empty and never whitespace), which keeps the row flat and the split unambiguous.
+StatusOr<std::string> JoinList(const std::vector<std::string>& items, std::string_view what) {
+  std::string joined;
+  for (const std::string& item : items) {
+    if (item.empty() || item.find_first_of(" \t\r\n\f\v") != std::string::npos) {
+      return InvalidArgumentError(std::string(what) + " entries must be non-empty and contain no " +
+                                  "whitespace: \"" + item + "\"");
+    }
+    if (!joined.empty()) joined += ' ';
+    joined += item;
+  }
+  return joined;
+}
+
+std::vector<std::string> SplitList(std::string_view joined) {
+  std::vector<std::string> items;
+  size_t start = 0;
+  while (start < joined.size()) {
+    size_t end = joined.find(' ', start);
+    if (end == std::string_view::npos) end = joined.size();
+    if (end > start) items.emplace_back(joined.substr(start, end - start));
+    start = end + 1;
+  }
+  return items;
+}
+
+// A checked-out prepared statement: binds parameters in order and resets itself when it goes out
+// of scope, so the cached statement is ready for the next caller.
+class Statement {
+ public:
+  Statement(sqlite3* db, sqlite3_stmt* stmt) : db_(db), stmt_(stmt) {}
+  Statement(Statement&& other) noexcept
+      : db_(other.db_),
+        stmt_(std::exchange(other.stmt_, nullptr)),
+        next_(other.next_),
+        error_code_(other.error_code_) {}
+  Statement& operator=(Statement&&) = delete;
+  Statement(const Statement&) = delete;
+  ~Statement() {
+    if (stmt_ != nullptr) {
+      sqlite3_reset(stmt_);
+      sqlite3_clear_bindings(stmt_);
+    }
+  }
+
+  // SQLITE_TRANSIENT: SQLite copies, so temporaries may be bound.
+  Statement& Bind(std::string_view text) {
+    sqlite3_bind_text64(stmt_, ++next_, text.data(), text.size(), SQLITE_TRANSIENT, SQLITE_UTF8);
+    return *this;
+  }
+  Statement& BindBlob(std::string_view bytes) {
+    sqlite3_bind_blob64(stmt_, ++next_, bytes.data(), bytes.size(), SQLITE_TRANSIENT);
+    return *this;
+  }
+  Statement& Bind(int64_t value) {
+    sqlite3_bind_int64(stmt_, ++next_, value);
+    return *this;
+  }
+  Statement& Bind(int value) { return Bind(static_cast<int64_t>(value)); }
+  Statement& Bind(bool value) { return Bind(static_cast<int64_t>(value ? 1 : 0)); }
+
+  // One step: true when a row is ready, false when the statement is done.
+  StatusOr<bool> Step() {
+    const int rc = sqlite3_step(stmt_);
+    if (rc == SQLITE_ROW) return true;
+    if (rc == SQLITE_DONE) return false;
+    error_code_ = sqlite3_extended_errcode(db_);
+    return SqliteError(db_, rc, sqlite3_sql(stmt_));
+  }
+  // Runs a statement that returns no rows.
+  Status Exec() {
+    TS_ASSIGN_OR_RETURN(bool row, Step());
+    (void)row;
+    return OkStatus();
+  }
+  // Rows the last Exec changed (not counting foreign-key cascades).
+  int64_t Changes() const { return sqlite3_changes64(db_); }
+
+  bool UniqueViolated() const {
+    return error_code_ == SQLITE_CONSTRAINT_PRIMARYKEY || error_code_ == SQLITE_CONSTRAINT_UNIQUE;
+  }
+  bool ForeignKeyViolated() const { return error_code_ == SQLITE_CONSTRAINT_FOREIGNKEY; }
+  // The constraint message ("UNIQUE constraint failed: users.user_name").
+  std::string ErrorMessage() const { return sqlite3_errmsg(db_); }
+
+  std::string Text(int column) const {
+    const auto* data = reinterpret_cast<const char*>(sqlite3_column_text(stmt_, column));
+    const int size = sqlite3_column_bytes(stmt_, column);
+    return data == nullptr ? std::string() : std::string(data, static_cast<size_t>(size));
+  }
+  std::string Blob(int column) const {
+    const auto* data = static_cast<const char*>(sqlite3_column_blob(stmt_, column));
+    const int size = sqlite3_column_bytes(stmt_, column);
+    return data == nullptr ? std::string() : std::string(data, static_cast<size_t>(size));
+  }
+  int64_t Int(int column) const { return sqlite3_column_int64(stmt_, column); }
+
+ private:
+  sqlite3* db_;
+  sqlite3_stmt* stmt_;
+  int next_ = 0;
+  int error_code_ = SQLITE_OK;
+};
+
+// One SQLite connection with its prepared-statement cache. Used by one thread at a time (the
+// pool hands it out), so it is opened in multi-thread mode, without SQLite's per-call mutex.
+class Connection {
+ public:
+  static StatusOr<std::unique_ptr<Connection>> Open(const std::string& path,
+                                                    const SqliteStoreOptions& options) {
+    sqlite3* db = nullptr;
+    const int rc =
+        sqlite3_open_v2(path.c_str(), &db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX, nullptr);
+    auto connection = std::unique_ptr<Connection>(new Connection(db));
+    if (rc != SQLITE_OK) {
+      const int primary = rc & 0xff;
+      std::string message = "cannot open SQLite database " + path + ": " +
+                            (db != nullptr ? sqlite3_errmsg(db) : sqlite3_errstr(rc));
+      if (primary == SQLITE_CANTOPEN || primary == SQLITE_BUSY || primary == SQLITE_LOCKED) {
+        return UnavailableError(message);
+      }
+      return InternalError(message);
+    }
+    sqlite3_extended_result_codes(db, 1);
+    sqlite3_busy_timeout(db, static_cast<int>(options.busy_timeout.count()));
+    // FULL: the WAL is synced at every commit, so an acknowledged change survives power loss.
+    TS_RETURN_IF_ERROR(connection->ExecScript("PRAGMA synchronous = FULL"));
+    TS_RETURN_IF_ERROR(connection->ExecScript("PRAGMA foreign_keys = ON"));
+    return connection;
+  }
+
+  ~Connection() {
+    for (auto& [sql, stmt] : cache_) sqlite3_finalize(stmt);
+    sqlite3_close_v2(db_);
+  }
+  Connection(const Connection&) = delete;
+  Connection& operator=(const Connection&) = delete;
+
+  sqlite3* db() const { return db_; }
+
+  // A cached prepared statement for `sql` (prepared on first use with this connection).
+  StatusOr<Statement> Prepare(std::string_view sql) {
+    auto it = cache_.find(sql);
+    if (it == cache_.end()) {
+      sqlite3_stmt* stmt = nullptr;
+      const int rc = sqlite3_prepare_v3(db_, sql.data(), static_cast<int>(sql.size()),
+                                        SQLITE_PREPARE_PERSISTENT, &stmt, nullptr);
+      if (rc != SQLITE_OK) return SqliteError(db_, rc, "prepare");
+      it = cache_.emplace(std::string(sql), stmt).first;
+    }
+    return Statement(db_, it->second);
+  }
+
+  // Runs uncached SQL (pragmas, migrations): any number of statements, no parameters.
+  Status ExecScript(const std::string& sql) {
+    char* error = nullptr;
+    const int rc = sqlite3_exec(db_, sql.c_str(), nullptr, nullptr, &error);
+    if (rc == SQLITE_OK) return OkStatus();
+    std::string message = error != nullptr ? error : sqlite3_errstr(rc);
+    sqlite3_free(error);
+    const int primary = rc & 0xff;
+    if (primary == SQLITE_BUSY || primary == SQLITE_LOCKED) return UnavailableError(message);
+    return InternalError(message);
+  }
+
+  Status Run(std::string_view sql) {
+    TS_ASSIGN_OR_RETURN(Statement stmt, Prepare(sql));
+    return stmt.Exec();
+  }
+
+ private:
+  struct StringHash {
+    using is_transparent = void;
+    size_t operator()(std::string_view s) const { return std::hash<std::string_view>()(s); }
+  };
+
+  explicit Connection(sqlite3* db) : db_(db) {}
+
+  sqlite3* db_;
+  std::unordered_map<std::string, sqlite3_stmt*, StringHash, std::equal_to<>> cache_;
+};
+
+// A transaction on one connection; rolls back unless committed.
+class Transaction {
+ public:
+  explicit Transaction(Connection& connection) : connection_(connection) {}
+  ~Transaction() {
+    // Some errors (busy, I/O, full) have already rolled back; ROLLBACK would then fail.
+    if (open_ && sqlite3_get_autocommit(connection_.db()) == 0) {
+      connection_.Run("ROLLBACK").IgnoreError();
+    }
+  }
+  Transaction(const Transaction&) = delete;
+  Transaction& operator=(const Transaction&) = delete;
+
+  // IMMEDIATE takes the write lock up front (waiting up to the busy timeout), so a
+  // read-then-write transaction can never fail half-way on a lock upgrade.
+  Status BeginImmediate() { return Begin("BEGIN IMMEDIATE"); }
+  // DEFERRED: a read snapshot for multi-statement reads.
+  Status BeginDeferred() { return Begin("BEGIN DEFERRED"); }
+
+  Status Commit() {
+    Status status = connection_.Run("COMMIT");
+    if (status.ok()) open_ = false;
+    return status;
+  }
+
+ private:
+  Status Begin(std::string_view sql) {
+    TS_RETURN_IF_ERROR(connection_.Run(sql));
+    open_ = true;
+    return OkStatus();
+  }
+
+  Connection& connection_;
+  bool open_ = false;
+};
+
+Status CreateParentDirectories(const std::string& path) {
+  const std::filesystem::path parent = std::filesystem::path(path).parent_path();
+  if (parent.empty()) return OkStatus();
+  std::filesystem::path partial;
+  for (const auto& part : parent) {
+    partial /= part;
+    if (::mkdir(partial.c_str(), 0700) != 0 && errno != EEXIST) {
+      return ErrnoError("cannot create directory", partial.string());
+    }
+  }
+  return OkStatus();
+}
+
+// Creates the database file with mode 0600 before SQLite sees it (SQLite would use 0644 less the
+// umask); SQLite gives the -wal and -shm files the database file's mode.
+Status CreateDatabaseFile(const std::string& path) {
+  const int fd = ::open(path.c_str(), O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+  if (fd < 0) {
+    if (errno == EEXIST) return OkStatus();
+    return ErrnoError("cannot create database file", path);
+  }
+  ::close(fd);
+  // Make the new directory entry durable too.
+  std::filesystem::path parent = std::filesystem::path(path).parent_path();
+  if (parent.empty()) parent = ".";
+  const int dir_fd = ::open(parent.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (dir_fd >= 0) {
+    ::fsync(dir_fd);
+    ::close(dir_fd);
+  }
+  return OkStatus();
+}
+
+Status ApplyMigrations(Connection& connection) {
+  TS_RETURN_IF_ERROR(connection.ExecScript(
+      "CREATE TABLE IF NOT EXISTS schema_migrations ("
+      "version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at INTEGER NOT NULL)"));
+  const std::span<const Migration> migrations = SqliteMigrations();
+  const int latest = migrations.empty() ? 0 : migrations.back().version;
+  {
+    TS_ASSIGN_OR_RETURN(
+        Statement stmt,
+        connection.Prepare("SELECT COALESCE(MAX(version), 0) FROM schema_migrations"));
+    TS_ASSIGN_OR_RETURN(bool row, stmt.Step());
+    if (row && stmt.Int(0) > latest) {
+      return FailedPreconditionError("database schema version " + std::to_string(stmt.Int(0)) +
+                                     " is newer than this binary's " + std::to_string(latest));
+    }
+  }
+  for (const Migration& migration : migrations) {
+    Transaction txn(connection);
+    TS_RETURN_IF_ERROR(txn.BeginImmediate());  // another process may be migrating too
+    {
+      TS_ASSIGN_OR_RETURN(Statement stmt,
+                          connection.Prepare("SELECT 1 FROM schema_migrations WHERE version = ?"));
+      stmt.Bind(migration.version);
+      TS_ASSIGN_OR_RETURN(bool applied, stmt.Step());
+      if (applied) continue;
+    }
+    Status status = connection.ExecScript(std::string(migration.sql));
+    if (!status.ok()) {
+      return Status(status.code(), "migration " + std::string(migration.name) + ": " +
+                                       std::string(status.message()));
+    }
+    {
+      TS_ASSIGN_OR_RETURN(
+          Statement stmt,
+          connection.Prepare(
+              "INSERT INTO schema_migrations (version, name, applied_at) VALUES (?, ?, ?)"));
+      stmt.Bind(migration.version)
+          .Bind(migration.name)
+          .Bind(static_cast<int64_t>(std::time(nullptr)));
+      TS_RETURN_IF_ERROR(stmt.Exec());
+    }
+    TS_RETURN_IF_ERROR(txn.Commit());
+  }
+  return OkStatus();
+}
+
+// Column lists shared by the SELECTs and the row readers below; keep them in step.
+#define TS_USER_COLUMNS                                                                   \
+  "user_id, identity_store_id, user_name, display_name, attributes_json, password_hash, " \
+  "created_at, updated_at"
+#define TS_APPLICATION_COLUMNS                                                           \
+  "application_arn, instance_arn, application_provider_arn, name, description, status, " \
+  "assignment_required, actor_policy_json, created_at"
+#define TS_ACCESS_KEY_COLUMNS                                                             \
+  "access_key_id, principal_arn, secret_sealed, session_token_hash, expires_at, active, " \
+  "created_at"
+#define TS_SIGNING_KEY_COLUMNS                                                            \
+  "kid, alg, private_key_sealed, public_jwk_json, created_at, activated_at, retired_at, " \
+  "delete_after"
+#define TS_SESSION_COLUMNS \
+  "session_hash, user_id, csrf_secret, auth_time, created_at, expires_at, revoked_at"
+#define TS_CODE_COLUMNS                                                                       \
+  "code_hash, application_arn, user_id, redirect_uri, code_challenge, scopes, session_hash, " \
+  "auth_time, created_at, expires_at, consumed_at, family_id"
+#define TS_FAMILY_COLUMNS(p)                                                          \
+  p "family_id, " p "application_arn, " p "user_id, " p "scopes, " p "grant_type, " p \
+    "session_hash, " p "auth_time, " p "created_at, " p "expires_at, " p "revoked_at"
+#define TS_REFRESH_COLUMNS(p)                                                       \
+  p "token_hash, " p "family_id, " p "scopes, " p "created_at, " p "expires_at, " p \
+    "rotated_at, " p "successor_hash"
+constexpr int kRefreshColumnCount = 7;
+
+User ReadUser(const Statement& s) {
+  User u;
+  u.user_id = s.Text(0);
+  u.identity_store_id = s.Text(1);
+  u.user_name = s.Text(2);
+  u.display_name = s.Text(3);
+  u.attributes_json = s.Text(4);
+  u.password_hash = s.Text(5);
+  u.created_at = s.Int(6);
+  u.updated_at = s.Int(7);
+  return u;
+}
+
+Application ReadApplication(const Statement& s) {
+  Application a;
+  a.application_arn = s.Text(0);
+  a.instance_arn = s.Text(1);
+  a.application_provider_arn = s.Text(2);
+  a.name = s.Text(3);
+  a.description = s.Text(4);
+  a.status = s.Text(5);
+  a.assignment_required = s.Int(6) != 0;
+  a.actor_policy_json = s.Text(7);
+  a.created_at = s.Int(8);
+  return a;
+}
+
+AccessKey ReadAccessKey(const Statement& s) {
+  AccessKey k;
+  k.access_key_id = s.Text(0);
+  k.principal_arn = s.Text(1);
+  k.secret_sealed = s.Blob(2);
+  k.session_token_hash = s.Text(3);
+  k.expires_at = s.Int(4);
+  k.active = s.Int(5) != 0;
+  k.created_at = s.Int(6);
+  return k;
+}
+
+SigningKey ReadSigningKey(const Statement& s) {
+  SigningKey k;
+  k.kid = s.Text(0);
+  k.alg = s.Text(1);
+  k.private_key_sealed = s.Blob(2);
+  k.public_jwk_json = s.Text(3);
+  k.created_at = s.Int(4);
+  k.activated_at = s.Int(5);
+  k.retired_at = s.Int(6);
+  k.delete_after = s.Int(7);
+  return k;
+}
+
+SignInSession ReadSession(const Statement& s) {
+  SignInSession x;
+  x.session_hash = s.Text(0);
+  x.user_id = s.Text(1);
+  x.csrf_secret = s.Text(2);
+  x.auth_time = s.Int(3);
+  x.created_at = s.Int(4);
+  x.expires_at = s.Int(5);
+  x.revoked_at = s.Int(6);
+  return x;
+}
+
+AuthorizationCode ReadCode(const Statement& s) {
+  AuthorizationCode c;
+  c.code_hash = s.Text(0);
+  c.application_arn = s.Text(1);
+  c.user_id = s.Text(2);
+  c.redirect_uri = s.Text(3);
+  c.code_challenge = s.Text(4);
+  c.scopes = SplitList(s.Text(5));
+  c.session_hash = s.Text(6);
+  c.auth_time = s.Int(7);
+  c.created_at = s.Int(8);
+  c.expires_at = s.Int(9);
+  c.consumed_at = s.Int(10);
+  c.family_id = s.Text(11);
+  return c;
+}
+
+TokenFamily ReadFamily(const Statement& s, int first) {
+  TokenFamily f;
+  f.family_id = s.Text(first + 0);
+  f.application_arn = s.Text(first + 1);
+  f.user_id = s.Text(first + 2);
+  f.scopes = SplitList(s.Text(first + 3));
+  f.grant_type = s.Text(first + 4);
+  f.session_hash = s.Text(first + 5);
+  f.auth_time = s.Int(first + 6);
+  f.created_at = s.Int(first + 7);
+  f.expires_at = s.Int(first + 8);
+  f.revoked_at = s.Int(first + 9);
+  return f;
+}
+
+RefreshToken ReadRefresh(const Statement& s, int first) {
+  RefreshToken t;
+  t.token_hash = s.Text(first + 0);
+  t.family_id = s.Text(first + 1);
+  t.scopes = SplitList(s.Text(first + 2));
+  t.created_at = s.Int(first + 3);
+  t.expires_at = s.Int(first + 4);
+  t.rotated_at = s.Int(first + 5);
+  t.successor_hash = s.Text(first + 6);
+  return t;
+}
+
+// Runs an INSERT; a duplicate key becomes AlreadyExists(`exists_message`).
+Status ExecInsert(Statement& stmt, std::string_view exists_message) {
+  Status status = stmt.Exec();
+  if (!status.ok() && stmt.UniqueViolated()) return AlreadyExistsError(exists_message);
+  return status;
+}
+
+Status InsertFamily(Connection& c, const TokenFamily& f, const std::string& scopes) {
+  TS_ASSIGN_OR_RETURN(Statement stmt, c.Prepare("INSERT INTO token_families (" TS_FAMILY_COLUMNS(
+                                          "") ") VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"));
+  stmt.Bind(f.family_id)
+      .Bind(f.application_arn)
+      .Bind(f.user_id)
+      .Bind(scopes)
+      .Bind(f.grant_type)
+      .Bind(f.session_hash)
+      .Bind(f.auth_time)
+      .Bind(f.created_at)
+      .Bind(f.expires_at)
+      .Bind(f.revoked_at);
+  return ExecInsert(stmt, "token family already exists: " + f.family_id);
+}
+
+Status InsertRefresh(Connection& c, const RefreshToken& t, const std::string& scopes) {
+  TS_ASSIGN_OR_RETURN(Statement stmt, c.Prepare("INSERT INTO refresh_tokens (" TS_REFRESH_COLUMNS(
+                                          "") ") VALUES (?, ?, ?, ?, ?, ?, ?)"));
+  stmt.Bind(t.token_hash)
+      .Bind(t.family_id)
+      .Bind(scopes)
+      .Bind(t.created_at)
+      .Bind(t.expires_at)
+      .Bind(t.rotated_at)
+      .Bind(t.successor_hash);
+  Status status = stmt.Exec();
+  if (!status.ok() && stmt.UniqueViolated())
+    return AlreadyExistsError("refresh token already exists");
+  if (!status.ok() && stmt.ForeignKeyViolated()) {
+    return NotFoundError("no such token family: " + t.family_id);
+  }
+  return status;
+}
+
+// Runs one parameterised write statement and returns how many rows it changed.
+template <typename... Args>
+StatusOr<int64_t> Change(Connection& c, std::string_view sql, const Args&... args) {
+  TS_ASSIGN_OR_RETURN(Statement stmt, c.Prepare(sql));
+  (stmt.Bind(args), ...);
+  TS_RETURN_IF_ERROR(stmt.Exec());
+  return stmt.Changes();
+}
+
+// Whether a one-parameter `SELECT 1 ... WHERE key = ?` finds a row.
+StatusOr<bool> Exists(Connection& c, std::string_view sql, const std::string& key) {
+  TS_ASSIGN_OR_RETURN(Statement stmt, c.Prepare(sql));
+  stmt.Bind(key);
+  return stmt.Step();
+}
+
+// Callers validate scope lists before taking the write lock.
+struct FamilyScopes {
+  std::string family;
+  std::string refresh;
+};
+StatusOr<FamilyScopes> ValidateFamily(const TokenFamily& family,
+                                      const std::optional<RefreshToken>& first_refresh) {
+  FamilyScopes scopes;
+  TS_ASSIGN_OR_RETURN(scopes.family, JoinList(family.scopes, "scope"));
+  if (first_refresh.has_value()) {
+    if (first_refresh->family_id != family.family_id) {
+      return InvalidArgumentError("first refresh token's family_id " + first_refresh->family_id +
+                                  " is not the family's " + family.family_id);
+    }
+    TS_ASSIGN_OR_RETURN(scopes.refresh, JoinList(first_refresh->scopes, "scope"));
+  }
+  return scopes;
+}
+
+}  // namespace
+
+// The connection pool: callers check a connection out for one method call.
+class SqliteStore::Impl {
+ public:
+  Impl(std::string path, SqliteStoreOptions options) : path_(std::move(path)), options_(options) {}
+
+  // A connection checked out of the pool; returns it on destruction.
+  class Lease {
+   public:
+    Lease(Impl* impl, std::unique_ptr<Connection> connection)
+        : impl_(impl), connection_(std::move(connection)) {}
+    Lease(Lease&& other) noexcept : impl_(other.impl_), connection_(std::move(other.connection_)) {}
+    Lease& operator=(Lease&&) = delete;
+    ~Lease() {
+      if (connection_ != nullptr) impl_->Release(std::move(connection_));
+    }
+    Connection& operator*() const { return *connection_; }
+
+   private:
+    Impl* impl_;
+    std::unique_ptr<Connection> connection_;
+  };
+
+  StatusOr<Lease> Acquire() {
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      if (!idle_.empty()) {
+        std::unique_ptr<Connection> connection = std::move(idle_.back());
+        idle_.pop_back();
+        return Lease(this, std::move(connection));
+      }
+    }
+    TS_ASSIGN_OR_RETURN(std::unique_ptr<Connection> connection, Connection::Open(path_, options_));
+    return Lease(this, std::move(connection));
+  }
+
+  void Release(std::unique_ptr<Connection> connection) {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (static_cast<int>(idle_.size()) < options_.max_idle_connections) {
+      idle_.push_back(std::move(connection));
+    }
+  }
+
+  // Runs `fn(Connection&)` (returning Status or StatusOr<T>) in a BEGIN IMMEDIATE transaction and
+  // commits if it succeeded; a failure rolls everything back.
+  template <typename Fn>
+  auto Write(Fn&& fn) -> std::invoke_result_t<Fn, Connection&> {
+    TS_ASSIGN_OR_RETURN(Lease lease, Acquire());
+    Transaction txn(*lease);
+    TS_RETURN_IF_ERROR(txn.BeginImmediate());
+    auto result = fn(*lease);
+    if (!result.ok()) return result;
+    TS_RETURN_IF_ERROR(txn.Commit());
+    return result;
+  }
+
+  // Runs `fn(Connection&)` in a read snapshot (for reads of more than one statement).
+  template <typename Fn>
+  auto Snapshot(Fn&& fn) -> std::invoke_result_t<Fn, Connection&> {
+    TS_ASSIGN_OR_RETURN(Lease lease, Acquire());
+    Transaction txn(*lease);
+    TS_RETURN_IF_ERROR(txn.BeginDeferred());
+    auto result = fn(*lease);
+    if (!result.ok()) return result;
+    TS_RETURN_IF_ERROR(txn.Commit());
+    return result;
+  }
+
+  // Runs `fn(Connection&)` as is: a single statement is its own consistent read.
+  template <typename Fn>
+  auto Read(Fn&& fn) -> std::invoke_result_t<Fn, Connection&> {
+    TS_ASSIGN_OR_RETURN(Lease lease, Acquire());
+    return fn(*lease);
+  }
+
+ private:
+  const std::string path_;
+  const SqliteStoreOptions options_;
+  std::mutex mu_;
+  std::vector<std::unique_ptr<Connection>> idle_;
+};
+
+SqliteStore::SqliteStore(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
+SqliteStore::~SqliteStore() = default;
+
+StatusOr<std::shared_ptr<SqliteStore>> SqliteStore::Open(const std::string& path) {
+  return Open(path, SqliteStoreOptions());
+}
+
+StatusOr<std::shared_ptr<SqliteStore>> SqliteStore::Open(const std::string& path,
+                                                         const SqliteStoreOptions& options) {
+  // Every pooled connection must see the same database, which rules out in-memory ones.
+  if (path.empty() || path == ":memory:" || path.rfind("file:", 0) == 0) {
+    return InvalidArgumentError("SqliteStore needs a plain file path, not \"" + path + "\"");
+  }
+  if (sqlite3_threadsafe() == 0) {
+    return FailedPreconditionError("SQLite was built without thread support");
+  }
+  TS_RETURN_IF_ERROR(CreateParentDirectories(path));
+  TS_RETURN_IF_ERROR(CreateDatabaseFile(path));
+  TS_ASSIGN_OR_RETURN(std::unique_ptr<Connection> connection, Connection::Open(path, options));
+  {
+    // WAL is a property of the file: readers keep a snapshot while one writer appends.
+    TS_ASSIGN_OR_RETURN(Statement stmt, connection->Prepare("PRAGMA journal_mode = WAL"));
+    TS_ASSIGN_OR_RETURN(bool row, stmt.Step());
+    if (!row || stmt.Text(0) != "wal") {
+      return InternalError("cannot switch " + path + " to WAL journal mode");
+    }
+  }
+  TS_RETURN_IF_ERROR(ApplyMigrations(*connection));
+  auto impl = std::make_unique<Impl>(path, options);
+  impl->Release(std::move(connection));
+  return std::shared_ptr<SqliteStore>(new SqliteStore(std::move(impl)));
+}
+
+// --- instance ---
+
+Status SqliteStore::PutInstance(const Instance& instance) {
+  return impl_->Write([&](Connection& c) -> Status {
+    TS_ASSIGN_OR_RETURN(
+        Statement stmt,
+        c.Prepare("INSERT INTO instance (singleton, instance_arn, instance_id, identity_store_id, "
+                  "owner_account_id, region, name, created_at) VALUES (1, ?, ?, ?, ?, ?, ?, ?) "
+                  "ON CONFLICT (singleton) DO UPDATE SET instance_arn = excluded.instance_arn, "
+                  "instance_id = excluded.instance_id, "
+                  "identity_store_id = excluded.identity_store_id, "
+                  "owner_account_id = excluded.owner_account_id, region = excluded.region, "
+                  "name = excluded.name, created_at = excluded.created_at"));
+    stmt.Bind(instance.instance_arn)
+        .Bind(instance.instance_id)
+        .Bind(instance.identity_store_id)
+        .Bind(instance.owner_account_id)
+        .Bind(instance.region)
+        .Bind(instance.name)
+        .Bind(instance.created_at);
+    return stmt.Exec();
+  });
+}
+
+StatusOr<Instance> SqliteStore::GetInstance() {
+  return impl_->Read([&](Connection& c) -> StatusOr<Instance> {
+    TS_ASSIGN_OR_RETURN(
+        Statement stmt,
+        c.Prepare("SELECT instance_arn, instance_id, identity_store_id, owner_account_id, region, "
+                  "name, created_at FROM instance WHERE singleton = 1"));
+    TS_ASSIGN_OR_RETURN(bool row, stmt.Step());
+    if (!row) return NotFoundError("no instance has been stored");
+    Instance i;
+    i.instance_arn = stmt.Text(0);
+    i.instance_id = stmt.Text(1);
+    i.identity_store_id = stmt.Text(2);
+    i.owner_account_id = stmt.Text(3);
+    i.region = stmt.Text(4);
+    i.name = stmt.Text(5);
+    i.created_at = stmt.Int(6);
+    return i;
+  });
+}
+
+// --- meta ---
+
+Status SqliteStore::PutMeta(const std::string& key, const std::string& value) {
+  return impl_->Write([&](Connection& c) -> Status {
+    return Change(c,
+                  "INSERT INTO meta (key, value) VALUES (?, ?) "
+                  "ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+                  key, value)
+        .status();
+  });
+}
+
+StatusOr<std::string> SqliteStore::GetMeta(const std::string& key) {
+  return impl_->Read([&](Connection& c) -> StatusOr<std::string> {
+    TS_ASSIGN_OR_RETURN(Statement stmt, c.Prepare("SELECT value FROM meta WHERE key = ?"));
+    stmt.Bind(key);
+    TS_ASSIGN_OR_RETURN(bool row, stmt.Step());
+    if (!row) return NotFoundError("no such meta key: " + key);
+    return stmt.Text(0);
+  });
+}
+
+// --- users ---
+
+namespace {
+Status UserConflict(const Statement& stmt, const User& user) {
+  if (stmt.ErrorMessage().find("users.user_name") != std::string::npos) {
+    return AlreadyExistsError("user name already exists: " + user.user_name);
+  }
+  return AlreadyExistsError("user already exists: " + user.user_id);
+}
+}  // namespace
+
+Status SqliteStore::CreateUser(const User& user) {
+  return impl_->Write([&](Connection& c) -> Status {
+    TS_ASSIGN_OR_RETURN(Statement stmt, c.Prepare("INSERT INTO users (" TS_USER_COLUMNS
+                                                  ") VALUES (?, ?, ?, ?, ?, ?, ?, ?)"));
+    stmt.Bind(user.user_id)
+        .Bind(user.identity_store_id)
+        .Bind(user.user_name)
+        .Bind(user.display_name)
+        .Bind(user.attributes_json)
+        .Bind(user.password_hash)
+        .Bind(user.created_at)
+        .Bind(user.updated_at);
+    Status status = stmt.Exec();
+    if (!status.ok() && stmt.UniqueViolated()) return UserConflict(stmt, user);
+    return status;
+  });
+}
+
+Status SqliteStore::UpdateUser(const User& user) {
+  return impl_->Write([&](Connection& c) -> Status {
+    TS_ASSIGN_OR_RETURN(
+        Statement stmt,
+        c.Prepare("UPDATE users SET identity_store_id = ?, user_name = ?, display_name = ?, "
+                  "attributes_json = ?, password_hash = ?, updated_at = ? WHERE user_id = ?"));
+    stmt.Bind(user.identity_store_id)
+        .Bind(user.user_name)
+        .Bind(user.display_name)
+        .Bind(user.attributes_json)
+        .Bind(user.password_hash)
+        .Bind(user.updated_at)
+        .Bind(user.user_id);
+    Status status = stmt.Exec();
+    if (!status.ok() && stmt.UniqueViolated()) return UserConflict(stmt, user);
+    TS_RETURN_IF_ERROR(status);
+    if (stmt.Changes() == 0) return NotFoundError("no such user: " + user.user_id);
+    return OkStatus();
+  });
+}
+
+StatusOr<User> SqliteStore::GetUser(const std::string& user_id) {
+  return impl_->Read([&](Connection& c) -> StatusOr<User> {
+    TS_ASSIGN_OR_RETURN(Statement stmt,
+                        c.Prepare("SELECT " TS_USER_COLUMNS " FROM users WHERE user_id = ?"));
+    stmt.Bind(user_id);
+    TS_ASSIGN_OR_RETURN(bool row, stmt.Step());
+    if (!row) return NotFoundError("no such user: " + user_id);
+    return ReadUser(stmt);
+  });
+}
+
+StatusOr<User> SqliteStore::GetUserByName(const std::string& user_name) {
+  return impl_->Read([&](Connection& c) -> StatusOr<User> {
+    TS_ASSIGN_OR_RETURN(Statement stmt,
+                        c.Prepare("SELECT " TS_USER_COLUMNS " FROM users WHERE user_name = ?"));
+    stmt.Bind(user_name);
+    TS_ASSIGN_OR_RETURN(bool row, stmt.Step());
+    if (!row) return NotFoundError("no such user name: " + user_name);
+    return ReadUser(stmt);
+  });
+}
+
+StatusOr<std::vector<User>> SqliteStore::ListUsers() {
+  return impl_->Read([&](Connection& c) -> StatusOr<std::vector<User>> {
+    TS_ASSIGN_OR_RETURN(Statement stmt,
+                        c.Prepare("SELECT " TS_USER_COLUMNS " FROM users ORDER BY user_name"));
+    std::vector<User> users;
+    while (true) {
+      TS_ASSIGN_OR_RETURN(bool row, stmt.Step());
+      if (!row) break;
+      users.push_back(ReadUser(stmt));
+    }
+    return users;
+  });
+}
+
+Status SqliteStore::DeleteUser(const std::string& user_id, int64_t now) {
+  return impl_->Write([&](Connection& c) -> Status {
+    TS_ASSIGN_OR_RETURN(int64_t deleted, Change(c, "DELETE FROM users WHERE user_id = ?", user_id));
+    if (deleted == 0) return NotFoundError("no such user: " + user_id);
+    TS_RETURN_IF_ERROR(Change(c,
+                              "UPDATE token_families SET revoked_at = ? "
+                              "WHERE user_id = ? AND revoked_at = 0",
+                              now, user_id)
+                           .status());
+    TS_RETURN_IF_ERROR(Change(c,
+                              "UPDATE sign_in_sessions SET revoked_at = ? "
+                              "WHERE user_id = ? AND revoked_at = 0",
+                              now, user_id)
+                           .status());
+    TS_RETURN_IF_ERROR(
+        Change(c, "DELETE FROM authorization_codes WHERE user_id = ? AND consumed_at = 0", user_id)
+            .status());
+    return Change(c, "DELETE FROM assignments WHERE principal_id = ?", user_id).status();
+  });
+}
+
+// --- applications ---
+
+Status SqliteStore::PutApplication(const Application& app) {
+  std::vector<std::pair<std::string, std::string>> scopes;
+  for (const auto& [scope, targets] : app.access_scopes) {
+    TS_ASSIGN_OR_RETURN(std::string joined, JoinList(targets, "AuthorizedTargets"));
+    scopes.emplace_back(scope, std::move(joined));
+  }
+  return impl_->Write([&](Connection& c) -> Status {
+    {
+      TS_ASSIGN_OR_RETURN(
+          Statement stmt,
+          c.Prepare("INSERT INTO applications (" TS_APPLICATION_COLUMNS
+                    ") VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (application_arn) DO UPDATE "
+                    "SET instance_arn = excluded.instance_arn, "
+                    "application_provider_arn = excluded.application_provider_arn, "
+                    "name = excluded.name, description = excluded.description, "
+                    "status = excluded.status, assignment_required = excluded.assignment_required, "
+                    "actor_policy_json = excluded.actor_policy_json, "
+                    "created_at = excluded.created_at"));
+      stmt.Bind(app.application_arn)
+          .Bind(app.instance_arn)
+          .Bind(app.application_provider_arn)
+          .Bind(app.name)
+          .Bind(app.description)
+          .Bind(app.status)
+          .Bind(app.assignment_required)
+          .Bind(app.actor_policy_json)
+          .Bind(app.created_at);
+      TS_RETURN_IF_ERROR(stmt.Exec());
+    }
+    TS_RETURN_IF_ERROR(
+        Change(c, "DELETE FROM application_grants WHERE application_arn = ?", app.application_arn)
+            .status());
+    for (const auto& [grant_type, grant_json] : app.grants) {
+      TS_RETURN_IF_ERROR(Change(c,
+                                "INSERT INTO application_grants "
+                                "(application_arn, grant_type, grant_json) VALUES (?, ?, ?)",
+                                app.application_arn, grant_type, grant_json)
+                             .status());
+    }
+    TS_RETURN_IF_ERROR(Change(c, "DELETE FROM application_access_scopes WHERE application_arn = ?",
+                              app.application_arn)
+                           .status());
+    for (const auto& [scope, targets] : scopes) {
+      TS_RETURN_IF_ERROR(Change(c,
+                                "INSERT INTO application_access_scopes "
+                                "(application_arn, scope, authorized_targets) VALUES (?, ?, ?)",
+                                app.application_arn, scope, targets)
+                             .status());
+    }
+    return OkStatus();
+  });
+}
+
+StatusOr<Application> SqliteStore::GetApplication(const std::string& application_arn) {
+  return impl_->Snapshot([&](Connection& c) -> StatusOr<Application> {
+    Application app;
+    {
+      TS_ASSIGN_OR_RETURN(Statement stmt,
+                          c.Prepare("SELECT " TS_APPLICATION_COLUMNS
+                                    " FROM applications WHERE application_arn = ?"));
+      stmt.Bind(application_arn);
+      TS_ASSIGN_OR_RETURN(bool row, stmt.Step());
+      if (!row) return NotFoundError("no such application: " + application_arn);
+      app = ReadApplication(stmt);
+    }
+    {
+      TS_ASSIGN_OR_RETURN(Statement stmt,
+                          c.Prepare("SELECT grant_type, grant_json FROM application_grants "
+                                    "WHERE application_arn = ?"));
+      stmt.Bind(application_arn);
+      while (true) {
+        TS_ASSIGN_OR_RETURN(bool row, stmt.Step());
+        if (!row) break;
+        app.grants[stmt.Text(0)] = stmt.Text(1);
+      }
+    }
+    {
+      TS_ASSIGN_OR_RETURN(
+          Statement stmt,
+          c.Prepare("SELECT scope, authorized_targets FROM application_access_scopes "
+                    "WHERE application_arn = ?"));
+      stmt.Bind(application_arn);
+      while (true) {
+        TS_ASSIGN_OR_RETURN(bool row, stmt.Step());
+        if (!row) break;
+        app.access_scopes[stmt.Text(0)] = SplitList(stmt.Text(1));
+      }
+    }
+    return app;
+  });
+}
+
+StatusOr<std::vector<Application>> SqliteStore::ListApplications() {
+  return impl_->Snapshot([&](Connection& c) -> StatusOr<std::vector<Application>> {
+    std::vector<Application> apps;
+    std::unordered_map<std::string, size_t> index;
+    {
+      TS_ASSIGN_OR_RETURN(Statement stmt, c.Prepare("SELECT " TS_APPLICATION_COLUMNS
+                                                    " FROM applications ORDER BY application_arn"));
+      while (true) {
+        TS_ASSIGN_OR_RETURN(bool row, stmt.Step());
+        if (!row) break;
+        apps.push_back(ReadApplication(stmt));
+        index[apps.back().application_arn] = apps.size() - 1;
+      }
+    }
+    {
+      TS_ASSIGN_OR_RETURN(
+          Statement stmt,
+          c.Prepare("SELECT application_arn, grant_type, grant_json FROM application_grants"));
+      while (true) {
+        TS_ASSIGN_OR_RETURN(bool row, stmt.Step());
+        if (!row) break;
+        auto it = index.find(stmt.Text(0));
+        if (it != index.end()) apps[it->second].grants[stmt.Text(1)] = stmt.Text(2);
+      }
+    }
+    {
+      TS_ASSIGN_OR_RETURN(Statement stmt,
+                          c.Prepare("SELECT application_arn, scope, authorized_targets "
+                                    "FROM application_access_scopes"));
+      while (true) {
+        TS_ASSIGN_OR_RETURN(bool row, stmt.Step());
+        if (!row) break;
+        auto it = index.find(stmt.Text(0));
+        if (it != index.end()) {
+          apps[it->second].access_scopes[stmt.Text(1)] = SplitList(stmt.Text(2));
+        }
+      }
+    }
+    return apps;
+  });
+}
+
+Status SqliteStore::DeleteApplication(const std::string& application_arn, int64_t now) {
+  return impl_->Write([&](Connection& c) -> Status {
+    // Grants, access scopes and assignments go by ON DELETE CASCADE.
+    TS_ASSIGN_OR_RETURN(
+        int64_t deleted,
+        Change(c, "DELETE FROM applications WHERE application_arn = ?", application_arn));
+    if (deleted == 0) return NotFoundError("no such application: " + application_arn);
+    TS_RETURN_IF_ERROR(Change(c,
+                              "UPDATE token_families SET revoked_at = ? "
+                              "WHERE application_arn = ? AND revoked_at = 0",
+                              now, application_arn)
+                           .status());
+    return Change(c,
+                  "DELETE FROM authorization_codes WHERE application_arn = ? AND consumed_at = 0",
+                  application_arn)
+        .status();
+  });
+}
+
+Status SqliteStore::PutAssignment(const std::string& application_arn,
+                                  const std::string& principal_id,
+                                  const std::string& principal_type) {
+  return impl_->Write([&](Connection& c) -> Status {
+    TS_ASSIGN_OR_RETURN(
+        Statement stmt,
+        c.Prepare("INSERT INTO assignments (application_arn, principal_id, principal_type) "
+                  "VALUES (?, ?, ?) ON CONFLICT (application_arn, principal_id) "
+                  "DO UPDATE SET principal_type = excluded.principal_type"));
+    stmt.Bind(application_arn).Bind(principal_id).Bind(principal_type);
+    Status status = stmt.Exec();
+    if (!status.ok() && stmt.ForeignKeyViolated()) {
+      return NotFoundError("no such application: " + application_arn);
+    }
+    return status;
+  });
+}
+
+Status SqliteStore::DeleteAssignment(const std::string& application_arn,
+                                     const std::string& principal_id) {
+  return impl_->Write([&](Connection& c) -> Status {
+    TS_ASSIGN_OR_RETURN(int64_t deleted, Change(c,
+                                                "DELETE FROM assignments "
+                                                "WHERE application_arn = ? AND principal_id = ?",
+                                                application_arn, principal_id));
+    if (deleted == 0) {
+      return NotFoundError("no such assignment: " + principal_id + " to " + application_arn);
+    }
+    return OkStatus();
+  });
+}
+
+StatusOr<bool> SqliteStore::IsAssigned(const std::string& application_arn,
+                                       const std::string& user_id) {
+  return impl_->Read([&](Connection& c) -> StatusOr<bool> {
+    TS_ASSIGN_OR_RETURN(
+        Statement stmt,
+        c.Prepare("SELECT 1 FROM assignments WHERE application_arn = ? AND principal_id = ?"));
+    stmt.Bind(application_arn).Bind(user_id);
+    return stmt.Step();
+  });
+}
+
+// --- IAM principals and access keys ---
+
+Status SqliteStore::PutPrincipal(const IamPrincipal& principal) {
+  return impl_->Write([&](Connection& c) -> Status {
+    return Change(c,
+                  "INSERT INTO iam_principals (arn, account_id, identity_policy_json, created_at) "
+                  "VALUES (?, ?, ?, ?) ON CONFLICT (arn) DO UPDATE SET "
+                  "account_id = excluded.account_id, "
+                  "identity_policy_json = excluded.identity_policy_json, "
+                  "created_at = excluded.created_at",
+                  principal.arn, principal.account_id, principal.identity_policy_json,
+                  principal.created_at)
+        .status();
+  });
+}
+
+StatusOr<IamPrincipal> SqliteStore::GetPrincipal(const std::string& arn) {
+  return impl_->Read([&](Connection& c) -> StatusOr<IamPrincipal> {
+    TS_ASSIGN_OR_RETURN(Statement stmt,
+                        c.Prepare("SELECT arn, account_id, identity_policy_json, created_at "
+                                  "FROM iam_principals WHERE arn = ?"));
+    stmt.Bind(arn);
+    TS_ASSIGN_OR_RETURN(bool row, stmt.Step());
+    if (!row) return NotFoundError("no such IAM principal: " + arn);
+    IamPrincipal p;
+    p.arn = stmt.Text(0);
+    p.account_id = stmt.Text(1);
+    p.identity_policy_json = stmt.Text(2);
+    p.created_at = stmt.Int(3);
+    return p;
+  });
+}
+
+Status SqliteStore::CreateAccessKey(const AccessKey& key) {
+  return impl_->Write([&](Connection& c) -> Status {
+    TS_ASSIGN_OR_RETURN(Statement stmt, c.Prepare("INSERT INTO access_keys (" TS_ACCESS_KEY_COLUMNS
+                                                  ") VALUES (?, ?, ?, ?, ?, ?, ?)"));
+    stmt.Bind(key.access_key_id)
+        .Bind(key.principal_arn)
+        .BindBlob(key.secret_sealed)
+        .Bind(key.session_token_hash)
+        .Bind(key.expires_at)
+        .Bind(key.active)
+        .Bind(key.created_at);
+    return ExecInsert(stmt, "access key already exists: " + key.access_key_id);
+  });
+}
+
+StatusOr<AccessKey> SqliteStore::GetAccessKey(const std::string& access_key_id) {
+  return impl_->Read([&](Connection& c) -> StatusOr<AccessKey> {
+    TS_ASSIGN_OR_RETURN(Statement stmt, c.Prepare("SELECT " TS_ACCESS_KEY_COLUMNS
+                                                  " FROM access_keys WHERE access_key_id = ?"));
+    stmt.Bind(access_key_id);
+    TS_ASSIGN_OR_RETURN(bool row, stmt.Step());
+    if (!row) return NotFoundError("no such access key: " + access_key_id);
+    return ReadAccessKey(stmt);
+  });
+}
+
+StatusOr<std::vector<AccessKey>> SqliteStore::ListAccessKeys(const std::string& principal_arn) {
+  return impl_->Read([&](Connection& c) -> StatusOr<std::vector<AccessKey>> {
+    TS_ASSIGN_OR_RETURN(Statement stmt, c.Prepare("SELECT " TS_ACCESS_KEY_COLUMNS
+                                                  " FROM access_keys WHERE principal_arn = ? "
+                                                  "ORDER BY created_at, access_key_id"));
+    stmt.Bind(principal_arn);
+    std::vector<AccessKey> keys;
+    while (true) {
+      TS_ASSIGN_OR_RETURN(bool row, stmt.Step());
+      if (!row) break;
+      keys.push_back(ReadAccessKey(stmt));
+    }
+    return keys;
+  });
+}
+
+Status SqliteStore::DeleteAccessKey(const std::string& access_key_id) {
+  return impl_->Write([&](Connection& c) -> Status {
+    TS_ASSIGN_OR_RETURN(
+        int64_t deleted,
+        Change(c, "DELETE FROM access_keys WHERE access_key_id = ?", access_key_id));
+    if (deleted == 0) return NotFoundError("no such access key: " + access_key_id);
+    return OkStatus();
+  });
+}
+
+// --- signing keys ---
+
+Status SqliteStore::PutSigningKey(const SigningKey& key) {
+  return impl_->Write([&](Connection& c) -> Status {
+    TS_ASSIGN_OR_RETURN(
+        Statement stmt,
+        c.Prepare("INSERT INTO signing_keys (" TS_SIGNING_KEY_COLUMNS
+                  ") VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (kid) DO UPDATE SET "
+                  "alg = excluded.alg, private_key_sealed = excluded.private_key_sealed, "
+                  "public_jwk_json = excluded.public_jwk_json, created_at = excluded.created_at, "
+                  "activated_at = excluded.activated_at, retired_at = excluded.retired_at, "
+                  "delete_after = excluded.delete_after"));
+    stmt.Bind(key.kid)
+        .Bind(key.alg)
+        .BindBlob(key.private_key_sealed)
+        .Bind(key.public_jwk_json)
+        .Bind(key.created_at)
+        .Bind(key.activated_at)
+        .Bind(key.retired_at)
+        .Bind(key.delete_after);
+    return stmt.Exec();
+  });
+}
+
+StatusOr<std::vector<SigningKey>> SqliteStore::ListSigningKeys() {
+  return impl_->Read([&](Connection& c) -> StatusOr<std::vector<SigningKey>> {
+    TS_ASSIGN_OR_RETURN(Statement stmt, c.Prepare("SELECT " TS_SIGNING_KEY_COLUMNS
+                                                  " FROM signing_keys ORDER BY created_at, kid"));
+    std::vector<SigningKey> keys;
+    while (true) {
+      TS_ASSIGN_OR_RETURN(bool row, stmt.Step());
+      if (!row) break;
+      keys.push_back(ReadSigningKey(stmt));
+    }
+    return keys;
+  });
+}
+
+// --- sign-in sessions ---
+
+Status SqliteStore::CreateSession(const SignInSession& session) {
+  return impl_->Write([&](Connection& c) -> Status {
+    TS_ASSIGN_OR_RETURN(Statement stmt,
+                        c.Prepare("INSERT INTO sign_in_sessions (" TS_SESSION_COLUMNS
+                                  ") VALUES (?, ?, ?, ?, ?, ?, ?)"));
+    stmt.Bind(session.session_hash)
+        .Bind(session.user_id)
+        .Bind(session.csrf_secret)
+        .Bind(session.auth_time)
+        .Bind(session.created_at)
+        .Bind(session.expires_at)
+        .Bind(session.revoked_at);
+    return ExecInsert(stmt, "sign-in session already exists");
+  });
+}
+
+StatusOr<SignInSession> SqliteStore::GetSession(const std::string& session_hash) {
+  return impl_->Read([&](Connection& c) -> StatusOr<SignInSession> {
+    TS_ASSIGN_OR_RETURN(Statement stmt, c.Prepare("SELECT " TS_SESSION_COLUMNS
+                                                  " FROM sign_in_sessions WHERE session_hash = ?"));
+    stmt.Bind(session_hash);
+    TS_ASSIGN_OR_RETURN(bool row, stmt.Step());
+    if (!row) return NotFoundError("no such sign-in session");
+    return ReadSession(stmt);
+  });
+}
+
+Status SqliteStore::RevokeSession(const std::string& session_hash, int64_t now) {
+  return impl_->Write([&](Connection& c) -> Status {
+    // The session must exist before anything else happens: families from grants without a
+    // browser session carry an empty session_hash and must not match.
+    TS_ASSIGN_OR_RETURN(int64_t changed, Change(c,
+                                                "UPDATE sign_in_sessions SET revoked_at = ? "
+                                                "WHERE session_hash = ? AND revoked_at = 0",
+                                                now, session_hash));
+    if (changed == 0) {
+      TS_ASSIGN_OR_RETURN(
+          bool exists,
+          Exists(c, "SELECT 1 FROM sign_in_sessions WHERE session_hash = ?", session_hash));
+      if (!exists) return NotFoundError("no such sign-in session");
+    }
+    TS_RETURN_IF_ERROR(Change(c,
+                              "UPDATE token_families SET revoked_at = ? "
+                              "WHERE session_hash = ? AND revoked_at = 0",
+                              now, session_hash)
+                           .status());
+    return Change(c, "DELETE FROM authorization_codes WHERE session_hash = ? AND consumed_at = 0",
+                  session_hash)
+        .status();
+  });
+}
+
+// --- authorization codes ---
+
+Status SqliteStore::CreateAuthorizationCode(const AuthorizationCode& code) {
+  TS_ASSIGN_OR_RETURN(std::string scopes, JoinList(code.scopes, "scope"));
+  return impl_->Write([&](Connection& c) -> Status {
+    TS_ASSIGN_OR_RETURN(Statement stmt,
+                        c.Prepare("INSERT INTO authorization_codes (" TS_CODE_COLUMNS
+                                  ") VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"));
+    stmt.Bind(code.code_hash)
+        .Bind(code.application_arn)
+        .Bind(code.user_id)
+        .Bind(code.redirect_uri)
+        .Bind(code.code_challenge)
+        .Bind(scopes)
+        .Bind(code.session_hash)
+        .Bind(code.auth_time)
+        .Bind(code.created_at)
+        .Bind(code.expires_at)
+        .Bind(code.consumed_at)
+        .Bind(code.family_id);
+    return ExecInsert(stmt, "authorization code already exists");
+  });
+}
+
+StatusOr<AuthorizationCode> SqliteStore::GetAuthorizationCode(const std::string& code_hash) {
+  return impl_->Read([&](Connection& c) -> StatusOr<AuthorizationCode> {
+    TS_ASSIGN_OR_RETURN(Statement stmt, c.Prepare("SELECT " TS_CODE_COLUMNS
+                                                  " FROM authorization_codes WHERE code_hash = ?"));
+    stmt.Bind(code_hash);
+    TS_ASSIGN_OR_RETURN(bool row, stmt.Step());
+    if (!row) return NotFoundError("no such authorization code");
+    return ReadCode(stmt);
+  });
+}
+
+StatusOr<RedeemOutcome> SqliteStore::RedeemAuthorizationCode(
+    const std::string& code_hash, int64_t now, const TokenFamily& family,
+    const std::optional<RefreshToken>& first_refresh) {
+  if (now <= 0) return InvalidArgumentError("now must be positive (0 means unused)");
+  TS_ASSIGN_OR_RETURN(FamilyScopes scopes, ValidateFamily(family, first_refresh));
+  return impl_->Write([&](Connection& c) -> StatusOr<RedeemOutcome> {
+    int64_t consumed_at = 0;
+    int64_t expires_at = 0;
+    std::string previous_family;
+    {
+      TS_ASSIGN_OR_RETURN(Statement stmt,
+                          c.Prepare("SELECT consumed_at, expires_at, family_id "
+                                    "FROM authorization_codes WHERE code_hash = ?"));
+      stmt.Bind(code_hash);
+      TS_ASSIGN_OR_RETURN(bool row, stmt.Step());
+      if (!row) return NotFoundError("no such authorization code");
+      consumed_at = stmt.Int(0);
+      expires_at = stmt.Int(1);
+      previous_family = stmt.Text(2);
+    }
+    if (consumed_at != 0) {
+      // RFC 6749 §4.1.2: a code used twice should revoke what the first use issued.
+      TS_RETURN_IF_ERROR(Change(c,
+                                "UPDATE token_families SET revoked_at = ? "
+                                "WHERE family_id = ? AND revoked_at = 0",
+                                now, previous_family)
+                             .status());
+      return RedeemOutcome::kAlreadyRedeemed;
+    }
+    if (now >= expires_at) return RedeemOutcome::kExpired;
+    // Compare-and-set on consumed_at; the IMMEDIATE lock already excludes other writers, the
+    // WHERE clause keeps the statement correct on its own.
+    TS_ASSIGN_OR_RETURN(int64_t changed,
+                        Change(c,
+                               "UPDATE authorization_codes SET consumed_at = ?, family_id = ? "
+                               "WHERE code_hash = ? AND consumed_at = 0",
+                               now, family.family_id, code_hash));
+    if (changed != 1) return InternalError("authorization code changed under the write lock");
+    TS_RETURN_IF_ERROR(InsertFamily(c, family, scopes.family));
+    if (first_refresh.has_value()) {
+      TS_RETURN_IF_ERROR(InsertRefresh(c, *first_refresh, scopes.refresh));
+    }
+    return RedeemOutcome::kRedeemed;
+  });
+}
+
+// --- token families and refresh tokens ---
+
+Status SqliteStore::CreateFamily(const TokenFamily& family,
+                                 const std::optional<RefreshToken>& first_refresh) {
+  TS_ASSIGN_OR_RETURN(FamilyScopes scopes, ValidateFamily(family, first_refresh));
+  return impl_->Write([&](Connection& c) -> Status {
+    TS_RETURN_IF_ERROR(InsertFamily(c, family, scopes.family));
+    if (first_refresh.has_value()) {
+      TS_RETURN_IF_ERROR(InsertRefresh(c, *first_refresh, scopes.refresh));
+    }
+    return OkStatus();
+  });
+}
+
+StatusOr<TokenFamily> SqliteStore::GetFamily(const std::string& family_id) {
+  return impl_->Read([&](Connection& c) -> StatusOr<TokenFamily> {
+    TS_ASSIGN_OR_RETURN(
+        Statement stmt,
+        c.Prepare("SELECT " TS_FAMILY_COLUMNS("") " FROM token_families WHERE family_id = ?"));
+    stmt.Bind(family_id);
+    TS_ASSIGN_OR_RETURN(bool row, stmt.Step());
+    if (!row) return NotFoundError("no such token family: " + family_id);
+    return ReadFamily(stmt, 0);
+  });
+}
+
+Status SqliteStore::RevokeFamily(const std::string& family_id, int64_t now) {
+  return impl_->Write([&](Connection& c) -> Status {
+    TS_ASSIGN_OR_RETURN(int64_t changed, Change(c,
+                                                "UPDATE token_families SET revoked_at = ? "
+                                                "WHERE family_id = ? AND revoked_at = 0",
+                                                now, family_id));
+    if (changed == 0) {
+      TS_ASSIGN_OR_RETURN(bool exists,
+                          Exists(c, "SELECT 1 FROM token_families WHERE family_id = ?", family_id));
+      if (!exists) return NotFoundError("no such token family: " + family_id);
+    }
+    return OkStatus();
+  });
+}
+
+StatusOr<RefreshTokenWithFamily> SqliteStore::GetRefreshToken(const std::string& token_hash) {
+  return impl_->Read([&](Connection& c) -> StatusOr<RefreshTokenWithFamily> {
+    TS_ASSIGN_OR_RETURN(
+        Statement stmt,
+        c.Prepare("SELECT " TS_REFRESH_COLUMNS("r.") ", " TS_FAMILY_COLUMNS(
+            "f.") " FROM refresh_tokens r JOIN token_families f ON f.family_id = r.family_id "
+                  "WHERE r.token_hash = ?"));
+    stmt.Bind(token_hash);
+    TS_ASSIGN_OR_RETURN(bool row, stmt.Step());
+    if (!row) return NotFoundError("no such refresh token");
+    return RefreshTokenWithFamily{ReadRefresh(stmt, 0), ReadFamily(stmt, kRefreshColumnCount)};
+  });
+}
+
+StatusOr<RotateOutcome> SqliteStore::RotateRefreshToken(const std::string& old_hash, int64_t now,
+                                                        const RefreshToken& successor) {
+  if (now <= 0) return InvalidArgumentError("now must be positive (0 means current)");
+  TS_ASSIGN_OR_RETURN(std::string scopes, JoinList(successor.scopes, "scope"));
+  return impl_->Write([&](Connection& c) -> StatusOr<RotateOutcome> {
+    {
+      TS_ASSIGN_OR_RETURN(
+          Statement stmt,
+          c.Prepare("SELECT r.family_id, r.rotated_at, f.revoked_at FROM refresh_tokens r "
+                    "JOIN token_families f ON f.family_id = r.family_id WHERE r.token_hash = ?"));
+      stmt.Bind(old_hash);
+      TS_ASSIGN_OR_RETURN(bool row, stmt.Step());
+      if (!row) return NotFoundError("no such refresh token");
+      if (stmt.Text(0) != successor.family_id) {
+        return InvalidArgumentError("successor's family_id " + successor.family_id +
+                                    " is not the rotated token's " + stmt.Text(0));
+      }
+      if (stmt.Int(2) != 0) return RotateOutcome::kFamilyRevoked;
+      if (stmt.Int(1) != 0) return RotateOutcome::kAlreadyRotated;
+    }
+    // Compare-and-set on rotated_at (see RedeemAuthorizationCode).
+    TS_ASSIGN_OR_RETURN(int64_t changed,
+                        Change(c,
+                               "UPDATE refresh_tokens SET rotated_at = ?, successor_hash = ? "
+                               "WHERE token_hash = ? AND rotated_at = 0",
+                               now, successor.token_hash, old_hash));
+    if (changed != 1) return RotateOutcome::kAlreadyRotated;
+    TS_RETURN_IF_ERROR(InsertRefresh(c, successor, scopes));
+    return RotateOutcome::kRotated;
+  });
+}
+
+// --- housekeeping ---
+
+StatusOr<int64_t> SqliteStore::PurgeExpired(int64_t now, int batch) {
+  if (batch <= 0) return InvalidArgumentError("batch must be positive");
+  // Refresh tokens before families so that their deletions are counted; a family's remaining
+  // (unexpired) tokens go with it by cascade. expires_at = 0 means "never".
+  static constexpr std::string_view kDeletes[] = {
+      "DELETE FROM authorization_codes WHERE rowid IN (SELECT rowid FROM authorization_codes "
+      "WHERE expires_at > 0 AND expires_at <= ? LIMIT ?)",
+      "DELETE FROM sign_in_sessions WHERE rowid IN (SELECT rowid FROM sign_in_sessions "
+      "WHERE expires_at > 0 AND expires_at <= ? LIMIT ?)",
+      "DELETE FROM refresh_tokens WHERE rowid IN (SELECT rowid FROM refresh_tokens "
+      "WHERE expires_at > 0 AND expires_at <= ? LIMIT ?)",
+      "DELETE FROM token_families WHERE rowid IN (SELECT rowid FROM token_families "
+      "WHERE expires_at > 0 AND expires_at <= ? LIMIT ?)",
+  };
+  return impl_->Write([&](Connection& c) -> StatusOr<int64_t> {
+    int64_t deleted = 0;
+    for (std::string_view sql : kDeletes) {
+      const int64_t remaining = batch - deleted;
+      if (remaining <= 0) break;
+      TS_ASSIGN_OR_RETURN(int64_t n, Change(c, sql, now, remaining));
+      deleted += n;
+    }
+    return deleted;
+  });
+}
+
+}  // namespace ts::storage

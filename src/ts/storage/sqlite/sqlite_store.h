@@ -1,0 +1,116 @@
+// File: sqlite_store.h
+// SqliteStore: the Store (storage/store.h) on an embedded SQLite database file.
+//
+// Durability: WAL journal with synchronous=FULL, so every state-changing method has committed and
+// synced its transaction before it returns OK. Writes run in BEGIN IMMEDIATE transactions, which
+// SQLite serialises per database file (across threads and processes); compare-and-set methods
+// (RedeemAuthorizationCode, RotateRefreshToken) are therefore settled by the database. Reads use
+// WAL snapshots and never wait for writers.
+//
+// Thread-safe: calls check a connection out of an internal pool (one connection per concurrent
+// caller, each with its own prepared-statement cache), so concurrent readers do not serialise.
+//
+// Errors besides the Store contract: a writer that still finds the database locked after the busy
+// timeout gets Unavailable; any other SQLite failure is Internal with SQLite's message.
+#pragma once
+
+#include <chrono>
+#include <memory>
+#include <string>
+
+#include "ts/common/status.h"
+#include "ts/storage/store.h"
+
+namespace ts::storage {
+
+struct SqliteStoreOptions {
+  // How long a writer waits for another writer's lock before giving up with Unavailable.
+  std::chrono::milliseconds busy_timeout{5000};
+  // Connections kept open for reuse once idle; more are opened (then closed) under load.
+  int max_idle_connections = 16;
+};
+
+class SqliteStore final : public Store {
+ public:
+  // Opens (creating if missing) the database at `path`: creates missing parent directories with
+  // mode 0700 and a new database file with mode 0600, then applies pending migrations
+  // (migrations/sqlite/V*.sql, embedded at build time), each in its own transaction.
+  // Returns the store on success; Unavailable if the file cannot be opened or stays locked;
+  // FailedPrecondition if the database carries a schema version newer than this binary knows;
+  // Internal for any other failure.
+  static StatusOr<std::shared_ptr<SqliteStore>> Open(const std::string& path);
+  static StatusOr<std::shared_ptr<SqliteStore>> Open(const std::string& path,
+                                                     const SqliteStoreOptions& options);
+
+  ~SqliteStore() override;
+  SqliteStore(const SqliteStore&) = delete;
+  SqliteStore& operator=(const SqliteStore&) = delete;
+
+  // Store. Notes beyond store.h:
+  // - Scope lists and AuthorizedTargets are stored space-joined: an element that is empty or
+  //   contains whitespace is rejected with InvalidArgument (RFC 6749 §3.3 scope tokens never do).
+  // - user_name uniqueness is case-sensitive (byte comparison).
+  // - UpdateUser rewrites every field but user_id and created_at.
+  // - DeleteUser also deletes the user's assignments and unused authorization codes;
+  //   DeleteApplication its unused codes (assignments, grants and scopes go with it);
+  //   RevokeSession the session's unused codes. Consumed codes stay for reuse detection.
+  // - ListUsers is ordered by user_name, ListApplications by ARN, ListAccessKeys oldest first.
+  // - PutAssignment: NotFound if the application does not exist. DeleteAssignment: NotFound if
+  //   there was no such assignment. IsAssigned: false for an unknown application.
+  // - RevokeSession and RevokeFamily: NotFound if absent; revoking again keeps the first time.
+  // - RotateRefreshToken: InvalidArgument if `successor.family_id` is not the old token's family;
+  //   NotFound if `old_hash` is unknown. It does not check expiry (callers do, with the clock).
+  // - PurgeExpired deletes rows with 0 < expires_at <= now (codes, sessions, refresh tokens, then
+  //   families, whose remaining refresh tokens cascade), at most `batch` counted rows per call.
+  Status PutInstance(const Instance& instance) override;
+  StatusOr<Instance> GetInstance() override;
+  Status PutMeta(const std::string& key, const std::string& value) override;
+  StatusOr<std::string> GetMeta(const std::string& key) override;
+  Status CreateUser(const User& user) override;
+  Status UpdateUser(const User& user) override;
+  StatusOr<User> GetUser(const std::string& user_id) override;
+  StatusOr<User> GetUserByName(const std::string& user_name) override;
+  StatusOr<std::vector<User>> ListUsers() override;
+  Status DeleteUser(const std::string& user_id, int64_t now) override;
+  Status PutApplication(const Application& app) override;
+  StatusOr<Application> GetApplication(const std::string& application_arn) override;
+  StatusOr<std::vector<Application>> ListApplications() override;
+  Status DeleteApplication(const std::string& application_arn, int64_t now) override;
+  Status PutAssignment(const std::string& application_arn, const std::string& principal_id,
+                       const std::string& principal_type) override;
+  Status DeleteAssignment(const std::string& application_arn,
+                          const std::string& principal_id) override;
+  StatusOr<bool> IsAssigned(const std::string& application_arn,
+                            const std::string& user_id) override;
+  Status PutPrincipal(const IamPrincipal& principal) override;
+  StatusOr<IamPrincipal> GetPrincipal(const std::string& arn) override;
+  Status CreateAccessKey(const AccessKey& key) override;
+  StatusOr<AccessKey> GetAccessKey(const std::string& access_key_id) override;
+  StatusOr<std::vector<AccessKey>> ListAccessKeys(const std::string& principal_arn) override;
+  Status DeleteAccessKey(const std::string& access_key_id) override;
+  Status PutSigningKey(const SigningKey& key) override;
+  StatusOr<std::vector<SigningKey>> ListSigningKeys() override;
+  Status CreateSession(const SignInSession& session) override;
+  StatusOr<SignInSession> GetSession(const std::string& session_hash) override;
+  Status RevokeSession(const std::string& session_hash, int64_t now) override;
+  Status CreateAuthorizationCode(const AuthorizationCode& code) override;
+  StatusOr<AuthorizationCode> GetAuthorizationCode(const std::string& code_hash) override;
+  StatusOr<RedeemOutcome> RedeemAuthorizationCode(
+      const std::string& code_hash, int64_t now, const TokenFamily& family,
+      const std::optional<RefreshToken>& first_refresh) override;
+  Status CreateFamily(const TokenFamily& family,
+                      const std::optional<RefreshToken>& first_refresh) override;
+  StatusOr<TokenFamily> GetFamily(const std::string& family_id) override;
+  Status RevokeFamily(const std::string& family_id, int64_t now) override;
+  StatusOr<RefreshTokenWithFamily> GetRefreshToken(const std::string& token_hash) override;
+  StatusOr<RotateOutcome> RotateRefreshToken(const std::string& old_hash, int64_t now,
+                                             const RefreshToken& successor) override;
+  StatusOr<int64_t> PurgeExpired(int64_t now, int batch) override;
+
+ private:
+  class Impl;
+  explicit SqliteStore(std::unique_ptr<Impl> impl);
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace ts::storage

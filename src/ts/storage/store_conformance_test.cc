@@ -1,0 +1,962 @@
+// The storage conformance suite (see store_conformance_test.h): store.h's contract, one case per
+// behaviour. Where store.h leaves a detail open (orderings, NotFound on deleting something absent,
+// what else DeleteUser/DeleteApplication/RevokeSession clean up), the case says so and pins the
+// behaviour every backend agrees on.
+#include "ts/storage/store_conformance_test.h"
+
+#include <gmock/gmock.h>
+
+#include <atomic>
+#include <latch>
+#include <string>
+#include <thread>
+#include <tuple>
+#include <vector>
+
+#include "test/common/status_matchers.h"
+
+namespace ts::storage {
+
+// Field-wise equality for the records, so whole round trips are checked.
+bool operator==(const Instance& a, const Instance& b) {
+  return std::tie(a.instance_arn, a.instance_id, a.identity_store_id, a.owner_account_id, a.region,
+                  a.name, a.created_at) == std::tie(b.instance_arn, b.instance_id,
+                                                    b.identity_store_id, b.owner_account_id,
+                                                    b.region, b.name, b.created_at);
+}
+bool operator==(const User& a, const User& b) {
+  return std::tie(a.user_id, a.identity_store_id, a.user_name, a.display_name, a.attributes_json,
+                  a.password_hash, a.created_at, a.updated_at) ==
+         std::tie(b.user_id, b.identity_store_id, b.user_name, b.display_name, b.attributes_json,
+                  b.password_hash, b.created_at, b.updated_at);
+}
+bool operator==(const Application& a, const Application& b) {
+  return std::tie(a.application_arn, a.instance_arn, a.application_provider_arn, a.name,
+                  a.description, a.status, a.assignment_required, a.grants, a.actor_policy_json,
+                  a.access_scopes, a.created_at) ==
+         std::tie(b.application_arn, b.instance_arn, b.application_provider_arn, b.name,
+                  b.description, b.status, b.assignment_required, b.grants, b.actor_policy_json,
+                  b.access_scopes, b.created_at);
+}
+bool operator==(const IamPrincipal& a, const IamPrincipal& b) {
+  return std::tie(a.arn, a.account_id, a.identity_policy_json, a.created_at) ==
+         std::tie(b.arn, b.account_id, b.identity_policy_json, b.created_at);
+}
+bool operator==(const AccessKey& a, const AccessKey& b) {
+  return std::tie(a.access_key_id, a.principal_arn, a.secret_sealed, a.session_token_hash,
+                  a.expires_at, a.active, a.created_at) ==
+         std::tie(b.access_key_id, b.principal_arn, b.secret_sealed, b.session_token_hash,
+                  b.expires_at, b.active, b.created_at);
+}
+bool operator==(const SigningKey& a, const SigningKey& b) {
+  return std::tie(a.kid, a.alg, a.private_key_sealed, a.public_jwk_json, a.created_at,
+                  a.activated_at, a.retired_at, a.delete_after) ==
+         std::tie(b.kid, b.alg, b.private_key_sealed, b.public_jwk_json, b.created_at,
+                  b.activated_at, b.retired_at, b.delete_after);
+}
+bool operator==(const SignInSession& a, const SignInSession& b) {
+  return std::tie(a.session_hash, a.user_id, a.csrf_secret, a.auth_time, a.created_at, a.expires_at,
+                  a.revoked_at) == std::tie(b.session_hash, b.user_id, b.csrf_secret, b.auth_time,
+                                            b.created_at, b.expires_at, b.revoked_at);
+}
+bool operator==(const AuthorizationCode& a, const AuthorizationCode& b) {
+  return std::tie(a.code_hash, a.application_arn, a.user_id, a.redirect_uri, a.code_challenge,
+                  a.scopes, a.session_hash, a.auth_time, a.created_at, a.expires_at, a.consumed_at,
+                  a.family_id) == std::tie(b.code_hash, b.application_arn, b.user_id,
+                                           b.redirect_uri, b.code_challenge, b.scopes,
+                                           b.session_hash, b.auth_time, b.created_at, b.expires_at,
+                                           b.consumed_at, b.family_id);
+}
+bool operator==(const TokenFamily& a, const TokenFamily& b) {
+  return std::tie(a.family_id, a.application_arn, a.user_id, a.scopes, a.grant_type, a.session_hash,
+                  a.auth_time, a.created_at, a.expires_at, a.revoked_at) ==
+         std::tie(b.family_id, b.application_arn, b.user_id, b.scopes, b.grant_type, b.session_hash,
+                  b.auth_time, b.created_at, b.expires_at, b.revoked_at);
+}
+bool operator==(const RefreshToken& a, const RefreshToken& b) {
+  return std::tie(a.token_hash, a.family_id, a.scopes, a.created_at, a.expires_at, a.rotated_at,
+                  a.successor_hash) == std::tie(b.token_hash, b.family_id, b.scopes, b.created_at,
+                                                b.expires_at, b.rotated_at, b.successor_hash);
+}
+
+namespace {
+
+using ::testing::ElementsAre;
+using ::testing::Eq;
+using ::testing::HasSubstr;
+using ::testing::IsEmpty;
+using ::testing::UnorderedElementsAre;
+using ::ts::testing::IsOk;
+using ::ts::testing::IsOkAndHolds;
+using ::ts::testing::StatusIs;
+
+constexpr int64_t kNow = 1'700'000'000;
+constexpr char kAppArn[] =
+    "arn:aws:sso::123456789012:application/ssoins-111111111111/apl-222222222222";
+constexpr char kOtherAppArn[] =
+    "arn:aws:sso::123456789012:application/ssoins-111111111111/apl-333333333333";
+
+User MakeUser(const std::string& id, const std::string& name) {
+  User u;
+  u.user_id = id;
+  u.identity_store_id = "d-3333333333";
+  u.user_name = name;
+  u.display_name = "Display " + name;
+  u.attributes_json = R"({"UserName":")" + name + R"(","Emails":[{"Value":"x@example.com"}]})";
+  u.password_hash = "$argon2id$v=19$m=65536,t=3,p=4$c2FsdA$aGFzaA";
+  u.created_at = kNow;
+  u.updated_at = kNow;
+  return u;
+}
+
+Application MakeApp(const std::string& arn) {
+  Application a;
+  a.application_arn = arn;
+  a.instance_arn = "arn:aws:sso:::instance/ssoins-111111111111";
+  a.application_provider_arn = "arn:aws:sso::aws:applicationProvider/custom";
+  a.name = "webapp";
+  a.description = "My web app";
+  a.status = "ENABLED";
+  a.assignment_required = true;
+  a.grants["authorization_code"] = R"({"RedirectUris":["https://mywebapp.example/redirect"]})";
+  a.grants["refresh_token"] = "{}";
+  a.actor_policy_json = R"({"Version":"2012-10-17","Statement":[]})";
+  a.access_scopes["openid"] = {};
+  a.access_scopes["sso:account:access"] = {arn, "arn:aws:sso:::instance/ssoins-111111111111"};
+  a.created_at = kNow;
+  return a;
+}
+
+SignInSession MakeSession(const std::string& hash, const std::string& user_id) {
+  SignInSession s;
+  s.session_hash = hash;
+  s.user_id = user_id;
+  s.csrf_secret = "csrf-" + hash;
+  s.auth_time = kNow;
+  s.created_at = kNow;
+  s.expires_at = kNow + 3600;
+  return s;
+}
+
+AuthorizationCode MakeCode(const std::string& hash, const std::string& user_id,
+                           const std::string& session_hash = "session-1",
+                           const std::string& app_arn = kAppArn) {
+  AuthorizationCode c;
+  c.code_hash = hash;
+  c.application_arn = app_arn;
+  c.user_id = user_id;
+  c.redirect_uri = "https://mywebapp.example/redirect";
+  c.code_challenge = "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM";
+  c.scopes = {"openid", "aws"};
+  c.session_hash = session_hash;
+  c.auth_time = kNow;
+  c.created_at = kNow;
+  c.expires_at = kNow + 300;
+  return c;
+}
+
+TokenFamily MakeFamily(const std::string& id, const std::string& user_id = "user-1",
+                       const std::string& app_arn = kAppArn,
+                       const std::string& session_hash = "session-1") {
+  TokenFamily f;
+  f.family_id = id;
+  f.application_arn = app_arn;
+  f.user_id = user_id;
+  f.scopes = {"openid", "aws", "sso:account:access"};
+  f.grant_type = "authorization_code";
+  f.session_hash = session_hash;
+  f.auth_time = kNow;
+  f.created_at = kNow;
+  f.expires_at = kNow + 90 * 86400;
+  return f;
+}
+
+RefreshToken MakeRefresh(const std::string& hash, const std::string& family_id) {
+  RefreshToken t;
+  t.token_hash = hash;
+  t.family_id = family_id;
+  t.scopes = {"openid", "aws"};
+  t.created_at = kNow;
+  t.expires_at = kNow + 86400;
+  return t;
+}
+
+AccessKey MakeAccessKey(const std::string& id, const std::string& principal, int64_t created_at) {
+  AccessKey k;
+  k.access_key_id = id;
+  k.principal_arn = principal;
+  k.secret_sealed = std::string("sealed\0secret\xff", 14);  // binary, with a NUL inside
+  k.session_token_hash = "";
+  k.created_at = created_at;
+  return k;
+}
+
+SigningKey MakeSigningKey(const std::string& kid, int64_t created_at) {
+  SigningKey k;
+  k.kid = kid;
+  k.alg = "ES256";
+  k.private_key_sealed = std::string("\x00\x01pkcs8\x80", 8);
+  k.public_jwk_json = R"({"kty":"EC","crv":"P-256","kid":")" + kid + R"("})";
+  k.created_at = created_at;
+  return k;
+}
+
+std::vector<std::string> UserIds(const std::vector<User>& users) {
+  std::vector<std::string> ids;
+  for (const User& u : users) ids.push_back(u.user_id);
+  return ids;
+}
+
+// --- instance and meta ---
+
+TEST_P(StoreConformanceTest, GetInstanceBeforePutIsNotFound) {
+  EXPECT_THAT(store_->GetInstance(), StatusIs(StatusCode::kNotFound, HasSubstr("instance")));
+}
+
+TEST_P(StoreConformanceTest, PutInstanceInsertsThenReplaces) {
+  Instance instance{"arn:aws:sso:::instance/ssoins-111111111111",
+                    "ssoins-111111111111",
+                    "d-3333333333",
+                    "111111111111",
+                    "us-east-1",
+                    "Tessera",
+                    kNow};
+  ASSERT_THAT(store_->PutInstance(instance), IsOk());
+  EXPECT_THAT(store_->GetInstance(), IsOkAndHolds(Eq(instance)));
+  instance.name = "Renamed";
+  instance.region = "eu-west-1";
+  ASSERT_THAT(store_->PutInstance(instance), IsOk());
+  EXPECT_THAT(store_->GetInstance(), IsOkAndHolds(Eq(instance)));
+}
+
+TEST_P(StoreConformanceTest, MetaPutGetAndReplace) {
+  EXPECT_THAT(store_->GetMeta("master_key_check"),
+              StatusIs(StatusCode::kNotFound, HasSubstr("master_key_check")));
+  ASSERT_THAT(store_->PutMeta("master_key_check", "v1"), IsOk());
+  EXPECT_THAT(store_->GetMeta("master_key_check"), IsOkAndHolds(std::string("v1")));
+  ASSERT_THAT(store_->PutMeta("master_key_check", "v2"), IsOk());
+  EXPECT_THAT(store_->GetMeta("master_key_check"), IsOkAndHolds(std::string("v2")));
+}
+
+// --- users ---
+
+TEST_P(StoreConformanceTest, CreateUserRoundTrips) {
+  const User user = MakeUser("user-1", "alice");
+  ASSERT_THAT(store_->CreateUser(user), IsOk());
+  EXPECT_THAT(store_->GetUser("user-1"), IsOkAndHolds(Eq(user)));
+  EXPECT_THAT(store_->GetUserByName("alice"), IsOkAndHolds(Eq(user)));
+}
+
+TEST_P(StoreConformanceTest, GetAbsentUserIsNotFound) {
+  EXPECT_THAT(store_->GetUser("nobody"), StatusIs(StatusCode::kNotFound, HasSubstr("nobody")));
+  EXPECT_THAT(store_->GetUserByName("ghost"), StatusIs(StatusCode::kNotFound, HasSubstr("ghost")));
+}
+
+TEST_P(StoreConformanceTest, CreateUserDuplicateIdIsAlreadyExists) {
+  ASSERT_THAT(store_->CreateUser(MakeUser("user-1", "alice")), IsOk());
+  EXPECT_THAT(store_->CreateUser(MakeUser("user-1", "bob")),
+              StatusIs(StatusCode::kAlreadyExists, HasSubstr("user-1")));
+  EXPECT_THAT(store_->GetUserByName("bob"), StatusIs(StatusCode::kNotFound, HasSubstr("bob")));
+}
+
+TEST_P(StoreConformanceTest, CreateUserDuplicateNameIsAlreadyExists) {
+  ASSERT_THAT(store_->CreateUser(MakeUser("user-1", "alice")), IsOk());
+  EXPECT_THAT(store_->CreateUser(MakeUser("user-2", "alice")),
+              StatusIs(StatusCode::kAlreadyExists, HasSubstr("alice")));
+  EXPECT_THAT(store_->GetUser("user-2"), StatusIs(StatusCode::kNotFound, HasSubstr("user-2")));
+}
+
+TEST_P(StoreConformanceTest, UserNamesAreCaseSensitive) {
+  ASSERT_THAT(store_->CreateUser(MakeUser("user-1", "alice")), IsOk());
+  ASSERT_THAT(store_->CreateUser(MakeUser("user-2", "Alice")), IsOk());
+  EXPECT_THAT(store_->GetUserByName("Alice"), IsOkAndHolds(Eq(MakeUser("user-2", "Alice"))));
+}
+
+TEST_P(StoreConformanceTest, UpdateUserRewritesFieldsButCreatedAt) {
+  ASSERT_THAT(store_->CreateUser(MakeUser("user-1", "alice")), IsOk());
+  User changed = MakeUser("user-1", "alice2");
+  changed.display_name = "Alice Two";
+  changed.attributes_json = R"({"UserName":"alice2"})";
+  changed.password_hash = "";
+  changed.updated_at = kNow + 10;
+  changed.created_at = kNow + 10;  // ignored: creation time is immutable
+  ASSERT_THAT(store_->UpdateUser(changed), IsOk());
+  User expected = changed;
+  expected.created_at = kNow;
+  EXPECT_THAT(store_->GetUser("user-1"), IsOkAndHolds(Eq(expected)));
+  EXPECT_THAT(store_->GetUserByName("alice"), StatusIs(StatusCode::kNotFound, HasSubstr("alice")));
+}
+
+TEST_P(StoreConformanceTest, UpdateAbsentUserIsNotFound) {
+  EXPECT_THAT(store_->UpdateUser(MakeUser("user-9", "zed")),
+              StatusIs(StatusCode::kNotFound, HasSubstr("user-9")));
+}
+
+TEST_P(StoreConformanceTest, UpdateUserToTakenNameIsAlreadyExists) {
+  ASSERT_THAT(store_->CreateUser(MakeUser("user-1", "alice")), IsOk());
+  ASSERT_THAT(store_->CreateUser(MakeUser("user-2", "bob")), IsOk());
+  EXPECT_THAT(store_->UpdateUser(MakeUser("user-2", "alice")),
+              StatusIs(StatusCode::kAlreadyExists, HasSubstr("alice")));
+  EXPECT_THAT(store_->GetUser("user-2"), IsOkAndHolds(Eq(MakeUser("user-2", "bob"))));
+}
+
+TEST_P(StoreConformanceTest, ListUsers) {
+  EXPECT_THAT(store_->ListUsers(), IsOkAndHolds(IsEmpty()));
+  ASSERT_THAT(store_->CreateUser(MakeUser("user-1", "carol")), IsOk());
+  ASSERT_THAT(store_->CreateUser(MakeUser("user-2", "alice")), IsOk());
+  auto users = store_->ListUsers();
+  ASSERT_THAT(users, IsOk());
+  EXPECT_THAT(UserIds(*users), UnorderedElementsAre("user-1", "user-2"));
+}
+
+TEST_P(StoreConformanceTest, DeleteAbsentUserIsNotFound) {
+  EXPECT_THAT(store_->DeleteUser("user-9", kNow),
+              StatusIs(StatusCode::kNotFound, HasSubstr("user-9")));
+}
+
+TEST_P(StoreConformanceTest, DeleteUserRevokesFamiliesAndSessions) {
+  ASSERT_THAT(store_->CreateUser(MakeUser("user-1", "alice")), IsOk());
+  ASSERT_THAT(store_->CreateUser(MakeUser("user-2", "bob")), IsOk());
+  ASSERT_THAT(store_->CreateSession(MakeSession("session-1", "user-1")), IsOk());
+  ASSERT_THAT(store_->CreateSession(MakeSession("session-2", "user-2")), IsOk());
+  ASSERT_THAT(store_->CreateFamily(MakeFamily("fam-1", "user-1"), MakeRefresh("rt-1", "fam-1")),
+              IsOk());
+  ASSERT_THAT(
+      store_->CreateFamily(MakeFamily("fam-2", "user-2", kAppArn, "session-2"), std::nullopt),
+      IsOk());
+
+  ASSERT_THAT(store_->DeleteUser("user-1", kNow + 5), IsOk());
+
+  EXPECT_THAT(store_->GetUser("user-1"), StatusIs(StatusCode::kNotFound, HasSubstr("user-1")));
+  auto fam1 = store_->GetFamily("fam-1");
+  ASSERT_THAT(fam1, IsOk());
+  EXPECT_EQ(fam1->revoked_at, kNow + 5);
+  auto session1 = store_->GetSession("session-1");
+  ASSERT_THAT(session1, IsOk());
+  EXPECT_EQ(session1->revoked_at, kNow + 5);
+  // The other user's are untouched.
+  auto fam2 = store_->GetFamily("fam-2");
+  ASSERT_THAT(fam2, IsOk());
+  EXPECT_EQ(fam2->revoked_at, 0);
+  auto session2 = store_->GetSession("session-2");
+  ASSERT_THAT(session2, IsOk());
+  EXPECT_EQ(session2->revoked_at, 0);
+  // A revoked family stops rotation.
+  EXPECT_THAT(store_->RotateRefreshToken("rt-1", kNow + 6, MakeRefresh("rt-1b", "fam-1")),
+              IsOkAndHolds(RotateOutcome::kFamilyRevoked));
+}
+
+// Beyond store.h: DeleteUser also removes the user's assignments and unused codes (so nothing
+// can be issued to a deleted user), while a used code stays for reuse detection.
+TEST_P(StoreConformanceTest, DeleteUserRemovesAssignmentsAndUnusedCodes) {
+  ASSERT_THAT(store_->CreateUser(MakeUser("user-1", "alice")), IsOk());
+  ASSERT_THAT(store_->PutApplication(MakeApp(kAppArn)), IsOk());
+  ASSERT_THAT(store_->PutAssignment(kAppArn, "user-1", "USER"), IsOk());
+  ASSERT_THAT(store_->CreateAuthorizationCode(MakeCode("code-unused", "user-1")), IsOk());
+  ASSERT_THAT(store_->CreateAuthorizationCode(MakeCode("code-used", "user-1")), IsOk());
+  ASSERT_THAT(
+      store_->RedeemAuthorizationCode("code-used", kNow + 1, MakeFamily("fam-1"), std::nullopt),
+      IsOkAndHolds(RedeemOutcome::kRedeemed));
+
+  ASSERT_THAT(store_->DeleteUser("user-1", kNow + 5), IsOk());
+
+  EXPECT_THAT(store_->IsAssigned(kAppArn, "user-1"), IsOkAndHolds(false));
+  EXPECT_THAT(store_->GetAuthorizationCode("code-unused"),
+              StatusIs(StatusCode::kNotFound, HasSubstr("authorization code")));
+  EXPECT_THAT(store_->GetAuthorizationCode("code-used"), IsOk());
+}
+
+// --- applications and assignments ---
+
+TEST_P(StoreConformanceTest, PutApplicationRoundTrips) {
+  const Application app = MakeApp(kAppArn);
+  ASSERT_THAT(store_->PutApplication(app), IsOk());
+  EXPECT_THAT(store_->GetApplication(kAppArn), IsOkAndHolds(Eq(app)));
+}
+
+TEST_P(StoreConformanceTest, PutApplicationReplacesGrantsAndScopesButKeepsAssignments) {
+  ASSERT_THAT(store_->PutApplication(MakeApp(kAppArn)), IsOk());
+  ASSERT_THAT(store_->PutAssignment(kAppArn, "user-1", "USER"), IsOk());
+  Application changed = MakeApp(kAppArn);
+  changed.status = "DISABLED";
+  changed.assignment_required = false;
+  changed.grants.erase("refresh_token");
+  changed.grants["urn:ietf:params:oauth:grant-type:jwt-bearer"] =
+      R"({"AuthorizedTokenIssuers":[]})";
+  changed.access_scopes.erase("openid");
+  changed.access_scopes["aws"] = {kOtherAppArn};
+  changed.actor_policy_json = "";
+  ASSERT_THAT(store_->PutApplication(changed), IsOk());
+  EXPECT_THAT(store_->GetApplication(kAppArn), IsOkAndHolds(Eq(changed)));
+  EXPECT_THAT(store_->IsAssigned(kAppArn, "user-1"), IsOkAndHolds(true));
+}
+
+TEST_P(StoreConformanceTest, GetAbsentApplicationIsNotFound) {
+  EXPECT_THAT(store_->GetApplication(kAppArn), StatusIs(StatusCode::kNotFound, HasSubstr(kAppArn)));
+}
+
+TEST_P(StoreConformanceTest, ListApplicationsCarriesGrantsAndScopes) {
+  EXPECT_THAT(store_->ListApplications(), IsOkAndHolds(IsEmpty()));
+  Application other = MakeApp(kOtherAppArn);
+  other.grants.clear();
+  other.access_scopes.clear();
+  ASSERT_THAT(store_->PutApplication(MakeApp(kAppArn)), IsOk());
+  ASSERT_THAT(store_->PutApplication(other), IsOk());
+  EXPECT_THAT(store_->ListApplications(),
+              IsOkAndHolds(UnorderedElementsAre(Eq(MakeApp(kAppArn)), Eq(other))));
+}
+
+TEST_P(StoreConformanceTest, DeleteAbsentApplicationIsNotFound) {
+  EXPECT_THAT(store_->DeleteApplication(kAppArn, kNow),
+              StatusIs(StatusCode::kNotFound, HasSubstr(kAppArn)));
+}
+
+TEST_P(StoreConformanceTest, DeleteApplicationRevokesItsFamilies) {
+  ASSERT_THAT(store_->PutApplication(MakeApp(kAppArn)), IsOk());
+  ASSERT_THAT(store_->PutApplication(MakeApp(kOtherAppArn)), IsOk());
+  ASSERT_THAT(store_->PutAssignment(kAppArn, "user-1", "USER"), IsOk());
+  ASSERT_THAT(store_->CreateFamily(MakeFamily("fam-1", "user-1", kAppArn), std::nullopt), IsOk());
+  ASSERT_THAT(store_->CreateFamily(MakeFamily("fam-2", "user-1", kOtherAppArn), std::nullopt),
+              IsOk());
+  ASSERT_THAT(store_->CreateAuthorizationCode(MakeCode("code-1", "user-1")), IsOk());
+
+  ASSERT_THAT(store_->DeleteApplication(kAppArn, kNow + 7), IsOk());
+
+  EXPECT_THAT(store_->GetApplication(kAppArn), StatusIs(StatusCode::kNotFound, HasSubstr(kAppArn)));
+  auto fam1 = store_->GetFamily("fam-1");
+  ASSERT_THAT(fam1, IsOk());
+  EXPECT_EQ(fam1->revoked_at, kNow + 7);
+  auto fam2 = store_->GetFamily("fam-2");
+  ASSERT_THAT(fam2, IsOk());
+  EXPECT_EQ(fam2->revoked_at, 0);
+  // Beyond store.h: its assignments and unused codes go too; re-creating the application does
+  // not bring them back.
+  EXPECT_THAT(store_->GetAuthorizationCode("code-1"),
+              StatusIs(StatusCode::kNotFound, HasSubstr("authorization code")));
+  ASSERT_THAT(store_->PutApplication(MakeApp(kAppArn)), IsOk());
+  EXPECT_THAT(store_->IsAssigned(kAppArn, "user-1"), IsOkAndHolds(false));
+}
+
+TEST_P(StoreConformanceTest, AssignmentsPutIsIdempotentAndDeleteRemoves) {
+  ASSERT_THAT(store_->PutApplication(MakeApp(kAppArn)), IsOk());
+  EXPECT_THAT(store_->IsAssigned(kAppArn, "user-1"), IsOkAndHolds(false));
+  ASSERT_THAT(store_->PutAssignment(kAppArn, "user-1", "USER"), IsOk());
+  ASSERT_THAT(store_->PutAssignment(kAppArn, "user-1", "USER"), IsOk());
+  EXPECT_THAT(store_->IsAssigned(kAppArn, "user-1"), IsOkAndHolds(true));
+  EXPECT_THAT(store_->IsAssigned(kAppArn, "user-2"), IsOkAndHolds(false));
+  EXPECT_THAT(store_->IsAssigned(kOtherAppArn, "user-1"), IsOkAndHolds(false));
+  ASSERT_THAT(store_->DeleteAssignment(kAppArn, "user-1"), IsOk());
+  EXPECT_THAT(store_->IsAssigned(kAppArn, "user-1"), IsOkAndHolds(false));
+}
+
+TEST_P(StoreConformanceTest, DeleteAbsentAssignmentIsNotFound) {
+  ASSERT_THAT(store_->PutApplication(MakeApp(kAppArn)), IsOk());
+  EXPECT_THAT(store_->DeleteAssignment(kAppArn, "user-1"),
+              StatusIs(StatusCode::kNotFound, HasSubstr("user-1")));
+}
+
+TEST_P(StoreConformanceTest, PutAssignmentToAbsentApplicationIsNotFound) {
+  EXPECT_THAT(store_->PutAssignment(kAppArn, "user-1", "USER"),
+              StatusIs(StatusCode::kNotFound, HasSubstr(kAppArn)));
+}
+
+// --- IAM principals and access keys ---
+
+TEST_P(StoreConformanceTest, PrincipalPutGetAndReplace) {
+  IamPrincipal p{"arn:aws:iam::123456789012:role/webapp", "123456789012", "", kNow};
+  EXPECT_THAT(store_->GetPrincipal(p.arn), StatusIs(StatusCode::kNotFound, HasSubstr(p.arn)));
+  ASSERT_THAT(store_->PutPrincipal(p), IsOk());
+  EXPECT_THAT(store_->GetPrincipal(p.arn), IsOkAndHolds(Eq(p)));
+  p.identity_policy_json = R"({"Version":"2012-10-17"})";
+  ASSERT_THAT(store_->PutPrincipal(p), IsOk());
+  EXPECT_THAT(store_->GetPrincipal(p.arn), IsOkAndHolds(Eq(p)));
+}
+
+TEST_P(StoreConformanceTest, AccessKeyLifecycle) {
+  const std::string role = "arn:aws:iam::123456789012:role/webapp";
+  const std::string other = "arn:aws:iam::123456789012:user/ops";
+  ASSERT_THAT(store_->PutPrincipal({role, "123456789012", "", kNow}), IsOk());
+  AccessKey newer = MakeAccessKey("AKIAEXAMPLE2", role, kNow + 2);
+  AccessKey temporary = MakeAccessKey("ASIAEXAMPLE1", role, kNow + 1);
+  temporary.session_token_hash = "abc123";
+  temporary.expires_at = kNow + 3600;
+  temporary.active = false;
+  ASSERT_THAT(store_->CreateAccessKey(newer), IsOk());
+  ASSERT_THAT(store_->CreateAccessKey(temporary), IsOk());
+  ASSERT_THAT(store_->CreateAccessKey(MakeAccessKey("AKIAOTHER", other, kNow)), IsOk());
+
+  EXPECT_THAT(store_->GetAccessKey("ASIAEXAMPLE1"), IsOkAndHolds(Eq(temporary)));
+  // Oldest first, and only the principal's own.
+  EXPECT_THAT(store_->ListAccessKeys(role), IsOkAndHolds(ElementsAre(Eq(temporary), Eq(newer))));
+  EXPECT_THAT(store_->ListAccessKeys("arn:aws:iam::123456789012:role/none"),
+              IsOkAndHolds(IsEmpty()));
+
+  ASSERT_THAT(store_->DeleteAccessKey("AKIAEXAMPLE2"), IsOk());
+  EXPECT_THAT(store_->GetAccessKey("AKIAEXAMPLE2"),
+              StatusIs(StatusCode::kNotFound, HasSubstr("AKIAEXAMPLE2")));
+  EXPECT_THAT(store_->ListAccessKeys(role), IsOkAndHolds(ElementsAre(Eq(temporary))));
+}
+
+TEST_P(StoreConformanceTest, CreateAccessKeyDuplicateIsAlreadyExists) {
+  ASSERT_THAT(store_->CreateAccessKey(MakeAccessKey("AKIA1", "arn:aws:iam::1:user/a", kNow)),
+              IsOk());
+  EXPECT_THAT(store_->CreateAccessKey(MakeAccessKey("AKIA1", "arn:aws:iam::1:user/b", kNow)),
+              StatusIs(StatusCode::kAlreadyExists, HasSubstr("AKIA1")));
+}
+
+TEST_P(StoreConformanceTest, AccessKeyAbsentIsNotFound) {
+  EXPECT_THAT(store_->GetAccessKey("AKIANONE"),
+              StatusIs(StatusCode::kNotFound, HasSubstr("AKIANONE")));
+  EXPECT_THAT(store_->DeleteAccessKey("AKIANONE"),
+              StatusIs(StatusCode::kNotFound, HasSubstr("AKIANONE")));
+}
+
+// --- signing keys ---
+
+TEST_P(StoreConformanceTest, SigningKeysListOldestFirstAndReplaceByKid) {
+  EXPECT_THAT(store_->ListSigningKeys(), IsOkAndHolds(IsEmpty()));
+  SigningKey second = MakeSigningKey("kid-b", kNow + 10);
+  SigningKey first = MakeSigningKey("kid-a", kNow);
+  ASSERT_THAT(store_->PutSigningKey(second), IsOk());
+  ASSERT_THAT(store_->PutSigningKey(first), IsOk());
+  EXPECT_THAT(store_->ListSigningKeys(), IsOkAndHolds(ElementsAre(Eq(first), Eq(second))));
+  first.activated_at = kNow + 1;
+  first.retired_at = kNow + 20;
+  first.delete_after = kNow + 100;
+  ASSERT_THAT(store_->PutSigningKey(first), IsOk());
+  EXPECT_THAT(store_->ListSigningKeys(), IsOkAndHolds(ElementsAre(Eq(first), Eq(second))));
+}
+
+// --- sign-in sessions ---
+
+TEST_P(StoreConformanceTest, SessionCreateGetAndDuplicate) {
+  const SignInSession session = MakeSession("session-1", "user-1");
+  ASSERT_THAT(store_->CreateSession(session), IsOk());
+  EXPECT_THAT(store_->GetSession("session-1"), IsOkAndHolds(Eq(session)));
+  EXPECT_THAT(store_->CreateSession(session),
+              StatusIs(StatusCode::kAlreadyExists, HasSubstr("session")));
+  EXPECT_THAT(store_->GetSession("session-9"),
+              StatusIs(StatusCode::kNotFound, HasSubstr("session")));
+}
+
+TEST_P(StoreConformanceTest, RevokeSessionRevokesFamiliesItStarted) {
+  ASSERT_THAT(store_->CreateSession(MakeSession("session-1", "user-1")), IsOk());
+  ASSERT_THAT(store_->CreateSession(MakeSession("session-2", "user-1")), IsOk());
+  ASSERT_THAT(
+      store_->CreateFamily(MakeFamily("fam-1", "user-1", kAppArn, "session-1"), std::nullopt),
+      IsOk());
+  ASSERT_THAT(
+      store_->CreateFamily(MakeFamily("fam-2", "user-1", kAppArn, "session-2"), std::nullopt),
+      IsOk());
+  // A family from a grant without a browser session.
+  ASSERT_THAT(store_->CreateFamily(MakeFamily("fam-3", "user-1", kAppArn, ""), std::nullopt),
+              IsOk());
+  ASSERT_THAT(store_->CreateAuthorizationCode(MakeCode("code-1", "user-1", "session-1")), IsOk());
+
+  ASSERT_THAT(store_->RevokeSession("session-1", kNow + 3), IsOk());
+
+  auto session = store_->GetSession("session-1");
+  ASSERT_THAT(session, IsOk());
+  EXPECT_EQ(session->revoked_at, kNow + 3);
+  auto fam1 = store_->GetFamily("fam-1");
+  ASSERT_THAT(fam1, IsOk());
+  EXPECT_EQ(fam1->revoked_at, kNow + 3);
+  for (const char* id : {"fam-2", "fam-3"}) {
+    auto fam = store_->GetFamily(id);
+    ASSERT_THAT(fam, IsOk());
+    EXPECT_EQ(fam->revoked_at, 0) << id;
+  }
+  auto session2 = store_->GetSession("session-2");
+  ASSERT_THAT(session2, IsOk());
+  EXPECT_EQ(session2->revoked_at, 0);
+  // Beyond store.h: the session's unused codes go too.
+  EXPECT_THAT(store_->GetAuthorizationCode("code-1"),
+              StatusIs(StatusCode::kNotFound, HasSubstr("authorization code")));
+
+  // Revoking again succeeds and keeps the first revocation time.
+  ASSERT_THAT(store_->RevokeSession("session-1", kNow + 9), IsOk());
+  session = store_->GetSession("session-1");
+  ASSERT_THAT(session, IsOk());
+  EXPECT_EQ(session->revoked_at, kNow + 3);
+}
+
+TEST_P(StoreConformanceTest, RevokeAbsentSessionIsNotFoundAndRevokesNothing) {
+  ASSERT_THAT(store_->CreateFamily(MakeFamily("fam-1", "user-1", kAppArn, ""), std::nullopt),
+              IsOk());
+  EXPECT_THAT(store_->RevokeSession("", kNow),
+              StatusIs(StatusCode::kNotFound, HasSubstr("session")));
+  auto fam = store_->GetFamily("fam-1");
+  ASSERT_THAT(fam, IsOk());
+  EXPECT_EQ(fam->revoked_at, 0);
+}
+
+// --- authorization codes ---
+
+TEST_P(StoreConformanceTest, AuthorizationCodeCreateGetAndDuplicate) {
+  const AuthorizationCode code = MakeCode("code-1", "user-1");
+  ASSERT_THAT(store_->CreateAuthorizationCode(code), IsOk());
+  EXPECT_THAT(store_->GetAuthorizationCode("code-1"), IsOkAndHolds(Eq(code)));
+  EXPECT_THAT(store_->CreateAuthorizationCode(code),
+              StatusIs(StatusCode::kAlreadyExists, HasSubstr("authorization code")));
+  EXPECT_THAT(store_->GetAuthorizationCode("code-9"),
+              StatusIs(StatusCode::kNotFound, HasSubstr("authorization code")));
+}
+
+TEST_P(StoreConformanceTest, RedeemFirstUseCreatesFamilyAndRefreshToken) {
+  ASSERT_THAT(store_->CreateAuthorizationCode(MakeCode("code-1", "user-1")), IsOk());
+  const TokenFamily family = MakeFamily("fam-1");
+  const RefreshToken refresh = MakeRefresh("rt-1", "fam-1");
+  EXPECT_THAT(store_->RedeemAuthorizationCode("code-1", kNow + 1, family, refresh),
+              IsOkAndHolds(RedeemOutcome::kRedeemed));
+
+  auto code = store_->GetAuthorizationCode("code-1");
+  ASSERT_THAT(code, IsOk());
+  EXPECT_EQ(code->consumed_at, kNow + 1);
+  EXPECT_EQ(code->family_id, "fam-1");
+  EXPECT_THAT(store_->GetFamily("fam-1"), IsOkAndHolds(Eq(family)));
+  auto stored = store_->GetRefreshToken("rt-1");
+  ASSERT_THAT(stored, IsOk());
+  EXPECT_EQ(stored->token, refresh);
+  EXPECT_EQ(stored->family, family);
+}
+
+TEST_P(StoreConformanceTest, RedeemWithoutRefreshTokenCreatesOnlyTheFamily) {
+  ASSERT_THAT(store_->CreateAuthorizationCode(MakeCode("code-1", "user-1")), IsOk());
+  EXPECT_THAT(
+      store_->RedeemAuthorizationCode("code-1", kNow + 1, MakeFamily("fam-1"), std::nullopt),
+      IsOkAndHolds(RedeemOutcome::kRedeemed));
+  EXPECT_THAT(store_->GetFamily("fam-1"), IsOkAndHolds(Eq(MakeFamily("fam-1"))));
+}
+
+TEST_P(StoreConformanceTest, RedeemSecondUseRevokesTheFirstFamily) {
+  ASSERT_THAT(store_->CreateAuthorizationCode(MakeCode("code-1", "user-1")), IsOk());
+  ASSERT_THAT(store_->RedeemAuthorizationCode("code-1", kNow + 1, MakeFamily("fam-1"),
+                                              MakeRefresh("rt-1", "fam-1")),
+              IsOkAndHolds(RedeemOutcome::kRedeemed));
+  EXPECT_THAT(store_->RedeemAuthorizationCode("code-1", kNow + 2, MakeFamily("fam-2"),
+                                              MakeRefresh("rt-2", "fam-2")),
+              IsOkAndHolds(RedeemOutcome::kAlreadyRedeemed));
+
+  auto fam1 = store_->GetFamily("fam-1");
+  ASSERT_THAT(fam1, IsOk());
+  EXPECT_EQ(fam1->revoked_at, kNow + 2);
+  EXPECT_THAT(store_->GetFamily("fam-2"), StatusIs(StatusCode::kNotFound, HasSubstr("fam-2")));
+  EXPECT_THAT(store_->GetRefreshToken("rt-2"),
+              StatusIs(StatusCode::kNotFound, HasSubstr("refresh token")));
+  auto code = store_->GetAuthorizationCode("code-1");
+  ASSERT_THAT(code, IsOk());
+  EXPECT_EQ(code->consumed_at, kNow + 1);
+  EXPECT_EQ(code->family_id, "fam-1");
+}
+
+TEST_P(StoreConformanceTest, RedeemExpiredCodeChangesNothing) {
+  const AuthorizationCode original = MakeCode("code-1", "user-1");
+  ASSERT_THAT(store_->CreateAuthorizationCode(original), IsOk());
+  // Valid while now < expires_at: at expires_at it has expired.
+  EXPECT_THAT(store_->RedeemAuthorizationCode("code-1", original.expires_at, MakeFamily("fam-1"),
+                                              MakeRefresh("rt-1", "fam-1")),
+              IsOkAndHolds(RedeemOutcome::kExpired));
+  EXPECT_THAT(store_->GetAuthorizationCode("code-1"), IsOkAndHolds(Eq(original)));
+  EXPECT_THAT(store_->GetFamily("fam-1"), StatusIs(StatusCode::kNotFound, HasSubstr("fam-1")));
+  EXPECT_THAT(store_->GetRefreshToken("rt-1"),
+              StatusIs(StatusCode::kNotFound, HasSubstr("refresh token")));
+}
+
+TEST_P(StoreConformanceTest, RedeemUnknownCodeIsNotFound) {
+  EXPECT_THAT(store_->RedeemAuthorizationCode("code-9", kNow, MakeFamily("fam-1"), std::nullopt),
+              StatusIs(StatusCode::kNotFound, HasSubstr("authorization code")));
+  EXPECT_THAT(store_->GetFamily("fam-1"), StatusIs(StatusCode::kNotFound, HasSubstr("fam-1")));
+}
+
+TEST_P(StoreConformanceTest, RedeemIsAllOrNothing) {
+  ASSERT_THAT(store_->CreateAuthorizationCode(MakeCode("code-1", "user-1")), IsOk());
+  ASSERT_THAT(store_->CreateFamily(MakeFamily("fam-0"), MakeRefresh("rt-taken", "fam-0")), IsOk());
+  // The refresh token hash collides: the whole redemption is undone.
+  EXPECT_THAT(store_->RedeemAuthorizationCode("code-1", kNow + 1, MakeFamily("fam-1"),
+                                              MakeRefresh("rt-taken", "fam-1")),
+              StatusIs(StatusCode::kAlreadyExists, HasSubstr("refresh token")));
+  EXPECT_THAT(store_->GetAuthorizationCode("code-1"),
+              IsOkAndHolds(Eq(MakeCode("code-1", "user-1"))));
+  EXPECT_THAT(store_->GetFamily("fam-1"), StatusIs(StatusCode::kNotFound, HasSubstr("fam-1")));
+}
+
+// --- token families and refresh tokens ---
+
+TEST_P(StoreConformanceTest, CreateFamilyWithAndWithoutRefreshToken) {
+  const TokenFamily with = MakeFamily("fam-1");
+  const RefreshToken refresh = MakeRefresh("rt-1", "fam-1");
+  TokenFamily without = MakeFamily("fam-2");
+  without.grant_type = "urn:ietf:params:oauth:grant-type:jwt-bearer";
+  without.session_hash = "";
+  without.scopes = {};
+  ASSERT_THAT(store_->CreateFamily(with, refresh), IsOk());
+  ASSERT_THAT(store_->CreateFamily(without, std::nullopt), IsOk());
+  EXPECT_THAT(store_->GetFamily("fam-1"), IsOkAndHolds(Eq(with)));
+  EXPECT_THAT(store_->GetFamily("fam-2"), IsOkAndHolds(Eq(without)));
+  auto stored = store_->GetRefreshToken("rt-1");
+  ASSERT_THAT(stored, IsOk());
+  EXPECT_EQ(stored->token, refresh);
+  EXPECT_EQ(stored->family, with);
+}
+
+TEST_P(StoreConformanceTest, CreateFamilyDuplicateIsAlreadyExists) {
+  ASSERT_THAT(store_->CreateFamily(MakeFamily("fam-1"), std::nullopt), IsOk());
+  EXPECT_THAT(store_->CreateFamily(MakeFamily("fam-1"), MakeRefresh("rt-1", "fam-1")),
+              StatusIs(StatusCode::kAlreadyExists, HasSubstr("fam-1")));
+  EXPECT_THAT(store_->GetRefreshToken("rt-1"),
+              StatusIs(StatusCode::kNotFound, HasSubstr("refresh token")));
+}
+
+TEST_P(StoreConformanceTest, CreateFamilyWithDuplicateRefreshTokenCreatesNothing) {
+  ASSERT_THAT(store_->CreateFamily(MakeFamily("fam-1"), MakeRefresh("rt-1", "fam-1")), IsOk());
+  EXPECT_THAT(store_->CreateFamily(MakeFamily("fam-2"), MakeRefresh("rt-1", "fam-2")),
+              StatusIs(StatusCode::kAlreadyExists, HasSubstr("refresh token")));
+  EXPECT_THAT(store_->GetFamily("fam-2"), StatusIs(StatusCode::kNotFound, HasSubstr("fam-2")));
+}
+
+TEST_P(StoreConformanceTest, FamilyAndRefreshTokenAbsentAreNotFound) {
+  EXPECT_THAT(store_->GetFamily("fam-9"), StatusIs(StatusCode::kNotFound, HasSubstr("fam-9")));
+  EXPECT_THAT(store_->RevokeFamily("fam-9", kNow),
+              StatusIs(StatusCode::kNotFound, HasSubstr("fam-9")));
+  EXPECT_THAT(store_->GetRefreshToken("rt-9"),
+              StatusIs(StatusCode::kNotFound, HasSubstr("refresh token")));
+}
+
+TEST_P(StoreConformanceTest, RevokeFamilyIsIdempotent) {
+  ASSERT_THAT(store_->CreateFamily(MakeFamily("fam-1"), std::nullopt), IsOk());
+  ASSERT_THAT(store_->RevokeFamily("fam-1", kNow + 1), IsOk());
+  ASSERT_THAT(store_->RevokeFamily("fam-1", kNow + 2), IsOk());
+  auto fam = store_->GetFamily("fam-1");
+  ASSERT_THAT(fam, IsOk());
+  EXPECT_EQ(fam->revoked_at, kNow + 1);
+}
+
+TEST_P(StoreConformanceTest, RotateMarksOldAndStoresSuccessor) {
+  ASSERT_THAT(store_->CreateFamily(MakeFamily("fam-1"), MakeRefresh("rt-1", "fam-1")), IsOk());
+  RefreshToken successor = MakeRefresh("rt-2", "fam-1");
+  successor.scopes = {"openid"};  // downscoped
+  successor.created_at = kNow + 60;
+  EXPECT_THAT(store_->RotateRefreshToken("rt-1", kNow + 60, successor),
+              IsOkAndHolds(RotateOutcome::kRotated));
+
+  auto old = store_->GetRefreshToken("rt-1");
+  ASSERT_THAT(old, IsOk());
+  EXPECT_EQ(old->token.rotated_at, kNow + 60);
+  EXPECT_EQ(old->token.successor_hash, "rt-2");
+  auto stored = store_->GetRefreshToken("rt-2");
+  ASSERT_THAT(stored, IsOk());
+  EXPECT_EQ(stored->token, successor);
+  EXPECT_EQ(stored->family, MakeFamily("fam-1"));
+}
+
+TEST_P(StoreConformanceTest, RotateAgainIsAlreadyRotatedAndChangesNothing) {
+  ASSERT_THAT(store_->CreateFamily(MakeFamily("fam-1"), MakeRefresh("rt-1", "fam-1")), IsOk());
+  ASSERT_THAT(store_->RotateRefreshToken("rt-1", kNow + 60, MakeRefresh("rt-2", "fam-1")),
+              IsOkAndHolds(RotateOutcome::kRotated));
+  EXPECT_THAT(store_->RotateRefreshToken("rt-1", kNow + 70, MakeRefresh("rt-3", "fam-1")),
+              IsOkAndHolds(RotateOutcome::kAlreadyRotated));
+
+  auto old = store_->GetRefreshToken("rt-1");
+  ASSERT_THAT(old, IsOk());
+  EXPECT_EQ(old->token.rotated_at, kNow + 60);
+  EXPECT_EQ(old->token.successor_hash, "rt-2");
+  EXPECT_EQ(old->family.revoked_at, 0);  // the reuse policy is the caller's
+  EXPECT_THAT(store_->GetRefreshToken("rt-3"),
+              StatusIs(StatusCode::kNotFound, HasSubstr("refresh token")));
+}
+
+TEST_P(StoreConformanceTest, RotateInRevokedFamilyIsFamilyRevoked) {
+  ASSERT_THAT(store_->CreateFamily(MakeFamily("fam-1"), MakeRefresh("rt-1", "fam-1")), IsOk());
+  ASSERT_THAT(store_->RevokeFamily("fam-1", kNow + 1), IsOk());
+  EXPECT_THAT(store_->RotateRefreshToken("rt-1", kNow + 60, MakeRefresh("rt-2", "fam-1")),
+              IsOkAndHolds(RotateOutcome::kFamilyRevoked));
+  auto old = store_->GetRefreshToken("rt-1");
+  ASSERT_THAT(old, IsOk());
+  EXPECT_EQ(old->token.rotated_at, 0);
+  EXPECT_THAT(store_->GetRefreshToken("rt-2"),
+              StatusIs(StatusCode::kNotFound, HasSubstr("refresh token")));
+}
+
+TEST_P(StoreConformanceTest, RotateUnknownTokenIsNotFound) {
+  ASSERT_THAT(store_->CreateFamily(MakeFamily("fam-1"), std::nullopt), IsOk());
+  EXPECT_THAT(store_->RotateRefreshToken("rt-9", kNow, MakeRefresh("rt-2", "fam-1")),
+              StatusIs(StatusCode::kNotFound, HasSubstr("refresh token")));
+  EXPECT_THAT(store_->GetRefreshToken("rt-2"),
+              StatusIs(StatusCode::kNotFound, HasSubstr("refresh token")));
+}
+
+TEST_P(StoreConformanceTest, RotateIsAllOrNothing) {
+  ASSERT_THAT(store_->CreateFamily(MakeFamily("fam-1"), MakeRefresh("rt-1", "fam-1")), IsOk());
+  ASSERT_THAT(store_->CreateFamily(MakeFamily("fam-2"), MakeRefresh("rt-taken", "fam-2")), IsOk());
+  EXPECT_THAT(store_->RotateRefreshToken("rt-1", kNow + 60, MakeRefresh("rt-taken", "fam-1")),
+              StatusIs(StatusCode::kAlreadyExists, HasSubstr("refresh token")));
+  auto old = store_->GetRefreshToken("rt-1");
+  ASSERT_THAT(old, IsOk());
+  EXPECT_EQ(old->token.rotated_at, 0);
+  EXPECT_EQ(old->token.successor_hash, "");
+}
+
+TEST_P(StoreConformanceTest, RotateChainsThroughSuccessors) {
+  ASSERT_THAT(store_->CreateFamily(MakeFamily("fam-1"), MakeRefresh("rt-0", "fam-1")), IsOk());
+  for (int i = 1; i <= 5; ++i) {
+    EXPECT_THAT(store_->RotateRefreshToken("rt-" + std::to_string(i - 1), kNow + i,
+                                           MakeRefresh("rt-" + std::to_string(i), "fam-1")),
+                IsOkAndHolds(RotateOutcome::kRotated));
+  }
+  auto last = store_->GetRefreshToken("rt-5");
+  ASSERT_THAT(last, IsOk());
+  EXPECT_EQ(last->token.rotated_at, 0);
+}
+
+// --- housekeeping ---
+
+TEST_P(StoreConformanceTest, PurgeExpiredRemovesOnlyExpiredRows) {
+  const int64_t now = kNow + 1000;
+  AuthorizationCode old_code = MakeCode("code-old", "user-1");
+  old_code.expires_at = now - 1;
+  AuthorizationCode live_code = MakeCode("code-live", "user-1");
+  live_code.expires_at = now + 1;
+  ASSERT_THAT(store_->CreateAuthorizationCode(old_code), IsOk());
+  ASSERT_THAT(store_->CreateAuthorizationCode(live_code), IsOk());
+  SignInSession old_session = MakeSession("session-old", "user-1");
+  old_session.expires_at = now;  // expired at `now` exactly
+  SignInSession live_session = MakeSession("session-live", "user-1");
+  live_session.expires_at = now + 1;
+  ASSERT_THAT(store_->CreateSession(old_session), IsOk());
+  ASSERT_THAT(store_->CreateSession(live_session), IsOk());
+  TokenFamily old_family = MakeFamily("fam-old");
+  old_family.expires_at = now - 10;
+  RefreshToken old_family_token = MakeRefresh("rt-old-family", "fam-old");
+  old_family_token.expires_at = now - 10;
+  ASSERT_THAT(store_->CreateFamily(old_family, old_family_token), IsOk());
+  ASSERT_THAT(store_->CreateFamily(MakeFamily("fam-live"), MakeRefresh("rt-live", "fam-live")),
+              IsOk());
+  RefreshToken old_token = MakeRefresh("rt-old", "fam-live");
+  old_token.expires_at = now - 1;
+  ASSERT_THAT(store_->RotateRefreshToken("rt-live", kNow + 1, old_token),
+              IsOkAndHolds(RotateOutcome::kRotated));
+
+  // Gone: code-old, session-old, rt-old-family, rt-old, fam-old.
+  EXPECT_THAT(store_->PurgeExpired(now, 100), IsOkAndHolds(5));
+
+  EXPECT_THAT(store_->GetAuthorizationCode("code-old"),
+              StatusIs(StatusCode::kNotFound, HasSubstr("authorization code")));
+  EXPECT_THAT(store_->GetAuthorizationCode("code-live"), IsOk());
+  EXPECT_THAT(store_->GetSession("session-old"),
+              StatusIs(StatusCode::kNotFound, HasSubstr("session")));
+  EXPECT_THAT(store_->GetSession("session-live"), IsOk());
+  EXPECT_THAT(store_->GetFamily("fam-old"), StatusIs(StatusCode::kNotFound, HasSubstr("fam-old")));
+  EXPECT_THAT(store_->GetRefreshToken("rt-old-family"),
+              StatusIs(StatusCode::kNotFound, HasSubstr("refresh token")));
+  EXPECT_THAT(store_->GetRefreshToken("rt-old"),
+              StatusIs(StatusCode::kNotFound, HasSubstr("refresh token")));
+  EXPECT_THAT(store_->GetFamily("fam-live"), IsOk());
+  EXPECT_THAT(store_->GetRefreshToken("rt-live"), IsOk());
+
+  EXPECT_THAT(store_->PurgeExpired(now, 100), IsOkAndHolds(0));
+}
+
+TEST_P(StoreConformanceTest, PurgeExpiredRespectsBatchSize) {
+  for (int i = 0; i < 5; ++i) {
+    AuthorizationCode code = MakeCode("code-" + std::to_string(i), "user-1");
+    code.expires_at = kNow;
+    ASSERT_THAT(store_->CreateAuthorizationCode(code), IsOk());
+  }
+  EXPECT_THAT(store_->PurgeExpired(kNow + 1, 2), IsOkAndHolds(2));
+  EXPECT_THAT(store_->PurgeExpired(kNow + 1, 2), IsOkAndHolds(2));
+  EXPECT_THAT(store_->PurgeExpired(kNow + 1, 2), IsOkAndHolds(1));
+  EXPECT_THAT(store_->PurgeExpired(kNow + 1, 2), IsOkAndHolds(0));
+}
+
+TEST_P(StoreConformanceTest, PurgeExpiredBatchSpansKinds) {
+  AuthorizationCode code = MakeCode("code-1", "user-1");
+  code.expires_at = kNow;
+  ASSERT_THAT(store_->CreateAuthorizationCode(code), IsOk());
+  SignInSession session = MakeSession("session-1", "user-1");
+  session.expires_at = kNow;
+  ASSERT_THAT(store_->CreateSession(session), IsOk());
+  EXPECT_THAT(store_->PurgeExpired(kNow + 1, 1), IsOkAndHolds(1));
+  EXPECT_THAT(store_->PurgeExpired(kNow + 1, 1), IsOkAndHolds(1));
+  EXPECT_THAT(store_->PurgeExpired(kNow + 1, 1), IsOkAndHolds(0));
+}
+
+// --- concurrency: compare-and-set settled by the backend ---
+
+constexpr int kThreads = 16;
+
+TEST_P(StoreConformanceTest, ConcurrentRedeemHasExactlyOneWinner) {
+  ASSERT_THAT(store_->CreateAuthorizationCode(MakeCode("code-1", "user-1")), IsOk());
+  std::vector<StatusOr<RedeemOutcome>> results(kThreads, InternalError("not run"));
+  std::latch start(kThreads);
+  std::vector<std::thread> threads;
+  for (int i = 0; i < kThreads; ++i) {
+    threads.emplace_back([&, i] {
+      const std::string family_id = "fam-" + std::to_string(i);
+      start.arrive_and_wait();
+      results[i] =
+          store_->RedeemAuthorizationCode("code-1", kNow + 1, MakeFamily(family_id),
+                                          MakeRefresh("rt-" + std::to_string(i), family_id));
+    });
+  }
+  for (std::thread& t : threads) t.join();
+
+  int redeemed = 0;
+  int already = 0;
+  for (const auto& result : results) {
+    ASSERT_THAT(result, IsOk());
+    if (*result == RedeemOutcome::kRedeemed) ++redeemed;
+    if (*result == RedeemOutcome::kAlreadyRedeemed) ++already;
+  }
+  EXPECT_EQ(redeemed, 1);
+  EXPECT_EQ(already, kThreads - 1);
+  auto code = store_->GetAuthorizationCode("code-1");
+  ASSERT_THAT(code, IsOk());
+  // The losers' reuse revoked the winner's family.
+  auto family = store_->GetFamily(code->family_id);
+  ASSERT_THAT(family, IsOk());
+  EXPECT_NE(family->revoked_at, 0);
+  int families = 0;
+  for (int i = 0; i < kThreads; ++i) {
+    if (store_->GetFamily("fam-" + std::to_string(i)).ok()) ++families;
+  }
+  EXPECT_EQ(families, 1);
+}
+
+TEST_P(StoreConformanceTest, ConcurrentRotateHasExactlyOneWinner) {
+  ASSERT_THAT(store_->CreateFamily(MakeFamily("fam-1"), MakeRefresh("rt-0", "fam-1")), IsOk());
+  std::vector<StatusOr<RotateOutcome>> results(kThreads, InternalError("not run"));
+  std::latch start(kThreads);
+  std::vector<std::thread> threads;
+  for (int i = 0; i < kThreads; ++i) {
+    threads.emplace_back([&, i] {
+      start.arrive_and_wait();
+      results[i] = store_->RotateRefreshToken("rt-0", kNow + 1,
+                                              MakeRefresh("rt-next-" + std::to_string(i), "fam-1"));
+    });
+  }
+  for (std::thread& t : threads) t.join();
+
+  int rotated = 0;
+  int already = 0;
+  for (const auto& result : results) {
+    ASSERT_THAT(result, IsOk());
+    if (*result == RotateOutcome::kRotated) ++rotated;
+    if (*result == RotateOutcome::kAlreadyRotated) ++already;
+  }
+  EXPECT_EQ(rotated, 1);
+  EXPECT_EQ(already, kThreads - 1);
+  auto old = store_->GetRefreshToken("rt-0");
+  ASSERT_THAT(old, IsOk());
+  int successors = 0;
+  for (int i = 0; i < kThreads; ++i) {
+    const std::string hash = "rt-next-" + std::to_string(i);
+    if (store_->GetRefreshToken(hash).ok()) {
+      ++successors;
+      EXPECT_EQ(old->token.successor_hash, hash);
+    }
+  }
+  EXPECT_EQ(successors, 1);
+}
+
+}  // namespace
+}  // namespace ts::storage
