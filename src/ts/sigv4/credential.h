@@ -21,9 +21,11 @@ struct Credential {
   std::string principal_arn;  // e.g. arn:aws:iam::123456789012:role/webapp
   std::string account_id;     // 12 digits
   std::string session_token;  // empty for long-term keys
-  int64_t expires_at = 0;     // Unix seconds; 0 = never expires
+  // Alternatively the hex SHA-256 of the session token, for stores that keep only hashes.
+  std::string session_token_hash;
+  int64_t expires_at = 0;  // Unix seconds; 0 = never expires
 
-  bool temporary() const { return !session_token.empty(); }
+  bool temporary() const { return !session_token.empty() || !session_token_hash.empty(); }
 };
 
 // Finds the credential for an access key id. Implementations must be thread-safe.

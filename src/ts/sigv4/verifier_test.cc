@@ -439,3 +439,28 @@ TEST_F(VerifierTest, ConcurrentVerificationsAgree) {
 
 }  // namespace
 }  // namespace ts::sigv4
+
+namespace ts::sigv4 {
+namespace {
+
+// Stores may keep only the hash of a session token (Tessera's SQLite store does).
+TEST_F(VerifierTest, SessionTokenComparedByHashWhenOnlyTheHashIsStored) {
+  Credential stored = Session();
+  stored.access_key_id = "ASIAHASHED";
+  stored.session_token_hash = crypto::HexEncode(crypto::Sha256(stored.session_token));
+  const std::string token = stored.session_token;
+  stored.session_token.clear();
+  provider_.Put(stored);
+
+  Credential client = stored;
+  client.session_token = token;
+  client.session_token_hash.clear();
+  EXPECT_THAT(Verify(Boto3Request(client)), IsOk());
+
+  client.session_token = token + "x";
+  ExpectError(Boto3Request(client), StatusCode::kUnauthenticated, "UnrecognizedClientException",
+              kInvalidToken);
+}
+
+}  // namespace
+}  // namespace ts::sigv4
