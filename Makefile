@@ -1,0 +1,37 @@
+# Two commands do all the set-up on a fresh Debian 12 machine:
+#   make run    installs what is missing, builds the release binary, starts the demo
+#   make test   installs what is missing, builds, runs every test (unit, end-to-end, browser)
+.PHONY: run test build release asan unit clean format bench
+
+JOBS ?= $(shell nproc)
+
+run: release
+	@mkdir -p var
+	./build/release/tessera serve --demo --db var/tessera.db $(ARGS)
+
+release:
+	./scripts/install-deps.sh
+	cmake --preset release >/dev/null
+	cmake --build --preset release -j $(JOBS)
+
+asan:
+	./scripts/install-deps.sh
+	cmake --preset asan >/dev/null
+	cmake --build --preset asan -j $(JOBS)
+
+# Everything: unit and end-to-end tests against the release build, then the unit tests again
+# under AddressSanitizer and UndefinedBehaviorSanitizer.
+test:
+	./scripts/install-deps.sh --test
+	cmake --preset release >/dev/null
+	cmake --build --preset release -j $(JOBS)
+	ctest --preset release -j $(JOBS)
+	cmake --preset asan >/dev/null
+	cmake --build --preset asan -j $(JOBS)
+	ctest --preset asan -j $(JOBS)
+
+format:
+	find src test -name '*.cc' -o -name '*.h' | xargs clang-format -i
+
+clean:
+	rm -rf build

@@ -1,0 +1,240 @@
+"""Starts a real Tessera binary for end-to-end tests and signs users in through its login page.
+
+Every server gets a fresh database in a temporary directory and a port picked at run time
+(--listen 127.0.0.1:0; the bound address is read from the first line it prints).
+"""
+import base64
+import hashlib
+import html.parser
+import http.client
+import os
+import re
+import secrets
+import shutil
+import signal
+import subprocess
+import queue
+import tempfile
+import threading
+import time
+import urllib.parse
+import urllib.request
+
+import boto3
+import botocore.config
+
+DEMO_APP = "arn:aws:sso::123456789012:application/ssoins-111111111111/apl-222222222222"
+DEMO_REDIRECT = "https://mywebapp.example/redirect"
+ROOT_KEY_ID = "AKIAE2EROOTKEY000001"
+ROOT_SECRET = "e2e-root-secret/abcdefghijklmnopqrstuvwxyz"
+DEMO_PASSWORD = "correct horse battery staple"
+MASTER_KEY = "00" * 31 + "01"
+
+
+def binary():
+    path = os.environ.get("TESSERA_BIN")
+    if not path:
+        raise RuntimeError("TESSERA_BIN is not set (run through ctest)")
+    return path
+
+
+class Server:
+    """A running `tessera serve --demo` with known credentials."""
+
+    def __init__(self, extra_args=(), bootstrap=None, env=None, demo=True):
+        self.dir = tempfile.mkdtemp(prefix="tessera-e2e-")
+        self.db = os.path.join(self.dir, "tessera.db")
+        args = [binary(), "serve", "--listen", "127.0.0.1:0", "--db", self.db]
+        if demo:
+            args.append("--demo")
+        if bootstrap is not None:
+            path = os.path.join(self.dir, "bootstrap.json")
+            with open(path, "w") as f:
+                f.write(bootstrap)
+            args += ["--bootstrap", path]
+        args += list(extra_args)
+        self.env = dict(os.environ)
+        self.env.update({
+            "TESSERA_MASTER_KEY": MASTER_KEY,
+            "TESSERA_ROOT_ACCESS_KEY_ID": ROOT_KEY_ID,
+            "TESSERA_ROOT_SECRET_ACCESS_KEY": ROOT_SECRET,
+            "TESSERA_DEMO_PASSWORD": DEMO_PASSWORD,
+        })
+        if env:
+            self.env.update(env)
+        self.log_path = os.path.join(self.dir, "server.log")
+        self.log = open(self.log_path, "w+")
+        self.proc = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=self.log, text=True,
+                                     env=self.env)
+        # A reader thread keeps the pipe drained; the first line names the bound address.
+        self.banner = []
+        first_line = queue.Queue()
+
+        def read_stdout():
+            for line in self.proc.stdout:
+                if not self.banner:
+                    first_line.put(line)
+                self.banner.append(line.rstrip("\n"))
+            first_line.put("")
+
+        threading.Thread(target=read_stdout, daemon=True).start()
+        try:
+            first = first_line.get(timeout=30)
+        except queue.Empty:
+            first = ""
+        m = re.match(r"Tessera listening on (http://127\.0\.0\.1:(\d+))", first)
+        if not m:
+            self.proc.kill()
+            self.proc.wait()
+            self.log.seek(0)
+            raise RuntimeError(f"tessera did not start: {first!r} {self.log.read()}")
+        self.url = m.group(1)
+        self.port = int(m.group(2))
+        # The banner is printed in one go after the first line; wait until readiness.
+        for _ in range(100):
+            try:
+                with urllib.request.urlopen(self.url + "/healthz", timeout=5) as r:
+                    if r.status == 200:
+                        break
+            except Exception:
+                time.sleep(0.05)
+
+    def stop(self):
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        self.proc.stdout.close()
+        self.log.close()
+        shutil.rmtree(self.dir, ignore_errors=True)
+
+    def server_log(self):
+        with open(self.log_path) as f:
+            return f.read()
+
+    def client(self, key_id=ROOT_KEY_ID, secret=ROOT_SECRET, token=None, region="us-east-1"):
+        return boto3.client(
+            "sso-oidc", region_name=region, endpoint_url=self.url,
+            aws_access_key_id=key_id, aws_secret_access_key=secret, aws_session_token=token,
+            config=botocore.config.Config(retries={"max_attempts": 1}))
+
+    def cli(self, *args, key_id=ROOT_KEY_ID, secret=ROOT_SECRET):
+        env = dict(os.environ)
+        env.update({"AWS_ACCESS_KEY_ID": key_id, "AWS_SECRET_ACCESS_KEY": secret,
+                    "AWS_DEFAULT_REGION": "us-east-1", "AWS_CONFIG_FILE": "/dev/null",
+                    "AWS_SHARED_CREDENTIALS_FILE": "/dev/null"})
+        env.pop("AWS_SESSION_TOKEN", None)
+        return subprocess.run(["aws", "--endpoint-url", self.url, "--output", "json", *args],
+                              capture_output=True, text=True, env=env, timeout=60)
+
+    def tessera(self, *args, stdin=None):
+        return subprocess.run([binary(), *args, "--db", self.db], capture_output=True, text=True,
+                              env=self.env, input=stdin, timeout=60)
+
+
+def pkce_pair():
+    verifier = base64.urlsafe_b64encode(secrets.token_bytes(32)).rstrip(b"=").decode()
+    challenge = base64.urlsafe_b64encode(
+        hashlib.sha256(verifier.encode()).digest()).rstrip(b"=").decode()
+    return verifier, challenge
+
+
+class _FormParser(html.parser.HTMLParser):
+    def __init__(self):
+        super().__init__()
+        self.inputs = {}
+        self.alert = None
+        self._in_alert = False
+
+    def handle_starttag(self, tag, attrs):
+        a = dict(attrs)
+        if tag == "input" and a.get("type") == "hidden":
+            self.inputs[a["name"]] = a.get("value", "")
+        if a.get("role") == "alert":
+            self._in_alert = True
+            self.alert = ""
+
+    def handle_endtag(self, tag):
+        if tag == "div":
+            self._in_alert = False
+
+    def handle_data(self, data):
+        if self._in_alert:
+            self.alert += data
+
+
+class Browser:
+    """A scripted HTTP client that keeps cookies, as a browser would, for /authorize."""
+
+    def __init__(self, server):
+        self.server = server
+        self.cookies = {}
+
+    def request(self, method, path, body=None, headers=None):
+        conn = http.client.HTTPConnection("127.0.0.1", self.server.port, timeout=30)
+        h = dict(headers or {})
+        if self.cookies:
+            h["Cookie"] = "; ".join(f"{k}={v}" for k, v in self.cookies.items())
+        if body is not None:
+            h["Content-Type"] = "application/x-www-form-urlencoded"
+        conn.request(method, path, body=body, headers=h)
+        resp = conn.getresponse()
+        data = resp.read().decode()
+        for value in resp.headers.get_all("Set-Cookie") or []:
+            name, _, rest = value.partition("=")
+            val = rest.split(";", 1)[0]
+            if "Max-Age=0" in value:
+                self.cookies.pop(name, None)
+            else:
+                self.cookies[name] = val
+        conn.close()
+        return resp.status, resp.headers, data
+
+    def authorize_url(self, challenge, client_id=DEMO_APP, redirect_uri=DEMO_REDIRECT,
+                      state="xyz", scope=None, scopes=None, method="S256", extra=None):
+        q = {"response_type": "code", "client_id": client_id, "redirect_uri": redirect_uri,
+             "state": state, "code_challenge": challenge, "code_challenge_method": method}
+        if scope is not None:
+            q["scope"] = scope
+        if scopes is not None:
+            q["scopes"] = scopes
+        q.update(extra or {})
+        return "/authorize?" + urllib.parse.urlencode(q)
+
+    def open_login(self, url):
+        status, headers, body = self.request("GET", url)
+        parser = _FormParser()
+        parser.feed(body)
+        return status, headers, body, parser
+
+    def submit_login(self, form, username, password, origin=None):
+        fields = dict(form.inputs)
+        fields["username"] = username
+        fields["password"] = password
+        headers = {"Origin": origin or self.server.url}
+        return self.request("POST", "/authorize", urllib.parse.urlencode(fields), headers)
+
+    def sign_in(self, challenge, username="demo", password=DEMO_PASSWORD, **kw):
+        """Runs the login page and returns the query of the redirect (code, state, iss)."""
+        status, headers, body, form = self.open_login(self.authorize_url(challenge, **kw))
+        if status == 302:
+            return parse_redirect(headers["Location"])
+        assert status == 200, (status, body)
+        status, headers, body = self.submit_login(form, username, password)
+        assert status == 303, (status, body)
+        return parse_redirect(headers["Location"])
+
+
+def parse_redirect(location):
+    parts = urllib.parse.urlsplit(location)
+    q = dict(urllib.parse.parse_qsl(parts.query))
+    q["_base"] = f"{parts.scheme}://{parts.netloc}{parts.path}"
+    return q
+
+
+def decode_jwt_part(part):
+    import json
+    return json.loads(base64.urlsafe_b64decode(part + "=" * (-len(part) % 4)))
