@@ -70,6 +70,7 @@ struct Tessera::Parts {
   std::unique_ptr<web::AuthorizeHandler> authorize;
   storage::Instance instance;
   std::string discovery_json;
+  DemoSecrets demo;
 };
 
 Tessera::Tessera(std::unique_ptr<Parts> parts) : parts_(std::move(parts)) {}
@@ -77,6 +78,7 @@ Tessera::~Tessera() = default;
 
 std::shared_ptr<storage::Store> Tessera::store() const { return parts_->store; }
 std::string Tessera::issuer() const { return parts_->minter->issuer(); }
+const Tessera::DemoSecrets& Tessera::demo_secrets() const { return parts_->demo; }
 
 StatusOr<std::unique_ptr<Tessera>> Tessera::Create(const ServerConfig& config,
                                                    const std::string& public_url, ClockPtr clock,
@@ -101,11 +103,10 @@ StatusOr<std::unique_ptr<Tessera>> Tessera::Create(const ServerConfig& config,
     std::string password = config.demo_password;
     if (password.empty()) {
       password = crypto::RandomToken(12);
-      notices->push_back("demo user: demo / password: " + password +
-                         "   (set TESSERA_DEMO_PASSWORD to choose it)");
-    } else {
-      notices->push_back("demo user: demo / password from TESSERA_DEMO_PASSWORD");
+      notices->push_back("generated the demo user's password (set TESSERA_DEMO_PASSWORD to choose "
+                         "it)");
     }
+    p->demo.demo_password = password;
     TS_RETURN_IF_ERROR(ApplyBootstrap(ctx, DemoBootstrap(password)));
   }
   if (!config.bootstrap_file.empty()) {
@@ -133,9 +134,17 @@ StatusOr<std::unique_ptr<Tessera>> Tessera::Create(const ServerConfig& config,
     root.principal_arn = root_arn;
     root.account_id = p->instance.owner_account_id;
     p->credentials->SetRootCredential(root);
+    p->demo.access_key_id = root.access_key_id;
+    p->demo.secret_access_key = root.secret_access_key;
   } else if (auto id = p->store->GetMeta(kRootKeyMeta); id.ok()) {
     notices->push_back("root access key id: " + *id +
                        " (its secret was printed when it was generated)");
+    if (config.demo) {
+      // The demo prints its credentials every time; they are sealed in the store.
+      TS_ASSIGN_OR_RETURN(sigv4::Credential root, p->credentials->Find(*id));
+      p->demo.access_key_id = root.access_key_id;
+      p->demo.secret_access_key = root.secret_access_key;
+    }
   } else {
     storage::IamPrincipal root{root_arn, p->instance.owner_account_id, "", now};
     TS_RETURN_IF_ERROR(p->store->PutPrincipal(root));
@@ -145,6 +154,8 @@ StatusOr<std::unique_ptr<Tessera>> Tessera::Create(const ServerConfig& config,
     notices->push_back("generated the root credential (shown only this once):");
     notices->push_back("  AWS_ACCESS_KEY_ID=" + key.access_key_id);
     notices->push_back("  AWS_SECRET_ACCESS_KEY=" + key.secret_access_key);
+    p->demo.access_key_id = key.access_key_id;
+    p->demo.secret_access_key = key.secret_access_key;
   }
 
   sigv4::VerifierOptions vopts;

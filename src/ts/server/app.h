@@ -39,6 +39,15 @@ class Tessera {
   std::shared_ptr<storage::Store> store() const;
   std::string issuer() const;
 
+  // For the demo banner only: the root credential and the demo user's password, when this
+  // process knows them (from the environment, or generated and sealed in the store).
+  struct DemoSecrets {
+    std::string access_key_id;
+    std::string secret_access_key;
+    std::string demo_password;
+  };
+  const DemoSecrets& demo_secrets() const;
+
  private:
   struct Parts;
   explicit Tessera(std::unique_ptr<Parts> parts);

@@ -98,6 +98,42 @@ int Fail(std::ostream& err, const Status& s) {
   return s.code() == StatusCode::kInvalidArgument ? 2 : 1;
 }
 
+// The demo's instructions: credentials, the sign-in URL and one ready command per step.
+void PrintDemoBanner(std::ostream& out, const std::string& url, const Tessera::DemoSecrets& s) {
+  constexpr char kApp[] = "arn:aws:sso::123456789012:application/ssoins-111111111111/apl-222222222222";
+  // RFC 7636 Appendix B's verifier and challenge: fine for a demo, never for real use.
+  constexpr char kVerifier[] = "dBjftJeZ4CVP-mJ0vPmz1jLO7aZ-p1mKMz9_xZ2PpMw";
+  constexpr char kChallenge[] = "E9Melhoe2OwvFrEMTJguCQHJqcaIzCZu1E9ZC9SRKsY";
+  out << "\n== Demo ==\n"
+      << "Sign-in user: demo   password: " << s.demo_password << "\n"
+      << "Root credential (may call CreateTokenWithIAM for every application):\n"
+      << "  export AWS_ACCESS_KEY_ID=" << s.access_key_id << "\n"
+      << "  export AWS_SECRET_ACCESS_KEY='" << s.secret_access_key << "'\n"
+      << "  export AWS_DEFAULT_REGION=us-east-1\n\n"
+      << "1. Open in a browser and sign in (the browser then goes to\n"
+      << "   https://mywebapp.example/redirect?code=...; copy the code from the address bar):\n"
+      << "  " << url
+      << "/authorize?response_type=code&client_id=arn%3Aaws%3Asso%3A%3A123456789012%3A"
+         "application%2Fssoins-111111111111%2Fapl-222222222222&redirect_uri=https%3A%2F%2F"
+         "mywebapp.example%2Fredirect&state=demo&code_challenge_method=S256&code_challenge="
+      << kChallenge << "\n\n"
+      << "2. authorization_code, with the AWS CLI:\n"
+      << "  aws sso-oidc create-token-with-iam --endpoint-url " << url << " \\\n"
+      << "    --client-id " << kApp << " \\\n"
+      << "    --grant-type authorization_code --redirect-uri https://mywebapp.example/redirect \\\n"
+      << "    --code-verifier " << kVerifier << " --code CODE\n"
+      << "   or with boto3:\n"
+      << "  python3 -c \"import boto3; print(boto3.client('sso-oidc', endpoint_url='" << url
+      << "').create_token_with_iam(clientId='" << kApp
+      << "', grantType='authorization_code', redirectUri='https://mywebapp.example/redirect', "
+         "codeVerifier='"
+      << kVerifier << "', code='CODE'))\"\n\n"
+      << "3. refresh_token (rotates: use the refreshToken of the previous answer):\n"
+      << "  aws sso-oidc create-token-with-iam --endpoint-url " << url << " \\\n"
+      << "    --client-id " << kApp << " \\\n"
+      << "    --grant-type refresh_token --refresh-token REFRESH_TOKEN\n";
+}
+
 int Serve(const std::vector<std::string>& args, std::ostream& out, std::ostream& err) {
   for (const auto& a : args) {
     if (a == "--help" || a == "-h") {
@@ -160,16 +196,7 @@ int Serve(const std::vector<std::string>& args, std::ostream& out, std::ostream&
   out << "  issuer: " << (*app)->issuer() << "\n";
   out << "  database: " << config->db_path << "\n";
   for (const auto& n : notices) out << "  " << n << "\n";
-  if (config->demo) {
-    out << "\nDemo: open this URL in a browser and sign in as `demo`:\n  " << public_url
-        << "/authorize?response_type=code&client_id=arn%3Aaws%3Asso%3A%3A123456789012%3A"
-           "application%2Fssoins-111111111111%2Fapl-222222222222&redirect_uri=https%3A%2F%2F"
-           "mywebapp.example%2Fredirect&state=demo&code_challenge_method=S256&code_challenge="
-           "E9Melhoe2OwvFrEMTJguCQHJqcaIzCZu1E9ZC9SRKsY\n"
-        << "  (PKCE verifier for that challenge: dBjftJeZ4CVP-mJ0vPmz1jLO7aZ-p1mKMz9_xZ2PpMw)\n"
-        << "The browser is then sent to https://mywebapp.example/redirect?code=...; copy the code "
-           "from the address bar and redeem it (README.md, Quickstart).\n";
-  }
+  if (config->demo) PrintDemoBanner(out, public_url, (*app)->demo_secrets());
   out.flush();
 
   int sig = 0;
