@@ -20,8 +20,9 @@ struct Es256Signer::State {
   std::string pkcs8_der;
   std::string kid;
   std::string public_jwk_json;
-  std::string header_b64;  // base64url of the fixed protected header, computed once
-  uint64_t id = 0;         // unique per key, for the per-thread signing context cache
+  std::string jwt_header_b64;     // base64url of the protected header with typ "JWT"
+  std::string at_jwt_header_b64;  // ... and with typ "at+jwt"
+  uint64_t id = 0;                // unique per key, for the per-thread signing context cache
 };
 
 namespace {
@@ -69,6 +70,14 @@ StatusOr<std::string> Coordinate(EVP_PKEY* pkey, const char* name) {
   return out;
 }
 
+std::string HeaderB64(std::string_view kid, std::string_view typ) {
+  boost::json::object header;
+  header["alg"] = "ES256";
+  header["kid"] = kid;
+  if (!typ.empty()) header["typ"] = typ;
+  return crypto::Base64UrlEncode(boost::json::serialize(header));
+}
+
 // Everything derived from the key is computed here once, so SignJwt does only the signing.
 StatusOr<std::shared_ptr<const Es256Signer::State>> MakeState(internal::PkeyPtr pkey) {
   auto state = std::make_shared<Es256Signer::State>();
@@ -100,11 +109,8 @@ StatusOr<std::shared_ptr<const Es256Signer::State>> MakeState(internal::PkeyPtr 
   jwk["use"] = "sig";
   state->public_jwk_json = boost::json::serialize(jwk);
 
-  boost::json::object header;
-  header["alg"] = "ES256";
-  header["kid"] = state->kid;
-  header["typ"] = "JWT";
-  state->header_b64 = crypto::Base64UrlEncode(boost::json::serialize(header));
+  state->jwt_header_b64 = HeaderB64(state->kid, "JWT");
+  state->at_jwt_header_b64 = HeaderB64(state->kid, "at+jwt");
 
   state->pkey = std::move(pkey);
   return std::shared_ptr<const Es256Signer::State>(std::move(state));
@@ -147,11 +153,20 @@ const std::string& Es256Signer::Pkcs8Der() const { return state_->pkcs8_der; }
 const std::string& Es256Signer::kid() const { return state_->kid; }
 const std::string& Es256Signer::PublicJwkJson() const { return state_->public_jwk_json; }
 
-StatusOr<std::string> Es256Signer::SignJwt(std::string_view payload_json) const {
+StatusOr<std::string> Es256Signer::SignJwt(std::string_view payload_json,
+                                           std::string_view typ) const {
+  std::string custom_header;
+  const std::string* header_b64 = &state_->jwt_header_b64;
+  if (typ == "at+jwt") {
+    header_b64 = &state_->at_jwt_header_b64;
+  } else if (typ != "JWT") {
+    custom_header = HeaderB64(state_->kid, typ);
+    header_b64 = &custom_header;
+  }
   // RFC 7515 §5.1: sign ASCII(BASE64URL(header) || '.' || BASE64URL(payload)).
   std::string out;
-  out.reserve(state_->header_b64.size() + (payload_json.size() * 4 + 2) / 3 + 2 + 86);
-  out.append(state_->header_b64).push_back('.');
+  out.reserve(header_b64->size() + (payload_json.size() * 4 + 2) / 3 + 2 + 86);
+  out.append(*header_b64).push_back('.');
   out.append(crypto::Base64UrlEncode(payload_json));
   const crypto::Sha256Digest digest = crypto::Sha256(out);
 

@@ -33,9 +33,11 @@ class Es256Signer {
   const std::string& PublicJwkJson() const;
 
   // Signs `payload_json` (the caller's JWT claims; not validated here) as a compact JWS with the
-  // protected header {"alg":"ES256","kid":<kid>,"typ":"JWT"}. The signature is the fixed-size
-  // 64-byte R || S form of RFC 7518 §3.4, not DER. Errors: Internal when OpenSSL fails.
-  StatusOr<std::string> SignJwt(std::string_view payload_json) const;
+  // protected header {"alg":"ES256","kid":<kid>,"typ":<typ>} ("typ" left out when empty).
+  // Headers for "JWT" and "at+jwt" (RFC 9068 access tokens) are prebuilt; other values cost one
+  // small JSON serialization per call. The signature is the fixed-size 64-byte R || S form of
+  // RFC 7518 §3.4, not DER. Errors: Internal when OpenSSL fails.
+  StatusOr<std::string> SignJwt(std::string_view payload_json, std::string_view typ = "JWT") const;
 
   struct State;  // defined in signer.cc
 

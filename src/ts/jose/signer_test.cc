@@ -52,6 +52,24 @@ TEST(Es256SignerTest, TokenShape) {
   EXPECT_EQ(crypto::Base64UrlDecode(token->substr(dot2 + 1))->size(), 64u);
 }
 
+TEST(Es256SignerTest, TypHeader) {
+  auto signer = Es256Signer::Generate();
+  ASSERT_THAT(signer, IsOk());
+  auto keys = JwkSet::FromJwks({signer->PublicJwkJson()});
+  ASSERT_THAT(keys, IsOk());
+  const std::string prefix = R"({"alg":"ES256","kid":")" + signer->kid() + "\"";
+  for (const auto& [typ, header] : std::vector<std::pair<std::string, std::string>>{
+           {"at+jwt", prefix + R"(,"typ":"at+jwt"})"},
+           {"logout+jwt", prefix + R"(,"typ":"logout+jwt"})"},
+           {"", prefix + "}"}}) {
+    auto token = signer->SignJwt("{}", typ);
+    ASSERT_THAT(token, IsOk());
+    auto verified = VerifyJws(*token, *keys, kEs256);
+    ASSERT_THAT(verified, IsOk()) << typ;
+    EXPECT_EQ(verified->header_json, header);
+  }
+}
+
 TEST(Es256SignerTest, SignVerifyRoundTrip) {
   auto signer = Es256Signer::Generate();
   ASSERT_THAT(signer, IsOk());

@@ -185,6 +185,8 @@ StatusOr<VerifiedJws> VerifyJws(std::string_view compact, const JwkSet& keys,
   std::optional<std::string> header = crypto::Base64UrlDecode(header_b64);
   if (!header) return Malformed("the header is not canonical unpadded base64url");
 
+  // RFC 7515 §4: duplicate member names must be rejected or resolved to the lexically last one;
+  // Boost.JSON keeps the last (VerifierTest.DuplicateHeaderMembersResolveToTheLast).
   boost::system::error_code ec;
   const json::value header_value = json::parse(json::string_view(*header), ec);
   if (ec) return Malformed("the header is not valid JSON: " + ec.message());

@@ -300,6 +300,16 @@ TEST_F(VerifierTest, KeySelectionWithoutKid) {
   EXPECT_THAT(VerifyJws(ReadTestData("rfc7515_a3.jws"), *mixed, {"ES256"}), IsOk());
 }
 
+TEST_F(VerifierTest, DuplicateHeaderMembersResolveToTheLast) {
+  const std::string tail = token_.substr(token_.find('.'));
+  EXPECT_THAT(VerifyJws(B64(R"({"alg":"ES256","alg":"none"})") + tail, keys_, {"ES256"}),
+              Refused("JWS alg 'none' is refused"));
+  const std::string kid_twice =
+      R"({"alg":"ES256","kid":")" + signer_->kid() + R"(","kid":"other"})";
+  EXPECT_THAT(VerifyJws(B64(kid_twice) + tail, keys_, {"ES256"}),
+              Refused("JWS kid 'other' is unknown"));
+}
+
 TEST_F(VerifierTest, ErrorsAreInvalidArgument) {
   auto s = VerifyJws("x", keys_, {"ES256"});
   EXPECT_EQ(s.status().code(), StatusCode::kInvalidArgument);
