@@ -1,0 +1,663 @@
+// File: beast/server.cc
+// The Boost.Beast/Asio implementation of server.h. Shape of Beast's http_server_async example:
+// N io threads run one io_context; an acceptor on its own strand accepts asynchronously; each
+// connection is a Session (enable_shared_from_this) on its own strand chaining
+// read -> handle -> write, with `expires_after` before every read and every write.
+//
+// Beast stays in this file only: it costs ~12 s per translation unit to compile.
+//
+// Exceptions: Beast/Asio calls here use error_code overloads; the few that can still throw
+// (allocation, thread creation, a throwing Handler or make_error) are caught in this file, so
+// none crosses into callers.
+#include "ts/http/server.h"
+
+#include <algorithm>
+#include <array>
+#include <atomic>
+#include <boost/asio/dispatch.hpp>
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/post.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/strand.hpp>
+#include <boost/beast/core.hpp>
+#include <boost/beast/http.hpp>
+#include <condition_variable>
+#include <cstdio>
+#include <limits>
+#include <mutex>
+#include <optional>
+#include <thread>
+#include <unordered_map>
+#include <vector>
+
+#include "ts/common/status_macros.h"
+#include "ts/crypto/random.h"
+
+namespace ts::http {
+namespace {
+
+namespace beast = boost::beast;
+namespace bhttp = boost::beast::http;
+namespace net = boost::asio;
+using tcp = net::ip::tcp;
+using SteadyClock = std::chrono::steady_clock;
+
+// After a response that closes the connection we half-close and drain what the client still
+// sends for at most this long / this much, so an unread request body does not make the kernel
+// reset the connection before the client has read our (error) response (RFC 9112 §9.6).
+constexpr std::chrono::seconds kLingerTimeout{2};
+constexpr size_t kLingerMaxBytes = 256 * 1024;
+// Delay before accepting again after accept() failed (e.g. EMFILE), so we do not spin.
+constexpr std::chrono::milliseconds kAcceptRetryDelay{100};
+// First read of a request: enough for a typical request in one go.
+constexpr size_t kFirstReadBytes = 4096;
+
+void LogLine(std::string line) {
+  line.push_back('\n');
+  std::fputs(line.c_str(), stderr);  // one call per line so concurrent lines do not interleave
+}
+
+// Log-safe rendering of request-controlled text: printable ASCII only, bounded length.
+std::string Printable(std::string_view text) {
+  constexpr size_t kMax = 200;
+  std::string out;
+  for (char ch : text.substr(0, kMax)) {
+    auto c = static_cast<unsigned char>(ch);
+    out.push_back(c >= 0x20 && c < 0x7f ? ch : '?');
+  }
+  if (text.size() > kMax) out += "...";
+  return out;
+}
+
+std::string ToLower(std::string_view s) {
+  std::string out(s);
+  for (char& c : out) {
+    if (c >= 'A' && c <= 'Z') c = static_cast<char>(c - 'A' + 'a');
+  }
+  return out;
+}
+
+bool EqualsIgnoreCase(std::string_view a, std::string_view b) { return beast::iequals(a, b); }
+
+// RFC 9110 §5.6.2 token characters.
+bool IsTokenChar(unsigned char c) {
+  if ((c >= '0' && c <= '9') || (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z')) return true;
+  return std::string_view("!#$%&'*+-.^_`|~").find(static_cast<char>(c)) != std::string_view::npos;
+}
+
+bool IsValidHeaderName(std::string_view name) {
+  return !name.empty() && std::all_of(name.begin(), name.end(), [](char c) {
+    return IsTokenChar(static_cast<unsigned char>(c));
+  });
+}
+
+// Rejects CR, LF and NUL: a value carrying them would split the response (RFC 9110 §5.5).
+bool IsValidHeaderValue(std::string_view value) {
+  return value.find_first_of(std::string_view("\r\n\0", 3)) == std::string_view::npos;
+}
+
+// Headers the transport owns: framing and connection management.
+bool IsTransportHeader(std::string_view name) {
+  return EqualsIgnoreCase(name, "content-length") || EqualsIgnoreCase(name, "transfer-encoding") ||
+         EqualsIgnoreCase(name, "connection") || EqualsIgnoreCase(name, "keep-alive");
+}
+
+std::string EndpointText(const tcp::endpoint& ep) {
+  const auto& addr = ep.address();
+  std::string host = addr.to_string();
+  if (addr.is_v6()) host = "[" + host + "]";
+  return host + ":" + std::to_string(ep.port());
+}
+
+class Session;
+
+}  // namespace
+
+class Server::Impl {
+ public:
+  Impl(ServerOptions options, Handler handler, int threads)
+      : options_(std::move(options)),
+        handler_(std::move(handler)),
+        ioc_(threads),
+        acceptor_(net::make_strand(ioc_)),
+        accept_retry_timer_(acceptor_.get_executor()) {}
+
+  Status Listen();
+  Status RunThreads(int threads);
+  void DoAccept();
+  void BeginShutdown(std::chrono::milliseconds drain_timeout);
+  void Finish();
+  bool OnIoThread() const { return current_io_server_ == this; }
+
+  // For sessions.
+  const ServerOptions& options() const { return options_; }
+  const Handler& handler() const { return handler_; }
+  bool draining() const { return draining_.load(); }
+  Response MakeError(int status, std::string_view message) const;
+  void Register(const std::shared_ptr<Session>& session);
+  void Unregister(Session* session);
+
+  const tcp::endpoint& endpoint() const { return endpoint_; }
+
+ private:
+  void OnAccept(beast::error_code ec, tcp::socket socket);
+  void CloseAcceptorAndIdleSessions();
+
+  static thread_local const Impl* current_io_server_;
+
+  const ServerOptions options_;
+  const Handler handler_;
+  std::atomic<bool> draining_{false};
+
+  std::mutex mu_;
+  std::condition_variable cv_;
+  std::unordered_map<Session*, std::weak_ptr<Session>> sessions_;  // guarded by mu_
+  bool shutdown_begun_ = false;                                    // guarded by mu_
+  bool acceptor_closed_ = false;                                   // guarded by mu_
+  SteadyClock::time_point deadline_;                               // guarded by mu_
+
+  std::mutex join_mu_;
+  bool joined_ = false;  // guarded by join_mu_
+  std::vector<std::thread> threads_;
+
+  tcp::endpoint endpoint_;
+  // Declared after the state above: destroying the io_context destroys pending handlers, and
+  // with them the sessions, whose destructors call Unregister().
+  net::io_context ioc_;
+  tcp::acceptor acceptor_;                // on its own strand
+  net::steady_timer accept_retry_timer_;  // on the acceptor's strand
+};
+
+thread_local const Server::Impl* Server::Impl::current_io_server_ = nullptr;
+
+namespace {
+
+// One connection. All its methods run on its strand; the only cross-thread entry point is
+// PostCloseIfIdle().
+class Session : public std::enable_shared_from_this<Session> {
+ public:
+  Session(Server::Impl& server, tcp::socket socket)
+      : server_(server), stream_(std::move(socket)), strand_(stream_.get_executor()) {
+    beast::error_code ec;
+    stream_.socket().set_option(tcp::no_delay(true), ec);  // best effort
+    net::ip::address addr = stream_.socket().remote_endpoint(ec).address();
+    if (!ec) {
+      if (addr.is_v6() && addr.to_v6().is_v4_mapped()) {
+        addr = net::ip::make_address_v4(net::ip::v4_mapped, addr.to_v6());
+      }
+      remote_address_ = addr.to_string();
+    }
+  }
+  ~Session() { server_.Unregister(this); }
+
+  void Start() {
+    net::dispatch(strand_, beast::bind_front_handler(&Session::ReadRequest, shared_from_this()));
+  }
+
+  // Shutdown: closes the connection if it is waiting for a request that has not begun.
+  void PostCloseIfIdle() {
+    net::post(strand_, [self = shared_from_this()] {
+      if (self->state_ == State::kIdle) self->stream_.close();
+    });
+  }
+
+ private:
+  enum class State { kIdle, kReading, kHandling, kWriting, kClosing };
+
+  const ServerOptions& options() const { return server_.options(); }
+
+  void ReadRequest() {
+    parser_.emplace();
+    parser_->header_limit(static_cast<uint32_t>(
+        std::min<size_t>(options().max_header_bytes, std::numeric_limits<uint32_t>::max())));
+    parser_->body_limit(static_cast<uint64_t>(options().max_body_bytes));
+    if (buffer_.size() > 0) {  // pipelined request already buffered
+      started_ = SteadyClock::now();
+      ReadHeader();
+      return;
+    }
+    if (server_.draining()) {
+      stream_.close();
+      return;
+    }
+    // Wait for the first byte under the idle (keep-alive) timeout; from then on the request
+    // must arrive within read_timeout.
+    state_ = State::kIdle;
+    stream_.expires_after(first_request_ ? options().read_timeout : options().idle_timeout);
+    stream_.async_read_some(buffer_.prepare(kFirstReadBytes),
+                            beast::bind_front_handler(&Session::OnFirstBytes, shared_from_this()));
+  }
+
+  void OnFirstBytes(beast::error_code ec, size_t n) {
+    if (ec) return;  // peer closed, idle timeout or shutdown: the destructor closes the socket
+    buffer_.commit(n);
+    started_ = SteadyClock::now();
+    ReadHeader();
+  }
+
+  void ReadHeader() {
+    state_ = State::kReading;
+    stream_.expires_after(options().read_timeout);
+    bhttp::async_read_header(stream_, buffer_, *parser_,
+                             beast::bind_front_handler(&Session::OnHeader, shared_from_this()));
+  }
+
+  void OnHeader(beast::error_code ec, size_t) {
+    if (ec) {
+      OnReadError(ec, /*in_header=*/true);
+      return;
+    }
+    // The header is in: refuse an oversized body before reading any of it.
+    if (auto length = parser_->content_length(); length && *length > options().max_body_bytes) {
+      SendError(413, "request body too large");
+      return;
+    }
+    if (server_.draining()) {
+      SendError(503, "server is shutting down");
+      return;
+    }
+    const auto& msg = parser_->get();
+    // RFC 9110 §10.1.1: tell a client waiting on Expect: 100-continue to send the body.
+    if (!parser_->is_done() && msg.version() >= 11 &&
+        EqualsIgnoreCase(msg[bhttp::field::expect], "100-continue")) {
+      continue_ = {};
+      continue_.version(11);
+      continue_.result(bhttp::status::continue_);
+      state_ = State::kWriting;
+      stream_.expires_after(options().write_timeout);
+      bhttp::async_write(
+          stream_, continue_,
+          beast::bind_front_handler(&Session::OnContinueWritten, shared_from_this()));
+      return;
+    }
+    ReadBody();
+  }
+
+  void OnContinueWritten(beast::error_code ec, size_t) {
+    if (ec) return;
+    ReadBody();
+  }
+
+  void ReadBody() {
+    state_ = State::kReading;
+    stream_.expires_after(options().read_timeout);
+    bhttp::async_read(stream_, buffer_, *parser_,
+                      beast::bind_front_handler(&Session::OnBody, shared_from_this()));
+  }
+
+  void OnBody(beast::error_code ec, size_t) {
+    if (ec) {
+      OnReadError(ec, /*in_header=*/false);
+      return;
+    }
+    HandleRequest();
+  }
+
+  void OnReadError(beast::error_code ec, bool in_header) {
+    if (ec == bhttp::error::header_limit || (in_header && ec == bhttp::error::buffer_overflow)) {
+      SendError(431, "request header fields too large");  // RFC 6585 §5
+    } else if (ec == bhttp::error::body_limit || ec == bhttp::error::buffer_overflow) {
+      SendError(413, "request body too large");  // RFC 9110 §15.5.14
+    } else if (ec == bhttp::error::end_of_stream || ec == bhttp::error::partial_message ||
+               ec == bhttp::error::short_read) {
+      return;  // the client went away
+    } else if (ec.category() == bhttp::make_error_code(bhttp::error::bad_method).category()) {
+      SendError(400, "malformed request");
+    }
+    // Anything else is a socket error, a timeout or shutdown: just close.
+  }
+
+  void HandleRequest() {
+    state_ = State::kHandling;
+    auto& msg = parser_->get();
+    Request request;
+    request.method = std::string(msg.method_string());
+    request.target = std::string(msg.target());
+    for (const auto& field : msg) {
+      request.headers.push_back({ToLower(field.name_string()), std::string(field.value())});
+    }
+    request.body = std::move(msg.body());
+    request.remote_address = remote_address_;
+    request.request_id = crypto::RandomUuid();
+    bool keep_alive = msg.keep_alive();
+    bool head = msg.method() == bhttp::verb::head;
+    bool http10 = msg.version() < 11;
+
+    Response response;
+    if (server_.draining()) {
+      response = server_.MakeError(503, "server is shutting down");
+    } else {
+      // The handler runs synchronously on this io thread (it does CPU and SQLite work); a slow
+      // handler occupies one of options.threads until it returns.
+      try {
+        response = server_.handler()(request);
+      } catch (const std::exception& e) {
+        LogLine("http: handler threw for " + Printable(request.method) + " " +
+                Printable(request.Path()) + " id=" + request.request_id + ": " +
+                Printable(e.what()));
+        response = server_.MakeError(500, "internal error");
+      } catch (...) {
+        LogLine("http: handler threw a non-exception for " + Printable(request.method) + " " +
+                Printable(request.Path()) + " id=" + request.request_id);
+        response = server_.MakeError(500, "internal error");
+      }
+    }
+    SendResponse(std::move(response), keep_alive, http10, head, request.request_id, request.method,
+                 request.Path());
+  }
+
+  // Transport-level error: always closes the connection afterwards.
+  void SendError(int status, std::string_view message) {
+    std::string method = "-";
+    std::string path = "-";
+    if (parser_ && parser_->is_header_done()) {
+      const auto& msg = parser_->get();
+      method = std::string(msg.method_string());
+      std::string_view target = msg.target();
+      path = std::string(target.substr(0, target.find('?')));
+    }
+    SendResponse(server_.MakeError(status, message), /*keep_alive=*/false, /*http10=*/false,
+                 /*head=*/false, crypto::RandomUuid(), method, path);
+  }
+
+  void SendResponse(Response response, bool keep_alive, bool http10, bool head,
+                    const std::string& request_id, std::string_view method, std::string_view path) {
+    if (response.status < 200 || response.status > 599) {
+      LogLine("http: handler returned invalid status " + std::to_string(response.status) +
+              " id=" + request_id);
+      response = server_.MakeError(500, "internal error");
+    }
+    if (auto c = response.FindHeader("connection"); c && EqualsIgnoreCase(*c, "close")) {
+      keep_alive = false;
+    }
+    if (server_.draining()) keep_alive = false;
+
+    // RFC 9110 §6.2: answer with the highest version we speak, HTTP/1.1, even to 1.0 clients.
+    response_ = {};
+    response_.version(11);
+    response_.result(static_cast<unsigned>(response.status));
+    for (const Header& h : response.headers) {
+      if (IsTransportHeader(h.name)) continue;
+      if (!IsValidHeaderName(h.name) || !IsValidHeaderValue(h.value)) {
+        LogLine("http: dropping invalid response header '" + Printable(h.name) +
+                "' id=" + request_id);
+        continue;
+      }
+      response_.insert(h.name, h.value);
+    }
+    if (!response.FindHeader("date")) {
+      response_.set(bhttp::field::date, FormatHttpDate(options().clock->Now()));
+    }
+    if (!response.FindHeader("x-amzn-requestid")) response_.set("x-amzn-RequestId", request_id);
+    // RFC 9110 §8.6: no Content-Length (and no body) on 204 and 304; a HEAD response carries
+    // the length of the body it omits (§9.3.2).
+    if (response.status != 204 && response.status != 304) {
+      response_.content_length(response.body.size());
+      if (!head) response_.body() = std::move(response.body);
+    }
+    if (!keep_alive) {
+      response_.set(bhttp::field::connection, "close");
+    } else if (http10) {
+      response_.set(bhttp::field::connection, "keep-alive");  // RFC 9112 §9.3 / RFC 2068 §19.7.1
+    }
+
+    if (options().access_log) {
+      auto micros =
+          std::chrono::duration_cast<std::chrono::microseconds>(SteadyClock::now() - started_);
+      char duration[32];
+      std::snprintf(duration, sizeof(duration), "%.3fms",
+                    static_cast<double>(micros.count()) / 1e3);
+      LogLine("http: " + Printable(method) + " " + Printable(path) + " " +
+              std::to_string(response.status) + " " + duration + " id=" + request_id);
+    }
+
+    state_ = State::kWriting;
+    stream_.expires_after(options().write_timeout);
+    bhttp::async_write(
+        stream_, response_,
+        beast::bind_front_handler(&Session::OnWrite, shared_from_this(), keep_alive));
+  }
+
+  void OnWrite(bool keep_alive, beast::error_code ec, size_t) {
+    if (ec) return;
+    if (!keep_alive) {
+      Linger();
+      return;
+    }
+    first_request_ = false;
+    ReadRequest();
+  }
+
+  // Half-close, then discard input until the peer closes (see kLingerTimeout).
+  void Linger() {
+    state_ = State::kClosing;
+    beast::error_code ec;
+    stream_.socket().shutdown(tcp::socket::shutdown_send, ec);
+    if (ec) return;
+    stream_.expires_after(kLingerTimeout);
+    DoLingerRead();
+  }
+
+  void DoLingerRead() {
+    stream_.async_read_some(net::buffer(discard_),
+                            beast::bind_front_handler(&Session::OnLinger, shared_from_this()));
+  }
+
+  void OnLinger(beast::error_code ec, size_t n) {
+    discarded_ += n;
+    if (ec || discarded_ > kLingerMaxBytes) return;
+    DoLingerRead();
+  }
+
+  Server::Impl& server_;
+  beast::tcp_stream stream_;
+  const net::any_io_executor strand_;
+  beast::flat_buffer buffer_;
+  std::optional<bhttp::request_parser<bhttp::string_body>> parser_;
+  bhttp::response<bhttp::empty_body> continue_;
+  bhttp::response<bhttp::string_body> response_;
+  std::string remote_address_;
+  State state_ = State::kIdle;
+  bool first_request_ = true;
+  SteadyClock::time_point started_ = SteadyClock::now();
+  std::array<char, 4096> discard_{};
+  size_t discarded_ = 0;
+};
+
+}  // namespace
+
+Response Server::Impl::MakeError(int status, std::string_view message) const {
+  try {
+    return options_.make_error(status, message);
+  } catch (...) {
+    LogLine("http: make_error threw; using the default error response");
+    return DefaultErrorResponse(status, message);
+  }
+}
+
+void Server::Impl::Register(const std::shared_ptr<Session>& session) {
+  std::lock_guard lock(mu_);
+  sessions_.emplace(session.get(), session);
+}
+
+void Server::Impl::Unregister(Session* session) {
+  bool notify;
+  {
+    std::lock_guard lock(mu_);
+    sessions_.erase(session);
+    notify = sessions_.empty();
+  }
+  if (notify) cv_.notify_all();
+}
+
+Status Server::Impl::Listen() {
+  beast::error_code ec;
+  tcp::endpoint ep;
+  net::ip::address addr = net::ip::make_address(options_.host, ec);
+  if (!ec) {
+    ep = tcp::endpoint(addr, options_.port);
+  } else {
+    tcp::resolver resolver(ioc_);
+    auto results = resolver.resolve(options_.host, std::to_string(options_.port), ec);
+    if (ec || results.empty()) {
+      return InvalidArgumentError("http server: cannot resolve host '" + options_.host +
+                                  "': " + (ec ? ec.message() : "no addresses"));
+    }
+    ep = results.begin()->endpoint();
+  }
+  std::string where = EndpointText(ep);
+  if (acceptor_.open(ep.protocol(), ec); ec) {
+    return UnavailableError("http server: cannot open socket for " + where + ": " + ec.message());
+  }
+  if (acceptor_.set_option(net::socket_base::reuse_address(true), ec); ec) {
+    return UnavailableError("http server: cannot set SO_REUSEADDR on " + where + ": " +
+                            ec.message());
+  }
+  if (acceptor_.bind(ep, ec); ec) {
+    return UnavailableError("http server: cannot bind " + where + ": " + ec.message());
+  }
+  if (acceptor_.listen(net::socket_base::max_listen_connections, ec); ec) {
+    return UnavailableError("http server: cannot listen on " + where + ": " + ec.message());
+  }
+  endpoint_ = acceptor_.local_endpoint(ec);
+  if (ec) {
+    return UnavailableError("http server: cannot read the bound address of " + where + ": " +
+                            ec.message());
+  }
+  return OkStatus();
+}
+
+Status Server::Impl::RunThreads(int threads) {
+  try {
+    threads_.reserve(static_cast<size_t>(threads));
+    for (int i = 0; i < threads; ++i) {
+      threads_.emplace_back([this] {
+        current_io_server_ = this;
+        for (;;) {
+          try {
+            ioc_.run();
+            return;  // stopped
+          } catch (const std::exception& e) {
+            // A completion handler threw past its session (which is now gone): keep serving.
+            LogLine(std::string("http: io thread caught: ") + e.what());
+          }
+        }
+      });
+    }
+  } catch (const std::exception& e) {
+    ioc_.stop();
+    for (auto& t : threads_) t.join();
+    threads_.clear();
+    return InternalError(std::string("http server: cannot start io threads: ") + e.what());
+  }
+  return OkStatus();
+}
+
+void Server::Impl::DoAccept() {
+  acceptor_.async_accept(net::make_strand(ioc_), beast::bind_front_handler(&Impl::OnAccept, this));
+}
+
+void Server::Impl::OnAccept(beast::error_code ec, tcp::socket socket) {
+  if (draining()) {
+    socket.close(ec);
+    return;
+  }
+  if (ec) {
+    if (ec == net::error::operation_aborted) return;
+    LogLine("http: accept failed: " + ec.message());
+    accept_retry_timer_.expires_after(kAcceptRetryDelay);
+    accept_retry_timer_.async_wait([this](beast::error_code wait_ec) {
+      if (!wait_ec && !draining()) DoAccept();
+    });
+    return;
+  }
+  auto session = std::make_shared<Session>(*this, std::move(socket));
+  Register(session);
+  session->Start();
+  DoAccept();
+}
+
+void Server::Impl::BeginShutdown(std::chrono::milliseconds drain_timeout) {
+  {
+    std::lock_guard lock(mu_);
+    if (shutdown_begun_) return;
+    shutdown_begun_ = true;
+    deadline_ = SteadyClock::now() + drain_timeout;
+    draining_.store(true);
+  }
+  cv_.notify_all();
+  net::post(acceptor_.get_executor(), [this] { CloseAcceptorAndIdleSessions(); });
+}
+
+void Server::Impl::CloseAcceptorAndIdleSessions() {
+  beast::error_code ec;
+  acceptor_.close(ec);
+  accept_retry_timer_.cancel();
+  std::vector<std::weak_ptr<Session>> sessions;
+  {
+    std::lock_guard lock(mu_);
+    acceptor_closed_ = true;
+    for (const auto& [ptr, weak] : sessions_) sessions.push_back(weak);
+  }
+  cv_.notify_all();
+  // Sessions accepted before this point are registered; those that start reading later see
+  // draining() themselves, so no idle connection is missed.
+  for (const auto& weak : sessions) {
+    if (auto session = weak.lock()) session->PostCloseIfIdle();
+  }
+}
+
+void Server::Impl::Finish() {
+  {
+    std::unique_lock lock(mu_);
+    cv_.wait(lock, [&] { return shutdown_begun_; });
+    cv_.wait_until(lock, deadline_, [&] { return acceptor_closed_ && sessions_.empty(); });
+  }
+  std::lock_guard join_lock(join_mu_);
+  if (joined_) return;
+  ioc_.stop();
+  for (auto& t : threads_) t.join();
+  joined_ = true;
+}
+
+Server::Server(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
+
+Server::~Server() {
+  if (impl_) Shutdown(std::chrono::milliseconds(0));
+}
+
+StatusOr<std::unique_ptr<Server>> Server::Start(ServerOptions options, Handler handler) {
+  if (!handler) return InvalidArgumentError("http server: handler is empty");
+  if (!options.clock) options.clock = std::make_shared<SystemClock>();
+  if (!options.make_error) options.make_error = DefaultErrorResponse;
+  int threads = options.threads > 0
+                    ? options.threads
+                    : std::max(1, static_cast<int>(std::thread::hardware_concurrency()));
+  try {
+    auto impl = std::make_unique<Impl>(std::move(options), std::move(handler), threads);
+    TS_RETURN_IF_ERROR(impl->Listen());
+    impl->DoAccept();  // before the threads run, so no strand is needed yet
+    TS_RETURN_IF_ERROR(impl->RunThreads(threads));
+    return std::unique_ptr<Server>(new Server(std::move(impl)));
+  } catch (const std::exception& e) {
+    return InternalError(std::string("http server: cannot start: ") + e.what());
+  }
+}
+
+uint16_t Server::port() const { return impl_->endpoint().port(); }
+
+std::string Server::address() const { return EndpointText(impl_->endpoint()); }
+
+void Server::Shutdown(std::chrono::milliseconds drain_timeout) {
+  impl_->BeginShutdown(drain_timeout);
+  if (impl_->OnIoThread()) {
+    // Joining from an io thread would deadlock; Wait() or ~Server() completes the shutdown.
+    LogLine("http: Shutdown() called from an io thread; not waiting for the drain");
+    return;
+  }
+  impl_->Finish();
+}
+
+void Server::Wait() { impl_->Finish(); }
+
+}  // namespace ts::http

@@ -1,0 +1,92 @@
+// File: server.h
+// Tessera's HTTP/1.1 server: accepts connections, parses requests into http::Request, calls one
+// Handler per request and writes its http::Response back, with keep-alive, size limits, timeouts
+// and graceful shutdown. The implementation (beast/server.cc) uses Boost.Beast/Asio; this header
+// is Beast-free so users compile fast.
+//
+// Thread-safety: Start() may be called from any thread. port(), address(), Shutdown() and Wait()
+// are thread-safe. The Handler is called concurrently from the server's io threads and must be
+// thread-safe itself. Shutdown() and ~Server() must not be called from inside the Handler.
+#pragma once
+
+#include <chrono>
+#include <cstddef>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <string>
+#include <string_view>
+
+#include "ts/common/clock.h"
+#include "ts/common/status.h"
+#include "ts/http/message.h"
+
+namespace ts::http {
+
+struct ServerOptions {
+  std::string host = "127.0.0.1";       // IP literal or resolvable name to bind
+  uint16_t port = 8080;                 // 0 = let the kernel pick a free port (see Server::port())
+  int threads = 0;                      // io threads; 0 = std::thread::hardware_concurrency()
+  size_t max_header_bytes = 16 * 1024;  // request line + headers; larger -> 431
+  size_t max_body_bytes = 256 * 1024;   // larger -> 413
+  // Each of: a new connection's first byte, a request's header, its body must arrive within this.
+  std::chrono::seconds read_timeout{30};
+  std::chrono::seconds idle_timeout{60};   // keep-alive wait for the next request
+  std::chrono::seconds write_timeout{30};  // to send one response
+  ClockPtr clock;                          // for the Date header; null = SystemClock
+  // Builds the transport's own error responses: 400 malformed request, 413 body too large, 431
+  // headers too large, 500 handler threw, 503 shutting down. Null = DefaultErrorResponse.
+  std::function<Response(int status, std::string_view message)> make_error;
+  // One stderr line per request: method, path (never the query: it may carry codes), status,
+  // duration and request id. Bodies and Authorization are never logged.
+  bool access_log = false;
+};
+
+class Server {
+ public:
+  // Binds `options.host:options.port` (SO_REUSEADDR) and starts serving on `options.threads`
+  // io threads. Returns the running server, or
+  //   kInvalidArgument if the options are unusable (no handler, host does not resolve);
+  //   kUnavailable if the address cannot be bound or listened on (e.g. port in use), with the
+  //     OS reason in the message;
+  //   kInternal if the io threads cannot be created.
+  static StatusOr<std::unique_ptr<Server>> Start(ServerOptions options, Handler handler);
+
+  Server(const Server&) = delete;
+  Server& operator=(const Server&) = delete;
+  // Shuts down (drain timeout 0) if Shutdown() has not completed yet.
+  ~Server();
+
+  // The bound port (the kernel's choice when options.port was 0).
+  uint16_t port() const;
+  // "HOST:PORT" of the bound socket, e.g. "127.0.0.1:34567" ("[::1]:80" for IPv6).
+  std::string address() const;
+
+  // Stops accepting, closes idle keep-alive connections, lets requests whose handler is running
+  // finish and send their response (with Connection: close); requests that complete arriving
+  // after this call get 503. Returns once every connection has closed or `drain_timeout` has
+  // passed, whichever is first; then the io threads are stopped and joined (a handler still
+  // running past the timeout delays the return until it returns). Idempotent; concurrent callers
+  // all return after the first completes. Callable from any thread except an io thread.
+  void Shutdown(std::chrono::milliseconds drain_timeout);
+
+  // Blocks until Shutdown() has been called (from another thread) and has completed.
+  void Wait();
+
+  class Impl;  // defined in beast/server.cc
+
+ private:
+  explicit Server(std::unique_ptr<Impl> impl);
+  std::unique_ptr<Impl> impl_;
+};
+
+using ServerPtr = std::unique_ptr<Server>;
+
+// RFC 9110 §5.6.7 IMF-fixdate, e.g. "Sun, 06 Nov 1994 08:49:37 GMT".
+std::string FormatHttpDate(Clock::TimePoint time);
+
+// The default ServerOptions::make_error: `status` with Content-Type application/json and body
+// {"message":"<message>"}.
+Response DefaultErrorResponse(int status, std::string_view message);
+
+}  // namespace ts::http
