@@ -7,7 +7,6 @@
 
 #include "ts/common/status.h"
 
-
 namespace ts::testing {
 
 inline const ts::Status& GetStatus(const ts::Status& s) { return s; }

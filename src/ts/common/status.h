@@ -79,7 +79,9 @@ inline std::ostream& operator<<(std::ostream& os, const Status& s) { return os <
 inline Status InvalidArgumentError(std::string_view m) { return {StatusCode::kInvalidArgument, m}; }
 inline Status NotFoundError(std::string_view m) { return {StatusCode::kNotFound, m}; }
 inline Status AlreadyExistsError(std::string_view m) { return {StatusCode::kAlreadyExists, m}; }
-inline Status PermissionDeniedError(std::string_view m) { return {StatusCode::kPermissionDenied, m}; }
+inline Status PermissionDeniedError(std::string_view m) {
+  return {StatusCode::kPermissionDenied, m};
+}
 inline Status UnauthenticatedError(std::string_view m) { return {StatusCode::kUnauthenticated, m}; }
 inline Status FailedPreconditionError(std::string_view m) {
   return {StatusCode::kFailedPrecondition, m};
@@ -97,15 +99,15 @@ inline Status ApiError(StatusCode code, std::string_view error_type, std::string
 template <typename T>
 class [[nodiscard]] StatusOr {
  public:
-  StatusOr(const Status& status) : status_(status) { assert(!status_.ok()); }  // NOLINT
+  StatusOr(const Status& status) : status_(status) { assert(!status_.ok()); }        // NOLINT
   StatusOr(Status&& status) : status_(std::move(status)) { assert(!status_.ok()); }  // NOLINT
-  StatusOr(const T& value) : value_(value) {}                                  // NOLINT
-  StatusOr(T&& value) : value_(std::move(value)) {}                            // NOLINT
+  StatusOr(const T& value) : value_(value) {}                                        // NOLINT
+  StatusOr(T&& value) : value_(std::move(value)) {}                                  // NOLINT
   template <typename U>
-    requires(std::is_constructible_v<T, U&&> && !std::is_same_v<std::decay_t<U>, T> &&
-             !std::is_same_v<std::decay_t<U>, Status> &&
-             !std::is_same_v<std::decay_t<U>, StatusOr<T>>)
-  StatusOr(U&& value) : value_(T(std::forward<U>(value))) {}  // NOLINT
+  requires(std::is_constructible_v<T, U&&> && !std::is_same_v<std::decay_t<U>, T> &&
+           !std::is_same_v<std::decay_t<U>, Status> &&
+           !std::is_same_v<std::decay_t<U>, StatusOr<T>>) StatusOr(U&& value)
+      : value_(T(std::forward<U>(value))) {}  // NOLINT
 
   bool ok() const { return status_.ok(); }
   const Status& status() const& { return status_; }

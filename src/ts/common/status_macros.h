@@ -9,12 +9,12 @@
 #define TS_STATUS_CONCAT_(a, b) TS_STATUS_CONCAT_INNER_(a, b)
 
 // TS_RETURN_IF_ERROR(expr): returns the status of `expr` from the enclosing function unless ok.
-#define TS_RETURN_IF_ERROR(expr)                          \
-  do {                                                    \
+#define TS_RETURN_IF_ERROR(expr)                        \
+  do {                                                  \
     const ::ts::Status ts_status_macro_value_ = (expr); \
-    if (!ts_status_macro_value_.ok()) {                   \
-      return ts_status_macro_value_;                      \
-    }                                                     \
+    if (!ts_status_macro_value_.ok()) {                 \
+      return ts_status_macro_value_;                    \
+    }                                                   \
   } while (false)
 
 // TS_ASSIGN_OR_RETURN(lhs, expr): evaluates the StatusOr `expr`; returns its status unless ok,

@@ -1,7 +1,6 @@
 #include "ts/oauth/application.h"
 
 #include <algorithm>
-
 #include <boost/json.hpp>
 
 #include "ts/oauth/errors.h"

@@ -17,7 +17,8 @@ inline constexpr std::string_view kGrantRefreshToken = "refresh_token";
 inline constexpr std::string_view kGrantJwtBearer = "urn:ietf:params:oauth:grant-type:jwt-bearer";
 inline constexpr std::string_view kGrantTokenExchange =
     "urn:ietf:params:oauth:grant-type:token-exchange";
-inline constexpr std::string_view kTokenTypeAccess = "urn:ietf:params:oauth:token-type:access_token";
+inline constexpr std::string_view kTokenTypeAccess =
+    "urn:ietf:params:oauth:token-type:access_token";
 inline constexpr std::string_view kTokenTypeRefresh =
     "urn:ietf:params:oauth:token-type:refresh_token";
 

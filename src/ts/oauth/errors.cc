@@ -87,8 +87,9 @@ http::Response ToErrorResponse(const Status& status) {
   http::Response response;
   response.status = row->http_status;
   // AWS appends the Coral namespace; every SDK strips it (PROTOCOL.md §2.2).
-  response.SetHeader("x-amzn-ErrorType",
-                     std::string(type) + ":http://internal.amazon.com/coral/com.amazonaws.sso.oidc/");
+  response.SetHeader(
+      "x-amzn-ErrorType",
+      std::string(type) + ":http://internal.amazon.com/coral/com.amazonaws.sso.oidc/");
   response.SetHeader("Content-Type", "application/json");
   JsonWriter body;
   body.BeginObject();

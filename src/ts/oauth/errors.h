@@ -11,13 +11,13 @@
 namespace ts::oauth {
 
 // Constructors for the modeled sso-oidc exceptions. The message becomes `error_description`.
-Status InvalidRequest(std::string_view message);       // 400 invalid_request
-Status InvalidClient(std::string_view message);        // 401 invalid_client
-Status InvalidGrant(std::string_view message);         // 400 invalid_grant
-Status UnauthorizedClient(std::string_view message);   // 400 unauthorized_client
-Status UnsupportedGrantType(std::string_view message); // 400 unsupported_grant_type
-Status InvalidScope(std::string_view message);         // 400 invalid_scope
-Status AccessDenied(std::string_view message);         // 400 access_denied
+Status InvalidRequest(std::string_view message);        // 400 invalid_request
+Status InvalidClient(std::string_view message);         // 401 invalid_client
+Status InvalidGrant(std::string_view message);          // 400 invalid_grant
+Status UnauthorizedClient(std::string_view message);    // 400 unauthorized_client
+Status UnsupportedGrantType(std::string_view message);  // 400 unsupported_grant_type
+Status InvalidScope(std::string_view message);          // 400 invalid_scope
+Status AccessDenied(std::string_view message);          // 400 access_denied
 
 // Builds the error response for `status`:
 // - a modeled sso-oidc shape: its status code, `x-amzn-ErrorType: <Shape>`, body

@@ -1,9 +1,8 @@
 #include "ts/oauth/token_service.h"
 
+#include <boost/json.hpp>
 #include <optional>
 #include <vector>
-
-#include <boost/json.hpp>
 
 #include "ts/common/json_writer.h"
 #include "ts/common/status_macros.h"
@@ -107,8 +106,9 @@ Status AuthorizeCaller(const Caller& caller, const storage::Application& app,
     return OkStatus();
   }
   if (app.actor_policy_json.empty()) {
-    return AccessDenied("The application has no IAM authentication method: no principal may "
-                        "call CreateTokenWithIAM for it");
+    return AccessDenied(
+        "The application has no IAM authentication method: no principal may "
+        "call CreateTokenWithIAM for it");
   }
   auto policy = iam::ParsePolicy(app.actor_policy_json);
   if (!policy.ok()) {
@@ -155,8 +155,7 @@ StatusOr<std::string> TokenService::CreateTokenWithIam(const Caller& caller,
                      req.grant_type == kGrantTokenExchange;
   if (!known) return UnsupportedGrantType("Unsupported grant type: " + req.grant_type);
   if (!HasGrant(*app, req.grant_type)) {
-    return UnauthorizedClient("The application is not authorized for grant type " +
-                              req.grant_type);
+    return UnauthorizedClient("The application is not authorized for grant type " + req.grant_type);
   }
   Grant grant;
   if (req.grant_type == kGrantAuthorizationCode) {
@@ -195,8 +194,9 @@ StatusOr<TokenService::Grant> TokenService::AuthorizationCodeGrant(
   if (code->consumed_at != 0) {
     // RFC 6749 §4.1.2: a reused code revokes what it produced.
     TS_RETURN_IF_ERROR(store_->RevokeFamily(code->family_id, now));
-    return InvalidGrant("Authorization code has already been used; the tokens it produced are "
-                        "revoked");
+    return InvalidGrant(
+        "Authorization code has already been used; the tokens it produced are "
+        "revoked");
   }
   if (code->expires_at <= now) return InvalidGrant("Authorization code has expired");
   if (code->redirect_uri != req.redirect_uri) {
@@ -246,13 +246,14 @@ StatusOr<TokenService::Grant> TokenService::AuthorizationCodeGrant(
     case storage::RedeemOutcome::kRedeemed:
       break;
     case storage::RedeemOutcome::kAlreadyRedeemed:
-      return InvalidGrant("Authorization code has already been used; the tokens it produced are "
-                          "revoked");
+      return InvalidGrant(
+          "Authorization code has already been used; the tokens it produced are "
+          "revoked");
     case storage::RedeemOutcome::kExpired:
       return InvalidGrant("Authorization code has expired");
   }
-  grant.subject = {code->user_id, app.application_arn, scopes, family.family_id, code->auth_time,
-                   ""};
+  grant.subject = {code->user_id,    app.application_arn, scopes,
+                   family.family_id, code->auth_time,     ""};
   return grant;
 }
 
@@ -293,8 +294,8 @@ StatusOr<TokenService::Grant> TokenService::RefreshTokenGrant(
   }
 
   Grant grant;
-  grant.subject = {family.user_id, app.application_arn, scopes, family.family_id,
-                   family.auth_time, ""};
+  grant.subject = {family.user_id,   app.application_arn, scopes,
+                   family.family_id, family.auth_time,    ""};
   grant.refresh_token = minter_->SuccessorRefreshToken(req.refresh_token);
   storage::RefreshToken successor;
   successor.token_hash = tokens::TokenMinter::Hash(grant.refresh_token);
@@ -327,22 +328,23 @@ StatusOr<TokenService::Grant> TokenService::RefreshTokenGrant(
   }
   // RFC 9700 §4.14.2: reuse of a rotated refresh token revokes the whole family.
   TS_RETURN_IF_ERROR(store_->RevokeFamily(family.family_id, now));
-  return InvalidGrant("Refresh token has already been used; every token of its family is now "
-                      "revoked");
+  return InvalidGrant(
+      "Refresh token has already been used; every token of its family is now "
+      "revoked");
 }
 
 StatusOr<std::string> TokenService::Respond(const Grant& grant,
                                             const storage::Application& app) const {
   const int64_t now = clock_->NowUnixSeconds();
   const tokens::TokenSubject& s = grant.subject;
-  TS_ASSIGN_OR_RETURN(std::string access_token,
-                      minter_->AccessToken(s, crypto::RandomUuid(), now,
-                                           now + options_.access_token_ttl));
+  TS_ASSIGN_OR_RETURN(
+      std::string access_token,
+      minter_->AccessToken(s, crypto::RandomUuid(), now, now + options_.access_token_ttl));
   std::string identity_context;
   if (Contains(s.scopes, "sts:identity_context")) {
-    identity_context = minter_->IdentityContext({s.user_id, minter_->instance().instance_arn,
-                                                 app.application_arn, now,
-                                                 now + options_.access_token_ttl});
+    identity_context =
+        minter_->IdentityContext({s.user_id, minter_->instance().instance_arn, app.application_arn,
+                                  now, now + options_.access_token_ttl});
   }
   std::string id_token;
   if (Contains(s.scopes, "openid")) {

@@ -103,8 +103,9 @@ StatusOr<std::unique_ptr<Tessera>> Tessera::Create(const ServerConfig& config,
     std::string password = config.demo_password;
     if (password.empty()) {
       password = crypto::RandomToken(12);
-      notices->push_back("generated the demo user's password (set TESSERA_DEMO_PASSWORD to choose "
-                         "it)");
+      notices->push_back(
+          "generated the demo user's password (set TESSERA_DEMO_PASSWORD to choose "
+          "it)");
     }
     p->demo.demo_password = password;
     TS_RETURN_IF_ERROR(ApplyBootstrap(ctx, DemoBootstrap(password)));
@@ -148,8 +149,8 @@ StatusOr<std::unique_ptr<Tessera>> Tessera::Create(const ServerConfig& config,
   } else {
     storage::IamPrincipal root{root_arn, p->instance.owner_account_id, "", now};
     TS_RETURN_IF_ERROR(p->store->PutPrincipal(root));
-    TS_ASSIGN_OR_RETURN(NewAccessKey key, CreateAccessKey(*p->store, keys.iam_secrets, root_arn,
-                                                          now, 0));
+    TS_ASSIGN_OR_RETURN(NewAccessKey key,
+                        CreateAccessKey(*p->store, keys.iam_secrets, root_arn, now, 0));
     TS_RETURN_IF_ERROR(p->store->PutMeta(kRootKeyMeta, key.access_key_id));
     notices->push_back("generated the root credential (shown only this once):");
     notices->push_back("  AWS_ACCESS_KEY_ID=" + key.access_key_id);
@@ -243,9 +244,9 @@ http::Response Tessera::Handle(const http::Request& request) const {
     }
     if (path == "/healthz") return Json(200, R"({"status":"ok"})");
   }
-  return oauth::ToErrorResponse(ApiError(StatusCode::kNotFound, "UnknownOperationException",
-                                         "No operation at " + std::string(request.method) + " " +
-                                             std::string(path)));
+  return oauth::ToErrorResponse(
+      ApiError(StatusCode::kNotFound, "UnknownOperationException",
+               "No operation at " + std::string(request.method) + " " + std::string(path)));
 }
 
 }  // namespace ts::server

@@ -94,8 +94,7 @@ StatusOr<Plan> Parse(const std::string& text, const BootstrapContext& ctx) {
     TS_ASSIGN_OR_RETURN(inst.owner_account_id, Str(*o, "OwnerAccountId", "Instance", true));
     TS_ASSIGN_OR_RETURN(inst.name, Str(*o, "Name", "Instance", false));
     size_t slash = inst.instance_arn.rfind('/');
-    if (inst.instance_arn.rfind("arn:aws:sso:::instance/", 0) != 0 ||
-        slash == std::string::npos) {
+    if (inst.instance_arn.rfind("arn:aws:sso:::instance/", 0) != 0 || slash == std::string::npos) {
       return Bad("Instance", "InstanceArn must look like arn:aws:sso:::instance/ssoins-...");
     }
     inst.instance_id = inst.instance_arn.substr(slash + 1);
@@ -267,9 +266,9 @@ Status ApplyBootstrap(const BootstrapContext& ctx, const std::string& text) {
     TS_RETURN_IF_ERROR(store.PutPrincipal(plan.principals[i]));
     for (const auto& [id, secret] : plan.keys[i]) {
       if (store.GetAccessKey(id).ok()) continue;
-      TS_RETURN_IF_ERROR(CreateAccessKey(store, ctx.iam_seal_key, plan.principals[i].arn, ctx.now,
-                                         0, id, secret)
-                             .status());
+      TS_RETURN_IF_ERROR(
+          CreateAccessKey(store, ctx.iam_seal_key, plan.principals[i].arn, ctx.now, 0, id, secret)
+              .status());
     }
   }
   return OkStatus();

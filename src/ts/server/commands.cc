@@ -10,6 +10,7 @@
 #include <memory>
 
 #include "ts/common/status_macros.h"
+#include "ts/crypto/password.h"
 #include "ts/http/server.h"
 #include "ts/oauth/errors.h"
 #include "ts/server/app.h"
@@ -17,7 +18,6 @@
 #include "ts/server/credentials.h"
 #include "ts/server/master_key.h"
 #include "ts/storage/sqlite/sqlite_store.h"
-#include "ts/crypto/password.h"
 #include "ts/tokens/key_ring.h"
 
 namespace ts::server {
@@ -77,11 +77,9 @@ StatusOr<Offline> OpenOffline(const Flags& flags) {
   TS_ASSIGN_OR_RETURN(o.store, storage::SqliteStore::Open(db));
   const char* env = std::getenv("TESSERA_MASTER_KEY");
   const char* file = std::getenv("TESSERA_MASTER_KEY_FILE");
-  std::string key_file = file != nullptr ? file
-                                         : (std::filesystem::path(db).parent_path() /
-                                            "master.key").string();
-  TS_ASSIGN_OR_RETURN(std::string master,
-                      LoadMasterKey(env != nullptr ? env : "", key_file));
+  std::string key_file =
+      file != nullptr ? file : (std::filesystem::path(db).parent_path() / "master.key").string();
+  TS_ASSIGN_OR_RETURN(std::string master, LoadMasterKey(env != nullptr ? env : "", key_file));
   TS_RETURN_IF_ERROR(VerifyMasterKey(*o.store, master));
   o.keys = DeriveMasterKeys(master);
   return o;
@@ -100,7 +98,8 @@ int Fail(std::ostream& err, const Status& s) {
 
 // The demo's instructions: credentials, the sign-in URL and one ready command per step.
 void PrintDemoBanner(std::ostream& out, const std::string& url, const Tessera::DemoSecrets& s) {
-  constexpr char kApp[] = "arn:aws:sso::123456789012:application/ssoins-111111111111/apl-222222222222";
+  constexpr char kApp[] =
+      "arn:aws:sso::123456789012:application/ssoins-111111111111/apl-222222222222";
   // RFC 7636 Appendix B's verifier and challenge: fine for a demo, never for real use.
   constexpr char kVerifier[] = "dBjftJeZ4CVP-mJ0vPmz1jLO7aZ-p1mKMz9_xZ2PpMw";
   constexpr char kChallenge[] = "E9Melhoe2OwvFrEMTJguCQHJqcaIzCZu1E9ZC9SRKsY";
@@ -161,20 +160,19 @@ int Serve(const std::vector<std::string>& args, std::ostream& out, std::ostream&
   sopts.clock = clock;
   sopts.access_log = config->access_log;
   sopts.make_error = [](int status, std::string_view message) {
-    std::string type = status == 413 ? "InvalidRequestException"
+    std::string type = status == 413   ? "InvalidRequestException"
                        : status >= 500 ? "InternalServerException"
                                        : "InvalidRequestException";
-    http::Response r = oauth::ToErrorResponse(
-        ApiError(status >= 500 ? StatusCode::kUnavailable : StatusCode::kInvalidArgument, type,
-                 message));
+    http::Response r = oauth::ToErrorResponse(ApiError(
+        status >= 500 ? StatusCode::kUnavailable : StatusCode::kInvalidArgument, type, message));
     r.status = status;
     return r;
   };
   auto server = http::Server::Start(sopts, [ready](const http::Request& request) {
     const Tessera* app = ready->load(std::memory_order_acquire);
     if (app == nullptr) {
-      http::Response r = oauth::ToErrorResponse(ApiError(
-          StatusCode::kUnavailable, "InternalServerException", "Tessera is starting"));
+      http::Response r = oauth::ToErrorResponse(
+          ApiError(StatusCode::kUnavailable, "InternalServerException", "Tessera is starting"));
       r.status = 503;
       return r;
     }
@@ -275,8 +273,8 @@ int RunCommand(const std::vector<std::string>& args, std::istream& in, std::ostr
     auto o = OpenOffline(*flags);
     if (!o.ok()) return Fail(err, o.status());
     int64_t duration = std::atoll(flags->Get("--duration-seconds", "0").c_str());
-    auto key = CreateAccessKey(*o->store, o->keys.iam_secrets, flags->Get("--principal-arn"),
-                               Now(), duration);
+    auto key = CreateAccessKey(*o->store, o->keys.iam_secrets, flags->Get("--principal-arn"), Now(),
+                               duration);
     if (!key.ok()) return Fail(err, key.status());
     out << "AWS_ACCESS_KEY_ID=" << key->access_key_id << "\n";
     out << "AWS_SECRET_ACCESS_KEY=" << key->secret_access_key << "\n";
@@ -315,8 +313,8 @@ int RunCommand(const std::vector<std::string>& args, std::istream& in, std::ostr
     if (!flags.ok()) return Fail(err, flags.status());
     auto o = OpenOffline(*flags);
     if (!o.ok()) return Fail(err, o.status());
-    auto ring = tokens::KeyRing::Open(o->store, o->keys.signing_keys,
-                                      std::make_shared<SystemClock>());
+    auto ring =
+        tokens::KeyRing::Open(o->store, o->keys.signing_keys, std::make_shared<SystemClock>());
     if (!ring.ok()) return Fail(err, ring.status());
     if (cmd == "print-jwks") {
       out << (*ring)->JwksJson() << "\n";
@@ -326,8 +324,7 @@ int RunCommand(const std::vector<std::string>& args, std::istream& in, std::ostr
     int64_t keep = std::atoll(flags->Get("--keep-retired-seconds", "86400").c_str());
     auto kid = (*ring)->Rotate(keep);
     if (!kid.ok()) return Fail(err, kid.status());
-    out << "new signing key " << *kid
-        << " is active; running servers pick it up on restart\n";
+    out << "new signing key " << *kid << " is active; running servers pick it up on restart\n";
     return 0;
   }
   err << "tessera: unknown command '" << cmd << "'\n\n" << kUsage;

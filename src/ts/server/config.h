@@ -28,11 +28,11 @@ struct ServerConfig {
   int64_t session_ttl = 8 * 3600;
 
   // From the environment, never from flags (flags show up in `ps`).
-  std::string master_key_env;       // TESSERA_MASTER_KEY
-  std::string master_key_file;      // TESSERA_MASTER_KEY_FILE, default <db dir>/master.key
-  std::string root_access_key_id;   // TESSERA_ROOT_ACCESS_KEY_ID
-  std::string root_secret_key;      // TESSERA_ROOT_SECRET_ACCESS_KEY
-  std::string demo_password;        // TESSERA_DEMO_PASSWORD
+  std::string master_key_env;      // TESSERA_MASTER_KEY
+  std::string master_key_file;     // TESSERA_MASTER_KEY_FILE, default <db dir>/master.key
+  std::string root_access_key_id;  // TESSERA_ROOT_ACCESS_KEY_ID
+  std::string root_secret_key;     // TESSERA_ROOT_SECRET_ACCESS_KEY
+  std::string demo_password;       // TESSERA_DEMO_PASSWORD
 
   std::string Host() const;
   uint16_t Port() const;

@@ -69,8 +69,7 @@ StatusOr<NewAccessKey> CreateAccessKey(storage::Store& store, const std::string&
   const bool temporary = duration_seconds > 0;
   out.access_key_id = access_key_id.empty() ? NewKeyId(temporary) : access_key_id;
   out.secret_access_key =
-      secret_access_key.empty() ? crypto::Base64Encode(crypto::RandomBytes(30))
-                                : secret_access_key;
+      secret_access_key.empty() ? crypto::Base64Encode(crypto::RandomBytes(30)) : secret_access_key;
   storage::AccessKey key;
   key.access_key_id = out.access_key_id;
   key.principal_arn = principal_arn;

@@ -196,11 +196,10 @@ StatusOr<Caller> Verifier::Verify(const http::Request& request) const {
   if (cred.temporary()) {
     if (tokens.size() != 1) return Unrecognized();
     const std::string sent = CanonicalHeaderValue(tokens[0]);
-    const bool match =
-        cred.session_token_hash.empty()
-            ? crypto::ConstantTimeEquals(sent, cred.session_token)
-            : crypto::ConstantTimeEquals(crypto::HexEncode(crypto::Sha256(sent)),
-                                         cred.session_token_hash);
+    const bool match = cred.session_token_hash.empty()
+                           ? crypto::ConstantTimeEquals(sent, cred.session_token)
+                           : crypto::ConstantTimeEquals(crypto::HexEncode(crypto::Sha256(sent)),
+                                                        cred.session_token_hash);
     if (!match) return Unrecognized();
   } else if (!tokens.empty()) {
     return Unrecognized();

@@ -48,7 +48,8 @@ struct Application {
   std::string status = "ENABLED";  // ENABLED | DISABLED
   bool assignment_required = true;
   // Grant type (e.g. "authorization_code") -> the Grant union member's value as JSON, e.g.
-  // {"RedirectUris":["https://mywebapp.example/redirect"]} for AuthorizationCode, {} for RefreshToken.
+  // {"RedirectUris":["https://mywebapp.example/redirect"]} for AuthorizationCode, {} for
+  // RefreshToken.
   std::map<std::string, std::string> grants;
   // The IAM authentication method's ActorPolicy document (JSON); empty when none is set.
   std::string actor_policy_json;
@@ -59,8 +60,8 @@ struct Application {
 
 // An IAM user or role that may hold access keys.
 struct IamPrincipal {
-  std::string arn;         // arn:aws:iam::123456789012:role/webapp
-  std::string account_id;  // 123456789012
+  std::string arn;                   // arn:aws:iam::123456789012:role/webapp
+  std::string account_id;            // 123456789012
   std::string identity_policy_json;  // optional IAM identity policy (JSON); empty: none
   int64_t created_at = 0;
 };
@@ -135,8 +136,8 @@ struct RefreshToken {
   std::vector<std::string> scopes;
   int64_t created_at = 0;
   int64_t expires_at = 0;
-  int64_t rotated_at = 0;       // 0: current
-  std::string successor_hash;   // set when rotated
+  int64_t rotated_at = 0;      // 0: current
+  std::string successor_hash;  // set when rotated
 };
 
 }  // namespace ts::storage

@@ -85,7 +85,7 @@ class Store {
   virtual Status DeleteAccessKey(const std::string& access_key_id) = 0;  // NotFound if absent
 
   // --- signing keys ---
-  virtual Status PutSigningKey(const SigningKey& key) = 0;  // insert or replace by kid
+  virtual Status PutSigningKey(const SigningKey& key) = 0;          // insert or replace by kid
   virtual StatusOr<std::vector<SigningKey>> ListSigningKeys() = 0;  // oldest first
 
   // --- sign-in sessions ---

@@ -23,7 +23,8 @@ KeyRing::KeyRing(storage::StorePtr store, std::string seal_key, ClockPtr clock)
 
 StatusOr<std::shared_ptr<KeyRing>> KeyRing::Open(storage::StorePtr store, std::string seal_key,
                                                  ClockPtr clock) {
-  std::shared_ptr<KeyRing> ring(new KeyRing(std::move(store), std::move(seal_key), std::move(clock)));
+  std::shared_ptr<KeyRing> ring(
+      new KeyRing(std::move(store), std::move(seal_key), std::move(clock)));
   TS_ASSIGN_OR_RETURN(std::vector<storage::SigningKey> keys, ring->store_->ListSigningKeys());
   bool any_active = false;
   for (const auto& k : keys) any_active |= (k.activated_at != 0 && k.retired_at == 0);
@@ -65,7 +66,8 @@ StatusOr<std::shared_ptr<const KeyRing::Snapshot>> KeyRing::Load() const {
   jwks.EndArray();
   jwks.EndObject();
   if (newest_active == nullptr) return InternalError("no active signing key in the store");
-  auto der = crypto::Open(seal_key_, newest_active->private_key_sealed, SealAad(newest_active->kid));
+  auto der =
+      crypto::Open(seal_key_, newest_active->private_key_sealed, SealAad(newest_active->kid));
   if (!der.ok()) {
     return InternalError("cannot unseal signing key " + newest_active->kid +
                          ": is TESSERA_MASTER_KEY the key this database was created with?");

@@ -1,8 +1,7 @@
 #include "ts/tokens/token_minter.h"
 
-#include <ctime>
-
 #include <boost/json.hpp>
+#include <ctime>
 
 #include "ts/common/json_writer.h"
 #include "ts/common/status_macros.h"

@@ -162,8 +162,9 @@ AuthorizeHandler::Outcome AuthorizeHandler::Validate(const AuthRequest& req) {
   std::vector<std::string> registered = oauth::RedirectUris(*app);
   if (!oauth::Contains(registered, redirect_uri)) {
     out.error = "invalid_request";
-    out.description = "The redirect_uri is not registered for this application (exact match "
-                      "required).";
+    out.description =
+        "The redirect_uri is not registered for this application (exact match "
+        "required).";
     return out;
   }
   // The redirect URI is trusted from here on: errors go back to it.
@@ -187,9 +188,9 @@ AuthorizeHandler::Outcome AuthorizeHandler::Validate(const AuthRequest& req) {
   const std::string method = req.Get("code_challenge_method");
   if (method != "S256") {
     out.error = "invalid_request";
-    out.description = method.empty() ? "PKCE is required: send code_challenge_method=S256."
-                                     : "code_challenge_method " + method +
-                                           " is refused: only S256 is allowed.";
+    out.description =
+        method.empty() ? "PKCE is required: send code_challenge_method=S256."
+                       : "code_challenge_method " + method + " is refused: only S256 is allowed.";
     return out;
   }
   if (!ValidChallenge(req.Get("code_challenge"))) {
@@ -287,8 +288,8 @@ http::Response AuthorizeHandler::LoginPage(const AuthRequest& req, const Outcome
     if (req.Has(key)) model.hidden.emplace_back(key, req.Get(key));
   }
   http::Response r = HtmlResponse(status, RenderLoginPage(model));
-  r.AddHeader("Set-Cookie", Cookie(kCsrfCookie, csrf, "/authorize", "Strict",
-                                   options_.session_ttl, secure_cookies_));
+  r.AddHeader("Set-Cookie", Cookie(kCsrfCookie, csrf, "/authorize", "Strict", options_.session_ttl,
+                                   secure_cookies_));
   return r;
 }
 
@@ -311,8 +312,8 @@ AuthorizeHandler::AuthRequest ParseAuthRequest(const Params& params) {
 http::Response AuthorizeHandler::Get(const http::Request& request) {
   auto params = http::ParseForm(request.Query());
   if (!params) {
-    return HtmlResponse(400, RenderErrorPage("invalid_request",
-                                             "The request's query string is malformed."));
+    return HtmlResponse(
+        400, RenderErrorPage("invalid_request", "The request's query string is malformed."));
   }
   AuthRequest req = ParseAuthRequest(*params);
   Outcome ok = Validate(req);

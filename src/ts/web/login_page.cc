@@ -41,12 +41,23 @@ std::string HtmlEscape(std::string_view text) {
   out.reserve(text.size());
   for (char c : text) {
     switch (c) {
-      case '&': out += "&amp;"; break;
-      case '<': out += "&lt;"; break;
-      case '>': out += "&gt;"; break;
-      case '"': out += "&quot;"; break;
-      case '\'': out += "&#39;"; break;
-      default: out.push_back(c);
+      case '&':
+        out += "&amp;";
+        break;
+      case '<':
+        out += "&lt;";
+        break;
+      case '>':
+        out += "&gt;";
+        break;
+      case '"':
+        out += "&quot;";
+        break;
+      case '\'':
+        out += "&#39;";
+        break;
+      default:
+        out.push_back(c);
     }
   }
   return out;
@@ -61,20 +72,22 @@ std::string RenderLoginPage(const LoginPageModel& m) {
     main += "<div class=\"alert\" role=\"alert\" id=\"error\">" + HtmlEscape(m.error) + "</div>\n";
   }
   main += "<form method=\"post\" action=\"/authorize\" aria-labelledby=\"title\">\n";
-  main += "<input type=\"hidden\" name=\"csrf_token\" value=\"" + HtmlEscape(m.csrf_token) +
-          "\">\n";
+  main +=
+      "<input type=\"hidden\" name=\"csrf_token\" value=\"" + HtmlEscape(m.csrf_token) + "\">\n";
   for (const auto& [name, value] : m.hidden) {
     main += "<input type=\"hidden\" name=\"" + HtmlEscape(name) + "\" value=\"" +
             HtmlEscape(value) + "\">\n";
   }
   main += "<label for=\"username\">User name</label>\n";
-  main += "<input type=\"text\" id=\"username\" name=\"username\" autocomplete=\"username\" "
-          "autocapitalize=\"none\" spellcheck=\"false\" required autofocus value=\"" +
-          HtmlEscape(m.user_name) + "\"" +
-          (m.error.empty() ? "" : " aria-describedby=\"error\"") + ">\n";
+  main +=
+      "<input type=\"text\" id=\"username\" name=\"username\" autocomplete=\"username\" "
+      "autocapitalize=\"none\" spellcheck=\"false\" required autofocus value=\"" +
+      HtmlEscape(m.user_name) + "\"" + (m.error.empty() ? "" : " aria-describedby=\"error\"") +
+      ">\n";
   main += "<label for=\"password\">Password</label>\n";
-  main += "<input type=\"password\" id=\"password\" name=\"password\" "
-          "autocomplete=\"current-password\" required>\n";
+  main +=
+      "<input type=\"password\" id=\"password\" name=\"password\" "
+      "autocomplete=\"current-password\" required>\n";
   main += "<button type=\"submit\">Sign in</button>\n";
   main += "</form>\n";
   return Page("Sign in - Tessera", main);
@@ -83,8 +96,8 @@ std::string RenderLoginPage(const LoginPageModel& m) {
 std::string RenderErrorPage(std::string_view error, std::string_view description) {
   std::string main;
   main += "<h1>Sign-in request problem</h1>\n";
-  main += "<div class=\"alert\" role=\"alert\"><strong>" + HtmlEscape(error) + "</strong>: " +
-          HtmlEscape(description) + "</div>\n";
+  main += "<div class=\"alert\" role=\"alert\"><strong>" + HtmlEscape(error) +
+          "</strong>: " + HtmlEscape(description) + "</div>\n";
   return Page("Sign-in problem - Tessera", main);
 }
 

@@ -12,9 +12,9 @@ namespace ts::web {
 
 struct LoginPageModel {
   std::string application_name;
-  std::string error;      // shown in an alert region when not empty
+  std::string error;  // shown in an alert region when not empty
   std::string csrf_token;
-  std::string user_name;  // re-filled after a failed attempt
+  std::string user_name;                                    // re-filled after a failed attempt
   std::vector<std::pair<std::string, std::string>> hidden;  // the authorization request
 };
 

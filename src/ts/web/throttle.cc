@@ -18,7 +18,8 @@ void Throttle::RecordFailure(const std::string& key, int64_t now) {
   std::lock_guard lock(mu_);
   // Bound memory under a flood of distinct keys: drop expired windows when the map grows.
   if (windows_.size() > 100000) {
-    std::erase_if(windows_, [&](const auto& kv) { return now >= kv.second.start + window_seconds_; });
+    std::erase_if(windows_,
+                  [&](const auto& kv) { return now >= kv.second.start + window_seconds_; });
   }
   Window& w = windows_[key];
   if (w.failures == 0 || now >= w.start + window_seconds_) w = Window{now, 0};
