@@ -1,9 +1,12 @@
 #include "ts/server/app.h"
 
+#include <condition_variable>
 #include <filesystem>
 #include <fstream>
 #include <iostream>
+#include <mutex>
 #include <sstream>
+#include <thread>
 
 #include "ts/common/json_writer.h"
 #include "ts/common/status_macros.h"
@@ -71,6 +74,41 @@ struct Tessera::Parts {
   storage::Instance instance;
   std::string discovery_json;
   DemoSecrets demo;
+
+  // Housekeeping: expired codes, sessions and tokens are purged in small batches so tables do
+  // not grow without bound and no purge holds the write lock for long.
+  std::mutex housekeeping_mu;
+  std::condition_variable housekeeping_cv;
+  bool stopping = false;  // guarded by housekeeping_mu
+  std::thread housekeeper;
+
+  void Housekeep() {
+    constexpr int kBatch = 500;
+    std::unique_lock lock(housekeeping_mu);
+    while (!housekeeping_cv.wait_for(lock, std::chrono::seconds(60), [&] { return stopping; })) {
+      lock.unlock();
+      for (int round = 0; round < 100; ++round) {
+        auto purged = store->PurgeExpired(clock->NowUnixSeconds(), kBatch);
+        if (!purged.ok()) {
+          std::cerr << "housekeeping: " << purged.status().ToString() << "\n";
+          break;
+        }
+        if (*purged < kBatch) break;
+      }
+      lock.lock();
+    }
+  }
+
+  ~Parts() {
+    if (housekeeper.joinable()) {
+      {
+        std::lock_guard lock(housekeeping_mu);
+        stopping = true;
+      }
+      housekeeping_cv.notify_all();
+      housekeeper.join();
+    }
+  }
 };
 
 Tessera::Tessera(std::unique_ptr<Parts> parts) : parts_(std::move(parts)) {}
@@ -200,6 +238,7 @@ StatusOr<std::unique_ptr<Tessera>> Tessera::Create(const ServerConfig& config,
   d.MemberBool("authorization_response_iss_parameter_supported", true);
   d.EndObject();
   p->discovery_json = d.Take();
+  p->housekeeper = std::thread([parts = p.get()] { parts->Housekeep(); });
   return std::unique_ptr<Tessera>(new Tessera(std::move(p)));
 }
 
