@@ -99,6 +99,12 @@ bool ValidVerifier(std::string_view v) {
   return true;
 }
 
+// Revokes a family; one already purged (expired) needs no revoking.
+Status RevokeIfPresent(storage::Store& store, const std::string& family_id, int64_t now) {
+  Status s = store.RevokeFamily(family_id, now);
+  return s.code() == StatusCode::kNotFound ? OkStatus() : s;
+}
+
 Status AuthorizeCaller(const Caller& caller, const storage::Application& app,
                        const storage::Instance& instance) {
   // The instance owner's root credential may call every operation on every application.
@@ -193,7 +199,7 @@ StatusOr<TokenService::Grant> TokenService::AuthorizationCodeGrant(
   }
   if (code->consumed_at != 0) {
     // RFC 6749 §4.1.2: a reused code revokes what it produced.
-    TS_RETURN_IF_ERROR(store_->RevokeFamily(code->family_id, now));
+    TS_RETURN_IF_ERROR(RevokeIfPresent(*store_, code->family_id, now));
     return InvalidGrant(
         "Authorization code has already been used; the tokens it produced are "
         "revoked");
@@ -287,7 +293,7 @@ StatusOr<TokenService::Grant> TokenService::RefreshTokenGrant(
   auto user = store_->GetUser(family.user_id);
   if (!user.ok()) {
     if (user.status().code() == StatusCode::kNotFound) {
-      TS_RETURN_IF_ERROR(store_->RevokeFamily(family.family_id, now));
+      TS_RETURN_IF_ERROR(RevokeIfPresent(*store_, family.family_id, now));
       return InvalidGrant("The user this token was issued to no longer exists");
     }
     return user.status();
@@ -327,7 +333,7 @@ StatusOr<TokenService::Grant> TokenService::RefreshTokenGrant(
     }
   }
   // RFC 9700 §4.14.2: reuse of a rotated refresh token revokes the whole family.
-  TS_RETURN_IF_ERROR(store_->RevokeFamily(family.family_id, now));
+  TS_RETURN_IF_ERROR(RevokeIfPresent(*store_, family.family_id, now));
   return InvalidGrant(
       "Refresh token has already been used; every token of its family is now "
       "revoked");
