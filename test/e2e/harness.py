@@ -7,6 +7,7 @@ import base64
 import hashlib
 import html.parser
 import http.client
+import json
 import os
 import re
 import secrets
@@ -21,7 +22,10 @@ import urllib.parse
 import urllib.request
 
 import boto3
+import botocore.auth
+import botocore.awsrequest
 import botocore.config
+import botocore.credentials
 
 DEMO_APP = "arn:aws:sso::123456789012:application/ssoins-111111111111/apl-222222222222"
 DEMO_REDIRECT = "https://mywebapp.example/redirect"
@@ -29,6 +33,29 @@ ROOT_KEY_ID = "AKIAE2EROOTKEY000001"
 ROOT_SECRET = "e2e-root-secret/abcdefghijklmnopqrstuvwxyz"
 DEMO_PASSWORD = "correct horse battery staple"
 MASTER_KEY = "00" * 31 + "01"
+# The role the demo application's actor policy allows (the AWS S3 documentation example).
+WEBAPP_ROLE = "arn:aws:iam::123456789012:role/webapp"
+OTHER_ROLE = "arn:aws:iam::123456789012:role/other"
+
+# A second application and a user assigned to nothing, added to the demo by `--bootstrap`.
+OTHER_APP = "arn:aws:sso::123456789012:application/ssoins-111111111111/apl-444444444444"
+OTHER_REDIRECT = "https://other.example/callback"
+OUTSIDER = "outsider"
+OUTSIDER_PASSWORD = "outsider password 4711"
+EXTRA_BOOTSTRAP = json.dumps({
+    "Users": [{"UserName": OUTSIDER, "DisplayName": "Not Assigned", "Password": OUTSIDER_PASSWORD}],
+    "Applications": [{
+        "ApplicationArn": OTHER_APP,
+        "Name": "Other app",
+        "AssignmentRequired": True,
+        "Grants": [
+            {"GrantType": "authorization_code",
+             "Grant": {"AuthorizationCode": {"RedirectUris": [OTHER_REDIRECT]}}},
+            {"GrantType": "refresh_token", "Grant": {"RefreshToken": {}}},
+        ],
+        "Assignments": [{"PrincipalType": "USER", "UserName": "demo"}],
+    }],
+})
 
 
 def binary():
@@ -122,9 +149,15 @@ class Server:
             config=botocore.config.Config(retries={"max_attempts": 1}))
 
     def cli(self, *args, key_id=ROOT_KEY_ID, secret=ROOT_SECRET):
+        # AWS CLI v1 fetches any parameter value that starts with https:// (the redirect URI
+        # included) unless cli_follow_urlparam is off; only a config file can turn it off.
+        config = os.path.join(self.dir, "aws-config")
+        if not os.path.exists(config):
+            with open(config, "w") as f:
+                f.write("[default]\ncli_follow_urlparam = false\n")
         env = dict(os.environ)
         env.update({"AWS_ACCESS_KEY_ID": key_id, "AWS_SECRET_ACCESS_KEY": secret,
-                    "AWS_DEFAULT_REGION": "us-east-1", "AWS_CONFIG_FILE": "/dev/null",
+                    "AWS_DEFAULT_REGION": "us-east-1", "AWS_CONFIG_FILE": config,
                     "AWS_SHARED_CREDENTIALS_FILE": "/dev/null"})
         env.pop("AWS_SESSION_TOKEN", None)
         return subprocess.run(["aws", "--endpoint-url", self.url, "--output", "json", *args],
@@ -133,6 +166,59 @@ class Server:
     def tessera(self, *args, stdin=None):
         return subprocess.run([binary(), *args, "--db", self.db], capture_output=True, text=True,
                               env=self.env, input=stdin, timeout=60)
+
+    def new_access_key(self, principal_arn, duration_seconds=None):
+        """Registers the principal (idempotent) and returns a new key as a dict of the printed
+        AWS_* variables."""
+        r = self.tessera("create-principal", "--arn", principal_arn)
+        if r.returncode != 0:
+            raise RuntimeError(f"create-principal failed: {r.stderr}")
+        args = ["create-access-key", "--principal-arn", principal_arn]
+        if duration_seconds is not None:
+            args += ["--duration-seconds", str(duration_seconds)]
+        r = self.tessera(*args)
+        if r.returncode != 0:
+            raise RuntimeError(f"create-access-key failed: {r.stderr}")
+        return dict(line.split("=", 1) for line in r.stdout.splitlines() if "=" in line)
+
+    def internal_error_lines(self):
+        """The log lines the server writes for a 500 (app.cc LogInternal)."""
+        return [l for l in self.server_log().splitlines() if l.startswith("error request_id")]
+
+    def token_request(self, body, key_id=ROOT_KEY_ID, secret=ROOT_SECRET, token=None,
+                      region="us-east-1", service="sso-oauth", sign=True, extra_headers=None,
+                      tamper=None):
+        """POST /token?aws_iam=t with a raw body, signed by botocore's SigV4Auth unless
+        sign=False. `tamper(headers, body) -> (headers, body)` edits the request after signing.
+        Returns (status, headers, parsed JSON body)."""
+        if isinstance(body, (dict, list)):
+            body = json.dumps(body)
+        if isinstance(body, str):
+            body = body.encode()
+        headers = {"Content-Type": "application/json"}
+        headers.update(extra_headers or {})
+        request = botocore.awsrequest.AWSRequest(
+            method="POST", url=self.url + "/token?aws_iam=t", data=body, headers=headers)
+        if sign:
+            credentials = botocore.credentials.Credentials(key_id, secret, token)
+            botocore.auth.SigV4Auth(credentials, service, region).add_auth(request)
+        prepared = request.prepare()
+        out_headers = dict(prepared.headers.items())
+        out_headers.setdefault("Host", f"127.0.0.1:{self.port}")
+        if tamper is not None:
+            out_headers, body = tamper(out_headers, body)
+        conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=30)
+        try:
+            conn.request("POST", "/token?aws_iam=t", body=body, headers=out_headers)
+            resp = conn.getresponse()
+            data = resp.read()
+        finally:
+            conn.close()
+        try:
+            parsed = json.loads(data)
+        except ValueError:
+            parsed = {"_raw": data.decode(errors="replace")}
+        return resp.status, resp.headers, parsed
 
 
 def pkce_pair():

@@ -1,0 +1,164 @@
+"""The AWS CLI v1 against Tessera, and the `tessera` maintenance commands on a live server."""
+import json
+import unittest
+import urllib.request
+
+import botocore.exceptions
+
+from test.e2e import harness
+
+APP = harness.DEMO_APP
+REDIRECT = harness.DEMO_REDIRECT
+
+
+class AwsCliTest(unittest.TestCase):
+    @classmethod
+    def setUpClass(cls):
+        cls.server = harness.Server()
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.server.stop()
+
+    def test_redeem_and_refresh(self):
+        verifier, challenge = harness.pkce_pair()
+        redirect = harness.Browser(self.server).sign_in(challenge)
+        r = self.server.cli("sso-oidc", "create-token-with-iam", "--client-id", APP,
+                            "--grant-type", "authorization_code", "--code", redirect["code"],
+                            "--redirect-uri", REDIRECT, "--code-verifier", verifier)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        first = json.loads(r.stdout)
+        self.assertEqual(first["tokenType"], "Bearer")
+        self.assertEqual(first["expiresIn"], 3600)
+        self.assertEqual(first["scope"], ["openid", "aws", "sts:identity_context"])
+        self.assertTrue(first["refreshToken"].startswith("tsrt_"))
+        self.assertIn("identityContext", first["awsAdditionalDetails"])
+        self.assertEqual(len(first["idToken"].split(".")), 3)
+
+        r = self.server.cli("sso-oidc", "create-token-with-iam", "--client-id", APP,
+                            "--grant-type", "refresh_token",
+                            "--refresh-token", first["refreshToken"], "--scope", "openid", "aws")
+        self.assertEqual(r.returncode, 0, r.stderr)
+        second = json.loads(r.stdout)
+        self.assertEqual(second["scope"], ["openid", "aws"])
+        self.assertNotEqual(second["refreshToken"], first["refreshToken"])
+        self.assertNotIn("awsAdditionalDetails", second)
+
+    def test_error_exits_non_zero_with_the_error_code(self):
+        verifier, _ = harness.pkce_pair()
+        r = self.server.cli("sso-oidc", "create-token-with-iam", "--client-id", APP,
+                            "--grant-type", "authorization_code", "--code", "tsac_bogus",
+                            "--redirect-uri", REDIRECT, "--code-verifier", verifier)
+        self.assertNotEqual(r.returncode, 0)
+        self.assertIn("InvalidGrantException", r.stderr)
+        self.assertIn("Invalid authorization code provided", r.stderr)
+        self.assertEqual(r.stdout, "")
+
+    def test_signature_error_exits_non_zero(self):
+        r = self.server.cli("sso-oidc", "create-token-with-iam", "--client-id", APP,
+                            "--grant-type", "refresh_token", "--refresh-token", "tsrt_x",
+                            secret="not-the-secret")
+        self.assertNotEqual(r.returncode, 0)
+        self.assertIn("InvalidSignatureException", r.stderr)
+
+
+class TesseraCommandsTest(unittest.TestCase):
+    @classmethod
+    def setUpClass(cls):
+        cls.server = harness.Server()
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.server.stop()
+
+    def login_status(self, password):
+        _, challenge = harness.pkce_pair()
+        browser = harness.Browser(self.server)
+        _, _, _, form = browser.open_login(browser.authorize_url(challenge))
+        status, headers, _ = browser.submit_login(form, "demo", password)
+        return status, headers
+
+    def test_set_password_then_sign_in(self):
+        new_password = "a brand new passphrase 42"
+        r = self.server.tessera("set-password", "--user-name", "demo", stdin=new_password + "\n")
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertEqual(r.stdout, "password set for demo\n")
+        status, headers = self.login_status(new_password)
+        self.assertEqual(status, 303)
+        self.assertIn("code=tsac_", headers["Location"])
+        status, _ = self.login_status(harness.DEMO_PASSWORD)
+        self.assertEqual(status, 401)
+        # Put the demo password back for the other tests of this class.
+        r = self.server.tessera("set-password", "--user-name", "demo",
+                                stdin=harness.DEMO_PASSWORD + "\n")
+        self.assertEqual(r.returncode, 0, r.stderr)
+        status, _ = self.login_status(harness.DEMO_PASSWORD)
+        self.assertEqual(status, 303)
+
+    def test_set_password_refuses_short_passwords_and_unknown_users(self):
+        r = self.server.tessera("set-password", "--user-name", "demo", stdin="short\n")
+        self.assertEqual(r.returncode, 2)
+        self.assertIn("the password must have at least 8 characters", r.stderr)
+        r = self.server.tessera("set-password", "--user-name", "nobody",
+                                stdin="long enough password\n")
+        self.assertNotEqual(r.returncode, 0)
+        self.assertTrue(r.stderr.startswith("tessera: "), r.stderr)
+
+    def test_list_and_delete_access_keys(self):
+        role = "arn:aws:iam::123456789012:role/listing"
+        long_term = self.server.new_access_key(role)
+        temporary = self.server.new_access_key(role, duration_seconds=900)
+        self.assertTrue(long_term["AWS_ACCESS_KEY_ID"].startswith("AKIA"))
+        self.assertNotIn("AWS_SESSION_TOKEN", long_term)
+        self.assertTrue(temporary["AWS_ACCESS_KEY_ID"].startswith("ASIA"))
+        self.assertIn("AWS_SESSION_TOKEN", temporary)
+
+        r = self.server.tessera("list-access-keys", "--principal-arn", role)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        rows = {line.split("\t")[0]: line.split("\t") for line in r.stdout.splitlines()}
+        self.assertEqual(set(rows), {long_term["AWS_ACCESS_KEY_ID"],
+                                     temporary["AWS_ACCESS_KEY_ID"]})
+        self.assertEqual(rows[long_term["AWS_ACCESS_KEY_ID"]][1:3], ["Active", "long-term"])
+        self.assertEqual(rows[temporary["AWS_ACCESS_KEY_ID"]][1:3], ["Active", "temporary"])
+        self.assertTrue(rows[temporary["AWS_ACCESS_KEY_ID"]][4].startswith("expires "))
+        for row in r.stdout.splitlines():
+            # The listing never shows a secret.
+            self.assertNotIn(long_term["AWS_SECRET_ACCESS_KEY"], row)
+
+        r = self.server.tessera("delete-access-key", "--access-key-id",
+                                long_term["AWS_ACCESS_KEY_ID"])
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertEqual(r.stdout, f"deleted {long_term['AWS_ACCESS_KEY_ID']}\n")
+        r = self.server.tessera("list-access-keys", "--principal-arn", role)
+        self.assertEqual([line.split("\t")[0] for line in r.stdout.splitlines()],
+                         [temporary["AWS_ACCESS_KEY_ID"]])
+        # The running server no longer accepts the deleted key.
+        client = self.server.client(long_term["AWS_ACCESS_KEY_ID"],
+                                    long_term["AWS_SECRET_ACCESS_KEY"])
+        with self.assertRaises(botocore.exceptions.ClientError) as e:
+            client.create_token_with_iam(clientId=APP, grantType="refresh_token",
+                                         refreshToken="tsrt_x")
+        self.assertEqual(e.exception.response["Error"]["Code"], "UnrecognizedClientException")
+
+    def test_create_access_key_for_unknown_principal_fails(self):
+        r = self.server.tessera("create-access-key", "--principal-arn",
+                                "arn:aws:iam::123456789012:role/never-registered")
+        self.assertNotEqual(r.returncode, 0)
+        self.assertTrue(r.stderr.startswith("tessera: "), r.stderr)
+        self.assertEqual(r.stdout, "")
+
+    def test_create_principal_rejects_non_iam_arns(self):
+        r = self.server.tessera("create-principal", "--arn", "arn:aws:s3:::bucket")
+        self.assertEqual(r.returncode, 2)
+        self.assertIn("--arn must be an IAM user or role ARN", r.stderr)
+
+    def test_print_jwks_matches_the_served_set(self):
+        r = self.server.tessera("print-jwks")
+        self.assertEqual(r.returncode, 0, r.stderr)
+        with urllib.request.urlopen(self.server.url + "/.well-known/jwks.json") as f:
+            served = json.load(f)
+        self.assertEqual(json.loads(r.stdout), served)
+
+
+if __name__ == "__main__":
+    unittest.main()
