@@ -86,6 +86,11 @@ http::Response ToErrorResponse(const Status& status) {
   }
   http::Response response;
   response.status = row->http_status;
+  // Expired SigV4 session credentials share the modeled shape's name but are an authentication
+  // failure: 403, as AWS's other restJson services answer (PROTOCOL.md §2.5, §3.4).
+  if (type == "ExpiredTokenException" && status.code() == StatusCode::kUnauthenticated) {
+    response.status = 403;
+  }
   // AWS appends the Coral namespace; every SDK strips it (PROTOCOL.md §2.2).
   response.SetHeader(
       "x-amzn-ErrorType",
