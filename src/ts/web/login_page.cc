@@ -81,13 +81,15 @@ std::string RenderLoginPage(const LoginPageModel& m) {
   main += "<label for=\"username\">User name</label>\n";
   main +=
       "<input type=\"text\" id=\"username\" name=\"username\" autocomplete=\"username\" "
-      "autocapitalize=\"none\" spellcheck=\"false\" required autofocus value=\"" +
-      HtmlEscape(m.user_name) + "\"" + (m.error.empty() ? "" : " aria-describedby=\"error\"") +
-      ">\n";
+      "autocapitalize=\"none\" spellcheck=\"false\" required" +
+      std::string(m.user_name.empty() ? " autofocus" : "") + " value=\"" + HtmlEscape(m.user_name) +
+      "\"" + (m.error.empty() ? "" : " aria-describedby=\"error\"") + ">\n";
   main += "<label for=\"password\">Password</label>\n";
   main +=
       "<input type=\"password\" id=\"password\" name=\"password\" "
-      "autocomplete=\"current-password\" required>\n";
+      "autocomplete=\"current-password\" required" +
+      std::string(m.user_name.empty() ? "" : " autofocus") +
+      (m.error.empty() ? "" : " aria-describedby=\"error\"") + ">\n";
   main += "<button type=\"submit\">Sign in</button>\n";
   main += "</form>\n";
   return Page("Sign in - Tessera", main);
