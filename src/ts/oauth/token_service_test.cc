@@ -1,0 +1,668 @@
+#include "ts/oauth/token_service.h"
+
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+#include <stdlib.h>
+
+#include <boost/json.hpp>
+#include <chrono>
+#include <filesystem>
+#include <memory>
+#include <optional>
+#include <set>
+#include <string>
+#include <vector>
+
+#include "test/common/status_matchers.h"
+#include "ts/common/clock.h"
+#include "ts/crypto/digest.h"
+#include "ts/crypto/encoding.h"
+#include "ts/jose/jwk.h"
+#include "ts/jose/verifier.h"
+#include "ts/oauth/application.h"
+#include "ts/storage/sqlite/sqlite_store.h"
+#include "ts/tokens/key_ring.h"
+#include "ts/tokens/token_minter.h"
+
+namespace ts::oauth {
+namespace {
+
+using ::testing::ElementsAre;
+using ::testing::HasSubstr;
+using ::testing::Not;
+using ::testing::UnorderedElementsAre;
+using ::ts::testing::IsOk;
+
+namespace fs = std::filesystem;
+namespace json = boost::json;
+
+constexpr int64_t kNow = 1'700'000'000;
+constexpr char kIssuer[] = "https://tessera.example/ssoins-111111111111";
+constexpr char kApp[] = "arn:aws:sso::123456789012:application/ssoins-111111111111/apl-1";
+constexpr char kOtherApp[] = "arn:aws:sso::123456789012:application/ssoins-111111111111/apl-2";
+constexpr char kCodeOnlyApp[] = "arn:aws:sso::123456789012:application/ssoins-111111111111/apl-3";
+constexpr char kNoPolicyApp[] = "arn:aws:sso::123456789012:application/ssoins-111111111111/apl-4";
+constexpr char kJwtApp[] = "arn:aws:sso::123456789012:application/ssoins-111111111111/apl-5";
+constexpr char kDisabledApp[] = "arn:aws:sso::123456789012:application/ssoins-111111111111/apl-6";
+constexpr char kRedirect[] = "https://mywebapp.example/redirect";
+constexpr char kUser[] = "730448f2-e0a1-70a7-c954-000000000000";
+// RFC 7636 Appendix B.
+constexpr char kVerifier[] = "dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk";
+constexpr char kChallenge[] = "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM";
+constexpr char kAccessTokenType[] = "urn:ietf:params:oauth:token-type:access_token";
+constexpr char kRefreshTokenType[] = "urn:ietf:params:oauth:token-type:refresh_token";
+
+const Caller kWebapp{"arn:aws:iam::123456789012:role/webapp", "123456789012"};
+const Caller kRoot{"arn:aws:iam::111111111111:root", "111111111111"};
+const Caller kStranger{"arn:aws:iam::123456789012:role/other", "123456789012"};
+
+constexpr char kActorPolicy[] =
+    R"({"Version":"2012-10-17","Statement":[{"Effect":"Allow","Principal":{"AWS":)"
+    R"("arn:aws:iam::123456789012:role/webapp"},"Action":"sso-oauth:CreateTokenWithIAM",)"
+    R"("Resource":"*"}]})";
+
+std::set<std::string> Keys(const json::object& o) {
+  std::set<std::string> keys;
+  for (const auto& kv : o) keys.emplace(kv.key());
+  return keys;
+}
+
+// Asserts a modeled error: its wire shape and a message fragment.
+#define EXPECT_API_ERROR(expr, type, fragment)                            \
+  do {                                                                    \
+    auto _r = (expr);                                                     \
+    EXPECT_FALSE(_r.ok());                                                \
+    EXPECT_EQ(_r.status().error_type(), type) << _r.status();             \
+    EXPECT_THAT(std::string(_r.status().message()), HasSubstr(fragment)); \
+  } while (0)
+
+class TokenServiceTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    std::string pattern = (fs::temp_directory_path() / "ts-token-service-XXXXXX").string();
+    ASSERT_NE(::mkdtemp(pattern.data()), nullptr);
+    dir_ = pattern;
+    auto store = storage::SqliteStore::Open((dir_ / "t.db").string());
+    ASSERT_THAT(store, IsOk());
+    store_ = *store;
+
+    instance_.instance_arn = "arn:aws:sso:::instance/ssoins-111111111111";
+    instance_.instance_id = "ssoins-111111111111";
+    instance_.identity_store_id = "d-3333333333";
+    instance_.owner_account_id = "111111111111";
+    instance_.region = "us-east-1";
+    ASSERT_THAT(store_->PutInstance(instance_), IsOk());
+
+    storage::User user;
+    user.user_id = kUser;
+    user.identity_store_id = instance_.identity_store_id;
+    user.user_name = "alice";
+    ASSERT_THAT(store_->CreateUser(user), IsOk());
+
+    const std::string code_grant = std::string(R"({"RedirectUris":[")") + kRedirect + R"("]})";
+    ASSERT_THAT(PutApp(kApp, {{"authorization_code", code_grant}, {"refresh_token", "{}"}}),
+                IsOk());
+    ASSERT_THAT(PutApp(kOtherApp, {{"authorization_code", code_grant}, {"refresh_token", "{}"}}),
+                IsOk());
+    ASSERT_THAT(PutApp(kCodeOnlyApp, {{"authorization_code", code_grant}}), IsOk());
+    ASSERT_THAT(PutApp(kNoPolicyApp, {{"authorization_code", code_grant}}, ""), IsOk());
+    ASSERT_THAT(PutApp(kJwtApp, {{"urn:ietf:params:oauth:grant-type:jwt-bearer",
+                                  R"({"AuthorizedTokenIssuers":[]})"}}),
+                IsOk());
+    ASSERT_THAT(
+        PutApp(kDisabledApp, {{"authorization_code", code_grant}}, kActorPolicy, "DISABLED"),
+        IsOk());
+
+    auto ring = tokens::KeyRing::Open(store_, std::string(32, 's'), clock_);
+    ASSERT_THAT(ring, IsOk());
+    ring_ = *ring;
+    minter_ = std::make_shared<tokens::TokenMinter>(ring_, instance_, kIssuer, std::string(32, 'i'),
+                                                    std::string(32, 'r'));
+    MakeService(TokenServiceOptions{});
+  }
+
+  void TearDown() override {
+    service_.reset();
+    minter_.reset();
+    ring_.reset();
+    store_.reset();
+    std::error_code ignored;
+    fs::remove_all(dir_, ignored);
+  }
+
+  Status PutApp(const std::string& arn, std::map<std::string, std::string> grants,
+                const std::string& policy = kActorPolicy, const std::string& status = "ENABLED") {
+    storage::Application app;
+    app.application_arn = arn;
+    app.instance_arn = instance_.instance_arn;
+    app.application_provider_arn = "arn:aws:sso::aws:applicationProvider/custom";
+    app.name = "app";
+    app.status = status;
+    app.grants = std::move(grants);
+    app.actor_policy_json = policy;
+    app.access_scopes["s3:access_grants:read_write"] = {};
+    app.created_at = kNow;
+    return store_->PutApplication(app);
+  }
+
+  void MakeService(TokenServiceOptions options) {
+    service_ = std::make_unique<TokenService>(store_, minter_, clock_, options);
+  }
+
+  // Stores an authorization code as /authorize would and returns its plaintext.
+  std::string MakeCode(const std::string& app = kApp,
+                       std::vector<std::string> scopes = {"openid", "aws", "sts:identity_context",
+                                                          "s3:access_grants:read_write"}) {
+    const std::string code = tokens::TokenMinter::NewAuthorizationCode();
+    storage::AuthorizationCode record;
+    record.code_hash = tokens::TokenMinter::Hash(code);
+    record.application_arn = app;
+    record.user_id = kUser;
+    record.redirect_uri = kRedirect;
+    record.code_challenge = kChallenge;
+    record.scopes = std::move(scopes);
+    record.auth_time = kNow - 5;
+    record.created_at = clock_->NowUnixSeconds();
+    record.expires_at = clock_->NowUnixSeconds() + 300;
+    EXPECT_THAT(store_->CreateAuthorizationCode(record), IsOk());
+    return code;
+  }
+
+  static std::string CodeBody(const std::string& code, const std::string& app = kApp,
+                              const std::string& verifier = kVerifier,
+                              const std::string& redirect = kRedirect,
+                              std::optional<std::vector<std::string>> scope = std::nullopt) {
+    json::object o{{"clientId", app},
+                   {"grantType", "authorization_code"},
+                   {"code", code},
+                   {"redirectUri", redirect},
+                   {"codeVerifier", verifier}};
+    if (scope) {
+      json::array a;
+      for (const auto& s : *scope) a.emplace_back(s);
+      o["scope"] = a;
+    }
+    return json::serialize(o);
+  }
+
+  static std::string RefreshBody(const std::string& token, const std::string& app = kApp,
+                                 std::optional<std::vector<std::string>> scope = std::nullopt) {
+    json::object o{{"clientId", app}, {"grantType", "refresh_token"}, {"refreshToken", token}};
+    if (scope) {
+      json::array a;
+      for (const auto& s : *scope) a.emplace_back(s);
+      o["scope"] = a;
+    }
+    return json::serialize(o);
+  }
+
+  StatusOr<std::string> Call(const std::string& body, const Caller& caller = kWebapp) {
+    return service_->CreateTokenWithIam(caller, body);
+  }
+
+  // Redeems a fresh code and returns the parsed response.
+  json::object Redeem(const std::string& app = kApp) {
+    auto r = Call(CodeBody(MakeCode(app), app));
+    EXPECT_THAT(r, IsOk());
+    return r.ok() ? json::parse(*r).as_object() : json::object();
+  }
+
+  static std::string Str(const json::object& o, const char* key) {
+    const json::value* v = o.if_contains(key);
+    return v && v->is_string() ? std::string(v->as_string()) : std::string();
+  }
+
+  json::object VerifiedPayload(const std::string& token) {
+    auto set = jose::JwkSet::Parse(ring_->JwksJson());
+    EXPECT_THAT(set, IsOk());
+    if (!set.ok()) return {};
+    auto verified = jose::VerifyJws(token, *set, {"ES256"});
+    EXPECT_THAT(verified, IsOk());
+    if (!verified.ok()) return {};
+    return json::parse(verified->payload_json).as_object();
+  }
+
+  fs::path dir_;
+  storage::StorePtr store_;
+  storage::Instance instance_;
+  std::shared_ptr<FakeClock> clock_ = std::make_shared<FakeClock>(kNow);
+  std::shared_ptr<tokens::KeyRing> ring_;
+  std::shared_ptr<tokens::TokenMinter> minter_;
+  std::unique_ptr<TokenService> service_;
+};
+
+// --- request parsing ---
+
+TEST_F(TokenServiceTest, MalformedJsonIsInvalidRequest) {
+  EXPECT_API_ERROR(Call("{\"clientId\":"), "InvalidRequestException", "not valid JSON");
+}
+
+TEST_F(TokenServiceTest, NonObjectBodyIsInvalidRequest) {
+  EXPECT_API_ERROR(Call("[]"), "InvalidRequestException", "must be a JSON object");
+  EXPECT_API_ERROR(Call("\"x\""), "InvalidRequestException", "must be a JSON object");
+}
+
+TEST_F(TokenServiceTest, WrongMemberTypesAreInvalidRequest) {
+  EXPECT_API_ERROR(Call(R"({"clientId":5,"grantType":"authorization_code"})"),
+                   "InvalidRequestException", "Member 'clientId' must be a string");
+  EXPECT_API_ERROR(Call(std::string(R"({"clientId":")") + kApp + R"(","grantType":["x"]})"),
+                   "InvalidRequestException", "Member 'grantType' must be a string");
+  EXPECT_API_ERROR(Call(std::string(R"({"clientId":")") + kApp +
+                        R"(","grantType":"authorization_code","code":{}})"),
+                   "InvalidRequestException", "Member 'code' must be a string");
+  EXPECT_API_ERROR(Call(std::string(R"({"clientId":")") + kApp +
+                        R"(","grantType":"authorization_code","codeVerifier":true})"),
+                   "InvalidRequestException", "Member 'codeVerifier' must be a string");
+  EXPECT_API_ERROR(Call(std::string(R"({"clientId":")") + kApp +
+                        R"(","grantType":"refresh_token","scope":"openid"})"),
+                   "InvalidRequestException", "Member 'scope' must be a list of strings");
+  EXPECT_API_ERROR(Call(std::string(R"({"clientId":")") + kApp +
+                        R"(","grantType":"refresh_token","scope":["openid",7]})"),
+                   "InvalidRequestException", "Member 'scope' must be a list of strings");
+}
+
+TEST_F(TokenServiceTest, MissingRequiredMembersAreInvalidRequest) {
+  EXPECT_API_ERROR(Call(R"({"grantType":"authorization_code"})"), "InvalidRequestException",
+                   "Member 'clientId' is required");
+  EXPECT_API_ERROR(Call(R"({"clientId":"","grantType":"authorization_code"})"),
+                   "InvalidRequestException", "Member 'clientId' is required");
+  EXPECT_API_ERROR(Call(std::string(R"({"clientId":")") + kApp + R"("})"),
+                   "InvalidRequestException", "Member 'grantType' is required");
+  // null counts as absent.
+  EXPECT_API_ERROR(Call(std::string(R"({"clientId":")") + kApp + R"(","grantType":null})"),
+                   "InvalidRequestException", "Member 'grantType' is required");
+}
+
+// --- application and caller ---
+
+TEST_F(TokenServiceTest, UnknownApplicationIsInvalidClient) {
+  const std::string unknown = "arn:aws:sso::123456789012:application/ssoins-111111111111/apl-9";
+  EXPECT_API_ERROR(Call(CodeBody(MakeCode(), unknown)), "InvalidClientException", unknown);
+}
+
+TEST_F(TokenServiceTest, DisabledApplicationIsInvalidClient) {
+  EXPECT_API_ERROR(Call(CodeBody(MakeCode(kDisabledApp), kDisabledApp)), "InvalidClientException",
+                   "disabled");
+}
+
+TEST_F(TokenServiceTest, InstanceOwnerRootIsAlwaysAllowed) {
+  EXPECT_THAT(Call(CodeBody(MakeCode()), kRoot), IsOk());
+  EXPECT_THAT(Call(CodeBody(MakeCode(kNoPolicyApp), kNoPolicyApp), kRoot), IsOk());
+}
+
+TEST_F(TokenServiceTest, CallerOutsideTheActorPolicyIsAccessDenied) {
+  const std::string code = MakeCode();
+  EXPECT_API_ERROR(Call(CodeBody(code), kStranger), "AccessDeniedException",
+                   "User: arn:aws:iam::123456789012:role/other is not authorized to perform: "
+                   "sso-oauth:CreateTokenWithIAM on resource: " +
+                       std::string(kApp));
+  // Another account's root is not the instance owner.
+  EXPECT_API_ERROR(Call(CodeBody(code), Caller{"arn:aws:iam::123456789012:root", "123456789012"}),
+                   "AccessDeniedException", "is not authorized");
+  // The denial changed nothing: the code is still good for an allowed caller.
+  EXPECT_THAT(Call(CodeBody(code), kWebapp), IsOk());
+}
+
+TEST_F(TokenServiceTest, ApplicationWithoutActorPolicyDeniesEveryoneButRoot) {
+  EXPECT_API_ERROR(Call(CodeBody(MakeCode(kNoPolicyApp), kNoPolicyApp), kWebapp),
+                   "AccessDeniedException", "no IAM authentication method");
+}
+
+TEST_F(TokenServiceTest, MalformedActorPolicyDenies) {
+  ASSERT_THAT(PutApp(kOtherApp, {{"refresh_token", "{}"}}, R"({"Statement":"nonsense"})"), IsOk());
+  EXPECT_API_ERROR(Call(RefreshBody("tsrt_x", kOtherApp)), "AccessDeniedException",
+                   "actor policy is not valid");
+}
+
+// --- grant types ---
+
+TEST_F(TokenServiceTest, UnknownGrantTypeIsUnsupported) {
+  EXPECT_API_ERROR(Call(std::string(R"({"clientId":")") + kApp + R"(","grantType":"password"})"),
+                   "UnsupportedGrantTypeException", "password");
+  EXPECT_API_ERROR(Call(std::string(R"({"clientId":")") + kApp +
+                        R"(","grantType":"urn:ietf:params:oauth:grant-type:device_code"})"),
+                   "UnsupportedGrantTypeException", "device_code");
+}
+
+TEST_F(TokenServiceTest, GrantNotConfiguredForTheAppIsUnauthorizedClient) {
+  EXPECT_API_ERROR(Call(RefreshBody("tsrt_x", kCodeOnlyApp)), "UnauthorizedClientException",
+                   "refresh_token");
+  EXPECT_API_ERROR(Call(std::string(R"({"clientId":")") + kApp +
+                        R"(","grantType":"urn:ietf:params:oauth:grant-type:token-exchange"})"),
+                   "UnauthorizedClientException", "token-exchange");
+}
+
+TEST_F(TokenServiceTest, ConfiguredButUnimplementedJwtBearerIsUnsupported) {
+  EXPECT_API_ERROR(Call(std::string(R"({"clientId":")") + kJwtApp +
+                        R"(","grantType":"urn:ietf:params:oauth:grant-type:jwt-bearer",)"
+                        R"("assertion":"a.b.c"})"),
+                   "UnsupportedGrantTypeException", "not supported by this server yet");
+}
+
+// --- authorization_code errors ---
+
+TEST_F(TokenServiceTest, CodeGrantRequiresCodeRedirectUriAndVerifier) {
+  const std::string prefix =
+      std::string(R"({"clientId":")") + kApp + R"(","grantType":"authorization_code")";
+  EXPECT_API_ERROR(Call(prefix + R"(,"redirectUri":"x","codeVerifier":"y"})"),
+                   "InvalidRequestException", "Member 'code' is required");
+  EXPECT_API_ERROR(Call(prefix + R"(,"code":"x","codeVerifier":"y"})"), "InvalidRequestException",
+                   "Member 'redirectUri' is required");
+  EXPECT_API_ERROR(Call(prefix + R"(,"code":"x","redirectUri":"y"})"), "InvalidRequestException",
+                   "PKCE is mandatory");
+}
+
+TEST_F(TokenServiceTest, UnknownCodeIsInvalidGrant) {
+  EXPECT_API_ERROR(Call(CodeBody("tsac_unknown")), "InvalidGrantException",
+                   "Invalid authorization code");
+}
+
+TEST_F(TokenServiceTest, CodeOfAnotherApplicationIsInvalidGrant) {
+  const std::string code = MakeCode(kOtherApp);
+  EXPECT_API_ERROR(Call(CodeBody(code, kApp)), "InvalidGrantException",
+                   "Invalid authorization code");
+  // Still good for its own application.
+  EXPECT_THAT(Call(CodeBody(code, kOtherApp)), IsOk());
+}
+
+TEST_F(TokenServiceTest, ExpiredCodeIsInvalidGrant) {
+  const std::string code = MakeCode();
+  clock_->Advance(std::chrono::seconds(300));
+  EXPECT_API_ERROR(Call(CodeBody(code)), "InvalidGrantException", "expired");
+}
+
+TEST_F(TokenServiceTest, CodeStillGoodOneSecondBeforeExpiry) {
+  const std::string code = MakeCode();
+  clock_->Advance(std::chrono::seconds(299));
+  EXPECT_THAT(Call(CodeBody(code)), IsOk());
+}
+
+TEST_F(TokenServiceTest, ReusedCodeIsInvalidGrantAndRevokesTheFirstFamily) {
+  const std::string code = MakeCode();
+  auto first = Call(CodeBody(code));
+  ASSERT_THAT(first, IsOk());
+  const std::string refresh = Str(json::parse(*first).as_object(), "refreshToken");
+  ASSERT_FALSE(refresh.empty());
+
+  clock_->Advance(std::chrono::seconds(5));
+  EXPECT_API_ERROR(Call(CodeBody(code)), "InvalidGrantException", "already been used");
+
+  auto stored = store_->GetAuthorizationCode(tokens::TokenMinter::Hash(code));
+  ASSERT_THAT(stored, IsOk());
+  auto family = store_->GetFamily(stored->family_id);
+  ASSERT_THAT(family, IsOk());
+  EXPECT_EQ(family->revoked_at, kNow + 5);
+  EXPECT_API_ERROR(Call(RefreshBody(refresh)), "InvalidGrantException", "revoked");
+}
+
+TEST_F(TokenServiceTest, RedirectUriMismatchIsInvalidGrant) {
+  const std::string code = MakeCode();
+  EXPECT_API_ERROR(Call(CodeBody(code, kApp, kVerifier, "https://mywebapp.example/redirect/")),
+                   "InvalidGrantException", "redirectUri does not match");
+  EXPECT_THAT(Call(CodeBody(code)), IsOk());
+}
+
+TEST_F(TokenServiceTest, VerifierWithBadSyntaxIsInvalidGrant) {
+  const std::string code = MakeCode();
+  EXPECT_API_ERROR(Call(CodeBody(code, kApp, std::string(42, 'a'))), "InvalidGrantException",
+                   "43 to 128 characters");
+  EXPECT_API_ERROR(Call(CodeBody(code, kApp, std::string(129, 'a'))), "InvalidGrantException",
+                   "43 to 128 characters");
+  EXPECT_API_ERROR(Call(CodeBody(code, kApp, std::string(42, 'a') + "+")), "InvalidGrantException",
+                   "43 to 128 characters");
+}
+
+TEST_F(TokenServiceTest, VerifierMismatchChangesNothing) {
+  const std::string code = MakeCode();
+  EXPECT_API_ERROR(Call(CodeBody(code, kApp, std::string(43, 'a'))), "InvalidGrantException",
+                   "codeVerifier does not match the code challenge");
+  auto stored = store_->GetAuthorizationCode(tokens::TokenMinter::Hash(code));
+  ASSERT_THAT(stored, IsOk());
+  EXPECT_EQ(stored->consumed_at, 0);
+  // The code is still redeemable with the right verifier.
+  EXPECT_THAT(Call(CodeBody(code)), IsOk());
+}
+
+TEST_F(TokenServiceTest, ScopeWideningAtRedemptionIsInvalidScope) {
+  const std::string code = MakeCode(kApp, {"openid", "aws"});
+  EXPECT_API_ERROR(Call(CodeBody(code, kApp, kVerifier, kRedirect,
+                                 std::vector<std::string>{"openid", "sts:identity_context"})),
+                   "InvalidScopeException", "'sts:identity_context'");
+  // Narrowing is fine, and the failure above consumed nothing.
+  auto ok = Call(CodeBody(code, kApp, kVerifier, kRedirect, std::vector<std::string>{"aws"}));
+  ASSERT_THAT(ok, IsOk());
+  EXPECT_EQ(json::parse(*ok).at("scope"), json::parse(R"(["aws"])"));
+}
+
+// --- refresh_token errors ---
+
+TEST_F(TokenServiceTest, RefreshGrantRequiresRefreshToken) {
+  EXPECT_API_ERROR(
+      Call(std::string(R"({"clientId":")") + kApp + R"(","grantType":"refresh_token"})"),
+      "InvalidRequestException", "Member 'refreshToken' is required");
+}
+
+TEST_F(TokenServiceTest, UnknownRefreshTokenIsInvalidGrant) {
+  EXPECT_API_ERROR(Call(RefreshBody("tsrt_nope")), "InvalidGrantException",
+                   "Invalid refresh token provided");
+}
+
+TEST_F(TokenServiceTest, RefreshTokenOfAnotherApplicationIsInvalidGrant) {
+  const std::string refresh = Str(Redeem(kOtherApp), "refreshToken");
+  ASSERT_FALSE(refresh.empty());
+  EXPECT_API_ERROR(Call(RefreshBody(refresh, kApp)), "InvalidGrantException",
+                   "Invalid refresh token provided");
+  // Nothing changed: it still refreshes for its own application.
+  EXPECT_THAT(Call(RefreshBody(refresh, kOtherApp)), IsOk());
+}
+
+TEST_F(TokenServiceTest, RevokedRefreshTokenIsInvalidGrant) {
+  json::object first = Redeem();
+  const std::string refresh = Str(first, "refreshToken");
+  const std::string fid = Str(VerifiedPayload(Str(first, "accessToken")), "tsr:fid");
+  ASSERT_THAT(store_->RevokeFamily(fid, kNow), IsOk());
+  EXPECT_API_ERROR(Call(RefreshBody(refresh)), "InvalidGrantException", "revoked");
+}
+
+TEST_F(TokenServiceTest, ExpiredRefreshTokenIsInvalidGrant) {
+  TokenServiceOptions options;
+  options.refresh_token_ttl = 1000;
+  MakeService(options);
+  const std::string refresh = Str(Redeem(), "refreshToken");
+  clock_->Advance(std::chrono::seconds(999));
+  auto next = Call(RefreshBody(refresh));
+  ASSERT_THAT(next, IsOk());
+  clock_->Advance(std::chrono::seconds(1));
+  // The family's absolute bound holds for successors too.
+  EXPECT_API_ERROR(Call(RefreshBody(Str(json::parse(*next).as_object(), "refreshToken"))),
+                   "InvalidGrantException", "expired");
+}
+
+TEST_F(TokenServiceTest, RefreshReuseRevokesTheFamily) {
+  const std::string rt1 = Str(Redeem(), "refreshToken");
+  auto second = Call(RefreshBody(rt1));
+  ASSERT_THAT(second, IsOk());
+  const std::string rt2 = Str(json::parse(*second).as_object(), "refreshToken");
+  EXPECT_NE(rt2, rt1);
+  EXPECT_API_ERROR(Call(RefreshBody(rt1)), "InvalidGrantException", "already been used");
+  // The successor dies with its family.
+  EXPECT_API_ERROR(Call(RefreshBody(rt2)), "InvalidGrantException", "revoked");
+}
+
+TEST_F(TokenServiceTest, GraceWindowReturnsTheSameSuccessor) {
+  TokenServiceOptions options;
+  options.refresh_grace_seconds = 60;
+  MakeService(options);
+  const std::string rt1 = Str(Redeem(), "refreshToken");
+  auto a = Call(RefreshBody(rt1));
+  ASSERT_THAT(a, IsOk());
+  clock_->Advance(std::chrono::seconds(60));
+  auto b = Call(RefreshBody(rt1));
+  ASSERT_THAT(b, IsOk());
+  const std::string rt2 = Str(json::parse(*a).as_object(), "refreshToken");
+  EXPECT_EQ(Str(json::parse(*b).as_object(), "refreshToken"), rt2);
+
+  // Past the window it is reuse: the family is revoked.
+  clock_->Advance(std::chrono::seconds(1));
+  EXPECT_API_ERROR(Call(RefreshBody(rt1)), "InvalidGrantException", "already been used");
+  EXPECT_API_ERROR(Call(RefreshBody(rt2)), "InvalidGrantException", "revoked");
+}
+
+TEST_F(TokenServiceTest, GraceWindowDoesNotApplyOnceTheSuccessorWasUsed) {
+  TokenServiceOptions options;
+  options.refresh_grace_seconds = 60;
+  MakeService(options);
+  const std::string rt1 = Str(Redeem(), "refreshToken");
+  auto a = Call(RefreshBody(rt1));
+  ASSERT_THAT(a, IsOk());
+  ASSERT_THAT(Call(RefreshBody(Str(json::parse(*a).as_object(), "refreshToken"))), IsOk());
+  EXPECT_API_ERROR(Call(RefreshBody(rt1)), "InvalidGrantException", "already been used");
+}
+
+TEST_F(TokenServiceTest, RefreshForADeletedUserIsInvalidGrant) {
+  const std::string refresh = Str(Redeem(), "refreshToken");
+  ASSERT_THAT(store_->DeleteUser(kUser, kNow), IsOk());
+  // DeleteUser revokes the user's families (store.h), so the token reads as revoked.
+  EXPECT_API_ERROR(Call(RefreshBody(refresh)), "InvalidGrantException", "revoked");
+}
+
+TEST_F(TokenServiceTest, CodeForADeletedUserIsInvalidGrant) {
+  const std::string code = MakeCode();
+  ASSERT_THAT(store_->DeleteUser(kUser, kNow), IsOk());
+  EXPECT_API_ERROR(Call(CodeBody(code)), "InvalidGrantException", "Invalid authorization code");
+}
+
+TEST_F(TokenServiceTest, RefreshDownscopesWithinTheFamily) {
+  const std::string rt1 = Str(Redeem(), "refreshToken");
+  auto narrow = Call(RefreshBody(rt1, kApp, std::vector<std::string>{"aws"}));
+  ASSERT_THAT(narrow, IsOk());
+  json::object n = json::parse(*narrow).as_object();
+  EXPECT_EQ(n["scope"], json::parse(R"(["aws"])"));
+  // Without a scope the narrowed token keeps its narrowed scopes.
+  auto again = Call(RefreshBody(Str(n, "refreshToken")));
+  ASSERT_THAT(again, IsOk());
+  json::object a = json::parse(*again).as_object();
+  EXPECT_EQ(a["scope"], json::parse(R"(["aws"])"));
+  // A scope the family never had is refused.
+  EXPECT_API_ERROR(Call(RefreshBody(Str(a, "refreshToken"), kApp,
+                                    std::vector<std::string>{"qbusiness:conversations:access"})),
+                   "InvalidScopeException", "'qbusiness:conversations:access'");
+}
+
+// --- success responses ---
+
+TEST_F(TokenServiceTest, CodeRedemptionResponseHasTheProtocolMembers) {
+  const std::string code = MakeCode();
+  auto r = Call(CodeBody(code));
+  ASSERT_THAT(r, IsOk());
+  json::object o = json::parse(*r).as_object();
+  EXPECT_THAT(Keys(o),
+              UnorderedElementsAre("accessToken", "tokenType", "expiresIn", "refreshToken",
+                                   "idToken", "issuedTokenType", "scope", "awsAdditionalDetails"));
+  EXPECT_EQ(o["tokenType"], "Bearer");
+  EXPECT_EQ(o["expiresIn"], 3600);
+  EXPECT_EQ(o["issuedTokenType"], kRefreshTokenType);
+  EXPECT_EQ(o["scope"], json::parse(R"(["openid","aws","sts:identity_context",)"
+                                    R"("s3:access_grants:read_write"])"));
+  EXPECT_THAT(Str(o, "refreshToken"), ::testing::StartsWith("tsrt_"));
+  ASSERT_TRUE(o["awsAdditionalDetails"].is_object());
+  json::object details = o["awsAdditionalDetails"].as_object();
+  EXPECT_THAT(Keys(details), ElementsAre("identityContext"));
+
+  auto stored = store_->GetAuthorizationCode(tokens::TokenMinter::Hash(code));
+  ASSERT_THAT(stored, IsOk());
+  EXPECT_EQ(stored->consumed_at, kNow);
+
+  json::object at = VerifiedPayload(Str(o, "accessToken"));
+  EXPECT_EQ(at["sub"], kUser);
+  EXPECT_EQ(at["aud"], kApp);
+  EXPECT_EQ(at["iss"], kIssuer);
+  EXPECT_EQ(at["exp"], kNow + 3600);
+  EXPECT_EQ(at["tsr:fid"], json::value(stored->family_id));
+  EXPECT_EQ(at["scope"], "openid aws sts:identity_context s3:access_grants:read_write");
+
+  json::object id = VerifiedPayload(Str(o, "idToken"));
+  EXPECT_EQ(id["sub"], kUser);
+  EXPECT_EQ(id["aud"], kApp);
+  EXPECT_EQ(id["auth_time"], json::value(tokens::Iso8601(kNow - 5)));
+  EXPECT_EQ(id["sts:identity_context"], details["identityContext"]);
+
+  auto context = minter_->ReadIdentityContext(Str(details, "identityContext"));
+  ASSERT_THAT(context, IsOk());
+  EXPECT_EQ(context->user_id, kUser);
+  EXPECT_EQ(context->application_arn, kApp);
+  EXPECT_EQ(context->instance_arn, instance_.instance_arn);
+
+  auto family = store_->GetFamily(stored->family_id);
+  ASSERT_THAT(family, IsOk());
+  EXPECT_EQ(family->user_id, kUser);
+  EXPECT_EQ(family->application_arn, kApp);
+  EXPECT_EQ(family->grant_type, "authorization_code");
+  EXPECT_EQ(family->expires_at, kNow + 90 * 86400);
+  auto token = store_->GetRefreshToken(tokens::TokenMinter::Hash(Str(o, "refreshToken")));
+  ASSERT_THAT(token, IsOk());
+  EXPECT_EQ(token->token.family_id, stored->family_id);
+}
+
+TEST_F(TokenServiceTest, AppWithoutRefreshGrantGetsNoRefreshToken) {
+  json::object o = Redeem(kCodeOnlyApp);
+  EXPECT_THAT(Keys(o), UnorderedElementsAre("accessToken", "tokenType", "expiresIn", "idToken",
+                                            "issuedTokenType", "scope", "awsAdditionalDetails"));
+  EXPECT_EQ(o["issuedTokenType"], kAccessTokenType);
+}
+
+TEST_F(TokenServiceTest, NoIdTokenWithoutOpenidAndNoDetailsWithoutIdentityContext) {
+  auto aws_only =
+      Call(CodeBody(MakeCode(), kApp, kVerifier, kRedirect, std::vector<std::string>{"aws"}));
+  ASSERT_THAT(aws_only, IsOk());
+  json::object a = json::parse(*aws_only).as_object();
+  EXPECT_THAT(Keys(a), UnorderedElementsAre("accessToken", "tokenType", "expiresIn", "refreshToken",
+                                            "issuedTokenType", "scope"));
+
+  auto openid =
+      Call(CodeBody(MakeCode(), kApp, kVerifier, kRedirect, std::vector<std::string>{"openid"}));
+  ASSERT_THAT(openid, IsOk());
+  json::object o = json::parse(*openid).as_object();
+  EXPECT_THAT(Keys(o), UnorderedElementsAre("accessToken", "tokenType", "expiresIn", "refreshToken",
+                                            "idToken", "issuedTokenType", "scope"));
+  json::object id = VerifiedPayload(Str(o, "idToken"));
+  EXPECT_FALSE(id.contains("sts:identity_context"));
+
+  auto context_only = Call(CodeBody(MakeCode(), kApp, kVerifier, kRedirect,
+                                    std::vector<std::string>{"sts:identity_context"}));
+  ASSERT_THAT(context_only, IsOk());
+  EXPECT_THAT(Keys(json::parse(*context_only).as_object()),
+              UnorderedElementsAre("accessToken", "tokenType", "expiresIn", "refreshToken",
+                                   "issuedTokenType", "scope", "awsAdditionalDetails"));
+}
+
+TEST_F(TokenServiceTest, RefreshResponseRotatesAndKeepsTheFamily) {
+  json::object first = Redeem();
+  const std::string fid = Str(VerifiedPayload(Str(first, "accessToken")), "tsr:fid");
+  clock_->Advance(std::chrono::seconds(100));
+  auto r = Call(RefreshBody(Str(first, "refreshToken")));
+  ASSERT_THAT(r, IsOk());
+  json::object o = json::parse(*r).as_object();
+  EXPECT_EQ(o["issuedTokenType"], kRefreshTokenType);
+  EXPECT_EQ(o["tokenType"], "Bearer");
+  EXPECT_NE(Str(o, "refreshToken"), Str(first, "refreshToken"));
+  EXPECT_EQ(Str(o, "refreshToken"), minter_->SuccessorRefreshToken(Str(first, "refreshToken")));
+  json::object at = VerifiedPayload(Str(o, "accessToken"));
+  EXPECT_EQ(at["tsr:fid"], json::value(fid));
+  EXPECT_EQ(at["iat"], kNow + 100);
+  EXPECT_EQ(at["exp"], kNow + 100 + 3600);
+}
+
+TEST_F(TokenServiceTest, ConfiguredLifetimesAreUsed) {
+  TokenServiceOptions options;
+  options.access_token_ttl = 900;
+  options.id_token_ttl = 600;
+  MakeService(options);
+  json::object o = Redeem();
+  EXPECT_EQ(o["expiresIn"], 900);
+  EXPECT_EQ(VerifiedPayload(Str(o, "accessToken"))["exp"], kNow + 900);
+  EXPECT_EQ(VerifiedPayload(Str(o, "idToken"))["exp"], kNow + 600);
+}
+
+}  // namespace
+}  // namespace ts::oauth

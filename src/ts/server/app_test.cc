@@ -1,0 +1,257 @@
+#include "ts/server/app.h"
+
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+#include <stdlib.h>
+
+#include <boost/json.hpp>
+#include <filesystem>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "test/common/status_matchers.h"
+#include "ts/crypto/encoding.h"
+#include "ts/jose/jwk.h"
+#include "ts/jose/verifier.h"
+#include "ts/server/bootstrap.h"
+#include "ts/sigv4/signer.h"
+#include "ts/storage/store.h"
+#include "ts/tokens/token_minter.h"
+
+namespace ts::server {
+namespace {
+
+using ::testing::HasSubstr;
+using ::testing::StartsWith;
+using ::ts::testing::IsOk;
+
+namespace fs = std::filesystem;
+namespace json = boost::json;
+
+constexpr int64_t kNow = 1'700'000'000;
+constexpr char kPublicUrl[] = "http://127.0.0.1:8080";
+constexpr char kRootId[] = "AKIAROOTEXAMPLE00001";
+constexpr char kRootSecret[] = "root/secret/EXAMPLEKEY";
+constexpr char kVerifier[] = "dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk";
+constexpr char kChallenge[] = "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM";
+
+class TesseraTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    std::string pattern = (fs::temp_directory_path() / "ts-app-XXXXXX").string();
+    ASSERT_NE(::mkdtemp(pattern.data()), nullptr);
+    dir_ = pattern;
+    config_.db_path = (dir_ / "t.db").string();
+    config_.demo = true;
+    config_.demo_password = "demo-password";
+    config_.master_key_env = crypto::HexEncode(std::string(32, 'm'));
+    config_.root_access_key_id = kRootId;
+    config_.root_secret_key = kRootSecret;
+    auto app = Tessera::Create(config_, kPublicUrl, clock_, &notices_);
+    ASSERT_THAT(app, IsOk());
+    app_ = std::move(*app);
+  }
+  void TearDown() override {
+    app_.reset();
+    std::error_code ignored;
+    fs::remove_all(dir_, ignored);
+  }
+
+  http::Response Get(const std::string& target) const {
+    http::Request r;
+    r.method = "GET";
+    r.target = target;
+    r.headers.push_back({"host", "127.0.0.1:8080"});
+    return app_->Handle(r);
+  }
+
+  static http::Request TokenRequest(const std::string& body) {
+    http::Request r;
+    r.method = "POST";
+    r.target = "/token?aws_iam=t";
+    r.headers.push_back({"host", "127.0.0.1:8080"});
+    r.headers.push_back({"content-type", "application/json"});
+    r.body = body;
+    return r;
+  }
+
+  static void ExpectError(const http::Response& r, int status, const std::string& type) {
+    EXPECT_EQ(r.status, status) << r.body;
+    auto header = r.FindHeader("x-amzn-ErrorType");
+    ASSERT_TRUE(header.has_value());
+    EXPECT_THAT(std::string(*header), StartsWith(type + ":"));
+    EXPECT_TRUE(json::parse(r.body).is_object());
+  }
+
+  // A code for the demo user, made as /authorize would.
+  std::string MakeCode() {
+    auto user = app_->store()->GetUserByName("demo");
+    EXPECT_THAT(user, IsOk());
+    const std::string code = tokens::TokenMinter::NewAuthorizationCode();
+    storage::AuthorizationCode record;
+    record.code_hash = tokens::TokenMinter::Hash(code);
+    record.application_arn = kDemoApplicationArn;
+    record.user_id = user.ok() ? user->user_id : "";
+    record.redirect_uri = kDemoRedirectUri;
+    record.code_challenge = kChallenge;
+    record.scopes = {"openid", "aws", "sts:identity_context"};
+    record.auth_time = kNow;
+    record.created_at = kNow;
+    record.expires_at = kNow + 300;
+    EXPECT_THAT(app_->store()->CreateAuthorizationCode(record), IsOk());
+    return code;
+  }
+
+  static std::string CodeBody(const std::string& code) {
+    return json::serialize(json::object{{"clientId", kDemoApplicationArn},
+                                        {"grantType", "authorization_code"},
+                                        {"code", code},
+                                        {"redirectUri", kDemoRedirectUri},
+                                        {"codeVerifier", kVerifier}});
+  }
+
+  sigv4::Credential Root() const {
+    sigv4::Credential c;
+    c.access_key_id = kRootId;
+    c.secret_access_key = kRootSecret;
+    return c;
+  }
+
+  fs::path dir_;
+  ServerConfig config_;
+  std::shared_ptr<FakeClock> clock_ = std::make_shared<FakeClock>(kNow);
+  std::vector<std::string> notices_;
+  std::unique_ptr<Tessera> app_;
+};
+
+TEST_F(TesseraTest, CreateWiresTheDemo) {
+  EXPECT_EQ(app_->issuer(), std::string(kPublicUrl) + "/ssoins-111111111111");
+  EXPECT_EQ(app_->demo_secrets().access_key_id, kRootId);
+  EXPECT_EQ(app_->demo_secrets().secret_access_key, kRootSecret);
+  EXPECT_EQ(app_->demo_secrets().demo_password, "demo-password");
+  EXPECT_THAT(app_->store()->GetApplication(kDemoApplicationArn), IsOk());
+  // The master key was checked in (and a given root credential is not stored).
+  EXPECT_THAT(app_->store()->GetMeta("master_key_check"), IsOk());
+  for (const std::string& n : notices_) EXPECT_THAT(n, ::testing::Not(HasSubstr(kRootSecret)));
+}
+
+TEST_F(TesseraTest, ReopeningWithAnotherMasterKeyFails) {
+  app_.reset();
+  ServerConfig other = config_;
+  other.master_key_env = crypto::HexEncode(std::string(32, 'n'));
+  std::vector<std::string> notices;
+  EXPECT_THAT(Tessera::Create(other, kPublicUrl, clock_, &notices),
+              ::ts::testing::StatusIs(StatusCode::kFailedPrecondition,
+                                      HasSubstr("master key does not match")));
+}
+
+TEST_F(TesseraTest, WithoutDemoOrBootstrapThereIsNoInstance) {
+  app_.reset();
+  ServerConfig empty = config_;
+  empty.db_path = (dir_ / "empty.db").string();
+  empty.demo = false;
+  std::vector<std::string> notices;
+  EXPECT_THAT(Tessera::Create(empty, kPublicUrl, clock_, &notices),
+              ::ts::testing::StatusIs(StatusCode::kFailedPrecondition,
+                                      HasSubstr("no Identity Center instance is configured")));
+}
+
+TEST_F(TesseraTest, Healthz) {
+  http::Response r = Get("/healthz");
+  EXPECT_EQ(r.status, 200);
+  EXPECT_EQ(json::parse(r.body), json::parse(R"({"status":"ok"})"));
+}
+
+TEST_F(TesseraTest, Discovery) {
+  http::Response r = Get("/ssoins-111111111111/.well-known/openid-configuration");
+  ASSERT_EQ(r.status, 200);
+  EXPECT_EQ(r.FindHeader("content-type").value_or(""), "application/json");
+  json::object d = json::parse(r.body).as_object();
+  const std::string issuer = std::string(kPublicUrl) + "/ssoins-111111111111";
+  EXPECT_EQ(d["issuer"], json::value(issuer));
+  EXPECT_EQ(d["authorization_endpoint"], json::value(std::string(kPublicUrl) + "/authorize"));
+  EXPECT_EQ(d["token_endpoint"], json::value(std::string(kPublicUrl) + "/token"));
+  EXPECT_EQ(d["jwks_uri"], json::value(issuer + "/.well-known/jwks.json"));
+  EXPECT_EQ(d["code_challenge_methods_supported"], json::parse(R"(["S256"])"));
+  EXPECT_EQ(d["id_token_signing_alg_values_supported"], json::parse(R"(["ES256"])"));
+  EXPECT_EQ(d["authorization_response_iss_parameter_supported"], true);
+}
+
+TEST_F(TesseraTest, Jwks) {
+  http::Response scoped = Get("/ssoins-111111111111/.well-known/jwks.json");
+  ASSERT_EQ(scoped.status, 200);
+  auto set = jose::JwkSet::Parse(scoped.body);
+  ASSERT_THAT(set, IsOk());
+  EXPECT_EQ(set->size(), 1u);
+  http::Response root = Get("/.well-known/jwks.json");
+  ASSERT_EQ(root.status, 200);
+  EXPECT_EQ(root.body, scoped.body);
+}
+
+TEST_F(TesseraTest, UnknownPathIsUnknownOperation) {
+  ExpectError(Get("/nope"), 404, "UnknownOperationException");
+  // Another instance id's discovery document does not exist either.
+  ExpectError(Get("/ssoins-999999999999/.well-known/openid-configuration"), 404,
+              "UnknownOperationException");
+  http::Request del;
+  del.method = "DELETE";
+  del.target = "/healthz";
+  ExpectError(app_->Handle(del), 404, "UnknownOperationException");
+}
+
+TEST_F(TesseraTest, TokenWithoutAwsIamIsInvalidRequest) {
+  http::Request r = TokenRequest(CodeBody("x"));
+  r.target = "/token";
+  ExpectError(app_->Handle(r), 400, "InvalidRequestException");
+  r.target = "/token?aws_iam=f";
+  ExpectError(app_->Handle(r), 400, "InvalidRequestException");
+  ExpectError(Get("/token?aws_iam=t"), 400, "InvalidRequestException");
+}
+
+TEST_F(TesseraTest, UnsignedTokenRequestIsMissingAuthenticationToken) {
+  ExpectError(app_->Handle(TokenRequest(CodeBody(MakeCode()))), 403,
+              "MissingAuthenticationTokenException");
+}
+
+TEST_F(TesseraTest, TokenRequestSignedWithAWrongSecretIsInvalidSignature) {
+  http::Request r = TokenRequest(CodeBody(MakeCode()));
+  sigv4::Credential wrong = Root();
+  wrong.secret_access_key = "not-the-secret";
+  ASSERT_THAT(sigv4::SignRequest(r, wrong, "us-east-1", "sso-oauth", kNow), IsOk());
+  ExpectError(app_->Handle(r), 403, "InvalidSignatureException");
+}
+
+TEST_F(TesseraTest, SignedCreateTokenWithIamSucceeds) {
+  const std::string code = MakeCode();
+  http::Request r = TokenRequest(CodeBody(code));
+  ASSERT_THAT(sigv4::SignRequest(r, Root(), "us-east-1", "sso-oauth", kNow), IsOk());
+  http::Response response = app_->Handle(r);
+  ASSERT_EQ(response.status, 200) << response.body;
+  EXPECT_EQ(response.FindHeader("content-type").value_or(""), "application/json");
+  json::object o = json::parse(response.body).as_object();
+  EXPECT_EQ(o["tokenType"], "Bearer");
+  EXPECT_EQ(o["expiresIn"], 3600);
+  EXPECT_TRUE(o.contains("refreshToken"));
+  EXPECT_TRUE(o.contains("idToken"));
+
+  auto set = jose::JwkSet::Parse(Get("/.well-known/jwks.json").body);
+  ASSERT_THAT(set, IsOk());
+  auto verified = jose::VerifyJws(std::string(o["accessToken"].as_string()), *set, {"ES256"});
+  ASSERT_THAT(verified, IsOk());
+  json::object claims = json::parse(verified->payload_json).as_object();
+  EXPECT_EQ(claims["iss"], json::value(app_->issuer()));
+  EXPECT_EQ(claims["aud"], kDemoApplicationArn);
+
+  // The same signed request again reuses the code: a modeled error through the same path.
+  ExpectError(app_->Handle(r), 400, "InvalidGrantException");
+}
+
+TEST_F(TesseraTest, ModeledServiceErrorsReachTheWire) {
+  http::Request r = TokenRequest(R"({"clientId":"x"})");
+  ASSERT_THAT(sigv4::SignRequest(r, Root(), "us-east-1", "sso-oauth", kNow), IsOk());
+  ExpectError(app_->Handle(r), 400, "InvalidRequestException");
+}
+
+}  // namespace
+}  // namespace ts::server

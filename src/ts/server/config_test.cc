@@ -1,0 +1,185 @@
+#include "ts/server/config.h"
+
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+#include <stdlib.h>
+
+#include <string>
+#include <vector>
+
+#include "test/common/status_matchers.h"
+
+namespace ts::server {
+namespace {
+
+using ::testing::ElementsAre;
+using ::testing::HasSubstr;
+using ::ts::testing::IsOk;
+using ::ts::testing::StatusIs;
+
+constexpr const char* kEnv[] = {"TESSERA_MASTER_KEY", "TESSERA_MASTER_KEY_FILE",
+                                "TESSERA_ROOT_ACCESS_KEY_ID", "TESSERA_ROOT_SECRET_ACCESS_KEY",
+                                "TESSERA_DEMO_PASSWORD"};
+
+// ParseServeFlags reads the environment: every test starts and ends without Tessera variables.
+class ParseServeFlagsTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    for (const char* name : kEnv) ::unsetenv(name);
+  }
+  void TearDown() override {
+    for (const char* name : kEnv) ::unsetenv(name);
+  }
+};
+
+TEST_F(ParseServeFlagsTest, Defaults) {
+  auto c = ParseServeFlags({});
+  ASSERT_THAT(c, IsOk());
+  EXPECT_EQ(c->listen, "127.0.0.1:8080");
+  EXPECT_EQ(c->Host(), "127.0.0.1");
+  EXPECT_EQ(c->Port(), 8080);
+  EXPECT_EQ(c->db_path, "./var/tessera.db");
+  EXPECT_EQ(c->public_url, "");
+  EXPECT_EQ(c->bootstrap_file, "");
+  EXPECT_FALSE(c->demo);
+  EXPECT_FALSE(c->access_log);
+  EXPECT_THAT(c->regions, ElementsAre("us-east-1"));
+  EXPECT_EQ(c->threads, 0);
+  EXPECT_EQ(c->access_token_ttl, 3600);
+  EXPECT_EQ(c->refresh_token_ttl, 90 * 86400);
+  EXPECT_EQ(c->refresh_grace_seconds, 0);
+  EXPECT_EQ(c->code_ttl, 300);
+  EXPECT_EQ(c->session_ttl, 8 * 3600);
+  EXPECT_EQ(c->master_key_env, "");
+  EXPECT_EQ(c->master_key_file, "");
+  EXPECT_EQ(c->root_access_key_id, "");
+  EXPECT_EQ(c->root_secret_key, "");
+  EXPECT_EQ(c->demo_password, "");
+}
+
+TEST_F(ParseServeFlagsTest, EveryFlag) {
+  auto c = ParseServeFlags({"--listen",
+                            "0.0.0.0:0",
+                            "--db",
+                            "/tmp/x.db",
+                            "--public-url",
+                            "https://login.example//",
+                            "--bootstrap",
+                            "boot.json",
+                            "--demo",
+                            "--region",
+                            "eu-west-1",
+                            "--threads",
+                            "4",
+                            "--access-log",
+                            "--access-token-ttl",
+                            "900",
+                            "--refresh-token-ttl",
+                            "86400",
+                            "--refresh-grace",
+                            "30",
+                            "--code-ttl",
+                            "60",
+                            "--session-ttl",
+                            "7200"});
+  ASSERT_THAT(c, IsOk());
+  EXPECT_EQ(c->listen, "0.0.0.0:0");
+  EXPECT_EQ(c->Host(), "0.0.0.0");
+  EXPECT_EQ(c->Port(), 0);
+  EXPECT_EQ(c->db_path, "/tmp/x.db");
+  EXPECT_EQ(c->public_url, "https://login.example");  // trailing slashes dropped
+  EXPECT_EQ(c->bootstrap_file, "boot.json");
+  EXPECT_TRUE(c->demo);
+  EXPECT_TRUE(c->access_log);
+  EXPECT_THAT(c->regions, ElementsAre("eu-west-1"));
+  EXPECT_EQ(c->threads, 4);
+  EXPECT_EQ(c->access_token_ttl, 900);
+  EXPECT_EQ(c->refresh_token_ttl, 86400);
+  EXPECT_EQ(c->refresh_grace_seconds, 30);
+  EXPECT_EQ(c->code_ttl, 60);
+  EXPECT_EQ(c->session_ttl, 7200);
+}
+
+TEST_F(ParseServeFlagsTest, IPv6ListenSplitsAtTheLastColon) {
+  auto c = ParseServeFlags({"--listen", "[::1]:9000"});
+  ASSERT_THAT(c, IsOk());
+  EXPECT_EQ(c->Host(), "[::1]");
+  EXPECT_EQ(c->Port(), 9000);
+}
+
+TEST_F(ParseServeFlagsTest, RegionIsRepeatableAndReplacesTheDefault) {
+  auto c = ParseServeFlags({"--region", "eu-west-1", "--region", "us-west-2"});
+  ASSERT_THAT(c, IsOk());
+  EXPECT_THAT(c->regions, ElementsAre("eu-west-1", "us-west-2"));
+}
+
+TEST_F(ParseServeFlagsTest, UnknownFlagIsAnErrorWithUsage) {
+  EXPECT_THAT(ParseServeFlags({"--nope"}),
+              StatusIs(StatusCode::kInvalidArgument, AllOf(HasSubstr("unknown flag '--nope'"),
+                                                           HasSubstr("usage: tessera serve"))));
+  EXPECT_THAT(ParseServeFlags({"--demo", "extra"}),
+              StatusIs(StatusCode::kInvalidArgument, HasSubstr("unknown flag 'extra'")));
+}
+
+TEST_F(ParseServeFlagsTest, BadNumbersAreErrorsNamingTheFlag) {
+  for (const char* bad : {"abc", "10s", "-5", "", "1.5"}) {
+    SCOPED_TRACE(bad);
+    EXPECT_THAT(ParseServeFlags({"--code-ttl", bad}),
+                StatusIs(StatusCode::kInvalidArgument,
+                         HasSubstr("--code-ttl takes a whole number of seconds, got '" +
+                                   std::string(bad) + "'")));
+  }
+  EXPECT_THAT(ParseServeFlags({"--threads", "many"}),
+              StatusIs(StatusCode::kInvalidArgument, HasSubstr("--threads")));
+}
+
+TEST_F(ParseServeFlagsTest, FlagWithoutValueIsAnError) {
+  EXPECT_THAT(ParseServeFlags({"--db"}),
+              StatusIs(StatusCode::kInvalidArgument, HasSubstr("--db needs a value")));
+}
+
+TEST_F(ParseServeFlagsTest, ListenWithoutPortIsAnError) {
+  EXPECT_THAT(ParseServeFlags({"--listen", "localhost"}),
+              StatusIs(StatusCode::kInvalidArgument, HasSubstr("--listen takes HOST:PORT")));
+}
+
+TEST_F(ParseServeFlagsTest, ListenPortIsNotValidated) {
+  // TODO(bug): --listen accepts a port that is not a number in 0..65535; Port() then uses atoi
+  // and a cast, so "localhost:http" listens on port 0 (a random port) and "localhost:70000" on
+  // 4464. Correct: InvalidArgument "--listen takes HOST:PORT". This asserts today's behaviour.
+  auto words = ParseServeFlags({"--listen", "localhost:http"});
+  ASSERT_THAT(words, IsOk());
+  EXPECT_EQ(words->Port(), 0);
+  auto big = ParseServeFlags({"--listen", "localhost:70000"});
+  ASSERT_THAT(big, IsOk());
+  EXPECT_EQ(big->Port(), 70000 - 65536);
+}
+
+TEST_F(ParseServeFlagsTest, EnvironmentIsRead) {
+  ::setenv("TESSERA_MASTER_KEY", "mk", 1);
+  ::setenv("TESSERA_MASTER_KEY_FILE", "/k/file", 1);
+  ::setenv("TESSERA_ROOT_ACCESS_KEY_ID", "AKIAROOT", 1);
+  ::setenv("TESSERA_ROOT_SECRET_ACCESS_KEY", "secret", 1);
+  ::setenv("TESSERA_DEMO_PASSWORD", "pw", 1);
+  auto c = ParseServeFlags({});
+  ASSERT_THAT(c, IsOk());
+  EXPECT_EQ(c->master_key_env, "mk");
+  EXPECT_EQ(c->master_key_file, "/k/file");
+  EXPECT_EQ(c->root_access_key_id, "AKIAROOT");
+  EXPECT_EQ(c->root_secret_key, "secret");
+  EXPECT_EQ(c->demo_password, "pw");
+}
+
+TEST_F(ParseServeFlagsTest, RootCredentialNeedsBothOrNeither) {
+  ::setenv("TESSERA_ROOT_ACCESS_KEY_ID", "AKIAROOT", 1);
+  EXPECT_THAT(ParseServeFlags({}),
+              StatusIs(StatusCode::kInvalidArgument,
+                       HasSubstr("set both TESSERA_ROOT_ACCESS_KEY_ID and "
+                                 "TESSERA_ROOT_SECRET_ACCESS_KEY, or neither")));
+  ::unsetenv("TESSERA_ROOT_ACCESS_KEY_ID");
+  ::setenv("TESSERA_ROOT_SECRET_ACCESS_KEY", "secret", 1);
+  EXPECT_THAT(ParseServeFlags({}), StatusIs(StatusCode::kInvalidArgument, HasSubstr("or neither")));
+}
+
+}  // namespace
+}  // namespace ts::server

@@ -1,0 +1,259 @@
+#include "ts/tokens/token_minter.h"
+
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+#include <stdlib.h>
+
+#include <boost/json.hpp>
+#include <filesystem>
+#include <memory>
+#include <set>
+#include <string>
+
+#include "test/common/status_matchers.h"
+#include "ts/common/clock.h"
+#include "ts/crypto/encoding.h"
+#include "ts/jose/jwk.h"
+#include "ts/jose/signer.h"
+#include "ts/jose/verifier.h"
+#include "ts/storage/sqlite/sqlite_store.h"
+#include "ts/tokens/key_ring.h"
+
+namespace ts::tokens {
+namespace {
+
+using ::testing::HasSubstr;
+using ::testing::NotNull;
+using ::testing::StartsWith;
+using ::testing::UnorderedElementsAre;
+using ::ts::testing::IsOk;
+using ::ts::testing::StatusIs;
+
+namespace fs = std::filesystem;
+namespace json = boost::json;
+
+constexpr int64_t kNow = 1'700'000'000;
+constexpr char kIssuer[] = "https://tessera.example/ssoins-111111111111";
+constexpr char kAppArn[] = "arn:aws:sso::123456789012:application/ssoins-111111111111/apl-1";
+
+storage::Instance TestInstance() {
+  storage::Instance i;
+  i.instance_arn = "arn:aws:sso:::instance/ssoins-111111111111";
+  i.instance_id = "ssoins-111111111111";
+  i.identity_store_id = "d-3333333333";
+  i.owner_account_id = "111111111111";
+  i.region = "us-east-1";
+  return i;
+}
+
+class TokenMinterTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    std::string pattern = (fs::temp_directory_path() / "ts-token-minter-XXXXXX").string();
+    ASSERT_NE(::mkdtemp(pattern.data()), nullptr);
+    dir_ = pattern;
+    auto store = storage::SqliteStore::Open((dir_ / "t.db").string());
+    ASSERT_THAT(store, IsOk());
+    store_ = *store;
+    auto ring = KeyRing::Open(store_, std::string(32, 's'), clock_);
+    ASSERT_THAT(ring, IsOk());
+    ring_ = *ring;
+    minter_ = std::make_unique<TokenMinter>(ring_, TestInstance(), kIssuer, std::string(32, 'i'),
+                                            std::string(32, 'r'));
+  }
+  void TearDown() override {
+    minter_.reset();
+    ring_.reset();
+    store_.reset();
+    std::error_code ignored;
+    fs::remove_all(dir_, ignored);
+  }
+
+  TokenSubject Subject() const {
+    TokenSubject s;
+    s.user_id = "730448f2-e0a1-70a7-c954-000000000000";
+    s.application_arn = kAppArn;
+    s.scopes = {"openid", "aws", "sts:identity_context"};
+    s.family_id = "fam-1";
+    s.auth_time = 1579697129;  // 2020-01-22T12:45:29Z
+    return s;
+  }
+
+  // Verifies `token` against the ring's published JWKS; returns {header, payload}.
+  std::pair<json::object, json::object> Verify(const std::string& token) {
+    auto set = jose::JwkSet::Parse(ring_->JwksJson());
+    EXPECT_THAT(set, IsOk());
+    if (!set.ok()) return {};
+    auto verified = jose::VerifyJws(token, *set, {"ES256"});
+    EXPECT_THAT(verified, IsOk());
+    if (!verified.ok()) return {};
+    EXPECT_EQ(verified->alg, "ES256");
+    EXPECT_EQ(verified->kid, ring_->Active()->kid());
+    return {json::parse(verified->header_json).as_object(),
+            json::parse(verified->payload_json).as_object()};
+  }
+
+  static std::set<std::string> Keys(const json::object& o) {
+    std::set<std::string> keys;
+    for (const auto& kv : o) keys.emplace(kv.key());
+    return keys;
+  }
+
+  fs::path dir_;
+  storage::StorePtr store_;
+  std::shared_ptr<FakeClock> clock_ = std::make_shared<FakeClock>(kNow);
+  std::shared_ptr<KeyRing> ring_;
+  std::unique_ptr<TokenMinter> minter_;
+};
+
+TEST_F(TokenMinterTest, AccessTokenVerifiesWithTheJwksAndCarriesRfc9068Claims) {
+  auto token = minter_->AccessToken(Subject(), "jti-1", kNow, kNow + 3600);
+  ASSERT_THAT(token, IsOk());
+  EXPECT_LT(token->size(), 1024u);
+  auto [header, payload] = Verify(*token);
+  EXPECT_EQ(header["typ"], "at+jwt");
+  EXPECT_EQ(header["alg"], "ES256");
+  EXPECT_THAT(Keys(payload), UnorderedElementsAre("iss", "sub", "aud", "client_id", "scope", "iat",
+                                                  "exp", "jti", "tsr:fid"));
+  EXPECT_EQ(payload["iss"], kIssuer);
+  EXPECT_EQ(payload["sub"], "730448f2-e0a1-70a7-c954-000000000000");
+  EXPECT_EQ(payload["aud"], kAppArn);
+  EXPECT_EQ(payload["client_id"], kAppArn);
+  EXPECT_EQ(payload["scope"], "openid aws sts:identity_context");
+  EXPECT_EQ(payload["iat"], kNow);
+  EXPECT_EQ(payload["exp"], kNow + 3600);
+  EXPECT_EQ(payload["jti"], "jti-1");
+  EXPECT_EQ(payload["tsr:fid"], "fam-1");
+}
+
+TEST_F(TokenMinterTest, AccessTokenIsSignedByTheRotatedKey) {
+  auto kid = ring_->Rotate(3600);
+  ASSERT_THAT(kid, IsOk());
+  auto token = minter_->AccessToken(Subject(), "jti-2", kNow, kNow + 3600);
+  ASSERT_THAT(token, IsOk());
+  auto set = jose::JwkSet::Parse(ring_->JwksJson());
+  ASSERT_THAT(set, IsOk());
+  auto verified = jose::VerifyJws(*token, *set, {"ES256"});
+  ASSERT_THAT(verified, IsOk());
+  EXPECT_EQ(verified->kid, *kid);
+}
+
+TEST_F(TokenMinterTest, IdTokenHasTheProtocolClaims) {
+  const std::string context = minter_->IdentityContext(
+      {Subject().user_id, TestInstance().instance_arn, kAppArn, kNow, kNow + 3600});
+  auto token = minter_->IdToken(Subject(), "cred-1", context, kNow, kNow + 3600);
+  ASSERT_THAT(token, IsOk());
+  auto [header, payload] = Verify(*token);
+  EXPECT_EQ(header["typ"], "JWT");
+  EXPECT_THAT(
+      Keys(payload),
+      UnorderedElementsAre("iss", "sub", "aud", "aws:identity_store_id", "aws:identity_store_arn",
+                           "aws:instance_account", "aws:instance_arn", "aws:credential_id",
+                           "sts:identity_context", "auth_time", "iat", "exp"));
+  EXPECT_EQ(payload["iss"], kIssuer);
+  EXPECT_EQ(payload["sub"], "730448f2-e0a1-70a7-c954-000000000000");
+  EXPECT_EQ(payload["aud"], kAppArn);
+  EXPECT_EQ(payload["aws:identity_store_id"], "d-3333333333");
+  EXPECT_EQ(payload["aws:identity_store_arn"],
+            "arn:aws:identitystore::111111111111:identitystore/d-3333333333");
+  EXPECT_EQ(payload["aws:instance_account"], "111111111111");
+  EXPECT_EQ(payload["aws:instance_arn"], "arn:aws:sso:::instance/ssoins-111111111111");
+  EXPECT_EQ(payload["aws:credential_id"], "cred-1");
+  EXPECT_EQ(payload["sts:identity_context"], json::value(context));
+  // PROTOCOL.md §5.6: auth_time is an ISO-8601 string, not a number.
+  EXPECT_EQ(payload["auth_time"], "2020-01-22T12:45:29Z");
+  EXPECT_EQ(payload["iat"], kNow);
+  EXPECT_EQ(payload["exp"], kNow + 3600);
+}
+
+TEST_F(TokenMinterTest, IdTokenOmitsIdentityContextWhenEmptyAndAddsActForAnActor) {
+  TokenSubject subject = Subject();
+  auto plain = minter_->IdToken(subject, "cred-1", "", kNow, kNow + 3600);
+  ASSERT_THAT(plain, IsOk());
+  auto [plain_header, plain_payload] = Verify(*plain);
+  EXPECT_FALSE(plain_payload.contains("sts:identity_context"));
+  EXPECT_FALSE(plain_payload.contains("act"));
+
+  subject.actor = "arn:aws:sso::123456789012:trustedTokenIssuer/ssoins-111111111111/tti-1";
+  auto acted = minter_->IdToken(subject, "cred-1", "", kNow, kNow + 3600);
+  ASSERT_THAT(acted, IsOk());
+  auto [header, payload] = Verify(*acted);
+  ASSERT_TRUE(payload.contains("act"));
+  ASSERT_TRUE(payload["act"].is_object());
+  EXPECT_EQ(payload["act"].as_object()["sub"], json::value(subject.actor));
+}
+
+TEST_F(TokenMinterTest, IdentityContextRoundTrips) {
+  IdentityContextClaims in{"user-1", TestInstance().instance_arn, kAppArn, kNow, kNow + 3600};
+  const std::string context = minter_->IdentityContext(in);
+  EXPECT_TRUE(crypto::Base64UrlDecode(context).has_value());
+  // Encrypted: the user id does not show through.
+  EXPECT_EQ(context.find("user-1"), std::string::npos);
+  EXPECT_LE(context.size(), 2048u);  // STS ContextAssertion limit (PROTOCOL.md §5.7)
+  auto out = minter_->ReadIdentityContext(context);
+  ASSERT_THAT(out, IsOk());
+  EXPECT_EQ(out->user_id, "user-1");
+  EXPECT_EQ(out->instance_arn, TestInstance().instance_arn);
+  EXPECT_EQ(out->application_arn, kAppArn);
+  EXPECT_EQ(out->issued_at, kNow);
+  EXPECT_EQ(out->expires_at, kNow + 3600);
+}
+
+TEST_F(TokenMinterTest, TamperedIdentityContextIsRefused) {
+  std::string context =
+      minter_->IdentityContext({"user-1", TestInstance().instance_arn, kAppArn, kNow, kNow + 1});
+  std::string tampered = context;
+  char& c = tampered[tampered.size() / 2];
+  c = (c == 'A') ? 'B' : 'A';
+  EXPECT_THAT(minter_->ReadIdentityContext(tampered),
+              StatusIs(StatusCode::kInvalidArgument, HasSubstr("failed authentication")));
+  EXPECT_THAT(minter_->ReadIdentityContext("not base64url!"),
+              StatusIs(StatusCode::kInvalidArgument, HasSubstr("not base64url")));
+
+  // Made by a server with another identity-context key.
+  TokenMinter other(ring_, TestInstance(), kIssuer, std::string(32, 'I'), std::string(32, 'r'));
+  EXPECT_THAT(other.ReadIdentityContext(context),
+              StatusIs(StatusCode::kInvalidArgument, HasSubstr("failed authentication")));
+}
+
+TEST_F(TokenMinterTest, SuccessorRefreshTokenIsDeterministicPerParentAndKey) {
+  const std::string parent = TokenMinter::NewRefreshToken();
+  const std::string successor = minter_->SuccessorRefreshToken(parent);
+  EXPECT_EQ(minter_->SuccessorRefreshToken(parent), successor);
+  EXPECT_THAT(successor, StartsWith("tsrt_"));
+  EXPECT_NE(successor, parent);
+  EXPECT_NE(minter_->SuccessorRefreshToken(TokenMinter::NewRefreshToken()), successor);
+  TokenMinter other_key(ring_, TestInstance(), kIssuer, std::string(32, 'i'), std::string(32, 'R'));
+  EXPECT_NE(other_key.SuccessorRefreshToken(parent), successor);
+}
+
+TEST_F(TokenMinterTest, NewSecretsHavePrefixesAndAreRandom) {
+  const std::string refresh = TokenMinter::NewRefreshToken();
+  EXPECT_THAT(refresh, StartsWith("tsrt_"));
+  EXPECT_EQ(refresh.size(), 5u + 43u);  // 256 bits in base64url
+  EXPECT_NE(TokenMinter::NewRefreshToken(), refresh);
+
+  const std::string code = TokenMinter::NewAuthorizationCode();
+  EXPECT_THAT(code, StartsWith("tsac_"));
+  EXPECT_EQ(code.size(), 5u + 43u);
+  EXPECT_NE(TokenMinter::NewAuthorizationCode(), code);
+
+  const std::string session = TokenMinter::NewSessionId();
+  EXPECT_EQ(session.size(), 43u);
+  EXPECT_NE(TokenMinter::NewSessionId(), session);
+}
+
+TEST(TokenMinterStaticTest, HashIsHexSha256) {
+  // FIPS 180-2 test vector for "abc".
+  EXPECT_EQ(TokenMinter::Hash("abc"),
+            "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
+}
+
+TEST(Iso8601Test, FormatsUtc) {
+  EXPECT_EQ(Iso8601(0), "1970-01-01T00:00:00Z");
+  EXPECT_EQ(Iso8601(1579697129), "2020-01-22T12:45:29Z");
+  EXPECT_EQ(Iso8601(951782400), "2000-02-29T00:00:00Z");  // leap day
+}
+
+}  // namespace
+}  // namespace ts::tokens
