@@ -157,6 +157,27 @@ TEST(ToErrorResponseTest, MessageIsJsonEscaped) {
   EXPECT_EQ(Body(r)["error_description"], "bad \"code\"\n\\");
 }
 
+TEST(ToErrorResponseTest, ExpiredSessionCredentialsFromSigV4Are403) {
+  // The SigV4 verifier reports expired session credentials as kUnauthenticated
+  // ExpiredTokenException, a name shared with the modeled device-flow shape: an authentication
+  // failure, so 403 (PROTOCOL.md §2.5), with the OAuth members SDKs read.
+  http::Response r =
+      ToErrorResponse(ApiError(StatusCode::kUnauthenticated, "ExpiredTokenException",
+                               "The security token included in the request is expired"));
+  EXPECT_EQ(r.status, 403);
+  EXPECT_THAT(std::string(r.FindHeader("x-amzn-ErrorType").value_or("")),
+              StartsWith("ExpiredTokenException:"));
+  json::object body = Body(r);
+  EXPECT_EQ(body["error"], "expired_token");
+  EXPECT_EQ(body["error_description"], "The security token included in the request is expired");
+  EXPECT_EQ(body["message"], "The security token included in the request is expired");
+
+  // The modeled shape (device flow) keeps its 400.
+  EXPECT_EQ(
+      ToErrorResponse(ApiError(StatusCode::kInvalidArgument, "ExpiredTokenException", "x")).status,
+      400);
+}
+
 TEST(MapErrorTypeTest, UnknownShapeIsServerError) {
   ErrorMapping m = MapErrorType("WhateverException");
   EXPECT_EQ(m.http_status, 500);

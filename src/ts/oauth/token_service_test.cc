@@ -395,6 +395,23 @@ TEST_F(TokenServiceTest, ReusedCodeIsInvalidGrantAndRevokesTheFirstFamily) {
   EXPECT_API_ERROR(Call(RefreshBody(refresh)), "InvalidGrantException", "revoked");
 }
 
+TEST_F(TokenServiceTest, LateReplayOfACodeWhoseFamilyWasPurgedIsInvalidGrant) {
+  TokenServiceOptions options;
+  options.refresh_token_ttl = 100;  // the family ends before the code does
+  MakeService(options);
+  const std::string code = MakeCode();
+  ASSERT_THAT(Call(CodeBody(code)), IsOk());
+  clock_->Advance(std::chrono::seconds(150));
+  auto purged = store_->PurgeExpired(clock_->NowUnixSeconds(), 100);
+  ASSERT_THAT(purged, IsOk());
+  ASSERT_GT(*purged, 0);
+  auto stored = store_->GetAuthorizationCode(tokens::TokenMinter::Hash(code));
+  ASSERT_THAT(stored, IsOk());
+  ASSERT_THAT(store_->GetFamily(stored->family_id),
+              ::ts::testing::StatusIs(StatusCode::kNotFound, ::testing::_));
+  EXPECT_API_ERROR(Call(CodeBody(code)), "InvalidGrantException", "already been used");
+}
+
 TEST_F(TokenServiceTest, RedirectUriMismatchIsInvalidGrant) {
   const std::string code = MakeCode();
   EXPECT_API_ERROR(Call(CodeBody(code, kApp, kVerifier, "https://mywebapp.example/redirect/")),

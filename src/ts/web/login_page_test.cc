@@ -45,6 +45,21 @@ TEST(RenderLoginPageTest, NoAlertWithoutError) {
   EXPECT_THAT(page, Not(HasSubstr("aria-describedby")));
 }
 
+TEST(RenderLoginPageTest, FocusesTheFirstEmptyField) {
+  LoginPageModel fresh;
+  const std::string first = RenderLoginPage(fresh);
+  EXPECT_THAT(first, HasSubstr("spellcheck=\"false\" required autofocus value=\"\""));
+  EXPECT_THAT(first, HasSubstr("autocomplete=\"current-password\" required>"));
+
+  LoginPageModel retry;
+  retry.user_name = "alice";
+  retry.error = "Incorrect user name or password.";
+  const std::string again = RenderLoginPage(retry);
+  EXPECT_THAT(again, HasSubstr("spellcheck=\"false\" required value=\"alice\""));
+  EXPECT_THAT(again, HasSubstr("autocomplete=\"current-password\" required autofocus "
+                               "aria-describedby=\"error\">"));
+}
+
 TEST(RenderErrorPageTest, EscapesErrorAndDescription) {
   const std::string page = RenderErrorPage("invalid<request>", "no \"client_id\" & more");
   EXPECT_THAT(page, HasSubstr("<strong>invalid&lt;request&gt;</strong>: no &quot;client_id&quot; "
