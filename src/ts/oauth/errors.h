@@ -22,8 +22,7 @@ Status AccessDenied(std::string_view message);          // 400 access_denied
 // Builds the error response for `status`:
 // - a modeled sso-oidc shape: its status code, `x-amzn-ErrorType: <Shape>`, body
 //   {"error": <oauth code>, "error_description": <message>, "message": <message>};
-// - a generic AWS auth shape (SigV4 failures): 403 (or as listed), body {"message": ...} plus
-//   error/error_description so SDKs show the text;
+// - a generic AWS auth shape (SigV4 failures): 403 (or as listed), body {"message": ...};
 // - anything without a shape: 500 InternalServerException with a generic description (the cause
 //   is for the log, never the client).
 http::Response ToErrorResponse(const Status& status);

@@ -29,7 +29,6 @@ struct TokenService::Request {
   std::string requested_token_type;
   std::string code_verifier;
   std::vector<std::string> scope;
-  bool has_scope = false;
 };
 
 // What a grant decided: whose tokens, which scopes, and the refresh token to hand back.
@@ -77,7 +76,6 @@ StatusOr<TokenService::Request> ParseRequest(std::string_view body) {
   }
   if (const boost::json::value* v = o.if_contains("scope"); v != nullptr && !v->is_null()) {
     if (!v->is_array()) return WrongType("scope", "a list of strings");
-    req.has_scope = true;
     for (const auto& s : v->as_array()) {
       if (!s.is_string()) return WrongType("scope", "a list of strings");
       req.scope.emplace_back(s.as_string());
@@ -289,7 +287,7 @@ StatusOr<TokenService::Grant> TokenService::RefreshTokenGrant(
   // Downscoping is bounded by the family: a narrowed token can widen again up to what the
   // original grant allowed (the model doc: "the refresh token's scopes").
   TS_ASSIGN_OR_RETURN(std::vector<std::string> scopes,
-                      NarrowScopes(req.has_scope ? req.scope : token.scopes, family.scopes));
+                      NarrowScopes(req.scope.empty() ? token.scopes : req.scope, family.scopes));
   auto user = store_->GetUser(family.user_id);
   if (!user.ok()) {
     if (user.status().code() == StatusCode::kNotFound) {

@@ -228,6 +228,18 @@ StatusOr<Plan> Parse(const std::string& text, const BootstrapContext& ctx) {
 Status ApplyBootstrap(const BootstrapContext& ctx, const std::string& text) {
   TS_ASSIGN_OR_RETURN(Plan plan, Parse(text, ctx));
   storage::Store& store = *ctx.store;
+  // Everything that can be checked is checked before the first write.
+  if (!plan.instance) TS_RETURN_IF_ERROR(store.GetInstance().status());
+  for (const auto& assignments : plan.assignments) {
+    for (const auto& [ref, kind] : assignments) {
+      if (kind != "name") continue;
+      bool in_document = false;
+      for (const auto& [user, password] : plan.users) in_document |= (user.user_name == ref);
+      if (!in_document && !store.GetUserByName(ref).ok()) {
+        return Bad("Assignments", "no user named " + ref);
+      }
+    }
+  }
   if (plan.instance) TS_RETURN_IF_ERROR(store.PutInstance(*plan.instance));
   TS_ASSIGN_OR_RETURN(storage::Instance instance, store.GetInstance());
   for (auto& [user, password] : plan.users) {

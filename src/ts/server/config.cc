@@ -15,7 +15,9 @@ StatusOr<int64_t> ParseSeconds(const std::string& flag, const std::string& text)
   int64_t v = 0;
   auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), v);
   if (ec != std::errc() || end != text.data() + text.size() || v < 0) {
-    return InvalidArgumentError(flag + " takes a whole number of seconds, got '" + text + "'");
+    const char* what = flag == "--threads" ? " takes a whole number, got '"
+                                           : " takes a whole number of seconds, got '";
+    return InvalidArgumentError(flag + what + text + "'");
   }
   return v;
 }
@@ -76,8 +78,14 @@ StatusOr<ServerConfig> ParseServeFlags(const std::vector<std::string>& args) {
       auto v = value();
       if (!v.ok()) return v.status();
       if (a == "--listen") {
-        if (v->rfind(':') == std::string::npos) {
-          return InvalidArgumentError("--listen takes HOST:PORT, got '" + *v + "'");
+        const size_t colon = v->rfind(':');
+        const std::string port = colon == std::string::npos ? "" : v->substr(colon + 1);
+        int value = -1;
+        auto [end, ec] = std::from_chars(port.data(), port.data() + port.size(), value);
+        if (colon == 0 || colon == std::string::npos || ec != std::errc() ||
+            end != port.data() + port.size() || value < 0 || value > 65535) {
+          return InvalidArgumentError(
+              "--listen takes HOST:PORT with a port from 0 to 65535, got '" + *v + "'");
         }
         c.listen = *v;
       } else if (a == "--db") {
