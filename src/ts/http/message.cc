@@ -81,10 +81,8 @@ std::optional<std::string> PercentDecode(std::string_view text, bool plus_as_spa
   return out;
 }
 
-std::string PercentEncode(std::string_view text) {
+void AppendPercentEncoded(std::string_view text, std::string& out) {
   static constexpr char kHex[] = "0123456789ABCDEF";
-  std::string out;
-  out.reserve(text.size());
   for (char ch : text) {
     auto c = static_cast<unsigned char>(ch);
     if ((c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-' ||
@@ -96,6 +94,12 @@ std::string PercentEncode(std::string_view text) {
       out.push_back(kHex[c & 15]);
     }
   }
+}
+
+std::string PercentEncode(std::string_view text) {
+  std::string out;
+  out.reserve(text.size());
+  AppendPercentEncoded(text, out);
   return out;
 }
 

@@ -52,6 +52,8 @@ using Handler = std::function<Response(const Request&)>;
 std::optional<std::string> PercentDecode(std::string_view text, bool plus_as_space);
 // Encodes everything outside RFC 3986 unreserved (A-Z a-z 0-9 - _ . ~) as %XX (upper-case hex).
 std::string PercentEncode(std::string_view text);
+// The same, appended to `out` (no temporary: SigV4 canonicalization uses it per segment).
+void AppendPercentEncoded(std::string_view text, std::string& out);
 
 // Parses "a=1&b=2" (query or application/x-www-form-urlencoded body) into ordered pairs.
 // nullopt on a malformed escape.

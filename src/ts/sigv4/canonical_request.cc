@@ -22,26 +22,10 @@ std::string_view Trim(std::string_view s) {
   return s;
 }
 
-// Encodes with the RFC 3986 unreserved set, appending to `out` (no temporary per segment).
-void AppendUriEncoded(std::string_view text, std::string& out) {
-  static constexpr char kHex[] = "0123456789ABCDEF";
-  for (char ch : text) {
-    auto c = static_cast<unsigned char>(ch);
-    if ((c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-' ||
-        c == '_' || c == '.' || c == '~') {
-      out.push_back(static_cast<char>(c));
-    } else {
-      out.push_back('%');
-      out.push_back(kHex[c >> 4]);
-      out.push_back(kHex[c & 15]);
-    }
-  }
-}
-
 std::string EncodeComponent(std::string_view raw) {
   std::string out;
   auto decoded = http::PercentDecode(raw, /*plus_as_space=*/false);
-  AppendUriEncoded(decoded ? std::string_view(*decoded) : raw, out);
+  http::AppendPercentEncoded(decoded ? std::string_view(*decoded) : raw, out);
   return out;
 }
 
@@ -86,7 +70,7 @@ std::string CanonicalUri(std::string_view raw_path) {
   std::string out = "/";
   for (size_t i = 0; i < segments.size(); ++i) {
     if (i > 0) out.push_back('/');
-    AppendUriEncoded(segments[i], out);
+    http::AppendPercentEncoded(segments[i], out);
   }
   if (!segments.empty() && !raw_path.empty() && raw_path.back() == '/') out.push_back('/');
   return out;
