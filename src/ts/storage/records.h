@@ -128,6 +128,12 @@ struct TokenFamily {
   int64_t created_at = 0;
   int64_t expires_at = 0;  // absolute bound on refreshing
   int64_t revoked_at = 0;  // 0: live
+  // Token exchange (RFC 8693): the family whose access token was exchanged to start this one
+  // ("" otherwise). Revoking a family revokes every family descended from it.
+  std::string parent_family_id;
+  // The RFC 8693 §4.1 "act" claim (a JSON object) that tokens of this family carry: the chain of
+  // applications the user's identity passed through, most recent outermost. "" for none.
+  std::string act_json;
 };
 
 struct RefreshToken {

@@ -110,17 +110,25 @@ class Store {
   virtual Status CreateFamily(const TokenFamily& family,
                               const std::optional<RefreshToken>& first_refresh) = 0;
   virtual StatusOr<TokenFamily> GetFamily(const std::string& family_id) = 0;
-  virtual Status RevokeFamily(const std::string& family_id, int64_t now) = 0;  // idempotent
+  // Revokes the family and every family descended from it by token exchange (parent_family_id),
+  // in one transaction. Idempotent; NotFound if no such family.
+  virtual Status RevokeFamily(const std::string& family_id, int64_t now) = 0;
   virtual StatusOr<RefreshTokenWithFamily> GetRefreshToken(const std::string& token_hash) = 0;
   // Compare-and-set: if `old_hash` is current (not rotated) and its family live, marks it rotated
   // at `now` with `successor.token_hash` as successor and inserts `successor` -> kRotated.
   virtual StatusOr<RotateOutcome> RotateRefreshToken(const std::string& old_hash, int64_t now,
                                                      const RefreshToken& successor) = 0;
 
+  // --- revoked access tokens (RFC 7009) ---
+  // Records that the access token with this jti is revoked; kept until `expires_at` (the token's
+  // own exp), after which the token is dead anyway. Idempotent.
+  virtual Status RevokeAccessToken(const std::string& token_id, int64_t expires_at) = 0;
+  virtual StatusOr<bool> IsAccessTokenRevoked(const std::string& token_id) = 0;
+
   // --- housekeeping ---
-  // Deletes up to `batch` expired codes, sessions, refresh tokens and families (expired before
-  // `now`); returns how many rows went. Called repeatedly in small batches so no purge holds a
-  // long lock.
+  // Deletes up to `batch` expired codes, sessions, refresh tokens, families and revoked access
+  // token ids (expired before `now`); returns how many rows went. Called repeatedly in small
+  // batches so no purge holds a long lock.
   virtual StatusOr<int64_t> PurgeExpired(int64_t now, int batch) = 0;
 };
 using StorePtr = std::shared_ptr<Store>;

@@ -69,9 +69,11 @@ bool operator==(const AuthorizationCode& a, const AuthorizationCode& b) {
 }
 bool operator==(const TokenFamily& a, const TokenFamily& b) {
   return std::tie(a.family_id, a.application_arn, a.user_id, a.scopes, a.grant_type, a.session_hash,
-                  a.auth_time, a.created_at, a.expires_at, a.revoked_at) ==
-         std::tie(b.family_id, b.application_arn, b.user_id, b.scopes, b.grant_type, b.session_hash,
-                  b.auth_time, b.created_at, b.expires_at, b.revoked_at);
+                  a.auth_time, a.created_at, a.expires_at, a.revoked_at, a.parent_family_id,
+                  a.act_json) == std::tie(b.family_id, b.application_arn, b.user_id, b.scopes,
+                                          b.grant_type, b.session_hash, b.auth_time, b.created_at,
+                                          b.expires_at, b.revoked_at, b.parent_family_id,
+                                          b.act_json);
 }
 bool operator==(const RefreshToken& a, const RefreshToken& b) {
   return std::tie(a.token_hash, a.family_id, a.scopes, a.created_at, a.expires_at, a.rotated_at,
@@ -588,6 +590,61 @@ TEST_P(StoreConformanceTest, RevokeAbsentSessionIsNotFoundAndRevokesNothing) {
   auto fam = store_->GetFamily("fam-1");
   ASSERT_THAT(fam, IsOk());
   EXPECT_EQ(fam->revoked_at, 0);
+}
+
+// --- token exchange lineage and revoked access tokens ---
+
+TEST_P(StoreConformanceTest, ExchangedFamilyKeepsParentAndActor) {
+  ASSERT_THAT(store_->CreateFamily(MakeFamily("fam-1"), std::nullopt), IsOk());
+  TokenFamily child = MakeFamily("fam-2", "user-1", kOtherAppArn);
+  child.grant_type = "urn:ietf:params:oauth:grant-type:token-exchange";
+  child.parent_family_id = "fam-1";
+  child.act_json = R"({"sub":"arn:aws:sso::1:application/a"})";
+  ASSERT_THAT(store_->CreateFamily(child, MakeRefresh("rt-2", "fam-2")), IsOk());
+  EXPECT_THAT(store_->GetFamily("fam-2"), IsOkAndHolds(Eq(child)));
+  auto with_family = store_->GetRefreshToken("rt-2");
+  ASSERT_THAT(with_family, IsOk());
+  EXPECT_EQ(with_family->family, child);
+}
+
+TEST_P(StoreConformanceTest, RevokeFamilyRevokesEveryDescendantAndNothingElse) {
+  ASSERT_THAT(store_->CreateFamily(MakeFamily("fam-1"), std::nullopt), IsOk());
+  TokenFamily child = MakeFamily("fam-2", "user-1", kOtherAppArn);
+  child.parent_family_id = "fam-1";
+  TokenFamily grandchild = MakeFamily("fam-3", "user-1", kAppArn);
+  grandchild.parent_family_id = "fam-2";
+  ASSERT_THAT(store_->CreateFamily(child, std::nullopt), IsOk());
+  ASSERT_THAT(store_->CreateFamily(grandchild, std::nullopt), IsOk());
+  ASSERT_THAT(store_->CreateFamily(MakeFamily("fam-4"), std::nullopt), IsOk());
+
+  // Revoking the middle one reaches down, never up.
+  ASSERT_THAT(store_->RevokeFamily("fam-2", kNow + 5), IsOk());
+  EXPECT_EQ(store_->GetFamily("fam-1")->revoked_at, 0);
+  EXPECT_EQ(store_->GetFamily("fam-2")->revoked_at, kNow + 5);
+  EXPECT_EQ(store_->GetFamily("fam-3")->revoked_at, kNow + 5);
+
+  ASSERT_THAT(store_->RevokeFamily("fam-1", kNow + 9), IsOk());
+  EXPECT_EQ(store_->GetFamily("fam-1")->revoked_at, kNow + 9);
+  EXPECT_EQ(store_->GetFamily("fam-2")->revoked_at, kNow + 5);  // the first revocation stays
+  EXPECT_EQ(store_->GetFamily("fam-3")->revoked_at, kNow + 5);
+  EXPECT_EQ(store_->GetFamily("fam-4")->revoked_at, 0);
+  EXPECT_THAT(store_->RevokeFamily("fam-9", kNow),
+              StatusIs(StatusCode::kNotFound, HasSubstr("fam-9")));
+}
+
+TEST_P(StoreConformanceTest, RevokedAccessTokensAreRememberedUntilTheyExpire) {
+  EXPECT_THAT(store_->IsAccessTokenRevoked("jti-1"), IsOkAndHolds(false));
+  ASSERT_THAT(store_->RevokeAccessToken("jti-1", kNow + 100), IsOk());
+  ASSERT_THAT(store_->RevokeAccessToken("jti-1", kNow + 100), IsOk());  // idempotent
+  ASSERT_THAT(store_->RevokeAccessToken("jti-2", kNow + 200), IsOk());
+  EXPECT_THAT(store_->IsAccessTokenRevoked("jti-1"), IsOkAndHolds(true));
+  EXPECT_THAT(store_->IsAccessTokenRevoked("jti-3"), IsOkAndHolds(false));
+  EXPECT_THAT(store_->RevokeAccessToken("", kNow + 100),
+              StatusIs(StatusCode::kInvalidArgument, HasSubstr("token_id")));
+
+  EXPECT_THAT(store_->PurgeExpired(kNow + 100, 100), IsOkAndHolds(1));
+  EXPECT_THAT(store_->IsAccessTokenRevoked("jti-1"), IsOkAndHolds(false));
+  EXPECT_THAT(store_->IsAccessTokenRevoked("jti-2"), IsOkAndHolds(true));
 }
 
 // --- authorization codes ---

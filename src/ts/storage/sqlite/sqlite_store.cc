@@ -361,9 +361,10 @@ Status ApplyMigrations(Connection& connection) {
 #define TS_CODE_COLUMNS                                                                       \
   "code_hash, application_arn, user_id, redirect_uri, code_challenge, scopes, session_hash, " \
   "auth_time, created_at, expires_at, consumed_at, family_id"
-#define TS_FAMILY_COLUMNS(p)                                                          \
-  p "family_id, " p "application_arn, " p "user_id, " p "scopes, " p "grant_type, " p \
-    "session_hash, " p "auth_time, " p "created_at, " p "expires_at, " p "revoked_at"
+#define TS_FAMILY_COLUMNS(p)                                                              \
+  p "family_id, " p "application_arn, " p "user_id, " p "scopes, " p "grant_type, " p     \
+    "session_hash, " p "auth_time, " p "created_at, " p "expires_at, " p "revoked_at, " p \
+    "parent_family_id, " p "act_json"
 #define TS_REFRESH_COLUMNS(p)                                                       \
   p "token_hash, " p "family_id, " p "scopes, " p "created_at, " p "expires_at, " p \
     "rotated_at, " p "successor_hash"
@@ -462,6 +463,8 @@ TokenFamily ReadFamily(const Statement& s, int first) {
   f.created_at = s.Int(first + 7);
   f.expires_at = s.Int(first + 8);
   f.revoked_at = s.Int(first + 9);
+  f.parent_family_id = s.Text(first + 10);
+  f.act_json = s.Text(first + 11);
   return f;
 }
 
@@ -486,7 +489,7 @@ Status ExecInsert(Statement& stmt, std::string_view exists_message) {
 
 Status InsertFamily(Connection& c, const TokenFamily& f, const std::string& scopes) {
   TS_ASSIGN_OR_RETURN(Statement stmt, c.Prepare("INSERT INTO token_families (" TS_FAMILY_COLUMNS(
-                                          "") ") VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"));
+                                          "") ") VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"));
   stmt.Bind(f.family_id)
       .Bind(f.application_arn)
       .Bind(f.user_id)
@@ -496,7 +499,9 @@ Status InsertFamily(Connection& c, const TokenFamily& f, const std::string& scop
       .Bind(f.auth_time)
       .Bind(f.created_at)
       .Bind(f.expires_at)
-      .Bind(f.revoked_at);
+      .Bind(f.revoked_at)
+      .Bind(f.parent_family_id)
+      .Bind(f.act_json);
   return ExecInsert(stmt, "token family already exists: " + f.family_id);
 }
 
@@ -1327,15 +1332,17 @@ StatusOr<TokenFamily> SqliteStore::GetFamily(const std::string& family_id) {
 
 Status SqliteStore::RevokeFamily(const std::string& family_id, int64_t now) {
   return impl_->Write([&](Connection& c) -> Status {
-    TS_ASSIGN_OR_RETURN(int64_t changed, Change(c,
-                                                "UPDATE token_families SET revoked_at = ? "
-                                                "WHERE family_id = ? AND revoked_at = 0",
-                                                now, family_id));
-    if (changed == 0) {
-      TS_ASSIGN_OR_RETURN(bool exists,
-                          Exists(c, "SELECT 1 FROM token_families WHERE family_id = ?", family_id));
-      if (!exists) return NotFoundError("no such token family: " + family_id);
-    }
+    TS_ASSIGN_OR_RETURN(bool exists,
+                        Exists(c, "SELECT 1 FROM token_families WHERE family_id = ?", family_id));
+    if (!exists) return NotFoundError("no such token family: " + family_id);
+    // The family and everything exchanged from it, transitively (token exchange children).
+    TS_RETURN_IF_ERROR(Change(c,
+                              "WITH RECURSIVE tree(id) AS (SELECT ? UNION SELECT f.family_id "
+                              "FROM token_families f JOIN tree ON f.parent_family_id = tree.id) "
+                              "UPDATE token_families SET revoked_at = ? "
+                              "WHERE family_id IN (SELECT id FROM tree) AND revoked_at = 0",
+                              family_id, now)
+                           .status());
     return OkStatus();
   });
 }
@@ -1386,6 +1393,25 @@ StatusOr<RotateOutcome> SqliteStore::RotateRefreshToken(const std::string& old_h
   });
 }
 
+// --- revoked access tokens ---
+
+Status SqliteStore::RevokeAccessToken(const std::string& token_id, int64_t expires_at) {
+  if (token_id.empty()) return InvalidArgumentError("token_id must not be empty");
+  return impl_->Write([&](Connection& c) -> Status {
+    return Change(c,
+                  "INSERT INTO revoked_access_tokens (jti, expires_at) VALUES (?, ?) "
+                  "ON CONFLICT (jti) DO NOTHING",
+                  token_id, expires_at)
+        .status();
+  });
+}
+
+StatusOr<bool> SqliteStore::IsAccessTokenRevoked(const std::string& token_id) {
+  return impl_->Read([&](Connection& c) -> StatusOr<bool> {
+    return Exists(c, "SELECT 1 FROM revoked_access_tokens WHERE jti = ?", token_id);
+  });
+}
+
 // --- housekeeping ---
 
 StatusOr<int64_t> SqliteStore::PurgeExpired(int64_t now, int batch) {
@@ -1401,6 +1427,8 @@ StatusOr<int64_t> SqliteStore::PurgeExpired(int64_t now, int batch) {
       "WHERE expires_at > 0 AND expires_at <= ? LIMIT ?)",
       "DELETE FROM token_families WHERE rowid IN (SELECT rowid FROM token_families "
       "WHERE expires_at > 0 AND expires_at <= ? LIMIT ?)",
+      "DELETE FROM revoked_access_tokens WHERE rowid IN (SELECT rowid FROM "
+      "revoked_access_tokens WHERE expires_at <= ? LIMIT ?)",
   };
   return impl_->Write([&](Connection& c) -> StatusOr<int64_t> {
     int64_t deleted = 0;

@@ -58,10 +58,13 @@ class SqliteStore final : public Store {
   // - PutAssignment: NotFound if the application does not exist. DeleteAssignment: NotFound if
   //   there was no such assignment. IsAssigned: false for an unknown application.
   // - RevokeSession and RevokeFamily: NotFound if absent; revoking again keeps the first time.
+  //   RevokeFamily reaches descendants through parent_family_id with a recursive query.
+  // - RevokeAccessToken: InvalidArgument for an empty id.
   // - RotateRefreshToken: InvalidArgument if `successor.family_id` is not the old token's family;
   //   NotFound if `old_hash` is unknown. It does not check expiry (callers do, with the clock).
   // - PurgeExpired deletes rows with 0 < expires_at <= now (codes, sessions, refresh tokens, then
-  //   families, whose remaining refresh tokens cascade), at most `batch` counted rows per call.
+  //   families, whose remaining refresh tokens cascade, then revoked access-token ids with
+  //   expires_at <= now), at most `batch` counted rows per call.
   Status PutInstance(const Instance& instance) override;
   StatusOr<Instance> GetInstance() override;
   Status PutMeta(const std::string& key, const std::string& value) override;
@@ -105,6 +108,9 @@ class SqliteStore final : public Store {
   StatusOr<RefreshTokenWithFamily> GetRefreshToken(const std::string& token_hash) override;
   StatusOr<RotateOutcome> RotateRefreshToken(const std::string& old_hash, int64_t now,
                                              const RefreshToken& successor) override;
+  Status RevokeAccessToken(const std::string& token_id, int64_t expires_at) override;
+  StatusOr<bool> IsAccessTokenRevoked(const std::string& token_id) override;
+
   StatusOr<int64_t> PurgeExpired(int64_t now, int batch) override;
 
  private:
