@@ -16,6 +16,7 @@ std::string SealAad(const std::string& kid) { return "tessera-signing-key:" + ki
 struct KeyRing::Snapshot {
   std::shared_ptr<const jose::Es256Signer> active;
   std::string jwks_json;
+  jose::JwkSet public_keys;
 };
 
 KeyRing::KeyRing(storage::StorePtr store, std::string seal_key, ClockPtr clock)
@@ -46,6 +47,11 @@ std::string KeyRing::JwksJson() const {
   return snapshot_->jwks_json;
 }
 
+jose::JwkSet KeyRing::PublicKeys() const {
+  std::lock_guard lock(mu_);
+  return snapshot_->public_keys;
+}
+
 StatusOr<std::shared_ptr<const KeyRing::Snapshot>> KeyRing::Load() const {
   TS_ASSIGN_OR_RETURN(std::vector<storage::SigningKey> keys, store_->ListSigningKeys());
   const int64_t now = clock_->NowUnixSeconds();
@@ -55,9 +61,11 @@ StatusOr<std::shared_ptr<const KeyRing::Snapshot>> KeyRing::Load() const {
   jwks.Key("keys");
   jwks.BeginArray();
   const storage::SigningKey* newest_active = nullptr;
+  std::vector<std::string> published;
   for (const storage::SigningKey& key : keys) {
     if (key.delete_after != 0 && key.delete_after < now) continue;
     jwks.Raw(key.public_jwk_json);
+    published.push_back(key.public_jwk_json);
     if (key.activated_at != 0 && key.retired_at == 0 &&
         (newest_active == nullptr || key.activated_at >= newest_active->activated_at)) {
       newest_active = &key;
@@ -75,6 +83,7 @@ StatusOr<std::shared_ptr<const KeyRing::Snapshot>> KeyRing::Load() const {
   TS_ASSIGN_OR_RETURN(jose::Es256Signer signer, jose::Es256Signer::FromPkcs8Der(*der));
   snapshot->active = std::make_shared<const jose::Es256Signer>(std::move(signer));
   snapshot->jwks_json = jwks.Take();
+  TS_ASSIGN_OR_RETURN(snapshot->public_keys, jose::JwkSet::FromJwks(published));
   return std::shared_ptr<const Snapshot>(std::move(snapshot));
 }
 

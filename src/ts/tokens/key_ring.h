@@ -13,6 +13,7 @@
 
 #include "ts/common/clock.h"
 #include "ts/common/status.h"
+#include "ts/jose/jwk.h"
 #include "ts/storage/store.h"
 
 namespace ts::jose {
@@ -32,6 +33,8 @@ class KeyRing {
   std::shared_ptr<const jose::Es256Signer> Active() const;
   // {"keys":[...]}: every key still published (active, or retired but within delete_after).
   std::string JwksJson() const;
+  // The same published keys, parsed, for verifying tokens this server signed.
+  jose::JwkSet PublicKeys() const;
 
   // Creates a new key, publishes and activates it, retires the previous one (kept in the JWKS for
   // `keep_retired_seconds`, which must cover the longest token lifetime). Returns the new kid.

@@ -10,6 +10,7 @@
 #include "ts/crypto/encoding.h"
 #include "ts/crypto/random.h"
 #include "ts/jose/signer.h"
+#include "ts/jose/verifier.h"
 #include "ts/tokens/key_ring.h"
 
 namespace ts::tokens {
@@ -62,8 +63,81 @@ StatusOr<std::string> TokenMinter::AccessToken(const TokenSubject& subject,
   w.Member("exp", expires_at);
   w.Member("jti", token_id);
   w.Member("tsr:fid", subject.family_id);
+  if (!subject.act_json.empty()) {
+    w.Key("act");
+    w.Raw(subject.act_json);
+  }
   w.EndObject();
   return keys_->Active()->SignJwt(w.Take(), "at+jwt");
+}
+
+StatusOr<AccessTokenClaims> TokenMinter::VerifyAccessToken(std::string_view token,
+                                                           int64_t now) const {
+  auto verified = jose::VerifyJws(token, keys_->PublicKeys(), {"ES256"});
+  if (!verified.ok()) {
+    const std::string_view m = verified.status().message();
+    if (m.starts_with("malformed JWS")) {
+      return InvalidArgumentError("malformed access token: " + std::string(m));
+    }
+    return InvalidArgumentError("access token signature: " + std::string(m));
+  }
+  boost::system::error_code ec;
+  boost::json::value header = boost::json::parse(verified->header_json, ec);
+  const boost::json::value* typ =
+      !ec && header.is_object() ? header.as_object().if_contains("typ") : nullptr;
+  // RFC 9068 §2.1: access tokens are typed, which is what tells them apart from ID tokens.
+  if (typ == nullptr || !typ->is_string() || typ->as_string() != "at+jwt") {
+    return InvalidArgumentError("not an access token: the JWS typ is not at+jwt");
+  }
+  boost::json::value payload = boost::json::parse(verified->payload_json, ec);
+  if (ec || !payload.is_object()) {
+    return InvalidArgumentError("malformed access token: the payload is not a JSON object");
+  }
+  const boost::json::object& o = payload.as_object();
+  AccessTokenClaims c;
+  struct Text {
+    const char* name;
+    std::string* out;
+  };
+  const Text texts[] = {{"iss", &c.issuer},   {"sub", &c.user_id},
+                        {"aud", &c.audience}, {"client_id", &c.client_id},
+                        {"jti", &c.token_id}, {"tsr:fid", &c.family_id}};
+  for (const Text& t : texts) {
+    const boost::json::value* v = o.if_contains(t.name);
+    if (v == nullptr || !v->is_string() || v->as_string().empty()) {
+      return InvalidArgumentError(std::string("malformed access token: claim ") + t.name +
+                                  " is missing or not a string");
+    }
+    *t.out = std::string(v->as_string());
+  }
+  const boost::json::value* iat = o.if_contains("iat");
+  const boost::json::value* exp = o.if_contains("exp");
+  if (iat == nullptr || !iat->is_int64() || exp == nullptr || !exp->is_int64()) {
+    return InvalidArgumentError("malformed access token: iat and exp must be integers");
+  }
+  c.issued_at = iat->as_int64();
+  c.expires_at = exp->as_int64();
+  const boost::json::value* scope = o.if_contains("scope");
+  if (scope == nullptr || !scope->is_string()) {
+    return InvalidArgumentError("malformed access token: claim scope is missing or not a string");
+  }
+  std::string_view rest = scope->as_string();
+  while (!rest.empty()) {
+    const size_t space = rest.find(' ');
+    if (space != 0) c.scopes.emplace_back(rest.substr(0, space));
+    if (space == std::string_view::npos) break;
+    rest.remove_prefix(space + 1);
+  }
+  if (const boost::json::value* act = o.if_contains("act"); act != nullptr) {
+    if (!act->is_object())
+      return InvalidArgumentError("malformed access token: act is not an object");
+    c.act_json = boost::json::serialize(*act);
+  }
+  if (c.issuer != issuer_) {
+    return InvalidArgumentError("access token issuer " + c.issuer + " is not this server");
+  }
+  if (now >= c.expires_at) return InvalidArgumentError("access token has expired");
+  return c;
 }
 
 StatusOr<std::string> TokenMinter::IdToken(const TokenSubject& subject,
@@ -82,7 +156,10 @@ StatusOr<std::string> TokenMinter::IdToken(const TokenSubject& subject,
   w.Member("aws:instance_arn", instance_.instance_arn);
   w.Member("aws:credential_id", credential_id);
   if (!identity_context.empty()) w.Member("sts:identity_context", identity_context);
-  if (!subject.actor.empty()) {
+  if (!subject.act_json.empty()) {
+    w.Key("act");
+    w.Raw(subject.act_json);
+  } else if (!subject.actor.empty()) {
     w.Key("act");
     w.BeginObject();
     w.Member("sub", subject.actor);

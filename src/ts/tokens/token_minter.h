@@ -37,6 +37,23 @@ struct TokenSubject {
   int64_t auth_time = 0;
   // For tokens obtained through a trusted token issuer: the issuer's ARN ("act" claim).
   std::string actor;
+  // For tokens obtained by token exchange: the whole RFC 8693 §4.1 "act" object (JSON), written
+  // into the access and ID tokens as is. Takes precedence over `actor`.
+  std::string act_json;
+};
+
+// The claims of a verified access token (VerifyAccessToken).
+struct AccessTokenClaims {
+  std::string issuer;
+  std::string user_id;  // sub
+  std::string audience;
+  std::string client_id;
+  std::vector<std::string> scopes;
+  int64_t issued_at = 0;
+  int64_t expires_at = 0;
+  std::string token_id;   // jti
+  std::string family_id;  // tsr:fid
+  std::string act_json;   // "" when the token has no act claim
 };
 
 struct IdentityContextClaims {
@@ -61,6 +78,13 @@ class TokenMinter {
   StatusOr<std::string> IdToken(const TokenSubject& subject, std::string_view credential_id,
                                 std::string_view identity_context, int64_t now,
                                 int64_t expires_at) const;
+
+  // Verifies an access token this server signed (RFC 9068 §4): ES256 only, against the key ring's
+  // published keys; typ must be at+jwt (so an ID token is refused), iss ours, now < exp, and the
+  // claims well-formed. Revocation is the caller's business (the store). Every failure is
+  // InvalidArgument, starting with "malformed access token", "access token signature",
+  // "not an access token", "access token issuer", or "access token has expired".
+  StatusOr<AccessTokenClaims> VerifyAccessToken(std::string_view token, int64_t now) const;
 
   std::string IdentityContext(const IdentityContextClaims& claims) const;
   // Opens an identity context made by this server; InvalidArgument if forged or damaged.

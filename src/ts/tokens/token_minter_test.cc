@@ -255,5 +255,84 @@ TEST(Iso8601Test, FormatsUtc) {
   EXPECT_EQ(Iso8601(951782400), "2000-02-29T00:00:00Z");  // leap day
 }
 
+// --- VerifyAccessToken ---
+
+TEST_F(TokenMinterTest, VerifyAccessTokenReturnsItsClaimsIncludingAct) {
+  TokenSubject subject = Subject();
+  subject.act_json =
+      R"({"sub":"arn:aws:sso::1:application/b","act":{"sub":"arn:aws:sso::1:application/a"}})";
+  auto token = minter_->AccessToken(subject, "jti-1", kNow, kNow + 3600);
+  ASSERT_THAT(token, IsOk());
+  auto claims = minter_->VerifyAccessToken(*token, kNow + 10);
+  ASSERT_THAT(claims, IsOk());
+  EXPECT_EQ(claims->issuer, kIssuer);
+  EXPECT_EQ(claims->user_id, subject.user_id);
+  EXPECT_EQ(claims->audience, kAppArn);
+  EXPECT_EQ(claims->client_id, kAppArn);
+  EXPECT_EQ(claims->scopes, subject.scopes);
+  EXPECT_EQ(claims->issued_at, kNow);
+  EXPECT_EQ(claims->expires_at, kNow + 3600);
+  EXPECT_EQ(claims->token_id, "jti-1");
+  EXPECT_EQ(claims->family_id, "fam-1");
+  EXPECT_EQ(json::parse(claims->act_json), json::parse(subject.act_json));
+}
+
+TEST_F(TokenMinterTest, VerifyAccessTokenWithoutActHasEmptyAct) {
+  auto token = minter_->AccessToken(Subject(), "jti-1", kNow, kNow + 3600);
+  ASSERT_THAT(token, IsOk());
+  auto claims = minter_->VerifyAccessToken(*token, kNow);
+  ASSERT_THAT(claims, IsOk());
+  EXPECT_EQ(claims->act_json, "");
+}
+
+TEST_F(TokenMinterTest, VerifyAccessTokenRefusesExpiry) {
+  auto token = minter_->AccessToken(Subject(), "jti-1", kNow, kNow + 3600);
+  ASSERT_THAT(token, IsOk());
+  EXPECT_THAT(minter_->VerifyAccessToken(*token, kNow + 3600),
+              StatusIs(StatusCode::kInvalidArgument, HasSubstr("access token has expired")));
+}
+
+TEST_F(TokenMinterTest, VerifyAccessTokenRefusesAnIdToken) {
+  auto token = minter_->IdToken(Subject(), "fam-1", "", kNow, kNow + 3600);
+  ASSERT_THAT(token, IsOk());
+  EXPECT_THAT(minter_->VerifyAccessToken(*token, kNow),
+              StatusIs(StatusCode::kInvalidArgument, HasSubstr("not an access token")));
+}
+
+TEST_F(TokenMinterTest, VerifyAccessTokenRefusesATamperedPayload) {
+  auto token = minter_->AccessToken(Subject(), "jti-1", kNow, kNow + 3600);
+  ASSERT_THAT(token, IsOk());
+  const size_t dot1 = token->find('.');
+  const size_t dot2 = token->find('.', dot1 + 1);
+  std::string payload =
+      *crypto::Base64UrlDecode(std::string_view(*token).substr(dot1 + 1, dot2 - dot1 - 1));
+  const size_t at = payload.find("730448f2");
+  payload.replace(at, 8, "deadbeef");
+  const std::string forged =
+      token->substr(0, dot1 + 1) + crypto::Base64UrlEncode(payload) + token->substr(dot2);
+  EXPECT_THAT(minter_->VerifyAccessToken(forged, kNow),
+              StatusIs(StatusCode::kInvalidArgument, HasSubstr("access token signature")));
+}
+
+TEST_F(TokenMinterTest, VerifyAccessTokenRefusesAnotherIssuerAndGarbage) {
+  TokenMinter other(ring_, TestInstance(), "https://elsewhere.example/ssoins-1",
+                    std::string(32, 'i'), std::string(32, 'r'));
+  auto token = other.AccessToken(Subject(), "jti-1", kNow, kNow + 3600);
+  ASSERT_THAT(token, IsOk());
+  EXPECT_THAT(minter_->VerifyAccessToken(*token, kNow),
+              StatusIs(StatusCode::kInvalidArgument, HasSubstr("access token issuer")));
+  EXPECT_THAT(minter_->VerifyAccessToken("tsrt_abc", kNow),
+              StatusIs(StatusCode::kInvalidArgument, HasSubstr("malformed access token")));
+}
+
+TEST_F(TokenMinterTest, VerifyAccessTokenRefusesAKeyNotInTheRing) {
+  auto signer = jose::Es256Signer::Generate();
+  ASSERT_THAT(signer, IsOk());
+  auto token = signer->SignJwt(R"({"iss":"x"})", "at+jwt");
+  ASSERT_THAT(token, IsOk());
+  EXPECT_THAT(minter_->VerifyAccessToken(*token, kNow),
+              StatusIs(StatusCode::kInvalidArgument, HasSubstr("access token signature")));
+}
+
 }  // namespace
 }  // namespace ts::tokens
