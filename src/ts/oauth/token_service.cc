@@ -1,5 +1,6 @@
 #include "ts/oauth/token_service.h"
 
+#include <algorithm>
 #include <boost/json.hpp>
 #include <optional>
 #include <vector>
@@ -39,7 +40,8 @@ struct TokenService::Grant {
 
 namespace {
 
-constexpr std::string_view kActionCreateToken = "sso-oauth:CreateTokenWithIAM";
+// How many applications an identity may pass through by exchange; bounds the act claim's size.
+constexpr int kMaxActorDepth = 8;
 
 Status WrongType(std::string_view member, std::string_view expected) {
   return InvalidRequest("Member '" + std::string(member) + "' must be " + std::string(expected));
@@ -103,8 +105,38 @@ Status RevokeIfPresent(storage::Store& store, const std::string& family_id, int6
   return s.code() == StatusCode::kNotFound ? OkStatus() : s;
 }
 
+// How deep an act claim nests (RFC 8693 §4.1: each prior actor is one more level).
+int ActorDepth(std::string_view act_json) {
+  if (act_json.empty()) return 0;
+  boost::system::error_code ec;
+  boost::json::value v = boost::json::parse(act_json, ec);
+  int depth = 0;
+  const boost::json::value* cur = ec ? nullptr : &v;
+  while (cur != nullptr && cur->is_object()) {
+    ++depth;
+    cur = cur->as_object().if_contains("act");
+  }
+  return depth;
+}
+
+}  // namespace
+
+StatusOr<storage::Application> FindEnabledApplication(storage::Store& store,
+                                                      const std::string& client_id) {
+  if (client_id.empty()) return InvalidRequest("Member 'clientId' is required");
+  auto app = store.GetApplication(client_id);
+  if (!app.ok()) {
+    if (app.status().code() == StatusCode::kNotFound) {
+      return InvalidClient("Invalid client: no application with ARN " + client_id);
+    }
+    return app.status();
+  }
+  if (app->status != "ENABLED") return InvalidClient("The application is disabled");
+  return *app;
+}
+
 Status AuthorizeCaller(const Caller& caller, const storage::Application& app,
-                       const storage::Instance& instance) {
+                       const storage::Instance& instance, std::string_view action) {
   // The instance owner's root credential may call every operation on every application.
   if (caller.principal_arn == "arn:aws:iam::" + instance.owner_account_id + ":root") {
     return OkStatus();
@@ -112,7 +144,8 @@ Status AuthorizeCaller(const Caller& caller, const storage::Application& app,
   if (app.actor_policy_json.empty()) {
     return AccessDenied(
         "The application has no IAM authentication method: no principal may "
-        "call CreateTokenWithIAM for it");
+        "call " +
+        std::string(action.substr(action.find(':') + 1)) + " for it");
   }
   auto policy = iam::ParsePolicy(app.actor_policy_json);
   if (!policy.ok()) {
@@ -122,16 +155,14 @@ Status AuthorizeCaller(const Caller& caller, const storage::Application& app,
   iam::RequestContext context;
   context.principal_arn = caller.principal_arn;
   context.principal_account = caller.account_id;
-  context.action = std::string(kActionCreateToken);
+  context.action = std::string(action);
   context.resource = app.application_arn;
   if (iam::Evaluate(*policy, context) != iam::Decision::kAllow) {
     return AccessDenied("User: " + caller.principal_arn + " is not authorized to perform: " +
-                        std::string(kActionCreateToken) + " on resource: " + app.application_arn);
+                        std::string(action) + " on resource: " + app.application_arn);
   }
   return OkStatus();
 }
-
-}  // namespace
 
 TokenService::TokenService(storage::StorePtr store,
                            std::shared_ptr<const tokens::TokenMinter> minter, ClockPtr clock,
@@ -144,15 +175,10 @@ TokenService::TokenService(storage::StorePtr store,
 StatusOr<std::string> TokenService::CreateTokenWithIam(const Caller& caller,
                                                        std::string_view body) const {
   TS_ASSIGN_OR_RETURN(Request req, ParseRequest(body));
-  auto app = store_->GetApplication(req.client_id);
-  if (!app.ok()) {
-    if (app.status().code() == StatusCode::kNotFound) {
-      return InvalidClient("Invalid client: no application with ARN " + req.client_id);
-    }
-    return app.status();
-  }
-  if (app->status != "ENABLED") return InvalidClient("The application is disabled");
-  TS_RETURN_IF_ERROR(AuthorizeCaller(caller, *app, minter_->instance()));
+  TS_ASSIGN_OR_RETURN(storage::Application app_value,
+                      FindEnabledApplication(*store_, req.client_id));
+  const storage::Application* app = &app_value;
+  TS_RETURN_IF_ERROR(AuthorizeCaller(caller, *app, minter_->instance(), kActionCreateToken));
 
   const bool known = req.grant_type == kGrantAuthorizationCode ||
                      req.grant_type == kGrantRefreshToken || req.grant_type == kGrantJwtBearer ||
@@ -166,6 +192,8 @@ StatusOr<std::string> TokenService::CreateTokenWithIam(const Caller& caller,
     TS_ASSIGN_OR_RETURN(grant, AuthorizationCodeGrant(req, *app));
   } else if (req.grant_type == kGrantRefreshToken) {
     TS_ASSIGN_OR_RETURN(grant, RefreshTokenGrant(req, *app));
+  } else if (req.grant_type == kGrantTokenExchange) {
+    TS_ASSIGN_OR_RETURN(grant, TokenExchangeGrant(req, *app));
   } else {
     return UnsupportedGrantType("Grant type " + req.grant_type +
                                 " is not supported by this server yet");
@@ -299,7 +327,8 @@ StatusOr<TokenService::Grant> TokenService::RefreshTokenGrant(
 
   Grant grant;
   grant.subject = {family.user_id,   app.application_arn, scopes,
-                   family.family_id, family.auth_time,    ""};
+                   family.family_id, family.auth_time,    "",
+                   family.act_json};
   grant.refresh_token = minter_->SuccessorRefreshToken(req.refresh_token);
   storage::RefreshToken successor;
   successor.token_hash = tokens::TokenMinter::Hash(grant.refresh_token);
@@ -335,6 +364,167 @@ StatusOr<TokenService::Grant> TokenService::RefreshTokenGrant(
   return InvalidGrant(
       "Refresh token has already been used; every token of its family is now "
       "revoked");
+}
+
+StatusOr<TokenService::Grant> TokenService::TokenExchangeGrant(
+    const Request& req, const storage::Application& app) const {
+  if (req.subject_token.empty()) {
+    return InvalidRequest("Member 'subjectToken' is required for token-exchange");
+  }
+  if (req.subject_token_type.empty()) {
+    return InvalidRequest("Member 'subjectTokenType' is required for token-exchange");
+  }
+  if (req.subject_token_type != kTokenTypeAccess) {
+    return InvalidRequest("subjectTokenType must be " + std::string(kTokenTypeAccess) +
+                          ": only access tokens can be exchanged");
+  }
+  const bool want_refresh = req.requested_token_type == kTokenTypeRefresh;
+  if (!want_refresh && !req.requested_token_type.empty() &&
+      req.requested_token_type != kTokenTypeAccess) {
+    return InvalidRequest("requestedTokenType must be " + std::string(kTokenTypeAccess) + " or " +
+                          std::string(kTokenTypeRefresh));
+  }
+  if (want_refresh && !HasGrant(app, kGrantRefreshToken)) {
+    return UnauthorizedClient(
+        "The application is not authorized for grant type refresh_token, so it cannot be "
+        "issued a refresh token");
+  }
+  if (req.subject_token.starts_with("tsrt_")) {
+    return InvalidRequest(
+        "subjectToken is a refresh token; token exchange takes an access token issued to "
+        "another application");
+  }
+  const int64_t now = clock_->NowUnixSeconds();
+  auto verified = minter_->VerifyAccessToken(req.subject_token, now);
+  if (!verified.ok()) {
+    const std::string_view why = verified.status().message();
+    if (why.starts_with("not an access token")) {
+      return InvalidRequest(
+          "subjectToken is not an access token (an ID token cannot be exchanged)");
+    }
+    if (why.starts_with("access token has expired")) {
+      return InvalidGrant("Subject token has expired");
+    }
+    return InvalidGrant("Invalid subject token: " + std::string(why));
+  }
+  const tokens::AccessTokenClaims& subject = *verified;
+  if (subject.client_id == app.application_arn) {
+    return InvalidGrant(
+        "The subject token was issued to this same application; token exchange takes a token "
+        "issued to a different application");
+  }
+  TS_ASSIGN_OR_RETURN(bool jti_revoked, store_->IsAccessTokenRevoked(subject.token_id));
+  if (jti_revoked) return InvalidGrant("Subject token has been revoked");
+  auto parent = store_->GetFamily(subject.family_id);
+  if (!parent.ok()) {
+    if (parent.status().code() == StatusCode::kNotFound) {
+      return InvalidGrant("Subject token has been revoked");
+    }
+    return parent.status();
+  }
+  if (parent->revoked_at != 0) return InvalidGrant("Subject token has been revoked");
+  auto source = store_->GetApplication(subject.client_id);
+  if (!source.ok()) {
+    if (source.status().code() == StatusCode::kNotFound) {
+      return InvalidGrant("The application the subject token was issued to no longer exists");
+    }
+    return source.status();
+  }
+  if (source->status != "ENABLED") {
+    return InvalidGrant("The application the subject token was issued to is disabled");
+  }
+
+  // PROTOCOL.md §5.1/§5.2: the source application's access scopes say which targets may receive
+  // them. A scope passes if the token carries it and its AuthorizedTargets name this application
+  // or the instance.
+  const std::string& instance_arn = minter_->instance().instance_arn;
+  std::vector<std::string> authorized;
+  for (const std::string& scope : subject.scopes) {
+    auto it = source->access_scopes.find(scope);
+    if (it == source->access_scopes.end()) continue;
+    if (Contains(it->second, app.application_arn) || Contains(it->second, instance_arn)) {
+      authorized.push_back(scope);
+    }
+  }
+  if (authorized.empty()) {
+    return InvalidGrant("Application " + source->application_arn +
+                        " has not authorized this application as a target of any scope the "
+                        "subject token carries");
+  }
+  // The new token may carry what the target application can grant, limited to the authorized
+  // access scopes and the default scopes the subject token already had.
+  std::vector<std::string> ceiling;
+  for (const std::string& scope : AllowedScopes(app)) {
+    const bool is_default = Contains(DefaultScopes(), scope);
+    if ((is_default && Contains(subject.scopes, scope)) || Contains(authorized, scope)) {
+      ceiling.push_back(scope);
+    }
+  }
+  TS_ASSIGN_OR_RETURN(std::vector<std::string> scopes, NarrowScopes(req.scope, ceiling));
+
+  auto user = store_->GetUser(subject.user_id);
+  if (!user.ok()) {
+    if (user.status().code() == StatusCode::kNotFound) {
+      return InvalidGrant("The user the subject token was issued to no longer exists");
+    }
+    return user.status();
+  }
+  if (app.assignment_required) {
+    TS_ASSIGN_OR_RETURN(bool assigned, store_->IsAssigned(app.application_arn, subject.user_id));
+    if (!assigned) {
+      return InvalidGrant("The user is not assigned to application " + app.application_arn);
+    }
+  }
+  if (ActorDepth(subject.act_json) >= kMaxActorDepth) {
+    return InvalidGrant("The subject token has passed through too many applications");
+  }
+  // RFC 8693 §4.1: the application whose token was exchanged is the current actor (outermost);
+  // the actors before it stay nested inside.
+  JsonWriter act;
+  act.BeginObject();
+  act.Member("sub", subject.client_id);
+  if (!subject.act_json.empty()) {
+    act.Key("act");
+    act.Raw(subject.act_json);
+  }
+  act.EndObject();
+
+  storage::TokenFamily family;
+  family.family_id = crypto::RandomUuid();
+  family.application_arn = app.application_arn;
+  family.user_id = subject.user_id;
+  family.scopes = scopes;
+  family.grant_type = std::string(kGrantTokenExchange);
+  // The same sign-in session: signing out ends what was exchanged from it too.
+  family.session_hash = parent->session_hash;
+  family.auth_time = parent->auth_time;
+  family.created_at = now;
+  family.expires_at = std::min(now + options_.refresh_token_ttl, parent->expires_at);
+  family.parent_family_id = parent->family_id;
+  family.act_json = act.Take();
+
+  Grant grant;
+  std::optional<storage::RefreshToken> refresh;
+  if (want_refresh) {
+    grant.refresh_token = tokens::TokenMinter::NewRefreshToken();
+    refresh.emplace();
+    refresh->token_hash = tokens::TokenMinter::Hash(grant.refresh_token);
+    refresh->family_id = family.family_id;
+    refresh->scopes = scopes;
+    refresh->created_at = now;
+    refresh->expires_at = family.expires_at;
+  }
+  TS_RETURN_IF_ERROR(store_->CreateFamily(family, refresh));
+  // A revocation of the parent that raced with this exchange must reach the new family too.
+  auto recheck = store_->GetFamily(parent->family_id);
+  if (!recheck.ok() || recheck->revoked_at != 0) {
+    TS_RETURN_IF_ERROR(RevokeIfPresent(*store_, family.family_id, now));
+    return InvalidGrant("Subject token has been revoked");
+  }
+  grant.subject = {subject.user_id,  app.application_arn, scopes,
+                   family.family_id, family.auth_time,    "",
+                   family.act_json};
+  return grant;
 }
 
 StatusOr<std::string> TokenService::Respond(const Grant& grant,

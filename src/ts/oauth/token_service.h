@@ -37,6 +37,22 @@ struct Caller {
   std::string account_id;
 };
 
+// IAM actions the application's actor policy is consulted for (PROTOCOL.md §5.8).
+inline constexpr std::string_view kActionCreateToken = "sso-oauth:CreateTokenWithIAM";
+inline constexpr std::string_view kActionIntrospectToken = "sso-oauth:IntrospectTokenWithIAM";
+inline constexpr std::string_view kActionRevokeToken = "sso-oauth:RevokeTokenWithIAM";
+
+// The application `client_id` names, if it exists and is enabled; else InvalidClientException
+// (Internal on store failures).
+StatusOr<storage::Application> FindEnabledApplication(storage::Store& store,
+                                                      const std::string& client_id);
+
+// OK if `caller` may perform `action` on `app`: the instance owner's root credential always may;
+// anyone else needs an Allow (and no Deny) in the application's actor policy. Otherwise
+// AccessDeniedException naming the principal, action and application.
+Status AuthorizeCaller(const Caller& caller, const storage::Application& app,
+                       const storage::Instance& instance, std::string_view action);
+
 class TokenService {
  public:
   TokenService(storage::StorePtr store, std::shared_ptr<const tokens::TokenMinter> minter,
@@ -48,6 +64,7 @@ class TokenService {
   // policy), UnsupportedGrantTypeException, UnauthorizedClientException (grant not configured),
   // InvalidGrantException (bad/expired/used code or refresh token, PKCE or redirect mismatch),
   // InvalidScopeException (scope outside what may be granted). Internal on store failures.
+  // Token exchange errors are listed at TokenExchangeGrant (docs/design/token-exchange.md).
   StatusOr<std::string> CreateTokenWithIam(const Caller& caller, std::string_view body) const;
 
   // Defined in the .cc: the parsed request and what a grant decided.
@@ -57,6 +74,16 @@ class TokenService {
  private:
   StatusOr<Grant> AuthorizationCodeGrant(const Request& req, const storage::Application& app) const;
   StatusOr<Grant> RefreshTokenGrant(const Request& req, const storage::Application& app) const;
+  // RFC 8693 with PROTOCOL.md §5.1: `app` is the target. InvalidRequestException for a missing
+  // subjectToken/subjectTokenType, a subjectTokenType or requestedTokenType that is not the
+  // access-token (or refresh-token) URI, or a subject that is not an access token (an ID token, a
+  // refresh token); UnauthorizedClientException for a requested refresh token without the
+  // RefreshToken grant; InvalidGrantException for a subject token that is forged, tampered,
+  // expired, revoked, from another issuer, issued to this same application, or whose application
+  // has not named this one (or the instance) in AuthorizedTargets for any scope the token carries,
+  // or whose user is gone or not assigned here; InvalidScopeException for a requested scope
+  // outside (the token's authorized scopes ∪ its default scopes) ∩ this application's scopes.
+  StatusOr<Grant> TokenExchangeGrant(const Request& req, const storage::Application& app) const;
   StatusOr<std::string> Respond(const Grant& grant, const storage::Application& app) const;
 
   storage::StorePtr store_;

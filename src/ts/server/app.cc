@@ -12,6 +12,7 @@
 #include "ts/common/status_macros.h"
 #include "ts/crypto/random.h"
 #include "ts/oauth/errors.h"
+#include "ts/oauth/introspection.h"
 #include "ts/oauth/token_service.h"
 #include "ts/server/bootstrap.h"
 #include "ts/server/credentials.h"
@@ -70,6 +71,7 @@ struct Tessera::Parts {
   std::shared_ptr<tokens::KeyRing> keys;
   std::shared_ptr<tokens::TokenMinter> minter;
   std::unique_ptr<oauth::TokenService> token_service;
+  std::unique_ptr<oauth::TokenIntrospection> introspection;
   std::unique_ptr<web::AuthorizeHandler> authorize;
   storage::Instance instance;
   std::string discovery_json;
@@ -212,6 +214,7 @@ StatusOr<std::unique_ptr<Tessera>> Tessera::Create(const ServerConfig& config,
   topts.refresh_token_ttl = config.refresh_token_ttl;
   topts.refresh_grace_seconds = config.refresh_grace_seconds;
   p->token_service = std::make_unique<oauth::TokenService>(p->store, p->minter, clock, topts);
+  p->introspection = std::make_unique<oauth::TokenIntrospection>(p->store, p->minter, clock);
 
   web::AuthorizeOptions aopts;
   aopts.public_url = public_url;
@@ -230,6 +233,9 @@ StatusOr<std::unique_ptr<Tessera>> Tessera::Create(const ServerConfig& config,
   d.Member("response_modes_supported", std::vector<std::string>{"query"});
   d.Member("grant_types_supported",
            std::vector<std::string>{"authorization_code", "refresh_token"});
+  // SigV4-signed JSON endpoints (docs/resource-servers.md), not RFC 7662/7009 form posts.
+  d.Member("introspection_endpoint", public_url + "/introspect?aws_iam=t");
+  d.Member("revocation_endpoint", public_url + "/revoke?aws_iam=t");
   d.Member("subject_types_supported", std::vector<std::string>{"public"});
   d.Member("id_token_signing_alg_values_supported", std::vector<std::string>{"ES256"});
   d.Member("code_challenge_methods_supported", std::vector<std::string>{"S256"});
@@ -270,6 +276,35 @@ http::Response Tessera::Handle(const http::Request& request) const {
       return oauth::ToErrorResponse(body.status());
     }
     return Json(200, std::move(*body));
+  }
+  // Resource-server operations: SigV4-signed JSON like CreateTokenWithIAM.
+  using SignedOperation = StatusOr<std::string> (oauth::TokenIntrospection::*)(
+      const oauth::Caller&, std::string_view) const;
+  SignedOperation operation = nullptr;
+  if (path == "/introspect") operation = &oauth::TokenIntrospection::Introspect;
+  if (path == "/revoke") operation = &oauth::TokenIntrospection::Revoke;
+  if (path == "/identity-context") operation = &oauth::TokenIntrospection::ReadIdentityContext;
+  if (operation != nullptr) {
+    if (request.method != "POST" || !HasAwsIamQuery(request.Query())) {
+      return oauth::ToErrorResponse(ApiError(StatusCode::kInvalidArgument,
+                                             "InvalidRequestException",
+                                             "Use POST " + std::string(path) + "?aws_iam=t"));
+    }
+    auto caller = p.verifier->Verify(request);
+    if (!caller.ok()) {
+      if (caller.status().error_type().empty()) LogInternal(request, caller.status());
+      return oauth::ToErrorResponse(caller.status());
+    }
+    auto body =
+        ((*p.introspection).*operation)({caller->principal_arn, caller->account_id}, request.body);
+    if (!body.ok()) {
+      if (body.status().error_type().empty()) LogInternal(request, body.status());
+      return oauth::ToErrorResponse(body.status());
+    }
+    http::Response r = Json(200, std::move(*body));
+    // RFC 7662 §2.2 / RFC 6749 §5.1: answers about tokens must not be cached.
+    r.SetHeader("Cache-Control", "no-store");
+    return r;
   }
   if (path == "/authorize") {
     if (request.method == "GET") return p.authorize->Get(request);

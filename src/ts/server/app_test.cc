@@ -253,5 +253,49 @@ TEST_F(TesseraTest, ModeledServiceErrorsReachTheWire) {
   ExpectError(app_->Handle(r), 400, "InvalidRequestException");
 }
 
+// --- resource-server operations ---
+
+TEST_F(TesseraTest, ResourceServerRoutesNeedPostAwsIamAndASignature) {
+  for (const std::string path : {"/introspect", "/revoke", "/identity-context"}) {
+    http::Request r = TokenRequest(R"({"clientId":"x","token":"t"})");
+    r.target = path;
+    ExpectError(app_->Handle(r), 400, "InvalidRequestException");
+    ExpectError(Get(path + "?aws_iam=t"), 400, "InvalidRequestException");
+    r.target = path + "?aws_iam=t";
+    ExpectError(app_->Handle(r), 403, "MissingAuthenticationTokenException");
+  }
+}
+
+TEST_F(TesseraTest, SignedIntrospectionAndRevocationOfAnIssuedToken) {
+  http::Request token_request = TokenRequest(CodeBody(MakeCode()));
+  ASSERT_THAT(sigv4::SignRequest(token_request, Root(), "us-east-1", "sso-oauth", kNow), IsOk());
+  http::Response issued = app_->Handle(token_request);
+  ASSERT_EQ(issued.status, 200) << issued.body;
+  const std::string access(json::parse(issued.body).at("accessToken").as_string());
+  auto call = [&](const std::string& path) {
+    http::Request r = TokenRequest(
+        json::serialize(json::object{{"clientId", kDemoApplicationArn}, {"token", access}}));
+    r.target = path + "?aws_iam=t";
+    EXPECT_THAT(sigv4::SignRequest(r, Root(), "us-east-1", "sso-oauth", kNow), IsOk());
+    return app_->Handle(r);
+  };
+  http::Response active = call("/introspect");
+  ASSERT_EQ(active.status, 200) << active.body;
+  EXPECT_EQ(active.FindHeader("cache-control").value_or(""), "no-store");
+  EXPECT_EQ(json::parse(active.body).at("active"), json::value(true));
+  http::Response revoked = call("/revoke");
+  ASSERT_EQ(revoked.status, 200) << revoked.body;
+  EXPECT_EQ(json::parse(revoked.body), json::parse("{}"));
+  EXPECT_EQ(json::parse(call("/introspect").body), json::parse(R"({"active":false})"));
+}
+
+TEST_F(TesseraTest, DiscoveryNamesTheResourceServerEndpoints) {
+  json::object d =
+      json::parse(Get("/ssoins-111111111111/.well-known/openid-configuration").body).as_object();
+  EXPECT_EQ(d["introspection_endpoint"],
+            json::value(std::string(kPublicUrl) + "/introspect?aws_iam=t"));
+  EXPECT_EQ(d["revocation_endpoint"], json::value(std::string(kPublicUrl) + "/revoke?aws_iam=t"));
+}
+
 }  // namespace
 }  // namespace ts::server
