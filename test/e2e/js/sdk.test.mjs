@@ -3,14 +3,22 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 
+import { createHash, createHmac } from 'node:crypto';
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+
 import {
   AccessDeniedException,
   CreateTokenWithIAMCommand,
   InvalidClientException,
   InvalidGrantException,
+  InvalidRequestException,
   InvalidScopeException,
   SSOOIDCClient,
+  UnauthorizedClientException,
 } from '@aws-sdk/client-sso-oidc';
+import { SignatureV4 } from '@smithy/signature-v4';
 import { createRemoteJWKSet, decodeProtectedHeader, jwtVerify } from 'jose';
 
 import {
@@ -21,6 +29,7 @@ import {
   ROOT_SECRET,
   Server,
   WEBAPP_ROLE,
+  hiddenInputs,
   pkcePair,
   signIn,
 } from './harness.mjs';
@@ -241,5 +250,291 @@ describe('CreateTokenWithIAM with the JavaScript SDK', () => {
 
   test('no request caused an internal error', () => {
     assert.doesNotMatch(server.serverLog(), /^error request_id/m);
+  });
+});
+
+// --- Token exchange, introspection and revocation (issue 5) ---
+// The applications of test/e2e/tx_support.py: A signs users in and names B (and E) as targets of
+// tx:read; B names C; D is named by nobody; E lacks the TokenExchange grant.
+const PREFIX = 'arn:aws:sso::123456789012:application/ssoins-111111111111/';
+const APP_A = PREFIX + 'apl-a00000000001';
+const APP_B = PREFIX + 'apl-b00000000002';
+const APP_C = PREFIX + 'apl-c00000000003';
+const APP_D = PREFIX + 'apl-d00000000004';
+const APP_E = PREFIX + 'apl-e00000000005';
+const REDIRECT_A = 'https://a.example/callback';
+const EXCHANGE = 'urn:ietf:params:oauth:grant-type:token-exchange';
+const ACCESS_TYPE = 'urn:ietf:params:oauth:token-type:access_token';
+const REFRESH_TYPE = 'urn:ietf:params:oauth:token-type:refresh_token';
+
+function txBootstrapFile() {
+  const app = (arn, grants, scopes) => ({
+    ApplicationArn: arn,
+    Name: arn.slice(-16),
+    AssignmentRequired: true,
+    Grants: grants,
+    AccessScopes: Object.entries(scopes).map(([Scope, AuthorizedTargets]) => ({
+      Scope,
+      AuthorizedTargets,
+    })),
+    Assignments: [{ PrincipalType: 'USER', UserName: 'demo' }],
+  });
+  const exchangeGrant = { GrantType: EXCHANGE, Grant: { TokenExchange: {} } };
+  const refreshGrant = { GrantType: 'refresh_token', Grant: { RefreshToken: {} } };
+  const codeGrant = {
+    GrantType: 'authorization_code',
+    Grant: { AuthorizationCode: { RedirectUris: [REDIRECT_A] } },
+  };
+  const doc = {
+    Applications: [
+      app(APP_A, [codeGrant, refreshGrant], { 'tx:read': [APP_B, APP_E] }),
+      app(APP_B, [exchangeGrant, refreshGrant], { 'tx:read': [APP_C] }),
+      app(APP_C, [exchangeGrant], { 'tx:read': [] }),
+      app(APP_D, [exchangeGrant], { 'tx:read': [] }),
+      app(APP_E, [refreshGrant], { 'tx:read': [] }),
+    ],
+  };
+  const path = join(mkdtempSync(join(tmpdir(), 'tessera-tx-')), 'bootstrap.json');
+  writeFileSync(path, JSON.stringify(doc));
+  return path;
+}
+
+// Signs the demo user in to A through the login page and redeems the code.
+async function signInToA(srv) {
+  const { verifier, challenge } = pkcePair();
+  const page = await fetch(srv.authorizeUrl(challenge, { clientId: APP_A, redirectUri: REDIRECT_A }), {
+    redirect: 'manual',
+  });
+  assert.equal(page.status, 200);
+  const cookies = page.headers
+    .getSetCookie()
+    .map((c) => c.split(';', 1)[0])
+    .join('; ');
+  const form = new URLSearchParams({
+    ...hiddenInputs(await page.text()),
+    username: 'demo',
+    password: 'correct horse battery staple',
+  });
+  const post = await fetch(srv.url + '/authorize', {
+    method: 'POST',
+    redirect: 'manual',
+    headers: {
+      'Content-Type': 'application/x-www-form-urlencoded',
+      Cookie: cookies,
+      Origin: srv.url,
+    },
+    body: form.toString(),
+  });
+  assert.equal(post.status, 303);
+  const code = new URL(post.headers.get('location')).searchParams.get('code');
+  const sso = new SSOOIDCClient({
+    region: 'us-east-1',
+    endpoint: srv.url,
+    credentials: { accessKeyId: ROOT_KEY_ID, secretAccessKey: ROOT_SECRET },
+    maxAttempts: 1,
+  });
+  return sso.send(
+    new CreateTokenWithIAMCommand({
+      clientId: APP_A,
+      grantType: 'authorization_code',
+      code,
+      redirectUri: REDIRECT_A,
+      codeVerifier: verifier,
+    }),
+  );
+}
+
+function exchangeCommand(target, subjectToken, extra = {}) {
+  return new CreateTokenWithIAMCommand({
+    clientId: target,
+    grantType: EXCHANGE,
+    subjectToken,
+    subjectTokenType: ACCESS_TYPE,
+    ...extra,
+  });
+}
+
+function payload(jwt) {
+  return JSON.parse(Buffer.from(jwt.split('.')[1], 'base64url').toString());
+}
+
+// SHA-256 for the SigV4 signer, from node:crypto.
+class NodeSha256 {
+  constructor(secret) {
+    this.hash = secret ? createHmac('sha256', secret) : createHash('sha256');
+  }
+  update(data) {
+    this.hash.update(typeof data === 'string' ? Buffer.from(data) : data);
+  }
+  async digest() {
+    return new Uint8Array(this.hash.digest());
+  }
+}
+
+// POST <path>?aws_iam=t with a JSON body, SigV4-signed for sso-oauth like the SDK signs.
+async function signedPost(srv, path, body) {
+  const url = new URL(srv.url + path + '?aws_iam=t');
+  const signer = new SignatureV4({
+    service: 'sso-oauth',
+    region: 'us-east-1',
+    credentials: { accessKeyId: ROOT_KEY_ID, secretAccessKey: ROOT_SECRET },
+    sha256: NodeSha256,
+  });
+  const text = JSON.stringify(body);
+  const signed = await signer.sign({
+    method: 'POST',
+    protocol: url.protocol,
+    hostname: url.hostname,
+    port: Number(url.port),
+    path: url.pathname,
+    query: { aws_iam: 't' },
+    headers: { 'content-type': 'application/json', host: url.host },
+    body: text,
+  });
+  const r = await fetch(url, { method: 'POST', headers: signed.headers, body: text });
+  return { status: r.status, headers: r.headers, body: await r.json() };
+}
+
+describe('token exchange, introspection and revocation with the JavaScript SDK', () => {
+  let srv;
+  let sso;
+  before(async () => {
+    srv = await Server.start(['--bootstrap', txBootstrapFile()]);
+    sso = new SSOOIDCClient({
+      region: 'us-east-1',
+      endpoint: srv.url,
+      credentials: { accessKeyId: ROOT_KEY_ID, secretAccessKey: ROOT_SECRET },
+      maxAttempts: 1,
+    });
+  });
+  after(async () => {
+    await srv?.stop();
+  });
+
+  test('A -> B -> C keeps the chain of actors', async () => {
+    const a = await signInToA(srv);
+    const b = await sso.send(exchangeCommand(APP_B, a.accessToken));
+    assert.equal(b.issuedTokenType, ACCESS_TYPE);
+    assert.equal(b.refreshToken, undefined);
+    assert.deepEqual(b.scope, ['openid', 'aws', 'sts:identity_context', 'tx:read']);
+    assert.ok(b.idToken);
+    assert.ok(b.awsAdditionalDetails.identityContext);
+    assert.deepEqual(payload(b.accessToken).act, { sub: APP_A });
+    assert.equal(payload(b.accessToken).client_id, APP_B);
+    const c = await sso.send(exchangeCommand(APP_C, b.accessToken));
+    assert.deepEqual(payload(c.accessToken).act, { sub: APP_B, act: { sub: APP_A } });
+    assert.deepEqual(payload(c.idToken).act, { sub: APP_B, act: { sub: APP_A } });
+  });
+
+  test('a requested refresh token', async () => {
+    const a = await signInToA(srv);
+    const b = await sso.send(exchangeCommand(APP_B, a.accessToken, { requestedTokenType: REFRESH_TYPE }));
+    assert.equal(b.issuedTokenType, REFRESH_TYPE);
+    assert.match(b.refreshToken, /^tsrt_/);
+    const refreshed = await sso.send(
+      new CreateTokenWithIAMCommand({ clientId: APP_B, grantType: 'refresh_token', refreshToken: b.refreshToken }),
+    );
+    assert.deepEqual(payload(refreshed.accessToken).act, { sub: APP_A });
+  });
+
+  test('every refusal by its exception class', async () => {
+    const a = await signInToA(srv);
+    const b = await sso.send(exchangeCommand(APP_B, a.accessToken));
+    const [h, p, s] = a.accessToken.split('.');
+    const forged = { ...payload(a.accessToken), sub: '00000000-0000-0000-0000-000000000000' };
+    const tampered = [h, Buffer.from(JSON.stringify(forged)).toString('base64url'), s].join('.');
+    const revoked = await signInToA(srv);
+    assert.equal((await signedPost(srv, '/revoke', { clientId: APP_A, token: revoked.refreshToken })).status, 200);
+    const cases = [
+      [APP_B, b.accessToken, {}, InvalidGrantException, 'issued to this same application'],
+      [APP_D, a.accessToken, {}, InvalidGrantException, 'has not authorized this application'],
+      [APP_B, revoked.accessToken, {}, InvalidGrantException, 'has been revoked'],
+      [APP_B, tampered, {}, InvalidGrantException, 'Invalid subject token'],
+      [APP_B, a.idToken, {}, InvalidRequestException, 'not an access token'],
+      [APP_B, a.refreshToken, {}, InvalidRequestException, 'is a refresh token'],
+      [APP_B, a.accessToken, { subjectTokenType: REFRESH_TYPE }, InvalidRequestException, 'subjectTokenType must be'],
+      [APP_E, a.accessToken, {}, UnauthorizedClientException, 'not authorized for grant type'],
+      [APP_C, a.accessToken, { requestedTokenType: REFRESH_TYPE }, UnauthorizedClientException, 'refresh_token'],
+      [APP_B, a.accessToken, { scope: ['nope'] }, InvalidScopeException, 'nope'],
+    ];
+    for (const [target, token, extra, type, fragment] of cases) {
+      const e = await rejection(sso.send(exchangeCommand(target, token, extra)));
+      assert.ok(e instanceof type, `${fragment}: got ${e.name}`);
+      assert.match(e.error_description, new RegExp(fragment));
+    }
+  });
+
+  test('an expired subject token is InvalidGrantException', async () => {
+    const short = await Server.start(['--bootstrap', txBootstrapFile(), '--access-token-ttl', '1']);
+    try {
+      const a = await signInToA(short);
+      await new Promise((r) => setTimeout(r, 2200)); // past exp, whatever the rounding
+      const shortSso = new SSOOIDCClient({
+        region: 'us-east-1',
+        endpoint: short.url,
+        credentials: { accessKeyId: ROOT_KEY_ID, secretAccessKey: ROOT_SECRET },
+        maxAttempts: 1,
+      });
+      const e = await rejection(shortSso.send(exchangeCommand(APP_B, a.accessToken)));
+      assert.ok(e instanceof InvalidGrantException, e.name);
+      assert.match(e.error_description, /Subject token has expired/);
+    } finally {
+      await short.stop();
+    }
+  });
+
+  test('introspection and family revocation through signed requests', async () => {
+    const a = await signInToA(srv);
+    const b = await sso.send(exchangeCommand(APP_B, a.accessToken, { requestedTokenType: REFRESH_TYPE }));
+    const active = await signedPost(srv, '/introspect', { clientId: APP_B, token: b.accessToken });
+    assert.equal(active.status, 200);
+    assert.equal(active.body.active, true);
+    assert.equal(active.body.client_id, APP_B);
+    assert.equal(active.body.sub, payload(a.accessToken).sub);
+    assert.deepEqual(active.body.act, { sub: APP_A });
+    assert.equal(active.body.scope, b.scope.join(' '));
+    const other = await signedPost(srv, '/introspect', { clientId: APP_A, token: b.accessToken });
+    assert.deepEqual(other.body, { active: false });
+
+    const revoke = await signedPost(srv, '/revoke', { clientId: APP_A, token: a.refreshToken });
+    assert.equal(revoke.status, 200);
+    for (const [clientId, token] of [
+      [APP_A, a.accessToken],
+      [APP_B, b.accessToken],
+      [APP_B, b.refreshToken],
+    ]) {
+      const r = await signedPost(srv, '/introspect', { clientId, token });
+      assert.deepEqual(r.body, { active: false });
+    }
+  });
+
+  test('revoking one access token makes only it inactive', async () => {
+    const a = await signInToA(srv);
+    await signedPost(srv, '/revoke', { clientId: APP_A, token: a.accessToken });
+    const r = await signedPost(srv, '/introspect', { clientId: APP_A, token: a.accessToken });
+    assert.deepEqual(r.body, { active: false });
+    const refresh = await signedPost(srv, '/introspect', { clientId: APP_A, token: a.refreshToken });
+    assert.equal(refresh.body.active, true);
+  });
+
+  test('exchanged access tokens verify offline with jose', async () => {
+    const a = await signInToA(srv);
+    const b = await sso.send(exchangeCommand(APP_B, a.accessToken));
+    const issuer = srv.url + '/ssoins-111111111111';
+    const keys = createRemoteJWKSet(new URL(issuer + '/.well-known/jwks.json'));
+    const { payload: claims, protectedHeader } = await jwtVerify(b.accessToken, keys, {
+      issuer,
+      audience: APP_B,
+      typ: 'at+jwt',
+      algorithms: ['ES256'],
+    });
+    assert.equal(protectedHeader.typ, 'at+jwt');
+    assert.deepEqual(claims.act, { sub: APP_A });
+    // An ID token is refused where an access token is expected.
+    await assert.rejects(jwtVerify(b.idToken, keys, { issuer, typ: 'at+jwt', algorithms: ['ES256'] }));
+  });
+
+  test('no request caused an internal error', () => {
+    assert.doesNotMatch(srv.serverLog(), /^error request_id/m);
   });
 });
