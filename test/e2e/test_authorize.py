@@ -384,7 +384,9 @@ class DiscoveryTest(AuthorizeTestBase):
         self.assertEqual(d["response_types_supported"], ["code"])
         self.assertEqual(d["code_challenge_methods_supported"], ["S256"])
         self.assertEqual(d["id_token_signing_alg_values_supported"], ["ES256"])
-        self.assertEqual(d["grant_types_supported"], ["authorization_code", "refresh_token"])
+        self.assertEqual(d["grant_types_supported"],
+                         ["authorization_code", "refresh_token",
+                          "urn:ietf:params:oauth:grant-type:token-exchange"])
         self.assertIn("openid", d["scopes_supported"])
         self.assertIs(d["authorization_response_iss_parameter_supported"], True)
 

@@ -232,7 +232,8 @@ StatusOr<std::unique_ptr<Tessera>> Tessera::Create(const ServerConfig& config,
   d.Member("response_types_supported", std::vector<std::string>{"code"});
   d.Member("response_modes_supported", std::vector<std::string>{"query"});
   d.Member("grant_types_supported",
-           std::vector<std::string>{"authorization_code", "refresh_token"});
+           std::vector<std::string>{"authorization_code", "refresh_token",
+                                    "urn:ietf:params:oauth:grant-type:token-exchange"});
   // SigV4-signed JSON endpoints (docs/resource-servers.md), not RFC 7662/7009 form posts.
   d.Member("introspection_endpoint", public_url + "/introspect?aws_iam=t");
   d.Member("revocation_endpoint", public_url + "/revoke?aws_iam=t");
