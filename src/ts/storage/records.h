@@ -136,6 +136,21 @@ struct TokenFamily {
   std::string act_json;
 };
 
+// A trusted token issuer (PROTOCOL.md §6.2 CreateTrustedTokenIssuer, type OIDC_JWT): an external
+// OpenID provider whose JWTs the JWT bearer grant accepts. Keys come from its OpenID discovery
+// document (JwksRetrievalOption OPEN_ID_DISCOVERY, the only option the model has).
+struct TrustedTokenIssuer {
+  std::string arn;  // arn:aws:sso::<acct>:trustedTokenIssuer/<instance id>/tti-<uuid>
+  std::string instance_arn;
+  std::string name;
+  std::string type = "OIDC_JWT";
+  std::string issuer_url;                     // must equal the JWT's iss exactly
+  std::string claim_attribute_path;           // e.g. "email", "preferred_username"
+  std::string identity_store_attribute_path;  // e.g. "emails.value", "userName"
+  std::string jwks_retrieval_option = "OPEN_ID_DISCOVERY";
+  int64_t created_at = 0;
+};
+
 struct RefreshToken {
   std::string token_hash;
   std::string family_id;

@@ -119,6 +119,20 @@ class Store {
   virtual StatusOr<RotateOutcome> RotateRefreshToken(const std::string& old_hash, int64_t now,
                                                      const RefreshToken& successor) = 0;
 
+  // One transaction: records `assertion_id` (a JWT bearer assertion's replay key) as used until
+  // `assertion_expires_at`, then inserts the family and, when given, its first refresh token.
+  // AlreadyExists("assertion has already been used") if the id is recorded already; then nothing
+  // is written. InvalidArgument for an empty id.
+  virtual Status CreateFamilyForAssertion(const TokenFamily& family,
+                                          const std::optional<RefreshToken>& first_refresh,
+                                          const std::string& assertion_id,
+                                          int64_t assertion_expires_at) = 0;
+
+  // --- trusted token issuers ---
+  virtual Status PutTrustedTokenIssuer(const TrustedTokenIssuer& issuer) = 0;  // insert/replace
+  virtual StatusOr<TrustedTokenIssuer> GetTrustedTokenIssuer(const std::string& arn) = 0;
+  virtual StatusOr<std::vector<TrustedTokenIssuer>> ListTrustedTokenIssuers() = 0;  // by ARN
+
   // --- revoked access tokens (RFC 7009) ---
   // Records that the access token with this jti is revoked; kept until `expires_at` (the token's
   // own exp), after which the token is dead anyway. Idempotent.
@@ -126,9 +140,9 @@ class Store {
   virtual StatusOr<bool> IsAccessTokenRevoked(const std::string& token_id) = 0;
 
   // --- housekeeping ---
-  // Deletes up to `batch` expired codes, sessions, refresh tokens, families and revoked access
-  // token ids (expired before `now`); returns how many rows went. Called repeatedly in small
-  // batches so no purge holds a long lock.
+  // Deletes up to `batch` expired codes, sessions, refresh tokens, families, revoked access
+  // token ids and used assertion ids (expired before `now`); returns how many rows went. Called
+  // repeatedly in small batches so no purge holds a long lock.
   virtual StatusOr<int64_t> PurgeExpired(int64_t now, int batch) = 0;
 };
 using StorePtr = std::shared_ptr<Store>;

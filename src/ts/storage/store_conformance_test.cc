@@ -647,6 +647,72 @@ TEST_P(StoreConformanceTest, RevokedAccessTokensAreRememberedUntilTheyExpire) {
   EXPECT_THAT(store_->IsAccessTokenRevoked("jti-2"), IsOkAndHolds(true));
 }
 
+// --- trusted token issuers and used assertions ---
+
+TrustedTokenIssuer MakeIssuer(const std::string& arn, const std::string& url) {
+  TrustedTokenIssuer t;
+  t.arn = arn;
+  t.instance_arn = "arn:aws:sso:::instance/ssoins-1111111111111111";
+  t.name = "idp";
+  t.issuer_url = url;
+  t.claim_attribute_path = "email";
+  t.identity_store_attribute_path = "emails.value";
+  t.created_at = kNow;
+  return t;
+}
+
+TEST_P(StoreConformanceTest, TrustedTokenIssuersPutGetListReplace) {
+  EXPECT_THAT(store_->ListTrustedTokenIssuers(), IsOkAndHolds(IsEmpty()));
+  EXPECT_THAT(store_->GetTrustedTokenIssuer("arn:tti/b"),
+              StatusIs(StatusCode::kNotFound, HasSubstr("arn:tti/b")));
+  ASSERT_THAT(store_->PutTrustedTokenIssuer(MakeIssuer("arn:tti/b", "https://b.example")), IsOk());
+  ASSERT_THAT(store_->PutTrustedTokenIssuer(MakeIssuer("arn:tti/a", "https://a.example")), IsOk());
+  TrustedTokenIssuer changed = MakeIssuer("arn:tti/b", "https://b2.example");
+  changed.claim_attribute_path = "preferred_username";
+  changed.identity_store_attribute_path = "userName";
+  ASSERT_THAT(store_->PutTrustedTokenIssuer(changed), IsOk());
+  auto got = store_->GetTrustedTokenIssuer("arn:tti/b");
+  ASSERT_THAT(got, IsOk());
+  EXPECT_EQ(got->issuer_url, "https://b2.example");
+  EXPECT_EQ(got->claim_attribute_path, "preferred_username");
+  EXPECT_EQ(got->identity_store_attribute_path, "userName");
+  EXPECT_EQ(got->type, "OIDC_JWT");
+  EXPECT_EQ(got->jwks_retrieval_option, "OPEN_ID_DISCOVERY");
+  EXPECT_EQ(got->created_at, kNow);
+  auto all = store_->ListTrustedTokenIssuers();
+  ASSERT_THAT(all, IsOk());
+  ASSERT_EQ(all->size(), 2u);
+  EXPECT_EQ((*all)[0].arn, "arn:tti/a");
+  EXPECT_EQ((*all)[1].arn, "arn:tti/b");
+}
+
+TEST_P(StoreConformanceTest, CreateFamilyForAssertionRefusesReplayAndWritesNothing) {
+  ASSERT_THAT(store_->CreateFamilyForAssertion(MakeFamily("fam-1"), MakeRefresh("rt-1", "fam-1"),
+                                               "assertion-1", kNow + 100),
+              IsOk());
+  EXPECT_THAT(store_->GetFamily("fam-1"), IsOk());
+  EXPECT_THAT(store_->GetRefreshToken("rt-1"), IsOk());
+  EXPECT_THAT(store_->CreateFamilyForAssertion(MakeFamily("fam-2"), MakeRefresh("rt-2", "fam-2"),
+                                               "assertion-1", kNow + 100),
+              StatusIs(StatusCode::kAlreadyExists, HasSubstr("assertion has already been used")));
+  EXPECT_THAT(store_->GetFamily("fam-2"), StatusIs(StatusCode::kNotFound, ::testing::_));
+  EXPECT_THAT(store_->GetRefreshToken("rt-2"), StatusIs(StatusCode::kNotFound, ::testing::_));
+  EXPECT_THAT(store_->CreateFamilyForAssertion(MakeFamily("fam-3"), std::nullopt, "", kNow),
+              StatusIs(StatusCode::kInvalidArgument, HasSubstr("assertion_id")));
+}
+
+TEST_P(StoreConformanceTest, UsedAssertionsArePurgedAfterTheyExpire) {
+  ASSERT_THAT(store_->CreateFamilyForAssertion(MakeFamily("fam-1"), std::nullopt, "assertion-1",
+                                               kNow + 100),
+              IsOk());
+  // The family outlives the assertion: only the replay record goes.
+  EXPECT_THAT(store_->PurgeExpired(kNow + 99, 100), IsOkAndHolds(0));
+  EXPECT_THAT(store_->PurgeExpired(kNow + 100, 100), IsOkAndHolds(1));
+  EXPECT_THAT(store_->CreateFamilyForAssertion(MakeFamily("fam-2"), std::nullopt, "assertion-1",
+                                               kNow + 300),
+              IsOk());
+}
+
 // --- authorization codes ---
 
 TEST_P(StoreConformanceTest, AuthorizationCodeCreateGetAndDuplicate) {

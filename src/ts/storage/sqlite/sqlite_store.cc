@@ -1393,6 +1393,93 @@ StatusOr<RotateOutcome> SqliteStore::RotateRefreshToken(const std::string& old_h
   });
 }
 
+Status SqliteStore::CreateFamilyForAssertion(const TokenFamily& family,
+                                             const std::optional<RefreshToken>& first_refresh,
+                                             const std::string& assertion_id,
+                                             int64_t assertion_expires_at) {
+  if (assertion_id.empty()) return InvalidArgumentError("assertion_id must not be empty");
+  TS_ASSIGN_OR_RETURN(FamilyScopes scopes, ValidateFamily(family, first_refresh));
+  return impl_->Write([&](Connection& c) -> Status {
+    // The replay record first: a duplicate ends the transaction before anything else is written.
+    TS_ASSIGN_OR_RETURN(
+        Statement stmt,
+        c.Prepare("INSERT INTO used_assertions (assertion_id, expires_at) VALUES (?, ?)"));
+    stmt.Bind(assertion_id).Bind(assertion_expires_at);
+    TS_RETURN_IF_ERROR(ExecInsert(stmt, "assertion has already been used"));
+    TS_RETURN_IF_ERROR(InsertFamily(c, family, scopes.family));
+    if (first_refresh.has_value()) {
+      TS_RETURN_IF_ERROR(InsertRefresh(c, *first_refresh, scopes.refresh));
+    }
+    return OkStatus();
+  });
+}
+
+// --- trusted token issuers ---
+
+#define TS_TTI_COLUMNS                                                       \
+  "arn, instance_arn, name, issuer_type, issuer_url, claim_attribute_path, " \
+  "identity_store_attribute_path, jwks_retrieval_option, created_at"
+
+namespace {
+TrustedTokenIssuer ReadTrustedTokenIssuer(Statement& s) {
+  TrustedTokenIssuer t;
+  t.arn = s.Text(0);
+  t.instance_arn = s.Text(1);
+  t.name = s.Text(2);
+  t.type = s.Text(3);
+  t.issuer_url = s.Text(4);
+  t.claim_attribute_path = s.Text(5);
+  t.identity_store_attribute_path = s.Text(6);
+  t.jwks_retrieval_option = s.Text(7);
+  t.created_at = s.Int(8);
+  return t;
+}
+}  // namespace
+
+Status SqliteStore::PutTrustedTokenIssuer(const TrustedTokenIssuer& issuer) {
+  if (issuer.arn.empty()) return InvalidArgumentError("trusted token issuer arn is empty");
+  return impl_->Write([&](Connection& c) -> Status {
+    TS_ASSIGN_OR_RETURN(Statement stmt,
+                        c.Prepare("INSERT OR REPLACE INTO trusted_token_issuers (" TS_TTI_COLUMNS
+                                  ") VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)"));
+    stmt.Bind(issuer.arn)
+        .Bind(issuer.instance_arn)
+        .Bind(issuer.name)
+        .Bind(issuer.type)
+        .Bind(issuer.issuer_url)
+        .Bind(issuer.claim_attribute_path)
+        .Bind(issuer.identity_store_attribute_path)
+        .Bind(issuer.jwks_retrieval_option)
+        .Bind(issuer.created_at);
+    return stmt.Exec();
+  });
+}
+
+StatusOr<TrustedTokenIssuer> SqliteStore::GetTrustedTokenIssuer(const std::string& arn) {
+  return impl_->Read([&](Connection& c) -> StatusOr<TrustedTokenIssuer> {
+    TS_ASSIGN_OR_RETURN(Statement stmt, c.Prepare("SELECT " TS_TTI_COLUMNS
+                                                  " FROM trusted_token_issuers WHERE arn = ?"));
+    stmt.Bind(arn);
+    TS_ASSIGN_OR_RETURN(bool row, stmt.Step());
+    if (!row) return NotFoundError("no such trusted token issuer: " + arn);
+    return ReadTrustedTokenIssuer(stmt);
+  });
+}
+
+StatusOr<std::vector<TrustedTokenIssuer>> SqliteStore::ListTrustedTokenIssuers() {
+  return impl_->Read([&](Connection& c) -> StatusOr<std::vector<TrustedTokenIssuer>> {
+    TS_ASSIGN_OR_RETURN(Statement stmt, c.Prepare("SELECT " TS_TTI_COLUMNS
+                                                  " FROM trusted_token_issuers ORDER BY arn"));
+    std::vector<TrustedTokenIssuer> out;
+    while (true) {
+      TS_ASSIGN_OR_RETURN(bool row, stmt.Step());
+      if (!row) break;
+      out.push_back(ReadTrustedTokenIssuer(stmt));
+    }
+    return out;
+  });
+}
+
 // --- revoked access tokens ---
 
 Status SqliteStore::RevokeAccessToken(const std::string& token_id, int64_t expires_at) {
@@ -1429,6 +1516,8 @@ StatusOr<int64_t> SqliteStore::PurgeExpired(int64_t now, int batch) {
       "WHERE expires_at > 0 AND expires_at <= ? LIMIT ?)",
       "DELETE FROM revoked_access_tokens WHERE rowid IN (SELECT rowid FROM "
       "revoked_access_tokens WHERE expires_at <= ? LIMIT ?)",
+      "DELETE FROM used_assertions WHERE rowid IN (SELECT rowid FROM used_assertions "
+      "WHERE expires_at <= ? LIMIT ?)",
   };
   return impl_->Write([&](Connection& c) -> StatusOr<int64_t> {
     int64_t deleted = 0;

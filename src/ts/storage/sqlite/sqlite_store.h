@@ -63,8 +63,8 @@ class SqliteStore final : public Store {
   // - RotateRefreshToken: InvalidArgument if `successor.family_id` is not the old token's family;
   //   NotFound if `old_hash` is unknown. It does not check expiry (callers do, with the clock).
   // - PurgeExpired deletes rows with 0 < expires_at <= now (codes, sessions, refresh tokens, then
-  //   families, whose remaining refresh tokens cascade, then revoked access-token ids with
-  //   expires_at <= now), at most `batch` counted rows per call.
+  //   families, whose remaining refresh tokens cascade, then revoked access-token ids and used
+  //   assertion ids with expires_at <= now), at most `batch` counted rows per call.
   Status PutInstance(const Instance& instance) override;
   StatusOr<Instance> GetInstance() override;
   Status PutMeta(const std::string& key, const std::string& value) override;
@@ -108,6 +108,13 @@ class SqliteStore final : public Store {
   StatusOr<RefreshTokenWithFamily> GetRefreshToken(const std::string& token_hash) override;
   StatusOr<RotateOutcome> RotateRefreshToken(const std::string& old_hash, int64_t now,
                                              const RefreshToken& successor) override;
+  Status CreateFamilyForAssertion(const TokenFamily& family,
+                                  const std::optional<RefreshToken>& first_refresh,
+                                  const std::string& assertion_id,
+                                  int64_t assertion_expires_at) override;
+  Status PutTrustedTokenIssuer(const TrustedTokenIssuer& issuer) override;
+  StatusOr<TrustedTokenIssuer> GetTrustedTokenIssuer(const std::string& arn) override;
+  StatusOr<std::vector<TrustedTokenIssuer>> ListTrustedTokenIssuers() override;
   Status RevokeAccessToken(const std::string& token_id, int64_t expires_at) override;
   StatusOr<bool> IsAccessTokenRevoked(const std::string& token_id) override;
 
