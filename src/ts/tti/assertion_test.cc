@@ -1,0 +1,189 @@
+#include "ts/tti/assertion.h"
+
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+
+#include "test/common/status_matchers.h"
+#include "ts/common/json_writer.h"
+#include "ts/crypto/digest.h"
+#include "ts/crypto/encoding.h"
+#include "ts/jose/signer.h"
+#include "ts/tti/fake_fetcher.h"
+
+namespace ts::tti {
+namespace {
+
+using ::testing::HasSubstr;
+using ::testing::StartsWith;
+using ::ts::testing::IsOk;
+using ::ts::testing::IsOkAndHolds;
+using ::ts::testing::StatusIs;
+
+constexpr char kIssuer[] = "https://idp.example";
+constexpr int64_t kNow = 1'800'000'000;
+
+struct Claims {
+  std::string iss = kIssuer;
+  std::string aud = "tessera-app";
+  std::optional<int64_t> exp = kNow + 300;
+  std::optional<int64_t> iat = kNow - 10;
+  std::optional<int64_t> nbf;
+  std::string jti = "jti-1";
+  std::string email = "alice@example.com";
+
+  std::string Json() const {
+    JsonWriter w;
+    w.BeginObject();
+    w.Member("iss", iss);
+    w.Member("sub", "00u1");
+    if (!aud.empty()) w.Member("aud", aud);
+    if (exp) w.Member("exp", *exp);
+    if (iat) w.Member("iat", *iat);
+    if (nbf) w.Member("nbf", *nbf);
+    if (!jti.empty()) w.Member("jti", jti);
+    if (!email.empty()) w.Member("email", email);
+    w.EndObject();
+    return w.Take();
+  }
+};
+
+class AssertionTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    fetcher_->SetJson(std::string(kIssuer) + "/.well-known/openid-configuration",
+                      R"({"issuer":"https://idp.example","jwks_uri":"https://idp.example/k"})");
+    fetcher_->SetJson("https://idp.example/k", R"({"keys":[)" + key_.PublicJwkJson() + "]}");
+    tti_.arn = "arn:aws:sso::111111111111:trustedTokenIssuer/ssoins-1/tti-1";
+    tti_.issuer_url = kIssuer;
+    tti_.claim_attribute_path = "email";
+    tti_.identity_store_attribute_path = "emails.value";
+    authorized_ = {{tti_, {"tessera-app"}}};
+  }
+  StatusOr<ValidatedAssertion> Validate(const std::string& jwt) {
+    return validator_.Validate(jwt, authorized_, clock_->NowUnixSeconds());
+  }
+  std::string Sign(const Claims& c) { return *key_.SignJwt(c.Json()); }
+
+  std::shared_ptr<FakeFetcher> fetcher_ = std::make_shared<FakeFetcher>();
+  std::shared_ptr<FakeClock> clock_ = std::make_shared<FakeClock>(kNow);
+  std::shared_ptr<JwksCache> cache_ =
+      std::make_shared<JwksCache>(fetcher_, clock_, JwksCacheOptions{});
+  AssertionValidator validator_{cache_, AssertionOptions{}};
+  jose::Es256Signer key_ = *jose::Es256Signer::Generate();
+  storage::TrustedTokenIssuer tti_;
+  std::vector<AuthorizedIssuer> authorized_;
+};
+
+TEST_F(AssertionTest, AcceptsAValidAssertion) {
+  auto v = Validate(Sign(Claims{}));
+  ASSERT_THAT(v, IsOk());
+  EXPECT_EQ(v->issuer.arn, tti_.arn);
+  EXPECT_EQ(v->claim_value, "alice@example.com");
+  EXPECT_EQ(v->replay_id, crypto::HexEncode(crypto::Sha256("https://idp.example\njti:jti-1")));
+  EXPECT_EQ(v->replay_until, kNow + 300 + 60);
+}
+
+TEST_F(AssertionTest, ReplayIdWithoutJtiIsBoundToTheSignature) {
+  Claims c;
+  c.jti = "";
+  const std::string jwt = Sign(c);
+  auto v = Validate(jwt);
+  ASSERT_THAT(v, IsOk());
+  EXPECT_EQ(v->replay_id, crypto::HexEncode(crypto::Sha256("https://idp.example\nsig:" +
+                                                           jwt.substr(jwt.rfind('.') + 1))));
+}
+
+TEST_F(AssertionTest, RefusesAlgNoneAndHmacWithThePublicKey) {
+  const std::string payload = crypto::Base64UrlEncode(Claims{}.Json());
+  const std::string none = crypto::Base64UrlEncode(R"({"alg":"none"})") + "." + payload + ".";
+  EXPECT_THAT(Validate(none), StatusIs(StatusCode::kInvalidArgument, HasSubstr("'none'")));
+  const std::string input =
+      crypto::Base64UrlEncode(R"({"alg":"HS256","kid":")" + key_.kid() + R"("})") + "." + payload;
+  const std::string hs =
+      input + "." +
+      crypto::Base64UrlEncode(crypto::AsBytes(crypto::HmacSha256(key_.PublicJwkJson(), input)));
+  EXPECT_THAT(Validate(hs), StatusIs(StatusCode::kInvalidArgument, HasSubstr("'HS256'")));
+}
+
+TEST_F(AssertionTest, RefusesABadSignature) {
+  std::string jwt = Sign(Claims{});
+  jwt[jwt.size() - 5] = jwt[jwt.size() - 5] == 'A' ? 'B' : 'A';
+  EXPECT_THAT(Validate(jwt), StatusIs(StatusCode::kInvalidArgument, HasSubstr("signature")));
+}
+
+TEST_F(AssertionTest, UnknownKidRefetchesOnceThenFails) {
+  jose::Es256Signer other = *jose::Es256Signer::Generate();
+  ASSERT_THAT(Validate(Sign(Claims{})), IsOk());
+  clock_->Advance(std::chrono::seconds(30));
+  EXPECT_THAT(validator_.Validate(*other.SignJwt(Claims{}.Json()), authorized_, kNow + 30),
+              StatusIs(StatusCode::kInvalidArgument, StartsWith("JWS kid")));
+  EXPECT_EQ(fetcher_->calls("https://idp.example/k"), 2);
+}
+
+TEST_F(AssertionTest, FollowsKeyRotation) {
+  ASSERT_THAT(Validate(Sign(Claims{})), IsOk());
+  jose::Es256Signer rotated = *jose::Es256Signer::Generate();
+  fetcher_->SetJson("https://idp.example/k", R"({"keys":[)" + rotated.PublicJwkJson() + "]}");
+  clock_->Advance(std::chrono::seconds(30));
+  Claims c;
+  c.iat = kNow + 20;
+  EXPECT_THAT(validator_.Validate(*rotated.SignJwt(c.Json()), authorized_, kNow + 30), IsOk());
+}
+
+TEST_F(AssertionTest, RefusesBadTimes) {
+  Claims expired;
+  expired.exp = kNow - 61;
+  EXPECT_THAT(Validate(Sign(expired)),
+              StatusIs(StatusCode::kInvalidArgument, HasSubstr("assertion has expired")));
+  Claims within_leeway;
+  within_leeway.exp = kNow - 59;
+  EXPECT_THAT(Validate(Sign(within_leeway)), IsOk());
+  Claims no_exp;
+  no_exp.exp.reset();
+  EXPECT_THAT(Validate(Sign(no_exp)),
+              StatusIs(StatusCode::kInvalidArgument, HasSubstr("no exp claim")));
+  Claims early;
+  early.nbf = kNow + 61;
+  EXPECT_THAT(Validate(Sign(early)),
+              StatusIs(StatusCode::kInvalidArgument, HasSubstr("not valid yet (nbf)")));
+  Claims future;
+  future.iat = kNow + 61;
+  EXPECT_THAT(Validate(Sign(future)),
+              StatusIs(StatusCode::kInvalidArgument, HasSubstr("not valid yet (iat)")));
+  Claims old;
+  old.iat = kNow - 3601;
+  EXPECT_THAT(Validate(Sign(old)),
+              StatusIs(StatusCode::kInvalidArgument, HasSubstr("assertion is too old")));
+  Claims no_iat;
+  no_iat.iat.reset();
+  EXPECT_THAT(Validate(Sign(no_iat)),
+              StatusIs(StatusCode::kInvalidArgument, HasSubstr("no iat claim")));
+}
+
+TEST_F(AssertionTest, RefusesWrongIssuerAudienceAndMissingClaim) {
+  Claims wrong_iss;
+  wrong_iss.iss = "https://evil.example";
+  EXPECT_THAT(Validate(Sign(wrong_iss)),
+              StatusIs(StatusCode::kInvalidArgument,
+                       HasSubstr("'https://evil.example' is not a trusted token issuer")));
+  Claims wrong_aud;
+  wrong_aud.aud = "someone-else";
+  EXPECT_THAT(Validate(Sign(wrong_aud)),
+              StatusIs(StatusCode::kInvalidArgument, HasSubstr("AuthorizedAudiences")));
+  Claims no_email;
+  no_email.email = "";
+  EXPECT_THAT(Validate(Sign(no_email)),
+              StatusIs(StatusCode::kInvalidArgument, HasSubstr("no claim 'email'")));
+  EXPECT_THAT(Validate("abc.def"),
+              StatusIs(StatusCode::kInvalidArgument, HasSubstr("not a compact JWS")));
+}
+
+TEST_F(AssertionTest, UnreachableIdpIsUnavailable) {
+  fetcher_->Set(std::string(kIssuer) + "/.well-known/openid-configuration",
+                UnavailableError("timed out after 5000 ms"));
+  EXPECT_THAT(Validate(Sign(Claims{})),
+              StatusIs(StatusCode::kUnavailable, HasSubstr("timed out after 5000 ms")));
+}
+
+}  // namespace
+}  // namespace ts::tti
