@@ -14,6 +14,8 @@
 #include "ts/oauth/application.h"
 #include "ts/oauth/errors.h"
 #include "ts/tokens/token_minter.h"
+#include "ts/tti/assertion.h"
+#include "ts/tti/claims.h"
 
 namespace ts::oauth {
 
@@ -166,11 +168,13 @@ Status AuthorizeCaller(const Caller& caller, const storage::Application& app,
 
 TokenService::TokenService(storage::StorePtr store,
                            std::shared_ptr<const tokens::TokenMinter> minter, ClockPtr clock,
-                           TokenServiceOptions options)
+                           TokenServiceOptions options,
+                           std::shared_ptr<const tti::AssertionValidator> assertions)
     : store_(std::move(store)),
       minter_(std::move(minter)),
       clock_(std::move(clock)),
-      options_(options) {}
+      options_(options),
+      assertions_(std::move(assertions)) {}
 
 StatusOr<std::string> TokenService::CreateTokenWithIam(const Caller& caller,
                                                        std::string_view body) const {
@@ -195,8 +199,7 @@ StatusOr<std::string> TokenService::CreateTokenWithIam(const Caller& caller,
   } else if (req.grant_type == kGrantTokenExchange) {
     TS_ASSIGN_OR_RETURN(grant, TokenExchangeGrant(req, *app));
   } else {
-    return UnsupportedGrantType("Grant type " + req.grant_type +
-                                " is not supported by this server yet");
+    TS_ASSIGN_OR_RETURN(grant, JwtBearerGrant(req, *app));
   }
   return Respond(grant, *app);
 }
@@ -524,6 +527,124 @@ StatusOr<TokenService::Grant> TokenService::TokenExchangeGrant(
   grant.subject = {subject.user_id,  app.application_arn, scopes,
                    family.family_id, family.auth_time,    "",
                    family.act_json};
+  return grant;
+}
+
+StatusOr<TokenService::Grant> TokenService::JwtBearerGrant(const Request& req,
+                                                           const storage::Application& app) const {
+  if (assertions_ == nullptr) {
+    return UnsupportedGrantType("Grant type " + req.grant_type +
+                                " is not supported by this server");
+  }
+  if (req.assertion.empty()) {
+    return InvalidRequest("Member 'assertion' is required for jwt-bearer");
+  }
+  // The grant's AuthorizedTokenIssuers (PROTOCOL.md §6.2), resolved to their configuration.
+  std::vector<tti::AuthorizedIssuer> authorized;
+  {
+    auto it = app.grants.find(std::string(kGrantJwtBearer));
+    boost::system::error_code ec;
+    boost::json::value grant =
+        it == app.grants.end() ? boost::json::value() : boost::json::parse(it->second, ec);
+    const boost::json::value* list = !ec && grant.is_object()
+                                         ? grant.as_object().if_contains("AuthorizedTokenIssuers")
+                                         : nullptr;
+    if (list != nullptr && list->is_array()) {
+      for (const boost::json::value& entry : list->as_array()) {
+        if (!entry.is_object()) continue;
+        const boost::json::value* arn = entry.as_object().if_contains("TrustedTokenIssuerArn");
+        const boost::json::value* auds = entry.as_object().if_contains("AuthorizedAudiences");
+        if (arn == nullptr || !arn->is_string()) continue;
+        auto issuer = store_->GetTrustedTokenIssuer(std::string(arn->as_string()));
+        if (!issuer.ok()) {
+          if (issuer.status().code() == StatusCode::kNotFound) continue;  // deleted since
+          return issuer.status();
+        }
+        tti::AuthorizedIssuer a{*issuer, {}};
+        if (auds != nullptr && auds->is_array()) {
+          for (const boost::json::value& aud : auds->as_array()) {
+            if (aud.is_string()) a.audiences.emplace_back(aud.as_string());
+          }
+        }
+        authorized.push_back(std::move(a));
+      }
+    }
+  }
+  const int64_t now = clock_->NowUnixSeconds();
+  auto validated = assertions_->Validate(req.assertion, authorized, now);
+  if (!validated.ok()) {
+    if (validated.status().code() != StatusCode::kInvalidArgument &&
+        validated.status().code() != StatusCode::kUnavailable) {
+      return validated.status();
+    }
+    return InvalidGrant("Invalid assertion: " + std::string(validated.status().message()));
+  }
+  const storage::TrustedTokenIssuer& issuer = validated->issuer;
+
+  // Exactly one identity-store user must carry the claim's value at IdentityStoreAttributePath.
+  TS_ASSIGN_OR_RETURN(std::vector<storage::User> users, store_->ListUsers());
+  std::vector<const storage::User*> matches;
+  for (const storage::User& user : users) {
+    if (tti::UserHasAttribute(user, issuer.identity_store_attribute_path, validated->claim_value)) {
+      matches.push_back(&user);
+    }
+  }
+  const std::string which = "the assertion's '" + issuer.claim_attribute_path +
+                            "' claim at identity-store attribute '" +
+                            issuer.identity_store_attribute_path + "'";
+  if (matches.empty()) return InvalidGrant("No user matches " + which);
+  if (matches.size() > 1) {
+    return InvalidGrant(std::to_string(matches.size()) + " users match " + which +
+                        "; it must identify exactly one");
+  }
+  const storage::User& user = *matches.front();
+  if (app.assignment_required) {
+    TS_ASSIGN_OR_RETURN(bool assigned, store_->IsAssigned(app.application_arn, user.user_id));
+    if (!assigned) {
+      return InvalidGrant("The user is not assigned to application " + app.application_arn);
+    }
+  }
+  TS_ASSIGN_OR_RETURN(std::vector<std::string> scopes, NarrowScopes(req.scope, AllowedScopes(app)));
+
+  // The trusted token issuer acts for the user (PROTOCOL.md §5.6: act.sub is its ARN). Kept on
+  // the family so refreshed tokens carry it and a later exchange nests it (RFC 8693 §4.1).
+  JsonWriter act;
+  act.BeginObject();
+  act.Member("sub", issuer.arn);
+  act.EndObject();
+
+  storage::TokenFamily family;
+  family.family_id = crypto::RandomUuid();
+  family.application_arn = app.application_arn;
+  family.user_id = user.user_id;
+  family.scopes = scopes;
+  family.grant_type = std::string(kGrantJwtBearer);
+  family.auth_time = validated->auth_time;
+  family.created_at = now;
+  family.expires_at = now + options_.refresh_token_ttl;
+  family.act_json = act.Take();
+
+  Grant grant;
+  std::optional<storage::RefreshToken> refresh;
+  if (HasGrant(app, kGrantRefreshToken)) {
+    grant.refresh_token = tokens::TokenMinter::NewRefreshToken();
+    refresh.emplace();
+    refresh->token_hash = tokens::TokenMinter::Hash(grant.refresh_token);
+    refresh->family_id = family.family_id;
+    refresh->scopes = scopes;
+    refresh->created_at = now;
+    refresh->expires_at = family.expires_at;
+  }
+  // RFC 7523 §3 item 7: the jti is recorded with the family in one transaction, so two
+  // concurrent redemptions of one assertion cannot both succeed, on any node.
+  Status created = store_->CreateFamilyForAssertion(family, refresh, validated->replay_id,
+                                                    validated->replay_until);
+  if (created.code() == StatusCode::kAlreadyExists) {
+    return InvalidGrant("Invalid assertion: assertion has already been used");
+  }
+  TS_RETURN_IF_ERROR(created);
+  grant.subject = {user.user_id,     app.application_arn, scopes,         family.family_id,
+                   family.auth_time, issuer.arn,          family.act_json};
   return grant;
 }
 

@@ -19,6 +19,9 @@
 namespace ts::tokens {
 class TokenMinter;
 }
+namespace ts::tti {
+class AssertionValidator;
+}
 
 namespace ts::oauth {
 
@@ -55,8 +58,11 @@ Status AuthorizeCaller(const Caller& caller, const storage::Application& app,
 
 class TokenService {
  public:
+  // `assertions` validates jwt-bearer assertions; without it that grant answers
+  // UnsupportedGrantTypeException.
   TokenService(storage::StorePtr store, std::shared_ptr<const tokens::TokenMinter> minter,
-               ClockPtr clock, TokenServiceOptions options);
+               ClockPtr clock, TokenServiceOptions options,
+               std::shared_ptr<const tti::AssertionValidator> assertions = nullptr);
 
   // Returns the CreateTokenWithIAM response JSON, or a modeled error:
   // InvalidRequestException (malformed JSON, wrong member types, missing members),
@@ -84,12 +90,21 @@ class TokenService {
   // or whose user is gone or not assigned here; InvalidScopeException for a requested scope
   // outside (the token's authorized scopes ∪ its default scopes) ∩ this application's scopes.
   StatusOr<Grant> TokenExchangeGrant(const Request& req, const storage::Application& app) const;
+  // RFC 7523 with PROTOCOL.md §5.1 (docs/design/jwt-bearer.md): InvalidRequestException for a
+  // missing assertion; InvalidGrantException "Invalid assertion: <which check failed>" for an
+  // assertion that is malformed, unsigned or HMAC-signed, badly signed, signed by an unknown key,
+  // expired, not yet valid, too old, from an issuer not authorized here, for another audience,
+  // without the configured claim, or whose issuer's keys cannot be fetched; InvalidGrantException
+  // when no user or several users match the claim, the user is not assigned, or the assertion
+  // was used before; InvalidScopeException for a scope the application cannot grant.
+  StatusOr<Grant> JwtBearerGrant(const Request& req, const storage::Application& app) const;
   StatusOr<std::string> Respond(const Grant& grant, const storage::Application& app) const;
 
   storage::StorePtr store_;
   std::shared_ptr<const tokens::TokenMinter> minter_;
   ClockPtr clock_;
   TokenServiceOptions options_;
+  std::shared_ptr<const tti::AssertionValidator> assertions_;
 };
 
 }  // namespace ts::oauth

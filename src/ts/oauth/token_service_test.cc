@@ -15,14 +15,18 @@
 
 #include "test/common/status_matchers.h"
 #include "ts/common/clock.h"
+#include "ts/common/json_writer.h"
 #include "ts/crypto/digest.h"
 #include "ts/crypto/encoding.h"
 #include "ts/jose/jwk.h"
+#include "ts/jose/signer.h"
 #include "ts/jose/verifier.h"
 #include "ts/oauth/application.h"
 #include "ts/storage/sqlite/sqlite_store.h"
 #include "ts/tokens/key_ring.h"
 #include "ts/tokens/token_minter.h"
+#include "ts/tti/assertion.h"
+#include "ts/tti/fake_fetcher.h"
 
 namespace ts::oauth {
 namespace {
@@ -332,11 +336,11 @@ TEST_F(TokenServiceTest, GrantNotConfiguredForTheAppIsUnauthorizedClient) {
                    "UnauthorizedClientException", "token-exchange");
 }
 
-TEST_F(TokenServiceTest, ConfiguredButUnimplementedJwtBearerIsUnsupported) {
+TEST_F(TokenServiceTest, JwtBearerWithoutAssertionValidatorIsUnsupported) {
   EXPECT_API_ERROR(Call(std::string(R"({"clientId":")") + kJwtApp +
                         R"(","grantType":"urn:ietf:params:oauth:grant-type:jwt-bearer",)"
                         R"("assertion":"a.b.c"})"),
-                   "UnsupportedGrantTypeException", "not supported by this server yet");
+                   "UnsupportedGrantTypeException", "not supported by this server");
 }
 
 // --- authorization_code errors ---
@@ -679,6 +683,153 @@ TEST_F(TokenServiceTest, ConfiguredLifetimesAreUsed) {
   EXPECT_EQ(o["expiresIn"], 900);
   EXPECT_EQ(VerifiedPayload(Str(o, "accessToken"))["exp"], kNow + 900);
   EXPECT_EQ(VerifiedPayload(Str(o, "idToken"))["exp"], kNow + 600);
+}
+
+// --- jwt-bearer (docs/design/jwt-bearer.md) ---
+
+constexpr char kBearerApp[] = "arn:aws:sso::123456789012:application/ssoins-111111111111/apl-7";
+constexpr char kTti[] = "arn:aws:sso::111111111111:trustedTokenIssuer/ssoins-111111111111/tti-1";
+constexpr char kOtherTti[] =
+    "arn:aws:sso::111111111111:trustedTokenIssuer/ssoins-111111111111/tti-2";
+constexpr char kIdp[] = "https://idp.example";
+constexpr char kJwtBearer[] = "urn:ietf:params:oauth:grant-type:jwt-bearer";
+
+class JwtBearerTest : public TokenServiceTest {
+ protected:
+  void SetUp() override {
+    TokenServiceTest::SetUp();
+    fetcher_->SetJson(std::string(kIdp) + "/.well-known/openid-configuration",
+                      R"({"issuer":"https://idp.example","jwks_uri":"https://idp.example/k"})");
+    fetcher_->SetJson("https://idp.example/k", R"({"keys":[)" + idp_key_.PublicJwkJson() + "]}");
+    fetcher_->SetJson("https://other.example/.well-known/openid-configuration",
+                      R"({"issuer":"https://other.example","jwks_uri":"https://idp.example/k"})");
+    ASSERT_THAT(store_->PutTrustedTokenIssuer(Issuer(kTti, kIdp)), IsOk());
+    ASSERT_THAT(store_->PutTrustedTokenIssuer(Issuer(kOtherTti, "https://other.example")), IsOk());
+
+    storage::User alice = *store_->GetUser(kUser);
+    alice.attributes_json = R"({"Emails":[{"Value":"alice@example.com"}]})";
+    ASSERT_THAT(store_->UpdateUser(alice), IsOk());
+    ASSERT_THAT(store_->CreateUser(MakeUser("u-bob", "bob", "dup@example.com")), IsOk());
+    ASSERT_THAT(store_->CreateUser(MakeUser("u-carol", "carol", "dup@example.com")), IsOk());
+    ASSERT_THAT(store_->CreateUser(MakeUser("u-dave", "dave", "dave@example.com")), IsOk());
+
+    const std::string grant =
+        std::string(R"({"AuthorizedTokenIssuers":[{"TrustedTokenIssuerArn":")") + kTti +
+        R"(","AuthorizedAudiences":["tessera-app"]}]})";
+    ASSERT_THAT(PutApp(kBearerApp, {{kJwtBearer, grant}, {"refresh_token", "{}"}}), IsOk());
+    for (const char* id : {kUser, "u-bob", "u-carol"}) {
+      ASSERT_THAT(store_->PutAssignment(kBearerApp, id, "USER"), IsOk());
+    }
+    auto cache = std::make_shared<tti::JwksCache>(fetcher_, clock_, tti::JwksCacheOptions{});
+    service_ = std::make_unique<TokenService>(
+        store_, minter_, clock_, TokenServiceOptions{},
+        std::make_shared<tti::AssertionValidator>(cache, tti::AssertionOptions{}));
+  }
+
+  static storage::TrustedTokenIssuer Issuer(const std::string& arn, const std::string& url) {
+    storage::TrustedTokenIssuer t;
+    t.arn = arn;
+    t.instance_arn = "arn:aws:sso:::instance/ssoins-111111111111";
+    t.name = "idp";
+    t.issuer_url = url;
+    t.claim_attribute_path = "email";
+    t.identity_store_attribute_path = "emails.value";
+    return t;
+  }
+  static storage::User MakeUser(const std::string& id, const std::string& name,
+                                const std::string& email) {
+    storage::User u;
+    u.user_id = id;
+    u.identity_store_id = "d-3333333333";
+    u.user_name = name;
+    u.attributes_json = R"({"Emails":[{"Value":")" + email + R"("}]})";
+    return u;
+  }
+  std::string Assertion(const std::string& email, const std::string& jti = "jti-1",
+                        const std::string& iss = kIdp) {
+    JsonWriter w;
+    w.BeginObject();
+    w.Member("iss", iss);
+    w.Member("sub", "idp-user");
+    w.Member("aud", "tessera-app");
+    w.Member("iat", kNow - 5);
+    w.Member("exp", kNow + 600);
+    w.Member("jti", jti);
+    w.Member("email", email);
+    w.EndObject();
+    return *idp_key_.SignJwt(w.Take());
+  }
+  StatusOr<std::string> Exchange(const std::string& assertion,
+                                 const std::string& app = kBearerApp) {
+    json::object o{{"clientId", app}, {"grantType", kJwtBearer}, {"assertion", assertion}};
+    return Call(json::serialize(o));
+  }
+
+  std::shared_ptr<tti::FakeFetcher> fetcher_ = std::make_shared<tti::FakeFetcher>();
+  jose::Es256Signer idp_key_ = *jose::Es256Signer::Generate();
+};
+
+TEST_F(JwtBearerTest, IssuesTokensWithTheIssuerAsActor) {
+  auto r = Exchange(Assertion("alice@example.com"));
+  ASSERT_THAT(r, IsOk());
+  const json::object o = json::parse(*r).as_object();
+  EXPECT_THAT(Keys(o),
+              UnorderedElementsAre("accessToken", "tokenType", "expiresIn", "refreshToken",
+                                   "idToken", "issuedTokenType", "scope", "awsAdditionalDetails"));
+  const json::object id = VerifiedPayload(Str(o, "idToken"));
+  EXPECT_EQ(Str(id, "sub"), kUser);
+  ASSERT_TRUE(id.contains("act"));
+  EXPECT_EQ(json::serialize(id.at("act")), std::string(R"({"sub":")") + kTti + R"("})");
+  const json::object access = VerifiedPayload(Str(o, "accessToken"));
+  EXPECT_EQ(json::serialize(access.at("act")), json::serialize(id.at("act")));
+
+  // A refresh keeps the actor.
+  auto refreshed = Call(RefreshBody(Str(o, "refreshToken"), kBearerApp));
+  ASSERT_THAT(refreshed, IsOk());
+  const json::object again = json::parse(*refreshed).as_object();
+  EXPECT_EQ(json::serialize(VerifiedPayload(Str(again, "accessToken")).at("act")),
+            json::serialize(id.at("act")));
+}
+
+TEST_F(JwtBearerTest, ReplayedAssertionIsRefused) {
+  const std::string assertion = Assertion("alice@example.com");
+  ASSERT_THAT(Exchange(assertion), IsOk());
+  EXPECT_API_ERROR(Exchange(assertion), "InvalidGrantException", "assertion has already been used");
+}
+
+TEST_F(JwtBearerTest, UserMatchingFailuresAreInvalidGrant) {
+  EXPECT_API_ERROR(Exchange(Assertion("nobody@example.com", "j1")), "InvalidGrantException",
+                   "No user matches the assertion's 'email' claim");
+  EXPECT_API_ERROR(Exchange(Assertion("dup@example.com", "j2")), "InvalidGrantException",
+                   "2 users match");
+  EXPECT_API_ERROR(Exchange(Assertion("dave@example.com", "j3")), "InvalidGrantException",
+                   "not assigned");
+}
+
+TEST_F(JwtBearerTest, IssuerNotAuthorizedForThisApplication) {
+  EXPECT_API_ERROR(Exchange(Assertion("alice@example.com", "j1", "https://other.example")),
+                   "InvalidGrantException",
+                   "Invalid assertion: assertion issuer 'https://other.example' is not a trusted "
+                   "token issuer authorized for this application");
+}
+
+TEST_F(JwtBearerTest, ValidationFailuresNameTheCheck) {
+  const std::string none =
+      crypto::Base64UrlEncode(R"({"alg":"none"})") + "." +
+      crypto::Base64UrlEncode(R"({"iss":"https://idp.example","aud":"tessera-app"})") + ".";
+  EXPECT_API_ERROR(Exchange(none), "InvalidGrantException", "Invalid assertion: JWS alg 'none'");
+}
+
+TEST_F(JwtBearerTest, UnreachableIdpIsInvalidGrantNamingTheIssuer) {
+  fetcher_->Set("https://idp.example/.well-known/openid-configuration",
+                UnavailableError("timed out after 5000 ms"));
+  EXPECT_API_ERROR(Exchange(Assertion("alice@example.com")), "InvalidGrantException",
+                   "cannot get the signing keys of https://idp.example: timed out");
+}
+
+TEST_F(JwtBearerTest, MissingAssertionIsInvalidRequest) {
+  json::object o{{"clientId", kBearerApp}, {"grantType", kJwtBearer}};
+  EXPECT_API_ERROR(Call(json::serialize(o)), "InvalidRequestException", "'assertion'");
 }
 
 }  // namespace

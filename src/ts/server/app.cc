@@ -1,5 +1,6 @@
 #include "ts/server/app.h"
 
+#include <algorithm>
 #include <condition_variable>
 #include <filesystem>
 #include <fstream>
@@ -21,6 +22,9 @@
 #include "ts/storage/sqlite/sqlite_store.h"
 #include "ts/tokens/key_ring.h"
 #include "ts/tokens/token_minter.h"
+#include "ts/tti/assertion.h"
+#include "ts/tti/curl_fetcher.h"
+#include "ts/tti/jwks_cache.h"
 #include "ts/web/authorize.h"
 
 namespace ts::server {
@@ -213,7 +217,26 @@ StatusOr<std::unique_ptr<Tessera>> Tessera::Create(const ServerConfig& config,
   topts.id_token_ttl = config.access_token_ttl;
   topts.refresh_token_ttl = config.refresh_token_ttl;
   topts.refresh_grace_seconds = config.refresh_grace_seconds;
-  p->token_service = std::make_unique<oauth::TokenService>(p->store, p->minter, clock, topts);
+  // Trusted token issuers' keys (jwt-bearer): fetched with libcurl under the SSRF policy of
+  // curl_fetcher.h, cached per issuer (docs/design/jwt-bearer.md).
+  tti::CurlFetcherOptions fopts;
+  fopts.timeout_ms = config.issuer_fetch_timeout_ms;
+  fopts.allow_insecure_loopback = config.allow_insecure_loopback_issuers;
+  fopts.allow_private_networks = config.allow_private_network_issuers;
+  fopts.extra_ca_file = config.issuer_ca_file;
+  tti::JwksCacheOptions copts;
+  copts.min_ttl = config.jwks_min_cache_seconds;
+  copts.max_ttl = config.jwks_max_cache_seconds;
+  copts.default_ttl =
+      std::clamp<int64_t>(600, copts.min_ttl, std::max(copts.min_ttl, copts.max_ttl));
+  copts.max_stale = config.jwks_max_stale_seconds;
+  copts.refetch_interval = config.jwks_refetch_interval_seconds;
+  tti::AssertionOptions asopts;
+  asopts.max_age_seconds = config.assertion_max_age_seconds;
+  auto jwks = std::make_shared<tti::JwksCache>(
+      std::shared_ptr<tti::HttpFetcher>(tti::MakeCurlFetcher(fopts)), clock, copts);
+  p->token_service = std::make_unique<oauth::TokenService>(
+      p->store, p->minter, clock, topts, std::make_shared<tti::AssertionValidator>(jwks, asopts));
   p->introspection = std::make_unique<oauth::TokenIntrospection>(p->store, p->minter, clock);
 
   web::AuthorizeOptions aopts;
@@ -233,6 +256,7 @@ StatusOr<std::unique_ptr<Tessera>> Tessera::Create(const ServerConfig& config,
   d.Member("response_modes_supported", std::vector<std::string>{"query"});
   d.Member("grant_types_supported",
            std::vector<std::string>{"authorization_code", "refresh_token",
+                                    "urn:ietf:params:oauth:grant-type:jwt-bearer",
                                     "urn:ietf:params:oauth:grant-type:token-exchange"});
   // SigV4-signed JSON endpoints (docs/resource-servers.md), not RFC 7662/7009 form posts.
   d.Member("introspection_endpoint", public_url + "/introspect?aws_iam=t");

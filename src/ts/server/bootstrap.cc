@@ -1,12 +1,14 @@
 #include "ts/server/bootstrap.h"
 
 #include <boost/json.hpp>
+#include <cctype>
 
 #include "ts/common/json_writer.h"
 #include "ts/common/status_macros.h"
 #include "ts/crypto/password.h"
 #include "ts/crypto/random.h"
 #include "ts/server/credentials.h"
+#include "ts/tti/claims.h"
 
 namespace ts::server {
 namespace {
@@ -65,6 +67,33 @@ StatusOr<std::string> GrantValue(const std::string& type, const json::object& gr
       if (!u.is_string()) return Bad(where, "RedirectUris must be strings");
     }
   }
+  if (type == "urn:ietf:params:oauth:grant-type:jwt-bearer") {
+    // PROTOCOL.md §6.2: 1-10 issuers, each with 1-10 audiences of 1-512 characters.
+    const json::value* list = value.as_object().if_contains("AuthorizedTokenIssuers");
+    if (list == nullptr || !list->is_array() || list->as_array().empty() ||
+        list->as_array().size() > 10) {
+      return Bad(where, "JwtBearer.AuthorizedTokenIssuers must list 1 to 10 issuers");
+    }
+    for (const auto& entry : list->as_array()) {
+      const json::value* arn =
+          entry.is_object() ? entry.as_object().if_contains("TrustedTokenIssuerArn") : nullptr;
+      const json::value* auds =
+          entry.is_object() ? entry.as_object().if_contains("AuthorizedAudiences") : nullptr;
+      if (arn == nullptr || !arn->is_string() || arn->as_string().empty()) {
+        return Bad(where, "AuthorizedTokenIssuers[] needs a TrustedTokenIssuerArn");
+      }
+      if (auds == nullptr || !auds->is_array() || auds->as_array().empty() ||
+          auds->as_array().size() > 10) {
+        return Bad(where,
+                   "AuthorizedTokenIssuers[].AuthorizedAudiences must list 1 to 10 audiences");
+      }
+      for (const auto& a : auds->as_array()) {
+        if (!a.is_string() || a.as_string().empty() || a.as_string().size() > 512) {
+          return Bad(where, "AuthorizedAudiences must be strings of 1 to 512 characters");
+        }
+      }
+    }
+  }
   return json::serialize(value);
 }
 
@@ -75,7 +104,66 @@ struct Plan {
   std::vector<std::vector<std::pair<std::string, std::string>>> assignments;  // (id|name, kind)
   std::vector<storage::IamPrincipal> principals;
   std::vector<std::vector<std::pair<std::string, std::string>>> keys;  // (id, secret)
+  std::vector<storage::TrustedTokenIssuer> issuers;  // arn "" when it is to be generated
 };
+
+// sso-admin CreateTrustedTokenIssuer's Name pattern [\w+=,.@-]+ (1-255).
+bool ValidIssuerName(const std::string& name) {
+  if (name.empty() || name.size() > 255) return false;
+  for (char c : name) {
+    const bool ok = std::isalnum(static_cast<unsigned char>(c)) || c == '_' || c == '+' ||
+                    c == '=' || c == ',' || c == '.' || c == '@' || c == '-';
+    if (!ok) return false;
+  }
+  return true;
+}
+
+StatusOr<storage::TrustedTokenIssuer> ParseIssuer(const json::object& o, const std::string& where,
+                                                  int64_t now) {
+  storage::TrustedTokenIssuer t;
+  TS_ASSIGN_OR_RETURN(t.arn, Str(o, "TrustedTokenIssuerArn", where, false));
+  TS_ASSIGN_OR_RETURN(t.name, Str(o, "Name", where, true));
+  TS_ASSIGN_OR_RETURN(t.type, Str(o, "TrustedTokenIssuerType", where, true));
+  if (!ValidIssuerName(t.name)) return Bad(where, "Name must match [\\w+=,.@-]+ (1-255)");
+  if (t.type != "OIDC_JWT") return Bad(where, "TrustedTokenIssuerType must be OIDC_JWT");
+  if (!t.arn.empty() && (t.arn.rfind("arn:aws:sso::", 0) != 0 ||
+                         t.arn.find(":trustedTokenIssuer/") == std::string::npos)) {
+    return Bad(where,
+               "TrustedTokenIssuerArn must look like "
+               "arn:aws:sso::<account>:trustedTokenIssuer/<instance id>/tti-...");
+  }
+  const json::value* conf = o.if_contains("TrustedTokenIssuerConfiguration");
+  const json::value* oidc = conf != nullptr && conf->is_object() && conf->as_object().size() == 1
+                                ? conf->as_object().if_contains("OidcJwtConfiguration")
+                                : nullptr;
+  if (oidc == nullptr || !oidc->is_object()) {
+    return Bad(where,
+               "TrustedTokenIssuerConfiguration must have exactly one member, "
+               "OidcJwtConfiguration (an object)");
+  }
+  const std::string cw = where + ".OidcJwtConfiguration";
+  const json::object& c = oidc->as_object();
+  TS_ASSIGN_OR_RETURN(t.issuer_url, Str(c, "IssuerUrl", cw, true));
+  TS_ASSIGN_OR_RETURN(t.claim_attribute_path, Str(c, "ClaimAttributePath", cw, true));
+  TS_ASSIGN_OR_RETURN(t.identity_store_attribute_path,
+                      Str(c, "IdentityStoreAttributePath", cw, true));
+  TS_ASSIGN_OR_RETURN(t.jwks_retrieval_option, Str(c, "JwksRetrievalOption", cw, true));
+  if (t.issuer_url.size() > 512 ||
+      (t.issuer_url.rfind("https://", 0) != 0 && t.issuer_url.rfind("http://", 0) != 0)) {
+    return Bad(cw, "IssuerUrl must be an https:// URL of at most 512 characters");
+  }
+  if (Status st = tti::ValidateClaimPath(t.claim_attribute_path); !st.ok()) {
+    return Bad(cw, std::string(st.message()));
+  }
+  if (Status st = tti::ValidateAttributePath(t.identity_store_attribute_path); !st.ok()) {
+    return Bad(cw, std::string(st.message()));
+  }
+  if (t.jwks_retrieval_option != "OPEN_ID_DISCOVERY") {
+    return Bad(cw, "JwksRetrievalOption must be OPEN_ID_DISCOVERY");
+  }
+  t.created_at = now;
+  return t;
+}
 
 StatusOr<Plan> Parse(const std::string& text, const BootstrapContext& ctx) {
   json::value doc;
@@ -117,6 +205,17 @@ StatusOr<Plan> Parse(const std::string& text, const BootstrapContext& ctx) {
     u.attributes_json = json::serialize(attributes);
     u.created_at = u.updated_at = ctx.now;
     plan.users.emplace_back(std::move(u), std::move(password));
+  }
+  TS_ASSIGN_OR_RETURN(const json::array* issuers, Arr(*root, "TrustedTokenIssuers", "document"));
+  for (size_t i = 0; i < issuers->size(); ++i) {
+    const std::string where = "TrustedTokenIssuers[" + std::to_string(i) + "]";
+    TS_ASSIGN_OR_RETURN(const json::object* o, Obj((*issuers)[i], where));
+    TS_ASSIGN_OR_RETURN(storage::TrustedTokenIssuer t, ParseIssuer(*o, where, ctx.now));
+    for (const auto& other : plan.issuers) {
+      if (other.name == t.name) return Bad(where, "duplicate Name " + t.name);
+      if (!t.arn.empty() && other.arn == t.arn) return Bad(where, "duplicate ARN " + t.arn);
+    }
+    plan.issuers.push_back(std::move(t));
   }
   TS_ASSIGN_OR_RETURN(const json::array* apps, Arr(*root, "Applications", "document"));
   for (size_t i = 0; i < apps->size(); ++i) {
@@ -240,8 +339,39 @@ Status ApplyBootstrap(const BootstrapContext& ctx, const std::string& text) {
       }
     }
   }
+  TS_ASSIGN_OR_RETURN(std::vector<storage::TrustedTokenIssuer> known,
+                      store.ListTrustedTokenIssuers());
+  for (const storage::Application& app : plan.apps) {
+    auto grant = app.grants.find("urn:ietf:params:oauth:grant-type:jwt-bearer");
+    if (grant == app.grants.end()) continue;
+    const json::value parsed = json::parse(grant->second);  // validated by GrantValue
+    for (const auto& entry : parsed.at("AuthorizedTokenIssuers").as_array()) {
+      const std::string arn(entry.at("TrustedTokenIssuerArn").as_string());
+      bool found = false;
+      for (const auto& t : plan.issuers) found |= t.arn == arn;
+      for (const auto& t : known) found |= t.arn == arn;
+      if (!found) {
+        return Bad(app.application_arn + " JwtBearer", "no trusted token issuer " + arn);
+      }
+    }
+  }
   if (plan.instance) TS_RETURN_IF_ERROR(store.PutInstance(*plan.instance));
   TS_ASSIGN_OR_RETURN(storage::Instance instance, store.GetInstance());
+  for (storage::TrustedTokenIssuer& t : plan.issuers) {
+    t.instance_arn = instance.instance_arn;
+    for (const auto& k : known) {
+      // Matched by ARN, or by Name when the document leaves the ARN to us (idempotent restarts).
+      if ((!t.arn.empty() && k.arn == t.arn) || (t.arn.empty() && k.name == t.name)) {
+        t.arn = k.arn;
+        t.created_at = k.created_at;
+      }
+    }
+    if (t.arn.empty()) {
+      t.arn = "arn:aws:sso::" + instance.owner_account_id + ":trustedTokenIssuer/" +
+              instance.instance_id + "/tti-" + crypto::RandomUuid();
+    }
+    TS_RETURN_IF_ERROR(store.PutTrustedTokenIssuer(t));
+  }
   for (auto& [user, password] : plan.users) {
     user.identity_store_id = instance.identity_store_id;
     auto existing = store.GetUserByName(user.user_name);

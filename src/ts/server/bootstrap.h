@@ -2,19 +2,30 @@
 // The declarative configuration file (`--bootstrap FILE`) and the built-in demo (`--demo`).
 // Member names are those of the AWS APIs (PROTOCOL.md §6), so a file reads like the sso-admin
 // and identitystore calls it replaces. Applying is idempotent: users are matched by UserName,
-// applications by ApplicationArn, principals by Arn, access keys by AccessKeyId.
+// applications by ApplicationArn, principals by Arn, access keys by AccessKeyId, trusted token
+// issuers by TrustedTokenIssuerArn, or by Name when the ARN is left out (it is then generated
+// once, arn:aws:sso::<owner account>:trustedTokenIssuer/<instance id>/tti-<uuid>).
 //
 //   {
 //     "Instance": {"InstanceArn": "arn:aws:sso:::instance/ssoins-111111111111",
 //                  "IdentityStoreId": "d-3333333333", "OwnerAccountId": "111111111111"},
 //     "Users": [{"UserName": "alice", "DisplayName": "Alice", "Password": "...",
 //                "Emails": [{"Value": "alice@example.com", "Primary": true}]}],
+//     "TrustedTokenIssuers": [{"TrustedTokenIssuerArn": "arn:aws:sso::111111111111:trustedToken"
+//        "Issuer/ssoins-111111111111/tti-1", "Name": "okta", "TrustedTokenIssuerType": "OIDC_JWT",
+//        "TrustedTokenIssuerConfiguration": {"OidcJwtConfiguration": {
+//          "IssuerUrl": "https://example.okta.com", "ClaimAttributePath": "email",
+//          "IdentityStoreAttributePath": "emails.value",
+//          "JwksRetrievalOption": "OPEN_ID_DISCOVERY"}}}],
 //     "Applications": [{
 //        "ApplicationArn": "arn:aws:sso::123456789012:application/ssoins-.../apl-...",
 //        "Name": "web", "AssignmentRequired": true,
 //        "Grants": [{"GrantType": "authorization_code",
 //                    "Grant": {"AuthorizationCode": {"RedirectUris": ["https://app/cb"]}}},
-//                   {"GrantType": "refresh_token", "Grant": {"RefreshToken": {}}}],
+//                   {"GrantType": "refresh_token", "Grant": {"RefreshToken": {}}},
+//                   {"GrantType": "urn:ietf:params:oauth:grant-type:jwt-bearer",
+//                    "Grant": {"JwtBearer": {"AuthorizedTokenIssuers": [{
+//                      "TrustedTokenIssuerArn": "...", "AuthorizedAudiences": ["web"]}]}}}],
 //        "AuthenticationMethods": [{"AuthenticationMethodType": "IAM",
 //            "AuthenticationMethod": {"Iam": {"ActorPolicy": {...}}}}],
 //        "AccessScopes": [{"Scope": "s3:access_grants:read_write", "AuthorizedTargets": []}],

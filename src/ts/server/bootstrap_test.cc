@@ -361,5 +361,98 @@ TEST_F(BootstrapTest, AssignmentToAnUnknownUserName) {
   ExpectNothingWritten();
 }
 
+// --- trusted token issuers and the JwtBearer grant ---
+
+json::object Issuer(const char* arn = nullptr) {
+  json::object t = json::parse(R"({"Name": "okta", "TrustedTokenIssuerType": "OIDC_JWT",
+      "TrustedTokenIssuerConfiguration": {"OidcJwtConfiguration": {
+        "IssuerUrl": "https://example.okta.com", "ClaimAttributePath": "email",
+        "IdentityStoreAttributePath": "emails.value",
+        "JwksRetrievalOption": "OPEN_ID_DISCOVERY"}}})")
+                       .as_object();
+  if (arn != nullptr) t["TrustedTokenIssuerArn"] = arn;
+  return t;
+}
+
+constexpr char kTtiArn[] = "arn:aws:sso::111111111111:trustedTokenIssuer/ssoins-111111111111/tti-1";
+
+void AddJwtBearer(json::object& doc, const std::string& arn) {
+  FirstApp(doc)["Grants"].as_array().push_back(json::parse(
+      R"({"GrantType": "urn:ietf:params:oauth:grant-type:jwt-bearer", "Grant": {"JwtBearer": {
+          "AuthorizedTokenIssuers": [{"TrustedTokenIssuerArn": ")" +
+      arn + R"(", "AuthorizedAudiences": ["web"]}]}}})"));
+}
+
+TEST_F(BootstrapTest, TrustedTokenIssuerWithoutArnGetsOneOnceAndKeepsIt) {
+  json::object doc = BaseDocument();
+  doc["TrustedTokenIssuers"] = json::array{Issuer()};
+  ASSERT_THAT(Apply(doc), IsOk());
+  ASSERT_THAT(Apply(doc), IsOk());
+  auto all = store_->ListTrustedTokenIssuers();
+  ASSERT_THAT(all, IsOk());
+  ASSERT_THAT(*all, SizeIs(1));
+  const storage::TrustedTokenIssuer& t = (*all)[0];
+  EXPECT_THAT(t.arn, ::testing::StartsWith(
+                         "arn:aws:sso::111111111111:trustedTokenIssuer/ssoins-111111111111/tti-"));
+  EXPECT_EQ(t.arn.size(), std::string("arn:aws:sso::111111111111:trustedTokenIssuer/"
+                                      "ssoins-111111111111/tti-")
+                                  .size() +
+                              36);
+  EXPECT_EQ(t.issuer_url, "https://example.okta.com");
+  EXPECT_EQ(t.claim_attribute_path, "email");
+  EXPECT_EQ(t.identity_store_attribute_path, "emails.value");
+  EXPECT_EQ(t.instance_arn, "arn:aws:sso:::instance/ssoins-111111111111");
+}
+
+TEST_F(BootstrapTest, JwtBearerGrantNamesAConfiguredIssuer) {
+  json::object doc = BaseDocument();
+  doc["TrustedTokenIssuers"] = json::array{Issuer(kTtiArn)};
+  AddJwtBearer(doc, kTtiArn);
+  ASSERT_THAT(Apply(doc), IsOk());
+  auto app = store_->GetApplication(kApp);
+  ASSERT_THAT(app, IsOk());
+  EXPECT_TRUE(oauth::HasGrant(*app, oauth::kGrantJwtBearer));
+  EXPECT_THAT(store_->GetTrustedTokenIssuer(kTtiArn), IsOk());
+}
+
+TEST_F(BootstrapTest, JwtBearerGrantWithAnUnknownIssuerWritesNothing) {
+  json::object doc = BaseDocument();
+  AddJwtBearer(doc, kTtiArn);
+  EXPECT_THAT(Apply(doc), StatusIs(StatusCode::kInvalidArgument,
+                                   HasSubstr("no trusted token issuer " + std::string(kTtiArn))));
+  ExpectNothingWritten();
+}
+
+TEST_F(BootstrapTest, MalformedTrustedTokenIssuersAreRefused) {
+  struct Case {
+    std::function<void(json::object&)> mutate;
+    const char* fragment;
+  };
+  auto conf = [](json::object& t) -> json::object& {
+    return t["TrustedTokenIssuerConfiguration"].as_object()["OidcJwtConfiguration"].as_object();
+  };
+  const std::vector<Case> cases = {
+      {[](json::object& t) { t["TrustedTokenIssuerType"] = "SAML"; }, "must be OIDC_JWT"},
+      {[](json::object& t) { t["Name"] = "has space"; }, "Name must match"},
+      {[](json::object& t) { t["TrustedTokenIssuerArn"] = "tti-1"; }, "must look like"},
+      {[&](json::object& t) { conf(t)["ClaimAttributePath"] = "a.b.c.d"; }, "ClaimAttributePath"},
+      {[&](json::object& t) { conf(t)["IdentityStoreAttributePath"] = "user_name"; },
+       "IdentityStoreAttributePath"},
+      {[&](json::object& t) { conf(t)["JwksRetrievalOption"] = "STATIC"; },
+       "must be OPEN_ID_DISCOVERY"},
+      {[&](json::object& t) { conf(t)["IssuerUrl"] = "ftp://x"; }, "IssuerUrl must be"},
+      {[&](json::object& t) { conf(t).erase("IssuerUrl"); }, "IssuerUrl is required"},
+  };
+  for (const Case& c : cases) {
+    json::object doc = BaseDocument();
+    json::object t = Issuer();
+    c.mutate(t);
+    doc["TrustedTokenIssuers"] = json::array{t};
+    EXPECT_THAT(Apply(doc), StatusIs(StatusCode::kInvalidArgument, HasSubstr(c.fragment)))
+        << c.fragment;
+    ExpectNothingWritten();
+  }
+}
+
 }  // namespace
 }  // namespace ts::server

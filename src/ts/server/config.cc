@@ -48,6 +48,20 @@ std::string ServeUsage() {
   --code-ttl SECS            authorization code lifetime (default 300)
   --session-ttl SECS         sign-in session lifetime (default 28800 = 8 h)
 
+trusted token issuers (jwt-bearer):
+  --issuer-ca-file FILE      extra PEM CA certificates trusted for issuers (private IdPs)
+  --allow-insecure-loopback-issuers
+                             development: allow http:// issuers on loopback addresses
+  --allow-private-network-issuers
+                             allow issuers on private addresses (10/8, 172.16/12, 192.168/16)
+  --issuer-fetch-timeout-ms MS   discovery and JWKS request timeout (default 5000)
+  --jwks-min-cache SECS      keys are kept at least this long (default 60)
+  --jwks-max-cache SECS      Cache-Control max-age is honoured up to this (default 86400)
+  --jwks-max-stale SECS      expired keys still serve this long while the IdP is down
+                             (default 21600)
+  --jwks-refetch-interval SECS   refetch on an unknown kid at most this often (default 10)
+  --assertion-max-age SECS   oldest accepted assertion, by its iat (default 3600)
+
 environment:
   TESSERA_MASTER_KEY             base64 or hex of 32 bytes; encrypts keys and secrets at rest
   TESSERA_MASTER_KEY_FILE        key file used when TESSERA_MASTER_KEY is unset
@@ -71,10 +85,20 @@ StatusOr<ServerConfig> ParseServeFlags(const std::vector<std::string>& args) {
       c.demo = true;
     } else if (a == "--access-log") {
       c.access_log = true;
+    } else if (a == "--allow-insecure-loopback-issuers") {
+      c.allow_insecure_loopback_issuers = true;
+    } else if (a == "--allow-private-network-issuers") {
+      c.allow_private_network_issuers = true;
+    } else if (a == "--issuer-ca-file") {
+      auto v = value();
+      if (!v.ok()) return v.status();
+      c.issuer_ca_file = *v;
     } else if (a == "--listen" || a == "--db" || a == "--public-url" || a == "--bootstrap" ||
                a == "--region" || a == "--threads" || a == "--access-token-ttl" ||
                a == "--refresh-token-ttl" || a == "--refresh-grace" || a == "--code-ttl" ||
-               a == "--session-ttl") {
+               a == "--session-ttl" || a == "--issuer-fetch-timeout-ms" ||
+               a == "--jwks-min-cache" || a == "--jwks-max-cache" || a == "--jwks-max-stale" ||
+               a == "--jwks-refetch-interval" || a == "--assertion-max-age") {
       auto v = value();
       if (!v.ok()) return v.status();
       if (a == "--listen") {
@@ -108,6 +132,12 @@ StatusOr<ServerConfig> ParseServeFlags(const std::vector<std::string>& args) {
         if (a == "--refresh-grace") c.refresh_grace_seconds = *n;
         if (a == "--code-ttl") c.code_ttl = *n;
         if (a == "--session-ttl") c.session_ttl = *n;
+        if (a == "--issuer-fetch-timeout-ms") c.issuer_fetch_timeout_ms = *n;
+        if (a == "--jwks-min-cache") c.jwks_min_cache_seconds = *n;
+        if (a == "--jwks-max-cache") c.jwks_max_cache_seconds = *n;
+        if (a == "--jwks-max-stale") c.jwks_max_stale_seconds = *n;
+        if (a == "--jwks-refetch-interval") c.jwks_refetch_interval_seconds = *n;
+        if (a == "--assertion-max-age") c.assertion_max_age_seconds = *n;
       }
     } else {
       return InvalidArgumentError("unknown flag '" + a + "'\n\n" + ServeUsage());

@@ -27,6 +27,17 @@ struct ServerConfig {
   int64_t code_ttl = 300;
   int64_t session_ttl = 8 * 3600;
 
+  // Trusted token issuers (jwt-bearer): fetching their keys (docs/design/jwt-bearer.md).
+  bool allow_insecure_loopback_issuers = false;  // http:// and 127.0.0.0/8 for local IdPs
+  bool allow_private_network_issuers = false;    // 10/8, 172.16/12, 192.168/16, fc00::/7
+  std::string issuer_ca_file;                    // extra PEM trust anchors for issuers
+  int64_t issuer_fetch_timeout_ms = 5000;
+  int64_t jwks_max_cache_seconds = 86400;  // upper bound on honouring Cache-Control
+  int64_t jwks_min_cache_seconds = 60;
+  int64_t jwks_max_stale_seconds = 6 * 3600;   // keys served past expiry while the IdP is down
+  int64_t jwks_refetch_interval_seconds = 10;  // unknown kid / failed fetch: at most this often
+  int64_t assertion_max_age_seconds = 3600;    // now - iat of an accepted assertion
+
   // From the environment, never from flags (flags show up in `ps`).
   std::string master_key_env;      // TESSERA_MASTER_KEY
   std::string master_key_file;     // TESSERA_MASTER_KEY_FILE, default <db dir>/master.key
