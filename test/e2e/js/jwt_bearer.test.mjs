@@ -57,7 +57,10 @@ async function idpSignIn(account) {
   const challenge = b64url(createHash('sha256').update(verifier).digest());
   let url = `${issuer}/auth?` + new URLSearchParams({
     client_id: 'tessera-app', response_type: 'code', scope: 'openid email',
-    redirect_uri: `${issuer}/cb`, login_hint: account, state: 's', nonce: 'n',
+    redirect_uri: `${issuer}/cb`, login_hint: account,
+    // A fresh nonce per sign-in, as a real relying party sends: without one, two sign-ins in the
+    // same second yield byte-identical RS256 ID tokens, which the replay check rightly refuses.
+    state: b64url(randomBytes(8)), nonce: b64url(randomBytes(8)),
     code_challenge: challenge, code_challenge_method: 'S256',
   });
   for (let i = 0; i < 10; i++) {
