@@ -9,10 +9,11 @@ run: release
 	@mkdir -p var
 	./build/release/tessera serve --demo --db var/tessera.db $(ARGS)
 
+# `make run` needs only the server binary, not the test binaries.
 release:
 	./scripts/install-deps.sh
 	cmake --preset release >/dev/null
-	cmake --build --preset release -j $(JOBS)
+	cmake --build --preset release -j $(JOBS) --target tessera
 
 asan:
 	./scripts/install-deps.sh
