@@ -1,5 +1,7 @@
 """The AWS CLI v1 against Tessera, and the `tessera` maintenance commands on a live server."""
 import json
+import re
+import shlex
 import unittest
 import urllib.request
 
@@ -19,6 +21,25 @@ class AwsCliTest(unittest.TestCase):
     @classmethod
     def tearDownClass(cls):
         cls.server.stop()
+
+    def test_demo_banner_commands_work_as_printed(self):
+        """The banner's sign-in URL and AWS CLI command, pasted as a new user would."""
+        banner = "\n".join(self.server.banner)
+        url = re.search(r"^  (http://127\.0\.0\.1:\d+/authorize\?\S+)$", banner, re.M).group(1)
+        browser = harness.Browser(self.server)
+        status, headers, body, form = browser.open_login(url[len(self.server.url):])
+        self.assertEqual(status, 200, body)
+        status, headers, body = browser.submit_login(form, "demo", harness.DEMO_PASSWORD)
+        self.assertEqual(status, 303, body)
+        code = harness.parse_redirect(headers["Location"])["code"]
+        command = re.search(r"^  aws (sso-oidc create-token-with-iam .*?--code CODE)$",
+                            banner.replace("\\\n", ""), re.M | re.S).group(1)
+        args = shlex.split(command.replace("CODE", code))
+        args = [a for i, a in enumerate(args)
+                if a != "--endpoint-url" and (i == 0 or args[i - 1] != "--endpoint-url")]
+        r = self.server.cli(*args)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertIn("refreshToken", json.loads(r.stdout))
 
     def test_redeem_and_refresh(self):
         verifier, challenge = harness.pkce_pair()

@@ -100,9 +100,9 @@ int Fail(std::ostream& err, const Status& s) {
 void PrintDemoBanner(std::ostream& out, const std::string& url, const Tessera::DemoSecrets& s) {
   constexpr char kApp[] =
       "arn:aws:sso::123456789012:application/ssoins-111111111111/apl-222222222222";
-  // RFC 7636 Appendix B's verifier and challenge: fine for a demo, never for real use.
-  constexpr char kVerifier[] = "dBjftJeZ4CVP-mJ0vPmz1jLO7aZ-p1mKMz9_xZ2PpMw";
-  constexpr char kChallenge[] = "E9Melhoe2OwvFrEMTJguCQHJqcaIzCZu1E9ZC9SRKsY";
+  // A fixed PKCE pair so the printed commands work as pasted: fine for a demo, never for real use.
+  constexpr char kVerifier[] = "tessera-demo-pkce-verifier-0123456789abcdefghijklmnop";
+  constexpr char kChallenge[] = "bxYgJC2DzeVMvczmLIUimmaHn4DxVH1j2aRebxLVjLQ";
   out << "\n== Demo ==\n"
       << "Sign-in user: demo   password: " << s.demo_password << "\n"
       << "Root credential (may call CreateTokenWithIAM for every application):\n"
@@ -116,7 +116,9 @@ void PrintDemoBanner(std::ostream& out, const std::string& url, const Tessera::D
          "application%2Fssoins-111111111111%2Fapl-222222222222&redirect_uri=https%3A%2F%2F"
          "mywebapp.example%2Fredirect&state=demo&code_challenge_method=S256&code_challenge="
       << kChallenge << "\n\n"
-      << "2. authorization_code, with the AWS CLI:\n"
+      << "2. authorization_code, with the AWS CLI (v1 first needs\n"
+      << "   `aws configure set cli_follow_urlparam false`, or it tries to download the\n"
+      << "   https:// redirect URI given as a parameter):\n"
       << "  aws sso-oidc create-token-with-iam --endpoint-url " << url << " \\\n"
       << "    --client-id " << kApp << " \\\n"
       << "    --grant-type authorization_code --redirect-uri https://mywebapp.example/redirect \\\n"
