@@ -37,3 +37,14 @@ MATCHER_P(IsOkAndHolds, value_matcher, "") {
 }
 
 }  // namespace ts::testing
+
+// Asserts that the StatusOr `expr` failed with the modeled wire error `type` (its
+// x-amzn-ErrorType shape) and a message containing `fragment`.
+#define EXPECT_API_ERROR(expr, type, fragment)                                                    \
+  do {                                                                                            \
+    auto ts_api_error_result_ = (expr);                                                           \
+    EXPECT_FALSE(ts_api_error_result_.ok());                                                      \
+    EXPECT_EQ(ts_api_error_result_.status().error_type(), type) << ts_api_error_result_.status(); \
+    EXPECT_THAT(std::string(ts_api_error_result_.status().message()),                             \
+                ::testing::HasSubstr(fragment));                                                  \
+  } while (0)

@@ -14,6 +14,7 @@
 #include <vector>
 
 #include "test/common/status_matchers.h"
+#include "test/common/temp_dir.h"
 #include "ts/common/clock.h"
 #include "ts/crypto/encoding.h"
 #include "ts/oauth/token_service.h"
@@ -53,20 +54,11 @@ constexpr char kActorPolicy[] =
     R"("arn:aws:iam::111111111111:role/webapp"},"Action":"sso-oauth:CreateTokenWithIAM",)"
     R"("Resource":"*"}]})";
 
-#define EXPECT_API_ERROR(expr, type, fragment)                            \
-  do {                                                                    \
-    auto _r = (expr);                                                     \
-    EXPECT_FALSE(_r.ok());                                                \
-    EXPECT_EQ(_r.status().error_type(), type) << _r.status();             \
-    EXPECT_THAT(std::string(_r.status().message()), HasSubstr(fragment)); \
-  } while (0)
-
 class ExchangeTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    std::string pattern = (fs::temp_directory_path() / "ts-exchange-XXXXXX").string();
-    ASSERT_NE(::mkdtemp(pattern.data()), nullptr);
-    dir_ = pattern;
+    dir_ = ::ts::testing::MakeTempDir("ts-exchange");
+    ASSERT_FALSE(dir_.empty());
     auto store = storage::SqliteStore::Open((dir_ / "t.db").string());
     ASSERT_THAT(store, IsOk());
     store_ = *store;
@@ -108,8 +100,7 @@ class ExchangeTest : public ::testing::Test {
     minter_.reset();
     ring_.reset();
     store_.reset();
-    std::error_code ignored;
-    fs::remove_all(dir_, ignored);
+    ::ts::testing::RemoveTempDir(dir_);
   }
 
   Status PutApp(const std::string& arn, std::map<std::string, std::string> grants,

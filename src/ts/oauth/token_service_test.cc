@@ -14,6 +14,7 @@
 #include <vector>
 
 #include "test/common/status_matchers.h"
+#include "test/common/temp_dir.h"
 #include "ts/common/clock.h"
 #include "ts/common/json_writer.h"
 #include "ts/crypto/digest.h"
@@ -71,21 +72,11 @@ std::set<std::string> Keys(const json::object& o) {
   return keys;
 }
 
-// Asserts a modeled error: its wire shape and a message fragment.
-#define EXPECT_API_ERROR(expr, type, fragment)                            \
-  do {                                                                    \
-    auto _r = (expr);                                                     \
-    EXPECT_FALSE(_r.ok());                                                \
-    EXPECT_EQ(_r.status().error_type(), type) << _r.status();             \
-    EXPECT_THAT(std::string(_r.status().message()), HasSubstr(fragment)); \
-  } while (0)
-
 class TokenServiceTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    std::string pattern = (fs::temp_directory_path() / "ts-token-service-XXXXXX").string();
-    ASSERT_NE(::mkdtemp(pattern.data()), nullptr);
-    dir_ = pattern;
+    dir_ = ::ts::testing::MakeTempDir("ts-token-service");
+    ASSERT_FALSE(dir_.empty());
     auto store = storage::SqliteStore::Open((dir_ / "t.db").string());
     ASSERT_THAT(store, IsOk());
     store_ = *store;
@@ -130,8 +121,7 @@ class TokenServiceTest : public ::testing::Test {
     minter_.reset();
     ring_.reset();
     store_.reset();
-    std::error_code ignored;
-    fs::remove_all(dir_, ignored);
+    ::ts::testing::RemoveTempDir(dir_);
   }
 
   Status PutApp(const std::string& arn, std::map<std::string, std::string> grants,

@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "test/common/status_matchers.h"
+#include "test/common/temp_dir.h"
 #include "ts/crypto/encoding.h"
 #include "ts/jose/jwk.h"
 #include "ts/jose/verifier.h"
@@ -39,9 +40,8 @@ constexpr char kChallenge[] = "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM";
 class TesseraTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    std::string pattern = (fs::temp_directory_path() / "ts-app-XXXXXX").string();
-    ASSERT_NE(::mkdtemp(pattern.data()), nullptr);
-    dir_ = pattern;
+    dir_ = ::ts::testing::MakeTempDir("ts-app");
+    ASSERT_FALSE(dir_.empty());
     config_.db_path = (dir_ / "t.db").string();
     config_.demo = true;
     config_.demo_password = "demo-password";
@@ -54,8 +54,7 @@ class TesseraTest : public ::testing::Test {
   }
   void TearDown() override {
     app_.reset();
-    std::error_code ignored;
-    fs::remove_all(dir_, ignored);
+    ::ts::testing::RemoveTempDir(dir_);
   }
 
   http::Response Get(const std::string& target) const {

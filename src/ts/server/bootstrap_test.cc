@@ -10,6 +10,7 @@
 #include <string>
 
 #include "test/common/status_matchers.h"
+#include "test/common/temp_dir.h"
 #include "ts/crypto/password.h"
 #include "ts/oauth/application.h"
 #include "ts/server/credentials.h"
@@ -69,9 +70,8 @@ json::object& FirstGrant(json::object& doc) {
 class BootstrapTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    std::string pattern = (fs::temp_directory_path() / "ts-bootstrap-XXXXXX").string();
-    ASSERT_NE(::mkdtemp(pattern.data()), nullptr);
-    dir_ = pattern;
+    dir_ = ::ts::testing::MakeTempDir("ts-bootstrap");
+    ASSERT_FALSE(dir_.empty());
     auto store = storage::SqliteStore::Open((dir_ / "t.db").string());
     ASSERT_THAT(store, IsOk());
     store_ = *store;
@@ -79,8 +79,7 @@ class BootstrapTest : public ::testing::Test {
   }
   void TearDown() override {
     store_.reset();
-    std::error_code ignored;
-    fs::remove_all(dir_, ignored);
+    ::ts::testing::RemoveTempDir(dir_);
   }
 
   Status Apply(const json::object& doc) { return ApplyBootstrap(ctx_, json::serialize(doc)); }

@@ -8,6 +8,7 @@
 #include <string>
 
 #include "test/common/status_matchers.h"
+#include "test/common/temp_dir.h"
 #include "ts/crypto/digest.h"
 #include "ts/crypto/encoding.h"
 #include "ts/storage/sqlite/sqlite_store.h"
@@ -29,9 +30,8 @@ constexpr char kRole[] = "arn:aws:iam::123456789012:role/webapp";
 class CredentialsTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    std::string pattern = (fs::temp_directory_path() / "ts-credentials-XXXXXX").string();
-    ASSERT_NE(::mkdtemp(pattern.data()), nullptr);
-    dir_ = pattern;
+    dir_ = ::ts::testing::MakeTempDir("ts-credentials");
+    ASSERT_FALSE(dir_.empty());
     auto store = storage::SqliteStore::Open((dir_ / "t.db").string());
     ASSERT_THAT(store, IsOk());
     store_ = *store;
@@ -41,8 +41,7 @@ class CredentialsTest : public ::testing::Test {
   void TearDown() override {
     provider_.reset();
     store_.reset();
-    std::error_code ignored;
-    fs::remove_all(dir_, ignored);
+    ::ts::testing::RemoveTempDir(dir_);
   }
 
   fs::path dir_;

@@ -12,6 +12,7 @@
 #include <string>
 
 #include "test/common/status_matchers.h"
+#include "test/common/temp_dir.h"
 #include "ts/crypto/encoding.h"
 #include "ts/storage/sqlite/sqlite_store.h"
 
@@ -33,14 +34,10 @@ const std::string kKey = std::string(
 class MasterKeyTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    std::string pattern = (fs::temp_directory_path() / "ts-master-key-XXXXXX").string();
-    ASSERT_NE(::mkdtemp(pattern.data()), nullptr);
-    dir_ = pattern;
+    dir_ = ::ts::testing::MakeTempDir("ts-master-key");
+    ASSERT_FALSE(dir_.empty());
   }
-  void TearDown() override {
-    std::error_code ignored;
-    fs::remove_all(dir_, ignored);
-  }
+  void TearDown() override { ::ts::testing::RemoveTempDir(dir_); }
   void WriteFile(const fs::path& path, const std::string& bytes, mode_t mode) {
     std::ofstream(path, std::ios::binary) << bytes;
     ASSERT_EQ(::chmod(path.c_str(), mode), 0);

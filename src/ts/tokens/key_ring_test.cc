@@ -10,6 +10,7 @@
 #include <string>
 
 #include "test/common/status_matchers.h"
+#include "test/common/temp_dir.h"
 #include "ts/common/clock.h"
 #include "ts/jose/jwk.h"
 #include "ts/jose/signer.h"
@@ -31,17 +32,15 @@ constexpr int64_t kNow = 1'700'000'000;
 class KeyRingTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    std::string pattern = (fs::temp_directory_path() / "ts-key-ring-XXXXXX").string();
-    ASSERT_NE(::mkdtemp(pattern.data()), nullptr);
-    dir_ = pattern;
+    dir_ = ::ts::testing::MakeTempDir("ts-key-ring");
+    ASSERT_FALSE(dir_.empty());
     auto store = storage::SqliteStore::Open((dir_ / "t.db").string());
     ASSERT_THAT(store, IsOk());
     store_ = *store;
   }
   void TearDown() override {
     store_.reset();
-    std::error_code ignored;
-    fs::remove_all(dir_, ignored);
+    ::ts::testing::RemoveTempDir(dir_);
   }
 
   std::shared_ptr<KeyRing> OpenRing(const std::string& seal_key) {

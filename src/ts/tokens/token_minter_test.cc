@@ -11,6 +11,7 @@
 #include <string>
 
 #include "test/common/status_matchers.h"
+#include "test/common/temp_dir.h"
 #include "ts/common/clock.h"
 #include "ts/crypto/encoding.h"
 #include "ts/jose/jwk.h"
@@ -49,9 +50,8 @@ storage::Instance TestInstance() {
 class TokenMinterTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    std::string pattern = (fs::temp_directory_path() / "ts-token-minter-XXXXXX").string();
-    ASSERT_NE(::mkdtemp(pattern.data()), nullptr);
-    dir_ = pattern;
+    dir_ = ::ts::testing::MakeTempDir("ts-token-minter");
+    ASSERT_FALSE(dir_.empty());
     auto store = storage::SqliteStore::Open((dir_ / "t.db").string());
     ASSERT_THAT(store, IsOk());
     store_ = *store;
@@ -65,8 +65,7 @@ class TokenMinterTest : public ::testing::Test {
     minter_.reset();
     ring_.reset();
     store_.reset();
-    std::error_code ignored;
-    fs::remove_all(dir_, ignored);
+    ::ts::testing::RemoveTempDir(dir_);
   }
 
   TokenSubject Subject() const {

@@ -13,6 +13,7 @@
 #include <vector>
 
 #include "test/common/status_matchers.h"
+#include "test/common/temp_dir.h"
 #include "ts/common/clock.h"
 #include "ts/crypto/password.h"
 #include "ts/storage/sqlite/sqlite_store.h"
@@ -136,9 +137,8 @@ class AuthorizeTest : public ::testing::Test {
   }
 
   void SetUp() override {
-    std::string pattern = (fs::temp_directory_path() / "ts-authorize-XXXXXX").string();
-    ASSERT_NE(::mkdtemp(pattern.data()), nullptr);
-    dir_ = pattern;
+    dir_ = ::ts::testing::MakeTempDir("ts-authorize");
+    ASSERT_FALSE(dir_.empty());
     auto store = storage::SqliteStore::Open((dir_ / "t.db").string());
     ASSERT_THAT(store, IsOk());
     store_ = *store;
@@ -168,8 +168,7 @@ class AuthorizeTest : public ::testing::Test {
   void TearDown() override {
     handler_.reset();
     store_.reset();
-    std::error_code ignored;
-    fs::remove_all(dir_, ignored);
+    ::ts::testing::RemoveTempDir(dir_);
   }
 
   Status PutApp(const std::string& arn, bool assignment_required, const std::string& status) {

@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "test/common/status_matchers.h"
+#include "test/common/temp_dir.h"
 #include "ts/storage/sqlite/migrations.h"
 #include "ts/storage/store_conformance_test.h"
 
@@ -28,26 +29,19 @@ namespace fs = std::filesystem;
 
 constexpr int64_t kNow = 1'700'000'000;
 
-fs::path MakeTempDir() {
-  std::string pattern = (fs::temp_directory_path() / "ts-sqlite-store-XXXXXX").string();
-  if (::mkdtemp(pattern.data()) == nullptr) return {};
-  return pattern;
-}
-
 // A store in its own temporary directory, removed when the last reference goes.
 struct TempStore {
   fs::path dir;
   std::shared_ptr<SqliteStore> store;
   ~TempStore() {
     store.reset();
-    std::error_code ignored;
-    fs::remove_all(dir, ignored);
+    ::ts::testing::RemoveTempDir(dir);
   }
 };
 
 StorePtr MakeFreshSqliteStore() {
   auto holder = std::make_shared<TempStore>();
-  holder->dir = MakeTempDir();
+  holder->dir = ::ts::testing::MakeTempDir("ts-sqlite-store");
   if (holder->dir.empty()) {
     ADD_FAILURE() << "mkdtemp failed";
     return nullptr;
@@ -101,14 +95,11 @@ class RawDb {
 class SqliteStoreTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    dir_ = MakeTempDir();
+    dir_ = ::ts::testing::MakeTempDir("ts-sqlite-store");
     ASSERT_FALSE(dir_.empty());
     path_ = (dir_ / "state" / "db" / "tessera.db").string();
   }
-  void TearDown() override {
-    std::error_code ignored;
-    fs::remove_all(dir_, ignored);
-  }
+  void TearDown() override { ::ts::testing::RemoveTempDir(dir_); }
 
   std::shared_ptr<SqliteStore> OpenOrDie(const SqliteStoreOptions& options = {}) {
     auto opened = SqliteStore::Open(path_, options);
