@@ -19,6 +19,16 @@ Status UnsupportedGrantType(std::string_view message);  // 400 unsupported_grant
 Status InvalidScope(std::string_view message);          // 400 invalid_scope
 Status AccessDenied(std::string_view message);          // 400 access_denied
 
+// For a store lookup whose NotFound is the client's mistake: NotFound becomes
+// `client_error(message)`; success and every other failure (the store's own) pass through.
+// Lazy, so the hot path builds no error it does not return.
+template <typename T>
+StatusOr<T> NotFoundAs(StatusOr<T> found, Status (*client_error)(std::string_view),
+                       std::string_view message) {
+  if (!found.ok() && found.status().code() == StatusCode::kNotFound) return client_error(message);
+  return found;
+}
+
 // Builds the error response for `status`:
 // - a modeled sso-oidc shape: its status code, `x-amzn-ErrorType: <Shape>`, body
 //   {"error": <oauth code>, "error_description": <message>, "message": <message>};

@@ -128,6 +128,7 @@ StatusOr<storage::Application> FindEnabledApplication(storage::Store& store,
   if (client_id.empty()) return InvalidRequest("Member 'clientId' is required");
   auto app = store.GetApplication(client_id);
   if (!app.ok()) {
+    // The message names the ARN, so it is built only when needed (NotFoundAs takes a view).
     if (app.status().code() == StatusCode::kNotFound) {
       return InvalidClient("Invalid client: no application with ARN " + client_id);
     }
@@ -215,13 +216,9 @@ StatusOr<TokenService::Grant> TokenService::AuthorizationCodeGrant(
   }
   const int64_t now = clock_->NowUnixSeconds();
   const std::string code_hash = tokens::TokenMinter::Hash(req.code);
-  auto code = store_->GetAuthorizationCode(code_hash);
-  if (!code.ok()) {
-    if (code.status().code() == StatusCode::kNotFound) {
-      return InvalidGrant("Invalid authorization code provided");
-    }
-    return code.status();
-  }
+  auto code = NotFoundAs(store_->GetAuthorizationCode(code_hash), InvalidGrant,
+                         "Invalid authorization code provided");
+  if (!code.ok()) return code.status();
   // A code held by another application is as good as unknown to this one.
   if (code->application_arn != app.application_arn) {
     return InvalidGrant("Invalid authorization code provided");
@@ -245,13 +242,9 @@ StatusOr<TokenService::Grant> TokenService::AuthorizationCodeGrant(
     return InvalidGrant("codeVerifier does not match the code challenge");
   }
   TS_ASSIGN_OR_RETURN(std::vector<std::string> scopes, NarrowScopes(req.scope, code->scopes));
-  auto user = store_->GetUser(code->user_id);
-  if (!user.ok()) {
-    if (user.status().code() == StatusCode::kNotFound) {
-      return InvalidGrant("The user this code was issued to no longer exists");
-    }
-    return user.status();
-  }
+  auto user = NotFoundAs(store_->GetUser(code->user_id), InvalidGrant,
+                         "The user this code was issued to no longer exists");
+  if (!user.ok()) return user.status();
 
   storage::TokenFamily family;
   family.family_id = crypto::RandomUuid();
@@ -299,13 +292,9 @@ StatusOr<TokenService::Grant> TokenService::RefreshTokenGrant(
   }
   const int64_t now = clock_->NowUnixSeconds();
   const std::string hash = tokens::TokenMinter::Hash(req.refresh_token);
-  auto found = store_->GetRefreshToken(hash);
-  if (!found.ok()) {
-    if (found.status().code() == StatusCode::kNotFound) {
-      return InvalidGrant("Invalid refresh token provided");
-    }
-    return found.status();
-  }
+  auto found =
+      NotFoundAs(store_->GetRefreshToken(hash), InvalidGrant, "Invalid refresh token provided");
+  if (!found.ok()) return found.status();
   const storage::RefreshToken& token = found->token;
   const storage::TokenFamily& family = found->family;
   if (family.application_arn != app.application_arn) {
@@ -418,21 +407,13 @@ StatusOr<TokenService::Grant> TokenService::TokenExchangeGrant(
   }
   TS_ASSIGN_OR_RETURN(bool jti_revoked, store_->IsAccessTokenRevoked(subject.token_id));
   if (jti_revoked) return InvalidGrant("Subject token has been revoked");
-  auto parent = store_->GetFamily(subject.family_id);
-  if (!parent.ok()) {
-    if (parent.status().code() == StatusCode::kNotFound) {
-      return InvalidGrant("Subject token has been revoked");
-    }
-    return parent.status();
-  }
+  auto parent = NotFoundAs(store_->GetFamily(subject.family_id), InvalidGrant,
+                           "Subject token has been revoked");
+  if (!parent.ok()) return parent.status();
   if (parent->revoked_at != 0) return InvalidGrant("Subject token has been revoked");
-  auto source = store_->GetApplication(subject.client_id);
-  if (!source.ok()) {
-    if (source.status().code() == StatusCode::kNotFound) {
-      return InvalidGrant("The application the subject token was issued to no longer exists");
-    }
-    return source.status();
-  }
+  auto source = NotFoundAs(store_->GetApplication(subject.client_id), InvalidGrant,
+                           "The application the subject token was issued to no longer exists");
+  if (!source.ok()) return source.status();
   if (source->status != "ENABLED") {
     return InvalidGrant("The application the subject token was issued to is disabled");
   }
@@ -465,13 +446,9 @@ StatusOr<TokenService::Grant> TokenService::TokenExchangeGrant(
   }
   TS_ASSIGN_OR_RETURN(std::vector<std::string> scopes, NarrowScopes(req.scope, ceiling));
 
-  auto user = store_->GetUser(subject.user_id);
-  if (!user.ok()) {
-    if (user.status().code() == StatusCode::kNotFound) {
-      return InvalidGrant("The user the subject token was issued to no longer exists");
-    }
-    return user.status();
-  }
+  auto user = NotFoundAs(store_->GetUser(subject.user_id), InvalidGrant,
+                         "The user the subject token was issued to no longer exists");
+  if (!user.ok()) return user.status();
   if (app.assignment_required) {
     TS_ASSIGN_OR_RETURN(bool assigned, store_->IsAssigned(app.application_arn, subject.user_id));
     if (!assigned) {
