@@ -79,6 +79,9 @@ struct Tessera::Parts {
   std::unique_ptr<web::AuthorizeHandler> authorize;
   storage::Instance instance;
   std::string discovery_json;
+  // Built once: Handle compares every request's path with them.
+  std::string discovery_path;  // /<instance id>/.well-known/openid-configuration
+  std::string jwks_path;       // /<instance id>/.well-known/jwks.json
   DemoSecrets demo;
 
   // Housekeeping: expired codes, sessions and tokens are purged in small batches so tables do
@@ -269,6 +272,8 @@ StatusOr<std::unique_ptr<Tessera>> Tessera::Create(const ServerConfig& config,
   d.MemberBool("authorization_response_iss_parameter_supported", true);
   d.EndObject();
   p->discovery_json = d.Take();
+  p->discovery_path = "/" + p->instance.instance_id + "/.well-known/openid-configuration";
+  p->jwks_path = "/" + p->instance.instance_id + "/.well-known/jwks.json";
   p->housekeeper = std::thread([parts = p.get()] { parts->Housekeep(); });
   return std::unique_ptr<Tessera>(new Tessera(std::move(p)));
 }
@@ -276,7 +281,6 @@ StatusOr<std::unique_ptr<Tessera>> Tessera::Create(const ServerConfig& config,
 http::Response Tessera::Handle(const http::Request& request) const {
   const Parts& p = *parts_;
   const std::string_view path = request.Path();
-  const std::string well_known = "/" + p.instance.instance_id + "/.well-known/";
 
   if (path == "/token") {
     if (request.method != "POST") {
@@ -337,8 +341,8 @@ http::Response Tessera::Handle(const http::Request& request) const {
   }
   if (path == "/logout" && request.method == "POST") return p.authorize->Logout(request);
   if (request.method == "GET") {
-    if (path == well_known + "openid-configuration") return Json(200, p.discovery_json);
-    if (path == well_known + "jwks.json" || path == "/.well-known/jwks.json") {
+    if (path == p.discovery_path) return Json(200, p.discovery_json);
+    if (path == p.jwks_path || path == "/.well-known/jwks.json") {
       return Json(200, p.keys->JwksJson());
     }
     if (path == "/healthz") return Json(200, R"({"status":"ok"})");
