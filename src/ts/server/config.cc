@@ -40,7 +40,7 @@ std::string ServeUsage() {
   --bootstrap FILE           declarative configuration applied idempotently at start
   --demo                     apply the built-in demo configuration (AWS documentation identifiers)
   --region NAME              a region clients may sign for (repeatable; default us-east-1)
-  --threads N                server threads (default: one per core)
+  --threads N                request threads (default: 32; each waits for its write's group commit)
   --access-log               log one line per request to stderr
   --access-token-ttl SECS    access and ID token lifetime (default 3600)
   --refresh-token-ttl SECS   refresh token family lifetime (default 7776000 = 90 days)

@@ -17,7 +17,9 @@ struct ServerConfig {
   std::string bootstrap_file;
   bool demo = false;
   std::vector<std::string> regions = {"us-east-1"};
-  int threads = 0;  // 0: one per core
+  // Requests a handler is working on, at most. A request waiting for its group commit holds
+  // its thread, so this bounds how many writes one commit can acknowledge (see storage.md).
+  int threads = 32;
   bool access_log = false;
 
   // Lifetimes (seconds).

@@ -44,7 +44,7 @@ TEST_F(ParseServeFlagsTest, Defaults) {
   EXPECT_FALSE(c->demo);
   EXPECT_FALSE(c->access_log);
   EXPECT_THAT(c->regions, ElementsAre("us-east-1"));
-  EXPECT_EQ(c->threads, 0);
+  EXPECT_EQ(c->threads, 32);
   EXPECT_EQ(c->access_token_ttl, 3600);
   EXPECT_EQ(c->refresh_token_ttl, 90 * 86400);
   EXPECT_EQ(c->refresh_grace_seconds, 0);

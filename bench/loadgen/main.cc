@@ -1,0 +1,293 @@
+// tessera-loadgen: drives Tessera (CreateTokenWithIAM, SigV4-signed as the SDKs sign) or an OAuth
+// peer over keep-alive HTTP/1.1 connections, closed-loop (fixed concurrency) or open-loop (fixed
+// arrival rate; latency is measured from each request's scheduled start, so queueing inside the
+// server or the generator is not hidden), and reports throughput, latency percentiles, errors by
+// type, the server's CPU seconds per request and its resident memory.
+//
+//   tessera-loadgen --scenario refresh --port 8080 --key-id AKIA... --secret ...
+//       --application-arn arn:... --redirect-uri https://... --password ...
+//       [--concurrency 32 | --rate 5000 --concurrency 64] [--duration 10] [--warmup 2]
+//       [--server-pid PID] [--json-out results.jsonl] [--label name]
+//
+// See bench/README.md for every scenario's options.
+#include <unistd.h>
+
+#include <algorithm>
+#include <atomic>
+#include <chrono>
+#include <cmath>
+#include <cstdio>
+#include <cstring>
+#include <fstream>
+#include <map>
+#include <mutex>
+#include <sstream>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "http_client.h"
+#include "scenarios.h"
+
+namespace loadgen {
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+struct ProcessSample {
+  double cpu_seconds = 0;
+  double rss_mb = 0;
+  double peak_rss_mb = 0;
+};
+
+// utime + stime from /proc/<pid>/stat, VmRSS and VmHWM from /proc/<pid>/status.
+bool SampleProcess(int pid, ProcessSample& s) {
+  std::ifstream stat("/proc/" + std::to_string(pid) + "/stat");
+  std::string text((std::istreambuf_iterator<char>(stat)), std::istreambuf_iterator<char>());
+  const size_t close = text.rfind(')');
+  if (close == std::string::npos) return false;
+  std::istringstream fields(text.substr(close + 2));
+  std::string f;
+  double utime = 0, stime = 0;
+  for (int i = 3; fields >> f; ++i) {  // field 3 is the state, just after the name
+    if (i == 14) utime = std::stod(f);
+    if (i == 15) {
+      stime = std::stod(f);
+      break;
+    }
+  }
+  s.cpu_seconds = (utime + stime) / static_cast<double>(::sysconf(_SC_CLK_TCK));
+  std::ifstream status("/proc/" + std::to_string(pid) + "/status");
+  for (std::string line; std::getline(status, line);) {
+    if (line.rfind("VmRSS:", 0) == 0) s.rss_mb = std::stod(line.substr(6)) / 1024.0;
+    if (line.rfind("VmHWM:", 0) == 0) s.peak_rss_mb = std::stod(line.substr(6)) / 1024.0;
+  }
+  return true;
+}
+
+struct UserStats {
+  std::vector<double> latencies_ms;
+  std::map<std::string, int64_t> errors;
+  Clock::time_point last_done{};
+};
+
+double Percentile(const std::vector<double>& sorted, double p) {
+  if (sorted.empty()) return 0;
+  const size_t i = static_cast<size_t>(std::ceil(p / 100.0 * static_cast<double>(sorted.size())));
+  return sorted[std::min(sorted.size() - 1, i == 0 ? 0 : i - 1)];
+}
+
+int Usage(const char* message) {
+  std::fprintf(stderr, "tessera-loadgen: %s (see bench/README.md)\n", message);
+  return 2;
+}
+
+bool ParseArgs(int argc, char** argv, Options& o, std::string& error) {
+  std::map<std::string, std::string*> strings = {{"--scenario", &o.scenario},
+                                                 {"--host", &o.host},
+                                                 {"--json-out", &o.json_out},
+                                                 {"--label", &o.label},
+                                                 {"--region", &o.region},
+                                                 {"--key-id", &o.access_key_id},
+                                                 {"--secret", &o.secret_access_key},
+                                                 {"--application-arn", &o.application_arn},
+                                                 {"--redirect-uri", &o.redirect_uri},
+                                                 {"--username", &o.username},
+                                                 {"--password", &o.password},
+                                                 {"--scope", &o.scope},
+                                                 {"--exchange-target-arn", &o.exchange_target_arn},
+                                                 {"--jwt-audience", &o.jwt_audience},
+                                                 {"--jwt-email", &o.jwt_email},
+                                                 {"--seed-file", &o.seed_file}};
+  for (int i = 1; i < argc; ++i) {
+    const std::string flag = argv[i];
+    if (i + 1 >= argc) {
+      error = flag + " needs a value";
+      return false;
+    }
+    const std::string value = argv[++i];
+    try {
+      if (auto it = strings.find(flag); it != strings.end()) {
+        *it->second = value;
+      } else if (flag == "--port") {
+        o.port = static_cast<uint16_t>(std::stoi(value));
+      } else if (flag == "--issuer-port") {
+        o.issuer_port = static_cast<uint16_t>(std::stoi(value));
+      } else if (flag == "--concurrency") {
+        o.concurrency = std::stoi(value);
+      } else if (flag == "--rate") {
+        o.rate = std::stod(value);
+      } else if (flag == "--duration") {
+        o.duration = std::stod(value);
+      } else if (flag == "--warmup") {
+        o.warmup = std::stod(value);
+      } else if (flag == "--requests") {
+        o.max_requests = std::stoll(value);
+      } else if (flag == "--server-pid") {
+        o.server_pid = std::stoi(value);
+      } else {
+        error = "unknown flag " + flag;
+        return false;
+      }
+    } catch (const std::exception&) {
+      error = flag + " takes a number, got '" + value + "'";
+      return false;
+    }
+  }
+  if (o.scenario.empty()) error = "--scenario is required";
+  if (o.concurrency < 1) error = "--concurrency must be at least 1";
+  return error.empty();
+}
+
+int Run(const Options& o) {
+  std::string error;
+  std::unique_ptr<Scenario> scenario = MakeScenario(o, error);
+  if (!scenario) return Usage(error.c_str());
+  const bool open_loop = o.rate > 0;
+  int64_t planned = o.max_requests;
+  if (planned == 0) {
+    planned = open_loop ? static_cast<int64_t>(o.rate * (o.warmup + o.duration) * 1.02) + 1 : 0;
+  }
+  if (planned == 0 && (o.scenario == "code" || o.scenario == "jwt")) {
+    return Usage("the code and jwt scenarios use single-use material: give --requests N");
+  }
+  std::fprintf(stderr, "loadgen: %s: setting up %d users%s...\n", o.scenario.c_str(), o.concurrency,
+               planned > 0 ? (" and " + std::to_string(planned) + " requests").c_str() : "");
+  if (!scenario->Setup(o.concurrency, planned, error)) {
+    std::fprintf(stderr, "loadgen: setup failed: %s\n", error.c_str());
+    return 1;
+  }
+
+  const Clock::time_point t0 = Clock::now();
+  const Clock::time_point measure_start =
+      t0 + std::chrono::duration_cast<Clock::duration>(std::chrono::duration<double>(o.warmup));
+  const Clock::time_point end = measure_start + std::chrono::duration_cast<Clock::duration>(
+                                                    std::chrono::duration<double>(o.duration));
+  std::atomic<int64_t> next_slot{0};
+  std::atomic<bool> cpu_sampled{false};
+  ProcessSample before, after;
+  std::mutex sample_mu;
+  // The server's CPU is sampled when the measured window opens: by whichever user first gets
+  // there (a sampler thread would cost the generator's core nothing but wake-ups).
+  auto sample_start = [&] {
+    if (o.server_pid == 0 || cpu_sampled.exchange(true)) return;
+    std::lock_guard<std::mutex> lock(sample_mu);
+    SampleProcess(o.server_pid, before);
+  };
+
+  std::vector<UserStats> stats(static_cast<size_t>(o.concurrency));
+  std::vector<std::thread> threads;
+  for (int u = 0; u < o.concurrency; ++u) {
+    threads.emplace_back([&, u] {
+      Connection connection(o.host, o.port);
+      UserStats& st = stats[static_cast<size_t>(u)];
+      st.latencies_ms.reserve(1 << 16);
+      HttpResponse response;
+      std::string transport_error;
+      while (true) {
+        Clock::time_point intended;
+        const int64_t slot = next_slot.fetch_add(1);
+        if (o.max_requests > 0 && slot >= o.max_requests) break;
+        if (open_loop) {
+          intended = t0 + std::chrono::duration_cast<Clock::duration>(
+                              std::chrono::duration<double>(static_cast<double>(slot) / o.rate));
+          if (intended >= end) break;
+          std::this_thread::sleep_until(intended);
+        } else {
+          intended = Clock::now();
+          if (intended >= end) break;
+        }
+        if (intended >= measure_start) sample_start();
+        const std::string request = scenario->NextRequest(u);
+        if (request.empty()) break;
+        std::string error_type;
+        if (!connection.RoundTrip(request, response, transport_error)) {
+          error_type = "ConnectionError";
+        } else {
+          error_type = scenario->OnResponse(u, response);
+        }
+        const Clock::time_point done = Clock::now();
+        if (intended < measure_start) continue;
+        st.last_done = std::max(st.last_done, done);
+        if (error_type.empty()) {
+          st.latencies_ms.push_back(
+              std::chrono::duration<double, std::milli>(done - intended).count());
+        } else {
+          ++st.errors[error_type];
+        }
+      }
+    });
+  }
+  for (auto& t : threads) t.join();
+  if (o.server_pid != 0) SampleProcess(o.server_pid, after);
+
+  std::vector<double> all;
+  std::map<std::string, int64_t> errors;
+  Clock::time_point last_done = measure_start;
+  int64_t error_count = 0;
+  for (const UserStats& st : stats) {
+    all.insert(all.end(), st.latencies_ms.begin(), st.latencies_ms.end());
+    for (const auto& [type, n] : st.errors) {
+      errors[type] += n;
+      error_count += n;
+    }
+    last_done = std::max(last_done, st.last_done);
+  }
+  std::sort(all.begin(), all.end());
+  const double seconds = std::chrono::duration<double>(last_done - measure_start).count();
+  const int64_t completed = static_cast<int64_t>(all.size()) + error_count;
+  const double throughput = seconds > 0 ? static_cast<double>(all.size()) / seconds : 0;
+  const double cpu = after.cpu_seconds - before.cpu_seconds;
+  const double cpu_us = completed > 0 ? cpu * 1e6 / static_cast<double>(completed) : 0;
+
+  std::string error_text;
+  std::string error_json = "{";
+  for (const auto& [type, n] : errors) {
+    error_text += " " + type + "=" + std::to_string(n);
+    error_json += (error_json.size() > 1 ? "," : "") + ("\"" + type + "\":" + std::to_string(n));
+  }
+  error_json += "}";
+  const std::string name = o.label.empty() ? o.scenario : o.label;
+  const std::string mode = open_loop ? "open loop " + std::to_string(static_cast<int>(o.rate)) +
+                                           "/s, " + std::to_string(o.concurrency) + " connections"
+                                     : "closed loop, " + std::to_string(o.concurrency) + " users";
+  std::printf("%s (%s): %lld ok, %lld errors%s in %.2f s = %.0f req/s\n", name.c_str(),
+              mode.c_str(), static_cast<long long>(all.size()), static_cast<long long>(error_count),
+              error_text.c_str(), seconds, throughput);
+  std::printf("  latency ms: p50 %.3f  p90 %.3f  p99 %.3f  p99.9 %.3f  max %.3f\n",
+              Percentile(all, 50), Percentile(all, 90), Percentile(all, 99), Percentile(all, 99.9),
+              all.empty() ? 0 : all.back());
+  if (o.server_pid != 0) {
+    std::printf(
+        "  server: %.2f CPU s = %.1f us/request (%.0f req/s per core); RSS %.1f MB, "
+        "peak %.1f MB\n",
+        cpu, cpu_us, cpu_us > 0 ? 1e6 / cpu_us : 0, after.rss_mb, after.peak_rss_mb);
+  }
+  if (!o.json_out.empty()) {
+    std::ofstream out(o.json_out, std::ios::app);
+    char line[1024];
+    std::snprintf(line, sizeof line,
+                  "{\"label\":\"%s\",\"scenario\":\"%s\",\"open_loop\":%s,\"rate\":%.0f,"
+                  "\"concurrency\":%d,\"ok\":%lld,\"errors\":%s,\"seconds\":%.3f,"
+                  "\"throughput\":%.1f,\"p50_ms\":%.3f,\"p90_ms\":%.3f,\"p99_ms\":%.3f,"
+                  "\"p999_ms\":%.3f,\"max_ms\":%.3f,\"server_cpu_s\":%.3f,"
+                  "\"cpu_us_per_request\":%.1f,\"rss_mb\":%.1f,\"peak_rss_mb\":%.1f}\n",
+                  name.c_str(), o.scenario.c_str(), open_loop ? "true" : "false", o.rate,
+                  o.concurrency, static_cast<long long>(all.size()), error_json.c_str(), seconds,
+                  throughput, Percentile(all, 50), Percentile(all, 90), Percentile(all, 99),
+                  Percentile(all, 99.9), all.empty() ? 0 : all.back(), cpu, cpu_us, after.rss_mb,
+                  after.peak_rss_mb);
+    out << line;
+  }
+  return error_count == 0 ? 0 : 3;
+}
+
+}  // namespace
+}  // namespace loadgen
+
+int main(int argc, char** argv) {
+  loadgen::Options options;
+  std::string error;
+  if (!loadgen::ParseArgs(argc, argv, options, error)) return loadgen::Usage(error.c_str());
+  return loadgen::Run(options);
+}

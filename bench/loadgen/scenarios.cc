@@ -1,0 +1,527 @@
+#include "scenarios.h"
+
+#include <openssl/bn.h>
+#include <openssl/core_names.h>
+#include <openssl/evp.h>
+#include <openssl/rsa.h>
+
+#include <atomic>
+#include <boost/json.hpp>
+#include <chrono>
+#include <fstream>
+#include <mutex>
+#include <regex>
+#include <sstream>
+#include <thread>
+#include <vector>
+
+#include "ts/crypto/digest.h"
+#include "ts/crypto/encoding.h"
+#include "ts/crypto/random.h"
+#include "ts/http/message.h"
+#include "ts/sigv4/credential.h"
+#include "ts/sigv4/signer.h"
+
+namespace loadgen {
+namespace {
+
+namespace json = boost::json;
+
+constexpr std::string_view kVerifier = "loadgen-pkce-verifier-0123456789abcdefghijklmnopqrstuvw";
+constexpr std::string_view kJwtBearer = "urn:ietf:params:oauth:grant-type:jwt-bearer";
+constexpr std::string_view kTokenExchange = "urn:ietf:params:oauth:grant-type:token-exchange";
+constexpr std::string_view kAccessTokenType = "urn:ietf:params:oauth:token-type:access_token";
+
+int64_t Now() {
+  return std::chrono::duration_cast<std::chrono::seconds>(
+             std::chrono::system_clock::now().time_since_epoch())
+      .count();
+}
+
+std::string FormEncode(std::string_view s) {
+  static const char* hex = "0123456789ABCDEF";
+  std::string out;
+  for (unsigned char c : s) {
+    if (std::isalnum(c) || c == '-' || c == '.' || c == '_' || c == '~') {
+      out += static_cast<char>(c);
+    } else {
+      out += '%';
+      out += hex[c >> 4];
+      out += hex[c & 15];
+    }
+  }
+  return out;
+}
+
+std::string HtmlUnescape(std::string s) {
+  static const std::pair<std::string_view, std::string_view> kEntities[] = {
+      {"&quot;", "\""}, {"&#39;", "'"}, {"&lt;", "<"}, {"&gt;", ">"}, {"&amp;", "&"}};
+  for (const auto& [from, to] : kEntities) {
+    for (size_t p = s.find(from); p != std::string::npos; p = s.find(from, p + to.size())) {
+      s.replace(p, from.size(), to);
+    }
+  }
+  return s;
+}
+
+// The error type of a failed response: awsJson/restJson put it in x-amzn-ErrorType, OAuth in
+// the body's "error".
+std::string ErrorType(const HttpResponse& r) {
+  if (auto it = r.headers.find("x-amzn-errortype"); it != r.headers.end()) {
+    return it->second.substr(0, it->second.find(':'));
+  }
+  boost::system::error_code ec;
+  json::value v = json::parse(r.body, ec);
+  if (!ec && v.is_object()) {
+    if (const json::value* e = v.as_object().if_contains("error"); e && e->is_string()) {
+      return std::string(e->as_string());
+    }
+  }
+  return "HTTP " + std::to_string(r.status);
+}
+
+std::string Member(const std::string& body, std::string_view name) {
+  boost::system::error_code ec;
+  json::value v = json::parse(body, ec);
+  if (ec || !v.is_object()) return "";
+  const json::value* m = v.as_object().if_contains(name);
+  return m != nullptr && m->is_string() ? std::string(m->as_string()) : "";
+}
+
+std::string Serialize(const ts::http::Request& req) {
+  std::string out = req.method + " " + req.target + " HTTP/1.1\r\n";
+  for (const auto& h : req.headers) out += h.name + ": " + h.value + "\r\n";
+  out += "content-length: " + std::to_string(req.body.size()) + "\r\n\r\n";
+  out += req.body;
+  return out;
+}
+
+// Everything that talks to Tessera: signed CreateTokenWithIAM calls and the browser sign-in.
+class TesseraClient {
+ public:
+  explicit TesseraClient(const Options& o) : o_(o) {
+    cred_.access_key_id = o.access_key_id;
+    cred_.secret_access_key = o.secret_access_key;
+    host_ = o.host + ":" + std::to_string(o.port);
+  }
+
+  // A CreateTokenWithIAM request signed as botocore signs it.
+  std::string CreateToken(const json::object& body) const {
+    ts::http::Request req;
+    req.method = "POST";
+    req.target = "/token?aws_iam=t";
+    req.headers = {{"host", host_}, {"content-type", "application/json"}};
+    req.body = json::serialize(body);
+    ts::sigv4::SignRequest(req, cred_, o_.region, "sso-oauth", Now()).IgnoreError();
+    return Serialize(req);
+  }
+
+  std::string AuthorizeTarget() const {
+    const std::string challenge =
+        ts::crypto::Base64UrlEncode(ts::crypto::AsBytes(ts::crypto::Sha256(kVerifier)));
+    std::string t = "/authorize?response_type=code&client_id=" + FormEncode(o_.application_arn) +
+                    "&redirect_uri=" + FormEncode(o_.redirect_uri) +
+                    "&state=loadgen&code_challenge=" + challenge + "&code_challenge_method=S256";
+    return t;
+  }
+
+  // Signs in through the login page once (keeping the session cookie) and then collects `count`
+  // codes from /authorize, which a live session answers with a redirect: Tessera's real
+  // code-issuing path, one durable code each.
+  bool CollectCodes(int64_t count, std::vector<std::string>& codes, std::string& error) {
+    Connection c(o_.host, o_.port);
+    HttpResponse r;
+    if (!c.RoundTrip(Get(AuthorizeTarget(), ""), r, error)) return false;
+    if (r.status != 200) return Fail(error, "login page: HTTP " + std::to_string(r.status));
+    std::string csrf_cookie = CookieValue(r, "tessera_csrf");
+    std::string form =
+        "username=" + FormEncode(o_.username) + "&password=" + FormEncode(o_.password);
+    static const std::regex kHidden("<input type=\"hidden\" name=\"([^\"]*)\" value=\"([^\"]*)\">");
+    for (std::sregex_iterator it(r.body.begin(), r.body.end(), kHidden), end; it != end; ++it) {
+      form += "&" + FormEncode(HtmlUnescape((*it)[1])) + "=" + FormEncode(HtmlUnescape((*it)[2]));
+    }
+    std::string post = "POST /authorize HTTP/1.1\r\nhost: " + host_ + "\r\norigin: http://" +
+                       host_ + "\r\ncontent-type: application/x-www-form-urlencoded\r\ncookie: " +
+                       CookieHeader(csrf_cookie) +
+                       "\r\ncontent-length: " + std::to_string(form.size()) + "\r\n\r\n" + form;
+    if (!c.RoundTrip(post, r, error)) return false;
+    if (r.status != 303)
+      return Fail(error, "sign-in: HTTP " + std::to_string(r.status) + " " + r.body);
+    session_cookie_ = CookieValue(r, "tessera_session");
+    if (session_cookie_.empty()) return Fail(error, "sign-in set no session cookie");
+    codes.push_back(CodeFrom(r));
+    // The rest in parallel, so the codes' durable writes share group commits.
+    const int64_t remaining = count - 1;
+    const int threads = static_cast<int>(std::min<int64_t>(16, std::max<int64_t>(remaining, 1)));
+    std::mutex mu;
+    std::string first_error;
+    std::vector<std::thread> workers;
+    for (int t = 0; t < threads; ++t) {
+      const int64_t share = remaining / threads + (t < remaining % threads ? 1 : 0);
+      workers.emplace_back([&, share] {
+        Connection own(o_.host, o_.port);
+        HttpResponse resp;
+        std::string err;
+        for (int64_t i = 0; i < share; ++i) {
+          if (!own.RoundTrip(Get(AuthorizeTarget(), "tessera_session=" + session_cookie_), resp,
+                             err) ||
+              resp.status != 302) {
+            std::lock_guard<std::mutex> lock(mu);
+            if (first_error.empty()) {
+              first_error = err.empty() ? "authorize: HTTP " + std::to_string(resp.status) : err;
+            }
+            return;
+          }
+          std::string code = CodeFrom(resp);
+          std::lock_guard<std::mutex> lock(mu);
+          codes.push_back(std::move(code));
+        }
+      });
+    }
+    for (auto& w : workers) w.join();
+    if (!first_error.empty()) return Fail(error, first_error);
+    return true;
+  }
+
+  std::string RedeemRequest(const std::string& code) const {
+    return CreateToken({{"clientId", o_.application_arn},
+                        {"grantType", "authorization_code"},
+                        {"code", code},
+                        {"redirectUri", o_.redirect_uri},
+                        {"codeVerifier", kVerifier}});
+  }
+
+  // Redeems codes for `n` token sets (setup only), spread over a few connections.
+  bool RedeemMany(int n, std::vector<std::string>& bodies, std::string& error) {
+    std::vector<std::string> codes;
+    if (!CollectCodes(n, codes, error)) return false;
+    Connection c(o_.host, o_.port);
+    for (const std::string& code : codes) {
+      HttpResponse r;
+      if (!c.RoundTrip(RedeemRequest(code), r, error)) return false;
+      if (r.status != 200) return Fail(error, "redeem: " + ErrorType(r) + " " + r.body);
+      bodies.push_back(r.body);
+    }
+    return true;
+  }
+
+ private:
+  static bool Fail(std::string& error, std::string message) {
+    error = std::move(message);
+    return false;
+  }
+  std::string Get(const std::string& target, const std::string& cookie) const {
+    std::string g = "GET " + target + " HTTP/1.1\r\nhost: " + host_ + "\r\n";
+    if (!cookie.empty()) g += "cookie: " + cookie + "\r\n";
+    return g + "\r\n";
+  }
+  static std::string CookieValue(const HttpResponse& r, const std::string& name) {
+    auto it = r.headers.find("set-cookie");
+    if (it == r.headers.end()) return "";
+    std::istringstream lines(it->second);
+    for (std::string line; std::getline(lines, line);) {
+      if (line.rfind(name + "=", 0) == 0) {
+        return line.substr(name.size() + 1, line.find(';') - name.size() - 1);
+      }
+    }
+    return "";
+  }
+  static std::string CookieHeader(const std::string& csrf) { return "tessera_csrf=" + csrf; }
+  static std::string CodeFrom(const HttpResponse& r) {
+    auto it = r.headers.find("location");
+    if (it == r.headers.end()) return "";
+    static const std::regex kCode("[?&]code=([^&]*)");
+    std::smatch m;
+    return std::regex_search(it->second, m, kCode) ? std::string(m[1]) : "";
+  }
+
+  const Options& o_;
+  ts::sigv4::Credential cred_;
+  std::string host_;
+  std::string session_cookie_;
+};
+
+// refresh: each virtual user follows its own rotation chain.
+class RefreshScenario final : public Scenario {
+ public:
+  explicit RefreshScenario(const Options& o) : o_(o), client_(o) {}
+  bool Setup(int users, int64_t, std::string& error) override {
+    std::vector<std::string> bodies;
+    if (!client_.RedeemMany(users, bodies, error)) return false;
+    for (const std::string& b : bodies) chains_.push_back(Member(b, "refreshToken"));
+    return true;
+  }
+  std::string NextRequest(int user) override {
+    json::object body{{"clientId", o_.application_arn},
+                      {"grantType", "refresh_token"},
+                      {"refreshToken", chains_[static_cast<size_t>(user)]}};
+    if (!o_.scope.empty()) {
+      // Downscoping on refresh (e.g. "aws" alone: no ID token to sign).
+      json::array scopes;
+      std::istringstream words(o_.scope);
+      for (std::string w; words >> w;) scopes.emplace_back(w);
+      body["scope"] = std::move(scopes);
+    }
+    return client_.CreateToken(body);
+  }
+  std::string OnResponse(int user, const HttpResponse& r) override {
+    if (r.status != 200) return ErrorType(r);
+    std::string next = Member(r.body, "refreshToken");
+    if (next.empty() || Member(r.body, "accessToken").empty()) return "MalformedResponse";
+    chains_[static_cast<size_t>(user)] = std::move(next);
+    return "";
+  }
+
+ private:
+  const Options& o_;
+  TesseraClient client_;
+  std::vector<std::string> chains_;
+};
+
+// Hands out prepared single-use material (codes, assertions) across users.
+class Material {
+ public:
+  void Add(std::string item) { items_.push_back(std::move(item)); }
+  size_t size() const { return items_.size(); }
+  const std::string* Take() {
+    const size_t i = next_.fetch_add(1);
+    return i < items_.size() ? &items_[i] : nullptr;
+  }
+
+ private:
+  std::vector<std::string> items_;
+  std::atomic<size_t> next_{0};
+};
+
+// code: redeems codes collected beforehand from /authorize.
+class CodeScenario final : public Scenario {
+ public:
+  explicit CodeScenario(const Options& o) : client_(o) {}
+  bool Setup(int, int64_t planned, std::string& error) override {
+    std::vector<std::string> codes;
+    if (!client_.CollectCodes(planned, codes, error)) return false;
+    for (std::string& c : codes) material_.Add(client_.RedeemRequest(c));
+    return true;
+  }
+  std::string NextRequest(int) override {
+    const std::string* r = material_.Take();
+    return r != nullptr ? *r : "";
+  }
+  std::string OnResponse(int, const HttpResponse& r) override {
+    if (r.status != 200) return ErrorType(r);
+    return Member(r.body, "accessToken").empty() ? "MalformedResponse" : "";
+  }
+
+ private:
+  TesseraClient client_;
+  Material material_;
+};
+
+// exchange: app A's access tokens exchanged for tokens of the target application.
+class ExchangeScenario final : public Scenario {
+ public:
+  explicit ExchangeScenario(const Options& o) : o_(o), client_(o) {}
+  bool Setup(int users, int64_t, std::string& error) override {
+    std::vector<std::string> bodies;
+    if (!client_.RedeemMany(users, bodies, error)) return false;
+    for (const std::string& b : bodies) subjects_.push_back(Member(b, "accessToken"));
+    return true;
+  }
+  std::string NextRequest(int user) override {
+    return client_.CreateToken({{"clientId", o_.exchange_target_arn},
+                                {"grantType", kTokenExchange},
+                                {"subjectToken", subjects_[static_cast<size_t>(user)]},
+                                {"subjectTokenType", kAccessTokenType}});
+  }
+  std::string OnResponse(int, const HttpResponse& r) override {
+    if (r.status != 200) return ErrorType(r);
+    return Member(r.body, "accessToken").empty() ? "MalformedResponse" : "";
+  }
+
+ private:
+  const Options& o_;
+  TesseraClient client_;
+  std::vector<std::string> subjects_;
+};
+
+// An RS256 key of the generator's own OpenID provider.
+class RsaIssuerKey {
+ public:
+  RsaIssuerKey() : key_(EVP_RSA_gen(2048)), kid_(ts::crypto::RandomToken(8)) {}
+  ~RsaIssuerKey() { EVP_PKEY_free(key_); }
+  bool ok() const { return key_ != nullptr; }
+
+  std::string Jwks() const {
+    BIGNUM* n = nullptr;
+    BIGNUM* e = nullptr;
+    EVP_PKEY_get_bn_param(key_, OSSL_PKEY_PARAM_RSA_N, &n);
+    EVP_PKEY_get_bn_param(key_, OSSL_PKEY_PARAM_RSA_E, &e);
+    auto b64 = [](const BIGNUM* bn) {
+      std::string bytes(static_cast<size_t>(BN_num_bytes(bn)), '\0');
+      BN_bn2bin(bn, reinterpret_cast<unsigned char*>(bytes.data()));
+      return ts::crypto::Base64UrlEncode(bytes);
+    };
+    json::object jwk{{"kty", "RSA"},   {"kid", kid_}, {"use", "sig"},
+                     {"alg", "RS256"}, {"n", b64(n)}, {"e", b64(e)}};
+    BN_free(n);
+    BN_free(e);
+    return json::serialize(json::object{{"keys", json::array{jwk}}});
+  }
+
+  std::string Sign(const json::object& claims) const {
+    const std::string input = ts::crypto::Base64UrlEncode(json::serialize(
+                                  json::object{{"alg", "RS256"}, {"typ", "JWT"}, {"kid", kid_}})) +
+                              "." + ts::crypto::Base64UrlEncode(json::serialize(claims));
+    EVP_MD_CTX* ctx = EVP_MD_CTX_new();
+    size_t len = 0;
+    std::string sig;
+    if (EVP_DigestSignInit(ctx, nullptr, EVP_sha256(), nullptr, key_) == 1 &&
+        EVP_DigestSign(ctx, nullptr, &len, reinterpret_cast<const unsigned char*>(input.data()),
+                       input.size()) == 1) {
+      sig.resize(len);
+      EVP_DigestSign(ctx, reinterpret_cast<unsigned char*>(sig.data()), &len,
+                     reinterpret_cast<const unsigned char*>(input.data()), input.size());
+      sig.resize(len);
+    }
+    EVP_MD_CTX_free(ctx);
+    return input + "." + ts::crypto::Base64UrlEncode(sig);
+  }
+
+ private:
+  EVP_PKEY* key_;
+  std::string kid_;
+};
+
+// jwt: assertions from the generator's own issuer (discovery + JWKS served on loopback), each
+// with its own jti (Tessera refuses replays), minted before the run: RS256 signing costs the
+// generator more than the verification costs the server.
+class JwtScenario final : public Scenario {
+ public:
+  explicit JwtScenario(const Options& o) : o_(o), client_(o) {}
+  bool Setup(int, int64_t planned, std::string& error) override {
+    if (!key_.ok()) return Fail(error, "cannot generate an RSA key");
+    const std::string issuer = "http://127.0.0.1:" + std::to_string(o_.issuer_port);
+    const std::string discovery = json::serialize(
+        json::object{{"issuer", issuer},
+                     {"jwks_uri", issuer + "/jwks"},
+                     {"id_token_signing_alg_values_supported", json::array{"RS256"}}});
+    if (!issuer_server_.Start(
+            o_.issuer_port,
+            {{"/.well-known/openid-configuration", discovery}, {"/jwks", key_.Jwks()}}, error)) {
+      return false;
+    }
+    // Minted on every core before the run starts (RS256 signing is the slow side of this grant).
+    const int64_t now = Now();
+    std::vector<std::string> requests(static_cast<size_t>(planned));
+    const unsigned threads = std::max(1u, std::thread::hardware_concurrency());
+    std::vector<std::thread> minters;
+    for (unsigned t = 0; t < threads; ++t) {
+      minters.emplace_back([&, t] {
+        for (size_t i = t; i < requests.size(); i += threads) {
+          const std::string assertion = key_.Sign({{"iss", issuer},
+                                                   {"sub", "loadgen-user"},
+                                                   {"aud", o_.jwt_audience},
+                                                   {"email", o_.jwt_email},
+                                                   {"iat", now},
+                                                   {"exp", now + 1800},
+                                                   {"jti", ts::crypto::RandomToken(16)}});
+          requests[i] = client_.CreateToken({{"clientId", o_.application_arn},
+                                             {"grantType", kJwtBearer},
+                                             {"assertion", assertion}});
+        }
+      });
+    }
+    for (auto& m : minters) m.join();
+    for (std::string& r : requests) material_.Add(std::move(r));
+    return true;
+  }
+  std::string NextRequest(int) override {
+    const std::string* r = material_.Take();
+    return r != nullptr ? *r : "";
+  }
+  std::string OnResponse(int, const HttpResponse& r) override {
+    if (r.status != 200) return ErrorType(r);
+    return Member(r.body, "accessToken").empty() ? "MalformedResponse" : "";
+  }
+
+ private:
+  static bool Fail(std::string& error, std::string message) {
+    error = std::move(message);
+    return false;
+  }
+  const Options& o_;
+  TesseraClient client_;
+  RsaIssuerKey key_;
+  StaticServer issuer_server_;
+  Material material_;
+};
+
+// oauth-refresh: the peer's standard token endpoint, rotating refresh tokens from its seed file.
+class OAuthRefreshScenario final : public Scenario {
+ public:
+  explicit OAuthRefreshScenario(const Options& o) : o_(o) {}
+  bool Setup(int users, int64_t, std::string& error) override {
+    std::ifstream in(o_.seed_file);
+    std::stringstream text;
+    text << in.rdbuf();
+    boost::system::error_code ec;
+    json::value seed = json::parse(text.str(), ec);
+    if (ec || !seed.is_object()) {
+      error = "cannot read the seed file " + o_.seed_file;
+      return false;
+    }
+    const json::object& s = seed.as_object();
+    const std::string url(s.at("token_url").as_string());
+    const size_t path_at = url.find('/', url.find("//") + 2);
+    path_ = url.substr(path_at);
+    host_ = url.substr(url.find("//") + 2, path_at - url.find("//") - 2);
+    auth_ = "Basic " + ts::crypto::Base64Encode(std::string(s.at("client_id").as_string()) + ":" +
+                                                std::string(s.at("client_secret").as_string()));
+    if (const json::value* extra = s.if_contains("extra_params"); extra && extra->is_string()) {
+      extra_ = std::string(extra->as_string());
+    }
+    for (const json::value& t : s.at("refresh_tokens").as_array()) {
+      chains_.emplace_back(t.as_string());
+    }
+    if (static_cast<int>(chains_.size()) < users) {
+      error = "the seed file has " + std::to_string(chains_.size()) + " refresh tokens, need " +
+              std::to_string(users);
+      return false;
+    }
+    return true;
+  }
+  std::string NextRequest(int user) override {
+    std::string body =
+        "grant_type=refresh_token&refresh_token=" + FormEncode(chains_[static_cast<size_t>(user)]);
+    if (!extra_.empty()) body += "&" + extra_;
+    return "POST " + path_ + " HTTP/1.1\r\nhost: " + host_ + "\r\nauthorization: " + auth_ +
+           "\r\ncontent-type: application/x-www-form-urlencoded\r\ncontent-length: " +
+           std::to_string(body.size()) + "\r\n\r\n" + body;
+  }
+  std::string OnResponse(int user, const HttpResponse& r) override {
+    if (r.status != 200) return ErrorType(r);
+    std::string next = Member(r.body, "refresh_token");
+    if (next.empty() || Member(r.body, "access_token").empty()) return "MalformedResponse";
+    chains_[static_cast<size_t>(user)] = std::move(next);
+    return "";
+  }
+
+ private:
+  const Options& o_;
+  std::string path_, host_, auth_, extra_;
+  std::vector<std::string> chains_;
+};
+
+}  // namespace
+
+std::unique_ptr<Scenario> MakeScenario(const Options& o, std::string& error) {
+  if (o.scenario == "refresh") return std::make_unique<RefreshScenario>(o);
+  if (o.scenario == "code") return std::make_unique<CodeScenario>(o);
+  if (o.scenario == "exchange") return std::make_unique<ExchangeScenario>(o);
+  if (o.scenario == "jwt") return std::make_unique<JwtScenario>(o);
+  if (o.scenario == "oauth-refresh") return std::make_unique<OAuthRefreshScenario>(o);
+  error = "unknown scenario '" + o.scenario + "' (refresh, code, jwt, exchange, oauth-refresh)";
+  return nullptr;
+}
+
+}  // namespace loadgen
