@@ -10,7 +10,10 @@
    generator on the same grant (rotating refresh tokens, ES256 JWT access token + ES256 ID token).
 
 Writes build/bench/results.json and build/bench/table.md (copy the latter into BENCHMARKS.md).
-Options: --quick (shorter runs, for trying the script), --skip-peer, --skip-micro.
+Options: --quick (shorter runs, for trying the script), --skip-peer, --skip-micro, and --smoke:
+tiny runs that only check every scenario completes without a single error (CTest runs it, so the
+benchmark tooling cannot rot; it asserts nothing about speed). TESSERA_BIN, TESSERA_LOADGEN and
+TESSERA_MICROBENCH override the binaries' paths.
 """
 import argparse
 import datetime
@@ -28,10 +31,10 @@ import time
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 BUILD = os.path.join(ROOT, "build", "release")
-OUT = os.path.join(ROOT, "build", "bench")
-TESSERA = os.path.join(BUILD, "tessera")
-LOADGEN = os.path.join(BUILD, "tessera-loadgen")
-MICRO = os.path.join(BUILD, "tessera-microbench")
+OUT = os.environ.get("TS_BENCH_OUT") or os.path.join(ROOT, "build", "bench")
+TESSERA = os.environ.get("TESSERA_BIN") or os.path.join(BUILD, "tessera")
+LOADGEN = os.environ.get("TESSERA_LOADGEN") or os.path.join(BUILD, "tessera-loadgen")
+MICRO = os.environ.get("TESSERA_MICROBENCH") or os.path.join(BUILD, "tessera-microbench")
 
 KEY_ID = "AKIABENCHROOT0000001"
 SECRET = "bench-root-secret/abcdefghijklmnopqrstuvwxyz"
@@ -199,10 +202,9 @@ def loadgen(args, core, results_path):
         return json.loads(f.read().strip().splitlines()[-1])
 
 
-def run_micro(quick):
+def run_micro(min_time):
     print("== microbenchmarks and crypto floor (tessera-microbench, core 0)", flush=True)
     out = os.path.join(OUT, "micro.json")
-    min_time = "0.1" if quick else "0.5"
     subprocess.run(["taskset", "-c", "0", MICRO, f"--benchmark_min_time={min_time}",
                     "--benchmark_out=" + out, "--benchmark_out_format=json"],
                    check=True, cwd=OUT)
@@ -210,6 +212,8 @@ def run_micro(quick):
         data = json.load(f)
     micro = {}
     for b in data["benchmarks"]:
+        if b.get("error_occurred"):
+            raise RuntimeError(f"microbenchmark {b['name']} failed: {b.get('error_message')}")
         unit = {"ns": 1e-3, "us": 1.0, "ms": 1e3}[b.get("time_unit", "ns")]
         micro[b["name"]] = {"cpu_us": b["cpu_time"] * unit, "real_us": b["real_time"] * unit,
                             "items_per_second": b.get("items_per_second")}
@@ -264,20 +268,24 @@ def main():
     ap.add_argument("--quick", action="store_true")
     ap.add_argument("--skip-peer", action="store_true")
     ap.add_argument("--skip-micro", action="store_true")
+    ap.add_argument("--smoke", action="store_true")
     opts = ap.parse_args()
+    if opts.smoke:
+        opts.skip_peer = True
     os.makedirs(OUT, exist_ok=True)
     for path in (TESSERA, LOADGEN, MICRO):
         if not os.path.exists(path):
             sys.exit(f"run_bench: {path} is missing (make bench builds it)")
-    seconds = 3 if opts.quick else 10
-    warmup = "1" if opts.quick else "2"
-    users = 64
+    seconds = 1 if opts.smoke else 3 if opts.quick else 10
+    warmup = "0.5" if opts.smoke else "1" if opts.quick else "2"
+    users = 8 if opts.smoke else 64
     results = os.path.join(OUT, "loadgen.jsonl")
     if os.path.exists(results):
         os.remove(results)
     info = machine()
     print("== machine: " + json.dumps(info), flush=True)
-    micro = {} if opts.skip_micro else run_micro(opts.quick)
+    micro = {} if opts.skip_micro else run_micro(
+        "0.01" if opts.smoke else "0.1" if opts.quick else "0.5")
 
     server_core, client_core = 0, 1
     workdir = tempfile.mkdtemp(prefix="tessera-bench-", dir=OUT)
@@ -299,18 +307,19 @@ def main():
         runs["refresh_aws"] = loadgen(
             common + demo + closed + ["--scenario", "refresh", "--scope", "aws",
                                       "--label", "refresh (aws)"], client_core, results)
+        rate = 200 if opts.smoke else TARGET_REFRESH // 2
         runs["refresh_open"] = loadgen(
             common + demo + ["--scenario", "refresh", "--scope", "aws", "--rate",
-                             str(TARGET_REFRESH // 2), "--concurrency", str(users),
+                             str(rate), "--concurrency", str(users),
                              "--duration", str(seconds),
-                             "--label", f"refresh (aws), open loop {TARGET_REFRESH // 2}/s"],
+                             "--label", f"refresh (aws), open loop {rate}/s"],
             client_core, results)
-        n_code = 4000 if opts.quick else 20000
+        n_code = 100 if opts.smoke else 4000 if opts.quick else 20000
         runs["code"] = loadgen(
             common + demo + ["--scenario", "code", "--requests", str(n_code), "--concurrency",
                              str(users), "--warmup", "0", "--duration", "600",
                              "--label", "authorization_code"], client_core, results)
-        n_jwt = 3000 if opts.quick else 15000
+        n_jwt = 100 if opts.smoke else 3000 if opts.quick else 15000
         runs["jwt"] = loadgen(
             common + ["--scenario", "jwt", "--application-arn", JWT_APP, "--issuer-port",
                       str(issuer_port), "--jwt-audience", JWT_AUDIENCE, "--jwt-email", JWT_EMAIL,
@@ -329,6 +338,13 @@ def main():
     if not opts.skip_peer:
         runs["peer"] = run_peer(server_core, client_core, results, seconds, users)
 
+    if opts.smoke:
+        failed = {k: r["errors"] for k, r in runs.items() if r["errors"] or not r["ok"]}
+        shutil.rmtree(workdir, ignore_errors=True)
+        if failed:
+            sys.exit(f"run_bench --smoke: scenarios with errors or no successes: {failed}")
+        print(f"run_bench --smoke: {len(runs)} scenarios, every request succeeded")
+        return
     table = render(info, micro, runs, server, start_ms, load_peak_mb)
     print("\n" + table)
     with open(os.path.join(OUT, "table.md"), "w") as f:

@@ -13,7 +13,6 @@
 #include <functional>
 #include <mutex>
 #include <optional>
-#include <semaphore>
 #include <string_view>
 #include <system_error>
 #include <thread>
@@ -595,22 +594,34 @@ class GroupCommitWriter {
   // Runs `body` in the next batch; returns its status once the batch committed, or the commit's
   // error if the batch could not be committed.
   Status Run(const Body& body) {
-    Pending pending{&body};
+    Pending pending;
+    pending.body = &body;
     {
       std::lock_guard<std::mutex> lock(mu_);
       if (stopping_) return UnavailableError("the store is closing");
       queue_.push_back(&pending);
     }
     cv_.notify_one();
-    pending.done.acquire();
+    std::unique_lock<std::mutex> lock(pending.mu);
+    pending.cv.wait(lock, [&] { return pending.done; });
     return std::move(pending.status);
   }
 
  private:
+  // Each caller waits on its own condition variable: a futex sleep, where std::binary_semaphore
+  // in libstdc++ first spins with sched_yield, which on a busy core costs more than it saves.
   struct Pending {
     const Body* body;
     Status status;
-    std::binary_semaphore done{0};
+    std::mutex mu;
+    std::condition_variable cv;
+    bool done = false;
+
+    void Finish() {
+      std::lock_guard<std::mutex> lock(mu);
+      done = true;
+      cv.notify_one();
+    }
   };
   static constexpr size_t kMaxBatch = 512;
 
@@ -635,7 +646,7 @@ class GroupCommitWriter {
         queue_.erase(queue_.begin(), queue_.begin() + static_cast<std::ptrdiff_t>(n));
       }
       RunBatch(batch);
-      for (Pending* p : batch) p->done.release();
+      for (Pending* p : batch) p->Finish();
     }
   }
 

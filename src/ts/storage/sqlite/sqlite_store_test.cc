@@ -9,6 +9,7 @@
 #include <filesystem>
 #include <fstream>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "test/common/status_matchers.h"
@@ -215,6 +216,95 @@ TEST_F(SqliteStoreTest, DataSurvivesReopen) {
   EXPECT_EQ(old->token.successor_hash, "rt-2");
   EXPECT_THAT(old->family.scopes, ElementsAre("openid", "aws"));
   EXPECT_THAT(store->GetRefreshToken("rt-2"), IsOk());
+}
+
+// Group commit: many writers share one transaction, each body in its own savepoint. A body that
+// fails (here: a duplicate) must roll back alone, and every body that succeeded must be durable.
+TEST_F(SqliteStoreTest, ConcurrentWritesThatFailRollBackAloneAndTheRestCommit) {
+  auto store = OpenOrDie();
+  ASSERT_NE(store, nullptr);
+  User taken;
+  taken.user_id = "taken-id";
+  taken.user_name = "taken";
+  ASSERT_THAT(store->CreateUser(taken), IsOk());
+  constexpr int kThreads = 48;
+  std::vector<Status> results(kThreads);
+  std::vector<std::thread> threads;
+  for (int i = 0; i < kThreads; ++i) {
+    threads.emplace_back([&, i] {
+      User user;
+      user.user_id = "id-" + std::to_string(i);
+      // Every third writer reuses a taken user name.
+      user.user_name = i % 3 == 0 ? "taken" : "user-" + std::to_string(i);
+      results[static_cast<size_t>(i)] = store->CreateUser(user);
+    });
+  }
+  for (auto& t : threads) t.join();
+  store.reset();
+  store = OpenOrDie();  // what was acknowledged is on disk
+  ASSERT_NE(store, nullptr);
+  for (int i = 0; i < kThreads; ++i) {
+    const std::string id = "id-" + std::to_string(i);
+    if (i % 3 == 0) {
+      EXPECT_THAT(results[static_cast<size_t>(i)],
+                  StatusIs(StatusCode::kAlreadyExists, HasSubstr("user name already exists")))
+          << i;
+      EXPECT_THAT(store->GetUser(id), StatusIs(StatusCode::kNotFound, HasSubstr(id))) << i;
+    } else {
+      EXPECT_THAT(results[static_cast<size_t>(i)], IsOk()) << i;
+      EXPECT_THAT(store->GetUser(id), IsOk()) << i;
+    }
+  }
+  auto users = store->ListUsers();
+  ASSERT_THAT(users, IsOk());
+  EXPECT_EQ(users->size(), 1u + kThreads - (kThreads + 2) / 3);
+}
+
+// A body that fails after its first statement (the rotation's UPDATE succeeded, the successor's
+// INSERT hit a duplicate) leaves nothing behind, while rotations batched with it go through.
+TEST_F(SqliteStoreTest, HalfDoneBodyIsUndoneInsideABatch) {
+  auto store = OpenOrDie();
+  ASSERT_NE(store, nullptr);
+  constexpr int kChains = 24;
+  for (int i = 0; i < kChains; ++i) {
+    TokenFamily family;
+    family.family_id = "fam-" + std::to_string(i);
+    family.expires_at = kNow + 100;
+    RefreshToken token;
+    token.token_hash = "rt-" + std::to_string(i);
+    token.family_id = family.family_id;
+    token.expires_at = kNow + 100;
+    ASSERT_THAT(store->CreateFamily(family, token), IsOk());
+  }
+  std::vector<StatusOr<RotateOutcome>> results(kChains,
+                                               StatusOr<RotateOutcome>(InternalError("unset")));
+  std::vector<std::thread> threads;
+  for (int i = 0; i < kChains; ++i) {
+    threads.emplace_back([&, i] {
+      RefreshToken next;
+      next.family_id = "fam-" + std::to_string(i);
+      next.expires_at = kNow + 100;
+      // Odd chains name an existing token as their successor: the INSERT fails.
+      next.token_hash = i % 2 == 1 ? "rt-0" : "next-" + std::to_string(i);
+      results[static_cast<size_t>(i)] =
+          store->RotateRefreshToken("rt-" + std::to_string(i), kNow, next);
+    });
+  }
+  for (auto& t : threads) t.join();
+  for (int i = 0; i < kChains; ++i) {
+    auto token = store->GetRefreshToken("rt-" + std::to_string(i));
+    ASSERT_THAT(token, IsOk());
+    if (i % 2 == 1) {
+      EXPECT_THAT(results[static_cast<size_t>(i)],
+                  StatusIs(StatusCode::kAlreadyExists, HasSubstr("refresh token already exists")))
+          << i;
+      EXPECT_EQ(token->token.rotated_at, 0) << i;  // the UPDATE was undone with it
+      EXPECT_EQ(token->token.successor_hash, "") << i;
+    } else {
+      EXPECT_THAT(results[static_cast<size_t>(i)], IsOkAndHolds(RotateOutcome::kRotated)) << i;
+      EXPECT_EQ(token->token.successor_hash, "next-" + std::to_string(i)) << i;
+    }
+  }
 }
 
 TEST_F(SqliteStoreTest, TwoStoresOnOneFileShareState) {
