@@ -137,7 +137,7 @@ def rss_mb(pid):
 
 
 class Tessera:
-    def __init__(self, workdir, issuer_port, core):
+    def __init__(self, workdir, issuer_port, core, extra_args=()):
         self.dir = workdir
         path = os.path.join(workdir, "bootstrap.json")
         with open(path, "w") as f:
@@ -147,7 +147,7 @@ class Tessera:
                    TESSERA_ROOT_SECRET_ACCESS_KEY=SECRET, TESSERA_DEMO_PASSWORD=PASSWORD)
         args = ["taskset", "-c", str(core), TESSERA, "serve", "--demo", "--listen",
                 f"127.0.0.1:{self.port}", "--db", os.path.join(workdir, "tessera.db"),
-                "--bootstrap", path, "--allow-insecure-loopback-issuers"]
+                "--bootstrap", path, "--allow-insecure-loopback-issuers"] + list(extra_args)
         # Start-to-ready on a fresh database (migrations, key generation, bootstrap included).
         start = time.monotonic()
         self.proc = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=open(

@@ -10,6 +10,7 @@
 //       [--server-pid PID] [--json-out results.jsonl] [--label name]
 //
 // See bench/README.md for every scenario's options.
+#include <sys/resource.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -70,6 +71,14 @@ struct UserStats {
   std::map<std::string, int64_t> errors;
   Clock::time_point last_done{};
 };
+
+// This process's own CPU seconds (all threads), to show whether the generator kept up.
+double OwnCpuSeconds() {
+  rusage u{};
+  ::getrusage(RUSAGE_SELF, &u);
+  return static_cast<double>(u.ru_utime.tv_sec + u.ru_stime.tv_sec) +
+         static_cast<double>(u.ru_utime.tv_usec + u.ru_stime.tv_usec) / 1e6;
+}
 
 double Percentile(const std::vector<double>& sorted, double p) {
   if (sorted.empty()) return 0;
@@ -169,10 +178,12 @@ int Run(const Options& o) {
   std::mutex sample_mu;
   // The server's CPU is sampled when the measured window opens: by whichever user first gets
   // there (a sampler thread would cost the generator's core nothing but wake-ups).
+  double own_cpu_before = 0;
   auto sample_start = [&] {
-    if (o.server_pid == 0 || cpu_sampled.exchange(true)) return;
+    if (cpu_sampled.exchange(true)) return;
     std::lock_guard<std::mutex> lock(sample_mu);
-    SampleProcess(o.server_pid, before);
+    own_cpu_before = OwnCpuSeconds();
+    if (o.server_pid != 0) SampleProcess(o.server_pid, before);
   };
 
   std::vector<UserStats> stats(static_cast<size_t>(o.concurrency));
@@ -220,6 +231,7 @@ int Run(const Options& o) {
   }
   for (auto& t : threads) t.join();
   if (o.server_pid != 0) SampleProcess(o.server_pid, after);
+  const double own_cpu = OwnCpuSeconds() - own_cpu_before;
 
   std::vector<double> all;
   std::map<std::string, int64_t> errors;
@@ -257,6 +269,8 @@ int Run(const Options& o) {
   std::printf("  latency ms: p50 %.3f  p90 %.3f  p99 %.3f  p99.9 %.3f  max %.3f\n",
               Percentile(all, 50), Percentile(all, 90), Percentile(all, 99), Percentile(all, 99.9),
               all.empty() ? 0 : all.back());
+  std::printf("  generator: %.2f CPU s (%.0f%% of one core)\n", own_cpu,
+              seconds > 0 ? 100 * own_cpu / seconds : 0);
   if (o.server_pid != 0) {
     std::printf(
         "  server: %.2f CPU s = %.1f us/request (%.0f req/s per core); RSS %.1f MB, "
@@ -271,12 +285,13 @@ int Run(const Options& o) {
                   "\"concurrency\":%d,\"ok\":%lld,\"errors\":%s,\"seconds\":%.3f,"
                   "\"throughput\":%.1f,\"p50_ms\":%.3f,\"p90_ms\":%.3f,\"p99_ms\":%.3f,"
                   "\"p999_ms\":%.3f,\"max_ms\":%.3f,\"server_cpu_s\":%.3f,"
-                  "\"cpu_us_per_request\":%.1f,\"rss_mb\":%.1f,\"peak_rss_mb\":%.1f}\n",
+                  "\"cpu_us_per_request\":%.1f,\"rss_mb\":%.1f,\"peak_rss_mb\":%.1f,"
+                  "\"generator_cpu_s\":%.3f}\n",
                   name.c_str(), o.scenario.c_str(), open_loop ? "true" : "false", o.rate,
                   o.concurrency, static_cast<long long>(all.size()), error_json.c_str(), seconds,
                   throughput, Percentile(all, 50), Percentile(all, 90), Percentile(all, 99),
                   Percentile(all, 99.9), all.empty() ? 0 : all.back(), cpu, cpu_us, after.rss_mb,
-                  after.peak_rss_mb);
+                  after.peak_rss_mb, own_cpu);
     out << line;
   }
   return error_count == 0 ? 0 : 3;

@@ -80,7 +80,21 @@ std::string ErrorType(const HttpResponse& r) {
   return "HTTP " + std::to_string(r.status);
 }
 
+// A top-level string member of a JSON response. Scans instead of parsing: the generator's own
+// CPU per request must stay well below the server's, and token values never need unescaping
+// (any escaped value falls back to a real parse).
 std::string Member(const std::string& body, std::string_view name) {
+  const std::string key = "\"" + std::string(name) + "\"";
+  size_t at = body.find(key);
+  if (at != std::string::npos) {
+    at = body.find_first_not_of(" \t\r\n:", at + key.size());
+    if (at != std::string::npos && body[at] == '"') {
+      const size_t end = body.find('"', at + 1);
+      if (end != std::string::npos && body.find('\\', at) > end) {
+        return body.substr(at + 1, end - at - 1);
+      }
+    }
+  }
   boost::system::error_code ec;
   json::value v = json::parse(body, ec);
   if (ec || !v.is_object()) return "";

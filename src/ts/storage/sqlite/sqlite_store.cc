@@ -762,6 +762,12 @@ class SqliteStore::Impl {
   }
 
   Status StartWriter(std::unique_ptr<Connection> connection) {
+    // The writer's commits checkpoint the WAL into the database file every 10,000 pages instead
+    // of SQLite's 1,000: index pages rewritten by many batches are copied back once, not ten
+    // times (measured: 4-5% less server CPU per refresh). The WAL file is cut back to 64 MiB
+    // after each checkpoint so the disk it takes stays bounded.
+    TS_RETURN_IF_ERROR(connection->ExecScript("PRAGMA wal_autocheckpoint = 10000"));
+    TS_RETURN_IF_ERROR(connection->ExecScript("PRAGMA journal_size_limit = 67108864"));
     return writer_.Start(std::move(connection));
   }
 
