@@ -67,11 +67,24 @@ void JsonWriter::Member(std::string_view key, const std::vector<std::string>& va
   EndArray();
 }
 
+namespace {
+
+// True for the bytes JSON strings must escape (RFC 8259 §7).
+constexpr bool NeedsEscape(unsigned char c) { return c < 0x20 || c == '"' || c == '\\'; }
+
+}  // namespace
+
 void JsonWriter::AppendEscaped(std::string_view s) {
   static constexpr char kHex[] = "0123456789abcdef";
+  out_.reserve(out_.size() + s.size() + 2);
   out_.push_back('"');
-  for (char ch : s) {
-    auto c = static_cast<unsigned char>(ch);
+  // Tokens, ARNs and scopes never need escaping: copy runs of plain bytes in one append.
+  size_t run = 0;
+  for (size_t i = 0; i < s.size(); ++i) {
+    const auto c = static_cast<unsigned char>(s[i]);
+    if (!NeedsEscape(c)) continue;
+    out_.append(s.data() + run, i - run);
+    run = i + 1;
     switch (c) {
       case '"':
         out_.append("\\\"");
@@ -95,15 +108,12 @@ void JsonWriter::AppendEscaped(std::string_view s) {
         out_.append("\\f");
         break;
       default:
-        if (c < 0x20) {
-          out_.append("\\u00");
-          out_.push_back(kHex[c >> 4]);
-          out_.push_back(kHex[c & 15]);
-        } else {
-          out_.push_back(static_cast<char>(c));
-        }
+        out_.append("\\u00");
+        out_.push_back(kHex[c >> 4]);
+        out_.push_back(kHex[c & 15]);
     }
   }
+  out_.append(s.data() + run, s.size() - run);
   out_.push_back('"');
 }
 
