@@ -1532,30 +1532,33 @@ StatusOr<RotateOutcome> SqliteStore::RotateRefreshToken(const std::string& old_h
   if (now <= 0) return InvalidArgumentError("now must be positive (0 means current)");
   TS_ASSIGN_OR_RETURN(std::string scopes, JoinList(successor.scopes, "scope"));
   return impl_->Write([&](Connection& c) -> StatusOr<RotateOutcome> {
-    {
-      TS_ASSIGN_OR_RETURN(
-          Statement stmt,
-          c.Prepare("SELECT r.family_id, r.rotated_at, f.revoked_at FROM refresh_tokens r "
-                    "JOIN token_families f ON f.family_id = r.family_id WHERE r.token_hash = ?"));
-      stmt.Bind(old_hash);
-      TS_ASSIGN_OR_RETURN(bool row, stmt.Step());
-      if (!row) return NotFoundError("no such refresh token");
-      if (stmt.Text(0) != successor.family_id) {
-        return InvalidArgumentError("successor's family_id " + successor.family_id +
-                                    " is not the rotated token's " + stmt.Text(0));
-      }
-      if (stmt.Int(2) != 0) return RotateOutcome::kFamilyRevoked;
-      if (stmt.Int(1) != 0) return RotateOutcome::kAlreadyRotated;
+    // The common case in one statement: a compare-and-set on rotated_at that also requires the
+    // stated family and a live family (see RedeemAuthorizationCode).
+    TS_ASSIGN_OR_RETURN(
+        int64_t changed,
+        Change(c,
+               "UPDATE refresh_tokens SET rotated_at = ?, successor_hash = ? "
+               "WHERE token_hash = ? AND rotated_at = 0 AND family_id = ? AND EXISTS (SELECT 1 "
+               "FROM token_families f WHERE f.family_id = ? AND f.revoked_at = 0)",
+               now, successor.token_hash, old_hash, successor.family_id, successor.family_id));
+    if (changed == 1) {
+      TS_RETURN_IF_ERROR(InsertRefresh(c, successor, scopes));
+      return RotateOutcome::kRotated;
     }
-    // Compare-and-set on rotated_at (see RedeemAuthorizationCode).
-    TS_ASSIGN_OR_RETURN(int64_t changed,
-                        Change(c,
-                               "UPDATE refresh_tokens SET rotated_at = ?, successor_hash = ? "
-                               "WHERE token_hash = ? AND rotated_at = 0",
-                               now, successor.token_hash, old_hash));
-    if (changed != 1) return RotateOutcome::kAlreadyRotated;
-    TS_RETURN_IF_ERROR(InsertRefresh(c, successor, scopes));
-    return RotateOutcome::kRotated;
+    // Nothing changed: say why.
+    TS_ASSIGN_OR_RETURN(
+        Statement stmt,
+        c.Prepare("SELECT r.family_id, r.rotated_at, f.revoked_at FROM refresh_tokens r "
+                  "JOIN token_families f ON f.family_id = r.family_id WHERE r.token_hash = ?"));
+    stmt.Bind(old_hash);
+    TS_ASSIGN_OR_RETURN(bool row, stmt.Step());
+    if (!row) return NotFoundError("no such refresh token");
+    if (stmt.Text(0) != successor.family_id) {
+      return InvalidArgumentError("successor's family_id " + successor.family_id +
+                                  " is not the rotated token's " + stmt.Text(0));
+    }
+    if (stmt.Int(2) != 0) return RotateOutcome::kFamilyRevoked;
+    return RotateOutcome::kAlreadyRotated;
   });
 }
 
