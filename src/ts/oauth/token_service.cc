@@ -123,37 +123,32 @@ int ActorDepth(std::string_view act_json) {
 
 }  // namespace
 
-StatusOr<storage::Application> FindEnabledApplication(storage::Store& store,
-                                                      const std::string& client_id) {
-  if (client_id.empty()) return InvalidRequest("Member 'clientId' is required");
-  auto app = store.GetApplication(client_id);
-  if (!app.ok()) {
-    // The message names the ARN, so it is built only when needed (NotFoundAs takes a view).
-    if (app.status().code() == StatusCode::kNotFound) {
-      return InvalidClient("Invalid client: no application with ARN " + client_id);
-    }
-    return app.status();
+namespace {
+
+// The message names the ARN, so it is built only when the lookup failed.
+Status ApplicationLookupError(const Status& status, const std::string& client_id) {
+  if (status.code() == StatusCode::kNotFound) {
+    return InvalidClient("Invalid client: no application with ARN " + client_id);
   }
-  if (app->status != "ENABLED") return InvalidClient("The application is disabled");
-  return *app;
+  return status;
 }
 
-Status AuthorizeCaller(const Caller& caller, const storage::Application& app,
-                       const storage::Instance& instance, std::string_view action) {
+Status AuthorizeWithPolicy(const Caller& caller, const storage::Application& app,
+                           const iam::Policy* policy, std::string_view policy_error,
+                           const storage::Instance& instance, std::string_view action) {
   // The instance owner's root credential may call every operation on every application.
   if (caller.principal_arn == "arn:aws:iam::" + instance.owner_account_id + ":root") {
     return OkStatus();
   }
-  if (app.actor_policy_json.empty()) {
+  if (policy == nullptr && policy_error.empty()) {
     return AccessDenied(
         "The application has no IAM authentication method: no principal may "
         "call " +
         std::string(action.substr(action.find(':') + 1)) + " for it");
   }
-  auto policy = iam::ParsePolicy(app.actor_policy_json);
-  if (!policy.ok()) {
+  if (policy == nullptr) {
     return AccessDenied("The application's actor policy is not valid: " +
-                        std::string(policy.status().message()));
+                        std::string(policy_error));
   }
   iam::RequestContext context;
   context.principal_arn = caller.principal_arn;
@@ -167,23 +162,65 @@ Status AuthorizeCaller(const Caller& caller, const storage::Application& app,
   return OkStatus();
 }
 
+}  // namespace
+
+StatusOr<storage::Application> FindEnabledApplication(storage::Store& store,
+                                                      const std::string& client_id) {
+  if (client_id.empty()) return InvalidRequest("Member 'clientId' is required");
+  auto app = store.GetApplication(client_id);
+  if (!app.ok()) return ApplicationLookupError(app.status(), client_id);
+  if (app->status != "ENABLED") return InvalidClient("The application is disabled");
+  return *app;
+}
+
+StatusOr<std::shared_ptr<const CachedApplication>> FindEnabledApplication(
+    ApplicationCache& applications, const std::string& client_id) {
+  if (client_id.empty()) return InvalidRequest("Member 'clientId' is required");
+  auto app = applications.Get(client_id);
+  if (!app.ok()) return ApplicationLookupError(app.status(), client_id);
+  if ((*app)->app.status != "ENABLED") return InvalidClient("The application is disabled");
+  return *app;
+}
+
+Status AuthorizeCaller(const Caller& caller, const storage::Application& app,
+                       const storage::Instance& instance, std::string_view action) {
+  if (app.actor_policy_json.empty()) {
+    return AuthorizeWithPolicy(caller, app, nullptr, "", instance, action);
+  }
+  auto policy = iam::ParsePolicy(app.actor_policy_json);
+  if (!policy.ok()) {
+    return AuthorizeWithPolicy(caller, app, nullptr, policy.status().message(), instance, action);
+  }
+  return AuthorizeWithPolicy(caller, app, &*policy, "", instance, action);
+}
+
+Status AuthorizeCaller(const Caller& caller, const CachedApplication& app,
+                       const storage::Instance& instance, std::string_view action) {
+  return AuthorizeWithPolicy(caller, app.app, app.actor_policy.get(), app.policy_error, instance,
+                             action);
+}
+
 TokenService::TokenService(storage::StorePtr store,
                            std::shared_ptr<const tokens::TokenMinter> minter, ClockPtr clock,
                            TokenServiceOptions options,
-                           std::shared_ptr<const tti::AssertionValidator> assertions)
+                           std::shared_ptr<const tti::AssertionValidator> assertions,
+                           std::shared_ptr<ApplicationCache> applications)
     : store_(std::move(store)),
       minter_(std::move(minter)),
       clock_(std::move(clock)),
       options_(options),
-      assertions_(std::move(assertions)) {}
+      assertions_(std::move(assertions)),
+      applications_(applications != nullptr ? std::move(applications)
+                                            : std::make_shared<ApplicationCache>(
+                                                  store_, clock_, std::chrono::milliseconds(0))) {}
 
 StatusOr<std::string> TokenService::CreateTokenWithIam(const Caller& caller,
                                                        std::string_view body) const {
   TS_ASSIGN_OR_RETURN(Request req, ParseRequest(body));
-  TS_ASSIGN_OR_RETURN(storage::Application app_value,
-                      FindEnabledApplication(*store_, req.client_id));
-  const storage::Application* app = &app_value;
-  TS_RETURN_IF_ERROR(AuthorizeCaller(caller, *app, minter_->instance(), kActionCreateToken));
+  TS_ASSIGN_OR_RETURN(std::shared_ptr<const CachedApplication> cached,
+                      FindEnabledApplication(*applications_, req.client_id));
+  const storage::Application* app = &cached->app;
+  TS_RETURN_IF_ERROR(AuthorizeCaller(caller, *cached, minter_->instance(), kActionCreateToken));
 
   const bool known = req.grant_type == kGrantAuthorizationCode ||
                      req.grant_type == kGrantRefreshToken || req.grant_type == kGrantJwtBearer ||

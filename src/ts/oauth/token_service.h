@@ -14,6 +14,7 @@
 
 #include "ts/common/clock.h"
 #include "ts/common/status.h"
+#include "ts/oauth/application_cache.h"
 #include "ts/storage/store.h"
 
 namespace ts::tokens {
@@ -49,20 +50,28 @@ inline constexpr std::string_view kActionRevokeToken = "sso-oauth:RevokeTokenWit
 // (Internal on store failures).
 StatusOr<storage::Application> FindEnabledApplication(storage::Store& store,
                                                       const std::string& client_id);
+// The same through the application cache (application_cache.h).
+StatusOr<std::shared_ptr<const CachedApplication>> FindEnabledApplication(
+    ApplicationCache& applications, const std::string& client_id);
 
 // OK if `caller` may perform `action` on `app`: the instance owner's root credential always may;
 // anyone else needs an Allow (and no Deny) in the application's actor policy. Otherwise
 // AccessDeniedException naming the principal, action and application.
 Status AuthorizeCaller(const Caller& caller, const storage::Application& app,
                        const storage::Instance& instance, std::string_view action);
+// The same with the cached application's pre-parsed actor policy.
+Status AuthorizeCaller(const Caller& caller, const CachedApplication& app,
+                       const storage::Instance& instance, std::string_view action);
 
 class TokenService {
  public:
   // `assertions` validates jwt-bearer assertions; without it that grant answers
-  // UnsupportedGrantTypeException.
+  // UnsupportedGrantTypeException. `applications` is the shared application cache; without it
+  // every request reads the application from the store.
   TokenService(storage::StorePtr store, std::shared_ptr<const tokens::TokenMinter> minter,
                ClockPtr clock, TokenServiceOptions options,
-               std::shared_ptr<const tti::AssertionValidator> assertions = nullptr);
+               std::shared_ptr<const tti::AssertionValidator> assertions = nullptr,
+               std::shared_ptr<ApplicationCache> applications = nullptr);
 
   // Returns the CreateTokenWithIAM response JSON, or a modeled error:
   // InvalidRequestException (malformed JSON, wrong member types, missing members),
@@ -105,6 +114,7 @@ class TokenService {
   ClockPtr clock_;
   TokenServiceOptions options_;
   std::shared_ptr<const tti::AssertionValidator> assertions_;
+  std::shared_ptr<ApplicationCache> applications_;
 };
 
 }  // namespace ts::oauth

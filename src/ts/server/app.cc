@@ -74,6 +74,8 @@ struct Tessera::Parts {
   std::unique_ptr<sigv4::Verifier> verifier;
   std::shared_ptr<tokens::KeyRing> keys;
   std::shared_ptr<tokens::TokenMinter> minter;
+  // Applications as the token endpoint reads them (cleared by every admin-plane call).
+  std::shared_ptr<oauth::ApplicationCache> applications;
   std::unique_ptr<oauth::TokenService> token_service;
   std::unique_ptr<oauth::TokenIntrospection> introspection;
   std::unique_ptr<web::AuthorizeHandler> authorize;
@@ -238,8 +240,11 @@ StatusOr<std::unique_ptr<Tessera>> Tessera::Create(const ServerConfig& config,
   asopts.max_age_seconds = config.assertion_max_age_seconds;
   auto jwks = std::make_shared<tti::JwksCache>(
       std::shared_ptr<tti::HttpFetcher>(tti::MakeCurlFetcher(fopts)), clock, copts);
+  p->applications = std::make_shared<oauth::ApplicationCache>(
+      p->store, clock, std::chrono::milliseconds(config.config_cache_ttl_ms));
   p->token_service = std::make_unique<oauth::TokenService>(
-      p->store, p->minter, clock, topts, std::make_shared<tti::AssertionValidator>(jwks, asopts));
+      p->store, p->minter, clock, topts, std::make_shared<tti::AssertionValidator>(jwks, asopts),
+      p->applications);
   p->introspection = std::make_unique<oauth::TokenIntrospection>(p->store, p->minter, clock);
 
   web::AuthorizeOptions aopts;

@@ -60,6 +60,7 @@ trusted token issuers (jwt-bearer):
   --jwks-max-stale SECS      expired keys still serve this long while the IdP is down
                              (default 21600)
   --jwks-refetch-interval SECS   refetch on an unknown kid at most this often (default 10)
+  --config-cache-ttl-ms MS   reuse an application read this long (default 1000; 0: never)
   --assertion-max-age SECS   oldest accepted assertion, by its iat (default 3600)
 
 environment:
@@ -98,7 +99,8 @@ StatusOr<ServerConfig> ParseServeFlags(const std::vector<std::string>& args) {
                a == "--refresh-token-ttl" || a == "--refresh-grace" || a == "--code-ttl" ||
                a == "--session-ttl" || a == "--issuer-fetch-timeout-ms" ||
                a == "--jwks-min-cache" || a == "--jwks-max-cache" || a == "--jwks-max-stale" ||
-               a == "--jwks-refetch-interval" || a == "--assertion-max-age") {
+               a == "--jwks-refetch-interval" || a == "--assertion-max-age" ||
+               a == "--config-cache-ttl-ms") {
       auto v = value();
       if (!v.ok()) return v.status();
       if (a == "--listen") {
@@ -137,6 +139,7 @@ StatusOr<ServerConfig> ParseServeFlags(const std::vector<std::string>& args) {
         if (a == "--jwks-max-cache") c.jwks_max_cache_seconds = *n;
         if (a == "--jwks-max-stale") c.jwks_max_stale_seconds = *n;
         if (a == "--jwks-refetch-interval") c.jwks_refetch_interval_seconds = *n;
+        if (a == "--config-cache-ttl-ms") c.config_cache_ttl_ms = *n;
         if (a == "--assertion-max-age") c.assertion_max_age_seconds = *n;
       }
     } else {

@@ -38,7 +38,11 @@ struct ServerConfig {
   int64_t jwks_min_cache_seconds = 60;
   int64_t jwks_max_stale_seconds = 6 * 3600;   // keys served past expiry while the IdP is down
   int64_t jwks_refetch_interval_seconds = 10;  // unknown kid / failed fetch: at most this often
-  int64_t assertion_max_age_seconds = 3600;    // now - iat of an accepted assertion
+  // How long the token endpoint may use an application it read (oauth/application_cache.h):
+  // changes through this node's admin plane apply at once, others (another node, the CLI)
+  // within this. 0: read every time.
+  int64_t config_cache_ttl_ms = 1000;
+  int64_t assertion_max_age_seconds = 3600;  // now - iat of an accepted assertion
 
   // From the environment, never from flags (flags show up in `ps`).
   std::string master_key_env;      // TESSERA_MASTER_KEY
