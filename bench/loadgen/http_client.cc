@@ -45,24 +45,29 @@ void Connection::Close() {
   buffer_.clear();
 }
 
-bool Connection::Connect(std::string& error) {
-  fd_ = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-  if (fd_ < 0) {
+int ConnectTcp(const std::string& host, uint16_t port, std::string& error) {
+  const int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  if (fd < 0) {
     error = std::string("socket: ") + std::strerror(errno);
-    return false;
+    return -1;
   }
   const int one = 1;
-  ::setsockopt(fd_, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+  ::setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
   sockaddr_in addr{};
   addr.sin_family = AF_INET;
-  addr.sin_port = htons(port_);
-  ::inet_pton(AF_INET, host_.c_str(), &addr.sin_addr);
-  if (::connect(fd_, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0) {
+  addr.sin_port = htons(port);
+  ::inet_pton(AF_INET, host.c_str(), &addr.sin_addr);
+  if (::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0) {
     error = std::string("connect: ") + std::strerror(errno);
-    Close();
-    return false;
+    ::close(fd);
+    return -1;
   }
-  return true;
+  return fd;
+}
+
+bool Connection::Connect(std::string& error) {
+  fd_ = ConnectTcp(host_, port_, error);
+  return fd_ >= 0;
 }
 
 bool Connection::RoundTrip(const std::string& raw_request, HttpResponse& response,
@@ -86,31 +91,17 @@ bool Connection::RoundTrip(const std::string& raw_request, HttpResponse& respons
   return false;
 }
 
-bool Connection::ReadResponse(HttpResponse& response, std::string& error) {
+int ParseResponse(std::string& buffer, HttpResponse& response) {
+  const size_t header_end = buffer.find("\r\n\r\n");
+  if (header_end == std::string::npos) return 0;
   response = HttpResponse();
-  size_t header_end;
-  char chunk[16384];
-  while ((header_end = buffer_.find("\r\n\r\n")) == std::string::npos) {
-    const ssize_t n = ::recv(fd_, chunk, sizeof chunk, 0);
-    if (n < 0 && errno == EINTR) continue;
-    if (n <= 0) {
-      error = n == 0 ? "connection closed" : std::string("recv: ") + std::strerror(errno);
-      return false;
-    }
-    buffer_.append(chunk, static_cast<size_t>(n));
-  }
-  // Status line, then headers.
-  size_t line_end = buffer_.find("\r\n");
-  const std::string status_line = buffer_.substr(0, line_end);
-  if (status_line.size() < 12 || status_line.compare(0, 5, "HTTP/") != 0) {
-    error = "malformed status line";
-    return false;
-  }
-  response.status = std::atoi(status_line.c_str() + 9);
+  const size_t line_end = buffer.find("\r\n");
+  if (line_end < 12 || buffer.compare(0, 5, "HTTP/") != 0) return -1;
+  response.status = std::atoi(buffer.c_str() + 9);
   size_t pos = line_end + 2;
   while (pos < header_end) {
-    size_t eol = buffer_.find("\r\n", pos);
-    const std::string line = buffer_.substr(pos, eol - pos);
+    const size_t eol = buffer.find("\r\n", pos);
+    const std::string line = buffer.substr(pos, eol - pos);
     const size_t colon = line.find(':');
     if (colon != std::string::npos) {
       // Repeated headers (Set-Cookie) are kept one per line.
@@ -124,18 +115,29 @@ bool Connection::ReadResponse(HttpResponse& response, std::string& error) {
     length = static_cast<size_t>(std::strtoull(it->second.c_str(), nullptr, 10));
   }
   const size_t body_start = header_end + 4;
-  while (buffer_.size() < body_start + length) {
+  if (buffer.size() < body_start + length) return 0;
+  response.body = buffer.substr(body_start, length);
+  buffer.erase(0, body_start + length);
+  return 1;
+}
+
+bool Connection::ReadResponse(HttpResponse& response, std::string& error) {
+  char chunk[16384];
+  while (true) {
+    const int parsed = ParseResponse(buffer_, response);
+    if (parsed > 0) return true;
+    if (parsed < 0) {
+      error = "malformed status line";
+      return false;
+    }
     const ssize_t n = ::recv(fd_, chunk, sizeof chunk, 0);
     if (n < 0 && errno == EINTR) continue;
     if (n <= 0) {
-      error = "connection closed mid-body";
+      error = n == 0 ? "connection closed" : std::string("recv: ") + std::strerror(errno);
       return false;
     }
     buffer_.append(chunk, static_cast<size_t>(n));
   }
-  response.body = buffer_.substr(body_start, length);
-  buffer_.erase(0, body_start + length);
-  return true;
 }
 
 StaticServer::~StaticServer() {

@@ -22,6 +22,13 @@ struct HttpResponse {
   std::string body;
 };
 
+// Parses one response from the front of `buffer` and removes it: 1 when a whole response was
+// there, 0 when more bytes are needed (nothing removed), -1 when the bytes are not HTTP.
+int ParseResponse(std::string& buffer, HttpResponse& response);
+
+// Opens a TCP connection to host:port with TCP_NODELAY; -1 with `error` set on failure.
+int ConnectTcp(const std::string& host, uint16_t port, std::string& error);
+
 class Connection {
  public:
   Connection(std::string host, uint16_t port) : host_(std::move(host)), port_(port) {}

@@ -14,26 +14,22 @@
 #include <unistd.h>
 
 #include <algorithm>
-#include <atomic>
 #include <chrono>
 #include <cmath>
 #include <cstdio>
 #include <cstring>
 #include <fstream>
 #include <map>
-#include <mutex>
 #include <sstream>
 #include <string>
-#include <thread>
 #include <vector>
 
+#include "event_loop.h"
 #include "http_client.h"
 #include "scenarios.h"
 
 namespace loadgen {
 namespace {
-
-using Clock = std::chrono::steady_clock;
 
 struct ProcessSample {
   double cpu_seconds = 0;
@@ -65,12 +61,6 @@ bool SampleProcess(int pid, ProcessSample& s) {
   }
   return true;
 }
-
-struct UserStats {
-  std::vector<double> latencies_ms;
-  std::map<std::string, int64_t> errors;
-  Clock::time_point last_done{};
-};
 
 // This process's own CPU seconds (all threads), to show whether the generator kept up.
 double OwnCpuSeconds() {
@@ -167,84 +157,35 @@ int Run(const Options& o) {
     return 1;
   }
 
-  const Clock::time_point t0 = Clock::now();
-  const Clock::time_point measure_start =
-      t0 + std::chrono::duration_cast<Clock::duration>(std::chrono::duration<double>(o.warmup));
-  const Clock::time_point end = measure_start + std::chrono::duration_cast<Clock::duration>(
-                                                    std::chrono::duration<double>(o.duration));
-  std::atomic<int64_t> next_slot{0};
-  std::atomic<bool> cpu_sampled{false};
+  RunWindow window;
+  window.t0 = Clock::now();
+  window.measure_start = window.t0 + std::chrono::duration_cast<Clock::duration>(
+                                         std::chrono::duration<double>(o.warmup));
+  window.end = window.measure_start + std::chrono::duration_cast<Clock::duration>(
+                                          std::chrono::duration<double>(o.duration));
+  // Sampled when the first counted request goes out, and again when the run is over.
   ProcessSample before, after;
-  std::mutex sample_mu;
-  // The server's CPU is sampled when the measured window opens: by whichever user first gets
-  // there (a sampler thread would cost the generator's core nothing but wake-ups).
   double own_cpu_before = 0;
-  auto sample_start = [&] {
-    if (cpu_sampled.exchange(true)) return;
-    std::lock_guard<std::mutex> lock(sample_mu);
+  const std::function<void()> sample_start = [&] {
     own_cpu_before = OwnCpuSeconds();
     if (o.server_pid != 0) SampleProcess(o.server_pid, before);
   };
-
-  std::vector<UserStats> stats(static_cast<size_t>(o.concurrency));
-  std::vector<std::thread> threads;
-  for (int u = 0; u < o.concurrency; ++u) {
-    threads.emplace_back([&, u] {
-      Connection connection(o.host, o.port);
-      UserStats& st = stats[static_cast<size_t>(u)];
-      st.latencies_ms.reserve(1 << 16);
-      HttpResponse response;
-      std::string transport_error;
-      while (true) {
-        Clock::time_point intended;
-        const int64_t slot = next_slot.fetch_add(1);
-        if (o.max_requests > 0 && slot >= o.max_requests) break;
-        if (open_loop) {
-          intended = t0 + std::chrono::duration_cast<Clock::duration>(
-                              std::chrono::duration<double>(static_cast<double>(slot) / o.rate));
-          if (intended >= end) break;
-          std::this_thread::sleep_until(intended);
-        } else {
-          intended = Clock::now();
-          if (intended >= end) break;
-        }
-        if (intended >= measure_start) sample_start();
-        const std::string request = scenario->NextRequest(u);
-        if (request.empty()) break;
-        std::string error_type;
-        if (!connection.RoundTrip(request, response, transport_error)) {
-          error_type = "ConnectionError";
-        } else {
-          error_type = scenario->OnResponse(u, response);
-        }
-        const Clock::time_point done = Clock::now();
-        if (intended < measure_start) continue;
-        st.last_done = std::max(st.last_done, done);
-        if (error_type.empty()) {
-          st.latencies_ms.push_back(
-              std::chrono::duration<double, std::milli>(done - intended).count());
-        } else {
-          ++st.errors[error_type];
-        }
-      }
-    });
+  RunResult run;
+  run.last_done = window.measure_start;
+  run.latencies_ms.reserve(1 << 20);
+  if (!RunEventLoop(o, *scenario, window, sample_start, run, error)) {
+    std::fprintf(stderr, "loadgen: %s\n", error.c_str());
+    return 1;
   }
-  for (auto& t : threads) t.join();
   if (o.server_pid != 0) SampleProcess(o.server_pid, after);
   const double own_cpu = OwnCpuSeconds() - own_cpu_before;
+  const Clock::time_point measure_start = window.measure_start;
 
-  std::vector<double> all;
-  std::map<std::string, int64_t> errors;
-  Clock::time_point last_done = measure_start;
+  std::vector<double>& all = run.latencies_ms;
+  const std::map<std::string, int64_t>& errors = run.errors;
+  const Clock::time_point last_done = std::max(run.last_done, measure_start);
   int64_t error_count = 0;
-  for (const UserStats& st : stats) {
-    all.insert(all.end(), st.latencies_ms.begin(), st.latencies_ms.end());
-    for (const auto& [type, n] : st.errors) {
-      errors[type] += n;
-      error_count += n;
-    }
-    last_done = std::max(last_done, st.last_done);
-  }
+  for (const auto& [type, n] : errors) error_count += n;
   std::sort(all.begin(), all.end());
   const double seconds = std::chrono::duration<double>(last_done - measure_start).count();
   const int64_t completed = static_cast<int64_t>(all.size()) + error_count;
