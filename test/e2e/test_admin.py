@@ -1,0 +1,430 @@
+"""The admin plane (issue 3): boto3 and the AWS CLI configure a Tessera started from nothing
+through sso-admin and identitystore, then users sign in and refresh against what they set up.
+Every validation, not-found, conflict, idempotency, pagination and authorization case is
+asserted by the SDK's exception class (botocore's client-side validation is turned off where it
+would stop the request before the server sees it)."""
+import json
+import unittest
+
+import boto3
+import botocore.config
+import botocore.exceptions
+
+from test.e2e.harness import (ROOT_KEY_ID, ROOT_SECRET, Browser, Server, pkce_pair)
+
+CUSTOM = "arn:aws:sso::aws:applicationProvider/custom"
+REDIRECT = "https://app.example/callback"
+PASSWORD = "alice's long password"
+
+
+def admin_clients(server, key_id=ROOT_KEY_ID, secret=ROOT_SECRET, validate=True):
+    config = botocore.config.Config(retries={"max_attempts": 1},
+                                    parameter_validation=validate)
+    kw = dict(region_name="us-east-1", endpoint_url=server.url, aws_access_key_id=key_id,
+              aws_secret_access_key=secret, config=config)
+    return boto3.client("sso-admin", **kw), boto3.client("identitystore", **kw)
+
+
+def actor_policy(role_arn):
+    return {"Version": "2012-10-17", "Statement": [{
+        "Effect": "Allow", "Principal": {"AWS": role_arn},
+        "Action": "sso-oauth:CreateTokenWithIAM", "Resource": "*"}]}
+
+
+class FromNothingWithBoto3(unittest.TestCase):
+    """A script written for AWS sets up a fresh Tessera, then the sign-in and refresh flows run."""
+
+    def setUp(self):
+        self.server = Server(demo=False)
+        self.addCleanup(self.server.stop)
+        self.sso, self.ids = admin_clients(self.server)
+
+    def configure(self):
+        instance = self.sso.list_instances()["Instances"][0]
+        self.instance_arn = instance["InstanceArn"]
+        self.store_id = instance["IdentityStoreId"]
+        self.account = instance["OwnerAccountId"]
+        self.role = f"arn:aws:iam::{self.account}:role/webapp"
+
+        user = self.ids.create_user(
+            IdentityStoreId=self.store_id, UserName="alice", DisplayName="Alice Doe",
+            Name={"GivenName": "Alice", "FamilyName": "Doe"},
+            Emails=[{"Value": "alice@example.com", "Type": "work", "Primary": True}])
+        self.user_id = user["UserId"]
+        group = self.ids.create_group(IdentityStoreId=self.store_id, DisplayName="staff")
+        self.group_id = group["GroupId"]
+        self.ids.create_group_membership(IdentityStoreId=self.store_id, GroupId=self.group_id,
+                                         MemberId={"UserId": self.user_id})
+
+        app = self.sso.create_application(InstanceArn=self.instance_arn,
+                                          ApplicationProviderArn=CUSTOM, Name="Expenses",
+                                          ClientToken="create-expenses-1")
+        self.app = app["ApplicationArn"]
+        self.sso.put_application_grant(
+            ApplicationArn=self.app, GrantType="authorization_code",
+            Grant={"AuthorizationCode": {"RedirectUris": [REDIRECT]}})
+        self.sso.put_application_grant(ApplicationArn=self.app, GrantType="refresh_token",
+                                       Grant={"RefreshToken": {}})
+        self.sso.put_application_authentication_method(
+            ApplicationArn=self.app, AuthenticationMethodType="IAM",
+            AuthenticationMethod={"Iam": {"ActorPolicy": actor_policy(self.role)}})
+        self.sso.put_application_access_scope(ApplicationArn=self.app, Scope="expenses:read")
+        self.sso.put_application_assignment_configuration(ApplicationArn=self.app,
+                                                          AssignmentRequired=True)
+        # Assigned through the group, not directly.
+        self.sso.create_application_assignment(ApplicationArn=self.app,
+                                               PrincipalId=self.group_id, PrincipalType="GROUP")
+        tti = self.sso.create_trusted_token_issuer(
+            InstanceArn=self.instance_arn, Name="okta", TrustedTokenIssuerType="OIDC_JWT",
+            TrustedTokenIssuerConfiguration={"OidcJwtConfiguration": {
+                "IssuerUrl": "https://example.okta.com", "ClaimAttributePath": "email",
+                "IdentityStoreAttributePath": "emails.value",
+                "JwksRetrievalOption": "OPEN_ID_DISCOVERY"}})
+        self.tti = tti["TrustedTokenIssuerArn"]
+        self.sso.tag_resource(InstanceArn=self.instance_arn, ResourceArn=self.app,
+                              Tags=[{"Key": "team", "Value": "finance"}])
+        # What AWS has no API for: the password (CLI) and the role's access key.
+        r = self.server.tessera("set-password", "--user-name", "alice", stdin=PASSWORD + "\n")
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.role_key = self.server.new_access_key(self.role)
+
+    def sign_in(self):
+        verifier, challenge = pkce_pair()
+        redirect = Browser(self.server).sign_in(challenge, username="alice", password=PASSWORD,
+                                                client_id=self.app, redirect_uri=REDIRECT)
+        self.assertIn("code", redirect, redirect)
+        return self.server.client(self.role_key["AWS_ACCESS_KEY_ID"],
+                                  self.role_key["AWS_SECRET_ACCESS_KEY"]), redirect, verifier
+
+    def test_configure_then_sign_in_and_refresh(self):
+        self.configure()
+        # Read back what was configured.
+        d = self.sso.describe_application(ApplicationArn=self.app)
+        self.assertEqual(d["Name"], "Expenses")
+        self.assertEqual(d["ApplicationAccount"], self.account)
+        self.assertEqual(self.sso.get_application_grant(
+            ApplicationArn=self.app, GrantType="authorization_code")["Grant"],
+            {"AuthorizationCode": {"RedirectUris": [REDIRECT]}})
+        self.assertEqual(
+            self.sso.get_application_authentication_method(
+                ApplicationArn=self.app, AuthenticationMethodType="IAM")
+            ["AuthenticationMethod"]["Iam"]["ActorPolicy"], actor_policy(self.role))
+        self.assertEqual([s["Scope"] for s in self.sso.list_application_access_scopes(
+            ApplicationArn=self.app)["Scopes"]], ["expenses:read"])
+        self.assertEqual(self.sso.list_tags_for_resource(ResourceArn=self.app)["Tags"],
+                         [{"Key": "team", "Value": "finance"}])
+        self.assertEqual(self.sso.describe_trusted_token_issuer(
+            TrustedTokenIssuerArn=self.tti)["Name"], "okta")
+        self.assertEqual(self.ids.get_user_id(
+            IdentityStoreId=self.store_id, AlternateIdentifier={"UniqueAttribute": {
+                "AttributePath": "emails.value", "AttributeValue": "alice@example.com"}})
+            ["UserId"], self.user_id)
+
+        oidc, redirect, verifier = self.sign_in()
+        tokens = oidc.create_token_with_iam(
+            clientId=self.app, grantType="authorization_code", code=redirect["code"],
+            redirectUri=REDIRECT, codeVerifier=verifier)
+        self.assertIn("expenses:read", tokens["scope"])
+        refreshed = oidc.create_token_with_iam(clientId=self.app, grantType="refresh_token",
+                                               refreshToken=tokens["refreshToken"])
+        self.assertIn("accessToken", refreshed)
+
+        # Changes take effect on the next token request: removing the group membership ends
+        # the user's access through the group (a new sign-in is refused).
+        memberships = self.ids.list_group_memberships(IdentityStoreId=self.store_id,
+                                                      GroupId=self.group_id)
+        self.ids.delete_group_membership(
+            IdentityStoreId=self.store_id,
+            MembershipId=memberships["GroupMemberships"][0]["MembershipId"])
+        _, challenge2 = pkce_pair()
+        browser = Browser(self.server)
+        status, headers, body, form = browser.open_login(
+            browser.authorize_url(challenge2, client_id=self.app, redirect_uri=REDIRECT))
+        status, headers, body = browser.submit_login(form, "alice", PASSWORD)
+        self.assertIn("error=access_denied", headers.get("Location", ""))
+
+        # Deleting the user revokes their tokens.
+        self.ids.delete_user(IdentityStoreId=self.store_id, UserId=self.user_id)
+        with self.assertRaises(oidc.exceptions.InvalidGrantException):
+            oidc.create_token_with_iam(clientId=self.app, grantType="refresh_token",
+                                       refreshToken=refreshed["refreshToken"])
+
+    def test_deleting_the_application_revokes_its_tokens(self):
+        self.configure()
+        oidc, redirect, verifier = self.sign_in()
+        tokens = oidc.create_token_with_iam(
+            clientId=self.app, grantType="authorization_code", code=redirect["code"],
+            redirectUri=REDIRECT, codeVerifier=verifier)
+        self.sso.delete_application(ApplicationArn=self.app)
+        with self.assertRaises(oidc.exceptions.InvalidClientException):
+            oidc.create_token_with_iam(clientId=self.app, grantType="refresh_token",
+                                       refreshToken=tokens["refreshToken"])
+        with self.assertRaises(self.sso.exceptions.ResourceNotFoundException):
+            self.sso.describe_application(ApplicationArn=self.app)
+
+
+class ErrorsThroughBoto3(unittest.TestCase):
+    """Every error class the admin plane raises, through the real SDK."""
+
+    @classmethod
+    def setUpClass(cls):
+        cls.server = Server(demo=False)
+        cls.sso, cls.ids = admin_clients(cls.server)
+        cls.raw_sso, cls.raw_ids = admin_clients(cls.server, validate=False)
+        instance = cls.sso.list_instances()["Instances"][0]
+        cls.instance_arn = instance["InstanceArn"]
+        cls.store_id = instance["IdentityStoreId"]
+        cls.account = instance["OwnerAccountId"]
+        cls.app = cls.sso.create_application(InstanceArn=cls.instance_arn,
+                                             ApplicationProviderArn=CUSTOM,
+                                             Name="Errors")["ApplicationArn"]
+        cls.missing_app = cls.app[:-16] + "0" * 16
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.server.stop()
+
+    def assertError(self, client, cls_name, fn, fragment=None, **kw):
+        with self.assertRaises(getattr(client.exceptions, cls_name)) as ctx:
+            fn(**kw)
+        if fragment is not None:
+            self.assertIn(fragment, ctx.exception.response["Error"]["Message"])
+        return ctx.exception
+
+    # --- validation (the model's constraints, reaching the server) ---
+
+    def test_validation_required_member(self):
+        self.assertError(self.raw_sso, "ValidationException", self.raw_sso.create_application,
+                         "'ApplicationProviderArn'", InstanceArn=self.instance_arn, Name="x")
+
+    def test_validation_length(self):
+        self.assertError(self.raw_sso, "ValidationException", self.raw_sso.update_application,
+                         "'Name' failed to satisfy constraint: Member must have length less "
+                         "than or equal to 100", ApplicationArn=self.app, Name="n" * 101)
+        self.assertError(self.raw_ids, "ValidationException", self.raw_ids.create_user,
+                         "'UserName'", IdentityStoreId=self.store_id, UserName="")
+
+    def test_validation_pattern(self):
+        self.assertError(self.raw_sso, "ValidationException", self.raw_sso.describe_application,
+                         "regular expression pattern", ApplicationArn="arn:aws:sso::1:x")
+        self.assertError(self.raw_sso, "ValidationException",
+                         self.raw_sso.put_application_access_scope, "'Scope'",
+                         ApplicationArn=self.app, Scope="not a scope")
+
+    def test_validation_enum(self):
+        self.assertError(self.raw_sso, "ValidationException", self.raw_sso.update_application,
+                         "enum value set", ApplicationArn=self.app, Status="PAUSED")
+
+    def test_validation_union_exactly_one_member(self):
+        self.assertError(self.raw_sso, "ValidationException", self.raw_sso.put_application_grant,
+                         "exactly one of", ApplicationArn=self.app, GrantType="refresh_token",
+                         Grant={"RefreshToken": {}, "TokenExchange": {}})
+        self.assertError(self.raw_ids, "ValidationException", self.raw_ids.get_user_id,
+                         "exactly one of", IdentityStoreId=self.store_id,
+                         AlternateIdentifier={})
+
+    def test_validation_grant_member_must_match_type(self):
+        self.assertError(self.sso, "ValidationException", self.sso.put_application_grant,
+                         "AuthorizationCode", ApplicationArn=self.app,
+                         GrantType="authorization_code", Grant={"RefreshToken": {}})
+
+    def test_validation_redirect_uri_list_limits(self):
+        uris = [f"https://app.example/{i}" for i in range(11)]
+        self.assertError(self.raw_sso, "ValidationException", self.raw_sso.put_application_grant,
+                         "'Grant.AuthorizationCode.RedirectUris'", ApplicationArn=self.app,
+                         GrantType="authorization_code",
+                         Grant={"AuthorizationCode": {"RedirectUris": uris}})
+        self.assertError(self.raw_sso, "ValidationException", self.raw_sso.put_application_grant,
+                         "greater than or equal to 1", ApplicationArn=self.app,
+                         GrantType="authorization_code",
+                         Grant={"AuthorizationCode": {"RedirectUris": []}})
+
+    def test_validation_max_results_range(self):
+        self.assertError(self.raw_sso, "ValidationException", self.raw_sso.list_applications,
+                         "'MaxResults'", InstanceArn=self.instance_arn, MaxResults=0)
+
+    def test_validation_actor_policy(self):
+        self.assertError(self.sso, "ValidationException",
+                         self.sso.put_application_authentication_method, "ActorPolicy",
+                         ApplicationArn=self.app, AuthenticationMethodType="IAM",
+                         AuthenticationMethod={"Iam": {"ActorPolicy": {"Effect": "Maybe"}}})
+
+    # --- not found ---
+
+    def test_not_found(self):
+        self.assertError(self.sso, "ResourceNotFoundException", self.sso.describe_application,
+                         self.missing_app, ApplicationArn=self.missing_app)
+        self.assertError(self.sso, "ResourceNotFoundException", self.sso.delete_application,
+                         ApplicationArn=self.missing_app)
+        self.assertError(self.sso, "ResourceNotFoundException", self.sso.get_application_grant,
+                         "refresh_token", ApplicationArn=self.app, GrantType="refresh_token")
+        self.assertError(self.sso, "ResourceNotFoundException",
+                         self.sso.get_application_access_scope, ApplicationArn=self.app,
+                         Scope="nope")
+        self.assertError(self.sso, "ResourceNotFoundException", self.sso.describe_instance,
+                         InstanceArn="arn:aws:sso:::instance/ssoins-ffffffffffffffff")
+        self.assertError(self.sso, "ResourceNotFoundException",
+                         self.sso.create_application_assignment, ApplicationArn=self.app,
+                         PrincipalId="0b1c2d3e-0000-4000-8000-000000000000",
+                         PrincipalType="USER")
+        e = self.assertError(self.ids, "ResourceNotFoundException", self.ids.describe_user,
+                             IdentityStoreId=self.store_id,
+                             UserId="0b1c2d3e-0000-4000-8000-000000000000")
+        self.assertEqual(e.response["ResourceType"], "USER")
+        self.assertError(self.ids, "ResourceNotFoundException", self.ids.list_users,
+                         IdentityStoreId="d-ffffffffff")
+        self.assertError(self.ids, "ResourceNotFoundException", self.ids.get_user_id,
+                         IdentityStoreId=self.store_id, AlternateIdentifier={"UniqueAttribute": {
+                             "AttributePath": "userName", "AttributeValue": "nobody"}})
+
+    # --- conflicts and idempotency ---
+
+    def test_conflicts(self):
+        self.ids.create_user(IdentityStoreId=self.store_id, UserName="dup", DisplayName="Dup")
+        e = self.assertError(self.ids, "ConflictException", self.ids.create_user, "DUP",
+                             IdentityStoreId=self.store_id, UserName="DUP", DisplayName="Dup")
+        self.assertEqual(e.response["Reason"], "UNIQUENESS_CONSTRAINT_VIOLATION")
+        self.ids.create_group(IdentityStoreId=self.store_id, DisplayName="dup-group")
+        self.assertError(self.ids, "ConflictException", self.ids.create_group,
+                         IdentityStoreId=self.store_id, DisplayName="dup-group")
+        self.assertError(self.sso, "ConflictException", self.sso.create_application,
+                         "Errors", InstanceArn=self.instance_arn, ApplicationProviderArn=CUSTOM,
+                         Name="Errors")
+
+    def test_client_token_idempotency(self):
+        kw = dict(InstanceArn=self.instance_arn, ApplicationProviderArn=CUSTOM, Name="Idem",
+                  ClientToken="idem-token-1")
+        first = self.sso.create_application(**kw)["ApplicationArn"]
+        second = self.sso.create_application(**kw)["ApplicationArn"]
+        self.assertEqual(first, second)
+        kw["Description"] = "changed"
+        self.assertError(self.sso, "ConflictException", self.sso.create_application,
+                         "idem-token-1", **kw)
+
+    # --- pagination ---
+
+    def test_pagination(self):
+        for i in range(5):
+            self.ids.create_user(IdentityStoreId=self.store_id, UserName=f"page-{i}",
+                                 DisplayName=f"Page {i}")
+        names = []
+        token = None
+        pages = 0
+        while True:
+            kw = {"IdentityStoreId": self.store_id, "MaxResults": 2}
+            if token:
+                kw["NextToken"] = token
+            page = self.ids.list_users(**kw)
+            pages += 1
+            self.assertLessEqual(len(page["Users"]), 2)
+            names += [u["UserName"] for u in page["Users"]]
+            token = page.get("NextToken")
+            if not token:
+                break
+        self.assertGreaterEqual(pages, 3)
+        self.assertEqual(len(names), len(set(names)))
+        self.assertTrue({f"page-{i}" for i in range(5)} <= set(names))
+        # The boto3 paginator agrees.
+        paged = [u["UserName"] for p in self.ids.get_paginator("list_users").paginate(
+            IdentityStoreId=self.store_id, PaginationConfig={"PageSize": 2}) for u in p["Users"]]
+        self.assertEqual(sorted(paged), sorted(names))
+        # A tampered token is refused.
+        first = self.ids.list_users(IdentityStoreId=self.store_id, MaxResults=1)["NextToken"]
+        self.assertError(self.ids, "ValidationException", self.ids.list_users, "NextToken",
+                         IdentityStoreId=self.store_id, NextToken="A" + first[1:])
+        # Filters (deprecated, still modeled) find one user.
+        found = self.ids.list_users(IdentityStoreId=self.store_id, Filters=[
+            {"AttributePath": "UserName", "AttributeValue": "page-3"}])["Users"]
+        self.assertEqual([u["UserName"] for u in found], ["page-3"])
+
+    # --- authorization ---
+
+    def test_identity_policy_authorizes_other_principals(self):
+        role = f"arn:aws:iam::{self.account}:role/reader"
+        key = self.server.new_access_key(role)
+        sso, ids = admin_clients(self.server, key["AWS_ACCESS_KEY_ID"],
+                                 key["AWS_SECRET_ACCESS_KEY"])
+        self.assertError(sso, "AccessDeniedException", sso.list_instances,
+                         "sso:ListInstances")
+        policy = {"Version": "2012-10-17", "Statement": [
+            {"Effect": "Allow", "Action": ["sso:List*", "sso:Describe*"], "Resource": "*"},
+            {"Effect": "Deny", "Action": "sso:DescribeApplication", "Resource": self.app}]}
+        r = self.server.tessera("put-identity-policy", "--principal-arn", role,
+                                stdin=json.dumps(policy))
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertEqual(len(sso.list_instances()["Instances"]), 1)
+        self.assertError(sso, "AccessDeniedException", sso.describe_application, "explicit deny",
+                         ApplicationArn=self.app)
+        self.assertError(sso, "AccessDeniedException", sso.create_application,
+                         InstanceArn=self.instance_arn, ApplicationProviderArn=CUSTOM, Name="no")
+        self.assertError(ids, "AccessDeniedException", ids.list_users,
+                         IdentityStoreId=self.store_id)
+
+    def test_signed_for_the_wrong_service(self):
+        wrong = boto3.client("sso-admin", region_name="us-east-1", endpoint_url=self.server.url,
+                             aws_access_key_id=ROOT_KEY_ID, aws_secret_access_key="wrong",
+                             config=botocore.config.Config(retries={"max_attempts": 1}))
+        with self.assertRaises(botocore.exceptions.ClientError) as ctx:
+            wrong.list_instances()
+        self.assertEqual(ctx.exception.response["Error"]["Code"], "InvalidSignatureException")
+
+
+class FromNothingWithTheAwsCli(unittest.TestCase):
+    """The AWS CLI (v1) configures a fresh Tessera and runs the sign-in and refresh."""
+
+    def setUp(self):
+        self.server = Server(demo=False)
+        self.addCleanup(self.server.stop)
+
+    def aws(self, *args):
+        r = self.server.cli(*args)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        return json.loads(r.stdout) if r.stdout.strip() else {}
+
+    def test_cli_configures_then_sign_in_and_refresh(self):
+        instance = self.aws("sso-admin", "list-instances")["Instances"][0]
+        store = instance["IdentityStoreId"]
+        role = f"arn:aws:iam::{instance['OwnerAccountId']}:role/cli-app"
+        user = self.aws("identitystore", "create-user", "--identity-store-id", store,
+                        "--user-name", "bob", "--display-name", "Bob",
+                        "--name", "GivenName=Bob,FamilyName=B")["UserId"]
+        app = self.aws("sso-admin", "create-application", "--instance-arn",
+                       instance["InstanceArn"], "--application-provider-arn", CUSTOM,
+                       "--name", "CLI app")["ApplicationArn"]
+        self.aws("sso-admin", "put-application-grant", "--application-arn", app,
+                 "--grant-type", "authorization_code", "--grant",
+                 json.dumps({"AuthorizationCode": {"RedirectUris": [REDIRECT]}}))
+        self.aws("sso-admin", "put-application-grant", "--application-arn", app,
+                 "--grant-type", "refresh_token", "--grant", '{"RefreshToken": {}}')
+        self.aws("sso-admin", "put-application-authentication-method", "--application-arn", app,
+                 "--authentication-method-type", "IAM", "--authentication-method",
+                 json.dumps({"Iam": {"ActorPolicy": actor_policy(role)}}))
+        self.aws("sso-admin", "create-application-assignment", "--application-arn", app,
+                 "--principal-id", user, "--principal-type", "USER")
+        r = self.server.cli("sso-admin", "describe-application", "--application-arn",
+                            app[:-16] + "0" * 16)
+        self.assertNotEqual(r.returncode, 0)
+        self.assertIn("ResourceNotFoundException", r.stderr)
+
+        self.assertEqual(self.server.tessera("set-password", "--user-name", "bob",
+                                             stdin=PASSWORD + "\n").returncode, 0)
+        key = self.server.new_access_key(role)
+        verifier, challenge = pkce_pair()
+        redirect = Browser(self.server).sign_in(challenge, username="bob", password=PASSWORD,
+                                                client_id=app, redirect_uri=REDIRECT)
+        r = self.server.cli("sso-oidc", "create-token-with-iam", "--client-id", app,
+                            "--grant-type", "authorization_code", "--code", redirect["code"],
+                            "--redirect-uri", REDIRECT, f"--code-verifier={verifier}",
+                            key_id=key["AWS_ACCESS_KEY_ID"], secret=key["AWS_SECRET_ACCESS_KEY"])
+        self.assertEqual(r.returncode, 0, r.stderr)
+        tokens = json.loads(r.stdout)
+        r = self.server.cli("sso-oidc", "create-token-with-iam", "--client-id", app,
+                            "--grant-type", "refresh_token",
+                            f"--refresh-token={tokens['refreshToken']}", key_id=key["AWS_ACCESS_KEY_ID"],
+                            secret=key["AWS_SECRET_ACCESS_KEY"])
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertIn("accessToken", json.loads(r.stdout))
+
+
+if __name__ == "__main__":
+    unittest.main()
