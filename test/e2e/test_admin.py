@@ -420,8 +420,8 @@ class FromNothingWithTheAwsCli(unittest.TestCase):
         tokens = json.loads(r.stdout)
         r = self.server.cli("sso-oidc", "create-token-with-iam", "--client-id", app,
                             "--grant-type", "refresh_token",
-                            f"--refresh-token={tokens['refreshToken']}", key_id=key["AWS_ACCESS_KEY_ID"],
-                            secret=key["AWS_SECRET_ACCESS_KEY"])
+                            f"--refresh-token={tokens['refreshToken']}",
+                            key_id=key["AWS_ACCESS_KEY_ID"], secret=key["AWS_SECRET_ACCESS_KEY"])
         self.assertEqual(r.returncode, 0, r.stderr)
         self.assertIn("accessToken", json.loads(r.stdout))
 
