@@ -369,6 +369,154 @@ class ErrorsThroughBoto3(unittest.TestCase):
         self.assertEqual(ctx.exception.response["Error"]["Code"], "InvalidSignatureException")
 
 
+class EveryOperationThroughBoto3(unittest.TestCase):
+    """Each of the 48 operations once through boto3, reading back what it wrote (botocore parses
+    every output shape, timestamps included)."""
+
+    def setUp(self):
+        self.server = Server(demo=False)
+        self.addCleanup(self.server.stop)
+        self.sso, self.ids = admin_clients(self.server)
+
+    def test_every_operation(self):
+        sso, ids = self.sso, self.ids
+        instance = sso.list_instances()["Instances"][0]
+        arn, store = instance["InstanceArn"], instance["IdentityStoreId"]
+        self.assertEqual(sso.describe_instance(InstanceArn=arn)["Status"], "ACTIVE")
+
+        app = sso.create_application(
+            InstanceArn=arn, ApplicationProviderArn=CUSTOM, Name="All ops", Description="d",
+            PortalOptions={"Visibility": "ENABLED", "SignInOptions": {"Origin": "IDENTITY_CENTER"}},
+            Tags=[{"Key": "a", "Value": "1"}])["ApplicationArn"]
+        sso.update_application(ApplicationArn=app, Name="All ops 2", Status="DISABLED",
+                               PortalOptions={"SignInOptions": {
+                                   "Origin": "APPLICATION",
+                                   "ApplicationUrl": "https://app.example/start"}})
+        d = sso.describe_application(ApplicationArn=app)
+        self.assertEqual((d["Name"], d["Status"], d["Description"]), ("All ops 2", "DISABLED", "d"))
+        self.assertEqual(d["PortalOptions"], {"Visibility": "ENABLED", "SignInOptions": {
+            "Origin": "APPLICATION", "ApplicationUrl": "https://app.example/start"}})
+        self.assertIn("CreatedDate", d)
+        self.assertEqual([a["ApplicationArn"] for a in sso.list_applications(
+            InstanceArn=arn, Filter={"ApplicationProvider": CUSTOM})["Applications"]], [app])
+
+        sso.put_application_grant(ApplicationArn=app, GrantType="refresh_token",
+                                  Grant={"RefreshToken": {}})
+        sso.put_application_grant(ApplicationArn=app,
+                                  GrantType="urn:ietf:params:oauth:grant-type:token-exchange",
+                                  Grant={"TokenExchange": {}})
+        self.assertEqual(sorted(g["GrantType"] for g in sso.list_application_grants(
+            ApplicationArn=app)["Grants"]),
+            ["refresh_token", "urn:ietf:params:oauth:grant-type:token-exchange"])
+        sso.delete_application_grant(ApplicationArn=app, GrantType="refresh_token")
+        self.assertEqual(len(sso.list_application_grants(ApplicationArn=app)["Grants"]), 1)
+        self.assertEqual(sso.get_application_grant(
+            ApplicationArn=app, GrantType="urn:ietf:params:oauth:grant-type:token-exchange")
+            ["Grant"], {"TokenExchange": {}})
+
+        sso.put_application_authentication_method(
+            ApplicationArn=app, AuthenticationMethodType="IAM",
+            AuthenticationMethod={"Iam": {"ActorPolicy": actor_policy(
+                "arn:aws:iam::111122223333:role/x")}})
+        self.assertEqual(len(sso.list_application_authentication_methods(
+            ApplicationArn=app)["AuthenticationMethods"]), 1)
+        self.assertEqual(sso.get_application_authentication_method(
+            ApplicationArn=app, AuthenticationMethodType="IAM")["AuthenticationMethod"],
+            {"Iam": {"ActorPolicy": actor_policy("arn:aws:iam::111122223333:role/x")}})
+        sso.delete_application_authentication_method(ApplicationArn=app,
+                                                      AuthenticationMethodType="IAM")
+        self.assertEqual(sso.list_application_authentication_methods(
+            ApplicationArn=app)["AuthenticationMethods"], [])
+
+        sso.put_application_access_scope(ApplicationArn=app, Scope="a:read",
+                                         AuthorizedTargets=[app])
+        self.assertEqual(sso.get_application_access_scope(ApplicationArn=app, Scope="a:read")
+                         ["AuthorizedTargets"], [app])
+        sso.delete_application_access_scope(ApplicationArn=app, Scope="a:read")
+        self.assertEqual(sso.list_application_access_scopes(ApplicationArn=app)["Scopes"], [])
+
+        sso.put_application_assignment_configuration(ApplicationArn=app, AssignmentRequired=False)
+        self.assertFalse(sso.get_application_assignment_configuration(
+            ApplicationArn=app)["AssignmentRequired"])
+
+        user = ids.create_user(IdentityStoreId=store, UserName="u1", DisplayName="U One",
+                               Name={"GivenName": "U"})["UserId"]
+        ids.update_user(IdentityStoreId=store, UserId=user, Operations=[
+            {"AttributePath": "displayName", "AttributeValue": "U 1"},
+            {"AttributePath": "name.familyName", "AttributeValue": "One"},
+            {"AttributePath": "title"}])
+        u = ids.describe_user(IdentityStoreId=store, UserId=user)
+        self.assertEqual((u["DisplayName"], u["Name"]), ("U 1", {"GivenName": "U",
+                                                                 "FamilyName": "One"}))
+        self.assertEqual([x["UserId"] for x in ids.list_users(IdentityStoreId=store)["Users"]],
+                         [user])
+        self.assertEqual(ids.get_user_id(IdentityStoreId=store, AlternateIdentifier={
+            "UniqueAttribute": {"AttributePath": "userName", "AttributeValue": "u1"}})["UserId"],
+            user)
+        group = ids.create_group(IdentityStoreId=store, DisplayName="g1",
+                                 Description="G")["GroupId"]
+        self.assertEqual(ids.describe_group(IdentityStoreId=store, GroupId=group)["DisplayName"],
+                         "g1")
+        self.assertEqual([g["GroupId"] for g in ids.list_groups(IdentityStoreId=store)["Groups"]],
+                         [group])
+        self.assertEqual(ids.get_group_id(IdentityStoreId=store, AlternateIdentifier={
+            "UniqueAttribute": {"AttributePath": "displayName", "AttributeValue": "g1"}})
+            ["GroupId"], group)
+        membership = ids.create_group_membership(IdentityStoreId=store, GroupId=group,
+                                                 MemberId={"UserId": user})["MembershipId"]
+        self.assertEqual(ids.list_group_memberships(IdentityStoreId=store, GroupId=group)
+                         ["GroupMemberships"][0]["MemberId"], {"UserId": user})
+        self.assertTrue(ids.is_member_in_groups(IdentityStoreId=store, MemberId={"UserId": user},
+                                                GroupIds=[group])["Results"][0]
+                        ["MembershipExists"])
+
+        for principal, kind in ((user, "USER"), (group, "GROUP")):
+            sso.create_application_assignment(ApplicationArn=app, PrincipalId=principal,
+                                              PrincipalType=kind)
+            self.assertEqual(sso.describe_application_assignment(
+                ApplicationArn=app, PrincipalId=principal, PrincipalType=kind)["PrincipalType"],
+                kind)
+        self.assertEqual(len(sso.list_application_assignments(ApplicationArn=app)
+                             ["ApplicationAssignments"]), 2)
+        sso.delete_application_assignment(ApplicationArn=app, PrincipalId=user,
+                                          PrincipalType="USER")
+        with self.assertRaises(sso.exceptions.ResourceNotFoundException):
+            sso.describe_application_assignment(ApplicationArn=app, PrincipalId=user,
+                                                PrincipalType="USER")
+
+        tti = sso.create_trusted_token_issuer(
+            InstanceArn=arn, Name="kc", TrustedTokenIssuerType="OIDC_JWT",
+            TrustedTokenIssuerConfiguration={"OidcJwtConfiguration": {
+                "IssuerUrl": "https://kc.example/realms/x", "ClaimAttributePath": "email",
+                "IdentityStoreAttributePath": "emails.value",
+                "JwksRetrievalOption": "OPEN_ID_DISCOVERY"}})["TrustedTokenIssuerArn"]
+        sso.update_trusted_token_issuer(TrustedTokenIssuerArn=tti, Name="keycloak",
+                                        TrustedTokenIssuerConfiguration={"OidcJwtConfiguration": {
+                                            "ClaimAttributePath": "preferred_username",
+                                            "IdentityStoreAttributePath": "userName"}})
+        t = sso.describe_trusted_token_issuer(TrustedTokenIssuerArn=tti)
+        self.assertEqual(t["Name"], "keycloak")
+        self.assertEqual(t["TrustedTokenIssuerConfiguration"]["OidcJwtConfiguration"]
+                         ["ClaimAttributePath"], "preferred_username")
+        self.assertEqual([x["TrustedTokenIssuerArn"] for x in sso.list_trusted_token_issuers(
+            InstanceArn=arn)["TrustedTokenIssuers"]], [tti])
+        sso.tag_resource(ResourceArn=tti, Tags=[{"Key": "k", "Value": "v"}])
+        sso.untag_resource(ResourceArn=app, TagKeys=["a"])
+        self.assertEqual(sso.list_tags_for_resource(ResourceArn=app)["Tags"], [])
+        self.assertEqual(sso.list_tags_for_resource(ResourceArn=tti)["Tags"],
+                         [{"Key": "k", "Value": "v"}])
+        sso.delete_trusted_token_issuer(TrustedTokenIssuerArn=tti)
+        self.assertEqual(sso.list_trusted_token_issuers(InstanceArn=arn)["TrustedTokenIssuers"],
+                         [])
+
+        ids.delete_group_membership(IdentityStoreId=store, MembershipId=membership)
+        ids.delete_group(IdentityStoreId=store, GroupId=group)
+        ids.delete_user(IdentityStoreId=store, UserId=user)
+        sso.delete_application(ApplicationArn=app)
+        self.assertEqual(sso.list_applications(InstanceArn=arn)["Applications"], [])
+        self.assertEqual(ids.list_groups(IdentityStoreId=store)["Groups"], [])
+
+
 class FromNothingWithTheAwsCli(unittest.TestCase):
     """The AWS CLI (v1) configures a fresh Tessera and runs the sign-in and refresh."""
 
