@@ -34,6 +34,7 @@ struct Shape {
   std::set<std::string> required;
   bool is_union = false;
   bool is_document = false;
+  bool sensitive = false;    // never echoed in messages
   std::string member_shape;  // list
   std::string key_shape;     // map
   std::string value_shape;   // map
@@ -71,6 +72,9 @@ std::string Describe(const json::value& v) {
       return "number";
   }
 }
+
+// Longest value a pattern is evaluated on (the longest patterned, bounded shape is 2048).
+constexpr size_t kMaxPatternInput = 4096;
 
 std::string Quote(std::string_view s) {
   // Long or sensitive values are not echoed back in full.
@@ -127,10 +131,11 @@ struct ServiceModel::Impl {
       std::string_view s = Sv(v.get_string());
       size_t length = 0;
       const std::string marked = MarkNonAscii(s, &length);
+      const std::string value = shape.sensitive ? "Value" : "Value " + Quote(s);
       if (!shape.enum_values.empty() && !shape.enum_values.contains(std::string(s))) {
         std::string list;
         for (const std::string& e : shape.enum_values) list += (list.empty() ? "" : ", ") + e;
-        errors.push_back("Value " + Quote(s) + " at " + at +
+        errors.push_back(value + " at " + at +
                          " failed to satisfy constraint: Member must satisfy enum value set: [" +
                          list + "]");
       }
@@ -146,8 +151,12 @@ struct ServiceModel::Impl {
                          "equal to " +
                          std::to_string(*shape.max));
       }
-      if (shape.regex && !std::regex_match(marked, *shape.regex)) {
-        errors.push_back("Value " + Quote(s) + " at " + at +
+      // libstdc++'s regex executor recurses per character: a value over the length limit (or,
+      // for the one unbounded pattern, over kMaxPatternInput) is not matched at all.
+      const bool too_long =
+          (shape.max && static_cast<int64_t>(length) > *shape.max) || length > kMaxPatternInput;
+      if (shape.regex && (too_long || !std::regex_match(marked, *shape.regex))) {
+        errors.push_back(value + " at " + at +
                          " failed to satisfy constraint: Member must satisfy regular expression "
                          "pattern: " +
                          shape.pattern);
@@ -329,6 +338,9 @@ StatusOr<std::shared_ptr<const ServiceModel>> ServiceModel::Parse(std::string_vi
       shape.is_document = d->get_bool();
     }
     if (const json::string* p = StringAt(so, "pattern")) shape.pattern = std::string(Sv(*p));
+    if (const json::value* sv2 = so.if_contains("sensitive"); sv2 && sv2->is_bool()) {
+      shape.sensitive = sv2->get_bool();
+    }
     if (const json::string* r = StringAt(so, "x-tessera-regex")) {
       try {
         shape.regex.emplace(std::string(Sv(*r)), std::regex::ECMAScript | std::regex::optimize);

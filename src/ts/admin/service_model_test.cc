@@ -161,6 +161,27 @@ TEST(ServiceModelTest, IdentityStoreShapes) {
               HasSubstr("exactly one of [ExternalId, UniqueAttribute]"));
 }
 
+TEST(ServiceModelTest, SensitiveValuesAreNotEchoed) {
+  // identitystore's UserName is a sensitive shape.
+  const std::string message =
+      Check(Ids(), "CreateUser", R"({"IdentityStoreId":"d-0123456789","UserName":"  "})");
+  EXPECT_THAT(message, HasSubstr("Value at 'UserName' failed to satisfy constraint"));
+  EXPECT_THAT(message, ::testing::Not(HasSubstr("'  '")));
+}
+
+TEST(ServiceModelTest, OverlongValuesFailWithoutRunningThePattern) {
+  // 200 KB in a [\S\s]* field with max 100: refused on length and pattern, no deep recursion.
+  const std::string huge(200 * 1024, 'x');
+  const std::string message =
+      Check(Sso(), "UpdateApplication",
+            std::string(R"({"ApplicationArn":")") + kApp + R"(","Name":")" + huge + R"("})");
+  EXPECT_THAT(message, HasSubstr("less than or equal to 100"));
+  EXPECT_THAT(
+      Check(Sso(), "PutApplicationAccessScope",
+            std::string(R"({"ApplicationArn":")") + kApp + R"(","Scope":")" + huge + R"("})"),
+      HasSubstr("'Scope'"));
+}
+
 TEST(ServiceModelTest, UnknownOperationIsNotFound) {
   Status status = Sso().ValidateInput("Nope", json::object());
   EXPECT_EQ(status.code(), StatusCode::kNotFound);
