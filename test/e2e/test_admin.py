@@ -155,6 +155,14 @@ class FromNothingWithBoto3(unittest.TestCase):
         tokens = oidc.create_token_with_iam(
             clientId=self.app, grantType="authorization_code", code=redirect["code"],
             redirectUri=REDIRECT, codeVerifier=verifier)
+        # Disabling takes effect on the next token request, and so does enabling again.
+        self.sso.update_application(ApplicationArn=self.app, Status="DISABLED")
+        with self.assertRaises(oidc.exceptions.InvalidClientException):
+            oidc.create_token_with_iam(clientId=self.app, grantType="refresh_token",
+                                       refreshToken=tokens["refreshToken"])
+        self.sso.update_application(ApplicationArn=self.app, Status="ENABLED")
+        tokens = oidc.create_token_with_iam(clientId=self.app, grantType="refresh_token",
+                                            refreshToken=tokens["refreshToken"])
         self.sso.delete_application(ApplicationArn=self.app)
         with self.assertRaises(oidc.exceptions.InvalidClientException):
             oidc.create_token_with_iam(clientId=self.app, grantType="refresh_token",
