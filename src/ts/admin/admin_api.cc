@@ -54,6 +54,13 @@ bool Has(const json::object& o, std::string_view key) {
 
 json::value Timestamp(int64_t unix_seconds) { return json::value(unix_seconds); }
 
+json::value ParseStored(const std::string& text) {
+  boost::system::error_code ec;
+  json::value v = json::parse(text, ec);
+  if (ec) return json::object();
+  return v;
+}
+
 namespace {
 // NextToken = base64url(key) "/" base64url(first 16 bytes of HMAC(scope NUL key)): opaque to
 // clients, tamper-evident, bound to the listing it came from, and within both models' Token
@@ -119,8 +126,7 @@ int HttpStatusFor(std::string_view type) {
       type == "ExpiredTokenException") {
     return 403;
   }
-  if (type == "ThrottlingException") return 400;
-  return 400;
+  return 400;  // awsJson services answer 400 for every modeled client error
 }
 
 http::Response ErrorResponse(const Status& status, const json::object& extras) {

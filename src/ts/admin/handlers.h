@@ -84,4 +84,7 @@ bool Has(const json::object& o, std::string_view key);
 // Unix seconds -> awsJson timestamp (epoch seconds as a number).
 json::value Timestamp(int64_t unix_seconds);
 
+// A JSON document the handlers stored themselves; {} if it does not parse (never expected).
+json::value ParseStored(const std::string& text);
+
 }  // namespace ts::admin::internal

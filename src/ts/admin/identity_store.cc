@@ -34,17 +34,16 @@ Status CheckStore(const Env& env, Call& call) {
   return OkStatus();
 }
 
-json::value ParseStored(const std::string& text) {
-  boost::system::error_code ec;
-  json::value v = json::parse(text, ec);
-  if (ec || !v.is_object()) return json::object();
-  return v;
+// The stored attribute document as an object ({} if it is anything else).
+json::object StoredObject(const std::string& text) {
+  json::value v = ParseStored(text);
+  return v.is_object() ? v.get_object() : json::object();
 }
 
 // --- users ---
 
 json::object UserJson(const Env& env, const storage::User& u) {
-  json::object o = ParseStored(u.attributes_json).get_object();
+  json::object o = StoredObject(u.attributes_json);
   o.erase("Password");
   o["UserId"] = u.user_id;
   o["IdentityStoreId"] = env.instance.identity_store_id;
@@ -121,7 +120,7 @@ std::vector<std::string> PathSegments(const std::string& path) {
 StatusOr<json::object> UpdateUser(const Env& env, Call& call) {
   TS_RETURN_IF_ERROR(CheckStore(env, call));
   TS_ASSIGN_OR_RETURN(storage::User u, LoadUser(env, call, Str(call.in, "UserId")));
-  json::object doc = ParseStored(u.attributes_json).get_object();
+  json::object doc = StoredObject(u.attributes_json);
   doc.erase("Password");
   doc["UserName"] = u.user_name;
   static const std::set<std::string> kTopLevel = {
@@ -256,7 +255,7 @@ StatusOr<json::object> GetUserId(const Env& env, Call& call) {
 // --- groups ---
 
 json::object GroupJson(const Env& env, const storage::Group& g) {
-  json::object o = ParseStored(g.attributes_json).get_object();
+  json::object o = StoredObject(g.attributes_json);
   o["GroupId"] = g.group_id;
   o["IdentityStoreId"] = env.instance.identity_store_id;
   o["DisplayName"] = g.display_name;

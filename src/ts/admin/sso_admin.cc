@@ -15,13 +15,6 @@ namespace {
 
 constexpr std::string_view kCustomProvider = "arn:aws:sso::aws:applicationProvider/custom";
 
-json::value ParseStored(const std::string& text) {
-  boost::system::error_code ec;
-  json::value v = json::parse(text, ec);
-  if (ec) return json::object();
-  return v;
-}
-
 Status CheckInstance(const Env& env, const Call& call) {
   const std::string arn = Str(call.in, "InstanceArn");
   if (!arn.empty() && arn != env.instance.instance_arn) {
