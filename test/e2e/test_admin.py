@@ -11,9 +11,11 @@ import botocore.config
 import botocore.exceptions
 
 from test.e2e.harness import (ROOT_KEY_ID, ROOT_SECRET, Browser, Server, pkce_pair)
+from test.e2e.idp_support import CLIENT_ID, Idp, new_key
 
 CUSTOM = "arn:aws:sso::aws:applicationProvider/custom"
 REDIRECT = "https://app.example/callback"
+JWT_BEARER = "urn:ietf:params:oauth:grant-type:jwt-bearer"
 PASSWORD = "alice's long password"
 
 
@@ -523,6 +525,55 @@ class EveryOperationThroughBoto3(unittest.TestCase):
         sso.delete_application(ApplicationArn=app)
         self.assertEqual(sso.list_applications(InstanceArn=arn)["Applications"], [])
         self.assertEqual(ids.list_groups(IdentityStoreId=store)["Groups"], [])
+
+
+class JwtBearerConfiguredThroughTheAdminPlane(unittest.TestCase):
+    """A trusted token issuer created with sso-admin (a real OpenID provider on loopback) serves
+    the jwt-bearer grant; deleting it stops the next exchange."""
+
+    def test_trusted_token_issuer_from_sso_admin(self):
+        idp = Idp({"alice": {"email": "alice@example.com"}}, new_key("k1"))
+        self.addCleanup(idp.close)
+        server = Server(demo=False, extra_args=["--allow-insecure-loopback-issuers"])
+        self.addCleanup(server.stop)
+        sso, ids = admin_clients(server)
+        instance = sso.list_instances()["Instances"][0]
+        store = instance["IdentityStoreId"]
+        user = ids.create_user(IdentityStoreId=store, UserName="alice", DisplayName="Alice",
+                               Emails=[{"Value": "alice@example.com"}])["UserId"]
+        group = ids.create_group(IdentityStoreId=store, DisplayName="idp-users")["GroupId"]
+        ids.create_group_membership(IdentityStoreId=store, GroupId=group,
+                                    MemberId={"UserId": user})
+        tti = sso.create_trusted_token_issuer(
+            InstanceArn=instance["InstanceArn"], Name="local-idp",
+            TrustedTokenIssuerType="OIDC_JWT",
+            TrustedTokenIssuerConfiguration={"OidcJwtConfiguration": {
+                "IssuerUrl": idp.issuer, "ClaimAttributePath": "email",
+                "IdentityStoreAttributePath": "emails.value",
+                "JwksRetrievalOption": "OPEN_ID_DISCOVERY"}})["TrustedTokenIssuerArn"]
+        app = sso.create_application(InstanceArn=instance["InstanceArn"],
+                                     ApplicationProviderArn=CUSTOM,
+                                     Name="jwt app")["ApplicationArn"]
+        sso.put_application_grant(ApplicationArn=app, GrantType=JWT_BEARER, Grant={"JwtBearer": {
+            "AuthorizedTokenIssuers": [{"TrustedTokenIssuerArn": tti,
+                                        "AuthorizedAudiences": [CLIENT_ID]}]}})
+        sso.put_application_grant(ApplicationArn=app, GrantType="refresh_token",
+                                  Grant={"RefreshToken": {}})
+        sso.create_application_assignment(ApplicationArn=app, PrincipalId=group,
+                                          PrincipalType="GROUP")
+        oidc = server.client()  # the owner's root credential may call every application
+        tokens = oidc.create_token_with_iam(clientId=app, grantType=JWT_BEARER,
+                                            assertion=idp.sign_in("alice"))
+        refreshed = oidc.create_token_with_iam(clientId=app, grantType="refresh_token",
+                                               refreshToken=tokens["refreshToken"])
+        self.assertIn("accessToken", refreshed)
+
+        sso.delete_trusted_token_issuer(TrustedTokenIssuerArn=tti)
+        with self.assertRaises(oidc.exceptions.InvalidGrantException) as e:
+            oidc.create_token_with_iam(clientId=app, grantType=JWT_BEARER,
+                                       assertion=idp.sign_in("alice"))
+        self.assertIn("not a trusted token issuer authorized", e.exception.response[
+            "error_description"])
 
 
 class FromNothingWithTheAwsCli(unittest.TestCase):
