@@ -4,9 +4,11 @@ Every validation, not-found, conflict, idempotency, pagination and authorization
 asserted by the SDK's exception class (botocore's client-side validation is turned off where it
 would stop the request before the server sees it)."""
 import json
+import os
 import unittest
 
 import boto3
+import botocore
 import botocore.config
 import botocore.exceptions
 
@@ -16,6 +18,8 @@ from test.e2e.idp_support import CLIENT_ID, Idp, new_key
 CUSTOM = "arn:aws:sso::aws:applicationProvider/custom"
 REDIRECT = "https://app.example/callback"
 JWT_BEARER = "urn:ietf:params:oauth:grant-type:jwt-bearer"
+MODELS = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "third_party",
+                      "aws-models")
 PASSWORD = "alice's long password"
 
 
@@ -258,6 +262,24 @@ class ErrorsThroughBoto3(unittest.TestCase):
                          self.sso.put_application_authentication_method, "ActorPolicy",
                          ApplicationArn=self.app, AuthenticationMethodType="IAM",
                          AuthenticationMethod={"Iam": {"ActorPolicy": {"Effect": "Maybe"}}})
+
+    def test_every_required_member_of_every_operation(self):
+        """An empty request to each operation Tessera serves names each of its required members
+        (as botocore's own copy of the model lists them)."""
+        for client, served in ((self.raw_sso, "sso-admin"), (self.raw_ids, "identitystore")):
+            with open(os.path.join(MODELS, served + ".json")) as f:
+                operations = json.load(f)["operations"]
+            model = client.meta.service_model
+            for name in operations:
+                required = model.operation_model(name).input_shape.required_members
+                if not required:
+                    continue
+                with self.subTest(operation=name):
+                    with self.assertRaises(client.exceptions.ValidationException) as ctx:
+                        getattr(client, botocore.xform_name(name))()
+                    message = ctx.exception.response["Error"]["Message"]
+                    for member in required:
+                        self.assertIn(f"Value null at '{member}'", message)
 
     # --- not found ---
 
