@@ -628,8 +628,26 @@ class FromNothingWithTheAwsCli(unittest.TestCase):
         self.aws("sso-admin", "put-application-authentication-method", "--application-arn", app,
                  "--authentication-method-type", "IAM", "--authentication-method",
                  json.dumps({"Iam": {"ActorPolicy": actor_policy(role)}}))
+        # bob reaches the application through a group.
+        group = self.aws("identitystore", "create-group", "--identity-store-id", store,
+                         "--display-name", "cli-staff")["GroupId"]
+        self.aws("identitystore", "create-group-membership", "--identity-store-id", store,
+                 "--group-id", group, "--member-id", f"UserId={user}")
         self.aws("sso-admin", "create-application-assignment", "--application-arn", app,
-                 "--principal-id", user, "--principal-type", "USER")
+                 "--principal-id", group, "--principal-type", "GROUP")
+        self.aws("sso-admin", "put-application-access-scope", "--application-arn", app,
+                 "--scope", "cli:read")
+        tti = self.aws("sso-admin", "create-trusted-token-issuer", "--instance-arn",
+                       instance["InstanceArn"], "--name", "cli-idp",
+                       "--trusted-token-issuer-type", "OIDC_JWT",
+                       "--trusted-token-issuer-configuration", json.dumps({
+                           "OidcJwtConfiguration": {
+                               "IssuerUrl": "https://idp.example", "ClaimAttributePath": "email",
+                               "IdentityStoreAttributePath": "emails.value",
+                               "JwksRetrievalOption": "OPEN_ID_DISCOVERY"}}))
+        self.assertEqual(self.aws("sso-admin", "list-trusted-token-issuers", "--instance-arn",
+                                  instance["InstanceArn"])["TrustedTokenIssuers"][0]
+                         ["TrustedTokenIssuerArn"], tti["TrustedTokenIssuerArn"])
         r = self.server.cli("sso-admin", "describe-application", "--application-arn",
                             app[:-16] + "0" * 16)
         self.assertNotEqual(r.returncode, 0)
@@ -652,7 +670,14 @@ class FromNothingWithTheAwsCli(unittest.TestCase):
                             f"--refresh-token={tokens['refreshToken']}",
                             key_id=key["AWS_ACCESS_KEY_ID"], secret=key["AWS_SECRET_ACCESS_KEY"])
         self.assertEqual(r.returncode, 0, r.stderr)
-        self.assertIn("accessToken", json.loads(r.stdout))
+        refreshed = json.loads(r.stdout)
+        self.assertIn("accessToken", refreshed)
+        self.assertIn("cli:read", refreshed["scope"])
+        # Validation errors reach the CLI by class too.
+        r = self.server.cli("sso-admin", "put-application-access-scope", "--application-arn",
+                            app, "--scope", "not a scope")
+        self.assertNotEqual(r.returncode, 0)
+        self.assertIn("ValidationException", r.stderr)
 
 
 if __name__ == "__main__":
