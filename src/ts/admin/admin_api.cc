@@ -283,6 +283,10 @@ http::Response AdminApi::Handle(std::string_view target, const AdminCaller& call
     if (out.status().error_type().empty() && internal_error != nullptr) {
       *internal_error = out.status();
     }
+    // identitystore's error shapes model RequestId.
+    if (service == &p.identity_store && !caller.request_id.empty()) {
+      call.error_extras["RequestId"] = caller.request_id;
+    }
     return ErrorResponse(out.status(), call.error_extras);
   }
   http::Response r;

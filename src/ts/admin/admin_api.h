@@ -23,6 +23,7 @@ namespace ts::admin {
 struct AdminCaller {
   std::string principal_arn;  // the SigV4 caller
   std::string account_id;
+  std::string request_id;  // the transport's request id; identitystore errors carry it
 };
 
 struct AdminOptions {

@@ -46,7 +46,7 @@ class AdminApiTest : public ::testing::Test {
   // Calls `op` ("SWBExternalService.X" or "AWSIdentityStore.X") as `caller`.
   json::object Call(const std::string& target, const json::object& in,
                     const std::string& caller = kRoot) {
-    last_ = api_->Handle(target, {caller, kAccount}, json::serialize(in));
+    last_ = api_->Handle(target, {caller, kAccount, "req-1"}, json::serialize(in));
     json::value v = json::parse(last_.body);
     return v.as_object();
   }
@@ -159,6 +159,8 @@ TEST_F(AdminApiTest, NotFoundErrors) {
   json::object out = Ids("DescribeUser", {{"UserId", "0b1c2d3e-0000-4000-8000-000000000000"}});
   ExpectError(out, "ResourceNotFoundException", "User");
   EXPECT_EQ(out.at("ResourceType").as_string(), "USER");
+  EXPECT_EQ(out.at("ResourceId").as_string(), "0b1c2d3e-0000-4000-8000-000000000000");
+  EXPECT_EQ(out.at("RequestId").as_string(), "req-1");
 }
 
 TEST_F(AdminApiTest, GrantsMustMatchTheirType) {

@@ -387,8 +387,9 @@ http::Response Tessera::Handle(const http::Request& request) const {
       return admin::AwsJsonError(caller.status());
     }
     Status internal;
-    http::Response r = p.admin->Handle(target, {caller->principal_arn, caller->account_id},
-                                       request.body, &internal);
+    http::Response r =
+        p.admin->Handle(target, {caller->principal_arn, caller->account_id, request.request_id},
+                        request.body, &internal);
     if (!internal.ok()) LogInternal(request, internal);
     return r;
   }
