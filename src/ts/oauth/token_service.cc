@@ -590,7 +590,11 @@ StatusOr<TokenService::Grant> TokenService::JwtBearerGrant(const Request& req,
   const storage::TrustedTokenIssuer& issuer = validated->issuer;
 
   // Exactly one identity-store user must carry the claim's value at IdentityStoreAttributePath.
-  TS_ASSIGN_OR_RETURN(std::vector<storage::User> users, store_->ListUsers());
+  // The attribute index finds the candidates (its path match is case-insensitive, so a superset);
+  // UserHasAttribute keeps the exact semantics.
+  TS_ASSIGN_OR_RETURN(
+      std::vector<storage::User> users,
+      store_->FindUsersByAttribute(issuer.identity_store_attribute_path, validated->claim_value));
   std::vector<const storage::User*> matches;
   for (const storage::User& user : users) {
     if (tti::UserHasAttribute(user, issuer.identity_store_attribute_path, validated->claim_value)) {

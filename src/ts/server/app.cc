@@ -9,8 +9,10 @@
 #include <sstream>
 #include <thread>
 
+#include "ts/admin/admin_api.h"
 #include "ts/common/json_writer.h"
 #include "ts/common/status_macros.h"
+#include "ts/crypto/encoding.h"
 #include "ts/crypto/random.h"
 #include "ts/oauth/errors.h"
 #include "ts/oauth/introspection.h"
@@ -55,6 +57,23 @@ void LogInternal(const http::Request& request, const Status& status) {
             << status.ToString() << "\n";
 }
 
+// A new instance: ssoins-<16 hex>, identity store d-<10 hex>, a random 12-digit owner account.
+storage::Instance NewInstance(const std::string& region, int64_t now) {
+  storage::Instance i;
+  i.instance_id = "ssoins-" + crypto::HexEncode(crypto::RandomBytes(8));
+  i.instance_arn = "arn:aws:sso:::instance/" + i.instance_id;
+  i.identity_store_id = "d-" + crypto::HexEncode(crypto::RandomBytes(5));
+  const std::string random = crypto::RandomBytes(12);
+  for (size_t k = 0; k < 12; ++k) {
+    i.owner_account_id += static_cast<char>('0' + static_cast<unsigned char>(random[k]) % 10);
+  }
+  if (i.owner_account_id[0] == '0') i.owner_account_id[0] = '1';
+  i.region = region;
+  i.name = "Tessera";
+  i.created_at = now;
+  return i;
+}
+
 StatusOr<std::string> ReadFile(const std::string& path) {
   std::ifstream in(path, std::ios::binary);
   if (!in) return InvalidArgumentError("cannot read " + path);
@@ -72,6 +91,10 @@ struct Tessera::Parts {
   std::shared_ptr<storage::SqliteStore> store;
   std::unique_ptr<StoreCredentialProvider> credentials;
   std::unique_ptr<sigv4::Verifier> verifier;
+  // The admin plane's SigV4 signing names (sso-admin: "sso", identitystore: "identitystore").
+  std::unique_ptr<sigv4::Verifier> sso_admin_verifier;
+  std::unique_ptr<sigv4::Verifier> identity_store_verifier;
+  std::unique_ptr<admin::AdminApi> admin;
   std::shared_ptr<tokens::KeyRing> keys;
   std::shared_ptr<tokens::TokenMinter> minter;
   // Applications as the token endpoint reads them (cleared by every admin-plane call).
@@ -164,13 +187,18 @@ StatusOr<std::unique_ptr<Tessera>> Tessera::Create(const ServerConfig& config,
     TS_RETURN_IF_ERROR(ApplyBootstrap(ctx, text));
   }
   auto instance = p->store->GetInstance();
-  if (!instance.ok()) {
-    if (instance.status().code() == StatusCode::kNotFound) {
-      return FailedPreconditionError(
-          "no Identity Center instance is configured: start with --demo or --bootstrap FILE");
+  if (!instance.ok() && instance.status().code() == StatusCode::kNotFound) {
+    // Started from nothing: create an instance in the formats of the sso-admin model, to be
+    // configured through the admin plane (ListInstances finds it) or a later bootstrap file.
+    TS_RETURN_IF_ERROR(p->store->PutInstance(NewInstance(config.regions.front(), now)));
+    instance = p->store->GetInstance();
+    if (instance.ok()) {
+      notices->push_back("created Identity Center instance " + instance->instance_arn +
+                         " (identity store " + instance->identity_store_id + ", account " +
+                         instance->owner_account_id + ")");
     }
-    return instance.status();
   }
+  if (!instance.ok()) return instance.status();
   p->instance = *instance;
 
   // The root credential of the instance owner: from the environment, else generated once and
@@ -212,6 +240,13 @@ StatusOr<std::unique_ptr<Tessera>> Tessera::Create(const ServerConfig& config,
   vopts.service = "sso-oauth";
   vopts.regions = config.regions;
   p->verifier = std::make_unique<sigv4::Verifier>(vopts, p->credentials.get(), clock);
+  vopts.service = "sso";
+  p->sso_admin_verifier = std::make_unique<sigv4::Verifier>(vopts, p->credentials.get(), clock);
+  vopts.service = "identitystore";
+  p->identity_store_verifier =
+      std::make_unique<sigv4::Verifier>(vopts, p->credentials.get(), clock);
+  TS_ASSIGN_OR_RETURN(
+      p->admin, admin::AdminApi::Create(p->store, clock, {p->instance, keys.admin_page_tokens}));
 
   TS_ASSIGN_OR_RETURN(p->keys, tokens::KeyRing::Open(p->store, keys.signing_keys, clock));
   const std::string issuer = public_url + "/" + p->instance.instance_id;
@@ -338,6 +373,29 @@ http::Response Tessera::Handle(const http::Request& request) const {
     http::Response r = Json(200, std::move(*body));
     // RFC 7662 §2.2 / RFC 6749 §5.1: answers about tokens must not be cached.
     r.SetHeader("Cache-Control", "no-store");
+    return r;
+  }
+  // The admin plane (awsJson 1.1): POST / with X-Amz-Target naming the operation.
+  if (path == "/" && request.method == "POST") {
+    const std::string_view target = request.FindHeader("x-amz-target").value_or("");
+    const std::string_view signing_name = admin::AdminApi::SigningNameFor(target);
+    if (signing_name.empty()) {
+      return admin::AwsJsonError(ApiError(
+          StatusCode::kNotFound, "UnknownOperationException",
+          "Unknown operation " + std::string(target.empty() ? "(no X-Amz-Target)" : target)));
+    }
+    const sigv4::Verifier& verifier =
+        signing_name == "sso" ? *p.sso_admin_verifier : *p.identity_store_verifier;
+    auto caller = verifier.Verify(request);
+    if (!caller.ok()) {
+      if (caller.status().error_type().empty()) LogInternal(request, caller.status());
+      return admin::AwsJsonError(caller.status());
+    }
+    Status internal;
+    http::Response r =
+        p.admin->Handle(target, {caller->principal_arn, caller->account_id, request.request_id},
+                        request.body, &internal);
+    if (!internal.ok()) LogInternal(request, internal);
     return r;
   }
   if (path == "/authorize") {

@@ -145,15 +145,69 @@ TEST_F(TesseraTest, ReopeningWithAnotherMasterKeyFails) {
                                       HasSubstr("master key does not match")));
 }
 
-TEST_F(TesseraTest, WithoutDemoOrBootstrapThereIsNoInstance) {
+TEST_F(TesseraTest, WithoutDemoOrBootstrapAFreshInstanceIsCreated) {
   app_.reset();
   ServerConfig empty = config_;
   empty.db_path = (dir_ / "empty.db").string();
   empty.demo = false;
   std::vector<std::string> notices;
-  EXPECT_THAT(Tessera::Create(empty, kPublicUrl, clock_, &notices),
-              ::ts::testing::StatusIs(StatusCode::kFailedPrecondition,
-                                      HasSubstr("no Identity Center instance is configured")));
+  auto app = Tessera::Create(empty, kPublicUrl, clock_, &notices);
+  ASSERT_THAT(app, IsOk());
+  auto instance = (*app)->store()->GetInstance();
+  ASSERT_THAT(instance, IsOk());
+  // The formats of the sso-admin and identitystore models.
+  EXPECT_THAT(instance->instance_arn,
+              ::testing::MatchesRegex("arn:aws:sso:::instance/ssoins-[0-9a-f]{16}"));
+  EXPECT_THAT(instance->identity_store_id, ::testing::MatchesRegex("d-[0-9a-f]{10}"));
+  EXPECT_THAT(instance->owner_account_id, ::testing::MatchesRegex("[1-9][0-9]{11}"));
+  EXPECT_THAT(notices, ::testing::Contains(HasSubstr(instance->instance_arn)));
+  // Reopening keeps it.
+  app->reset();
+  auto again = Tessera::Create(empty, kPublicUrl, clock_, &notices);
+  ASSERT_THAT(again, IsOk());
+  EXPECT_EQ((*again)->store()->GetInstance()->instance_arn, instance->instance_arn);
+}
+
+// --- the admin plane (POST / with X-Amz-Target) ---
+
+http::Request AdminRequest(const std::string& target, const std::string& body) {
+  http::Request r;
+  r.method = "POST";
+  r.target = "/";
+  r.headers.push_back({"host", "127.0.0.1:8080"});
+  r.headers.push_back({"content-type", "application/x-amz-json-1.1"});
+  r.headers.push_back({"x-amz-target", target});
+  r.body = body;
+  return r;
+}
+
+TEST_F(TesseraTest, AdminPlaneIsSignedPerService) {
+  http::Request r = AdminRequest("SWBExternalService.ListInstances", "{}");
+  ASSERT_THAT(sigv4::SignRequest(r, Root(), "us-east-1", "sso", kNow), IsOk());
+  http::Response ok = app_->Handle(r);
+  ASSERT_EQ(ok.status, 200) << ok.body;
+  EXPECT_EQ(ok.FindHeader("content-type").value_or(""), "application/x-amz-json-1.1");
+  EXPECT_EQ(json::parse(ok.body).at("Instances").as_array().size(), 1u);
+
+  // Signed for the wrong service (sso-oauth, or identitystore for an sso-admin operation).
+  for (const char* service : {"sso-oauth", "identitystore"}) {
+    http::Request wrong = AdminRequest("SWBExternalService.ListInstances", "{}");
+    ASSERT_THAT(sigv4::SignRequest(wrong, Root(), "us-east-1", service, kNow), IsOk());
+    http::Response denied = app_->Handle(wrong);
+    EXPECT_EQ(denied.status, 403);
+    EXPECT_EQ(json::parse(denied.body).at("__type"), "InvalidSignatureException") << service;
+  }
+  http::Response unsigned_response = app_->Handle(AdminRequest("AWSIdentityStore.ListUsers", "{}"));
+  EXPECT_EQ(json::parse(unsigned_response.body).at("__type"),
+            "MissingAuthenticationTokenException");
+}
+
+TEST_F(TesseraTest, AdminPlaneUnknownTargetIsUnknownOperation) {
+  for (const char* target : {"", "AWSSSOOIDCService.CreateToken"}) {
+    http::Response r = app_->Handle(AdminRequest(target, "{}"));
+    EXPECT_EQ(r.status, 400);
+    EXPECT_EQ(json::parse(r.body).at("__type"), "UnknownOperationException") << target;
+  }
 }
 
 TEST_F(TesseraTest, Healthz) {

@@ -100,8 +100,11 @@ StatusOr<std::string> GrantValue(const std::string& type, const json::object& gr
 struct Plan {
   std::optional<storage::Instance> instance;
   std::vector<std::pair<storage::User, std::string>> users;  // with plaintext password
+  std::vector<std::pair<storage::Group, std::vector<std::string>>> groups;  // with member names
   std::vector<storage::Application> apps;
-  std::vector<std::vector<std::pair<std::string, std::string>>> assignments;  // (id|name, kind)
+  // (reference, kind): kind "id" (a user's or group's id), "name" (UserName), "group-name"
+  // (DisplayName); a GROUP with an id carries kind "group-id".
+  std::vector<std::vector<std::pair<std::string, std::string>>> assignments;
   std::vector<storage::IamPrincipal> principals;
   std::vector<std::vector<std::pair<std::string, std::string>>> keys;  // (id, secret)
   std::vector<storage::TrustedTokenIssuer> issuers;  // arn "" when it is to be generated
@@ -206,6 +209,30 @@ StatusOr<Plan> Parse(const std::string& text, const BootstrapContext& ctx) {
     u.created_at = u.updated_at = ctx.now;
     plan.users.emplace_back(std::move(u), std::move(password));
   }
+  TS_ASSIGN_OR_RETURN(const json::array* groups, Arr(*root, "Groups", "document"));
+  for (size_t i = 0; i < groups->size(); ++i) {
+    const std::string where = "Groups[" + std::to_string(i) + "]";
+    TS_ASSIGN_OR_RETURN(const json::object* o, Obj((*groups)[i], where));
+    storage::Group g;
+    TS_ASSIGN_OR_RETURN(g.display_name, Str(*o, "DisplayName", where, true));
+    TS_ASSIGN_OR_RETURN(g.group_id, Str(*o, "GroupId", where, false));
+    TS_ASSIGN_OR_RETURN(g.description, Str(*o, "Description", where, false));
+    for (const auto& [other, other_members] : plan.groups) {
+      if (other.display_name == g.display_name) return Bad(where, "duplicate DisplayName");
+    }
+    std::vector<std::string> members;
+    TS_ASSIGN_OR_RETURN(const json::array* list, Arr(*o, "Members", where));
+    for (const auto& m : *list) {
+      if (!m.is_string()) return Bad(where, "Members must list UserNames");
+      members.emplace_back(m.as_string());
+    }
+    json::object attributes = *o;
+    attributes.erase("GroupId");
+    attributes.erase("Members");
+    g.attributes_json = json::serialize(attributes);
+    g.created_at = g.updated_at = ctx.now;
+    plan.groups.emplace_back(std::move(g), std::move(members));
+  }
   TS_ASSIGN_OR_RETURN(const json::array* issuers, Arr(*root, "TrustedTokenIssuers", "document"));
   for (size_t i = 0; i < issuers->size(); ++i) {
     const std::string where = "TrustedTokenIssuers[" + std::to_string(i) + "]";
@@ -285,7 +312,17 @@ StatusOr<Plan> Parse(const std::string& text, const BootstrapContext& ctx) {
     for (const auto& a : *assigned) {
       const std::string aw = where + ".Assignments[]";
       TS_ASSIGN_OR_RETURN(const json::object* ao, Obj(a, aw));
+      TS_ASSIGN_OR_RETURN(std::string type, Str(*ao, "PrincipalType", aw, false));
       TS_ASSIGN_OR_RETURN(std::string id, Str(*ao, "PrincipalId", aw, false));
+      if (type == "GROUP") {
+        TS_ASSIGN_OR_RETURN(std::string name, Str(*ao, "DisplayName", aw, false));
+        if (id.empty() == name.empty()) {
+          return Bad(aw, "give exactly one of PrincipalId, DisplayName for a GROUP");
+        }
+        assignments.emplace_back(id.empty() ? name : id, id.empty() ? "group-name" : "group-id");
+        continue;
+      }
+      if (!type.empty() && type != "USER") return Bad(aw, "PrincipalType must be USER or GROUP");
       TS_ASSIGN_OR_RETURN(std::string name, Str(*ao, "UserName", aw, false));
       if (id.empty() == name.empty()) return Bad(aw, "give exactly one of PrincipalId, UserName");
       assignments.emplace_back(id.empty() ? name : id, id.empty() ? "name" : "id");
@@ -329,13 +366,31 @@ Status ApplyBootstrap(const BootstrapContext& ctx, const std::string& text) {
   storage::Store& store = *ctx.store;
   // Everything that can be checked is checked before the first write.
   if (!plan.instance) TS_RETURN_IF_ERROR(store.GetInstance().status());
+  auto user_known = [&](const std::string& name) {
+    for (const auto& [user, password] : plan.users) {
+      if (user.user_name == name) return true;
+    }
+    return store.GetUserByName(name).ok();
+  };
+  auto group_known = [&](const std::string& name) {
+    for (const auto& [group, members] : plan.groups) {
+      if (group.display_name == name) return true;
+    }
+    auto found = store.FindGroupsByAttribute("displayname", name);
+    return found.ok() && !found->empty();
+  };
   for (const auto& assignments : plan.assignments) {
     for (const auto& [ref, kind] : assignments) {
-      if (kind != "name") continue;
-      bool in_document = false;
-      for (const auto& [user, password] : plan.users) in_document |= (user.user_name == ref);
-      if (!in_document && !store.GetUserByName(ref).ok()) {
-        return Bad("Assignments", "no user named " + ref);
+      if (kind == "name" && !user_known(ref)) return Bad("Assignments", "no user named " + ref);
+      if (kind == "group-name" && !group_known(ref)) {
+        return Bad("Assignments", "no group named " + ref);
+      }
+    }
+  }
+  for (const auto& [group, members] : plan.groups) {
+    for (const std::string& name : members) {
+      if (!user_known(name)) {
+        return Bad("Groups " + group.display_name + " Members", "no user named " + name);
       }
     }
   }
@@ -390,18 +445,51 @@ Status ApplyBootstrap(const BootstrapContext& ctx, const std::string& text) {
       return existing.status();
     }
   }
+  // Groups are matched by DisplayName; memberships are added, never removed.
+  for (auto& [group, members] : plan.groups) {
+    group.identity_store_id = instance.identity_store_id;
+    TS_ASSIGN_OR_RETURN(std::vector<storage::Group> existing,
+                        store.FindGroupsByAttribute("displayname", group.display_name));
+    if (!existing.empty()) {
+      group.group_id = existing.front().group_id;
+      group.created_at = existing.front().created_at;
+      TS_RETURN_IF_ERROR(store.UpdateGroup(group));
+    } else {
+      if (group.group_id.empty()) group.group_id = crypto::RandomUuid();
+      TS_RETURN_IF_ERROR(store.CreateGroup(group));
+    }
+    for (const std::string& name : members) {
+      TS_ASSIGN_OR_RETURN(storage::User user, store.GetUserByName(name));
+      TS_ASSIGN_OR_RETURN(std::vector<storage::GroupMembership> memberships,
+                          store.ListGroupMembershipsForUser(user.user_id));
+      bool member = false;
+      for (const auto& m : memberships) member |= m.group_id == group.group_id;
+      if (member) continue;
+      TS_RETURN_IF_ERROR(
+          store.CreateGroupMembership({crypto::RandomUuid(), instance.identity_store_id,
+                                       group.group_id, user.user_id, ctx.now}));
+    }
+  }
   for (size_t i = 0; i < plan.apps.size(); ++i) {
     storage::Application& app = plan.apps[i];
     app.instance_arn = instance.instance_arn;
     TS_RETURN_IF_ERROR(store.PutApplication(app));
     for (const auto& [ref, kind] : plan.assignments[i]) {
-      std::string user_id = ref;
+      std::string principal_id = ref;
+      const bool group = kind == "group-name" || kind == "group-id";
       if (kind == "name") {
         auto user = store.GetUserByName(ref);
         if (!user.ok()) return Bad("Assignments", "no user named " + ref);
-        user_id = user->user_id;
+        principal_id = user->user_id;
       }
-      TS_RETURN_IF_ERROR(store.PutAssignment(app.application_arn, user_id, "USER"));
+      if (kind == "group-name") {
+        TS_ASSIGN_OR_RETURN(std::vector<storage::Group> found,
+                            store.FindGroupsByAttribute("displayname", ref));
+        if (found.empty()) return Bad("Assignments", "no group named " + ref);
+        principal_id = found.front().group_id;
+      }
+      TS_RETURN_IF_ERROR(
+          store.PutAssignment(app.application_arn, principal_id, group ? "GROUP" : "USER"));
     }
   }
   for (size_t i = 0; i < plan.principals.size(); ++i) {

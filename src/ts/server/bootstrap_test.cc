@@ -360,6 +360,48 @@ TEST_F(BootstrapTest, AssignmentToAnUnknownUserName) {
   ExpectNothingWritten();
 }
 
+// --- groups ---
+
+TEST_F(BootstrapTest, GroupsMembersAndGroupAssignmentsAreAppliedIdempotently) {
+  json::object doc = BaseDocument();
+  doc["Users"].as_array().push_back(json::object{{"UserName", "bob"}});
+  doc["Groups"] = json::parse(R"([{"DisplayName": "staff", "Description": "Everyone",
+                                   "Members": ["bob"]}])");
+  FirstApp(doc)["Assignments"] =
+      json::parse(R"([{"PrincipalType": "GROUP", "DisplayName": "staff"}])");
+  ASSERT_THAT(Apply(doc), IsOk());
+  ASSERT_THAT(Apply(doc), IsOk());  // a restart: nothing duplicated
+  auto groups = store_->FindGroupsByAttribute("displayname", "staff");
+  ASSERT_THAT(groups, IsOk());
+  ASSERT_EQ(groups->size(), 1u);
+  EXPECT_EQ((*groups)[0].description, "Everyone");
+  auto bob = store_->GetUserByName("bob");
+  ASSERT_THAT(bob, IsOk());
+  auto memberships = store_->ListGroupMembershipsForUser(bob->user_id);
+  ASSERT_THAT(memberships, IsOk());
+  EXPECT_EQ(memberships->size(), 1u);
+  // bob reaches the application through the group; alice (not a member) does not.
+  EXPECT_THAT(store_->IsAssigned(kApp, bob->user_id), IsOkAndHolds(true));
+  EXPECT_THAT(store_->IsAssigned(kApp, store_->GetUserByName("alice")->user_id),
+              IsOkAndHolds(false));
+}
+
+TEST_F(BootstrapTest, GroupReferencesMustResolveBeforeAnythingIsWritten) {
+  json::object doc = BaseDocument();
+  FirstApp(doc)["Assignments"] =
+      json::parse(R"([{"PrincipalType": "GROUP", "DisplayName": "nobody"}])");
+  EXPECT_THAT(Apply(doc), StatusIs(StatusCode::kInvalidArgument,
+                                   HasSubstr("bootstrap: Assignments: no group named nobody")));
+  ExpectNothingWritten();
+  doc = BaseDocument();
+  doc["Groups"] = json::parse(R"([{"DisplayName": "staff", "Members": ["ghost"]}])");
+  EXPECT_THAT(Apply(doc), StatusIs(StatusCode::kInvalidArgument, HasSubstr("no user named ghost")));
+  ExpectNothingWritten();
+  doc = BaseDocument();
+  FirstApp(doc)["Assignments"] = json::parse(R"([{"PrincipalType": "ROBOT", "UserName": "x"}])");
+  EXPECT_THAT(Apply(doc), StatusIs(StatusCode::kInvalidArgument, HasSubstr("USER or GROUP")));
+}
+
 // --- trusted token issuers and the JwtBearer grant ---
 
 json::object Issuer(const char* arn = nullptr) {

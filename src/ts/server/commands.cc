@@ -4,6 +4,7 @@
 #include <signal.h>
 
 #include <atomic>
+#include <cctype>
 #include <chrono>
 #include <filesystem>
 #include <iostream>
@@ -12,6 +13,7 @@
 #include "ts/common/status_macros.h"
 #include "ts/crypto/password.h"
 #include "ts/http/server.h"
+#include "ts/iam/policy.h"
 #include "ts/oauth/errors.h"
 #include "ts/server/app.h"
 #include "ts/server/config.h"
@@ -29,6 +31,8 @@ commands:
   serve                 run the server (tessera serve --help)
   set-password          --db PATH --user-name NAME; reads the new password from stdin
   create-principal      --db PATH --arn ARN            register an IAM user or role
+  put-identity-policy   --db PATH --principal-arn ARN   reads the principal's IAM identity policy
+                        (JSON) from stdin; it authorizes sso:* / identitystore:* admin calls
   create-access-key     --db PATH --principal-arn ARN [--duration-seconds N]
                         prints a new key pair (with a session token when N > 0)
   list-access-keys      --db PATH --principal-arn ARN
@@ -264,9 +268,37 @@ int RunCommand(const std::vector<std::string>& args, std::istream& in, std::ostr
       return Fail(err, InvalidArgumentError("--arn must be an IAM user or role ARN, e.g. "
                                             "arn:aws:iam::123456789012:role/webapp"));
     }
+    // Registering again keeps the principal's identity policy.
+    if (auto existing = o->store->GetPrincipal(p.arn); existing.ok()) {
+      p.identity_policy_json = existing->identity_policy_json;
+      p.created_at = existing->created_at;
+    }
     Status s = o->store->PutPrincipal(p);
     if (!s.ok()) return Fail(err, s);
     out << "principal " << p.arn << " registered\n";
+    return 0;
+  }
+  if (cmd == "put-identity-policy") {
+    auto flags = with({"--principal-arn"});
+    if (!flags.ok()) return Fail(err, flags.status());
+    auto o = OpenOffline(*flags);
+    if (!o.ok()) return Fail(err, o.status());
+    auto principal = o->store->GetPrincipal(flags->Get("--principal-arn"));
+    if (!principal.ok()) return Fail(err, principal.status());
+    std::string policy((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+    while (!policy.empty() && std::isspace(static_cast<unsigned char>(policy.back()))) {
+      policy.pop_back();
+    }
+    // An empty document removes the policy; anything else must be one we can evaluate.
+    if (!policy.empty()) {
+      auto parsed = iam::ParsePolicy(policy);
+      if (!parsed.ok()) return Fail(err, parsed.status());
+    }
+    principal->identity_policy_json = policy;
+    Status s = o->store->PutPrincipal(*principal);
+    if (!s.ok()) return Fail(err, s);
+    out << (policy.empty() ? "identity policy removed from " : "identity policy set on ")
+        << principal->arn << "\n";
     return 0;
   }
   if (cmd == "create-access-key") {

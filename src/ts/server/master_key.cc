@@ -88,7 +88,8 @@ MasterKeys DeriveMasterKeys(const std::string& master_key) {
   return MasterKeys{crypto::DeriveKey(master_key, "signing-keys"),
                     crypto::DeriveKey(master_key, "iam-secrets"),
                     crypto::DeriveKey(master_key, "identity-context"),
-                    crypto::DeriveKey(master_key, "refresh-rotation")};
+                    crypto::DeriveKey(master_key, "refresh-rotation"),
+                    crypto::DeriveKey(master_key, "admin-page-tokens")};
 }
 
 }  // namespace ts::server

@@ -12,10 +12,11 @@
 namespace ts::server {
 
 struct MasterKeys {
-  std::string signing_keys;      // seals private signing keys
-  std::string iam_secrets;       // seals IAM secret access keys
-  std::string identity_context;  // seals identityContext values
-  std::string refresh_rotation;  // derives refresh-token successors
+  std::string signing_keys;       // seals private signing keys
+  std::string iam_secrets;        // seals IAM secret access keys
+  std::string identity_context;   // seals identityContext values
+  std::string refresh_rotation;   // derives refresh-token successors
+  std::string admin_page_tokens;  // MACs the admin plane's NextToken values
 };
 
 // Loads the 32-byte master key: `env_value` (base64 or 64 hex characters) when set, else the key

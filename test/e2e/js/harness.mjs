@@ -31,9 +31,10 @@ export function pkcePair() {
   return { verifier, challenge };
 }
 
-// A running `tessera serve --demo`. Use `await Server.start()`, then `await server.stop()`.
+// A running `tessera serve --demo` (or, with {demo: false}, a Tessera started from nothing).
+// Use `await Server.start()`, then `await server.stop()`.
 export class Server {
-  static async start(extraArgs = []) {
+  static async start(extraArgs = [], { demo = true } = {}) {
     const dir = mkdtempSync(join(tmpdir(), 'tessera-e2e-js-'));
     const db = join(dir, 'tessera.db');
     const env = {
@@ -47,7 +48,7 @@ export class Server {
     const log = createWriteStream(logPath);
     const proc = spawn(
       binary(),
-      ['serve', '--listen', '127.0.0.1:0', '--db', db, '--demo', ...extraArgs],
+      ['serve', '--listen', '127.0.0.1:0', '--db', db, ...(demo ? ['--demo'] : []), ...extraArgs],
       { env, stdio: ['ignore', 'pipe', 'pipe'] },
     );
     proc.stderr.pipe(log);
@@ -109,8 +110,14 @@ export class Server {
 
   // Runs `tessera <args> --db <this db>`; resolves to {code, stdout, stderr}.
   tessera(...args) {
+    return this.tesseraWithInput('', ...args);
+  }
+
+  // The same with `input` written to its stdin (set-password, put-identity-policy).
+  tesseraWithInput(input, ...args) {
     return new Promise((resolve, reject) => {
       const p = spawn(binary(), [...args, '--db', this.db], { env: this.env });
+      p.stdin.end(input);
       let stdout = '';
       let stderr = '';
       p.stdout.on('data', (d) => (stdout += d));
@@ -170,8 +177,15 @@ export function hiddenInputs(html) {
 
 // Signs in through the login page with fetch, keeping the CSRF cookie as a browser would.
 // Resolves to the redirect's query parameters ({code, state, iss}).
-export async function signIn(server, challenge, { user = 'demo', password = DEMO_PASSWORD } = {}) {
-  const page = await fetch(server.authorizeUrl(challenge), { redirect: 'manual' });
+export async function signIn(
+  server,
+  challenge,
+  { user = 'demo', password = DEMO_PASSWORD, clientId, redirectUri } = {},
+) {
+  const options = {};
+  if (clientId) options.clientId = clientId;
+  if (redirectUri) options.redirectUri = redirectUri;
+  const page = await fetch(server.authorizeUrl(challenge, options), { redirect: 'manual' });
   if (page.status !== 200) throw new Error(`login page: ${page.status}`);
   const cookies = page.headers
     .getSetCookie()

@@ -1,0 +1,90 @@
+// File: handlers.h (internal to ts/admin)
+// What the sso-admin and identitystore handlers share: the request being served, the
+// environment (store, clock, instance), pagination tokens and error constructors.
+// Thread-safe: Env is immutable after construction; a Call belongs to one request.
+#pragma once
+
+#include <boost/json.hpp>
+#include <map>
+#include <string>
+#include <string_view>
+
+#include "ts/admin/admin_api.h"
+#include "ts/common/status.h"
+#include "ts/storage/store.h"
+
+namespace ts::admin::internal {
+
+namespace json = boost::json;
+
+struct Call {
+  std::string_view operation;
+  const json::object& in;
+  AdminCaller caller;
+  // Members added to an error body besides __type and Message (identitystore's Reason,
+  // ResourceType, ResourceId).
+  json::object error_extras;
+};
+
+struct Env {
+  storage::StorePtr store;
+  ClockPtr clock;
+  storage::Instance instance;
+  std::string page_token_key;
+
+  // The page a List operation asks for: its NextToken (verified to be one this server issued
+  // for `scope`) and MaxResults (`default_limit` when absent). ValidationException for a token
+  // that is malformed, tampered with or from another listing.
+  StatusOr<storage::PageRequest> PageFor(const Call& call, std::string_view scope,
+                                         int default_limit = 100) const;
+  // The NextToken to return for `next` ("" -> no token).
+  std::string TokenFor(std::string_view scope, const std::string& next) const;
+  // Lists an in-memory, key-ordered sequence by the same token scheme (for the small per
+  // application collections).
+  template <typename T, typename KeyFn>
+  StatusOr<storage::Page<T>> PageOf(const Call& call, std::string_view scope,
+                                    const std::vector<T>& all, KeyFn key_of) const {
+    auto request = PageFor(call, scope);
+    if (!request.ok()) return request.status();
+    storage::Page<T> page;
+    for (const T& item : all) {
+      if (!request->after.empty() && !(key_of(item) > request->after)) continue;
+      if (static_cast<int>(page.items.size()) == request->limit) {
+        page.next = key_of(page.items.back());
+        break;
+      }
+      page.items.push_back(item);
+    }
+    return page;
+  }
+
+  std::string IdentityStoreArn() const;
+  std::string RootArn() const;
+};
+
+using Handler = StatusOr<json::object> (*)(const Env& env, Call& call);
+std::map<std::string, Handler, std::less<>> SsoAdminHandlers();
+std::map<std::string, Handler, std::less<>> IdentityStoreHandlers();
+
+// Modeled errors.
+Status Validation(std::string_view message);
+Status NotFound(std::string_view message);
+Status Conflict(std::string_view message);
+Status AccessDenied(std::string_view message);
+
+// A store status whose NotFound / AlreadyExists is the client's: mapped to
+// ResourceNotFoundException / ConflictException with `message` (store message when empty).
+Status ClientFacing(const Status& status, std::string_view not_found = {},
+                    std::string_view conflict = {});
+
+// Member accessors for validated input (the model has checked types already).
+std::string Str(const json::object& o, std::string_view key);
+bool Has(const json::object& o, std::string_view key);
+
+// Unix seconds -> awsJson timestamp (epoch seconds as a number).
+json::value Timestamp(int64_t unix_seconds);
+
+// A JSON document the handlers stored themselves; {} if it does not parse (never expected).
+json::value ParseStored(const std::string& text);
+
+}  // namespace ts::admin::internal

@@ -1,0 +1,452 @@
+#include "ts/admin/service_model.h"
+
+#include <boost/json.hpp>
+#include <map>
+#include <optional>
+#include <regex>
+#include <set>
+
+namespace ts::admin {
+namespace internal {
+extern const std::string_view kSsoAdminModelJson;
+extern const std::string_view kIdentityStoreModelJson;
+}  // namespace internal
+
+namespace {
+
+namespace json = boost::json;
+
+struct Member {
+  std::string name;
+  std::string shape;
+  bool idempotency_token = false;
+};
+
+struct Shape {
+  std::string name;
+  std::string type;
+  std::optional<int64_t> min;
+  std::optional<int64_t> max;
+  std::string pattern;
+  std::optional<std::regex> regex;
+  std::set<std::string> enum_values;
+  std::vector<Member> members;
+  std::set<std::string> required;
+  bool is_union = false;
+  bool is_document = false;
+  bool sensitive = false;    // never echoed in messages
+  std::string member_shape;  // list
+  std::string key_shape;     // map
+  std::string value_shape;   // map
+};
+
+std::string_view Sv(const json::string& s) { return {s.data(), s.size()}; }
+
+const json::string* StringAt(const json::object& o, std::string_view key) {
+  const json::value* v = o.if_contains(key);
+  return v != nullptr && v->is_string() ? &v->get_string() : nullptr;
+}
+
+std::optional<int64_t> IntAt(const json::object& o, std::string_view key) {
+  const json::value* v = o.if_contains(key);
+  if (v == nullptr) return std::nullopt;
+  if (v->is_int64()) return v->get_int64();
+  if (v->is_uint64()) return static_cast<int64_t>(v->get_uint64());
+  if (v->is_double()) return static_cast<int64_t>(v->get_double());
+  return std::nullopt;
+}
+
+std::string Describe(const json::value& v) {
+  switch (v.kind()) {
+    case json::kind::string:
+      return "string";
+    case json::kind::bool_:
+      return "boolean";
+    case json::kind::array:
+      return "list";
+    case json::kind::object:
+      return "object";
+    case json::kind::null:
+      return "null";
+    default:
+      return "number";
+  }
+}
+
+// Longest value a pattern is evaluated on (the longest patterned, bounded shape is 2048).
+constexpr size_t kMaxPatternInput = 4096;
+
+std::string Quote(std::string_view s) {
+  // Long or sensitive values are not echoed back in full.
+  if (s.size() > 64) return "'" + std::string(s.substr(0, 61)) + "...'";
+  return "'" + std::string(s) + "'";
+}
+
+}  // namespace
+
+std::string MarkNonAscii(std::string_view text, size_t* code_points) {
+  std::string out;
+  out.reserve(text.size());
+  size_t count = 0;
+  for (size_t i = 0; i < text.size();) {
+    const auto c = static_cast<unsigned char>(text[i]);
+    ++count;
+    if (c < 0x80) {
+      out += static_cast<char>(c);
+      ++i;
+      continue;
+    }
+    size_t len = (c & 0xE0) == 0xC0 ? 2 : (c & 0xF0) == 0xE0 ? 3 : (c & 0xF8) == 0xF0 ? 4 : 1;
+    out += '\x01';
+    i += len;
+  }
+  if (code_points != nullptr) *code_points = count;
+  return out;
+}
+
+struct ServiceModel::Impl {
+  std::string target_prefix;
+  std::string signing_name;
+  std::map<std::string, std::string, std::less<>> operation_inputs;
+  std::map<std::string, Shape, std::less<>> shapes;
+
+  const Shape* Find(std::string_view name) const {
+    auto it = shapes.find(name);
+    return it == shapes.end() ? nullptr : &it->second;
+  }
+
+  void Check(const Shape& shape, const json::value& v, const std::string& path,
+             std::vector<std::string>& errors) const {
+    const std::string at = path.empty() ? "the request" : "'" + path + "'";
+    if (shape.is_document) return;
+    const std::string& t = shape.type;
+    if (t == "string" || t == "blob") {
+      if (!v.is_string()) {
+        errors.push_back("Value at " + at +
+                         " failed to satisfy constraint: Member must be a string, "
+                         "not a " +
+                         Describe(v));
+        return;
+      }
+      std::string_view s = Sv(v.get_string());
+      size_t length = 0;
+      const std::string marked = MarkNonAscii(s, &length);
+      const std::string value = shape.sensitive ? "Value" : "Value " + Quote(s);
+      if (!shape.enum_values.empty() && !shape.enum_values.contains(std::string(s))) {
+        std::string list;
+        for (const std::string& e : shape.enum_values) list += (list.empty() ? "" : ", ") + e;
+        errors.push_back(value + " at " + at +
+                         " failed to satisfy constraint: Member must satisfy enum value set: [" +
+                         list + "]");
+      }
+      if (shape.min && static_cast<int64_t>(length) < *shape.min) {
+        errors.push_back("Value at " + at +
+                         " failed to satisfy constraint: Member must have length greater than or "
+                         "equal to " +
+                         std::to_string(*shape.min));
+      }
+      if (shape.max && static_cast<int64_t>(length) > *shape.max) {
+        errors.push_back("Value at " + at +
+                         " failed to satisfy constraint: Member must have length less than or "
+                         "equal to " +
+                         std::to_string(*shape.max));
+      }
+      // libstdc++'s regex executor recurses per character: a value over the length limit (or,
+      // for the one unbounded pattern, over kMaxPatternInput) is not matched at all.
+      const bool too_long =
+          (shape.max && static_cast<int64_t>(length) > *shape.max) || length > kMaxPatternInput;
+      if (shape.regex && (too_long || !std::regex_match(marked, *shape.regex))) {
+        errors.push_back(value + " at " + at +
+                         " failed to satisfy constraint: Member must satisfy regular expression "
+                         "pattern: " +
+                         shape.pattern);
+      }
+      return;
+    }
+    if (t == "integer" || t == "long") {
+      if (!v.is_int64() && !v.is_uint64()) {
+        errors.push_back("Value at " + at +
+                         " failed to satisfy constraint: Member must be an "
+                         "integer, not a " +
+                         Describe(v));
+        return;
+      }
+      const int64_t n = v.is_int64() ? v.get_int64() : static_cast<int64_t>(v.get_uint64());
+      if (shape.min && n < *shape.min) {
+        errors.push_back("Value '" + std::to_string(n) + "' at " + at +
+                         " failed to satisfy constraint: Member must have value greater than or "
+                         "equal to " +
+                         std::to_string(*shape.min));
+      }
+      if (shape.max && n > *shape.max) {
+        errors.push_back("Value '" + std::to_string(n) + "' at " + at +
+                         " failed to satisfy constraint: Member must have value less than or "
+                         "equal to " +
+                         std::to_string(*shape.max));
+      }
+      return;
+    }
+    if (t == "boolean") {
+      if (!v.is_bool()) {
+        errors.push_back("Value at " + at +
+                         " failed to satisfy constraint: Member must be a "
+                         "boolean, not a " +
+                         Describe(v));
+      }
+      return;
+    }
+    if (t == "timestamp" || t == "double" || t == "float") {
+      if (!v.is_number()) {
+        errors.push_back("Value at " + at +
+                         " failed to satisfy constraint: Member must be a "
+                         "number, not a " +
+                         Describe(v));
+      }
+      return;
+    }
+    if (t == "list") {
+      if (!v.is_array()) {
+        errors.push_back("Value at " + at +
+                         " failed to satisfy constraint: Member must be a "
+                         "list, not a " +
+                         Describe(v));
+        return;
+      }
+      const json::array& a = v.get_array();
+      CheckCount(shape, static_cast<int64_t>(a.size()), at, errors);
+      const Shape* member = Find(shape.member_shape);
+      if (member == nullptr) return;
+      for (size_t i = 0; i < a.size(); ++i) {
+        if (a[i].is_null()) continue;
+        Check(*member, a[i], path + "." + std::to_string(i + 1), errors);
+      }
+      return;
+    }
+    if (t == "map") {
+      if (!v.is_object()) {
+        errors.push_back("Value at " + at +
+                         " failed to satisfy constraint: Member must be a "
+                         "map, not a " +
+                         Describe(v));
+        return;
+      }
+      const json::object& o = v.get_object();
+      CheckCount(shape, static_cast<int64_t>(o.size()), at, errors);
+      const Shape* key = Find(shape.key_shape);
+      const Shape* value = Find(shape.value_shape);
+      for (const auto& kv : o) {
+        const std::string child = path + "." + std::string(kv.key());
+        if (key != nullptr) Check(*key, json::value(kv.key()), child, errors);
+        if (value != nullptr && !kv.value().is_null()) Check(*value, kv.value(), child, errors);
+      }
+      return;
+    }
+    if (t == "structure") {
+      if (!v.is_object()) {
+        errors.push_back("Value at " + at +
+                         " failed to satisfy constraint: Member must be a "
+                         "structure, not a " +
+                         Describe(v));
+        return;
+      }
+      const json::object& o = v.get_object();
+      int set = 0;
+      for (const Member& m : shape.members) {
+        const std::string child = path.empty() ? m.name : path + "." + m.name;
+        const json::value* mv = o.if_contains(m.name);
+        if (mv == nullptr || mv->is_null()) {
+          if (shape.required.contains(m.name)) {
+            errors.push_back("Value null at '" + child +
+                             "' failed to satisfy constraint: Member must not be null");
+          }
+          continue;
+        }
+        ++set;
+        if (const Shape* ms = Find(m.shape)) Check(*ms, *mv, child, errors);
+      }
+      if (shape.is_union && set != 1) {
+        std::string names;
+        for (const Member& m : shape.members) names += (names.empty() ? "" : ", ") + m.name;
+        errors.push_back("Value at " + at + " failed to satisfy constraint: exactly one of [" +
+                         names + "] must be set, got " + std::to_string(set));
+      }
+      return;
+    }
+  }
+
+  static void CheckCount(const Shape& shape, int64_t n, const std::string& at,
+                         std::vector<std::string>& errors) {
+    if (shape.min && n < *shape.min) {
+      errors.push_back("Value at " + at +
+                       " failed to satisfy constraint: Member must have length greater than or "
+                       "equal to " +
+                       std::to_string(*shape.min));
+    }
+    if (shape.max && n > *shape.max) {
+      errors.push_back("Value at " + at +
+                       " failed to satisfy constraint: Member must have length less than or "
+                       "equal to " +
+                       std::to_string(*shape.max));
+    }
+  }
+};
+
+ServiceModel::ServiceModel(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
+ServiceModel::~ServiceModel() = default;
+
+StatusOr<std::shared_ptr<const ServiceModel>> ServiceModel::Parse(std::string_view model_json) {
+  boost::system::error_code ec;
+  json::value doc = json::parse(model_json, ec);
+  if (ec || !doc.is_object()) return InvalidArgumentError("service model is not a JSON object");
+  const json::object& root = doc.get_object();
+  auto impl = std::make_unique<Impl>();
+  const json::value* metadata = root.if_contains("metadata");
+  const json::value* operations = root.if_contains("operations");
+  const json::value* shapes = root.if_contains("shapes");
+  if (metadata == nullptr || !metadata->is_object() || operations == nullptr ||
+      !operations->is_object() || shapes == nullptr || !shapes->is_object()) {
+    return InvalidArgumentError("service model lacks metadata, operations or shapes");
+  }
+  if (const json::string* p = StringAt(metadata->get_object(), "targetPrefix")) {
+    impl->target_prefix = std::string(Sv(*p));
+  }
+  if (const json::string* p = StringAt(metadata->get_object(), "signingName")) {
+    impl->signing_name = std::string(Sv(*p));
+  }
+  for (const auto& [name, op] : operations->get_object()) {
+    std::string input;
+    if (op.is_object()) {
+      if (const json::value* in = op.get_object().if_contains("input"); in && in->is_object()) {
+        if (const json::string* s = StringAt(in->get_object(), "shape"))
+          input = std::string(Sv(*s));
+      }
+    }
+    impl->operation_inputs.emplace(std::string(name), input);
+  }
+  for (const auto& [name, sv] : shapes->get_object()) {
+    if (!sv.is_object())
+      return InvalidArgumentError("shape " + std::string(name) + " is not an object");
+    const json::object& so = sv.get_object();
+    Shape shape;
+    shape.name = std::string(name);
+    if (const json::string* t = StringAt(so, "type")) shape.type = std::string(Sv(*t));
+    shape.min = IntAt(so, "min");
+    shape.max = IntAt(so, "max");
+    if (const json::value* u = so.if_contains("union"); u && u->is_bool())
+      shape.is_union = u->get_bool();
+    if (const json::value* d = so.if_contains("document"); d && d->is_bool()) {
+      shape.is_document = d->get_bool();
+    }
+    if (const json::string* p = StringAt(so, "pattern")) shape.pattern = std::string(Sv(*p));
+    if (const json::value* sv2 = so.if_contains("sensitive"); sv2 && sv2->is_bool()) {
+      shape.sensitive = sv2->get_bool();
+    }
+    if (const json::string* r = StringAt(so, "x-tessera-regex")) {
+      try {
+        shape.regex.emplace(std::string(Sv(*r)), std::regex::ECMAScript | std::regex::optimize);
+      } catch (const std::regex_error& e) {
+        return InvalidArgumentError("shape " + shape.name +
+                                    ": pattern does not compile: " + e.what());
+      }
+    }
+    if (const json::value* e = so.if_contains("enum"); e && e->is_array()) {
+      for (const json::value& item : e->get_array()) {
+        if (item.is_string()) shape.enum_values.insert(std::string(Sv(item.get_string())));
+      }
+    }
+    if (const json::value* r = so.if_contains("required"); r && r->is_array()) {
+      for (const json::value& item : r->get_array()) {
+        if (item.is_string()) shape.required.insert(std::string(Sv(item.get_string())));
+      }
+    }
+    if (const json::value* m = so.if_contains("members"); m && m->is_object()) {
+      for (const auto& [mname, mv] : m->get_object()) {
+        if (!mv.is_object()) continue;
+        Member member;
+        member.name = std::string(mname);
+        if (const json::string* s = StringAt(mv.get_object(), "shape")) {
+          member.shape = std::string(Sv(*s));
+        }
+        if (const json::value* it = mv.get_object().if_contains("idempotencyToken");
+            it && it->is_bool()) {
+          member.idempotency_token = it->get_bool();
+        }
+        shape.members.push_back(std::move(member));
+      }
+    }
+    for (auto [key, field] :
+         {std::pair{"member", &shape.member_shape}, std::pair{"key", &shape.key_shape},
+          std::pair{"value", &shape.value_shape}}) {
+      if (const json::value* ref = so.if_contains(key); ref && ref->is_object()) {
+        if (const json::string* s = StringAt(ref->get_object(), "shape"))
+          *field = std::string(Sv(*s));
+      }
+    }
+    impl->shapes.emplace(shape.name, std::move(shape));
+  }
+  for (const auto& [op, input] : impl->operation_inputs) {
+    if (!input.empty() && impl->Find(input) == nullptr) {
+      return InvalidArgumentError("operation " + op + " names a missing input shape " + input);
+    }
+  }
+  return std::shared_ptr<const ServiceModel>(new ServiceModel(std::move(impl)));
+}
+
+const std::string& ServiceModel::target_prefix() const { return impl_->target_prefix; }
+const std::string& ServiceModel::signing_name() const { return impl_->signing_name; }
+
+bool ServiceModel::HasOperation(std::string_view operation) const {
+  return impl_->operation_inputs.contains(operation);
+}
+
+Status ServiceModel::ValidateInput(std::string_view operation, const json::value& input) const {
+  auto it = impl_->operation_inputs.find(operation);
+  if (it == impl_->operation_inputs.end()) {
+    return NotFoundError("no operation " + std::string(operation));
+  }
+  const Shape* shape = impl_->Find(it->second);
+  if (shape == nullptr) return OkStatus();
+  std::vector<std::string> errors;
+  impl_->Check(*shape, input, "", errors);
+  if (errors.empty()) return OkStatus();
+  std::string message = std::to_string(errors.size()) +
+                        (errors.size() == 1 ? " validation error" : " validation errors") +
+                        " detected: ";
+  for (size_t i = 0; i < errors.size(); ++i) {
+    if (i > 0) message += "; ";
+    message += errors[i];
+  }
+  return ApiError(StatusCode::kInvalidArgument, "ValidationException", message);
+}
+
+std::vector<std::string> ServiceModel::IdempotencyTokenMembers(std::string_view operation) const {
+  std::vector<std::string> out;
+  auto it = impl_->operation_inputs.find(operation);
+  if (it == impl_->operation_inputs.end()) return out;
+  if (const Shape* shape = impl_->Find(it->second)) {
+    for (const Member& m : shape->members) {
+      if (m.idempotency_token) out.push_back(m.name);
+    }
+  }
+  return out;
+}
+
+namespace {
+StatusOr<std::shared_ptr<const ServiceModel>> Embedded(std::string_view json_text) {
+  return ServiceModel::Parse(json_text);
+}
+}  // namespace
+
+StatusOr<std::shared_ptr<const ServiceModel>> SsoAdminModel() {
+  static const StatusOr<std::shared_ptr<const ServiceModel>> model =
+      Embedded(internal::kSsoAdminModelJson);
+  return model;
+}
+
+StatusOr<std::shared_ptr<const ServiceModel>> IdentityStoreModel() {
+  static const StatusOr<std::shared_ptr<const ServiceModel>> model =
+      Embedded(internal::kIdentityStoreModelJson);
+  return model;
+}
+
+}  // namespace ts::admin

@@ -1,0 +1,70 @@
+// File: service_model.h
+// The AWS service models of sso-admin and identitystore (botocore, trimmed and embedded at build
+// time from third_party/aws-models/) and request validation driven by them: every constraint an
+// operation's input shape declares is checked generically, so handlers carry only semantics.
+//
+// Checked (botocore's model vocabulary): `required` members; string `min`/`max` (in Unicode code
+// points) and `pattern` (matched against the whole value; see x-tessera-regex in
+// third_party/aws-models/extract.py); `enum`; integer/long `min`/`max`; list and map
+// `min`/`max` (entries), map keys and values; unions: exactly one member set; nested structures;
+// JSON types (string, number, boolean, object, array). `null` counts as absent, unknown members
+// are ignored (as AWS does). Documents (ActorPolicy) are accepted as any JSON value.
+//
+// Thread-safe after construction (immutable); the embedded models are parsed once.
+#pragma once
+
+#include <memory>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "ts/common/status.h"
+
+namespace boost::json {
+class value;
+}
+
+namespace ts::admin {
+
+class ServiceModel {
+ public:
+  // Parses a (trimmed) botocore service-2.json document and compiles its patterns.
+  // InvalidArgument naming the shape if the document or a pattern is malformed.
+  static StatusOr<std::shared_ptr<const ServiceModel>> Parse(std::string_view model_json);
+
+  ~ServiceModel();
+  ServiceModel(const ServiceModel&) = delete;
+  ServiceModel& operator=(const ServiceModel&) = delete;
+
+  // metadata.targetPrefix ("SWBExternalService", "AWSIdentityStore") and signingName.
+  const std::string& target_prefix() const;
+  const std::string& signing_name() const;
+
+  bool HasOperation(std::string_view operation) const;
+
+  // Validates `input` against the operation's input shape. OK, or
+  // ApiError(kInvalidArgument, "ValidationException", "<n> validation error(s) detected: ...")
+  // naming each offending member by its path (e.g. "Grant.AuthorizationCode.RedirectUris").
+  // NotFound if the operation is not in the model.
+  Status ValidateInput(std::string_view operation, const boost::json::value& input) const;
+
+  // The names of the members of `shape`'s structure marked idempotencyToken (ClientToken).
+  std::vector<std::string> IdempotencyTokenMembers(std::string_view operation) const;
+
+ private:
+  struct Impl;
+  explicit ServiceModel(std::unique_ptr<Impl> impl);
+  std::unique_ptr<Impl> impl_;
+};
+
+// The embedded models, parsed on first use. A model that fails to parse is a build defect: the
+// unit tests parse both.
+StatusOr<std::shared_ptr<const ServiceModel>> SsoAdminModel();
+StatusOr<std::shared_ptr<const ServiceModel>> IdentityStoreModel();
+
+// Maps every non-ASCII code point of valid UTF-8 `text` to the byte 0x01 (the marker the
+// translated patterns use for "any non-ASCII character") and counts code points. Exposed for
+// tests.
+std::string MarkNonAscii(std::string_view text, size_t* code_points);
+
+}  // namespace ts::admin
