@@ -396,6 +396,10 @@ http::Response Tessera::Handle(const http::Request& request) const {
         p.admin->Handle(target, {caller->principal_arn, caller->account_id, request.request_id},
                         request.body, &internal);
     if (!internal.ok()) LogInternal(request, internal);
+    // Whatever the call changed applies to the next token request (application_cache.h). Every
+    // authenticated admin call clears the cache: they are rare, and a read-only one costs one
+    // extra store read per application afterwards.
+    p.applications->Clear();
     return r;
   }
   if (path == "/authorize") {
