@@ -55,7 +55,51 @@ struct Application {
   std::string actor_policy_json;
   // Access scope -> AuthorizedTargets (application or instance ARNs; may be empty).
   std::map<std::string, std::vector<std::string>> access_scopes;
+  // The sso-admin PortalOptions structure as JSON ("" when not set).
+  std::string portal_options_json;
   int64_t created_at = 0;
+};
+
+// An identity-store group. `attributes_json` is the identitystore Group document (DisplayName,
+// Description, ExternalIds in PascalCase). DisplayName is unique in the store.
+struct Group {
+  std::string group_id;  // identitystore GroupId (a UUID)
+  std::string identity_store_id;
+  std::string display_name;
+  std::string description;
+  std::string attributes_json = "{}";
+  int64_t created_at = 0;
+  int64_t updated_at = 0;
+};
+
+// A user's membership in a group (identitystore CreateGroupMembership).
+struct GroupMembership {
+  std::string membership_id;  // identitystore MembershipId (a UUID)
+  std::string identity_store_id;
+  std::string group_id;
+  std::string user_id;  // MemberId.UserId
+  int64_t created_at = 0;
+};
+
+// A principal (user or group) assigned to an application.
+struct Assignment {
+  std::string application_arn;
+  std::string principal_id;
+  std::string principal_type;  // USER | GROUP
+};
+
+// One page of a listing ordered by the records' key. `after` is the key of the last record of
+// the previous page ("" for the first page); `limit` > 0 bounds the page.
+struct PageRequest {
+  std::string after;
+  int limit = 100;
+};
+
+// `next` is the key to pass as `after` for the following page; "" when this was the last one.
+template <typename T>
+struct Page {
+  std::vector<T> items;
+  std::string next;
 };
 
 // An IAM user or role that may hold access keys.

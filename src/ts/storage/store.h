@@ -11,6 +11,7 @@
 #pragma once
 
 #include <cstdint>
+#include <map>
 #include <memory>
 #include <optional>
 #include <string>
@@ -58,8 +59,42 @@ class Store {
   virtual StatusOr<User> GetUser(const std::string& user_id) = 0;
   virtual StatusOr<User> GetUserByName(const std::string& user_name) = 0;
   virtual StatusOr<std::vector<User>> ListUsers() = 0;
-  // Deletes the user, revokes their token families and ends their sign-in sessions.
+  // Users ordered by user_id, one page at a time.
+  virtual StatusOr<Page<User>> ListUsersPage(const PageRequest& page) = 0;
+  // Users having `value` at the attribute `path`, through the index that UserIndexEntries
+  // (attribute_index.h) defines: the pair is canonicalised with CanonicalLookup first. Ordered by
+  // user_id; empty when none.
+  virtual StatusOr<std::vector<User>> FindUsersByAttribute(const std::string& path,
+                                                           const std::string& value) = 0;
+  // Deletes the user, their group memberships and assignments, revokes their token families and
+  // ends their sign-in sessions.
   virtual Status DeleteUser(const std::string& user_id, int64_t now) = 0;
+
+  // --- identity-store groups and memberships ---
+  virtual Status CreateGroup(const Group& group) = 0;  // AlreadyExists on id or display_name
+  // Rewrites every field but group_id and created_at. NotFound if absent; AlreadyExists if the new
+  // display_name is another group's.
+  virtual Status UpdateGroup(const Group& group) = 0;
+  virtual StatusOr<Group> GetGroup(const std::string& group_id) = 0;
+  // Groups ordered by group_id, one page at a time.
+  virtual StatusOr<Page<Group>> ListGroups(const PageRequest& page) = 0;
+  // Like FindUsersByAttribute, over GroupIndexEntries ("id", "displayname", "externalid").
+  virtual StatusOr<std::vector<Group>> FindGroupsByAttribute(const std::string& path,
+                                                             const std::string& value) = 0;
+  // Deletes the group, its memberships and its application assignments. NotFound if absent.
+  virtual Status DeleteGroup(const std::string& group_id) = 0;
+  // AlreadyExists on membership_id or on the (group_id, user_id) pair; NotFound if the group or
+  // the user does not exist.
+  virtual Status CreateGroupMembership(const GroupMembership& membership) = 0;
+  virtual StatusOr<GroupMembership> GetGroupMembership(const std::string& membership_id) = 0;
+  virtual Status DeleteGroupMembership(const std::string& membership_id) = 0;  // NotFound if absent
+  // A group's memberships ordered by membership_id, one page at a time (empty for an unknown
+  // group).
+  virtual StatusOr<Page<GroupMembership>> ListGroupMemberships(const std::string& group_id,
+                                                               const PageRequest& page) = 0;
+  // Every membership of one user, ordered by group_id.
+  virtual StatusOr<std::vector<GroupMembership>> ListGroupMembershipsForUser(
+      const std::string& user_id) = 0;
 
   // --- applications ---
   // Inserts or replaces the application's own fields. Grants, actor policy and access scopes in
@@ -67,14 +102,41 @@ class Store {
   virtual Status PutApplication(const Application& app) = 0;
   virtual StatusOr<Application> GetApplication(const std::string& application_arn) = 0;
   virtual StatusOr<std::vector<Application>> ListApplications() = 0;
-  // Deletes the application and revokes every token family issued to it.
+  // Applications ordered by ARN, one page at a time (grants and scopes filled in).
+  virtual StatusOr<Page<Application>> ListApplicationsPage(const PageRequest& page) = 0;
+  // Rewrites the application's own fields (name, description, status, assignment_required,
+  // portal_options_json), leaving grants, actor policy, access scopes, assignments, instance_arn
+  // and created_at alone. NotFound if absent.
+  virtual Status UpdateApplication(const Application& app) = 0;
+  // Per-item changes to one application (NotFound if the application does not exist; the Delete
+  // methods also NotFound if the item does not exist). PutApplicationAccessScope takes the same
+  // AuthorizedTargets rules as PutApplication.
+  virtual Status PutApplicationGrant(const std::string& application_arn,
+                                     const std::string& grant_type,
+                                     const std::string& grant_json) = 0;
+  virtual Status DeleteApplicationGrant(const std::string& application_arn,
+                                        const std::string& grant_type) = 0;
+  virtual Status PutApplicationAccessScope(const std::string& application_arn,
+                                           const std::string& scope,
+                                           const std::vector<std::string>& authorized_targets) = 0;
+  virtual Status DeleteApplicationAccessScope(const std::string& application_arn,
+                                              const std::string& scope) = 0;
+  // Sets the IAM authentication method's actor policy; "" removes it.
+  virtual Status SetActorPolicy(const std::string& application_arn,
+                                const std::string& actor_policy_json) = 0;
+  // Deletes the application, its tags, and revokes every token family issued to it.
   virtual Status DeleteApplication(const std::string& application_arn, int64_t now) = 0;
   virtual Status PutAssignment(const std::string& application_arn, const std::string& principal_id,
                                const std::string& principal_type) = 0;  // idempotent
   virtual Status DeleteAssignment(const std::string& application_arn,
                                   const std::string& principal_id) = 0;
+  // True if the user is assigned directly or through a group they are a member of.
   virtual StatusOr<bool> IsAssigned(const std::string& application_arn,
                                     const std::string& user_id) = 0;
+  // An application's assignments ordered by principal_id, one page at a time (empty for an
+  // unknown application).
+  virtual StatusOr<Page<Assignment>> ListAssignments(const std::string& application_arn,
+                                                     const PageRequest& page) = 0;
 
   // --- IAM principals and access keys ---
   virtual Status PutPrincipal(const IamPrincipal& principal) = 0;  // insert or replace
@@ -132,6 +194,19 @@ class Store {
   virtual Status PutTrustedTokenIssuer(const TrustedTokenIssuer& issuer) = 0;  // insert/replace
   virtual StatusOr<TrustedTokenIssuer> GetTrustedTokenIssuer(const std::string& arn) = 0;
   virtual StatusOr<std::vector<TrustedTokenIssuer>> ListTrustedTokenIssuers() = 0;  // by ARN
+  // Deletes the issuer and its tags. NotFound if absent.
+  virtual Status DeleteTrustedTokenIssuer(const std::string& arn) = 0;
+
+  // --- tags (sso-admin TagResource) on any resource ARN ---
+  // Adds or overwrites the given keys.
+  virtual Status TagResource(const std::string& resource_arn,
+                             const std::map<std::string, std::string>& tags) = 0;
+  // Removes the given keys; keys that are not there are ignored.
+  virtual Status UntagResource(const std::string& resource_arn,
+                               const std::vector<std::string>& keys) = 0;
+  // The resource's tags (empty when none).
+  virtual StatusOr<std::map<std::string, std::string>> ListTags(
+      const std::string& resource_arn) = 0;
 
   // --- revoked access tokens (RFC 7009) ---
   // Records that the access token with this jti is revoked; kept until `expires_at` (the token's

@@ -14,6 +14,7 @@
 #include <vector>
 
 #include "test/common/status_matchers.h"
+#include "ts/storage/attribute_index.h"
 
 namespace ts::storage {
 
@@ -33,10 +34,24 @@ bool operator==(const User& a, const User& b) {
 bool operator==(const Application& a, const Application& b) {
   return std::tie(a.application_arn, a.instance_arn, a.application_provider_arn, a.name,
                   a.description, a.status, a.assignment_required, a.grants, a.actor_policy_json,
-                  a.access_scopes, a.created_at) ==
+                  a.access_scopes, a.portal_options_json, a.created_at) ==
          std::tie(b.application_arn, b.instance_arn, b.application_provider_arn, b.name,
                   b.description, b.status, b.assignment_required, b.grants, b.actor_policy_json,
-                  b.access_scopes, b.created_at);
+                  b.access_scopes, b.portal_options_json, b.created_at);
+}
+bool operator==(const Group& a, const Group& b) {
+  return std::tie(a.group_id, a.identity_store_id, a.display_name, a.description, a.attributes_json,
+                  a.created_at, a.updated_at) ==
+         std::tie(b.group_id, b.identity_store_id, b.display_name, b.description, b.attributes_json,
+                  b.created_at, b.updated_at);
+}
+bool operator==(const GroupMembership& a, const GroupMembership& b) {
+  return std::tie(a.membership_id, a.identity_store_id, a.group_id, a.user_id, a.created_at) ==
+         std::tie(b.membership_id, b.identity_store_id, b.group_id, b.user_id, b.created_at);
+}
+bool operator==(const Assignment& a, const Assignment& b) {
+  return std::tie(a.application_arn, a.principal_id, a.principal_type) ==
+         std::tie(b.application_arn, b.principal_id, b.principal_type);
 }
 bool operator==(const IamPrincipal& a, const IamPrincipal& b) {
   return std::tie(a.arn, a.account_id, a.identity_policy_json, a.created_at) ==
@@ -85,6 +100,7 @@ namespace {
 
 using ::testing::ElementsAre;
 using ::testing::Eq;
+using ::testing::Field;
 using ::testing::HasSubstr;
 using ::testing::IsEmpty;
 using ::testing::UnorderedElementsAre;
@@ -125,6 +141,7 @@ Application MakeApp(const std::string& arn) {
   a.actor_policy_json = R"({"Version":"2012-10-17","Statement":[]})";
   a.access_scopes["openid"] = {};
   a.access_scopes["sso:account:access"] = {arn, "arn:aws:sso:::instance/ssoins-111111111111"};
+  a.portal_options_json = R"({"Visibility":"ENABLED"})";
   a.created_at = kNow;
   return a;
 }
@@ -460,6 +477,279 @@ TEST_P(StoreConformanceTest, DeleteAbsentAssignmentIsNotFound) {
 TEST_P(StoreConformanceTest, PutAssignmentToAbsentApplicationIsNotFound) {
   EXPECT_THAT(store_->PutAssignment(kAppArn, "user-1", "USER"),
               StatusIs(StatusCode::kNotFound, HasSubstr(kAppArn)));
+}
+
+// --- admin plane: paging, attribute lookups, groups, per-item application changes, tags ---
+
+Group MakeGroup(const std::string& id, const std::string& name) {
+  Group g;
+  g.group_id = id;
+  g.identity_store_id = "d-3333333333";
+  g.display_name = name;
+  g.description = "The " + name + " group";
+  g.attributes_json = R"({"DisplayName":")" + name +
+                      R"(","ExternalIds":[{"Issuer":"scim","Id":"ext-)" + id + R"("}]})";
+  g.created_at = kNow;
+  g.updated_at = kNow;
+  return g;
+}
+
+GroupMembership MakeMembership(const std::string& id, const std::string& group_id,
+                               const std::string& user_id) {
+  return GroupMembership{id, "d-3333333333", group_id, user_id, kNow};
+}
+
+TEST_P(StoreConformanceTest, ListUsersPagePagesByUserId) {
+  for (const char* id : {"user-3", "user-1", "user-2"}) {
+    ASSERT_THAT(store_->CreateUser(MakeUser(id, std::string("n") + id)), IsOk());
+  }
+  auto first = store_->ListUsersPage(PageRequest{"", 2});
+  ASSERT_THAT(first, IsOk());
+  EXPECT_THAT(UserIds(first->items), ElementsAre("user-1", "user-2"));
+  EXPECT_EQ(first->next, "user-2");
+  auto second = store_->ListUsersPage(PageRequest{first->next, 2});
+  ASSERT_THAT(second, IsOk());
+  EXPECT_THAT(UserIds(second->items), ElementsAre("user-3"));
+  EXPECT_EQ(second->next, "");
+  // A page that ends exactly at the last record says so.
+  auto exact = store_->ListUsersPage(PageRequest{"", 3});
+  ASSERT_THAT(exact, IsOk());
+  EXPECT_EQ(exact->items.size(), 3u);
+  EXPECT_EQ(exact->next, "");
+  EXPECT_THAT(store_->ListUsersPage(PageRequest{"", 0}),
+              StatusIs(StatusCode::kInvalidArgument, HasSubstr("limit")));
+}
+
+TEST_P(StoreConformanceTest, FindUsersByAttributeUsesTheIndexAndFollowsUpdates) {
+  User alice = MakeUser("user-1", "Alice");
+  alice.attributes_json =
+      R"({"UserName":"Alice","Emails":[{"Value":"Alice@Example.com","Primary":true}],)"
+      R"("Name":{"GivenName":"Alice"},"ExternalIds":[{"Issuer":"okta","Id":"00u1"}]})";
+  ASSERT_THAT(store_->CreateUser(alice), IsOk());
+  ASSERT_THAT(store_->CreateUser(MakeUser("user-2", "bob")), IsOk());
+  // userName and emails.value compare case-insensitively; paths are case-insensitive.
+  EXPECT_THAT(store_->FindUsersByAttribute("userName", "alice"),
+              IsOkAndHolds(ElementsAre(Eq(alice))));
+  EXPECT_THAT(store_->FindUsersByAttribute("emails.value", "alice@example.COM"),
+              IsOkAndHolds(ElementsAre(Eq(alice))));
+  EXPECT_THAT(store_->FindUsersByAttribute("Name.GivenName", "Alice"),
+              IsOkAndHolds(ElementsAre(Eq(alice))));
+  EXPECT_THAT(store_->FindUsersByAttribute("name.givenName", "alice"), IsOkAndHolds(IsEmpty()));
+  EXPECT_THAT(store_->FindUsersByAttribute("externalid", ExternalIdValue("okta", "00u1")),
+              IsOkAndHolds(ElementsAre(Eq(alice))));
+  EXPECT_THAT(store_->FindUsersByAttribute("id", "user-2"),
+              IsOkAndHolds(ElementsAre(Eq(MakeUser("user-2", "bob")))));
+  // Both users share x@example.com? No: only bob has it now.
+  EXPECT_THAT(UserIds(*store_->FindUsersByAttribute("emails.value", "x@example.com")),
+              ElementsAre("user-2"));
+
+  alice.attributes_json = R"({"UserName":"Alice","Emails":[{"Value":"x@example.com"}]})";
+  ASSERT_THAT(store_->UpdateUser(alice), IsOk());
+  EXPECT_THAT(store_->FindUsersByAttribute("emails.value", "alice@example.com"),
+              IsOkAndHolds(IsEmpty()));
+  EXPECT_THAT(UserIds(*store_->FindUsersByAttribute("emails.value", "x@example.com")),
+              ElementsAre("user-1", "user-2"));
+  ASSERT_THAT(store_->DeleteUser("user-1", kNow), IsOk());
+  EXPECT_THAT(UserIds(*store_->FindUsersByAttribute("emails.value", "x@example.com")),
+              ElementsAre("user-2"));
+}
+
+TEST_P(StoreConformanceTest, GroupLifecycle) {
+  const Group admins = MakeGroup("group-1", "admins");
+  ASSERT_THAT(store_->CreateGroup(admins), IsOk());
+  EXPECT_THAT(store_->GetGroup("group-1"), IsOkAndHolds(Eq(admins)));
+  EXPECT_THAT(store_->CreateGroup(MakeGroup("group-1", "other")),
+              StatusIs(StatusCode::kAlreadyExists, HasSubstr("group-1")));
+  EXPECT_THAT(store_->CreateGroup(MakeGroup("group-2", "admins")),
+              StatusIs(StatusCode::kAlreadyExists, HasSubstr("admins")));
+  EXPECT_THAT(store_->FindGroupsByAttribute("DisplayName", "admins"),
+              IsOkAndHolds(ElementsAre(Eq(admins))));
+  EXPECT_THAT(store_->FindGroupsByAttribute("externalid", ExternalIdValue("scim", "ext-group-1")),
+              IsOkAndHolds(ElementsAre(Eq(admins))));
+
+  Group renamed = admins;
+  renamed.display_name = "operators";
+  renamed.updated_at = kNow + 1;
+  ASSERT_THAT(store_->UpdateGroup(renamed), IsOk());
+  EXPECT_THAT(store_->GetGroup("group-1"), IsOkAndHolds(Eq(renamed)));
+  EXPECT_THAT(store_->FindGroupsByAttribute("displayname", "admins"), IsOkAndHolds(IsEmpty()));
+  EXPECT_THAT(store_->UpdateGroup(MakeGroup("group-9", "x")),
+              StatusIs(StatusCode::kNotFound, HasSubstr("group-9")));
+  ASSERT_THAT(store_->CreateGroup(MakeGroup("group-2", "readers")), IsOk());
+  Group clash = renamed;
+  clash.display_name = "readers";
+  EXPECT_THAT(store_->UpdateGroup(clash),
+              StatusIs(StatusCode::kAlreadyExists, HasSubstr("readers")));
+
+  auto page = store_->ListGroups(PageRequest{"", 1});
+  ASSERT_THAT(page, IsOk());
+  ASSERT_EQ(page->items.size(), 1u);
+  EXPECT_EQ(page->items[0].group_id, "group-1");
+  EXPECT_EQ(page->next, "group-1");
+  page = store_->ListGroups(PageRequest{page->next, 1});
+  ASSERT_THAT(page, IsOk());
+  ASSERT_EQ(page->items.size(), 1u);
+  EXPECT_EQ(page->items[0].group_id, "group-2");
+  EXPECT_EQ(page->next, "");
+
+  ASSERT_THAT(store_->DeleteGroup("group-1"), IsOk());
+  EXPECT_THAT(store_->GetGroup("group-1"), StatusIs(StatusCode::kNotFound, HasSubstr("group-1")));
+  EXPECT_THAT(store_->DeleteGroup("group-1"),
+              StatusIs(StatusCode::kNotFound, HasSubstr("group-1")));
+}
+
+TEST_P(StoreConformanceTest, GroupMembershipsAndGroupAssignments) {
+  ASSERT_THAT(store_->CreateUser(MakeUser("user-1", "alice")), IsOk());
+  ASSERT_THAT(store_->CreateUser(MakeUser("user-2", "bob")), IsOk());
+  ASSERT_THAT(store_->CreateGroup(MakeGroup("group-1", "admins")), IsOk());
+  ASSERT_THAT(store_->PutApplication(MakeApp(kAppArn)), IsOk());
+
+  EXPECT_THAT(store_->CreateGroupMembership(MakeMembership("m-0", "group-9", "user-1")),
+              StatusIs(StatusCode::kNotFound, HasSubstr("group-9")));
+  EXPECT_THAT(store_->CreateGroupMembership(MakeMembership("m-0", "group-1", "user-9")),
+              StatusIs(StatusCode::kNotFound, HasSubstr("user-9")));
+  ASSERT_THAT(store_->CreateGroupMembership(MakeMembership("m-1", "group-1", "user-1")), IsOk());
+  EXPECT_THAT(store_->CreateGroupMembership(MakeMembership("m-2", "group-1", "user-1")),
+              StatusIs(StatusCode::kAlreadyExists, HasSubstr("already a member")));
+  EXPECT_THAT(store_->GetGroupMembership("m-1"),
+              IsOkAndHolds(Eq(MakeMembership("m-1", "group-1", "user-1"))));
+  ASSERT_THAT(store_->CreateGroupMembership(MakeMembership("m-3", "group-1", "user-2")), IsOk());
+  auto page = store_->ListGroupMemberships("group-1", PageRequest{"", 1});
+  ASSERT_THAT(page, IsOk());
+  EXPECT_THAT(page->items, ElementsAre(Eq(MakeMembership("m-1", "group-1", "user-1"))));
+  page = store_->ListGroupMemberships("group-1", PageRequest{page->next, 5});
+  ASSERT_THAT(page, IsOk());
+  EXPECT_THAT(page->items, ElementsAre(Eq(MakeMembership("m-3", "group-1", "user-2"))));
+  EXPECT_EQ(page->next, "");
+  EXPECT_THAT(store_->ListGroupMembershipsForUser("user-1"),
+              IsOkAndHolds(ElementsAre(Eq(MakeMembership("m-1", "group-1", "user-1")))));
+
+  // A group's assignment counts for its members only.
+  ASSERT_THAT(store_->PutAssignment(kAppArn, "group-1", "GROUP"), IsOk());
+  EXPECT_THAT(store_->IsAssigned(kAppArn, "user-1"), IsOkAndHolds(true));
+  ASSERT_THAT(store_->DeleteGroupMembership("m-1"), IsOk());
+  EXPECT_THAT(store_->IsAssigned(kAppArn, "user-1"), IsOkAndHolds(false));
+  EXPECT_THAT(store_->IsAssigned(kAppArn, "user-2"), IsOkAndHolds(true));
+  EXPECT_THAT(store_->DeleteGroupMembership("m-1"),
+              StatusIs(StatusCode::kNotFound, HasSubstr("m-1")));
+
+  // Deleting a user removes their memberships; deleting a group its memberships and assignments.
+  ASSERT_THAT(store_->DeleteUser("user-2", kNow), IsOk());
+  EXPECT_THAT(store_->GetGroupMembership("m-3"), StatusIs(StatusCode::kNotFound, HasSubstr("m-3")));
+  ASSERT_THAT(store_->CreateGroupMembership(MakeMembership("m-4", "group-1", "user-1")), IsOk());
+  ASSERT_THAT(store_->DeleteGroup("group-1"), IsOk());
+  EXPECT_THAT(store_->GetGroupMembership("m-4"), StatusIs(StatusCode::kNotFound, HasSubstr("m-4")));
+  EXPECT_THAT(store_->ListAssignments(kAppArn, PageRequest{}),
+              IsOkAndHolds(Field(&Page<Assignment>::items, IsEmpty())));
+}
+
+TEST_P(StoreConformanceTest, ListAssignmentsPagesByPrincipalId) {
+  ASSERT_THAT(store_->PutApplication(MakeApp(kAppArn)), IsOk());
+  ASSERT_THAT(store_->PutAssignment(kAppArn, "user-2", "USER"), IsOk());
+  ASSERT_THAT(store_->PutAssignment(kAppArn, "group-1", "GROUP"), IsOk());
+  auto page = store_->ListAssignments(kAppArn, PageRequest{"", 1});
+  ASSERT_THAT(page, IsOk());
+  EXPECT_THAT(page->items, ElementsAre(Eq(Assignment{kAppArn, "group-1", "GROUP"})));
+  page = store_->ListAssignments(kAppArn, PageRequest{page->next, 1});
+  ASSERT_THAT(page, IsOk());
+  EXPECT_THAT(page->items, ElementsAre(Eq(Assignment{kAppArn, "user-2", "USER"})));
+  EXPECT_EQ(page->next, "");
+  EXPECT_THAT(store_->ListAssignments(kOtherAppArn, PageRequest{}),
+              IsOkAndHolds(Field(&Page<Assignment>::items, IsEmpty())));
+}
+
+TEST_P(StoreConformanceTest, ApplicationPerItemChanges) {
+  ASSERT_THAT(store_->PutApplication(MakeApp(kAppArn)), IsOk());
+  ASSERT_THAT(store_->PutAssignment(kAppArn, "user-1", "USER"), IsOk());
+  Application expected = MakeApp(kAppArn);
+
+  Application update = MakeApp(kAppArn);
+  update.name = "renamed";
+  update.description = "";
+  update.status = "DISABLED";
+  update.assignment_required = false;
+  update.portal_options_json = "";
+  update.grants.clear();  // ignored by UpdateApplication
+  update.created_at = kNow + 99;
+  ASSERT_THAT(store_->UpdateApplication(update), IsOk());
+  expected.name = "renamed";
+  expected.description = "";
+  expected.status = "DISABLED";
+  expected.assignment_required = false;
+  expected.portal_options_json = "";
+  EXPECT_THAT(store_->GetApplication(kAppArn), IsOkAndHolds(Eq(expected)));
+
+  ASSERT_THAT(store_->PutApplicationGrant(kAppArn, "refresh_token", R"({"x":1})"), IsOk());
+  expected.grants["refresh_token"] = R"({"x":1})";
+  ASSERT_THAT(store_->DeleteApplicationGrant(kAppArn, "authorization_code"), IsOk());
+  expected.grants.erase("authorization_code");
+  ASSERT_THAT(store_->PutApplicationAccessScope(kAppArn, "aws", {kOtherAppArn}), IsOk());
+  expected.access_scopes["aws"] = {kOtherAppArn};
+  ASSERT_THAT(store_->DeleteApplicationAccessScope(kAppArn, "openid"), IsOk());
+  expected.access_scopes.erase("openid");
+  ASSERT_THAT(store_->SetActorPolicy(kAppArn, ""), IsOk());
+  expected.actor_policy_json = "";
+  EXPECT_THAT(store_->GetApplication(kAppArn), IsOkAndHolds(Eq(expected)));
+  EXPECT_THAT(store_->IsAssigned(kAppArn, "user-1"), IsOkAndHolds(true));
+
+  EXPECT_THAT(store_->DeleteApplicationGrant(kAppArn, "authorization_code"),
+              StatusIs(StatusCode::kNotFound, HasSubstr("authorization_code")));
+  EXPECT_THAT(store_->DeleteApplicationAccessScope(kAppArn, "openid"),
+              StatusIs(StatusCode::kNotFound, HasSubstr("openid")));
+  EXPECT_THAT(store_->PutApplicationAccessScope(kAppArn, "aws", {"has space"}),
+              StatusIs(StatusCode::kInvalidArgument, HasSubstr("AuthorizedTargets")));
+  for (const Status& status : {store_->UpdateApplication(MakeApp(kOtherAppArn)),
+                               store_->PutApplicationGrant(kOtherAppArn, "refresh_token", "{}"),
+                               store_->DeleteApplicationGrant(kOtherAppArn, "refresh_token"),
+                               store_->PutApplicationAccessScope(kOtherAppArn, "aws", {}),
+                               store_->DeleteApplicationAccessScope(kOtherAppArn, "aws"),
+                               store_->SetActorPolicy(kOtherAppArn, "{}")}) {
+    EXPECT_THAT(status, StatusIs(StatusCode::kNotFound, HasSubstr(kOtherAppArn)));
+  }
+}
+
+TEST_P(StoreConformanceTest, ListApplicationsPagePagesByArn) {
+  ASSERT_THAT(store_->PutApplication(MakeApp(kOtherAppArn)), IsOk());
+  ASSERT_THAT(store_->PutApplication(MakeApp(kAppArn)), IsOk());
+  const std::string first_arn = std::min<std::string>(kAppArn, kOtherAppArn);
+  const std::string second_arn = std::max<std::string>(kAppArn, kOtherAppArn);
+  auto page = store_->ListApplicationsPage(PageRequest{"", 1});
+  ASSERT_THAT(page, IsOk());
+  EXPECT_THAT(page->items, ElementsAre(Eq(MakeApp(first_arn))));
+  page = store_->ListApplicationsPage(PageRequest{page->next, 1});
+  ASSERT_THAT(page, IsOk());
+  EXPECT_THAT(page->items, ElementsAre(Eq(MakeApp(second_arn))));
+  EXPECT_EQ(page->next, "");
+}
+
+TEST_P(StoreConformanceTest, TagsAddOverwriteRemoveAndGoWithTheResource) {
+  ASSERT_THAT(store_->PutApplication(MakeApp(kAppArn)), IsOk());
+  EXPECT_THAT(store_->ListTags(kAppArn), IsOkAndHolds(IsEmpty()));
+  ASSERT_THAT(store_->TagResource(kAppArn, {{"team", "a"}, {"env", "dev"}}), IsOk());
+  ASSERT_THAT(store_->TagResource(kAppArn, {{"team", "b"}}), IsOk());
+  ASSERT_THAT(store_->TagResource(kOtherAppArn, {{"team", "z"}}), IsOk());
+  using Tags = std::map<std::string, std::string>;
+  EXPECT_THAT(store_->ListTags(kAppArn), IsOkAndHolds(Eq(Tags{{"env", "dev"}, {"team", "b"}})));
+  ASSERT_THAT(store_->UntagResource(kAppArn, {"env", "absent"}), IsOk());
+  EXPECT_THAT(store_->ListTags(kAppArn), IsOkAndHolds(Eq(Tags{{"team", "b"}})));
+  ASSERT_THAT(store_->DeleteApplication(kAppArn, kNow), IsOk());
+  EXPECT_THAT(store_->ListTags(kAppArn), IsOkAndHolds(IsEmpty()));
+  EXPECT_THAT(store_->ListTags(kOtherAppArn), IsOkAndHolds(Eq(Tags{{"team", "z"}})));
+}
+
+TEST_P(StoreConformanceTest, DeleteTrustedTokenIssuerRemovesItAndItsTags) {
+  TrustedTokenIssuer tti;
+  tti.arn = "arn:aws:sso::111111111111:trustedTokenIssuer/ssoins-111111111111/tti-1";
+  tti.name = "okta";
+  tti.issuer_url = "https://example.okta.com";
+  ASSERT_THAT(store_->PutTrustedTokenIssuer(tti), IsOk());
+  ASSERT_THAT(store_->TagResource(tti.arn, {{"k", "v"}}), IsOk());
+  ASSERT_THAT(store_->DeleteTrustedTokenIssuer(tti.arn), IsOk());
+  EXPECT_THAT(store_->GetTrustedTokenIssuer(tti.arn),
+              StatusIs(StatusCode::kNotFound, HasSubstr("tti-1")));
+  EXPECT_THAT(store_->ListTags(tti.arn), IsOkAndHolds(IsEmpty()));
+  EXPECT_THAT(store_->DeleteTrustedTokenIssuer(tti.arn),
+              StatusIs(StatusCode::kNotFound, HasSubstr("tti-1")));
 }
 
 // --- IAM principals and access keys ---

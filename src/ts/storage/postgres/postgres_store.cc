@@ -16,6 +16,7 @@
 #include <vector>
 
 #include "ts/common/status_macros.h"
+#include "ts/storage/attribute_index.h"
 #include "ts/storage/postgres/migrations.h"
 
 namespace ts::storage {
@@ -721,6 +722,27 @@ StatusOr<std::string> PostgresStore::GetMeta(const std::string& key) {
 // --- users ---
 
 namespace {
+// Rewrites a user's or group's attribute-index rows (attribute_index.h) in the caller's
+// transaction.
+Status WriteIndex(Connection& c, const std::string& table, const std::string& id_column,
+                  const std::string& id, const std::vector<IndexEntry>& entries) {
+  TS_RETURN_IF_ERROR(
+      c.Exec("DELETE FROM " + table + " WHERE " + id_column + " = $1", MakeParams(id)).status());
+  for (const auto& [path, value] : entries) {
+    TS_RETURN_IF_ERROR(
+        c.Exec("INSERT INTO " + table + " (" + id_column + ", path, value) VALUES ($1, $2, $3)",
+               MakeParams(id, path, value))
+            .status());
+  }
+  return OkStatus();
+}
+Status WriteUserIndex(Connection& c, const User& user) {
+  return WriteIndex(c, "user_index", "user_id", user.user_id, UserIndexEntries(user));
+}
+Status WriteGroupIndex(Connection& c, const Group& group) {
+  return WriteIndex(c, "group_index", "group_id", group.group_id, GroupIndexEntries(group));
+}
+
 Status UserConflict(const Connection& c, const Status& status, const User& user) {
   if (!c.UniqueViolated()) return status;
   if (status.message().find("user_name") != std::string_view::npos) {
@@ -731,18 +753,18 @@ Status UserConflict(const Connection& c, const Status& status, const User& user)
 }  // namespace
 
 Status PostgresStore::CreateUser(const User& user) {
-  return impl_->Single([&](Connection& c) -> Status {
+  return impl_->Write([&](Connection& c) -> Status {
     auto r = c.Exec(
         "INSERT INTO users (" TS_USER_COLUMNS ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
         MakeParams(user.user_id, user.identity_store_id, user.user_name, user.display_name,
                    user.attributes_json, user.password_hash, user.created_at, user.updated_at));
     if (!r.ok()) return UserConflict(c, r.status(), user);
-    return OkStatus();
+    return WriteUserIndex(c, user);
   });
 }
 
 Status PostgresStore::UpdateUser(const User& user) {
-  return impl_->Single([&](Connection& c) -> Status {
+  return impl_->Write([&](Connection& c) -> Status {
     auto r = c.Exec(
         "UPDATE users SET identity_store_id = $1, user_name = $2, display_name = $3, "
         "attributes_json = $4, password_hash = $5, updated_at = $6 WHERE user_id = $7",
@@ -750,7 +772,7 @@ Status PostgresStore::UpdateUser(const User& user) {
                    user.password_hash, user.updated_at, user.user_id));
     if (!r.ok()) return UserConflict(c, r.status(), user);
     if (r->affected() == 0) return NotFoundError("no such user: " + user.user_id);
-    return OkStatus();
+    return WriteUserIndex(c, user);
   });
 }
 
@@ -809,14 +831,14 @@ Status PostgresStore::DeleteUser(const std::string& user_id, int64_t now) {
 namespace {
 // One statement returns the application rows (kind 0), their grants (1) and access scopes (2),
 // so a read needs one round trip and sees one snapshot.
-#define TS_APPLICATION_UNION(where_app, where_child)                                             \
-  "SELECT 0 AS kind, application_arn, instance_arn, application_provider_arn, name, "            \
-  "description, status, assignment_required::text, actor_policy_json, created_at::text "         \
-  "FROM applications " where_app                                                                 \
-  " UNION ALL SELECT 1, application_arn, grant_type, grant_json, NULL, NULL, NULL, NULL, NULL, " \
-  "NULL FROM application_grants " where_child                                                    \
-  " UNION ALL SELECT 2, application_arn, scope, authorized_targets, NULL, NULL, NULL, NULL, "    \
-  "NULL, NULL FROM application_access_scopes " where_child " ORDER BY 1, 2"
+#define TS_APPLICATION_UNION(where_app, where_child)                                    \
+  "SELECT 0 AS kind, application_arn, instance_arn, application_provider_arn, name, "   \
+  "description, status, assignment_required::text, actor_policy_json, "                 \
+  "created_at::text, portal_options_json FROM applications " where_app                  \
+  " UNION ALL SELECT 1, application_arn, grant_type, grant_json, NULL, NULL, NULL, "    \
+  "NULL, NULL, NULL, NULL FROM application_grants " where_child                         \
+  " UNION ALL SELECT 2, application_arn, scope, authorized_targets, NULL, NULL, NULL, " \
+  "NULL, NULL, NULL, NULL FROM application_access_scopes " where_child " ORDER BY 1, 2"
 
 std::vector<Application> ReadApplications(const Result& r) {
   std::vector<Application> apps;
@@ -834,6 +856,7 @@ std::vector<Application> ReadApplications(const Result& r) {
       a.assignment_required = r.Bool(i, 7);
       a.actor_policy_json = r.Text(i, 8);
       a.created_at = r.Int(i, 9);
+      a.portal_options_json = r.Text(i, 10);
       index[a.application_arn] = apps.size();
       apps.push_back(std::move(a));
       continue;
@@ -857,16 +880,18 @@ Status PostgresStore::PutApplication(const Application& app) {
     TS_RETURN_IF_ERROR(
         c.Exec("INSERT INTO applications (application_arn, instance_arn, "
                "application_provider_arn, name, description, status, assignment_required, "
-               "actor_policy_json, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) "
+               "actor_policy_json, created_at, portal_options_json) "
+               "VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) "
                "ON CONFLICT (application_arn) DO UPDATE SET "
                "instance_arn = excluded.instance_arn, "
                "application_provider_arn = excluded.application_provider_arn, "
                "name = excluded.name, description = excluded.description, "
                "status = excluded.status, assignment_required = excluded.assignment_required, "
-               "actor_policy_json = excluded.actor_policy_json, created_at = excluded.created_at",
+               "actor_policy_json = excluded.actor_policy_json, created_at = excluded.created_at, "
+               "portal_options_json = excluded.portal_options_json",
                MakeParams(app.application_arn, app.instance_arn, app.application_provider_arn,
                           app.name, app.description, app.status, app.assignment_required,
-                          app.actor_policy_json, app.created_at))
+                          app.actor_policy_json, app.created_at, app.portal_options_json))
             .status());
     TS_RETURN_IF_ERROR(c.Exec("DELETE FROM application_grants WHERE application_arn = $1",
                               MakeParams(app.application_arn))
@@ -918,7 +943,8 @@ Status PostgresStore::DeleteApplication(const std::string& application_arn, int6
                "f AS (UPDATE token_families SET revoked_at = $2 WHERE application_arn = $1 "
                "AND revoked_at = 0 AND EXISTS (SELECT 1 FROM a)), "
                "c AS (DELETE FROM authorization_codes WHERE application_arn = $1 "
-               "AND consumed_at = 0 AND EXISTS (SELECT 1 FROM a)) "
+               "AND consumed_at = 0 AND EXISTS (SELECT 1 FROM a)), "
+               "t AS (DELETE FROM tags WHERE resource_arn = $1 AND EXISTS (SELECT 1 FROM a)) "
                "SELECT count(*) FROM a",
                MakeParams(application_arn, now)));
     if (r.Int(0, 0) == 0) return NotFoundError("no such application: " + application_arn);
@@ -960,7 +986,9 @@ StatusOr<bool> PostgresStore::IsAssigned(const std::string& application_arn,
   return impl_->Read([&](Connection& c) -> StatusOr<bool> {
     TS_ASSIGN_OR_RETURN(
         Result r,
-        c.Exec("SELECT 1 FROM assignments WHERE application_arn = $1 AND principal_id = $2",
+        c.Exec("SELECT 1 FROM assignments WHERE application_arn = $1 AND (principal_id = $2 OR "
+               "principal_id IN (SELECT group_id FROM group_memberships WHERE user_id = $2)) "
+               "LIMIT 1",
                MakeParams(application_arn, user_id)));
     return r.rows() > 0;
   });
@@ -1384,6 +1412,411 @@ StatusOr<std::vector<TrustedTokenIssuer>> PostgresStore::ListTrustedTokenIssuers
     std::vector<TrustedTokenIssuer> out;
     for (int i = 0; i < r.rows(); ++i) out.push_back(ReadTrustedTokenIssuer(r, i));
     return out;
+  });
+}
+
+// --- admin plane: paging, lookups, groups, per-item application changes, tags ---
+
+namespace {
+
+#define TS_GROUP_COLUMNS                                                                  \
+  "group_id, identity_store_id, display_name, description, attributes_json, created_at, " \
+  "updated_at"
+#define TS_MEMBERSHIP_COLUMNS "membership_id, identity_store_id, group_id, user_id, created_at"
+
+Group ReadGroup(const Result& r, int row) {
+  Group g;
+  g.group_id = r.Text(row, 0);
+  g.identity_store_id = r.Text(row, 1);
+  g.display_name = r.Text(row, 2);
+  g.description = r.Text(row, 3);
+  g.attributes_json = r.Text(row, 4);
+  g.created_at = r.Int(row, 5);
+  g.updated_at = r.Int(row, 6);
+  return g;
+}
+
+GroupMembership ReadMembership(const Result& r, int row) {
+  GroupMembership m;
+  m.membership_id = r.Text(row, 0);
+  m.identity_store_id = r.Text(row, 1);
+  m.group_id = r.Text(row, 2);
+  m.user_id = r.Text(row, 3);
+  m.created_at = r.Int(row, 4);
+  return m;
+}
+
+// Runs a paged SELECT whose last two parameters are "key > $n ORDER BY key LIMIT $n+1"; `params`
+// holds the ones before them. One extra row tells whether another page follows.
+template <typename T, typename ReadFn, typename KeyFn>
+StatusOr<Page<T>> RunPage(Connection& c, std::string_view sql, Params params,
+                          const PageRequest& page, ReadFn read, KeyFn key_of) {
+  if (page.limit <= 0) return InvalidArgumentError("page limit must be positive");
+  params.Add(page.after).Add(static_cast<int64_t>(page.limit) + 1);
+  TS_ASSIGN_OR_RETURN(Result r, c.Exec(sql, params));
+  Page<T> out;
+  for (int i = 0; i < r.rows(); ++i) {
+    if (static_cast<int>(out.items.size()) == page.limit) {
+      out.next = key_of(out.items.back());
+      break;
+    }
+    out.items.push_back(read(r, i));
+  }
+  return out;
+}
+
+Status GroupConflict(const Connection& c, const Status& status, const Group& group) {
+  if (!c.UniqueViolated()) return status;
+  if (status.message().find("display_name") != std::string_view::npos) {
+    return AlreadyExistsError("group display name already exists: " + group.display_name);
+  }
+  return AlreadyExistsError("group already exists: " + group.group_id);
+}
+
+StatusOr<bool> ApplicationExists(Connection& c, const std::string& application_arn) {
+  TS_ASSIGN_OR_RETURN(Result r, c.Exec("SELECT 1 FROM applications WHERE application_arn = $1",
+                                       MakeParams(application_arn)));
+  return r.rows() > 0;
+}
+
+}  // namespace
+
+StatusOr<Page<User>> PostgresStore::ListUsersPage(const PageRequest& page) {
+  return impl_->Read([&](Connection& c) -> StatusOr<Page<User>> {
+    return RunPage<User>(
+        c, "SELECT " TS_USER_COLUMNS " FROM users WHERE user_id > $1 ORDER BY user_id LIMIT $2",
+        Params(), page, ReadUser, [](const User& u) { return u.user_id; });
+  });
+}
+
+StatusOr<std::vector<User>> PostgresStore::FindUsersByAttribute(const std::string& path,
+                                                                const std::string& value) {
+  const IndexEntry key = CanonicalLookup(path, value);
+  return impl_->Read([&](Connection& c) -> StatusOr<std::vector<User>> {
+    TS_ASSIGN_OR_RETURN(
+        Result r, c.Exec("SELECT " TS_USER_COLUMNS " FROM users WHERE user_id IN (SELECT user_id "
+                         "FROM user_index WHERE path = $1 AND value = $2) ORDER BY user_id",
+                         MakeParams(key.first, key.second)));
+    std::vector<User> users;
+    for (int i = 0; i < r.rows(); ++i) users.push_back(ReadUser(r, i));
+    return users;
+  });
+}
+
+Status PostgresStore::CreateGroup(const Group& group) {
+  return impl_->Write([&](Connection& c) -> Status {
+    auto r = c.Exec(
+        "INSERT INTO groups (" TS_GROUP_COLUMNS ") VALUES ($1, $2, $3, $4, $5, $6, $7)",
+        MakeParams(group.group_id, group.identity_store_id, group.display_name, group.description,
+                   group.attributes_json, group.created_at, group.updated_at));
+    if (!r.ok()) return GroupConflict(c, r.status(), group);
+    return WriteGroupIndex(c, group);
+  });
+}
+
+Status PostgresStore::UpdateGroup(const Group& group) {
+  return impl_->Write([&](Connection& c) -> Status {
+    auto r = c.Exec(
+        "UPDATE groups SET identity_store_id = $1, display_name = $2, description = $3, "
+        "attributes_json = $4, updated_at = $5 WHERE group_id = $6",
+        MakeParams(group.identity_store_id, group.display_name, group.description,
+                   group.attributes_json, group.updated_at, group.group_id));
+    if (!r.ok()) return GroupConflict(c, r.status(), group);
+    if (r->affected() == 0) return NotFoundError("no such group: " + group.group_id);
+    return WriteGroupIndex(c, group);
+  });
+}
+
+StatusOr<Group> PostgresStore::GetGroup(const std::string& group_id) {
+  return impl_->Read([&](Connection& c) -> StatusOr<Group> {
+    TS_ASSIGN_OR_RETURN(Result r,
+                        c.Exec("SELECT " TS_GROUP_COLUMNS " FROM groups WHERE group_id = $1",
+                               MakeParams(group_id)));
+    if (r.rows() == 0) return NotFoundError("no such group: " + group_id);
+    return ReadGroup(r, 0);
+  });
+}
+
+StatusOr<Page<Group>> PostgresStore::ListGroups(const PageRequest& page) {
+  return impl_->Read([&](Connection& c) -> StatusOr<Page<Group>> {
+    return RunPage<Group>(
+        c, "SELECT " TS_GROUP_COLUMNS " FROM groups WHERE group_id > $1 ORDER BY group_id LIMIT $2",
+        Params(), page, ReadGroup, [](const Group& g) { return g.group_id; });
+  });
+}
+
+StatusOr<std::vector<Group>> PostgresStore::FindGroupsByAttribute(const std::string& path,
+                                                                  const std::string& value) {
+  const IndexEntry key = CanonicalLookup(path, value);
+  return impl_->Read([&](Connection& c) -> StatusOr<std::vector<Group>> {
+    TS_ASSIGN_OR_RETURN(
+        Result r,
+        c.Exec("SELECT " TS_GROUP_COLUMNS " FROM groups WHERE group_id IN (SELECT group_id "
+               "FROM group_index WHERE path = $1 AND value = $2) ORDER BY group_id",
+               MakeParams(key.first, key.second)));
+    std::vector<Group> groups;
+    for (int i = 0; i < r.rows(); ++i) groups.push_back(ReadGroup(r, i));
+    return groups;
+  });
+}
+
+Status PostgresStore::DeleteGroup(const std::string& group_id) {
+  return impl_->Single([&](Connection& c) -> Status {
+    // Memberships and index rows go by ON DELETE CASCADE.
+    TS_ASSIGN_OR_RETURN(
+        Result r, c.Exec("WITH g AS (DELETE FROM groups WHERE group_id = $1 RETURNING group_id), "
+                         "a AS (DELETE FROM assignments WHERE principal_id = $1 "
+                         "AND EXISTS (SELECT 1 FROM g)) SELECT count(*) FROM g",
+                         MakeParams(group_id)));
+    if (r.Int(0, 0) == 0) return NotFoundError("no such group: " + group_id);
+    return OkStatus();
+  });
+}
+
+Status PostgresStore::CreateGroupMembership(const GroupMembership& m) {
+  return impl_->Write([&](Connection& c) -> Status {
+    TS_ASSIGN_OR_RETURN(Result group,
+                        c.Exec("SELECT 1 FROM groups WHERE group_id = $1", MakeParams(m.group_id)));
+    if (group.rows() == 0) return NotFoundError("no such group: " + m.group_id);
+    TS_ASSIGN_OR_RETURN(Result user,
+                        c.Exec("SELECT 1 FROM users WHERE user_id = $1", MakeParams(m.user_id)));
+    if (user.rows() == 0) return NotFoundError("no such user: " + m.user_id);
+    auto r = c.Exec(
+        "INSERT INTO group_memberships (" TS_MEMBERSHIP_COLUMNS ") VALUES ($1, $2, $3, $4, $5)",
+        MakeParams(m.membership_id, m.identity_store_id, m.group_id, m.user_id, m.created_at));
+    if (!r.ok() && c.UniqueViolated()) {
+      if (r.status().message().find("membership_id") != std::string_view::npos) {
+        return AlreadyExistsError("membership already exists: " + m.membership_id);
+      }
+      return AlreadyExistsError("user " + m.user_id + " is already a member of group " +
+                                m.group_id);
+    }
+    // A group or user deleted concurrently after the checks above.
+    if (!r.ok() && c.ForeignKeyViolated()) {
+      return NotFoundError("no such group or user: " + m.group_id + ", " + m.user_id);
+    }
+    return r.status();
+  });
+}
+
+StatusOr<GroupMembership> PostgresStore::GetGroupMembership(const std::string& membership_id) {
+  return impl_->Read([&](Connection& c) -> StatusOr<GroupMembership> {
+    TS_ASSIGN_OR_RETURN(Result r, c.Exec("SELECT " TS_MEMBERSHIP_COLUMNS
+                                         " FROM group_memberships WHERE membership_id = $1",
+                                         MakeParams(membership_id)));
+    if (r.rows() == 0) return NotFoundError("no such membership: " + membership_id);
+    return ReadMembership(r, 0);
+  });
+}
+
+Status PostgresStore::DeleteGroupMembership(const std::string& membership_id) {
+  return impl_->Single([&](Connection& c) -> Status {
+    TS_ASSIGN_OR_RETURN(Result r, c.Exec("DELETE FROM group_memberships WHERE membership_id = $1",
+                                         MakeParams(membership_id)));
+    if (r.affected() == 0) return NotFoundError("no such membership: " + membership_id);
+    return OkStatus();
+  });
+}
+
+StatusOr<Page<GroupMembership>> PostgresStore::ListGroupMemberships(const std::string& group_id,
+                                                                    const PageRequest& page) {
+  return impl_->Read([&](Connection& c) -> StatusOr<Page<GroupMembership>> {
+    return RunPage<GroupMembership>(
+        c,
+        "SELECT " TS_MEMBERSHIP_COLUMNS
+        " FROM group_memberships WHERE group_id = $1 AND membership_id > $2 "
+        "ORDER BY membership_id LIMIT $3",
+        MakeParams(group_id), page, ReadMembership,
+        [](const GroupMembership& m) { return m.membership_id; });
+  });
+}
+
+StatusOr<std::vector<GroupMembership>> PostgresStore::ListGroupMembershipsForUser(
+    const std::string& user_id) {
+  return impl_->Read([&](Connection& c) -> StatusOr<std::vector<GroupMembership>> {
+    TS_ASSIGN_OR_RETURN(Result r, c.Exec("SELECT " TS_MEMBERSHIP_COLUMNS
+                                         " FROM group_memberships WHERE user_id = $1 "
+                                         "ORDER BY group_id",
+                                         MakeParams(user_id)));
+    std::vector<GroupMembership> out;
+    for (int i = 0; i < r.rows(); ++i) out.push_back(ReadMembership(r, i));
+    return out;
+  });
+}
+
+StatusOr<Page<Application>> PostgresStore::ListApplicationsPage(const PageRequest& page) {
+  if (page.limit <= 0) return InvalidArgumentError("page limit must be positive");
+  return impl_->Read([&](Connection& c) -> StatusOr<Page<Application>> {
+    // The page's applications with their grants and scopes in one statement (one snapshot).
+    TS_ASSIGN_OR_RETURN(
+        Result r,
+        c.Exec("WITH page AS (SELECT application_arn FROM applications WHERE application_arn > $1 "
+               "ORDER BY application_arn LIMIT $2) " TS_APPLICATION_UNION(
+                   "WHERE application_arn IN (SELECT application_arn FROM page)",
+                   "WHERE application_arn IN (SELECT application_arn FROM page)"),
+               MakeParams(page.after, static_cast<int64_t>(page.limit) + 1)));
+    std::vector<Application> apps = ReadApplications(r);
+    Page<Application> out;
+    for (Application& app : apps) {
+      if (static_cast<int>(out.items.size()) == page.limit) {
+        out.next = out.items.back().application_arn;
+        break;
+      }
+      out.items.push_back(std::move(app));
+    }
+    return out;
+  });
+}
+
+Status PostgresStore::UpdateApplication(const Application& app) {
+  return impl_->Single([&](Connection& c) -> Status {
+    TS_ASSIGN_OR_RETURN(
+        Result r,
+        c.Exec("UPDATE applications SET name = $1, description = $2, status = $3, "
+               "assignment_required = $4, portal_options_json = $5 WHERE application_arn = $6",
+               MakeParams(app.name, app.description, app.status, app.assignment_required,
+                          app.portal_options_json, app.application_arn)));
+    if (r.affected() == 0) return NotFoundError("no such application: " + app.application_arn);
+    return OkStatus();
+  });
+}
+
+Status PostgresStore::PutApplicationGrant(const std::string& application_arn,
+                                          const std::string& grant_type,
+                                          const std::string& grant_json) {
+  return impl_->Single([&](Connection& c) -> Status {
+    auto r = c.Exec(
+        "INSERT INTO application_grants (application_arn, grant_type, grant_json) "
+        "VALUES ($1, $2, $3) ON CONFLICT (application_arn, grant_type) "
+        "DO UPDATE SET grant_json = excluded.grant_json",
+        MakeParams(application_arn, grant_type, grant_json));
+    if (!r.ok() && c.ForeignKeyViolated()) {
+      return NotFoundError("no such application: " + application_arn);
+    }
+    return r.status();
+  });
+}
+
+Status PostgresStore::DeleteApplicationGrant(const std::string& application_arn,
+                                             const std::string& grant_type) {
+  return impl_->Write([&](Connection& c) -> Status {
+    TS_ASSIGN_OR_RETURN(bool exists, ApplicationExists(c, application_arn));
+    if (!exists) return NotFoundError("no such application: " + application_arn);
+    TS_ASSIGN_OR_RETURN(
+        Result r,
+        c.Exec("DELETE FROM application_grants WHERE application_arn = $1 AND grant_type = $2",
+               MakeParams(application_arn, grant_type)));
+    if (r.affected() == 0) return NotFoundError("no such grant: " + grant_type);
+    return OkStatus();
+  });
+}
+
+Status PostgresStore::PutApplicationAccessScope(
+    const std::string& application_arn, const std::string& scope,
+    const std::vector<std::string>& authorized_targets) {
+  TS_ASSIGN_OR_RETURN(std::string joined, JoinList(authorized_targets, "AuthorizedTargets"));
+  return impl_->Single([&](Connection& c) -> Status {
+    auto r = c.Exec(
+        "INSERT INTO application_access_scopes (application_arn, scope, authorized_targets) "
+        "VALUES ($1, $2, $3) ON CONFLICT (application_arn, scope) "
+        "DO UPDATE SET authorized_targets = excluded.authorized_targets",
+        MakeParams(application_arn, scope, joined));
+    if (!r.ok() && c.ForeignKeyViolated()) {
+      return NotFoundError("no such application: " + application_arn);
+    }
+    return r.status();
+  });
+}
+
+Status PostgresStore::DeleteApplicationAccessScope(const std::string& application_arn,
+                                                   const std::string& scope) {
+  return impl_->Write([&](Connection& c) -> Status {
+    TS_ASSIGN_OR_RETURN(bool exists, ApplicationExists(c, application_arn));
+    if (!exists) return NotFoundError("no such application: " + application_arn);
+    TS_ASSIGN_OR_RETURN(
+        Result r,
+        c.Exec("DELETE FROM application_access_scopes WHERE application_arn = $1 AND scope = $2",
+               MakeParams(application_arn, scope)));
+    if (r.affected() == 0) return NotFoundError("no such access scope: " + scope);
+    return OkStatus();
+  });
+}
+
+Status PostgresStore::SetActorPolicy(const std::string& application_arn,
+                                     const std::string& actor_policy_json) {
+  return impl_->Single([&](Connection& c) -> Status {
+    TS_ASSIGN_OR_RETURN(
+        Result r,
+        c.Exec("UPDATE applications SET actor_policy_json = $1 WHERE application_arn = $2",
+               MakeParams(actor_policy_json, application_arn)));
+    if (r.affected() == 0) return NotFoundError("no such application: " + application_arn);
+    return OkStatus();
+  });
+}
+
+StatusOr<Page<Assignment>> PostgresStore::ListAssignments(const std::string& application_arn,
+                                                          const PageRequest& page) {
+  return impl_->Read([&](Connection& c) -> StatusOr<Page<Assignment>> {
+    return RunPage<Assignment>(
+        c,
+        "SELECT application_arn, principal_id, principal_type FROM assignments WHERE "
+        "application_arn = $1 AND principal_id > $2 ORDER BY principal_id LIMIT $3",
+        MakeParams(application_arn), page,
+        [](const Result& r, int row) {
+          return Assignment{r.Text(row, 0), r.Text(row, 1), r.Text(row, 2)};
+        },
+        [](const Assignment& a) { return a.principal_id; });
+  });
+}
+
+Status PostgresStore::DeleteTrustedTokenIssuer(const std::string& arn) {
+  return impl_->Single([&](Connection& c) -> Status {
+    TS_ASSIGN_OR_RETURN(
+        Result r,
+        c.Exec("WITH i AS (DELETE FROM trusted_token_issuers WHERE arn = $1 RETURNING arn), "
+               "t AS (DELETE FROM tags WHERE resource_arn = $1 AND EXISTS (SELECT 1 "
+               "FROM i)) SELECT count(*) FROM i",
+               MakeParams(arn)));
+    if (r.Int(0, 0) == 0) return NotFoundError("no such trusted token issuer: " + arn);
+    return OkStatus();
+  });
+}
+
+Status PostgresStore::TagResource(const std::string& resource_arn,
+                                  const std::map<std::string, std::string>& tags) {
+  return impl_->Write([&](Connection& c) -> Status {
+    for (const auto& [key, value] : tags) {
+      TS_RETURN_IF_ERROR(c.Exec("INSERT INTO tags (resource_arn, tag_key, tag_value) "
+                                "VALUES ($1, $2, $3) ON CONFLICT (resource_arn, tag_key) "
+                                "DO UPDATE SET tag_value = excluded.tag_value",
+                                MakeParams(resource_arn, key, value))
+                             .status());
+    }
+    return OkStatus();
+  });
+}
+
+Status PostgresStore::UntagResource(const std::string& resource_arn,
+                                    const std::vector<std::string>& keys) {
+  return impl_->Write([&](Connection& c) -> Status {
+    for (const std::string& key : keys) {
+      TS_RETURN_IF_ERROR(c.Exec("DELETE FROM tags WHERE resource_arn = $1 AND tag_key = $2",
+                                MakeParams(resource_arn, key))
+                             .status());
+    }
+    return OkStatus();
+  });
+}
+
+StatusOr<std::map<std::string, std::string>> PostgresStore::ListTags(
+    const std::string& resource_arn) {
+  return impl_->Read([&](Connection& c) -> StatusOr<std::map<std::string, std::string>> {
+    TS_ASSIGN_OR_RETURN(Result r,
+                        c.Exec("SELECT tag_key, tag_value FROM tags WHERE resource_arn = $1",
+                               MakeParams(resource_arn)));
+    std::map<std::string, std::string> tags;
+    for (int i = 0; i < r.rows(); ++i) tags[r.Text(i, 0)] = r.Text(i, 1);
+    return tags;
   });
 }
 

@@ -76,10 +76,39 @@ class PostgresStore final : public Store {
   StatusOr<User> GetUser(const std::string& user_id) override;
   StatusOr<User> GetUserByName(const std::string& user_name) override;
   StatusOr<std::vector<User>> ListUsers() override;
+  StatusOr<Page<User>> ListUsersPage(const PageRequest& page) override;
+  StatusOr<std::vector<User>> FindUsersByAttribute(const std::string& path,
+                                                   const std::string& value) override;
   Status DeleteUser(const std::string& user_id, int64_t now) override;
+  Status CreateGroup(const Group& group) override;
+  Status UpdateGroup(const Group& group) override;
+  StatusOr<Group> GetGroup(const std::string& group_id) override;
+  StatusOr<Page<Group>> ListGroups(const PageRequest& page) override;
+  StatusOr<std::vector<Group>> FindGroupsByAttribute(const std::string& path,
+                                                     const std::string& value) override;
+  Status DeleteGroup(const std::string& group_id) override;
+  Status CreateGroupMembership(const GroupMembership& membership) override;
+  StatusOr<GroupMembership> GetGroupMembership(const std::string& membership_id) override;
+  Status DeleteGroupMembership(const std::string& membership_id) override;
+  StatusOr<Page<GroupMembership>> ListGroupMemberships(const std::string& group_id,
+                                                       const PageRequest& page) override;
+  StatusOr<std::vector<GroupMembership>> ListGroupMembershipsForUser(
+      const std::string& user_id) override;
   Status PutApplication(const Application& app) override;
   StatusOr<Application> GetApplication(const std::string& application_arn) override;
   StatusOr<std::vector<Application>> ListApplications() override;
+  StatusOr<Page<Application>> ListApplicationsPage(const PageRequest& page) override;
+  Status UpdateApplication(const Application& app) override;
+  Status PutApplicationGrant(const std::string& application_arn, const std::string& grant_type,
+                             const std::string& grant_json) override;
+  Status DeleteApplicationGrant(const std::string& application_arn,
+                                const std::string& grant_type) override;
+  Status PutApplicationAccessScope(const std::string& application_arn, const std::string& scope,
+                                   const std::vector<std::string>& authorized_targets) override;
+  Status DeleteApplicationAccessScope(const std::string& application_arn,
+                                      const std::string& scope) override;
+  Status SetActorPolicy(const std::string& application_arn,
+                        const std::string& actor_policy_json) override;
   Status DeleteApplication(const std::string& application_arn, int64_t now) override;
   Status PutAssignment(const std::string& application_arn, const std::string& principal_id,
                        const std::string& principal_type) override;
@@ -87,6 +116,8 @@ class PostgresStore final : public Store {
                           const std::string& principal_id) override;
   StatusOr<bool> IsAssigned(const std::string& application_arn,
                             const std::string& user_id) override;
+  StatusOr<Page<Assignment>> ListAssignments(const std::string& application_arn,
+                                             const PageRequest& page) override;
   Status PutPrincipal(const IamPrincipal& principal) override;
   StatusOr<IamPrincipal> GetPrincipal(const std::string& arn) override;
   Status CreateAccessKey(const AccessKey& key) override;
@@ -117,8 +148,15 @@ class PostgresStore final : public Store {
   Status PutTrustedTokenIssuer(const TrustedTokenIssuer& issuer) override;
   StatusOr<TrustedTokenIssuer> GetTrustedTokenIssuer(const std::string& arn) override;
   StatusOr<std::vector<TrustedTokenIssuer>> ListTrustedTokenIssuers() override;
+  Status DeleteTrustedTokenIssuer(const std::string& arn) override;
+  Status TagResource(const std::string& resource_arn,
+                     const std::map<std::string, std::string>& tags) override;
+  Status UntagResource(const std::string& resource_arn,
+                       const std::vector<std::string>& keys) override;
+  StatusOr<std::map<std::string, std::string>> ListTags(const std::string& resource_arn) override;
   Status RevokeAccessToken(const std::string& token_id, int64_t expires_at) override;
   StatusOr<bool> IsAccessTokenRevoked(const std::string& token_id) override;
+
   StatusOr<int64_t> PurgeExpired(int64_t now, int batch) override;
 
  private:

@@ -152,9 +152,11 @@ TEST(PostgresStoreTest, MigrationsAreRecordedAndReopeningIsANoOp) {
   const std::string db = NewDatabase();
   ASSERT_THAT(PostgresStore::Open(server->Url(db)), IsOk());
   ASSERT_THAT(PostgresStore::Open(server->Url(db)), IsOk());
-  EXPECT_EQ(AdminQuery("SELECT count(*) FROM schema_migrations", db), "1");
+  EXPECT_EQ(AdminQuery("SELECT count(*) FROM schema_migrations", db), "2");
   EXPECT_EQ(AdminQuery("SELECT name FROM schema_migrations WHERE version = 1", db),
             "V001__init.sql");
+  EXPECT_EQ(AdminQuery("SELECT name FROM schema_migrations WHERE version = 2", db),
+            "V002__admin_plane.sql");
 }
 
 TEST(PostgresStoreTest, NewerSchemaIsRefused) {
@@ -179,7 +181,7 @@ TEST(PostgresStoreTest, NodesStartingTogetherMigrateOnce) {
   }
   for (auto& t : threads) t.join();
   for (const Status& s : results) EXPECT_THAT(s, IsOk());
-  EXPECT_EQ(AdminQuery("SELECT count(*) FROM schema_migrations", db), "1");
+  EXPECT_EQ(AdminQuery("SELECT count(*) FROM schema_migrations", db), "2");
 }
 
 // Two stores on one database stand for two Tessera nodes: the database settles their race.
@@ -224,8 +226,13 @@ TEST(PostgresStoreTest, RecoversFromTerminatedConnections) {
   auto store = PostgresStore::Open(server->Url(db));
   ASSERT_THAT(store, IsOk());
   ASSERT_THAT((*store)->PutMeta("k", "v1"), IsOk());
-  AdminQuery("SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity WHERE datname = '" +
-             db + "' AND pid <> pg_backend_pid()");
+  const std::string others =
+      "FROM pg_stat_activity WHERE datname = '" + db + "' AND pid <> pg_backend_pid()";
+  AdminQuery("SELECT count(pg_terminate_backend(pid)) " + others);
+  // Termination is asynchronous: wait until the server has closed them.
+  for (int i = 0; i < 500 && AdminQuery("SELECT count(*) " + others) != "0"; ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
   EXPECT_THAT((*store)->PutMeta("k", "v2"), IsOk());
   EXPECT_THAT((*store)->GetMeta("k"), IsOkAndHolds(std::string("v2")));
 }

@@ -17,6 +17,7 @@
 #include <vector>
 
 #include "ts/common/status_macros.h"
+#include "ts/storage/attribute_index.h"
 #include "ts/storage/sqlite/migrations.h"
 
 namespace ts::storage {
@@ -343,13 +344,16 @@ Status ApplyMigrations(Connection& connection) {
   return OkStatus();
 }
 
+// Forward declaration: defined with the user methods below.
+Status IndexUnindexedUsers(Connection& connection);
+
 // Column lists shared by the SELECTs and the row readers below; keep them in step.
 #define TS_USER_COLUMNS                                                                   \
   "user_id, identity_store_id, user_name, display_name, attributes_json, password_hash, " \
   "created_at, updated_at"
 #define TS_APPLICATION_COLUMNS                                                           \
   "application_arn, instance_arn, application_provider_arn, name, description, status, " \
-  "assignment_required, actor_policy_json, created_at"
+  "assignment_required, actor_policy_json, created_at, portal_options_json"
 #define TS_ACCESS_KEY_COLUMNS                                                             \
   "access_key_id, principal_arn, secret_sealed, session_token_hash, expires_at, active, " \
   "created_at"
@@ -394,7 +398,35 @@ Application ReadApplication(const Statement& s) {
   a.assignment_required = s.Int(6) != 0;
   a.actor_policy_json = s.Text(7);
   a.created_at = s.Int(8);
+  a.portal_options_json = s.Text(9);
   return a;
+}
+
+#define TS_GROUP_COLUMNS                                                                  \
+  "group_id, identity_store_id, display_name, description, attributes_json, created_at, " \
+  "updated_at"
+#define TS_MEMBERSHIP_COLUMNS "membership_id, identity_store_id, group_id, user_id, created_at"
+
+Group ReadGroup(const Statement& s) {
+  Group g;
+  g.group_id = s.Text(0);
+  g.identity_store_id = s.Text(1);
+  g.display_name = s.Text(2);
+  g.description = s.Text(3);
+  g.attributes_json = s.Text(4);
+  g.created_at = s.Int(5);
+  g.updated_at = s.Int(6);
+  return g;
+}
+
+GroupMembership ReadMembership(const Statement& s) {
+  GroupMembership m;
+  m.membership_id = s.Text(0);
+  m.identity_store_id = s.Text(1);
+  m.group_id = s.Text(2);
+  m.user_id = s.Text(3);
+  m.created_at = s.Int(4);
+  return m;
 }
 
 AccessKey ReadAccessKey(const Statement& s) {
@@ -670,6 +702,7 @@ StatusOr<std::shared_ptr<SqliteStore>> SqliteStore::Open(const std::string& path
     }
   }
   TS_RETURN_IF_ERROR(ApplyMigrations(*connection));
+  TS_RETURN_IF_ERROR(IndexUnindexedUsers(*connection));
   auto impl = std::make_unique<Impl>(path, options);
   impl->Release(std::move(connection));
   return std::shared_ptr<SqliteStore>(new SqliteStore(std::move(impl)));
@@ -744,6 +777,47 @@ StatusOr<std::string> SqliteStore::GetMeta(const std::string& key) {
 // --- users ---
 
 namespace {
+// Rewrites the user's attribute-index rows (attribute_index.h) inside the caller's transaction.
+Status WriteUserIndex(Connection& c, const User& user) {
+  TS_RETURN_IF_ERROR(Change(c, "DELETE FROM user_index WHERE user_id = ?", user.user_id).status());
+  for (const auto& [path, value] : UserIndexEntries(user)) {
+    TS_RETURN_IF_ERROR(Change(c, "INSERT INTO user_index (user_id, path, value) VALUES (?, ?, ?)",
+                              user.user_id, path, value)
+                           .status());
+  }
+  return OkStatus();
+}
+
+Status WriteGroupIndex(Connection& c, const Group& group) {
+  TS_RETURN_IF_ERROR(
+      Change(c, "DELETE FROM group_index WHERE group_id = ?", group.group_id).status());
+  for (const auto& [path, value] : GroupIndexEntries(group)) {
+    TS_RETURN_IF_ERROR(Change(c, "INSERT INTO group_index (group_id, path, value) VALUES (?, ?, ?)",
+                              group.group_id, path, value)
+                           .status());
+  }
+  return OkStatus();
+}
+
+Status IndexUnindexedUsers(Connection& c) {
+  std::vector<User> users;
+  {
+    TS_ASSIGN_OR_RETURN(Statement stmt,
+                        c.Prepare("SELECT " TS_USER_COLUMNS " FROM users WHERE user_id NOT IN "
+                                  "(SELECT user_id FROM user_index)"));
+    while (true) {
+      TS_ASSIGN_OR_RETURN(bool row, stmt.Step());
+      if (!row) break;
+      users.push_back(ReadUser(stmt));
+    }
+  }
+  if (users.empty()) return OkStatus();
+  Transaction txn(c);
+  TS_RETURN_IF_ERROR(txn.BeginImmediate());
+  for (const User& user : users) TS_RETURN_IF_ERROR(WriteUserIndex(c, user));
+  return txn.Commit();
+}
+
 Status UserConflict(const Statement& stmt, const User& user) {
   if (stmt.ErrorMessage().find("users.user_name") != std::string::npos) {
     return AlreadyExistsError("user name already exists: " + user.user_name);
@@ -766,7 +840,8 @@ Status SqliteStore::CreateUser(const User& user) {
         .Bind(user.updated_at);
     Status status = stmt.Exec();
     if (!status.ok() && stmt.UniqueViolated()) return UserConflict(stmt, user);
-    return status;
+    TS_RETURN_IF_ERROR(status);
+    return WriteUserIndex(c, user);
   });
 }
 
@@ -787,7 +862,7 @@ Status SqliteStore::UpdateUser(const User& user) {
     if (!status.ok() && stmt.UniqueViolated()) return UserConflict(stmt, user);
     TS_RETURN_IF_ERROR(status);
     if (stmt.Changes() == 0) return NotFoundError("no such user: " + user.user_id);
-    return OkStatus();
+    return WriteUserIndex(c, user);
   });
 }
 
@@ -860,14 +935,16 @@ Status SqliteStore::PutApplication(const Application& app) {
     {
       TS_ASSIGN_OR_RETURN(
           Statement stmt,
-          c.Prepare("INSERT INTO applications (" TS_APPLICATION_COLUMNS
-                    ") VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (application_arn) DO UPDATE "
-                    "SET instance_arn = excluded.instance_arn, "
-                    "application_provider_arn = excluded.application_provider_arn, "
-                    "name = excluded.name, description = excluded.description, "
-                    "status = excluded.status, assignment_required = excluded.assignment_required, "
-                    "actor_policy_json = excluded.actor_policy_json, "
-                    "created_at = excluded.created_at"));
+          c.Prepare(
+              "INSERT INTO applications (" TS_APPLICATION_COLUMNS
+              ") VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (application_arn) DO UPDATE "
+              "SET instance_arn = excluded.instance_arn, "
+              "application_provider_arn = excluded.application_provider_arn, "
+              "name = excluded.name, description = excluded.description, "
+              "status = excluded.status, assignment_required = excluded.assignment_required, "
+              "actor_policy_json = excluded.actor_policy_json, "
+              "created_at = excluded.created_at, "
+              "portal_options_json = excluded.portal_options_json"));
       stmt.Bind(app.application_arn)
           .Bind(app.instance_arn)
           .Bind(app.application_provider_arn)
@@ -876,7 +953,8 @@ Status SqliteStore::PutApplication(const Application& app) {
           .Bind(app.status)
           .Bind(app.assignment_required)
           .Bind(app.actor_policy_json)
-          .Bind(app.created_at);
+          .Bind(app.created_at)
+          .Bind(app.portal_options_json);
       TS_RETURN_IF_ERROR(stmt.Exec());
     }
     TS_RETURN_IF_ERROR(
@@ -991,6 +1069,8 @@ Status SqliteStore::DeleteApplication(const std::string& application_arn, int64_
         int64_t deleted,
         Change(c, "DELETE FROM applications WHERE application_arn = ?", application_arn));
     if (deleted == 0) return NotFoundError("no such application: " + application_arn);
+    TS_RETURN_IF_ERROR(
+        Change(c, "DELETE FROM tags WHERE resource_arn = ?", application_arn).status());
     TS_RETURN_IF_ERROR(Change(c,
                               "UPDATE token_families SET revoked_at = ? "
                               "WHERE application_arn = ? AND revoked_at = 0",
@@ -1040,8 +1120,10 @@ StatusOr<bool> SqliteStore::IsAssigned(const std::string& application_arn,
   return impl_->Read([&](Connection& c) -> StatusOr<bool> {
     TS_ASSIGN_OR_RETURN(
         Statement stmt,
-        c.Prepare("SELECT 1 FROM assignments WHERE application_arn = ? AND principal_id = ?"));
-    stmt.Bind(application_arn).Bind(user_id);
+        c.Prepare("SELECT 1 FROM assignments WHERE application_arn = ? AND (principal_id = ? OR "
+                  "principal_id IN (SELECT group_id FROM group_memberships WHERE user_id = ?)) "
+                  "LIMIT 1"));
+    stmt.Bind(application_arn).Bind(user_id).Bind(user_id);
     return stmt.Step();
   });
 }
@@ -1477,6 +1559,428 @@ StatusOr<std::vector<TrustedTokenIssuer>> SqliteStore::ListTrustedTokenIssuers()
       out.push_back(ReadTrustedTokenIssuer(stmt));
     }
     return out;
+  });
+}
+
+// --- admin plane: paging, lookups, groups, per-item application changes, tags ---
+
+namespace {
+
+// Runs a paged SELECT whose SQL ends in "key > ? ORDER BY key LIMIT ?" (after binding `prefix`
+// arguments), reading rows with `read` and taking the next key with `key_of`.
+template <typename T, typename ReadFn, typename KeyFn, typename... Prefix>
+StatusOr<Page<T>> RunPage(Connection& c, std::string_view sql, const PageRequest& page, ReadFn read,
+                          KeyFn key_of, const Prefix&... prefix) {
+  if (page.limit <= 0) return InvalidArgumentError("page limit must be positive");
+  TS_ASSIGN_OR_RETURN(Statement stmt, c.Prepare(sql));
+  (stmt.Bind(prefix), ...);
+  // One extra row tells whether another page follows.
+  stmt.Bind(page.after).Bind(static_cast<int64_t>(page.limit) + 1);
+  Page<T> out;
+  while (true) {
+    TS_ASSIGN_OR_RETURN(bool row, stmt.Step());
+    if (!row) break;
+    if (static_cast<int>(out.items.size()) == page.limit) {
+      out.next = key_of(out.items.back());
+      break;
+    }
+    out.items.push_back(read(stmt));
+  }
+  return out;
+}
+
+Status LoadApplicationChildren(Connection& c, Application& app) {
+  {
+    TS_ASSIGN_OR_RETURN(Statement stmt,
+                        c.Prepare("SELECT grant_type, grant_json FROM application_grants "
+                                  "WHERE application_arn = ?"));
+    stmt.Bind(app.application_arn);
+    while (true) {
+      TS_ASSIGN_OR_RETURN(bool row, stmt.Step());
+      if (!row) break;
+      app.grants[stmt.Text(0)] = stmt.Text(1);
+    }
+  }
+  TS_ASSIGN_OR_RETURN(Statement stmt,
+                      c.Prepare("SELECT scope, authorized_targets FROM application_access_scopes "
+                                "WHERE application_arn = ?"));
+  stmt.Bind(app.application_arn);
+  while (true) {
+    TS_ASSIGN_OR_RETURN(bool row, stmt.Step());
+    if (!row) break;
+    app.access_scopes[stmt.Text(0)] = SplitList(stmt.Text(1));
+  }
+  return OkStatus();
+}
+
+StatusOr<bool> ApplicationExists(Connection& c, const std::string& application_arn) {
+  return Exists(c, "SELECT 1 FROM applications WHERE application_arn = ?", application_arn);
+}
+
+Status GroupConflict(const Statement& stmt, const Group& group) {
+  if (stmt.ErrorMessage().find("groups.display_name") != std::string::npos) {
+    return AlreadyExistsError("group display name already exists: " + group.display_name);
+  }
+  return AlreadyExistsError("group already exists: " + group.group_id);
+}
+
+}  // namespace
+
+StatusOr<Page<User>> SqliteStore::ListUsersPage(const PageRequest& page) {
+  return impl_->Read([&](Connection& c) -> StatusOr<Page<User>> {
+    return RunPage<User>(
+        c, "SELECT " TS_USER_COLUMNS " FROM users WHERE user_id > ? ORDER BY user_id LIMIT ?", page,
+        ReadUser, [](const User& u) { return u.user_id; });
+  });
+}
+
+StatusOr<std::vector<User>> SqliteStore::FindUsersByAttribute(const std::string& path,
+                                                              const std::string& value) {
+  const IndexEntry key = CanonicalLookup(path, value);
+  return impl_->Read([&](Connection& c) -> StatusOr<std::vector<User>> {
+    TS_ASSIGN_OR_RETURN(
+        Statement stmt,
+        c.Prepare("SELECT " TS_USER_COLUMNS " FROM users WHERE user_id IN (SELECT user_id FROM "
+                  "user_index WHERE path = ? AND value = ?) ORDER BY user_id"));
+    stmt.Bind(key.first).Bind(key.second);
+    std::vector<User> users;
+    while (true) {
+      TS_ASSIGN_OR_RETURN(bool row, stmt.Step());
+      if (!row) break;
+      users.push_back(ReadUser(stmt));
+    }
+    return users;
+  });
+}
+
+Status SqliteStore::CreateGroup(const Group& group) {
+  return impl_->Write([&](Connection& c) -> Status {
+    TS_ASSIGN_OR_RETURN(Statement stmt, c.Prepare("INSERT INTO groups (" TS_GROUP_COLUMNS
+                                                  ") VALUES (?, ?, ?, ?, ?, ?, ?)"));
+    stmt.Bind(group.group_id)
+        .Bind(group.identity_store_id)
+        .Bind(group.display_name)
+        .Bind(group.description)
+        .Bind(group.attributes_json)
+        .Bind(group.created_at)
+        .Bind(group.updated_at);
+    Status status = stmt.Exec();
+    if (!status.ok() && stmt.UniqueViolated()) return GroupConflict(stmt, group);
+    TS_RETURN_IF_ERROR(status);
+    return WriteGroupIndex(c, group);
+  });
+}
+
+Status SqliteStore::UpdateGroup(const Group& group) {
+  return impl_->Write([&](Connection& c) -> Status {
+    TS_ASSIGN_OR_RETURN(
+        Statement stmt,
+        c.Prepare("UPDATE groups SET identity_store_id = ?, display_name = ?, description = ?, "
+                  "attributes_json = ?, updated_at = ? WHERE group_id = ?"));
+    stmt.Bind(group.identity_store_id)
+        .Bind(group.display_name)
+        .Bind(group.description)
+        .Bind(group.attributes_json)
+        .Bind(group.updated_at)
+        .Bind(group.group_id);
+    Status status = stmt.Exec();
+    if (!status.ok() && stmt.UniqueViolated()) return GroupConflict(stmt, group);
+    TS_RETURN_IF_ERROR(status);
+    if (stmt.Changes() == 0) return NotFoundError("no such group: " + group.group_id);
+    return WriteGroupIndex(c, group);
+  });
+}
+
+StatusOr<Group> SqliteStore::GetGroup(const std::string& group_id) {
+  return impl_->Read([&](Connection& c) -> StatusOr<Group> {
+    TS_ASSIGN_OR_RETURN(Statement stmt,
+                        c.Prepare("SELECT " TS_GROUP_COLUMNS " FROM groups WHERE group_id = ?"));
+    stmt.Bind(group_id);
+    TS_ASSIGN_OR_RETURN(bool row, stmt.Step());
+    if (!row) return NotFoundError("no such group: " + group_id);
+    return ReadGroup(stmt);
+  });
+}
+
+StatusOr<Page<Group>> SqliteStore::ListGroups(const PageRequest& page) {
+  return impl_->Read([&](Connection& c) -> StatusOr<Page<Group>> {
+    return RunPage<Group>(
+        c, "SELECT " TS_GROUP_COLUMNS " FROM groups WHERE group_id > ? ORDER BY group_id LIMIT ?",
+        page, ReadGroup, [](const Group& g) { return g.group_id; });
+  });
+}
+
+StatusOr<std::vector<Group>> SqliteStore::FindGroupsByAttribute(const std::string& path,
+                                                                const std::string& value) {
+  const IndexEntry key = CanonicalLookup(path, value);
+  return impl_->Read([&](Connection& c) -> StatusOr<std::vector<Group>> {
+    TS_ASSIGN_OR_RETURN(
+        Statement stmt,
+        c.Prepare("SELECT " TS_GROUP_COLUMNS " FROM groups WHERE group_id IN (SELECT group_id "
+                  "FROM group_index WHERE path = ? AND value = ?) ORDER BY group_id"));
+    stmt.Bind(key.first).Bind(key.second);
+    std::vector<Group> groups;
+    while (true) {
+      TS_ASSIGN_OR_RETURN(bool row, stmt.Step());
+      if (!row) break;
+      groups.push_back(ReadGroup(stmt));
+    }
+    return groups;
+  });
+}
+
+Status SqliteStore::DeleteGroup(const std::string& group_id) {
+  return impl_->Write([&](Connection& c) -> Status {
+    // Memberships and index rows go by ON DELETE CASCADE.
+    TS_ASSIGN_OR_RETURN(int64_t deleted,
+                        Change(c, "DELETE FROM groups WHERE group_id = ?", group_id));
+    if (deleted == 0) return NotFoundError("no such group: " + group_id);
+    return Change(c, "DELETE FROM assignments WHERE principal_id = ?", group_id).status();
+  });
+}
+
+Status SqliteStore::CreateGroupMembership(const GroupMembership& m) {
+  return impl_->Write([&](Connection& c) -> Status {
+    TS_ASSIGN_OR_RETURN(bool group,
+                        Exists(c, "SELECT 1 FROM groups WHERE group_id = ?", m.group_id));
+    if (!group) return NotFoundError("no such group: " + m.group_id);
+    TS_ASSIGN_OR_RETURN(bool user, Exists(c, "SELECT 1 FROM users WHERE user_id = ?", m.user_id));
+    if (!user) return NotFoundError("no such user: " + m.user_id);
+    TS_ASSIGN_OR_RETURN(Statement stmt,
+                        c.Prepare("INSERT INTO group_memberships (" TS_MEMBERSHIP_COLUMNS
+                                  ") VALUES (?, ?, ?, ?, ?)"));
+    stmt.Bind(m.membership_id)
+        .Bind(m.identity_store_id)
+        .Bind(m.group_id)
+        .Bind(m.user_id)
+        .Bind(m.created_at);
+    Status status = stmt.Exec();
+    if (!status.ok() && stmt.UniqueViolated()) {
+      if (stmt.ErrorMessage().find("membership_id") != std::string::npos) {
+        return AlreadyExistsError("membership already exists: " + m.membership_id);
+      }
+      return AlreadyExistsError("user " + m.user_id + " is already a member of group " +
+                                m.group_id);
+    }
+    return status;
+  });
+}
+
+StatusOr<GroupMembership> SqliteStore::GetGroupMembership(const std::string& membership_id) {
+  return impl_->Read([&](Connection& c) -> StatusOr<GroupMembership> {
+    TS_ASSIGN_OR_RETURN(Statement stmt,
+                        c.Prepare("SELECT " TS_MEMBERSHIP_COLUMNS
+                                  " FROM group_memberships WHERE membership_id = ?"));
+    stmt.Bind(membership_id);
+    TS_ASSIGN_OR_RETURN(bool row, stmt.Step());
+    if (!row) return NotFoundError("no such membership: " + membership_id);
+    return ReadMembership(stmt);
+  });
+}
+
+Status SqliteStore::DeleteGroupMembership(const std::string& membership_id) {
+  return impl_->Write([&](Connection& c) -> Status {
+    TS_ASSIGN_OR_RETURN(
+        int64_t deleted,
+        Change(c, "DELETE FROM group_memberships WHERE membership_id = ?", membership_id));
+    if (deleted == 0) return NotFoundError("no such membership: " + membership_id);
+    return OkStatus();
+  });
+}
+
+StatusOr<Page<GroupMembership>> SqliteStore::ListGroupMemberships(const std::string& group_id,
+                                                                  const PageRequest& page) {
+  return impl_->Read([&](Connection& c) -> StatusOr<Page<GroupMembership>> {
+    return RunPage<GroupMembership>(
+        c,
+        "SELECT " TS_MEMBERSHIP_COLUMNS
+        " FROM group_memberships WHERE group_id = ? AND "
+        "membership_id > ? ORDER BY membership_id LIMIT ?",
+        page, ReadMembership, [](const GroupMembership& m) { return m.membership_id; }, group_id);
+  });
+}
+
+StatusOr<std::vector<GroupMembership>> SqliteStore::ListGroupMembershipsForUser(
+    const std::string& user_id) {
+  return impl_->Read([&](Connection& c) -> StatusOr<std::vector<GroupMembership>> {
+    TS_ASSIGN_OR_RETURN(Statement stmt,
+                        c.Prepare("SELECT " TS_MEMBERSHIP_COLUMNS
+                                  " FROM group_memberships WHERE user_id = ? ORDER BY group_id"));
+    stmt.Bind(user_id);
+    std::vector<GroupMembership> out;
+    while (true) {
+      TS_ASSIGN_OR_RETURN(bool row, stmt.Step());
+      if (!row) break;
+      out.push_back(ReadMembership(stmt));
+    }
+    return out;
+  });
+}
+
+StatusOr<Page<Application>> SqliteStore::ListApplicationsPage(const PageRequest& page) {
+  return impl_->Snapshot([&](Connection& c) -> StatusOr<Page<Application>> {
+    TS_ASSIGN_OR_RETURN(
+        Page<Application> out,
+        RunPage<Application>(c,
+                             "SELECT " TS_APPLICATION_COLUMNS " FROM applications WHERE "
+                             "application_arn > ? ORDER BY application_arn LIMIT ?",
+                             page, ReadApplication,
+                             [](const Application& a) { return a.application_arn; }));
+    for (Application& app : out.items) TS_RETURN_IF_ERROR(LoadApplicationChildren(c, app));
+    return out;
+  });
+}
+
+Status SqliteStore::UpdateApplication(const Application& app) {
+  return impl_->Write([&](Connection& c) -> Status {
+    TS_ASSIGN_OR_RETURN(int64_t changed,
+                        Change(c,
+                               "UPDATE applications SET name = ?, description = ?, status = ?, "
+                               "assignment_required = ?, portal_options_json = ? "
+                               "WHERE application_arn = ?",
+                               app.name, app.description, app.status, app.assignment_required,
+                               app.portal_options_json, app.application_arn));
+    if (changed == 0) return NotFoundError("no such application: " + app.application_arn);
+    return OkStatus();
+  });
+}
+
+Status SqliteStore::PutApplicationGrant(const std::string& application_arn,
+                                        const std::string& grant_type,
+                                        const std::string& grant_json) {
+  return impl_->Write([&](Connection& c) -> Status {
+    TS_ASSIGN_OR_RETURN(bool exists, ApplicationExists(c, application_arn));
+    if (!exists) return NotFoundError("no such application: " + application_arn);
+    return Change(c,
+                  "INSERT INTO application_grants (application_arn, grant_type, grant_json) "
+                  "VALUES (?, ?, ?) ON CONFLICT (application_arn, grant_type) "
+                  "DO UPDATE SET grant_json = excluded.grant_json",
+                  application_arn, grant_type, grant_json)
+        .status();
+  });
+}
+
+Status SqliteStore::DeleteApplicationGrant(const std::string& application_arn,
+                                           const std::string& grant_type) {
+  return impl_->Write([&](Connection& c) -> Status {
+    TS_ASSIGN_OR_RETURN(bool exists, ApplicationExists(c, application_arn));
+    if (!exists) return NotFoundError("no such application: " + application_arn);
+    TS_ASSIGN_OR_RETURN(int64_t deleted, Change(c,
+                                                "DELETE FROM application_grants WHERE "
+                                                "application_arn = ? AND grant_type = ?",
+                                                application_arn, grant_type));
+    if (deleted == 0) return NotFoundError("no such grant: " + grant_type);
+    return OkStatus();
+  });
+}
+
+Status SqliteStore::PutApplicationAccessScope(const std::string& application_arn,
+                                              const std::string& scope,
+                                              const std::vector<std::string>& authorized_targets) {
+  TS_ASSIGN_OR_RETURN(std::string joined, JoinList(authorized_targets, "AuthorizedTargets"));
+  return impl_->Write([&](Connection& c) -> Status {
+    TS_ASSIGN_OR_RETURN(bool exists, ApplicationExists(c, application_arn));
+    if (!exists) return NotFoundError("no such application: " + application_arn);
+    return Change(c,
+                  "INSERT INTO application_access_scopes "
+                  "(application_arn, scope, authorized_targets) VALUES (?, ?, ?) "
+                  "ON CONFLICT (application_arn, scope) "
+                  "DO UPDATE SET authorized_targets = excluded.authorized_targets",
+                  application_arn, scope, joined)
+        .status();
+  });
+}
+
+Status SqliteStore::DeleteApplicationAccessScope(const std::string& application_arn,
+                                                 const std::string& scope) {
+  return impl_->Write([&](Connection& c) -> Status {
+    TS_ASSIGN_OR_RETURN(bool exists, ApplicationExists(c, application_arn));
+    if (!exists) return NotFoundError("no such application: " + application_arn);
+    TS_ASSIGN_OR_RETURN(int64_t deleted, Change(c,
+                                                "DELETE FROM application_access_scopes WHERE "
+                                                "application_arn = ? AND scope = ?",
+                                                application_arn, scope));
+    if (deleted == 0) return NotFoundError("no such access scope: " + scope);
+    return OkStatus();
+  });
+}
+
+Status SqliteStore::SetActorPolicy(const std::string& application_arn,
+                                   const std::string& actor_policy_json) {
+  return impl_->Write([&](Connection& c) -> Status {
+    TS_ASSIGN_OR_RETURN(int64_t changed, Change(c,
+                                                "UPDATE applications SET actor_policy_json = ? "
+                                                "WHERE application_arn = ?",
+                                                actor_policy_json, application_arn));
+    if (changed == 0) return NotFoundError("no such application: " + application_arn);
+    return OkStatus();
+  });
+}
+
+StatusOr<Page<Assignment>> SqliteStore::ListAssignments(const std::string& application_arn,
+                                                        const PageRequest& page) {
+  return impl_->Read([&](Connection& c) -> StatusOr<Page<Assignment>> {
+    return RunPage<Assignment>(
+        c,
+        "SELECT application_arn, principal_id, principal_type FROM assignments WHERE "
+        "application_arn = ? AND principal_id > ? ORDER BY principal_id LIMIT ?",
+        page,
+        [](const Statement& s) {
+          return Assignment{s.Text(0), s.Text(1), s.Text(2)};
+        },
+        [](const Assignment& a) { return a.principal_id; }, application_arn);
+  });
+}
+
+Status SqliteStore::DeleteTrustedTokenIssuer(const std::string& arn) {
+  return impl_->Write([&](Connection& c) -> Status {
+    TS_ASSIGN_OR_RETURN(int64_t deleted,
+                        Change(c, "DELETE FROM trusted_token_issuers WHERE arn = ?", arn));
+    if (deleted == 0) return NotFoundError("no such trusted token issuer: " + arn);
+    return Change(c, "DELETE FROM tags WHERE resource_arn = ?", arn).status();
+  });
+}
+
+Status SqliteStore::TagResource(const std::string& resource_arn,
+                                const std::map<std::string, std::string>& tags) {
+  return impl_->Write([&](Connection& c) -> Status {
+    for (const auto& [key, value] : tags) {
+      TS_RETURN_IF_ERROR(Change(c,
+                                "INSERT INTO tags (resource_arn, tag_key, tag_value) "
+                                "VALUES (?, ?, ?) ON CONFLICT (resource_arn, tag_key) "
+                                "DO UPDATE SET tag_value = excluded.tag_value",
+                                resource_arn, key, value)
+                             .status());
+    }
+    return OkStatus();
+  });
+}
+
+Status SqliteStore::UntagResource(const std::string& resource_arn,
+                                  const std::vector<std::string>& keys) {
+  return impl_->Write([&](Connection& c) -> Status {
+    for (const std::string& key : keys) {
+      TS_RETURN_IF_ERROR(
+          Change(c, "DELETE FROM tags WHERE resource_arn = ? AND tag_key = ?", resource_arn, key)
+              .status());
+    }
+    return OkStatus();
+  });
+}
+
+StatusOr<std::map<std::string, std::string>> SqliteStore::ListTags(
+    const std::string& resource_arn) {
+  return impl_->Read([&](Connection& c) -> StatusOr<std::map<std::string, std::string>> {
+    TS_ASSIGN_OR_RETURN(Statement stmt,
+                        c.Prepare("SELECT tag_key, tag_value FROM tags WHERE resource_arn = ?"));
+    stmt.Bind(resource_arn);
+    std::map<std::string, std::string> tags;
+    while (true) {
+      TS_ASSIGN_OR_RETURN(bool row, stmt.Step());
+      if (!row) break;
+      tags[stmt.Text(0)] = stmt.Text(1);
+    }
+    return tags;
   });
 }
 

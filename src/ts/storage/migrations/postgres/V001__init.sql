@@ -21,7 +21,7 @@ CREATE TABLE meta (
 
 -- user_name is unique byte-for-byte: COLLATE "C" compares bytes, like SQLite's BINARY.
 CREATE TABLE users (
-  user_id TEXT PRIMARY KEY,
+  user_id TEXT COLLATE "C" PRIMARY KEY,
   identity_store_id TEXT NOT NULL,
   user_name TEXT COLLATE "C" NOT NULL UNIQUE,
   display_name TEXT NOT NULL,
@@ -62,7 +62,7 @@ CREATE TABLE application_access_scopes (
 CREATE TABLE assignments (
   application_arn TEXT COLLATE "C" NOT NULL
     REFERENCES applications (application_arn) ON DELETE CASCADE,
-  principal_id TEXT NOT NULL,
+  principal_id TEXT COLLATE "C" NOT NULL,
   principal_type TEXT NOT NULL,
   PRIMARY KEY (application_arn, principal_id)
 );
