@@ -1079,27 +1079,31 @@ Status PostgresStore::DeleteAccessKey(const std::string& access_key_id) {
 
 // --- signing keys ---
 
+namespace {
+Status UpsertSigningKey(Connection& c, const SigningKey& key) {
+  Params p;
+  p.Add(key.kid)
+      .Add(key.alg)
+      .AddBytes(key.private_key_sealed)
+      .Add(key.public_jwk_json)
+      .Add(key.created_at)
+      .Add(key.activated_at)
+      .Add(key.retired_at)
+      .Add(key.delete_after);
+  return c
+      .Exec("INSERT INTO signing_keys (" TS_SIGNING_KEY_COLUMNS
+            ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8) ON CONFLICT (kid) DO UPDATE SET "
+            "alg = excluded.alg, private_key_sealed = excluded.private_key_sealed, "
+            "public_jwk_json = excluded.public_jwk_json, created_at = excluded.created_at, "
+            "activated_at = excluded.activated_at, retired_at = excluded.retired_at, "
+            "delete_after = excluded.delete_after",
+            p)
+      .status();
+}
+}  // namespace
+
 Status PostgresStore::PutSigningKey(const SigningKey& key) {
-  return impl_->Single([&](Connection& c) -> Status {
-    Params p;
-    p.Add(key.kid)
-        .Add(key.alg)
-        .AddBytes(key.private_key_sealed)
-        .Add(key.public_jwk_json)
-        .Add(key.created_at)
-        .Add(key.activated_at)
-        .Add(key.retired_at)
-        .Add(key.delete_after);
-    return c
-        .Exec("INSERT INTO signing_keys (" TS_SIGNING_KEY_COLUMNS
-              ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8) ON CONFLICT (kid) DO UPDATE SET "
-              "alg = excluded.alg, private_key_sealed = excluded.private_key_sealed, "
-              "public_jwk_json = excluded.public_jwk_json, created_at = excluded.created_at, "
-              "activated_at = excluded.activated_at, retired_at = excluded.retired_at, "
-              "delete_after = excluded.delete_after",
-              p)
-        .status();
-  });
+  return impl_->Single([&](Connection& c) -> Status { return UpsertSigningKey(c, key); });
 }
 
 StatusOr<std::vector<SigningKey>> PostgresStore::ListSigningKeys() {
@@ -1866,6 +1870,8 @@ StatusOr<int64_t> PostgresStore::PurgeExpired(int64_t now, int batch) {
       "WHERE expires_at <= $1 LIMIT $2 FOR UPDATE SKIP LOCKED)",
       "DELETE FROM used_assertions WHERE assertion_id IN (SELECT assertion_id FROM "
       "used_assertions WHERE expires_at <= $1 LIMIT $2 FOR UPDATE SKIP LOCKED)",
+      "DELETE FROM login_failures WHERE key IN (SELECT key FROM login_failures "
+      "WHERE window_end <= $1 LIMIT $2 FOR UPDATE SKIP LOCKED)",
   };
   return impl_->Single([&](Connection& c) -> StatusOr<int64_t> {
     int64_t deleted = 0;
@@ -1876,6 +1882,73 @@ StatusOr<int64_t> PostgresStore::PurgeExpired(int64_t now, int batch) {
       deleted += r.affected();
     }
     return deleted;
+  });
+}
+
+// --- coordination between nodes ---
+
+// Advisory-lock key of signing-key updates ("tsrotate" in ASCII).
+constexpr int64_t kSigningKeyLockKey = 0x7473726f74617465;
+
+Status PostgresStore::CreateMeta(const std::string& key, const std::string& value) {
+  return impl_->Single([&](Connection& c) -> Status {
+    TS_ASSIGN_OR_RETURN(Result r, c.Exec("INSERT INTO meta (key, value) VALUES ($1, $2) "
+                                         "ON CONFLICT (key) DO NOTHING",
+                                         MakeParams(key, value)));
+    if (r.affected() == 0) return AlreadyExistsError("meta key already exists: " + key);
+    return OkStatus();
+  });
+}
+
+StatusOr<LoginFailures> PostgresStore::RecordLoginFailure(const std::string& key, int64_t now,
+                                                          int64_t window_seconds) {
+  if (window_seconds <= 0) return InvalidArgumentError("window_seconds must be positive");
+  return impl_->Single([&](Connection& c) -> StatusOr<LoginFailures> {
+    // One upsert: concurrent failures from several nodes each count (the row lock serialises
+    // them); an ended window (window_end <= now) starts afresh with this failure.
+    TS_ASSIGN_OR_RETURN(
+        Result r,
+        c.Exec("INSERT INTO login_failures AS l (key, window_start, window_end, failures) "
+               "VALUES ($1, $2::bigint, $2::bigint + $3::bigint, 1) ON CONFLICT (key) DO UPDATE "
+               "SET window_start = CASE WHEN l.window_end <= $2::bigint THEN $2::bigint "
+               "ELSE l.window_start END, "
+               "failures = CASE WHEN l.window_end <= $2::bigint THEN 1 ELSE l.failures + 1 END, "
+               "window_end = CASE WHEN l.window_end <= $2::bigint THEN $2::bigint + $3::bigint "
+               "ELSE l.window_end END RETURNING window_start, window_end, failures",
+               MakeParams(key, now, window_seconds)));
+    return LoginFailures{r.Int(0, 0), r.Int(0, 1), static_cast<int>(r.Int(0, 2))};
+  });
+}
+
+StatusOr<LoginFailures> PostgresStore::GetLoginFailures(const std::string& key) {
+  return impl_->Read([&](Connection& c) -> StatusOr<LoginFailures> {
+    TS_ASSIGN_OR_RETURN(Result r, c.Exec("SELECT window_start, window_end, failures FROM "
+                                         "login_failures WHERE key = $1",
+                                         MakeParams(key)));
+    if (r.rows() == 0) return NotFoundError("no login failures recorded");
+    return LoginFailures{r.Int(0, 0), r.Int(0, 1), static_cast<int>(r.Int(0, 2))};
+  });
+}
+
+Status PostgresStore::ClearLoginFailures(const std::string& key) {
+  return impl_->Single([&](Connection& c) -> Status {
+    return c.Exec("DELETE FROM login_failures WHERE key = $1", MakeParams(key)).status();
+  });
+}
+
+Status PostgresStore::UpdateSigningKeys(const SigningKeyUpdate& update) {
+  return impl_->Write([&](Connection& c) -> Status {
+    // One rotator at a time across every node: the transaction-scoped advisory lock is released
+    // by COMMIT or ROLLBACK, also when the node dies mid-way (its connection closes).
+    TS_RETURN_IF_ERROR(
+        c.Exec("SELECT pg_advisory_xact_lock($1)", MakeParams(kSigningKeyLockKey)).status());
+    TS_ASSIGN_OR_RETURN(Result r, c.Exec("SELECT " TS_SIGNING_KEY_COLUMNS
+                                         " FROM signing_keys ORDER BY created_at, kid"));
+    std::vector<SigningKey> current;
+    for (int i = 0; i < r.rows(); ++i) current.push_back(ReadSigningKey(r, i));
+    TS_ASSIGN_OR_RETURN(std::vector<SigningKey> changed, update(current));
+    for (const SigningKey& key : changed) TS_RETURN_IF_ERROR(UpsertSigningKey(c, key));
+    return OkStatus();
   });
 }
 

@@ -158,6 +158,12 @@ class PostgresStore final : public Store {
   StatusOr<bool> IsAccessTokenRevoked(const std::string& token_id) override;
 
   StatusOr<int64_t> PurgeExpired(int64_t now, int batch) override;
+  Status CreateMeta(const std::string& key, const std::string& value) override;
+  StatusOr<LoginFailures> RecordLoginFailure(const std::string& key, int64_t now,
+                                             int64_t window_seconds) override;
+  StatusOr<LoginFailures> GetLoginFailures(const std::string& key) override;
+  Status ClearLoginFailures(const std::string& key) override;
+  Status UpdateSigningKeys(const SigningKeyUpdate& update) override;
 
  private:
   class Impl;
