@@ -186,6 +186,9 @@ TEST_F(TesseraTest, Jwks) {
   http::Response root = Get("/.well-known/jwks.json");
   ASSERT_EQ(root.status, 200);
   EXPECT_EQ(root.body, scoped.body);
+  // The cache lifetime the publish-before-use lead of key rotation is computed from.
+  EXPECT_EQ(root.FindHeader("Cache-Control"),
+            std::optional<std::string_view>("public, max-age=300"));
 }
 
 TEST_F(TesseraTest, UnknownPathIsUnknownOperation) {
