@@ -193,7 +193,9 @@ int Serve(const std::vector<std::string>& args, std::ostream& out, std::ostream&
   }
   ready->store(app->get(), std::memory_order_release);
 
-  out << "Tessera listening on " << public_url << "\n";
+  // The bound address (what a load balancer targets), then the URL clients see when it differs.
+  out << "Tessera listening on http://" << (*server)->address() << "\n";
+  if (public_url != "http://" + (*server)->address()) out << "  public URL: " << public_url << "\n";
   out << "  issuer: " << (*app)->issuer() << "\n";
   out << "  database: " << RedactDatabase(config->db_path) << "\n";
   for (const auto& n : notices) out << "  " << n << "\n";
