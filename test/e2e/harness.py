@@ -116,7 +116,12 @@ class Server:
             self.proc.kill()
             self.proc.wait()
             self.log.seek(0)
-            raise RuntimeError(f"tessera did not start: {first!r} {self.log.read()}")
+            log = self.log.read()
+            # Nothing of a server that never started is left behind.
+            self.proc.stdout.close()
+            self.log.close()
+            shutil.rmtree(self.dir, ignore_errors=True)
+            raise RuntimeError(f"tessera did not start: {first!r} {log}")
         self.url = m.group(1)
         self.port = int(m.group(2))
         # What browsers see (the load balancer's address when nodes share one --public-url).

@@ -142,6 +142,16 @@ class MultiNodeTest(unittest.TestCase):
                              "Refresh token has been revoked")
         self.assertEqual(internal_errors(self.nodes), [])
 
+    def test_a_node_without_the_shared_master_key_refuses_to_start(self):
+        db = self.nodes[0].db
+        with self.assertRaises(RuntimeError) as e:
+            harness.Server(db=db, env={"TESSERA_MASTER_KEY": "11" * 32})
+        self.assertIn("the master key does not match this database", str(e.exception))
+        # No key at all: a PostgreSQL node never makes one up for itself.
+        with self.assertRaises(RuntimeError) as e:
+            harness.Server(db=db, env={"TESSERA_MASTER_KEY": ""})
+        self.assertIn("every node must use the same master key", str(e.exception))
+
     def test_key_rotation_while_every_node_serves_traffic(self):
         """Tokens from every node verify against the JWKS any node serves, cached as a resource
         server would (max-age), before, during and after rotations: no verification fails."""
