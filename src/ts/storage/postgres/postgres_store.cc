@@ -253,8 +253,11 @@ class Connection {
     // No SQLSTATE with a bad connection: the connection itself failed.
     if (PQstatus(conn_) != CONNECTION_OK || last_state_.empty() ||
         IsTransientSqlState(last_state_)) {
+      // Drop the connection when it cannot serve again: it is gone, the server is shutting
+      // down, or (25006) it reaches a standby after a failover; a fresh connection may reach
+      // the new primary (with target_session_attrs=read-write in the URL).
       if (PQstatus(conn_) != CONNECTION_OK || last_state_.rfind("08", 0) == 0 ||
-          last_state_.rfind("57P", 0) == 0) {
+          last_state_.rfind("57P", 0) == 0 || last_state_ == "25006") {
         broken_ = true;
       }
       return UnavailableError(message);
