@@ -191,6 +191,14 @@ TEST_F(TesseraTest, Jwks) {
             std::optional<std::string_view>("public, max-age=300"));
 }
 
+TEST(RedactDatabaseTest, HidesOnlyThePasswordOfAPostgresUrl) {
+  EXPECT_EQ(RedactDatabase("postgresql://tessera:s3cret@db:5432/ts?sslmode=require"),
+            "postgresql://tessera:***@db:5432/ts?sslmode=require");
+  EXPECT_EQ(RedactDatabase("postgres://tessera@db/ts"), "postgres://tessera@db/ts");
+  EXPECT_EQ(RedactDatabase("postgresql://db/ts"), "postgresql://db/ts");
+  EXPECT_EQ(RedactDatabase("./var/a:b@c.db"), "./var/a:b@c.db");
+}
+
 TEST_F(TesseraTest, UnknownPathIsUnknownOperation) {
   ExpectError(Get("/nope"), 404, "UnknownOperationException");
   // Another instance id's discovery document does not exist either.

@@ -62,11 +62,12 @@ std::vector<std::string> SplitList(std::string_view joined) {
 // SQLSTATE classes that mean "try again later" rather than "this request is wrong":
 // 08 connection exception, 40001 serialization failure, 40P01 deadlock, 53 insufficient
 // resources (too many connections, out of memory/disk), 57P01..57P03 admin/crash shutdown and
-// "cannot connect now" (recovery), 25006 read-only transaction (a standby after failover).
+// "cannot connect now" (recovery), 25006 read-only transaction (a standby after failover),
+// 55P03 lock_timeout reached, 57014 statement cancelled (statement_timeout).
 bool IsTransientSqlState(std::string_view state) {
   return state.rfind("08", 0) == 0 || state == "40001" || state == "40P01" ||
          state.rfind("53", 0) == 0 || state == "57P01" || state == "57P02" || state == "57P03" ||
-         state == "25006";
+         state == "25006" || state == "55P03" || state == "57014";
 }
 
 // Parameters of one statement, all sent as text except bytea values (binary).
