@@ -106,6 +106,14 @@ Status KeyRing::Reload() {
   return OkStatus();
 }
 
+Status KeyRing::ReloadAtMostEvery(int64_t min_interval_seconds) {
+  const int64_t now = clock_->NowUnixSeconds();
+  int64_t last = last_forced_reload_.load();
+  if (now - last < min_interval_seconds) return OkStatus();
+  if (!last_forced_reload_.compare_exchange_strong(last, now)) return OkStatus();  // raced
+  return Reload();
+}
+
 StatusOr<storage::SigningKey> KeyRing::NewKey(int64_t now, int64_t activated_at) const {
   TS_ASSIGN_OR_RETURN(jose::Es256Signer signer, jose::Es256Signer::Generate());
   storage::SigningKey key;

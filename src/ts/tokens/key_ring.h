@@ -15,6 +15,7 @@
 // hot path never waits for a rotation.
 #pragma once
 
+#include <atomic>
 #include <memory>
 #include <mutex>
 #include <string>
@@ -64,6 +65,10 @@ class KeyRing {
   StatusOr<std::string> MaybeRotate(const RotationPolicy& policy);
   // Re-reads the store (keys rotated by another process).
   Status Reload();
+  // Reload unless the last one through here was less than `min_interval_seconds` ago: for a
+  // token with an unknown kid (a key another node published and this one has not read yet),
+  // without letting a flood of forged kids turn into a flood of database reads. OK when skipped.
+  Status ReloadAtMostEvery(int64_t min_interval_seconds);
 
  private:
   struct Snapshot;
@@ -77,6 +82,7 @@ class KeyRing {
   ClockPtr clock_;
   mutable std::mutex mu_;
   std::shared_ptr<const Snapshot> snapshot_;  // guarded by mu_
+  std::atomic<int64_t> last_forced_reload_{0};
 };
 
 }  // namespace ts::tokens
