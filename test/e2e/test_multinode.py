@@ -142,6 +142,33 @@ class MultiNodeTest(unittest.TestCase):
                              "Refresh token has been revoked")
         self.assertEqual(internal_errors(self.nodes), [])
 
+    def test_configuration_changed_through_one_node_applies_at_the_next_request_elsewhere(self):
+        key = self.nodes[0].new_access_key(harness.WEBAPP_ROLE)  # the CLI, on the shared database
+        code, verifier = self.sign_in(self.nodes[1])
+        webapp = self.nodes[2].client(key["AWS_ACCESS_KEY_ID"], key["AWS_SECRET_ACCESS_KEY"])
+        tokens = webapp.create_token_with_iam(
+            clientId=APP, grantType="authorization_code", code=code,
+            redirectUri=harness.DEMO_REDIRECT, codeVerifier=verifier)
+        r = self.nodes[0].tessera("delete-access-key", "--access-key-id", key["AWS_ACCESS_KEY_ID"])
+        self.assertEqual(r.returncode, 0, r.stderr)
+        with self.assertRaises(Exception) as e:
+            self.nodes[1].client(key["AWS_ACCESS_KEY_ID"], key["AWS_SECRET_ACCESS_KEY"]) \
+                .create_token_with_iam(clientId=APP, grantType="refresh_token",
+                                       refreshToken=tokens["refreshToken"])
+        self.assertEqual(e.exception.response["Error"]["Code"], "UnrecognizedClientException")
+
+    def test_failed_sign_ins_count_toward_one_limit_across_nodes(self):
+        user = "nobody-" + harness.secrets.token_hex(4)
+        _, challenge = harness.pkce_pair()
+        statuses = []
+        for i in range(6):  # the limit is 5 failures per user name; spread over the nodes
+            browser = harness.Browser(self.nodes[i % 3])
+            _, _, _, form = browser.open_login(browser.authorize_url(challenge))
+            status, _, body = browser.submit_login(form, user, "wrong password")
+            statuses.append(status)
+        self.assertEqual(statuses, [401] * 5 + [429])
+        self.assertIn("Too many failed sign-in attempts", body)
+
     def test_a_node_without_the_shared_master_key_refuses_to_start(self):
         db = self.nodes[0].db
         with self.assertRaises(RuntimeError) as e:
