@@ -3,6 +3,7 @@
 #include <libpq-fe.h>
 #include <poll.h>
 
+#include <atomic>
 #include <condition_variable>
 #include <cstdlib>
 #include <cstring>
@@ -152,14 +153,17 @@ class Result {
 // One server connection with its prepared statements. Used by one thread at a time.
 class Connection {
  public:
+  // `round_trips` counts every request sent to the server on this connection (the store's
+  // total; it outlives the connection).
   static StatusOr<std::unique_ptr<Connection>> Open(const std::string& url,
-                                                    const PostgresStoreOptions& options) {
+                                                    const PostgresStoreOptions& options,
+                                                    std::atomic<int64_t>* round_trips) {
     // The URL is expanded in place of "dbname"; keywords before it are defaults it may override.
     const std::string timeout = std::to_string(options.connect_timeout_seconds);
     const char* keywords[] = {"connect_timeout", "application_name", "dbname", nullptr};
     const char* values[] = {timeout.c_str(), "tessera", url.c_str(), nullptr};
     PGconn* conn = PQconnectdbParams(keywords, values, /*expand_dbname=*/1);
-    auto connection = std::unique_ptr<Connection>(new Connection(conn));
+    auto connection = std::unique_ptr<Connection>(new Connection(conn, round_trips));
     if (conn == nullptr) return InternalError("libpq could not allocate a connection");
     if (PQstatus(conn) != CONNECTION_OK) {
       std::string message = PQerrorMessage(conn);
@@ -203,6 +207,7 @@ class Connection {
     auto it = prepared_.find(sql);
     if (it == prepared_.end()) {
       const std::string name = "ts" + std::to_string(prepared_.size());
+      round_trips_->fetch_add(1, std::memory_order_relaxed);
       PGresult* prepared = PQprepare(conn_, name.c_str(), std::string(sql).c_str(), 0, nullptr);
       Result result(prepared);
       if (PQresultStatus(prepared) != PGRES_COMMAND_OK) return Fail(prepared, "prepare");
@@ -212,6 +217,7 @@ class Connection {
     std::vector<int> lengths;
     std::vector<int> formats;
     params.Export(&values, &lengths, &formats);
+    round_trips_->fetch_add(1, std::memory_order_relaxed);
     PGresult* raw = PQexecPrepared(conn_, it->second.c_str(), params.size(), values.data(),
                                    lengths.data(), formats.data(), /*resultFormat=*/0);
     Result result(raw);
@@ -224,6 +230,7 @@ class Connection {
 
   // Runs uncached SQL without parameters (transaction control, settings, migrations).
   Status ExecScript(const std::string& sql) {
+    round_trips_->fetch_add(1, std::memory_order_relaxed);
     PGresult* raw = PQexec(conn_, sql.c_str());
     Result result(raw);
     const ExecStatusType status = PQresultStatus(raw);
@@ -237,7 +244,8 @@ class Connection {
   const std::string& last_table() const { return last_table_; }
 
  private:
-  explicit Connection(PGconn* conn) : conn_(conn) {}
+  Connection(PGconn* conn, std::atomic<int64_t>* round_trips)
+      : conn_(conn), round_trips_(round_trips) {}
 
   Status Fail(PGresult* result, std::string_view what) {
     const char* state = result != nullptr ? PQresultErrorField(result, PG_DIAG_SQLSTATE) : nullptr;
@@ -272,6 +280,7 @@ class Connection {
   };
 
   PGconn* conn_;
+  std::atomic<int64_t>* round_trips_;
   bool broken_ = false;
   std::unordered_map<std::string, std::string, StringHash, std::equal_to<>> prepared_;
   std::string last_state_;
@@ -573,7 +582,7 @@ class PostgresStore::Impl {
     }
     ++open_;
     lock.unlock();
-    auto connection = Connection::Open(url_, options_);
+    auto connection = Connection::Open(url_, options_, &round_trips_);
     if (!connection.ok()) {
       lock.lock();
       --open_;
@@ -598,6 +607,8 @@ class PostgresStore::Impl {
 
   // Runs `fn(Connection&)` (returning Status or StatusOr<T>) in one transaction; commits if it
   // succeeded, rolls back otherwise. Not retried (see the header on ambiguous commits).
+  int64_t round_trips() const { return round_trips_.load(std::memory_order_relaxed); }
+
   template <typename Fn>
   auto Write(Fn&& fn) -> std::invoke_result_t<Fn, Connection&> {
     TS_ASSIGN_OR_RETURN(Lease lease, Acquire());
@@ -638,6 +649,7 @@ class PostgresStore::Impl {
 
   const std::string url_;
   const PostgresStoreOptions options_;
+  std::atomic<int64_t> round_trips_{0};
   std::mutex mu_;
   std::condition_variable available_;
   std::vector<std::unique_ptr<Connection>> idle_;  // guarded by mu_
@@ -645,6 +657,8 @@ class PostgresStore::Impl {
 };
 
 PostgresStore::PostgresStore(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
+
+int64_t PostgresStore::RoundTrips() const { return impl_->round_trips(); }
 PostgresStore::~PostgresStore() = default;
 
 StatusOr<std::shared_ptr<PostgresStore>> PostgresStore::Open(const std::string& url) {

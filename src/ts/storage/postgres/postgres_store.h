@@ -60,6 +60,10 @@ class PostgresStore final : public Store {
                                                        const PostgresStoreOptions& options);
 
   ~PostgresStore() override;
+
+  // Requests sent to the server so far, connection set-up and statement preparation included
+  // (each is one round trip). For tests and metrics.
+  int64_t RoundTrips() const;
   PostgresStore(const PostgresStore&) = delete;
   PostgresStore& operator=(const PostgresStore&) = delete;
 

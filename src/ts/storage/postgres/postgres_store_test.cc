@@ -224,6 +224,49 @@ TEST(PostgresStoreTest, TwoNodesRedeemingOneCodeHaveOneWinner) {
   EXPECT_NE(family->revoked_at, 0) << "the losers' reuse must revoke the winner's family";
 }
 
+// The token endpoint's writes cost one round trip each once their statement is prepared on the
+// connection (the first use of each pays one more, to prepare).
+TEST(PostgresStoreTest, TokenEndpointWritesAreOneRoundTripEach) {
+  PostgresStoreOptions options;
+  options.max_connections = 1;  // one connection, so the warm-up prepared what is measured
+  auto store = PostgresStore::Open(server->Url(NewDatabase()), options);
+  ASSERT_THAT(store, IsOk());
+  PostgresStore& s = **store;
+  // Warm-up: prepare each statement once.
+  ASSERT_THAT(s.CreateAuthorizationCode(Code("code-0")), IsOk());
+  ASSERT_THAT(
+      s.RedeemAuthorizationCode("code-0", kNow + 1, Family("fam-0"), Refresh("rt-0", "fam-0")),
+      IsOkAndHolds(RedeemOutcome::kRedeemed));
+  ASSERT_THAT(s.RotateRefreshToken("rt-0", kNow + 2, Refresh("rt-0b", "fam-0")),
+              IsOkAndHolds(RotateOutcome::kRotated));
+  ASSERT_THAT(
+      s.CreateFamilyForAssertion(Family("fam-a0"), Refresh("rt-a0", "fam-a0"), "jti-0", kNow + 60),
+      IsOk());
+  ASSERT_THAT(s.CreateAuthorizationCode(Code("code-1")), IsOk());
+
+  int64_t before = s.RoundTrips();
+  ASSERT_THAT(
+      s.RedeemAuthorizationCode("code-1", kNow + 1, Family("fam-1"), Refresh("rt-1", "fam-1")),
+      IsOkAndHolds(RedeemOutcome::kRedeemed));
+  EXPECT_EQ(s.RoundTrips() - before, 1);
+  before = s.RoundTrips();
+  ASSERT_THAT(s.RotateRefreshToken("rt-1", kNow + 2, Refresh("rt-2", "fam-1")),
+              IsOkAndHolds(RotateOutcome::kRotated));
+  EXPECT_EQ(s.RoundTrips() - before, 1);
+  before = s.RoundTrips();
+  ASSERT_THAT(
+      s.CreateFamilyForAssertion(Family("fam-a1"), Refresh("rt-a1", "fam-a1"), "jti-1", kNow + 60),
+      IsOk());
+  EXPECT_EQ(s.RoundTrips() - before, 1);
+  // A replayed assertion and a reused token are refused in one round trip too.
+  before = s.RoundTrips();
+  EXPECT_THAT(s.CreateFamilyForAssertion(Family("fam-a2"), std::nullopt, "jti-1", kNow + 60),
+              StatusIs(StatusCode::kAlreadyExists, HasSubstr("assertion")));
+  EXPECT_THAT(s.RotateRefreshToken("rt-1", kNow + 3, Refresh("rt-3", "fam-1")),
+              IsOkAndHolds(RotateOutcome::kAlreadyRotated));
+  EXPECT_EQ(s.RoundTrips() - before, 2);
+}
+
 // Connections killed by the server (what a restart or failover does to them) are replaced
 // without restarting the store: nothing had been sent on them, so the calls succeed.
 TEST(PostgresStoreTest, RecoversFromTerminatedConnections) {
