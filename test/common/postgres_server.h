@@ -52,7 +52,9 @@ class PostgresServer {
             (dir_ / "initdb.log").string() + " 2>&1") != 0) {
       return "initdb failed: " + ReadLog("initdb.log");
     }
-    return Resume();
+    std::string error = Resume();
+    if (error.empty()) StartWatchdog();
+    return error;
   }
 
   // Starts the server on the existing cluster (after Pause). "" on success.
@@ -101,6 +103,17 @@ class PostgresServer {
 
  private:
   static int Run(const std::string& command) { return std::system(command.c_str()); }
+
+  // If this process dies without Stop() (a crash, an abort under a sanitizer), a detached shell
+  // notices within a second and stops the server and removes its directory. After a normal
+  // Stop() it finds nothing left to do.
+  void StartWatchdog() const {
+    const std::string pid = std::to_string(::getpid());
+    const std::string stop =
+        run_as_ + bin_ + "/pg_ctl -D " + (dir_ / "data").string() + " -m immediate -w stop";
+    Run("nohup sh -c 'while kill -0 " + pid + " 2>/dev/null; do sleep 1; done; " + stop +
+        "; rm -rf " + dir_.string() + "' >/dev/null 2>&1 &");
+  }
 
   static int FreePort() {
     const int fd = ::socket(AF_INET, SOCK_STREAM, 0);

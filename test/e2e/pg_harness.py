@@ -43,6 +43,15 @@ class PostgresServer:
         except Exception:
             self.stop()
             raise
+        # If the test process dies without stop() (killed by a timeout), a detached watchdog
+        # stops the server and removes its directory within a second.
+        stop = " ".join(self.prefix + [os.path.join(PG_BIN, "pg_ctl"), "-D", self.data, "-m",
+                                       "immediate", "-w", "stop"])
+        subprocess.Popen(
+            ["sh", "-c", f"while kill -0 {os.getpid()} 2>/dev/null; do sleep 1; done; "
+                         f"{stop}; rm -rf {self.dir}"],
+            stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+            start_new_session=True)
 
     def _run(self, args, check=True):
         r = subprocess.run(self.prefix + args, capture_output=True, text=True, timeout=120)
