@@ -8,11 +8,12 @@ packages=(
   g++ cmake ninja-build ccache pkg-config make
   libboost1.81-dev libboost-json1.81-dev libboost-url1.81-dev
   libssl-dev libsqlite3-dev libargon2-dev libcurl4-openssl-dev
-  libgtest-dev libgmock-dev libbenchmark-dev
+  libgtest-dev libgmock-dev libbenchmark-dev libpq-dev
   nodejs npm
 )
 if [[ "${1:-}" == "--test" ]]; then
-  packages+=(chromium)
+  # postgresql: the tests labelled `postgres` start their own throwaway PostgreSQL 15 server.
+  packages+=(chromium postgresql)
 fi
 
 missing=()

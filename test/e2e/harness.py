@@ -68,9 +68,11 @@ def binary():
 class Server:
     """A running `tessera serve --demo` with known credentials."""
 
-    def __init__(self, extra_args=(), bootstrap=None, env=None, demo=True):
+    def __init__(self, extra_args=(), bootstrap=None, env=None, demo=True, db=None):
+        """`db`: a postgresql:// URL several Servers share (pg_harness.PostgresServer); default a
+        fresh SQLite file of this server's own."""
         self.dir = tempfile.mkdtemp(prefix="tessera-e2e-")
-        self.db = os.path.join(self.dir, "tessera.db")
+        self.db = db if db is not None else os.path.join(self.dir, "tessera.db")
         args = [binary(), "serve", "--listen", "127.0.0.1:0", "--db", self.db]
         if demo:
             args.append("--demo")
@@ -114,9 +116,18 @@ class Server:
             self.proc.kill()
             self.proc.wait()
             self.log.seek(0)
-            raise RuntimeError(f"tessera did not start: {first!r} {self.log.read()}")
+            log = self.log.read()
+            # Nothing of a server that never started is left behind.
+            self.proc.stdout.close()
+            self.log.close()
+            shutil.rmtree(self.dir, ignore_errors=True)
+            raise RuntimeError(f"tessera did not start: {first!r} {log}")
         self.url = m.group(1)
         self.port = int(m.group(2))
+        # What browsers see (the load balancer's address when nodes share one --public-url).
+        self.public_url = self.url
+        if "--public-url" in args:
+            self.public_url = args[args.index("--public-url") + 1]
         # The banner is printed in one go after the first line; wait until readiness.
         for _ in range(100):
             try:
@@ -300,7 +311,7 @@ class Browser:
         fields = dict(form.inputs)
         fields["username"] = username
         fields["password"] = password
-        headers = {"Origin": origin or self.server.url}
+        headers = {"Origin": origin or self.server.public_url}
         return self.request("POST", "/authorize", urllib.parse.urlencode(fields), headers)
 
     def sign_in(self, challenge, username="demo", password=DEMO_PASSWORD, **kw):

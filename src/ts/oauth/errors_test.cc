@@ -134,6 +134,8 @@ TEST(ToErrorResponseTest, GenericSigV4ShapesCarryAMessageOnly) {
 TEST(ToErrorResponseTest, UntypedStatusBecomesInternalServerErrorWithoutItsMessage) {
   for (const Status& s :
        {InternalError("sqlite: disk I/O error at /var/secret/path"),
+        // A store's transient failure (PostgreSQL restarting): the SDKs retry this shape.
+        UnavailableError("PostgreSQL statement: server closed the connection /var/secret/path"),
         Status(StatusCode::kNotFound, "sqlite: disk I/O error at /var/secret/path"),
         ApiError(StatusCode::kInternal, "NoSuchShape",
                  "sqlite: disk I/O error at /var/secret/path")}) {
@@ -144,6 +146,7 @@ TEST(ToErrorResponseTest, UntypedStatusBecomesInternalServerErrorWithoutItsMessa
     ASSERT_TRUE(type.has_value());
     EXPECT_THAT(std::string(*type), StartsWith("InternalServerException:"));
     EXPECT_THAT(r.body, Not(HasSubstr("sqlite")));
+    EXPECT_THAT(r.body, Not(HasSubstr("PostgreSQL")));
     EXPECT_THAT(r.body, Not(HasSubstr("secret")));
     json::object body = Body(r);
     EXPECT_EQ(body["error"], "server_error");

@@ -21,6 +21,7 @@
 #include "ts/server/credentials.h"
 #include "ts/server/master_key.h"
 #include "ts/sigv4/verifier.h"
+#include "ts/storage/postgres/postgres_store.h"
 #include "ts/storage/sqlite/sqlite_store.h"
 #include "ts/tokens/key_ring.h"
 #include "ts/tokens/token_minter.h"
@@ -84,11 +85,31 @@ StatusOr<std::string> ReadFile(const std::string& path) {
 
 }  // namespace
 
+StatusOr<storage::StorePtr> OpenDatabase(const std::string& db) {
+  if (storage::IsPostgresUrl(db)) {
+    TS_ASSIGN_OR_RETURN(auto store, storage::PostgresStore::Open(db));
+    return storage::StorePtr(std::move(store));
+  }
+  TS_ASSIGN_OR_RETURN(auto store, storage::SqliteStore::Open(db));
+  return storage::StorePtr(std::move(store));
+}
+
+std::string RedactDatabase(const std::string& db) {
+  if (!storage::IsPostgresUrl(db)) return db;
+  // postgresql://user:password@host/...: keep the user, hide the password.
+  const size_t scheme = db.find("://") + 3;
+  const size_t at = db.find('@', scheme);
+  if (at == std::string::npos) return db;
+  const size_t colon = db.find(':', scheme);
+  if (colon == std::string::npos || colon > at) return db;
+  return db.substr(0, colon) + ":***" + db.substr(at);
+}
+
 struct Tessera::Parts {
   ServerConfig config;
   std::string public_url;
   ClockPtr clock;
-  std::shared_ptr<storage::SqliteStore> store;
+  storage::StorePtr store;
   std::unique_ptr<StoreCredentialProvider> credentials;
   std::unique_ptr<sigv4::Verifier> verifier;
   // The admin plane's SigV4 signing names (sso-admin: "sso", identitystore: "identitystore").
@@ -115,6 +136,10 @@ struct Tessera::Parts {
   std::condition_variable housekeeping_cv;
   bool stopping = false;  // guarded by housekeeping_mu
   std::thread housekeeper;
+  // Keys: every node re-reads them from the store each key_reload_seconds (keys rotated by
+  // another node) and, when automatic rotation is on, offers to rotate (one node does).
+  std::thread key_keeper;
+  tokens::RotationPolicy rotation;
 
   void Housekeep() {
     constexpr int kBatch = 500;
@@ -133,14 +158,34 @@ struct Tessera::Parts {
     }
   }
 
+  void KeepKeys() {
+    std::unique_lock lock(housekeeping_mu);
+    while (!housekeeping_cv.wait_for(lock, std::chrono::seconds(config.key_reload_seconds),
+                                     [&] { return stopping; })) {
+      lock.unlock();
+      auto rotated = keys->MaybeRotate(rotation);
+      if (!rotated.ok()) {
+        std::cerr << "signing keys: rotation: " << rotated.status().ToString() << "\n";
+      } else if (!rotated->empty()) {
+        std::cerr << "signing keys: published " << *rotated << "; it signs from "
+                  << clock->NowUnixSeconds() + rotation.publish_lead_seconds << "\n";
+      }
+      if (Status s = keys->Reload(); !s.ok()) {
+        std::cerr << "signing keys: reload: " << s.ToString() << "\n";
+      }
+      lock.lock();
+    }
+  }
+
   ~Parts() {
-    if (housekeeper.joinable()) {
+    if (key_keeper.joinable() || housekeeper.joinable()) {
       {
         std::lock_guard lock(housekeeping_mu);
         stopping = true;
       }
       housekeeping_cv.notify_all();
-      housekeeper.join();
+      if (housekeeper.joinable()) housekeeper.join();
+      if (key_keeper.joinable()) key_keeper.join();
     }
   }
 };
@@ -159,13 +204,11 @@ StatusOr<std::unique_ptr<Tessera>> Tessera::Create(const ServerConfig& config,
   p->config = config;
   p->public_url = public_url;
   p->clock = clock;
-  TS_ASSIGN_OR_RETURN(p->store, storage::SqliteStore::Open(config.db_path));
-
-  std::string key_file = config.master_key_file;
-  if (key_file.empty()) {
-    key_file = (std::filesystem::path(config.db_path).parent_path() / "master.key").string();
-  }
-  TS_ASSIGN_OR_RETURN(std::string master_key, LoadMasterKey(config.master_key_env, key_file));
+  // The master key first: a PostgreSQL node without one given must not touch the database.
+  TS_ASSIGN_OR_RETURN(
+      std::string master_key,
+      LoadNodeMasterKey(config.db_path, config.master_key_env, config.master_key_file));
+  TS_ASSIGN_OR_RETURN(p->store, OpenDatabase(config.db_path));
   TS_RETURN_IF_ERROR(VerifyMasterKey(*p->store, master_key));
   const MasterKeys keys = DeriveMasterKeys(master_key);
   const int64_t now = clock->NowUnixSeconds();
@@ -249,6 +292,14 @@ StatusOr<std::unique_ptr<Tessera>> Tessera::Create(const ServerConfig& config,
       p->admin, admin::AdminApi::Create(p->store, clock, {p->instance, keys.admin_page_tokens}));
 
   TS_ASSIGN_OR_RETURN(p->keys, tokens::KeyRing::Open(p->store, keys.signing_keys, clock));
+  // Publish before use: a new key is in every node's JWKS (after at most one reload) and in
+  // every resource server's cached copy (after one max-age) before any node signs with it. A
+  // retired key stays published while tokens it signed live (plus the same slack and 5 minutes
+  // of clock skew).
+  p->rotation.rotation_seconds = config.signing_key_rotation_seconds;
+  p->rotation.publish_lead_seconds = config.jwks_max_age_seconds + 2 * config.key_reload_seconds;
+  p->rotation.keep_retired_seconds =
+      config.access_token_ttl + config.jwks_max_age_seconds + 2 * config.key_reload_seconds + 300;
   const std::string issuer = public_url + "/" + p->instance.instance_id;
   p->minter = std::make_shared<tokens::TokenMinter>(p->keys, p->instance, issuer,
                                                     keys.identity_context, keys.refresh_rotation);
@@ -315,6 +366,7 @@ StatusOr<std::unique_ptr<Tessera>> Tessera::Create(const ServerConfig& config,
   p->discovery_path = "/" + p->instance.instance_id + "/.well-known/openid-configuration";
   p->jwks_path = "/" + p->instance.instance_id + "/.well-known/jwks.json";
   p->housekeeper = std::thread([parts = p.get()] { parts->Housekeep(); });
+  p->key_keeper = std::thread([parts = p.get()] { parts->KeepKeys(); });
   return std::unique_ptr<Tessera>(new Tessera(std::move(p)));
 }
 
@@ -410,7 +462,11 @@ http::Response Tessera::Handle(const http::Request& request) const {
   if (request.method == "GET") {
     if (path == p.discovery_path) return Json(200, p.discovery_json);
     if (path == p.jwks_path || path == "/.well-known/jwks.json") {
-      return Json(200, p.keys->JwksJson());
+      http::Response r = Json(200, p.keys->JwksJson());
+      // Resource servers may cache the key set this long; rotation publishes keys longer ahead.
+      r.SetHeader("Cache-Control",
+                  "public, max-age=" + std::to_string(p.config.jwks_max_age_seconds));
+      return r;
     }
     if (path == "/healthz") return Json(200, R"({"status":"ok"})");
   }

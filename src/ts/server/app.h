@@ -25,6 +25,12 @@ class Store;
 
 namespace ts::server {
 
+// Opens the database `db`: a postgresql:// (postgres://) URL selects PostgresStore, anything else
+// is a SQLite file path. The backends' Open errors.
+StatusOr<std::shared_ptr<storage::Store>> OpenDatabase(const std::string& db);
+// `db` fit for printing: the password of a PostgreSQL URL replaced by ***.
+std::string RedactDatabase(const std::string& db);
+
 class Tessera {
  public:
   // `public_url` is the resolved base URL (config.public_url or http://<bound address>).

@@ -240,6 +240,17 @@ TEST_F(TesseraTest, Jwks) {
   http::Response root = Get("/.well-known/jwks.json");
   ASSERT_EQ(root.status, 200);
   EXPECT_EQ(root.body, scoped.body);
+  // The cache lifetime the publish-before-use lead of key rotation is computed from.
+  EXPECT_EQ(root.FindHeader("Cache-Control"),
+            std::optional<std::string_view>("public, max-age=300"));
+}
+
+TEST(RedactDatabaseTest, HidesOnlyThePasswordOfAPostgresUrl) {
+  EXPECT_EQ(RedactDatabase("postgresql://tessera:s3cret@db:5432/ts?sslmode=require"),
+            "postgresql://tessera:***@db:5432/ts?sslmode=require");
+  EXPECT_EQ(RedactDatabase("postgres://tessera@db/ts"), "postgres://tessera@db/ts");
+  EXPECT_EQ(RedactDatabase("postgresql://db/ts"), "postgresql://db/ts");
+  EXPECT_EQ(RedactDatabase("./var/a:b@c.db"), "./var/a:b@c.db");
 }
 
 TEST_F(TesseraTest, UnknownPathIsUnknownOperation) {

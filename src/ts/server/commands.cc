@@ -19,7 +19,7 @@
 #include "ts/server/config.h"
 #include "ts/server/credentials.h"
 #include "ts/server/master_key.h"
-#include "ts/storage/sqlite/sqlite_store.h"
+#include "ts/storage/postgres/postgres_store.h"
 #include "ts/tokens/key_ring.h"
 
 namespace ts::server {
@@ -37,7 +37,9 @@ commands:
                         prints a new key pair (with a session token when N > 0)
   list-access-keys      --db PATH --principal-arn ARN
   delete-access-key     --db PATH --access-key-id ID
-  rotate-signing-key    --db PATH [--keep-retired-seconds N]
+  rotate-signing-key    --db PATH [--keep-retired-seconds N] [--activate-after-seconds N]
+                        publishes a new key now; nodes sign with it after N seconds
+                        (default 360: one JWKS max-age and two key reloads)
   print-jwks            --db PATH
   version
 )";
@@ -68,22 +70,21 @@ StatusOr<Flags> ParseFlags(const std::vector<std::string>& args, size_t start,
 
 // The store and master-key-derived keys a maintenance command works with.
 struct Offline {
-  std::shared_ptr<storage::SqliteStore> store;
+  storage::StorePtr store;
   MasterKeys keys;
 };
 
 StatusOr<Offline> OpenOffline(const Flags& flags) {
   const std::string db = flags.Get("--db", "./var/tessera.db");
-  if (!std::filesystem::exists(db)) {
+  if (!storage::IsPostgresUrl(db) && !std::filesystem::exists(db)) {
     return InvalidArgumentError("no database at " + db + " (start `tessera serve` first)");
   }
   Offline o;
-  TS_ASSIGN_OR_RETURN(o.store, storage::SqliteStore::Open(db));
   const char* env = std::getenv("TESSERA_MASTER_KEY");
   const char* file = std::getenv("TESSERA_MASTER_KEY_FILE");
-  std::string key_file =
-      file != nullptr ? file : (std::filesystem::path(db).parent_path() / "master.key").string();
-  TS_ASSIGN_OR_RETURN(std::string master, LoadMasterKey(env != nullptr ? env : "", key_file));
+  TS_ASSIGN_OR_RETURN(std::string master, LoadNodeMasterKey(db, env != nullptr ? env : "",
+                                                            file != nullptr ? file : ""));
+  TS_ASSIGN_OR_RETURN(o.store, OpenDatabase(db));
   TS_RETURN_IF_ERROR(VerifyMasterKey(*o.store, master));
   o.keys = DeriveMasterKeys(master);
   return o;
@@ -196,9 +197,11 @@ int Serve(const std::vector<std::string>& args, std::ostream& out, std::ostream&
   }
   ready->store(app->get(), std::memory_order_release);
 
-  out << "Tessera listening on " << public_url << "\n";
+  // The bound address (what a load balancer targets), then the URL clients see when it differs.
+  out << "Tessera listening on http://" << (*server)->address() << "\n";
+  if (public_url != "http://" + (*server)->address()) out << "  public URL: " << public_url << "\n";
   out << "  issuer: " << (*app)->issuer() << "\n";
-  out << "  database: " << config->db_path << "\n";
+  out << "  database: " << RedactDatabase(config->db_path) << "\n";
   for (const auto& n : notices) out << "  " << n << "\n";
   if (config->demo) PrintDemoBanner(out, public_url, (*app)->demo_secrets());
   out.flush();
@@ -343,7 +346,7 @@ int RunCommand(const std::vector<std::string>& args, std::istream& in, std::ostr
     return 0;
   }
   if (cmd == "rotate-signing-key" || cmd == "print-jwks") {
-    auto flags = with({"--keep-retired-seconds"});
+    auto flags = with({"--keep-retired-seconds", "--activate-after-seconds"});
     if (!flags.ok()) return Fail(err, flags.status());
     auto o = OpenOffline(*flags);
     if (!o.ok()) return Fail(err, o.status());
@@ -356,9 +359,17 @@ int RunCommand(const std::vector<std::string>& args, std::istream& in, std::ostr
     }
     // Default: keep the old key published for a day, longer than any access or ID token.
     int64_t keep = std::atoll(flags->Get("--keep-retired-seconds", "86400").c_str());
-    auto kid = (*ring)->Rotate(keep);
+    // Publish before use (docs/design/deployment.md): resource servers and every node learn the
+    // key before any node signs with it.
+    int64_t after = std::atoll(flags->Get("--activate-after-seconds", "360").c_str());
+    if (keep < 0 || after < 0) {
+      return Fail(err, InvalidArgumentError("--keep-retired-seconds and "
+                                            "--activate-after-seconds take seconds >= 0"));
+    }
+    auto kid = (*ring)->Rotate(keep, after);
     if (!kid.ok()) return Fail(err, kid.status());
-    out << "new signing key " << *kid << " is active; running servers pick it up on restart\n";
+    out << "new signing key " << *kid << " is published; running servers sign with it from "
+        << Now() + after << " (in " << after << " s)\n";
     return 0;
   }
   err << "tessera: unknown command '" << cmd << "'\n\n" << kUsage;

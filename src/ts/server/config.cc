@@ -35,7 +35,8 @@ std::string ServeUsage() {
   return R"(usage: tessera serve [flags]
 
   --listen HOST:PORT         address to listen on (default 127.0.0.1:8080; port 0 picks one)
-  --db PATH                  SQLite database file (default ./var/tessera.db)
+  --db PATH|URL              SQLite database file (default ./var/tessera.db), or a
+                             postgresql:// (postgres://) URL shared by several nodes
   --public-url URL           base URL clients see (default http://<listen>)
   --bootstrap FILE           declarative configuration applied idempotently at start
   --demo                     apply the built-in demo configuration (AWS documentation identifiers)
@@ -47,6 +48,13 @@ std::string ServeUsage() {
   --refresh-grace SECS       reuse window returning the same successor (default 0)
   --code-ttl SECS            authorization code lifetime (default 300)
   --session-ttl SECS         sign-in session lifetime (default 28800 = 8 h)
+
+signing keys (docs/design/deployment.md):
+  --signing-key-rotation SECS  rotate the signing key this often (default 2592000 = 30 days;
+                             0: only `tessera rotate-signing-key`)
+  --jwks-max-age SECS        Cache-Control max-age of the JWKS (default 300); a new key is
+                             published this long (plus two reload intervals) before use
+  --key-reload-interval SECS how often a node re-reads the keys from the database (default 30)
 
 trusted token issuers (jwt-bearer):
   --issuer-ca-file FILE      extra PEM CA certificates trusted for issuers (private IdPs)
@@ -66,7 +74,9 @@ trusted token issuers (jwt-bearer):
 environment:
   TESSERA_MASTER_KEY             base64 or hex of 32 bytes; encrypts keys and secrets at rest
   TESSERA_MASTER_KEY_FILE        key file used when TESSERA_MASTER_KEY is unset
-                                 (default <db dir>/master.key, created 0600 at first start)
+                                 (SQLite: default <db dir>/master.key, created 0600 at first
+                                 start; PostgreSQL: one of the two is required and the file
+                                 must exist, so every node has the same key)
   TESSERA_ROOT_ACCESS_KEY_ID     the instance owner's root credential
   TESSERA_ROOT_SECRET_ACCESS_KEY (generated at first start and printed once if unset)
   TESSERA_DEMO_PASSWORD          the demo user's password (generated and printed if unset)
@@ -100,7 +110,8 @@ StatusOr<ServerConfig> ParseServeFlags(const std::vector<std::string>& args) {
                a == "--session-ttl" || a == "--issuer-fetch-timeout-ms" ||
                a == "--jwks-min-cache" || a == "--jwks-max-cache" || a == "--jwks-max-stale" ||
                a == "--jwks-refetch-interval" || a == "--assertion-max-age" ||
-               a == "--config-cache-ttl-ms") {
+               a == "--config-cache-ttl-ms" || a == "--signing-key-rotation" ||
+               a == "--jwks-max-age" || a == "--key-reload-interval") {
       auto v = value();
       if (!v.ok()) return v.status();
       if (a == "--listen") {
@@ -141,6 +152,12 @@ StatusOr<ServerConfig> ParseServeFlags(const std::vector<std::string>& args) {
         if (a == "--jwks-refetch-interval") c.jwks_refetch_interval_seconds = *n;
         if (a == "--config-cache-ttl-ms") c.config_cache_ttl_ms = *n;
         if (a == "--assertion-max-age") c.assertion_max_age_seconds = *n;
+        if (a == "--signing-key-rotation") c.signing_key_rotation_seconds = *n;
+        if (a == "--jwks-max-age") c.jwks_max_age_seconds = *n;
+        if (a == "--key-reload-interval") {
+          if (*n == 0) return InvalidArgumentError("--key-reload-interval must be at least 1");
+          c.key_reload_seconds = *n;
+        }
       }
     } else {
       return InvalidArgumentError("unknown flag '" + a + "'\n\n" + ServeUsage());

@@ -12,8 +12,8 @@ namespace ts::server {
 
 struct ServerConfig {
   std::string listen = "127.0.0.1:8080";
-  std::string db_path = "./var/tessera.db";
-  std::string public_url;  // default: http://<listen>
+  std::string db_path = "./var/tessera.db";  // or a postgresql:// URL
+  std::string public_url;                    // default: http://<listen>
   std::string bootstrap_file;
   bool demo = false;
   std::vector<std::string> regions = {"us-east-1"};
@@ -28,6 +28,12 @@ struct ServerConfig {
   int64_t refresh_grace_seconds = 0;
   int64_t code_ttl = 300;
   int64_t session_ttl = 8 * 3600;
+
+  // Signing keys (docs/design/deployment.md): automatic rotation period (0: off), the JWKS
+  // Cache-Control max-age, and how often each node re-reads the keys from the database.
+  int64_t signing_key_rotation_seconds = 30 * 86400;
+  int64_t jwks_max_age_seconds = 300;
+  int64_t key_reload_seconds = 30;
 
   // Trusted token issuers (jwt-bearer): fetching their keys (docs/design/jwt-bearer.md).
   bool allow_insecure_loopback_issuers = false;  // http:// and 127.0.0.0/8 for local IdPs
@@ -46,7 +52,7 @@ struct ServerConfig {
 
   // From the environment, never from flags (flags show up in `ps`).
   std::string master_key_env;      // TESSERA_MASTER_KEY
-  std::string master_key_file;     // TESSERA_MASTER_KEY_FILE, default <db dir>/master.key
+  std::string master_key_file;     // TESSERA_MASTER_KEY_FILE (SQLite default <db dir>/master.key)
   std::string root_access_key_id;  // TESSERA_ROOT_ACCESS_KEY_ID
   std::string root_secret_key;     // TESSERA_ROOT_SECRET_ACCESS_KEY
   std::string demo_password;       // TESSERA_DEMO_PASSWORD

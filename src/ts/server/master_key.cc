@@ -12,6 +12,7 @@
 #include "ts/crypto/aead.h"
 #include "ts/crypto/encoding.h"
 #include "ts/crypto/random.h"
+#include "ts/storage/postgres/postgres_store.h"
 
 namespace ts::server {
 namespace {
@@ -70,18 +71,44 @@ StatusOr<std::string> LoadMasterKey(const std::string& env_value, const std::str
 Status VerifyMasterKey(storage::Store& store, const std::string& master_key) {
   const std::string check_key = crypto::DeriveKey(master_key, "master-key-check");
   auto stored = store.GetMeta(kCheckMetaKey);
-  if (stored.ok()) {
-    auto raw = crypto::Base64Decode(*stored);
-    if (!raw || !crypto::Open(check_key, *raw, kCheckMetaKey).ok()) {
-      return FailedPreconditionError(
-          "the master key does not match this database: start every node with the "
-          "TESSERA_MASTER_KEY (or key file) the database was created with");
-    }
-    return OkStatus();
+  if (!stored.ok() && stored.status().code() == StatusCode::kNotFound) {
+    TS_ASSIGN_OR_RETURN(std::string sealed,
+                        crypto::Seal(check_key, kCheckPlaintext, kCheckMetaKey));
+    Status created = store.CreateMeta(kCheckMetaKey, crypto::Base64Encode(sealed));
+    if (created.ok()) return OkStatus();
+    if (created.code() != StatusCode::kAlreadyExists) return created;
+    // Another node stored its check value first: ours must match it.
+    stored = store.GetMeta(kCheckMetaKey);
   }
-  if (stored.status().code() != StatusCode::kNotFound) return stored.status();
-  TS_ASSIGN_OR_RETURN(std::string sealed, crypto::Seal(check_key, kCheckPlaintext, kCheckMetaKey));
-  return store.PutMeta(kCheckMetaKey, crypto::Base64Encode(sealed));
+  if (!stored.ok()) return stored.status();
+  auto raw = crypto::Base64Decode(*stored);
+  if (!raw || !crypto::Open(check_key, *raw, kCheckMetaKey).ok()) {
+    return FailedPreconditionError(
+        "the master key does not match this database: start every node with the "
+        "TESSERA_MASTER_KEY (or key file) the database was created with");
+  }
+  return OkStatus();
+}
+
+StatusOr<std::string> LoadNodeMasterKey(const std::string& db, const std::string& env_value,
+                                        const std::string& file_path) {
+  if (!storage::IsPostgresUrl(db)) {
+    std::string file = file_path;
+    if (file.empty()) file = (std::filesystem::path(db).parent_path() / "master.key").string();
+    return LoadMasterKey(env_value, file);
+  }
+  if (!env_value.empty()) return LoadMasterKey(env_value, "");
+  if (file_path.empty()) {
+    return FailedPreconditionError(
+        "with a PostgreSQL database every node must use the same master key: set "
+        "TESSERA_MASTER_KEY or TESSERA_MASTER_KEY_FILE (a node never creates one for itself)");
+  }
+  if (!std::filesystem::exists(file_path)) {
+    return InvalidArgumentError("master key file " + file_path +
+                                " does not exist (with PostgreSQL it is not created: copy the "
+                                "key every node uses)");
+  }
+  return LoadMasterKey("", file_path);
 }
 
 MasterKeys DeriveMasterKeys(const std::string& master_key) {

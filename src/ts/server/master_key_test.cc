@@ -8,8 +8,11 @@
 #include <cctype>
 #include <filesystem>
 #include <fstream>
+#include <latch>
 #include <set>
 #include <string>
+#include <thread>
+#include <vector>
 
 #include "test/common/status_matchers.h"
 #include "test/common/temp_dir.h"
@@ -129,6 +132,53 @@ TEST_F(MasterKeyTest, VerifyStoresTheCheckThenAcceptsOnlyTheSameKey) {
   EXPECT_THAT(VerifyMasterKey(**store, std::string(32, 'z')),
               StatusIs(StatusCode::kFailedPrecondition,
                        HasSubstr("the master key does not match this database")));
+}
+
+// Nodes starting together on an empty database with different keys: exactly the first key to
+// be stored is accepted, every other node refuses to start.
+TEST_F(MasterKeyTest, ConcurrentFirstVerificationsAcceptOnlyOneKey) {
+  auto store = storage::SqliteStore::Open((dir_ / "t.db").string());
+  ASSERT_THAT(store, IsOk());
+  constexpr int kNodes = 8;
+  std::vector<Status> results(kNodes);
+  std::latch start(kNodes);
+  std::vector<std::thread> threads;
+  for (int i = 0; i < kNodes; ++i) {
+    threads.emplace_back([&, i] {
+      start.arrive_and_wait();
+      results[i] = VerifyMasterKey(**store, std::string(32, static_cast<char>('a' + i)));
+    });
+  }
+  for (auto& t : threads) t.join();
+  int accepted = 0;
+  for (const Status& s : results) {
+    if (s.ok()) {
+      ++accepted;
+    } else {
+      EXPECT_THAT(s, StatusIs(StatusCode::kFailedPrecondition, HasSubstr("does not match")));
+    }
+  }
+  EXPECT_EQ(accepted, 1);
+}
+
+TEST_F(MasterKeyTest, PostgresNodesNeedAGivenKeyAndNeverCreateOne) {
+  const std::string url = "postgresql://tessera@db.example/tessera";
+  EXPECT_THAT(LoadNodeMasterKey(url, "", ""),
+              StatusIs(StatusCode::kFailedPrecondition, HasSubstr("TESSERA_MASTER_KEY")));
+  const fs::path missing = dir_ / "master.key";
+  EXPECT_THAT(LoadNodeMasterKey(url, "", missing.string()),
+              StatusIs(StatusCode::kInvalidArgument, HasSubstr("does not exist")));
+  EXPECT_FALSE(fs::exists(missing));
+  WriteFile(missing, kKey, 0600);
+  EXPECT_THAT(LoadNodeMasterKey(url, "", missing.string()), IsOkAndHolds(kKey));
+  EXPECT_THAT(LoadNodeMasterKey(url, crypto::HexEncode(kKey), ""), IsOkAndHolds(kKey));
+}
+
+TEST_F(MasterKeyTest, SqliteNodeCreatesItsKeyBesideTheDatabase) {
+  auto key = LoadNodeMasterKey((dir_ / "t.db").string(), "", "");
+  ASSERT_THAT(key, IsOk());
+  EXPECT_TRUE(fs::exists(dir_ / "master.key"));
+  EXPECT_THAT(LoadNodeMasterKey((dir_ / "t.db").string(), "", ""), IsOkAndHolds(*key));
 }
 
 TEST(DeriveMasterKeysTest, PurposeKeysAreDistinct32ByteKeys) {

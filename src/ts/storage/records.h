@@ -195,6 +195,13 @@ struct TrustedTokenIssuer {
   int64_t created_at = 0;
 };
 
+// Failed sign-in attempts of one key in its current window (Store::RecordLoginFailure).
+struct LoginFailures {
+  int64_t window_start = 0;
+  int64_t window_end = 0;  // window_start + the window's length; purged after it
+  int failures = 0;
+};
+
 struct RefreshToken {
   std::string token_hash;
   std::string family_id;

@@ -11,6 +11,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <memory>
 #include <optional>
@@ -216,9 +217,31 @@ class Store {
 
   // --- housekeeping ---
   // Deletes up to `batch` expired codes, sessions, refresh tokens, families, revoked access
-  // token ids and used assertion ids (expired before `now`); returns how many rows went. Called
-  // repeatedly in small batches so no purge holds a long lock.
+  // token ids, used assertion ids and ended login-failure windows (expired before `now`); returns
+  // how many rows went. Called repeatedly in small batches so no purge holds a long lock.
   virtual StatusOr<int64_t> PurgeExpired(int64_t now, int batch) = 0;
+
+  // --- coordination between nodes sharing one database (docs/design/deployment.md) ---
+  // Inserts key = value unless the key is there already: then AlreadyExists and nothing changes
+  // (first writer wins, e.g. the master-key check value of nodes starting together).
+  virtual Status CreateMeta(const std::string& key, const std::string& value) = 0;
+
+  // Failed sign-ins per key (a user name, a client address), shared by every node. Counts one
+  // failure for `key` at `now` in a fixed window of `window_seconds` that starts at the first
+  // failure (a window that has ended starts afresh) and returns the window after counting.
+  virtual StatusOr<LoginFailures> RecordLoginFailure(const std::string& key, int64_t now,
+                                                     int64_t window_seconds) = 0;
+  // The current window of `key`; NotFound when it has no failures recorded.
+  virtual StatusOr<LoginFailures> GetLoginFailures(const std::string& key) = 0;
+  virtual Status ClearLoginFailures(const std::string& key) = 0;  // idempotent
+
+  // Read-modify-write of the signing keys, serialised across every node (one rotator at a time):
+  // calls `update` with the stored keys (oldest first) and writes the keys it returns (insert or
+  // replace by kid), all in one transaction. An error from `update` writes nothing and is
+  // returned. `update` must not call the store.
+  using SigningKeyUpdate =
+      std::function<StatusOr<std::vector<SigningKey>>(const std::vector<SigningKey>& current)>;
+  virtual Status UpdateSigningKeys(const SigningKeyUpdate& update) = 0;
 };
 using StorePtr = std::shared_ptr<Store>;
 

@@ -1371,5 +1371,134 @@ TEST_P(StoreConformanceTest, ConcurrentRotateHasExactlyOneWinner) {
   EXPECT_EQ(successors, 1);
 }
 
+// --- coordination between nodes ---
+
+TEST_P(StoreConformanceTest, CreateMetaKeepsTheFirstValue) {
+  ASSERT_THAT(store_->CreateMeta("check", "first"), IsOk());
+  EXPECT_THAT(store_->CreateMeta("check", "second"),
+              StatusIs(StatusCode::kAlreadyExists, HasSubstr("check")));
+  EXPECT_THAT(store_->GetMeta("check"), IsOkAndHolds(std::string("first")));
+}
+
+TEST_P(StoreConformanceTest, ConcurrentCreateMetaHasOneWinner) {
+  std::vector<Status> results(kThreads);
+  std::latch start(kThreads);
+  std::vector<std::thread> threads;
+  for (int i = 0; i < kThreads; ++i) {
+    threads.emplace_back([&, i] {
+      start.arrive_and_wait();
+      results[i] = store_->CreateMeta("check", "value-" + std::to_string(i));
+    });
+  }
+  for (std::thread& t : threads) t.join();
+  int created = 0;
+  for (const Status& s : results) {
+    if (s.ok()) {
+      ++created;
+    } else {
+      EXPECT_THAT(s, StatusIs(StatusCode::kAlreadyExists, HasSubstr("check")));
+    }
+  }
+  EXPECT_EQ(created, 1);
+}
+
+TEST_P(StoreConformanceTest, LoginFailuresCountWithinTheWindowAndRestartAfterIt) {
+  EXPECT_THAT(store_->GetLoginFailures("k"), StatusIs(StatusCode::kNotFound, HasSubstr("login")));
+  auto first = store_->RecordLoginFailure("k", kNow, 60);
+  ASSERT_THAT(first, IsOk());
+  EXPECT_EQ(first->failures, 1);
+  EXPECT_EQ(first->window_start, kNow);
+  EXPECT_EQ(first->window_end, kNow + 60);
+  auto second = store_->RecordLoginFailure("k", kNow + 59, 60);
+  ASSERT_THAT(second, IsOk());
+  EXPECT_EQ(second->failures, 2);
+  EXPECT_EQ(second->window_start, kNow);
+  auto stored = store_->GetLoginFailures("k");
+  ASSERT_THAT(stored, IsOk());
+  EXPECT_EQ(stored->failures, 2);
+  // At the window's end a failure opens a new window.
+  auto third = store_->RecordLoginFailure("k", kNow + 60, 60);
+  ASSERT_THAT(third, IsOk());
+  EXPECT_EQ(third->failures, 1);
+  EXPECT_EQ(third->window_start, kNow + 60);
+  ASSERT_THAT(store_->ClearLoginFailures("k"), IsOk());
+  EXPECT_THAT(store_->GetLoginFailures("k"), StatusIs(StatusCode::kNotFound, HasSubstr("login")));
+  EXPECT_THAT(store_->ClearLoginFailures("k"), IsOk());
+  EXPECT_THAT(store_->RecordLoginFailure("k", kNow, 0),
+              StatusIs(StatusCode::kInvalidArgument, HasSubstr("window_seconds")));
+}
+
+TEST_P(StoreConformanceTest, ConcurrentLoginFailuresAreAllCounted) {
+  std::latch start(kThreads);
+  std::vector<std::thread> threads;
+  for (int i = 0; i < kThreads; ++i) {
+    threads.emplace_back([&] {
+      start.arrive_and_wait();
+      EXPECT_THAT(store_->RecordLoginFailure("k", kNow, 60), IsOk());
+    });
+  }
+  for (std::thread& t : threads) t.join();
+  auto stored = store_->GetLoginFailures("k");
+  ASSERT_THAT(stored, IsOk());
+  EXPECT_EQ(stored->failures, kThreads);
+}
+
+TEST_P(StoreConformanceTest, PurgeExpiredRemovesEndedLoginFailureWindows) {
+  ASSERT_THAT(store_->RecordLoginFailure("old", kNow, 60), IsOk());
+  ASSERT_THAT(store_->RecordLoginFailure("new", kNow + 30, 60), IsOk());
+  EXPECT_THAT(store_->PurgeExpired(kNow + 60, 100), IsOkAndHolds(1));
+  EXPECT_THAT(store_->GetLoginFailures("old"), StatusIs(StatusCode::kNotFound, HasSubstr("login")));
+  EXPECT_THAT(store_->GetLoginFailures("new"), IsOk());
+}
+
+TEST_P(StoreConformanceTest, UpdateSigningKeysWritesWhatTheUpdateReturns) {
+  ASSERT_THAT(store_->PutSigningKey(MakeSigningKey("kid-a", kNow)), IsOk());
+  ASSERT_THAT(store_->UpdateSigningKeys(
+                  [](const std::vector<SigningKey>& current) -> StatusOr<std::vector<SigningKey>> {
+                    EXPECT_EQ(current.size(), 1u);
+                    std::vector<SigningKey> changed;
+                    SigningKey retired = current.at(0);
+                    retired.retired_at = kNow + 5;
+                    changed.push_back(retired);
+                    changed.push_back(MakeSigningKey("kid-b", kNow + 1));
+                    return changed;
+                  }),
+              IsOk());
+  auto keys = store_->ListSigningKeys();
+  ASSERT_THAT(keys, IsOk());
+  ASSERT_EQ(keys->size(), 2u);
+  EXPECT_EQ((*keys)[0].kid, "kid-a");
+  EXPECT_EQ((*keys)[0].retired_at, kNow + 5);
+  EXPECT_EQ((*keys)[1].kid, "kid-b");
+  // An error from the update writes nothing.
+  EXPECT_THAT(store_->UpdateSigningKeys(
+                  [](const std::vector<SigningKey>&) -> StatusOr<std::vector<SigningKey>> {
+                    return FailedPreconditionError("not now");
+                  }),
+              StatusIs(StatusCode::kFailedPrecondition, HasSubstr("not now")));
+  EXPECT_THAT(store_->ListSigningKeys(), IsOkAndHolds(::testing::SizeIs(2)));
+}
+
+// One rotator at a time: concurrent updates that each add a key only when there is none leave
+// exactly one key, which only holds if every update sees the previous one's result.
+TEST_P(StoreConformanceTest, ConcurrentUpdateSigningKeysAreSerialised) {
+  std::latch start(kThreads);
+  std::vector<std::thread> threads;
+  for (int i = 0; i < kThreads; ++i) {
+    threads.emplace_back([&, i] {
+      start.arrive_and_wait();
+      EXPECT_THAT(
+          store_->UpdateSigningKeys(
+              [&](const std::vector<SigningKey>& current) -> StatusOr<std::vector<SigningKey>> {
+                if (!current.empty()) return std::vector<SigningKey>{};
+                return std::vector<SigningKey>{MakeSigningKey("kid-" + std::to_string(i), kNow)};
+              }),
+          IsOk());
+    });
+  }
+  for (std::thread& t : threads) t.join();
+  EXPECT_THAT(store_->ListSigningKeys(), IsOkAndHolds(::testing::SizeIs(1)));
+}
+
 }  // namespace
 }  // namespace ts::storage

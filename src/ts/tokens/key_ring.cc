@@ -22,17 +22,29 @@ struct KeyRing::Snapshot {
 KeyRing::KeyRing(storage::StorePtr store, std::string seal_key, ClockPtr clock)
     : store_(std::move(store)), seal_key_(std::move(seal_key)), clock_(std::move(clock)) {}
 
+namespace {
+// Whether `key` signs at `now`: activated, and not yet retired.
+bool SignsAt(const storage::SigningKey& key, int64_t now) {
+  return key.activated_at != 0 && key.activated_at <= now &&
+         (key.retired_at == 0 || key.retired_at > now);
+}
+}  // namespace
+
 StatusOr<std::shared_ptr<KeyRing>> KeyRing::Open(storage::StorePtr store, std::string seal_key,
                                                  ClockPtr clock) {
   std::shared_ptr<KeyRing> ring(
       new KeyRing(std::move(store), std::move(seal_key), std::move(clock)));
-  TS_ASSIGN_OR_RETURN(std::vector<storage::SigningKey> keys, ring->store_->ListSigningKeys());
-  bool any_active = false;
-  for (const auto& k : keys) any_active |= (k.activated_at != 0 && k.retired_at == 0);
-  if (!any_active) {
-    TS_RETURN_IF_ERROR(ring->Rotate(0).status());
-    return ring;
-  }
+  const int64_t now = ring->clock_->NowUnixSeconds();
+  TS_ASSIGN_OR_RETURN(storage::SigningKey fresh, ring->NewKey(now, now));
+  // Under the update lock: of several nodes starting on an empty database, one creates the key.
+  TS_RETURN_IF_ERROR(
+      ring->store_->UpdateSigningKeys([&](const std::vector<storage::SigningKey>& current)
+                                          -> StatusOr<std::vector<storage::SigningKey>> {
+        for (const auto& k : current) {
+          if (SignsAt(k, now)) return std::vector<storage::SigningKey>{};
+        }
+        return std::vector<storage::SigningKey>{fresh};
+      }));
   TS_RETURN_IF_ERROR(ring->Reload());
   return ring;
 }
@@ -66,7 +78,7 @@ StatusOr<std::shared_ptr<const KeyRing::Snapshot>> KeyRing::Load() const {
     if (key.delete_after != 0 && key.delete_after < now) continue;
     jwks.Raw(key.public_jwk_json);
     published.push_back(key.public_jwk_json);
-    if (key.activated_at != 0 && key.retired_at == 0 &&
+    if (SignsAt(key, now) &&
         (newest_active == nullptr || key.activated_at >= newest_active->activated_at)) {
       newest_active = &key;
     }
@@ -94,9 +106,16 @@ Status KeyRing::Reload() {
   return OkStatus();
 }
 
-StatusOr<std::string> KeyRing::Rotate(int64_t keep_retired_seconds) {
-  TS_ASSIGN_OR_RETURN(jose::Es256Signer signer, jose::Es256Signer::Generate());
+Status KeyRing::ReloadAtMostEvery(int64_t min_interval_seconds) {
   const int64_t now = clock_->NowUnixSeconds();
+  int64_t last = last_forced_reload_.load();
+  if (now - last < min_interval_seconds) return OkStatus();
+  if (!last_forced_reload_.compare_exchange_strong(last, now)) return OkStatus();  // raced
+  return Reload();
+}
+
+StatusOr<storage::SigningKey> KeyRing::NewKey(int64_t now, int64_t activated_at) const {
+  TS_ASSIGN_OR_RETURN(jose::Es256Signer signer, jose::Es256Signer::Generate());
   storage::SigningKey key;
   key.kid = signer.kid();
   key.alg = "ES256";
@@ -104,16 +123,65 @@ StatusOr<std::string> KeyRing::Rotate(int64_t keep_retired_seconds) {
                       crypto::Seal(seal_key_, signer.Pkcs8Der(), SealAad(key.kid)));
   key.public_jwk_json = signer.PublicJwkJson();
   key.created_at = now;
-  key.activated_at = now;
-  // Single node: publish and activate at once. Multi-node publish-before-use is issue 6.
-  TS_ASSIGN_OR_RETURN(std::vector<storage::SigningKey> existing, store_->ListSigningKeys());
-  TS_RETURN_IF_ERROR(store_->PutSigningKey(key));
-  for (storage::SigningKey old : existing) {
-    if (old.retired_at != 0 || old.kid == key.kid) continue;
-    old.retired_at = now;
-    old.delete_after = now + keep_retired_seconds;
-    TS_RETURN_IF_ERROR(store_->PutSigningKey(old));
+  key.activated_at = activated_at;
+  return key;
+}
+
+namespace {
+// The keys to write when `fresh` succeeds every unretired key of `current`: they retire when it
+// activates and stay published `keep` seconds longer.
+std::vector<storage::SigningKey> Succeed(const std::vector<storage::SigningKey>& current,
+                                         const storage::SigningKey& fresh, int64_t keep) {
+  std::vector<storage::SigningKey> changed = {fresh};
+  for (storage::SigningKey old : current) {
+    if (old.kid == fresh.kid) continue;
+    if (old.retired_at != 0 && old.retired_at <= fresh.activated_at) continue;
+    old.retired_at = fresh.activated_at;
+    old.delete_after = fresh.activated_at + keep;
+    changed.push_back(std::move(old));
   }
+  return changed;
+}
+}  // namespace
+
+StatusOr<std::string> KeyRing::Rotate(int64_t keep_retired_seconds,
+                                      int64_t activate_after_seconds) {
+  const int64_t now = clock_->NowUnixSeconds();
+  TS_ASSIGN_OR_RETURN(storage::SigningKey key, NewKey(now, now + activate_after_seconds));
+  TS_RETURN_IF_ERROR(store_->UpdateSigningKeys([&](const std::vector<storage::SigningKey>& current)
+                                                   -> StatusOr<std::vector<storage::SigningKey>> {
+    return Succeed(current, key, keep_retired_seconds);
+  }));
+  TS_RETURN_IF_ERROR(Reload());
+  return key.kid;
+}
+
+StatusOr<std::string> KeyRing::MaybeRotate(const RotationPolicy& policy) {
+  if (policy.rotation_seconds <= 0) return std::string();
+  const int64_t now = clock_->NowUnixSeconds();
+  // Due when the newest unretired key has signed (or will have, counting a pending successor)
+  // for rotation_seconds by the time a successor published now could activate.
+  auto due = [&](const std::vector<storage::SigningKey>& keys) {
+    const storage::SigningKey* newest = nullptr;
+    for (const auto& k : keys) {
+      if (k.activated_at == 0 || (k.retired_at != 0 && k.retired_at <= now)) continue;
+      if (newest == nullptr || k.activated_at > newest->activated_at) newest = &k;
+    }
+    return newest == nullptr ||
+           newest->activated_at + policy.rotation_seconds <= now + policy.publish_lead_seconds;
+  };
+  // A lock-free look first, so that nodes do not generate keys they will not use.
+  TS_ASSIGN_OR_RETURN(std::vector<storage::SigningKey> keys, store_->ListSigningKeys());
+  if (!due(keys)) return std::string();
+  TS_ASSIGN_OR_RETURN(storage::SigningKey key, NewKey(now, now + policy.publish_lead_seconds));
+  bool rotated = false;
+  TS_RETURN_IF_ERROR(store_->UpdateSigningKeys([&](const std::vector<storage::SigningKey>& current)
+                                                   -> StatusOr<std::vector<storage::SigningKey>> {
+    if (!due(current)) return std::vector<storage::SigningKey>{};  // another node did it
+    rotated = true;
+    return Succeed(current, key, policy.keep_retired_seconds);
+  }));
+  if (!rotated) return std::string();
   TS_RETURN_IF_ERROR(Reload());
   return key.kid;
 }

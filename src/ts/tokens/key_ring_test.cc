@@ -8,6 +8,8 @@
 #include <filesystem>
 #include <memory>
 #include <string>
+#include <thread>
+#include <vector>
 
 #include "test/common/status_matchers.h"
 #include "test/common/temp_dir.h"
@@ -164,6 +166,73 @@ TEST_F(KeyRingTest, OpenWithAnotherSealKeyFailsNamingTheMasterKey) {
   ASSERT_THAT(OpenRing(seal_key_), NotNull());
   auto wrong = KeyRing::Open(store_, std::string(32, 'x'), clock_);
   EXPECT_THAT(wrong, StatusIs(StatusCode::kInternal, HasSubstr("TESSERA_MASTER_KEY")));
+}
+
+TEST_F(KeyRingTest, RotateWithADelayPublishesNowAndSignsLater) {
+  std::shared_ptr<KeyRing> ring = OpenRing(seal_key_);
+  ASSERT_THAT(ring, NotNull());
+  const std::string old_kid = ring->Active()->kid();
+  auto new_kid = ring->Rotate(3600, 100);
+  ASSERT_THAT(new_kid, IsOk());
+  // Published before use: in the JWKS now, signing only from its activation.
+  EXPECT_THAT(ParseJwks(ring->JwksJson()).Find(*new_kid), NotNull());
+  EXPECT_EQ(ring->Active()->kid(), old_kid);
+  clock_->Advance(std::chrono::seconds(99));
+  ASSERT_THAT(ring->Reload(), IsOk());
+  EXPECT_EQ(ring->Active()->kid(), old_kid);
+  clock_->Advance(std::chrono::seconds(1));
+  ASSERT_THAT(ring->Reload(), IsOk());
+  EXPECT_EQ(ring->Active()->kid(), *new_kid);
+  EXPECT_THAT(ParseJwks(ring->JwksJson()).Find(old_kid), NotNull());
+  auto keys = store_->ListSigningKeys();
+  ASSERT_THAT(keys, IsOk());
+  for (const storage::SigningKey& k : *keys) {
+    if (k.kid == old_kid) {
+      EXPECT_EQ(k.retired_at, kNow + 100);
+      EXPECT_EQ(k.delete_after, kNow + 100 + 3600);
+    }
+  }
+}
+
+TEST_F(KeyRingTest, MaybeRotatePublishesASuccessorOnceWhenDue) {
+  std::shared_ptr<KeyRing> ring = OpenRing(seal_key_);
+  ASSERT_THAT(ring, NotNull());
+  const std::string first = ring->Active()->kid();
+  const RotationPolicy policy{1000, 100, 50};
+  clock_->Advance(std::chrono::seconds(899));
+  EXPECT_THAT(ring->MaybeRotate(policy), ::ts::testing::IsOkAndHolds(std::string()));
+  clock_->Advance(std::chrono::seconds(1));
+  auto next = ring->MaybeRotate(policy);
+  ASSERT_THAT(next, IsOk());
+  ASSERT_NE(*next, "");
+  EXPECT_EQ(ring->Active()->kid(), first);  // published, not yet signing
+  EXPECT_THAT(ParseJwks(ring->JwksJson()).Find(*next), NotNull());
+  // The pending successor counts: nothing more is due.
+  EXPECT_THAT(ring->MaybeRotate(policy), ::ts::testing::IsOkAndHolds(std::string()));
+  clock_->Advance(std::chrono::seconds(100));
+  ASSERT_THAT(ring->Reload(), IsOk());
+  EXPECT_EQ(ring->Active()->kid(), *next);
+  EXPECT_THAT(store_->ListSigningKeys(), ::ts::testing::IsOkAndHolds(SizeIs(2)));
+  // Zero rotation period: automatic rotation is off.
+  clock_->Advance(std::chrono::seconds(100000));
+  EXPECT_THAT(ring->MaybeRotate(RotationPolicy{0, 100, 50}),
+              ::ts::testing::IsOkAndHolds(std::string()));
+}
+
+// Several nodes' rings asking at once: one successor, not one per node.
+TEST_F(KeyRingTest, ConcurrentMaybeRotateCreatesOneSuccessor) {
+  std::vector<std::shared_ptr<KeyRing>> rings;
+  for (int i = 0; i < 4; ++i) rings.push_back(OpenRing(seal_key_));
+  for (const auto& r : rings) ASSERT_THAT(r, NotNull());
+  clock_->Advance(std::chrono::seconds(5000));
+  std::vector<std::thread> threads;
+  for (const auto& r : rings) {
+    threads.emplace_back([&r] {
+      EXPECT_THAT(r->MaybeRotate(RotationPolicy{1000, 100, 50}), IsOk());
+    });
+  }
+  for (auto& t : threads) t.join();
+  EXPECT_THAT(store_->ListSigningKeys(), ::ts::testing::IsOkAndHolds(SizeIs(2)));
 }
 
 }  // namespace

@@ -74,6 +74,14 @@ StatusOr<std::string> TokenMinter::AccessToken(const TokenSubject& subject,
 StatusOr<AccessTokenClaims> TokenMinter::VerifyAccessToken(std::string_view token,
                                                            int64_t now) const {
   auto verified = jose::VerifyJws(token, keys_->PublicKeys(), {"ES256"});
+  if (!verified.ok() && verified.status().message().find("is unknown (no key in the set has it)") !=
+                            std::string_view::npos) {
+    // Perhaps a key another node published since this node last read the keys (they normally
+    // arrive well before use, docs/design/deployment.md): read them again, at most once a second.
+    if (keys_->ReloadAtMostEvery(1).ok()) {
+      verified = jose::VerifyJws(token, keys_->PublicKeys(), {"ES256"});
+    }
+  }
   if (!verified.ok()) {
     const std::string_view m = verified.status().message();
     if (m.starts_with("malformed JWS")) {

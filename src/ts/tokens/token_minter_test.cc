@@ -256,6 +256,42 @@ TEST(Iso8601Test, FormatsUtc) {
 
 // --- VerifyAccessToken ---
 
+// Another node rotated (and its key already signs here, as with a misconfigured lead): the
+// unknown kid makes this node re-read the keys once, and the token verifies.
+TEST_F(TokenMinterTest, VerifyAccessTokenReloadsKeysForAnUnknownKid) {
+  auto other_ring = KeyRing::Open(store_, std::string(32, 's'), clock_);
+  ASSERT_THAT(other_ring, IsOk());
+  TokenMinter other(*other_ring, TestInstance(), kIssuer, std::string(32, 'i'),
+                    std::string(32, 'r'));
+  clock_->Advance(std::chrono::seconds(5));
+  auto kid = (*other_ring)->Rotate(3600);
+  ASSERT_THAT(kid, IsOk());
+  auto token = other.AccessToken(Subject(), "jti-9", kNow + 5, kNow + 3600);
+  ASSERT_THAT(token, IsOk());
+  auto claims = minter_->VerifyAccessToken(*token, kNow + 10);
+  ASSERT_THAT(claims, IsOk());
+  EXPECT_EQ(claims->token_id, "jti-9");
+  // A kid nobody published still fails, naming the signature.
+  auto forged = (*other_ring)->Rotate(3600);
+  ASSERT_THAT(forged, IsOk());
+  ASSERT_THAT(store_->UpdateSigningKeys([&](const std::vector<storage::SigningKey>& keys)
+                                            -> StatusOr<std::vector<storage::SigningKey>> {
+    std::vector<storage::SigningKey> changed;
+    for (storage::SigningKey k : keys) {
+      if (k.kid != *forged) continue;
+      k.delete_after = kNow;  // unpublished
+      changed.push_back(k);
+    }
+    return changed;
+  }),
+              IsOk());
+  auto unpublished = other.AccessToken(Subject(), "jti-10", kNow + 5, kNow + 3600);
+  ASSERT_THAT(unpublished, IsOk());
+  clock_->Advance(std::chrono::seconds(2));
+  EXPECT_THAT(minter_->VerifyAccessToken(*unpublished, kNow + 10),
+              StatusIs(StatusCode::kInvalidArgument, HasSubstr("access token signature")));
+}
+
 TEST_F(TokenMinterTest, VerifyAccessTokenReturnsItsClaimsIncludingAct) {
   TokenSubject subject = Subject();
   subject.act_json =

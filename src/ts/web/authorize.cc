@@ -1,5 +1,6 @@
 #include "ts/web/authorize.h"
 
+#include <iostream>
 #include <map>
 #include <optional>
 #include <vector>
@@ -126,8 +127,10 @@ AuthorizeHandler::AuthorizeHandler(storage::StorePtr store, ClockPtr clock,
       clock_(std::move(clock)),
       options_(std::move(options)),
       secure_cookies_(options_.public_url.rfind("https://", 0) == 0),
-      user_throttle_(options_.max_failures_per_user, options_.failure_window_seconds),
-      address_throttle_(options_.max_failures_per_address, options_.failure_window_seconds) {}
+      // Windows in the store: every node sharing the database enforces one limit.
+      user_throttle_(options_.max_failures_per_user, options_.failure_window_seconds, store_),
+      address_throttle_(options_.max_failures_per_address, options_.failure_window_seconds,
+                        store_) {}
 
 namespace {
 
@@ -381,6 +384,12 @@ http::Response AuthorizeHandler::Post(const http::Request& request) {
                      429, csrf);
   }
   auto user = store_->GetUserByName(user_name);
+  if (!user.ok() && user.status().code() != StatusCode::kNotFound) {
+    // The database is unreachable (e.g. restarting): not the user's mistake, and no failure to
+    // count against them.
+    std::cerr << "authorize: " << user.status().ToString() << "\n";
+    return LoginPage(req, ok, "The server could not check your password. Try again.", 503, csrf);
+  }
   bool good = false;
   if (user.ok() && !user->password_hash.empty()) {
     good = crypto::VerifyPassword(password, user->password_hash);

@@ -1,8 +1,29 @@
 #include "ts/web/throttle.h"
 
+#include <iostream>
+
+#include "ts/crypto/digest.h"
+#include "ts/crypto/encoding.h"
+
 namespace ts::web {
+namespace {
+std::string StoredKey(const std::string& key) { return crypto::HexEncode(crypto::Sha256(key)); }
+
+void LogStoreError(const char* what, const Status& status) {
+  std::cerr << "throttle: " << what << ": " << status.ToString() << "\n";
+}
+}  // namespace
 
 int64_t Throttle::RetryAfter(const std::string& key, int64_t now) {
+  if (store_ != nullptr) {
+    auto window = store_->GetLoginFailures(StoredKey(key));
+    if (!window.ok()) {
+      if (window.status().code() != StatusCode::kNotFound) LogStoreError("read", window.status());
+      return 0;
+    }
+    if (now >= window->window_end) return 0;
+    return window->failures >= max_failures_ ? window->window_end - now : 0;
+  }
   std::lock_guard lock(mu_);
   auto it = windows_.find(key);
   if (it == windows_.end()) return 0;
@@ -15,6 +36,11 @@ int64_t Throttle::RetryAfter(const std::string& key, int64_t now) {
 }
 
 void Throttle::RecordFailure(const std::string& key, int64_t now) {
+  if (store_ != nullptr) {
+    auto window = store_->RecordLoginFailure(StoredKey(key), now, window_seconds_);
+    if (!window.ok()) LogStoreError("record", window.status());
+    return;
+  }
   std::lock_guard lock(mu_);
   // Bound memory under a flood of distinct keys: drop expired windows when the map grows.
   if (windows_.size() > 100000) {
@@ -27,6 +53,11 @@ void Throttle::RecordFailure(const std::string& key, int64_t now) {
 }
 
 void Throttle::Reset(const std::string& key) {
+  if (store_ != nullptr) {
+    Status status = store_->ClearLoginFailures(StoredKey(key));
+    if (!status.ok()) LogStoreError("reset", status);
+    return;
+  }
   std::lock_guard lock(mu_);
   windows_.erase(key);
 }

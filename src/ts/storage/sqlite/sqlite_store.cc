@@ -1387,26 +1387,30 @@ Status SqliteStore::DeleteAccessKey(const std::string& access_key_id) {
 
 // --- signing keys ---
 
+namespace {
+Status UpsertSigningKey(Connection& c, const SigningKey& key) {
+  TS_ASSIGN_OR_RETURN(
+      Statement stmt,
+      c.Prepare("INSERT INTO signing_keys (" TS_SIGNING_KEY_COLUMNS
+                ") VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (kid) DO UPDATE SET "
+                "alg = excluded.alg, private_key_sealed = excluded.private_key_sealed, "
+                "public_jwk_json = excluded.public_jwk_json, created_at = excluded.created_at, "
+                "activated_at = excluded.activated_at, retired_at = excluded.retired_at, "
+                "delete_after = excluded.delete_after"));
+  stmt.Bind(key.kid)
+      .Bind(key.alg)
+      .BindBlob(key.private_key_sealed)
+      .Bind(key.public_jwk_json)
+      .Bind(key.created_at)
+      .Bind(key.activated_at)
+      .Bind(key.retired_at)
+      .Bind(key.delete_after);
+  return stmt.Exec();
+}
+}  // namespace
+
 Status SqliteStore::PutSigningKey(const SigningKey& key) {
-  return impl_->Write([&](Connection& c) -> Status {
-    TS_ASSIGN_OR_RETURN(
-        Statement stmt,
-        c.Prepare("INSERT INTO signing_keys (" TS_SIGNING_KEY_COLUMNS
-                  ") VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (kid) DO UPDATE SET "
-                  "alg = excluded.alg, private_key_sealed = excluded.private_key_sealed, "
-                  "public_jwk_json = excluded.public_jwk_json, created_at = excluded.created_at, "
-                  "activated_at = excluded.activated_at, retired_at = excluded.retired_at, "
-                  "delete_after = excluded.delete_after"));
-    stmt.Bind(key.kid)
-        .Bind(key.alg)
-        .BindBlob(key.private_key_sealed)
-        .Bind(key.public_jwk_json)
-        .Bind(key.created_at)
-        .Bind(key.activated_at)
-        .Bind(key.retired_at)
-        .Bind(key.delete_after);
-    return stmt.Exec();
-  });
+  return impl_->Write([&](Connection& c) -> Status { return UpsertSigningKey(c, key); });
 }
 
 StatusOr<std::vector<SigningKey>> SqliteStore::ListSigningKeys() {
@@ -2197,6 +2201,8 @@ StatusOr<int64_t> SqliteStore::PurgeExpired(int64_t now, int batch) {
       "revoked_access_tokens WHERE expires_at <= ? LIMIT ?)",
       "DELETE FROM used_assertions WHERE rowid IN (SELECT rowid FROM used_assertions "
       "WHERE expires_at <= ? LIMIT ?)",
+      "DELETE FROM login_failures WHERE rowid IN (SELECT rowid FROM login_failures "
+      "WHERE window_end <= ? LIMIT ?)",
   };
   return impl_->Write([&](Connection& c) -> StatusOr<int64_t> {
     int64_t deleted = 0;
@@ -2207,6 +2213,79 @@ StatusOr<int64_t> SqliteStore::PurgeExpired(int64_t now, int batch) {
       deleted += n;
     }
     return deleted;
+  });
+}
+
+}  // namespace ts::storage
+
+namespace ts::storage {
+
+// --- coordination between nodes ---
+
+Status SqliteStore::CreateMeta(const std::string& key, const std::string& value) {
+  return impl_->Write([&](Connection& c) -> Status {
+    TS_ASSIGN_OR_RETURN(Statement stmt, c.Prepare("INSERT INTO meta (key, value) VALUES (?, ?)"));
+    stmt.Bind(key).Bind(value);
+    return ExecInsert(stmt, "meta key already exists: " + key);
+  });
+}
+
+StatusOr<LoginFailures> SqliteStore::RecordLoginFailure(const std::string& key, int64_t now,
+                                                        int64_t window_seconds) {
+  if (window_seconds <= 0) return InvalidArgumentError("window_seconds must be positive");
+  return impl_->Write([&](Connection& c) -> StatusOr<LoginFailures> {
+    // An ended window (window_end <= now) starts afresh with this failure.
+    TS_ASSIGN_OR_RETURN(
+        Statement stmt,
+        c.Prepare("INSERT INTO login_failures (key, window_start, window_end, failures) "
+                  "VALUES (?1, ?2, ?2 + ?3, 1) ON CONFLICT (key) DO UPDATE SET "
+                  "window_start = CASE WHEN window_end <= ?2 THEN ?2 ELSE window_start END, "
+                  "failures = CASE WHEN window_end <= ?2 THEN 1 ELSE failures + 1 END, "
+                  "window_end = CASE WHEN window_end <= ?2 THEN ?2 + ?3 ELSE window_end END "
+                  "RETURNING window_start, window_end, failures"));
+    stmt.Bind(key).Bind(now).Bind(window_seconds);
+    TS_ASSIGN_OR_RETURN(bool row, stmt.Step());
+    if (!row) return InternalError("login failure upsert returned no row");
+    LoginFailures out{stmt.Int(0), stmt.Int(1), static_cast<int>(stmt.Int(2))};
+    TS_ASSIGN_OR_RETURN(row, stmt.Step());  // finish the statement before COMMIT
+    return out;
+  });
+}
+
+StatusOr<LoginFailures> SqliteStore::GetLoginFailures(const std::string& key) {
+  return impl_->Read([&](Connection& c) -> StatusOr<LoginFailures> {
+    TS_ASSIGN_OR_RETURN(Statement stmt,
+                        c.Prepare("SELECT window_start, window_end, failures FROM login_failures "
+                                  "WHERE key = ?"));
+    stmt.Bind(key);
+    TS_ASSIGN_OR_RETURN(bool row, stmt.Step());
+    if (!row) return NotFoundError("no login failures recorded");
+    return LoginFailures{stmt.Int(0), stmt.Int(1), static_cast<int>(stmt.Int(2))};
+  });
+}
+
+Status SqliteStore::ClearLoginFailures(const std::string& key) {
+  return impl_->Write([&](Connection& c) -> Status {
+    return Change(c, "DELETE FROM login_failures WHERE key = ?", key).status();
+  });
+}
+
+Status SqliteStore::UpdateSigningKeys(const SigningKeyUpdate& update) {
+  // BEGIN IMMEDIATE serialises this with every other writer, in this process and others.
+  return impl_->Write([&](Connection& c) -> Status {
+    std::vector<SigningKey> current;
+    {
+      TS_ASSIGN_OR_RETURN(Statement stmt, c.Prepare("SELECT " TS_SIGNING_KEY_COLUMNS
+                                                    " FROM signing_keys ORDER BY created_at, kid"));
+      while (true) {
+        TS_ASSIGN_OR_RETURN(bool row, stmt.Step());
+        if (!row) break;
+        current.push_back(ReadSigningKey(stmt));
+      }
+    }
+    TS_ASSIGN_OR_RETURN(std::vector<SigningKey> changed, update(current));
+    for (const SigningKey& key : changed) TS_RETURN_IF_ERROR(UpsertSigningKey(c, key));
+    return OkStatus();
   });
 }
 

@@ -64,7 +64,9 @@ class SqliteStore final : public Store {
   //   NotFound if `old_hash` is unknown. It does not check expiry (callers do, with the clock).
   // - PurgeExpired deletes rows with 0 < expires_at <= now (codes, sessions, refresh tokens, then
   //   families, whose remaining refresh tokens cascade, then revoked access-token ids and used
-  //   assertion ids with expires_at <= now), at most `batch` counted rows per call.
+  //   assertion ids with expires_at <= now, then login-failure windows that ended), at most
+  //   `batch` counted rows per call.
+  // - UpdateSigningKeys runs in BEGIN IMMEDIATE, which serialises it across processes.
   Status PutInstance(const Instance& instance) override;
   StatusOr<Instance> GetInstance() override;
   Status PutMeta(const std::string& key, const std::string& value) override;
@@ -156,6 +158,12 @@ class SqliteStore final : public Store {
   StatusOr<bool> IsAccessTokenRevoked(const std::string& token_id) override;
 
   StatusOr<int64_t> PurgeExpired(int64_t now, int batch) override;
+  Status CreateMeta(const std::string& key, const std::string& value) override;
+  StatusOr<LoginFailures> RecordLoginFailure(const std::string& key, int64_t now,
+                                             int64_t window_seconds) override;
+  StatusOr<LoginFailures> GetLoginFailures(const std::string& key) override;
+  Status ClearLoginFailures(const std::string& key) override;
+  Status UpdateSigningKeys(const SigningKeyUpdate& update) override;
 
  private:
   class Impl;

@@ -1,0 +1,9 @@
+-- V003: failed sign-in windows shared by every process on the database (issue 6), so the login
+-- throttle holds across nodes. key: hex SHA-256 of "user:<name>" or "addr:<address>".
+CREATE TABLE login_failures (
+  key TEXT PRIMARY KEY,
+  window_start BIGINT NOT NULL,
+  window_end BIGINT NOT NULL,
+  failures BIGINT NOT NULL
+);
+CREATE INDEX login_failures_by_end ON login_failures (window_end);

@@ -1,0 +1,338 @@
+#include "ts/storage/postgres/postgres_store.h"
+
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+#include <libpq-fe.h>
+
+#include <atomic>
+#include <latch>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "test/common/postgres_server.h"
+#include "test/common/status_matchers.h"
+#include "ts/storage/postgres/migrations.h"
+#include "ts/storage/store_conformance_test.h"
+
+namespace ts::storage {
+namespace {
+
+using ::testing::HasSubstr;
+using ::ts::testing::IsOk;
+using ::ts::testing::IsOkAndHolds;
+using ::ts::testing::StatusIs;
+
+constexpr int64_t kNow = 1'700'000'000;
+
+// One server for the whole binary (CTest runs it as one test, label `postgres`); each test case
+// gets its own database.
+::ts::testing::PostgresServer* server = nullptr;
+
+class ServerEnvironment : public ::testing::Environment {
+ public:
+  void SetUp() override {
+    server = new ::ts::testing::PostgresServer();
+    const std::string error = server->Start();
+    ASSERT_EQ(error, "") << "cannot start PostgreSQL for the tests";
+  }
+  void TearDown() override {
+    delete server;  // stops the server and removes its directory, whatever the tests did
+    server = nullptr;
+  }
+};
+const auto* const kEnvironment = ::testing::AddGlobalTestEnvironment(new ServerEnvironment);
+
+// Runs SQL as the superuser on `database`; returns the first column of the first row ("" if
+// none) and fails the test on error.
+std::string AdminQuery(const std::string& sql, const std::string& database = "postgres") {
+  PGconn* conn = PQconnectdb(server->Url(database).c_str());
+  std::string value;
+  if (PQstatus(conn) != CONNECTION_OK) {
+    ADD_FAILURE() << PQerrorMessage(conn);
+  } else {
+    PGresult* r = PQexec(conn, sql.c_str());
+    const ExecStatusType status = PQresultStatus(r);
+    if (status != PGRES_COMMAND_OK && status != PGRES_TUPLES_OK) {
+      ADD_FAILURE() << sql << ": " << PQresultErrorMessage(r);
+    } else if (PQntuples(r) > 0) {
+      value = PQgetvalue(r, 0, 0);
+    }
+    PQclear(r);
+  }
+  PQfinish(conn);
+  return value;
+}
+
+// A fresh database per call; dropped when the last reference to the store goes.
+std::string NewDatabase() {
+  static std::atomic<int> counter{0};
+  const std::string name = "ts_test_" + std::to_string(++counter);
+  AdminQuery("CREATE DATABASE " + name);
+  return name;
+}
+
+struct TempStore {
+  std::string database;
+  std::shared_ptr<PostgresStore> store;
+  ~TempStore() {
+    store.reset();
+    if (server != nullptr) AdminQuery("DROP DATABASE IF EXISTS " + database + " WITH (FORCE)");
+  }
+};
+
+StorePtr MakeFreshPostgresStore() {
+  if (server == nullptr) return nullptr;
+  auto holder = std::make_shared<TempStore>();
+  holder->database = NewDatabase();
+  auto opened = PostgresStore::Open(server->Url(holder->database));
+  if (!opened.ok()) {
+    ADD_FAILURE() << opened.status();
+    return nullptr;
+  }
+  holder->store = *opened;
+  return StorePtr(holder, holder->store.get());
+}
+
+INSTANTIATE_TEST_SUITE_P(Postgres, StoreConformanceTest,
+                         ::testing::Values(StoreFactory(MakeFreshPostgresStore)));
+
+AuthorizationCode Code(const std::string& hash) {
+  AuthorizationCode c;
+  c.code_hash = hash;
+  c.application_arn = "arn:aws:sso::123456789012:application/ssoins-1/apl-1";
+  c.user_id = "user-1";
+  c.redirect_uri = "https://app.example/cb";
+  c.code_challenge = "challenge";
+  c.scopes = {"openid"};
+  c.created_at = kNow;
+  c.expires_at = kNow + 300;
+  return c;
+}
+
+TokenFamily Family(const std::string& id) {
+  TokenFamily f;
+  f.family_id = id;
+  f.application_arn = "arn:aws:sso::123456789012:application/ssoins-1/apl-1";
+  f.user_id = "user-1";
+  f.scopes = {"openid"};
+  f.grant_type = "authorization_code";
+  f.created_at = kNow;
+  f.expires_at = kNow + 86400;
+  return f;
+}
+
+RefreshToken Refresh(const std::string& hash, const std::string& family) {
+  RefreshToken t;
+  t.token_hash = hash;
+  t.family_id = family;
+  t.scopes = {"openid"};
+  t.created_at = kNow;
+  t.expires_at = kNow + 86400;
+  return t;
+}
+
+std::string MigrationCount() {
+  return std::to_string(postgres_internal::PostgresMigrations().size());
+}
+
+TEST(PostgresStoreTest, IsPostgresUrlTellsUrlsFromPaths) {
+  EXPECT_TRUE(IsPostgresUrl("postgresql://u@h/db"));
+  EXPECT_TRUE(IsPostgresUrl("postgres://u@h:5432/db?sslmode=require"));
+  EXPECT_FALSE(IsPostgresUrl("./var/tessera.db"));
+  EXPECT_FALSE(IsPostgresUrl("postgresql.db"));
+}
+
+TEST(PostgresStoreTest, OpenRejectsNonUrlAndUnreachableServer) {
+  EXPECT_THAT(PostgresStore::Open("./var/tessera.db"),
+              StatusIs(StatusCode::kInvalidArgument, HasSubstr("postgresql://")));
+  // Port 1 on loopback: nothing listens there.
+  PostgresStoreOptions options;
+  options.connect_timeout_seconds = 2;
+  EXPECT_THAT(PostgresStore::Open("postgresql://postgres@127.0.0.1:1/postgres", options),
+              StatusIs(StatusCode::kUnavailable, HasSubstr("cannot connect to PostgreSQL")));
+}
+
+TEST(PostgresStoreTest, MigrationsAreRecordedAndReopeningIsANoOp) {
+  const std::string db = NewDatabase();
+  ASSERT_THAT(PostgresStore::Open(server->Url(db)), IsOk());
+  ASSERT_THAT(PostgresStore::Open(server->Url(db)), IsOk());
+  EXPECT_EQ(AdminQuery("SELECT count(*) FROM schema_migrations", db), MigrationCount());
+  EXPECT_EQ(AdminQuery("SELECT name FROM schema_migrations WHERE version = 1", db),
+            "V001__init.sql");
+  EXPECT_EQ(AdminQuery("SELECT name FROM schema_migrations WHERE version = 2", db),
+            "V002__admin_plane.sql");
+}
+
+TEST(PostgresStoreTest, NewerSchemaIsRefused) {
+  const std::string db = NewDatabase();
+  ASSERT_THAT(PostgresStore::Open(server->Url(db)), IsOk());
+  AdminQuery("INSERT INTO schema_migrations VALUES (999, 'V999__future.sql', 0)", db);
+  EXPECT_THAT(PostgresStore::Open(server->Url(db)),
+              StatusIs(StatusCode::kFailedPrecondition, HasSubstr("newer than this binary")));
+}
+
+TEST(PostgresStoreTest, NodesStartingTogetherMigrateOnce) {
+  const std::string db = NewDatabase();
+  constexpr int kNodes = 4;
+  std::vector<Status> results(kNodes);
+  std::latch start(kNodes);
+  std::vector<std::thread> threads;
+  for (int i = 0; i < kNodes; ++i) {
+    threads.emplace_back([&, i] {
+      start.arrive_and_wait();
+      results[i] = PostgresStore::Open(server->Url(db)).status();
+    });
+  }
+  for (auto& t : threads) t.join();
+  for (const Status& s : results) EXPECT_THAT(s, IsOk());
+  EXPECT_EQ(AdminQuery("SELECT count(*) FROM schema_migrations", db), MigrationCount());
+}
+
+// Two stores on one database stand for two Tessera nodes: the database settles their race.
+TEST(PostgresStoreTest, TwoNodesRedeemingOneCodeHaveOneWinner) {
+  const std::string db = NewDatabase();
+  auto node1 = PostgresStore::Open(server->Url(db));
+  auto node2 = PostgresStore::Open(server->Url(db));
+  ASSERT_THAT(node1, IsOk());
+  ASSERT_THAT(node2, IsOk());
+  ASSERT_THAT((*node1)->CreateAuthorizationCode(Code("code-1")), IsOk());
+  constexpr int kPerNode = 8;
+  std::vector<StatusOr<RedeemOutcome>> results(2 * kPerNode, InternalError("not run"));
+  std::latch start(2 * kPerNode);
+  std::vector<std::thread> threads;
+  for (int i = 0; i < 2 * kPerNode; ++i) {
+    threads.emplace_back([&, i] {
+      PostgresStore& node = i % 2 == 0 ? **node1 : **node2;
+      const std::string family = "fam-" + std::to_string(i);
+      start.arrive_and_wait();
+      results[i] = node.RedeemAuthorizationCode("code-1", kNow + 1, Family(family),
+                                                Refresh("rt-" + std::to_string(i), family));
+    });
+  }
+  for (auto& t : threads) t.join();
+  int redeemed = 0;
+  for (const auto& r : results) {
+    ASSERT_THAT(r, IsOk());
+    if (*r == RedeemOutcome::kRedeemed) ++redeemed;
+  }
+  EXPECT_EQ(redeemed, 1);
+  auto code = (*node2)->GetAuthorizationCode("code-1");
+  ASSERT_THAT(code, IsOk());
+  auto family = (*node1)->GetFamily(code->family_id);
+  ASSERT_THAT(family, IsOk());
+  EXPECT_NE(family->revoked_at, 0) << "the losers' reuse must revoke the winner's family";
+}
+
+// The token endpoint's writes cost one round trip each once their statement is prepared on the
+// connection (the first use of each pays one more, to prepare).
+TEST(PostgresStoreTest, TokenEndpointWritesAreOneRoundTripEach) {
+  PostgresStoreOptions options;
+  options.max_connections = 1;  // one connection, so the warm-up prepared what is measured
+  auto store = PostgresStore::Open(server->Url(NewDatabase()), options);
+  ASSERT_THAT(store, IsOk());
+  PostgresStore& s = **store;
+  // Warm-up: prepare each statement once.
+  ASSERT_THAT(s.CreateAuthorizationCode(Code("code-0")), IsOk());
+  ASSERT_THAT(
+      s.RedeemAuthorizationCode("code-0", kNow + 1, Family("fam-0"), Refresh("rt-0", "fam-0")),
+      IsOkAndHolds(RedeemOutcome::kRedeemed));
+  ASSERT_THAT(s.RotateRefreshToken("rt-0", kNow + 2, Refresh("rt-0b", "fam-0")),
+              IsOkAndHolds(RotateOutcome::kRotated));
+  ASSERT_THAT(
+      s.CreateFamilyForAssertion(Family("fam-a0"), Refresh("rt-a0", "fam-a0"), "jti-0", kNow + 60),
+      IsOk());
+  ASSERT_THAT(s.CreateAuthorizationCode(Code("code-1")), IsOk());
+
+  int64_t before = s.RoundTrips();
+  ASSERT_THAT(
+      s.RedeemAuthorizationCode("code-1", kNow + 1, Family("fam-1"), Refresh("rt-1", "fam-1")),
+      IsOkAndHolds(RedeemOutcome::kRedeemed));
+  EXPECT_EQ(s.RoundTrips() - before, 1);
+  before = s.RoundTrips();
+  ASSERT_THAT(s.RotateRefreshToken("rt-1", kNow + 2, Refresh("rt-2", "fam-1")),
+              IsOkAndHolds(RotateOutcome::kRotated));
+  EXPECT_EQ(s.RoundTrips() - before, 1);
+  before = s.RoundTrips();
+  ASSERT_THAT(
+      s.CreateFamilyForAssertion(Family("fam-a1"), Refresh("rt-a1", "fam-a1"), "jti-1", kNow + 60),
+      IsOk());
+  EXPECT_EQ(s.RoundTrips() - before, 1);
+  // A replayed assertion and a reused token are refused in one round trip too.
+  before = s.RoundTrips();
+  EXPECT_THAT(s.CreateFamilyForAssertion(Family("fam-a2"), std::nullopt, "jti-1", kNow + 60),
+              StatusIs(StatusCode::kAlreadyExists, HasSubstr("assertion")));
+  EXPECT_THAT(s.RotateRefreshToken("rt-1", kNow + 3, Refresh("rt-3", "fam-1")),
+              IsOkAndHolds(RotateOutcome::kAlreadyRotated));
+  EXPECT_EQ(s.RoundTrips() - before, 2);
+}
+
+// Connections killed by the server (what a restart or failover does to them) are replaced
+// without restarting the store: nothing had been sent on them, so the calls succeed.
+TEST(PostgresStoreTest, RecoversFromTerminatedConnections) {
+  const std::string db = NewDatabase();
+  auto store = PostgresStore::Open(server->Url(db));
+  ASSERT_THAT(store, IsOk());
+  ASSERT_THAT((*store)->PutMeta("k", "v1"), IsOk());
+  const std::string others =
+      "FROM pg_stat_activity WHERE datname = '" + db + "' AND pid <> pg_backend_pid()";
+  AdminQuery("SELECT count(pg_terminate_backend(pid)) " + others);
+  // Termination is asynchronous: wait until the server has closed them.
+  for (int i = 0; i < 500 && AdminQuery("SELECT count(*) " + others) != "0"; ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  EXPECT_THAT((*store)->PutMeta("k", "v2"), IsOk());
+  EXPECT_THAT((*store)->GetMeta("k"), IsOkAndHolds(std::string("v2")));
+}
+
+// While the server is down every call is Unavailable (the HTTP layer's InternalServerException,
+// which SDKs retry); once it is back the same store works again and nothing acknowledged is lost.
+TEST(PostgresStoreTest, ServerRestartIsUnavailableThenRecovers) {
+  const std::string db = NewDatabase();
+  PostgresStoreOptions options;
+  options.connect_timeout_seconds = 2;
+  auto store = PostgresStore::Open(server->Url(db), options);
+  ASSERT_THAT(store, IsOk());
+  ASSERT_THAT((*store)->CreateAuthorizationCode(Code("code-1")), IsOk());
+  ASSERT_EQ(server->Pause("immediate"), "");
+  EXPECT_THAT((*store)->GetAuthorizationCode("code-1"),
+              StatusIs(StatusCode::kUnavailable, HasSubstr("PostgreSQL")));
+  EXPECT_THAT((*store)->RedeemAuthorizationCode("code-1", kNow + 1, Family("fam-1"),
+                                                Refresh("rt-1", "fam-1")),
+              StatusIs(StatusCode::kUnavailable, HasSubstr("PostgreSQL")));
+  ASSERT_EQ(server->Resume(), "");
+  EXPECT_THAT((*store)->RedeemAuthorizationCode("code-1", kNow + 1, Family("fam-1"),
+                                                Refresh("rt-1", "fam-1")),
+              IsOkAndHolds(RedeemOutcome::kRedeemed));
+  EXPECT_THAT((*store)->GetRefreshToken("rt-1"), IsOk());
+}
+
+TEST(PostgresStoreTest, PoolExhaustionIsUnavailableAfterTheTimeout) {
+  const std::string db = NewDatabase();
+  PostgresStoreOptions options;
+  options.max_connections = 1;
+  options.acquire_timeout = std::chrono::milliseconds(200);
+  auto store = PostgresStore::Open(server->Url(db), options);
+  ASSERT_THAT(store, IsOk());
+  ASSERT_THAT((*store)->PutMeta("lock", "x"), IsOk());
+  // Lock the meta row from outside so PutMeta blocks while holding the store's one connection.
+  PGconn* outside = PQconnectdb(server->Url(db).c_str());
+  ASSERT_EQ(PQstatus(outside), CONNECTION_OK);
+  PQclear(PQexec(outside, "BEGIN; SELECT * FROM meta WHERE key = 'lock' FOR UPDATE"));
+  std::thread blocked([&] { (*store)->PutMeta("lock", "y").IgnoreError(); });
+  // Wait until the blocked statement is on the server, then a second caller finds no connection.
+  for (int i = 0; i < 500 && AdminQuery("SELECT count(*) FROM pg_stat_activity WHERE datname = '" +
+                                        db + "' AND wait_event_type = 'Lock'") == "0";
+       ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  EXPECT_THAT((*store)->GetMeta("lock"),
+              StatusIs(StatusCode::kUnavailable, HasSubstr("no PostgreSQL connection")));
+  PQclear(PQexec(outside, "COMMIT"));
+  PQfinish(outside);
+  blocked.join();
+  EXPECT_THAT((*store)->GetMeta("lock"), IsOkAndHolds(std::string("y")));
+}
+
+}  // namespace
+}  // namespace ts::storage
