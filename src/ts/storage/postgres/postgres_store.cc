@@ -19,6 +19,7 @@
 #include "ts/common/status_macros.h"
 #include "ts/storage/attribute_index.h"
 #include "ts/storage/postgres/migrations.h"
+#include "ts/storage/row_codec.h"
 
 namespace ts::storage {
 
@@ -28,37 +29,16 @@ bool IsPostgresUrl(const std::string& db) {
 
 namespace {
 
+using internal::FamilyScopes;
+using internal::JoinList;
+using internal::SplitList;
+using internal::ValidateFamily;
+
 using postgres_internal::Migration;
 using postgres_internal::PostgresMigrations;
 
 // Advisory-lock key of schema migrations ("tessera" in ASCII, 0x74657373657261).
 constexpr int64_t kMigrationLockKey = 0x74657373657261;
-
-// Scope lists are stored space-joined, exactly as the SQLite backend does (sqlite_store.cc).
-StatusOr<std::string> JoinList(const std::vector<std::string>& items, std::string_view what) {
-  std::string joined;
-  for (const std::string& item : items) {
-    if (item.empty() || item.find_first_of(" \t\r\n\f\v") != std::string::npos) {
-      return InvalidArgumentError(std::string(what) + " entries must be non-empty and contain no " +
-                                  "whitespace: \"" + item + "\"");
-    }
-    if (!joined.empty()) joined += ' ';
-    joined += item;
-  }
-  return joined;
-}
-
-std::vector<std::string> SplitList(std::string_view joined) {
-  std::vector<std::string> items;
-  size_t start = 0;
-  while (start < joined.size()) {
-    size_t end = joined.find(' ', start);
-    if (end == std::string_view::npos) end = joined.size();
-    if (end > start) items.emplace_back(joined.substr(start, end - start));
-    start = end + 1;
-  }
-  return items;
-}
 
 // SQLSTATE classes that mean "try again later" rather than "this request is wrong":
 // 08 connection exception, 40001 serialization failure, 40P01 deadlock, 53 insufficient
@@ -478,24 +458,6 @@ Status InsertConflict(const Connection& c, const Status& status, const TokenFami
 }
 
 // Callers validate scope lists before touching the database.
-struct FamilyScopes {
-  std::string family;
-  std::string refresh;
-};
-StatusOr<FamilyScopes> ValidateFamily(const TokenFamily& family,
-                                      const std::optional<RefreshToken>& first_refresh) {
-  FamilyScopes scopes;
-  TS_ASSIGN_OR_RETURN(scopes.family, JoinList(family.scopes, "scope"));
-  if (first_refresh.has_value()) {
-    if (first_refresh->family_id != family.family_id) {
-      return InvalidArgumentError("first refresh token's family_id " + first_refresh->family_id +
-                                  " is not the family's " + family.family_id);
-    }
-    TS_ASSIGN_OR_RETURN(scopes.refresh, JoinList(first_refresh->scopes, "scope"));
-  }
-  return scopes;
-}
-
 Status ApplyMigrations(Connection& c) {
   // One transaction under an advisory lock: nodes starting together migrate once, and DDL is
   // transactional in PostgreSQL, so a failed migration leaves the schema as it was.

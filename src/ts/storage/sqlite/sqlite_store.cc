@@ -24,10 +24,16 @@
 
 #include "ts/common/status_macros.h"
 #include "ts/storage/attribute_index.h"
+#include "ts/storage/row_codec.h"
 #include "ts/storage/sqlite/migrations.h"
 
 namespace ts::storage {
 namespace {
+
+using internal::FamilyScopes;
+using internal::JoinList;
+using internal::SplitList;
+using internal::ValidateFamily;
 
 using sqlite_internal::Migration;
 using sqlite_internal::SqliteMigrations;
@@ -50,33 +56,6 @@ Status ErrnoError(std::string_view what, const std::string& path) {
     return UnavailableError(message);
   }
   return InternalError(message);
-}
-
-// Scope lists are stored space-joined (RFC 6749 §3.3: scope tokens are %x21 / %x23-5B / %x5D-7E,
-// so never empty and never whitespace), which keeps the row flat and the split unambiguous.
-StatusOr<std::string> JoinList(const std::vector<std::string>& items, std::string_view what) {
-  std::string joined;
-  for (const std::string& item : items) {
-    if (item.empty() || item.find_first_of(" \t\r\n\f\v") != std::string::npos) {
-      return InvalidArgumentError(std::string(what) + " entries must be non-empty and contain no " +
-                                  "whitespace: \"" + item + "\"");
-    }
-    if (!joined.empty()) joined += ' ';
-    joined += item;
-  }
-  return joined;
-}
-
-std::vector<std::string> SplitList(std::string_view joined) {
-  std::vector<std::string> items;
-  size_t start = 0;
-  while (start < joined.size()) {
-    size_t end = joined.find(' ', start);
-    if (end == std::string_view::npos) end = joined.size();
-    if (end > start) items.emplace_back(joined.substr(start, end - start));
-    start = end + 1;
-  }
-  return items;
 }
 
 // A checked-out prepared statement: binds parameters in order and resets itself when it goes out
@@ -579,24 +558,6 @@ StatusOr<bool> Exists(Connection& c, std::string_view sql, const std::string& ke
 }
 
 // Callers validate scope lists before taking the write lock.
-struct FamilyScopes {
-  std::string family;
-  std::string refresh;
-};
-StatusOr<FamilyScopes> ValidateFamily(const TokenFamily& family,
-                                      const std::optional<RefreshToken>& first_refresh) {
-  FamilyScopes scopes;
-  TS_ASSIGN_OR_RETURN(scopes.family, JoinList(family.scopes, "scope"));
-  if (first_refresh.has_value()) {
-    if (first_refresh->family_id != family.family_id) {
-      return InvalidArgumentError("first refresh token's family_id " + first_refresh->family_id +
-                                  " is not the family's " + family.family_id);
-    }
-    TS_ASSIGN_OR_RETURN(scopes.refresh, JoinList(first_refresh->scopes, "scope"));
-  }
-  return scopes;
-}
-
 // Group commit. Every write of the store goes through one writer thread that owns one
 // connection: callers queue their transaction bodies and block; the writer takes everything
 // queued while the previous batch was committing, runs the bodies in one BEGIN IMMEDIATE
