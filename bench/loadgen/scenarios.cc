@@ -307,16 +307,10 @@ class Material {
   std::atomic<size_t> next_{0};
 };
 
-// code: redeems codes collected beforehand from /authorize.
-class CodeScenario final : public Scenario {
+// Scenarios whose requests are all prepared by Setup (single-use codes and assertions): each
+// request is taken once, by whichever user is free.
+class PreparedRequestsScenario : public Scenario {
  public:
-  explicit CodeScenario(const Options& o) : client_(o) {}
-  bool Setup(int, int64_t planned, std::string& error) override {
-    std::vector<std::string> codes;
-    if (!client_.CollectCodes(planned, codes, error)) return false;
-    for (std::string& c : codes) material_.Add(client_.RedeemRequest(c));
-    return true;
-  }
   std::string NextRequest(int) override {
     const std::string* r = material_.Take();
     return r != nullptr ? *r : "";
@@ -326,9 +320,23 @@ class CodeScenario final : public Scenario {
     return Member(r.body, "accessToken").empty() ? "MalformedResponse" : "";
   }
 
+ protected:
+  Material material_;
+};
+
+// code: redeems codes collected beforehand from /authorize.
+class CodeScenario final : public PreparedRequestsScenario {
+ public:
+  explicit CodeScenario(const Options& o) : client_(o) {}
+  bool Setup(int, int64_t planned, std::string& error) override {
+    std::vector<std::string> codes;
+    if (!client_.CollectCodes(planned, codes, error)) return false;
+    for (std::string& c : codes) material_.Add(client_.RedeemRequest(c));
+    return true;
+  }
+
  private:
   TesseraClient client_;
-  Material material_;
 };
 
 // exchange: app A's access tokens exchanged for tokens of the target application.
@@ -409,7 +417,7 @@ class RsaIssuerKey {
 // jwt: assertions from the generator's own issuer (discovery + JWKS served on loopback), each
 // with its own jti (Tessera refuses replays), minted before the run: RS256 signing costs the
 // generator more than the verification costs the server.
-class JwtScenario final : public Scenario {
+class JwtScenario final : public PreparedRequestsScenario {
  public:
   explicit JwtScenario(const Options& o) : o_(o), client_(o) {}
   bool Setup(int, int64_t planned, std::string& error) override {
@@ -449,14 +457,6 @@ class JwtScenario final : public Scenario {
     for (std::string& r : requests) material_.Add(std::move(r));
     return true;
   }
-  std::string NextRequest(int) override {
-    const std::string* r = material_.Take();
-    return r != nullptr ? *r : "";
-  }
-  std::string OnResponse(int, const HttpResponse& r) override {
-    if (r.status != 200) return ErrorType(r);
-    return Member(r.body, "accessToken").empty() ? "MalformedResponse" : "";
-  }
 
  private:
   static bool Fail(std::string& error, std::string message) {
@@ -467,7 +467,6 @@ class JwtScenario final : public Scenario {
   TesseraClient client_;
   RsaIssuerKey key_;
   StaticServer issuer_server_;
-  Material material_;
 };
 
 // oauth-refresh: the peer's standard token endpoint, rotating refresh tokens from its seed file.
