@@ -1,8 +1,44 @@
 #include "ts/oauth/application_cache.h"
 
+#include <boost/json.hpp>
 #include <utility>
 
+#include "ts/common/status_macros.h"
+#include "ts/oauth/application.h"
+
 namespace ts::oauth {
+
+StatusOr<std::vector<tti::AuthorizedIssuer>> ResolveAuthorizedIssuers(
+    storage::Store& store, const storage::Application& app) {
+  std::vector<tti::AuthorizedIssuer> authorized;
+  auto it = app.grants.find(std::string(kGrantJwtBearer));
+  boost::system::error_code ec;
+  boost::json::value grant =
+      it == app.grants.end() ? boost::json::value() : boost::json::parse(it->second, ec);
+  const boost::json::value* list =
+      !ec && grant.is_object() ? grant.as_object().if_contains("AuthorizedTokenIssuers") : nullptr;
+  if (list != nullptr && list->is_array()) {
+    for (const boost::json::value& entry : list->as_array()) {
+      if (!entry.is_object()) continue;
+      const boost::json::value* arn = entry.as_object().if_contains("TrustedTokenIssuerArn");
+      const boost::json::value* auds = entry.as_object().if_contains("AuthorizedAudiences");
+      if (arn == nullptr || !arn->is_string()) continue;
+      auto issuer = store.GetTrustedTokenIssuer(std::string(arn->as_string()));
+      if (!issuer.ok()) {
+        if (issuer.status().code() == StatusCode::kNotFound) continue;  // deleted since
+        return issuer.status();
+      }
+      tti::AuthorizedIssuer a{*issuer, {}};
+      if (auds != nullptr && auds->is_array()) {
+        for (const boost::json::value& aud : auds->as_array()) {
+          if (aud.is_string()) a.audiences.emplace_back(aud.as_string());
+        }
+      }
+      authorized.push_back(std::move(a));
+    }
+  }
+  return authorized;
+}
 
 ApplicationCache::ApplicationCache(storage::StorePtr store, ClockPtr clock,
                                    std::chrono::milliseconds ttl)
@@ -32,6 +68,9 @@ StatusOr<std::shared_ptr<const CachedApplication>> ApplicationCache::Get(
     } else {
       entry->policy_error = std::string(policy.status().message());
     }
+  }
+  if (entry->app.grants.count(std::string(kGrantJwtBearer)) != 0) {
+    TS_ASSIGN_OR_RETURN(entry->jwt_issuers, ResolveAuthorizedIssuers(*store_, entry->app));
   }
   std::shared_ptr<const CachedApplication> value = std::move(entry);
   if (ttl_.count() > 0) {

@@ -1,7 +1,7 @@
 // File: application_cache.h
 // Applications as the token endpoint reads them, kept for a short time: the busiest path would
-// otherwise reread the application's rows (five SQLite statements) and reparse its actor policy
-// on every request.
+// otherwise reread the application's rows (five SQLite statements), reparse its actor policy and
+// reread its trusted token issuers on every request.
 //
 // Freshness: Clear() drops everything at once; the admin plane calls it after every operation it
 // serves, so a change made through this node takes effect on the next token request. A change
@@ -21,6 +21,7 @@
 #include "ts/common/status.h"
 #include "ts/iam/policy.h"
 #include "ts/storage/store.h"
+#include "ts/tti/assertion.h"
 
 namespace ts::oauth {
 
@@ -30,7 +31,15 @@ struct CachedApplication {
   // parse (then `policy_error` says why and AuthorizeCaller refuses every non-root caller).
   std::shared_ptr<const iam::Policy> actor_policy;
   std::string policy_error;
+  // The jwt-bearer grant's AuthorizedTokenIssuers with their trusted-token-issuer records (empty
+  // without that grant; an issuer deleted since is left out).
+  std::vector<tti::AuthorizedIssuer> jwt_issuers;
 };
+
+// Resolves `app`'s jwt-bearer AuthorizedTokenIssuers (PROTOCOL.md §6.2) to their configuration.
+// Returns them (issuers that no longer exist are skipped), or a store error.
+StatusOr<std::vector<tti::AuthorizedIssuer>> ResolveAuthorizedIssuers(
+    storage::Store& store, const storage::Application& app);
 
 class ApplicationCache {
  public:

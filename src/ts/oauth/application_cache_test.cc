@@ -5,6 +5,7 @@
 
 #include "test/common/status_matchers.h"
 #include "test/common/temp_dir.h"
+#include "ts/oauth/application.h"
 #include "ts/storage/sqlite/sqlite_store.h"
 
 namespace ts::oauth {
@@ -104,6 +105,32 @@ TEST_F(ApplicationCacheTest, ParsesTheActorPolicyOnceAndReportsABadOne) {
   ASSERT_THAT(bad, IsOk());
   EXPECT_EQ((*bad)->actor_policy, nullptr);
   EXPECT_NE((*bad)->policy_error, "");
+}
+
+TEST_F(ApplicationCacheTest, ResolvesTheJwtBearerIssuersOnceAndSkipsDeletedOnes) {
+  const std::string tti = "arn:aws:sso::123456789012:trustedTokenIssuer/ssoins-111111111111/tti-1";
+  storage::TrustedTokenIssuer issuer;
+  issuer.arn = tti;
+  issuer.name = "idp";
+  issuer.issuer_url = "https://idp.example";
+  ASSERT_THAT(store_->PutTrustedTokenIssuer(issuer), IsOk());
+  app_.grants[std::string(kGrantJwtBearer)] =
+      R"({"AuthorizedTokenIssuers":[{"TrustedTokenIssuerArn":")" + tti +
+      R"(","AuthorizedAudiences":["aud-1","aud-2"]},{"TrustedTokenIssuerArn":"arn:gone"}]})";
+  ASSERT_THAT(store_->PutApplication(app_), IsOk());
+  ApplicationCache cache(store_, clock_, std::chrono::seconds(60));
+  auto got = cache.Get(kArn);
+  ASSERT_THAT(got, IsOk());
+  ASSERT_EQ((*got)->jwt_issuers.size(), 1u);  // the unknown ARN is skipped
+  EXPECT_EQ((*got)->jwt_issuers[0].issuer.issuer_url, "https://idp.example");
+  EXPECT_THAT((*got)->jwt_issuers[0].audiences, ::testing::ElementsAre("aud-1", "aud-2"));
+
+  // An issuer changed through the admin plane is seen once the cache is cleared.
+  issuer.issuer_url = "https://idp2.example";
+  ASSERT_THAT(store_->PutTrustedTokenIssuer(issuer), IsOk());
+  EXPECT_EQ((*cache.Get(kArn))->jwt_issuers[0].issuer.issuer_url, "https://idp.example");
+  cache.Clear();
+  EXPECT_EQ((*cache.Get(kArn))->jwt_issuers[0].issuer.issuer_url, "https://idp2.example");
 }
 
 }  // namespace

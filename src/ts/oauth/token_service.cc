@@ -237,7 +237,7 @@ StatusOr<std::string> TokenService::CreateTokenWithIam(const Caller& caller,
   } else if (req.grant_type == kGrantTokenExchange) {
     TS_ASSIGN_OR_RETURN(grant, TokenExchangeGrant(req, *app));
   } else {
-    TS_ASSIGN_OR_RETURN(grant, JwtBearerGrant(req, *app));
+    TS_ASSIGN_OR_RETURN(grant, JwtBearerGrant(req, *app, cached->jwt_issuers));
   }
   return Respond(grant, *app);
 }
@@ -538,45 +538,15 @@ StatusOr<TokenService::Grant> TokenService::TokenExchangeGrant(
   return grant;
 }
 
-StatusOr<TokenService::Grant> TokenService::JwtBearerGrant(const Request& req,
-                                                           const storage::Application& app) const {
+StatusOr<TokenService::Grant> TokenService::JwtBearerGrant(
+    const Request& req, const storage::Application& app,
+    const std::vector<tti::AuthorizedIssuer>& authorized) const {
   if (assertions_ == nullptr) {
     return UnsupportedGrantType("Grant type " + req.grant_type +
                                 " is not supported by this server");
   }
   if (req.assertion.empty()) {
     return InvalidRequest("Member 'assertion' is required for jwt-bearer");
-  }
-  // The grant's AuthorizedTokenIssuers (PROTOCOL.md §6.2), resolved to their configuration.
-  std::vector<tti::AuthorizedIssuer> authorized;
-  {
-    auto it = app.grants.find(std::string(kGrantJwtBearer));
-    boost::system::error_code ec;
-    boost::json::value grant =
-        it == app.grants.end() ? boost::json::value() : boost::json::parse(it->second, ec);
-    const boost::json::value* list = !ec && grant.is_object()
-                                         ? grant.as_object().if_contains("AuthorizedTokenIssuers")
-                                         : nullptr;
-    if (list != nullptr && list->is_array()) {
-      for (const boost::json::value& entry : list->as_array()) {
-        if (!entry.is_object()) continue;
-        const boost::json::value* arn = entry.as_object().if_contains("TrustedTokenIssuerArn");
-        const boost::json::value* auds = entry.as_object().if_contains("AuthorizedAudiences");
-        if (arn == nullptr || !arn->is_string()) continue;
-        auto issuer = store_->GetTrustedTokenIssuer(std::string(arn->as_string()));
-        if (!issuer.ok()) {
-          if (issuer.status().code() == StatusCode::kNotFound) continue;  // deleted since
-          return issuer.status();
-        }
-        tti::AuthorizedIssuer a{*issuer, {}};
-        if (auds != nullptr && auds->is_array()) {
-          for (const boost::json::value& aud : auds->as_array()) {
-            if (aud.is_string()) a.audiences.emplace_back(aud.as_string());
-          }
-        }
-        authorized.push_back(std::move(a));
-      }
-    }
   }
   const int64_t now = clock_->NowUnixSeconds();
   auto validated = assertions_->Validate(req.assertion, authorized, now);

@@ -106,7 +106,9 @@ class TokenService {
   // without the configured claim, or whose issuer's keys cannot be fetched; InvalidGrantException
   // when no user or several users match the claim, the user is not assigned, or the assertion
   // was used before; InvalidScopeException for a scope the application cannot grant.
-  StatusOr<Grant> JwtBearerGrant(const Request& req, const storage::Application& app) const;
+  // `authorized`: the grant's AuthorizedTokenIssuers, resolved (CachedApplication::jwt_issuers).
+  StatusOr<Grant> JwtBearerGrant(const Request& req, const storage::Application& app,
+                                 const std::vector<tti::AuthorizedIssuer>& authorized) const;
   StatusOr<std::string> Respond(const Grant& grant, const storage::Application& app) const;
 
   storage::StorePtr store_;
