@@ -442,9 +442,11 @@ StatusOr<TokenService::Grant> TokenService::TokenExchangeGrant(
                            "Subject token has been revoked");
   if (!parent.ok()) return parent.status();
   if (parent->revoked_at != 0) return InvalidGrant("Subject token has been revoked");
-  auto source = NotFoundAs(store_->GetApplication(subject.client_id), InvalidGrant,
-                           "The application the subject token was issued to no longer exists");
-  if (!source.ok()) return source.status();
+  auto cached_source =
+      NotFoundAs(applications_->Get(subject.client_id), InvalidGrant,
+                 "The application the subject token was issued to no longer exists");
+  if (!cached_source.ok()) return cached_source.status();
+  const storage::Application* source = &(*cached_source)->app;
   if (source->status != "ENABLED") {
     return InvalidGrant("The application the subject token was issued to is disabled");
   }
