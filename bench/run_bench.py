@@ -128,6 +128,12 @@ def bootstrap(issuer_port):
         ]}
 
 
+def tessera_env():
+    """The environment every Tessera the benchmark starts gets: fixed keys and credentials."""
+    return dict(os.environ, TESSERA_MASTER_KEY=MASTER_KEY, TESSERA_ROOT_ACCESS_KEY_ID=KEY_ID,
+                TESSERA_ROOT_SECRET_ACCESS_KEY=SECRET, TESSERA_DEMO_PASSWORD=PASSWORD)
+
+
 def rss_mb(pid):
     with open(f"/proc/{pid}/status") as f:
         for line in f:
@@ -143,8 +149,7 @@ class Tessera:
         with open(path, "w") as f:
             json.dump(bootstrap(issuer_port), f)
         self.port = free_port()
-        env = dict(os.environ, TESSERA_MASTER_KEY=MASTER_KEY, TESSERA_ROOT_ACCESS_KEY_ID=KEY_ID,
-                   TESSERA_ROOT_SECRET_ACCESS_KEY=SECRET, TESSERA_DEMO_PASSWORD=PASSWORD)
+        env = tessera_env()
         args = ["taskset", "-c", str(core), TESSERA, "serve", "--demo", "--listen",
                 f"127.0.0.1:{self.port}", "--db", os.path.join(workdir, "tessera.db"),
                 "--bootstrap", path, "--allow-insecure-loopback-issuers"] + list(extra_args)
@@ -172,8 +177,7 @@ class Tessera:
 
 def restart_time_ms(workdir, core):
     """Start-to-ready on an existing database: the figure an operator restarting a node sees."""
-    env = dict(os.environ, TESSERA_MASTER_KEY=MASTER_KEY, TESSERA_ROOT_ACCESS_KEY_ID=KEY_ID,
-               TESSERA_ROOT_SECRET_ACCESS_KEY=SECRET, TESSERA_DEMO_PASSWORD=PASSWORD)
+    env = tessera_env()
     best = None
     for _ in range(3):
         start = time.monotonic()

@@ -226,11 +226,7 @@ class Loop {
     c.fd = -1;
     std::string error;
     const bool reconnected = Connect(index, error);
-    if (c.busy) {
-      Complete(index, "ConnectionError", reconnected);
-    } else if (!reconnected) {
-      c.fd = -1;
-    }
+    if (c.busy) Complete(index, "ConnectionError", reconnected);
   }
 
   void Complete(size_t index, const std::string& error_type, bool usable = true) {

@@ -17,7 +17,6 @@
 #include <chrono>
 #include <cmath>
 #include <cstdio>
-#include <cstring>
 #include <fstream>
 #include <map>
 #include <sstream>
@@ -25,7 +24,6 @@
 #include <vector>
 
 #include "event_loop.h"
-#include "http_client.h"
 #include "scenarios.h"
 
 namespace loadgen {

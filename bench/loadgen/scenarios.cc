@@ -64,6 +64,12 @@ std::string HtmlUnescape(std::string s) {
   return s;
 }
 
+// Sets `error` and returns false: how setup steps report failure.
+bool Fail(std::string& error, std::string message) {
+  error = std::move(message);
+  return false;
+}
+
 // The error type of a failed response: awsJson/restJson put it in x-amzn-ErrorType, OAuth in
 // the body's "error".
 std::string ErrorType(const HttpResponse& r) {
@@ -220,10 +226,6 @@ class TesseraClient {
   }
 
  private:
-  static bool Fail(std::string& error, std::string message) {
-    error = std::move(message);
-    return false;
-  }
   std::string Get(const std::string& target, const std::string& cookie) const {
     std::string g = "GET " + target + " HTTP/1.1\r\nhost: " + host_ + "\r\n";
     if (!cookie.empty()) g += "cookie: " + cookie + "\r\n";
@@ -459,10 +461,6 @@ class JwtScenario final : public PreparedRequestsScenario {
   }
 
  private:
-  static bool Fail(std::string& error, std::string message) {
-    error = std::move(message);
-    return false;
-  }
   const Options& o_;
   TesseraClient client_;
   RsaIssuerKey key_;
