@@ -42,6 +42,23 @@ struct TokenService::Grant {
 
 namespace {
 
+// A new family's first refresh token when `wanted` (the application has the refresh_token
+// grant): the plaintext goes to `plaintext` for the response, the record (its hash only, the
+// family's scopes and lifetime) is returned for the store. nullopt when not wanted.
+std::optional<storage::RefreshToken> FirstRefreshToken(bool wanted,
+                                                       const storage::TokenFamily& family,
+                                                       int64_t now, std::string& plaintext) {
+  if (!wanted) return std::nullopt;
+  plaintext = tokens::TokenMinter::NewRefreshToken();
+  storage::RefreshToken refresh;
+  refresh.token_hash = tokens::TokenMinter::Hash(plaintext);
+  refresh.family_id = family.family_id;
+  refresh.scopes = family.scopes;
+  refresh.created_at = now;
+  refresh.expires_at = family.expires_at;
+  return refresh;
+}
+
 // How many applications an identity may pass through by exchange; bounds the act claim's size.
 constexpr int kMaxActorDepth = 8;
 
@@ -295,16 +312,8 @@ StatusOr<TokenService::Grant> TokenService::AuthorizationCodeGrant(
   family.expires_at = now + options_.refresh_token_ttl;
 
   Grant grant;
-  std::optional<storage::RefreshToken> refresh;
-  if (HasGrant(app, kGrantRefreshToken)) {
-    grant.refresh_token = tokens::TokenMinter::NewRefreshToken();
-    refresh.emplace();
-    refresh->token_hash = tokens::TokenMinter::Hash(grant.refresh_token);
-    refresh->family_id = family.family_id;
-    refresh->scopes = scopes;
-    refresh->created_at = now;
-    refresh->expires_at = family.expires_at;
-  }
+  std::optional<storage::RefreshToken> refresh =
+      FirstRefreshToken(HasGrant(app, kGrantRefreshToken), family, now, grant.refresh_token);
   TS_ASSIGN_OR_RETURN(storage::RedeemOutcome outcome,
                       store_->RedeemAuthorizationCode(code_hash, now, family, refresh));
   switch (outcome) {
@@ -517,16 +526,8 @@ StatusOr<TokenService::Grant> TokenService::TokenExchangeGrant(
   family.act_json = act.Take();
 
   Grant grant;
-  std::optional<storage::RefreshToken> refresh;
-  if (want_refresh) {
-    grant.refresh_token = tokens::TokenMinter::NewRefreshToken();
-    refresh.emplace();
-    refresh->token_hash = tokens::TokenMinter::Hash(grant.refresh_token);
-    refresh->family_id = family.family_id;
-    refresh->scopes = scopes;
-    refresh->created_at = now;
-    refresh->expires_at = family.expires_at;
-  }
+  std::optional<storage::RefreshToken> refresh =
+      FirstRefreshToken(want_refresh, family, now, grant.refresh_token);
   TS_RETURN_IF_ERROR(store_->CreateFamily(family, refresh));
   // A revocation of the parent that raced with this exchange must reach the new family too.
   auto recheck = store_->GetFamily(parent->family_id);
@@ -609,16 +610,8 @@ StatusOr<TokenService::Grant> TokenService::JwtBearerGrant(
   family.act_json = act.Take();
 
   Grant grant;
-  std::optional<storage::RefreshToken> refresh;
-  if (HasGrant(app, kGrantRefreshToken)) {
-    grant.refresh_token = tokens::TokenMinter::NewRefreshToken();
-    refresh.emplace();
-    refresh->token_hash = tokens::TokenMinter::Hash(grant.refresh_token);
-    refresh->family_id = family.family_id;
-    refresh->scopes = scopes;
-    refresh->created_at = now;
-    refresh->expires_at = family.expires_at;
-  }
+  std::optional<storage::RefreshToken> refresh =
+      FirstRefreshToken(HasGrant(app, kGrantRefreshToken), family, now, grant.refresh_token);
   // RFC 7523 §3 item 7: the jti is recorded with the family in one transaction, so two
   // concurrent redemptions of one assertion cannot both succeed, on any node.
   Status created = store_->CreateFamilyForAssertion(family, refresh, validated->replay_id,
