@@ -48,6 +48,16 @@ struct Response {
 
 using Handler = std::function<Response(const Request&)>;
 
+// Completes one request with its response: call it once, from any thread (later calls are
+// ignored). A Responder dropped without being called answers 500, so a lost request still gets
+// an answer.
+using Responder = std::function<void(Response)>;
+// A handler that may answer later and from another thread, e.g. once the write it queued is
+// durable. It runs on an io thread, so it must not block: work that waits (a network call, a
+// synchronous commit, a password hash) belongs on another thread, which then calls the
+// Responder.
+using AsyncHandler = std::function<void(Request, Responder)>;
+
 // Decodes %XX and, when `plus_as_space`, '+' (form encoding). nullopt on a malformed escape.
 std::optional<std::string> PercentDecode(std::string_view text, bool plus_as_space);
 // Encodes everything outside RFC 3986 unreserved (A-Z a-z 0-9 - _ . ~) as %XX (upper-case hex).

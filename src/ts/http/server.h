@@ -5,8 +5,13 @@
 // is Beast-free so users compile fast.
 //
 // Thread-safety: Start() may be called from any thread. port(), address(), Shutdown() and Wait()
-// are thread-safe. The Handler is called concurrently from the server's io threads and must be
-// thread-safe itself. Shutdown() and ~Server() must not be called from inside the Handler.
+// are thread-safe. The handler is called concurrently from the server's io threads and must be
+// thread-safe itself. Shutdown() and ~Server() must not be called from inside the handler.
+//
+// Two kinds of handler: a Handler returns its Response and holds the io thread until it does; an
+// AsyncHandler may answer later through its Responder, from any thread, and frees the io thread
+// at once. A server whose slow work completes elsewhere (Tessera's token endpoint: the group
+// commit) needs only an io thread per core.
 #pragma once
 
 #include <chrono>
@@ -51,6 +56,8 @@ class Server {
   //     OS reason in the message;
   //   kInternal if the io threads cannot be created.
   static StatusOr<std::unique_ptr<Server>> Start(ServerOptions options, Handler handler);
+  // The same with a handler that answers through its Responder (message.h).
+  static StatusOr<std::unique_ptr<Server>> Start(ServerOptions options, AsyncHandler handler);
 
   Server(const Server&) = delete;
   Server& operator=(const Server&) = delete;
@@ -66,7 +73,8 @@ class Server {
   // finish and send their response (with Connection: close); requests that complete arriving
   // after this call get 503. Returns once every connection has closed or `drain_timeout` has
   // passed, whichever is first; then the io threads are stopped and joined (a handler still
-  // running past the timeout delays the return until it returns). Idempotent; concurrent callers
+  // running past the timeout, or a Responder not yet called or dropped, delays the return until
+  // it returns or is answered). Idempotent; concurrent callers
   // all return after the first completes. Callable from any thread except an io thread.
   void Shutdown(std::chrono::milliseconds drain_timeout);
 

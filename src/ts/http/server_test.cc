@@ -11,6 +11,8 @@
 
 #include <atomic>
 #include <cerrno>
+#include <chrono>
+#include <condition_variable>
 #include <future>
 #include <mutex>
 #include <optional>
@@ -209,7 +211,9 @@ TEST(ServerTest, StartOnPortZeroReportsTheBoundPort) {
 }
 
 TEST(ServerTest, StartWithoutHandlerFails) {
-  EXPECT_THAT(Server::Start(TestOptions(), nullptr),
+  EXPECT_THAT(Server::Start(TestOptions(), Handler(nullptr)),
+              StatusIs(StatusCode::kInvalidArgument, HasSubstr("handler is empty")));
+  EXPECT_THAT(Server::Start(TestOptions(), AsyncHandler(nullptr)),
               StatusIs(StatusCode::kInvalidArgument, HasSubstr("handler is empty")));
 }
 
@@ -675,6 +679,452 @@ TEST(ServerTest, WaitReturnsOnceAnotherThreadShutsDown) {
   server->Shutdown(std::chrono::seconds(5));
   waiter.join();
   EXPECT_TRUE(waited);
+}
+
+// ---------------------------------------------------------------------------------------------
+// AsyncHandler: the Responder may answer later, from any thread.
+
+std::unique_ptr<Server> StartOrDie(ServerOptions options, AsyncHandler handler) {
+  auto server = Server::Start(std::move(options), std::move(handler));
+  EXPECT_THAT(server, IsOk());
+  return server.ok() ? std::move(server).value() : nullptr;
+}
+
+// An AsyncHandler that answers nothing itself: it keeps every Request and Responder for the test
+// to answer (or drop) later from its own threads. A test declares its server's unique_ptr before
+// this, so that on every exit this is destroyed first: it drops whatever is still held, which
+// lets ~Server (which waits for outstanding Responders) return instead of hanging.
+class HeldRequests {
+ public:
+  AsyncHandler Handler() {
+    return [this](Request request, Responder respond) {
+      std::lock_guard lock(mu_);
+      requests_.push_back(std::move(request));
+      responders_.push_back(std::move(respond));
+      cv_.notify_all();
+    };
+  }
+
+  // Waits (10 s at most) for the handler's call number `index` (from 0); returns its request
+  // and takes its Responder. nullopt if that call did not come.
+  std::optional<std::pair<Request, Responder>> Take(size_t index) {
+    std::unique_lock lock(mu_);
+    if (!cv_.wait_for(lock, std::chrono::seconds(10), [&] { return requests_.size() > index; })) {
+      return std::nullopt;
+    }
+    return std::pair<Request, Responder>(requests_[index], std::move(responders_[index]));
+  }
+
+  size_t count() {
+    std::lock_guard lock(mu_);
+    return requests_.size();
+  }
+
+ private:
+  std::mutex mu_;
+  std::condition_variable cv_;
+  std::vector<Request> requests_;      // guarded by mu_
+  std::vector<Responder> responders_;  // guarded by mu_
+};
+
+Response MakeResponse(int status, std::string body) {
+  Response r;
+  r.status = status;
+  r.body = std::move(body);
+  return r;
+}
+
+// Calls `respond` on a thread of its own, which also drops it, and waits for that thread.
+void AnswerFromAnotherThread(Responder respond, Response response) {
+  std::thread([respond = std::move(respond), response = std::move(response)]() mutable {
+    respond(std::move(response));
+    respond = nullptr;
+  }).join();
+}
+
+// True once connecting to `port` is refused (the server closed its acceptor: Shutdown began);
+// false if that does not happen within 10 s.
+bool WaitUntilConnectionsAreRefused(uint16_t port) {
+  auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+  while (std::chrono::steady_clock::now() < deadline) {
+    Client probe(port);
+    if (!probe.connected()) return true;
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));  // polling a condition
+  }
+  return false;
+}
+
+TEST(AsyncServerTest, AnswerFromAnotherThreadAfterTheHandlerReturned) {
+  std::unique_ptr<Server> server;
+  HeldRequests held;
+  ServerOptions options = TestOptions();
+  options.threads = 1;  // the second handler call can only happen once the first returned
+  server = StartOrDie(options, held.Handler());
+  ASSERT_NE(server, nullptr);
+  Client a(server->port());
+  Client b(server->port());
+  a.Send("POST /a?q=1 HTTP/1.1\r\nHost: h\r\nContent-Length: 3\r\n\r\nabc");
+  auto first = held.Take(0);
+  ASSERT_TRUE(first.has_value());
+  b.Send("GET /b HTTP/1.1\r\nHost: h\r\n\r\n");
+  auto second = held.Take(1);
+  ASSERT_TRUE(second.has_value());  // so the only io thread is not held by the first request
+  EXPECT_EQ(first->first.method, "POST");
+  EXPECT_EQ(first->first.target, "/a?q=1");
+  EXPECT_EQ(first->first.body, "abc");
+  EXPECT_EQ(second->first.target, "/b");
+
+  // Answered in the opposite order, each from a thread of its own.
+  Response for_b = MakeResponse(202, "for b");
+  for_b.SetHeader("X-Answered-By", "test thread");
+  AnswerFromAnotherThread(std::move(second->second), std::move(for_b));
+  auto rb = b.Read();
+  ASSERT_TRUE(rb.has_value());
+  EXPECT_EQ(rb->status, 202);
+  EXPECT_EQ(rb->body, "for b");
+  EXPECT_EQ(rb->Get("X-Answered-By"), "test thread");
+  EXPECT_EQ(rb->Get("Content-Length"), "5");
+  EXPECT_EQ(rb->Get("x-amzn-RequestId"), second->first.request_id);
+  EXPECT_TRUE(rb->Get("Date").has_value());
+  EXPECT_EQ(rb->Get("Connection"), std::nullopt);
+
+  AnswerFromAnotherThread(std::move(first->second), MakeResponse(201, "for a"));
+  auto ra = a.Read();
+  ASSERT_TRUE(ra.has_value());
+  EXPECT_EQ(ra->status, 201);
+  EXPECT_EQ(ra->body, "for a");
+  EXPECT_EQ(ra->Get("x-amzn-RequestId"), first->first.request_id);
+  EXPECT_NE(first->first.request_id, second->first.request_id);
+}
+
+TEST(AsyncServerTest, TwoRequestsOnOneKeepAliveConnectionAnsweredAsynchronously) {
+  std::unique_ptr<Server> server;
+  HeldRequests held;
+  server = StartOrDie(TestOptions(), held.Handler());
+  ASSERT_NE(server, nullptr);
+  Client c(server->port());
+  c.Send("GET /one HTTP/1.1\r\nHost: h\r\n\r\n");
+  auto one = held.Take(0);
+  ASSERT_TRUE(one.has_value());
+  EXPECT_EQ(one->first.target, "/one");
+  AnswerFromAnotherThread(std::move(one->second), MakeResponse(202, "first answer"));
+  auto r1 = c.Read();
+  ASSERT_TRUE(r1.has_value());
+  EXPECT_EQ(r1->status, 202);
+  EXPECT_EQ(r1->body, "first answer");
+  EXPECT_EQ(r1->Get("Connection"), std::nullopt);
+
+  c.Send("POST /two HTTP/1.1\r\nHost: h\r\nContent-Length: 2\r\n\r\nhi");
+  auto two = held.Take(1);
+  ASSERT_TRUE(two.has_value());
+  EXPECT_EQ(two->first.target, "/two");
+  EXPECT_EQ(two->first.body, "hi");
+  AnswerFromAnotherThread(std::move(two->second), MakeResponse(200, "second answer"));
+  auto r2 = c.Read();
+  ASSERT_TRUE(r2.has_value());
+  EXPECT_EQ(r2->status, 200);
+  EXPECT_EQ(r2->body, "second answer");
+  EXPECT_EQ(r2->Get("Connection"), std::nullopt);
+  EXPECT_EQ(r1->Get("x-amzn-RequestId"), one->first.request_id);
+  EXPECT_EQ(r2->Get("x-amzn-RequestId"), two->first.request_id);
+  EXPECT_EQ(held.count(), 2u);
+}
+
+TEST(AsyncServerTest, PipelinedRequestsAnsweredAsynchronouslyStayInOrder) {
+  std::unique_ptr<Server> server;
+  HeldRequests held;
+  server = StartOrDie(TestOptions(), held.Handler());
+  ASSERT_NE(server, nullptr);
+  Client c(server->port());
+  c.Send("GET /one HTTP/1.1\r\nHost: h\r\n\r\nGET /two HTTP/1.1\r\nHost: h\r\n\r\n");
+  auto one = held.Take(0);
+  ASSERT_TRUE(one.has_value());
+  EXPECT_EQ(one->first.target, "/one");
+  // The second request is not handed out before the first is answered.
+  EXPECT_EQ(held.count(), 1u);
+  AnswerFromAnotherThread(std::move(one->second), MakeResponse(200, "one"));
+  auto two = held.Take(1);
+  ASSERT_TRUE(two.has_value());
+  EXPECT_EQ(two->first.target, "/two");
+  AnswerFromAnotherThread(std::move(two->second), MakeResponse(200, "two"));
+  auto r1 = c.Read();
+  auto r2 = c.Read();
+  ASSERT_TRUE(r1.has_value());
+  ASSERT_TRUE(r2.has_value());
+  EXPECT_EQ(r1->body, "one");
+  EXPECT_EQ(r2->body, "two");
+}
+
+TEST(AsyncServerTest, ResponderCalledTwiceSendsOnlyTheFirstAnswer) {
+  std::unique_ptr<Server> server;
+  HeldRequests held;
+  server = StartOrDie(TestOptions(), held.Handler());
+  ASSERT_NE(server, nullptr);
+  Client c(server->port());
+  c.Send("GET /twice HTTP/1.1\r\nHost: h\r\n\r\n");
+  auto twice = held.Take(0);
+  ASSERT_TRUE(twice.has_value());
+  Responder first_responder = std::move(twice->second);
+  std::thread([first_responder] {
+    first_responder(MakeResponse(201, "first"));
+    first_responder(MakeResponse(418, "second"));
+  }).join();
+  auto r1 = c.Read();
+  ASSERT_TRUE(r1.has_value());
+  EXPECT_EQ(r1->status, 201);
+  EXPECT_EQ(r1->body, "first");
+  EXPECT_EQ(r1->Get("Connection"), std::nullopt);
+
+  // The connection serves the next request; a third, late call of the first Responder while
+  // that request is being handled must not reach the client either.
+  c.Send("GET /next HTTP/1.1\r\nHost: h\r\n\r\n");
+  auto next = held.Take(1);
+  ASSERT_TRUE(next.has_value());
+  std::thread([first_responder] { first_responder(MakeResponse(503, "late")); }).join();
+  first_responder = nullptr;
+  AnswerFromAnotherThread(std::move(next->second), MakeResponse(200, "next"));
+  auto r2 = c.Read();
+  ASSERT_TRUE(r2.has_value());
+  EXPECT_EQ(r2->status, 200);
+  EXPECT_EQ(r2->body, "next");
+  EXPECT_EQ(r2->Get("x-amzn-RequestId"), next->first.request_id);
+
+  c.Send("GET /last HTTP/1.1\r\nHost: h\r\n\r\n");
+  auto last = held.Take(2);
+  ASSERT_TRUE(last.has_value());
+  AnswerFromAnotherThread(std::move(last->second), MakeResponse(200, "last"));
+  auto r3 = c.Read();
+  ASSERT_TRUE(r3.has_value());
+  EXPECT_EQ(r3->body, "last");
+  EXPECT_EQ(held.count(), 3u);
+}
+
+TEST(AsyncServerTest, ResponderCalledTwiceInsideTheHandlerSendsOnlyTheFirstAnswer) {
+  auto server = StartOrDie(TestOptions(), [](Request request, Responder respond) {
+    respond(MakeResponse(200, "first " + request.target));
+    respond(MakeResponse(500, "second " + request.target));
+  });
+  ASSERT_NE(server, nullptr);
+  Client c(server->port());
+  c.Send("GET /1 HTTP/1.1\r\nHost: h\r\n\r\n");
+  auto r1 = c.Read();
+  c.Send("GET /2 HTTP/1.1\r\nHost: h\r\n\r\n");
+  auto r2 = c.Read();
+  ASSERT_TRUE(r1.has_value());
+  ASSERT_TRUE(r2.has_value());
+  EXPECT_EQ(r1->status, 200);
+  EXPECT_EQ(r1->body, "first /1");
+  EXPECT_EQ(r2->status, 200);
+  EXPECT_EQ(r2->body, "first /2");
+}
+
+TEST(AsyncServerTest, DroppedResponderAnswers500) {
+  std::unique_ptr<Server> server;
+  HeldRequests held;
+  AsyncHandler hold = held.Handler();
+  server = StartOrDie(TestOptions(), [hold](Request request, Responder respond) {
+    if (request.Path() == "/drop-now") return;  // drops the Responder as it returns
+    hold(std::move(request), std::move(respond));
+  });
+  ASSERT_NE(server, nullptr);
+  Client c(server->port());
+  ::testing::internal::CaptureStderr();
+  // Dropped inside the handler, on the io thread.
+  c.Send("GET /drop-now HTTP/1.1\r\nHost: h\r\n\r\n");
+  auto now = c.Read();
+  // Held, then dropped unanswered on another thread.
+  c.Send("GET /drop-later HTTP/1.1\r\nHost: h\r\n\r\n");
+  auto later = held.Take(0);
+  if (later.has_value()) {
+    std::thread([respond = std::move(later->second)]() mutable { respond = nullptr; }).join();
+  }
+  auto dropped = c.Read();
+  std::string log = ::testing::internal::GetCapturedStderr();
+  ASSERT_TRUE(now.has_value());
+  ASSERT_TRUE(later.has_value());
+  ASSERT_TRUE(dropped.has_value());
+  EXPECT_EQ(later->first.target, "/drop-later");
+  EXPECT_EQ(now->status, 500);
+  EXPECT_EQ(now->body, R"({"message":"internal error"})");
+  EXPECT_EQ(now->Get("Connection"), std::nullopt);
+  EXPECT_EQ(dropped->status, 500);
+  EXPECT_EQ(dropped->body, R"({"message":"internal error"})");
+  EXPECT_EQ(dropped->Get("x-amzn-RequestId"), later->first.request_id);
+  size_t lines = 0;
+  for (size_t pos = 0; (pos = log.find("http: a handler dropped its responder without answering",
+                                       pos)) != std::string::npos;
+       ++pos) {
+    ++lines;
+  }
+  EXPECT_EQ(lines, 2u) << log;
+
+  // The connection still serves requests.
+  c.Send("GET /after HTTP/1.1\r\nHost: h\r\n\r\n");
+  auto after = held.Take(1);
+  ASSERT_TRUE(after.has_value());
+  AnswerFromAnotherThread(std::move(after->second), MakeResponse(200, "after"));
+  auto r = c.Read();
+  ASSERT_TRUE(r.has_value());
+  EXPECT_EQ(r->status, 200);
+  EXPECT_EQ(r->body, "after");
+}
+
+TEST(AsyncServerTest, AsyncHandlerThrowingBeforeAnsweringGives500) {
+  std::unique_ptr<Server> server;
+  HeldRequests held;
+  AsyncHandler hold = held.Handler();
+  server = StartOrDie(TestOptions(), [hold](Request request, Responder respond) {
+    std::string path(request.Path());
+    if (path == "/throw") throw std::runtime_error("async boom");
+    if (path == "/throw-non-exception") throw 7;
+    if (path == "/answer-then-throw") {
+      respond(MakeResponse(200, "answered"));
+      throw std::runtime_error("after the answer");
+    }
+    if (path == "/keep-then-throw") {
+      hold(std::move(request), respond);  // a copy outlives the throw
+      throw std::runtime_error("kept one");
+    }
+    respond(MakeResponse(200, "ok " + path));
+  });
+  ASSERT_NE(server, nullptr);
+  Client c(server->port());
+  ::testing::internal::CaptureStderr();
+  c.Send("GET /throw HTTP/1.1\r\nHost: h\r\n\r\n");
+  auto thrown = c.Read();
+  c.Send("GET /throw-non-exception HTTP/1.1\r\nHost: h\r\n\r\n");
+  auto non_exception = c.Read();
+  c.Send("GET /answer-then-throw HTTP/1.1\r\nHost: h\r\n\r\n");
+  auto answered = c.Read();
+  c.Send("GET /keep-then-throw HTTP/1.1\r\nHost: h\r\n\r\n");
+  auto kept = c.Read();
+  std::string log = ::testing::internal::GetCapturedStderr();
+
+  ASSERT_TRUE(thrown.has_value());
+  EXPECT_EQ(thrown->status, 500);
+  EXPECT_EQ(thrown->body, R"({"message":"internal error"})");
+  EXPECT_EQ(thrown->Get("Connection"), std::nullopt);
+  ASSERT_TRUE(non_exception.has_value());
+  EXPECT_EQ(non_exception->status, 500);
+  EXPECT_EQ(non_exception->body, R"({"message":"internal error"})");
+  ASSERT_TRUE(answered.has_value());
+  EXPECT_EQ(answered->status, 200);  // the answer given before the throw wins
+  EXPECT_EQ(answered->body, "answered");
+  ASSERT_TRUE(kept.has_value());
+  EXPECT_EQ(kept->status, 500);
+  EXPECT_THAT(log, HasSubstr("http: handler threw for GET /throw id=" +
+                             thrown->Get("x-amzn-RequestId").value_or("?") + ": async boom"));
+  EXPECT_THAT(log, HasSubstr("http: handler threw a non-exception for GET /throw-non-exception"));
+
+  // The copy kept past the throw answers too late: ignored, and the connection goes on.
+  auto held_copy = held.Take(0);
+  ASSERT_TRUE(held_copy.has_value());
+  AnswerFromAnotherThread(std::move(held_copy->second), MakeResponse(202, "too late"));
+  c.Send("GET /next HTTP/1.1\r\nHost: h\r\n\r\n");
+  auto next = c.Read();
+  ASSERT_TRUE(next.has_value());
+  EXPECT_EQ(next->status, 200);
+  EXPECT_EQ(next->body, "ok /next");
+}
+
+TEST(AsyncServerTest, ShutdownPastItsDrainTimeoutStillWaitsForAnOutstandingResponder) {
+  std::unique_ptr<Server> server;
+  HeldRequests held;
+  server = StartOrDie(TestOptions(), held.Handler());
+  ASSERT_NE(server, nullptr);
+  uint16_t port = server->port();
+  std::atomic<bool> answering{false};
+  std::atomic<bool> answered_when_shutdown_returned{false};
+  std::future<void> shutdown;  // before `pending`: on an early exit the Responder drops first
+  std::optional<std::pair<Request, Responder>> pending;
+  Client c(port);
+  c.Send("GET /pending HTTP/1.1\r\nHost: h\r\n\r\n");
+  pending = held.Take(0);
+  ASSERT_TRUE(pending.has_value());
+  shutdown = std::async(std::launch::async, [&] {
+    server->Shutdown(std::chrono::milliseconds(0));  // the drain timeout passes at once
+    answered_when_shutdown_returned = answering.load();
+  });
+  ASSERT_TRUE(WaitUntilConnectionsAreRefused(port));  // the shutdown has begun
+  // Only the unanswered Responder can still be holding it.
+  EXPECT_EQ(shutdown.wait_for(std::chrono::milliseconds(300)), std::future_status::timeout);
+  answering = true;
+  AnswerFromAnotherThread(std::move(pending->second), MakeResponse(200, "late"));
+  ASSERT_EQ(shutdown.wait_for(std::chrono::seconds(10)), std::future_status::ready);
+  shutdown.get();
+  EXPECT_TRUE(answered_when_shutdown_returned);
+  // Past the drain timeout the answer itself is not promised to reach the client.
+}
+
+// DISABLED: fails because of a bug in beast/server.cc (not fixed here). Once the acceptor is
+// closed and the only session waits for its Responder, the io_context has no pending work, so
+// ioc_.run() returns on every io thread (RunThreads) and they exit; the answer that Deliver
+// posts to the strand then never runs: the client gets nothing and the session never closes,
+// so Shutdown waits out its whole drain timeout. Run with --gtest_also_run_disabled_tests.
+TEST(AsyncServerTest, ShutdownWaitsForAnOutstandingResponderWhoseClientGetsTheAnswer) {
+  std::unique_ptr<Server> server;
+  HeldRequests held;
+  server = StartOrDie(TestOptions(), held.Handler());
+  ASSERT_NE(server, nullptr);
+  uint16_t port = server->port();
+  std::atomic<bool> answering{false};
+  std::atomic<bool> answered_when_shutdown_returned{false};
+  std::future<void> shutdown;  // before `pending`: on an early exit the Responder drops first
+  std::optional<std::pair<Request, Responder>> pending;
+  {
+    Client c(port);
+    c.Send("GET /pending HTTP/1.1\r\nHost: h\r\n\r\n");
+    pending = held.Take(0);
+    ASSERT_TRUE(pending.has_value());
+    shutdown = std::async(std::launch::async, [&] {
+      server->Shutdown(std::chrono::seconds(5));
+      answered_when_shutdown_returned = answering.load();
+    });
+    ASSERT_TRUE(WaitUntilConnectionsAreRefused(port));  // the drain has begun
+    EXPECT_EQ(shutdown.wait_for(std::chrono::milliseconds(300)), std::future_status::timeout);
+    answering = true;
+    AnswerFromAnotherThread(std::move(pending->second), MakeResponse(200, "answered in drain"));
+    auto r = c.Read();
+    ASSERT_TRUE(r.has_value());
+    EXPECT_EQ(r->status, 200);
+    EXPECT_EQ(r->body, "answered in drain");
+    EXPECT_EQ(r->Get("Connection"), "close");
+    EXPECT_TRUE(c.WaitForClose());
+  }
+  // The connection has closed, so the drain ends well before its 5 s timeout.
+  ASSERT_EQ(shutdown.wait_for(std::chrono::seconds(3)), std::future_status::ready);
+  shutdown.get();
+  EXPECT_TRUE(answered_when_shutdown_returned);
+}
+
+// DISABLED: fails because of a bug in beast/server.cc (not fixed here). server.h says a
+// Responder "not yet called or dropped" delays Shutdown "until it ... is answered", but the
+// server counts a request as outstanding until every copy of its Responder is destroyed
+// (EndHandling runs only in ~PendingReply), so an answered Responder whose copy is still held
+// (e.g. by a batch that answers its entries and clears them later) blocks Shutdown, and
+// ~Server, until that copy is dropped. Run with --gtest_also_run_disabled_tests.
+TEST(AsyncServerTest, ShutdownIsNotHeldByAnAnsweredResponderStillReferenced) {
+  std::unique_ptr<Server> server;
+  HeldRequests held;
+  server = StartOrDie(TestOptions(), held.Handler());
+  ASSERT_NE(server, nullptr);
+  std::future<void> shutdown;
+  Responder kept;  // after `shutdown`: dropped first on every exit, so nothing hangs
+  Client c(server->port());
+  c.Send("GET /pending HTTP/1.1\r\nHost: h\r\n\r\n");
+  auto pending = held.Take(0);
+  ASSERT_TRUE(pending.has_value());
+  kept = std::move(pending->second);
+  std::thread([kept] { kept(MakeResponse(200, "answered, copy kept")); }).join();
+  auto r = c.Read();
+  ASSERT_TRUE(r.has_value());
+  EXPECT_EQ(r->body, "answered, copy kept");
+  shutdown =
+      std::async(std::launch::async, [&] { server->Shutdown(std::chrono::milliseconds(0)); });
+  EXPECT_EQ(shutdown.wait_for(std::chrono::seconds(5)), std::future_status::ready)
+      << "Shutdown still waiting although the only Responder was answered";
+  kept = nullptr;
+  EXPECT_EQ(shutdown.wait_for(std::chrono::seconds(10)), std::future_status::ready);
 }
 
 }  // namespace

@@ -34,10 +34,23 @@ struct TokenService::Request {
   std::vector<std::string> scope;
 };
 
+struct TokenService::Admitted {
+  Request req;
+  std::shared_ptr<const CachedApplication> app;
+};
+
 // What a grant decided: whose tokens, which scopes, and the refresh token to hand back.
 struct TokenService::Grant {
   tokens::TokenSubject subject;
   std::string refresh_token;  // empty: none issued
+};
+
+struct TokenService::PreparedRefresh {
+  Grant grant;                      // as issued if the rotation succeeds
+  std::string old_hash;             // the presented token's
+  storage::RefreshToken successor;  // the record of grant.refresh_token
+  int64_t now = 0;
+  bool already_rotated = false;  // rotated before this request read it
 };
 
 namespace {
@@ -233,30 +246,88 @@ TokenService::TokenService(storage::StorePtr store,
 
 StatusOr<std::string> TokenService::CreateTokenWithIam(const Caller& caller,
                                                        std::string_view body) const {
+  TS_ASSIGN_OR_RETURN(Admitted admitted, Admit(caller, body));
+  return Serve(admitted);
+}
+
+void TokenService::CreateTokenWithIamAsync(Caller caller, std::string body, Executor blocking,
+                                           Done done) const {
+  if (!store_->RefreshesWithoutBlocking()) {
+    blocking([this, caller = std::move(caller), body = std::move(body), done = std::move(done)] {
+      done(CreateTokenWithIam(caller, body));
+    });
+    return;
+  }
+  StatusOr<Admitted> admitted = Admit(caller, body);
+  if (!admitted.ok()) return done(admitted.status());
+  if (admitted->req.grant_type != kGrantRefreshToken) {
+    blocking(
+        [this, admitted = std::move(*admitted), done = std::move(done)] { done(Serve(admitted)); });
+    return;
+  }
+  std::shared_ptr<const CachedApplication> app = admitted->app;
+  StatusOr<PreparedRefresh> prepared = PrepareRefresh(admitted->req, app->app);
+  if (!prepared.ok()) return done(prepared.status());
+  // A rotated token is reuse (or a retry inside the grace window): the rare path, which reads
+  // again and may revoke the family.
+  auto settle = [this, app, blocking, done](PreparedRefresh p, storage::RotateOutcome outcome) {
+    blocking([this, app, done, p = std::move(p), outcome] {
+      StatusOr<Grant> grant = SettleRefresh(p, outcome);
+      if (!grant.ok()) return done(grant.status());
+      done(Respond(*grant, app->app));
+    });
+  };
+  if (prepared->already_rotated) {
+    return settle(std::move(*prepared), storage::RotateOutcome::kAlreadyRotated);
+  }
+  // Sign now, while the rotation waits for its batch's commit: the writer thread then only
+  // hands the finished response on.
+  StatusOr<std::string> response = Respond(prepared->grant, app->app);
+  if (!response.ok()) return done(response.status());
+  const std::string old_hash = prepared->old_hash;
+  const int64_t now = prepared->now;
+  const storage::RefreshToken successor = prepared->successor;
+  store_->RotateRefreshTokenAsync(
+      old_hash, now, successor,
+      [settle = std::move(settle), done, p = std::move(*prepared),
+       response = std::move(*response)](StatusOr<storage::RotateOutcome> outcome) mutable {
+        if (!outcome.ok()) return done(outcome.status());
+        if (*outcome == storage::RotateOutcome::kRotated) return done(std::move(response));
+        settle(std::move(p), *outcome);
+      });
+}
+
+StatusOr<TokenService::Admitted> TokenService::Admit(const Caller& caller,
+                                                     std::string_view body) const {
   TS_ASSIGN_OR_RETURN(Request req, ParseRequest(body));
   TS_ASSIGN_OR_RETURN(std::shared_ptr<const CachedApplication> cached,
                       FindEnabledApplication(*applications_, req.client_id));
-  const storage::Application* app = &cached->app;
   TS_RETURN_IF_ERROR(AuthorizeCaller(caller, *cached, minter_->instance(), kActionCreateToken));
 
   const bool known = req.grant_type == kGrantAuthorizationCode ||
                      req.grant_type == kGrantRefreshToken || req.grant_type == kGrantJwtBearer ||
                      req.grant_type == kGrantTokenExchange;
   if (!known) return UnsupportedGrantType("Unsupported grant type: " + req.grant_type);
-  if (!HasGrant(*app, req.grant_type)) {
+  if (!HasGrant(cached->app, req.grant_type)) {
     return UnauthorizedClient("The application is not authorized for grant type " + req.grant_type);
   }
+  return Admitted{std::move(req), std::move(cached)};
+}
+
+StatusOr<std::string> TokenService::Serve(const Admitted& admitted) const {
+  const Request& req = admitted.req;
+  const storage::Application& app = admitted.app->app;
   Grant grant;
   if (req.grant_type == kGrantAuthorizationCode) {
-    TS_ASSIGN_OR_RETURN(grant, AuthorizationCodeGrant(req, *app));
+    TS_ASSIGN_OR_RETURN(grant, AuthorizationCodeGrant(req, app));
   } else if (req.grant_type == kGrantRefreshToken) {
-    TS_ASSIGN_OR_RETURN(grant, RefreshTokenGrant(req, *app));
+    TS_ASSIGN_OR_RETURN(grant, RefreshTokenGrant(req, app));
   } else if (req.grant_type == kGrantTokenExchange) {
-    TS_ASSIGN_OR_RETURN(grant, TokenExchangeGrant(req, *app));
+    TS_ASSIGN_OR_RETURN(grant, TokenExchangeGrant(req, app));
   } else {
-    TS_ASSIGN_OR_RETURN(grant, JwtBearerGrant(req, *app, cached->jwt_issuers));
+    TS_ASSIGN_OR_RETURN(grant, JwtBearerGrant(req, app, admitted.app->jwt_issuers));
   }
-  return Respond(grant, *app);
+  return Respond(grant, app);
 }
 
 StatusOr<TokenService::Grant> TokenService::AuthorizationCodeGrant(
@@ -333,6 +404,17 @@ StatusOr<TokenService::Grant> TokenService::AuthorizationCodeGrant(
 
 StatusOr<TokenService::Grant> TokenService::RefreshTokenGrant(
     const Request& req, const storage::Application& app) const {
+  TS_ASSIGN_OR_RETURN(PreparedRefresh prepared, PrepareRefresh(req, app));
+  storage::RotateOutcome outcome = storage::RotateOutcome::kAlreadyRotated;
+  if (!prepared.already_rotated) {
+    TS_ASSIGN_OR_RETURN(
+        outcome, store_->RotateRefreshToken(prepared.old_hash, prepared.now, prepared.successor));
+  }
+  return SettleRefresh(prepared, outcome);
+}
+
+StatusOr<TokenService::PreparedRefresh> TokenService::PrepareRefresh(
+    const Request& req, const storage::Application& app) const {
   if (req.refresh_token.empty()) {
     return InvalidRequest("Member 'refreshToken' is required for refresh_token");
   }
@@ -357,42 +439,46 @@ StatusOr<TokenService::Grant> TokenService::RefreshTokenGrant(
   // No user lookup: deleting a user revokes their families in the same transaction (store.h),
   // so a live family's user exists. That saves a read on the busiest path.
 
-  Grant grant;
-  grant.subject = {family.user_id,   app.application_arn, scopes,
-                   family.family_id, family.auth_time,    "",
-                   family.act_json};
-  grant.refresh_token = minter_->SuccessorRefreshToken(req.refresh_token);
-  storage::RefreshToken successor;
-  successor.token_hash = tokens::TokenMinter::Hash(grant.refresh_token);
-  successor.family_id = family.family_id;
-  successor.scopes = scopes;
-  successor.created_at = now;
-  successor.expires_at = family.expires_at;
+  PreparedRefresh p;
+  p.grant.subject = {family.user_id,   app.application_arn, scopes,
+                     family.family_id, family.auth_time,    "",
+                     family.act_json};
+  p.grant.refresh_token = minter_->SuccessorRefreshToken(req.refresh_token);
+  p.old_hash = hash;
+  p.successor.token_hash = tokens::TokenMinter::Hash(p.grant.refresh_token);
+  p.successor.family_id = family.family_id;
+  p.successor.scopes = std::move(scopes);
+  p.successor.created_at = now;
+  p.successor.expires_at = family.expires_at;
+  p.now = now;
+  p.already_rotated = token.rotated_at != 0;
+  return p;
+}
 
-  storage::RotateOutcome outcome = storage::RotateOutcome::kAlreadyRotated;
-  if (token.rotated_at == 0) {
-    TS_ASSIGN_OR_RETURN(outcome, store_->RotateRefreshToken(hash, now, successor));
-  }
-  if (outcome == storage::RotateOutcome::kRotated) return grant;
+StatusOr<TokenService::Grant> TokenService::SettleRefresh(const PreparedRefresh& prepared,
+                                                          storage::RotateOutcome outcome) const {
+  if (outcome == storage::RotateOutcome::kRotated) return prepared.grant;
   if (outcome == storage::RotateOutcome::kFamilyRevoked) {
     return InvalidGrant("Refresh token has been revoked");
   }
   // The token was rotated before (now or by a concurrent request). Inside the grace window the
   // same successor is handed out again while it is still current; otherwise this is reuse.
-  auto latest = store_->GetRefreshToken(hash);
+  const int64_t now = prepared.now;
+  auto latest = store_->GetRefreshToken(prepared.old_hash);
   if (!latest.ok()) return latest.status();
   const int64_t rotated_at = latest->token.rotated_at;
   if (options_.refresh_grace_seconds > 0 && rotated_at != 0 &&
       now - rotated_at <= options_.refresh_grace_seconds &&
-      latest->token.successor_hash == successor.token_hash) {
-    auto next = store_->GetRefreshToken(successor.token_hash);
+      latest->token.successor_hash == prepared.successor.token_hash) {
+    auto next = store_->GetRefreshToken(prepared.successor.token_hash);
     if (next.ok() && next->token.rotated_at == 0 && next->family.revoked_at == 0) {
+      Grant grant = prepared.grant;
       grant.subject.scopes = next->token.scopes;
       return grant;
     }
   }
   // RFC 9700 §4.14.2: reuse of a rotated refresh token revokes the whole family.
-  TS_RETURN_IF_ERROR(RevokeIfPresent(*store_, family.family_id, now));
+  TS_RETURN_IF_ERROR(RevokeIfPresent(*store_, prepared.successor.family_id, now));
   return InvalidGrant(
       "Refresh token has already been used; every token of its family is now "
       "revoked");

@@ -8,6 +8,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <string>
 #include <string_view>
@@ -82,13 +83,38 @@ class TokenService {
   // Token exchange errors are listed at TokenExchangeGrant (docs/design/token-exchange.md).
   StatusOr<std::string> CreateTokenWithIam(const Caller& caller, std::string_view body) const;
 
-  // Defined in the .cc: the parsed request and what a grant decided.
+  // Runs a task where it may block (a thread pool).
+  using Executor = std::function<void(std::function<void()>)>;
+  // Receives what CreateTokenWithIam would have returned.
+  using Done = std::function<void(StatusOr<std::string>)>;
+  // CreateTokenWithIam for an io thread, which it never blocks. When the store
+  // RefreshesWithoutBlocking(), a refresh is served here: its tokens are signed while the
+  // rotation waits for its group commit, and `done` runs on the store's writer thread once the
+  // rotation is durable. Everything else (other grants, a reused refresh token, a store that
+  // blocks) runs on `blocking`. `done` is called exactly once; the service must outlive it.
+  void CreateTokenWithIamAsync(Caller caller, std::string body, Executor blocking, Done done) const;
+
+  // Defined in the .cc: the parsed request, the request admitted (application found, caller
+  // authorized, grant allowed), what a grant decided, and a refresh read and checked, waiting
+  // for its rotation.
   struct Request;
+  struct Admitted;
   struct Grant;
+  struct PreparedRefresh;
 
  private:
+  // Everything before the grant: parse, application, caller's authorization, grant type.
+  StatusOr<Admitted> Admit(const Caller& caller, std::string_view body) const;
+  // The grant and the response for an admitted request.
+  StatusOr<std::string> Serve(const Admitted& admitted) const;
   StatusOr<Grant> AuthorizationCodeGrant(const Request& req, const storage::Application& app) const;
   StatusOr<Grant> RefreshTokenGrant(const Request& req, const storage::Application& app) const;
+  // RefreshTokenGrant's parts: the reads and checks before the rotation, and the grant once the
+  // rotation's outcome is known (anything but kRotated reads again and may revoke: it blocks).
+  StatusOr<PreparedRefresh> PrepareRefresh(const Request& req,
+                                           const storage::Application& app) const;
+  StatusOr<Grant> SettleRefresh(const PreparedRefresh& prepared,
+                                storage::RotateOutcome outcome) const;
   // RFC 8693 with PROTOCOL.md §5.1: `app` is the target. InvalidRequestException for a missing
   // subjectToken/subjectTokenType, a subjectTokenType or requestedTokenType that is not the
   // access-token (or refresh-token) URI, or a subject that is not an access token (an ID token, a

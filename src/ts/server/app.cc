@@ -12,6 +12,7 @@
 #include "ts/admin/admin_api.h"
 #include "ts/common/json_writer.h"
 #include "ts/common/status_macros.h"
+#include "ts/common/thread_pool.h"
 #include "ts/crypto/encoding.h"
 #include "ts/crypto/random.h"
 #include "ts/oauth/errors.h"
@@ -52,10 +53,24 @@ bool HasAwsIamQuery(std::string_view query) {
   return false;
 }
 
-void LogInternal(const http::Request& request, const Status& status) {
+void LogInternal(std::string_view request_id, std::string_view path, const Status& status) {
   // The cause of a 500 goes to the operator, never to the client. Messages never hold secrets.
-  std::cerr << "error request_id=" << request.request_id << " path=" << request.Path() << " "
-            << status.ToString() << "\n";
+  std::cerr << "error request_id=" << request_id << " path=" << path << " " << status.ToString()
+            << "\n";
+}
+
+void LogInternal(const http::Request& request, const Status& status) {
+  LogInternal(request.request_id, request.Path(), status);
+}
+
+// The token endpoint's answer: 200 with the CreateTokenWithIAM body, or the modeled error. A
+// status without an error type is a 500 whose cause goes to the log.
+http::Response TokenAnswer(std::string_view request_id, StatusOr<std::string> body) {
+  if (!body.ok()) {
+    if (body.status().error_type().empty()) LogInternal(request_id, "/token", body.status());
+    return oauth::ToErrorResponse(body.status());
+  }
+  return Json(200, std::move(*body));
 }
 
 // A new instance: ssoins-<16 hex>, identity store d-<10 hex>, a random 12-digit owner account.
@@ -123,6 +138,9 @@ struct Tessera::Parts {
   std::unique_ptr<oauth::TokenService> token_service;
   std::unique_ptr<oauth::TokenIntrospection> introspection;
   std::unique_ptr<web::AuthorizeHandler> authorize;
+  // HandleAsync's threads for work that blocks. Declared after what its tasks use, so it is
+  // drained and joined before they go.
+  std::unique_ptr<ThreadPool> workers;
   storage::Instance instance;
   std::string discovery_json;
   // Built once: Handle compares every request's path with them.
@@ -175,6 +193,22 @@ struct Tessera::Parts {
       }
       lock.lock();
     }
+  }
+
+  // The checks of POST /token before the grant: method, ?aws_iam=t, SigV4. The verified caller,
+  // or the modeled error.
+  StatusOr<oauth::Caller> VerifyTokenRequest(const http::Request& request) const {
+    if (request.method != "POST") {
+      return ApiError(StatusCode::kInvalidArgument, "InvalidRequestException", "Use POST /token");
+    }
+    if (!HasAwsIamQuery(request.Query())) {
+      return ApiError(
+          StatusCode::kInvalidArgument, "InvalidRequestException",
+          "CreateToken (POST /token without aws_iam=t) is not supported by this server yet; "
+          "use CreateTokenWithIAM");
+    }
+    TS_ASSIGN_OR_RETURN(auto caller, verifier->Verify(request));
+    return oauth::Caller{caller.principal_arn, caller.account_id};
   }
 
   ~Parts() {
@@ -339,6 +373,7 @@ StatusOr<std::unique_ptr<Tessera>> Tessera::Create(const ServerConfig& config,
   aopts.code_ttl = config.code_ttl;
   aopts.session_ttl = config.session_ttl;
   p->authorize = std::make_unique<web::AuthorizeHandler>(p->store, clock, aopts);
+  TS_ASSIGN_OR_RETURN(p->workers, ThreadPool::Create(config.threads));
 
   JsonWriter d;
   d.BeginObject();
@@ -370,33 +405,35 @@ StatusOr<std::unique_ptr<Tessera>> Tessera::Create(const ServerConfig& config,
   return std::unique_ptr<Tessera>(new Tessera(std::move(p)));
 }
 
+void Tessera::HandleAsync(http::Request request, http::Responder respond) const {
+  const Parts& p = *parts_;
+  // Only a refresh on a store that never blocks runs on the io thread (see
+  // TokenService::CreateTokenWithIamAsync); everything else may wait, so it goes to the workers.
+  if (request.Path() != "/token" || !p.store->RefreshesWithoutBlocking()) {
+    p.workers->Post([this, request = std::move(request), respond = std::move(respond)] {
+      respond(Handle(request));
+    });
+    return;
+  }
+  StatusOr<oauth::Caller> caller = p.VerifyTokenRequest(request);
+  if (!caller.ok()) return respond(TokenAnswer(request.request_id, caller.status()));
+  ThreadPool* workers = p.workers.get();
+  p.token_service->CreateTokenWithIamAsync(
+      std::move(*caller), std::move(request.body),
+      [workers](std::function<void()> task) { workers->Post(std::move(task)); },
+      [respond = std::move(respond), request_id = std::move(request.request_id)](
+          StatusOr<std::string> body) { respond(TokenAnswer(request_id, std::move(body))); });
+}
+
 http::Response Tessera::Handle(const http::Request& request) const {
   const Parts& p = *parts_;
   const std::string_view path = request.Path();
 
   if (path == "/token") {
-    if (request.method != "POST") {
-      return oauth::ToErrorResponse(
-          ApiError(StatusCode::kInvalidArgument, "InvalidRequestException", "Use POST /token"));
-    }
-    if (!HasAwsIamQuery(request.Query())) {
-      return oauth::ToErrorResponse(ApiError(
-          StatusCode::kInvalidArgument, "InvalidRequestException",
-          "CreateToken (POST /token without aws_iam=t) is not supported by this server yet; "
-          "use CreateTokenWithIAM"));
-    }
-    auto caller = p.verifier->Verify(request);
-    if (!caller.ok()) {
-      if (caller.status().error_type().empty()) LogInternal(request, caller.status());
-      return oauth::ToErrorResponse(caller.status());
-    }
-    auto body = p.token_service->CreateTokenWithIam({caller->principal_arn, caller->account_id},
-                                                    request.body);
-    if (!body.ok()) {
-      if (body.status().error_type().empty()) LogInternal(request, body.status());
-      return oauth::ToErrorResponse(body.status());
-    }
-    return Json(200, std::move(*body));
+    StatusOr<oauth::Caller> caller = p.VerifyTokenRequest(request);
+    if (!caller.ok()) return TokenAnswer(request.request_id, caller.status());
+    return TokenAnswer(request.request_id,
+                       p.token_service->CreateTokenWithIam(*caller, request.body));
   }
   // Resource-server operations: SigV4-signed JSON like CreateTokenWithIAM.
   using SignedOperation = StatusOr<std::string> (oauth::TokenIntrospection::*)(

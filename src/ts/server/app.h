@@ -41,6 +41,10 @@ class Tessera {
   ~Tessera();
 
   http::Response Handle(const http::Request& request) const;
+  // Handle for the server's io threads, which it never blocks: a refresh on SQLite is answered
+  // from the store's writer thread once its rotation is durable; every other request runs
+  // Handle on a pool of `config.threads` worker threads.
+  void HandleAsync(http::Request request, http::Responder respond) const;
 
   std::shared_ptr<storage::Store> store() const;
   std::string issuer() const;

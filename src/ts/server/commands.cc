@@ -163,7 +163,7 @@ int Serve(const std::vector<std::string>& args, std::ostream& out, std::ostream&
   http::ServerOptions sopts;
   sopts.host = config->Host();
   sopts.port = config->Port();
-  sopts.threads = config->threads;
+  sopts.threads = config->io_threads;
   sopts.clock = clock;
   sopts.access_log = config->access_log;
   sopts.make_error = [](int status, std::string_view message) {
@@ -175,16 +175,17 @@ int Serve(const std::vector<std::string>& args, std::ostream& out, std::ostream&
     r.status = status;
     return r;
   };
-  auto server = http::Server::Start(sopts, [ready](const http::Request& request) {
-    const Tessera* app = ready->load(std::memory_order_acquire);
-    if (app == nullptr) {
-      http::Response r = oauth::ToErrorResponse(
-          ApiError(StatusCode::kUnavailable, "InternalServerException", "Tessera is starting"));
-      r.status = 503;
-      return r;
-    }
-    return app->Handle(request);
-  });
+  auto server = http::Server::Start(
+      sopts, http::AsyncHandler([ready](http::Request request, http::Responder respond) {
+        const Tessera* app = ready->load(std::memory_order_acquire);
+        if (app == nullptr) {
+          http::Response r = oauth::ToErrorResponse(
+              ApiError(StatusCode::kUnavailable, "InternalServerException", "Tessera is starting"));
+          r.status = 503;
+          return respond(std::move(r));
+        }
+        app->HandleAsync(std::move(request), std::move(respond));
+      }));
   if (!server.ok()) return Fail(err, server.status());
   const std::string public_url =
       config->public_url.empty() ? "http://" + (*server)->address() : config->public_url;

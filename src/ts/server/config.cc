@@ -15,8 +15,9 @@ StatusOr<int64_t> ParseSeconds(const std::string& flag, const std::string& text)
   int64_t v = 0;
   auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), v);
   if (ec != std::errc() || end != text.data() + text.size() || v < 0) {
-    const char* what = flag == "--threads" ? " takes a whole number, got '"
-                                           : " takes a whole number of seconds, got '";
+    const char* what = flag == "--threads" || flag == "--io-threads"
+                           ? " takes a whole number, got '"
+                           : " takes a whole number of seconds, got '";
     return InvalidArgumentError(flag + what + text + "'");
   }
   return v;
@@ -41,7 +42,10 @@ std::string ServeUsage() {
   --bootstrap FILE           declarative configuration applied idempotently at start
   --demo                     apply the built-in demo configuration (AWS documentation identifiers)
   --region NAME              a region clients may sign for (repeatable; default us-east-1)
-  --threads N                request threads (default: 32; each waits for its write's group commit)
+  --threads N                worker threads for requests that block: sign-in, admin, grants other
+                             than refresh, PostgreSQL (default: 32)
+  --io-threads N             event-loop threads; they serve SQLite refreshes without blocking
+                             (default: 0 = one per core)
   --access-log               log one line per request to stderr
   --access-token-ttl SECS    access and ID token lifetime (default 3600)
   --refresh-token-ttl SECS   refresh token family lifetime (default 7776000 = 90 days)
@@ -105,9 +109,9 @@ StatusOr<ServerConfig> ParseServeFlags(const std::vector<std::string>& args) {
       if (!v.ok()) return v.status();
       c.issuer_ca_file = *v;
     } else if (a == "--listen" || a == "--db" || a == "--public-url" || a == "--bootstrap" ||
-               a == "--region" || a == "--threads" || a == "--access-token-ttl" ||
-               a == "--refresh-token-ttl" || a == "--refresh-grace" || a == "--code-ttl" ||
-               a == "--session-ttl" || a == "--issuer-fetch-timeout-ms" ||
+               a == "--region" || a == "--threads" || a == "--io-threads" ||
+               a == "--access-token-ttl" || a == "--refresh-token-ttl" || a == "--refresh-grace" ||
+               a == "--code-ttl" || a == "--session-ttl" || a == "--issuer-fetch-timeout-ms" ||
                a == "--jwks-min-cache" || a == "--jwks-max-cache" || a == "--jwks-max-stale" ||
                a == "--jwks-refetch-interval" || a == "--assertion-max-age" ||
                a == "--config-cache-ttl-ms" || a == "--signing-key-rotation" ||
@@ -140,6 +144,7 @@ StatusOr<ServerConfig> ParseServeFlags(const std::vector<std::string>& args) {
         auto n = ParseSeconds(a, *v);
         if (!n.ok()) return n.status();
         if (a == "--threads") c.threads = static_cast<int>(*n);
+        if (a == "--io-threads") c.io_threads = static_cast<int>(*n);
         if (a == "--access-token-ttl") c.access_token_ttl = *n;
         if (a == "--refresh-token-ttl") c.refresh_token_ttl = *n;
         if (a == "--refresh-grace") c.refresh_grace_seconds = *n;

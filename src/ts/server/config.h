@@ -17,9 +17,13 @@ struct ServerConfig {
   std::string bootstrap_file;
   bool demo = false;
   std::vector<std::string> regions = {"us-east-1"};
-  // Requests a handler is working on, at most. A request waiting for its group commit holds
-  // its thread, so this bounds how many writes one commit can acknowledge (see storage.md).
+  // Threads for request work that blocks: sign-in, the admin plane, introspection, every grant
+  // but refresh, and everything on PostgreSQL (see architecture.md). A request waiting there for
+  // its commit holds one of them.
   int threads = 32;
+  // Threads running the HTTP server's event loop and SQLite refreshes, which never block them.
+  // 0: one per core.
+  int io_threads = 0;
   bool access_log = false;
 
   // Lifetimes (seconds).

@@ -45,6 +45,7 @@ TEST_F(ParseServeFlagsTest, Defaults) {
   EXPECT_FALSE(c->access_log);
   EXPECT_THAT(c->regions, ElementsAre("us-east-1"));
   EXPECT_EQ(c->threads, 32);
+  EXPECT_EQ(c->io_threads, 0);
   EXPECT_EQ(c->access_token_ttl, 3600);
   EXPECT_EQ(c->refresh_token_ttl, 90 * 86400);
   EXPECT_EQ(c->refresh_grace_seconds, 0);
@@ -71,6 +72,8 @@ TEST_F(ParseServeFlagsTest, EveryFlag) {
                             "eu-west-1",
                             "--threads",
                             "4",
+                            "--io-threads",
+                            "3",
                             "--access-log",
                             "--access-token-ttl",
                             "900",
@@ -93,6 +96,7 @@ TEST_F(ParseServeFlagsTest, EveryFlag) {
   EXPECT_TRUE(c->access_log);
   EXPECT_THAT(c->regions, ElementsAre("eu-west-1"));
   EXPECT_EQ(c->threads, 4);
+  EXPECT_EQ(c->io_threads, 3);
   EXPECT_EQ(c->access_token_ttl, 900);
   EXPECT_EQ(c->refresh_token_ttl, 86400);
   EXPECT_EQ(c->refresh_grace_seconds, 30);
@@ -131,6 +135,9 @@ TEST_F(ParseServeFlagsTest, BadNumbersAreErrorsNamingTheFlag) {
   }
   EXPECT_THAT(ParseServeFlags({"--threads", "many"}),
               StatusIs(StatusCode::kInvalidArgument, HasSubstr("--threads")));
+  EXPECT_THAT(ParseServeFlags({"--io-threads", "-1"}),
+              StatusIs(StatusCode::kInvalidArgument,
+                       HasSubstr("--io-threads takes a whole number, got '-1'")));
 }
 
 TEST_F(ParseServeFlagsTest, FlagWithoutValueIsAnError) {

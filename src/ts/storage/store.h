@@ -181,6 +181,20 @@ class Store {
   // at `now` with `successor.token_hash` as successor and inserts `successor` -> kRotated.
   virtual StatusOr<RotateOutcome> RotateRefreshToken(const std::string& old_hash, int64_t now,
                                                      const RefreshToken& successor) = 0;
+  // RotateRefreshToken for callers that must not wait for the commit (the server's io threads):
+  // `done` gets what RotateRefreshToken would return, once the change is durable, exactly once,
+  // possibly on another thread and possibly before this returns. `done` must be quick and must
+  // not call the store. A backend whose commits complete on a thread of its own overrides this
+  // (SQLite's group-commit writer); the default calls RotateRefreshToken and so blocks.
+  using RotateDone = std::function<void(StatusOr<RotateOutcome>)>;
+  virtual void RotateRefreshTokenAsync(const std::string& old_hash, int64_t now,
+                                       const RefreshToken& successor, RotateDone done) {
+    done(RotateRefreshToken(old_hash, now, successor));
+  }
+  // True when a refresh never waits on this store from the calling thread: its reads are local
+  // and short and RotateRefreshTokenAsync does not block. The token endpoint then serves
+  // refreshes on the io threads; otherwise it hands them to its pool of blocking threads.
+  virtual bool RefreshesWithoutBlocking() const { return false; }
 
   // One transaction: records `assertion_id` (a JWT bearer assertion's replay key) as used until
   // `assertion_expires_at`, then inserts the family and, when given, its first refresh token.

@@ -2,7 +2,8 @@
 // The Boost.Beast/Asio implementation of server.h. Shape of Beast's http_server_async example:
 // N io threads run one io_context; an acceptor on its own strand accepts asynchronously; each
 // connection is a Session (enable_shared_from_this) on its own strand chaining
-// read -> handle -> write, with `expires_after` before every read and every write.
+// read -> handle -> write, with `expires_after` before every read and every write. The handle step
+// may end on another thread: the handler's Responder dispatches the answer back to the strand.
 //
 // Beast stays in this file only: it costs ~12 s per translation unit to compile.
 //
@@ -15,6 +16,7 @@
 #include <array>
 #include <atomic>
 #include <boost/asio/dispatch.hpp>
+#include <boost/asio/executor_work_guard.hpp>
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/post.hpp>
 #include <boost/asio/steady_timer.hpp>
@@ -115,7 +117,7 @@ class Session;
 
 class Server::Impl {
  public:
-  Impl(ServerOptions options, Handler handler, int threads)
+  Impl(ServerOptions options, AsyncHandler handler, int threads)
       : options_(std::move(options)),
         handler_(std::move(handler)),
         ioc_(threads),
@@ -131,11 +133,15 @@ class Server::Impl {
 
   // For sessions.
   const ServerOptions& options() const { return options_; }
-  const Handler& handler() const { return handler_; }
+  const AsyncHandler& handler() const { return handler_; }
   bool draining() const { return draining_.load(); }
   Response MakeError(int status, std::string_view message) const;
   void Register(const std::shared_ptr<Session>& session);
   void Unregister(Session* session);
+  // Brackets a request from the handler's call until its Responder answered or was dropped:
+  // Finish() waits for none to be outstanding before it stops the io_context.
+  void BeginHandling();
+  void EndHandling();
 
   const tcp::endpoint& endpoint() const { return endpoint_; }
 
@@ -146,7 +152,7 @@ class Server::Impl {
   static thread_local const Impl* current_io_server_;
 
   const ServerOptions options_;
-  const Handler handler_;
+  const AsyncHandler handler_;
   std::atomic<bool> draining_{false};
 
   std::mutex mu_;
@@ -154,7 +160,8 @@ class Server::Impl {
   std::unordered_map<Session*, std::weak_ptr<Session>> sessions_;  // guarded by mu_
   bool shutdown_begun_ = false;                                    // guarded by mu_
   bool acceptor_closed_ = false;                                   // guarded by mu_
-  SteadyClock::time_point deadline_;                               // guarded by mu_
+  int outstanding_ = 0;               // requests not yet answered (BeginHandling); guarded by mu_
+  SteadyClock::time_point deadline_;  // guarded by mu_
 
   std::mutex join_mu_;
   bool joined_ = false;  // guarded by join_mu_
@@ -164,6 +171,10 @@ class Server::Impl {
   // Declared after the state above: destroying the io_context destroys pending handlers, and
   // with them the sessions, whose destructors call Unregister().
   net::io_context ioc_;
+  // Keeps the io threads running while nothing is pending on a socket: a session waiting for
+  // its Responder has no operation in flight, and its answer must find a thread. Finish() stops
+  // the io_context explicitly.
+  net::executor_work_guard<net::io_context::executor_type> work_{ioc_.get_executor()};
   tcp::acceptor acceptor_;                // on its own strand
   net::steady_timer accept_retry_timer_;  // on the acceptor's strand
 };
@@ -171,6 +182,25 @@ class Server::Impl {
 thread_local const Server::Impl* Server::Impl::current_io_server_ = nullptr;
 
 namespace {
+
+// One request's answer, shared by the copies of its Responder. The first Answer wins; dropping
+// every copy unanswered answers 500. Outstanding (BeginHandling) from the handler's call until
+// answered, so the server does not stop under it; once answered it lets go of the session, so a
+// copy kept after answering holds neither the session nor Shutdown.
+class PendingReply {
+ public:
+  explicit PendingReply(std::shared_ptr<Session> session);
+  PendingReply(const PendingReply&) = delete;
+  PendingReply& operator=(const PendingReply&) = delete;
+  ~PendingReply();
+
+  void Answer(Response response);
+
+ private:
+  std::shared_ptr<Session> session_;  // reset once answered
+  Server::Impl& server_;
+  std::atomic<bool> answered_{false};
+};
 
 // One connection. All its methods run on its strand; the only cross-thread entry point is
 // PostCloseIfIdle().
@@ -205,6 +235,12 @@ class Session : public std::enable_shared_from_this<Session> {
   enum class State { kIdle, kReading, kHandling, kWriting, kClosing };
 
   const ServerOptions& options() const { return server_.options(); }
+
+ public:
+  Server::Impl& server() const { return server_; }
+
+ private:
+  friend class PendingReply;
 
   void ReadRequest() {
     parser_.emplace();
@@ -319,49 +355,55 @@ class Session : public std::enable_shared_from_this<Session> {
     request.body = std::move(msg.body());
     request.remote_address = remote_address_;
     request.request_id = crypto::RandomUuid();
-    bool keep_alive = msg.keep_alive();
-    bool head = msg.method() == bhttp::verb::head;
-    bool http10 = msg.version() < 11;
-
-    Response response;
+    exchange_ = {msg.keep_alive(),   msg.version() < 11, msg.method() == bhttp::verb::head,
+                 request.request_id, request.method,     std::string(request.Path())};
     if (server_.draining()) {
-      response = server_.MakeError(503, "server is shutting down");
-    } else {
-      // The handler runs synchronously on this io thread (it does CPU and SQLite work); a slow
-      // handler occupies one of options.threads until it returns.
-      try {
-        response = server_.handler()(request);
-      } catch (const std::exception& e) {
-        LogLine("http: handler threw for " + Printable(request.method) + " " +
-                Printable(request.Path()) + " id=" + request.request_id + ": " +
-                Printable(e.what()));
-        response = server_.MakeError(500, "internal error");
-      } catch (...) {
-        LogLine("http: handler threw a non-exception for " + Printable(request.method) + " " +
-                Printable(request.Path()) + " id=" + request.request_id);
-        response = server_.MakeError(500, "internal error");
-      }
+      SendResponse(server_.MakeError(503, "server is shutting down"));
+      return;
     }
-    SendResponse(std::move(response), keep_alive, http10, head, request.request_id, request.method,
-                 request.Path());
+    auto reply = std::make_shared<PendingReply>(shared_from_this());
+    try {
+      server_.handler()(std::move(request), [reply](Response r) { reply->Answer(std::move(r)); });
+    } catch (const std::exception& e) {
+      LogLine("http: handler threw for " + Printable(exchange_.method) + " " +
+              Printable(exchange_.path) + " id=" + exchange_.request_id + ": " +
+              Printable(e.what()));
+      reply->Answer(server_.MakeError(500, "internal error"));
+    } catch (...) {
+      LogLine("http: handler threw a non-exception for " + Printable(exchange_.method) + " " +
+              Printable(exchange_.path) + " id=" + exchange_.request_id);
+      reply->Answer(server_.MakeError(500, "internal error"));
+    }
+  }
+
+  // The answer to the request being handled, from any thread: runs SendResponse on the strand
+  // (inline when the handler answered before returning).
+  void Deliver(Response response) {
+    net::dispatch(strand_, [self = shared_from_this(), response = std::move(response)]() mutable {
+      self->SendResponse(std::move(response));
+    });
   }
 
   // Transport-level error: always closes the connection afterwards.
   void SendError(int status, std::string_view message) {
-    std::string method = "-";
-    std::string path = "-";
+    exchange_ = {/*keep_alive=*/false,
+                 /*http10=*/false,
+                 /*head=*/false,
+                 crypto::RandomUuid(),
+                 "-",
+                 "-"};
     if (parser_ && parser_->is_header_done()) {
       const auto& msg = parser_->get();
-      method = std::string(msg.method_string());
+      exchange_.method = std::string(msg.method_string());
       std::string_view target = msg.target();
-      path = std::string(target.substr(0, target.find('?')));
+      exchange_.path = std::string(target.substr(0, target.find('?')));
     }
-    SendResponse(server_.MakeError(status, message), /*keep_alive=*/false, /*http10=*/false,
-                 /*head=*/false, crypto::RandomUuid(), method, path);
+    SendResponse(server_.MakeError(status, message));
   }
 
-  void SendResponse(Response response, bool keep_alive, bool http10, bool head,
-                    const std::string& request_id, std::string_view method, std::string_view path) {
+  void SendResponse(Response response) {
+    const std::string& request_id = exchange_.request_id;
+    bool keep_alive = exchange_.keep_alive;
     if (response.status < 200 || response.status > 599) {
       LogLine("http: handler returned invalid status " + std::to_string(response.status) +
               " id=" + request_id);
@@ -393,11 +435,11 @@ class Session : public std::enable_shared_from_this<Session> {
     // the length of the body it omits (§9.3.2).
     if (response.status != 204 && response.status != 304) {
       response_.content_length(response.body.size());
-      if (!head) response_.body() = std::move(response.body);
+      if (!exchange_.head) response_.body() = std::move(response.body);
     }
     if (!keep_alive) {
       response_.set(bhttp::field::connection, "close");
-    } else if (http10) {
+    } else if (exchange_.http10) {
       response_.set(bhttp::field::connection, "keep-alive");  // RFC 9112 §9.3 / RFC 2068 §19.7.1
     }
 
@@ -407,7 +449,7 @@ class Session : public std::enable_shared_from_this<Session> {
       char duration[32];
       std::snprintf(duration, sizeof(duration), "%.3fms",
                     static_cast<double>(micros.count()) / 1e3);
-      LogLine("http: " + Printable(method) + " " + Printable(path) + " " +
+      LogLine("http: " + Printable(exchange_.method) + " " + Printable(exchange_.path) + " " +
               std::to_string(response.status) + " " + duration + " id=" + request_id);
     }
 
@@ -457,12 +499,42 @@ class Session : public std::enable_shared_from_this<Session> {
   bhttp::response<bhttp::empty_body> continue_;
   bhttp::response<bhttp::string_body> response_;
   std::string remote_address_;
+  // What SendResponse needs of the request being answered.
+  struct Exchange {
+    bool keep_alive = true;
+    bool http10 = false;
+    bool head = false;
+    std::string request_id;
+    std::string method;
+    std::string path;  // never the query: it may carry codes
+  };
+  Exchange exchange_;
   State state_ = State::kIdle;
   bool first_request_ = true;
   SteadyClock::time_point started_ = SteadyClock::now();
   std::array<char, 4096> discard_{};
   size_t discarded_ = 0;
 };
+
+PendingReply::PendingReply(std::shared_ptr<Session> session)
+    : session_(std::move(session)), server_(session_->server()) {
+  server_.BeginHandling();
+}
+
+PendingReply::~PendingReply() {
+  if (answered_.exchange(true)) return;
+  LogLine("http: a handler dropped its responder without answering");
+  session_->Deliver(server_.MakeError(500, "internal error"));
+  server_.EndHandling();
+}
+
+void PendingReply::Answer(Response response) {
+  if (answered_.exchange(true)) return;
+  // Only this call gets here, and the destructor does nothing after it: session_ is ours.
+  session_->Deliver(std::move(response));
+  session_.reset();
+  server_.EndHandling();
+}
 
 }  // namespace
 
@@ -478,6 +550,20 @@ Response Server::Impl::MakeError(int status, std::string_view message) const {
 void Server::Impl::Register(const std::shared_ptr<Session>& session) {
   std::lock_guard lock(mu_);
   sessions_.emplace(session.get(), session);
+}
+
+void Server::Impl::BeginHandling() {
+  std::lock_guard lock(mu_);
+  ++outstanding_;
+}
+
+void Server::Impl::EndHandling() {
+  bool notify;
+  {
+    std::lock_guard lock(mu_);
+    notify = --outstanding_ == 0;
+  }
+  if (notify) cv_.notify_all();
 }
 
 void Server::Impl::Unregister(Session* session) {
@@ -612,6 +698,9 @@ void Server::Impl::Finish() {
     std::unique_lock lock(mu_);
     cv_.wait(lock, [&] { return shutdown_begun_; });
     cv_.wait_until(lock, deadline_, [&] { return acceptor_closed_ && sessions_.empty(); });
+    // Past the deadline too: an answer still to come would otherwise reach a stopped (or
+    // destroyed) io_context.
+    cv_.wait(lock, [&] { return outstanding_ == 0; });
   }
   std::lock_guard join_lock(join_mu_);
   if (joined_) return;
@@ -627,6 +716,14 @@ Server::~Server() {
 }
 
 StatusOr<std::unique_ptr<Server>> Server::Start(ServerOptions options, Handler handler) {
+  if (!handler) return InvalidArgumentError("http server: handler is empty");
+  return Start(std::move(options),
+               AsyncHandler([handler = std::move(handler)](Request request, Responder respond) {
+                 respond(handler(request));
+               }));
+}
+
+StatusOr<std::unique_ptr<Server>> Server::Start(ServerOptions options, AsyncHandler handler) {
   if (!handler) return InvalidArgumentError("http server: handler is empty");
   if (!options.clock) options.clock = std::make_shared<SystemClock>();
   if (!options.make_error) options.make_error = DefaultErrorResponse;

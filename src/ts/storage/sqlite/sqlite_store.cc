@@ -7,6 +7,7 @@
 
 #include <cerrno>
 #include <condition_variable>
+#include <cstdio>
 #include <cstring>
 #include <ctime>
 #include <filesystem>
@@ -566,9 +567,13 @@ StatusOr<bool> Exists(Connection& c, std::string_view sql, const std::string& ke
 // the durability contract is unchanged; what changes is that N concurrent writers cost one sync
 // instead of N syncs plus N-1 busy-waits for the write lock. Bodies run one after another in
 // queue order, which is also the order SQLite's write lock would have imposed.
+//
+// A caller that must not block (RotateRefreshTokenAsync, for the server's io threads) queues its
+// body with a completion instead: the writer calls it after the batch's commit.
 class GroupCommitWriter {
  public:
   using Body = std::function<Status(Connection&)>;
+  using Done = std::function<void(Status)>;
 
   GroupCommitWriter() = default;
   ~GroupCommitWriter() { Stop(); }
@@ -602,10 +607,33 @@ class GroupCommitWriter {
     return std::move(pending.status);
   }
 
+  // Runs `body` in the next batch and then, on the writer thread, `done` with what Run would
+  // have returned. `done` must be quick and must not write through this writer.
+  void RunAsync(Body body, Done done) {
+    auto pending = std::make_unique<Pending>();
+    pending->owned_body = std::move(body);
+    pending->body = &pending->owned_body;
+    pending->done = std::move(done);
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      if (!stopping_) {
+        queue_.push_back(pending.release());
+        pending = nullptr;
+      }
+    }
+    if (pending != nullptr) {
+      pending->done(UnavailableError("the store is closing"));
+      return;
+    }
+    cv_.notify_one();
+  }
+
  private:
   struct Pending {
-    const Body* body;
+    const Body* body = nullptr;
     Status status;
+    Body owned_body;  // RunAsync's; Run's body lives on its caller's stack
+    Done done;        // RunAsync's completion; empty for Run
   };
   // The callers of one batch wait on one signal and are woken by one broadcast once it has
   // committed: a futex call per batch rather than per caller (those calls were 7% of the server's
@@ -640,6 +668,17 @@ class GroupCommitWriter {
         signal = std::exchange(open_signal_, std::make_shared<BatchSignal>());
       }
       RunBatch(batch);
+      for (Pending* p : batch) {
+        if (!p->done) continue;
+        std::unique_ptr<Pending> owned(p);
+        try {
+          owned->done(std::move(owned->status));
+        } catch (const std::exception& e) {
+          // Keep the writer alive: the caller's completion is its own to get right.
+          std::fputs((std::string("sqlite writer: a completion threw: ") + e.what() + "\n").c_str(),
+                     stderr);
+        }
+      }
       {
         std::lock_guard<std::mutex> lock(signal->mu);
         signal->done = true;
@@ -752,6 +791,25 @@ class SqliteStore::Impl {
   // transaction and returns its result once that transaction has committed (and synced). A
   // failure of `fn` rolls back `fn`'s changes alone; a failed commit fails every call in the
   // batch. See GroupCommitWriter.
+  // Write's non-blocking twin: runs `fn` in the writer's next batch and calls `done` with its
+  // result on the writer thread once the batch has committed (see GroupCommitWriter::RunAsync).
+  template <typename Result, typename Fn>
+  void WriteAsync(Fn fn, std::function<void(Result)> done) {
+    auto result = std::make_shared<std::optional<Result>>();
+    writer_.RunAsync(
+        [fn = std::move(fn), result](Connection& c) -> Status {
+          result->emplace(fn(c));
+          return StatusOf(**result);
+        },
+        [result, done = std::move(done)](Status status) {
+          if (!status.ok()) {
+            done(Result(std::move(status)));
+          } else {
+            done(std::move(**result));
+          }
+        });
+  }
+
   template <typename Fn>
   auto Write(Fn&& fn) -> std::invoke_result_t<Fn, Connection&> {
     using Result = std::invoke_result_t<Fn, Connection&>;
@@ -1580,39 +1638,62 @@ StatusOr<RefreshTokenWithFamily> SqliteStore::GetRefreshToken(const std::string&
   });
 }
 
+namespace {
+
+// RotateRefreshToken's transaction body (store.h), shared by the blocking and the asynchronous
+// call.
+StatusOr<RotateOutcome> RotateInTransaction(Connection& c, const std::string& old_hash, int64_t now,
+                                            const RefreshToken& successor,
+                                            const std::string& scopes) {
+  // The common case in one statement: a compare-and-set on rotated_at that also requires the
+  // stated family and a live family (see RedeemAuthorizationCode).
+  TS_ASSIGN_OR_RETURN(
+      int64_t changed,
+      Change(c,
+             "UPDATE refresh_tokens SET rotated_at = ?, successor_hash = ? "
+             "WHERE token_hash = ? AND rotated_at = 0 AND family_id = ? AND EXISTS (SELECT 1 "
+             "FROM token_families f WHERE f.family_id = ? AND f.revoked_at = 0)",
+             now, successor.token_hash, old_hash, successor.family_id, successor.family_id));
+  if (changed == 1) {
+    TS_RETURN_IF_ERROR(InsertRefresh(c, successor, scopes));
+    return RotateOutcome::kRotated;
+  }
+  // Nothing changed: say why.
+  TS_ASSIGN_OR_RETURN(
+      Statement stmt,
+      c.Prepare("SELECT r.family_id, r.rotated_at, f.revoked_at FROM refresh_tokens r "
+                "JOIN token_families f ON f.family_id = r.family_id WHERE r.token_hash = ?"));
+  stmt.Bind(old_hash);
+  TS_ASSIGN_OR_RETURN(bool row, stmt.Step());
+  if (!row) return NotFoundError("no such refresh token");
+  if (stmt.Text(0) != successor.family_id) {
+    return InvalidArgumentError("successor's family_id " + successor.family_id +
+                                " is not the rotated token's " + stmt.Text(0));
+  }
+  if (stmt.Int(2) != 0) return RotateOutcome::kFamilyRevoked;
+  return RotateOutcome::kAlreadyRotated;
+}
+
+}  // namespace
+
 StatusOr<RotateOutcome> SqliteStore::RotateRefreshToken(const std::string& old_hash, int64_t now,
                                                         const RefreshToken& successor) {
   if (now <= 0) return InvalidArgumentError("now must be positive (0 means current)");
   TS_ASSIGN_OR_RETURN(std::string scopes, JoinList(successor.scopes, "scope"));
-  return impl_->Write([&](Connection& c) -> StatusOr<RotateOutcome> {
-    // The common case in one statement: a compare-and-set on rotated_at that also requires the
-    // stated family and a live family (see RedeemAuthorizationCode).
-    TS_ASSIGN_OR_RETURN(
-        int64_t changed,
-        Change(c,
-               "UPDATE refresh_tokens SET rotated_at = ?, successor_hash = ? "
-               "WHERE token_hash = ? AND rotated_at = 0 AND family_id = ? AND EXISTS (SELECT 1 "
-               "FROM token_families f WHERE f.family_id = ? AND f.revoked_at = 0)",
-               now, successor.token_hash, old_hash, successor.family_id, successor.family_id));
-    if (changed == 1) {
-      TS_RETURN_IF_ERROR(InsertRefresh(c, successor, scopes));
-      return RotateOutcome::kRotated;
-    }
-    // Nothing changed: say why.
-    TS_ASSIGN_OR_RETURN(
-        Statement stmt,
-        c.Prepare("SELECT r.family_id, r.rotated_at, f.revoked_at FROM refresh_tokens r "
-                  "JOIN token_families f ON f.family_id = r.family_id WHERE r.token_hash = ?"));
-    stmt.Bind(old_hash);
-    TS_ASSIGN_OR_RETURN(bool row, stmt.Step());
-    if (!row) return NotFoundError("no such refresh token");
-    if (stmt.Text(0) != successor.family_id) {
-      return InvalidArgumentError("successor's family_id " + successor.family_id +
-                                  " is not the rotated token's " + stmt.Text(0));
-    }
-    if (stmt.Int(2) != 0) return RotateOutcome::kFamilyRevoked;
-    return RotateOutcome::kAlreadyRotated;
-  });
+  return impl_->Write(
+      [&](Connection& c) { return RotateInTransaction(c, old_hash, now, successor, scopes); });
+}
+
+void SqliteStore::RotateRefreshTokenAsync(const std::string& old_hash, int64_t now,
+                                          const RefreshToken& successor, RotateDone done) {
+  if (now <= 0) return done(InvalidArgumentError("now must be positive (0 means current)"));
+  StatusOr<std::string> scopes = JoinList(successor.scopes, "scope");
+  if (!scopes.ok()) return done(scopes.status());
+  impl_->WriteAsync<StatusOr<RotateOutcome>>(
+      [old_hash, now, successor, scopes = std::move(*scopes)](Connection& c) {
+        return RotateInTransaction(c, old_hash, now, successor, scopes);
+      },
+      std::move(done));
 }
 
 Status SqliteStore::CreateFamilyForAssertion(const TokenFamily& family,

@@ -141,6 +141,9 @@ class SqliteStore final : public Store {
   StatusOr<RefreshTokenWithFamily> GetRefreshToken(const std::string& token_hash) override;
   StatusOr<RotateOutcome> RotateRefreshToken(const std::string& old_hash, int64_t now,
                                              const RefreshToken& successor) override;
+  void RotateRefreshTokenAsync(const std::string& old_hash, int64_t now,
+                               const RefreshToken& successor, RotateDone done) override;
+  bool RefreshesWithoutBlocking() const override { return true; }
   Status CreateFamilyForAssertion(const TokenFamily& family,
                                   const std::optional<RefreshToken>& first_refresh,
                                   const std::string& assertion_id,

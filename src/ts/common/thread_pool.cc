@@ -1,0 +1,60 @@
+#include "ts/common/thread_pool.h"
+
+#include <algorithm>
+#include <cstdio>
+#include <exception>
+#include <string>
+#include <system_error>
+
+namespace ts {
+
+StatusOr<std::unique_ptr<ThreadPool>> ThreadPool::Create(int threads) {
+  std::unique_ptr<ThreadPool> pool(new ThreadPool());
+  try {
+    for (int i = 0; i < std::max(threads, 1); ++i) {
+      pool->threads_.emplace_back([p = pool.get()] { p->Loop(); });
+    }
+  } catch (const std::system_error& e) {
+    return InternalError(std::string("cannot start a worker thread: ") + e.what());
+  }
+  return pool;
+}
+
+ThreadPool::~ThreadPool() {
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    stopping_ = true;
+  }
+  cv_.notify_all();
+  for (std::thread& t : threads_) t.join();
+}
+
+void ThreadPool::Post(Task task) {
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    queue_.push_back(std::move(task));
+  }
+  cv_.notify_one();
+}
+
+void ThreadPool::Loop() {
+  while (true) {
+    Task task;
+    {
+      std::unique_lock<std::mutex> lock(mu_);
+      cv_.wait(lock, [this] { return stopping_ || !queue_.empty(); });
+      if (queue_.empty()) return;  // stopping, and nothing left to run
+      task = std::move(queue_.front());
+      queue_.pop_front();
+    }
+    try {
+      task();
+    } catch (const std::exception& e) {
+      std::fputs((std::string("thread pool: a task threw: ") + e.what() + "\n").c_str(), stderr);
+    } catch (...) {
+      std::fputs("thread pool: a task threw a non-exception\n", stderr);
+    }
+  }
+}
+
+}  // namespace ts
