@@ -6,11 +6,16 @@
 
 #include <boost/json.hpp>
 #include <chrono>
+#include <condition_variable>
+#include <deque>
 #include <filesystem>
+#include <functional>
 #include <memory>
+#include <mutex>
 #include <optional>
 #include <set>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "test/common/status_matchers.h"
@@ -23,6 +28,7 @@
 #include "ts/jose/signer.h"
 #include "ts/jose/verifier.h"
 #include "ts/oauth/application.h"
+#include "ts/oauth/blocking_store_test_util.h"
 #include "ts/storage/sqlite/sqlite_store.h"
 #include "ts/tokens/key_ring.h"
 #include "ts/tokens/token_minter.h"
@@ -673,6 +679,416 @@ TEST_F(TokenServiceTest, ConfiguredLifetimesAreUsed) {
   EXPECT_EQ(o["expiresIn"], 900);
   EXPECT_EQ(VerifiedPayload(Str(o, "accessToken"))["exp"], kNow + 900);
   EXPECT_EQ(VerifiedPayload(Str(o, "idToken"))["exp"], kNow + 600);
+}
+
+// --- CreateTokenWithIamAsync ---
+
+constexpr std::chrono::seconds kAsyncTimeout{30};
+
+// An Executor that only queues: the test decides when its tasks run. Thread-safe, since the store's
+// writer thread queues too (a rotation that found its token already rotated).
+class QueueingExecutor {
+ public:
+  TokenService::Executor AsExecutor() {
+    return [this](std::function<void()> task) {
+      std::lock_guard<std::mutex> lock(mu_);
+      tasks_.push_back(std::move(task));
+      ++used_;
+      cv_.notify_all();
+    };
+  }
+  size_t queued() {
+    std::lock_guard<std::mutex> lock(mu_);
+    return tasks_.size();
+  }
+  int used() {
+    std::lock_guard<std::mutex> lock(mu_);
+    return used_;
+  }
+  // Waits until `n` tasks are queued; false if that took longer than kAsyncTimeout.
+  bool AwaitQueued(size_t n) {
+    std::unique_lock<std::mutex> lock(mu_);
+    return cv_.wait_for(lock, kAsyncTimeout, [&] { return tasks_.size() >= n; });
+  }
+  // Runs the queued tasks on this thread, in order; returns how many ran.
+  int RunAll() {
+    int ran = 0;
+    while (true) {
+      std::function<void()> task;
+      {
+        std::lock_guard<std::mutex> lock(mu_);
+        if (tasks_.empty()) return ran;
+        task = std::move(tasks_.front());
+        tasks_.pop_front();
+      }
+      task();
+      ++ran;
+    }
+  }
+
+ private:
+  std::mutex mu_;
+  std::condition_variable cv_;
+  std::deque<std::function<void()>> tasks_;
+  int used_ = 0;
+};
+
+// What CreateTokenWithIamAsync answered, shared with its `done` (which may run on the store's
+// writer thread, possibly after a test that gave up waiting has returned).
+struct Answer {
+  std::mutex mu;
+  std::condition_variable cv;
+  int calls = 0;
+  StatusOr<std::string> result = InternalError("done was not called");
+  std::thread::id thread;  // where `done` first ran
+};
+
+class TokenServiceAsyncTest : public TokenServiceTest {
+ protected:
+  // Starts CreateTokenWithIamAsync with `executor_`; the answer is recorded as it comes.
+  std::shared_ptr<Answer> Start(const std::string& body, const Caller& caller = kWebapp) {
+    auto answer = std::make_shared<Answer>();
+    service_->CreateTokenWithIamAsync(caller, body, executor_.AsExecutor(),
+                                      [answer](StatusOr<std::string> result) {
+                                        std::lock_guard<std::mutex> lock(answer->mu);
+                                        if (answer->calls++ == 0) {
+                                          answer->result = std::move(result);
+                                          answer->thread = std::this_thread::get_id();
+                                        }
+                                        answer->cv.notify_all();
+                                      });
+    return answer;
+  }
+
+  static int Calls(Answer& answer) {
+    std::lock_guard<std::mutex> lock(answer.mu);
+    return answer.calls;
+  }
+
+  // Waits for the answer (bounded), then checks `done` ran exactly once: a blocking write through
+  // the store's writer comes after every completion of earlier batches, so a second call of
+  // `done` from the writer thread would have happened by then.
+  StatusOr<std::string> Await(Answer& answer) {
+    {
+      std::unique_lock<std::mutex> lock(answer.mu);
+      if (!answer.cv.wait_for(lock, kAsyncTimeout, [&] { return answer.calls > 0; })) {
+        return InternalError("done was not called within the timeout");
+      }
+    }
+    EXPECT_THAT(store_->PutMeta("async-fence", "x"), IsOk());
+    std::lock_guard<std::mutex> lock(answer.mu);
+    if (answer.calls != 1) {
+      return InternalError("done was called " + std::to_string(answer.calls) + " times");
+    }
+    return answer.result;
+  }
+
+  // A request that is answered before CreateTokenWithIamAsync returns, on the calling thread,
+  // without the executor.
+  StatusOr<std::string> AnsweredDirectly(const std::string& body, const Caller& caller = kWebapp) {
+    const int used = executor_.used();
+    auto answer = Start(body, caller);
+    EXPECT_EQ(Calls(*answer), 1) << "not answered before CreateTokenWithIamAsync returned";
+    EXPECT_EQ(executor_.used(), used) << "the executor was used";
+    StatusOr<std::string> result = Await(*answer);
+    EXPECT_EQ(answer->thread, std::this_thread::get_id());
+    return result;
+  }
+
+  // A request that waits for the executor: nothing is answered until its one task runs.
+  StatusOr<std::string> AnsweredThroughExecutor(const std::string& body,
+                                                const Caller& caller = kWebapp) {
+    EXPECT_EQ(executor_.queued(), 0u);
+    auto answer = Start(body, caller);
+    if (!executor_.AwaitQueued(1)) return InternalError("nothing was queued on the executor");
+    EXPECT_EQ(Calls(*answer), 0) << "answered before the executor ran";
+    EXPECT_EQ(executor_.RunAll(), 1);
+    EXPECT_EQ(Calls(*answer), 1) << "not answered by the executor's task";
+    StatusOr<std::string> result = Await(*answer);
+    EXPECT_EQ(answer->thread, std::this_thread::get_id());  // RunAll's
+    EXPECT_EQ(executor_.queued(), 0u);
+    return result;
+  }
+
+  storage::RefreshToken StoredRefresh(const std::string& token) {
+    auto found = store_->GetRefreshToken(tokens::TokenMinter::Hash(token));
+    EXPECT_THAT(found, IsOk());
+    return found.ok() ? found->token : storage::RefreshToken{};
+  }
+
+  QueueingExecutor executor_;
+};
+
+// On SQLite a refresh never waits for the executor: the tokens are signed while the rotation
+// commits and `done` runs on the store's writer thread with what the blocking call returns.
+TEST_F(TokenServiceAsyncTest, RefreshOnSqliteIsAnsweredWithoutTheExecutor) {
+  ASSERT_TRUE(store_->RefreshesWithoutBlocking());
+  json::object first = Redeem();
+  const std::string rt1 = Str(first, "refreshToken");
+  const std::string fid = Str(VerifiedPayload(Str(first, "accessToken")), "tsr:fid");
+  // The blocking call's answer for the same kind of request, in another family.
+  auto sync = Call(RefreshBody(Str(Redeem(), "refreshToken")));
+  ASSERT_THAT(sync, IsOk());
+  clock_->Advance(std::chrono::seconds(100));
+
+  auto answer = Start(RefreshBody(rt1));
+  auto r = Await(*answer);
+  ASSERT_THAT(r, IsOk());
+  EXPECT_EQ(executor_.used(), 0);
+  EXPECT_NE(answer->thread, std::this_thread::get_id());  // the writer's
+
+  json::object o = json::parse(*r).as_object();
+  EXPECT_EQ(Keys(o), Keys(json::parse(*sync).as_object()));
+  EXPECT_THAT(Keys(o),
+              UnorderedElementsAre("accessToken", "tokenType", "expiresIn", "refreshToken",
+                                   "idToken", "issuedTokenType", "scope", "awsAdditionalDetails"));
+  EXPECT_EQ(o["issuedTokenType"], kRefreshTokenType);
+  EXPECT_EQ(o["tokenType"], "Bearer");
+  EXPECT_EQ(o["expiresIn"], 3600);
+  EXPECT_EQ(o["scope"], first["scope"]);
+  const std::string rt2 = Str(o, "refreshToken");
+  EXPECT_EQ(rt2, minter_->SuccessorRefreshToken(rt1));
+  json::object at = VerifiedPayload(Str(o, "accessToken"));
+  EXPECT_EQ(at["tsr:fid"], json::value(fid));
+  EXPECT_EQ(at["sub"], kUser);
+  EXPECT_EQ(at["iat"], kNow + 100);
+  EXPECT_EQ(at["exp"], kNow + 100 + 3600);
+  EXPECT_EQ(VerifiedPayload(Str(o, "idToken"))["sub"], kUser);
+
+  // The old token is rotated, with the answered token as its successor.
+  storage::RefreshToken old = StoredRefresh(rt1);
+  EXPECT_EQ(old.rotated_at, kNow + 100);
+  EXPECT_EQ(old.successor_hash, tokens::TokenMinter::Hash(rt2));
+  EXPECT_EQ(StoredRefresh(rt2).rotated_at, 0);
+
+  // The new token works next time, the same way.
+  clock_->Advance(std::chrono::seconds(10));
+  auto next_answer = Start(RefreshBody(rt2));
+  auto next = Await(*next_answer);
+  ASSERT_THAT(next, IsOk());
+  EXPECT_EQ(executor_.used(), 0);
+  EXPECT_EQ(Str(json::parse(*next).as_object(), "refreshToken"),
+            minter_->SuccessorRefreshToken(rt2));
+  EXPECT_EQ(StoredRefresh(rt2).rotated_at, kNow + 110);
+}
+
+// Reuse goes to the executor (it reads again and revokes) and answers what the blocking call
+// does: InvalidGrantException, with the family revoked.
+TEST_F(TokenServiceAsyncTest, ReusedRefreshTokenGoesThroughTheExecutorAndRevokesTheFamily) {
+  json::object first = Redeem();
+  const std::string rt1 = Str(first, "refreshToken");
+  const std::string fid = Str(VerifiedPayload(Str(first, "accessToken")), "tsr:fid");
+  auto second = Await(*Start(RefreshBody(rt1)));
+  ASSERT_THAT(second, IsOk());
+  const std::string rt2 = Str(json::parse(*second).as_object(), "refreshToken");
+  ASSERT_EQ(executor_.used(), 0);
+
+  clock_->Advance(std::chrono::seconds(5));
+  EXPECT_API_ERROR(AnsweredThroughExecutor(RefreshBody(rt1)), "InvalidGrantException",
+                   "Refresh token has already been used; every token of its family is now "
+                   "revoked");
+  auto family = store_->GetFamily(fid);
+  ASSERT_THAT(family, IsOk());
+  EXPECT_EQ(family->revoked_at, kNow + 5);
+  // The successor died with its family; a revoked family is refused before the grant.
+  EXPECT_API_ERROR(AnsweredDirectly(RefreshBody(rt2)), "InvalidGrantException",
+                   "Refresh token has been revoked");
+  EXPECT_API_ERROR(AnsweredDirectly(RefreshBody(rt1)), "InvalidGrantException",
+                   "Refresh token has been revoked");
+}
+
+// Same as GraceWindowReturnsTheSameSuccessor, through the asynchronous path.
+TEST_F(TokenServiceAsyncTest, GraceWindowAnswersTheSameSuccessor) {
+  TokenServiceOptions options;
+  options.refresh_grace_seconds = 60;
+  MakeService(options);
+  const std::string rt1 = Str(Redeem(), "refreshToken");
+  auto a = Await(*Start(RefreshBody(rt1)));
+  ASSERT_THAT(a, IsOk());
+  EXPECT_EQ(executor_.used(), 0);
+  const std::string rt2 = Str(json::parse(*a).as_object(), "refreshToken");
+
+  clock_->Advance(std::chrono::seconds(60));
+  auto b = AnsweredThroughExecutor(RefreshBody(rt1));
+  ASSERT_THAT(b, IsOk());
+  json::object bo = json::parse(*b).as_object();
+  EXPECT_EQ(Str(bo, "refreshToken"), rt2);
+  EXPECT_EQ(VerifiedPayload(Str(bo, "accessToken"))["iat"], kNow + 60);
+  EXPECT_EQ(StoredRefresh(rt2).rotated_at, 0);  // handed out again, not rotated
+
+  // Past the window it is reuse: the family is revoked.
+  clock_->Advance(std::chrono::seconds(1));
+  EXPECT_API_ERROR(AnsweredThroughExecutor(RefreshBody(rt1)), "InvalidGrantException",
+                   "already been used");
+  EXPECT_API_ERROR(AnsweredDirectly(RefreshBody(rt2)), "InvalidGrantException", "revoked");
+}
+
+// The same token presented twice at once: the second request either reads the token rotated or
+// loses the compare-and-set on the writer thread; either way it settles on the executor, and
+// inside the grace window gets the first one's successor.
+TEST_F(TokenServiceAsyncTest, BackToBackRefreshesInsideTheGraceWindowGetOneSuccessor) {
+  TokenServiceOptions options;
+  options.refresh_grace_seconds = 60;
+  MakeService(options);
+  const std::string rt1 = Str(Redeem(), "refreshToken");
+  auto first = Start(RefreshBody(rt1));
+  auto second = Start(RefreshBody(rt1));
+  auto a = Await(*first);
+  ASSERT_THAT(a, IsOk());
+  ASSERT_TRUE(executor_.AwaitQueued(1)) << "the second refresh never reached the executor";
+  EXPECT_EQ(Calls(*second), 0);
+  EXPECT_EQ(executor_.RunAll(), 1);
+  auto b = Await(*second);
+  ASSERT_THAT(b, IsOk());
+  const std::string rt2 = Str(json::parse(*a).as_object(), "refreshToken");
+  EXPECT_EQ(rt2, minter_->SuccessorRefreshToken(rt1));
+  EXPECT_EQ(Str(json::parse(*b).as_object(), "refreshToken"), rt2);
+  EXPECT_EQ(StoredRefresh(rt1).successor_hash, tokens::TokenMinter::Hash(rt2));
+  EXPECT_EQ(StoredRefresh(rt2).rotated_at, 0);
+  EXPECT_EQ(executor_.used(), 1);
+}
+
+TEST_F(TokenServiceAsyncTest, BackToBackRefreshesWithoutGraceAreReuse) {
+  json::object first_body = Redeem();
+  const std::string rt1 = Str(first_body, "refreshToken");
+  const std::string fid = Str(VerifiedPayload(Str(first_body, "accessToken")), "tsr:fid");
+  auto first = Start(RefreshBody(rt1));
+  auto second = Start(RefreshBody(rt1));
+  ASSERT_THAT(Await(*first), IsOk());
+  ASSERT_TRUE(executor_.AwaitQueued(1)) << "the second refresh never reached the executor";
+  EXPECT_EQ(Calls(*second), 0);
+  EXPECT_EQ(executor_.RunAll(), 1);
+  EXPECT_API_ERROR(Await(*second), "InvalidGrantException", "already been used");
+  auto family = store_->GetFamily(fid);
+  ASSERT_THAT(family, IsOk());
+  EXPECT_EQ(family->revoked_at, kNow);
+}
+
+// Errors found before the grant are answered at once, with the blocking call's modeled error.
+TEST_F(TokenServiceAsyncTest, ErrorsBeforeTheGrantAreAnsweredDirectly) {
+  TokenServiceOptions options;
+  options.refresh_token_ttl = 1000;
+  MakeService(options);
+  const std::string expired = Str(Redeem(), "refreshToken");
+  const std::string unknown_app = "arn:aws:sso::123456789012:application/ssoins-111111111111/apl-9";
+  struct Case {
+    std::string body;
+    Caller caller;
+    std::string type;
+    std::string fragment;
+  };
+  clock_->Advance(std::chrono::seconds(1000));
+  const std::vector<Case> cases = {
+      {"{\"clientId\":", kWebapp, "InvalidRequestException", "not valid JSON"},
+      {RefreshBody("tsrt_x", unknown_app), kWebapp, "InvalidClientException", unknown_app},
+      {CodeBody("tsac_x", unknown_app), kWebapp, "InvalidClientException", unknown_app},
+      {std::string(R"({"clientId":")") + kApp + R"(","grantType":"refresh_token"})", kWebapp,
+       "InvalidRequestException", "Member 'refreshToken' is required for refresh_token"},
+      {RefreshBody(expired), kWebapp, "InvalidGrantException", "Refresh token has expired"},
+      {RefreshBody("tsrt_nope"), kWebapp, "InvalidGrantException",
+       "Invalid refresh token provided"},
+      {RefreshBody("tsrt_x", kCodeOnlyApp), kWebapp, "UnauthorizedClientException",
+       "refresh_token"},
+      {RefreshBody(expired), kStranger, "AccessDeniedException", "is not authorized"},
+      {std::string(R"({"clientId":")") + kApp + R"(","grantType":"password"})", kWebapp,
+       "UnsupportedGrantTypeException", "password"},
+  };
+  for (const Case& c : cases) {
+    SCOPED_TRACE(c.body);
+    auto async = AnsweredDirectly(c.body, c.caller);
+    EXPECT_API_ERROR(async, c.type, c.fragment);
+    auto sync = Call(c.body, c.caller);
+    ASSERT_FALSE(sync.ok());
+    EXPECT_EQ(async.status().error_type(), sync.status().error_type());
+    EXPECT_EQ(async.status().message(), sync.status().message());
+  }
+  EXPECT_EQ(StoredRefresh(expired).rotated_at, 0);
+}
+
+// Every other grant runs on the executor and answers what the blocking call does.
+TEST_F(TokenServiceAsyncTest, AuthorizationCodeGoesThroughTheExecutor) {
+  const std::string code = MakeCode();
+  auto answer = Start(CodeBody(code));
+  ASSERT_EQ(executor_.queued(), 1u);
+  EXPECT_EQ(Calls(*answer), 0);
+  // Nothing happened before the executor ran.
+  auto before = store_->GetAuthorizationCode(tokens::TokenMinter::Hash(code));
+  ASSERT_THAT(before, IsOk());
+  EXPECT_EQ(before->consumed_at, 0);
+  EXPECT_EQ(executor_.RunAll(), 1);
+  auto r = Await(*answer);
+  ASSERT_THAT(r, IsOk());
+  EXPECT_EQ(answer->thread, std::this_thread::get_id());
+
+  json::object o = json::parse(*r).as_object();
+  EXPECT_EQ(Keys(o), Keys(Redeem()));
+  EXPECT_EQ(o["issuedTokenType"], kRefreshTokenType);
+  auto stored = store_->GetAuthorizationCode(tokens::TokenMinter::Hash(code));
+  ASSERT_THAT(stored, IsOk());
+  EXPECT_EQ(stored->consumed_at, kNow);
+  json::object at = VerifiedPayload(Str(o, "accessToken"));
+  EXPECT_EQ(at["sub"], kUser);
+  EXPECT_EQ(at["tsr:fid"], json::value(stored->family_id));
+  EXPECT_EQ(StoredRefresh(Str(o, "refreshToken")).family_id, stored->family_id);
+
+  // The grant's errors come the same way: a reused code revokes the family it created.
+  clock_->Advance(std::chrono::seconds(5));
+  EXPECT_API_ERROR(AnsweredThroughExecutor(CodeBody(code)), "InvalidGrantException",
+                   "already been used");
+  auto family = store_->GetFamily(stored->family_id);
+  ASSERT_THAT(family, IsOk());
+  EXPECT_EQ(family->revoked_at, kNow + 5);
+  EXPECT_API_ERROR(AnsweredThroughExecutor(CodeBody("tsac_unknown")), "InvalidGrantException",
+                   "Invalid authorization code");
+  EXPECT_API_ERROR(AnsweredThroughExecutor(CodeBody(MakeCode(), kApp, std::string(43, 'a'))),
+                   "InvalidGrantException", "codeVerifier does not match the code challenge");
+}
+
+TEST_F(TokenServiceAsyncTest, JwtBearerGoesThroughTheExecutor) {
+  // No assertion validator in this fixture: the grant refuses, as the blocking call does.
+  const std::string body = std::string(R"({"clientId":")") + kJwtApp +
+                           R"(","grantType":"urn:ietf:params:oauth:grant-type:jwt-bearer",)"
+                           R"("assertion":"a.b.c"})";
+  auto async = AnsweredThroughExecutor(body);
+  EXPECT_API_ERROR(async, "UnsupportedGrantTypeException", "not supported by this server");
+  auto sync = Call(body);
+  ASSERT_FALSE(sync.ok());
+  EXPECT_EQ(async.status().message(), sync.status().message());
+}
+
+// A store whose refreshes block (PostgreSQL's): every request, refreshes and errors included, goes
+// to the executor, and the store's asynchronous rotation is not used.
+TEST_F(TokenServiceAsyncTest, WithABlockingStoreEveryRequestGoesThroughTheExecutor) {
+  json::object first = Redeem();
+  const std::string rt1 = Str(first, "refreshToken");
+  auto blocking = std::make_shared<testutil::BlockingStore>(store_);
+  ASSERT_FALSE(blocking->RefreshesWithoutBlocking());
+  service_ = std::make_unique<TokenService>(blocking, minter_, clock_, TokenServiceOptions{});
+  clock_->Advance(std::chrono::seconds(100));
+
+  auto refreshed = AnsweredThroughExecutor(RefreshBody(rt1));
+  ASSERT_THAT(refreshed, IsOk());
+  json::object o = json::parse(*refreshed).as_object();
+  const std::string rt2 = Str(o, "refreshToken");
+  EXPECT_EQ(rt2, minter_->SuccessorRefreshToken(rt1));
+  EXPECT_EQ(Keys(o), Keys(first));
+  EXPECT_EQ(VerifiedPayload(Str(o, "accessToken"))["iat"], kNow + 100);
+  EXPECT_EQ(StoredRefresh(rt1).rotated_at, kNow + 100);
+  EXPECT_EQ(StoredRefresh(rt1).successor_hash, tokens::TokenMinter::Hash(rt2));
+
+  EXPECT_API_ERROR(AnsweredThroughExecutor(RefreshBody(rt1)), "InvalidGrantException",
+                   "already been used");
+  EXPECT_API_ERROR(AnsweredThroughExecutor(RefreshBody(rt2)), "InvalidGrantException", "revoked");
+  EXPECT_API_ERROR(AnsweredThroughExecutor("{\"clientId\":"), "InvalidRequestException",
+                   "not valid JSON");
+  EXPECT_API_ERROR(AnsweredThroughExecutor(std::string(R"({"clientId":")") + kApp +
+                                           R"(","grantType":"refresh_token"})"),
+                   "InvalidRequestException", "Member 'refreshToken' is required");
+  EXPECT_API_ERROR(AnsweredThroughExecutor(RefreshBody("tsrt_x"), kStranger),
+                   "AccessDeniedException", "is not authorized");
+  EXPECT_THAT(AnsweredThroughExecutor(CodeBody(MakeCode())), IsOk());
+  EXPECT_EQ(executor_.used(), 7);
+  EXPECT_EQ(blocking->async_rotations(), 0);
 }
 
 // --- jwt-bearer (docs/design/jwt-bearer.md) ---

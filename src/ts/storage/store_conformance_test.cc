@@ -7,7 +7,11 @@
 #include <gmock/gmock.h>
 
 #include <atomic>
+#include <chrono>
+#include <condition_variable>
 #include <latch>
+#include <memory>
+#include <mutex>
 #include <string>
 #include <thread>
 #include <tuple>
@@ -1221,6 +1225,157 @@ TEST_P(StoreConformanceTest, RotateChainsThroughSuccessors) {
   EXPECT_EQ(last->token.rotated_at, 0);
 }
 
+// --- RotateRefreshTokenAsync: RotateRefreshToken's outcomes, through a completion ---
+
+constexpr std::chrono::seconds kAsyncTimeout{30};
+
+// The completions of n RotateRefreshTokenAsync calls, one slot each. Shared with the completions,
+// which may run on another thread, and after a test that gave up waiting has returned.
+struct Completions {
+  explicit Completions(size_t n)
+      : calls(n, 0), results(n, StatusOr<RotateOutcome>(InternalError("done was not called"))) {}
+  std::mutex mu;
+  std::condition_variable cv;
+  std::vector<int> calls;                        // how often each slot's `done` ran
+  std::vector<StatusOr<RotateOutcome>> results;  // what each slot's first call got
+  size_t answered = 0;                           // slots called at least once
+};
+
+Store::RotateDone RecordInto(std::shared_ptr<Completions> c, size_t slot) {
+  return [c = std::move(c), slot](StatusOr<RotateOutcome> result) {
+    std::lock_guard<std::mutex> lock(c->mu);
+    if (c->calls[slot]++ == 0) {
+      c->results[slot] = std::move(result);
+      ++c->answered;
+    }
+    c->cv.notify_all();
+  };
+}
+
+// Waits until every slot was answered; false if that took longer than kAsyncTimeout.
+bool AwaitAll(Completions& c) {
+  std::unique_lock<std::mutex> lock(c.mu);
+  return c.cv.wait_for(lock, kAsyncTimeout, [&] { return c.answered == c.calls.size(); });
+}
+
+// One RotateRefreshTokenAsync, waited for. A later asynchronous rotation's completion (here of an
+// unknown token, which changes nothing) comes after every earlier one's, so once it is in, a
+// second call of the first `done` would have happened: a `done` not called exactly once turns
+// the result into Internal.
+StatusOr<RotateOutcome> RotateAsync(Store& store, const std::string& old_hash, int64_t now,
+                                    const RefreshToken& successor) {
+  auto c = std::make_shared<Completions>(2);
+  store.RotateRefreshTokenAsync(old_hash, now, successor, RecordInto(c, 0));
+  {
+    std::unique_lock<std::mutex> lock(c->mu);
+    if (!c->cv.wait_for(lock, kAsyncTimeout, [&] { return c->calls[0] > 0; })) {
+      return InternalError("done was not called within the timeout");
+    }
+  }
+  store.RotateRefreshTokenAsync("rt-fence", now, MakeRefresh("rt-fence-next", "fam-fence"),
+                                RecordInto(c, 1));
+  if (!AwaitAll(*c)) return InternalError("the fence's done was not called within the timeout");
+  std::lock_guard<std::mutex> lock(c->mu);
+  if (c->results[1].status().code() != StatusCode::kNotFound) {
+    return InternalError("the fence rotation did not answer NotFound");
+  }
+  if (c->calls[0] != 1 || c->calls[1] != 1) {
+    return InternalError("done was called " + std::to_string(c->calls[0]) + " times");
+  }
+  return std::move(c->results[0]);
+}
+
+TEST_P(StoreConformanceTest, RotateAsyncMarksOldAndStoresSuccessor) {
+  ASSERT_THAT(store_->CreateFamily(MakeFamily("fam-1"), MakeRefresh("rt-1", "fam-1")), IsOk());
+  RefreshToken successor = MakeRefresh("rt-2", "fam-1");
+  successor.scopes = {"openid"};  // downscoped
+  successor.created_at = kNow + 60;
+  EXPECT_THAT(RotateAsync(*store_, "rt-1", kNow + 60, successor),
+              IsOkAndHolds(RotateOutcome::kRotated));
+
+  auto old = store_->GetRefreshToken("rt-1");
+  ASSERT_THAT(old, IsOk());
+  EXPECT_EQ(old->token.rotated_at, kNow + 60);
+  EXPECT_EQ(old->token.successor_hash, "rt-2");
+  auto stored = store_->GetRefreshToken("rt-2");
+  ASSERT_THAT(stored, IsOk());
+  EXPECT_EQ(stored->token, successor);
+  EXPECT_EQ(stored->family, MakeFamily("fam-1"));
+}
+
+TEST_P(StoreConformanceTest, RotateAsyncAgainIsAlreadyRotatedAndChangesNothing) {
+  ASSERT_THAT(store_->CreateFamily(MakeFamily("fam-1"), MakeRefresh("rt-1", "fam-1")), IsOk());
+  ASSERT_THAT(RotateAsync(*store_, "rt-1", kNow + 60, MakeRefresh("rt-2", "fam-1")),
+              IsOkAndHolds(RotateOutcome::kRotated));
+  EXPECT_THAT(RotateAsync(*store_, "rt-1", kNow + 70, MakeRefresh("rt-3", "fam-1")),
+              IsOkAndHolds(RotateOutcome::kAlreadyRotated));
+  // The blocking call agrees.
+  EXPECT_THAT(store_->RotateRefreshToken("rt-1", kNow + 80, MakeRefresh("rt-4", "fam-1")),
+              IsOkAndHolds(RotateOutcome::kAlreadyRotated));
+
+  auto old = store_->GetRefreshToken("rt-1");
+  ASSERT_THAT(old, IsOk());
+  EXPECT_EQ(old->token.rotated_at, kNow + 60);
+  EXPECT_EQ(old->token.successor_hash, "rt-2");
+  EXPECT_EQ(old->family.revoked_at, 0);  // the reuse policy is the caller's
+  EXPECT_THAT(store_->GetRefreshToken("rt-3"),
+              StatusIs(StatusCode::kNotFound, HasSubstr("refresh token")));
+  auto successor = store_->GetRefreshToken("rt-2");
+  ASSERT_THAT(successor, IsOk());
+  EXPECT_EQ(successor->token.rotated_at, 0);
+}
+
+TEST_P(StoreConformanceTest, RotateAsyncInRevokedFamilyIsFamilyRevoked) {
+  ASSERT_THAT(store_->CreateFamily(MakeFamily("fam-1"), MakeRefresh("rt-1", "fam-1")), IsOk());
+  ASSERT_THAT(store_->RevokeFamily("fam-1", kNow + 1), IsOk());
+  EXPECT_THAT(RotateAsync(*store_, "rt-1", kNow + 60, MakeRefresh("rt-2", "fam-1")),
+              IsOkAndHolds(RotateOutcome::kFamilyRevoked));
+  auto old = store_->GetRefreshToken("rt-1");
+  ASSERT_THAT(old, IsOk());
+  EXPECT_EQ(old->token.rotated_at, 0);
+  EXPECT_EQ(old->family.revoked_at, kNow + 1);
+  EXPECT_THAT(store_->GetRefreshToken("rt-2"),
+              StatusIs(StatusCode::kNotFound, HasSubstr("refresh token")));
+}
+
+TEST_P(StoreConformanceTest, RotateAsyncUnknownTokenIsNotFound) {
+  ASSERT_THAT(store_->CreateFamily(MakeFamily("fam-1"), std::nullopt), IsOk());
+  EXPECT_THAT(RotateAsync(*store_, "rt-9", kNow, MakeRefresh("rt-2", "fam-1")),
+              StatusIs(StatusCode::kNotFound, HasSubstr("refresh token")));
+  EXPECT_THAT(store_->GetRefreshToken("rt-2"),
+              StatusIs(StatusCode::kNotFound, HasSubstr("refresh token")));
+}
+
+TEST_P(StoreConformanceTest, RotateAsyncIntoAnotherFamilyIsInvalidArgument) {
+  ASSERT_THAT(store_->CreateFamily(MakeFamily("fam-1"), MakeRefresh("rt-1", "fam-1")), IsOk());
+  ASSERT_THAT(store_->CreateFamily(MakeFamily("fam-2"), MakeRefresh("rt-other", "fam-2")), IsOk());
+  EXPECT_THAT(RotateAsync(*store_, "rt-1", kNow + 60, MakeRefresh("rt-2", "fam-2")),
+              StatusIs(StatusCode::kInvalidArgument, HasSubstr("fam-2")));
+  auto old = store_->GetRefreshToken("rt-1");
+  ASSERT_THAT(old, IsOk());
+  EXPECT_EQ(old->token.rotated_at, 0);
+  EXPECT_EQ(old->token.successor_hash, "");
+  EXPECT_THAT(store_->GetRefreshToken("rt-2"),
+              StatusIs(StatusCode::kNotFound, HasSubstr("refresh token")));
+}
+
+TEST_P(StoreConformanceTest, RotateAsyncIsAllOrNothing) {
+  ASSERT_THAT(store_->CreateFamily(MakeFamily("fam-1"), MakeRefresh("rt-1", "fam-1")), IsOk());
+  ASSERT_THAT(store_->CreateFamily(MakeFamily("fam-2"), MakeRefresh("rt-taken", "fam-2")), IsOk());
+  EXPECT_THAT(RotateAsync(*store_, "rt-1", kNow + 60, MakeRefresh("rt-taken", "fam-1")),
+              StatusIs(StatusCode::kAlreadyExists, HasSubstr("refresh token")));
+  auto old = store_->GetRefreshToken("rt-1");
+  ASSERT_THAT(old, IsOk());
+  EXPECT_EQ(old->token.rotated_at, 0);
+  EXPECT_EQ(old->token.successor_hash, "");
+  auto taken = store_->GetRefreshToken("rt-taken");
+  ASSERT_THAT(taken, IsOk());
+  EXPECT_EQ(taken->token.family_id, "fam-2");
+  // Nothing was left half done: the token still rotates.
+  EXPECT_THAT(RotateAsync(*store_, "rt-1", kNow + 61, MakeRefresh("rt-2", "fam-1")),
+              IsOkAndHolds(RotateOutcome::kRotated));
+}
+
 // --- housekeeping ---
 
 TEST_P(StoreConformanceTest, PurgeExpiredRemovesOnlyExpiredRows) {
@@ -1369,6 +1524,101 @@ TEST_P(StoreConformanceTest, ConcurrentRotateHasExactlyOneWinner) {
     }
   }
   EXPECT_EQ(successors, 1);
+}
+
+// Many asynchronous rotations of distinct tokens, issued from several threads without waiting:
+// every completion comes, once, with kRotated, and every rotation is stored.
+TEST_P(StoreConformanceTest, ConcurrentAsyncRotationsOfDistinctTokensAllComplete) {
+  constexpr int kIssuers = 8;
+  constexpr int kPerIssuer = 16;
+  constexpr size_t kTotal = kIssuers * kPerIssuer;
+  for (size_t i = 0; i < kTotal; ++i) {
+    const std::string family_id = "fam-" + std::to_string(i);
+    ASSERT_THAT(store_->CreateFamily(MakeFamily(family_id),
+                                     MakeRefresh("rt-" + std::to_string(i), family_id)),
+                IsOk());
+  }
+  auto completions = std::make_shared<Completions>(kTotal);
+  std::latch start(kIssuers);
+  std::vector<std::thread> threads;
+  for (int t = 0; t < kIssuers; ++t) {
+    threads.emplace_back([&, t] {
+      start.arrive_and_wait();
+      for (int k = 0; k < kPerIssuer; ++k) {
+        const size_t i = static_cast<size_t>(t * kPerIssuer + k);
+        store_->RotateRefreshTokenAsync(
+            "rt-" + std::to_string(i), kNow + 1,
+            MakeRefresh("rt-next-" + std::to_string(i), "fam-" + std::to_string(i)),
+            RecordInto(completions, i));
+      }
+    });
+  }
+  for (std::thread& t : threads) t.join();
+  ASSERT_TRUE(AwaitAll(*completions)) << "not every done was called within the timeout";
+  // A later rotation's completion: any second call of an earlier `done` has happened by now.
+  EXPECT_THAT(RotateAsync(*store_, "rt-none", kNow + 2, MakeRefresh("rt-none-next", "fam-0")),
+              StatusIs(StatusCode::kNotFound, HasSubstr("refresh token")));
+
+  std::lock_guard<std::mutex> lock(completions->mu);
+  for (size_t i = 0; i < kTotal; ++i) {
+    EXPECT_EQ(completions->calls[i], 1) << i;
+    EXPECT_THAT(completions->results[i], IsOkAndHolds(RotateOutcome::kRotated)) << i;
+    auto old = store_->GetRefreshToken("rt-" + std::to_string(i));
+    ASSERT_THAT(old, IsOk()) << i;
+    EXPECT_EQ(old->token.rotated_at, kNow + 1) << i;
+    EXPECT_EQ(old->token.successor_hash, "rt-next-" + std::to_string(i)) << i;
+    EXPECT_THAT(store_->GetRefreshToken("rt-next-" + std::to_string(i)), IsOk()) << i;
+  }
+}
+
+// The compare-and-set holds for asynchronous rotations too: one winner, the rest kAlreadyRotated.
+TEST_P(StoreConformanceTest, ConcurrentAsyncRotateOfOneTokenHasExactlyOneWinner) {
+  ASSERT_THAT(store_->CreateFamily(MakeFamily("fam-1"), MakeRefresh("rt-0", "fam-1")), IsOk());
+  auto completions = std::make_shared<Completions>(kThreads);
+  std::latch start(kThreads);
+  std::vector<std::thread> threads;
+  for (int i = 0; i < kThreads; ++i) {
+    threads.emplace_back([&, i] {
+      start.arrive_and_wait();
+      store_->RotateRefreshTokenAsync("rt-0", kNow + 1,
+                                      MakeRefresh("rt-next-" + std::to_string(i), "fam-1"),
+                                      RecordInto(completions, static_cast<size_t>(i)));
+    });
+  }
+  for (std::thread& t : threads) t.join();
+  ASSERT_TRUE(AwaitAll(*completions)) << "not every done was called within the timeout";
+  EXPECT_THAT(RotateAsync(*store_, "rt-none", kNow + 2, MakeRefresh("rt-none-next", "fam-1")),
+              StatusIs(StatusCode::kNotFound, HasSubstr("refresh token")));
+
+  std::lock_guard<std::mutex> lock(completions->mu);
+  int rotated = 0;
+  int already = 0;
+  std::string winner;
+  for (int i = 0; i < kThreads; ++i) {
+    const auto& result = completions->results[static_cast<size_t>(i)];
+    EXPECT_EQ(completions->calls[static_cast<size_t>(i)], 1) << i;
+    ASSERT_THAT(result, IsOk()) << i;
+    if (*result == RotateOutcome::kRotated) {
+      ++rotated;
+      winner = "rt-next-" + std::to_string(i);
+    }
+    if (*result == RotateOutcome::kAlreadyRotated) ++already;
+  }
+  EXPECT_EQ(rotated, 1);
+  EXPECT_EQ(already, kThreads - 1);
+  auto old = store_->GetRefreshToken("rt-0");
+  ASSERT_THAT(old, IsOk());
+  EXPECT_EQ(old->token.successor_hash, winner);
+  for (int i = 0; i < kThreads; ++i) {
+    const std::string hash = "rt-next-" + std::to_string(i);
+    if (hash == winner) {
+      EXPECT_THAT(store_->GetRefreshToken(hash), IsOk());
+    } else {
+      EXPECT_THAT(store_->GetRefreshToken(hash),
+                  StatusIs(StatusCode::kNotFound, HasSubstr("refresh token")))
+          << hash;
+    }
+  }
 }
 
 // --- coordination between nodes ---

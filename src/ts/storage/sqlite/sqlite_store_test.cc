@@ -6,8 +6,12 @@
 #include <stdlib.h>
 #include <sys/stat.h>
 
+#include <chrono>
+#include <condition_variable>
 #include <filesystem>
 #include <fstream>
+#include <memory>
+#include <mutex>
 #include <string>
 #include <thread>
 #include <vector>
@@ -398,6 +402,321 @@ TEST_F(SqliteStoreTest, PurgeRejectsNonPositiveBatch) {
   ASSERT_NE(store, nullptr);
   EXPECT_THAT(store->PurgeExpired(kNow, 0),
               StatusIs(StatusCode::kInvalidArgument, HasSubstr("batch")));
+}
+
+// --- RotateRefreshTokenAsync on the group-commit writer ---
+
+constexpr std::chrono::seconds kAsyncTimeout{30};
+
+// The completions of n RotateRefreshTokenAsync calls, one slot each. Shared with the completions,
+// which run on the writer thread, possibly after a test that gave up waiting has returned.
+struct Completions {
+  explicit Completions(size_t n)
+      : calls(n, 0), results(n, StatusOr<RotateOutcome>(InternalError("done was not called"))) {}
+  std::mutex mu;
+  std::condition_variable cv;
+  std::vector<int> calls;                        // how often each slot's `done` ran
+  std::vector<StatusOr<RotateOutcome>> results;  // what each slot's first call got
+  size_t answered = 0;                           // slots called at least once
+};
+
+Store::RotateDone RecordInto(std::shared_ptr<Completions> c, size_t slot) {
+  return [c = std::move(c), slot](StatusOr<RotateOutcome> result) {
+    std::lock_guard<std::mutex> lock(c->mu);
+    if (c->calls[slot]++ == 0) {
+      c->results[slot] = std::move(result);
+      ++c->answered;
+    }
+    c->cv.notify_all();
+  };
+}
+
+// Waits until every slot was answered; false if that took longer than kAsyncTimeout.
+bool AwaitAll(Completions& c) {
+  std::unique_lock<std::mutex> lock(c.mu);
+  return c.cv.wait_for(lock, kAsyncTimeout, [&] { return c.answered == c.calls.size(); });
+}
+
+// Creates family `family_id` with its first refresh token `hash`.
+Status CreateChain(Store& store, const std::string& family_id, const std::string& hash) {
+  TokenFamily family;
+  family.family_id = family_id;
+  family.scopes = {"openid", "aws"};
+  family.expires_at = kNow + 100;
+  RefreshToken token;
+  token.token_hash = hash;
+  token.family_id = family_id;
+  token.scopes = {"openid", "aws"};
+  token.expires_at = kNow + 100;
+  return store.CreateFamily(family, token);
+}
+
+RefreshToken Successor(const std::string& hash, const std::string& family_id) {
+  RefreshToken next;
+  next.token_hash = hash;
+  next.family_id = family_id;
+  next.scopes = {"openid"};
+  next.created_at = kNow;
+  next.expires_at = kNow + 100;
+  return next;
+}
+
+// Asynchronous rotations and blocking writes from several threads share the writer's batches:
+// every one is acknowledged with its own result, and all of it is on disk after a reopen.
+TEST_F(SqliteStoreTest, AsyncAndBlockingWritesInterleavedFromSeveralThreadsAllLand) {
+  auto store = OpenOrDie();
+  ASSERT_NE(store, nullptr);
+  constexpr int kThreads = 6;
+  constexpr int kPerThread = 12;
+  constexpr size_t kTotal = kThreads * kPerThread;
+  for (size_t i = 0; i < kTotal; ++i) {
+    ASSERT_THAT(CreateChain(*store, "fam-" + std::to_string(i), "rt-" + std::to_string(i)), IsOk());
+  }
+  auto completions = std::make_shared<Completions>(kTotal);
+  std::vector<Status> user_results(kTotal, InternalError("not run"));
+  std::vector<StatusOr<RotateOutcome>> blocking_results(kTotal, InternalError("not run"));
+  std::vector<std::thread> threads;
+  for (int t = 0; t < kThreads; ++t) {
+    threads.emplace_back([&, t] {
+      for (int k = 0; k < kPerThread; ++k) {
+        const size_t i = static_cast<size_t>(t * kPerThread + k);
+        const std::string n = std::to_string(i);
+        // Odd slots rotate asynchronously then write a user; even slots the other way round.
+        if (i % 2 == 1) {
+          store->RotateRefreshTokenAsync("rt-" + n, kNow + 1, Successor("next-" + n, "fam-" + n),
+                                         RecordInto(completions, i));
+        }
+        User user;
+        user.user_id = "user-" + n;
+        user.user_name = "name-" + n;
+        user_results[i] = store->CreateUser(user);
+        if (i % 2 == 0) {
+          store->RotateRefreshTokenAsync("rt-" + n, kNow + 1, Successor("next-" + n, "fam-" + n),
+                                         RecordInto(completions, i));
+        }
+        // Then a blocking rotation of the same token: it queues behind the asynchronous one.
+        blocking_results[i] =
+            store->RotateRefreshToken("rt-" + n, kNow + 2, Successor("other-" + n, "fam-" + n));
+      }
+    });
+  }
+  for (auto& t : threads) t.join();
+  ASSERT_TRUE(AwaitAll(*completions)) << "not every done was called within the timeout";
+
+  {
+    std::lock_guard<std::mutex> lock(completions->mu);
+    for (size_t i = 0; i < kTotal; ++i) {
+      EXPECT_EQ(completions->calls[i], 1) << i;
+      EXPECT_THAT(user_results[i], IsOk()) << i;
+      // The same thread's blocking rotation of the same token queued after its asynchronous
+      // one, so the asynchronous one won.
+      EXPECT_THAT(completions->results[i], IsOkAndHolds(RotateOutcome::kRotated)) << i;
+      EXPECT_THAT(blocking_results[i], IsOkAndHolds(RotateOutcome::kAlreadyRotated)) << i;
+    }
+  }
+  store.reset();
+  store = OpenOrDie();  // what was acknowledged is on disk
+  ASSERT_NE(store, nullptr);
+  for (size_t i = 0; i < kTotal; ++i) {
+    const std::string n = std::to_string(i);
+    EXPECT_THAT(store->GetUser("user-" + n), IsOk()) << i;
+    auto old = store->GetRefreshToken("rt-" + n);
+    ASSERT_THAT(old, IsOk()) << i;
+    EXPECT_EQ(old->token.rotated_at, kNow + 1) << i;
+    EXPECT_EQ(old->token.successor_hash, "next-" + n) << i;
+    EXPECT_THAT(store->GetRefreshToken("next-" + n), IsOk()) << i;
+    EXPECT_THAT(store->GetRefreshToken("other-" + n),
+                StatusIs(StatusCode::kNotFound, HasSubstr("refresh token")))
+        << i;
+  }
+}
+
+// `done` comes after the commit: when it runs, another connection already sees the rotation, and
+// the rotation survives closing and reopening the file.
+TEST_F(SqliteStoreTest, RotationWhoseDoneWasCalledIsDurable) {
+  auto store = OpenOrDie();
+  ASSERT_NE(store, nullptr);
+  ASSERT_THAT(CreateChain(*store, "fam-1", "rt-1"), IsOk());
+  struct Seen {
+    std::mutex mu;
+    std::condition_variable cv;
+    int calls = 0;
+    StatusOr<RotateOutcome> result = InternalError("done was not called");
+    std::vector<std::string> successor_seen;  // by another connection, from inside `done`
+  };
+  auto seen = std::make_shared<Seen>();
+  const std::string path = path_;
+  store->RotateRefreshTokenAsync(
+      "rt-1", kNow + 5, Successor("rt-2", "fam-1"), [seen, path](StatusOr<RotateOutcome> result) {
+        RawDb raw(path);
+        std::vector<std::string> successor = raw.Column(
+            "SELECT successor_hash FROM refresh_tokens WHERE token_hash = 'rt-1' "
+            "AND rotated_at = " +
+            std::to_string(kNow + 5) +
+            " AND EXISTS (SELECT 1 FROM refresh_tokens WHERE token_hash = 'rt-2')");
+        std::lock_guard<std::mutex> lock(seen->mu);
+        if (seen->calls++ == 0) {
+          seen->result = std::move(result);
+          seen->successor_seen = std::move(successor);
+        }
+        seen->cv.notify_all();
+      });
+  {
+    std::unique_lock<std::mutex> lock(seen->mu);
+    ASSERT_TRUE(seen->cv.wait_for(lock, kAsyncTimeout, [&] { return seen->calls > 0; }))
+        << "done was not called within the timeout";
+    EXPECT_THAT(seen->result, IsOkAndHolds(RotateOutcome::kRotated));
+    EXPECT_THAT(seen->successor_seen, ElementsAre("rt-2"));
+  }
+  store.reset();  // joins the writer: a second call of `done` would have happened by now
+  EXPECT_EQ(seen->calls, 1);
+
+  store = OpenOrDie();
+  ASSERT_NE(store, nullptr);
+  auto old = store->GetRefreshToken("rt-1");
+  ASSERT_THAT(old, IsOk());
+  EXPECT_EQ(old->token.rotated_at, kNow + 5);
+  EXPECT_EQ(old->token.successor_hash, "rt-2");
+  auto next = store->GetRefreshToken("rt-2");
+  ASSERT_THAT(next, IsOk());
+  EXPECT_THAT(next->token.scopes, ElementsAre("openid"));
+  EXPECT_EQ(next->token.rotated_at, 0);
+}
+
+// The checks RotateRefreshToken makes before writing answer through `done` too, once each, and
+// change nothing.
+TEST_F(SqliteStoreTest, AsyncRotationWithNonPositiveTimeIsInvalidArgumentThroughDone) {
+  auto store = OpenOrDie();
+  ASSERT_NE(store, nullptr);
+  ASSERT_THAT(CreateChain(*store, "fam-1", "rt-1"), IsOk());
+  auto completions = std::make_shared<Completions>(3);
+  store->RotateRefreshTokenAsync("rt-1", 0, Successor("rt-2", "fam-1"), RecordInto(completions, 0));
+  store->RotateRefreshTokenAsync("rt-1", -1, Successor("rt-3", "fam-1"),
+                                 RecordInto(completions, 1));
+  // A later rotation through the writer: once its completion is in, every earlier one is.
+  store->RotateRefreshTokenAsync("rt-none", kNow, Successor("rt-4", "fam-1"),
+                                 RecordInto(completions, 2));
+  ASSERT_TRUE(AwaitAll(*completions)) << "not every done was called within the timeout";
+  {
+    std::lock_guard<std::mutex> lock(completions->mu);
+    EXPECT_THAT(completions->results[0],
+                StatusIs(StatusCode::kInvalidArgument, HasSubstr("now must be positive")));
+    EXPECT_THAT(completions->results[1],
+                StatusIs(StatusCode::kInvalidArgument, HasSubstr("now must be positive")));
+    EXPECT_THAT(completions->results[2],
+                StatusIs(StatusCode::kNotFound, HasSubstr("no such refresh token")));
+    EXPECT_THAT(completions->calls, ElementsAre(1, 1, 1));
+  }
+  auto old = store->GetRefreshToken("rt-1");
+  ASSERT_THAT(old, IsOk());
+  EXPECT_EQ(old->token.rotated_at, 0);
+  for (const char* hash : {"rt-2", "rt-3", "rt-4"}) {
+    EXPECT_THAT(store->GetRefreshToken(hash),
+                StatusIs(StatusCode::kNotFound, HasSubstr("refresh token")))
+        << hash;
+  }
+}
+
+TEST_F(SqliteStoreTest, AsyncRotationWithScopesWithWhitespaceIsInvalidArgumentThroughDone) {
+  auto store = OpenOrDie();
+  ASSERT_NE(store, nullptr);
+  ASSERT_THAT(CreateChain(*store, "fam-1", "rt-1"), IsOk());
+  auto completions = std::make_shared<Completions>(2);
+  RefreshToken bad = Successor("rt-2", "fam-1");
+  bad.scopes = {"openid", "two words"};
+  store->RotateRefreshTokenAsync("rt-1", kNow, bad, RecordInto(completions, 0));
+  store->RotateRefreshTokenAsync("rt-none", kNow, Successor("rt-4", "fam-1"),
+                                 RecordInto(completions, 1));
+  ASSERT_TRUE(AwaitAll(*completions)) << "not every done was called within the timeout";
+  {
+    std::lock_guard<std::mutex> lock(completions->mu);
+    EXPECT_THAT(completions->results[0],
+                StatusIs(StatusCode::kInvalidArgument, HasSubstr("two words")));
+    EXPECT_THAT(completions->calls, ElementsAre(1, 1));
+  }
+  auto old = store->GetRefreshToken("rt-1");
+  ASSERT_THAT(old, IsOk());
+  EXPECT_EQ(old->token.rotated_at, 0);
+}
+
+// Closing the store drains the writer's queue: rotations queued when the last reference goes
+// are committed and their `done` called, once, with their outcome.
+TEST_F(SqliteStoreTest, DestroyingTheStoreWithAsyncWritesQueuedCallsEveryDone) {
+  auto store = OpenOrDie();
+  ASSERT_NE(store, nullptr);
+  constexpr size_t kQueued = 64;
+  ASSERT_THAT(CreateChain(*store, "fam-gate", "rt-gate"), IsOk());
+  for (size_t i = 0; i < kQueued; ++i) {
+    ASSERT_THAT(CreateChain(*store, "fam-" + std::to_string(i), "rt-" + std::to_string(i)), IsOk());
+  }
+  // The gate: a rotation whose `done` holds the writer thread until released, so what is issued
+  // meanwhile stays queued.
+  struct Gate {
+    std::mutex mu;
+    std::condition_variable cv;
+    bool entered = false;
+    bool open = false;
+    StatusOr<RotateOutcome> result = InternalError("done was not called");
+  };
+  auto gate = std::make_shared<Gate>();
+  store->RotateRefreshTokenAsync(
+      "rt-gate", kNow + 1, Successor("next-gate", "fam-gate"), [gate](StatusOr<RotateOutcome> r) {
+        std::unique_lock<std::mutex> lock(gate->mu);
+        gate->result = std::move(r);
+        gate->entered = true;
+        gate->cv.notify_all();
+        gate->cv.wait_for(lock, kAsyncTimeout, [&] { return gate->open; });
+      });
+  {
+    std::unique_lock<std::mutex> lock(gate->mu);
+    ASSERT_TRUE(gate->cv.wait_for(lock, kAsyncTimeout, [&] { return gate->entered; }))
+        << "the gate's done was not called within the timeout";
+  }
+  auto completions = std::make_shared<Completions>(kQueued);
+  for (size_t i = 0; i < kQueued; ++i) {
+    const std::string n = std::to_string(i);
+    store->RotateRefreshTokenAsync("rt-" + n, kNow + 2, Successor("next-" + n, "fam-" + n),
+                                   RecordInto(completions, i));
+  }
+  {
+    std::lock_guard<std::mutex> lock(completions->mu);
+    ASSERT_EQ(completions->answered, 0u) << "the writer was not held by the gate";
+  }
+
+  // Drop the last reference on another thread (the destructor joins the writer, which waits for
+  // the gate); open the gate once the destruction has begun.
+  std::weak_ptr<SqliteStore> weak = store;
+  std::thread closer([store = std::move(store)]() mutable { store.reset(); });
+  const auto deadline = std::chrono::steady_clock::now() + kAsyncTimeout;
+  while (!weak.expired() && std::chrono::steady_clock::now() < deadline) {
+    std::this_thread::yield();
+  }
+  EXPECT_TRUE(weak.expired()) << "the store's destruction did not begin";
+  {
+    std::lock_guard<std::mutex> lock(gate->mu);
+    gate->open = true;
+  }
+  gate->cv.notify_all();
+  closer.join();  // the writer has stopped: every `done` it will ever call has been called
+
+  EXPECT_THAT(gate->result, IsOkAndHolds(RotateOutcome::kRotated));
+  {
+    std::lock_guard<std::mutex> lock(completions->mu);
+    EXPECT_EQ(completions->answered, kQueued);
+    for (size_t i = 0; i < kQueued; ++i) {
+      EXPECT_EQ(completions->calls[i], 1) << i;
+      EXPECT_THAT(completions->results[i], IsOkAndHolds(RotateOutcome::kRotated)) << i;
+    }
+  }
+  store = OpenOrDie();
+  ASSERT_NE(store, nullptr);
+  for (size_t i = 0; i < kQueued; ++i) {
+    const std::string n = std::to_string(i);
+    auto old = store->GetRefreshToken("rt-" + n);
+    ASSERT_THAT(old, IsOk()) << i;
+    EXPECT_EQ(old->token.successor_hash, "next-" + n) << i;
+    EXPECT_THAT(store->GetRefreshToken("next-" + n), IsOk()) << i;
+  }
 }
 
 }  // namespace
