@@ -1,5 +1,7 @@
 #include "ts/common/thread_pool.h"
 
+#include <pthread.h>
+
 #include <algorithm>
 #include <cstdio>
 #include <exception>
@@ -12,7 +14,10 @@ StatusOr<std::unique_ptr<ThreadPool>> ThreadPool::Create(int threads) {
   std::unique_ptr<ThreadPool> pool(new ThreadPool());
   try {
     for (int i = 0; i < std::max(threads, 1); ++i) {
-      pool->threads_.emplace_back([p = pool.get()] { p->Loop(); });
+      pool->threads_.emplace_back([p = pool.get()] {
+        pthread_setname_np(pthread_self(), "ts-worker");  // for top -H and perf
+        p->Loop();
+      });
     }
   } catch (const std::system_error& e) {
     return InternalError(std::string("cannot start a worker thread: ") + e.what());

@@ -12,6 +12,8 @@
 // none crosses into callers.
 #include "ts/http/server.h"
 
+#include <pthread.h>
+
 #include <algorithm>
 #include <array>
 #include <atomic>
@@ -618,6 +620,7 @@ Status Server::Impl::RunThreads(int threads) {
     threads_.reserve(static_cast<size_t>(threads));
     for (int i = 0; i < threads; ++i) {
       threads_.emplace_back([this] {
+        pthread_setname_np(pthread_self(), "ts-http-io");  // for top -H and perf
         current_io_server_ = this;
         for (;;) {
           try {
