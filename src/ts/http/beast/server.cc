@@ -390,10 +390,7 @@ class Session : public std::enable_shared_from_this<Session> {
   void SendError(int status, std::string_view message) {
     exchange_ = {/*keep_alive=*/false,
                  /*http10=*/false,
-                 /*head=*/false,
-                 crypto::RandomUuid(),
-                 "-",
-                 "-"};
+                 /*head=*/false,       crypto::RandomUuid(), "-", "-"};
     if (parser_ && parser_->is_header_done()) {
       const auto& msg = parser_->get();
       exchange_.method = std::string(msg.method_string());
