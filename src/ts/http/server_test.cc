@@ -1056,11 +1056,10 @@ TEST(AsyncServerTest, ShutdownPastItsDrainTimeoutStillWaitsForAnOutstandingRespo
   // Past the drain timeout the answer itself is not promised to reach the client.
 }
 
-// DISABLED: fails because of a bug in beast/server.cc (not fixed here). Once the acceptor is
-// closed and the only session waits for its Responder, the io_context has no pending work, so
-// ioc_.run() returns on every io thread (RunThreads) and they exit; the answer that Deliver
-// posts to the strand then never runs: the client gets nothing and the session never closes,
-// so Shutdown waits out its whole drain timeout. Run with --gtest_also_run_disabled_tests.
+// Guards a fixed bug: once the acceptor was closed and the only session waited for its
+// Responder, the io_context had no pending work, ioc_.run() returned on every io thread and the
+// answer posted to the strand never ran (the client got nothing; Shutdown waited out its drain
+// timeout). A work guard now keeps the io threads running until Finish() stops them.
 TEST(AsyncServerTest, ShutdownWaitsForAnOutstandingResponderWhoseClientGetsTheAnswer) {
   std::unique_ptr<Server> server;
   HeldRequests held;
@@ -1097,12 +1096,10 @@ TEST(AsyncServerTest, ShutdownWaitsForAnOutstandingResponderWhoseClientGetsTheAn
   EXPECT_TRUE(answered_when_shutdown_returned);
 }
 
-// DISABLED: fails because of a bug in beast/server.cc (not fixed here). server.h says a
-// Responder "not yet called or dropped" delays Shutdown "until it ... is answered", but the
-// server counts a request as outstanding until every copy of its Responder is destroyed
-// (EndHandling runs only in ~PendingReply), so an answered Responder whose copy is still held
-// (e.g. by a batch that answers its entries and clears them later) blocks Shutdown, and
-// ~Server, until that copy is dropped. Run with --gtest_also_run_disabled_tests.
+// Guards a fixed bug: a request counted as outstanding until every copy of its Responder was
+// destroyed, so an answered Responder whose copy was still held (e.g. by a batch that answers its
+// entries and clears them later) held Shutdown and ~Server. Answering now ends the count and
+// lets go of the session.
 TEST(AsyncServerTest, ShutdownIsNotHeldByAnAnsweredResponderStillReferenced) {
   std::unique_ptr<Server> server;
   HeldRequests held;
