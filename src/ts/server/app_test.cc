@@ -5,8 +5,12 @@
 #include <stdlib.h>
 
 #include <boost/json.hpp>
+#include <chrono>
+#include <condition_variable>
 #include <filesystem>
 #include <memory>
+#include <mutex>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -309,6 +313,96 @@ TEST_F(TesseraTest, SignedCreateTokenWithIamSucceeds) {
 
   // The same signed request again reuses the code: a modeled error through the same path.
   ExpectError(app_->Handle(r), 400, "InvalidGrantException");
+}
+
+// HandleAsync answers through its Responder, possibly on another thread; this waits for it.
+class AsyncAnswer {
+ public:
+  http::Responder Responder() {
+    return [this](http::Response r) {
+      std::lock_guard<std::mutex> lock(mu_);
+      ++calls_;
+      response_ = std::move(r);
+      cv_.notify_all();
+    };
+  }
+  // The answer, or nullopt if none came within 10 s.
+  std::optional<http::Response> Wait() {
+    std::unique_lock<std::mutex> lock(mu_);
+    if (!cv_.wait_for(lock, std::chrono::seconds(10), [&] { return calls_ > 0; })) {
+      return std::nullopt;
+    }
+    return response_;
+  }
+  int calls() {
+    std::lock_guard<std::mutex> lock(mu_);
+    return calls_;
+  }
+
+ private:
+  std::mutex mu_;
+  std::condition_variable cv_;
+  int calls_ = 0;
+  http::Response response_;
+};
+
+TEST_F(TesseraTest, HandleAsyncServesTheCodeAndRefreshGrantsAndEverythingElse) {
+  http::Request code = TokenRequest(CodeBody(MakeCode()));
+  ASSERT_THAT(sigv4::SignRequest(code, Root(), "us-east-1", "sso-oauth", kNow), IsOk());
+  AsyncAnswer first;
+  app_->HandleAsync(code, first.Responder());  // the code grant: on the worker pool
+  auto redeemed = first.Wait();
+  ASSERT_TRUE(redeemed.has_value());
+  ASSERT_EQ(redeemed->status, 200) << redeemed->body;
+  const std::string refresh_token(
+      json::parse(redeemed->body).as_object()["refreshToken"].as_string());
+
+  // A refresh on SQLite: signed on the calling thread, answered once its rotation is durable.
+  const std::string body = json::serialize(json::object{{"clientId", kDemoApplicationArn},
+                                                        {"grantType", "refresh_token"},
+                                                        {"refreshToken", refresh_token},
+                                                        {"scope", json::array{"aws"}}});
+  http::Request refresh = TokenRequest(body);
+  ASSERT_THAT(sigv4::SignRequest(refresh, Root(), "us-east-1", "sso-oauth", kNow), IsOk());
+  AsyncAnswer second;
+  app_->HandleAsync(refresh, second.Responder());
+  auto refreshed = second.Wait();
+  ASSERT_TRUE(refreshed.has_value());
+  ASSERT_EQ(refreshed->status, 200) << refreshed->body;
+  EXPECT_EQ(refreshed->FindHeader("content-type").value_or(""), "application/json");
+  json::object o = json::parse(refreshed->body).as_object();
+  EXPECT_NE(o["refreshToken"].as_string(), refresh_token);
+  EXPECT_EQ(o["scope"], (json::array{"aws"}));
+  auto stored = app_->store()->GetRefreshToken(tokens::TokenMinter::Hash(refresh_token));
+  ASSERT_THAT(stored, IsOk());
+  EXPECT_NE(stored->token.rotated_at, 0);
+
+  // The same token again is reuse: the family is revoked, answered through the worker pool.
+  AsyncAnswer third;
+  app_->HandleAsync(refresh, third.Responder());
+  auto reused = third.Wait();
+  ASSERT_TRUE(reused.has_value());
+  ExpectError(*reused, 400, "InvalidGrantException");
+  EXPECT_THAT(reused->body, HasSubstr("already been used"));
+
+  // A badly signed token request is answered at once with the modeled error.
+  http::Request unsigned_request = TokenRequest(body);
+  AsyncAnswer fourth;
+  app_->HandleAsync(unsigned_request, fourth.Responder());
+  EXPECT_EQ(fourth.calls(), 1);
+  ExpectError(*fourth.Wait(), 403, "MissingAuthenticationTokenException");
+
+  // Anything else runs Handle on the workers.
+  http::Request health;
+  health.method = "GET";
+  health.target = "/healthz";
+  AsyncAnswer fifth;
+  app_->HandleAsync(health, fifth.Responder());
+  auto healthy = fifth.Wait();
+  ASSERT_TRUE(healthy.has_value());
+  EXPECT_EQ(healthy->status, 200);
+  EXPECT_EQ(healthy->body, R"({"status":"ok"})");
+  EXPECT_EQ(first.calls() + second.calls() + third.calls() + fifth.calls(), 4);
 }
 
 TEST_F(TesseraTest, ModeledServiceErrorsReachTheWire) {
