@@ -22,6 +22,25 @@
 
 namespace ts::storage {
 
+Completions::Completions(size_t n)
+    : calls(n, 0), results(n, StatusOr<RotateOutcome>(InternalError("done was not called"))) {}
+
+Store::RotateDone RecordInto(std::shared_ptr<Completions> c, size_t slot) {
+  return [c = std::move(c), slot](StatusOr<RotateOutcome> result) {
+    std::lock_guard<std::mutex> lock(c->mu);
+    if (c->calls[slot]++ == 0) {
+      c->results[slot] = std::move(result);
+      ++c->answered;
+    }
+    c->cv.notify_all();
+  };
+}
+
+bool AwaitAll(Completions& c) {
+  std::unique_lock<std::mutex> lock(c.mu);
+  return c.cv.wait_for(lock, kAsyncTimeout, [&] { return c.answered == c.calls.size(); });
+}
+
 // Field-wise equality for the records, so whole round trips are checked.
 bool operator==(const Instance& a, const Instance& b) {
   return std::tie(a.instance_arn, a.instance_id, a.identity_store_id, a.owner_account_id, a.region,
@@ -1226,37 +1245,6 @@ TEST_P(StoreConformanceTest, RotateChainsThroughSuccessors) {
 }
 
 // --- RotateRefreshTokenAsync: RotateRefreshToken's outcomes, through a completion ---
-
-constexpr std::chrono::seconds kAsyncTimeout{30};
-
-// The completions of n RotateRefreshTokenAsync calls, one slot each. Shared with the completions,
-// which may run on another thread, and after a test that gave up waiting has returned.
-struct Completions {
-  explicit Completions(size_t n)
-      : calls(n, 0), results(n, StatusOr<RotateOutcome>(InternalError("done was not called"))) {}
-  std::mutex mu;
-  std::condition_variable cv;
-  std::vector<int> calls;                        // how often each slot's `done` ran
-  std::vector<StatusOr<RotateOutcome>> results;  // what each slot's first call got
-  size_t answered = 0;                           // slots called at least once
-};
-
-Store::RotateDone RecordInto(std::shared_ptr<Completions> c, size_t slot) {
-  return [c = std::move(c), slot](StatusOr<RotateOutcome> result) {
-    std::lock_guard<std::mutex> lock(c->mu);
-    if (c->calls[slot]++ == 0) {
-      c->results[slot] = std::move(result);
-      ++c->answered;
-    }
-    c->cv.notify_all();
-  };
-}
-
-// Waits until every slot was answered; false if that took longer than kAsyncTimeout.
-bool AwaitAll(Completions& c) {
-  std::unique_lock<std::mutex> lock(c.mu);
-  return c.cv.wait_for(lock, kAsyncTimeout, [&] { return c.answered == c.calls.size(); });
-}
 
 // One RotateRefreshTokenAsync, waited for. A later asynchronous rotation's completion (here of an
 // unknown token, which changes nothing) comes after every earlier one's, so once it is in, a

@@ -13,7 +13,13 @@
 
 #include <gtest/gtest.h>
 
+#include <chrono>
+#include <condition_variable>
+#include <cstddef>
 #include <functional>
+#include <memory>
+#include <mutex>
+#include <vector>
 
 #include "ts/storage/store.h"
 
@@ -31,5 +37,26 @@ class StoreConformanceTest : public ::testing::TestWithParam<StoreFactory> {
 
   StorePtr store_;
 };
+
+// --- for tests of RotateRefreshTokenAsync (here and in the backends' own tests) ---
+
+inline constexpr std::chrono::seconds kAsyncTimeout{30};
+
+// The completions of n RotateRefreshTokenAsync calls, one slot each. Shared with the completions,
+// which may run on another thread, and after a test that gave up waiting has returned.
+struct Completions {
+  explicit Completions(size_t n);
+  std::mutex mu;
+  std::condition_variable cv;
+  std::vector<int> calls;                        // how often each slot's `done` ran
+  std::vector<StatusOr<RotateOutcome>> results;  // what each slot's first call got
+  size_t answered = 0;                           // slots called at least once
+};
+
+// A completion that records into `slot` of `c`.
+Store::RotateDone RecordInto(std::shared_ptr<Completions> c, size_t slot);
+
+// Waits until every slot was answered; false if that took longer than kAsyncTimeout.
+bool AwaitAll(Completions& c);
 
 }  // namespace ts::storage

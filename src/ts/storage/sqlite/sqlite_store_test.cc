@@ -406,37 +406,6 @@ TEST_F(SqliteStoreTest, PurgeRejectsNonPositiveBatch) {
 
 // --- RotateRefreshTokenAsync on the group-commit writer ---
 
-constexpr std::chrono::seconds kAsyncTimeout{30};
-
-// The completions of n RotateRefreshTokenAsync calls, one slot each. Shared with the completions,
-// which run on the writer thread, possibly after a test that gave up waiting has returned.
-struct Completions {
-  explicit Completions(size_t n)
-      : calls(n, 0), results(n, StatusOr<RotateOutcome>(InternalError("done was not called"))) {}
-  std::mutex mu;
-  std::condition_variable cv;
-  std::vector<int> calls;                        // how often each slot's `done` ran
-  std::vector<StatusOr<RotateOutcome>> results;  // what each slot's first call got
-  size_t answered = 0;                           // slots called at least once
-};
-
-Store::RotateDone RecordInto(std::shared_ptr<Completions> c, size_t slot) {
-  return [c = std::move(c), slot](StatusOr<RotateOutcome> result) {
-    std::lock_guard<std::mutex> lock(c->mu);
-    if (c->calls[slot]++ == 0) {
-      c->results[slot] = std::move(result);
-      ++c->answered;
-    }
-    c->cv.notify_all();
-  };
-}
-
-// Waits until every slot was answered; false if that took longer than kAsyncTimeout.
-bool AwaitAll(Completions& c) {
-  std::unique_lock<std::mutex> lock(c.mu);
-  return c.cv.wait_for(lock, kAsyncTimeout, [&] { return c.answered == c.calls.size(); });
-}
-
 // Creates family `family_id` with its first refresh token `hash`.
 Status CreateChain(Store& store, const std::string& family_id, const std::string& hash) {
   TokenFamily family;
