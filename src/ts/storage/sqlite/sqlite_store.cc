@@ -796,6 +796,18 @@ class SqliteStore::Impl {
   // transaction and returns its result once that transaction has committed (and synced). A
   // failure of `fn` rolls back `fn`'s changes alone; a failed commit fails every call in the
   // batch. See GroupCommitWriter.
+  template <typename Fn>
+  auto Write(Fn&& fn) -> std::invoke_result_t<Fn, Connection&> {
+    using Result = std::invoke_result_t<Fn, Connection&>;
+    std::optional<Result> result;
+    Status status = writer_.Run([&](Connection& c) -> Status {
+      result.emplace(fn(c));
+      return StatusOf(*result);
+    });
+    if (!status.ok()) return status;
+    return std::move(*result);
+  }
+
   // Write's non-blocking twin: runs `fn` in the writer's next batch and calls `done` with its
   // result on the writer thread once the batch has committed (see GroupCommitWriter::RunAsync).
   template <typename Result, typename Fn>
@@ -813,18 +825,6 @@ class SqliteStore::Impl {
             done(std::move(**result));
           }
         });
-  }
-
-  template <typename Fn>
-  auto Write(Fn&& fn) -> std::invoke_result_t<Fn, Connection&> {
-    using Result = std::invoke_result_t<Fn, Connection&>;
-    std::optional<Result> result;
-    Status status = writer_.Run([&](Connection& c) -> Status {
-      result.emplace(fn(c));
-      return StatusOf(*result);
-    });
-    if (!status.ok()) return status;
-    return std::move(*result);
   }
 
   Status StartWriter(std::unique_ptr<Connection> connection) {
@@ -1679,20 +1679,24 @@ StatusOr<RotateOutcome> RotateInTransaction(Connection& c, const std::string& ol
   return RotateOutcome::kAlreadyRotated;
 }
 
+// The argument checks of both rotations; the successor's scopes as stored.
+StatusOr<std::string> RotationScopes(int64_t now, const RefreshToken& successor) {
+  if (now <= 0) return InvalidArgumentError("now must be positive (0 means current)");
+  return JoinList(successor.scopes, "scope");
+}
+
 }  // namespace
 
 StatusOr<RotateOutcome> SqliteStore::RotateRefreshToken(const std::string& old_hash, int64_t now,
                                                         const RefreshToken& successor) {
-  if (now <= 0) return InvalidArgumentError("now must be positive (0 means current)");
-  TS_ASSIGN_OR_RETURN(std::string scopes, JoinList(successor.scopes, "scope"));
+  TS_ASSIGN_OR_RETURN(std::string scopes, RotationScopes(now, successor));
   return impl_->Write(
       [&](Connection& c) { return RotateInTransaction(c, old_hash, now, successor, scopes); });
 }
 
 void SqliteStore::RotateRefreshTokenAsync(const std::string& old_hash, int64_t now,
                                           const RefreshToken& successor, RotateDone done) {
-  if (now <= 0) return done(InvalidArgumentError("now must be positive (0 means current)"));
-  StatusOr<std::string> scopes = JoinList(successor.scopes, "scope");
+  StatusOr<std::string> scopes = RotationScopes(now, successor);
   if (!scopes.ok()) return done(scopes.status());
   impl_->WriteAsync<StatusOr<RotateOutcome>>(
       [old_hash, now, successor, scopes = std::move(*scopes)](Connection& c) {
