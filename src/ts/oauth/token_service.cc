@@ -268,32 +268,29 @@ void TokenService::CreateTokenWithIamAsync(Caller caller, std::string body, Exec
   std::shared_ptr<const CachedApplication> app = admitted->app;
   StatusOr<PreparedRefresh> prepared = PrepareRefresh(admitted->req, app->app);
   if (!prepared.ok()) return done(prepared.status());
+  // Shared, not copied, by the rotation's arguments and its completion.
+  auto p = std::make_shared<const PreparedRefresh>(std::move(*prepared));
   // A rotated token is reuse (or a retry inside the grace window): the rare path, which reads
   // again and may revoke the family.
-  auto settle = [this, app, blocking, done](PreparedRefresh p, storage::RotateOutcome outcome) {
-    blocking([this, app, done, p = std::move(p), outcome] {
-      StatusOr<Grant> grant = SettleRefresh(p, outcome);
+  auto settle = [this, app, blocking, done, p](storage::RotateOutcome outcome) {
+    blocking([this, app, done, p, outcome] {
+      StatusOr<Grant> grant = SettleRefresh(*p, outcome);
       if (!grant.ok()) return done(grant.status());
       done(Respond(*grant, app->app));
     });
   };
-  if (prepared->already_rotated) {
-    return settle(std::move(*prepared), storage::RotateOutcome::kAlreadyRotated);
-  }
+  if (p->already_rotated) return settle(storage::RotateOutcome::kAlreadyRotated);
   // Sign now, while the rotation waits for its batch's commit: the writer thread then only
   // hands the finished response on.
-  StatusOr<std::string> response = Respond(prepared->grant, app->app);
+  StatusOr<std::string> response = Respond(p->grant, app->app);
   if (!response.ok()) return done(response.status());
-  const std::string old_hash = prepared->old_hash;
-  const int64_t now = prepared->now;
-  const storage::RefreshToken successor = prepared->successor;
   store_->RotateRefreshTokenAsync(
-      old_hash, now, successor,
-      [settle = std::move(settle), done, p = std::move(*prepared),
+      p->old_hash, p->now, p->successor,
+      [settle = std::move(settle), done,
        response = std::move(*response)](StatusOr<storage::RotateOutcome> outcome) mutable {
         if (!outcome.ok()) return done(outcome.status());
         if (*outcome == storage::RotateOutcome::kRotated) return done(std::move(response));
-        settle(std::move(p), *outcome);
+        settle(*outcome);
       });
 }
 
