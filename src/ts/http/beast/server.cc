@@ -238,11 +238,7 @@ class Session : public std::enable_shared_from_this<Session> {
 
   const ServerOptions& options() const { return server_.options(); }
 
- public:
-  Server::Impl& server() const { return server_; }
-
- private:
-  friend class PendingReply;
+  friend class PendingReply;  // Deliver, server_
 
   void ReadRequest() {
     parser_.emplace();
@@ -516,7 +512,7 @@ class Session : public std::enable_shared_from_this<Session> {
 };
 
 PendingReply::PendingReply(std::shared_ptr<Session> session)
-    : session_(std::move(session)), server_(session_->server()) {
+    : session_(std::move(session)), server_(session_->server_) {
   server_.BeginHandling();
 }
 
