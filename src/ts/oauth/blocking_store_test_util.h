@@ -1,6 +1,6 @@
 // File: blocking_store_test_util.h
 // Test-only: a Store that forwards every call to another store but answers
-// RefreshesWithoutBlocking() with false, so TokenService treats it as a backend whose refreshes
+// GrantsWithoutBlocking() with false, so TokenService treats it as a backend whose refreshes
 // block (as PostgreSQL's do) while the data stays in the wrapped (SQLite) store.
 #pragma once
 
@@ -20,10 +20,12 @@ class BlockingStore final : public storage::Store {
  public:
   explicit BlockingStore(storage::StorePtr inner) : inner_(std::move(inner)) {}
 
-  bool RefreshesWithoutBlocking() const override { return false; }
+  bool GrantsWithoutBlocking() const override { return false; }
 
-  // How often RotateRefreshTokenAsync was called (TokenService should not call it on this store).
+  // How often RotateRefreshTokenAsync or CreateFamilyForAssertionAsync was called (TokenService
+  // should call neither on this store).
   int async_rotations() const { return async_rotations_.load(); }
+  int async_assertion_families() const { return async_assertion_families_.load(); }
 
   Status PutInstance(const storage::Instance& instance) override {
     return inner_->PutInstance(instance);
@@ -212,6 +214,14 @@ class BlockingStore final : public storage::Store {
     return inner_->CreateFamilyForAssertion(family, first_refresh, assertion_id,
                                             assertion_expires_at);
   }
+  void CreateFamilyForAssertionAsync(const storage::TokenFamily& family,
+                                     const std::optional<storage::RefreshToken>& first_refresh,
+                                     const std::string& assertion_id, int64_t assertion_expires_at,
+                                     WriteDone done) override {
+    ++async_assertion_families_;
+    inner_->CreateFamilyForAssertionAsync(family, first_refresh, assertion_id, assertion_expires_at,
+                                          std::move(done));
+  }
   Status PutTrustedTokenIssuer(const storage::TrustedTokenIssuer& issuer) override {
     return inner_->PutTrustedTokenIssuer(issuer);
   }
@@ -264,6 +274,7 @@ class BlockingStore final : public storage::Store {
  private:
   storage::StorePtr inner_;
   std::atomic<int> async_rotations_{0};
+  std::atomic<int> async_assertion_families_{0};
 };
 
 }  // namespace ts::oauth::testutil

@@ -45,6 +45,14 @@ struct TokenService::Grant {
   std::string refresh_token;  // empty: none issued
 };
 
+struct TokenService::PreparedAssertion {
+  Grant grant;  // as issued once the family is stored
+  storage::TokenFamily family;
+  std::optional<storage::RefreshToken> refresh;  // the family's first, if the app may refresh
+  std::string replay_id;                         // the assertion's replay record
+  int64_t replay_until = 0;
+};
+
 struct TokenService::PreparedRefresh {
   Grant grant;                      // as issued if the rotation succeeds
   std::string old_hash;             // the presented token's
@@ -252,7 +260,7 @@ StatusOr<std::string> TokenService::CreateTokenWithIam(const Caller& caller,
 
 void TokenService::CreateTokenWithIamAsync(Caller caller, std::string body, Executor blocking,
                                            Done done) const {
-  if (!store_->RefreshesWithoutBlocking()) {
+  if (!store_->GrantsWithoutBlocking()) {
     blocking([this, caller = std::move(caller), body = std::move(body), done = std::move(done)] {
       done(CreateTokenWithIam(caller, body));
     });
@@ -260,6 +268,9 @@ void TokenService::CreateTokenWithIamAsync(Caller caller, std::string body, Exec
   }
   StatusOr<Admitted> admitted = Admit(caller, body);
   if (!admitted.ok()) return done(admitted.status());
+  if (admitted->req.grant_type == kGrantJwtBearer) {
+    return JwtBearerAsync(std::move(*admitted), std::move(blocking), std::move(done));
+  }
   if (admitted->req.grant_type != kGrantRefreshToken) {
     blocking(
         [this, admitted = std::move(*admitted), done = std::move(done)] { done(Serve(admitted)); });
@@ -291,6 +302,30 @@ void TokenService::CreateTokenWithIamAsync(Caller caller, std::string body, Exec
         if (!outcome.ok()) return done(outcome.status());
         if (*outcome == storage::RotateOutcome::kRotated) return done(std::move(response));
         settle(*outcome);
+      });
+}
+
+void TokenService::JwtBearerAsync(Admitted admitted, Executor blocking, Done done) const {
+  const storage::Application& app = admitted.app->app;
+  StatusOr<std::optional<PreparedAssertion>> prepared =
+      PrepareJwtBearer(admitted.req, app, admitted.app->jwt_issuers, /*cached_keys_only=*/true);
+  if (!prepared.ok()) return done(prepared.status());
+  if (!prepared->has_value()) {
+    // The issuer's keys must be fetched first: that may take seconds, so not on this thread.
+    blocking(
+        [this, admitted = std::move(admitted), done = std::move(done)] { done(Serve(admitted)); });
+    return;
+  }
+  const PreparedAssertion& p = **prepared;
+  // Sign now, while the family waits for its batch's commit.
+  StatusOr<std::string> response = Respond(p.grant, app);
+  if (!response.ok()) return done(response.status());
+  store_->CreateFamilyForAssertionAsync(
+      p.family, p.refresh, p.replay_id, p.replay_until,
+      [done = std::move(done), response = std::move(*response)](Status created) mutable {
+        Status settled = SettleJwtBearer(created);
+        if (!settled.ok()) return done(std::move(settled));
+        done(std::move(response));
       });
 }
 
@@ -627,6 +662,23 @@ StatusOr<TokenService::Grant> TokenService::TokenExchangeGrant(
 StatusOr<TokenService::Grant> TokenService::JwtBearerGrant(
     const Request& req, const storage::Application& app,
     const std::vector<tti::AuthorizedIssuer>& authorized) const {
+  TS_ASSIGN_OR_RETURN(std::optional<PreparedAssertion> prepared,
+                      PrepareJwtBearer(req, app, authorized, /*cached_keys_only=*/false));
+  TS_RETURN_IF_ERROR(SettleJwtBearer(store_->CreateFamilyForAssertion(
+      prepared->family, prepared->refresh, prepared->replay_id, prepared->replay_until)));
+  return std::move(prepared->grant);
+}
+
+Status TokenService::SettleJwtBearer(const Status& created) {
+  if (created.code() == StatusCode::kAlreadyExists) {
+    return InvalidGrant("Invalid assertion: assertion has already been used");
+  }
+  return created;
+}
+
+StatusOr<std::optional<TokenService::PreparedAssertion>> TokenService::PrepareJwtBearer(
+    const Request& req, const storage::Application& app,
+    const std::vector<tti::AuthorizedIssuer>& authorized, bool cached_keys_only) const {
   if (assertions_ == nullptr) {
     return UnsupportedGrantType("Grant type " + req.grant_type +
                                 " is not supported by this server");
@@ -635,7 +687,14 @@ StatusOr<TokenService::Grant> TokenService::JwtBearerGrant(
     return InvalidRequest("Member 'assertion' is required for jwt-bearer");
   }
   const int64_t now = clock_->NowUnixSeconds();
-  auto validated = assertions_->Validate(req.assertion, authorized, now);
+  StatusOr<tti::ValidatedAssertion> validated = UnavailableError("not validated");
+  if (cached_keys_only) {
+    auto with_cached = assertions_->ValidateWithCachedKeys(req.assertion, authorized, now);
+    if (!with_cached) return std::optional<PreparedAssertion>();  // the keys must be fetched
+    validated = std::move(*with_cached);
+  } else {
+    validated = assertions_->Validate(req.assertion, authorized, now);
+  }
   if (!validated.ok()) {
     if (validated.status().code() != StatusCode::kInvalidArgument &&
         validated.status().code() != StatusCode::kUnavailable) {
@@ -681,7 +740,8 @@ StatusOr<TokenService::Grant> TokenService::JwtBearerGrant(
   act.Member("sub", issuer.arn);
   act.EndObject();
 
-  storage::TokenFamily family;
+  PreparedAssertion p;
+  storage::TokenFamily& family = p.family;
   family.family_id = crypto::RandomUuid();
   family.application_arn = app.application_arn;
   family.user_id = user.user_id;
@@ -691,21 +751,15 @@ StatusOr<TokenService::Grant> TokenService::JwtBearerGrant(
   family.created_at = now;
   family.expires_at = now + options_.refresh_token_ttl;
   family.act_json = act.Take();
-
-  Grant grant;
-  std::optional<storage::RefreshToken> refresh =
-      FirstRefreshToken(HasGrant(app, kGrantRefreshToken), family, now, grant.refresh_token);
+  p.refresh =
+      FirstRefreshToken(HasGrant(app, kGrantRefreshToken), family, now, p.grant.refresh_token);
   // RFC 7523 §3 item 7: the jti is recorded with the family in one transaction, so two
   // concurrent redemptions of one assertion cannot both succeed, on any node.
-  Status created = store_->CreateFamilyForAssertion(family, refresh, validated->replay_id,
-                                                    validated->replay_until);
-  if (created.code() == StatusCode::kAlreadyExists) {
-    return InvalidGrant("Invalid assertion: assertion has already been used");
-  }
-  TS_RETURN_IF_ERROR(created);
-  grant.subject = {user.user_id,     app.application_arn, scopes,         family.family_id,
-                   family.auth_time, issuer.arn,          family.act_json};
-  return grant;
+  p.replay_id = std::move(validated->replay_id);
+  p.replay_until = validated->replay_until;
+  p.grant.subject = {user.user_id,     app.application_arn, std::move(scopes), family.family_id,
+                     family.auth_time, issuer.arn,          family.act_json};
+  return std::optional<PreparedAssertion>(std::move(p));
 }
 
 StatusOr<std::string> TokenService::Respond(const Grant& grant,

@@ -88,10 +88,11 @@ class TokenService {
   // Receives what CreateTokenWithIam would have returned.
   using Done = std::function<void(StatusOr<std::string>)>;
   // CreateTokenWithIam for an io thread, which it never blocks. When the store
-  // RefreshesWithoutBlocking(), a refresh is served here: its tokens are signed while the
-  // rotation waits for its group commit, and `done` runs on the store's writer thread once the
-  // rotation is durable. Everything else (other grants, a reused refresh token, a store that
-  // blocks) runs on `blocking`. `done` is called exactly once; the service must outlive it.
+  // GrantsWithoutBlocking(), a refresh or a JWT-bearer grant is served here: its tokens are
+  // signed while its write waits for the group commit, and `done` runs on the store's writer
+  // thread once the write is durable. Everything else (other grants, a reused refresh token, an
+  // assertion whose issuer's keys are not cached, a store that blocks) runs on `blocking`. `done`
+  // is called exactly once; the service must outlive it.
   void CreateTokenWithIamAsync(Caller caller, std::string body, Executor blocking, Done done) const;
 
   // Defined in the .cc: the parsed request, the request admitted (application found, caller
@@ -101,6 +102,7 @@ class TokenService {
   struct Admitted;
   struct Grant;
   struct PreparedRefresh;
+  struct PreparedAssertion;
 
  private:
   // Everything before the grant: parse, application, caller's authorization, grant type.
@@ -135,6 +137,17 @@ class TokenService {
   // `authorized`: the grant's AuthorizedTokenIssuers, resolved (CachedApplication::jwt_issuers).
   StatusOr<Grant> JwtBearerGrant(const Request& req, const storage::Application& app,
                                  const std::vector<tti::AuthorizedIssuer>& authorized) const;
+  // JwtBearerGrant's parts: every check and read before the family is stored (nullopt when
+  // `cached_keys_only` and the issuer's keys would have to be fetched), and the grant's error
+  // for the store's answer (a recorded assertion is reuse).
+  StatusOr<std::optional<PreparedAssertion>> PrepareJwtBearer(
+      const Request& req, const storage::Application& app,
+      const std::vector<tti::AuthorizedIssuer>& authorized, bool cached_keys_only) const;
+  static Status SettleJwtBearer(const Status& created);
+  // The JWT-bearer grant on a store that does not block: validated with cached keys and signed
+  // on this thread, answered once the family is durable; handed to `blocking` when the keys
+  // must be fetched.
+  void JwtBearerAsync(Admitted admitted, Executor blocking, Done done) const;
   StatusOr<std::string> Respond(const Grant& grant, const storage::Application& app) const;
 
   storage::StorePtr store_;

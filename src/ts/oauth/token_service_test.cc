@@ -822,7 +822,7 @@ class TokenServiceAsyncTest : public TokenServiceTest {
 // On SQLite a refresh never waits for the executor: the tokens are signed while the rotation
 // commits and `done` runs on the store's writer thread with what the blocking call returns.
 TEST_F(TokenServiceAsyncTest, RefreshOnSqliteIsAnsweredWithoutTheExecutor) {
-  ASSERT_TRUE(store_->RefreshesWithoutBlocking());
+  ASSERT_TRUE(store_->GrantsWithoutBlocking());
   json::object first = Redeem();
   const std::string rt1 = Str(first, "refreshToken");
   const std::string fid = Str(VerifiedPayload(Str(first, "accessToken")), "tsr:fid");
@@ -1044,12 +1044,12 @@ TEST_F(TokenServiceAsyncTest, AuthorizationCodeGoesThroughTheExecutor) {
                    "InvalidGrantException", "codeVerifier does not match the code challenge");
 }
 
-TEST_F(TokenServiceAsyncTest, JwtBearerGoesThroughTheExecutor) {
+TEST_F(TokenServiceAsyncTest, JwtBearerWithoutAssertionValidatorIsRefusedDirectly) {
   // No assertion validator in this fixture: the grant refuses, as the blocking call does.
   const std::string body = std::string(R"({"clientId":")") + kJwtApp +
                            R"(","grantType":"urn:ietf:params:oauth:grant-type:jwt-bearer",)"
                            R"("assertion":"a.b.c"})";
-  auto async = AnsweredThroughExecutor(body);
+  auto async = AnsweredDirectly(body);
   EXPECT_API_ERROR(async, "UnsupportedGrantTypeException", "not supported by this server");
   auto sync = Call(body);
   ASSERT_FALSE(sync.ok());
@@ -1062,7 +1062,7 @@ TEST_F(TokenServiceAsyncTest, WithABlockingStoreEveryRequestGoesThroughTheExecut
   json::object first = Redeem();
   const std::string rt1 = Str(first, "refreshToken");
   auto blocking = std::make_shared<testutil::BlockingStore>(store_);
-  ASSERT_FALSE(blocking->RefreshesWithoutBlocking());
+  ASSERT_FALSE(blocking->GrantsWithoutBlocking());
   service_ = std::make_unique<TokenService>(blocking, minter_, clock_, TokenServiceOptions{});
   clock_->Advance(std::chrono::seconds(100));
 
@@ -1100,10 +1100,11 @@ constexpr char kOtherTti[] =
 constexpr char kIdp[] = "https://idp.example";
 constexpr char kJwtBearer[] = "urn:ietf:params:oauth:grant-type:jwt-bearer";
 
-class JwtBearerTest : public TokenServiceTest {
+// TokenServiceAsyncTest's helpers serve the asynchronous JWT-bearer tests below.
+class JwtBearerTest : public TokenServiceAsyncTest {
  protected:
   void SetUp() override {
-    TokenServiceTest::SetUp();
+    TokenServiceAsyncTest::SetUp();
     fetcher_->SetJson(std::string(kIdp) + "/.well-known/openid-configuration",
                       R"({"issuer":"https://idp.example","jwks_uri":"https://idp.example/k"})");
     fetcher_->SetJson("https://idp.example/k", R"({"keys":[)" + idp_key_.PublicJwkJson() + "]}");
@@ -1151,24 +1152,29 @@ class JwtBearerTest : public TokenServiceTest {
     u.attributes_json = R"({"Emails":[{"Value":")" + email + R"("}]})";
     return u;
   }
+  // An assertion issued 5 s before `at`, valid for 600 s after it.
   std::string Assertion(const std::string& email, const std::string& jti = "jti-1",
-                        const std::string& iss = kIdp) {
+                        const std::string& iss = kIdp, int64_t at = kNow) {
     JsonWriter w;
     w.BeginObject();
     w.Member("iss", iss);
     w.Member("sub", "idp-user");
     w.Member("aud", "tessera-app");
-    w.Member("iat", kNow - 5);
-    w.Member("exp", kNow + 600);
+    w.Member("iat", at - 5);
+    w.Member("exp", at + 600);
     w.Member("jti", jti);
     w.Member("email", email);
     w.EndObject();
     return *idp_key_.SignJwt(w.Take());
   }
+  static std::string ExchangeBody(const std::string& assertion,
+                                  const std::string& app = kBearerApp) {
+    json::object o{{"clientId", app}, {"grantType", kJwtBearer}, {"assertion", assertion}};
+    return json::serialize(o);
+  }
   StatusOr<std::string> Exchange(const std::string& assertion,
                                  const std::string& app = kBearerApp) {
-    json::object o{{"clientId", app}, {"grantType", kJwtBearer}, {"assertion", assertion}};
-    return Call(json::serialize(o));
+    return Call(ExchangeBody(assertion, app));
   }
 
   std::shared_ptr<tti::FakeFetcher> fetcher_ = std::make_shared<tti::FakeFetcher>();
@@ -1236,6 +1242,126 @@ TEST_F(JwtBearerTest, UnreachableIdpIsInvalidGrantNamingTheIssuer) {
 TEST_F(JwtBearerTest, MissingAssertionIsInvalidRequest) {
   json::object o{{"clientId", kBearerApp}, {"grantType", kJwtBearer}};
   EXPECT_API_ERROR(Call(json::serialize(o)), "InvalidRequestException", "'assertion'");
+}
+
+// --- the JWT-bearer grant through CreateTokenWithIamAsync ---
+
+// With the issuer's keys cached, the grant is validated and signed on the calling thread and
+// answered by the store's writer once the family is durable: no executor.
+TEST_F(JwtBearerTest, AsyncWithCachedKeysIsAnsweredByTheWriter) {
+  ASSERT_THAT(Exchange(Assertion("alice@example.com", "warm-up")), IsOk());  // caches the keys
+  const int64_t fetches = fetcher_->calls("https://idp.example/k");
+
+  auto answer = Start(ExchangeBody(Assertion("alice@example.com", "jti-async")));
+  auto r = Await(*answer);
+  ASSERT_THAT(r, IsOk());
+  EXPECT_EQ(executor_.used(), 0);
+  EXPECT_NE(answer->thread, std::this_thread::get_id());  // the writer's
+  EXPECT_EQ(fetcher_->calls("https://idp.example/k"), fetches);
+
+  const json::object o = json::parse(*r).as_object();
+  EXPECT_THAT(Keys(o),
+              UnorderedElementsAre("accessToken", "tokenType", "expiresIn", "refreshToken",
+                                   "idToken", "issuedTokenType", "scope", "awsAdditionalDetails"));
+  const json::object access = VerifiedPayload(Str(o, "accessToken"));
+  EXPECT_EQ(Str(access, "sub"), kUser);
+  EXPECT_EQ(json::serialize(access.at("act")), std::string(R"({"sub":")") + kTti + R"("})");
+  // The family and its refresh token are stored: the token refreshes.
+  auto family = store_->GetFamily(Str(access, "tsr:fid"));
+  ASSERT_THAT(family, IsOk());
+  EXPECT_EQ(family->grant_type, kJwtBearer);
+  EXPECT_EQ(family->user_id, kUser);
+  EXPECT_THAT(Call(RefreshBody(Str(o, "refreshToken"), kBearerApp)), IsOk());
+}
+
+// Reuse is caught by the store's replay record, whichever path redeemed the assertion first.
+TEST_F(JwtBearerTest, AsyncReplayIsRefusedByTheWriter) {
+  ASSERT_THAT(Exchange(Assertion("alice@example.com", "warm-up")), IsOk());
+  const std::string assertion = Assertion("alice@example.com", "jti-twice");
+  auto first = Start(ExchangeBody(assertion));
+  ASSERT_THAT(Await(*first), IsOk());
+  auto again = Start(ExchangeBody(assertion));
+  EXPECT_API_ERROR(Await(*again), "InvalidGrantException", "assertion has already been used");
+  EXPECT_NE(again->thread, std::this_thread::get_id());
+  // And an assertion redeemed through the blocking call first.
+  const std::string blocking_first = Assertion("alice@example.com", "jti-blocking-first");
+  ASSERT_THAT(Exchange(blocking_first), IsOk());
+  EXPECT_API_ERROR(Await(*Start(ExchangeBody(blocking_first))), "InvalidGrantException",
+                   "assertion has already been used");
+  EXPECT_EQ(executor_.used(), 0);
+}
+
+// Without cached keys the request goes to the executor, which fetches them; the next one does not.
+TEST_F(JwtBearerTest, AsyncWithoutCachedKeysFetchesThroughTheExecutor) {
+  EXPECT_EQ(fetcher_->calls("https://idp.example/k"), 0);
+  auto fetched = AnsweredThroughExecutor(ExchangeBody(Assertion("alice@example.com", "j1")));
+  ASSERT_THAT(fetched, IsOk());
+  EXPECT_GT(fetcher_->calls("https://idp.example/k"), 0);
+  const int64_t fetches = fetcher_->calls("https://idp.example/k");
+
+  auto cached = Start(ExchangeBody(Assertion("alice@example.com", "j2")));
+  ASSERT_THAT(Await(*cached), IsOk());
+  EXPECT_EQ(executor_.used(), 1);
+  EXPECT_EQ(fetcher_->calls("https://idp.example/k"), fetches);
+
+  // Keys that expired in the cache are fetched again, on the executor.
+  clock_->Advance(std::chrono::seconds(tti::JwksCacheOptions{}.default_ttl + 1));
+  EXPECT_THAT(
+      AnsweredThroughExecutor(ExchangeBody(Assertion("alice@example.com", "j3", kIdp, kNow + 601))),
+      IsOk());
+  EXPECT_GT(fetcher_->calls("https://idp.example/k"), fetches);
+}
+
+// A kid the cached set does not know may be a rotation at the IdP: fetched again, on the executor.
+TEST_F(JwtBearerTest, AsyncUnknownKidGoesThroughTheExecutor) {
+  ASSERT_THAT(Exchange(Assertion("alice@example.com", "warm-up")), IsOk());
+  const int64_t fetches = fetcher_->calls("https://idp.example/k");
+  jose::Es256Signer rotated = *jose::Es256Signer::Generate();
+  fetcher_->SetJson("https://idp.example/k", R"({"keys":[)" + rotated.PublicJwkJson() + "]}");
+  clock_->Advance(std::chrono::seconds(tti::JwksCacheOptions{}.refetch_interval + 1));
+  std::swap(idp_key_, rotated);
+  auto r = AnsweredThroughExecutor(
+      ExchangeBody(Assertion("alice@example.com", "j-rotated", kIdp, kNow + 11)));
+  ASSERT_THAT(r, IsOk());
+  EXPECT_GT(fetcher_->calls("https://idp.example/k"), fetches);
+}
+
+// Refusals that need no write are answered at once, on the calling thread, as the blocking call
+// words them.
+TEST_F(JwtBearerTest, AsyncRefusalsAreAnsweredDirectly) {
+  ASSERT_THAT(Exchange(Assertion("alice@example.com", "warm-up")), IsOk());
+  const std::string cases[] = {
+      Assertion("nobody@example.com", "r1"),
+      Assertion("dup@example.com", "r2"),
+      Assertion("dave@example.com", "r3"),
+      Assertion("alice@example.com", "r4", "https://other.example"),
+      "not-a-jws",
+  };
+  for (const std::string& assertion : cases) {
+    auto async = AnsweredDirectly(ExchangeBody(assertion));
+    auto sync = Exchange(assertion);
+    ASSERT_FALSE(async.ok()) << assertion;
+    ASSERT_FALSE(sync.ok()) << assertion;
+    EXPECT_EQ(async.status().code(), sync.status().code()) << assertion;
+    EXPECT_EQ(async.status().message(), sync.status().message()) << assertion;
+  }
+  EXPECT_API_ERROR(AnsweredDirectly(ExchangeBody("")), "InvalidRequestException", "'assertion'");
+}
+
+// On a store that blocks (PostgreSQL's) the grant runs on the executor and the store's
+// asynchronous write is not used.
+TEST_F(JwtBearerTest, AsyncOnABlockingStoreGoesThroughTheExecutor) {
+  ASSERT_THAT(Exchange(Assertion("alice@example.com", "warm-up")), IsOk());
+  auto blocking = std::make_shared<testutil::BlockingStore>(store_);
+  auto cache = std::make_shared<tti::JwksCache>(fetcher_, clock_, tti::JwksCacheOptions{});
+  service_ = std::make_unique<TokenService>(
+      blocking, minter_, clock_, TokenServiceOptions{},
+      std::make_shared<tti::AssertionValidator>(cache, tti::AssertionOptions{}));
+  EXPECT_THAT(AnsweredThroughExecutor(ExchangeBody(Assertion("alice@example.com", "b1"))), IsOk());
+  EXPECT_THAT(AnsweredThroughExecutor(ExchangeBody(Assertion("alice@example.com", "b2"))), IsOk());
+  EXPECT_API_ERROR(AnsweredThroughExecutor(ExchangeBody(Assertion("alice@example.com", "b2"))),
+                   "InvalidGrantException", "assertion has already been used");
+  EXPECT_EQ(blocking->async_assertion_families(), 0);
 }
 
 }  // namespace

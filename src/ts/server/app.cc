@@ -407,9 +407,9 @@ StatusOr<std::unique_ptr<Tessera>> Tessera::Create(const ServerConfig& config,
 
 void Tessera::HandleAsync(http::Request request, http::Responder respond) const {
   const Parts& p = *parts_;
-  // Only a refresh on a store that never blocks runs on the io thread (see
+  // Only a token request on a store that never blocks starts on the io thread (see
   // TokenService::CreateTokenWithIamAsync); everything else may wait, so it goes to the workers.
-  if (request.Path() != "/token" || !p.store->RefreshesWithoutBlocking()) {
+  if (request.Path() != "/token" || !p.store->GrantsWithoutBlocking()) {
     p.workers->Post([this, request = std::move(request), respond = std::move(respond)] {
       respond(Handle(request));
     });

@@ -191,10 +191,11 @@ class Store {
                                        const RefreshToken& successor, RotateDone done) {
     done(RotateRefreshToken(old_hash, now, successor));
   }
-  // True when a refresh never waits on this store from the calling thread: its reads are local
-  // and short and RotateRefreshTokenAsync does not block. The token endpoint then serves
-  // refreshes on the io threads; otherwise it hands them to its pool of blocking threads.
-  virtual bool RefreshesWithoutBlocking() const { return false; }
+  // True when the refresh and JWT-bearer grants never wait on this store from the calling
+  // thread: their reads are local and short, and RotateRefreshTokenAsync and
+  // CreateFamilyForAssertionAsync do not block. The token endpoint then serves those grants on
+  // its io threads; otherwise it hands them to its pool of blocking threads.
+  virtual bool GrantsWithoutBlocking() const { return false; }
 
   // One transaction: records `assertion_id` (a JWT bearer assertion's replay key) as used until
   // `assertion_expires_at`, then inserts the family and, when given, its first refresh token.
@@ -204,6 +205,15 @@ class Store {
                                           const std::optional<RefreshToken>& first_refresh,
                                           const std::string& assertion_id,
                                           int64_t assertion_expires_at) = 0;
+  // CreateFamilyForAssertion for callers that must not wait for the commit; `done` is called as
+  // RotateRefreshTokenAsync's is. The default calls CreateFamilyForAssertion and so blocks.
+  using WriteDone = std::function<void(Status)>;
+  virtual void CreateFamilyForAssertionAsync(const TokenFamily& family,
+                                             const std::optional<RefreshToken>& first_refresh,
+                                             const std::string& assertion_id,
+                                             int64_t assertion_expires_at, WriteDone done) {
+    done(CreateFamilyForAssertion(family, first_refresh, assertion_id, assertion_expires_at));
+  }
 
   // --- trusted token issuers ---
   virtual Status PutTrustedTokenIssuer(const TrustedTokenIssuer& issuer) = 0;  // insert/replace

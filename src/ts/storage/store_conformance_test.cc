@@ -9,6 +9,7 @@
 #include <atomic>
 #include <chrono>
 #include <condition_variable>
+#include <functional>
 #include <latch>
 #include <memory>
 #include <mutex>
@@ -1246,14 +1247,14 @@ TEST_P(StoreConformanceTest, RotateChainsThroughSuccessors) {
 
 // --- RotateRefreshTokenAsync: RotateRefreshToken's outcomes, through a completion ---
 
-// One RotateRefreshTokenAsync, waited for. A later asynchronous rotation's completion (here of an
-// unknown token, which changes nothing) comes after every earlier one's, so once it is in, a
-// second call of the first `done` would have happened: a `done` not called exactly once turns
-// the result into Internal.
-StatusOr<RotateOutcome> RotateAsync(Store& store, const std::string& old_hash, int64_t now,
-                                    const RefreshToken& successor) {
+// One asynchronous write that `start` begins with the completion it is given, waited for. A later
+// asynchronous rotation's completion (here of an unknown token, which changes nothing) comes after
+// every earlier one's, so once it is in, a second call of the first `done` would have happened:
+// a `done` not called exactly once turns the result into Internal.
+StatusOr<RotateOutcome> AwaitWithFence(Store& store, int64_t now,
+                                       const std::function<void(Store::RotateDone)>& start) {
   auto c = std::make_shared<Completions>(2);
-  store.RotateRefreshTokenAsync(old_hash, now, successor, RecordInto(c, 0));
+  start(RecordInto(c, 0));
   {
     std::unique_lock<std::mutex> lock(c->mu);
     if (!c->cv.wait_for(lock, kAsyncTimeout, [&] { return c->calls[0] > 0; })) {
@@ -1271,6 +1272,66 @@ StatusOr<RotateOutcome> RotateAsync(Store& store, const std::string& old_hash, i
     return InternalError("done was called " + std::to_string(c->calls[0]) + " times");
   }
   return std::move(c->results[0]);
+}
+
+// One RotateRefreshTokenAsync, waited for (AwaitWithFence).
+StatusOr<RotateOutcome> RotateAsync(Store& store, const std::string& old_hash, int64_t now,
+                                    const RefreshToken& successor) {
+  return AwaitWithFence(store, now, [&](Store::RotateDone done) {
+    store.RotateRefreshTokenAsync(old_hash, now, successor, std::move(done));
+  });
+}
+
+// One CreateFamilyForAssertionAsync, waited for (AwaitWithFence).
+Status CreateFamilyForAssertionAsync(Store& store, const TokenFamily& family,
+                                     const std::optional<RefreshToken>& first_refresh,
+                                     const std::string& assertion_id, int64_t expires_at) {
+  StatusOr<RotateOutcome> outcome = AwaitWithFence(store, kNow, [&](Store::RotateDone done) {
+    store.CreateFamilyForAssertionAsync(family, first_refresh, assertion_id, expires_at,
+                                        [done = std::move(done)](Status created) {
+                                          // The completions record outcomes; kRotated stands for OK
+                                          // here.
+                                          if (created.ok()) return done(RotateOutcome::kRotated);
+                                          done(std::move(created));
+                                        });
+  });
+  return outcome.status();
+}
+
+TEST_P(StoreConformanceTest, CreateFamilyForAssertionAsyncRefusesReplayAndWritesNothing) {
+  ASSERT_THAT(
+      CreateFamilyForAssertionAsync(*store_, MakeFamily("fam-1"), MakeRefresh("rt-1", "fam-1"),
+                                    "assertion-1", kNow + 100),
+      IsOk());
+  EXPECT_THAT(store_->GetFamily("fam-1"), IsOkAndHolds(Eq(MakeFamily("fam-1"))));
+  auto first = store_->GetRefreshToken("rt-1");
+  ASSERT_THAT(first, IsOk());
+  EXPECT_EQ(first->token, MakeRefresh("rt-1", "fam-1"));
+  // Replayed, asynchronously or not: refused, and nothing of the second family is written.
+  EXPECT_THAT(
+      CreateFamilyForAssertionAsync(*store_, MakeFamily("fam-2"), MakeRefresh("rt-2", "fam-2"),
+                                    "assertion-1", kNow + 100),
+      StatusIs(StatusCode::kAlreadyExists, HasSubstr("assertion has already been used")));
+  EXPECT_THAT(store_->CreateFamilyForAssertion(MakeFamily("fam-2"), MakeRefresh("rt-2", "fam-2"),
+                                               "assertion-1", kNow + 100),
+              StatusIs(StatusCode::kAlreadyExists, HasSubstr("assertion has already been used")));
+  EXPECT_THAT(store_->GetFamily("fam-2"), StatusIs(StatusCode::kNotFound, ::testing::_));
+  EXPECT_THAT(store_->GetRefreshToken("rt-2"), StatusIs(StatusCode::kNotFound, ::testing::_));
+  // A family without a refresh token, and the argument checks.
+  EXPECT_THAT(CreateFamilyForAssertionAsync(*store_, MakeFamily("fam-3"), std::nullopt,
+                                            "assertion-3", kNow + 100),
+              IsOk());
+  EXPECT_THAT(store_->GetFamily("fam-3"), IsOk());
+  EXPECT_THAT(CreateFamilyForAssertionAsync(*store_, MakeFamily("fam-4"), std::nullopt, "", kNow),
+              StatusIs(StatusCode::kInvalidArgument, HasSubstr("assertion_id")));
+  EXPECT_THAT(store_->GetFamily("fam-4"), StatusIs(StatusCode::kNotFound, ::testing::_));
+  // An existing family id: the whole transaction is refused, the replay record included.
+  EXPECT_THAT(CreateFamilyForAssertionAsync(*store_, MakeFamily("fam-1"), std::nullopt,
+                                            "assertion-5", kNow + 100),
+              StatusIs(StatusCode::kAlreadyExists, ::testing::_));
+  EXPECT_THAT(CreateFamilyForAssertionAsync(*store_, MakeFamily("fam-5"), std::nullopt,
+                                            "assertion-5", kNow + 100),
+              IsOk());
 }
 
 TEST_P(StoreConformanceTest, RotateAsyncMarksOldAndStoresSuccessor) {

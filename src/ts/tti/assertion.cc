@@ -55,6 +55,23 @@ AssertionValidator::AssertionValidator(std::shared_ptr<JwksCache> keys, Assertio
 StatusOr<ValidatedAssertion> AssertionValidator::Validate(
     std::string_view assertion, const std::vector<AuthorizedIssuer>& authorized,
     int64_t now) const {
+  bool needs_fetch = false;
+  return Check(assertion, authorized, now, /*cached_keys_only=*/false, needs_fetch);
+}
+
+std::optional<StatusOr<ValidatedAssertion>> AssertionValidator::ValidateWithCachedKeys(
+    std::string_view assertion, const std::vector<AuthorizedIssuer>& authorized,
+    int64_t now) const {
+  bool needs_fetch = false;
+  StatusOr<ValidatedAssertion> result =
+      Check(assertion, authorized, now, /*cached_keys_only=*/true, needs_fetch);
+  if (needs_fetch) return std::nullopt;
+  return result;
+}
+
+StatusOr<ValidatedAssertion> AssertionValidator::Check(
+    std::string_view assertion, const std::vector<AuthorizedIssuer>& authorized, int64_t now,
+    bool cached_keys_only, bool& needs_fetch) const {
   // 1. Which issuer: read `iss` before verifying, only to choose the keys.
   const size_t dot1 = assertion.find('.');
   const size_t dot2 = dot1 == std::string_view::npos ? dot1 : assertion.find('.', dot1 + 1);
@@ -82,10 +99,24 @@ StatusOr<ValidatedAssertion> AssertionValidator::Validate(
   }
 
   // 2. The signature, with the issuer's published keys.
-  TS_ASSIGN_OR_RETURN(jose::JwkSet keys, keys_->Get(iss));
+  jose::JwkSet keys;
+  if (cached_keys_only) {
+    std::optional<jose::JwkSet> cached = keys_->GetCached(iss);
+    if (!cached) {
+      needs_fetch = true;
+      return UnavailableError("the signing keys of " + iss + " are not cached");
+    }
+    keys = std::move(*cached);
+  } else {
+    TS_ASSIGN_OR_RETURN(keys, keys_->Get(iss));
+  }
   auto verified = jose::VerifyJws(assertion, keys, AssertionAlgorithms());
   if (!verified.ok() && verified.status().message().starts_with("JWS kid ")) {
     // Perhaps the IdP rotated its keys since we fetched them.
+    if (cached_keys_only) {
+      needs_fetch = true;
+      return verified.status();
+    }
     TS_ASSIGN_OR_RETURN(keys, keys_->RefreshForUnknownKid(iss));
     verified = jose::VerifyJws(assertion, keys, AssertionAlgorithms());
   }

@@ -17,6 +17,7 @@
 
 #include <cstdint>
 #include <memory>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -64,7 +65,19 @@ class AssertionValidator {
                                         const std::vector<AuthorizedIssuer>& authorized,
                                         int64_t now) const;
 
+  // Validate for threads that must not block: only keys fresh in the cache are used. nullopt
+  // when the keys would have to be fetched (not cached, expired, or the kid is unknown to the
+  // cached set); then call Validate where blocking is allowed. Otherwise what Validate returns.
+  std::optional<StatusOr<ValidatedAssertion>> ValidateWithCachedKeys(
+      std::string_view assertion, const std::vector<AuthorizedIssuer>& authorized,
+      int64_t now) const;
+
  private:
+  // Validate's body; with `cached_keys_only`, sets `needs_fetch` instead of fetching.
+  StatusOr<ValidatedAssertion> Check(std::string_view assertion,
+                                     const std::vector<AuthorizedIssuer>& authorized, int64_t now,
+                                     bool cached_keys_only, bool& needs_fetch) const;
+
   std::shared_ptr<JwksCache> keys_;
   AssertionOptions options_;
 };

@@ -130,6 +130,46 @@ TEST_F(AssertionTest, FollowsKeyRotation) {
   EXPECT_THAT(validator_.Validate(*rotated.SignJwt(c.Json()), authorized_, kNow + 30), IsOk());
 }
 
+// For the io threads: fresh cached keys only; nullopt whenever a fetch would be needed.
+TEST_F(AssertionTest, ValidateWithCachedKeysNeverFetches) {
+  const std::string jwt = Sign(Claims{});
+  EXPECT_EQ(validator_.ValidateWithCachedKeys(jwt, authorized_, kNow), std::nullopt);
+  EXPECT_EQ(fetcher_->calls("https://idp.example/k"), 0);
+  // What needs no keys is answered anyway.
+  auto malformed = validator_.ValidateWithCachedKeys("a.b", authorized_, kNow);
+  ASSERT_TRUE(malformed.has_value());
+  EXPECT_THAT(*malformed, StatusIs(StatusCode::kInvalidArgument, HasSubstr("compact JWS")));
+  Claims stranger;
+  stranger.iss = "https://stranger.example";
+  auto untrusted = validator_.ValidateWithCachedKeys(Sign(stranger), authorized_, kNow);
+  ASSERT_TRUE(untrusted.has_value());
+  EXPECT_THAT(*untrusted, StatusIs(StatusCode::kInvalidArgument, HasSubstr("not a trusted")));
+
+  ASSERT_THAT(Validate(jwt), IsOk());  // fetches and caches the keys
+  auto cached = validator_.ValidateWithCachedKeys(jwt, authorized_, kNow);
+  ASSERT_TRUE(cached.has_value());
+  ASSERT_THAT(*cached, IsOk());
+  EXPECT_EQ((*cached)->claim_value, "alice@example.com");
+  // A bad signature with cached keys is a refusal, not a fetch.
+  std::string tampered = jwt;
+  tampered[tampered.size() - 5] = tampered[tampered.size() - 5] == 'A' ? 'B' : 'A';
+  auto refused = validator_.ValidateWithCachedKeys(tampered, authorized_, kNow);
+  ASSERT_TRUE(refused.has_value());
+  EXPECT_THAT(*refused, StatusIs(StatusCode::kInvalidArgument, HasSubstr("signature")));
+  // An unknown kid (perhaps a rotation at the IdP) needs a fetch.
+  jose::Es256Signer other = *jose::Es256Signer::Generate();
+  EXPECT_EQ(validator_.ValidateWithCachedKeys(*other.SignJwt(Claims{}.Json()), authorized_, kNow),
+            std::nullopt);
+  EXPECT_EQ(fetcher_->calls("https://idp.example/k"), 1);
+  // Keys past their lifetime (600 s by default) are not used from the cache.
+  clock_->Advance(std::chrono::seconds(600));
+  Claims later;
+  later.iat = kNow + 590;
+  later.exp = kNow + 900;
+  EXPECT_EQ(validator_.ValidateWithCachedKeys(Sign(later), authorized_, kNow + 600), std::nullopt);
+  EXPECT_EQ(fetcher_->calls("https://idp.example/k"), 1);
+}
+
 TEST_F(AssertionTest, RefusesBadTimes) {
   Claims expired;
   expired.exp = kNow - 61;

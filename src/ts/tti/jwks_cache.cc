@@ -25,6 +25,14 @@ StatusOr<jose::JwkSet> JwksCache::RefreshForUnknownKid(const std::string& issuer
   return Lookup(issuer_url, true);
 }
 
+std::optional<jose::JwkSet> JwksCache::GetCached(const std::string& issuer_url) const {
+  std::lock_guard lock(mu_);
+  auto it = entries_.find(issuer_url);
+  if (it == entries_.end() || !it->second.keys.has_value()) return std::nullopt;
+  if (clock_->NowUnixSeconds() >= it->second.expires_at) return std::nullopt;
+  return it->second.keys;
+}
+
 int64_t JwksCache::fetch_count() const {
   std::lock_guard lock(mu_);
   return fetches_;

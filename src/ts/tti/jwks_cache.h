@@ -50,6 +50,10 @@ class JwksCache {
   // was attempted within refetch_interval (then the cached set is returned). Errors as Get.
   StatusOr<jose::JwkSet> RefreshForUnknownKid(const std::string& issuer_url);
 
+  // The issuer's keys while they are fresh in the cache, else nullopt. Never fetches and never
+  // waits for a fetch: for threads that must not block (the server's io threads).
+  std::optional<jose::JwkSet> GetCached(const std::string& issuer_url) const;
+
   // How many fetches (discovery + JWKS pairs) were started; for tests and logs.
   int64_t fetch_count() const;
 

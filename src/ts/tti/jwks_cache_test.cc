@@ -45,6 +45,21 @@ class JwksCacheTest : public ::testing::Test {
   jose::Es256Signer key_ = *jose::Es256Signer::Generate();
 };
 
+TEST_F(JwksCacheTest, GetCachedReturnsOnlyFreshKeysAndNeverFetches) {
+  JwksCache cache = MakeCache();
+  EXPECT_EQ(cache.GetCached(kIssuer), std::nullopt);
+  EXPECT_EQ(fetcher_->calls(kDiscovery), 0);
+  ASSERT_THAT(cache.Get(kIssuer), IsOk());
+  Advance(299);
+  auto cached = cache.GetCached(kIssuer);
+  ASSERT_TRUE(cached.has_value());
+  EXPECT_NE(cached->Find(key_.kid()), nullptr);
+  Advance(1);  // max-age 300 has passed: stale keys are Get's business (max_stale), not ours
+  EXPECT_EQ(cache.GetCached(kIssuer), std::nullopt);
+  EXPECT_EQ(cache.GetCached("https://other.example"), std::nullopt);
+  EXPECT_EQ(fetcher_->calls(kJwksUri), 1);
+}
+
 TEST_F(JwksCacheTest, FetchesThroughDiscoveryAndCachesForMaxAge) {
   JwksCache cache = MakeCache();
   auto keys = cache.Get(kIssuer);

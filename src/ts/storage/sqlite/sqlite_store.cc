@@ -1705,25 +1705,55 @@ void SqliteStore::RotateRefreshTokenAsync(const std::string& old_hash, int64_t n
       std::move(done));
 }
 
+namespace {
+
+// CreateFamilyForAssertion's transaction body, shared by the blocking and the asynchronous call.
+Status CreateFamilyForAssertionInTransaction(Connection& c, const TokenFamily& family,
+                                             const std::optional<RefreshToken>& first_refresh,
+                                             const FamilyScopes& scopes,
+                                             const std::string& assertion_id,
+                                             int64_t assertion_expires_at) {
+  // The replay record first: a duplicate ends the transaction before anything else is written.
+  TS_ASSIGN_OR_RETURN(
+      Statement stmt,
+      c.Prepare("INSERT INTO used_assertions (assertion_id, expires_at) VALUES (?, ?)"));
+  stmt.Bind(assertion_id).Bind(assertion_expires_at);
+  TS_RETURN_IF_ERROR(ExecInsert(stmt, "assertion has already been used"));
+  TS_RETURN_IF_ERROR(InsertFamily(c, family, scopes.family));
+  if (first_refresh.has_value()) {
+    TS_RETURN_IF_ERROR(InsertRefresh(c, *first_refresh, scopes.refresh));
+  }
+  return OkStatus();
+}
+
+}  // namespace
+
 Status SqliteStore::CreateFamilyForAssertion(const TokenFamily& family,
                                              const std::optional<RefreshToken>& first_refresh,
                                              const std::string& assertion_id,
                                              int64_t assertion_expires_at) {
   if (assertion_id.empty()) return InvalidArgumentError("assertion_id must not be empty");
   TS_ASSIGN_OR_RETURN(FamilyScopes scopes, ValidateFamily(family, first_refresh));
-  return impl_->Write([&](Connection& c) -> Status {
-    // The replay record first: a duplicate ends the transaction before anything else is written.
-    TS_ASSIGN_OR_RETURN(
-        Statement stmt,
-        c.Prepare("INSERT INTO used_assertions (assertion_id, expires_at) VALUES (?, ?)"));
-    stmt.Bind(assertion_id).Bind(assertion_expires_at);
-    TS_RETURN_IF_ERROR(ExecInsert(stmt, "assertion has already been used"));
-    TS_RETURN_IF_ERROR(InsertFamily(c, family, scopes.family));
-    if (first_refresh.has_value()) {
-      TS_RETURN_IF_ERROR(InsertRefresh(c, *first_refresh, scopes.refresh));
-    }
-    return OkStatus();
+  return impl_->Write([&](Connection& c) {
+    return CreateFamilyForAssertionInTransaction(c, family, first_refresh, scopes, assertion_id,
+                                                 assertion_expires_at);
   });
+}
+
+void SqliteStore::CreateFamilyForAssertionAsync(const TokenFamily& family,
+                                                const std::optional<RefreshToken>& first_refresh,
+                                                const std::string& assertion_id,
+                                                int64_t assertion_expires_at, WriteDone done) {
+  if (assertion_id.empty()) return done(InvalidArgumentError("assertion_id must not be empty"));
+  StatusOr<FamilyScopes> scopes = ValidateFamily(family, first_refresh);
+  if (!scopes.ok()) return done(scopes.status());
+  impl_->WriteAsync<Status>(
+      [family, first_refresh, scopes = std::move(*scopes), assertion_id,
+       assertion_expires_at](Connection& c) {
+        return CreateFamilyForAssertionInTransaction(c, family, first_refresh, scopes, assertion_id,
+                                                     assertion_expires_at);
+      },
+      std::move(done));
 }
 
 // --- trusted token issuers ---

@@ -143,11 +143,15 @@ class SqliteStore final : public Store {
                                              const RefreshToken& successor) override;
   void RotateRefreshTokenAsync(const std::string& old_hash, int64_t now,
                                const RefreshToken& successor, RotateDone done) override;
-  bool RefreshesWithoutBlocking() const override { return true; }
+  bool GrantsWithoutBlocking() const override { return true; }
   Status CreateFamilyForAssertion(const TokenFamily& family,
                                   const std::optional<RefreshToken>& first_refresh,
                                   const std::string& assertion_id,
                                   int64_t assertion_expires_at) override;
+  void CreateFamilyForAssertionAsync(const TokenFamily& family,
+                                     const std::optional<RefreshToken>& first_refresh,
+                                     const std::string& assertion_id, int64_t assertion_expires_at,
+                                     WriteDone done) override;
   Status PutTrustedTokenIssuer(const TrustedTokenIssuer& issuer) override;
   StatusOr<TrustedTokenIssuer> GetTrustedTokenIssuer(const std::string& arn) override;
   StatusOr<std::vector<TrustedTokenIssuer>> ListTrustedTokenIssuers() override;
