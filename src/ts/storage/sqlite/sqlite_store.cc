@@ -162,6 +162,12 @@ class Connection {
     // FULL: the WAL is synced at every commit, so an acknowledged change survives power loss.
     TS_RETURN_IF_ERROR(connection->ExecScript("PRAGMA synchronous = FULL"));
     TS_RETURN_IF_ERROR(connection->ExecScript("PRAGMA foreign_keys = ON"));
+    // Savepoint (statement) journals in memory. With SQLite's default, the first journal that
+    // outgrows 64 KiB turns into a file in /var/tmp and stays one, so from then on every savepoint
+    // of the group-commit writer wrote each page it touched to that file: five writes for each
+    // one to the WAL under the JWT-bearer load (BENCHMARKS.md). A journal holds the pages one
+    // write body touches, so memory stays small.
+    TS_RETURN_IF_ERROR(connection->ExecScript("PRAGMA temp_store = MEMORY"));
     return connection;
   }
 
