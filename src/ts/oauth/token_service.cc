@@ -687,14 +687,11 @@ StatusOr<std::optional<TokenService::PreparedAssertion>> TokenService::PrepareJw
     return InvalidRequest("Member 'assertion' is required for jwt-bearer");
   }
   const int64_t now = clock_->NowUnixSeconds();
-  StatusOr<tti::ValidatedAssertion> validated = UnavailableError("not validated");
-  if (cached_keys_only) {
-    auto with_cached = assertions_->ValidateWithCachedKeys(req.assertion, authorized, now);
-    if (!with_cached) return std::optional<PreparedAssertion>();  // the keys must be fetched
-    validated = std::move(*with_cached);
-  } else {
-    validated = assertions_->Validate(req.assertion, authorized, now);
-  }
+  std::optional<StatusOr<tti::ValidatedAssertion>> checked =
+      cached_keys_only ? assertions_->ValidateWithCachedKeys(req.assertion, authorized, now)
+                       : assertions_->Validate(req.assertion, authorized, now);
+  if (!checked) return std::optional<PreparedAssertion>();  // the keys must be fetched
+  StatusOr<tti::ValidatedAssertion>& validated = *checked;
   if (!validated.ok()) {
     if (validated.status().code() != StatusCode::kInvalidArgument &&
         validated.status().code() != StatusCode::kUnavailable) {
@@ -753,7 +750,7 @@ StatusOr<std::optional<TokenService::PreparedAssertion>> TokenService::PrepareJw
   family.act_json = act.Take();
   p.refresh =
       FirstRefreshToken(HasGrant(app, kGrantRefreshToken), family, now, p.grant.refresh_token);
-  // RFC 7523 §3 item 7: the jti is recorded with the family in one transaction, so two
+  // RFC 7523 §3 item 7: the store records the jti with the family in one transaction, so two
   // concurrent redemptions of one assertion cannot both succeed, on any node.
   p.replay_id = std::move(validated->replay_id);
   p.replay_until = validated->replay_until;
