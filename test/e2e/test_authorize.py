@@ -245,7 +245,10 @@ class SignInTest(AuthorizeTestBase):
         _, challenge = harness.pkce_pair()
         browser = harness.Browser(self.server)
         _, _, _, form = browser.open_login(browser.authorize_url(challenge))
-        form.inputs["csrf_token"] = form.inputs["csrf_token"][:-1] + "A"
+        # Change the first character: it always changes the decoded bytes (the last one of a
+        # base64url token carries padding bits), and it is never already the replacement.
+        token = form.inputs["csrf_token"]
+        form.inputs["csrf_token"] = ("B" if token[0] == "A" else "A") + token[1:]
         status, headers, body = browser.submit_login(form, "demo", harness.DEMO_PASSWORD)
         self.assert_error_page(status, headers, body, 403, "invalid_request",
                                "did not come from this server")
