@@ -8,12 +8,11 @@
 #include <cctype>
 #include <filesystem>
 #include <fstream>
-#include <latch>
 #include <set>
 #include <string>
-#include <thread>
 #include <vector>
 
+#include "test/common/concurrently.h"
 #include "test/common/status_matchers.h"
 #include "test/common/temp_dir.h"
 #include "ts/crypto/encoding.h"
@@ -25,6 +24,7 @@ namespace {
 using ::testing::HasSubstr;
 using ::ts::testing::IsOk;
 using ::ts::testing::IsOkAndHolds;
+using ::ts::testing::RunConcurrently;
 using ::ts::testing::StatusIs;
 
 namespace fs = std::filesystem;
@@ -141,15 +141,9 @@ TEST_F(MasterKeyTest, ConcurrentFirstVerificationsAcceptOnlyOneKey) {
   ASSERT_THAT(store, IsOk());
   constexpr int kNodes = 8;
   std::vector<Status> results(kNodes);
-  std::latch start(kNodes);
-  std::vector<std::thread> threads;
-  for (int i = 0; i < kNodes; ++i) {
-    threads.emplace_back([&, i] {
-      start.arrive_and_wait();
-      results[i] = VerifyMasterKey(**store, std::string(32, static_cast<char>('a' + i)));
-    });
-  }
-  for (auto& t : threads) t.join();
+  RunConcurrently(kNodes, [&](int i) {
+    results[i] = VerifyMasterKey(**store, std::string(32, static_cast<char>('a' + i)));
+  });
   int accepted = 0;
   for (const Status& s : results) {
     if (s.ok()) {

@@ -10,14 +10,13 @@
 #include <chrono>
 #include <condition_variable>
 #include <functional>
-#include <latch>
 #include <memory>
 #include <mutex>
 #include <string>
-#include <thread>
 #include <tuple>
 #include <vector>
 
+#include "test/common/concurrently.h"
 #include "test/common/status_matchers.h"
 #include "ts/storage/attribute_index.h"
 
@@ -130,6 +129,7 @@ using ::testing::IsEmpty;
 using ::testing::UnorderedElementsAre;
 using ::ts::testing::IsOk;
 using ::ts::testing::IsOkAndHolds;
+using ::ts::testing::RunConcurrently;
 using ::ts::testing::StatusIs;
 
 constexpr int64_t kNow = 1'700'000'000;
@@ -1504,18 +1504,11 @@ constexpr int kThreads = 16;
 TEST_P(StoreConformanceTest, ConcurrentRedeemHasExactlyOneWinner) {
   ASSERT_THAT(store_->CreateAuthorizationCode(MakeCode("code-1", "user-1")), IsOk());
   std::vector<StatusOr<RedeemOutcome>> results(kThreads, InternalError("not run"));
-  std::latch start(kThreads);
-  std::vector<std::thread> threads;
-  for (int i = 0; i < kThreads; ++i) {
-    threads.emplace_back([&, i] {
-      const std::string family_id = "fam-" + std::to_string(i);
-      start.arrive_and_wait();
-      results[i] =
-          store_->RedeemAuthorizationCode("code-1", kNow + 1, MakeFamily(family_id),
-                                          MakeRefresh("rt-" + std::to_string(i), family_id));
-    });
-  }
-  for (std::thread& t : threads) t.join();
+  RunConcurrently(kThreads, [&](int i) {
+    const std::string family_id = "fam-" + std::to_string(i);
+    results[i] = store_->RedeemAuthorizationCode("code-1", kNow + 1, MakeFamily(family_id),
+                                                 MakeRefresh("rt-" + std::to_string(i), family_id));
+  });
 
   int redeemed = 0;
   int already = 0;
@@ -1542,16 +1535,10 @@ TEST_P(StoreConformanceTest, ConcurrentRedeemHasExactlyOneWinner) {
 TEST_P(StoreConformanceTest, ConcurrentRotateHasExactlyOneWinner) {
   ASSERT_THAT(store_->CreateFamily(MakeFamily("fam-1"), MakeRefresh("rt-0", "fam-1")), IsOk());
   std::vector<StatusOr<RotateOutcome>> results(kThreads, InternalError("not run"));
-  std::latch start(kThreads);
-  std::vector<std::thread> threads;
-  for (int i = 0; i < kThreads; ++i) {
-    threads.emplace_back([&, i] {
-      start.arrive_and_wait();
-      results[i] = store_->RotateRefreshToken("rt-0", kNow + 1,
-                                              MakeRefresh("rt-next-" + std::to_string(i), "fam-1"));
-    });
-  }
-  for (std::thread& t : threads) t.join();
+  RunConcurrently(kThreads, [&](int i) {
+    results[i] = store_->RotateRefreshToken("rt-0", kNow + 1,
+                                            MakeRefresh("rt-next-" + std::to_string(i), "fam-1"));
+  });
 
   int rotated = 0;
   int already = 0;
@@ -1588,21 +1575,15 @@ TEST_P(StoreConformanceTest, ConcurrentAsyncRotationsOfDistinctTokensAllComplete
                 IsOk());
   }
   auto completions = std::make_shared<Completions>(kTotal);
-  std::latch start(kIssuers);
-  std::vector<std::thread> threads;
-  for (int t = 0; t < kIssuers; ++t) {
-    threads.emplace_back([&, t] {
-      start.arrive_and_wait();
-      for (int k = 0; k < kPerIssuer; ++k) {
-        const size_t i = static_cast<size_t>(t * kPerIssuer + k);
-        store_->RotateRefreshTokenAsync(
-            "rt-" + std::to_string(i), kNow + 1,
-            MakeRefresh("rt-next-" + std::to_string(i), "fam-" + std::to_string(i)),
-            RecordInto(completions, i));
-      }
-    });
-  }
-  for (std::thread& t : threads) t.join();
+  RunConcurrently(kIssuers, [&](int t) {
+    for (int k = 0; k < kPerIssuer; ++k) {
+      const size_t i = static_cast<size_t>(t * kPerIssuer + k);
+      store_->RotateRefreshTokenAsync(
+          "rt-" + std::to_string(i), kNow + 1,
+          MakeRefresh("rt-next-" + std::to_string(i), "fam-" + std::to_string(i)),
+          RecordInto(completions, i));
+    }
+  });
   ASSERT_TRUE(AwaitAll(*completions)) << "not every done was called within the timeout";
   // A later rotation's completion: any second call of an earlier `done` has happened by now.
   EXPECT_THAT(RotateAsync(*store_, "rt-none", kNow + 2, MakeRefresh("rt-none-next", "fam-0")),
@@ -1624,17 +1605,11 @@ TEST_P(StoreConformanceTest, ConcurrentAsyncRotationsOfDistinctTokensAllComplete
 TEST_P(StoreConformanceTest, ConcurrentAsyncRotateOfOneTokenHasExactlyOneWinner) {
   ASSERT_THAT(store_->CreateFamily(MakeFamily("fam-1"), MakeRefresh("rt-0", "fam-1")), IsOk());
   auto completions = std::make_shared<Completions>(kThreads);
-  std::latch start(kThreads);
-  std::vector<std::thread> threads;
-  for (int i = 0; i < kThreads; ++i) {
-    threads.emplace_back([&, i] {
-      start.arrive_and_wait();
-      store_->RotateRefreshTokenAsync("rt-0", kNow + 1,
-                                      MakeRefresh("rt-next-" + std::to_string(i), "fam-1"),
-                                      RecordInto(completions, static_cast<size_t>(i)));
-    });
-  }
-  for (std::thread& t : threads) t.join();
+  RunConcurrently(kThreads, [&](int i) {
+    store_->RotateRefreshTokenAsync("rt-0", kNow + 1,
+                                    MakeRefresh("rt-next-" + std::to_string(i), "fam-1"),
+                                    RecordInto(completions, static_cast<size_t>(i)));
+  });
   ASSERT_TRUE(AwaitAll(*completions)) << "not every done was called within the timeout";
   EXPECT_THAT(RotateAsync(*store_, "rt-none", kNow + 2, MakeRefresh("rt-none-next", "fam-1")),
               StatusIs(StatusCode::kNotFound, HasSubstr("refresh token")));
@@ -1681,15 +1656,9 @@ TEST_P(StoreConformanceTest, CreateMetaKeepsTheFirstValue) {
 
 TEST_P(StoreConformanceTest, ConcurrentCreateMetaHasOneWinner) {
   std::vector<Status> results(kThreads);
-  std::latch start(kThreads);
-  std::vector<std::thread> threads;
-  for (int i = 0; i < kThreads; ++i) {
-    threads.emplace_back([&, i] {
-      start.arrive_and_wait();
-      results[i] = store_->CreateMeta("check", "value-" + std::to_string(i));
-    });
-  }
-  for (std::thread& t : threads) t.join();
+  RunConcurrently(kThreads, [&](int i) {
+    results[i] = store_->CreateMeta("check", "value-" + std::to_string(i));
+  });
   int created = 0;
   for (const Status& s : results) {
     if (s.ok()) {
@@ -1728,15 +1697,8 @@ TEST_P(StoreConformanceTest, LoginFailuresCountWithinTheWindowAndRestartAfterIt)
 }
 
 TEST_P(StoreConformanceTest, ConcurrentLoginFailuresAreAllCounted) {
-  std::latch start(kThreads);
-  std::vector<std::thread> threads;
-  for (int i = 0; i < kThreads; ++i) {
-    threads.emplace_back([&] {
-      start.arrive_and_wait();
-      EXPECT_THAT(store_->RecordLoginFailure("k", kNow, 60), IsOk());
-    });
-  }
-  for (std::thread& t : threads) t.join();
+  RunConcurrently(kThreads,
+                  [&](int) { EXPECT_THAT(store_->RecordLoginFailure("k", kNow, 60), IsOk()); });
   auto stored = store_->GetLoginFailures("k");
   ASSERT_THAT(stored, IsOk());
   EXPECT_EQ(stored->failures, kThreads);
@@ -1781,21 +1743,15 @@ TEST_P(StoreConformanceTest, UpdateSigningKeysWritesWhatTheUpdateReturns) {
 // One rotator at a time: concurrent updates that each add a key only when there is none leave
 // exactly one key, which only holds if every update sees the previous one's result.
 TEST_P(StoreConformanceTest, ConcurrentUpdateSigningKeysAreSerialised) {
-  std::latch start(kThreads);
-  std::vector<std::thread> threads;
-  for (int i = 0; i < kThreads; ++i) {
-    threads.emplace_back([&, i] {
-      start.arrive_and_wait();
-      EXPECT_THAT(
-          store_->UpdateSigningKeys(
-              [&](const std::vector<SigningKey>& current) -> StatusOr<std::vector<SigningKey>> {
-                if (!current.empty()) return std::vector<SigningKey>{};
-                return std::vector<SigningKey>{MakeSigningKey("kid-" + std::to_string(i), kNow)};
-              }),
-          IsOk());
-    });
-  }
-  for (std::thread& t : threads) t.join();
+  RunConcurrently(kThreads, [&](int i) {
+    EXPECT_THAT(
+        store_->UpdateSigningKeys(
+            [&](const std::vector<SigningKey>& current) -> StatusOr<std::vector<SigningKey>> {
+              if (!current.empty()) return std::vector<SigningKey>{};
+              return std::vector<SigningKey>{MakeSigningKey("kid-" + std::to_string(i), kNow)};
+            }),
+        IsOk());
+  });
   EXPECT_THAT(store_->ListSigningKeys(), IsOkAndHolds(::testing::SizeIs(1)));
 }
 

@@ -5,11 +5,11 @@
 #include <libpq-fe.h>
 
 #include <atomic>
-#include <latch>
 #include <string>
 #include <thread>
 #include <vector>
 
+#include "test/common/concurrently.h"
 #include "test/common/postgres_server.h"
 #include "test/common/status_matchers.h"
 #include "ts/storage/postgres/migrations.h"
@@ -21,6 +21,7 @@ namespace {
 using ::testing::HasSubstr;
 using ::ts::testing::IsOk;
 using ::ts::testing::IsOkAndHolds;
+using ::ts::testing::RunConcurrently;
 using ::ts::testing::StatusIs;
 
 constexpr int64_t kNow = 1'700'000'000;
@@ -176,15 +177,8 @@ TEST(PostgresStoreTest, NodesStartingTogetherMigrateOnce) {
   const std::string db = NewDatabase();
   constexpr int kNodes = 4;
   std::vector<Status> results(kNodes);
-  std::latch start(kNodes);
-  std::vector<std::thread> threads;
-  for (int i = 0; i < kNodes; ++i) {
-    threads.emplace_back([&, i] {
-      start.arrive_and_wait();
-      results[i] = PostgresStore::Open(server->Url(db)).status();
-    });
-  }
-  for (auto& t : threads) t.join();
+  RunConcurrently(kNodes,
+                  [&](int i) { results[i] = PostgresStore::Open(server->Url(db)).status(); });
   for (const Status& s : results) EXPECT_THAT(s, IsOk());
   EXPECT_EQ(AdminQuery("SELECT count(*) FROM schema_migrations", db), MigrationCount());
 }
@@ -199,18 +193,12 @@ TEST(PostgresStoreTest, TwoNodesRedeemingOneCodeHaveOneWinner) {
   ASSERT_THAT((*node1)->CreateAuthorizationCode(Code("code-1")), IsOk());
   constexpr int kPerNode = 8;
   std::vector<StatusOr<RedeemOutcome>> results(2 * kPerNode, InternalError("not run"));
-  std::latch start(2 * kPerNode);
-  std::vector<std::thread> threads;
-  for (int i = 0; i < 2 * kPerNode; ++i) {
-    threads.emplace_back([&, i] {
-      PostgresStore& node = i % 2 == 0 ? **node1 : **node2;
-      const std::string family = "fam-" + std::to_string(i);
-      start.arrive_and_wait();
-      results[i] = node.RedeemAuthorizationCode("code-1", kNow + 1, Family(family),
-                                                Refresh("rt-" + std::to_string(i), family));
-    });
-  }
-  for (auto& t : threads) t.join();
+  RunConcurrently(2 * kPerNode, [&](int i) {
+    PostgresStore& node = i % 2 == 0 ? **node1 : **node2;
+    const std::string family = "fam-" + std::to_string(i);
+    results[i] = node.RedeemAuthorizationCode("code-1", kNow + 1, Family(family),
+                                              Refresh("rt-" + std::to_string(i), family));
+  });
   int redeemed = 0;
   for (const auto& r : results) {
     ASSERT_THAT(r, IsOk());
