@@ -13,7 +13,8 @@ std::string RandomBytes(size_t n);
 // `n_bytes` random bytes, base64url-encoded (no padding).
 std::string RandomToken(size_t n_bytes);
 
-// A random RFC 4122 version-4 UUID in lower-case text form.
+// A random RFC 4122 version-4 UUID in lower-case text form. For identifiers, not secrets: its
+// bytes come from a per-thread pool refilled from the DRBG (random.cc says why).
 std::string RandomUuid();
 
 }  // namespace ts::crypto
