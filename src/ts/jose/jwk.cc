@@ -6,6 +6,7 @@
 #include <openssl/param_build.h>
 
 #include <array>
+#include <atomic>
 #include <boost/json.hpp>
 #include <optional>
 
@@ -24,6 +25,7 @@ struct Jwk::Rep {
   // Base64url member values exactly as given (validated canonical), for the thumbprint and ToJson.
   std::string n, e, x, y;
   internal::PkeyPtr pkey;
+  uint64_t id = 0;  // see Jwk::id
 };
 
 const std::string& Jwk::kid() const { return rep_->kid; }
@@ -31,6 +33,7 @@ KeyType Jwk::kty() const { return rep_->kty; }
 const std::string& Jwk::crv() const { return rep_->crv; }
 const std::string& Jwk::alg() const { return rep_->alg; }
 evp_pkey_st* Jwk::evp_pkey() const { return rep_->pkey.get(); }
+uint64_t Jwk::id() const { return rep_->id; }
 
 std::string Jwk::Thumbprint() const {
   switch (rep_->kty) {
@@ -121,6 +124,8 @@ class KeyParser {
 
   StatusOr<std::shared_ptr<Jwk::Rep>> Parse() {
     auto rep = std::make_shared<Jwk::Rep>();
+    static std::atomic<uint64_t> next_id{1};
+    rep->id = next_id.fetch_add(1, std::memory_order_relaxed);
     std::string kty;
     if (!OptionalString("kty", kty) || kty.empty()) return Error("kty is missing or not a string");
     if (kty == "RSA") {

@@ -7,6 +7,7 @@
 #pragma once
 
 #include <cstddef>
+#include <cstdint>
 #include <memory>
 #include <string>
 #include <string_view>
@@ -36,6 +37,10 @@ class Jwk {
   std::string ToJson() const;
   // The OpenSSL EVP_PKEY for verification; never null. Owned by this Jwk (and its copies).
   evp_pkey_st* evp_pkey() const;
+
+  // Unique to this parsed key within the process (copies share it; keys parsed from the same
+  // JSON twice do not): a safe key for per-thread caches of OpenSSL contexts, never reused.
+  uint64_t id() const;
 
   struct Rep;  // defined in jwk.cc
 

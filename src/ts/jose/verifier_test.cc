@@ -6,6 +6,8 @@
 #include <boost/json.hpp>
 #include <fstream>
 #include <sstream>
+#include <thread>
+#include <vector>
 
 #include "test/common/status_matchers.h"
 #include "ts/crypto/digest.h"
@@ -314,6 +316,67 @@ TEST_F(VerifierTest, ErrorsAreInvalidArgument) {
   auto s = VerifyJws("x", keys_, {"ES256"});
   EXPECT_EQ(s.status().code(), StatusCode::kInvalidArgument);
   EXPECT_THAT(std::string(s.status().message()), StartsWith("malformed JWS"));
+}
+
+}  // namespace
+}  // namespace ts::jose
+
+namespace ts::jose {
+namespace {
+
+// Verification contexts are cached per thread (verifier.cc). A key set replaced by one in which
+// the same kid names a different key must never verify with the old key's context, however
+// often sets are freed and parsed again.
+TEST_F(VerifierTest, ContextOfAReplacedKeyIsNeverReused) {
+  auto other = Es256Signer::Generate();
+  ASSERT_THAT(other, IsOk());
+  // The other key published under this key's kid, as after a rotation that kept the kid.
+  boost::json::value impostor = boost::json::parse(other->PublicJwkJson());
+  impostor.as_object()["kid"] = signer_->kid();
+  for (int round = 0; round < 50; ++round) {
+    {
+      auto genuine = JwkSet::FromJwks({signer_->PublicJwkJson()});
+      ASSERT_THAT(genuine, IsOk());
+      ASSERT_THAT(VerifyJws(token_, *genuine, {"ES256"}), IsOk()) << round;
+    }
+    auto replaced = JwkSet::FromJwks({boost::json::serialize(impostor)});
+    ASSERT_THAT(replaced, IsOk());
+    ASSERT_THAT(VerifyJws(token_, *replaced, {"ES256"}), Refused("JWS signature is invalid"))
+        << round;
+  }
+}
+
+// More (key, alg) pairs than a thread caches, interleaved on several threads, each valid token
+// checked again after its tampered twin: every answer is the one a fresh context gives.
+TEST(JoserfcVectorsTest, CachedContextsGiveTheSameAnswersOnManyThreads) {
+  boost::system::error_code ec;
+  const boost::json::value v = boost::json::parse(ReadTestData("joserfc_vectors.json"), ec);
+  ASSERT_FALSE(ec);
+  auto keys = JwkSet::Parse(boost::json::serialize(v.at("jwks")));
+  ASSERT_THAT(keys, IsOk());
+  std::vector<std::string> valid, tampered;
+  for (const boost::json::value& t : v.at("tokens").as_array()) {
+    const std::string token(t.at("token").as_string());
+    valid.push_back(token);
+    tampered.push_back(token.substr(0, token.find('.') + 1) + B64(R"({"sub":"mallory"})") +
+                       token.substr(token.rfind('.')));
+  }
+  ASSERT_EQ(valid.size(), 10u);
+  std::vector<int> wrong(4, 0);
+  std::vector<std::thread> threads;
+  for (size_t t = 0; t < wrong.size(); ++t) {
+    threads.emplace_back([&, t] {
+      for (int round = 0; round < 20; ++round) {
+        for (size_t i = 0; i < valid.size(); ++i) {
+          const size_t k = (i * 7 + t + static_cast<size_t>(round)) % valid.size();
+          if (!VerifyJws(valid[k], *keys, kAllAsymmetric).ok()) ++wrong[t];
+          if (VerifyJws(tampered[k], *keys, kAllAsymmetric).ok()) ++wrong[t];
+        }
+      }
+    });
+  }
+  for (std::thread& th : threads) th.join();
+  EXPECT_EQ(wrong, std::vector<int>(4, 0));
 }
 
 }  // namespace
