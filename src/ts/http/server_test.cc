@@ -16,6 +16,7 @@
 #include <future>
 #include <mutex>
 #include <optional>
+#include <regex>
 #include <stdexcept>
 #include <string>
 #include <thread>
@@ -119,6 +120,13 @@ class Client {
       buf_.erase(0, length);
       return r;
     }
+  }
+
+  // Every byte until the server closes the connection (or 10 s pass), unparsed.
+  std::string ReadAll() {
+    while (Fill()) {
+    }
+    return std::exchange(buf_, {});
   }
 
   // True once the server closes the connection (EOF or reset); false if it stays open for
@@ -304,6 +312,58 @@ TEST(ServerTest, DateAndFreshRequestIdOnEveryResponse) {
   ASSERT_EQ(seen.size(), 2u);
   EXPECT_EQ(seen[0].request_id, *first->Get("x-amzn-RequestId"));
   EXPECT_EQ(seen[1].request_id, *second->Get("x-amzn-RequestId"));
+}
+
+// The server writes responses itself (not through Beast's serializer): the bytes on the wire,
+// status line with its reason phrase, the handler's headers, Date, x-amzn-RequestId, framing
+// headers, then exactly the body; a 204 carries neither Content-Length nor the body it was given.
+TEST(ServerTest, ResponseBytesOnTheWire) {
+  auto server = StartOrDie(TestOptions(), [](const Request& r) {
+    Response res;
+    res.status = r.target == "/empty" ? 204 : 404;
+    res.SetHeader("Content-Type", "application/json");
+    res.body = R"({"message":"none"})";
+    return res;
+  });
+  ASSERT_NE(server, nullptr);
+  Client c(server->port());
+  c.Send(
+      "GET /missing HTTP/1.1\r\nHost: h\r\n\r\n"
+      "GET /empty HTTP/1.1\r\nHost: h\r\nConnection: close\r\n\r\n");
+  const std::string wire = c.ReadAll();
+  const std::string date =
+      R"(Date: (Mon|Tue|Wed|Thu|Fri|Sat|Sun), \d\d [A-Z][a-z]{2} \d{4} \d\d:\d\d:\d\d GMT\r\n)";
+  const std::string request_id =
+      "x-amzn-RequestId: [0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}\r\n";
+  const std::regex expected("HTTP/1\\.1 404 Not Found\r\nContent-Type: application/json\r\n" +
+                            date + request_id + "Content-Length: 18\r\n\r\n" +
+                            R"(\{"message":"none"\})" +
+                            "HTTP/1\\.1 204 No Content\r\nContent-Type: application/json\r\n" +
+                            date + request_id + "Connection: close\r\n\r\n");
+  EXPECT_TRUE(std::regex_match(wire, expected)) << wire;
+}
+
+// Each io thread keeps the Date it formatted last (server.cc): it still follows the clock from
+// one second to the next, and back.
+TEST(ServerTest, DateFollowsTheClockAcrossSeconds) {
+  auto clock = std::make_shared<FakeClock>(784111777);
+  ServerOptions options = TestOptions();
+  options.clock = clock;
+  auto server = StartOrDie(options, [](const Request&) { return Response{}; });
+  ASSERT_NE(server, nullptr);
+  Client c(server->port());
+  auto date_now = [&c]() -> std::string {
+    c.Send("GET / HTTP/1.1\r\nHost: h\r\n\r\n");
+    auto r = c.Read();
+    return r.has_value() ? r->Get("Date").value_or("(none)") : "(no response)";
+  };
+  EXPECT_EQ(date_now(), "Sun, 06 Nov 1994 08:49:37 GMT");
+  clock->Advance(std::chrono::milliseconds(900));
+  EXPECT_EQ(date_now(), "Sun, 06 Nov 1994 08:49:37 GMT");
+  clock->Advance(std::chrono::milliseconds(100));
+  EXPECT_EQ(date_now(), "Sun, 06 Nov 1994 08:49:38 GMT");
+  clock->SetUnixSeconds(784111777 - 86400);
+  EXPECT_EQ(date_now(), "Sat, 05 Nov 1994 08:49:37 GMT");
 }
 
 TEST(ServerTest, KeepsRequestIdAndDateSetByTheHandler) {
