@@ -28,6 +28,16 @@ struct SqliteStoreOptions {
   std::chrono::milliseconds busy_timeout{5000};
   // Connections kept open for reuse once idle; more are opened (then closed) under load.
   int max_idle_connections = 16;
+  // When the writer copies the write-ahead log back into the database file (a checkpoint):
+  // once the log holds `checkpoint_pages` pages, and already at `light_load_checkpoint_pages`
+  // while the load is light: the last `light_load_batches` batches each held at most
+  // `light_load_batch_size` writes. Under heavy load checkpoints stay rare and large, which costs
+  // less per write; under light load they are small, so no request waits behind a long one
+  // (docs/design/storage.md). light_load_batch_size = 0 turns the light-load ones off.
+  int checkpoint_pages = 10000;
+  int light_load_checkpoint_pages = 1000;
+  int light_load_batches = 8;
+  int light_load_batch_size = 8;
 };
 
 class SqliteStore final : public Store {

@@ -222,6 +222,91 @@ TEST_F(SqliteStoreTest, DataSurvivesReopen) {
   EXPECT_THAT(store->GetRefreshToken("rt-2"), IsOk());
 }
 
+// Checkpoints (SqliteStoreOptions): observed through the database file, which grows only when
+// a checkpoint copies the write-ahead log's pages into it.
+class SqliteCheckpointTest : public SqliteStoreTest {
+ protected:
+  // Twenty commits one after another, each a batch of one: well over 20 pages in the log.
+  static void WriteUsers(SqliteStore& store) {
+    for (int i = 0; i < 20; ++i) {
+      User user;
+      user.user_id = "user-" + std::to_string(i);
+      user.user_name = "name-" + std::to_string(i);
+      ASSERT_THAT(store.CreateUser(user), IsOk());
+    }
+  }
+  uintmax_t DatabaseBytes() const { return fs::file_size(path_); }
+};
+
+TEST_F(SqliteCheckpointTest, OptionsOutOfRangeAreInvalidArgument) {
+  auto refused = [this](SqliteStoreOptions options, const char* what) {
+    EXPECT_THAT(SqliteStore::Open(path_, options),
+                StatusIs(StatusCode::kInvalidArgument, HasSubstr(what)))
+        << what;
+  };
+  SqliteStoreOptions options;
+  options.checkpoint_pages = 0;
+  refused(options, "checkpoint_pages");
+  options = {};
+  options.light_load_checkpoint_pages = 0;
+  refused(options, "light_load_checkpoint_pages");
+  options = {};
+  options.light_load_batches = 0;
+  refused(options, "light_load_batches");
+  options = {};
+  options.light_load_batch_size = -1;
+  refused(options, "light_load_batch_size");
+}
+
+TEST_F(SqliteCheckpointTest, LogAtCheckpointPagesIsCopiedAtTheCommit) {
+  SqliteStoreOptions options;
+  options.checkpoint_pages = 10;
+  options.light_load_batch_size = 0;  // no light-load checkpoints
+  auto store = OpenOrDie(options);
+  ASSERT_NE(store, nullptr);
+  const uintmax_t before = DatabaseBytes();
+  WriteUsers(*store);
+  EXPECT_GT(DatabaseBytes(), before);
+}
+
+TEST_F(SqliteCheckpointTest, UnderLightLoadASmallerLogIsCopied) {
+  SqliteStoreOptions options;
+  options.light_load_checkpoint_pages = 10;  // checkpoint_pages stays 10,000
+  options.light_load_batches = 4;
+  options.light_load_batch_size = 1;
+  auto store = OpenOrDie(options);
+  ASSERT_NE(store, nullptr);
+  const uintmax_t before = DatabaseBytes();
+  WriteUsers(*store);
+  EXPECT_GT(DatabaseBytes(), before);
+  for (int i = 0; i < 20; ++i) {
+    EXPECT_THAT(store->GetUserByName("name-" + std::to_string(i)), IsOk()) << i;
+  }
+}
+
+TEST_F(SqliteCheckpointTest, TooFewSmallBatchesInARowAreNotLightLoad) {
+  SqliteStoreOptions options;
+  options.light_load_checkpoint_pages = 10;
+  options.light_load_batches = 1000;  // twenty batches are not enough
+  auto store = OpenOrDie(options);
+  ASSERT_NE(store, nullptr);
+  const uintmax_t before = DatabaseBytes();
+  WriteUsers(*store);
+  EXPECT_EQ(DatabaseBytes(), before);
+}
+
+TEST_F(SqliteCheckpointTest, BatchesLargerThanLightLoadBatchSizeAreNotLightLoad) {
+  SqliteStoreOptions options;
+  options.light_load_checkpoint_pages = 10;
+  options.light_load_batches = 1;
+  options.light_load_batch_size = 0;  // every batch is larger
+  auto store = OpenOrDie(options);
+  ASSERT_NE(store, nullptr);
+  const uintmax_t before = DatabaseBytes();
+  WriteUsers(*store);
+  EXPECT_EQ(DatabaseBytes(), before);
+}
+
 // Group commit: many writers share one transaction, each body in its own savepoint. A body that
 // fails (here: a duplicate) must roll back alone, and every body that succeeded must be durable.
 TEST_F(SqliteStoreTest, ConcurrentWritesThatFailRollBackAloneAndTheRestCommit) {
