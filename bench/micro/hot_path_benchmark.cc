@@ -12,6 +12,7 @@
 
 #include <atomic>
 #include <boost/json.hpp>
+#include <cstdio>
 #include <cstdlib>
 #include <filesystem>
 #include <memory>
@@ -43,16 +44,21 @@ constexpr char kSecret[] = "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY";
 constexpr char kApp[] =
     "arn:aws:sso::123456789012:application/ssoins-111111111111/apl-222222222222";
 
-// A scratch directory next to the build, removed at exit.
-std::string ScratchDir() {
-  static const std::string dir = [] {
+// A scratch directory next to the build, removed at exit. The path is never destroyed: a
+// std::string static would be destroyed before an exit handler registered during its own
+// initialization runs, and the directory was left behind.
+const std::string& ScratchDir() {
+  static const std::string* const dir = [] {
     std::string base = std::filesystem::current_path() / "bench-scratch-XXXXXX";
-    char* made = ::mkdtemp(base.data());
-    std::string d = made != nullptr ? made : "/tmp";
+    if (::mkdtemp(base.data()) == nullptr) {
+      std::perror("tessera-microbench: cannot create a scratch directory");
+      std::exit(1);
+    }
+    auto* made = new std::string(base);
     std::atexit([] { std::filesystem::remove_all(ScratchDir()); });
-    return d;
+    return made;
   }();
-  return dir;
+  return *dir;
 }
 
 // --- the crypto floor -------------------------------------------------------------------------
