@@ -48,8 +48,9 @@ StatusOr<std::string> Seal(std::string_view key, std::string_view plaintext, std
   if (Aes256Gcm() == nullptr) return InternalError("AES-256-GCM is unavailable in OpenSSL");
   std::string out(kAeadOverhead + plaintext.size(), '\0');
   out[0] = kAeadVersion;
-  const std::string nonce = RandomBytes(kAeadNonceSize);
-  out.replace(1, kAeadNonceSize, nonce);
+  // A nonce must never repeat under one key but need not be secret (RFC 5116 §3.2).
+  RandomPublicBytes(U(out) + 1, kAeadNonceSize);
+  const std::string nonce = out.substr(1, kAeadNonceSize);
   CipherCtxPtr ctx(EVP_CIPHER_CTX_new());
   int len = 0;
   unsigned char* ct = U(out) + 1 + kAeadNonceSize;

@@ -160,5 +160,23 @@ TEST(RandomTest, UuidsFromPooledBytesAreWellFormedDistinctAndVaried) {
   }
 }
 
+// RFC 9562 appendix A.6: 2022-02-22 19:22:22 UTC is 0x017F22E279B0 milliseconds.
+TEST(RandomTest, TimeOrderedUuidCarriesItsMillisecondsAndSortsByThem) {
+  const std::string u = TimeOrderedUuid(1645557742000);
+  ASSERT_EQ(u.size(), 36u);
+  EXPECT_EQ(u.substr(0, 15), "017f22e2-79b0-7");
+  EXPECT_NE(std::string("89ab").find(u[19]), std::string::npos) << u;  // variant 10
+  EXPECT_NE(u, TimeOrderedUuid(1645557742000));  // same millisecond, different random bits
+  std::string previous = TimeOrderedUuid(0);
+  EXPECT_EQ(previous.substr(0, 15), "00000000-0000-7");
+  EXPECT_EQ(TimeOrderedUuid(-5).substr(0, 15), "00000000-0000-7");  // before 1970: clamped
+  for (int64_t millis :
+       std::vector<int64_t>{1, 255, 256, 65536, 1645557742000, 1645557742001, 281474976710655}) {
+    const std::string next = TimeOrderedUuid(millis);
+    EXPECT_LT(previous, next) << millis;
+    previous = next;
+  }
+}
+
 }  // namespace
 }  // namespace ts::crypto

@@ -3,6 +3,7 @@
 #pragma once
 
 #include <cstddef>
+#include <cstdint>
 #include <string>
 
 namespace ts::crypto {
@@ -13,8 +14,17 @@ std::string RandomBytes(size_t n);
 // `n_bytes` random bytes, base64url-encoded (no padding).
 std::string RandomToken(size_t n_bytes);
 
-// A random RFC 4122 version-4 UUID in lower-case text form. For identifiers, not secrets: its
-// bytes come from a per-thread pool refilled from the DRBG (random.cc says why).
+// `n` random bytes for values that must be unpredictable and unique but are not secret:
+// identifiers and nonces. They come from a per-thread pool refilled from the DRBG 512 bytes at a
+// time (random.cc says why); never use them for keys, tokens or anything else secret.
+void RandomPublicBytes(unsigned char* out, size_t n);
+
+// A random RFC 9562 version-4 UUID in lower-case text form, from RandomPublicBytes.
 std::string RandomUuid();
+
+// An RFC 9562 version-7 UUID: the 48-bit Unix time in milliseconds, then 74 random bits from
+// RandomPublicBytes. Ids made later sort later, so a B-tree keyed by them grows at its right
+// edge: a batch of new rows writes one leaf page instead of one random leaf per row.
+std::string TimeOrderedUuid(int64_t unix_millis);
 
 }  // namespace ts::crypto

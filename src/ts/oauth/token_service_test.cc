@@ -610,6 +610,13 @@ TEST_F(TokenServiceTest, CodeRedemptionResponseHasTheProtocolMembers) {
   EXPECT_EQ(context->application_arn, kApp);
   EXPECT_EQ(context->instance_arn, instance_.instance_arn);
 
+  // Family ids are time-ordered (UUIDv7, token_service.cc): the clock's milliseconds, then 7.
+  char millis_hex[13];
+  std::snprintf(millis_hex, sizeof millis_hex, "%012llx",
+                static_cast<unsigned long long>(kNow) * 1000);
+  const std::string hex(millis_hex);
+  EXPECT_EQ(stored->family_id.substr(0, 15), hex.substr(0, 8) + "-" + hex.substr(8) + "-7");
+
   auto family = store_->GetFamily(stored->family_id);
   ASSERT_THAT(family, IsOk());
   EXPECT_EQ(family->user_id, kUser);
