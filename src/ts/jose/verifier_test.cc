@@ -85,19 +85,43 @@ TEST(Rfc7515Test, AppendixA3WithOneBitChangedFails) {
   EXPECT_THAT(VerifyJws(token, *keys, {"ES256"}), Refused("JWS signature is invalid"));
 }
 
+// test/testdata/jose/joserfc_vectors.json, and its "jwks" parsed (empty on any failure, which
+// is reported).
+struct JoserfcVectors {
+  boost::json::value doc;
+  JwkSet keys;
+};
+
+JoserfcVectors LoadJoserfcVectors() {
+  JoserfcVectors vectors;
+  boost::system::error_code ec;
+  vectors.doc = boost::json::parse(ReadTestData("joserfc_vectors.json"), ec);
+  EXPECT_FALSE(ec) << ec.message();
+  if (ec || !vectors.doc.is_object()) return vectors;
+  auto keys = JwkSet::Parse(boost::json::serialize(vectors.doc.at("jwks")));
+  EXPECT_THAT(keys, IsOk());
+  if (keys.ok()) vectors.keys = std::move(*keys);
+  return vectors;
+}
+
+// The token with its payload replaced (header and signature kept).
+std::string WithForgedPayload(const std::string& token) {
+  return token.substr(0, token.find('.') + 1) + B64(R"({"sub":"mallory"})") +
+         token.substr(token.rfind('.'));
+}
+
 // Tokens minted by joserfc (independent implementation) for every supported algorithm.
 TEST(JoserfcVectorsTest, EveryAlgorithmVerifies) {
-  boost::system::error_code ec;
-  const boost::json::value v = boost::json::parse(ReadTestData("joserfc_vectors.json"), ec);
-  ASSERT_FALSE(ec);
-  auto keys = JwkSet::Parse(boost::json::serialize(v.at("jwks")));
-  ASSERT_THAT(keys, IsOk());
+  const JoserfcVectors vectors = LoadJoserfcVectors();
+  ASSERT_FALSE(vectors.keys.empty());
+  const boost::json::value& v = vectors.doc;
+  const JwkSet& keys = vectors.keys;
   const std::string payload(v.at("payload").as_string());
   int count = 0;
   for (const boost::json::value& t : v.at("tokens").as_array()) {
     const std::string alg(t.at("alg").as_string());
     const std::string token(t.at("token").as_string());
-    auto verified = VerifyJws(token, *keys, kAllAsymmetric);
+    auto verified = VerifyJws(token, keys, kAllAsymmetric);
     ASSERT_THAT(verified, IsOk()) << alg;
     EXPECT_EQ(verified->alg, alg);
     EXPECT_EQ(verified->kid, std::string(t.at("kid").as_string()));
@@ -107,13 +131,10 @@ TEST(JoserfcVectorsTest, EveryAlgorithmVerifies) {
     for (const std::string& a : kAllAsymmetric) {
       if (a != alg) others.push_back(a);
     }
-    EXPECT_THAT(VerifyJws(token, *keys, others), Refused("is not allowed here")) << alg;
+    EXPECT_THAT(VerifyJws(token, keys, others), Refused("is not allowed here")) << alg;
     // Tampered payload: same header and signature, different claims.
-    const size_t dot1 = token.find('.');
-    const size_t dot2 = token.rfind('.');
-    const std::string tampered =
-        token.substr(0, dot1 + 1) + B64(R"({"sub":"mallory"})") + token.substr(dot2);
-    EXPECT_THAT(VerifyJws(tampered, *keys, kAllAsymmetric), Refused("JWS signature is invalid"))
+    EXPECT_THAT(VerifyJws(WithForgedPayload(token), keys, kAllAsymmetric),
+                Refused("JWS signature is invalid"))
         << alg;
     ++count;
   }
@@ -121,13 +142,12 @@ TEST(JoserfcVectorsTest, EveryAlgorithmVerifies) {
 }
 
 TEST(JoserfcVectorsTest, KeyRestrictedToAnotherAlgIsRefused) {
-  boost::system::error_code ec;
-  const boost::json::value v = boost::json::parse(ReadTestData("joserfc_vectors.json"), ec);
-  ASSERT_FALSE(ec);
-  auto keys = JwkSet::Parse(boost::json::serialize(v.at("jwks")));
-  ASSERT_THAT(keys, IsOk());
+  const JoserfcVectors vectors = LoadJoserfcVectors();
+  ASSERT_FALSE(vectors.keys.empty());
+  const boost::json::value& v = vectors.doc;
+  const JwkSet& keys = vectors.keys;
   EXPECT_THAT(
-      VerifyJws(std::string(v.at("ps256_with_rs256_only_key").as_string()), *keys, kAllAsymmetric),
+      VerifyJws(std::string(v.at("ps256_with_rs256_only_key").as_string()), keys, kAllAsymmetric),
       Refused("JWS key 'rsa-rs256-only' does not match alg PS256: the key is restricted "
               "to alg RS256"));
 }
@@ -349,17 +369,15 @@ TEST_F(VerifierTest, ContextOfAReplacedKeyIsNeverReused) {
 // More (key, alg) pairs than a thread caches, interleaved on several threads, each valid token
 // checked again after its tampered twin: every answer is the one a fresh context gives.
 TEST(JoserfcVectorsTest, CachedContextsGiveTheSameAnswersOnManyThreads) {
-  boost::system::error_code ec;
-  const boost::json::value v = boost::json::parse(ReadTestData("joserfc_vectors.json"), ec);
-  ASSERT_FALSE(ec);
-  auto keys = JwkSet::Parse(boost::json::serialize(v.at("jwks")));
-  ASSERT_THAT(keys, IsOk());
+  const JoserfcVectors vectors = LoadJoserfcVectors();
+  ASSERT_FALSE(vectors.keys.empty());
+  const boost::json::value& v = vectors.doc;
+  const JwkSet& keys = vectors.keys;
   std::vector<std::string> valid, tampered;
   for (const boost::json::value& t : v.at("tokens").as_array()) {
     const std::string token(t.at("token").as_string());
     valid.push_back(token);
-    tampered.push_back(token.substr(0, token.find('.') + 1) + B64(R"({"sub":"mallory"})") +
-                       token.substr(token.rfind('.')));
+    tampered.push_back(WithForgedPayload(token));
   }
   ASSERT_EQ(valid.size(), 10u);
   std::vector<int> wrong(4, 0);
@@ -369,8 +387,8 @@ TEST(JoserfcVectorsTest, CachedContextsGiveTheSameAnswersOnManyThreads) {
       for (int round = 0; round < 20; ++round) {
         for (size_t i = 0; i < valid.size(); ++i) {
           const size_t k = (i * 7 + t + static_cast<size_t>(round)) % valid.size();
-          if (!VerifyJws(valid[k], *keys, kAllAsymmetric).ok()) ++wrong[t];
-          if (VerifyJws(tampered[k], *keys, kAllAsymmetric).ok()) ++wrong[t];
+          if (!VerifyJws(valid[k], keys, kAllAsymmetric).ok()) ++wrong[t];
+          if (VerifyJws(tampered[k], keys, kAllAsymmetric).ok()) ++wrong[t];
         }
       }
     });
