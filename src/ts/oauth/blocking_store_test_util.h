@@ -22,9 +22,10 @@ class BlockingStore final : public storage::Store {
 
   bool GrantsWithoutBlocking() const override { return false; }
 
-  // How often RotateRefreshTokenAsync or CreateFamilyForAssertionAsync was called (TokenService
-  // should call neither on this store).
+  // How often RotateRefreshTokenAsync, RedeemAuthorizationCodeAsync or
+  // CreateFamilyForAssertionAsync was called (TokenService should call none on this store).
   int async_rotations() const { return async_rotations_.load(); }
+  int async_redemptions() const { return async_redemptions_.load(); }
   int async_assertion_families() const { return async_assertion_families_.load(); }
 
   Status PutInstance(const storage::Instance& instance) override {
@@ -202,6 +203,13 @@ class BlockingStore final : public storage::Store {
       const std::string& old_hash, int64_t now, const storage::RefreshToken& successor) override {
     return inner_->RotateRefreshToken(old_hash, now, successor);
   }
+  void RedeemAuthorizationCodeAsync(const std::string& code_hash, int64_t now,
+                                    const storage::TokenFamily& family,
+                                    const std::optional<storage::RefreshToken>& first_refresh,
+                                    RedeemDone done) override {
+    ++async_redemptions_;
+    inner_->RedeemAuthorizationCodeAsync(code_hash, now, family, first_refresh, std::move(done));
+  }
   void RotateRefreshTokenAsync(const std::string& old_hash, int64_t now,
                                const storage::RefreshToken& successor, RotateDone done) override {
     ++async_rotations_;
@@ -274,6 +282,7 @@ class BlockingStore final : public storage::Store {
  private:
   storage::StorePtr inner_;
   std::atomic<int> async_rotations_{0};
+  std::atomic<int> async_redemptions_{0};
   std::atomic<int> async_assertion_families_{0};
 };
 

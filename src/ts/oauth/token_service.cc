@@ -54,6 +54,18 @@ struct TokenService::PreparedAssertion {
   int64_t replay_until = 0;
 };
 
+struct TokenService::PreparedCode {
+  Grant grant;  // as issued once the redemption is durable
+  std::string code_hash;
+  int64_t now = 0;
+  storage::TokenFamily family;
+  std::optional<storage::RefreshToken> refresh;  // the family's first, if the app may refresh
+  // The code was redeemed before: reuse, which revokes the family that use created (nothing
+  // above is set then).
+  bool already_used = false;
+  std::string used_family_id;
+};
+
 struct TokenService::PreparedRefresh {
   Grant grant;                      // as issued if the rotation succeeds
   std::string old_hash;             // the presented token's
@@ -148,6 +160,9 @@ std::string NewFamilyId(const Clock& clock) {
       std::chrono::duration_cast<std::chrono::milliseconds>(clock.Now().time_since_epoch())
           .count());
 }
+
+constexpr char kCodeReused[] =
+    "Authorization code has already been used; the tokens it produced are revoked";
 
 // Revokes a family; one already purged (expired) needs no revoking.
 Status RevokeIfPresent(storage::Store& store, const std::string& family_id, int64_t now) {
@@ -281,6 +296,9 @@ void TokenService::CreateTokenWithIamAsync(Caller caller, std::string body, Exec
   if (admitted->req.grant_type == kGrantJwtBearer) {
     return JwtBearerAsync(std::move(*admitted), std::move(blocking), std::move(done));
   }
+  if (admitted->req.grant_type == kGrantAuthorizationCode) {
+    return AuthorizationCodeAsync(std::move(*admitted), std::move(blocking), std::move(done));
+  }
   if (admitted->req.grant_type != kGrantRefreshToken) {
     blocking(
         [this, admitted = std::move(*admitted), done = std::move(done)] { done(Serve(admitted)); });
@@ -313,6 +331,30 @@ void TokenService::CreateTokenWithIamAsync(Caller caller, std::string body, Exec
         if (*outcome == storage::RotateOutcome::kRotated) return done(std::move(response));
         settle(*outcome);
       });
+}
+
+void TokenService::AuthorizationCodeAsync(Admitted admitted, Executor blocking, Done done) const {
+  const storage::Application& app = admitted.app->app;
+  StatusOr<PreparedCode> prepared = PrepareCode(admitted.req, app);
+  if (!prepared.ok()) return done(prepared.status());
+  if (prepared->already_used) {
+    // Reuse revokes the family the first use created: a write not to wait for on this thread.
+    blocking(
+        [this, admitted = std::move(admitted), done = std::move(done)] { done(Serve(admitted)); });
+    return;
+  }
+  const PreparedCode& p = *prepared;
+  // Sign now, while the redemption waits for its batch's commit.
+  StatusOr<std::string> response = Respond(p.grant, app);
+  if (!response.ok()) return done(response.status());
+  store_->RedeemAuthorizationCodeAsync(p.code_hash, p.now, p.family, p.refresh,
+                                       [done = std::move(done), response = std::move(*response)](
+                                           StatusOr<storage::RedeemOutcome> outcome) mutable {
+                                         if (!outcome.ok()) return done(outcome.status());
+                                         Status settled = SettleCode(*outcome);
+                                         if (!settled.ok()) return done(std::move(settled));
+                                         done(std::move(response));
+                                       });
 }
 
 void TokenService::JwtBearerAsync(Admitted admitted, Executor blocking, Done done) const {
@@ -374,6 +416,20 @@ StatusOr<std::string> TokenService::Serve(const Admitted& admitted) const {
 
 StatusOr<TokenService::Grant> TokenService::AuthorizationCodeGrant(
     const Request& req, const storage::Application& app) const {
+  TS_ASSIGN_OR_RETURN(PreparedCode p, PrepareCode(req, app));
+  if (p.already_used) {
+    // RFC 6749 §4.1.2: a reused code revokes what it produced.
+    TS_RETURN_IF_ERROR(RevokeIfPresent(*store_, p.used_family_id, p.now));
+    return InvalidGrant(kCodeReused);
+  }
+  TS_ASSIGN_OR_RETURN(storage::RedeemOutcome outcome,
+                      store_->RedeemAuthorizationCode(p.code_hash, p.now, p.family, p.refresh));
+  TS_RETURN_IF_ERROR(SettleCode(outcome));
+  return p.grant;
+}
+
+StatusOr<TokenService::PreparedCode> TokenService::PrepareCode(
+    const Request& req, const storage::Application& app) const {
   if (req.code.empty()) return InvalidRequest("Member 'code' is required for authorization_code");
   if (req.redirect_uri.empty()) {
     return InvalidRequest("Member 'redirectUri' is required for authorization_code");
@@ -381,9 +437,10 @@ StatusOr<TokenService::Grant> TokenService::AuthorizationCodeGrant(
   if (req.code_verifier.empty()) {
     return InvalidRequest("Member 'codeVerifier' is required: PKCE is mandatory");
   }
-  const int64_t now = clock_->NowUnixSeconds();
-  const std::string code_hash = tokens::TokenMinter::Hash(req.code);
-  auto code = NotFoundAs(store_->GetAuthorizationCode(code_hash), InvalidGrant,
+  PreparedCode p;
+  p.now = clock_->NowUnixSeconds();
+  p.code_hash = tokens::TokenMinter::Hash(req.code);
+  auto code = NotFoundAs(store_->GetAuthorizationCode(p.code_hash), InvalidGrant,
                          "Invalid authorization code provided");
   if (!code.ok()) return code.status();
   // A code held by another application is as good as unknown to this one.
@@ -391,13 +448,11 @@ StatusOr<TokenService::Grant> TokenService::AuthorizationCodeGrant(
     return InvalidGrant("Invalid authorization code provided");
   }
   if (code->consumed_at != 0) {
-    // RFC 6749 §4.1.2: a reused code revokes what it produced.
-    TS_RETURN_IF_ERROR(RevokeIfPresent(*store_, code->family_id, now));
-    return InvalidGrant(
-        "Authorization code has already been used; the tokens it produced are "
-        "revoked");
+    p.already_used = true;
+    p.used_family_id = code->family_id;
+    return p;
   }
-  if (code->expires_at <= now) return InvalidGrant("Authorization code has expired");
+  if (code->expires_at <= p.now) return InvalidGrant("Authorization code has expired");
   if (code->redirect_uri != req.redirect_uri) {
     return InvalidGrant("redirectUri does not match the one used at authorization");
   }
@@ -413,7 +468,7 @@ StatusOr<TokenService::Grant> TokenService::AuthorizationCodeGrant(
                          "The user this code was issued to no longer exists");
   if (!user.ok()) return user.status();
 
-  storage::TokenFamily family;
+  storage::TokenFamily& family = p.family;
   family.family_id = NewFamilyId(*clock_);
   family.application_arn = app.application_arn;
   family.user_id = code->user_id;
@@ -421,27 +476,25 @@ StatusOr<TokenService::Grant> TokenService::AuthorizationCodeGrant(
   family.grant_type = std::string(kGrantAuthorizationCode);
   family.session_hash = code->session_hash;
   family.auth_time = code->auth_time;
-  family.created_at = now;
-  family.expires_at = now + options_.refresh_token_ttl;
+  family.created_at = p.now;
+  family.expires_at = p.now + options_.refresh_token_ttl;
+  p.refresh =
+      FirstRefreshToken(HasGrant(app, kGrantRefreshToken), family, p.now, p.grant.refresh_token);
+  p.grant.subject = {code->user_id,    app.application_arn, scopes,
+                     family.family_id, code->auth_time,     ""};
+  return p;
+}
 
-  Grant grant;
-  std::optional<storage::RefreshToken> refresh =
-      FirstRefreshToken(HasGrant(app, kGrantRefreshToken), family, now, grant.refresh_token);
-  TS_ASSIGN_OR_RETURN(storage::RedeemOutcome outcome,
-                      store_->RedeemAuthorizationCode(code_hash, now, family, refresh));
+Status TokenService::SettleCode(storage::RedeemOutcome outcome) {
   switch (outcome) {
     case storage::RedeemOutcome::kRedeemed:
-      break;
-    case storage::RedeemOutcome::kAlreadyRedeemed:
-      return InvalidGrant(
-          "Authorization code has already been used; the tokens it produced are "
-          "revoked");
+      return OkStatus();
+    case storage::RedeemOutcome::kAlreadyRedeemed:  // the store revoked the first use's family
+      return InvalidGrant(kCodeReused);
     case storage::RedeemOutcome::kExpired:
       return InvalidGrant("Authorization code has expired");
   }
-  grant.subject = {code->user_id,    app.application_arn, scopes,
-                   family.family_id, code->auth_time,     ""};
-  return grant;
+  return InternalError("unknown redemption outcome");
 }
 
 StatusOr<TokenService::Grant> TokenService::RefreshTokenGrant(

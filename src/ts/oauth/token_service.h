@@ -88,11 +88,11 @@ class TokenService {
   // Receives what CreateTokenWithIam would have returned.
   using Done = std::function<void(StatusOr<std::string>)>;
   // CreateTokenWithIam for an io thread, which it never blocks. When the store
-  // GrantsWithoutBlocking(), a refresh or a JWT-bearer grant is served here: its tokens are
-  // signed while its write waits for the group commit, and `done` runs on the store's writer
-  // thread once the write is durable. Everything else (other grants, a reused refresh token, an
-  // assertion whose issuer's keys are not cached, a store that blocks) runs on `blocking`. `done`
-  // is called exactly once; the service must outlive it.
+  // GrantsWithoutBlocking(), a refresh, authorization-code or JWT-bearer grant is served here:
+  // its tokens are signed while its write waits for the group commit, and `done` runs on the
+  // store's writer thread once the write is durable. Everything else (token exchange, a reused
+  // refresh token or code, an assertion whose issuer's keys are not cached, a store that blocks)
+  // runs on `blocking`. `done` is called exactly once; the service must outlive it.
   void CreateTokenWithIamAsync(Caller caller, std::string body, Executor blocking, Done done) const;
 
   // Defined in the .cc: the parsed request, the request admitted (application found, caller
@@ -101,6 +101,7 @@ class TokenService {
   struct Request;
   struct Admitted;
   struct Grant;
+  struct PreparedCode;
   struct PreparedRefresh;
   struct PreparedAssertion;
 
@@ -110,6 +111,14 @@ class TokenService {
   // The grant and the response for an admitted request.
   StatusOr<std::string> Serve(const Admitted& admitted) const;
   StatusOr<Grant> AuthorizationCodeGrant(const Request& req, const storage::Application& app) const;
+  // AuthorizationCodeGrant's parts: every check and read before the redemption (a code used
+  // before comes back marked, for the caller to revoke what it produced), and the grant's error
+  // for the redemption's outcome.
+  StatusOr<PreparedCode> PrepareCode(const Request& req, const storage::Application& app) const;
+  static Status SettleCode(storage::RedeemOutcome outcome);
+  // The authorization-code grant on a store that does not block: checked and signed on this
+  // thread, answered once the redemption is durable; a reused code goes to `blocking`.
+  void AuthorizationCodeAsync(Admitted admitted, Executor blocking, Done done) const;
   StatusOr<Grant> RefreshTokenGrant(const Request& req, const storage::Application& app) const;
   // RefreshTokenGrant's parts: the reads and checks before the rotation, and the grant once the
   // rotation's outcome is known (anything but kRotated reads again and may revoke: it blocks).

@@ -1012,23 +1012,22 @@ TEST_F(TokenServiceAsyncTest, ErrorsBeforeTheGrantAreAnsweredDirectly) {
   EXPECT_EQ(StoredRefresh(expired).rotated_at, 0);
 }
 
-// Every other grant runs on the executor and answers what the blocking call does.
-TEST_F(TokenServiceAsyncTest, AuthorizationCodeGoesThroughTheExecutor) {
+// On SQLite the authorization-code grant never waits for the executor either: checked and signed
+// on the calling thread, answered on the writer's once the redemption is durable, with what the
+// blocking call returns.
+TEST_F(TokenServiceAsyncTest, AuthorizationCodeOnSqliteIsAnsweredWithoutTheExecutor) {
+  ASSERT_TRUE(store_->GrantsWithoutBlocking());
+  auto sync = Call(CodeBody(MakeCode()));
+  ASSERT_THAT(sync, IsOk());
   const std::string code = MakeCode();
   auto answer = Start(CodeBody(code));
-  ASSERT_EQ(executor_.queued(), 1u);
-  EXPECT_EQ(Calls(*answer), 0);
-  // Nothing happened before the executor ran.
-  auto before = store_->GetAuthorizationCode(tokens::TokenMinter::Hash(code));
-  ASSERT_THAT(before, IsOk());
-  EXPECT_EQ(before->consumed_at, 0);
-  EXPECT_EQ(executor_.RunAll(), 1);
   auto r = Await(*answer);
   ASSERT_THAT(r, IsOk());
-  EXPECT_EQ(answer->thread, std::this_thread::get_id());
+  EXPECT_EQ(executor_.used(), 0);
+  EXPECT_NE(answer->thread, std::this_thread::get_id());  // the writer's
 
   json::object o = json::parse(*r).as_object();
-  EXPECT_EQ(Keys(o), Keys(Redeem()));
+  EXPECT_EQ(Keys(o), Keys(json::parse(*sync).as_object()));
   EXPECT_EQ(o["issuedTokenType"], kRefreshTokenType);
   auto stored = store_->GetAuthorizationCode(tokens::TokenMinter::Hash(code));
   ASSERT_THAT(stored, IsOk());
@@ -1037,18 +1036,83 @@ TEST_F(TokenServiceAsyncTest, AuthorizationCodeGoesThroughTheExecutor) {
   EXPECT_EQ(at["sub"], kUser);
   EXPECT_EQ(at["tsr:fid"], json::value(stored->family_id));
   EXPECT_EQ(StoredRefresh(Str(o, "refreshToken")).family_id, stored->family_id);
+  auto family = store_->GetFamily(stored->family_id);
+  ASSERT_THAT(family, IsOk());
+  EXPECT_EQ(family->grant_type, "authorization_code");
+  EXPECT_EQ(family->revoked_at, 0);
 
-  // The grant's errors come the same way: a reused code revokes the family it created.
+  // The refresh token it issued refreshes, also without the executor.
+  auto refreshed = Await(*Start(RefreshBody(Str(o, "refreshToken"))));
+  ASSERT_THAT(refreshed, IsOk());
+  EXPECT_EQ(executor_.used(), 0);
+}
+
+// A reused code goes to the executor (the revocation of what it produced is a write) and answers
+// what the blocking call does; refusals found before the redemption are answered directly, with
+// the blocking call's words, and change nothing.
+TEST_F(TokenServiceAsyncTest, ReusedCodeGoesThroughTheExecutorAndOtherRefusalsAreDirect) {
+  const std::string code = MakeCode();
+  ASSERT_THAT(Await(*Start(CodeBody(code))), IsOk());
+  auto stored = store_->GetAuthorizationCode(tokens::TokenMinter::Hash(code));
+  ASSERT_THAT(stored, IsOk());
   clock_->Advance(std::chrono::seconds(5));
   EXPECT_API_ERROR(AnsweredThroughExecutor(CodeBody(code)), "InvalidGrantException",
                    "already been used");
   auto family = store_->GetFamily(stored->family_id);
   ASSERT_THAT(family, IsOk());
   EXPECT_EQ(family->revoked_at, kNow + 5);
-  EXPECT_API_ERROR(AnsweredThroughExecutor(CodeBody("tsac_unknown")), "InvalidGrantException",
-                   "Invalid authorization code");
-  EXPECT_API_ERROR(AnsweredThroughExecutor(CodeBody(MakeCode(), kApp, std::string(43, 'a'))),
-                   "InvalidGrantException", "codeVerifier does not match the code challenge");
+
+  const std::string unused = MakeCode();
+  struct Case {
+    std::string body;
+    const char* fragment;
+  };
+  const std::vector<Case> cases = {
+      {CodeBody("tsac_unknown"), "Invalid authorization code"},
+      {CodeBody(unused, kApp, std::string(43, 'a')),
+       "codeVerifier does not match the code challenge"},
+      {CodeBody(unused, kApp, "short"), "codeVerifier must be 43 to 128 characters"},
+  };
+  for (const Case& c : cases) {
+    SCOPED_TRACE(c.body);
+    auto async = AnsweredDirectly(c.body);
+    EXPECT_API_ERROR(async, "InvalidGrantException", c.fragment);
+    auto sync = Call(c.body);
+    ASSERT_FALSE(sync.ok());
+    EXPECT_EQ(async.status().message(), sync.status().message());
+  }
+  auto untouched = store_->GetAuthorizationCode(tokens::TokenMinter::Hash(unused));
+  ASSERT_THAT(untouched, IsOk());
+  EXPECT_EQ(untouched->consumed_at, 0);
+  // Expired: refused directly as well.
+  clock_->Advance(std::chrono::seconds(3600));
+  EXPECT_API_ERROR(AnsweredDirectly(CodeBody(unused)), "InvalidGrantException",
+                   "Authorization code has expired");
+}
+
+// Two redemptions of one code racing. Usually both are checked before the first has committed,
+// so both are signed and the writer settles it: it redeems the first and, for the second, revokes
+// what the first produced and answers reuse. If the first committed before the second was
+// checked, the second is reuse found early and goes through the executor. Either way one wins
+// and the family it created is revoked.
+TEST_F(TokenServiceAsyncTest, RacingRedemptionsOfOneCodeIssueOnceAndRevoke) {
+  const std::string code = MakeCode();
+  auto first = Start(CodeBody(code));
+  auto second = Start(CodeBody(code));
+  auto a = Await(*first);  // its fence also orders the second's redemption, if it was submitted
+  if (executor_.queued() > 0) {
+    EXPECT_EQ(executor_.RunAll(), 1);
+  }
+  auto b = Await(*second);
+  ASSERT_EQ(a.ok() + b.ok(), 1) << "exactly one redemption wins";
+  EXPECT_API_ERROR(a.ok() ? b : a, "InvalidGrantException", "already been used");
+  auto stored = store_->GetAuthorizationCode(tokens::TokenMinter::Hash(code));
+  ASSERT_THAT(stored, IsOk());
+  auto family = store_->GetFamily(stored->family_id);
+  ASSERT_THAT(family, IsOk());
+  EXPECT_EQ(family->revoked_at, kNow);
+  const std::string issued = Str(json::parse(a.ok() ? *a : *b).as_object(), "refreshToken");
+  EXPECT_API_ERROR(Await(*Start(RefreshBody(issued))), "InvalidGrantException", "revoked");
 }
 
 TEST_F(TokenServiceAsyncTest, JwtBearerWithoutAssertionValidatorIsRefusedDirectly) {
@@ -1096,6 +1160,7 @@ TEST_F(TokenServiceAsyncTest, WithABlockingStoreEveryRequestGoesThroughTheExecut
   EXPECT_THAT(AnsweredThroughExecutor(CodeBody(MakeCode())), IsOk());
   EXPECT_EQ(executor_.used(), 7);
   EXPECT_EQ(blocking->async_rotations(), 0);
+  EXPECT_EQ(blocking->async_redemptions(), 0);
 }
 
 // --- jwt-bearer (docs/design/jwt-bearer.md) ---

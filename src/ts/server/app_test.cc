@@ -350,7 +350,7 @@ TEST_F(TesseraTest, HandleAsyncServesTheCodeAndRefreshGrantsAndEverythingElse) {
   http::Request code = TokenRequest(CodeBody(MakeCode()));
   ASSERT_THAT(sigv4::SignRequest(code, Root(), "us-east-1", "sso-oauth", kNow), IsOk());
   AsyncAnswer first;
-  app_->HandleAsync(code, first.Responder());  // the code grant: on the worker pool
+  app_->HandleAsync(code, first.Responder());  // the code grant: answered once redeemed
   auto redeemed = first.Wait();
   ASSERT_TRUE(redeemed.has_value());
   ASSERT_EQ(redeemed->status, 200) << redeemed->body;

@@ -167,6 +167,15 @@ class Store {
   virtual StatusOr<RedeemOutcome> RedeemAuthorizationCode(
       const std::string& code_hash, int64_t now, const TokenFamily& family,
       const std::optional<RefreshToken>& first_refresh) = 0;
+  // RedeemAuthorizationCode for callers that must not wait for the commit; `done` is called as
+  // RotateRefreshTokenAsync's is. The default calls RedeemAuthorizationCode and so blocks.
+  using RedeemDone = std::function<void(StatusOr<RedeemOutcome>)>;
+  virtual void RedeemAuthorizationCodeAsync(const std::string& code_hash, int64_t now,
+                                            const TokenFamily& family,
+                                            const std::optional<RefreshToken>& first_refresh,
+                                            RedeemDone done) {
+    done(RedeemAuthorizationCode(code_hash, now, family, first_refresh));
+  }
 
   // --- token families and refresh tokens ---
   // Inserts a family and, when given, its first refresh token (grants without a code).
@@ -191,10 +200,11 @@ class Store {
                                        const RefreshToken& successor, RotateDone done) {
     done(RotateRefreshToken(old_hash, now, successor));
   }
-  // True when the refresh and JWT-bearer grants never wait on this store from the calling
-  // thread: their reads are local and short, and RotateRefreshTokenAsync and
-  // CreateFamilyForAssertionAsync do not block. The token endpoint then serves those grants on
-  // its io threads; otherwise it hands them to its pool of blocking threads.
+  // True when the refresh, authorization-code and JWT-bearer grants never wait on this store
+  // from the calling thread: their reads are local and short, and RotateRefreshTokenAsync,
+  // RedeemAuthorizationCodeAsync and CreateFamilyForAssertionAsync do not block. The token
+  // endpoint then serves those grants on its io threads; otherwise it hands them to its pool of
+  // blocking threads.
   virtual bool GrantsWithoutBlocking() const { return false; }
 
   // One transaction: records `assertion_id` (a JWT bearer assertion's replay key) as used until

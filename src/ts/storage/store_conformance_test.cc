@@ -1298,6 +1298,82 @@ Status CreateFamilyForAssertionAsync(Store& store, const TokenFamily& family,
   return outcome.status();
 }
 
+// One RedeemAuthorizationCodeAsync, waited for (AwaitWithFence).
+StatusOr<RedeemOutcome> RedeemAsync(Store& store, const std::string& code_hash, int64_t now,
+                                    const TokenFamily& family,
+                                    const std::optional<RefreshToken>& first_refresh) {
+  // Written before `done` runs and read after AwaitWithFence saw it run (under its mutex).
+  auto outcome = std::make_shared<std::optional<RedeemOutcome>>();
+  StatusOr<RotateOutcome> fenced = AwaitWithFence(store, kNow, [&](Store::RotateDone done) {
+    store.RedeemAuthorizationCodeAsync(
+        code_hash, now, family, first_refresh,
+        [outcome, done = std::move(done)](StatusOr<RedeemOutcome> redeemed) {
+          if (!redeemed.ok()) return done(redeemed.status());
+          *outcome = *redeemed;
+          done(RotateOutcome::kRotated);  // the completions record outcomes: stands for OK
+        });
+  });
+  if (!fenced.ok()) return fenced.status();
+  return **outcome;
+}
+
+// RedeemAuthorizationCode's outcomes and effects, through a completion.
+TEST_P(StoreConformanceTest, RedeemAsyncRedeemsOnceRevokesOnReuseAndRefusesExpiredCodes) {
+  ASSERT_THAT(store_->CreateAuthorizationCode(MakeCode("code-1", "user-1")), IsOk());
+  EXPECT_THAT(
+      RedeemAsync(*store_, "code-1", kNow + 1, MakeFamily("fam-1"), MakeRefresh("rt-1", "fam-1")),
+      IsOkAndHolds(RedeemOutcome::kRedeemed));
+  auto code = store_->GetAuthorizationCode("code-1");
+  ASSERT_THAT(code, IsOk());
+  EXPECT_EQ(code->consumed_at, kNow + 1);
+  EXPECT_EQ(code->family_id, "fam-1");
+  EXPECT_THAT(store_->GetFamily("fam-1"), IsOkAndHolds(Eq(MakeFamily("fam-1"))));
+  EXPECT_THAT(store_->GetRefreshToken("rt-1"), IsOk());
+
+  // Used again: the first use's family is revoked and nothing of the second is written.
+  EXPECT_THAT(
+      RedeemAsync(*store_, "code-1", kNow + 2, MakeFamily("fam-2"), MakeRefresh("rt-2", "fam-2")),
+      IsOkAndHolds(RedeemOutcome::kAlreadyRedeemed));
+  auto first = store_->GetFamily("fam-1");
+  ASSERT_THAT(first, IsOk());
+  EXPECT_EQ(first->revoked_at, kNow + 2);
+  EXPECT_THAT(store_->GetFamily("fam-2"), StatusIs(StatusCode::kNotFound, HasSubstr("fam-2")));
+  EXPECT_THAT(store_->GetRefreshToken("rt-2"),
+              StatusIs(StatusCode::kNotFound, HasSubstr("refresh token")));
+
+  // Expired (at expires_at): nothing changes. Without a refresh token: only the family.
+  const AuthorizationCode expiring = MakeCode("code-2", "user-1");
+  ASSERT_THAT(store_->CreateAuthorizationCode(expiring), IsOk());
+  EXPECT_THAT(RedeemAsync(*store_, "code-2", expiring.expires_at, MakeFamily("fam-3"),
+                          MakeRefresh("rt-3", "fam-3")),
+              IsOkAndHolds(RedeemOutcome::kExpired));
+  EXPECT_THAT(store_->GetAuthorizationCode("code-2"), IsOkAndHolds(Eq(expiring)));
+  EXPECT_THAT(store_->GetFamily("fam-3"), StatusIs(StatusCode::kNotFound, HasSubstr("fam-3")));
+  EXPECT_THAT(RedeemAsync(*store_, "code-2", kNow + 1, MakeFamily("fam-4"), std::nullopt),
+              IsOkAndHolds(RedeemOutcome::kRedeemed));
+  EXPECT_THAT(store_->GetFamily("fam-4"), IsOkAndHolds(Eq(MakeFamily("fam-4"))));
+}
+
+TEST_P(StoreConformanceTest, RedeemAsyncIsAllOrNothingAndReportsBadArgumentsThroughDone) {
+  ASSERT_THAT(store_->CreateAuthorizationCode(MakeCode("code-1", "user-1")), IsOk());
+  ASSERT_THAT(store_->CreateFamily(MakeFamily("fam-0"), MakeRefresh("rt-taken", "fam-0")), IsOk());
+  // The refresh token hash collides: the whole redemption is undone.
+  EXPECT_THAT(RedeemAsync(*store_, "code-1", kNow + 1, MakeFamily("fam-1"),
+                          MakeRefresh("rt-taken", "fam-1")),
+              StatusIs(StatusCode::kAlreadyExists, HasSubstr("refresh token")));
+  EXPECT_THAT(store_->GetAuthorizationCode("code-1"),
+              IsOkAndHolds(Eq(MakeCode("code-1", "user-1"))));
+  EXPECT_THAT(store_->GetFamily("fam-1"), StatusIs(StatusCode::kNotFound, HasSubstr("fam-1")));
+  EXPECT_THAT(RedeemAsync(*store_, "code-9", kNow, MakeFamily("fam-2"), std::nullopt),
+              StatusIs(StatusCode::kNotFound, HasSubstr("authorization code")));
+  EXPECT_THAT(RedeemAsync(*store_, "code-1", 0, MakeFamily("fam-2"), std::nullopt),
+              StatusIs(StatusCode::kInvalidArgument, HasSubstr("now")));
+  EXPECT_THAT(store_->GetFamily("fam-2"), StatusIs(StatusCode::kNotFound, HasSubstr("fam-2")));
+  // Afterwards the code still redeems.
+  EXPECT_THAT(RedeemAsync(*store_, "code-1", kNow + 1, MakeFamily("fam-1"), std::nullopt),
+              IsOkAndHolds(RedeemOutcome::kRedeemed));
+}
+
 TEST_P(StoreConformanceTest, CreateFamilyForAssertionAsyncRefusesReplayAndWritesNothing) {
   ASSERT_THAT(
       CreateFamilyForAssertionAsync(*store_, MakeFamily("fam-1"), MakeRefresh("rt-1", "fam-1"),

@@ -1588,50 +1588,76 @@ StatusOr<AuthorizationCode> SqliteStore::GetAuthorizationCode(const std::string&
   });
 }
 
+namespace {
+
+// RedeemAuthorizationCode's transaction body (store.h), shared by the blocking and the
+// asynchronous call.
+StatusOr<RedeemOutcome> RedeemInTransaction(Connection& c, const std::string& code_hash,
+                                            int64_t now, const TokenFamily& family,
+                                            const std::optional<RefreshToken>& first_refresh,
+                                            const FamilyScopes& scopes) {
+  int64_t consumed_at = 0;
+  int64_t expires_at = 0;
+  std::string previous_family;
+  {
+    TS_ASSIGN_OR_RETURN(Statement stmt, c.Prepare("SELECT consumed_at, expires_at, family_id "
+                                                  "FROM authorization_codes WHERE code_hash = ?"));
+    stmt.Bind(code_hash);
+    TS_ASSIGN_OR_RETURN(bool row, stmt.Step());
+    if (!row) return NotFoundError("no such authorization code");
+    consumed_at = stmt.Int(0);
+    expires_at = stmt.Int(1);
+    previous_family = stmt.Text(2);
+  }
+  if (consumed_at != 0) {
+    // RFC 6749 §4.1.2: a code used twice should revoke what the first use issued.
+    TS_RETURN_IF_ERROR(Change(c,
+                              "UPDATE token_families SET revoked_at = ? "
+                              "WHERE family_id = ? AND revoked_at = 0",
+                              now, previous_family)
+                           .status());
+    return RedeemOutcome::kAlreadyRedeemed;
+  }
+  if (now >= expires_at) return RedeemOutcome::kExpired;
+  // Compare-and-set on consumed_at; the IMMEDIATE lock already excludes other writers, the
+  // WHERE clause keeps the statement correct on its own.
+  TS_ASSIGN_OR_RETURN(int64_t changed,
+                      Change(c,
+                             "UPDATE authorization_codes SET consumed_at = ?, family_id = ? "
+                             "WHERE code_hash = ? AND consumed_at = 0",
+                             now, family.family_id, code_hash));
+  if (changed != 1) return InternalError("authorization code changed under the write lock");
+  TS_RETURN_IF_ERROR(InsertFamily(c, family, scopes.family));
+  if (first_refresh.has_value()) {
+    TS_RETURN_IF_ERROR(InsertRefresh(c, *first_refresh, scopes.refresh));
+  }
+  return RedeemOutcome::kRedeemed;
+}
+
+}  // namespace
+
 StatusOr<RedeemOutcome> SqliteStore::RedeemAuthorizationCode(
     const std::string& code_hash, int64_t now, const TokenFamily& family,
     const std::optional<RefreshToken>& first_refresh) {
   if (now <= 0) return InvalidArgumentError("now must be positive (0 means unused)");
   TS_ASSIGN_OR_RETURN(FamilyScopes scopes, ValidateFamily(family, first_refresh));
-  return impl_->Write([&](Connection& c) -> StatusOr<RedeemOutcome> {
-    int64_t consumed_at = 0;
-    int64_t expires_at = 0;
-    std::string previous_family;
-    {
-      TS_ASSIGN_OR_RETURN(Statement stmt,
-                          c.Prepare("SELECT consumed_at, expires_at, family_id "
-                                    "FROM authorization_codes WHERE code_hash = ?"));
-      stmt.Bind(code_hash);
-      TS_ASSIGN_OR_RETURN(bool row, stmt.Step());
-      if (!row) return NotFoundError("no such authorization code");
-      consumed_at = stmt.Int(0);
-      expires_at = stmt.Int(1);
-      previous_family = stmt.Text(2);
-    }
-    if (consumed_at != 0) {
-      // RFC 6749 §4.1.2: a code used twice should revoke what the first use issued.
-      TS_RETURN_IF_ERROR(Change(c,
-                                "UPDATE token_families SET revoked_at = ? "
-                                "WHERE family_id = ? AND revoked_at = 0",
-                                now, previous_family)
-                             .status());
-      return RedeemOutcome::kAlreadyRedeemed;
-    }
-    if (now >= expires_at) return RedeemOutcome::kExpired;
-    // Compare-and-set on consumed_at; the IMMEDIATE lock already excludes other writers, the
-    // WHERE clause keeps the statement correct on its own.
-    TS_ASSIGN_OR_RETURN(int64_t changed,
-                        Change(c,
-                               "UPDATE authorization_codes SET consumed_at = ?, family_id = ? "
-                               "WHERE code_hash = ? AND consumed_at = 0",
-                               now, family.family_id, code_hash));
-    if (changed != 1) return InternalError("authorization code changed under the write lock");
-    TS_RETURN_IF_ERROR(InsertFamily(c, family, scopes.family));
-    if (first_refresh.has_value()) {
-      TS_RETURN_IF_ERROR(InsertRefresh(c, *first_refresh, scopes.refresh));
-    }
-    return RedeemOutcome::kRedeemed;
+  return impl_->Write([&](Connection& c) {
+    return RedeemInTransaction(c, code_hash, now, family, first_refresh, scopes);
   });
+}
+
+void SqliteStore::RedeemAuthorizationCodeAsync(const std::string& code_hash, int64_t now,
+                                               const TokenFamily& family,
+                                               const std::optional<RefreshToken>& first_refresh,
+                                               RedeemDone done) {
+  if (now <= 0) return done(InvalidArgumentError("now must be positive (0 means unused)"));
+  StatusOr<FamilyScopes> scopes = ValidateFamily(family, first_refresh);
+  if (!scopes.ok()) return done(scopes.status());
+  impl_->WriteAsync<StatusOr<RedeemOutcome>>(
+      [code_hash, now, family, first_refresh, scopes = std::move(*scopes)](Connection& c) {
+        return RedeemInTransaction(c, code_hash, now, family, first_refresh, scopes);
+      },
+      std::move(done));
 }
 
 // --- token families and refresh tokens ---

@@ -151,6 +151,10 @@ class SqliteStore final : public Store {
   StatusOr<RefreshTokenWithFamily> GetRefreshToken(const std::string& token_hash) override;
   StatusOr<RotateOutcome> RotateRefreshToken(const std::string& old_hash, int64_t now,
                                              const RefreshToken& successor) override;
+  void RedeemAuthorizationCodeAsync(const std::string& code_hash, int64_t now,
+                                    const TokenFamily& family,
+                                    const std::optional<RefreshToken>& first_refresh,
+                                    RedeemDone done) override;
   void RotateRefreshTokenAsync(const std::string& old_hash, int64_t now,
                                const RefreshToken& successor, RotateDone done) override;
   bool GrantsWithoutBlocking() const override { return true; }
