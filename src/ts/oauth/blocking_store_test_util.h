@@ -6,6 +6,7 @@
 
 #include <atomic>
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <optional>
 #include <string>
@@ -22,10 +23,11 @@ class BlockingStore final : public storage::Store {
 
   bool GrantsWithoutBlocking() const override { return false; }
 
-  // How often RotateRefreshTokenAsync, RedeemAuthorizationCodeAsync or
-  // CreateFamilyForAssertionAsync was called (TokenService should call none on this store).
+  // How often RotateRefreshTokenAsync, RedeemAuthorizationCodeAsync, CreateExchangedFamilyAsync
+  // or CreateFamilyForAssertionAsync was called (TokenService should call none on this store).
   int async_rotations() const { return async_rotations_.load(); }
   int async_redemptions() const { return async_redemptions_.load(); }
+  int async_exchanges() const { return async_exchanges_.load(); }
   int async_assertion_families() const { return async_assertion_families_.load(); }
 
   Status PutInstance(const storage::Instance& instance) override {
@@ -203,6 +205,19 @@ class BlockingStore final : public storage::Store {
       const std::string& old_hash, int64_t now, const storage::RefreshToken& successor) override {
     return inner_->RotateRefreshToken(old_hash, now, successor);
   }
+  Status CreateExchangedFamily(const storage::TokenFamily& family,
+                               const std::optional<storage::RefreshToken>& first_refresh) override {
+    if (before_exchange) before_exchange();
+    return inner_->CreateExchangedFamily(family, first_refresh);
+  }
+  void CreateExchangedFamilyAsync(const storage::TokenFamily& family,
+                                  const std::optional<storage::RefreshToken>& first_refresh,
+                                  std::function<void(Status)> done) override {
+    ++async_exchanges_;
+    inner_->CreateExchangedFamilyAsync(family, first_refresh, std::move(done));
+  }
+  // Runs before CreateExchangedFamily forwards: a test's stand-in for a concurrent request.
+  std::function<void()> before_exchange;
   void RedeemAuthorizationCodeAsync(const std::string& code_hash, int64_t now,
                                     const storage::TokenFamily& family,
                                     const std::optional<storage::RefreshToken>& first_refresh,
@@ -283,6 +298,7 @@ class BlockingStore final : public storage::Store {
   storage::StorePtr inner_;
   std::atomic<int> async_rotations_{0};
   std::atomic<int> async_redemptions_{0};
+  std::atomic<int> async_exchanges_{0};
   std::atomic<int> async_assertion_families_{0};
 };
 

@@ -8,15 +8,20 @@
 
 #include <boost/json.hpp>
 #include <filesystem>
+#include <functional>
+#include <future>
 #include <map>
 #include <memory>
 #include <string>
+#include <thread>
+#include <utility>
 #include <vector>
 
 #include "test/common/status_matchers.h"
 #include "test/common/temp_dir.h"
 #include "ts/common/clock.h"
 #include "ts/crypto/encoding.h"
+#include "ts/oauth/blocking_store_test_util.h"
 #include "ts/oauth/token_service.h"
 #include "ts/storage/sqlite/sqlite_store.h"
 #include "ts/tokens/key_ring.h"
@@ -368,6 +373,57 @@ TEST_F(ExchangeTest, RefusedExchangesWriteNothing) {
   EXPECT_FALSE(Exchange(ExchangeBody(kAppB, a.access_token, "", kAccessType, {"x"})).ok());
   EXPECT_FALSE(Exchange(ExchangeBody(kAppC, a.access_token, kRefreshType)).ok());
   // Only A's family and refresh token exist to be purged: no exchange created anything.
+  EXPECT_THAT(store_->PurgeExpired(kNow + 10 * 86400, 1000), ::ts::testing::IsOkAndHolds(2));
+}
+
+// On SQLite the exchange never waits for the executor: checked and signed on the calling thread,
+// answered on the writer's once the family is durable, with what the blocking call returns.
+TEST_F(ExchangeTest, OnSqliteTheExchangeIsAnsweredByTheWriterWithoutTheExecutor) {
+  const Issued a = IssueToA();
+  auto sync = Exchange(ExchangeBody(kAppB, IssueToA().access_token));
+  ASSERT_THAT(sync, IsOk());
+  std::promise<std::pair<StatusOr<std::string>, std::thread::id>> answered;
+  int executor_used = 0;
+  service_->CreateTokenWithIamAsync(
+      kWebapp, ExchangeBody(kAppB, a.access_token, kRefreshType),
+      [&executor_used](std::function<void()> task) {
+        ++executor_used;
+        task();
+      },
+      [&answered](StatusOr<std::string> r) {
+        answered.set_value({std::move(r), std::this_thread::get_id()});
+      });
+  auto future = answered.get_future();
+  ASSERT_EQ(future.wait_for(std::chrono::seconds(10)), std::future_status::ready);
+  auto [result, thread] = future.get();
+  ASSERT_THAT(result, IsOk());
+  EXPECT_EQ(executor_used, 0);
+  EXPECT_NE(thread, std::this_thread::get_id());  // the writer's
+  const json::object o = json::parse(*result).as_object();
+  EXPECT_EQ(o.at("issuedTokenType"), json::value(kRefreshType));
+  const json::object access = Payload(std::string(o.at("accessToken").as_string()));
+  EXPECT_EQ(access.at("act"), json::parse(std::string(R"({"sub":")") + kAppA + R"("})"));
+  EXPECT_EQ(access.at("scope"),
+            Payload(std::string(sync->at("accessToken").as_string())).at("scope"));
+  auto family = store_->GetFamily(std::string(access.at("tsr:fid").as_string()));
+  ASSERT_THAT(family, IsOk());
+  EXPECT_EQ(family->parent_family_id, a.family_id);
+  EXPECT_EQ(family->revoked_at, 0);
+}
+
+// A revocation of the subject's family that lands after the checks and before the write: the
+// store refuses the family under a revoked parent, the exchange answers as for a revoked
+// subject, and no live family is left.
+TEST_F(ExchangeTest, ParentRevokedBeforeTheWriteIsRefusedAndLeavesNoLiveFamily) {
+  const Issued a = IssueToA();
+  auto racing = std::make_shared<testutil::BlockingStore>(store_);
+  racing->before_exchange = [this, &a] {
+    EXPECT_THAT(store_->RevokeFamily(a.family_id, kNow), IsOk());
+  };
+  service_ = std::make_unique<TokenService>(racing, minter_, clock_, TokenServiceOptions{});
+  EXPECT_API_ERROR(Exchange(ExchangeBody(kAppB, a.access_token, kRefreshType)),
+                   "InvalidGrantException", "Subject token has been revoked");
+  // Only A's family and refresh token exist to be purged: the exchange left nothing.
   EXPECT_THAT(store_->PurgeExpired(kNow + 10 * 86400, 1000), ::ts::testing::IsOkAndHolds(2));
 }
 

@@ -66,6 +66,12 @@ struct TokenService::PreparedCode {
   std::string used_family_id;
 };
 
+struct TokenService::PreparedExchange {
+  Grant grant;  // as issued once the family is stored
+  storage::TokenFamily family;
+  std::optional<storage::RefreshToken> refresh;  // when a refresh token was requested
+};
+
 struct TokenService::PreparedRefresh {
   Grant grant;                      // as issued if the rotation succeeds
   std::string old_hash;             // the presented token's
@@ -299,6 +305,9 @@ void TokenService::CreateTokenWithIamAsync(Caller caller, std::string body, Exec
   if (admitted->req.grant_type == kGrantAuthorizationCode) {
     return AuthorizationCodeAsync(std::move(*admitted), std::move(blocking), std::move(done));
   }
+  if (admitted->req.grant_type == kGrantTokenExchange) {
+    return TokenExchangeAsync(std::move(*admitted), std::move(done));
+  }
   if (admitted->req.grant_type != kGrantRefreshToken) {
     blocking(
         [this, admitted = std::move(*admitted), done = std::move(done)] { done(Serve(admitted)); });
@@ -355,6 +364,23 @@ void TokenService::AuthorizationCodeAsync(Admitted admitted, Executor blocking, 
                                          if (!settled.ok()) return done(std::move(settled));
                                          done(std::move(response));
                                        });
+}
+
+void TokenService::TokenExchangeAsync(Admitted admitted, Done done) const {
+  const storage::Application& app = admitted.app->app;
+  StatusOr<PreparedExchange> prepared = PrepareExchange(admitted.req, app);
+  if (!prepared.ok()) return done(prepared.status());
+  const PreparedExchange& p = *prepared;
+  // Sign now, while the family waits for its batch's commit.
+  StatusOr<std::string> response = Respond(p.grant, app);
+  if (!response.ok()) return done(response.status());
+  store_->CreateExchangedFamilyAsync(
+      p.family, p.refresh,
+      [done = std::move(done), response = std::move(*response)](Status created) mutable {
+        Status settled = SettleExchange(created);
+        if (!settled.ok()) return done(std::move(settled));
+        done(std::move(response));
+      });
 }
 
 void TokenService::JwtBearerAsync(Admitted admitted, Executor blocking, Done done) const {
@@ -581,6 +607,21 @@ StatusOr<TokenService::Grant> TokenService::SettleRefresh(const PreparedRefresh&
 
 StatusOr<TokenService::Grant> TokenService::TokenExchangeGrant(
     const Request& req, const storage::Application& app) const {
+  TS_ASSIGN_OR_RETURN(PreparedExchange p, PrepareExchange(req, app));
+  TS_RETURN_IF_ERROR(SettleExchange(store_->CreateExchangedFamily(p.family, p.refresh)));
+  return p.grant;
+}
+
+Status TokenService::SettleExchange(const Status& created) {
+  // The parent was revoked after the checks (a revocation racing with this exchange).
+  if (created.code() == StatusCode::kFailedPrecondition) {
+    return InvalidGrant("Subject token has been revoked");
+  }
+  return created;
+}
+
+StatusOr<TokenService::PreparedExchange> TokenService::PrepareExchange(
+    const Request& req, const storage::Application& app) const {
   if (req.subject_token.empty()) {
     return InvalidRequest("Member 'subjectToken' is required for token-exchange");
   }
@@ -692,7 +733,8 @@ StatusOr<TokenService::Grant> TokenService::TokenExchangeGrant(
   }
   act.EndObject();
 
-  storage::TokenFamily family;
+  PreparedExchange p;
+  storage::TokenFamily& family = p.family;
   family.family_id = NewFamilyId(*clock_);
   family.application_arn = app.application_arn;
   family.user_id = subject.user_id;
@@ -706,20 +748,11 @@ StatusOr<TokenService::Grant> TokenService::TokenExchangeGrant(
   family.parent_family_id = parent->family_id;
   family.act_json = act.Take();
 
-  Grant grant;
-  std::optional<storage::RefreshToken> refresh =
-      FirstRefreshToken(want_refresh, family, now, grant.refresh_token);
-  TS_RETURN_IF_ERROR(store_->CreateFamily(family, refresh));
-  // A revocation of the parent that raced with this exchange must reach the new family too.
-  auto recheck = store_->GetFamily(parent->family_id);
-  if (!recheck.ok() || recheck->revoked_at != 0) {
-    TS_RETURN_IF_ERROR(RevokeIfPresent(*store_, family.family_id, now));
-    return InvalidGrant("Subject token has been revoked");
-  }
-  grant.subject = {subject.user_id,  app.application_arn, scopes,
-                   family.family_id, family.auth_time,    "",
-                   family.act_json};
-  return grant;
+  p.refresh = FirstRefreshToken(want_refresh, family, now, p.grant.refresh_token);
+  p.grant.subject = {subject.user_id,  app.application_arn, scopes,
+                     family.family_id, family.auth_time,    "",
+                     family.act_json};
+  return p;
 }
 
 StatusOr<TokenService::Grant> TokenService::JwtBearerGrant(
@@ -727,6 +760,8 @@ StatusOr<TokenService::Grant> TokenService::JwtBearerGrant(
     const std::vector<tti::AuthorizedIssuer>& authorized) const {
   TS_ASSIGN_OR_RETURN(std::optional<PreparedAssertion> prepared,
                       PrepareJwtBearer(req, app, authorized, /*cached_keys_only=*/false));
+  // Never empty when keys may be fetched; checked so that no path reads an empty optional.
+  if (!prepared.has_value()) return InternalError("the assertion was not validated");
   TS_RETURN_IF_ERROR(SettleJwtBearer(store_->CreateFamilyForAssertion(
       prepared->family, prepared->refresh, prepared->replay_id, prepared->replay_until)));
   return std::move(prepared->grant);

@@ -88,10 +88,10 @@ class TokenService {
   // Receives what CreateTokenWithIam would have returned.
   using Done = std::function<void(StatusOr<std::string>)>;
   // CreateTokenWithIam for an io thread, which it never blocks. When the store
-  // GrantsWithoutBlocking(), a refresh, authorization-code or JWT-bearer grant is served here:
-  // its tokens are signed while its write waits for the group commit, and `done` runs on the
-  // store's writer thread once the write is durable. Everything else (token exchange, a reused
-  // refresh token or code, an assertion whose issuer's keys are not cached, a store that blocks)
+  // GrantsWithoutBlocking(), every grant is served here: its tokens are signed while its write
+  // waits for the group commit, and `done` runs on the store's writer thread once the write is
+  // durable. What may wait (a reused refresh token or code, whose revocation is a write of its
+  // own; an assertion whose issuer's keys are not cached; any request on a store that blocks)
   // runs on `blocking`. `done` is called exactly once; the service must outlive it.
   void CreateTokenWithIamAsync(Caller caller, std::string body, Executor blocking, Done done) const;
 
@@ -102,6 +102,7 @@ class TokenService {
   struct Admitted;
   struct Grant;
   struct PreparedCode;
+  struct PreparedExchange;
   struct PreparedRefresh;
   struct PreparedAssertion;
 
@@ -136,6 +137,14 @@ class TokenService {
   // or whose user is gone or not assigned here; InvalidScopeException for a requested scope
   // outside (the token's authorized scopes ∪ its default scopes) ∩ this application's scopes.
   StatusOr<Grant> TokenExchangeGrant(const Request& req, const storage::Application& app) const;
+  // TokenExchangeGrant's parts: every check and read before the family is stored, and the
+  // grant's error for the store's answer (a parent revoked meanwhile).
+  StatusOr<PreparedExchange> PrepareExchange(const Request& req,
+                                             const storage::Application& app) const;
+  static Status SettleExchange(const Status& created);
+  // The token-exchange grant on a store that does not block: checked and signed on this thread,
+  // answered once the family is durable.
+  void TokenExchangeAsync(Admitted admitted, Done done) const;
   // RFC 7523 with PROTOCOL.md §5.1 (docs/design/jwt-bearer.md): InvalidRequestException for a
   // missing assertion; InvalidGrantException "Invalid assertion: <which check failed>" for an
   // assertion that is malformed, unsigned or HMAC-signed, badly signed, signed by an unknown key,

@@ -181,6 +181,34 @@ class Store {
   // Inserts a family and, when given, its first refresh token (grants without a code).
   virtual Status CreateFamily(const TokenFamily& family,
                               const std::optional<RefreshToken>& first_refresh) = 0;
+  // Token exchange: inserts `family`, whose parent_family_id names the exchanged token's family,
+  // and when given its first refresh token, unless the parent family is revoked or gone; then
+  // FailedPrecondition("parent token family is revoked") and no live family is left behind, so a
+  // revocation racing with the exchange reaches the new family too. InvalidArgument for an empty
+  // parent_family_id. The default writes the family, reads the parent again and revokes the new
+  // family if the parent was revoked meanwhile (for backends whose transactions cannot see a
+  // concurrent revocation); a backend with one writer checks inside the transaction instead.
+  virtual Status CreateExchangedFamily(const TokenFamily& family,
+                                       const std::optional<RefreshToken>& first_refresh) {
+    if (family.parent_family_id.empty()) {
+      return InvalidArgumentError("an exchanged family needs a parent_family_id");
+    }
+    if (Status created = CreateFamily(family, first_refresh); !created.ok()) return created;
+    StatusOr<TokenFamily> parent = GetFamily(family.parent_family_id);
+    if (parent.ok() && parent->revoked_at == 0) return OkStatus();
+    if (!parent.ok() && parent.status().code() != StatusCode::kNotFound) return parent.status();
+    if (Status revoked = RevokeFamily(family.family_id, family.created_at); !revoked.ok()) {
+      return revoked;
+    }
+    return FailedPreconditionError("parent token family is revoked");
+  }
+  // CreateExchangedFamily for callers that must not wait for the commit; `done` is called as
+  // RotateRefreshTokenAsync's is. The default calls CreateExchangedFamily and so blocks.
+  virtual void CreateExchangedFamilyAsync(const TokenFamily& family,
+                                          const std::optional<RefreshToken>& first_refresh,
+                                          std::function<void(Status)> done) {
+    done(CreateExchangedFamily(family, first_refresh));
+  }
   virtual StatusOr<TokenFamily> GetFamily(const std::string& family_id) = 0;
   // Revokes the family and every family descended from it by token exchange (parent_family_id),
   // in one transaction. Idempotent; NotFound if no such family.
@@ -200,9 +228,9 @@ class Store {
                                        const RefreshToken& successor, RotateDone done) {
     done(RotateRefreshToken(old_hash, now, successor));
   }
-  // True when the refresh, authorization-code and JWT-bearer grants never wait on this store
-  // from the calling thread: their reads are local and short, and RotateRefreshTokenAsync,
-  // RedeemAuthorizationCodeAsync and CreateFamilyForAssertionAsync do not block. The token
+  // True when the token endpoint's grants never wait on this store from the calling thread:
+  // their reads are local and short, and RotateRefreshTokenAsync, RedeemAuthorizationCodeAsync,
+  // CreateFamilyForAssertionAsync and CreateExchangedFamilyAsync do not block. The token
   // endpoint then serves those grants on its io threads; otherwise it hands them to its pool of
   // blocking threads.
   virtual bool GrantsWithoutBlocking() const { return false; }

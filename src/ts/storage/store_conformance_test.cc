@@ -921,6 +921,43 @@ TEST_P(StoreConformanceTest, ExchangedFamilyKeepsParentAndActor) {
   EXPECT_EQ(with_family->family, child);
 }
 
+TokenFamily ExchangedFamily(const std::string& id, const std::string& parent) {
+  TokenFamily child = MakeFamily(id, "user-1", kOtherAppArn);
+  child.grant_type = "urn:ietf:params:oauth:grant-type:token-exchange";
+  child.parent_family_id = parent;
+  return child;
+}
+
+// Refused: no live family of that id is left (this backend may have written and revoked it).
+void ExpectNoLiveFamily(Store& store, const std::string& id) {
+  auto family = store.GetFamily(id);
+  if (family.ok()) {
+    EXPECT_NE(family->revoked_at, 0) << id;
+  } else {
+    EXPECT_EQ(family.status().code(), StatusCode::kNotFound) << id;
+  }
+}
+
+TEST_P(StoreConformanceTest, ExchangedFamilyIsWrittenOnlyUnderALiveParent) {
+  ASSERT_THAT(store_->CreateFamily(MakeFamily("fam-1"), std::nullopt), IsOk());
+  const TokenFamily child = ExchangedFamily("fam-2", "fam-1");
+  ASSERT_THAT(store_->CreateExchangedFamily(child, MakeRefresh("rt-2", "fam-2")), IsOk());
+  EXPECT_THAT(store_->GetFamily("fam-2"), IsOkAndHolds(Eq(child)));
+  EXPECT_THAT(store_->GetRefreshToken("rt-2"), IsOk());
+
+  ASSERT_THAT(store_->RevokeFamily("fam-1", kNow + 5), IsOk());
+  EXPECT_THAT(store_->CreateExchangedFamily(ExchangedFamily("fam-3", "fam-1"),
+                                            MakeRefresh("rt-3", "fam-3")),
+              StatusIs(StatusCode::kFailedPrecondition, HasSubstr("parent token family")));
+  ExpectNoLiveFamily(*store_, "fam-3");
+  EXPECT_THAT(store_->CreateExchangedFamily(ExchangedFamily("fam-4", "fam-unknown"), std::nullopt),
+              StatusIs(StatusCode::kFailedPrecondition, HasSubstr("parent token family")));
+  ExpectNoLiveFamily(*store_, "fam-4");
+  EXPECT_THAT(store_->CreateExchangedFamily(MakeFamily("fam-5"), std::nullopt),
+              StatusIs(StatusCode::kInvalidArgument, HasSubstr("parent_family_id")));
+  EXPECT_THAT(store_->GetFamily("fam-5"), StatusIs(StatusCode::kNotFound, HasSubstr("fam-5")));
+}
+
 TEST_P(StoreConformanceTest, RevokeFamilyRevokesEveryDescendantAndNothingElse) {
   ASSERT_THAT(store_->CreateFamily(MakeFamily("fam-1"), std::nullopt), IsOk());
   TokenFamily child = MakeFamily("fam-2", "user-1", kOtherAppArn);
@@ -1372,6 +1409,37 @@ TEST_P(StoreConformanceTest, RedeemAsyncIsAllOrNothingAndReportsBadArgumentsThro
   // Afterwards the code still redeems.
   EXPECT_THAT(RedeemAsync(*store_, "code-1", kNow + 1, MakeFamily("fam-1"), std::nullopt),
               IsOkAndHolds(RedeemOutcome::kRedeemed));
+}
+
+// One CreateExchangedFamilyAsync, waited for (AwaitWithFence).
+Status CreateExchangedFamilyAsync(Store& store, const TokenFamily& family,
+                                  const std::optional<RefreshToken>& first_refresh) {
+  StatusOr<RotateOutcome> outcome = AwaitWithFence(store, kNow, [&](Store::RotateDone done) {
+    store.CreateExchangedFamilyAsync(family, first_refresh,
+                                     [done = std::move(done)](Status created) {
+                                       if (created.ok()) return done(RotateOutcome::kRotated);
+                                       done(std::move(created));
+                                     });
+  });
+  return outcome.status();
+}
+
+TEST_P(StoreConformanceTest, ExchangedFamilyAsyncIsWrittenOnlyUnderALiveParent) {
+  ASSERT_THAT(store_->CreateFamily(MakeFamily("fam-1"), std::nullopt), IsOk());
+  const TokenFamily child = ExchangedFamily("fam-2", "fam-1");
+  ASSERT_THAT(CreateExchangedFamilyAsync(*store_, child, MakeRefresh("rt-2", "fam-2")), IsOk());
+  EXPECT_THAT(store_->GetFamily("fam-2"), IsOkAndHolds(Eq(child)));
+  EXPECT_THAT(store_->GetRefreshToken("rt-2"), IsOk());
+  // An existing family id or refresh token: refused as CreateFamily refuses it.
+  EXPECT_THAT(CreateExchangedFamilyAsync(*store_, child, std::nullopt),
+              StatusIs(StatusCode::kAlreadyExists, ::testing::_));
+
+  ASSERT_THAT(store_->RevokeFamily("fam-1", kNow + 5), IsOk());
+  EXPECT_THAT(CreateExchangedFamilyAsync(*store_, ExchangedFamily("fam-3", "fam-1"), std::nullopt),
+              StatusIs(StatusCode::kFailedPrecondition, HasSubstr("parent token family")));
+  ExpectNoLiveFamily(*store_, "fam-3");
+  EXPECT_THAT(CreateExchangedFamilyAsync(*store_, MakeFamily("fam-5"), std::nullopt),
+              StatusIs(StatusCode::kInvalidArgument, HasSubstr("parent_family_id")));
 }
 
 TEST_P(StoreConformanceTest, CreateFamilyForAssertionAsyncRefusesReplayAndWritesNothing) {

@@ -549,6 +549,17 @@ Status InsertRefresh(Connection& c, const RefreshToken& t, const std::string& sc
   return status;
 }
 
+// A new family and, when given, its first refresh token (inside the caller's transaction).
+Status InsertFamilyAndFirstRefresh(Connection& c, const TokenFamily& family,
+                                   const std::optional<RefreshToken>& first_refresh,
+                                   const FamilyScopes& scopes) {
+  TS_RETURN_IF_ERROR(InsertFamily(c, family, scopes.family));
+  if (first_refresh.has_value()) {
+    TS_RETURN_IF_ERROR(InsertRefresh(c, *first_refresh, scopes.refresh));
+  }
+  return OkStatus();
+}
+
 // Runs one parameterised write statement and returns how many rows it changed.
 template <typename... Args>
 StatusOr<int64_t> Change(Connection& c, std::string_view sql, const Args&... args) {
@@ -1627,10 +1638,7 @@ StatusOr<RedeemOutcome> RedeemInTransaction(Connection& c, const std::string& co
                              "WHERE code_hash = ? AND consumed_at = 0",
                              now, family.family_id, code_hash));
   if (changed != 1) return InternalError("authorization code changed under the write lock");
-  TS_RETURN_IF_ERROR(InsertFamily(c, family, scopes.family));
-  if (first_refresh.has_value()) {
-    TS_RETURN_IF_ERROR(InsertRefresh(c, *first_refresh, scopes.refresh));
-  }
+  TS_RETURN_IF_ERROR(InsertFamilyAndFirstRefresh(c, family, first_refresh, scopes));
   return RedeemOutcome::kRedeemed;
 }
 
@@ -1665,13 +1673,56 @@ void SqliteStore::RedeemAuthorizationCodeAsync(const std::string& code_hash, int
 Status SqliteStore::CreateFamily(const TokenFamily& family,
                                  const std::optional<RefreshToken>& first_refresh) {
   TS_ASSIGN_OR_RETURN(FamilyScopes scopes, ValidateFamily(family, first_refresh));
-  return impl_->Write([&](Connection& c) -> Status {
-    TS_RETURN_IF_ERROR(InsertFamily(c, family, scopes.family));
-    if (first_refresh.has_value()) {
-      TS_RETURN_IF_ERROR(InsertRefresh(c, *first_refresh, scopes.refresh));
+  return impl_->Write(
+      [&](Connection& c) { return InsertFamilyAndFirstRefresh(c, family, first_refresh, scopes); });
+}
+
+namespace {
+
+// CreateExchangedFamily's transaction body (store.h), shared by the blocking and the asynchronous
+// call. The one writer serializes it with every revocation, so the parent's state read here is
+// the state the insert commits against.
+Status CreateExchangedFamilyInTransaction(Connection& c, const TokenFamily& family,
+                                          const std::optional<RefreshToken>& first_refresh,
+                                          const FamilyScopes& scopes) {
+  {
+    TS_ASSIGN_OR_RETURN(Statement stmt,
+                        c.Prepare("SELECT revoked_at FROM token_families WHERE family_id = ?"));
+    stmt.Bind(family.parent_family_id);
+    TS_ASSIGN_OR_RETURN(bool row, stmt.Step());
+    if (!row || stmt.Int(0) != 0) {
+      return FailedPreconditionError("parent token family is revoked");
     }
-    return OkStatus();
+  }
+  return InsertFamilyAndFirstRefresh(c, family, first_refresh, scopes);
+}
+
+}  // namespace
+
+Status SqliteStore::CreateExchangedFamily(const TokenFamily& family,
+                                          const std::optional<RefreshToken>& first_refresh) {
+  if (family.parent_family_id.empty()) {
+    return InvalidArgumentError("an exchanged family needs a parent_family_id");
+  }
+  TS_ASSIGN_OR_RETURN(FamilyScopes scopes, ValidateFamily(family, first_refresh));
+  return impl_->Write([&](Connection& c) {
+    return CreateExchangedFamilyInTransaction(c, family, first_refresh, scopes);
   });
+}
+
+void SqliteStore::CreateExchangedFamilyAsync(const TokenFamily& family,
+                                             const std::optional<RefreshToken>& first_refresh,
+                                             std::function<void(Status)> done) {
+  if (family.parent_family_id.empty()) {
+    return done(InvalidArgumentError("an exchanged family needs a parent_family_id"));
+  }
+  StatusOr<FamilyScopes> scopes = ValidateFamily(family, first_refresh);
+  if (!scopes.ok()) return done(scopes.status());
+  impl_->WriteAsync<Status>(
+      [family, first_refresh, scopes = std::move(*scopes)](Connection& c) {
+        return CreateExchangedFamilyInTransaction(c, family, first_refresh, scopes);
+      },
+      std::move(done));
 }
 
 StatusOr<TokenFamily> SqliteStore::GetFamily(const std::string& family_id) {
@@ -1793,11 +1844,7 @@ Status CreateFamilyForAssertionInTransaction(Connection& c, const TokenFamily& f
       c.Prepare("INSERT INTO used_assertions (assertion_id, expires_at) VALUES (?, ?)"));
   stmt.Bind(assertion_id).Bind(assertion_expires_at);
   TS_RETURN_IF_ERROR(ExecInsert(stmt, "assertion has already been used"));
-  TS_RETURN_IF_ERROR(InsertFamily(c, family, scopes.family));
-  if (first_refresh.has_value()) {
-    TS_RETURN_IF_ERROR(InsertRefresh(c, *first_refresh, scopes.refresh));
-  }
-  return OkStatus();
+  return InsertFamilyAndFirstRefresh(c, family, first_refresh, scopes);
 }
 
 }  // namespace

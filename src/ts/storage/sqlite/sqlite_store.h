@@ -151,6 +151,11 @@ class SqliteStore final : public Store {
   StatusOr<RefreshTokenWithFamily> GetRefreshToken(const std::string& token_hash) override;
   StatusOr<RotateOutcome> RotateRefreshToken(const std::string& old_hash, int64_t now,
                                              const RefreshToken& successor) override;
+  Status CreateExchangedFamily(const TokenFamily& family,
+                               const std::optional<RefreshToken>& first_refresh) override;
+  void CreateExchangedFamilyAsync(const TokenFamily& family,
+                                  const std::optional<RefreshToken>& first_refresh,
+                                  std::function<void(Status)> done) override;
   void RedeemAuthorizationCodeAsync(const std::string& code_hash, int64_t now,
                                     const TokenFamily& family,
                                     const std::optional<RefreshToken>& first_refresh,
