@@ -299,22 +299,23 @@ void TokenService::CreateTokenWithIamAsync(Caller caller, std::string body, Exec
   }
   StatusOr<Admitted> admitted = Admit(caller, body);
   if (!admitted.ok()) return done(admitted.status());
-  if (admitted->req.grant_type == kGrantJwtBearer) {
-    return JwtBearerAsync(std::move(*admitted), std::move(blocking), std::move(done));
+  // Admit lets only the four grants through (as in Serve).
+  const std::string& grant_type = admitted->req.grant_type;
+  if (grant_type == kGrantRefreshToken) {
+    return RefreshAsync(std::move(*admitted), std::move(blocking), std::move(done));
   }
-  if (admitted->req.grant_type == kGrantAuthorizationCode) {
+  if (grant_type == kGrantAuthorizationCode) {
     return AuthorizationCodeAsync(std::move(*admitted), std::move(blocking), std::move(done));
   }
-  if (admitted->req.grant_type == kGrantTokenExchange) {
-    return TokenExchangeAsync(std::move(*admitted), std::move(done));
+  if (grant_type == kGrantJwtBearer) {
+    return JwtBearerAsync(std::move(*admitted), std::move(blocking), std::move(done));
   }
-  if (admitted->req.grant_type != kGrantRefreshToken) {
-    blocking(
-        [this, admitted = std::move(*admitted), done = std::move(done)] { done(Serve(admitted)); });
-    return;
-  }
-  std::shared_ptr<const CachedApplication> app = admitted->app;
-  StatusOr<PreparedRefresh> prepared = PrepareRefresh(admitted->req, app->app);
+  TokenExchangeAsync(std::move(*admitted), std::move(done));
+}
+
+void TokenService::RefreshAsync(Admitted admitted, Executor blocking, Done done) const {
+  std::shared_ptr<const CachedApplication> app = admitted.app;
+  StatusOr<PreparedRefresh> prepared = PrepareRefresh(admitted.req, app->app);
   if (!prepared.ok()) return done(prepared.status());
   // Shared, not copied, by the rotation's arguments and its completion.
   auto p = std::make_shared<const PreparedRefresh>(std::move(*prepared));

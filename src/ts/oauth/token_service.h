@@ -127,6 +127,9 @@ class TokenService {
                                            const storage::Application& app) const;
   StatusOr<Grant> SettleRefresh(const PreparedRefresh& prepared,
                                 storage::RotateOutcome outcome) const;
+  // The refresh grant on a store that does not block: read, checked and signed on this thread,
+  // answered once the rotation is durable; a token rotated before goes to `blocking`.
+  void RefreshAsync(Admitted admitted, Executor blocking, Done done) const;
   // RFC 8693 with PROTOCOL.md §5.1: `app` is the target. InvalidRequestException for a missing
   // subjectToken/subjectTokenType, a subjectTokenType or requestedTokenType that is not the
   // access-token (or refresh-token) URI, or a subject that is not an access token (an ID token, a
