@@ -1642,13 +1642,19 @@ StatusOr<RedeemOutcome> RedeemInTransaction(Connection& c, const std::string& co
   return RedeemOutcome::kRedeemed;
 }
 
+// The argument checks of both redemptions; the family's scopes as stored.
+StatusOr<FamilyScopes> RedemptionScopes(int64_t now, const TokenFamily& family,
+                                        const std::optional<RefreshToken>& first_refresh) {
+  if (now <= 0) return InvalidArgumentError("now must be positive (0 means unused)");
+  return ValidateFamily(family, first_refresh);
+}
+
 }  // namespace
 
 StatusOr<RedeemOutcome> SqliteStore::RedeemAuthorizationCode(
     const std::string& code_hash, int64_t now, const TokenFamily& family,
     const std::optional<RefreshToken>& first_refresh) {
-  if (now <= 0) return InvalidArgumentError("now must be positive (0 means unused)");
-  TS_ASSIGN_OR_RETURN(FamilyScopes scopes, ValidateFamily(family, first_refresh));
+  TS_ASSIGN_OR_RETURN(FamilyScopes scopes, RedemptionScopes(now, family, first_refresh));
   return impl_->Write([&](Connection& c) {
     return RedeemInTransaction(c, code_hash, now, family, first_refresh, scopes);
   });
@@ -1658,8 +1664,7 @@ void SqliteStore::RedeemAuthorizationCodeAsync(const std::string& code_hash, int
                                                const TokenFamily& family,
                                                const std::optional<RefreshToken>& first_refresh,
                                                RedeemDone done) {
-  if (now <= 0) return done(InvalidArgumentError("now must be positive (0 means unused)"));
-  StatusOr<FamilyScopes> scopes = ValidateFamily(family, first_refresh);
+  StatusOr<FamilyScopes> scopes = RedemptionScopes(now, family, first_refresh);
   if (!scopes.ok()) return done(scopes.status());
   impl_->WriteAsync<StatusOr<RedeemOutcome>>(
       [code_hash, now, family, first_refresh, scopes = std::move(*scopes)](Connection& c) {
@@ -1697,14 +1702,20 @@ Status CreateExchangedFamilyInTransaction(Connection& c, const TokenFamily& fami
   return InsertFamilyAndFirstRefresh(c, family, first_refresh, scopes);
 }
 
+// The argument checks of both CreateExchangedFamily calls; the family's scopes as stored.
+StatusOr<FamilyScopes> ExchangedFamilyScopes(const TokenFamily& family,
+                                             const std::optional<RefreshToken>& first_refresh) {
+  if (family.parent_family_id.empty()) {
+    return InvalidArgumentError("an exchanged family needs a parent_family_id");
+  }
+  return ValidateFamily(family, first_refresh);
+}
+
 }  // namespace
 
 Status SqliteStore::CreateExchangedFamily(const TokenFamily& family,
                                           const std::optional<RefreshToken>& first_refresh) {
-  if (family.parent_family_id.empty()) {
-    return InvalidArgumentError("an exchanged family needs a parent_family_id");
-  }
-  TS_ASSIGN_OR_RETURN(FamilyScopes scopes, ValidateFamily(family, first_refresh));
+  TS_ASSIGN_OR_RETURN(FamilyScopes scopes, ExchangedFamilyScopes(family, first_refresh));
   return impl_->Write([&](Connection& c) {
     return CreateExchangedFamilyInTransaction(c, family, first_refresh, scopes);
   });
@@ -1713,10 +1724,7 @@ Status SqliteStore::CreateExchangedFamily(const TokenFamily& family,
 void SqliteStore::CreateExchangedFamilyAsync(const TokenFamily& family,
                                              const std::optional<RefreshToken>& first_refresh,
                                              std::function<void(Status)> done) {
-  if (family.parent_family_id.empty()) {
-    return done(InvalidArgumentError("an exchanged family needs a parent_family_id"));
-  }
-  StatusOr<FamilyScopes> scopes = ValidateFamily(family, first_refresh);
+  StatusOr<FamilyScopes> scopes = ExchangedFamilyScopes(family, first_refresh);
   if (!scopes.ok()) return done(scopes.status());
   impl_->WriteAsync<Status>(
       [family, first_refresh, scopes = std::move(*scopes)](Connection& c) {
@@ -1847,14 +1855,22 @@ Status CreateFamilyForAssertionInTransaction(Connection& c, const TokenFamily& f
   return InsertFamilyAndFirstRefresh(c, family, first_refresh, scopes);
 }
 
+// The argument checks of both CreateFamilyForAssertion calls; the family's scopes as stored.
+StatusOr<FamilyScopes> AssertionFamilyScopes(const TokenFamily& family,
+                                             const std::optional<RefreshToken>& first_refresh,
+                                             const std::string& assertion_id) {
+  if (assertion_id.empty()) return InvalidArgumentError("assertion_id must not be empty");
+  return ValidateFamily(family, first_refresh);
+}
+
 }  // namespace
 
 Status SqliteStore::CreateFamilyForAssertion(const TokenFamily& family,
                                              const std::optional<RefreshToken>& first_refresh,
                                              const std::string& assertion_id,
                                              int64_t assertion_expires_at) {
-  if (assertion_id.empty()) return InvalidArgumentError("assertion_id must not be empty");
-  TS_ASSIGN_OR_RETURN(FamilyScopes scopes, ValidateFamily(family, first_refresh));
+  TS_ASSIGN_OR_RETURN(FamilyScopes scopes,
+                      AssertionFamilyScopes(family, first_refresh, assertion_id));
   return impl_->Write([&](Connection& c) {
     return CreateFamilyForAssertionInTransaction(c, family, first_refresh, scopes, assertion_id,
                                                  assertion_expires_at);
@@ -1865,8 +1881,7 @@ void SqliteStore::CreateFamilyForAssertionAsync(const TokenFamily& family,
                                                 const std::optional<RefreshToken>& first_refresh,
                                                 const std::string& assertion_id,
                                                 int64_t assertion_expires_at, WriteDone done) {
-  if (assertion_id.empty()) return done(InvalidArgumentError("assertion_id must not be empty"));
-  StatusOr<FamilyScopes> scopes = ValidateFamily(family, first_refresh);
+  StatusOr<FamilyScopes> scopes = AssertionFamilyScopes(family, first_refresh, assertion_id);
   if (!scopes.ok()) return done(scopes.status());
   impl_->WriteAsync<Status>(
       [family, first_refresh, scopes = std::move(*scopes), assertion_id,
