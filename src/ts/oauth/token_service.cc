@@ -231,6 +231,17 @@ Status AuthorizeWithPolicy(const Caller& caller, const storage::Application& app
   return OkStatus();
 }
 
+// The store's completion for a grant whose family was written while its response was signed:
+// the response once `settle` finds the write OK, settle's error otherwise.
+std::function<void(Status)> AnswerOnceWritten(TokenService::Done done, std::string response,
+                                              Status (*settle)(const Status&)) {
+  return [done = std::move(done), response = std::move(response), settle](Status written) mutable {
+    Status settled = settle(written);
+    if (!settled.ok()) return done(std::move(settled));
+    done(std::move(response));
+  };
+}
+
 }  // namespace
 
 StatusOr<storage::Application> FindEnabledApplication(storage::Store& store,
@@ -377,11 +388,7 @@ void TokenService::TokenExchangeAsync(Admitted admitted, Done done) const {
   if (!response.ok()) return done(response.status());
   store_->CreateExchangedFamilyAsync(
       p.family, p.refresh,
-      [done = std::move(done), response = std::move(*response)](Status created) mutable {
-        Status settled = SettleExchange(created);
-        if (!settled.ok()) return done(std::move(settled));
-        done(std::move(response));
-      });
+      AnswerOnceWritten(std::move(done), std::move(*response), &SettleExchange));
 }
 
 void TokenService::JwtBearerAsync(Admitted admitted, Executor blocking, Done done) const {
@@ -401,11 +408,7 @@ void TokenService::JwtBearerAsync(Admitted admitted, Executor blocking, Done don
   if (!response.ok()) return done(response.status());
   store_->CreateFamilyForAssertionAsync(
       p.family, p.refresh, p.replay_id, p.replay_until,
-      [done = std::move(done), response = std::move(*response)](Status created) mutable {
-        Status settled = SettleJwtBearer(created);
-        if (!settled.ok()) return done(std::move(settled));
-        done(std::move(response));
-      });
+      AnswerOnceWritten(std::move(done), std::move(*response), &SettleJwtBearer));
 }
 
 StatusOr<TokenService::Admitted> TokenService::Admit(const Caller& caller,

@@ -72,6 +72,11 @@ constexpr char kActorPolicy[] =
     R"("arn:aws:iam::123456789012:role/webapp"},"Action":"sso-oauth:CreateTokenWithIAM",)"
     R"("Resource":"*"}]})";
 
+// The members of an answer that carries all three tokens and the identity context.
+const std::set<std::string> kEveryMember{
+    "accessToken", "tokenType",       "expiresIn", "refreshToken",
+    "idToken",     "issuedTokenType", "scope",     "awsAdditionalDetails"};
+
 std::set<std::string> Keys(const json::object& o) {
   std::set<std::string> keys;
   for (const auto& kv : o) keys.emplace(kv.key());
@@ -573,9 +578,7 @@ TEST_F(TokenServiceTest, CodeRedemptionResponseHasTheProtocolMembers) {
   auto r = Call(CodeBody(code));
   ASSERT_THAT(r, IsOk());
   json::object o = json::parse(*r).as_object();
-  EXPECT_THAT(Keys(o),
-              UnorderedElementsAre("accessToken", "tokenType", "expiresIn", "refreshToken",
-                                   "idToken", "issuedTokenType", "scope", "awsAdditionalDetails"));
+  EXPECT_EQ(Keys(o), kEveryMember);
   EXPECT_EQ(o["tokenType"], "Bearer");
   EXPECT_EQ(o["expiresIn"], 3600);
   EXPECT_EQ(o["issuedTokenType"], kRefreshTokenType);
@@ -846,9 +849,7 @@ TEST_F(TokenServiceAsyncTest, RefreshOnSqliteIsAnsweredWithoutTheExecutor) {
 
   json::object o = json::parse(*r).as_object();
   EXPECT_EQ(Keys(o), Keys(json::parse(*sync).as_object()));
-  EXPECT_THAT(Keys(o),
-              UnorderedElementsAre("accessToken", "tokenType", "expiresIn", "refreshToken",
-                                   "idToken", "issuedTokenType", "scope", "awsAdditionalDetails"));
+  EXPECT_EQ(Keys(o), kEveryMember);
   EXPECT_EQ(o["issuedTokenType"], kRefreshTokenType);
   EXPECT_EQ(o["tokenType"], "Bearer");
   EXPECT_EQ(o["expiresIn"], 3600);
@@ -1257,9 +1258,7 @@ TEST_F(JwtBearerTest, IssuesTokensWithTheIssuerAsActor) {
   auto r = Exchange(Assertion("alice@example.com"));
   ASSERT_THAT(r, IsOk());
   const json::object o = json::parse(*r).as_object();
-  EXPECT_THAT(Keys(o),
-              UnorderedElementsAre("accessToken", "tokenType", "expiresIn", "refreshToken",
-                                   "idToken", "issuedTokenType", "scope", "awsAdditionalDetails"));
+  EXPECT_EQ(Keys(o), kEveryMember);
   const json::object id = VerifiedPayload(Str(o, "idToken"));
   EXPECT_EQ(Str(id, "sub"), kUser);
   ASSERT_TRUE(id.contains("act"));
@@ -1332,9 +1331,7 @@ TEST_F(JwtBearerTest, AsyncWithCachedKeysIsAnsweredByTheWriter) {
   EXPECT_EQ(fetcher_->calls("https://idp.example/k"), fetches);
 
   const json::object o = json::parse(*r).as_object();
-  EXPECT_THAT(Keys(o),
-              UnorderedElementsAre("accessToken", "tokenType", "expiresIn", "refreshToken",
-                                   "idToken", "issuedTokenType", "scope", "awsAdditionalDetails"));
+  EXPECT_EQ(Keys(o), kEveryMember);
   const json::object access = VerifiedPayload(Str(o, "accessToken"));
   EXPECT_EQ(Str(access, "sub"), kUser);
   EXPECT_EQ(json::serialize(access.at("act")), std::string(R"({"sub":")") + kTti + R"("})");
