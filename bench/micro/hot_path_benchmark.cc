@@ -254,7 +254,9 @@ void BM_StoreRotateRefreshToken(benchmark::State& state) {
       family.grant_type = "authorization_code";
       family.created_at = now;
       family.expires_at = now + 86400;
-      current.token_hash = crypto::RandomToken(16);
+      // Keys as the server makes them (stamped, so they sort by minting time).
+      current.token_hash =
+          tokens::TokenMinter::RefreshTokenKey(tokens::TokenMinter::NewRefreshToken());
       current.family_id = family.family_id;
       current.scopes = family.scopes;
       current.created_at = now;
@@ -266,7 +268,7 @@ void BM_StoreRotateRefreshToken(benchmark::State& state) {
       state.ResumeTiming();
     }
     storage::RefreshToken next = current;
-    next.token_hash = crypto::RandomToken(16);
+    next.token_hash = tokens::TokenMinter::RefreshTokenKey(tokens::TokenMinter::NewRefreshToken());
     auto outcome = store->RotateRefreshToken(current.token_hash, now, next);
     if (!outcome.ok() || *outcome != storage::RotateOutcome::kRotated) {
       state.SkipWithError("rotation failed");
@@ -315,7 +317,7 @@ void BM_CreateTokenWithIamRefresh(benchmark::State& state) {
   family.expires_at = now + 86400;
   std::string refresh = tokens::TokenMinter::NewRefreshToken();
   storage::RefreshToken first;
-  first.token_hash = tokens::TokenMinter::Hash(refresh);
+  first.token_hash = tokens::TokenMinter::RefreshTokenKey(refresh);
   first.family_id = family.family_id;
   first.scopes = family.scopes;
   first.created_at = now;

@@ -203,8 +203,11 @@ class BlockingStore final : public storage::Store {
   }
   StatusOr<storage::RotateOutcome> RotateRefreshToken(
       const std::string& old_hash, int64_t now, const storage::RefreshToken& successor) override {
+    if (before_rotation) before_rotation();
     return inner_->RotateRefreshToken(old_hash, now, successor);
   }
+  // Runs before RotateRefreshToken forwards: a test's stand-in for a concurrent request.
+  std::function<void()> before_rotation;
   Status CreateExchangedFamily(const storage::TokenFamily& family,
                                const std::optional<storage::RefreshToken>& first_refresh) override {
     if (before_exchange) before_exchange();

@@ -138,7 +138,7 @@ StatusOr<std::string> TokenIntrospection::IntrospectAccess(const Request& req, i
 }
 
 StatusOr<std::string> TokenIntrospection::IntrospectRefresh(const Request& req, int64_t now) const {
-  auto found = store_->GetRefreshToken(tokens::TokenMinter::Hash(req.token));
+  auto found = store_->GetRefreshToken(tokens::TokenMinter::RefreshTokenKey(req.token));
   if (!found.ok()) {
     if (found.status().code() == StatusCode::kNotFound) return std::string(kInactive);
     return found.status();
@@ -176,7 +176,7 @@ StatusOr<std::string> TokenIntrospection::Revoke(const Caller& caller,
   const int64_t now = clock_->NowUnixSeconds();
   const std::string kOk = "{}";
   if (req.token.starts_with("tsrt_")) {
-    auto found = store_->GetRefreshToken(tokens::TokenMinter::Hash(req.token));
+    auto found = store_->GetRefreshToken(tokens::TokenMinter::RefreshTokenKey(req.token));
     if (!found.ok()) {
       if (found.status().code() == StatusCode::kNotFound) return kOk;
       return found.status();

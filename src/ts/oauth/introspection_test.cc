@@ -144,7 +144,7 @@ class ExchangeTest : public ::testing::Test {
     family.expires_at = kNow + 86400;
     out.refresh_token = tokens::TokenMinter::NewRefreshToken();
     storage::RefreshToken refresh;
-    refresh.token_hash = tokens::TokenMinter::Hash(out.refresh_token);
+    refresh.token_hash = tokens::TokenMinter::RefreshTokenKey(out.refresh_token);
     refresh.family_id = family.family_id;
     refresh.scopes = scopes;
     refresh.created_at = kNow;

@@ -74,7 +74,8 @@ struct TokenService::PreparedExchange {
 
 struct TokenService::PreparedRefresh {
   Grant grant;                      // as issued if the rotation succeeds
-  std::string old_hash;             // the presented token's
+  std::string presented;            // the refresh token the client sent
+  std::string old_hash;             // its key in the store
   storage::RefreshToken successor;  // the record of grant.refresh_token
   int64_t now = 0;
   bool already_rotated = false;  // rotated before this request read it
@@ -91,7 +92,7 @@ std::optional<storage::RefreshToken> FirstRefreshToken(bool wanted,
   if (!wanted) return std::nullopt;
   plaintext = tokens::TokenMinter::NewRefreshToken();
   storage::RefreshToken refresh;
-  refresh.token_hash = tokens::TokenMinter::Hash(plaintext);
+  refresh.token_hash = tokens::TokenMinter::RefreshTokenKey(plaintext);
   refresh.family_id = family.family_id;
   refresh.scopes = family.scopes;
   refresh.created_at = now;
@@ -544,7 +545,7 @@ StatusOr<TokenService::PreparedRefresh> TokenService::PrepareRefresh(
     return InvalidRequest("Member 'refreshToken' is required for refresh_token");
   }
   const int64_t now = clock_->NowUnixSeconds();
-  const std::string hash = tokens::TokenMinter::Hash(req.refresh_token);
+  const std::string hash = tokens::TokenMinter::RefreshTokenKey(req.refresh_token);
   auto found =
       NotFoundAs(store_->GetRefreshToken(hash), InvalidGrant, "Invalid refresh token provided");
   if (!found.ok()) return found.status();
@@ -568,9 +569,11 @@ StatusOr<TokenService::PreparedRefresh> TokenService::PrepareRefresh(
   p.grant.subject = {family.user_id,   app.application_arn, scopes,
                      family.family_id, family.auth_time,    "",
                      family.act_json};
-  p.grant.refresh_token = minter_->SuccessorRefreshToken(req.refresh_token);
+  p.grant.refresh_token =
+      minter_->SuccessorRefreshToken(req.refresh_token, tokens::TokenMinter::RefreshStampNow());
+  p.presented = req.refresh_token;
   p.old_hash = hash;
-  p.successor.token_hash = tokens::TokenMinter::Hash(p.grant.refresh_token);
+  p.successor.token_hash = tokens::TokenMinter::RefreshTokenKey(p.grant.refresh_token);
   p.successor.family_id = family.family_id;
   p.successor.scopes = std::move(scopes);
   p.successor.created_at = now;
@@ -592,12 +595,18 @@ StatusOr<TokenService::Grant> TokenService::SettleRefresh(const PreparedRefresh&
   auto latest = store_->GetRefreshToken(prepared.old_hash);
   if (!latest.ok()) return latest.status();
   const int64_t rotated_at = latest->token.rotated_at;
+  // The successor this token was rotated to, rebuilt with the stored successor's stamp: equal
+  // to the stored one only if the rotation was this token's own (not an attacker's guess).
+  const std::string& successor_key = latest->token.successor_hash;
+  std::string successor = minter_->SuccessorRefreshToken(
+      prepared.presented, tokens::TokenMinter::RefreshStampOfKey(successor_key));
   if (options_.refresh_grace_seconds > 0 && rotated_at != 0 &&
       now - rotated_at <= options_.refresh_grace_seconds &&
-      latest->token.successor_hash == prepared.successor.token_hash) {
-    auto next = store_->GetRefreshToken(prepared.successor.token_hash);
+      tokens::TokenMinter::RefreshTokenKey(successor) == successor_key) {
+    auto next = store_->GetRefreshToken(successor_key);
     if (next.ok() && next->token.rotated_at == 0 && next->family.revoked_at == 0) {
       Grant grant = prepared.grant;
+      grant.refresh_token = std::move(successor);
       grant.subject.scopes = next->token.scopes;
       return grant;
     }

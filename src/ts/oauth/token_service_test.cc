@@ -201,6 +201,20 @@ class TokenServiceTest : public ::testing::Test {
     return json::serialize(o);
   }
 
+  // The successor the service derives from `parent`, with the stamp `successor` carries: equal
+  // to `successor` only if its secret part was derived from `parent`.
+  std::string DerivedSuccessor(const std::string& parent, const std::string& successor) const {
+    return minter_->SuccessorRefreshToken(
+        parent,
+        tokens::TokenMinter::RefreshStampOfKey(tokens::TokenMinter::RefreshTokenKey(successor)));
+  }
+
+  storage::RefreshToken StoredRefresh(const std::string& token) {
+    auto found = store_->GetRefreshToken(tokens::TokenMinter::RefreshTokenKey(token));
+    EXPECT_THAT(found, IsOk());
+    return found.ok() ? found->token : storage::RefreshToken{};
+  }
+
   StatusOr<std::string> Call(const std::string& body, const Caller& caller = kWebapp) {
     return service_->CreateTokenWithIam(caller, body);
   }
@@ -530,6 +544,78 @@ TEST_F(TokenServiceTest, GraceWindowReturnsTheSameSuccessor) {
   EXPECT_API_ERROR(Call(RefreshBody(rt2)), "InvalidGrantException", "revoked");
 }
 
+// Two requests with the same token both read it unrotated and each mints its own successor,
+// stamped a moment apart; the one that loses the compare-and-set must hand out the winner's
+// successor (rebuilt with the stored stamp), not its own and not a reuse error.
+TEST_F(TokenServiceTest, GraceWindowGivesTheLoserOfARaceTheWinnersSuccessor) {
+  TokenServiceOptions options;
+  options.refresh_grace_seconds = 60;
+  json::object first = Redeem();
+  const std::string rt1 = Str(first, "refreshToken");
+  const std::string fid = Str(VerifiedPayload(Str(first, "accessToken")), "tsr:fid");
+  auto racing = std::make_shared<testutil::BlockingStore>(store_);
+  service_ = std::make_unique<TokenService>(racing, minter_, clock_, options);
+  const uint64_t winner_stamp = tokens::TokenMinter::RefreshStampNow() - 1000;
+  const std::string winner = minter_->SuccessorRefreshToken(rt1, winner_stamp);
+  bool raced = false;
+  racing->before_rotation = [&] {
+    if (std::exchange(raced, true)) return;
+    storage::RefreshToken record = StoredRefresh(rt1);
+    record.token_hash = tokens::TokenMinter::RefreshTokenKey(winner);
+    record.created_at = kNow;
+    ASSERT_THAT(store_->RotateRefreshToken(tokens::TokenMinter::RefreshTokenKey(rt1), kNow, record),
+                IsOk());
+  };
+  auto r = Call(RefreshBody(rt1));
+  ASSERT_THAT(r, IsOk());
+  EXPECT_EQ(Str(json::parse(*r).as_object(), "refreshToken"), winner);
+  EXPECT_EQ(StoredRefresh(rt1).successor_hash, tokens::TokenMinter::RefreshTokenKey(winner));
+  EXPECT_EQ(StoredRefresh(winner).rotated_at, 0);
+  auto family = store_->GetFamily(fid);
+  ASSERT_THAT(family, IsOk());
+  EXPECT_EQ(family->revoked_at, 0);
+  // The winner's successor keeps working.
+  EXPECT_THAT(Call(RefreshBody(winner)), IsOk());
+}
+
+// A token minted before refresh tokens carried a stamp (48 characters, stored under Hash) still
+// refreshes, and a retry of it inside the grace window gets its unstamped successor back.
+TEST_F(TokenServiceTest, TokensMintedBeforeStampsStillRefresh) {
+  TokenServiceOptions options;
+  options.refresh_grace_seconds = 60;
+  MakeService(options);
+  const std::string fid = Str(VerifiedPayload(Str(Redeem(), "accessToken")), "tsr:fid");
+  auto family = store_->GetFamily(fid);
+  ASSERT_THAT(family, IsOk());
+  // As the server wrote them before: an unstamped token and, rotated, its unstamped successor.
+  const std::string legacy = "tsrt_" + std::string(43, 'L');
+  const std::string legacy_successor = minter_->SuccessorRefreshToken(legacy, std::nullopt);
+  ASSERT_EQ(legacy_successor.size(), 5u + 43u);
+  ASSERT_EQ(tokens::TokenMinter::RefreshTokenKey(legacy), tokens::TokenMinter::Hash(legacy));
+  storage::TokenFamily legacy_family = *family;
+  legacy_family.family_id = fid + "-legacy";
+  storage::RefreshToken record;
+  record.token_hash = tokens::TokenMinter::Hash(legacy);
+  record.family_id = legacy_family.family_id;
+  record.scopes = family->scopes;
+  record.created_at = kNow;
+  record.expires_at = family->expires_at;
+  ASSERT_THAT(store_->CreateFamily(legacy_family, record), IsOk());
+  record.token_hash = tokens::TokenMinter::Hash(legacy_successor);
+  ASSERT_THAT(store_->RotateRefreshToken(tokens::TokenMinter::Hash(legacy), kNow, record), IsOk());
+
+  auto retried = Call(RefreshBody(legacy));
+  ASSERT_THAT(retried, IsOk());
+  EXPECT_EQ(Str(json::parse(*retried).as_object(), "refreshToken"), legacy_successor);
+  // Its successor refreshes too, and from then on the family's tokens are stamped.
+  auto next = Call(RefreshBody(legacy_successor));
+  ASSERT_THAT(next, IsOk());
+  const std::string stamped = Str(json::parse(*next).as_object(), "refreshToken");
+  EXPECT_EQ(stamped.size(), 5u + 54u);
+  EXPECT_EQ(stamped, DerivedSuccessor(legacy_successor, stamped));
+  EXPECT_THAT(Call(RefreshBody(stamped)), IsOk());
+}
+
 TEST_F(TokenServiceTest, GraceWindowDoesNotApplyOnceTheSuccessorWasUsed) {
   TokenServiceOptions options;
   options.refresh_grace_seconds = 60;
@@ -626,7 +712,8 @@ TEST_F(TokenServiceTest, CodeRedemptionResponseHasTheProtocolMembers) {
   EXPECT_EQ(family->application_arn, kApp);
   EXPECT_EQ(family->grant_type, "authorization_code");
   EXPECT_EQ(family->expires_at, kNow + 90 * 86400);
-  auto token = store_->GetRefreshToken(tokens::TokenMinter::Hash(Str(o, "refreshToken")));
+  auto token =
+      store_->GetRefreshToken(tokens::TokenMinter::RefreshTokenKey(Str(o, "refreshToken")));
   ASSERT_THAT(token, IsOk());
   EXPECT_EQ(token->token.family_id, stored->family_id);
 }
@@ -673,7 +760,8 @@ TEST_F(TokenServiceTest, RefreshResponseRotatesAndKeepsTheFamily) {
   EXPECT_EQ(o["issuedTokenType"], kRefreshTokenType);
   EXPECT_EQ(o["tokenType"], "Bearer");
   EXPECT_NE(Str(o, "refreshToken"), Str(first, "refreshToken"));
-  EXPECT_EQ(Str(o, "refreshToken"), minter_->SuccessorRefreshToken(Str(first, "refreshToken")));
+  EXPECT_EQ(Str(o, "refreshToken"),
+            DerivedSuccessor(Str(first, "refreshToken"), Str(o, "refreshToken")));
   json::object at = VerifiedPayload(Str(o, "accessToken"));
   EXPECT_EQ(at["tsr:fid"], json::value(fid));
   EXPECT_EQ(at["iat"], kNow + 100);
@@ -820,12 +908,6 @@ class TokenServiceAsyncTest : public TokenServiceTest {
     return result;
   }
 
-  storage::RefreshToken StoredRefresh(const std::string& token) {
-    auto found = store_->GetRefreshToken(tokens::TokenMinter::Hash(token));
-    EXPECT_THAT(found, IsOk());
-    return found.ok() ? found->token : storage::RefreshToken{};
-  }
-
   QueueingExecutor executor_;
 };
 
@@ -855,7 +937,7 @@ TEST_F(TokenServiceAsyncTest, RefreshOnSqliteIsAnsweredWithoutTheExecutor) {
   EXPECT_EQ(o["expiresIn"], 3600);
   EXPECT_EQ(o["scope"], first["scope"]);
   const std::string rt2 = Str(o, "refreshToken");
-  EXPECT_EQ(rt2, minter_->SuccessorRefreshToken(rt1));
+  EXPECT_EQ(rt2, DerivedSuccessor(rt1, rt2));
   json::object at = VerifiedPayload(Str(o, "accessToken"));
   EXPECT_EQ(at["tsr:fid"], json::value(fid));
   EXPECT_EQ(at["sub"], kUser);
@@ -866,7 +948,7 @@ TEST_F(TokenServiceAsyncTest, RefreshOnSqliteIsAnsweredWithoutTheExecutor) {
   // The old token is rotated, with the answered token as its successor.
   storage::RefreshToken old = StoredRefresh(rt1);
   EXPECT_EQ(old.rotated_at, kNow + 100);
-  EXPECT_EQ(old.successor_hash, tokens::TokenMinter::Hash(rt2));
+  EXPECT_EQ(old.successor_hash, tokens::TokenMinter::RefreshTokenKey(rt2));
   EXPECT_EQ(StoredRefresh(rt2).rotated_at, 0);
 
   // The new token works next time, the same way.
@@ -875,8 +957,8 @@ TEST_F(TokenServiceAsyncTest, RefreshOnSqliteIsAnsweredWithoutTheExecutor) {
   auto next = Await(*next_answer);
   ASSERT_THAT(next, IsOk());
   EXPECT_EQ(executor_.used(), 0);
-  EXPECT_EQ(Str(json::parse(*next).as_object(), "refreshToken"),
-            minter_->SuccessorRefreshToken(rt2));
+  const std::string rt3 = Str(json::parse(*next).as_object(), "refreshToken");
+  EXPECT_EQ(rt3, DerivedSuccessor(rt2, rt3));
   EXPECT_EQ(StoredRefresh(rt2).rotated_at, kNow + 110);
 }
 
@@ -949,9 +1031,9 @@ TEST_F(TokenServiceAsyncTest, BackToBackRefreshesInsideTheGraceWindowGetOneSucce
   auto b = Await(*second);
   ASSERT_THAT(b, IsOk());
   const std::string rt2 = Str(json::parse(*a).as_object(), "refreshToken");
-  EXPECT_EQ(rt2, minter_->SuccessorRefreshToken(rt1));
+  EXPECT_EQ(rt2, DerivedSuccessor(rt1, rt2));
   EXPECT_EQ(Str(json::parse(*b).as_object(), "refreshToken"), rt2);
-  EXPECT_EQ(StoredRefresh(rt1).successor_hash, tokens::TokenMinter::Hash(rt2));
+  EXPECT_EQ(StoredRefresh(rt1).successor_hash, tokens::TokenMinter::RefreshTokenKey(rt2));
   EXPECT_EQ(StoredRefresh(rt2).rotated_at, 0);
   EXPECT_EQ(executor_.used(), 1);
 }
@@ -1142,11 +1224,11 @@ TEST_F(TokenServiceAsyncTest, WithABlockingStoreEveryRequestGoesThroughTheExecut
   ASSERT_THAT(refreshed, IsOk());
   json::object o = json::parse(*refreshed).as_object();
   const std::string rt2 = Str(o, "refreshToken");
-  EXPECT_EQ(rt2, minter_->SuccessorRefreshToken(rt1));
+  EXPECT_EQ(rt2, DerivedSuccessor(rt1, rt2));
   EXPECT_EQ(Keys(o), Keys(first));
   EXPECT_EQ(VerifiedPayload(Str(o, "accessToken"))["iat"], kNow + 100);
   EXPECT_EQ(StoredRefresh(rt1).rotated_at, kNow + 100);
-  EXPECT_EQ(StoredRefresh(rt1).successor_hash, tokens::TokenMinter::Hash(rt2));
+  EXPECT_EQ(StoredRefresh(rt1).successor_hash, tokens::TokenMinter::RefreshTokenKey(rt2));
 
   EXPECT_API_ERROR(AnsweredThroughExecutor(RefreshBody(rt1)), "InvalidGrantException",
                    "already been used");

@@ -373,7 +373,7 @@ TEST_F(TesseraTest, HandleAsyncServesTheCodeAndRefreshGrantsAndEverythingElse) {
   json::object o = json::parse(refreshed->body).as_object();
   EXPECT_NE(o["refreshToken"].as_string(), refresh_token);
   EXPECT_EQ(o["scope"], (json::array{"aws"}));
-  auto stored = app_->store()->GetRefreshToken(tokens::TokenMinter::Hash(refresh_token));
+  auto stored = app_->store()->GetRefreshToken(tokens::TokenMinter::RefreshTokenKey(refresh_token));
   ASSERT_THAT(stored, IsOk());
   EXPECT_NE(stored->token.rotated_at, 0);
 

@@ -1,6 +1,7 @@
 #include "ts/tokens/token_minter.h"
 
 #include <boost/json.hpp>
+#include <chrono>
 #include <ctime>
 
 #include "ts/common/json_writer.h"
@@ -220,13 +221,61 @@ StatusOr<IdentityContextClaims> TokenMinter::ReadIdentityContext(std::string_vie
   return c;
 }
 
-std::string TokenMinter::NewRefreshToken() {
-  return std::string(kRefreshPrefix) + crypto::RandomToken(32);
+uint64_t TokenMinter::RefreshStampNow() {
+  return static_cast<uint64_t>(std::chrono::duration_cast<std::chrono::microseconds>(
+                                   std::chrono::system_clock::now().time_since_epoch())
+                                   .count());
 }
 
-std::string TokenMinter::SuccessorRefreshToken(std::string_view parent) const {
-  return std::string(kRefreshPrefix) +
-         crypto::Base64UrlEncode(crypto::HmacSha256(refresh_key_, parent));
+namespace {
+
+constexpr size_t kStampSize = 8;
+constexpr size_t kStampHexSize = 2 * kStampSize;
+
+std::string StampedRefreshToken(uint64_t stamp, std::string_view secret) {
+  std::string body(kStampSize, '\0');
+  for (size_t i = 0; i < kStampSize; ++i) {
+    body[i] = static_cast<char>(stamp >> (8 * (kStampSize - 1 - i)));
+  }
+  body.append(secret);
+  return std::string(kRefreshPrefix) + crypto::Base64UrlEncode(body);
+}
+
+}  // namespace
+
+std::string TokenMinter::NewRefreshToken() {
+  return StampedRefreshToken(RefreshStampNow(), crypto::RandomBytes(32));
+}
+
+std::string TokenMinter::SuccessorRefreshToken(std::string_view parent,
+                                               std::optional<uint64_t> stamp) const {
+  const auto mac = crypto::HmacSha256(refresh_key_, parent);
+  if (!stamp.has_value()) return std::string(kRefreshPrefix) + crypto::Base64UrlEncode(mac);
+  return StampedRefreshToken(
+      *stamp, std::string_view(reinterpret_cast<const char*>(mac.data()), mac.size()));
+}
+
+std::string TokenMinter::RefreshTokenKey(std::string_view token) {
+  if (token.starts_with(kRefreshPrefix)) {
+    std::optional<std::string> body = crypto::Base64UrlDecode(token.substr(kRefreshPrefix.size()));
+    if (body.has_value() && body->size() == kStampSize + 32) {
+      return crypto::HexEncode(std::string_view(*body).substr(0, kStampSize)) +
+             crypto::Base64UrlEncode(crypto::Sha256(token));
+    }
+  }
+  return Hash(token);
+}
+
+std::optional<uint64_t> TokenMinter::RefreshStampOfKey(std::string_view key) {
+  // A stamped key is 16 hex digits and 43 base64url characters; Hash is 64 hex digits.
+  if (key.size() != kStampHexSize + 43) return std::nullopt;
+  uint64_t stamp = 0;
+  for (char ch : key.substr(0, kStampHexSize)) {
+    int digit = ch >= '0' && ch <= '9' ? ch - '0' : ch >= 'a' && ch <= 'f' ? ch - 'a' + 10 : -1;
+    if (digit < 0) return std::nullopt;
+    stamp = (stamp << 4) | static_cast<uint64_t>(digit);
+  }
+  return stamp;
 }
 
 std::string TokenMinter::NewAuthorizationCode() {

@@ -9,14 +9,16 @@
 // - ID token: JWS ES256 with the claims of PROTOCOL.md §5.6; auth_time is an ISO-8601 string.
 // - identityContext: base64url(AES-256-GCM(user, instance, application, times)); the same string
 //   is the ID token's sts:identity_context claim.
-// - Refresh token: "tsrt_" + 256 random bits. A rotated token's successor is derived from it
-//   with a keyed HMAC, so a retry inside the grace window gets the very same successor back while
-//   the store keeps only hashes.
+// - Refresh token: "tsrt_" + base64url(stamp + 256 random bits), the stamp being the minting time
+//   (microseconds, big-endian) that leads the token's store key. A rotated token's successor is
+//   derived from it with a keyed HMAC, so a retry inside the grace window gets the very same
+//   successor back while the store keeps only hashes.
 // - Authorization code: "tsac_" + 256 random bits.
 #pragma once
 
 #include <cstdint>
 #include <memory>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -90,8 +92,19 @@ class TokenMinter {
   // Opens an identity context made by this server; InvalidArgument if forged or damaged.
   StatusOr<IdentityContextClaims> ReadIdentityContext(std::string_view context) const;
 
+  // Refresh tokens carry a stamp (microseconds since the epoch when minted) that leads their
+  // store key, so that new keys land at the end of the store's index (RefreshTokenKey).
+  static uint64_t RefreshStampNow();
   static std::string NewRefreshToken();
-  std::string SuccessorRefreshToken(std::string_view parent) const;
+  // The successor of `parent`: its secret part depends only on `parent` and the key, so a retry
+  // that passes the stored successor's stamp again (RefreshStampOfKey) gets the very same token
+  // back. With nullopt, the unstamped successor tokens had before stamps existed.
+  std::string SuccessorRefreshToken(std::string_view parent, std::optional<uint64_t> stamp) const;
+  // What the store keeps of a refresh token: hex(stamp) + base64url(SHA-256(token)) for a
+  // stamped token, Hash(token) for a token minted before stamps (or anything else).
+  static std::string RefreshTokenKey(std::string_view token);
+  // The stamp a key made by RefreshTokenKey starts with; nullopt for a key without one.
+  static std::optional<uint64_t> RefreshStampOfKey(std::string_view key);
   static std::string NewAuthorizationCode();
   static std::string NewSessionId();
 

@@ -5,14 +5,17 @@
 #include <stdlib.h>
 
 #include <boost/json.hpp>
+#include <chrono>
 #include <filesystem>
 #include <memory>
 #include <set>
 #include <string>
+#include <thread>
 
 #include "test/common/status_matchers.h"
 #include "test/common/temp_dir.h"
 #include "ts/common/clock.h"
+#include "ts/crypto/digest.h"
 #include "ts/crypto/encoding.h"
 #include "ts/jose/jwk.h"
 #include "ts/jose/signer.h"
@@ -215,21 +218,65 @@ TEST_F(TokenMinterTest, TamperedIdentityContextIsRefused) {
               StatusIs(StatusCode::kInvalidArgument, HasSubstr("failed authentication")));
 }
 
-TEST_F(TokenMinterTest, SuccessorRefreshTokenIsDeterministicPerParentAndKey) {
+TEST_F(TokenMinterTest, SuccessorRefreshTokenIsDeterministicPerParentStampAndKey) {
   const std::string parent = TokenMinter::NewRefreshToken();
-  const std::string successor = minter_->SuccessorRefreshToken(parent);
-  EXPECT_EQ(minter_->SuccessorRefreshToken(parent), successor);
+  const uint64_t stamp = 0x0001'8c2d'4f00'1234;
+  const std::string successor = minter_->SuccessorRefreshToken(parent, stamp);
+  EXPECT_EQ(minter_->SuccessorRefreshToken(parent, stamp), successor);
   EXPECT_THAT(successor, StartsWith("tsrt_"));
+  EXPECT_EQ(successor.size(), 5u + 54u);  // stamp and 256 bits in base64url
   EXPECT_NE(successor, parent);
-  EXPECT_NE(minter_->SuccessorRefreshToken(TokenMinter::NewRefreshToken()), successor);
+  EXPECT_NE(minter_->SuccessorRefreshToken(TokenMinter::NewRefreshToken(), stamp), successor);
+  EXPECT_NE(minter_->SuccessorRefreshToken(parent, stamp + 1), successor);
   TokenMinter other_key(ring_, TestInstance(), kIssuer, std::string(32, 'i'), std::string(32, 'R'));
-  EXPECT_NE(other_key.SuccessorRefreshToken(parent), successor);
+  EXPECT_NE(other_key.SuccessorRefreshToken(parent, stamp), successor);
+  // The stamp is recovered from the successor's key, which is how a retry rebuilds it.
+  EXPECT_EQ(TokenMinter::RefreshStampOfKey(TokenMinter::RefreshTokenKey(successor)), stamp);
+  // Without a stamp: the format before stamps (HMAC only), still deterministic.
+  const std::string unstamped = minter_->SuccessorRefreshToken(parent, std::nullopt);
+  EXPECT_EQ(unstamped.size(), 5u + 43u);
+  EXPECT_EQ(minter_->SuccessorRefreshToken(parent, std::nullopt), unstamped);
+  EXPECT_EQ(TokenMinter::RefreshTokenKey(unstamped), TokenMinter::Hash(unstamped));
+  EXPECT_EQ(TokenMinter::RefreshStampOfKey(TokenMinter::Hash(unstamped)), std::nullopt);
+}
+
+// The store's key of a stamped refresh token starts with the stamp in hex, so keys of tokens
+// minted later sort after those minted earlier (new index entries go to the end of the index),
+// and it ends with the hash of the whole token, so a changed stamp or secret is another key.
+TEST_F(TokenMinterTest, RefreshTokenKeysSortByStampAndCoverTheWholeToken) {
+  const std::string parent = TokenMinter::NewRefreshToken();
+  const std::string early = minter_->SuccessorRefreshToken(parent, 0x0000'00ff'ffff'ffff);
+  const std::string late = minter_->SuccessorRefreshToken(parent, 0x0000'0100'0000'0000);
+  const std::string early_key = TokenMinter::RefreshTokenKey(early);
+  const std::string late_key = TokenMinter::RefreshTokenKey(late);
+  EXPECT_EQ(early_key.substr(0, 16), "000000ffffffffff");
+  EXPECT_EQ(late_key.substr(0, 16), "0000010000000000");
+  EXPECT_EQ(early_key.size(), 16u + 43u);
+  EXPECT_LT(early_key, late_key);
+  EXPECT_EQ(early_key.substr(16), crypto::Base64UrlEncode(crypto::Sha256(early)));
+
+  // Tokens minted one after the other have increasing keys.
+  const std::string first = TokenMinter::RefreshTokenKey(TokenMinter::NewRefreshToken());
+  std::this_thread::sleep_for(std::chrono::microseconds(2));
+  const std::string second = TokenMinter::RefreshTokenKey(TokenMinter::NewRefreshToken());
+  EXPECT_LT(first, second);
+
+  // Anything that is not a stamped token (unknown, damaged, another length) keys by Hash, and
+  // such keys carry no stamp.
+  for (const std::string& token :
+       {std::string("tsrt_x"), std::string("tsrt_") + std::string(54, '!'),
+        std::string("tsrt_") + std::string(58, 'A'), "tsac_" + early.substr(5), std::string()}) {
+    EXPECT_EQ(TokenMinter::RefreshTokenKey(token), TokenMinter::Hash(token)) << token;
+    EXPECT_EQ(TokenMinter::RefreshStampOfKey(TokenMinter::RefreshTokenKey(token)), std::nullopt);
+  }
+  // A key of the stamped length whose stamp is not hex.
+  EXPECT_EQ(TokenMinter::RefreshStampOfKey("zz" + early_key.substr(2)), std::nullopt);
 }
 
 TEST_F(TokenMinterTest, NewSecretsHavePrefixesAndAreRandom) {
   const std::string refresh = TokenMinter::NewRefreshToken();
   EXPECT_THAT(refresh, StartsWith("tsrt_"));
-  EXPECT_EQ(refresh.size(), 5u + 43u);  // 256 bits in base64url
+  EXPECT_EQ(refresh.size(), 5u + 54u);  // a 64-bit stamp and 256 random bits in base64url
   EXPECT_NE(TokenMinter::NewRefreshToken(), refresh);
 
   const std::string code = TokenMinter::NewAuthorizationCode();
