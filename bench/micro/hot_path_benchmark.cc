@@ -254,9 +254,9 @@ void BM_StoreRotateRefreshToken(benchmark::State& state) {
       family.grant_type = "authorization_code";
       family.created_at = now;
       family.expires_at = now + 86400;
-      // Keys as the server makes them (stamped, so they sort by minting time).
-      current.token_hash =
-          tokens::TokenMinter::RefreshTokenKey(tokens::TokenMinter::NewRefreshToken());
+      // Keys as the server makes them (stamped by the clock, so they sort by minting time).
+      current.token_hash = tokens::TokenMinter::RefreshTokenKey(
+          tokens::TokenMinter::NewRefreshToken(SystemClock().NowUnixMicros()));
       current.family_id = family.family_id;
       current.scopes = family.scopes;
       current.created_at = now;
@@ -268,7 +268,8 @@ void BM_StoreRotateRefreshToken(benchmark::State& state) {
       state.ResumeTiming();
     }
     storage::RefreshToken next = current;
-    next.token_hash = tokens::TokenMinter::RefreshTokenKey(tokens::TokenMinter::NewRefreshToken());
+    next.token_hash = tokens::TokenMinter::RefreshTokenKey(
+        tokens::TokenMinter::NewRefreshToken(SystemClock().NowUnixMicros()));
     auto outcome = store->RotateRefreshToken(current.token_hash, now, next);
     if (!outcome.ok() || *outcome != storage::RotateOutcome::kRotated) {
       state.SkipWithError("rotation failed");
@@ -315,7 +316,7 @@ void BM_CreateTokenWithIamRefresh(benchmark::State& state) {
   family.grant_type = "authorization_code";
   family.created_at = now;
   family.expires_at = now + 86400;
-  std::string refresh = tokens::TokenMinter::NewRefreshToken();
+  std::string refresh = tokens::TokenMinter::NewRefreshToken(SystemClock().NowUnixMicros());
   storage::RefreshToken first;
   first.token_hash = tokens::TokenMinter::RefreshTokenKey(refresh);
   first.family_id = family.family_id;

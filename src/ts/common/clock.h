@@ -20,6 +20,10 @@ class Clock {
   int64_t NowUnixSeconds() const {
     return std::chrono::duration_cast<std::chrono::seconds>(Now().time_since_epoch()).count();
   }
+  // Microseconds since the Unix epoch: what time-ordered ids and refresh-token stamps are made of.
+  int64_t NowUnixMicros() const {
+    return std::chrono::duration_cast<std::chrono::microseconds>(Now().time_since_epoch()).count();
+  }
 };
 using ClockPtr = std::shared_ptr<const Clock>;
 

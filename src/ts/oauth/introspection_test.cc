@@ -142,7 +142,7 @@ class ExchangeTest : public ::testing::Test {
     family.auth_time = kNow - 5;
     family.created_at = kNow;
     family.expires_at = kNow + 86400;
-    out.refresh_token = tokens::TokenMinter::NewRefreshToken();
+    out.refresh_token = tokens::TokenMinter::NewRefreshToken(clock_->NowUnixMicros());
     storage::RefreshToken refresh;
     refresh.token_hash = tokens::TokenMinter::RefreshTokenKey(out.refresh_token);
     refresh.family_id = family.family_id;

@@ -83,14 +83,20 @@ struct TokenService::PreparedRefresh {
 
 namespace {
 
+// A refresh token's stamp (TokenMinter::NewRefreshToken): the clock's microseconds.
+uint64_t RefreshStamp(const Clock& clock) {
+  return static_cast<uint64_t>(std::max<int64_t>(0, clock.NowUnixMicros()));
+}
+
 // A new family's first refresh token when `wanted` (the application has the refresh_token
-// grant): the plaintext goes to `plaintext` for the response, the record (its hash only, the
+// grant): the plaintext goes to `plaintext` for the response, the record (its key only, the
 // family's scopes and lifetime) is returned for the store. nullopt when not wanted.
 std::optional<storage::RefreshToken> FirstRefreshToken(bool wanted,
                                                        const storage::TokenFamily& family,
-                                                       int64_t now, std::string& plaintext) {
+                                                       int64_t now, const Clock& clock,
+                                                       std::string& plaintext) {
   if (!wanted) return std::nullopt;
-  plaintext = tokens::TokenMinter::NewRefreshToken();
+  plaintext = tokens::TokenMinter::NewRefreshToken(RefreshStamp(clock));
   storage::RefreshToken refresh;
   refresh.token_hash = tokens::TokenMinter::RefreshTokenKey(plaintext);
   refresh.family_id = family.family_id;
@@ -163,9 +169,7 @@ bool ValidVerifier(std::string_view v) {
 // index grow at their right edge: a batch of new families writes one leaf page of each instead
 // of a random leaf per family (a fifth fewer bytes written per JWT-bearer grant).
 std::string NewFamilyId(const Clock& clock) {
-  return crypto::TimeOrderedUuid(
-      std::chrono::duration_cast<std::chrono::milliseconds>(clock.Now().time_since_epoch())
-          .count());
+  return crypto::TimeOrderedUuid(clock.NowUnixMicros() / 1000);
 }
 
 constexpr char kCodeReused[] =
@@ -509,8 +513,8 @@ StatusOr<TokenService::PreparedCode> TokenService::PrepareCode(
   family.auth_time = code->auth_time;
   family.created_at = p.now;
   family.expires_at = p.now + options_.refresh_token_ttl;
-  p.refresh =
-      FirstRefreshToken(HasGrant(app, kGrantRefreshToken), family, p.now, p.grant.refresh_token);
+  p.refresh = FirstRefreshToken(HasGrant(app, kGrantRefreshToken), family, p.now, *clock_,
+                                p.grant.refresh_token);
   p.grant.subject = {code->user_id,    app.application_arn, scopes,
                      family.family_id, code->auth_time,     ""};
   return p;
@@ -569,8 +573,7 @@ StatusOr<TokenService::PreparedRefresh> TokenService::PrepareRefresh(
   p.grant.subject = {family.user_id,   app.application_arn, scopes,
                      family.family_id, family.auth_time,    "",
                      family.act_json};
-  p.grant.refresh_token =
-      minter_->SuccessorRefreshToken(req.refresh_token, tokens::TokenMinter::RefreshStampNow());
+  p.grant.refresh_token = minter_->SuccessorRefreshToken(req.refresh_token, RefreshStamp(*clock_));
   p.presented = req.refresh_token;
   p.old_hash = hash;
   p.successor.token_hash = tokens::TokenMinter::RefreshTokenKey(p.grant.refresh_token);
@@ -761,7 +764,7 @@ StatusOr<TokenService::PreparedExchange> TokenService::PrepareExchange(
   family.parent_family_id = parent->family_id;
   family.act_json = act.Take();
 
-  p.refresh = FirstRefreshToken(want_refresh, family, now, p.grant.refresh_token);
+  p.refresh = FirstRefreshToken(want_refresh, family, now, *clock_, p.grant.refresh_token);
   p.grant.subject = {subject.user_id,  app.application_arn, scopes,
                      family.family_id, family.auth_time,    "",
                      family.act_json};
@@ -859,8 +862,8 @@ StatusOr<std::optional<TokenService::PreparedAssertion>> TokenService::PrepareJw
   family.created_at = now;
   family.expires_at = now + options_.refresh_token_ttl;
   family.act_json = act.Take();
-  p.refresh =
-      FirstRefreshToken(HasGrant(app, kGrantRefreshToken), family, now, p.grant.refresh_token);
+  p.refresh = FirstRefreshToken(HasGrant(app, kGrantRefreshToken), family, now, *clock_,
+                                p.grant.refresh_token);
   // RFC 7523 §3 item 7: the store records the jti with the family in one transaction, so two
   // concurrent redemptions of one assertion cannot both succeed, on any node.
   p.replay_id = std::move(validated->replay_id);

@@ -555,7 +555,8 @@ TEST_F(TokenServiceTest, GraceWindowGivesTheLoserOfARaceTheWinnersSuccessor) {
   const std::string fid = Str(VerifiedPayload(Str(first, "accessToken")), "tsr:fid");
   auto racing = std::make_shared<testutil::BlockingStore>(store_);
   service_ = std::make_unique<TokenService>(racing, minter_, clock_, options);
-  const uint64_t winner_stamp = tokens::TokenMinter::RefreshStampNow() - 1000;
+  // This request stamps its successor with the service's clock; the winner did so 1 ms before.
+  const uint64_t winner_stamp = static_cast<uint64_t>(clock_->NowUnixMicros()) - 1000;
   const std::string winner = minter_->SuccessorRefreshToken(rt1, winner_stamp);
   bool raced = false;
   racing->before_rotation = [&] {
@@ -762,6 +763,10 @@ TEST_F(TokenServiceTest, RefreshResponseRotatesAndKeepsTheFamily) {
   EXPECT_NE(Str(o, "refreshToken"), Str(first, "refreshToken"));
   EXPECT_EQ(Str(o, "refreshToken"),
             DerivedSuccessor(Str(first, "refreshToken"), Str(o, "refreshToken")));
+  // Stamped by the service's clock, which orders the keys.
+  EXPECT_EQ(tokens::TokenMinter::RefreshStampOfKey(
+                tokens::TokenMinter::RefreshTokenKey(Str(o, "refreshToken"))),
+            static_cast<uint64_t>(clock_->NowUnixMicros()));
   json::object at = VerifiedPayload(Str(o, "accessToken"));
   EXPECT_EQ(at["tsr:fid"], json::value(fid));
   EXPECT_EQ(at["iat"], kNow + 100);

@@ -1,7 +1,6 @@
 #include "ts/tokens/token_minter.h"
 
 #include <boost/json.hpp>
-#include <chrono>
 #include <ctime>
 
 #include "ts/common/json_writer.h"
@@ -221,12 +220,6 @@ StatusOr<IdentityContextClaims> TokenMinter::ReadIdentityContext(std::string_vie
   return c;
 }
 
-uint64_t TokenMinter::RefreshStampNow() {
-  return static_cast<uint64_t>(std::chrono::duration_cast<std::chrono::microseconds>(
-                                   std::chrono::system_clock::now().time_since_epoch())
-                                   .count());
-}
-
 namespace {
 
 constexpr size_t kStampSize = 8;
@@ -243,8 +236,8 @@ std::string StampedRefreshToken(uint64_t stamp, std::string_view secret) {
 
 }  // namespace
 
-std::string TokenMinter::NewRefreshToken() {
-  return StampedRefreshToken(RefreshStampNow(), crypto::RandomBytes(32));
+std::string TokenMinter::NewRefreshToken(uint64_t stamp) {
+  return StampedRefreshToken(stamp, crypto::RandomBytes(32));
 }
 
 std::string TokenMinter::SuccessorRefreshToken(std::string_view parent,

@@ -92,10 +92,10 @@ class TokenMinter {
   // Opens an identity context made by this server; InvalidArgument if forged or damaged.
   StatusOr<IdentityContextClaims> ReadIdentityContext(std::string_view context) const;
 
-  // Refresh tokens carry a stamp (microseconds since the epoch when minted) that leads their
-  // store key, so that new keys land at the end of the store's index (RefreshTokenKey).
-  static uint64_t RefreshStampNow();
-  static std::string NewRefreshToken();
+  // Refresh tokens carry a stamp, the minting time in microseconds since the epoch by the
+  // caller's clock, that leads their store key, so that new keys land at the end of the store's
+  // index (RefreshTokenKey).
+  static std::string NewRefreshToken(uint64_t stamp);
   // The successor of `parent`: its secret part depends only on `parent` and the key, so a retry
   // that passes the stored successor's stamp again (RefreshStampOfKey) gets the very same token
   // back. With nullopt, the unstamped successor tokens had before stamps existed.

@@ -10,7 +10,6 @@
 #include <memory>
 #include <set>
 #include <string>
-#include <thread>
 
 #include "test/common/status_matchers.h"
 #include "test/common/temp_dir.h"
@@ -219,14 +218,15 @@ TEST_F(TokenMinterTest, TamperedIdentityContextIsRefused) {
 }
 
 TEST_F(TokenMinterTest, SuccessorRefreshTokenIsDeterministicPerParentStampAndKey) {
-  const std::string parent = TokenMinter::NewRefreshToken();
   const uint64_t stamp = 0x0001'8c2d'4f00'1234;
+  const std::string parent = TokenMinter::NewRefreshToken(stamp - 1);
   const std::string successor = minter_->SuccessorRefreshToken(parent, stamp);
   EXPECT_EQ(minter_->SuccessorRefreshToken(parent, stamp), successor);
   EXPECT_THAT(successor, StartsWith("tsrt_"));
   EXPECT_EQ(successor.size(), 5u + 54u);  // stamp and 256 bits in base64url
   EXPECT_NE(successor, parent);
-  EXPECT_NE(minter_->SuccessorRefreshToken(TokenMinter::NewRefreshToken(), stamp), successor);
+  EXPECT_NE(minter_->SuccessorRefreshToken(TokenMinter::NewRefreshToken(stamp - 1), stamp),
+            successor);
   EXPECT_NE(minter_->SuccessorRefreshToken(parent, stamp + 1), successor);
   TokenMinter other_key(ring_, TestInstance(), kIssuer, std::string(32, 'i'), std::string(32, 'R'));
   EXPECT_NE(other_key.SuccessorRefreshToken(parent, stamp), successor);
@@ -244,7 +244,7 @@ TEST_F(TokenMinterTest, SuccessorRefreshTokenIsDeterministicPerParentStampAndKey
 // minted later sort after those minted earlier (new index entries go to the end of the index),
 // and it ends with the hash of the whole token, so a changed stamp or secret is another key.
 TEST_F(TokenMinterTest, RefreshTokenKeysSortByStampAndCoverTheWholeToken) {
-  const std::string parent = TokenMinter::NewRefreshToken();
+  const std::string parent = TokenMinter::NewRefreshToken(1);
   const std::string early = minter_->SuccessorRefreshToken(parent, 0x0000'00ff'ffff'ffff);
   const std::string late = minter_->SuccessorRefreshToken(parent, 0x0000'0100'0000'0000);
   const std::string early_key = TokenMinter::RefreshTokenKey(early);
@@ -255,10 +255,10 @@ TEST_F(TokenMinterTest, RefreshTokenKeysSortByStampAndCoverTheWholeToken) {
   EXPECT_LT(early_key, late_key);
   EXPECT_EQ(early_key.substr(16), crypto::Base64UrlEncode(crypto::Sha256(early)));
 
-  // Tokens minted one after the other have increasing keys.
-  const std::string first = TokenMinter::RefreshTokenKey(TokenMinter::NewRefreshToken());
-  std::this_thread::sleep_for(std::chrono::microseconds(2));
-  const std::string second = TokenMinter::RefreshTokenKey(TokenMinter::NewRefreshToken());
+  // New tokens too: one minted a microsecond later has the greater key, whatever its secret.
+  const std::string first = TokenMinter::RefreshTokenKey(TokenMinter::NewRefreshToken(0x00ff));
+  const std::string second = TokenMinter::RefreshTokenKey(TokenMinter::NewRefreshToken(0x0100));
+  EXPECT_EQ(TokenMinter::RefreshStampOfKey(first), 0x00ffu);
   EXPECT_LT(first, second);
 
   // Anything that is not a stamped token (unknown, damaged, another length) keys by Hash, and
@@ -274,10 +274,11 @@ TEST_F(TokenMinterTest, RefreshTokenKeysSortByStampAndCoverTheWholeToken) {
 }
 
 TEST_F(TokenMinterTest, NewSecretsHavePrefixesAndAreRandom) {
-  const std::string refresh = TokenMinter::NewRefreshToken();
+  const uint64_t stamp = 1645557742000000;
+  const std::string refresh = TokenMinter::NewRefreshToken(stamp);
   EXPECT_THAT(refresh, StartsWith("tsrt_"));
   EXPECT_EQ(refresh.size(), 5u + 54u);  // a 64-bit stamp and 256 random bits in base64url
-  EXPECT_NE(TokenMinter::NewRefreshToken(), refresh);
+  EXPECT_NE(TokenMinter::NewRefreshToken(stamp), refresh);  // same stamp, another secret
 
   const std::string code = TokenMinter::NewAuthorizationCode();
   EXPECT_THAT(code, StartsWith("tsac_"));
