@@ -277,7 +277,7 @@ class BlockingStore final : public storage::Store {
   StatusOr<bool> IsAccessTokenRevoked(const std::string& token_id) override {
     return inner_->IsAccessTokenRevoked(token_id);
   }
-  StatusOr<int64_t> PurgeExpired(int64_t now, int batch) override {
+  StatusOr<storage::PurgeResult> PurgeExpired(int64_t now, int batch) override {
     return inner_->PurgeExpired(now, batch);
   }
   Status CreateMeta(const std::string& key, const std::string& value) override {

@@ -373,7 +373,8 @@ TEST_F(ExchangeTest, RefusedExchangesWriteNothing) {
   EXPECT_FALSE(Exchange(ExchangeBody(kAppB, a.access_token, "", kAccessType, {"x"})).ok());
   EXPECT_FALSE(Exchange(ExchangeBody(kAppC, a.access_token, kRefreshType)).ok());
   // Only A's family and refresh token exist to be purged: no exchange created anything.
-  EXPECT_THAT(store_->PurgeExpired(kNow + 10 * 86400, 1000), ::ts::testing::IsOkAndHolds(2));
+  EXPECT_THAT(store_->PurgeExpired(kNow + 10 * 86400, 1000),
+              ::ts::testing::IsOkAndHolds(::testing::Field(&storage::PurgeResult::deleted, 2)));
 }
 
 // On SQLite the exchange never waits for the executor: checked and signed on the calling thread,
@@ -424,7 +425,8 @@ TEST_F(ExchangeTest, ParentRevokedBeforeTheWriteIsRefusedAndLeavesNoLiveFamily) 
   EXPECT_API_ERROR(Exchange(ExchangeBody(kAppB, a.access_token, kRefreshType)),
                    "InvalidGrantException", "Subject token has been revoked");
   // Only A's family and refresh token exist to be purged: the exchange left nothing.
-  EXPECT_THAT(store_->PurgeExpired(kNow + 10 * 86400, 1000), ::ts::testing::IsOkAndHolds(2));
+  EXPECT_THAT(store_->PurgeExpired(kNow + 10 * 86400, 1000),
+              ::ts::testing::IsOkAndHolds(::testing::Field(&storage::PurgeResult::deleted, 2)));
 }
 
 // --- introspection ---

@@ -160,17 +160,25 @@ struct Tessera::Parts {
   tokens::RotationPolicy rotation;
 
   void Housekeep() {
+    // Up to a million rows visited a minute: the SQLite store sweeps its refresh tokens (a
+    // batch's worth of rows per call), and a million is 16,000 a second, more than one node
+    // mints at its peak.
     constexpr int kBatch = 500;
+    constexpr int kRounds = 2000;
     std::unique_lock lock(housekeeping_mu);
     while (!housekeeping_cv.wait_for(lock, std::chrono::seconds(60), [&] { return stopping; })) {
       lock.unlock();
-      for (int round = 0; round < 100; ++round) {
+      for (int round = 0; round < kRounds; ++round) {
         auto purged = store->PurgeExpired(clock->NowUnixSeconds(), kBatch);
         if (!purged.ok()) {
           std::cerr << "housekeeping: " << purged.status().ToString() << "\n";
           break;
         }
-        if (*purged < kBatch) break;
+        if (purged->finished) break;
+        lock.lock();  // a stop request ends the work between rounds
+        const bool stop = stopping;
+        lock.unlock();
+        if (stop) break;
       }
       lock.lock();
     }

@@ -42,6 +42,12 @@ struct RefreshTokenWithFamily {
   TokenFamily family;
 };
 
+// What one PurgeExpired call did.
+struct PurgeResult {
+  int64_t deleted = 0;   // rows deleted by this call
+  bool finished = true;  // false: a further call may find more to delete
+};
+
 class Store {
  public:
   virtual ~Store() = default;
@@ -279,9 +285,12 @@ class Store {
 
   // --- housekeeping ---
   // Deletes up to `batch` expired codes, sessions, refresh tokens, families, revoked access
-  // token ids, used assertion ids and ended login-failure windows (expired before `now`); returns
-  // how many rows went. Called repeatedly in small batches so no purge holds a long lock.
-  virtual StatusOr<int64_t> PurgeExpired(int64_t now, int batch) = 0;
+  // token ids, used assertion ids and ended login-failure windows (expired before `now`), and
+  // refresh tokens whose family is gone. Called repeatedly in small batches, until `finished`,
+  // so no purge holds a long lock. A backend may find refresh tokens by sweeping their table a
+  // bounded stretch per call (SQLite: docs/design/storage.md), so a call can delete fewer than
+  // `batch` rows and still not be finished.
+  virtual StatusOr<PurgeResult> PurgeExpired(int64_t now, int batch) = 0;
 
   // --- coordination between nodes sharing one database (docs/design/deployment.md) ---
   // Inserts key = value unless the key is there already: then AlreadyExists and nothing changes

@@ -1828,10 +1828,10 @@ StatusOr<bool> PostgresStore::IsAccessTokenRevoked(const std::string& token_id) 
 
 // --- housekeeping ---
 
-StatusOr<int64_t> PostgresStore::PurgeExpired(int64_t now, int batch) {
+StatusOr<PurgeResult> PostgresStore::PurgeExpired(int64_t now, int batch) {
   if (batch <= 0) return InvalidArgumentError("batch must be positive");
-  // The SQLite backend's order: refresh tokens before families so that their deletions are
-  // counted; a family's remaining tokens go with it by cascade. expires_at = 0 means "never".
+  // Refresh tokens before families so that their deletions are counted; a family's remaining
+  // tokens go with it by cascade. expires_at = 0 means "never".
   // Each DELETE is its own short transaction (autocommit) and touches at most `batch` rows, so
   // no purge holds row locks for long; FOR UPDATE SKIP LOCKED lets two nodes purge at once
   // without waiting for each other.
@@ -1853,15 +1853,18 @@ StatusOr<int64_t> PostgresStore::PurgeExpired(int64_t now, int batch) {
       "DELETE FROM login_failures WHERE key IN (SELECT key FROM login_failures "
       "WHERE window_end <= $1 LIMIT $2 FOR UPDATE SKIP LOCKED)",
   };
-  return impl_->Single([&](Connection& c) -> StatusOr<int64_t> {
-    int64_t deleted = 0;
+  return impl_->Single([&](Connection& c) -> StatusOr<PurgeResult> {
+    PurgeResult result;
     for (std::string_view sql : kDeletes) {
-      const int64_t remaining = batch - deleted;
-      if (remaining <= 0) break;
+      const int64_t remaining = batch - result.deleted;
       TS_ASSIGN_OR_RETURN(Result r, c.Exec(sql, MakeParams(now, remaining)));
-      deleted += r.affected();
+      result.deleted += r.affected();
+      if (r.affected() == remaining) {
+        result.finished = false;  // this table may hold more; the next call goes on
+        break;
+      }
     }
-    return deleted;
+    return result;
   });
 }
 

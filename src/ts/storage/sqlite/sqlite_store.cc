@@ -540,13 +540,9 @@ Status InsertRefresh(Connection& c, const RefreshToken& t, const std::string& sc
       .Bind(t.expires_at)
       .Bind(t.rotated_at)
       .Bind(t.successor_hash);
-  Status status = stmt.Exec();
-  if (!status.ok() && stmt.UniqueViolated())
-    return AlreadyExistsError("refresh token already exists");
-  if (!status.ok() && stmt.ForeignKeyViolated()) {
-    return NotFoundError("no such token family: " + t.family_id);
-  }
-  return status;
+  // No foreign key to check (V006): every caller has just created or checked the family in the
+  // same transaction.
+  return ExecInsert(stmt, "refresh token already exists");
 }
 
 // A new family and, when given, its first refresh token (inside the caller's transaction).
@@ -930,6 +926,14 @@ class SqliteStore::Impl {
   const SqliteStoreOptions options_;
   std::mutex mu_;
   std::vector<std::unique_ptr<Connection>> idle_;
+
+ public:
+  // Where PurgeExpired's sweep of refresh_tokens goes on: the last rowid it visited, 0 to start
+  // over. Only write bodies touch it, and the writer runs those one at a time. Not stored: after
+  // a restart the sweep starts from the beginning.
+  int64_t refresh_sweep_rowid = 0;
+
+ private:
   GroupCommitWriter writer_;  // last: its thread stops before the pool goes
 };
 
@@ -2411,16 +2415,48 @@ StatusOr<bool> SqliteStore::IsAccessTokenRevoked(const std::string& token_id) {
 
 // --- housekeeping ---
 
-StatusOr<int64_t> SqliteStore::PurgeExpired(int64_t now, int batch) {
+namespace {
+
+// One stretch of PurgeExpired's sweep of refresh_tokens (docs/design/storage.md): visits up to
+// `rows` rows after rowid `*cursor` in rowid order and deletes those expired or whose family is
+// gone. refresh_tokens keeps no index by expiry or by family (each would take a random page per
+// rotation), so the purge walks the table instead. Moves `*cursor` on, back to 0 at the end of
+// the table; returns how many rows went and whether the end was reached.
+StatusOr<std::pair<int64_t, bool>> SweepRefreshTokens(Connection& c, int64_t now, int64_t rows,
+                                                      int64_t* cursor) {
+  TS_ASSIGN_OR_RETURN(Statement stretch,
+                      c.Prepare("SELECT count(*), max(rowid) FROM (SELECT rowid FROM "
+                                "refresh_tokens WHERE rowid > ? ORDER BY rowid LIMIT ?)"));
+  stretch.Bind(*cursor).Bind(rows);
+  TS_ASSIGN_OR_RETURN(bool row, stretch.Step());
+  if (!row) return InternalError("the refresh-token sweep's count returned no row");
+  const int64_t visited = stretch.Int(0);
+  const int64_t last = stretch.Int(1);
+  TS_ASSIGN_OR_RETURN(row, stretch.Step());  // finish the statement
+  int64_t deleted = 0;
+  if (visited > 0) {
+    TS_ASSIGN_OR_RETURN(deleted,
+                        Change(c,
+                               "DELETE FROM refresh_tokens WHERE rowid > ? AND rowid <= ? AND "
+                               "((expires_at > 0 AND expires_at <= ?) OR NOT EXISTS (SELECT 1 FROM "
+                               "token_families f WHERE f.family_id = refresh_tokens.family_id))",
+                               *cursor, last, now));
+  }
+  const bool reached_end = visited < rows;
+  *cursor = reached_end ? 0 : last;
+  return std::make_pair(deleted, reached_end);
+}
+
+}  // namespace
+
+StatusOr<PurgeResult> SqliteStore::PurgeExpired(int64_t now, int batch) {
   if (batch <= 0) return InvalidArgumentError("batch must be positive");
-  // Refresh tokens before families so that their deletions are counted; a family's remaining
-  // (unexpired) tokens go with it by cascade. expires_at = 0 means "never".
+  // Families before the sweep, so that it can take the tokens of a family purged in this call.
+  // expires_at = 0 means "never".
   static constexpr std::string_view kDeletes[] = {
       "DELETE FROM authorization_codes WHERE rowid IN (SELECT rowid FROM authorization_codes "
       "WHERE expires_at > 0 AND expires_at <= ? LIMIT ?)",
       "DELETE FROM sign_in_sessions WHERE rowid IN (SELECT rowid FROM sign_in_sessions "
-      "WHERE expires_at > 0 AND expires_at <= ? LIMIT ?)",
-      "DELETE FROM refresh_tokens WHERE rowid IN (SELECT rowid FROM refresh_tokens "
       "WHERE expires_at > 0 AND expires_at <= ? LIMIT ?)",
       "DELETE FROM token_families WHERE rowid IN (SELECT rowid FROM token_families "
       "WHERE expires_at > 0 AND expires_at <= ? LIMIT ?)",
@@ -2431,15 +2467,23 @@ StatusOr<int64_t> SqliteStore::PurgeExpired(int64_t now, int batch) {
       "DELETE FROM login_failures WHERE rowid IN (SELECT rowid FROM login_failures "
       "WHERE window_end <= ? LIMIT ?)",
   };
-  return impl_->Write([&](Connection& c) -> StatusOr<int64_t> {
-    int64_t deleted = 0;
+  return impl_->Write([&](Connection& c) -> StatusOr<PurgeResult> {
+    PurgeResult result;
     for (std::string_view sql : kDeletes) {
-      const int64_t remaining = batch - deleted;
-      if (remaining <= 0) break;
+      const int64_t remaining = batch - result.deleted;
       TS_ASSIGN_OR_RETURN(int64_t n, Change(c, sql, now, remaining));
-      deleted += n;
+      result.deleted += n;
+      if (n == remaining) {
+        result.finished = false;  // this table may hold more; the next call goes on
+        return result;
+      }
     }
-    return deleted;
+    // The sweep visits as many rows as the batch has left, so one call's work stays bounded.
+    TS_ASSIGN_OR_RETURN(auto swept, SweepRefreshTokens(c, now, batch - result.deleted,
+                                                       &impl_->refresh_sweep_rowid));
+    result.deleted += swept.first;
+    result.finished = swept.second;
+    return result;
   });
 }
 

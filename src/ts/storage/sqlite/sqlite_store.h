@@ -72,10 +72,13 @@ class SqliteStore final : public Store {
   // - RevokeAccessToken: InvalidArgument for an empty id.
   // - RotateRefreshToken: InvalidArgument if `successor.family_id` is not the old token's family;
   //   NotFound if `old_hash` is unknown. It does not check expiry (callers do, with the clock).
-  // - PurgeExpired deletes rows with 0 < expires_at <= now (codes, sessions, refresh tokens, then
-  //   families, whose remaining refresh tokens cascade, then revoked access-token ids and used
-  //   assertion ids with expires_at <= now, then login-failure windows that ended), at most
-  //   `batch` counted rows per call.
+  // - PurgeExpired deletes rows with 0 < expires_at <= now (codes, sessions, families, then
+  //   revoked access-token ids and used assertion ids with expires_at <= now, then login-failure
+  //   windows that ended), at most `batch` rows per call, and then sweeps refresh_tokens: it
+  //   visits as many rows as the batch has left, in rowid order from where the last call stopped,
+  //   and deletes those expired or whose family is gone (a purged family's tokens no longer go
+  //   by cascade: V006). `finished` once a table had fewer rows to delete than the batch allowed
+  //   and the sweep reached the table's end.
   // - UpdateSigningKeys runs in BEGIN IMMEDIATE, which serialises it across processes.
   Status PutInstance(const Instance& instance) override;
   StatusOr<Instance> GetInstance() override;
@@ -183,7 +186,7 @@ class SqliteStore final : public Store {
   Status RevokeAccessToken(const std::string& token_id, int64_t expires_at) override;
   StatusOr<bool> IsAccessTokenRevoked(const std::string& token_id) override;
 
-  StatusOr<int64_t> PurgeExpired(int64_t now, int batch) override;
+  StatusOr<PurgeResult> PurgeExpired(int64_t now, int batch) override;
   Status CreateMeta(const std::string& key, const std::string& value) override;
   StatusOr<LoginFailures> RecordLoginFailure(const std::string& key, int64_t now,
                                              int64_t window_seconds) override;

@@ -178,6 +178,117 @@ TEST_F(SqliteStoreTest, MigrationsApplyOnceAndReopenIsIdempotent) {
   EXPECT_EQ(raw.Column("SELECT applied_at FROM schema_migrations ORDER BY version"), first_applied);
 }
 
+TEST_F(SqliteStoreTest, V006KeepsRefreshTokensAndDropsTheirFamilyKeyedIndexesAndForeignKey) {
+  // A database as V005 left it, holding a family with a rotated token and its successor.
+  fs::create_directories(fs::path(path_).parent_path());
+  { std::ofstream empty(path_); }  // an empty file is an empty SQLite database
+  {
+    RawDb raw(path_);
+    raw.Exec(
+        "CREATE TABLE schema_migrations (version INTEGER PRIMARY KEY, name TEXT NOT NULL, "
+        "applied_at INTEGER NOT NULL)");
+    for (const auto& migration : sqlite_internal::SqliteMigrations()) {
+      if (migration.version > 5) break;
+      raw.Exec(std::string(migration.sql));
+      raw.Exec("INSERT INTO schema_migrations VALUES (" + std::to_string(migration.version) +
+               ", '" + std::string(migration.name) + "', 0)");
+    }
+    raw.Exec(
+        "INSERT INTO token_families (family_id, application_arn, user_id, scopes, grant_type, "
+        "session_hash, auth_time, created_at, expires_at, revoked_at) VALUES ('fam-1', 'app', "
+        "'user-1', 'openid aws', 'authorization_code', 's', 1, 1, 4000000000, 0)");
+    raw.Exec(
+        "INSERT INTO refresh_tokens (rowid, token_hash, family_id, scopes, created_at, "
+        "expires_at, rotated_at, successor_hash) VALUES (7, 'rt-1', 'fam-1', 'openid aws', 1, "
+        "4000000000, 2, 'rt-2'), (9, 'rt-2', 'fam-1', 'openid aws', 2, 4000000000, 0, '')");
+    EXPECT_THAT(raw.Column("SELECT name FROM sqlite_master WHERE type = 'index' AND "
+                           "tbl_name = 'refresh_tokens' ORDER BY name"),
+                ElementsAre("refresh_tokens_by_expiry", "refresh_tokens_by_family",
+                            "sqlite_autoindex_refresh_tokens_1"));
+  }
+
+  auto store = OpenOrDie();
+  ASSERT_NE(store, nullptr);
+  auto rotated = store->GetRefreshToken("rt-1");
+  ASSERT_THAT(rotated, IsOk());
+  EXPECT_EQ(rotated->token.successor_hash, "rt-2");
+  EXPECT_EQ(rotated->family.family_id, "fam-1");
+  RefreshToken successor;
+  successor.token_hash = "rt-3";
+  successor.family_id = "fam-1";
+  successor.scopes = {"openid", "aws"};
+  successor.created_at = kNow;
+  successor.expires_at = 4000000000;
+  EXPECT_THAT(store->RotateRefreshToken("rt-2", kNow, successor),
+              IsOkAndHolds(RotateOutcome::kRotated));
+
+  RawDb raw(path_);
+  EXPECT_THAT(raw.Column("SELECT name FROM sqlite_master WHERE type = 'index' AND "
+                         "tbl_name = 'refresh_tokens'"),
+              ElementsAre("sqlite_autoindex_refresh_tokens_1"));
+  EXPECT_THAT(raw.Column("SELECT count(*) FROM pragma_foreign_key_list('refresh_tokens')"),
+              ElementsAre("0"));
+  // Rowids kept (the purge sweeps in their order); the new token comes after them.
+  EXPECT_THAT(raw.Column("SELECT rowid FROM refresh_tokens ORDER BY rowid"),
+              ElementsAre("7", "9", "10"));
+}
+
+TEST_F(SqliteStoreTest, PurgeSweepGoesOnWhereTheLastCallStoppedAndStartsOverAtTheEnd) {
+  auto store = OpenOrDie();
+  ASSERT_NE(store, nullptr);
+  TokenFamily family;
+  family.family_id = "fam-1";
+  family.scopes = {"openid"};
+  family.expires_at = kNow + 1000;
+  RefreshToken token;
+  token.family_id = "fam-1";
+  token.scopes = {"openid"};
+  token.token_hash = "rt-0";
+  token.expires_at = kNow + 1000;
+  ASSERT_THAT(store->CreateFamily(family, token), IsOk());
+  for (int i = 1; i <= 4; ++i) {  // rt-1 .. rt-4: rt-2 and rt-4 expire at kNow + 10
+    RefreshToken next = token;
+    next.token_hash = "rt-" + std::to_string(i);
+    next.expires_at = i % 2 == 0 ? kNow + 10 : kNow + 1000;
+    ASSERT_THAT(store->RotateRefreshToken("rt-" + std::to_string(i - 1), kNow, next),
+                IsOkAndHolds(RotateOutcome::kRotated));
+  }
+  auto result = [](int64_t deleted, bool finished) {
+    return IsOkAndHolds(::testing::AllOf(::testing::Field(&PurgeResult::deleted, deleted),
+                                         ::testing::Field(&PurgeResult::finished, finished)));
+  };
+  // Stretches of two rows: rt-0 rt-1, then rt-2 (expired) rt-3, then rt-4 (expired) and the end.
+  EXPECT_THAT(store->PurgeExpired(kNow + 10, 2), result(0, false));
+  EXPECT_THAT(store->PurgeExpired(kNow + 10, 2), result(1, false));
+  EXPECT_THAT(store->GetRefreshToken("rt-2"), StatusIs(StatusCode::kNotFound, HasSubstr("token")));
+  EXPECT_THAT(store->GetRefreshToken("rt-4"), IsOk());  // not reached yet
+  EXPECT_THAT(store->PurgeExpired(kNow + 10, 2), result(1, true));
+  EXPECT_THAT(store->GetRefreshToken("rt-4"), StatusIs(StatusCode::kNotFound, HasSubstr("token")));
+  // The next call starts over from the first row: the family, then its three tokens.
+  EXPECT_THAT(store->PurgeExpired(kNow + 1000, 5), result(4, true));
+  EXPECT_THAT(store->GetRefreshToken("rt-0"), StatusIs(StatusCode::kNotFound, HasSubstr("token")));
+}
+
+TEST_F(SqliteStoreTest, PurgeSweepDeletesTheRowsOfTokensWhoseFamilyIsGone) {
+  // GetRefreshToken joins the family, so only the table shows that the row itself went.
+  auto store = OpenOrDie();
+  ASSERT_NE(store, nullptr);
+  TokenFamily family;
+  family.family_id = "fam-old";
+  family.scopes = {"openid"};
+  family.expires_at = kNow;
+  RefreshToken token;
+  token.token_hash = "rt-outliving";
+  token.family_id = "fam-old";
+  token.scopes = {"openid"};
+  token.expires_at = kNow + 1000;
+  ASSERT_THAT(store->CreateFamily(family, token), IsOk());
+  EXPECT_THAT(store->PurgeExpired(kNow + 1, 100),
+              IsOkAndHolds(::testing::Field(&PurgeResult::deleted, 2)));
+  RawDb raw(path_);
+  EXPECT_THAT(raw.Column("SELECT count(*) FROM refresh_tokens"), ElementsAre("0"));
+}
+
 TEST_F(SqliteStoreTest, NewerSchemaIsFailedPrecondition) {
   ASSERT_NE(OpenOrDie(), nullptr);
   {
