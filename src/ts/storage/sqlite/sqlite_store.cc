@@ -915,6 +915,11 @@ class SqliteStore::Impl {
     return fn(*lease);
   }
 
+  // Where PurgeExpired's sweep of refresh_tokens goes on: the last rowid it visited, 0 to start
+  // over. Only write bodies touch it, and the writer runs those one at a time. Not stored: after
+  // a restart the sweep starts from the beginning.
+  int64_t refresh_sweep_rowid = 0;
+
  private:
   static const Status& StatusOf(const Status& s) { return s; }
   template <typename T>
@@ -926,14 +931,6 @@ class SqliteStore::Impl {
   const SqliteStoreOptions options_;
   std::mutex mu_;
   std::vector<std::unique_ptr<Connection>> idle_;
-
- public:
-  // Where PurgeExpired's sweep of refresh_tokens goes on: the last rowid it visited, 0 to start
-  // over. Only write bodies touch it, and the writer runs those one at a time. Not stored: after
-  // a restart the sweep starts from the beginning.
-  int64_t refresh_sweep_rowid = 0;
-
- private:
   GroupCommitWriter writer_;  // last: its thread stops before the pool goes
 };
 

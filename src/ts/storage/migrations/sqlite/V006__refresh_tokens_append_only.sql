@@ -2,7 +2,7 @@
 -- without secondary indexes"). refresh_tokens_by_family and refresh_tokens_by_expiry were keyed
 -- by the family, so every rotation inserted into each at its family's place: a page of their own
 -- per refresh under moderate load (BENCHMARKS.md: at 5,000 refreshes/s, 43% less written to
--- disk without them, and a lower p99). The purge now sweeps the table in rowid order instead, and deletes
+-- disk without them). The purge now sweeps the table in rowid order instead, and deletes
 -- a gone family's tokens itself, so the foreign key (whose cascade needed the family index) goes
 -- too; every read of a token joins its family, so a token without one is unusable anyway.
 -- SQLite cannot drop a foreign key: the table is rebuilt, keeping rowids (the sweep's order).
