@@ -97,6 +97,21 @@ class RawDb {
   sqlite3* db_ = nullptr;
 };
 
+// Creates family `family_id` with its first refresh token `hash`, each expiring when given.
+Status CreateFamilyWithToken(Store& store, const std::string& family_id, const std::string& hash,
+                             int64_t family_expires_at, int64_t token_expires_at) {
+  TokenFamily family;
+  family.family_id = family_id;
+  family.scopes = {"openid", "aws"};
+  family.expires_at = family_expires_at;
+  RefreshToken token;
+  token.token_hash = hash;
+  token.family_id = family_id;
+  token.scopes = {"openid", "aws"};
+  token.expires_at = token_expires_at;
+  return store.CreateFamily(family, token);
+}
+
 class SqliteStoreTest : public ::testing::Test {
  protected:
   void SetUp() override {
@@ -236,19 +251,12 @@ TEST_F(SqliteStoreTest, V006KeepsRefreshTokensAndDropsTheirFamilyKeyedIndexesAnd
 TEST_F(SqliteStoreTest, PurgeSweepGoesOnWhereTheLastCallStoppedAndStartsOverAtTheEnd) {
   auto store = OpenOrDie();
   ASSERT_NE(store, nullptr);
-  TokenFamily family;
-  family.family_id = "fam-1";
-  family.scopes = {"openid"};
-  family.expires_at = kNow + 1000;
-  RefreshToken token;
-  token.family_id = "fam-1";
-  token.scopes = {"openid"};
-  token.token_hash = "rt-0";
-  token.expires_at = kNow + 1000;
-  ASSERT_THAT(store->CreateFamily(family, token), IsOk());
+  ASSERT_THAT(CreateFamilyWithToken(*store, "fam-1", "rt-0", kNow + 1000, kNow + 1000), IsOk());
   for (int i = 1; i <= 4; ++i) {  // rt-1 .. rt-4: rt-2 and rt-4 expire at kNow + 10
-    RefreshToken next = token;
+    RefreshToken next;
     next.token_hash = "rt-" + std::to_string(i);
+    next.family_id = "fam-1";
+    next.scopes = {"openid"};
     next.expires_at = i % 2 == 0 ? kNow + 10 : kNow + 1000;
     ASSERT_THAT(store->RotateRefreshToken("rt-" + std::to_string(i - 1), kNow, next),
                 IsOkAndHolds(RotateOutcome::kRotated));
@@ -273,16 +281,7 @@ TEST_F(SqliteStoreTest, PurgeSweepDeletesTheRowsOfTokensWhoseFamilyIsGone) {
   // GetRefreshToken joins the family, so only the table shows that the row itself went.
   auto store = OpenOrDie();
   ASSERT_NE(store, nullptr);
-  TokenFamily family;
-  family.family_id = "fam-old";
-  family.scopes = {"openid"};
-  family.expires_at = kNow;
-  RefreshToken token;
-  token.token_hash = "rt-outliving";
-  token.family_id = "fam-old";
-  token.scopes = {"openid"};
-  token.expires_at = kNow + 1000;
-  ASSERT_THAT(store->CreateFamily(family, token), IsOk());
+  ASSERT_THAT(CreateFamilyWithToken(*store, "fam-old", "rt-outliving", kNow, kNow + 1000), IsOk());
   EXPECT_THAT(store->PurgeExpired(kNow + 1, 100),
               IsOkAndHolds(::testing::Field(&PurgeResult::deleted, 2)));
   RawDb raw(path_);
@@ -598,16 +597,7 @@ TEST_F(SqliteStoreTest, PurgeRejectsNonPositiveBatch) {
 
 // Creates family `family_id` with its first refresh token `hash`.
 Status CreateChain(Store& store, const std::string& family_id, const std::string& hash) {
-  TokenFamily family;
-  family.family_id = family_id;
-  family.scopes = {"openid", "aws"};
-  family.expires_at = kNow + 100;
-  RefreshToken token;
-  token.token_hash = hash;
-  token.family_id = family_id;
-  token.scopes = {"openid", "aws"};
-  token.expires_at = kNow + 100;
-  return store.CreateFamily(family, token);
+  return CreateFamilyWithToken(store, family_id, hash, kNow + 100, kNow + 100);
 }
 
 RefreshToken Successor(const std::string& hash, const std::string& family_id) {
