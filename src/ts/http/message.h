@@ -38,6 +38,10 @@ struct Response {
   int status = 200;
   std::vector<Header> headers;
   std::string body;
+  // Runs on the connection's io thread just before the response is written, and may change all
+  // of it: lets a Responder called on another thread (a store's commit thread) leave the answer's
+  // last CPU work, such as signing, to the io threads. A throw answers 500.
+  std::function<void(Response&)> finish;
 
   // Replaces every header of that name (case-insensitive) with one.
   void SetHeader(std::string_view name, std::string_view value);

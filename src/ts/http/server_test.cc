@@ -4,6 +4,7 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 #include <netinet/in.h>
+#include <pthread.h>
 #include <strings.h>
 #include <sys/socket.h>
 #include <sys/time.h>
@@ -855,6 +856,62 @@ TEST(AsyncServerTest, AnswerFromAnotherThreadAfterTheHandlerReturned) {
   EXPECT_EQ(ra->body, "for a");
   EXPECT_EQ(ra->Get("x-amzn-RequestId"), first->first.request_id);
   EXPECT_NE(first->first.request_id, second->first.request_id);
+}
+
+TEST(AsyncServerTest, AResponsesFinishRunsOnAnIoThreadBeforeItIsWritten) {
+  std::unique_ptr<Server> server;
+  HeldRequests held;
+  server = StartOrDie(TestOptions(), held.Handler());
+  ASSERT_NE(server, nullptr);
+  Client client(server->port());
+  client.Send("GET /signed HTTP/1.1\r\nHost: h\r\n\r\n");
+  auto taken = held.Take(0);
+  ASSERT_TRUE(taken.has_value());
+
+  std::thread::id answering_thread;
+  std::promise<std::pair<std::thread::id, std::string>> finished_on;  // thread id and name
+  Response response = MakeResponse(200, "not yet");
+  response.finish = [&finished_on](Response& r) {
+    char name[16] = {};
+    pthread_getname_np(pthread_self(), name, sizeof name);
+    finished_on.set_value({std::this_thread::get_id(), name});
+    r.status = 201;
+    r.body = "finished";
+    r.SetHeader("X-Finished", "yes");
+  };
+  std::thread([&, respond = std::move(taken->second), response = std::move(response)]() mutable {
+    answering_thread = std::this_thread::get_id();
+    respond(std::move(response));
+    respond = nullptr;
+  }).join();
+
+  auto r = client.Read();
+  ASSERT_TRUE(r.has_value());
+  EXPECT_EQ(r->status, 201);
+  EXPECT_EQ(r->body, "finished");
+  EXPECT_EQ(r->Get("Content-Length"), "8");
+  EXPECT_EQ(r->Get("X-Finished"), "yes");
+  auto [finishing_thread, finishing_thread_name] = finished_on.get_future().get();
+  EXPECT_NE(finishing_thread, answering_thread);
+  EXPECT_EQ(finishing_thread_name, "ts-http-io");
+}
+
+TEST(AsyncServerTest, AResponsesFinishThatThrowsAnswers500) {
+  std::unique_ptr<Server> server;
+  HeldRequests held;
+  server = StartOrDie(TestOptions(), held.Handler());
+  ASSERT_NE(server, nullptr);
+  Client client(server->port());
+  client.Send("GET /x HTTP/1.1\r\nHost: h\r\n\r\n");
+  auto taken = held.Take(0);
+  ASSERT_TRUE(taken.has_value());
+  Response response = MakeResponse(200, "secret half-built answer");
+  response.finish = [](Response&) { throw std::runtime_error("signing failed"); };
+  AnswerFromAnotherThread(std::move(taken->second), std::move(response));
+  auto r = client.Read();
+  ASSERT_TRUE(r.has_value());
+  EXPECT_EQ(r->status, 500);
+  EXPECT_EQ(r->body.find("secret"), std::string::npos);
 }
 
 TEST(AsyncServerTest, TwoRequestsOnOneKeepAliveConnectionAnsweredAsynchronously) {

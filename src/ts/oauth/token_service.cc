@@ -306,7 +306,7 @@ StatusOr<std::string> TokenService::CreateTokenWithIam(const Caller& caller,
 }
 
 void TokenService::CreateTokenWithIamAsync(Caller caller, std::string body, Executor blocking,
-                                           Done done) const {
+                                           Done done, FinishDone finish_done) const {
   if (!store_->GrantsWithoutBlocking()) {
     blocking([this, caller = std::move(caller), body = std::move(body), done = std::move(done)] {
       done(CreateTokenWithIam(caller, body));
@@ -318,7 +318,8 @@ void TokenService::CreateTokenWithIamAsync(Caller caller, std::string body, Exec
   // Admit lets only the four grants through (as in Serve).
   const std::string& grant_type = admitted->req.grant_type;
   if (grant_type == kGrantRefreshToken) {
-    return RefreshAsync(std::move(*admitted), std::move(blocking), std::move(done));
+    return RefreshAsync(std::move(*admitted), std::move(blocking), std::move(done),
+                        std::move(finish_done));
   }
   if (grant_type == kGrantAuthorizationCode) {
     return AuthorizationCodeAsync(std::move(*admitted), std::move(blocking), std::move(done));
@@ -329,34 +330,50 @@ void TokenService::CreateTokenWithIamAsync(Caller caller, std::string body, Exec
   TokenExchangeAsync(std::move(*admitted), std::move(done));
 }
 
-void TokenService::RefreshAsync(Admitted admitted, Executor blocking, Done done) const {
+void TokenService::RefreshAsync(Admitted admitted, Executor blocking, Done done,
+                                FinishDone finish_done) const {
+  if (admitted.req.refresh_token.empty()) {
+    return done(InvalidRequest("Member 'refreshToken' is required for refresh_token"));
+  }
+  const int64_t now = clock_->NowUnixSeconds();
+  const std::string old_hash = tokens::TokenMinter::RefreshTokenKey(admitted.req.refresh_token);
+  std::string successor =
+      minter_->SuccessorRefreshToken(admitted.req.refresh_token, RefreshStamp(*clock_));
   std::shared_ptr<const CachedApplication> app = admitted.app;
-  StatusOr<PreparedRefresh> prepared = PrepareRefresh(admitted.req, app->app);
-  if (!prepared.ok()) return done(prepared.status());
-  // Shared, not copied, by the rotation's arguments and its completion.
-  auto p = std::make_shared<const PreparedRefresh>(std::move(*prepared));
-  // A rotated token is reuse (or a retry inside the grace window): the rare path, which reads
-  // again and may revoke the family.
-  auto settle = [this, app, blocking, done, p](storage::RotateOutcome outcome) {
-    blocking([this, app, done, p, outcome] {
-      StatusOr<Grant> grant = SettleRefresh(*p, outcome);
-      if (!grant.ok()) return done(grant.status());
-      done(Respond(*grant, app->app));
-    });
+  // Written by the check (on the writer thread, inside the rotation's transaction) and read by
+  // the completion (on the writer thread after the commit), one after the other.
+  auto prepared = std::make_shared<StatusOr<PreparedRefresh>>(InternalError("not checked"));
+  auto check =
+      [this, req = std::make_shared<const Request>(std::move(admitted.req)), app, prepared, now,
+       successor = std::move(successor)](
+          const storage::RefreshTokenWithFamily& found) -> StatusOr<storage::RefreshToken> {
+    *prepared = CheckRefresh(found, *req, app->app, successor, now);
+    if (!prepared->ok()) return prepared->status();
+    return (*prepared)->successor;
   };
-  if (p->already_rotated) return settle(storage::RotateOutcome::kAlreadyRotated);
-  // Sign now, while the rotation waits for its batch's commit: the writer thread then only
-  // hands the finished response on.
-  StatusOr<std::string> response = Respond(p->grant, app->app);
-  if (!response.ok()) return done(response.status());
-  store_->RotateRefreshTokenAsync(
-      p->old_hash, p->now, p->successor,
-      [settle = std::move(settle), done,
-       response = std::move(*response)](StatusOr<storage::RotateOutcome> outcome) mutable {
-        if (!outcome.ok()) return done(outcome.status());
-        if (*outcome == storage::RotateOutcome::kRotated) return done(std::move(response));
-        settle(*outcome);
+  auto completion = [this, app, prepared, blocking = std::move(blocking), done = std::move(done),
+                     finish_done = std::move(finish_done)](
+                        StatusOr<storage::Store::CheckedRotation> rotation) mutable {
+    if (!rotation.ok()) {
+      return done(
+          NotFoundAs(std::move(rotation), InvalidGrant, "Invalid refresh token provided").status());
+    }
+    auto p = std::make_shared<const PreparedRefresh>(std::move(**prepared));
+    if (rotation->outcome != storage::RotateOutcome::kRotated) {
+      // Reuse (or a retry inside the grace window): the rare path, which reads again and may
+      // revoke the family.
+      const storage::RotateOutcome outcome = rotation->outcome;
+      return blocking([this, app, done = std::move(done), p, outcome] {
+        StatusOr<Grant> grant = SettleRefresh(*p, outcome);
+        if (!grant.ok()) return done(grant.status());
+        done(Respond(*grant, app->app));
       });
+    }
+    Finish sign = [this, app, p] { return Respond(p->grant, app->app); };
+    if (finish_done) return finish_done(std::move(sign));
+    done(sign());
+  };
+  store_->CheckAndRotateRefreshTokenAsync(old_hash, now, check, std::move(completion));
 }
 
 void TokenService::AuthorizationCodeAsync(Admitted admitted, Executor blocking, Done done) const {
@@ -553,8 +570,16 @@ StatusOr<TokenService::PreparedRefresh> TokenService::PrepareRefresh(
   auto found =
       NotFoundAs(store_->GetRefreshToken(hash), InvalidGrant, "Invalid refresh token provided");
   if (!found.ok()) return found.status();
-  const storage::RefreshToken& token = found->token;
-  const storage::TokenFamily& family = found->family;
+  return CheckRefresh(*found, req, app,
+                      minter_->SuccessorRefreshToken(req.refresh_token, RefreshStamp(*clock_)),
+                      now);
+}
+
+StatusOr<TokenService::PreparedRefresh> TokenService::CheckRefresh(
+    const storage::RefreshTokenWithFamily& found, const Request& req,
+    const storage::Application& app, std::string successor, int64_t now) const {
+  const storage::RefreshToken& token = found.token;
+  const storage::TokenFamily& family = found.family;
   if (family.application_arn != app.application_arn) {
     return InvalidGrant("Invalid refresh token provided");
   }
@@ -573,9 +598,9 @@ StatusOr<TokenService::PreparedRefresh> TokenService::PrepareRefresh(
   p.grant.subject = {family.user_id,   app.application_arn, scopes,
                      family.family_id, family.auth_time,    "",
                      family.act_json};
-  p.grant.refresh_token = minter_->SuccessorRefreshToken(req.refresh_token, RefreshStamp(*clock_));
+  p.grant.refresh_token = std::move(successor);
   p.presented = req.refresh_token;
-  p.old_hash = hash;
+  p.old_hash = token.token_hash;
   p.successor.token_hash = tokens::TokenMinter::RefreshTokenKey(p.grant.refresh_token);
   p.successor.family_id = family.family_id;
   p.successor.scopes = std::move(scopes);

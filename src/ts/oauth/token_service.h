@@ -87,13 +87,22 @@ class TokenService {
   using Executor = std::function<void(std::function<void()>)>;
   // Receives what CreateTokenWithIam would have returned.
   using Done = std::function<void(StatusOr<std::string>)>;
+  // What CreateTokenWithIam would have returned, still to be computed (its tokens signed).
+  using Finish = std::function<StatusOr<std::string>()>;
+  // Receives a Finish to run on an io thread (an http::Response's `finish`).
+  using FinishDone = std::function<void(Finish)>;
   // CreateTokenWithIam for an io thread, which it never blocks. When the store
   // GrantsWithoutBlocking(), every grant is served here: its tokens are signed while its write
   // waits for the group commit, and `done` runs on the store's writer thread once the write is
   // durable. What may wait (a reused refresh token or code, whose revocation is a write of its
   // own; an assertion whose issuer's keys are not cached; any request on a store that blocks)
   // runs on `blocking`. `done` is called exactly once; the service must outlive it.
-  void CreateTokenWithIamAsync(Caller caller, std::string body, Executor blocking, Done done) const;
+  // A refresh is read and rotated on the writer thread and signed once durable (its claims come
+  // from the row read there): given `finish_done`, the service hands it that signing to run on
+  // an io thread instead of calling `done`; without, it signs on the writer thread and calls
+  // `done`. Exactly one of the two is called.
+  void CreateTokenWithIamAsync(Caller caller, std::string body, Executor blocking, Done done,
+                               FinishDone finish_done = nullptr) const;
 
   // Defined in the .cc: the parsed request, the request admitted (application found, caller
   // authorized, grant allowed), what a grant decided, and a refresh read and checked, waiting
@@ -125,11 +134,17 @@ class TokenService {
   // rotation's outcome is known (anything but kRotated reads again and may revoke: it blocks).
   StatusOr<PreparedRefresh> PrepareRefresh(const Request& req,
                                            const storage::Application& app) const;
+  // PrepareRefresh's checks of the token as read, for `successor` (the presented token's derived
+  // successor, minted by the caller).
+  StatusOr<PreparedRefresh> CheckRefresh(const storage::RefreshTokenWithFamily& found,
+                                         const Request& req, const storage::Application& app,
+                                         std::string successor, int64_t now) const;
   StatusOr<Grant> SettleRefresh(const PreparedRefresh& prepared,
                                 storage::RotateOutcome outcome) const;
-  // The refresh grant on a store that does not block: read, checked and signed on this thread,
-  // answered once the rotation is durable; a token rotated before goes to `blocking`.
-  void RefreshAsync(Admitted admitted, Executor blocking, Done done) const;
+  // The refresh grant on a store that does not block: read, checked and rotated in the writer's
+  // transaction (CheckAndRotateRefreshTokenAsync), signed once durable (through `finish_done`
+  // when given); a token rotated before goes to `blocking`.
+  void RefreshAsync(Admitted admitted, Executor blocking, Done done, FinishDone finish_done) const;
   // RFC 8693 with PROTOCOL.md §5.1: `app` is the target. InvalidRequestException for a missing
   // subjectToken/subjectTokenType, a subjectTokenType or requestedTokenType that is not the
   // access-token (or refresh-token) URI, or a subject that is not an access token (an ID token, a

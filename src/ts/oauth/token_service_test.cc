@@ -844,23 +844,43 @@ struct Answer {
   int calls = 0;
   StatusOr<std::string> result = InternalError("done was not called");
   std::thread::id thread;  // where `done` first ran
+  int finishes = 0;        // calls of `finish_done`, when the test gave one
+  TokenService::Finish finish;
 };
 
 class TokenServiceAsyncTest : public TokenServiceTest {
  protected:
-  // Starts CreateTokenWithIamAsync with `executor_`; the answer is recorded as it comes.
-  std::shared_ptr<Answer> Start(const std::string& body, const Caller& caller = kWebapp) {
+  // Starts CreateTokenWithIamAsync with `executor_`; the answer is recorded as it comes. With
+  // `with_finish`, the service may also answer with a Finish (the server's io-thread signing),
+  // which is recorded and then run here as an answer.
+  std::shared_ptr<Answer> Start(const std::string& body, const Caller& caller = kWebapp,
+                                bool with_finish = false) {
     auto answer = std::make_shared<Answer>();
-    service_->CreateTokenWithIamAsync(caller, body, executor_.AsExecutor(),
-                                      [answer](StatusOr<std::string> result) {
-                                        std::lock_guard<std::mutex> lock(answer->mu);
-                                        if (answer->calls++ == 0) {
-                                          answer->result = std::move(result);
-                                          answer->thread = std::this_thread::get_id();
-                                        }
-                                        answer->cv.notify_all();
-                                      });
+    auto record = [answer](StatusOr<std::string> result) {
+      std::lock_guard<std::mutex> lock(answer->mu);
+      if (answer->calls++ == 0) {
+        answer->result = std::move(result);
+        answer->thread = std::this_thread::get_id();
+      }
+      answer->cv.notify_all();
+    };
+    TokenService::FinishDone finish_done;
+    if (with_finish) {
+      finish_done = [answer, record](TokenService::Finish finish) {
+        {
+          std::lock_guard<std::mutex> lock(answer->mu);
+          ++answer->finishes;
+        }
+        record(finish());
+      };
+    }
+    service_->CreateTokenWithIamAsync(caller, body, executor_.AsExecutor(), record, finish_done);
     return answer;
+  }
+
+  static int Finishes(Answer& answer) {
+    std::lock_guard<std::mutex> lock(answer.mu);
+    return answer.finishes;
   }
 
   static int Calls(Answer& answer) {
@@ -895,6 +915,17 @@ class TokenServiceAsyncTest : public TokenServiceTest {
     EXPECT_EQ(executor_.used(), used) << "the executor was used";
     StatusOr<std::string> result = Await(*answer);
     EXPECT_EQ(answer->thread, std::this_thread::get_id());
+    return result;
+  }
+
+  // A request that the store's writer answers (a refresh whose token, read there, is refused):
+  // no executor, and not before CreateTokenWithIamAsync returned on this thread.
+  StatusOr<std::string> AnsweredByTheWriter(const std::string& body) {
+    const int used = executor_.used();
+    auto answer = Start(body);
+    StatusOr<std::string> result = Await(*answer);
+    EXPECT_EQ(executor_.used(), used) << "the executor was used";
+    EXPECT_NE(answer->thread, std::this_thread::get_id());
     return result;
   }
 
@@ -985,10 +1016,10 @@ TEST_F(TokenServiceAsyncTest, ReusedRefreshTokenGoesThroughTheExecutorAndRevokes
   auto family = store_->GetFamily(fid);
   ASSERT_THAT(family, IsOk());
   EXPECT_EQ(family->revoked_at, kNow + 5);
-  // The successor died with its family; a revoked family is refused before the grant.
-  EXPECT_API_ERROR(AnsweredDirectly(RefreshBody(rt2)), "InvalidGrantException",
+  // The successor died with its family; a revoked family is refused on reading the token.
+  EXPECT_API_ERROR(AnsweredByTheWriter(RefreshBody(rt2)), "InvalidGrantException",
                    "Refresh token has been revoked");
-  EXPECT_API_ERROR(AnsweredDirectly(RefreshBody(rt1)), "InvalidGrantException",
+  EXPECT_API_ERROR(AnsweredByTheWriter(RefreshBody(rt1)), "InvalidGrantException",
                    "Refresh token has been revoked");
 }
 
@@ -1015,7 +1046,7 @@ TEST_F(TokenServiceAsyncTest, GraceWindowAnswersTheSameSuccessor) {
   clock_->Advance(std::chrono::seconds(1));
   EXPECT_API_ERROR(AnsweredThroughExecutor(RefreshBody(rt1)), "InvalidGrantException",
                    "already been used");
-  EXPECT_API_ERROR(AnsweredDirectly(RefreshBody(rt2)), "InvalidGrantException", "revoked");
+  EXPECT_API_ERROR(AnsweredByTheWriter(RefreshBody(rt2)), "InvalidGrantException", "revoked");
 }
 
 // The same token presented twice at once: the second request either reads the token rotated or
@@ -1079,9 +1110,6 @@ TEST_F(TokenServiceAsyncTest, ErrorsBeforeTheGrantAreAnsweredDirectly) {
       {CodeBody("tsac_x", unknown_app), kWebapp, "InvalidClientException", unknown_app},
       {std::string(R"({"clientId":")") + kApp + R"(","grantType":"refresh_token"})", kWebapp,
        "InvalidRequestException", "Member 'refreshToken' is required for refresh_token"},
-      {RefreshBody(expired), kWebapp, "InvalidGrantException", "Refresh token has expired"},
-      {RefreshBody("tsrt_nope"), kWebapp, "InvalidGrantException",
-       "Invalid refresh token provided"},
       {RefreshBody("tsrt_x", kCodeOnlyApp), kWebapp, "UnauthorizedClientException",
        "refresh_token"},
       {RefreshBody(expired), kStranger, "AccessDeniedException", "is not authorized"},
@@ -1098,6 +1126,60 @@ TEST_F(TokenServiceAsyncTest, ErrorsBeforeTheGrantAreAnsweredDirectly) {
     EXPECT_EQ(async.status().message(), sync.status().message());
   }
   EXPECT_EQ(StoredRefresh(expired).rotated_at, 0);
+}
+
+// A presented refresh token is read, and refused, inside the writer's transaction: the writer
+// answers, with the blocking call's modeled error, and nothing changes.
+TEST_F(TokenServiceAsyncTest, RefreshTokensRefusedOnReadingAreAnsweredByTheWriter) {
+  TokenServiceOptions options;
+  options.refresh_token_ttl = 1000;
+  MakeService(options);
+  const std::string expired = Str(Redeem(), "refreshToken");
+  clock_->Advance(std::chrono::seconds(999));
+  const std::string live_again = Str(Redeem(), "refreshToken");
+  clock_->Advance(std::chrono::seconds(1));
+  struct Case {
+    std::string body;
+    std::string type;
+    std::string fragment;
+  };
+  const std::vector<Case> cases = {
+      {RefreshBody(expired), "InvalidGrantException", "Refresh token has expired"},
+      {RefreshBody("tsrt_nope"), "InvalidGrantException", "Invalid refresh token provided"},
+      {RefreshBody(live_again, kApp, std::vector<std::string>{"aws", "not-granted"}),
+       "InvalidScopeException", "not-granted"},
+  };
+  for (const Case& c : cases) {
+    SCOPED_TRACE(c.body);
+    auto async = AnsweredByTheWriter(c.body);
+    EXPECT_API_ERROR(async, c.type, c.fragment);
+    auto sync = Call(c.body);
+    ASSERT_FALSE(sync.ok());
+    EXPECT_EQ(async.status().error_type(), sync.status().error_type());
+    EXPECT_EQ(async.status().message(), sync.status().message());
+  }
+  EXPECT_EQ(StoredRefresh(expired).rotated_at, 0);
+  EXPECT_EQ(StoredRefresh(live_again).rotated_at, 0);
+}
+
+// With a `finish_done`, a rotated refresh is answered through it: the signing is left to the
+// caller's thread (the HTTP server's io thread), and `done` is not called; errors still go to
+// `done`.
+TEST_F(TokenServiceAsyncTest, RotatedRefreshLeavesItsSigningToFinishDone) {
+  const std::string rt1 = Str(Redeem(), "refreshToken");
+  auto answer = Start(RefreshBody(rt1), kWebapp, /*with_finish=*/true);
+  auto r = Await(*answer);
+  ASSERT_THAT(r, IsOk());
+  EXPECT_EQ(Finishes(*answer), 1);
+  json::object o = json::parse(*r).as_object();
+  EXPECT_EQ(Keys(o), kEveryMember);
+  const std::string rt2 = Str(o, "refreshToken");
+  EXPECT_EQ(StoredRefresh(rt1).successor_hash, tokens::TokenMinter::RefreshTokenKey(rt2));
+  EXPECT_EQ(VerifiedPayload(Str(o, "accessToken"))["sub"], kUser);
+
+  auto refused = Start(RefreshBody("tsrt_nope"), kWebapp, /*with_finish=*/true);
+  EXPECT_API_ERROR(Await(*refused), "InvalidGrantException", "Invalid refresh token provided");
+  EXPECT_EQ(Finishes(*refused), 0);
 }
 
 // On SQLite the authorization-code grant never waits for the executor either: checked and signed

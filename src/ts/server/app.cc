@@ -426,11 +426,22 @@ void Tessera::HandleAsync(http::Request request, http::Responder respond) const 
   StatusOr<oauth::Caller> caller = p.VerifyTokenRequest(request);
   if (!caller.ok()) return respond(TokenAnswer(request.request_id, caller.status()));
   ThreadPool* workers = p.workers.get();
+  // Both answers go through `respond`; only one of them is called (the service's contract).
+  auto shared_respond = std::make_shared<http::Responder>(std::move(respond));
   p.token_service->CreateTokenWithIamAsync(
       std::move(*caller), std::move(request.body),
       [workers](std::function<void()> task) { workers->Post(std::move(task)); },
-      [respond = std::move(respond), request_id = std::move(request.request_id)](
-          StatusOr<std::string> body) { respond(TokenAnswer(request_id, std::move(body))); });
+      [shared_respond, request_id = request.request_id](StatusOr<std::string> body) {
+        (*shared_respond)(TokenAnswer(request_id, std::move(body)));
+      },
+      // A refresh answered by the store's writer thread is signed on the connection's io thread.
+      [shared_respond, request_id = request.request_id](oauth::TokenService::Finish sign) {
+        http::Response answer;
+        answer.finish = [request_id, sign = std::move(sign)](http::Response& out) {
+          out = TokenAnswer(request_id, sign());
+        };
+        (*shared_respond)(std::move(answer));
+      });
 }
 
 http::Response Tessera::Handle(const http::Request& request) const {

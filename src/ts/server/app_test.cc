@@ -318,13 +318,27 @@ TEST_F(TesseraTest, SignedCreateTokenWithIamSucceeds) {
 // HandleAsync answers through its Responder, possibly on another thread; this waits for it.
 class AsyncAnswer {
  public:
+  // Records the answer as the HTTP server would write it: a response's `finish` (which the
+  // server runs on an io thread) is run here, on the test's thread, and noted.
   http::Responder Responder() {
     return [this](http::Response r) {
+      const bool finished = static_cast<bool>(r.finish);
+      if (finished) {
+        auto finish = std::move(r.finish);
+        r.finish = nullptr;
+        finish(r);
+      }
       std::lock_guard<std::mutex> lock(mu_);
       ++calls_;
+      finished_ = finished;
       response_ = std::move(r);
       cv_.notify_all();
     };
+  }
+  // Whether the answer came with work for the io thread (a `finish`).
+  bool finished() {
+    std::lock_guard<std::mutex> lock(mu_);
+    return finished_;
   }
   // The answer, or nullopt if none came within 10 s.
   std::optional<http::Response> Wait() {
@@ -343,6 +357,7 @@ class AsyncAnswer {
   std::mutex mu_;
   std::condition_variable cv_;
   int calls_ = 0;
+  bool finished_ = false;
   http::Response response_;
 };
 
@@ -357,7 +372,8 @@ TEST_F(TesseraTest, HandleAsyncServesTheCodeAndRefreshGrantsAndEverythingElse) {
   const std::string refresh_token(
       json::parse(redeemed->body).as_object()["refreshToken"].as_string());
 
-  // A refresh on SQLite: signed on the calling thread, answered once its rotation is durable.
+  // A refresh on SQLite: read and rotated by the store's writer, signed by the transport's io
+  // thread once the rotation is durable (the answer's `finish`).
   const std::string body = json::serialize(json::object{{"clientId", kDemoApplicationArn},
                                                         {"grantType", "refresh_token"},
                                                         {"refreshToken", refresh_token},
@@ -369,6 +385,7 @@ TEST_F(TesseraTest, HandleAsyncServesTheCodeAndRefreshGrantsAndEverythingElse) {
   auto refreshed = second.Wait();
   ASSERT_TRUE(refreshed.has_value());
   ASSERT_EQ(refreshed->status, 200) << refreshed->body;
+  EXPECT_TRUE(second.finished());
   EXPECT_EQ(refreshed->FindHeader("content-type").value_or(""), "application/json");
   json::object o = json::parse(refreshed->body).as_object();
   EXPECT_NE(o["refreshToken"].as_string(), refresh_token);

@@ -16,6 +16,7 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "ts/common/status.h"
@@ -234,6 +235,39 @@ class Store {
                                        const RefreshToken& successor, RotateDone done) {
     done(RotateRefreshToken(old_hash, now, successor));
   }
+  // The refresh grant's read and rotation in one step, for callers that must not wait for the
+  // commit: reads the token `old_hash` with its family (NotFound if there is none) and passes
+  // them to `check`, which returns the successor to store, or an error that `done` then gets
+  // with nothing changed. A token rotated before is not rotated again (kAlreadyRotated);
+  // otherwise the rotation is RotateRefreshToken's compare-and-set. `check` may run on the
+  // store's own thread: it must be quick and must not call the store. `done` is called as
+  // RotateRefreshTokenAsync's is, with the outcome and the token and family as read. A backend
+  // that writes on a thread of its own reads there too, where its cache is current (SQLite: a
+  // reader's page cache is dropped by every commit); the default reads with GetRefreshToken and
+  // then calls RotateRefreshTokenAsync.
+  struct CheckedRotation {
+    RefreshTokenWithFamily read;  // the presented token and its family as read
+    RotateOutcome outcome = RotateOutcome::kRotated;
+  };
+  using RotationCheck = std::function<StatusOr<RefreshToken>(const RefreshTokenWithFamily&)>;
+  using CheckedRotateDone = std::function<void(StatusOr<CheckedRotation>)>;
+  virtual void CheckAndRotateRefreshTokenAsync(const std::string& old_hash, int64_t now,
+                                               const RotationCheck& check, CheckedRotateDone done) {
+    StatusOr<RefreshTokenWithFamily> read = GetRefreshToken(old_hash);
+    if (!read.ok()) return done(read.status());
+    StatusOr<RefreshToken> successor = check(*read);
+    if (!successor.ok()) return done(successor.status());
+    if (read->token.rotated_at != 0) {
+      return done(CheckedRotation{std::move(*read), RotateOutcome::kAlreadyRotated});
+    }
+    auto as_read = std::make_shared<RefreshTokenWithFamily>(std::move(*read));
+    RotateRefreshTokenAsync(old_hash, now, *successor,
+                            [as_read, done = std::move(done)](StatusOr<RotateOutcome> outcome) {
+                              if (!outcome.ok()) return done(outcome.status());
+                              done(CheckedRotation{std::move(*as_read), *outcome});
+                            });
+  }
+
   // True when the token endpoint's grants never wait on this store from the calling thread:
   // their reads are local and short, and RotateRefreshTokenAsync, RedeemAuthorizationCodeAsync,
   // CreateFamilyForAssertionAsync and CreateExchangedFamilyAsync do not block. The token

@@ -1152,6 +1152,26 @@ StatusOr<RotateOutcome> RotateAsync(Store& store, const std::string& old_hash, i
   });
 }
 
+// One CheckAndRotateRefreshTokenAsync whose check accepts `successor` for the token it was
+// asked for (and fails with Internal if handed another row), waited for (AwaitWithFence).
+StatusOr<RotateOutcome> RotateCheckedAsync(Store& store, const std::string& old_hash, int64_t now,
+                                           const RefreshToken& successor) {
+  return AwaitWithFence(store, now, [&](Store::RotateDone done) {
+    store.CheckAndRotateRefreshTokenAsync(
+        old_hash, now,
+        [old_hash, successor](const RefreshTokenWithFamily& read) -> StatusOr<RefreshToken> {
+          if (read.token.token_hash != old_hash || read.family.family_id != read.token.family_id) {
+            return InternalError("the check was handed another row");
+          }
+          return successor;
+        },
+        [done = std::move(done)](StatusOr<Store::CheckedRotation> rotation) {
+          if (!rotation.ok()) return done(rotation.status());
+          done(rotation->outcome);
+        });
+  });
+}
+
 // One CreateFamilyForAssertionAsync, waited for (AwaitWithFence).
 Status CreateFamilyForAssertionAsync(Store& store, const TokenFamily& family,
                                      const std::optional<RefreshToken>& first_refresh,
@@ -1235,10 +1255,21 @@ WriteCalls AsyncCalls() {
   return {RotateAsync, RedeemAsync, CreateFamilyForAssertionAsync, CreateExchangedFamilyAsync};
 }
 
+// The asynchronous calls, with rotations through CheckAndRotateRefreshTokenAsync.
+WriteCalls CheckedCalls() {
+  WriteCalls calls = AsyncCalls();
+  calls.rotate = RotateCheckedAsync;
+  return calls;
+}
+
 // Defines the tests `Name` and `NameAsync` from the scenario function `Name`.
 #define TS_BLOCKING_AND_ASYNC(Name)                                      \
   TEST_P(StoreConformanceTest, Name) { Name(*store_, BlockingCalls()); } \
   TEST_P(StoreConformanceTest, Name##Async) { Name(*store_, AsyncCalls()); }
+// And `NameCheckedAsync`, for the rotation scenarios.
+#define TS_BLOCKING_ASYNC_AND_CHECKED(Name) \
+  TS_BLOCKING_AND_ASYNC(Name)               \
+  TEST_P(StoreConformanceTest, Name##CheckedAsync) { Name(*store_, CheckedCalls()); }
 
 void RotateMarksOldAndStoresSuccessor(Store& store, const WriteCalls& call) {
   ASSERT_THAT(store.CreateFamily(MakeFamily("fam-1"), MakeRefresh("rt-1", "fam-1")), IsOk());
@@ -1257,7 +1288,7 @@ void RotateMarksOldAndStoresSuccessor(Store& store, const WriteCalls& call) {
   EXPECT_EQ(stored->token, successor);
   EXPECT_EQ(stored->family, MakeFamily("fam-1"));
 }
-TS_BLOCKING_AND_ASYNC(RotateMarksOldAndStoresSuccessor)
+TS_BLOCKING_ASYNC_AND_CHECKED(RotateMarksOldAndStoresSuccessor)
 
 void RotateAgainIsAlreadyRotatedAndChangesNothing(Store& store, const WriteCalls& call) {
   ASSERT_THAT(store.CreateFamily(MakeFamily("fam-1"), MakeRefresh("rt-1", "fam-1")), IsOk());
@@ -1280,7 +1311,7 @@ void RotateAgainIsAlreadyRotatedAndChangesNothing(Store& store, const WriteCalls
   ASSERT_THAT(successor, IsOk());
   EXPECT_EQ(successor->token.rotated_at, 0);
 }
-TS_BLOCKING_AND_ASYNC(RotateAgainIsAlreadyRotatedAndChangesNothing)
+TS_BLOCKING_ASYNC_AND_CHECKED(RotateAgainIsAlreadyRotatedAndChangesNothing)
 
 void RotateInRevokedFamilyIsFamilyRevoked(Store& store, const WriteCalls& call) {
   ASSERT_THAT(store.CreateFamily(MakeFamily("fam-1"), MakeRefresh("rt-1", "fam-1")), IsOk());
@@ -1294,7 +1325,7 @@ void RotateInRevokedFamilyIsFamilyRevoked(Store& store, const WriteCalls& call) 
   EXPECT_THAT(store.GetRefreshToken("rt-2"),
               StatusIs(StatusCode::kNotFound, HasSubstr("refresh token")));
 }
-TS_BLOCKING_AND_ASYNC(RotateInRevokedFamilyIsFamilyRevoked)
+TS_BLOCKING_ASYNC_AND_CHECKED(RotateInRevokedFamilyIsFamilyRevoked)
 
 void RotateUnknownTokenIsNotFound(Store& store, const WriteCalls& call) {
   ASSERT_THAT(store.CreateFamily(MakeFamily("fam-1"), std::nullopt), IsOk());
@@ -1303,7 +1334,7 @@ void RotateUnknownTokenIsNotFound(Store& store, const WriteCalls& call) {
   EXPECT_THAT(store.GetRefreshToken("rt-2"),
               StatusIs(StatusCode::kNotFound, HasSubstr("refresh token")));
 }
-TS_BLOCKING_AND_ASYNC(RotateUnknownTokenIsNotFound)
+TS_BLOCKING_ASYNC_AND_CHECKED(RotateUnknownTokenIsNotFound)
 
 void RotateIntoAnotherFamilyIsInvalidArgument(Store& store, const WriteCalls& call) {
   ASSERT_THAT(store.CreateFamily(MakeFamily("fam-1"), MakeRefresh("rt-1", "fam-1")), IsOk());
@@ -1317,7 +1348,7 @@ void RotateIntoAnotherFamilyIsInvalidArgument(Store& store, const WriteCalls& ca
   EXPECT_THAT(store.GetRefreshToken("rt-2"),
               StatusIs(StatusCode::kNotFound, HasSubstr("refresh token")));
 }
-TS_BLOCKING_AND_ASYNC(RotateIntoAnotherFamilyIsInvalidArgument)
+TS_BLOCKING_ASYNC_AND_CHECKED(RotateIntoAnotherFamilyIsInvalidArgument)
 
 void RotateIsAllOrNothing(Store& store, const WriteCalls& call) {
   ASSERT_THAT(store.CreateFamily(MakeFamily("fam-1"), MakeRefresh("rt-1", "fam-1")), IsOk());
@@ -1768,6 +1799,113 @@ TEST_P(StoreConformanceTest, ConcurrentAsyncRotateOfOneTokenHasExactlyOneWinner)
           << hash;
     }
   }
+}
+
+// One CheckAndRotateRefreshTokenAsync, waited for: its result, and the rows its check was
+// handed (the check answers with `verdict` for each).
+struct CheckedCall {
+  StatusOr<Store::CheckedRotation> result = InternalError("done was not called");
+  std::vector<RefreshTokenWithFamily> checked;
+};
+CheckedCall CheckAndRotate(Store& store, const std::string& old_hash, int64_t now,
+                           const StatusOr<RefreshToken>& verdict) {
+  struct Shared {
+    std::mutex mu;
+    std::condition_variable cv;
+    int calls = 0;
+    CheckedCall call;
+  };
+  auto shared = std::make_shared<Shared>();
+  store.CheckAndRotateRefreshTokenAsync(
+      old_hash, now,
+      [shared, verdict](const RefreshTokenWithFamily& read) {
+        std::lock_guard<std::mutex> lock(shared->mu);
+        shared->call.checked.push_back(read);
+        return verdict;
+      },
+      [shared](StatusOr<Store::CheckedRotation> result) {
+        std::lock_guard<std::mutex> lock(shared->mu);
+        if (shared->calls++ == 0) shared->call.result = std::move(result);
+        shared->cv.notify_all();
+      });
+  std::unique_lock<std::mutex> lock(shared->mu);
+  if (!shared->cv.wait_for(lock, kAsyncTimeout, [&] { return shared->calls > 0; })) {
+    return CheckedCall{};
+  }
+  return shared->call;
+}
+
+TEST_P(StoreConformanceTest, CheckedRotationHandsTheCheckTheStoredRowsAndReturnsThem) {
+  ASSERT_THAT(store_->CreateFamily(MakeFamily("fam-1"), MakeRefresh("rt-1", "fam-1")), IsOk());
+  CheckedCall call = CheckAndRotate(*store_, "rt-1", kNow + 5, MakeRefresh("rt-2", "fam-1"));
+  ASSERT_THAT(call.result, IsOk());
+  EXPECT_EQ(call.result->outcome, RotateOutcome::kRotated);
+  EXPECT_EQ(call.result->read.token, MakeRefresh("rt-1", "fam-1"));  // as it was, not rotated
+  EXPECT_EQ(call.result->read.family, MakeFamily("fam-1"));
+  ASSERT_EQ(call.checked.size(), 1u);
+  EXPECT_EQ(call.checked[0].token, MakeRefresh("rt-1", "fam-1"));
+  auto old = store_->GetRefreshToken("rt-1");
+  ASSERT_THAT(old, IsOk());
+  EXPECT_EQ(old->token.rotated_at, kNow + 5);
+  EXPECT_EQ(old->token.successor_hash, "rt-2");
+  EXPECT_THAT(store_->GetRefreshToken("rt-2"), IsOk());
+
+  // A token rotated before is checked too (the caller needs the row for its reuse policy) and
+  // not rotated again.
+  CheckedCall again = CheckAndRotate(*store_, "rt-1", kNow + 6, MakeRefresh("rt-3", "fam-1"));
+  ASSERT_THAT(again.result, IsOk());
+  EXPECT_EQ(again.result->outcome, RotateOutcome::kAlreadyRotated);
+  EXPECT_EQ(again.result->read.token.successor_hash, "rt-2");
+  EXPECT_EQ(again.checked.size(), 1u);
+  EXPECT_THAT(store_->GetRefreshToken("rt-3"),
+              StatusIs(StatusCode::kNotFound, HasSubstr("refresh token")));
+}
+
+TEST_P(StoreConformanceTest, CheckedRotationRefusedByItsCheckChangesNothing) {
+  ASSERT_THAT(store_->CreateFamily(MakeFamily("fam-1"), MakeRefresh("rt-1", "fam-1")), IsOk());
+  CheckedCall call = CheckAndRotate(*store_, "rt-1", kNow + 5,
+                                    PermissionDeniedError("refused by the grant's check"));
+  EXPECT_THAT(call.result, StatusIs(StatusCode::kPermissionDenied, HasSubstr("grant's check")));
+  EXPECT_EQ(call.checked.size(), 1u);
+  auto old = store_->GetRefreshToken("rt-1");
+  ASSERT_THAT(old, IsOk());
+  EXPECT_EQ(old->token.rotated_at, 0);
+  EXPECT_EQ(old->token.successor_hash, "");
+
+  // An unknown token is NotFound, and its check is never called.
+  CheckedCall unknown = CheckAndRotate(*store_, "rt-9", kNow + 5, MakeRefresh("rt-2", "fam-1"));
+  EXPECT_THAT(unknown.result, StatusIs(StatusCode::kNotFound, HasSubstr("refresh token")));
+  EXPECT_TRUE(unknown.checked.empty());
+  EXPECT_THAT(store_->GetRefreshToken("rt-2"),
+              StatusIs(StatusCode::kNotFound, HasSubstr("refresh token")));
+}
+
+// The read and the compare-and-set are one step: of concurrent checked rotations of one token,
+// one rotates and every other reads it rotated.
+TEST_P(StoreConformanceTest, ConcurrentCheckedRotationsOfOneTokenHaveExactlyOneWinner) {
+  ASSERT_THAT(store_->CreateFamily(MakeFamily("fam-1"), MakeRefresh("rt-0", "fam-1")), IsOk());
+  std::vector<CheckedCall> calls(kThreads);
+  RunConcurrently(kThreads, [&](int i) {
+    calls[static_cast<size_t>(i)] = CheckAndRotate(
+        *store_, "rt-0", kNow + 1, MakeRefresh("rt-next-" + std::to_string(i), "fam-1"));
+  });
+  int rotated = 0;
+  int already = 0;
+  std::string winner;
+  for (int i = 0; i < kThreads; ++i) {
+    const CheckedCall& call = calls[static_cast<size_t>(i)];
+    ASSERT_THAT(call.result, IsOk()) << i;
+    if (call.result->outcome == RotateOutcome::kRotated) {
+      ++rotated;
+      winner = "rt-next-" + std::to_string(i);
+    }
+    if (call.result->outcome == RotateOutcome::kAlreadyRotated) ++already;
+  }
+  EXPECT_EQ(rotated, 1);
+  EXPECT_EQ(already, kThreads - 1);
+  auto old = store_->GetRefreshToken("rt-0");
+  ASSERT_THAT(old, IsOk());
+  EXPECT_EQ(old->token.successor_hash, winner);
 }
 
 // --- coordination between nodes ---

@@ -412,6 +412,19 @@ class Session : public std::enable_shared_from_this<Session> {
 
   void SendResponse(Response response) {
     const std::string& request_id = exchange_.request_id;
+    if (response.finish) {
+      auto finish = std::move(response.finish);
+      response.finish = nullptr;
+      try {
+        finish(response);
+      } catch (const std::exception& e) {
+        LogLine("http: finishing the response threw: " + Printable(e.what()) + " id=" + request_id);
+        response = server_.MakeError(500, "internal error");
+      } catch (...) {
+        LogLine("http: finishing the response threw a non-exception id=" + request_id);
+        response = server_.MakeError(500, "internal error");
+      }
+    }
     bool keep_alive = exchange_.keep_alive;
     if (response.status < 200 || response.status > 599) {
       LogLine("http: handler returned invalid status " + std::to_string(response.status) +

@@ -1773,18 +1773,27 @@ Status SqliteStore::RevokeFamily(const std::string& family_id, int64_t now) {
   });
 }
 
+namespace {
+
+// A refresh token with its family, on any connection (the pool's or the writer's).
+StatusOr<RefreshTokenWithFamily> ReadRefreshToken(Connection& c, const std::string& token_hash) {
+  TS_ASSIGN_OR_RETURN(
+      Statement stmt,
+      c.Prepare("SELECT " TS_REFRESH_COLUMNS("r.") ", " TS_FAMILY_COLUMNS(
+          "f.") " FROM refresh_tokens r JOIN token_families f ON f.family_id = r.family_id "
+                "WHERE r.token_hash = ?"));
+  stmt.Bind(token_hash);
+  TS_ASSIGN_OR_RETURN(bool row, stmt.Step());
+  if (!row) return NotFoundError("no such refresh token");
+  RefreshTokenWithFamily found{ReadRefresh(stmt, 0), ReadFamily(stmt, kRefreshColumnCount)};
+  TS_ASSIGN_OR_RETURN(row, stmt.Step());  // finish the statement (inside the writer's batch)
+  return found;
+}
+
+}  // namespace
+
 StatusOr<RefreshTokenWithFamily> SqliteStore::GetRefreshToken(const std::string& token_hash) {
-  return impl_->Read([&](Connection& c) -> StatusOr<RefreshTokenWithFamily> {
-    TS_ASSIGN_OR_RETURN(
-        Statement stmt,
-        c.Prepare("SELECT " TS_REFRESH_COLUMNS("r.") ", " TS_FAMILY_COLUMNS(
-            "f.") " FROM refresh_tokens r JOIN token_families f ON f.family_id = r.family_id "
-                  "WHERE r.token_hash = ?"));
-    stmt.Bind(token_hash);
-    TS_ASSIGN_OR_RETURN(bool row, stmt.Step());
-    if (!row) return NotFoundError("no such refresh token");
-    return RefreshTokenWithFamily{ReadRefresh(stmt, 0), ReadFamily(stmt, kRefreshColumnCount)};
-  });
+  return impl_->Read([&](Connection& c) { return ReadRefreshToken(c, token_hash); });
 }
 
 namespace {
@@ -1836,6 +1845,27 @@ StatusOr<RotateOutcome> SqliteStore::RotateRefreshToken(const std::string& old_h
   TS_ASSIGN_OR_RETURN(std::string scopes, RotationScopes(now, successor));
   return impl_->Write(
       [&](Connection& c) { return RotateInTransaction(c, old_hash, now, successor, scopes); });
+}
+
+void SqliteStore::CheckAndRotateRefreshTokenAsync(const std::string& old_hash, int64_t now,
+                                                  const RotationCheck& check,
+                                                  CheckedRotateDone done) {
+  if (now <= 0) return done(InvalidArgumentError("now must be positive (0 means current)"));
+  // The read is the writer's: its cache holds the pages its own commits wrote, where a pooled
+  // reader would re-read them after every commit (docs/design/storage.md).
+  impl_->WriteAsync<StatusOr<CheckedRotation>>(
+      [old_hash, now, check](Connection& c) -> StatusOr<CheckedRotation> {
+        TS_ASSIGN_OR_RETURN(RefreshTokenWithFamily read, ReadRefreshToken(c, old_hash));
+        TS_ASSIGN_OR_RETURN(RefreshToken successor, check(read));
+        if (read.token.rotated_at != 0) {
+          return CheckedRotation{std::move(read), RotateOutcome::kAlreadyRotated};
+        }
+        TS_ASSIGN_OR_RETURN(std::string scopes, RotationScopes(now, successor));
+        TS_ASSIGN_OR_RETURN(RotateOutcome outcome,
+                            RotateInTransaction(c, old_hash, now, successor, scopes));
+        return CheckedRotation{std::move(read), outcome};
+      },
+      std::move(done));
 }
 
 void SqliteStore::RotateRefreshTokenAsync(const std::string& old_hash, int64_t now,

@@ -165,6 +165,8 @@ class SqliteStore final : public Store {
                                     RedeemDone done) override;
   void RotateRefreshTokenAsync(const std::string& old_hash, int64_t now,
                                const RefreshToken& successor, RotateDone done) override;
+  void CheckAndRotateRefreshTokenAsync(const std::string& old_hash, int64_t now,
+                                       const RotationCheck& check, CheckedRotateDone done) override;
   bool GrantsWithoutBlocking() const override { return true; }
   Status CreateFamilyForAssertion(const TokenFamily& family,
                                   const std::optional<RefreshToken>& first_refresh,
