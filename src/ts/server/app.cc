@@ -426,21 +426,24 @@ void Tessera::HandleAsync(http::Request request, http::Responder respond) const 
   StatusOr<oauth::Caller> caller = p.VerifyTokenRequest(request);
   if (!caller.ok()) return respond(TokenAnswer(request.request_id, caller.status()));
   ThreadPool* workers = p.workers.get();
-  // Both answers go through `respond`; only one of them is called (the service's contract).
-  auto shared_respond = std::make_shared<http::Responder>(std::move(respond));
+  // The service calls exactly one of the two answers below; both reach `respond`.
+  struct Reply {
+    http::Responder respond;
+    std::string request_id;
+  };
+  auto reply = std::make_shared<Reply>(Reply{std::move(respond), std::move(request.request_id)});
   p.token_service->CreateTokenWithIamAsync(
       std::move(*caller), std::move(request.body),
       [workers](std::function<void()> task) { workers->Post(std::move(task)); },
-      [shared_respond, request_id = request.request_id](StatusOr<std::string> body) {
-        (*shared_respond)(TokenAnswer(request_id, std::move(body)));
+      [reply](StatusOr<std::string> body) {
+        reply->respond(TokenAnswer(reply->request_id, std::move(body)));
       },
       // A refresh answered by the store's writer thread is signed on the connection's io thread.
-      [shared_respond, request_id = request.request_id](oauth::TokenService::Finish sign) {
+      [reply](oauth::TokenService::Finish sign) {
         http::Response answer;
-        answer.finish = [request_id, sign = std::move(sign)](http::Response& out) {
-          out = TokenAnswer(request_id, sign());
-        };
-        (*shared_respond)(std::move(answer));
+        answer.finish = [request_id = reply->request_id, sign = std::move(sign)](
+                            http::Response& out) { out = TokenAnswer(request_id, sign()); };
+        reply->respond(std::move(answer));
       });
 }
 

@@ -916,9 +916,10 @@ class SqliteStore::Impl {
   }
 
   // Where PurgeExpired's sweep of refresh_tokens goes on: the last rowid it visited, 0 to start
-  // over. Only write bodies touch it, and the writer runs those one at a time. Not stored: after
-  // a restart the sweep starts from the beginning.
+  // a pass; and when the last pass reached the table's end. Only write bodies touch them, and the
+  // writer runs those one at a time. Not stored: after a restart the sweep starts afresh.
   int64_t refresh_sweep_rowid = 0;
+  int64_t refresh_sweep_ended_at = 0;
 
  private:
   static const Status& StatusOf(const Status& s) { return s; }
@@ -2476,6 +2477,10 @@ StatusOr<std::pair<int64_t, bool>> SweepRefreshTokens(Connection& c, int64_t now
 
 }  // namespace
 
+// How often PurgeExpired's sweep of refresh_tokens starts a pass: expired tokens may stay this
+// long past their expiry (unusable: every read checks it), live ones are visited this often.
+constexpr int64_t kRefreshSweepSeconds = 600;
+
 StatusOr<PurgeResult> SqliteStore::PurgeExpired(int64_t now, int batch) {
   if (batch <= 0) return InvalidArgumentError("batch must be positive");
   // Families before the sweep, so that it can take the tokens of a family purged in this call.
@@ -2505,11 +2510,17 @@ StatusOr<PurgeResult> SqliteStore::PurgeExpired(int64_t now, int batch) {
         return result;
       }
     }
-    // The sweep visits as many rows as the batch has left, so one call's work stays bounded.
+    // The sweep visits as many rows as the batch has left, so one call's work stays bounded, and
+    // starts a pass over the table at most every kRefreshSweepSeconds: live rows are visited
+    // that often, not at every call of the housekeeper.
+    const bool pass_due = impl_->refresh_sweep_rowid != 0 ||
+                          now - impl_->refresh_sweep_ended_at >= kRefreshSweepSeconds;
+    if (!pass_due) return result;
     TS_ASSIGN_OR_RETURN(auto swept, SweepRefreshTokens(c, now, batch - result.deleted,
                                                        &impl_->refresh_sweep_rowid));
     result.deleted += swept.first;
     result.finished = swept.second;
+    if (result.finished) impl_->refresh_sweep_ended_at = now;
     return result;
   });
 }

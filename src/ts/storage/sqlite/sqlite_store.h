@@ -77,8 +77,9 @@ class SqliteStore final : public Store {
   //   windows that ended), at most `batch` rows per call, and then sweeps refresh_tokens: it
   //   visits as many rows as the batch has left, in rowid order from where the last call stopped,
   //   and deletes those expired or whose family is gone (a purged family's tokens no longer go
-  //   by cascade: V006). `finished` once a table had fewer rows to delete than the batch allowed
-  //   and the sweep reached the table's end.
+  //   by cascade: V006); a pass starts at most every 10 minutes. `finished` once a table had
+  //   fewer rows to delete than the batch allowed and the sweep reached the table's end (or has
+  //   no pass due).
   // - UpdateSigningKeys runs in BEGIN IMMEDIATE, which serialises it across processes.
   Status PutInstance(const Instance& instance) override;
   StatusOr<Instance> GetInstance() override;

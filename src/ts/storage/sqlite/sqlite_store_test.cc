@@ -277,6 +277,31 @@ TEST_F(SqliteStoreTest, PurgeSweepGoesOnWhereTheLastCallStoppedAndStartsOverAtTh
   EXPECT_THAT(store->GetRefreshToken("rt-0"), StatusIs(StatusCode::kNotFound, HasSubstr("token")));
 }
 
+TEST_F(SqliteStoreTest, PurgeSweepStartsAPassAtMostEveryTenMinutes) {
+  auto store = OpenOrDie();
+  ASSERT_NE(store, nullptr);
+  ASSERT_THAT(CreateFamilyWithToken(*store, "fam-1", "rt-1", kNow + 10000, kNow + 10000), IsOk());
+  // A pass over the one live row ends at kNow.
+  EXPECT_THAT(store->PurgeExpired(kNow, 100),
+              IsOkAndHolds(::testing::Field(&PurgeResult::deleted, 0)));
+  RefreshToken next;
+  next.token_hash = "rt-2";
+  next.family_id = "fam-1";
+  next.scopes = {"openid"};
+  next.expires_at = kNow + 1;
+  ASSERT_THAT(store->RotateRefreshToken("rt-1", kNow, next), IsOkAndHolds(RotateOutcome::kRotated));
+  // rt-2 has expired, but the next pass is not due before kNow + 600.
+  EXPECT_THAT(store->PurgeExpired(kNow + 599, 100),
+              IsOkAndHolds(::testing::Field(&PurgeResult::deleted, 0)));
+  RawDb raw(path_);
+  EXPECT_THAT(raw.Column("SELECT token_hash FROM refresh_tokens ORDER BY rowid"),
+              ElementsAre("rt-1", "rt-2"));
+  EXPECT_THAT(store->PurgeExpired(kNow + 600, 100),
+              IsOkAndHolds(::testing::Field(&PurgeResult::deleted, 1)));
+  EXPECT_THAT(raw.Column("SELECT token_hash FROM refresh_tokens ORDER BY rowid"),
+              ElementsAre("rt-1"));
+}
+
 TEST_F(SqliteStoreTest, PurgeSweepDeletesTheRowsOfTokensWhoseFamilyIsGone) {
   // GetRefreshToken joins the family, so only the table shows that the row itself went.
   auto store = OpenOrDie();
