@@ -858,14 +858,26 @@ TEST(AsyncServerTest, AnswerFromAnotherThreadAfterTheHandlerReturned) {
   EXPECT_NE(first->first.request_id, second->first.request_id);
 }
 
-TEST(AsyncServerTest, AResponsesFinishRunsOnAnIoThreadBeforeItIsWritten) {
-  std::unique_ptr<Server> server;
-  HeldRequests held;
-  server = StartOrDie(TestOptions(), held.Handler());
-  ASSERT_NE(server, nullptr);
-  Client client(server->port());
-  client.Send("GET /signed HTTP/1.1\r\nHost: h\r\n\r\n");
-  auto taken = held.Take(0);
+// A server that holds its requests, with one client whose request the test answers.
+class HeldRequestTest : public ::testing::Test {
+ protected:
+  // Starts the server, sends `raw` from a new client and takes its request and Responder;
+  // nullopt if any of that failed.
+  std::optional<std::pair<Request, Responder>> SendAndTake(const std::string& raw) {
+    server_ = StartOrDie(TestOptions(), held_.Handler());
+    if (server_ == nullptr) return std::nullopt;
+    client_.emplace(server_->port());
+    client_->Send(raw);
+    return held_.Take(0);
+  }
+
+  std::unique_ptr<Server> server_;  // declared before held_, so destroyed after it
+  HeldRequests held_;
+  std::optional<Client> client_;
+};
+
+TEST_F(HeldRequestTest, AResponsesFinishRunsOnAnIoThreadBeforeItIsWritten) {
+  auto taken = SendAndTake("GET /signed HTTP/1.1\r\nHost: h\r\n\r\n");
   ASSERT_TRUE(taken.has_value());
 
   std::thread::id answering_thread;
@@ -885,7 +897,7 @@ TEST(AsyncServerTest, AResponsesFinishRunsOnAnIoThreadBeforeItIsWritten) {
     respond = nullptr;
   }).join();
 
-  auto r = client.Read();
+  auto r = client_->Read();
   ASSERT_TRUE(r.has_value());
   EXPECT_EQ(r->status, 201);
   EXPECT_EQ(r->body, "finished");
@@ -896,19 +908,13 @@ TEST(AsyncServerTest, AResponsesFinishRunsOnAnIoThreadBeforeItIsWritten) {
   EXPECT_EQ(finishing_thread_name, "ts-http-io");
 }
 
-TEST(AsyncServerTest, AResponsesFinishThatThrowsAnswers500) {
-  std::unique_ptr<Server> server;
-  HeldRequests held;
-  server = StartOrDie(TestOptions(), held.Handler());
-  ASSERT_NE(server, nullptr);
-  Client client(server->port());
-  client.Send("GET /x HTTP/1.1\r\nHost: h\r\n\r\n");
-  auto taken = held.Take(0);
+TEST_F(HeldRequestTest, AResponsesFinishThatThrowsAnswers500) {
+  auto taken = SendAndTake("GET /x HTTP/1.1\r\nHost: h\r\n\r\n");
   ASSERT_TRUE(taken.has_value());
   Response response = MakeResponse(200, "secret half-built answer");
   response.finish = [](Response&) { throw std::runtime_error("signing failed"); };
   AnswerFromAnotherThread(std::move(taken->second), std::move(response));
-  auto r = client.Read();
+  auto r = client_->Read();
   ASSERT_TRUE(r.has_value());
   EXPECT_EQ(r->status, 500);
   EXPECT_EQ(r->body.find("secret"), std::string::npos);
