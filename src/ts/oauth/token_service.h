@@ -92,15 +92,15 @@ class TokenService {
   // Receives a Finish to run on an io thread (an http::Response's `finish`).
   using FinishDone = std::function<void(Finish)>;
   // CreateTokenWithIam for an io thread, which it never blocks. When the store
-  // GrantsWithoutBlocking(), every grant is served here: its tokens are signed while its write
-  // waits for the group commit, and `done` runs on the store's writer thread once the write is
-  // durable. What may wait (a reused refresh token or code, whose revocation is a write of its
-  // own; an assertion whose issuer's keys are not cached; any request on a store that blocks)
-  // runs on `blocking`. `done` is called exactly once; the service must outlive it.
-  // A refresh is read and rotated on the writer thread and signed once durable (its claims come
-  // from the row read there): given `finish_done`, the service hands it that signing to run on
-  // an io thread instead of calling `done`; without, it signs on the writer thread and calls
-  // `done`. Exactly one of the two is called.
+  // GrantsWithoutBlocking(), every grant is served here and answered on the store's writer
+  // thread once its write is durable. A code, an assertion or an exchange is checked and signed
+  // on the calling thread while its write waits for the group commit. A refresh is read,
+  // checked and rotated on the writer thread and signed once durable (its claims come from the
+  // row read there): given `finish_done`, the service hands that signing to it, to run on an io
+  // thread; without, it signs on the writer thread and calls `done`. What may wait (a reused
+  // refresh token or code, whose revocation is a write of its own; an assertion whose issuer's
+  // keys are not cached; any request on a store that blocks) runs on `blocking`. Exactly one of
+  // `done` and `finish_done` is called, once; the service must outlive the call.
   void CreateTokenWithIamAsync(Caller caller, std::string body, Executor blocking, Done done,
                                FinishDone finish_done = nullptr) const;
 

@@ -947,8 +947,8 @@ class TokenServiceAsyncTest : public TokenServiceTest {
   QueueingExecutor executor_;
 };
 
-// On SQLite a refresh never waits for the executor: the tokens are signed while the rotation
-// commits and `done` runs on the store's writer thread with what the blocking call returns.
+// On SQLite a refresh never waits for the executor: the token is read and rotated by the
+// store's writer, and `done` runs on the writer thread with what the blocking call returns.
 TEST_F(TokenServiceAsyncTest, RefreshOnSqliteIsAnsweredWithoutTheExecutor) {
   ASSERT_TRUE(store_->GrantsWithoutBlocking());
   json::object first = Redeem();
