@@ -72,6 +72,12 @@ struct TokenService::PreparedExchange {
   std::optional<storage::RefreshToken> refresh;  // when a refresh token was requested
 };
 
+struct TokenService::RefreshStart {
+  int64_t now = 0;
+  std::string old_hash;   // the presented token's key in the store
+  std::string successor;  // the presented token's derived successor, stamped now
+};
+
 struct TokenService::PreparedRefresh {
   Grant grant;                      // as issued if the rotation succeeds
   std::string presented;            // the refresh token the client sent
@@ -332,38 +338,32 @@ void TokenService::CreateTokenWithIamAsync(Caller caller, std::string body, Exec
 
 void TokenService::RefreshAsync(Admitted admitted, Executor blocking, Done done,
                                 FinishDone finish_done) const {
-  if (admitted.req.refresh_token.empty()) {
-    return done(InvalidRequest("Member 'refreshToken' is required for refresh_token"));
-  }
-  const int64_t now = clock_->NowUnixSeconds();
-  const std::string old_hash = tokens::TokenMinter::RefreshTokenKey(admitted.req.refresh_token);
-  std::string successor =
-      minter_->SuccessorRefreshToken(admitted.req.refresh_token, RefreshStamp(*clock_));
+  StatusOr<RefreshStart> start = StartRefresh(admitted.req);
+  if (!start.ok()) return done(start.status());
   std::shared_ptr<const CachedApplication> app = admitted.app;
   // Written by the check (on the writer thread, inside the rotation's transaction) and read by
   // the completion (on the writer thread after the commit), one after the other.
   auto prepared = std::make_shared<StatusOr<PreparedRefresh>>(InternalError("not checked"));
   auto check =
-      [this, req = std::make_shared<const Request>(std::move(admitted.req)), app, prepared, now,
-       successor = std::move(successor)](
+      [this, req = std::make_shared<const Request>(std::move(admitted.req)), app, prepared,
+       now = start->now, successor = std::move(start->successor)](
           const storage::RefreshTokenWithFamily& found) -> StatusOr<storage::RefreshToken> {
     *prepared = CheckRefresh(found, *req, app->app, successor, now);
     if (!prepared->ok()) return prepared->status();
     return (*prepared)->successor;
   };
   auto completion = [this, app, prepared, blocking = std::move(blocking), done = std::move(done),
-                     finish_done = std::move(finish_done)](
-                        StatusOr<storage::Store::CheckedRotation> rotation) mutable {
-    if (!rotation.ok()) {
+                     finish_done =
+                         std::move(finish_done)](StatusOr<storage::RotateOutcome> outcome) mutable {
+    if (!outcome.ok()) {
       return done(
-          NotFoundAs(std::move(rotation), InvalidGrant, "Invalid refresh token provided").status());
+          NotFoundAs(std::move(outcome), InvalidGrant, "Invalid refresh token provided").status());
     }
     auto p = std::make_shared<const PreparedRefresh>(std::move(**prepared));
-    if (rotation->outcome != storage::RotateOutcome::kRotated) {
+    if (*outcome != storage::RotateOutcome::kRotated) {
       // Reuse (or a retry inside the grace window): the rare path, which reads again and may
       // revoke the family.
-      const storage::RotateOutcome outcome = rotation->outcome;
-      return blocking([this, app, done = std::move(done), p, outcome] {
+      return blocking([this, app, done = std::move(done), p, outcome = *outcome] {
         StatusOr<Grant> grant = SettleRefresh(*p, outcome);
         if (!grant.ok()) return done(grant.status());
         done(Respond(*grant, app->app));
@@ -373,7 +373,8 @@ void TokenService::RefreshAsync(Admitted admitted, Executor blocking, Done done,
     if (finish_done) return finish_done(std::move(sign));
     done(sign());
   };
-  store_->CheckAndRotateRefreshTokenAsync(old_hash, now, check, std::move(completion));
+  store_->CheckAndRotateRefreshTokenAsync(start->old_hash, start->now, check,
+                                          std::move(completion));
 }
 
 void TokenService::AuthorizationCodeAsync(Admitted admitted, Executor blocking, Done done) const {
@@ -560,19 +561,22 @@ StatusOr<TokenService::Grant> TokenService::RefreshTokenGrant(
   return SettleRefresh(prepared, outcome);
 }
 
-StatusOr<TokenService::PreparedRefresh> TokenService::PrepareRefresh(
-    const Request& req, const storage::Application& app) const {
+StatusOr<TokenService::RefreshStart> TokenService::StartRefresh(const Request& req) const {
   if (req.refresh_token.empty()) {
     return InvalidRequest("Member 'refreshToken' is required for refresh_token");
   }
-  const int64_t now = clock_->NowUnixSeconds();
-  const std::string hash = tokens::TokenMinter::RefreshTokenKey(req.refresh_token);
-  auto found =
-      NotFoundAs(store_->GetRefreshToken(hash), InvalidGrant, "Invalid refresh token provided");
+  return RefreshStart{clock_->NowUnixSeconds(),
+                      tokens::TokenMinter::RefreshTokenKey(req.refresh_token),
+                      minter_->SuccessorRefreshToken(req.refresh_token, RefreshStamp(*clock_))};
+}
+
+StatusOr<TokenService::PreparedRefresh> TokenService::PrepareRefresh(
+    const Request& req, const storage::Application& app) const {
+  TS_ASSIGN_OR_RETURN(RefreshStart start, StartRefresh(req));
+  auto found = NotFoundAs(store_->GetRefreshToken(start.old_hash), InvalidGrant,
+                          "Invalid refresh token provided");
   if (!found.ok()) return found.status();
-  return CheckRefresh(*found, req, app,
-                      minter_->SuccessorRefreshToken(req.refresh_token, RefreshStamp(*clock_)),
-                      now);
+  return CheckRefresh(*found, req, app, std::move(start.successor), start.now);
 }
 
 StatusOr<TokenService::PreparedRefresh> TokenService::CheckRefresh(

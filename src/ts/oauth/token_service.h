@@ -112,6 +112,7 @@ class TokenService {
   struct Grant;
   struct PreparedCode;
   struct PreparedExchange;
+  struct RefreshStart;
   struct PreparedRefresh;
   struct PreparedAssertion;
 
@@ -134,6 +135,8 @@ class TokenService {
   // rotation's outcome is known (anything but kRotated reads again and may revoke: it blocks).
   StatusOr<PreparedRefresh> PrepareRefresh(const Request& req,
                                            const storage::Application& app) const;
+  // What both refresh paths do before the read: the presented token's key and its successor.
+  StatusOr<RefreshStart> StartRefresh(const Request& req) const;
   // PrepareRefresh's checks of the token as read, for `successor` (the presented token's derived
   // successor, minted by the caller).
   StatusOr<PreparedRefresh> CheckRefresh(const storage::RefreshTokenWithFamily& found,

@@ -241,31 +241,28 @@ class Store {
   // with nothing changed. A token rotated before is not rotated again (kAlreadyRotated);
   // otherwise the rotation is RotateRefreshToken's compare-and-set. `check` may run on the
   // store's own thread: it must be quick and must not call the store. `done` is called as
-  // RotateRefreshTokenAsync's is, with the outcome and the token and family as read. A backend
-  // that writes on a thread of its own reads there too, where its cache is current (SQLite: a
-  // reader's page cache is dropped by every commit); the default reads with GetRefreshToken and
-  // then calls RotateRefreshTokenAsync.
-  struct CheckedRotation {
-    RefreshTokenWithFamily read;  // the presented token and its family as read
-    RotateOutcome outcome = RotateOutcome::kRotated;
-  };
+  // RotateRefreshTokenAsync's is. A backend that writes on a thread of its own reads there too,
+  // where its cache is current (SQLite: a reader's page cache is dropped by every commit); the
+  // default reads with GetRefreshToken and then calls RotateRefreshTokenAsync.
   using RotationCheck = std::function<StatusOr<RefreshToken>(const RefreshTokenWithFamily&)>;
-  using CheckedRotateDone = std::function<void(StatusOr<CheckedRotation>)>;
   virtual void CheckAndRotateRefreshTokenAsync(const std::string& old_hash, int64_t now,
-                                               const RotationCheck& check, CheckedRotateDone done) {
+                                               const RotationCheck& check, RotateDone done) {
     StatusOr<RefreshTokenWithFamily> read = GetRefreshToken(old_hash);
     if (!read.ok()) return done(read.status());
-    StatusOr<RefreshToken> successor = check(*read);
+    StatusOr<std::optional<RefreshToken>> successor = CheckedSuccessor(*read, check);
     if (!successor.ok()) return done(successor.status());
-    if (read->token.rotated_at != 0) {
-      return done(CheckedRotation{std::move(*read), RotateOutcome::kAlreadyRotated});
-    }
-    auto as_read = std::make_shared<RefreshTokenWithFamily>(std::move(*read));
-    RotateRefreshTokenAsync(old_hash, now, *successor,
-                            [as_read, done = std::move(done)](StatusOr<RotateOutcome> outcome) {
-                              if (!outcome.ok()) return done(outcome.status());
-                              done(CheckedRotation{std::move(*as_read), *outcome});
-                            });
+    if (!successor->has_value()) return done(RotateOutcome::kAlreadyRotated);
+    RotateRefreshTokenAsync(old_hash, now, **successor, std::move(done));
+  }
+  // CheckAndRotateRefreshTokenAsync's decision on the row it read, for every backend: the
+  // check's error, or nullopt for a token rotated before, or the successor to rotate to. The
+  // check runs first either way (its caller needs the row for its reuse policy).
+  static StatusOr<std::optional<RefreshToken>> CheckedSuccessor(const RefreshTokenWithFamily& read,
+                                                                const RotationCheck& check) {
+    StatusOr<RefreshToken> successor = check(read);
+    if (!successor.ok()) return successor.status();
+    if (read.token.rotated_at != 0) return std::optional<RefreshToken>();
+    return std::optional<RefreshToken>(std::move(*successor));
   }
 
   // True when the token endpoint's grants never wait on this store from the calling thread:

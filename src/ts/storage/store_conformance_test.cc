@@ -1165,10 +1165,7 @@ StatusOr<RotateOutcome> RotateCheckedAsync(Store& store, const std::string& old_
           }
           return successor;
         },
-        [done = std::move(done)](StatusOr<Store::CheckedRotation> rotation) {
-          if (!rotation.ok()) return done(rotation.status());
-          done(rotation->outcome);
-        });
+        std::move(done));
   });
 }
 
@@ -1801,10 +1798,10 @@ TEST_P(StoreConformanceTest, ConcurrentAsyncRotateOfOneTokenHasExactlyOneWinner)
   }
 }
 
-// One CheckAndRotateRefreshTokenAsync, waited for: its result, and the rows its check was
+// One CheckAndRotateRefreshTokenAsync, waited for: its outcome, and the rows its check was
 // handed (the check answers with `verdict` for each).
 struct CheckedCall {
-  StatusOr<Store::CheckedRotation> result = InternalError("done was not called");
+  StatusOr<RotateOutcome> result = InternalError("done was not called");
   std::vector<RefreshTokenWithFamily> checked;
 };
 CheckedCall CheckAndRotate(Store& store, const std::string& old_hash, int64_t now,
@@ -1823,7 +1820,7 @@ CheckedCall CheckAndRotate(Store& store, const std::string& old_hash, int64_t no
         shared->call.checked.push_back(read);
         return verdict;
       },
-      [shared](StatusOr<Store::CheckedRotation> result) {
+      [shared](StatusOr<RotateOutcome> result) {
         std::lock_guard<std::mutex> lock(shared->mu);
         if (shared->calls++ == 0) shared->call.result = std::move(result);
         shared->cv.notify_all();
@@ -1835,15 +1832,13 @@ CheckedCall CheckAndRotate(Store& store, const std::string& old_hash, int64_t no
   return shared->call;
 }
 
-TEST_P(StoreConformanceTest, CheckedRotationHandsTheCheckTheStoredRowsAndReturnsThem) {
+TEST_P(StoreConformanceTest, CheckedRotationHandsTheCheckTheStoredRows) {
   ASSERT_THAT(store_->CreateFamily(MakeFamily("fam-1"), MakeRefresh("rt-1", "fam-1")), IsOk());
   CheckedCall call = CheckAndRotate(*store_, "rt-1", kNow + 5, MakeRefresh("rt-2", "fam-1"));
-  ASSERT_THAT(call.result, IsOk());
-  EXPECT_EQ(call.result->outcome, RotateOutcome::kRotated);
-  EXPECT_EQ(call.result->read.token, MakeRefresh("rt-1", "fam-1"));  // as it was, not rotated
-  EXPECT_EQ(call.result->read.family, MakeFamily("fam-1"));
+  EXPECT_THAT(call.result, IsOkAndHolds(RotateOutcome::kRotated));
   ASSERT_EQ(call.checked.size(), 1u);
-  EXPECT_EQ(call.checked[0].token, MakeRefresh("rt-1", "fam-1"));
+  EXPECT_EQ(call.checked[0].token, MakeRefresh("rt-1", "fam-1"));  // as it was, not rotated
+  EXPECT_EQ(call.checked[0].family, MakeFamily("fam-1"));
   auto old = store_->GetRefreshToken("rt-1");
   ASSERT_THAT(old, IsOk());
   EXPECT_EQ(old->token.rotated_at, kNow + 5);
@@ -1853,10 +1848,9 @@ TEST_P(StoreConformanceTest, CheckedRotationHandsTheCheckTheStoredRowsAndReturns
   // A token rotated before is checked too (the caller needs the row for its reuse policy) and
   // not rotated again.
   CheckedCall again = CheckAndRotate(*store_, "rt-1", kNow + 6, MakeRefresh("rt-3", "fam-1"));
-  ASSERT_THAT(again.result, IsOk());
-  EXPECT_EQ(again.result->outcome, RotateOutcome::kAlreadyRotated);
-  EXPECT_EQ(again.result->read.token.successor_hash, "rt-2");
-  EXPECT_EQ(again.checked.size(), 1u);
+  EXPECT_THAT(again.result, IsOkAndHolds(RotateOutcome::kAlreadyRotated));
+  ASSERT_EQ(again.checked.size(), 1u);
+  EXPECT_EQ(again.checked[0].token.successor_hash, "rt-2");
   EXPECT_THAT(store_->GetRefreshToken("rt-3"),
               StatusIs(StatusCode::kNotFound, HasSubstr("refresh token")));
 }
@@ -1895,11 +1889,11 @@ TEST_P(StoreConformanceTest, ConcurrentCheckedRotationsOfOneTokenHaveExactlyOneW
   for (int i = 0; i < kThreads; ++i) {
     const CheckedCall& call = calls[static_cast<size_t>(i)];
     ASSERT_THAT(call.result, IsOk()) << i;
-    if (call.result->outcome == RotateOutcome::kRotated) {
+    if (*call.result == RotateOutcome::kRotated) {
       ++rotated;
       winner = "rt-next-" + std::to_string(i);
     }
-    if (call.result->outcome == RotateOutcome::kAlreadyRotated) ++already;
+    if (*call.result == RotateOutcome::kAlreadyRotated) ++already;
   }
   EXPECT_EQ(rotated, 1);
   EXPECT_EQ(already, kThreads - 1);

@@ -262,12 +262,10 @@ std::string TokenMinter::RefreshTokenKey(std::string_view token) {
 std::optional<uint64_t> TokenMinter::RefreshStampOfKey(std::string_view key) {
   // A stamped key is 16 hex digits and 43 base64url characters; Hash is 64 hex digits.
   if (key.size() != kStampHexSize + 43) return std::nullopt;
+  std::optional<std::string> bytes = crypto::HexDecode(key.substr(0, kStampHexSize));
+  if (!bytes.has_value()) return std::nullopt;
   uint64_t stamp = 0;
-  for (char ch : key.substr(0, kStampHexSize)) {
-    int digit = ch >= '0' && ch <= '9' ? ch - '0' : ch >= 'a' && ch <= 'f' ? ch - 'a' + 10 : -1;
-    if (digit < 0) return std::nullopt;
-    stamp = (stamp << 4) | static_cast<uint64_t>(digit);
-  }
+  for (char byte : *bytes) stamp = (stamp << 8) | static_cast<uint8_t>(byte);
   return stamp;
 }
 

@@ -1833,9 +1833,15 @@ StatusOr<RotateOutcome> RotateInTransaction(Connection& c, const std::string& ol
   return RotateOutcome::kAlreadyRotated;
 }
 
+// The argument check of every rotation.
+Status ValidRotationTime(int64_t now) {
+  if (now <= 0) return InvalidArgumentError("now must be positive (0 means current)");
+  return OkStatus();
+}
+
 // The argument checks of both rotations; the successor's scopes as stored.
 StatusOr<std::string> RotationScopes(int64_t now, const RefreshToken& successor) {
-  if (now <= 0) return InvalidArgumentError("now must be positive (0 means current)");
+  TS_RETURN_IF_ERROR(ValidRotationTime(now));
   return JoinList(successor.scopes, "scope");
 }
 
@@ -1849,22 +1855,17 @@ StatusOr<RotateOutcome> SqliteStore::RotateRefreshToken(const std::string& old_h
 }
 
 void SqliteStore::CheckAndRotateRefreshTokenAsync(const std::string& old_hash, int64_t now,
-                                                  const RotationCheck& check,
-                                                  CheckedRotateDone done) {
-  if (now <= 0) return done(InvalidArgumentError("now must be positive (0 means current)"));
+                                                  const RotationCheck& check, RotateDone done) {
+  if (Status valid = ValidRotationTime(now); !valid.ok()) return done(valid);
   // The read is the writer's: its cache holds the pages its own commits wrote, where a pooled
   // reader would re-read them after every commit (docs/design/storage.md).
-  impl_->WriteAsync<StatusOr<CheckedRotation>>(
-      [old_hash, now, check](Connection& c) -> StatusOr<CheckedRotation> {
+  impl_->WriteAsync<StatusOr<RotateOutcome>>(
+      [old_hash, now, check](Connection& c) -> StatusOr<RotateOutcome> {
         TS_ASSIGN_OR_RETURN(RefreshTokenWithFamily read, ReadRefreshToken(c, old_hash));
-        TS_ASSIGN_OR_RETURN(RefreshToken successor, check(read));
-        if (read.token.rotated_at != 0) {
-          return CheckedRotation{std::move(read), RotateOutcome::kAlreadyRotated};
-        }
-        TS_ASSIGN_OR_RETURN(std::string scopes, RotationScopes(now, successor));
-        TS_ASSIGN_OR_RETURN(RotateOutcome outcome,
-                            RotateInTransaction(c, old_hash, now, successor, scopes));
-        return CheckedRotation{std::move(read), outcome};
+        TS_ASSIGN_OR_RETURN(std::optional<RefreshToken> successor, CheckedSuccessor(read, check));
+        if (!successor.has_value()) return RotateOutcome::kAlreadyRotated;
+        TS_ASSIGN_OR_RETURN(std::string scopes, RotationScopes(now, *successor));
+        return RotateInTransaction(c, old_hash, now, *successor, scopes);
       },
       std::move(done));
 }

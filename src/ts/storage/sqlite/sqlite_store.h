@@ -167,7 +167,7 @@ class SqliteStore final : public Store {
   void RotateRefreshTokenAsync(const std::string& old_hash, int64_t now,
                                const RefreshToken& successor, RotateDone done) override;
   void CheckAndRotateRefreshTokenAsync(const std::string& old_hash, int64_t now,
-                                       const RotationCheck& check, CheckedRotateDone done) override;
+                                       const RotationCheck& check, RotateDone done) override;
   bool GrantsWithoutBlocking() const override { return true; }
   Status CreateFamilyForAssertion(const TokenFamily& family,
                                   const std::optional<RefreshToken>& first_refresh,
