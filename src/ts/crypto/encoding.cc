@@ -16,38 +16,47 @@ int HexValue(char c) {
   return -1;
 }
 
-std::string Encode(std::string_view data, const char* alphabet, bool pad) {
-  std::string out;
-  out.reserve((data.size() + 2) / 3 * 4);
-  size_t i = 0;
-  auto byte = [&](size_t k) { return static_cast<uint32_t>(static_cast<uint8_t>(data[k])); };
-  for (; i + 3 <= data.size(); i += 3) {
-    uint32_t v = (byte(i) << 16) | (byte(i + 1) << 8) | byte(i + 2);
-    out.push_back(alphabet[(v >> 18) & 63]);
-    out.push_back(alphabet[(v >> 12) & 63]);
-    out.push_back(alphabet[(v >> 6) & 63]);
-    out.push_back(alphabet[v & 63]);
+// Writes each output character in place: a per-character push_back (a capacity check and a
+// terminator store each) was most of the cost of encoding a token's payload.
+void AppendEncoded(std::string_view data, const char* alphabet, bool pad, std::string& out) {
+  const size_t whole = data.size() / 3;
+  const size_t rest = data.size() % 3;
+  const size_t tail = rest == 0 ? 0 : (pad ? 4 : rest + 1);
+  const size_t start = out.size();
+  out.resize(start + whole * 4 + tail);
+  char* p = out.data() + start;
+  const auto* in = reinterpret_cast<const unsigned char*>(data.data());
+  for (size_t k = 0; k < whole; ++k, in += 3, p += 4) {
+    const uint32_t v = (uint32_t{in[0]} << 16) | (uint32_t{in[1]} << 8) | uint32_t{in[2]};
+    p[0] = alphabet[v >> 18];
+    p[1] = alphabet[(v >> 12) & 63];
+    p[2] = alphabet[(v >> 6) & 63];
+    p[3] = alphabet[v & 63];
   }
-  size_t rest = data.size() - i;
-  if (rest == 1) {
-    uint32_t v = byte(i) << 16;
-    out.push_back(alphabet[(v >> 18) & 63]);
-    out.push_back(alphabet[(v >> 12) & 63]);
-    if (pad) out.append("==");
-  } else if (rest == 2) {
-    uint32_t v = (byte(i) << 16) | (byte(i + 1) << 8);
-    out.push_back(alphabet[(v >> 18) & 63]);
-    out.push_back(alphabet[(v >> 12) & 63]);
-    out.push_back(alphabet[(v >> 6) & 63]);
-    if (pad) out.push_back('=');
+  if (rest == 0) return;
+  const uint32_t v = (uint32_t{in[0]} << 16) | (rest == 2 ? uint32_t{in[1]} << 8 : 0);
+  p[0] = alphabet[v >> 18];
+  p[1] = alphabet[(v >> 12) & 63];
+  if (rest == 2) p[2] = alphabet[(v >> 6) & 63];
+  if (pad) {
+    if (rest == 1) p[2] = '=';
+    p[3] = '=';
   }
-  return out;
 }
 
-std::optional<std::string> Decode(std::string_view text, const char* alphabet) {
-  std::array<int8_t, 256> table;
+using DecodeTable = std::array<int8_t, 256>;
+
+constexpr DecodeTable MakeDecodeTable(const char* alphabet) {
+  DecodeTable table{};
   table.fill(-1);
   for (int k = 0; k < 64; ++k) table[static_cast<uint8_t>(alphabet[k])] = static_cast<int8_t>(k);
+  return table;
+}
+
+constexpr DecodeTable kUrlTable = MakeDecodeTable(kUrlAlphabet);
+constexpr DecodeTable kStdTable = MakeDecodeTable(kStdAlphabet);
+
+std::optional<std::string> Decode(std::string_view text, const DecodeTable& table) {
   if (text.size() % 4 == 1) return std::nullopt;
   std::string out;
   out.reserve(text.size() * 3 / 4);
@@ -71,11 +80,11 @@ std::optional<std::string> Decode(std::string_view text, const char* alphabet) {
 }  // namespace
 
 std::string HexEncode(std::span<const uint8_t> data) {
-  std::string out;
-  out.reserve(data.size() * 2);
+  std::string out(data.size() * 2, '\0');
+  char* p = out.data();
   for (uint8_t b : data) {
-    out.push_back(kHex[b >> 4]);
-    out.push_back(kHex[b & 15]);
+    *p++ = kHex[b >> 4];
+    *p++ = kHex[b & 15];
   }
   return out;
 }
@@ -93,19 +102,31 @@ std::optional<std::string> HexDecode(std::string_view hex) {
   return out;
 }
 
-std::string Base64UrlEncode(std::string_view data) { return Encode(data, kUrlAlphabet, false); }
-
-std::optional<std::string> Base64UrlDecode(std::string_view text) {
-  return Decode(text, kUrlAlphabet);
+std::string Base64UrlEncode(std::string_view data) {
+  std::string out;
+  AppendEncoded(data, kUrlAlphabet, false, out);
+  return out;
 }
 
-std::string Base64Encode(std::string_view data) { return Encode(data, kStdAlphabet, true); }
+void AppendBase64Url(std::string_view data, std::string& out) {
+  AppendEncoded(data, kUrlAlphabet, false, out);
+}
+
+std::optional<std::string> Base64UrlDecode(std::string_view text) {
+  return Decode(text, kUrlTable);
+}
+
+std::string Base64Encode(std::string_view data) {
+  std::string out;
+  AppendEncoded(data, kStdAlphabet, true, out);
+  return out;
+}
 
 std::optional<std::string> Base64Decode(std::string_view text) {
   if (text.size() % 4 != 0) return std::nullopt;
   size_t pad = 0;
   while (pad < 2 && pad < text.size() && text[text.size() - 1 - pad] == '=') ++pad;
-  return Decode(text.substr(0, text.size() - pad), kStdAlphabet);
+  return Decode(text.substr(0, text.size() - pad), kStdTable);
 }
 
 }  // namespace ts::crypto

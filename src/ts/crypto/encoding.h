@@ -21,6 +21,8 @@ std::string Base64UrlEncode(std::string_view data);
 inline std::string Base64UrlEncode(std::span<const uint8_t> data) {
   return Base64UrlEncode({reinterpret_cast<const char*>(data.data()), data.size()});
 }
+// Appends the base64url encoding of `data` to `out` (no temporary string).
+void AppendBase64Url(std::string_view data, std::string& out);
 // Strict: rejects padding, characters outside the url-safe alphabet and non-canonical trailing
 // bits. nullopt on any of those.
 std::optional<std::string> Base64UrlDecode(std::string_view text);

@@ -32,8 +32,21 @@ TEST(Base64UrlTest, RejectsPaddingForeignCharactersAndNonCanonicalBits) {
   EXPECT_FALSE(Base64UrlDecode("Z").has_value());
 }
 
+TEST(Base64UrlTest, AppendKeepsWhatIsThere) {
+  std::string out = "header.";
+  AppendBase64Url(std::string_view("foob"), out);
+  EXPECT_EQ(out, "header.Zm9vYg");
+  AppendBase64Url(std::string_view(""), out);
+  EXPECT_EQ(out, "header.Zm9vYg");
+}
+
 TEST(Base64Test, StandardAlphabetWithPadding) {
+  EXPECT_EQ(Base64Encode(std::string_view("")), "");
+  EXPECT_EQ(Base64Encode(std::string_view("f")), "Zg==");
   EXPECT_EQ(Base64Encode(std::string_view("fo")), "Zm8=");
+  EXPECT_EQ(Base64Encode(std::string_view("foo")), "Zm9v");
+  EXPECT_EQ(Base64Encode(std::string_view("foob")), "Zm9vYg==");
+  EXPECT_EQ(Base64Encode(std::string_view("\xfb\xff", 2)), "+/8=");
   EXPECT_EQ(*Base64Decode("Zm8="), "fo");
   EXPECT_FALSE(Base64Decode("Zm8").has_value());
 }

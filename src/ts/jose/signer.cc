@@ -167,7 +167,7 @@ StatusOr<std::string> Es256Signer::SignJwt(std::string_view payload_json,
   std::string out;
   out.reserve(header_b64->size() + (payload_json.size() * 4 + 2) / 3 + 2 + 86);
   out.append(*header_b64).push_back('.');
-  out.append(crypto::Base64UrlEncode(payload_json));
+  crypto::AppendBase64Url(payload_json, out);
   const crypto::Sha256Digest digest = crypto::Sha256(out);
 
   EVP_PKEY_CTX* ctx = SignContextFor(*state_);
@@ -181,7 +181,7 @@ StatusOr<std::string> Es256Signer::SignJwt(std::string_view payload_json,
       std::string_view(reinterpret_cast<const char*>(der), der_len), kP256ScalarSize);
   if (!raw) return InternalError("OpenSSL returned a malformed ECDSA signature");
   out.push_back('.');
-  out.append(crypto::Base64UrlEncode(*raw));
+  crypto::AppendBase64Url(*raw, out);
   return out;
 }
 
