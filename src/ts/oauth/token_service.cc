@@ -591,6 +591,11 @@ StatusOr<TokenService::PreparedRefresh> TokenService::CheckRefresh(
   if (token.expires_at <= now || family.expires_at <= now) {
     return InvalidGrant("Refresh token has expired");
   }
+  // Access is checked at every token request, as on sign-in: an unassigned user's family stays
+  // as it is (assigning the user again lets it refresh) but refreshes no more.
+  if (app.assignment_required && !found.user_assigned) {
+    return InvalidGrant("The user is not assigned to application " + app.application_arn);
+  }
   // Downscoping is bounded by the family: a narrowed token can widen again up to what the
   // original grant allowed (the model doc: "the refresh token's scopes").
   TS_ASSIGN_OR_RETURN(std::vector<std::string> scopes,

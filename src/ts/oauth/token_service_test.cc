@@ -118,6 +118,9 @@ class TokenServiceTest : public ::testing::Test {
     ASSERT_THAT(
         PutApp(kDisabledApp, {{"authorization_code", code_grant}}, kActorPolicy, "DISABLED"),
         IsOk());
+    // Applications require assignment unless told otherwise (records.h), as in AWS.
+    ASSERT_THAT(store_->PutAssignment(kApp, kUser, "USER"), IsOk());
+    ASSERT_THAT(store_->PutAssignment(kOtherApp, kUser, "USER"), IsOk());
 
     auto ring = tokens::KeyRing::Open(store_, std::string(32, 's'), clock_);
     ASSERT_THAT(ring, IsOk());
@@ -633,6 +636,48 @@ TEST_F(TokenServiceTest, RefreshForADeletedUserIsInvalidGrant) {
   ASSERT_THAT(store_->DeleteUser(kUser, kNow), IsOk());
   // DeleteUser revokes the user's families (store.h), so the token reads as revoked.
   EXPECT_API_ERROR(Call(RefreshBody(refresh)), "InvalidGrantException", "revoked");
+}
+
+// Access is checked at every refresh, directly or through a group, without touching the family:
+// assigning the user again lets the same token refresh.
+TEST_F(TokenServiceTest, RefreshForAnUnassignedUserIsInvalidGrantAndChangesNothing) {
+  const std::string refresh = Str(Redeem(), "refreshToken");
+  ASSERT_THAT(store_->DeleteAssignment(kApp, kUser), IsOk());
+  EXPECT_API_ERROR(Call(RefreshBody(refresh)), "InvalidGrantException",
+                   std::string("The user is not assigned to application ") + kApp);
+  EXPECT_EQ(StoredRefresh(refresh).rotated_at, 0);
+
+  storage::Group group;
+  group.group_id = "group-1";
+  group.identity_store_id = instance_.identity_store_id;
+  group.display_name = "readers";
+  ASSERT_THAT(store_->CreateGroup(group), IsOk());
+  storage::GroupMembership membership;
+  membership.membership_id = "membership-1";
+  membership.identity_store_id = instance_.identity_store_id;
+  membership.group_id = group.group_id;
+  membership.user_id = kUser;
+  ASSERT_THAT(store_->CreateGroupMembership(membership), IsOk());
+  ASSERT_THAT(store_->PutAssignment(kApp, group.group_id, "GROUP"), IsOk());
+  auto through_group = Call(RefreshBody(refresh));
+  ASSERT_THAT(through_group, IsOk());
+
+  ASSERT_THAT(store_->DeleteGroupMembership(membership.membership_id), IsOk());
+  const std::string next = Str(json::parse(*through_group).as_object(), "refreshToken");
+  EXPECT_API_ERROR(Call(RefreshBody(next)), "InvalidGrantException", "not assigned");
+  EXPECT_EQ(StoredRefresh(next).rotated_at, 0);
+}
+
+// An application that does not require assignment refreshes for anyone it issued tokens to.
+TEST_F(TokenServiceTest, RefreshWithoutRequiredAssignmentNeedsNoAssignment) {
+  const std::string refresh = Str(Redeem(), "refreshToken");
+  auto app = store_->GetApplication(kApp);
+  ASSERT_THAT(app, IsOk());
+  app->assignment_required = false;
+  ASSERT_THAT(store_->PutApplication(*app), IsOk());
+  ASSERT_THAT(store_->DeleteAssignment(kApp, kUser), IsOk());
+  MakeService(TokenServiceOptions{});  // a new application cache
+  EXPECT_THAT(Call(RefreshBody(refresh)), IsOk());
 }
 
 TEST_F(TokenServiceTest, CodeForADeletedUserIsInvalidGrant) {
@@ -1160,6 +1205,18 @@ TEST_F(TokenServiceAsyncTest, RefreshTokensRefusedOnReadingAreAnsweredByTheWrite
   }
   EXPECT_EQ(StoredRefresh(expired).rotated_at, 0);
   EXPECT_EQ(StoredRefresh(live_again).rotated_at, 0);
+}
+
+// The writer reads the assignment with the token, and refuses as the blocking call does.
+TEST_F(TokenServiceAsyncTest, RefreshForAnUnassignedUserIsRefusedByTheWriter) {
+  const std::string refresh = Str(Redeem(), "refreshToken");
+  ASSERT_THAT(store_->DeleteAssignment(kApp, kUser), IsOk());
+  auto async = AnsweredByTheWriter(RefreshBody(refresh));
+  EXPECT_API_ERROR(async, "InvalidGrantException",
+                   std::string("The user is not assigned to application ") + kApp);
+  EXPECT_EQ(StoredRefresh(refresh).rotated_at, 0);
+  ASSERT_THAT(store_->PutAssignment(kApp, kUser, "USER"), IsOk());
+  EXPECT_THAT(AnsweredByTheWriter(RefreshBody(refresh)), IsOk());
 }
 
 // With a `finish_done`, a rotated refresh is answered through it: the signing is left to the

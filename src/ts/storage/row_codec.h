@@ -12,6 +12,14 @@
 #include "ts/common/status.h"
 #include "ts/storage/records.h"
 
+// SQL, in both backends' dialects: whether the user of the token family aliased `f` is
+// assigned to the family's application, directly or through a group (as IsAssigned).
+#define TS_FAMILY_USER_ASSIGNED(f)                                   \
+  "EXISTS (SELECT 1 FROM assignments a WHERE a.application_arn = " f \
+  ".application_arn AND (a.principal_id = " f                        \
+  ".user_id OR a.principal_id IN (SELECT group_id "                  \
+  "FROM group_memberships WHERE user_id = " f ".user_id)))"
+
 namespace ts::storage::internal {
 
 // Scope lists are stored space-joined (RFC 6749 §3.3: scope tokens are %x21 / %x23-5B /

@@ -41,6 +41,9 @@ enum class RotateOutcome {
 struct RefreshTokenWithFamily {
   RefreshToken token;
   TokenFamily family;
+  // The family's user is assigned to the family's application, directly or through a group
+  // (what IsAssigned answers), read with the token so the refresh grant needs no second read.
+  bool user_assigned = false;
 };
 
 // What one PurgeExpired call did.

@@ -1855,6 +1855,41 @@ TEST_P(StoreConformanceTest, CheckedRotationHandsTheCheckTheStoredRows) {
               StatusIs(StatusCode::kNotFound, HasSubstr("refresh token")));
 }
 
+// A refresh token is read with whether its family's user may still use the family's
+// application: assigned directly or through a group, to that application and no other.
+TEST_P(StoreConformanceTest, RefreshTokenIsReadWithItsUsersAssignment) {
+  ASSERT_THAT(store_->CreateUser(MakeUser("user-1", "alice")), IsOk());
+  ASSERT_THAT(store_->CreateGroup(MakeGroup("group-1", "admins")), IsOk());
+  ASSERT_THAT(store_->PutApplication(MakeApp(kAppArn)), IsOk());
+  ASSERT_THAT(store_->PutApplication(MakeApp(kOtherAppArn)), IsOk());
+  ASSERT_THAT(store_->CreateFamily(MakeFamily("fam-1"), MakeRefresh("rt-1", "fam-1")), IsOk());
+  auto assigned = [&] {
+    auto read = store_->GetRefreshToken("rt-1");
+    EXPECT_THAT(read, IsOk());
+    return read.ok() && read->user_assigned;
+  };
+  EXPECT_FALSE(assigned());
+  ASSERT_THAT(store_->PutAssignment(kOtherAppArn, "user-1", "USER"), IsOk());
+  EXPECT_FALSE(assigned()) << "an assignment to another application counts";
+  ASSERT_THAT(store_->PutAssignment(kAppArn, "user-1", "USER"), IsOk());
+  EXPECT_TRUE(assigned());
+  ASSERT_THAT(store_->DeleteAssignment(kAppArn, "user-1"), IsOk());
+  EXPECT_FALSE(assigned());
+  ASSERT_THAT(store_->PutAssignment(kAppArn, "group-1", "GROUP"), IsOk());
+  EXPECT_FALSE(assigned()) << "a group the user is not a member of counts";
+  ASSERT_THAT(store_->CreateGroupMembership(MakeMembership("m-1", "group-1", "user-1")), IsOk());
+  EXPECT_TRUE(assigned());
+
+  // The checked rotation hands its check the same answer.
+  CheckedCall call = CheckAndRotate(*store_, "rt-1", kNow + 5, MakeRefresh("rt-2", "fam-1"));
+  ASSERT_EQ(call.checked.size(), 1u);
+  EXPECT_TRUE(call.checked[0].user_assigned);
+  ASSERT_THAT(store_->DeleteGroupMembership("m-1"), IsOk());
+  CheckedCall refused = CheckAndRotate(*store_, "rt-2", kNow + 6, MakeRefresh("rt-3", "fam-1"));
+  ASSERT_EQ(refused.checked.size(), 1u);
+  EXPECT_FALSE(refused.checked[0].user_assigned);
+}
+
 TEST_P(StoreConformanceTest, CheckedRotationRefusedByItsCheckChangesNothing) {
   ASSERT_THAT(store_->CreateFamily(MakeFamily("fam-1"), MakeRefresh("rt-1", "fam-1")), IsOk());
   CheckedCall call = CheckAndRotate(*store_, "rt-1", kNow + 5,

@@ -293,6 +293,7 @@ class Connection {
   "arn, instance_arn, name, issuer_type, issuer_url, claim_attribute_path, " \
   "identity_store_attribute_path, jwks_retrieval_option, created_at"
 constexpr int kRefreshColumnCount = 7;
+constexpr int kFamilyColumnCount = 12;
 
 // The VALUES of a family row ($first .. $first+11, typed so that INSERT ... SELECT works) and
 // of a refresh token row ($first .. $first+6).
@@ -1272,12 +1273,15 @@ Status PostgresStore::RevokeFamily(const std::string& family_id, int64_t now) {
 StatusOr<RefreshTokenWithFamily> PostgresStore::GetRefreshToken(const std::string& token_hash) {
   return impl_->Read([&](Connection& c) -> StatusOr<RefreshTokenWithFamily> {
     TS_ASSIGN_OR_RETURN(
-        Result r, c.Exec("SELECT " TS_REFRESH_COLUMNS("r.") ", " TS_FAMILY_COLUMNS(
-                             "f.") " FROM refresh_tokens r JOIN token_families f ON f.family_id = "
-                                   "r.family_id WHERE r.token_hash = $1",
-                         MakeParams(token_hash)));
+        Result r,
+        c.Exec("SELECT " TS_REFRESH_COLUMNS("r.") ", " TS_FAMILY_COLUMNS(
+                   "f.") ", " TS_FAMILY_USER_ASSIGNED("f") " FROM refresh_tokens r JOIN "
+                                                           "token_families f ON f.family_id = "
+                                                           "r.family_id WHERE r.token_hash = $1",
+               MakeParams(token_hash)));
     if (r.rows() == 0) return NotFoundError("no such refresh token");
-    return RefreshTokenWithFamily{ReadRefresh(r, 0, 0), ReadFamily(r, 0, kRefreshColumnCount)};
+    return RefreshTokenWithFamily{ReadRefresh(r, 0, 0), ReadFamily(r, 0, kRefreshColumnCount),
+                                  r.Bool(0, kRefreshColumnCount + kFamilyColumnCount)};
   });
 }
 

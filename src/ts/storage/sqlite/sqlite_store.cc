@@ -366,6 +366,7 @@ Status IndexUnindexedUsers(Connection& connection);
   p "token_hash, " p "family_id, " p "scopes, " p "created_at, " p "expires_at, " p \
     "rotated_at, " p "successor_hash"
 constexpr int kRefreshColumnCount = 7;
+constexpr int kFamilyColumnCount = 12;
 
 User ReadUser(const Statement& s) {
   User u;
@@ -1781,12 +1782,14 @@ StatusOr<RefreshTokenWithFamily> ReadRefreshToken(Connection& c, const std::stri
   TS_ASSIGN_OR_RETURN(
       Statement stmt,
       c.Prepare("SELECT " TS_REFRESH_COLUMNS("r.") ", " TS_FAMILY_COLUMNS(
-          "f.") " FROM refresh_tokens r JOIN token_families f ON f.family_id = r.family_id "
-                "WHERE r.token_hash = ?"));
+          "f.") ", " TS_FAMILY_USER_ASSIGNED("f") " FROM refresh_tokens r JOIN token_families f "
+                                                  "ON f.family_id = r.family_id "
+                                                  "WHERE r.token_hash = ?"));
   stmt.Bind(token_hash);
   TS_ASSIGN_OR_RETURN(bool row, stmt.Step());
   if (!row) return NotFoundError("no such refresh token");
-  RefreshTokenWithFamily found{ReadRefresh(stmt, 0), ReadFamily(stmt, kRefreshColumnCount)};
+  RefreshTokenWithFamily found{ReadRefresh(stmt, 0), ReadFamily(stmt, kRefreshColumnCount),
+                               stmt.Int(kRefreshColumnCount + kFamilyColumnCount) != 0};
   TS_ASSIGN_OR_RETURN(row, stmt.Step());  // finish the statement (inside the writer's batch)
   return found;
 }
