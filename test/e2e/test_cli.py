@@ -168,6 +168,22 @@ class TesseraCommandsTest(unittest.TestCase):
         self.assertTrue(r.stderr.startswith("tessera: "), r.stderr)
         self.assertEqual(r.stdout, "")
 
+    def test_create_access_key_refuses_bad_durations_and_creates_nothing(self):
+        role = "arn:aws:iam::123456789012:role/durations"
+        r = self.server.tessera("create-principal", "--arn", role)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        for bad in ["abc", "-5", "0", "1.5", "129601", "99999999999999999999"]:
+            with self.subTest(bad=bad):
+                r = self.server.tessera("create-access-key", "--principal-arn", role,
+                                        "--duration-seconds", bad)
+                self.assertEqual(r.returncode, 2)
+                self.assertEqual(r.stderr, "tessera: --duration-seconds takes a whole number "
+                                 f"of seconds from 1 to 129600, got '{bad}'\n")
+                self.assertEqual(r.stdout, "")
+        r = self.server.tessera("list-access-keys", "--principal-arn", role)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertEqual(r.stdout, "")
+
     def test_create_principal_rejects_non_iam_arns(self):
         r = self.server.tessera("create-principal", "--arn", "arn:aws:s3:::bucket")
         self.assertEqual(r.returncode, 2)

@@ -34,7 +34,8 @@ commands:
   put-identity-policy   --db PATH --principal-arn ARN   reads the principal's IAM identity policy
                         (JSON) from stdin; it authorizes sso:* / identitystore:* admin calls
   create-access-key     --db PATH --principal-arn ARN [--duration-seconds N]
-                        prints a new key pair (with a session token when N > 0)
+                        prints a new key pair; with N (1 to 129600) a temporary one with a
+                        session token that expires after N seconds
   list-access-keys      --db PATH --principal-arn ARN
   delete-access-key     --db PATH --access-key-id ID
   rotate-signing-key    --db PATH [--keep-retired-seconds N] [--activate-after-seconds N]
@@ -52,7 +53,17 @@ struct Flags {
     }
     return fallback;
   }
+  bool Has(const std::string& name) const {
+    for (const auto& [k, v] : values) {
+      if (k == name) return true;
+    }
+    return false;
+  }
 };
+
+// The longest --duration-seconds: STS GetSessionToken's longest session (36 hours). Longer-lived
+// access belongs in a long-term key, which can be listed and deleted.
+constexpr int64_t kMaxSessionSeconds = 129600;
 
 StatusOr<Flags> ParseFlags(const std::vector<std::string>& args, size_t start,
                            const std::vector<std::string>& allowed) {
@@ -308,9 +319,16 @@ int RunCommand(const std::vector<std::string>& args, std::istream& in, std::ostr
   if (cmd == "create-access-key") {
     auto flags = with({"--principal-arn", "--duration-seconds"});
     if (!flags.ok()) return Fail(err, flags.status());
+    // Checked before the database is opened: a bad value creates nothing. Absent: long-term.
+    int64_t duration = 0;
+    if (flags->Has("--duration-seconds")) {
+      auto n = ParseSeconds("--duration-seconds", flags->Get("--duration-seconds"), 1,
+                            kMaxSessionSeconds);
+      if (!n.ok()) return Fail(err, n.status());
+      duration = *n;
+    }
     auto o = OpenOffline(*flags);
     if (!o.ok()) return Fail(err, o.status());
-    int64_t duration = std::atoll(flags->Get("--duration-seconds", "0").c_str());
     auto key = CreateAccessKey(*o->store, o->keys.iam_secrets, flags->Get("--principal-arn"), Now(),
                                duration);
     if (!key.ok()) return Fail(err, key.status());

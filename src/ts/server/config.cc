@@ -2,6 +2,7 @@
 
 #include <charconv>
 #include <cstdlib>
+#include <limits>
 
 namespace ts::server {
 namespace {
@@ -11,19 +12,22 @@ std::string Env(const char* name) {
   return v == nullptr ? std::string() : std::string(v);
 }
 
-StatusOr<int64_t> ParseSeconds(const std::string& flag, const std::string& text) {
+}  // namespace
+
+StatusOr<int64_t> ParseSeconds(const std::string& flag, const std::string& text, int64_t min,
+                               int64_t max) {
   int64_t v = 0;
   auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), v);
-  if (ec != std::errc() || end != text.data() + text.size() || v < 0) {
-    const char* what = flag == "--threads" || flag == "--io-threads"
-                           ? " takes a whole number, got '"
-                           : " takes a whole number of seconds, got '";
-    return InvalidArgumentError(flag + what + text + "'");
+  if (ec == std::errc() && end == text.data() + text.size() && v >= 0 && v >= min && v <= max) {
+    return v;
   }
-  return v;
+  const bool seconds = flag != "--threads" && flag != "--io-threads";
+  std::string what = seconds ? " takes a whole number of seconds" : " takes a whole number";
+  if (min > 0 || max < std::numeric_limits<int64_t>::max()) {
+    what += " from " + std::to_string(min) + " to " + std::to_string(max);
+  }
+  return InvalidArgumentError(flag + what + ", got '" + text + "'");
 }
-
-}  // namespace
 
 std::string ServerConfig::Host() const { return listen.substr(0, listen.rfind(':')); }
 

@@ -15,6 +15,7 @@ namespace {
 using ::testing::ElementsAre;
 using ::testing::HasSubstr;
 using ::ts::testing::IsOk;
+using ::ts::testing::IsOkAndHolds;
 using ::ts::testing::StatusIs;
 
 constexpr const char* kEnv[] = {"TESSERA_MASTER_KEY", "TESSERA_MASTER_KEY_FILE",
@@ -138,6 +139,19 @@ TEST_F(ParseServeFlagsTest, BadNumbersAreErrorsNamingTheFlag) {
   EXPECT_THAT(ParseServeFlags({"--io-threads", "-1"}),
               StatusIs(StatusCode::kInvalidArgument,
                        HasSubstr("--io-threads takes a whole number, got '-1'")));
+}
+
+TEST(ParseSecondsTest, BoundedRangeNamesTheFlagAndTheRange) {
+  EXPECT_THAT(ParseSeconds("--duration-seconds", "900", 1, 129600), IsOkAndHolds(900));
+  EXPECT_THAT(ParseSeconds("--duration-seconds", "129600", 1, 129600), IsOkAndHolds(129600));
+  for (const char* bad : {"abc", "-5", "0", "1.5", "129601", "99999999999999999999", "", "+5"}) {
+    SCOPED_TRACE(bad);
+    EXPECT_THAT(ParseSeconds("--duration-seconds", bad, 1, 129600),
+                StatusIs(StatusCode::kInvalidArgument,
+                         "--duration-seconds takes a whole number of seconds from 1 to 129600, "
+                         "got '" +
+                             std::string(bad) + "'"));
+  }
 }
 
 TEST_F(ParseServeFlagsTest, FlagWithoutValueIsAnError) {
