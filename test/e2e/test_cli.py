@@ -189,6 +189,17 @@ class TesseraCommandsTest(unittest.TestCase):
         self.assertEqual(r.returncode, 2)
         self.assertIn("--arn must be an IAM user or role ARN", r.stderr)
 
+    def test_rotate_signing_key_refuses_bad_numbers_and_rotates_nothing(self):
+        before = self.server.tessera("print-jwks").stdout
+        for flag in ["--keep-retired-seconds", "--activate-after-seconds"]:
+            for bad in ["abc", "-1", "1.5", "315360001"]:
+                with self.subTest(flag=flag, bad=bad):
+                    r = self.server.tessera("rotate-signing-key", flag, bad)
+                    self.assertEqual(r.returncode, 2)
+                    self.assertEqual(r.stderr, f"tessera: {flag} takes a whole number of seconds "
+                                     f"from 0 to 315360000, got '{bad}'\n")
+        self.assertEqual(self.server.tessera("print-jwks").stdout, before)
+
     def test_print_jwks_matches_the_served_set(self):
         r = self.server.tessera("print-jwks")
         self.assertEqual(r.returncode, 0, r.stderr)

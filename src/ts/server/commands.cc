@@ -367,6 +367,18 @@ int RunCommand(const std::vector<std::string>& args, std::istream& in, std::ostr
   if (cmd == "rotate-signing-key" || cmd == "print-jwks") {
     auto flags = with({"--keep-retired-seconds", "--activate-after-seconds"});
     if (!flags.ok()) return Fail(err, flags.status());
+    // Checked before the database is opened, like --duration-seconds; at most ten years, so
+    // that now + N cannot overflow.
+    constexpr int64_t kMaxDelay = 10 * 365 * 86400;
+    // Default: keep the old key published for a day, longer than any access or ID token.
+    auto keep = ParseSeconds("--keep-retired-seconds",
+                             flags->Get("--keep-retired-seconds", "86400"), 0, kMaxDelay);
+    if (!keep.ok()) return Fail(err, keep.status());
+    // Publish before use (docs/design/deployment.md): resource servers and every node learn the
+    // key before any node signs with it.
+    auto after = ParseSeconds("--activate-after-seconds",
+                              flags->Get("--activate-after-seconds", "360"), 0, kMaxDelay);
+    if (!after.ok()) return Fail(err, after.status());
     auto o = OpenOffline(*flags);
     if (!o.ok()) return Fail(err, o.status());
     auto ring =
@@ -376,19 +388,10 @@ int RunCommand(const std::vector<std::string>& args, std::istream& in, std::ostr
       out << (*ring)->JwksJson() << "\n";
       return 0;
     }
-    // Default: keep the old key published for a day, longer than any access or ID token.
-    int64_t keep = std::atoll(flags->Get("--keep-retired-seconds", "86400").c_str());
-    // Publish before use (docs/design/deployment.md): resource servers and every node learn the
-    // key before any node signs with it.
-    int64_t after = std::atoll(flags->Get("--activate-after-seconds", "360").c_str());
-    if (keep < 0 || after < 0) {
-      return Fail(err, InvalidArgumentError("--keep-retired-seconds and "
-                                            "--activate-after-seconds take seconds >= 0"));
-    }
-    auto kid = (*ring)->Rotate(keep, after);
+    auto kid = (*ring)->Rotate(*keep, *after);
     if (!kid.ok()) return Fail(err, kid.status());
     out << "new signing key " << *kid << " is published; running servers sign with it from "
-        << Now() + after << " (in " << after << " s)\n";
+        << Now() + *after << " (in " << *after << " s)\n";
     return 0;
   }
   err << "tessera: unknown command '" << cmd << "'\n\n" << kUsage;
