@@ -123,7 +123,7 @@ class RedirectErrorsTest(AuthorizeTestBase):
     def test_missing_challenge(self):
         status, headers, _ = self.get(code_challenge=None)
         self.assert_redirect_error(status, headers, "invalid_request",
-                                   "code_challenge must be the 43-character base64url SHA-256")
+                                   "code_challenge is required (PKCE, S256).")
 
     def test_malformed_challenge(self):
         status, headers, _ = self.get(code_challenge="too-short")

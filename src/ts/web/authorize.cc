@@ -196,6 +196,12 @@ AuthorizeHandler::Outcome AuthorizeHandler::Validate(const AuthRequest& req) {
                        : "code_challenge_method " + method + " is refused: only S256 is allowed.";
     return out;
   }
+  // RFC 6749 §3.1: a parameter without a value counts as omitted.
+  if (req.Get("code_challenge").empty()) {
+    out.error = "invalid_request";
+    out.description = "code_challenge is required (PKCE, S256).";
+    return out;
+  }
   if (!ValidChallenge(req.Get("code_challenge"))) {
     out.error = "invalid_request";
     out.description = "code_challenge must be the 43-character base64url SHA-256 of the verifier.";

@@ -334,12 +334,25 @@ TEST_F(AuthorizeTest, PkceMethodMissingOrPlainIsARedirectError) {
       "invalid_request", "code_challenge_method plain is refused");
 }
 
+TEST_F(AuthorizeTest, MissingChallengeIsARedirectErrorSayingItIsRequired) {
+  // Absent, or present without a value (RFC 6749 §3.1: the same as absent).
+  for (const Params& params :
+       {Without(ValidParams(), "code_challenge"), With(ValidParams(), "code_challenge", "")}) {
+    http::Response r = handler_->Get(GetRequest(params));
+    ExpectRedirectError(r, 302, "invalid_request", "");
+    EXPECT_EQ(ParseLocation(r).second["error_description"],
+              "code_challenge is required (PKCE, S256).");
+  }
+}
+
 TEST_F(AuthorizeTest, BadChallengeIsARedirectError) {
-  for (const std::string& challenge : {std::string(), std::string("abc"), std::string(42, 'A'),
+  for (const std::string& challenge : {std::string("abc"), std::string(42, 'A'),
                                        std::string(44, 'A'), std::string(42, 'A') + "+"}) {
     SCOPED_TRACE(challenge);
-    ExpectRedirectError(handler_->Get(GetRequest(With(ValidParams(), "code_challenge", challenge))),
-                        302, "invalid_request", "code_challenge must be");
+    http::Response r = handler_->Get(GetRequest(With(ValidParams(), "code_challenge", challenge)));
+    ExpectRedirectError(r, 302, "invalid_request", "");
+    EXPECT_EQ(ParseLocation(r).second["error_description"],
+              "code_challenge must be the 43-character base64url SHA-256 of the verifier.");
   }
 }
 
