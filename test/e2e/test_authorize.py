@@ -4,6 +4,7 @@ Covers which errors are shown as a page and which go back to the application, th
 form's CSRF defences, throttling, the security headers and cookies, logout, and the discovery
 document and JWKS.
 """
+import http.client
 import json
 import unittest
 import urllib.parse
@@ -415,6 +416,30 @@ class DiscoveryTest(AuthorizeTestBase):
         self.assertEqual(len(kids), len(jwks["keys"]))
         # The root alias serves the same set.
         self.assertEqual(self.fetch(self.server.url + "/.well-known/jwks.json"), jwks)
+
+    def test_head_of_public_documents(self):
+        """curl -I: same status and headers as GET, Content-Length of the GET body, no body."""
+        for path in ["/ssoins-111111111111/.well-known/openid-configuration",
+                     "/ssoins-111111111111/.well-known/jwks.json", "/.well-known/jwks.json",
+                     "/healthz"]:
+            with self.subTest(path=path):
+                with urllib.request.urlopen(self.server.url + path, timeout=10) as f:
+                    body = f.read()
+                    get_headers = f.headers
+                conn = http.client.HTTPConnection("127.0.0.1", self.server.port, timeout=10)
+                conn.request("HEAD", path)
+                r = conn.getresponse()
+                self.assertEqual(r.status, 200)
+                self.assertEqual(r.read(), b"")
+                self.assertEqual(r.getheader("Content-Length"), str(len(body)))
+                self.assertEqual(r.getheader("Content-Type"), get_headers["Content-Type"])
+                self.assertEqual(r.getheader("Cache-Control"), get_headers["Cache-Control"])
+                # The connection stays usable: no stray body bytes were sent.
+                conn.request("GET", path)
+                again = conn.getresponse()
+                self.assertEqual(again.status, 200)
+                self.assertEqual(len(again.read()), len(body))
+                conn.close()
 
     def test_discovery_of_unknown_instance_is_404(self):
         status, headers, _ = harness.Browser(self.server).request(

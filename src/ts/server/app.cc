@@ -518,7 +518,9 @@ http::Response Tessera::Handle(const http::Request& request) const {
     if (request.method == "POST") return p.authorize->Post(request);
   }
   if (path == "/logout" && request.method == "POST") return p.authorize->Logout(request);
-  if (request.method == "GET") {
+  // RFC 9110 §9.3.2: HEAD answers as GET does; the transport sends the headers (Content-Length
+  // included) without the body.
+  if (request.method == "GET" || request.method == "HEAD") {
     if (path == p.discovery_path) return Json(200, p.discovery_json);
     if (path == p.jwks_path || path == "/.well-known/jwks.json") {
       http::Response r = Json(200, p.keys->JwksJson());

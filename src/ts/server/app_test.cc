@@ -249,6 +249,34 @@ TEST_F(TesseraTest, Jwks) {
             std::optional<std::string_view>("public, max-age=300"));
 }
 
+TEST_F(TesseraTest, HeadOfEveryPublicDocumentAnswersAsGet) {
+  for (const char* path :
+       {"/ssoins-111111111111/.well-known/openid-configuration",
+        "/ssoins-111111111111/.well-known/jwks.json", "/.well-known/jwks.json", "/healthz"}) {
+    SCOPED_TRACE(path);
+    http::Request head;
+    head.method = "HEAD";
+    head.target = path;
+    head.headers.push_back({"host", "127.0.0.1:8080"});
+    http::Response h = app_->Handle(head);
+    http::Response g = Get(path);
+    ASSERT_EQ(g.status, 200);
+    EXPECT_EQ(h.status, 200);
+    // The same headers and body (the transport drops the body and sends its length).
+    ASSERT_EQ(h.headers.size(), g.headers.size());
+    for (size_t i = 0; i < g.headers.size(); ++i) {
+      EXPECT_EQ(h.headers[i].name, g.headers[i].name);
+      EXPECT_EQ(h.headers[i].value, g.headers[i].value);
+    }
+    EXPECT_EQ(h.body, g.body);
+  }
+  // HEAD of an unknown path is still 404.
+  http::Request unknown;
+  unknown.method = "HEAD";
+  unknown.target = "/nope";
+  ExpectError(app_->Handle(unknown), 404, "UnknownOperationException");
+}
+
 TEST(RedactDatabaseTest, HidesOnlyThePasswordOfAPostgresUrl) {
   EXPECT_EQ(RedactDatabase("postgresql://tessera:s3cret@db:5432/ts?sslmode=require"),
             "postgresql://tessera:***@db:5432/ts?sslmode=require");
