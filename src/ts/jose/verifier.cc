@@ -217,10 +217,19 @@ bool VerifySignature(const Jwk& key, const AlgInfo& alg, std::string_view signin
   return valid;
 }
 
-}  // namespace
+// A compact JWS that passed every check needing no key.
+struct ParsedJws {
+  std::string header;
+  std::string payload;
+  std::string signature;
+  std::string_view signing_input;  // into the caller's compact
+  const AlgInfo* info = nullptr;
+  std::string alg;
+  std::optional<std::string> kid;
+};
 
-StatusOr<VerifiedJws> VerifyJws(std::string_view compact, const JwkSet& keys,
-                                const std::vector<std::string>& allowed_algs) {
+StatusOr<ParsedJws> ParseJws(std::string_view compact,
+                             const std::vector<std::string>& allowed_algs) {
   if (compact.size() > kMaxTokenSize) {
     return Malformed("token is larger than " + std::to_string(kMaxTokenSize) + " bytes");
   }
@@ -288,12 +297,30 @@ StatusOr<VerifiedJws> VerifyJws(std::string_view compact, const JwkSet& keys,
   std::optional<std::string> signature = crypto::Base64UrlDecode(signature_b64);
   if (!signature) return Malformed("the signature is not canonical unpadded base64url");
 
-  TS_ASSIGN_OR_RETURN(const Jwk* key, SelectKey(keys, *info, kid));
-  if (!VerifySignature(*key, *info, compact.substr(0, dot2), *signature)) {
-    return InvalidArgumentError("JWS signature is invalid for alg " + alg + " and key " +
+  return ParsedJws{std::move(*header),
+                   std::move(*payload),
+                   std::move(*signature),
+                   compact.substr(0, dot2),
+                   info,
+                   alg,
+                   std::move(kid)};
+}
+
+}  // namespace
+
+Status CheckJwsWithoutKey(std::string_view compact, const std::vector<std::string>& allowed_algs) {
+  return ParseJws(compact, allowed_algs).status();
+}
+
+StatusOr<VerifiedJws> VerifyJws(std::string_view compact, const JwkSet& keys,
+                                const std::vector<std::string>& allowed_algs) {
+  TS_ASSIGN_OR_RETURN(ParsedJws jws, ParseJws(compact, allowed_algs));
+  TS_ASSIGN_OR_RETURN(const Jwk* key, SelectKey(keys, *jws.info, jws.kid));
+  if (!VerifySignature(*key, *jws.info, jws.signing_input, jws.signature)) {
+    return InvalidArgumentError("JWS signature is invalid for alg " + jws.alg + " and key " +
                                 Quote(key->kid()));
   }
-  return VerifiedJws{std::move(*header), std::move(*payload), alg, kid.value_or("")};
+  return VerifiedJws{std::move(jws.header), std::move(jws.payload), jws.alg, jws.kid.value_or("")};
 }
 
 }  // namespace ts::jose

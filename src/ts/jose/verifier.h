@@ -44,4 +44,10 @@ struct VerifiedJws {
 StatusOr<VerifiedJws> VerifyJws(std::string_view compact, const JwkSet& keys,
                                 const std::vector<std::string>& allowed_algs);
 
+// The checks of VerifyJws that need no key (everything above but "JWS kid", "JWS key" and
+// "JWS signature"), with the same messages. Lets a caller refuse a token before fetching the
+// keys to verify it with: an alg 'none' token is refused as such even when the keys cannot be
+// had. OK does not mean the token is valid.
+Status CheckJwsWithoutKey(std::string_view compact, const std::vector<std::string>& allowed_algs);
+
 }  // namespace ts::jose

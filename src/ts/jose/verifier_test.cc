@@ -190,6 +190,35 @@ TEST_F(VerifierTest, AlgNotAllowed) {
               Refused("JWS alg 'ES256K' is not allowed here"));
 }
 
+// The keyless half of VerifyJws: the same refusals, and OK where only a key could decide.
+TEST_F(VerifierTest, CheckWithoutKeyRefusesWhatNeedsNoKey) {
+  const std::string none = B64(R"({"alg":"none"})") + "." + B64(R"({"sub":"alice"})") + ".";
+  EXPECT_THAT(CheckJwsWithoutKey(none, {"ES256"}),
+              StatusIs(StatusCode::kInvalidArgument,
+                       "JWS alg 'none' is refused: unsecured tokens are never accepted"));
+  EXPECT_THAT(CheckJwsWithoutKey(Compact(R"({"alg":"HS256"})", "{}", "x"), {"ES256"}),
+              StatusIs(StatusCode::kInvalidArgument,
+                       "JWS alg 'HS256' is refused: HMAC (shared-secret) algorithms are never "
+                       "accepted"));
+  EXPECT_THAT(CheckJwsWithoutKey(token_, {"RS256"}),
+              StatusIs(StatusCode::kInvalidArgument,
+                       "JWS alg 'ES256' is not allowed here (allowed: RS256)"));
+  EXPECT_THAT(
+      CheckJwsWithoutKey(Compact(R"({"alg":"ES256","crit":["b64"]})", "{}", "x"), {"ES256"}),
+      StatusIs(StatusCode::kInvalidArgument,
+               "JWS header member 'crit' is refused: no critical extensions are "
+               "supported"));
+  EXPECT_THAT(CheckJwsWithoutKey("a.b", {"ES256"}),
+              StatusIs(StatusCode::kInvalidArgument,
+                       "malformed JWS: expected 3 '.'-separated segments, found 2"));
+  // Unknown kid and bad signature need the keys: not decided here.
+  EXPECT_THAT(CheckJwsWithoutKey(token_, {"ES256"}), IsOk());
+  EXPECT_THAT(
+      CheckJwsWithoutKey(Compact(R"({"alg":"ES256","kid":"nope"})", "{}", std::string(64, 'x')),
+                         {"ES256"}),
+      IsOk());
+}
+
 TEST_F(VerifierTest, UnknownKid) {
   const std::string token = Compact(R"({"alg":"ES256","kid":"nope"})", "{}", std::string(64, 'x'));
   EXPECT_THAT(VerifyJws(token, keys_, {"ES256"}),

@@ -29,6 +29,7 @@
 #include "ts/jose/verifier.h"
 #include "ts/oauth/application.h"
 #include "ts/oauth/blocking_store_test_util.h"
+#include "ts/oauth/errors.h"
 #include "ts/storage/sqlite/sqlite_store.h"
 #include "ts/tokens/key_ring.h"
 #include "ts/tokens/token_minter.h"
@@ -1534,6 +1535,31 @@ TEST_F(JwtBearerTest, UnreachableIdpIsInvalidGrantNamingTheIssuer) {
                 UnavailableError("timed out after 5000 ms"));
   EXPECT_API_ERROR(Exchange(Assertion("alice@example.com")), "InvalidGrantException",
                    "cannot get the signing keys of https://idp.example: timed out");
+}
+
+// The algorithm is checked before the keys are fetched, so the message names the real problem.
+TEST_F(JwtBearerTest, UnreachableIdpStillRefusesAlgNoneAndHmacByName) {
+  fetcher_->Set("https://idp.example/.well-known/openid-configuration",
+                UnavailableError("timed out after 5000 ms"));
+  const std::string payload = crypto::Base64UrlEncode(
+      R"({"iss":"https://idp.example","aud":"tessera-app","email":"alice@example.com"})");
+  const std::string none = crypto::Base64UrlEncode(R"({"alg":"none"})") + "." + payload + ".";
+  const std::string hs256 = crypto::Base64UrlEncode(R"({"alg":"HS256"})") + "." + payload + "." +
+                            crypto::Base64UrlEncode(std::string(32, 'x'));
+  for (const auto& [assertion, message] :
+       {std::pair{none,
+                  "Invalid assertion: JWS alg 'none' is refused: unsecured tokens are never "
+                  "accepted"},
+        std::pair{hs256,
+                  "Invalid assertion: JWS alg 'HS256' is refused: HMAC (shared-secret) "
+                  "algorithms are never accepted"}}) {
+    auto r = Exchange(assertion);
+    ASSERT_FALSE(r.ok());
+    EXPECT_EQ(r.status().error_type(), "InvalidGrantException");
+    EXPECT_EQ(r.status().message(), message);
+    EXPECT_EQ(ToErrorResponse(r.status()).status, 400);
+  }
+  EXPECT_EQ(fetcher_->calls("https://idp.example/.well-known/openid-configuration"), 0);
 }
 
 TEST_F(JwtBearerTest, MissingAssertionIsInvalidRequest) {

@@ -2,15 +2,17 @@
 // Validation of a JWT bearer assertion (RFC 7523 §3) issued by a trusted token issuer, for
 // CreateTokenWithIAM's jwt-bearer grant (PROTOCOL.md §5.1). Thread-safe.
 //
-// Checks, in order (docs/design/jwt-bearer.md):
-// 1. compact JWS with a JSON payload whose `iss` equals the IssuerUrl of one of the issuers
-//    authorized for the application;
-// 2. the signature verifies with a key of that issuer's JWKS (jose::VerifyJws: allow-listed
-//    algorithms, never none/HS*, key by kid with kty/alg/use agreeing, no jwk/jku/x5u/x5c);
-//    an unknown kid refetches the JWKS once (rate-limited by the cache);
-// 3. `exp` present and not passed, `nbf` and `iat` not in the future (each with `leeway`),
+// Checks, in order (docs/design/jwt-bearer.md); those needing no key come before the keys are
+// fetched, so an unreachable issuer does not hide them:
+// 1. compact JWS passing jose::CheckJwsWithoutKey (allow-listed algorithms, never none/HS*, no
+//    jwk/jku/x5u/x5c/crit), with a JSON payload whose `iss` equals the IssuerUrl of one of the
+//    issuers authorized for the application;
+// 2. `exp` present and not passed, `nbf` and `iat` not in the future (each with `leeway`),
 //    `iat` present and at most `max_age` ago;
-// 4. `aud` (string or list) contains one of the issuer's AuthorizedAudiences;
+// 3. the signature verifies with a key of that issuer's JWKS (jose::VerifyJws: key by kid with
+//    kty/alg/use agreeing); an unknown kid refetches the JWKS once (rate-limited by the cache);
+// 4. `aud` (string or list) contains one of the issuer's AuthorizedAudiences (after the
+//    signature: an unsigned probe learns nothing about them);
 // 5. a string claim at the issuer's ClaimAttributePath.
 // Replay (`jti`) is the caller's: the returned replay_id goes into the store with the family.
 #pragma once

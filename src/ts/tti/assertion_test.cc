@@ -218,6 +218,39 @@ TEST_F(AssertionTest, RefusesWrongIssuerAudienceAndMissingClaim) {
               StatusIs(StatusCode::kInvalidArgument, HasSubstr("not a compact JWS")));
 }
 
+// Checks that need no key come before the fetch: an unreachable issuer does not hide them.
+TEST_F(AssertionTest, KeyIndependentChecksComeBeforeTheKeysAreFetched) {
+  fetcher_->Set(std::string(kIssuer) + "/.well-known/openid-configuration",
+                UnavailableError("timed out after 5000 ms"));
+  const std::string payload = crypto::Base64UrlEncode(Claims{}.Json());
+  const std::string none = crypto::Base64UrlEncode(R"({"alg":"none"})") + "." + payload + ".";
+  EXPECT_THAT(Validate(none),
+              StatusIs(StatusCode::kInvalidArgument,
+                       "JWS alg 'none' is refused: unsecured tokens are never accepted"));
+  const std::string hs = crypto::Base64UrlEncode(R"({"alg":"HS256"})") + "." + payload + "." +
+                         crypto::Base64UrlEncode(std::string(32, 'x'));
+  EXPECT_THAT(Validate(hs), StatusIs(StatusCode::kInvalidArgument,
+                                     "JWS alg 'HS256' is refused: HMAC (shared-secret) "
+                                     "algorithms are never accepted"));
+  const std::string jku = crypto::Base64UrlEncode(R"({"alg":"ES256","jku":"https://evil/k"})") +
+                          "." + payload + "." + crypto::Base64UrlEncode(std::string(64, 'x'));
+  EXPECT_THAT(Validate(jku), StatusIs(StatusCode::kInvalidArgument,
+                                      "JWS header member 'jku' is refused: verification keys "
+                                      "are never taken from the token"));
+  Claims expired;
+  expired.exp = kNow - 61;
+  EXPECT_THAT(Validate(Sign(expired)),
+              StatusIs(StatusCode::kInvalidArgument, "assertion has expired"));
+  EXPECT_EQ(fetcher_->calls(std::string(kIssuer) + "/.well-known/openid-configuration"), 0);
+  // The io threads answer these too, with no keys cached.
+  auto cached = validator_.ValidateWithCachedKeys(none, authorized_, kNow);
+  ASSERT_TRUE(cached.has_value());
+  EXPECT_THAT(*cached, StatusIs(StatusCode::kInvalidArgument, HasSubstr("alg 'none'")));
+  // A well-formed assertion still needs the keys, and says why it cannot have them.
+  EXPECT_THAT(Validate(Sign(Claims{})),
+              StatusIs(StatusCode::kUnavailable, HasSubstr("cannot get the signing keys")));
+}
+
 TEST_F(AssertionTest, UnreachableIdpIsUnavailable) {
   fetcher_->Set(std::string(kIssuer) + "/.well-known/openid-configuration",
                 UnavailableError("timed out after 5000 ms"));
