@@ -3,6 +3,7 @@ through sso-admin and identitystore, then users sign in and refresh against what
 Every validation, not-found, conflict, idempotency, pagination and authorization case is
 asserted by the SDK's exception class (botocore's client-side validation is turned off where it
 would stop the request before the server sees it)."""
+import http.client
 import json
 import os
 import unittest
@@ -252,6 +253,46 @@ class ErrorsThroughBoto3(unittest.TestCase):
                          "greater than or equal to 1", ApplicationArn=self.app,
                          GrantType="authorization_code",
                          Grant={"AuthorizationCode": {"RedirectUris": []}})
+
+    def test_oversized_body_is_a_validation_exception(self):
+        """A 2 MB actor policy: refused by the transport's size limit, in sso-admin's shape."""
+        big = {"Effect": "Allow", "Principal": {"AWS": "x" * (2 * 1024 * 1024)},
+               "Action": "sso-oauth:CreateTokenWithIAM", "Resource": "*"}
+        e = self.assertError(self.sso, "ValidationException",
+                             self.sso.put_application_authentication_method,
+                             ApplicationArn=self.app, AuthenticationMethodType="IAM",
+                             AuthenticationMethod={"Iam": {"ActorPolicy": big}})
+        self.assertEqual(e.response["ResponseMetadata"]["HTTPStatusCode"], 413)
+        self.assertEqual(e.response["Error"]["Message"],
+                         "request body too large: at most 262144 bytes")
+        # Nothing changed.
+        self.assertError(self.sso, "ResourceNotFoundException",
+                         self.sso.get_application_authentication_method,
+                         ApplicationArn=self.app, AuthenticationMethodType="IAM")
+        # identitystore's shape carries RequestId.
+        e = self.assertError(self.ids, "ValidationException", self.ids.create_user,
+                             IdentityStoreId=self.store_id, UserName="big",
+                             DisplayName="d" * 1024, Title="t" * (300 * 1024))
+        self.assertEqual(e.response["ResponseMetadata"]["HTTPStatusCode"], 413)
+        self.assertEqual(e.response["RequestId"],
+                         e.response["ResponseMetadata"]["HTTPHeaders"]["x-amzn-requestid"])
+
+    def test_oversized_body_is_refused_from_its_header(self):
+        """The exact wire shape, answered before any of the body is sent."""
+        conn = http.client.HTTPConnection("127.0.0.1", self.server.port, timeout=10)
+        conn.putrequest("POST", "/")
+        conn.putheader("Content-Type", "application/x-amz-json-1.1")
+        conn.putheader("X-Amz-Target", "SWBExternalService.PutApplicationAuthenticationMethod")
+        conn.putheader("Content-Length", str(2 * 1024 * 1024))
+        conn.endheaders()
+        r = conn.getresponse()
+        self.assertEqual(r.status, 413)
+        self.assertEqual(r.getheader("x-amzn-ErrorType"), "ValidationException")
+        self.assertEqual(r.getheader("Content-Type"), "application/x-amz-json-1.1")
+        self.assertEqual(json.loads(r.read()), {
+            "__type": "ValidationException",
+            "Message": "request body too large: at most 262144 bytes"})
+        conn.close()
 
     def test_validation_max_results_range(self):
         self.assertError(self.raw_sso, "ValidationException", self.raw_sso.list_applications,

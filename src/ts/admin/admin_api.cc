@@ -151,7 +151,14 @@ http::Response ErrorResponse(const Status& status, const json::object& extras) {
 
 }  // namespace
 
-http::Response AwsJsonError(const Status& status) { return ErrorResponse(status, {}); }
+http::Response AwsJsonError(const Status& status, std::string_view target,
+                            std::string_view request_id) {
+  json::object extras;
+  if (AdminApi::SigningNameFor(target) == "identitystore" && !request_id.empty()) {
+    extras["RequestId"] = request_id;
+  }
+  return ErrorResponse(status, extras);
+}
 
 struct AdminApi::Impl {
   Env env;

@@ -59,7 +59,9 @@ class AdminApi {
 // The awsJson 1.1 error response for `status` (errors raised before an operation runs, such as
 // SigV4 failures): `__type` and `Message` in the body plus `x-amzn-ErrorType`; 403 for the
 // authentication errors, 400 for other modeled errors, 500 InternalServerException (generic
-// message) for a status without an error type.
-http::Response AwsJsonError(const Status& status);
+// message) for a status without an error type. For an identitystore `target` the body also
+// carries `RequestId` (its error shapes model it) when `request_id` is given.
+http::Response AwsJsonError(const Status& status, std::string_view target = {},
+                            std::string_view request_id = {});
 
 }  // namespace ts::admin

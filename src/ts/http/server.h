@@ -40,8 +40,11 @@ struct ServerOptions {
   std::chrono::seconds write_timeout{30};  // to send one response
   ClockPtr clock;                          // for the Date header; null = SystemClock
   // Builds the transport's own error responses: 400 malformed request, 413 body too large, 431
-  // headers too large, 500 handler threw, 503 shutting down. Null = DefaultErrorResponse.
-  std::function<Response(int status, std::string_view message)> make_error;
+  // headers too large, 500 handler threw, 503 shutting down. `request` carries the method,
+  // target and headers when the request's header was read (never its body: a 413 is answered
+  // without reading it), so the error can take the shape of the API it targets; the request id
+  // always. Null = DefaultErrorResponse.
+  std::function<Response(int status, std::string_view message, const Request& request)> make_error;
   // One stderr line per request: method, path (never the query: it may carry codes), status,
   // duration and request id. Bodies and Authorization are never logged.
   bool access_log = false;

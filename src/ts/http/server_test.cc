@@ -514,7 +514,7 @@ TEST(ServerTest, BodyOverLimitGets413FromMakeError) {
   Recorder recorder;
   ServerOptions options = TestOptions();
   options.max_body_bytes = 10;
-  options.make_error = [](int status, std::string_view message) {
+  options.make_error = [](int status, std::string_view message, const Request&) {
     Response r;
     r.status = status;
     r.SetHeader("Content-Type", "application/x-amz-json-1.1");
@@ -529,7 +529,7 @@ TEST(ServerTest, BodyOverLimitGets413FromMakeError) {
   auto r = c.Read();
   ASSERT_TRUE(r.has_value());
   EXPECT_EQ(r->status, 413);
-  EXPECT_EQ(r->body, R"({"custom":"request body too large"})");
+  EXPECT_EQ(r->body, R"({"custom":"request body too large: at most 10 bytes"})");
   EXPECT_EQ(r->Get("Content-Type"), "application/x-amz-json-1.1");
   EXPECT_EQ(r->Get("Connection"), "close");
   EXPECT_TRUE(r->Get("x-amzn-RequestId").has_value());
@@ -551,7 +551,63 @@ TEST(ServerTest, ChunkedBodyOverLimitGets413) {
   auto r = c.Read();
   ASSERT_TRUE(r.has_value());
   EXPECT_EQ(r->status, 413);
-  EXPECT_EQ(r->body, R"({"message":"request body too large"})");
+  EXPECT_EQ(r->body, R"({"message":"request body too large: at most 10 bytes"})");
+  EXPECT_TRUE(recorder.Get().empty());
+}
+
+// make_error sees the refused request's method, target and headers (so the error can take the
+// shape of the API the request targets), never its body, and the request id it answers with.
+TEST(ServerTest, MakeErrorSeesTheHeaderOfTheRefusedRequest) {
+  struct Seen {
+    std::mutex mu;
+    std::vector<Request> requests;
+  };
+  auto seen = std::make_shared<Seen>();
+  Recorder recorder;
+  ServerOptions options = TestOptions();
+  options.max_body_bytes = 10;
+  options.make_error = [seen](int status, std::string_view message, const Request& request) {
+    std::lock_guard lock(seen->mu);
+    seen->requests.push_back(request);
+    return DefaultErrorResponse(status, message);
+  };
+  auto server = StartOrDie(options, EchoHandler(&recorder));
+  ASSERT_NE(server, nullptr);
+  const std::string requests[] = {
+      // Refused from Content-Length: the body is never sent.
+      "POST /?x=1 HTTP/1.1\r\nHost: h\r\nX-Amz-Target: SWBExternalService.ListInstances\r\n"
+      "Content-Length: 2000000\r\n\r\n",
+      // Refused while reading a chunked body.
+      "POST /?x=1 HTTP/1.1\r\nHost: h\r\nX-Amz-Target: SWBExternalService.ListInstances\r\n"
+      "Transfer-Encoding: chunked\r\n\r\n14\r\n01234567890123456789\r\n0\r\n\r\n"};
+  for (size_t i = 0; i < 2; ++i) {
+    SCOPED_TRACE(i);
+    Client c(server->port());
+    c.Send(requests[i]);
+    auto r = c.Read();
+    ASSERT_TRUE(r.has_value());
+    EXPECT_EQ(r->status, 413);
+    std::lock_guard lock(seen->mu);
+    ASSERT_EQ(seen->requests.size(), i + 1);
+    const Request& request = seen->requests.back();
+    EXPECT_EQ(request.method, "POST");
+    EXPECT_EQ(request.target, "/?x=1");
+    EXPECT_EQ(request.FindHeader("x-amz-target"),
+              std::optional<std::string_view>("SWBExternalService.ListInstances"));
+    EXPECT_EQ(request.body, "");
+    EXPECT_EQ(r->Get("x-amzn-RequestId"), std::optional<std::string>(request.request_id));
+  }
+  // Before the header is complete nothing is known but the request id.
+  Client c(server->port());
+  c.Send("GET / HTTP/1.1\r\nHost: h\r\nX-Big: " + std::string(20000, 'a') + "\r\n\r\n");
+  auto r = c.Read();
+  ASSERT_TRUE(r.has_value());
+  EXPECT_EQ(r->status, 431);
+  std::lock_guard lock(seen->mu);
+  ASSERT_EQ(seen->requests.size(), 3u);
+  EXPECT_EQ(seen->requests.back().method, "");
+  EXPECT_TRUE(seen->requests.back().headers.empty());
+  EXPECT_FALSE(seen->requests.back().request_id.empty());
   EXPECT_TRUE(recorder.Get().empty());
 }
 

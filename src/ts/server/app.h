@@ -12,6 +12,7 @@
 
 #include <memory>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "ts/common/clock.h"
@@ -30,6 +31,13 @@ namespace ts::server {
 StatusOr<std::shared_ptr<storage::Store>> OpenDatabase(const std::string& db);
 // `db` fit for printing: the password of a PostgreSQL URL replaced by ***.
 std::string RedactDatabase(const std::string& db);
+
+// The transport's own errors (http::ServerOptions::make_error; also "starting" 503s) in the shape
+// of the API the request targets, told apart by X-Amz-Target: the admin plane's awsJson 1.1
+// (`__type` in the body; 413 ValidationException, 5xx InternalServerException, other
+// SerializationException; identitystore's with RequestId), else sso-oidc's restJson (413 and
+// 4xx InvalidRequestException, 5xx InternalServerException). The status is kept.
+http::Response TransportError(int status, std::string_view message, const http::Request& request);
 
 class Tessera {
  public:

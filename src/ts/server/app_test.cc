@@ -201,9 +201,64 @@ TEST_F(TesseraTest, AdminPlaneIsSignedPerService) {
     EXPECT_EQ(denied.status, 403);
     EXPECT_EQ(json::parse(denied.body).at("__type"), "InvalidSignatureException") << service;
   }
-  http::Response unsigned_response = app_->Handle(AdminRequest("AWSIdentityStore.ListUsers", "{}"));
+  http::Request unsigned_request = AdminRequest("AWSIdentityStore.ListUsers", "{}");
+  unsigned_request.request_id = "req-9";
+  http::Response unsigned_response = app_->Handle(unsigned_request);
   EXPECT_EQ(json::parse(unsigned_response.body).at("__type"),
             "MissingAuthenticationTokenException");
+  // identitystore's error shapes model RequestId.
+  EXPECT_EQ(json::parse(unsigned_response.body).at("RequestId"), "req-9");
+}
+
+// The transport's 413 (and other own errors) take the shape of the API the request targets.
+TEST(TransportErrorTest, AdminPlaneGetsAwsJsonWithTypeInTheBody) {
+  constexpr char kMessage[] = "request body too large: at most 262144 bytes";
+  http::Request sso = AdminRequest("SWBExternalService.PutApplicationAuthenticationMethod", "");
+  sso.request_id = "req-1";
+  http::Response r = TransportError(413, kMessage, sso);
+  EXPECT_EQ(r.status, 413);
+  EXPECT_EQ(r.FindHeader("x-amzn-ErrorType"),
+            std::optional<std::string_view>("ValidationException"));
+  EXPECT_EQ(r.FindHeader("Content-Type"),
+            std::optional<std::string_view>("application/x-amz-json-1.1"));
+  EXPECT_EQ(json::parse(r.body),
+            json::parse(R"({"__type":"ValidationException",)"
+                        R"("Message":"request body too large: at most 262144 bytes"})"));
+
+  http::Request ids = AdminRequest("AWSIdentityStore.CreateUser", "");
+  ids.request_id = "req-2";
+  r = TransportError(413, kMessage, ids);
+  EXPECT_EQ(r.status, 413);
+  EXPECT_EQ(json::parse(r.body),
+            json::parse(R"({"__type":"ValidationException","RequestId":"req-2",)"
+                        R"("Message":"request body too large: at most 262144 bytes"})"));
+
+  r = TransportError(503, "server is shutting down", sso);
+  EXPECT_EQ(r.status, 503);
+  EXPECT_EQ(r.FindHeader("x-amzn-ErrorType"),
+            std::optional<std::string_view>("InternalServerException"));
+  EXPECT_EQ(json::parse(r.body), json::parse(R"({"__type":"InternalServerException",)"
+                                             R"("Message":"server is shutting down"})"));
+}
+
+TEST(TransportErrorTest, EverythingElseGetsTheSsoOidcShape) {
+  http::Request token;
+  token.method = "POST";
+  token.target = "/token?aws_iam=t";
+  http::Response r = TransportError(413, "request body too large: at most 262144 bytes", token);
+  EXPECT_EQ(r.status, 413);
+  EXPECT_EQ(
+      r.FindHeader("x-amzn-ErrorType"),
+      std::optional<std::string_view>(
+          "InvalidRequestException:http://internal.amazon.com/coral/com.amazonaws.sso.oidc/"));
+  EXPECT_EQ(json::parse(r.body),
+            json::parse(R"({"error":"invalid_request",)"
+                        R"("error_description":"request body too large: at most 262144 bytes",)"
+                        R"("message":"request body too large: at most 262144 bytes"})"));
+  // Nothing known of the request (a header too large to parse): the same.
+  r = TransportError(431, "request header fields too large", http::Request{});
+  EXPECT_EQ(r.status, 431);
+  EXPECT_EQ(json::parse(r.body).at("error"), "invalid_request");
 }
 
 TEST_F(TesseraTest, AdminPlaneUnknownTargetIsUnknownOperation) {

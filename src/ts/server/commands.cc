@@ -14,7 +14,6 @@
 #include "ts/crypto/password.h"
 #include "ts/http/server.h"
 #include "ts/iam/policy.h"
-#include "ts/oauth/errors.h"
 #include "ts/server/app.h"
 #include "ts/server/config.h"
 #include "ts/server/credentials.h"
@@ -177,24 +176,11 @@ int Serve(const std::vector<std::string>& args, std::ostream& out, std::ostream&
   sopts.threads = config->io_threads;
   sopts.clock = clock;
   sopts.access_log = config->access_log;
-  sopts.make_error = [](int status, std::string_view message) {
-    std::string type = status == 413   ? "InvalidRequestException"
-                       : status >= 500 ? "InternalServerException"
-                                       : "InvalidRequestException";
-    http::Response r = oauth::ToErrorResponse(ApiError(
-        status >= 500 ? StatusCode::kUnavailable : StatusCode::kInvalidArgument, type, message));
-    r.status = status;
-    return r;
-  };
+  sopts.make_error = TransportError;
   auto server = http::Server::Start(
       sopts, http::AsyncHandler([ready](http::Request request, http::Responder respond) {
         const Tessera* app = ready->load(std::memory_order_acquire);
-        if (app == nullptr) {
-          http::Response r = oauth::ToErrorResponse(
-              ApiError(StatusCode::kUnavailable, "InternalServerException", "Tessera is starting"));
-          r.status = 503;
-          return respond(std::move(r));
-        }
+        if (app == nullptr) return respond(TransportError(503, "Tessera is starting", request));
         app->HandleAsync(std::move(request), std::move(respond));
       }));
   if (!server.ok()) return Fail(err, server.status());

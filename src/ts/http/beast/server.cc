@@ -137,7 +137,7 @@ class Server::Impl {
   const ServerOptions& options() const { return options_; }
   const AsyncHandler& handler() const { return handler_; }
   bool draining() const { return draining_.load(); }
-  Response MakeError(int status, std::string_view message) const;
+  Response MakeError(int status, std::string_view message, const Request& context) const;
   std::string HttpDate() const;
   void Register(const std::shared_ptr<Session>& session);
   void Unregister(Session* session);
@@ -252,13 +252,16 @@ class Session : public std::enable_shared_from_this<Session> {
 
   const ServerOptions& options() const { return server_.options(); }
 
-  friend class PendingReply;  // Deliver, server_
+  friend class PendingReply;  // Deliver, DeliverError, server_
 
   void ReadRequest() {
     parser_.emplace();
     parser_->header_limit(static_cast<uint32_t>(
         std::min<size_t>(options().max_header_bytes, std::numeric_limits<uint32_t>::max())));
-    parser_->body_limit(static_cast<uint64_t>(options().max_body_bytes));
+    // The body limit is set once the header is in (OnHeader): Beast would otherwise refuse a
+    // large Content-Length while the header is still incomplete to it, and make_error would not
+    // learn which API the request was for.
+    parser_->body_limit(std::numeric_limits<uint64_t>::max());
     if (buffer_.size() > 0) {  // pipelined request already buffered
       started_ = SteadyClock::now();
       ReadHeader();
@@ -297,9 +300,10 @@ class Session : public std::enable_shared_from_this<Session> {
     }
     // The header is in: refuse an oversized body before reading any of it.
     if (auto length = parser_->content_length(); length && *length > options().max_body_bytes) {
-      SendError(413, "request body too large");
+      SendError(413, BodyTooLarge());
       return;
     }
+    parser_->body_limit(static_cast<uint64_t>(options().max_body_bytes));  // chunked bodies
     if (server_.draining()) {
       SendError(503, "server is shutting down");
       return;
@@ -345,7 +349,7 @@ class Session : public std::enable_shared_from_this<Session> {
     if (ec == bhttp::error::header_limit || (in_header && ec == bhttp::error::buffer_overflow)) {
       SendError(431, "request header fields too large");  // RFC 6585 §5
     } else if (ec == bhttp::error::body_limit || ec == bhttp::error::buffer_overflow) {
-      SendError(413, "request body too large");  // RFC 9110 §15.5.14
+      SendError(413, BodyTooLarge());  // RFC 9110 §15.5.14
     } else if (ec == bhttp::error::end_of_stream || ec == bhttp::error::partial_message ||
                ec == bhttp::error::short_read) {
       return;  // the client went away
@@ -370,7 +374,7 @@ class Session : public std::enable_shared_from_this<Session> {
     exchange_ = {msg.keep_alive(),   msg.version() < 11, msg.method() == bhttp::verb::head,
                  request.request_id, request.method,     std::string(request.Path())};
     if (server_.draining()) {
-      SendResponse(server_.MakeError(503, "server is shutting down"));
+      SendResponse(ErrorResponse(503, "server is shutting down"));
       return;
     }
     auto reply = std::make_shared<PendingReply>(shared_from_this());
@@ -380,11 +384,11 @@ class Session : public std::enable_shared_from_this<Session> {
       LogLine("http: handler threw for " + Printable(exchange_.method) + " " +
               Printable(exchange_.path) + " id=" + exchange_.request_id + ": " +
               Printable(e.what()));
-      reply->Answer(server_.MakeError(500, "internal error"));
+      reply->Answer(ErrorResponse(500, "internal error"));
     } catch (...) {
       LogLine("http: handler threw a non-exception for " + Printable(exchange_.method) + " " +
               Printable(exchange_.path) + " id=" + exchange_.request_id);
-      reply->Answer(server_.MakeError(500, "internal error"));
+      reply->Answer(ErrorResponse(500, "internal error"));
     }
   }
 
@@ -394,6 +398,35 @@ class Session : public std::enable_shared_from_this<Session> {
     net::dispatch(strand_, [self = shared_from_this(), response = std::move(response)]() mutable {
       self->SendResponse(std::move(response));
     });
+  }
+
+  // Delivers the transport's own error for the request being handled (a dropped Responder).
+  void DeliverError(int status, std::string_view message) {
+    net::dispatch(strand_, [self = shared_from_this(), status, message = std::string(message)] {
+      self->SendResponse(self->ErrorResponse(status, message));
+    });
+  }
+
+  std::string BodyTooLarge() const {
+    return "request body too large: at most " + std::to_string(options().max_body_bytes) + " bytes";
+  }
+
+  // What make_error may know of the request: its method, target and headers once the header is
+  // parsed (so the error can take the shape of the API it targets; never the body), and the
+  // request id. On the strand only: parser_ keeps the header until the next request is read.
+  Response ErrorResponse(int status, std::string_view message) const {
+    Request context;
+    context.request_id = exchange_.request_id;
+    context.remote_address = remote_address_;
+    if (parser_ && parser_->is_header_done()) {
+      const auto& msg = parser_->get();
+      context.method = std::string(msg.method_string());
+      context.target = std::string(msg.target());
+      for (const auto& field : msg) {
+        context.headers.push_back({ToLower(field.name_string()), std::string(field.value())});
+      }
+    }
+    return server_.MakeError(status, message, context);
   }
 
   // Transport-level error: always closes the connection afterwards.
@@ -407,7 +440,7 @@ class Session : public std::enable_shared_from_this<Session> {
       std::string_view target = msg.target();
       exchange_.path = std::string(target.substr(0, target.find('?')));
     }
-    SendResponse(server_.MakeError(status, message));
+    SendResponse(ErrorResponse(status, message));
   }
 
   void SendResponse(Response response) {
@@ -419,17 +452,17 @@ class Session : public std::enable_shared_from_this<Session> {
         finish(response);
       } catch (const std::exception& e) {
         LogLine("http: finishing the response threw: " + Printable(e.what()) + " id=" + request_id);
-        response = server_.MakeError(500, "internal error");
+        response = ErrorResponse(500, "internal error");
       } catch (...) {
         LogLine("http: finishing the response threw a non-exception id=" + request_id);
-        response = server_.MakeError(500, "internal error");
+        response = ErrorResponse(500, "internal error");
       }
     }
     bool keep_alive = exchange_.keep_alive;
     if (response.status < 200 || response.status > 599) {
       LogLine("http: handler returned invalid status " + std::to_string(response.status) +
               " id=" + request_id);
-      response = server_.MakeError(500, "internal error");
+      response = ErrorResponse(500, "internal error");
     }
     if (auto c = response.FindHeader("connection"); c && EqualsIgnoreCase(*c, "close")) {
       keep_alive = false;
@@ -550,7 +583,7 @@ PendingReply::PendingReply(std::shared_ptr<Session> session)
 PendingReply::~PendingReply() {
   if (answered_.exchange(true)) return;
   LogLine("http: a handler dropped its responder without answering");
-  session_->Deliver(server_.MakeError(500, "internal error"));
+  session_->DeliverError(500, "internal error");
   server_.EndHandling();
 }
 
@@ -564,9 +597,10 @@ void PendingReply::Answer(Response response) {
 
 }  // namespace
 
-Response Server::Impl::MakeError(int status, std::string_view message) const {
+Response Server::Impl::MakeError(int status, std::string_view message,
+                                 const Request& context) const {
   try {
-    return options_.make_error(status, message);
+    return options_.make_error(status, message, context);
   } catch (...) {
     LogLine("http: make_error threw; using the default error response");
     return DefaultErrorResponse(status, message);
@@ -753,7 +787,11 @@ StatusOr<std::unique_ptr<Server>> Server::Start(ServerOptions options, Handler h
 StatusOr<std::unique_ptr<Server>> Server::Start(ServerOptions options, AsyncHandler handler) {
   if (!handler) return InvalidArgumentError("http server: handler is empty");
   if (!options.clock) options.clock = std::make_shared<SystemClock>();
-  if (!options.make_error) options.make_error = DefaultErrorResponse;
+  if (!options.make_error) {
+    options.make_error = [](int status, std::string_view message, const Request&) {
+      return DefaultErrorResponse(status, message);
+    };
+  }
   int threads = options.threads > 0
                     ? options.threads
                     : std::max(1, static_cast<int>(std::thread::hardware_concurrency()));
