@@ -294,6 +294,42 @@ class ErrorsThroughBoto3(unittest.TestCase):
             "Message": "request body too large: at most 262144 bytes"})
         conn.close()
 
+    def test_validation_redirect_uris(self):
+        """Fragments, non-http(s) schemes and non-URIs are refused, naming the member."""
+        e = self.assertError(
+            self.sso, "ValidationException", self.sso.put_application_grant,
+            ApplicationArn=self.app, GrantType="authorization_code",
+            Grant={"AuthorizationCode": {"RedirectUris": ["https://x.example/cb#frag",
+                                                          "javascript:alert(1)//"]}})
+        self.assertEqual(e.response["ResponseMetadata"]["HTTPStatusCode"], 400)
+        self.assertEqual(
+            e.response["Error"]["Message"],
+            "2 validation errors detected: Value 'https://x.example/cb#frag' at "
+            "'Grant.AuthorizationCode.RedirectUris.1' failed to satisfy constraint: Member must "
+            "be an absolute https or http URI with a host and no fragment: it has a fragment "
+            "(RFC 6749 §3.1.2); Value 'javascript:alert(1)//' at "
+            "'Grant.AuthorizationCode.RedirectUris.2' failed to satisfy constraint: Member must "
+            "be an absolute https or http URI with a host and no fragment: scheme 'javascript' "
+            "is not allowed, only https and http")
+        for bad in ["not a uri", "*"]:
+            with self.subTest(bad=bad):
+                self.assertError(
+                    self.sso, "ValidationException", self.sso.put_application_grant,
+                    f"Value '{bad}' at 'Grant.AuthorizationCode.RedirectUris.1' failed to "
+                    "satisfy constraint: Member must be an absolute https or http URI with a "
+                    "host and no fragment: it is not an absolute URI (https://host/path)",
+                    ApplicationArn=self.app, GrantType="authorization_code",
+                    Grant={"AuthorizationCode": {"RedirectUris": [bad]}})
+        # Nothing was stored.
+        self.assertError(self.sso, "ResourceNotFoundException", self.sso.get_application_grant,
+                         ApplicationArn=self.app, GrantType="authorization_code")
+        # Loopback http, as native apps and the AWS CLI use, is fine.
+        self.sso.put_application_grant(
+            ApplicationArn=self.app, GrantType="authorization_code",
+            Grant={"AuthorizationCode": {"RedirectUris": ["http://127.0.0.1:9000/callback"]}})
+        self.sso.delete_application_grant(ApplicationArn=self.app,
+                                          GrantType="authorization_code")
+
     def test_validation_max_results_range(self):
         self.assertError(self.raw_sso, "ValidationException", self.raw_sso.list_applications,
                          "'MaxResults'", InstanceArn=self.instance_arn, MaxResults=0)

@@ -184,6 +184,51 @@ TEST_F(AdminApiTest, GrantsMustMatchTheirType) {
               "ResourceNotFoundException", "refresh_token");
 }
 
+TEST_F(AdminApiTest, RedirectUrisMustBeAbsoluteHttpUrisWithoutFragment) {
+  const std::string arn = CreateApp("App");
+  // A valid grant first: a refused call must leave it as it was.
+  Sso("PutApplicationGrant",
+      {{"ApplicationArn", arn},
+       {"GrantType", "authorization_code"},
+       {"Grant",
+        {{"AuthorizationCode", {{"RedirectUris", json::array{"https://a.example/cb"}}}}}}});
+  ExpectOk();
+  json::object out =
+      Sso("PutApplicationGrant",
+          {{"ApplicationArn", arn},
+           {"GrantType", "authorization_code"},
+           {"Grant",
+            {{"AuthorizationCode",
+              {{"RedirectUris", json::array{"https://x.example/cb#frag", "https://ok.example/cb",
+                                            "javascript:alert(1)//"}}}}}}});
+  ExpectError(out, "ValidationException", "");
+  EXPECT_EQ(out.at("Message").as_string(),
+            "2 validation errors detected: Value 'https://x.example/cb#frag' at "
+            "'Grant.AuthorizationCode.RedirectUris.1' failed to satisfy constraint: Member must "
+            "be an absolute https or http URI with a host and no fragment: it has a fragment "
+            "(RFC 6749 §3.1.2); Value 'javascript:alert(1)//' at "
+            "'Grant.AuthorizationCode.RedirectUris.3' failed to satisfy constraint: Member must "
+            "be an absolute https or http URI with a host and no fragment: scheme 'javascript' "
+            "is not allowed, only https and http");
+  for (const char* bad : {"not a uri", "*"}) {
+    out = Sso("PutApplicationGrant",
+              {{"ApplicationArn", arn},
+               {"GrantType", "authorization_code"},
+               {"Grant", {{"AuthorizationCode", {{"RedirectUris", json::array{bad}}}}}}});
+    ExpectError(out, "ValidationException", "");
+    EXPECT_EQ(out.at("Message").as_string(),
+              "1 validation error detected: Value '" + std::string(bad) +
+                  "' at 'Grant.AuthorizationCode.RedirectUris.1' failed to satisfy constraint: "
+                  "Member must be an absolute https or http URI with a host and no fragment: it "
+                  "is not an absolute URI (https://host/path)");
+  }
+  json::object got =
+      Sso("GetApplicationGrant", {{"ApplicationArn", arn}, {"GrantType", "authorization_code"}});
+  ExpectOk();
+  EXPECT_EQ(json::serialize(got),
+            R"({"Grant":{"AuthorizationCode":{"RedirectUris":["https://a.example/cb"]}}})");
+}
+
 TEST_F(AdminApiTest, ActorPolicyMustParse) {
   const std::string arn = CreateApp("App");
   json::object out =

@@ -8,6 +8,7 @@
 #include "ts/crypto/digest.h"
 #include "ts/crypto/encoding.h"
 #include "ts/crypto/random.h"
+#include "ts/http/uri.h"
 #include "ts/iam/policy.h"
 
 namespace ts::admin::internal {
@@ -261,6 +262,26 @@ StatusOr<json::object> PutApplicationGrant(const Env& env, Call& call) {
       return Validation(
           "Grant.AuthorizationCode.RedirectUris: at least one redirect URI is "
           "needed for the authorization_code grant");
+    }
+    // The model's URI shape is any string; /authorize appends the code to these.
+    std::vector<std::string> errors;
+    const json::array& list = uris->get_array();
+    for (size_t i = 0; i < list.size(); ++i) {
+      const std::string uri = list[i].is_string() ? std::string(list[i].get_string()) : "";
+      if (auto problem = http::RedirectUriProblem(uri)) {
+        errors.push_back("Value '" + uri + "' at 'Grant.AuthorizationCode.RedirectUris." +
+                         std::to_string(i + 1) +
+                         "' failed to satisfy constraint: Member must be an absolute https or "
+                         "http URI with a host and no fragment: " +
+                         *problem);
+      }
+    }
+    if (!errors.empty()) {
+      std::string message = std::to_string(errors.size()) +
+                            (errors.size() == 1 ? " validation error" : " validation errors") +
+                            " detected: ";
+      for (size_t i = 0; i < errors.size(); ++i) message += (i > 0 ? "; " : "") + errors[i];
+      return Validation(message);
     }
   }
   TS_RETURN_IF_ERROR(

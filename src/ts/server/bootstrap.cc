@@ -7,6 +7,7 @@
 #include "ts/common/status_macros.h"
 #include "ts/crypto/password.h"
 #include "ts/crypto/random.h"
+#include "ts/http/uri.h"
 #include "ts/server/credentials.h"
 #include "ts/tti/claims.h"
 
@@ -63,8 +64,15 @@ StatusOr<std::string> GrantValue(const std::string& type, const json::object& gr
         uris->as_array().size() > 10) {
       return Bad(where, "AuthorizationCode.RedirectUris must list 1 to 10 URIs");
     }
-    for (const auto& u : uris->as_array()) {
-      if (!u.is_string()) return Bad(where, "RedirectUris must be strings");
+    const json::array& list = uris->as_array();
+    for (size_t i = 0; i < list.size(); ++i) {
+      if (!list[i].is_string()) return Bad(where, "RedirectUris must be strings");
+      // The same rules as sso-admin PutApplicationGrant (http/uri.h).
+      if (auto problem = http::RedirectUriProblem(list[i].as_string())) {
+        return Bad(where, "AuthorizationCode.RedirectUris[" + std::to_string(i) + "] '" +
+                              std::string(list[i].as_string()) +
+                              "' is not a valid redirect URI: " + *problem);
+      }
     }
   }
   if (type == "urn:ietf:params:oauth:grant-type:jwt-bearer") {

@@ -287,6 +287,38 @@ INSTANTIATE_TEST_SUITE_P(
                             json::object{{"RedirectUris", json::array{1}}};
                       },
                       "Applications[0].Grants[]: RedirectUris must be strings"},
+        MalformedCase{"RedirectUriWithFragment",
+                      [](json::object& d) {
+                        FirstGrant(d)["Grant"].as_object()["AuthorizationCode"] = json::object{
+                            {"RedirectUris",
+                             json::array{"https://app.example/cb", "https://x.example/cb#frag"}}};
+                      },
+                      "Applications[0].Grants[]: AuthorizationCode.RedirectUris[1] "
+                      "'https://x.example/cb#frag' is not a valid redirect URI: it has a "
+                      "fragment (RFC 6749 §3.1.2)"},
+        MalformedCase{"RedirectUriJavascript",
+                      [](json::object& d) {
+                        FirstGrant(d)["Grant"].as_object()["AuthorizationCode"] =
+                            json::object{{"RedirectUris", json::array{"javascript:alert(1)//"}}};
+                      },
+                      "Applications[0].Grants[]: AuthorizationCode.RedirectUris[0] "
+                      "'javascript:alert(1)//' is not a valid redirect URI: scheme 'javascript' "
+                      "is not allowed, only https and http"},
+        MalformedCase{"RedirectUriNotAUri",
+                      [](json::object& d) {
+                        FirstGrant(d)["Grant"].as_object()["AuthorizationCode"] =
+                            json::object{{"RedirectUris", json::array{"not a uri"}}};
+                      },
+                      "Applications[0].Grants[]: AuthorizationCode.RedirectUris[0] 'not a uri' "
+                      "is not a valid redirect URI: it is not an absolute URI "
+                      "(https://host/path)"},
+        MalformedCase{"RedirectUriWildcard",
+                      [](json::object& d) {
+                        FirstGrant(d)["Grant"].as_object()["AuthorizationCode"] =
+                            json::object{{"RedirectUris", json::array{"*"}}};
+                      },
+                      "Applications[0].Grants[]: AuthorizationCode.RedirectUris[0] '*' is not a "
+                      "valid redirect URI: it is not an absolute URI (https://host/path)"},
         MalformedCase{"NonIamAuthenticationMethod",
                       [](json::object& d) {
                         FirstApp(d)["AuthenticationMethods"]

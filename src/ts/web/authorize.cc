@@ -9,6 +9,7 @@
 #include "ts/crypto/encoding.h"
 #include "ts/crypto/password.h"
 #include "ts/crypto/random.h"
+#include "ts/http/uri.h"
 #include "ts/oauth/application.h"
 #include "ts/tokens/token_minter.h"
 #include "ts/web/login_page.h"
@@ -168,6 +169,13 @@ AuthorizeHandler::Outcome AuthorizeHandler::Validate(const AuthRequest& req) {
     out.description =
         "The redirect_uri is not registered for this application (exact match "
         "required).";
+    return out;
+  }
+  // Registered before redirect URIs were checked (http/uri.h)? Never redirect there.
+  if (auto problem = http::RedirectUriProblem(redirect_uri)) {
+    out.error = "invalid_request";
+    out.description = "The registered redirect_uri cannot be used: " + *problem +
+                      ". Register a valid one with PutApplicationGrant.";
     return out;
   }
   // The redirect URI is trusted from here on: errors go back to it.

@@ -285,6 +285,27 @@ TEST_F(AuthorizeTest, MissingRedirectUriIsAPageError) {
                   "invalid_request", "no redirect_uri");
 }
 
+// Stored before redirect URIs were checked on the way in: still never redirected to.
+TEST_F(AuthorizeTest, RegisteredButInvalidRedirectUriIsAPageError) {
+  auto app = store_->GetApplication(kApp);
+  ASSERT_THAT(app, IsOk());
+  app->grants["authorization_code"] =
+      R"({"RedirectUris":["https://x.example/cb#frag","javascript:alert(1)//"]})";
+  ASSERT_THAT(store_->PutApplication(*app), IsOk());
+  const std::pair<const char*, const char*> cases[] = {
+      {"https://x.example/cb#frag",
+       "The registered redirect_uri cannot be used: it has a fragment (RFC 6749 §3.1.2). "
+       "Register a valid one with PutApplicationGrant."},
+      {"javascript:alert(1)//",
+       "The registered redirect_uri cannot be used: scheme &#39;javascript&#39; is not allowed, "
+       "only https and http. Register a valid one with PutApplicationGrant."}};
+  for (const auto& [uri, message] : cases) {
+    SCOPED_TRACE(uri);
+    ExpectPageError(handler_->Get(GetRequest(With(ValidParams(), "redirect_uri", uri))),
+                    "invalid_request", message);
+  }
+}
+
 TEST_F(AuthorizeTest, UnregisteredRedirectUriIsAPageError) {
   // Exact match only: neither a longer path nor another port is accepted.
   for (const char* uri : {"https://mywebapp.example/redirect/x", "https://evil.example/redirect",
