@@ -69,8 +69,9 @@ class Server:
     """A running `tessera serve --demo` with known credentials."""
 
     def __init__(self, extra_args=(), bootstrap=None, env=None, demo=True, db=None):
-        """`db`: a postgresql:// URL several Servers share (pg_harness.PostgresServer); default a
-        fresh SQLite file of this server's own."""
+        """`db`: a postgresql:// URL several Servers share (pg_harness.PostgresServer), or a
+        SQLite path that outlives this server (a restart); default a fresh SQLite file of this
+        server's own. `env`: variables to set, or with None to unset."""
         self.dir = tempfile.mkdtemp(prefix="tessera-e2e-")
         self.db = db if db is not None else os.path.join(self.dir, "tessera.db")
         args = [binary(), "serve", "--listen", "127.0.0.1:0", "--db", self.db]
@@ -89,8 +90,12 @@ class Server:
             "TESSERA_ROOT_SECRET_ACCESS_KEY": ROOT_SECRET,
             "TESSERA_DEMO_PASSWORD": DEMO_PASSWORD,
         })
-        if env:
-            self.env.update(env)
+        for name, value in (env or {}).items():
+            # None unsets a variable the harness would set (a generated credential, say).
+            if value is None:
+                self.env.pop(name, None)
+            else:
+                self.env[name] = value
         self.log_path = os.path.join(self.dir, "server.log")
         self.log = open(self.log_path, "w+")
         self.proc = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=self.log, text=True,

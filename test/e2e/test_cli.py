@@ -1,7 +1,11 @@
 """The AWS CLI v1 against Tessera, and the `tessera` maintenance commands on a live server."""
 import json
+import os
 import re
 import shlex
+import shutil
+import subprocess
+import tempfile
 import unittest
 import urllib.request
 
@@ -206,6 +210,100 @@ class TesseraCommandsTest(unittest.TestCase):
         with urllib.request.urlopen(self.server.url + "/.well-known/jwks.json") as f:
             served = json.load(f)
         self.assertEqual(json.loads(r.stdout), served)
+
+
+class DemoRestartTest(unittest.TestCase):
+    """`make run` again on the same database: nothing the first start printed goes stale, and
+    nothing is printed that the first start did not generate."""
+
+    # What `make run` has: no password or root credential in the environment.
+    FRESH = {"TESSERA_DEMO_PASSWORD": None, "TESSERA_ROOT_ACCESS_KEY_ID": None,
+             "TESSERA_ROOT_SECRET_ACCESS_KEY": None}
+
+    def setUp(self):
+        self.dir = tempfile.mkdtemp(prefix="tessera-e2e-restart-")
+        self.db = os.path.join(self.dir, "tessera.db")
+        self.servers = []
+
+    def tearDown(self):
+        for server in self.servers:
+            server.stop()
+        shutil.rmtree(self.dir, ignore_errors=True)
+
+    def start(self, env=None):
+        server = harness.Server(db=self.db, env={**self.FRESH, **(env or {})})
+        self.servers.append(server)
+        return server
+
+    def stop(self, server):
+        server.stop()
+        self.servers.remove(server)
+
+    @staticmethod
+    def banner_value(server, pattern):
+        m = re.search(pattern, "\n".join(server.banner), re.M)
+        return m.group(1) if m else None
+
+    def signs_in(self, server, password):
+        _, challenge = harness.pkce_pair()
+        browser = harness.Browser(server)
+        _, _, _, form = browser.open_login(browser.authorize_url(challenge))
+        status, _, _ = browser.submit_login(form, "demo", password)
+        return status == 303
+
+    def first_start(self):
+        server = self.start()
+        password = self.banner_value(server, r"^Sign-in user: demo   password: (\S+)$")
+        secret = self.banner_value(server, r"^  export AWS_SECRET_ACCESS_KEY='([^']+)'")
+        self.assertIsNotNone(password, server.banner)
+        self.assertIsNotNone(secret, server.banner)
+        return server, password, secret
+
+    def test_restart_keeps_the_password_and_prints_no_secret(self):
+        server, password, secret = self.first_start()
+        self.stop(server)
+        again = self.start()
+        banner = "\n".join(again.banner)
+        self.assertNotIn(password, banner)
+        self.assertNotIn(secret, banner)
+        self.assertIn("password: printed when the demo user was created (first start)", banner)
+        self.assertIn(f"set-password --user-name demo --db {self.db}", banner)
+        self.assertIn("AWS_SECRET_ACCESS_KEY was printed when this key was generated", banner)
+        self.assertTrue(self.signs_in(again, password))
+
+    def test_a_start_that_cannot_bind_changes_nothing(self):
+        server, password, _ = self.first_start()
+        r = subprocess.run([harness.binary(), "serve", "--demo", "--db", self.db,
+                            "--listen", f"127.0.0.1:{server.port}"],
+                           capture_output=True, text=True, timeout=60,
+                           env={k: v for k, v in server.env.items() if k not in self.FRESH})
+        self.assertEqual(r.returncode, 1)
+        self.assertIn(f"cannot bind 127.0.0.1:{server.port}: Address already in use", r.stderr)
+        self.assertTrue(self.signs_in(server, password))
+
+    def test_set_password_survives_a_restart(self):
+        server, _, _ = self.first_start()
+        r = server.tessera("set-password", "--user-name", "demo", stdin="chosen by the user\n")
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.stop(server)
+        again = self.start()
+        self.assertTrue(self.signs_in(again, "chosen by the user"))
+
+    def test_tessera_demo_password_replaces_it(self):
+        server, password, _ = self.first_start()
+        self.stop(server)
+        again = self.start({"TESSERA_DEMO_PASSWORD": "given in the environment"})
+        self.assertIn("Sign-in user: demo   password: the value of TESSERA_DEMO_PASSWORD",
+                      again.banner)
+        self.assertTrue(self.signs_in(again, "given in the environment"))
+        self.assertFalse(self.signs_in(again, password))
+
+    def test_a_root_secret_from_the_environment_is_not_echoed(self):
+        server = self.start({"TESSERA_ROOT_ACCESS_KEY_ID": harness.ROOT_KEY_ID,
+                             "TESSERA_ROOT_SECRET_ACCESS_KEY": harness.ROOT_SECRET})
+        self.assertNotIn(harness.ROOT_SECRET, "\n".join(server.banner))
+        self.assertIn('  export AWS_SECRET_ACCESS_KEY="$TESSERA_ROOT_SECRET_ACCESS_KEY"',
+                      server.banner)
 
 
 if __name__ == "__main__":

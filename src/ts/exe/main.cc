@@ -15,5 +15,5 @@ int main(int argc, char** argv) {
   // run (103 MB after the benchmark's six scenarios; 60 MB with this bound, CPU unchanged).
   mallopt(M_ARENA_MAX, static_cast<int>(std::max(2u, std::thread::hardware_concurrency())));
   std::vector<std::string> args(argv + 1, argv + argc);
-  return ts::server::RunCommand(args, std::cin, std::cout, std::cerr);
+  return ts::server::RunCommand(args, std::cin, std::cout, std::cerr, argv[0]);
 }

@@ -280,14 +280,23 @@ StatusOr<std::unique_ptr<Tessera>> Tessera::Create(const ServerConfig& config,
 
   BootstrapContext ctx{p->store.get(), keys.iam_secrets, config.regions.front(), now};
   if (config.demo) {
+    // The demo user's password is chosen once, when the user is created: a restart keeps it
+    // (set-password may have changed it), unless TESSERA_DEMO_PASSWORD names a new one.
+    auto existing = p->store->GetUserByName("demo");
+    if (!existing.ok() && existing.status().code() != StatusCode::kNotFound) {
+      return existing.status();
+    }
     std::string password = config.demo_password;
-    if (password.empty()) {
+    if (!password.empty()) {
+      p->demo.demo_password = DemoSecrets::Origin::kEnvironment;
+    } else if (!existing.ok() || existing->password_hash.empty()) {
       password = crypto::RandomToken(12);
+      p->demo.demo_password = DemoSecrets::Origin::kGenerated;
+      p->demo.generated_demo_password = password;
       notices->push_back(
           "generated the demo user's password (set TESSERA_DEMO_PASSWORD to choose "
           "it)");
     }
-    p->demo.demo_password = password;
     TS_RETURN_IF_ERROR(ApplyBootstrap(ctx, DemoBootstrap(password)));
   }
   if (!config.bootstrap_file.empty()) {
@@ -310,9 +319,11 @@ StatusOr<std::unique_ptr<Tessera>> Tessera::Create(const ServerConfig& config,
   p->instance = *instance;
 
   // The root credential of the instance owner: from the environment, else generated once and
-  // kept (sealed) in the store like any other access key.
+  // kept (sealed) in the store like any other access key. Its secret is printed only when it is
+  // generated: SigV4 needs it recoverable, but nobody should read it back.
   p->credentials = std::make_unique<StoreCredentialProvider>(p->store, keys.iam_secrets);
   const std::string root_arn = "arn:aws:iam::" + p->instance.owner_account_id + ":root";
+  p->demo.root_arn = root_arn;
   if (!config.root_access_key_id.empty()) {
     sigv4::Credential root;
     root.access_key_id = config.root_access_key_id;
@@ -321,16 +332,12 @@ StatusOr<std::unique_ptr<Tessera>> Tessera::Create(const ServerConfig& config,
     root.account_id = p->instance.owner_account_id;
     p->credentials->SetRootCredential(root);
     p->demo.access_key_id = root.access_key_id;
-    p->demo.secret_access_key = root.secret_access_key;
+    p->demo.root_secret = DemoSecrets::Origin::kEnvironment;
   } else if (auto id = p->store->GetMeta(kRootKeyMeta); id.ok()) {
     notices->push_back("root access key id: " + *id +
                        " (its secret was printed when it was generated)");
-    if (config.demo) {
-      // The demo prints its credentials every time; they are sealed in the store.
-      TS_ASSIGN_OR_RETURN(sigv4::Credential root, p->credentials->Find(*id));
-      p->demo.access_key_id = root.access_key_id;
-      p->demo.secret_access_key = root.secret_access_key;
-    }
+    p->demo.access_key_id = *id;
+    p->demo.root_secret = DemoSecrets::Origin::kEarlierStart;
   } else {
     storage::IamPrincipal root{root_arn, p->instance.owner_account_id, "", now};
     TS_RETURN_IF_ERROR(p->store->PutPrincipal(root));
@@ -341,7 +348,8 @@ StatusOr<std::unique_ptr<Tessera>> Tessera::Create(const ServerConfig& config,
     notices->push_back("  AWS_ACCESS_KEY_ID=" + key.access_key_id);
     notices->push_back("  AWS_SECRET_ACCESS_KEY=" + key.secret_access_key);
     p->demo.access_key_id = key.access_key_id;
-    p->demo.secret_access_key = key.secret_access_key;
+    p->demo.root_secret = DemoSecrets::Origin::kGenerated;
+    p->demo.generated_secret_access_key = key.secret_access_key;
   }
 
   sigv4::VerifierOptions vopts;

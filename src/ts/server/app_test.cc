@@ -17,6 +17,7 @@
 #include "test/common/status_matchers.h"
 #include "test/common/temp_dir.h"
 #include "ts/crypto/encoding.h"
+#include "ts/crypto/password.h"
 #include "ts/jose/jwk.h"
 #include "ts/jose/verifier.h"
 #include "ts/server/bootstrap.h"
@@ -130,9 +131,13 @@ class TesseraTest : public ::testing::Test {
 
 TEST_F(TesseraTest, CreateWiresTheDemo) {
   EXPECT_EQ(app_->issuer(), std::string(kPublicUrl) + "/ssoins-111111111111");
+  using Origin = Tessera::DemoSecrets::Origin;
   EXPECT_EQ(app_->demo_secrets().access_key_id, kRootId);
-  EXPECT_EQ(app_->demo_secrets().secret_access_key, kRootSecret);
-  EXPECT_EQ(app_->demo_secrets().demo_password, "demo-password");
+  EXPECT_EQ(app_->demo_secrets().root_arn, "arn:aws:iam::111111111111:root");
+  EXPECT_EQ(app_->demo_secrets().root_secret, Origin::kEnvironment);
+  EXPECT_EQ(app_->demo_secrets().generated_secret_access_key, "");
+  EXPECT_EQ(app_->demo_secrets().demo_password, Origin::kEnvironment);
+  EXPECT_EQ(app_->demo_secrets().generated_demo_password, "");
   EXPECT_THAT(app_->store()->GetApplication(kDemoApplicationArn), IsOk());
   // The master key was checked in (and a given root credential is not stored).
   EXPECT_THAT(app_->store()->GetMeta("master_key_check"), IsOk());
@@ -170,6 +175,107 @@ TEST_F(TesseraTest, WithoutDemoOrBootstrapAFreshInstanceIsCreated) {
   auto again = Tessera::Create(empty, kPublicUrl, clock_, &notices);
   ASSERT_THAT(again, IsOk());
   EXPECT_EQ((*again)->store()->GetInstance()->instance_arn, instance->instance_arn);
+}
+
+// --- the demo started again on its database (`make run` twice) ---
+
+class DemoRestartTest : public ::testing::Test {
+ protected:
+  using Origin = Tessera::DemoSecrets::Origin;
+  void SetUp() override {
+    dir_ = ::ts::testing::MakeTempDir("ts-app-demo");
+    ASSERT_FALSE(dir_.empty());
+    config_.db_path = (dir_ / "t.db").string();
+    config_.demo = true;
+    config_.master_key_env = crypto::HexEncode(std::string(32, 'm'));
+  }
+  void TearDown() override { ::ts::testing::RemoveTempDir(dir_); }
+
+  std::unique_ptr<Tessera> Start() {
+    notices_.clear();
+    auto app = Tessera::Create(config_, kPublicUrl, clock_, &notices_);
+    EXPECT_THAT(app, IsOk());
+    return app.ok() ? std::move(*app) : nullptr;
+  }
+  static bool SignsIn(Tessera& app, const std::string& password) {
+    auto user = app.store()->GetUserByName("demo");
+    return user.ok() && crypto::VerifyPassword(password, user->password_hash);
+  }
+
+  fs::path dir_;
+  ServerConfig config_;
+  std::shared_ptr<FakeClock> clock_ = std::make_shared<FakeClock>(kNow);
+  std::vector<std::string> notices_;
+};
+
+TEST_F(DemoRestartTest, ThePasswordIsGeneratedWhenTheUserIsCreatedAndKeptAfter) {
+  auto first = Start();
+  ASSERT_NE(first, nullptr);
+  EXPECT_EQ(first->demo_secrets().demo_password, Origin::kGenerated);
+  const std::string password = first->demo_secrets().generated_demo_password;
+  ASSERT_FALSE(password.empty());
+  EXPECT_TRUE(SignsIn(*first, password));
+  first.reset();
+
+  auto second = Start();
+  ASSERT_NE(second, nullptr);
+  EXPECT_EQ(second->demo_secrets().demo_password, Origin::kEarlierStart);
+  EXPECT_EQ(second->demo_secrets().generated_demo_password, "");
+  EXPECT_TRUE(SignsIn(*second, password));
+  EXPECT_THAT(notices_, ::testing::Not(::testing::Contains(HasSubstr("demo user's password"))));
+}
+
+TEST_F(DemoRestartTest, APasswordSetWithTheCliSurvivesARestart) {
+  auto first = Start();
+  ASSERT_NE(first, nullptr);
+  // What `tessera set-password --user-name demo` does.
+  auto user = first->store()->GetUserByName("demo");
+  ASSERT_THAT(user, IsOk());
+  auto hash = crypto::HashPassword("chosen with set-password");
+  ASSERT_THAT(hash, IsOk());
+  user->password_hash = *hash;
+  ASSERT_THAT(first->store()->UpdateUser(*user), IsOk());
+  first.reset();
+
+  auto second = Start();
+  ASSERT_NE(second, nullptr);
+  EXPECT_TRUE(SignsIn(*second, "chosen with set-password"));
+}
+
+TEST_F(DemoRestartTest, TesseraDemoPasswordReplacesThePasswordOnRestart) {
+  auto first = Start();
+  ASSERT_NE(first, nullptr);
+  const std::string generated = first->demo_secrets().generated_demo_password;
+  first.reset();
+
+  config_.demo_password = "from the environment";
+  auto second = Start();
+  ASSERT_NE(second, nullptr);
+  EXPECT_EQ(second->demo_secrets().demo_password, Origin::kEnvironment);
+  EXPECT_EQ(second->demo_secrets().generated_demo_password, "");
+  EXPECT_TRUE(SignsIn(*second, "from the environment"));
+  EXPECT_FALSE(SignsIn(*second, generated));
+}
+
+TEST_F(DemoRestartTest, TheRootSecretIsShownOnlyByTheStartThatGeneratedIt) {
+  auto first = Start();
+  ASSERT_NE(first, nullptr);
+  const Tessera::DemoSecrets generated = first->demo_secrets();
+  EXPECT_EQ(generated.root_secret, Origin::kGenerated);
+  ASSERT_FALSE(generated.generated_secret_access_key.empty());
+  EXPECT_THAT(notices_, ::testing::Contains(HasSubstr(generated.generated_secret_access_key)));
+  first.reset();
+
+  auto second = Start();
+  ASSERT_NE(second, nullptr);
+  EXPECT_EQ(second->demo_secrets().root_secret, Origin::kEarlierStart);
+  EXPECT_EQ(second->demo_secrets().access_key_id, generated.access_key_id);
+  EXPECT_EQ(second->demo_secrets().generated_secret_access_key, "");
+  for (const std::string& n : notices_) {
+    EXPECT_THAT(n, ::testing::Not(HasSubstr(generated.generated_secret_access_key)));
+  }
+  EXPECT_THAT(notices_, ::testing::Contains("root access key id: " + generated.access_key_id +
+                                            " (its secret was printed when it was generated)"));
 }
 
 // --- the admin plane (POST / with X-Amz-Target) ---

@@ -540,7 +540,8 @@ std::string DemoBootstrap(const std::string& demo_password) {
   w.MemberBool("Primary", true);
   w.EndObject();
   w.EndArray();
-  w.Member("Password", demo_password);
+  // Without a password the user keeps the one it has (a restart of the demo).
+  if (!demo_password.empty()) w.Member("Password", demo_password);
   w.EndObject();
   w.EndArray();
   w.Key("Applications");

@@ -54,7 +54,8 @@ struct BootstrapContext {
 // partial application of a malformed document (everything is validated before writing).
 Status ApplyBootstrap(const BootstrapContext& ctx, const std::string& json);
 
-// The demo document: the identifiers of the AWS documentation examples and a user `demo`.
+// The demo document: the identifiers of the AWS documentation examples and a user `demo`, whose
+// password is left as it is when `demo_password` is empty.
 std::string DemoBootstrap(const std::string& demo_password);
 
 inline constexpr char kDemoInstanceArn[] = "arn:aws:sso:::instance/ssoins-111111111111";

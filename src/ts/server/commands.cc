@@ -9,6 +9,7 @@
 #include <filesystem>
 #include <iostream>
 #include <memory>
+#include <sstream>
 
 #include "ts/common/status_macros.h"
 #include "ts/crypto/password.h"
@@ -111,19 +112,52 @@ int Fail(std::ostream& err, const Status& s) {
   return s.code() == StatusCode::kInvalidArgument ? 2 : 1;
 }
 
-// The demo's instructions: credentials, the sign-in URL and one ready command per step.
-void PrintDemoBanner(std::ostream& out, const std::string& url, const Tessera::DemoSecrets& s) {
+}  // namespace
+
+std::string DemoBanner(const std::string& url, const Tessera::DemoSecrets& s,
+                       const std::string& program, const std::string& db) {
+  using Origin = Tessera::DemoSecrets::Origin;
   constexpr char kApp[] =
       "arn:aws:sso::123456789012:application/ssoins-111111111111/apl-222222222222";
   // A fixed PKCE pair so the printed commands work as pasted: fine for a demo, never for real use.
   constexpr char kVerifier[] = "tessera-demo-pkce-verifier-0123456789abcdefghijklmnop";
   constexpr char kChallenge[] = "bxYgJC2DzeVMvczmLIUimmaHn4DxVH1j2aRebxLVjLQ";
-  out << "\n== Demo ==\n"
-      << "Sign-in user: demo   password: " << s.demo_password << "\n"
-      << "Root credential (may call CreateTokenWithIAM for every application):\n"
-      << "  export AWS_ACCESS_KEY_ID=" << s.access_key_id << "\n"
-      << "  export AWS_SECRET_ACCESS_KEY='" << s.secret_access_key << "'\n"
-      << "  export AWS_DEFAULT_REGION=us-east-1\n\n"
+  const std::string db_flag = " --db " + RedactDatabase(db);
+  std::ostringstream out;
+  out << "\n== Demo ==\n";
+  // Secrets are printed only by the start that generated them (README, Environment).
+  switch (s.demo_password) {
+    case Origin::kGenerated:
+      out << "Sign-in user: demo   password: " << s.generated_demo_password << "\n";
+      break;
+    case Origin::kEnvironment:
+      out << "Sign-in user: demo   password: the value of TESSERA_DEMO_PASSWORD\n";
+      break;
+    case Origin::kEarlierStart:
+      out << "Sign-in user: demo   password: printed when the demo user was created (first "
+             "start); to choose a new one:\n"
+          << "  echo 'a new password' | " << program << " set-password --user-name demo" << db_flag
+          << "\n"
+          << "  (or start with TESSERA_DEMO_PASSWORD set)\n";
+      break;
+  }
+  out << "Root credential (may call CreateTokenWithIAM for every application):\n"
+      << "  export AWS_ACCESS_KEY_ID=" << s.access_key_id << "\n";
+  switch (s.root_secret) {
+    case Origin::kGenerated:
+      out << "  export AWS_SECRET_ACCESS_KEY='" << s.generated_secret_access_key
+          << "'   # shown only this once\n";
+      break;
+    case Origin::kEnvironment:
+      out << "  export AWS_SECRET_ACCESS_KEY=\"$TESSERA_ROOT_SECRET_ACCESS_KEY\"\n";
+      break;
+    case Origin::kEarlierStart:
+      out << "  # AWS_SECRET_ACCESS_KEY was printed when this key was generated (first start);\n"
+          << "  # lost it? a new root key pair: " << program
+          << " create-access-key --principal-arn " << s.root_arn << db_flag << "\n";
+      break;
+  }
+  out << "  export AWS_DEFAULT_REGION=us-east-1\n\n"
       << "1. Open in a browser and sign in (the browser then goes to\n"
       << "   https://mywebapp.example/redirect?code=...; copy the code from the address bar):\n"
       << "  " << url
@@ -148,9 +182,13 @@ void PrintDemoBanner(std::ostream& out, const std::string& url, const Tessera::D
       << "  aws sso-oidc create-token-with-iam --endpoint-url " << url << " \\\n"
       << "    --client-id " << kApp << " \\\n"
       << "    --grant-type refresh_token --refresh-token REFRESH_TOKEN\n";
+  return out.str();
 }
 
-int Serve(const std::vector<std::string>& args, std::ostream& out, std::ostream& err) {
+namespace {
+
+int Serve(const std::vector<std::string>& args, const std::string& program, std::ostream& out,
+          std::ostream& err) {
   for (const auto& a : args) {
     if (a == "--help" || a == "-h") {
       out << ServeUsage();
@@ -201,7 +239,7 @@ int Serve(const std::vector<std::string>& args, std::ostream& out, std::ostream&
   out << "  issuer: " << (*app)->issuer() << "\n";
   out << "  database: " << RedactDatabase(config->db_path) << "\n";
   for (const auto& n : notices) out << "  " << n << "\n";
-  if (config->demo) PrintDemoBanner(out, public_url, (*app)->demo_secrets());
+  if (config->demo) out << DemoBanner(public_url, (*app)->demo_secrets(), program, config->db_path);
   out.flush();
 
   int sig = 0;
@@ -238,13 +276,13 @@ int SetPassword(const Flags& flags, std::istream& in, std::ostream& out, std::os
 }  // namespace
 
 int RunCommand(const std::vector<std::string>& args, std::istream& in, std::ostream& out,
-               std::ostream& err) {
+               std::ostream& err, const std::string& program) {
   if (args.empty() || args[0] == "help" || args[0] == "--help" || args[0] == "-h") {
     (args.empty() ? err : out) << kUsage;
     return args.empty() ? 2 : 0;
   }
   const std::string& cmd = args[0];
-  if (cmd == "serve") return Serve(args, out, err);
+  if (cmd == "serve") return Serve(args, program, out, err);
   if (cmd == "version") {
     out << "tessera 0.1.0\n";
     return 0;

@@ -7,10 +7,19 @@
 #include <string>
 #include <vector>
 
+#include "ts/server/app.h"
+
 namespace ts::server {
 
-// Runs `tessera <args...>`; prints to out/err; returns the exit status.
+// Runs `tessera <args...>`; prints to out/err; returns the exit status. `program` is how the
+// binary was invoked (argv[0]), for the commands the demo banner suggests.
 int RunCommand(const std::vector<std::string>& args, std::istream& in, std::ostream& out,
-               std::ostream& err);
+               std::ostream& err, const std::string& program = "tessera");
+
+// The demo's instructions: credentials, the sign-in URL and one ready command per step. A secret
+// appears only when this start generated it; otherwise the banner says where it is and how to
+// replace it (`program` and `db` make those commands paste as printed).
+std::string DemoBanner(const std::string& url, const Tessera::DemoSecrets& secrets,
+                       const std::string& program, const std::string& db);
 
 }  // namespace ts::server

@@ -87,7 +87,9 @@ environment:
                                  must exist, so every node has the same key)
   TESSERA_ROOT_ACCESS_KEY_ID     the instance owner's root credential
   TESSERA_ROOT_SECRET_ACCESS_KEY (generated at first start and printed once if unset)
-  TESSERA_DEMO_PASSWORD          the demo user's password (generated and printed if unset)
+  TESSERA_DEMO_PASSWORD          the demo user's password, set at every start (if unset:
+                                 generated and printed when the demo user is created, then
+                                 kept; set-password changes it)
 )";
 }
 
