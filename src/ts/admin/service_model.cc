@@ -1,5 +1,6 @@
 #include "ts/admin/service_model.h"
 
+#include <algorithm>
 #include <boost/json.hpp>
 #include <map>
 #include <optional>
@@ -115,17 +116,39 @@ struct ServiceModel::Impl {
     return it == shapes.end() ? nullptr : &it->second;
   }
 
+  // One problem found in a value: where, what it was, and the constraint it broke.
+  struct Problem {
+    enum class Kind { kConstraint, kRequired, kUnknown };
+    Kind kind = Kind::kConstraint;
+    std::string path;
+    std::string value;  // "Value 'x'", "Value" (sensitive or not a scalar)
+    std::string constraint;
+  };
+  using Problems = std::vector<Problem>;
+
+  // Where a child value is: AWS names list elements 1-based (".1"); a file reader counts from 0
+  // in brackets ("[0]").
+  static std::string ChildPath(const std::string& path, size_t index,
+                               const ValidationOptions& options) {
+    if (!options.root.empty()) return path + "[" + std::to_string(index) + "]";
+    return path + "." + std::to_string(index + 1);
+  }
+  static std::string MemberPath(const std::string& path, std::string_view member) {
+    return path.empty() ? std::string(member) : path + "." + std::string(member);
+  }
+
+  static void Add(Problems& problems, const std::string& path, std::string value,
+                  std::string constraint) {
+    problems.push_back({Problem::Kind::kConstraint, path, std::move(value), std::move(constraint)});
+  }
+
   void Check(const Shape& shape, const json::value& v, const std::string& path,
-             std::vector<std::string>& errors) const {
-    const std::string at = path.empty() ? "the request" : "'" + path + "'";
+             const ValidationOptions& options, bool top, Problems& problems) const {
     if (shape.is_document) return;
     const std::string& t = shape.type;
     if (t == "string" || t == "blob") {
       if (!v.is_string()) {
-        errors.push_back("Value at " + at +
-                         " failed to satisfy constraint: Member must be a string, "
-                         "not a " +
-                         Describe(v));
+        Add(problems, path, "Value", "Member must be a string, not a " + Describe(v));
         return;
       }
       std::string_view s = Sv(v.get_string());
@@ -135,159 +158,173 @@ struct ServiceModel::Impl {
       if (!shape.enum_values.empty() && !shape.enum_values.contains(std::string(s))) {
         std::string list;
         for (const std::string& e : shape.enum_values) list += (list.empty() ? "" : ", ") + e;
-        errors.push_back(value + " at " + at +
-                         " failed to satisfy constraint: Member must satisfy enum value set: [" +
-                         list + "]");
+        Add(problems, path, value, "Member must satisfy enum value set: [" + list + "]");
       }
       if (shape.min && static_cast<int64_t>(length) < *shape.min) {
-        errors.push_back("Value at " + at +
-                         " failed to satisfy constraint: Member must have length greater than or "
-                         "equal to " +
-                         std::to_string(*shape.min));
+        Add(problems, path, "Value",
+            "Member must have length greater than or equal to " + std::to_string(*shape.min));
       }
       if (shape.max && static_cast<int64_t>(length) > *shape.max) {
-        errors.push_back("Value at " + at +
-                         " failed to satisfy constraint: Member must have length less than or "
-                         "equal to " +
-                         std::to_string(*shape.max));
+        Add(problems, path, "Value",
+            "Member must have length less than or equal to " + std::to_string(*shape.max));
       }
       // libstdc++'s regex executor recurses per character: a value over the length limit (or,
       // for the one unbounded pattern, over kMaxPatternInput) is not matched at all.
       const bool too_long =
           (shape.max && static_cast<int64_t>(length) > *shape.max) || length > kMaxPatternInput;
-      if (shape.regex && (too_long || !std::regex_match(marked, *shape.regex))) {
-        errors.push_back(value + " at " + at +
-                         " failed to satisfy constraint: Member must satisfy regular expression "
-                         "pattern: " +
-                         shape.pattern);
+      const bool skipped = std::find(options.skip_patterns.begin(), options.skip_patterns.end(),
+                                     shape.name) != options.skip_patterns.end();
+      if (shape.regex && !skipped && (too_long || !std::regex_match(marked, *shape.regex))) {
+        Add(problems, path, value,
+            "Member must satisfy regular expression pattern: " + shape.pattern);
       }
       return;
     }
     if (t == "integer" || t == "long") {
       if (!v.is_int64() && !v.is_uint64()) {
-        errors.push_back("Value at " + at +
-                         " failed to satisfy constraint: Member must be an "
-                         "integer, not a " +
-                         Describe(v));
+        Add(problems, path, "Value", "Member must be an integer, not a " + Describe(v));
         return;
       }
       const int64_t n = v.is_int64() ? v.get_int64() : static_cast<int64_t>(v.get_uint64());
+      const std::string value = "Value '" + std::to_string(n) + "'";
       if (shape.min && n < *shape.min) {
-        errors.push_back("Value '" + std::to_string(n) + "' at " + at +
-                         " failed to satisfy constraint: Member must have value greater than or "
-                         "equal to " +
-                         std::to_string(*shape.min));
+        Add(problems, path, value,
+            "Member must have value greater than or equal to " + std::to_string(*shape.min));
       }
       if (shape.max && n > *shape.max) {
-        errors.push_back("Value '" + std::to_string(n) + "' at " + at +
-                         " failed to satisfy constraint: Member must have value less than or "
-                         "equal to " +
-                         std::to_string(*shape.max));
+        Add(problems, path, value,
+            "Member must have value less than or equal to " + std::to_string(*shape.max));
       }
       return;
     }
     if (t == "boolean") {
-      if (!v.is_bool()) {
-        errors.push_back("Value at " + at +
-                         " failed to satisfy constraint: Member must be a "
-                         "boolean, not a " +
-                         Describe(v));
-      }
+      if (!v.is_bool())
+        Add(problems, path, "Value", "Member must be a boolean, not a " + Describe(v));
       return;
     }
     if (t == "timestamp" || t == "double" || t == "float") {
-      if (!v.is_number()) {
-        errors.push_back("Value at " + at +
-                         " failed to satisfy constraint: Member must be a "
-                         "number, not a " +
-                         Describe(v));
-      }
+      if (!v.is_number())
+        Add(problems, path, "Value", "Member must be a number, not a " + Describe(v));
       return;
     }
     if (t == "list") {
       if (!v.is_array()) {
-        errors.push_back("Value at " + at +
-                         " failed to satisfy constraint: Member must be a "
-                         "list, not a " +
-                         Describe(v));
+        Add(problems, path, "Value", "Member must be a list, not a " + Describe(v));
         return;
       }
       const json::array& a = v.get_array();
-      CheckCount(shape, static_cast<int64_t>(a.size()), at, errors);
+      CheckCount(shape, static_cast<int64_t>(a.size()), path, problems);
       const Shape* member = Find(shape.member_shape);
       if (member == nullptr) return;
       for (size_t i = 0; i < a.size(); ++i) {
         if (a[i].is_null()) continue;
-        Check(*member, a[i], path + "." + std::to_string(i + 1), errors);
+        Check(*member, a[i], ChildPath(path, i, options), options, false, problems);
       }
       return;
     }
     if (t == "map") {
       if (!v.is_object()) {
-        errors.push_back("Value at " + at +
-                         " failed to satisfy constraint: Member must be a "
-                         "map, not a " +
-                         Describe(v));
+        Add(problems, path, "Value", "Member must be a map, not a " + Describe(v));
         return;
       }
       const json::object& o = v.get_object();
-      CheckCount(shape, static_cast<int64_t>(o.size()), at, errors);
+      CheckCount(shape, static_cast<int64_t>(o.size()), path, problems);
       const Shape* key = Find(shape.key_shape);
       const Shape* value = Find(shape.value_shape);
       for (const auto& kv : o) {
-        const std::string child = path + "." + std::string(kv.key());
-        if (key != nullptr) Check(*key, json::value(kv.key()), child, errors);
-        if (value != nullptr && !kv.value().is_null()) Check(*value, kv.value(), child, errors);
+        const std::string child = MemberPath(path, kv.key());
+        if (key != nullptr) Check(*key, json::value(kv.key()), child, options, false, problems);
+        if (value != nullptr && !kv.value().is_null()) {
+          Check(*value, kv.value(), child, options, false, problems);
+        }
       }
       return;
     }
     if (t == "structure") {
       if (!v.is_object()) {
-        errors.push_back("Value at " + at +
-                         " failed to satisfy constraint: Member must be a "
-                         "structure, not a " +
-                         Describe(v));
+        Add(problems, path, "Value", "Member must be a structure, not a " + Describe(v));
         return;
       }
       const json::object& o = v.get_object();
+      auto omitted = [&](std::string_view name) {
+        return top &&
+               std::find(options.omit.begin(), options.omit.end(), name) != options.omit.end();
+      };
       int set = 0;
+      std::string names;
       for (const Member& m : shape.members) {
-        const std::string child = path.empty() ? m.name : path + "." + m.name;
+        if (omitted(m.name)) continue;
+        names += (names.empty() ? "" : ", ") + m.name;
+        const std::string child = MemberPath(path, m.name);
         const json::value* mv = o.if_contains(m.name);
         if (mv == nullptr || mv->is_null()) {
           if (shape.required.contains(m.name)) {
-            errors.push_back("Value null at '" + child +
-                             "' failed to satisfy constraint: Member must not be null");
+            problems.push_back(
+                {Problem::Kind::kRequired, child, "Value null", "Member must not be null"});
           }
           continue;
         }
         ++set;
-        if (const Shape* ms = Find(m.shape)) Check(*ms, *mv, child, errors);
+        if (const Shape* ms = Find(m.shape)) Check(*ms, *mv, child, options, false, problems);
+      }
+      if (options.reject_unknown) {
+        for (const auto& kv : o) {
+          const bool known =
+              std::any_of(shape.members.begin(), shape.members.end(),
+                          [&](const Member& m) { return m.name == kv.key() && !omitted(m.name); });
+          if (!known) {
+            problems.push_back({Problem::Kind::kUnknown, MemberPath(path, kv.key()), "",
+                                "unknown member (expected one of " + names + ")"});
+          }
+        }
       }
       if (shape.is_union && set != 1) {
-        std::string names;
-        for (const Member& m : shape.members) names += (names.empty() ? "" : ", ") + m.name;
-        errors.push_back("Value at " + at + " failed to satisfy constraint: exactly one of [" +
-                         names + "] must be set, got " + std::to_string(set));
+        Add(problems, path, "Value",
+            "exactly one of [" + names + "] must be set, got " + std::to_string(set));
       }
       return;
     }
   }
 
-  static void CheckCount(const Shape& shape, int64_t n, const std::string& at,
-                         std::vector<std::string>& errors) {
+  static void CheckCount(const Shape& shape, int64_t n, const std::string& path,
+                         Problems& problems) {
     if (shape.min && n < *shape.min) {
-      errors.push_back("Value at " + at +
-                       " failed to satisfy constraint: Member must have length greater than or "
-                       "equal to " +
-                       std::to_string(*shape.min));
+      Add(problems, path, "Value",
+          "Member must have length greater than or equal to " + std::to_string(*shape.min));
     }
     if (shape.max && n > *shape.max) {
-      errors.push_back("Value at " + at +
-                       " failed to satisfy constraint: Member must have length less than or "
-                       "equal to " +
-                       std::to_string(*shape.max));
+      Add(problems, path, "Value",
+          "Member must have length less than or equal to " + std::to_string(*shape.max));
     }
+  }
+
+  // AWS's message ("1 validation error detected: Value 'x' at 'Name' failed to satisfy
+  // constraint: ..."), or with a root the file's ("Users[0].UserName: is required").
+  static Status ToStatus(const Problems& problems, const ValidationOptions& options) {
+    if (problems.empty()) return OkStatus();
+    std::string message;
+    if (options.root.empty()) {
+      message = std::to_string(problems.size()) +
+                (problems.size() == 1 ? " validation error" : " validation errors") + " detected: ";
+    }
+    for (size_t i = 0; i < problems.size(); ++i) {
+      const Problem& p = problems[i];
+      if (i > 0) message += "; ";
+      if (!options.root.empty()) {
+        message += p.path + ": ";
+        if (p.kind == Problem::Kind::kRequired) {
+          message += "is required";
+        } else if (p.kind == Problem::Kind::kUnknown) {
+          message += p.constraint;
+        } else {
+          message += p.value + " failed to satisfy constraint: " + p.constraint;
+        }
+        continue;
+      }
+      message += p.value + " at " + (p.path.empty() ? "the request" : "'" + p.path + "'") +
+                 " failed to satisfy constraint: " + p.constraint;
+    }
+    return ApiError(StatusCode::kInvalidArgument, "ValidationException", message);
   }
 };
 
@@ -399,24 +436,26 @@ bool ServiceModel::HasOperation(std::string_view operation) const {
   return impl_->operation_inputs.contains(operation);
 }
 
-Status ServiceModel::ValidateInput(std::string_view operation, const json::value& input) const {
+Status ServiceModel::ValidateInput(std::string_view operation, const json::value& input,
+                                   const ValidationOptions& options) const {
   auto it = impl_->operation_inputs.find(operation);
   if (it == impl_->operation_inputs.end()) {
     return NotFoundError("no operation " + std::string(operation));
   }
   const Shape* shape = impl_->Find(it->second);
   if (shape == nullptr) return OkStatus();
-  std::vector<std::string> errors;
-  impl_->Check(*shape, input, "", errors);
-  if (errors.empty()) return OkStatus();
-  std::string message = std::to_string(errors.size()) +
-                        (errors.size() == 1 ? " validation error" : " validation errors") +
-                        " detected: ";
-  for (size_t i = 0; i < errors.size(); ++i) {
-    if (i > 0) message += "; ";
-    message += errors[i];
-  }
-  return ApiError(StatusCode::kInvalidArgument, "ValidationException", message);
+  Impl::Problems problems;
+  impl_->Check(*shape, input, options.root, options, true, problems);
+  return Impl::ToStatus(problems, options);
+}
+
+Status ServiceModel::ValidateShape(std::string_view shape_name, const json::value& value,
+                                   const ValidationOptions& options) const {
+  const Shape* shape = impl_->Find(shape_name);
+  if (shape == nullptr) return NotFoundError("no shape " + std::string(shape_name));
+  Impl::Problems problems;
+  impl_->Check(*shape, value, options.root, options, true, problems);
+  return Impl::ToStatus(problems, options);
 }
 
 std::vector<std::string> ServiceModel::IdempotencyTokenMembers(std::string_view operation) const {

@@ -5,10 +5,13 @@
 
 #include <boost/json.hpp>
 
+#include "test/common/status_matchers.h"
+
 namespace ts::admin {
 namespace {
 
 using ::testing::HasSubstr;
+using ::ts::testing::IsOk;
 namespace json = boost::json;
 
 const ServiceModel& Sso() {
@@ -185,6 +188,82 @@ TEST(ServiceModelTest, OverlongValuesFailWithoutRunningThePattern) {
 TEST(ServiceModelTest, UnknownOperationIsNotFound) {
   Status status = Sso().ValidateInput("Nope", json::object());
   EXPECT_EQ(status.code(), StatusCode::kNotFound);
+}
+
+// --- the file style (bootstrap files: ValidationOptions with a root) ---
+
+std::string CheckFile(const ServiceModel& model, const char* op, const std::string& body,
+                      const ValidationOptions& options) {
+  Status status = model.ValidateInput(op, json::parse(body), options);
+  if (status.ok()) return "";
+  EXPECT_EQ(status.error_type(), "ValidationException") << status;
+  return std::string(status.message());
+}
+
+TEST(ServiceModelTest, FileStyleNamesMembersFromTheRootAndCountsElementsFromZero) {
+  ValidationOptions options;
+  options.root = "Applications[0].Grants[1]";
+  options.omit = {"ApplicationArn"};
+  EXPECT_EQ(CheckFile(Sso(), "PutApplicationGrant",
+                      R"({"GrantType":"authorization_code","Grant":{"AuthorizationCode":)"
+                      R"({"RedirectUris":["https://a.example/cb","https://b.example/cb"]}}})",
+                      options),
+            "");
+  EXPECT_EQ(CheckFile(Sso(), "PutApplicationGrant",
+                      R"({"GrantType":"authorization_code","Grant":{"AuthorizationCode":)"
+                      R"({"RedirectUris":["https://a.example/cb",7]}}})",
+                      options),
+            "Applications[0].Grants[1].Grant.AuthorizationCode.RedirectUris[1]: Value failed to "
+            "satisfy constraint: Member must be a string, not a number");
+  EXPECT_EQ(CheckFile(Sso(), "PutApplicationGrant", R"({"Grant":{"RefreshToken":{}}})", options),
+            "Applications[0].Grants[1].GrantType: is required");
+}
+
+TEST(ServiceModelTest, FileStyleRefusesUnknownAndOmittedMembersAtEveryLevel) {
+  ValidationOptions options;
+  options.root = "Applications[0].Grants[0]";
+  options.reject_unknown = true;
+  options.omit = {"ApplicationArn"};
+  EXPECT_EQ(CheckFile(Sso(), "PutApplicationGrant",
+                      std::string(R"({"ApplicationArn":")") + kApp +
+                          R"(","GrantType":"refresh_token","Grant":{"RefreshToken":{}}})",
+                      options),
+            "Applications[0].Grants[0].ApplicationArn: unknown member (expected one of Grant, "
+            "GrantType)");
+  EXPECT_THAT(CheckFile(Sso(), "PutApplicationGrant",
+                        R"({"GrantType":"authorization_code","Grant":{"AuthorizationCode":)"
+                        R"({"RedirectUri":["https://a.example/cb"]}}})",
+                        options),
+              HasSubstr("Applications[0].Grants[0].Grant.AuthorizationCode.RedirectUri: "
+                        "unknown member (expected one of RedirectUris)"));
+  // The wire keeps ignoring them (SDKs newer than the model).
+  EXPECT_EQ(Check(Sso(), "PutApplicationGrant",
+                  std::string(R"({"ApplicationArn":")") + kApp +
+                      R"(","GrantType":"refresh_token","Grant":{"RefreshToken":{}},"New":1})"),
+            "");
+}
+
+TEST(ServiceModelTest, ValidateShapeChecksOneValue) {
+  ValidationOptions options;
+  options.root = "Applications[0].ApplicationArn";
+  EXPECT_THAT(Sso().ValidateShape("ApplicationArn", json::value(kApp), options), IsOk());
+  Status bad = Sso().ValidateShape("ApplicationArn", json::value("foo"), options);
+  EXPECT_EQ(bad.error_type(), "ValidationException");
+  EXPECT_THAT(std::string(bad.message()),
+              HasSubstr("Applications[0].ApplicationArn: Value 'foo' failed to satisfy "
+                        "constraint: Member must satisfy regular expression pattern: arn:aws"));
+  EXPECT_EQ(Sso().ValidateShape("NoSuchShape", json::value(1)).code(), StatusCode::kNotFound);
+}
+
+TEST(ServiceModelTest, SkippedPatternsAreLeftToTheCaller) {
+  ValidationOptions options;
+  options.root = "Instance.InstanceArn";
+  options.skip_patterns = {"InstanceArn"};
+  const json::value doc_example("arn:aws:sso:::instance/ssoins-111111111111");
+  EXPECT_THAT(Sso().ValidateShape("InstanceArn", doc_example, options), IsOk());
+  options.skip_patterns.clear();
+  EXPECT_THAT(std::string(Sso().ValidateShape("InstanceArn", doc_example, options).message()),
+              HasSubstr("regular expression pattern"));
 }
 
 TEST(ServiceModelTest, MarkNonAsciiCountsCodePoints) {
