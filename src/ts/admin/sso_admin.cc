@@ -4,17 +4,14 @@
 #include <algorithm>
 
 #include "ts/admin/handlers.h"
+#include "ts/admin/rules.h"
 #include "ts/common/status_macros.h"
 #include "ts/crypto/digest.h"
 #include "ts/crypto/encoding.h"
 #include "ts/crypto/random.h"
-#include "ts/http/uri.h"
-#include "ts/iam/policy.h"
 
 namespace ts::admin::internal {
 namespace {
-
-constexpr std::string_view kCustomProvider = "arn:aws:sso::aws:applicationProvider/custom";
 
 Status CheckInstance(const Env& env, const Call& call) {
   const std::string arn = Str(call.in, "InstanceArn");
@@ -128,10 +125,8 @@ StatusOr<json::object> CreateApplication(const Env& env, Call& call) {
   Idempotency idem;
   TS_ASSIGN_OR_RETURN(std::optional<json::object> replay, Replay(env, call, idem));
   if (replay) return *replay;
-  if (Str(call.in, "ApplicationProviderArn") != kCustomProvider) {
-    return Validation("ApplicationProviderArn: only " + std::string(kCustomProvider) +
-                      " (customer managed OAuth 2.0 applications) is supported");
-  }
+  TS_RETURN_IF_ERROR(
+      CheckApplicationProvider(Str(call.in, "ApplicationProviderArn"), "ApplicationProviderArn"));
   TS_ASSIGN_OR_RETURN(auto tags, TagsOf(call.in));
   const std::string name = Str(call.in, "Name");
   TS_ASSIGN_OR_RETURN(std::vector<storage::Application> apps, env.store->ListApplications());
@@ -142,7 +137,7 @@ StatusOr<json::object> CreateApplication(const Env& env, Call& call) {
   app.application_arn = "arn:aws:sso::" + env.instance.owner_account_id + ":application/" +
                         env.instance.instance_id + "/apl-" + RandomHex(8);
   app.instance_arn = env.instance.instance_arn;
-  app.application_provider_arn = std::string(kCustomProvider);
+  app.application_provider_arn = std::string(kCustomApplicationProvider);
   app.name = name;
   app.description = Str(call.in, "Description");
   app.status = Has(call.in, "Status") ? Str(call.in, "Status") : "ENABLED";
@@ -221,28 +216,16 @@ StatusOr<json::object> DeleteApplication(const Env& env, Call& call) {
 
 // --- grants ---
 
-// GrantType -> the Grant union member that must carry its configuration.
-std::string_view GrantMember(std::string_view grant_type) {
-  if (grant_type == "authorization_code") return "AuthorizationCode";
-  if (grant_type == "refresh_token") return "RefreshToken";
-  if (grant_type == "urn:ietf:params:oauth:grant-type:jwt-bearer") return "JwtBearer";
-  if (grant_type == "urn:ietf:params:oauth:grant-type:token-exchange") return "TokenExchange";
-  return "";
-}
-
 json::object GrantJson(std::string_view grant_type, const std::string& stored) {
-  return json::object{{GrantMember(grant_type), ParseStored(stored)}};
+  return json::object{{GrantMemberFor(grant_type), ParseStored(stored)}};
 }
 
 StatusOr<json::object> PutApplicationGrant(const Env& env, Call& call) {
   const std::string grant_type = Str(call.in, "GrantType");
-  const std::string_view member = GrantMember(grant_type);
+  const std::string_view member = GrantMemberFor(grant_type);
   const json::object& grant = call.in.at("Grant").get_object();
+  TS_RETURN_IF_ERROR(CheckGrant(grant_type, grant, "Grant"));
   const json::value* value = grant.if_contains(member);
-  if (value == nullptr || value->is_null()) {
-    return Validation("Grant: GrantType " + grant_type + " needs the Grant member " +
-                      std::string(member));
-  }
   if (member == "JwtBearer" && value->is_object()) {
     if (const json::value* issuers = value->get_object().if_contains("AuthorizedTokenIssuers");
         issuers && issuers->is_array()) {
@@ -254,34 +237,6 @@ StatusOr<json::object> PutApplicationGrant(const Env& env, Call& call) {
           return ClientFacing(tti.status(), "Trusted token issuer " + arn + " does not exist");
         }
       }
-    }
-  }
-  if (member == "AuthorizationCode" && value->is_object()) {
-    const json::value* uris = value->get_object().if_contains("RedirectUris");
-    if (uris == nullptr || !uris->is_array() || uris->get_array().empty()) {
-      return Validation(
-          "Grant.AuthorizationCode.RedirectUris: at least one redirect URI is "
-          "needed for the authorization_code grant");
-    }
-    // The model's URI shape is any string; /authorize appends the code to these.
-    std::vector<std::string> errors;
-    const json::array& list = uris->get_array();
-    for (size_t i = 0; i < list.size(); ++i) {
-      const std::string uri = list[i].is_string() ? std::string(list[i].get_string()) : "";
-      if (auto problem = http::RedirectUriProblem(uri)) {
-        errors.push_back("Value '" + uri + "' at 'Grant.AuthorizationCode.RedirectUris." +
-                         std::to_string(i + 1) +
-                         "' failed to satisfy constraint: Member must be an absolute https or "
-                         "http URI with a host and no fragment: " +
-                         *problem);
-      }
-    }
-    if (!errors.empty()) {
-      std::string message = std::to_string(errors.size()) +
-                            (errors.size() == 1 ? " validation error" : " validation errors") +
-                            " detected: ";
-      for (size_t i = 0; i < errors.size(); ++i) message += (i > 0 ? "; " : "") + errors[i];
-      return Validation(message);
     }
   }
   TS_RETURN_IF_ERROR(
@@ -332,16 +287,8 @@ json::object AuthMethodJson(const std::string& policy) {
 
 StatusOr<json::object> PutApplicationAuthenticationMethod(const Env& env, Call& call) {
   const json::object& method = call.in.at("AuthenticationMethod").get_object();
-  const json::value* iam = method.if_contains("Iam");
-  if (iam == nullptr || !iam->is_object()) {
-    return Validation("AuthenticationMethod: AuthenticationMethodType IAM needs the Iam member");
-  }
-  const json::value& policy = iam->get_object().at("ActorPolicy");
-  const std::string policy_json = json::serialize(policy);
-  if (auto parsed = iam::ParsePolicy(policy_json); !parsed.ok()) {
-    return Validation("AuthenticationMethod.Iam.ActorPolicy: " +
-                      std::string(parsed.status().message()));
-  }
+  TS_RETURN_IF_ERROR(CheckAuthenticationMethod(method, "AuthenticationMethod"));
+  const std::string policy_json = json::serialize(method.at("Iam").get_object().at("ActorPolicy"));
   const std::string arn = Str(call.in, "ApplicationArn");
   TS_RETURN_IF_ERROR(ClientFacing(env.store->SetActorPolicy(arn, policy_json),
                                   "Application " + arn + " does not exist"));

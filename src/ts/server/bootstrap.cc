@@ -1,15 +1,19 @@
 #include "ts/server/bootstrap.h"
 
+#include <algorithm>
 #include <boost/json.hpp>
 #include <cctype>
+#include <optional>
+#include <set>
 
+#include "ts/admin/rules.h"
+#include "ts/admin/service_model.h"
 #include "ts/common/json_writer.h"
 #include "ts/common/status_macros.h"
 #include "ts/crypto/password.h"
 #include "ts/crypto/random.h"
-#include "ts/http/uri.h"
+#include "ts/iam/policy.h"
 #include "ts/server/credentials.h"
-#include "ts/tti/claims.h"
 
 namespace ts::server {
 namespace {
@@ -20,23 +24,17 @@ Status Bad(const std::string& where, const std::string& what) {
   return InvalidArgumentError("bootstrap: " + where + ": " + what);
 }
 
-StatusOr<std::string> Str(const json::object& o, const char* key, const std::string& where,
-                          bool required) {
-  const json::value* v = o.if_contains(key);
-  if (v == nullptr || v->is_null()) {
-    if (required) return Bad(where, std::string("member ") + key + " is required");
-    return std::string();
-  }
-  if (!v->is_string()) return Bad(where, std::string("member ") + key + " must be a string");
-  return std::string(v->as_string());
+// A status whose message names the member already (the models' and the admin rules').
+Status Named(const Status& status) {
+  if (status.ok()) return status;
+  return InvalidArgumentError("bootstrap: " + std::string(status.message()));
 }
 
-StatusOr<const json::array*> Arr(const json::object& o, const char* key, const std::string& where) {
-  static const json::array kEmpty;
-  const json::value* v = o.if_contains(key);
-  if (v == nullptr || v->is_null()) return &kEmpty;
-  if (!v->is_array()) return Bad(where, std::string("member ") + key + " must be a list");
-  return &v->as_array();
+std::string Member(const std::string& where, std::string_view key) {
+  return where.empty() ? std::string(key) : where + "." + std::string(key);
+}
+std::string Element(const std::string& where, size_t i) {
+  return where + "[" + std::to_string(i) + "]";
 }
 
 StatusOr<const json::object*> Obj(const json::value& v, const std::string& where) {
@@ -44,136 +42,510 @@ StatusOr<const json::object*> Obj(const json::value& v, const std::string& where
   return &v.as_object();
 }
 
-// The sso-admin Grant union: exactly one member, whose name matches the grant type.
-StatusOr<std::string> GrantValue(const std::string& type, const json::object& grant,
-                                 const std::string& where) {
-  const char* member = nullptr;
-  if (type == "authorization_code") member = "AuthorizationCode";
-  if (type == "refresh_token") member = "RefreshToken";
-  if (type == "urn:ietf:params:oauth:grant-type:jwt-bearer") member = "JwtBearer";
-  if (type == "urn:ietf:params:oauth:grant-type:token-exchange") member = "TokenExchange";
-  if (member == nullptr) return Bad(where, "unknown GrantType " + type);
-  if (grant.size() != 1 || grant.if_contains(member) == nullptr) {
-    return Bad(where, std::string("Grant must have exactly one member, ") + member);
-  }
-  const json::value& value = grant.at(member);
-  if (!value.is_object()) return Bad(where, std::string(member) + " must be an object");
-  if (type == "authorization_code") {
-    const json::value* uris = value.as_object().if_contains("RedirectUris");
-    if (uris == nullptr || !uris->is_array() || uris->as_array().empty() ||
-        uris->as_array().size() > 10) {
-      return Bad(where, "AuthorizationCode.RedirectUris must list 1 to 10 URIs");
-    }
-    const json::array& list = uris->as_array();
-    for (size_t i = 0; i < list.size(); ++i) {
-      if (!list[i].is_string()) return Bad(where, "RedirectUris must be strings");
-      // The same rules as sso-admin PutApplicationGrant (http/uri.h).
-      if (auto problem = http::RedirectUriProblem(list[i].as_string())) {
-        return Bad(where, "AuthorizationCode.RedirectUris[" + std::to_string(i) + "] '" +
-                              std::string(list[i].as_string()) +
-                              "' is not a valid redirect URI: " + *problem);
-      }
-    }
-  }
-  if (type == "urn:ietf:params:oauth:grant-type:jwt-bearer") {
-    // PROTOCOL.md §6.2: 1-10 issuers, each with 1-10 audiences of 1-512 characters.
-    const json::value* list = value.as_object().if_contains("AuthorizedTokenIssuers");
-    if (list == nullptr || !list->is_array() || list->as_array().empty() ||
-        list->as_array().size() > 10) {
-      return Bad(where, "JwtBearer.AuthorizedTokenIssuers must list 1 to 10 issuers");
-    }
-    for (const auto& entry : list->as_array()) {
-      const json::value* arn =
-          entry.is_object() ? entry.as_object().if_contains("TrustedTokenIssuerArn") : nullptr;
-      const json::value* auds =
-          entry.is_object() ? entry.as_object().if_contains("AuthorizedAudiences") : nullptr;
-      if (arn == nullptr || !arn->is_string() || arn->as_string().empty()) {
-        return Bad(where, "AuthorizedTokenIssuers[] needs a TrustedTokenIssuerArn");
-      }
-      if (auds == nullptr || !auds->is_array() || auds->as_array().empty() ||
-          auds->as_array().size() > 10) {
-        return Bad(where,
-                   "AuthorizedTokenIssuers[].AuthorizedAudiences must list 1 to 10 audiences");
-      }
-      for (const auto& a : auds->as_array()) {
-        if (!a.is_string() || a.as_string().empty() || a.as_string().size() > 512) {
-          return Bad(where, "AuthorizedAudiences must be strings of 1 to 512 characters");
-        }
-      }
-    }
-  }
-  return json::serialize(value);
+// The string at `key` ("" when absent or null).
+StatusOr<std::string> Str(const json::object& o, std::string_view key, const std::string& where) {
+  const json::value* v = o.if_contains(key);
+  if (v == nullptr || v->is_null()) return std::string();
+  if (!v->is_string()) return Bad(Member(where, key), "must be a string");
+  return std::string(v->as_string());
 }
+
+// The list at `key` (empty when absent or null).
+StatusOr<const json::array*> Arr(const json::object& o, std::string_view key,
+                                 const std::string& where) {
+  static const json::array kEmpty;
+  const json::value* v = o.if_contains(key);
+  if (v == nullptr || v->is_null()) return &kEmpty;
+  if (!v->is_array()) return Bad(Member(where, key), "must be a list");
+  return &v->as_array();
+}
+
+bool Has(const json::object& o, std::string_view key) {
+  const json::value* v = o.if_contains(key);
+  return v != nullptr && !v->is_null();
+}
+
+// A level of the file that no model describes: only these members (a typo is an error).
+Status OnlyMembers(const json::object& o, const std::string& where,
+                   std::initializer_list<std::string_view> known) {
+  for (const auto& kv : o) {
+    if (std::find(known.begin(), known.end(), kv.key()) != known.end()) continue;
+    std::string names;
+    for (std::string_view k : known) names += (names.empty() ? "" : ", ") + std::string(k);
+    return Bad(Member(where, kv.key()), "unknown member (expected one of " + names + ")");
+  }
+  return OkStatus();
+}
+
+json::object Without(const json::object& o, std::initializer_list<std::string_view> keys) {
+  json::object out = o;
+  for (std::string_view k : keys) out.erase(k);
+  return out;
+}
+
+std::string Lower(std::string s) {
+  for (char& c : s) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  return s;
+}
+
+// The demo keeps the AWS documentation's identifiers (ssoins-111111111111, apl-222222222222 in
+// account 123456789012), shorter than the models' patterns allow: on that instance identifiers
+// are checked by their structure only (docs/design/admin-plane.md).
+bool IsDemoInstance(const std::string& instance_arn) { return instance_arn == kDemoInstanceArn; }
+
+// Validation with the admin API's rules: the service models (and rules.h, by the callers).
+struct Checker {
+  std::shared_ptr<const admin::ServiceModel> sso;
+  std::shared_ptr<const admin::ServiceModel> ids;
+  bool demo = false;
+
+  admin::ValidationOptions Options(const std::string& root,
+                                   std::vector<std::string> omit = {}) const {
+    admin::ValidationOptions o;
+    o.root = root;
+    o.reject_unknown = true;
+    o.omit = std::move(omit);
+    if (demo) {
+      o.skip_patterns = {"InstanceArn", "ApplicationArn", "TrustedTokenIssuerArn", "ScopeTarget"};
+    }
+    return o;
+  }
+  // `entry` (a file entry) as the input of `operation`, `omit` being what the file implies.
+  Status Input(const admin::ServiceModel& model, std::string_view operation,
+               const json::object& entry, const std::string& root,
+               std::vector<std::string> omit = {}) const {
+    return Named(model.ValidateInput(operation, entry, Options(root, std::move(omit))));
+  }
+  Status Shape(const admin::ServiceModel& model, std::string_view shape, const json::value& v,
+               const std::string& root) const {
+    return Named(model.ValidateShape(shape, v, Options(root)));
+  }
+};
+
+// `arn` is one CreateApplication / CreateTrustedTokenIssuer would make in `instance`:
+// arn:<partition>:sso::<owner account>:<kind>/<instance id>/<prefix>... (any account on the
+// demo instance, whose documentation examples use two).
+Status CheckInInstance(const std::string& arn, std::string_view kind, std::string_view prefix,
+                       const storage::Instance& instance, const std::string& where) {
+  // arn : partition : sso : (no region) : account : resource
+  std::vector<std::string> fields;
+  size_t start = 0;
+  while (fields.size() < 5) {
+    const size_t colon = arn.find(':', start);
+    if (colon == std::string::npos) break;
+    fields.push_back(arn.substr(start, colon - start));
+    start = colon + 1;
+  }
+  const std::string resource = fields.size() == 5 ? arn.substr(start) : "";
+  const std::string expected =
+      std::string(kind) + "/" + instance.instance_id + "/" + std::string(prefix);
+  const bool account_ok = fields.size() == 5 && (IsDemoInstance(instance.instance_arn)
+                                                     ? fields[4].size() == 12
+                                                     : fields[4] == instance.owner_account_id);
+  if (!account_ok || fields[0] != "arn" || fields[2] != "sso" || resource.rfind(expected, 0) != 0 ||
+      resource.size() == expected.size()) {
+    return Bad(where, "'" + arn + "' is not in this instance: expected arn:aws:sso::" +
+                          instance.owner_account_id + ":" + expected + "...");
+  }
+  return OkStatus();
+}
+
+// A name the document uses for something that must exist (in the document or the database).
+struct Reference {
+  std::string ref;
+  // "id" (a user's id), "name" (UserName), "group-id", "group-name" (DisplayName), "issuer".
+  std::string kind;
+  std::string where;  // the member that names it
+};
 
 struct Plan {
   std::optional<storage::Instance> instance;
+  storage::Instance target;  // the instance the document lands in (its own, or the store's)
   std::vector<std::pair<storage::User, std::string>> users;  // with plaintext password
   std::vector<std::pair<storage::Group, std::vector<std::string>>> groups;  // with member names
   std::vector<storage::Application> apps;
-  // (reference, kind): kind "id" (a user's or group's id), "name" (UserName), "group-name"
-  // (DisplayName); a GROUP with an id carries kind "group-id".
-  std::vector<std::vector<std::pair<std::string, std::string>>> assignments;
+  std::vector<std::vector<Reference>> assignments;
+  std::vector<Reference> issuer_references;  // JwtBearer grants' TrustedTokenIssuerArns
   std::vector<storage::IamPrincipal> principals;
   std::vector<std::vector<std::pair<std::string, std::string>>> keys;  // (id, secret)
   std::vector<storage::TrustedTokenIssuer> issuers;  // arn "" when it is to be generated
 };
 
-// sso-admin CreateTrustedTokenIssuer's Name pattern [\w+=,.@-]+ (1-255).
-bool ValidIssuerName(const std::string& name) {
-  if (name.empty() || name.size() > 255) return false;
-  for (char c : name) {
-    const bool ok = std::isalnum(static_cast<unsigned char>(c)) || c == '_' || c == '+' ||
-                    c == '=' || c == ',' || c == '.' || c == '@' || c == '-';
-    if (!ok) return false;
+Status ParseInstance(const json::value& v, const Checker& check, const BootstrapContext& ctx,
+                     Plan& plan) {
+  TS_ASSIGN_OR_RETURN(const json::object* o, Obj(v, "Instance"));
+  TS_RETURN_IF_ERROR(
+      OnlyMembers(*o, "Instance", {"InstanceArn", "IdentityStoreId", "OwnerAccountId", "Name"}));
+  for (const char* key : {"InstanceArn", "IdentityStoreId", "OwnerAccountId"}) {
+    if (!Has(*o, key)) return Bad(Member("Instance", key), "is required");
   }
-  return true;
+  Checker instance_check = check;
+  instance_check.demo = o->at("InstanceArn") == kDemoInstanceArn;
+  TS_RETURN_IF_ERROR(instance_check.Shape(*check.sso, "InstanceArn", o->at("InstanceArn"),
+                                          "Instance.InstanceArn"));
+  TS_RETURN_IF_ERROR(check.Shape(*check.ids, "IdentityStoreId", o->at("IdentityStoreId"),
+                                 "Instance.IdentityStoreId"));
+  TS_RETURN_IF_ERROR(
+      check.Shape(*check.sso, "AccountId", o->at("OwnerAccountId"), "Instance.OwnerAccountId"));
+  if (Has(*o, "Name")) {
+    TS_RETURN_IF_ERROR(check.Shape(*check.sso, "NameType", o->at("Name"), "Instance.Name"));
+  }
+  storage::Instance inst;
+  inst.instance_arn = std::string(o->at("InstanceArn").as_string());
+  inst.identity_store_id = std::string(o->at("IdentityStoreId").as_string());
+  inst.owner_account_id = std::string(o->at("OwnerAccountId").as_string());
+  TS_ASSIGN_OR_RETURN(inst.name, Str(*o, "Name", "Instance"));
+  inst.instance_id = inst.instance_arn.substr(inst.instance_arn.rfind('/') + 1);
+  inst.region = ctx.region;
+  inst.created_at = ctx.now;
+  plan.instance = inst;
+  return OkStatus();
 }
 
-StatusOr<storage::TrustedTokenIssuer> ParseIssuer(const json::object& o, const std::string& where,
-                                                  int64_t now) {
-  storage::TrustedTokenIssuer t;
-  TS_ASSIGN_OR_RETURN(t.arn, Str(o, "TrustedTokenIssuerArn", where, false));
-  TS_ASSIGN_OR_RETURN(t.name, Str(o, "Name", where, true));
-  TS_ASSIGN_OR_RETURN(t.type, Str(o, "TrustedTokenIssuerType", where, true));
-  if (!ValidIssuerName(t.name)) return Bad(where, "Name must match [\\w+=,.@-]+ (1-255)");
-  if (t.type != "OIDC_JWT") return Bad(where, "TrustedTokenIssuerType must be OIDC_JWT");
-  if (!t.arn.empty() && (t.arn.rfind("arn:aws:sso::", 0) != 0 ||
-                         t.arn.find(":trustedTokenIssuer/") == std::string::npos)) {
-    return Bad(where,
-               "TrustedTokenIssuerArn must look like "
-               "arn:aws:sso::<account>:trustedTokenIssuer/<instance id>/tti-...");
+Status ParseUsers(const json::array& users, const Checker& check, const BootstrapContext& ctx,
+                  Plan& plan) {
+  for (size_t i = 0; i < users.size(); ++i) {
+    const std::string where = Element("Users", i);
+    TS_ASSIGN_OR_RETURN(const json::object* o, Obj(users[i], where));
+    // The CreateUser request this entry stands for; UserId and Password are the file's own.
+    TS_RETURN_IF_ERROR(check.Input(*check.ids, "CreateUser", Without(*o, {"UserId", "Password"}),
+                                   where, {"IdentityStoreId"}));
+    if (!Has(*o, "UserName")) return Bad(Member(where, "UserName"), "is required");
+    storage::User u;
+    u.user_name = std::string(o->at("UserName").as_string());
+    if (Has(*o, "UserId")) {
+      TS_RETURN_IF_ERROR(
+          check.Shape(*check.ids, "ResourceId", o->at("UserId"), Member(where, "UserId")));
+      u.user_id = std::string(o->at("UserId").as_string());
+    }
+    TS_ASSIGN_OR_RETURN(u.display_name, Str(*o, "DisplayName", where));
+    TS_ASSIGN_OR_RETURN(std::string password, Str(*o, "Password", where));
+    if (Has(*o, "Password")) {
+      if (Status st = ValidatePassword(password); !st.ok()) {
+        return Bad(Member(where, "Password"), std::string(st.message()));
+      }
+    }
+    // UserName is unique case-insensitively, as CreateUser has it.
+    for (size_t j = 0; j < plan.users.size(); ++j) {
+      if (Lower(plan.users[j].first.user_name) == Lower(u.user_name)) {
+        return Bad(Member(where, "UserName"),
+                   "'" + u.user_name + "' is already " + Element("Users", j) + "'s UserName");
+      }
+    }
+    if (!ctx.store->GetUserByName(u.user_name).ok()) {
+      TS_ASSIGN_OR_RETURN(auto same, ctx.store->FindUsersByAttribute("username", u.user_name));
+      if (!same.empty()) {
+        return Bad(Member(where, "UserName"),
+                   "a user named '" + same.front().user_name + "' already exists");
+      }
+    }
+    u.attributes_json = json::serialize(Without(*o, {"Password", "UserId"}));
+    u.created_at = u.updated_at = ctx.now;
+    plan.users.emplace_back(std::move(u), std::move(password));
   }
-  const json::value* conf = o.if_contains("TrustedTokenIssuerConfiguration");
-  const json::value* oidc = conf != nullptr && conf->is_object() && conf->as_object().size() == 1
-                                ? conf->as_object().if_contains("OidcJwtConfiguration")
-                                : nullptr;
-  if (oidc == nullptr || !oidc->is_object()) {
-    return Bad(where,
-               "TrustedTokenIssuerConfiguration must have exactly one member, "
-               "OidcJwtConfiguration (an object)");
+  return OkStatus();
+}
+
+Status ParseGroups(const json::array& groups, const Checker& check, const BootstrapContext& ctx,
+                   Plan& plan) {
+  for (size_t i = 0; i < groups.size(); ++i) {
+    const std::string where = Element("Groups", i);
+    TS_ASSIGN_OR_RETURN(const json::object* o, Obj(groups[i], where));
+    TS_RETURN_IF_ERROR(check.Input(*check.ids, "CreateGroup", Without(*o, {"GroupId", "Members"}),
+                                   where, {"IdentityStoreId"}));
+    if (!Has(*o, "DisplayName")) return Bad(Member(where, "DisplayName"), "is required");
+    storage::Group g;
+    g.display_name = std::string(o->at("DisplayName").as_string());
+    if (Has(*o, "GroupId")) {
+      TS_RETURN_IF_ERROR(
+          check.Shape(*check.ids, "ResourceId", o->at("GroupId"), Member(where, "GroupId")));
+      g.group_id = std::string(o->at("GroupId").as_string());
+    }
+    TS_ASSIGN_OR_RETURN(g.description, Str(*o, "Description", where));
+    for (const auto& [other, other_members] : plan.groups) {
+      if (other.display_name == g.display_name) {
+        return Bad(Member(where, "DisplayName"), "duplicate DisplayName " + g.display_name);
+      }
+    }
+    std::vector<std::string> members;
+    TS_ASSIGN_OR_RETURN(const json::array* list, Arr(*o, "Members", where));
+    for (size_t j = 0; j < list->size(); ++j) {
+      const std::string mw = Element(Member(where, "Members"), j);
+      TS_RETURN_IF_ERROR(check.Shape(*check.ids, "UserName", (*list)[j], mw));
+      members.emplace_back((*list)[j].as_string());
+    }
+    g.attributes_json = json::serialize(Without(*o, {"GroupId", "Members"}));
+    g.created_at = g.updated_at = ctx.now;
+    plan.groups.emplace_back(std::move(g), std::move(members));
   }
-  const std::string cw = where + ".OidcJwtConfiguration";
-  const json::object& c = oidc->as_object();
-  TS_ASSIGN_OR_RETURN(t.issuer_url, Str(c, "IssuerUrl", cw, true));
-  TS_ASSIGN_OR_RETURN(t.claim_attribute_path, Str(c, "ClaimAttributePath", cw, true));
-  TS_ASSIGN_OR_RETURN(t.identity_store_attribute_path,
-                      Str(c, "IdentityStoreAttributePath", cw, true));
-  TS_ASSIGN_OR_RETURN(t.jwks_retrieval_option, Str(c, "JwksRetrievalOption", cw, true));
-  if (t.issuer_url.size() > 512 ||
-      (t.issuer_url.rfind("https://", 0) != 0 && t.issuer_url.rfind("http://", 0) != 0)) {
-    return Bad(cw, "IssuerUrl must be an https:// URL of at most 512 characters");
+  return OkStatus();
+}
+
+Status ParseIssuers(const json::array& issuers, const Checker& check, const BootstrapContext& ctx,
+                    Plan& plan) {
+  for (size_t i = 0; i < issuers.size(); ++i) {
+    const std::string where = Element("TrustedTokenIssuers", i);
+    TS_ASSIGN_OR_RETURN(const json::object* o, Obj(issuers[i], where));
+    TS_RETURN_IF_ERROR(check.Input(*check.sso, "CreateTrustedTokenIssuer",
+                                   Without(*o, {"TrustedTokenIssuerArn"}), where,
+                                   {"InstanceArn", "ClientToken", "Tags"}));
+    storage::TrustedTokenIssuer t;
+    if (Has(*o, "TrustedTokenIssuerArn")) {
+      const std::string aw = Member(where, "TrustedTokenIssuerArn");
+      TS_RETURN_IF_ERROR(
+          check.Shape(*check.sso, "TrustedTokenIssuerArn", o->at("TrustedTokenIssuerArn"), aw));
+      t.arn = std::string(o->at("TrustedTokenIssuerArn").as_string());
+      TS_RETURN_IF_ERROR(CheckInInstance(t.arn, "trustedTokenIssuer", "tti-", plan.target, aw));
+    }
+    t.name = std::string(o->at("Name").as_string());
+    t.type = std::string(o->at("TrustedTokenIssuerType").as_string());
+    const json::object& c =
+        o->at("TrustedTokenIssuerConfiguration").as_object().at("OidcJwtConfiguration").as_object();
+    t.issuer_url = std::string(c.at("IssuerUrl").as_string());
+    t.claim_attribute_path = std::string(c.at("ClaimAttributePath").as_string());
+    t.identity_store_attribute_path = std::string(c.at("IdentityStoreAttributePath").as_string());
+    t.jwks_retrieval_option = std::string(c.at("JwksRetrievalOption").as_string());
+    t.created_at = ctx.now;
+    // Name and IssuerUrl are unique, as CreateTrustedTokenIssuer has them.
+    for (const auto& other : plan.issuers) {
+      if (other.name == t.name) return Bad(Member(where, "Name"), "duplicate Name " + t.name);
+      if (!t.arn.empty() && other.arn == t.arn) {
+        return Bad(Member(where, "TrustedTokenIssuerArn"), "duplicate ARN " + t.arn);
+      }
+      if (other.issuer_url == t.issuer_url) {
+        return Bad(Member(where, "TrustedTokenIssuerConfiguration.OidcJwtConfiguration.IssuerUrl"),
+                   "duplicate IssuerUrl " + t.issuer_url);
+      }
+    }
+    plan.issuers.push_back(std::move(t));
   }
-  if (Status st = tti::ValidateClaimPath(t.claim_attribute_path); !st.ok()) {
-    return Bad(cw, std::string(st.message()));
+  return OkStatus();
+}
+
+// Applications[i].Assignments: a USER by UserName or PrincipalId, a GROUP by DisplayName or
+// PrincipalId.
+Status ParseAssignments(const json::array& list, const std::string& where, const Checker& check,
+                        std::vector<Reference>& assignments) {
+  for (size_t j = 0; j < list.size(); ++j) {
+    const std::string aw = Element(where, j);
+    TS_ASSIGN_OR_RETURN(const json::object* ao, Obj(list[j], aw));
+    TS_RETURN_IF_ERROR(
+        OnlyMembers(*ao, aw, {"PrincipalType", "PrincipalId", "UserName", "DisplayName"}));
+    const std::vector<std::pair<const char*, std::pair<const admin::ServiceModel*, const char*>>>
+        shapes = {{"PrincipalType", {check.sso.get(), "PrincipalType"}},
+                  {"PrincipalId", {check.sso.get(), "PrincipalId"}},
+                  {"UserName", {check.ids.get(), "UserName"}},
+                  {"DisplayName", {check.ids.get(), "GroupDisplayName"}}};
+    for (const auto& [member, shape] : shapes) {
+      if (!Has(*ao, member)) continue;
+      TS_RETURN_IF_ERROR(
+          check.Shape(*shape.first, shape.second, ao->at(member), Member(aw, member)));
+    }
+    TS_ASSIGN_OR_RETURN(std::string type, Str(*ao, "PrincipalType", aw));
+    TS_ASSIGN_OR_RETURN(std::string id, Str(*ao, "PrincipalId", aw));
+    const bool group = type == "GROUP";
+    const char* by_name = group ? "DisplayName" : "UserName";
+    const char* other = group ? "UserName" : "DisplayName";
+    if (Has(*ao, other)) {
+      return Bad(Member(aw, other), group ? "names a user: a GROUP is named by DisplayName"
+                                          : "names a group: set PrincipalType GROUP");
+    }
+    TS_ASSIGN_OR_RETURN(std::string name, Str(*ao, by_name, aw));
+    if (id.empty() == name.empty()) {
+      return Bad(aw, std::string("give exactly one of PrincipalId, ") + by_name);
+    }
+    const std::string kind =
+        group ? (id.empty() ? "group-name" : "group-id") : (id.empty() ? "name" : "id");
+    assignments.push_back(
+        {id.empty() ? name : id, kind, Member(aw, id.empty() ? by_name : "PrincipalId")});
   }
-  if (Status st = tti::ValidateAttributePath(t.identity_store_attribute_path); !st.ok()) {
-    return Bad(cw, std::string(st.message()));
+  return OkStatus();
+}
+
+Status ParseApplications(const json::array& apps, const Checker& check, const BootstrapContext& ctx,
+                         Plan& plan) {
+  for (size_t i = 0; i < apps.size(); ++i) {
+    const std::string where = Element("Applications", i);
+    TS_ASSIGN_OR_RETURN(const json::object* o, Obj(apps[i], where));
+    // The application's own members are UpdateApplication's (its ARN is the file's choice);
+    // the lists stand for the Put* calls, checked entry by entry below.
+    TS_RETURN_IF_ERROR(
+        check.Input(*check.sso, "UpdateApplication",
+                    Without(*o, {"ApplicationProviderArn", "AssignmentRequired", "Grants",
+                                 "AuthenticationMethods", "AccessScopes", "Assignments"}),
+                    where, {"PortalOptions"}));
+    storage::Application app;
+    app.application_arn = std::string(o->at("ApplicationArn").as_string());
+    TS_RETURN_IF_ERROR(CheckInInstance(app.application_arn, "application", "apl-", plan.target,
+                                       Member(where, "ApplicationArn")));
+    for (const storage::Application& other : plan.apps) {
+      if (other.application_arn == app.application_arn) {
+        return Bad(Member(where, "ApplicationArn"), "duplicate ApplicationArn");
+      }
+    }
+    TS_ASSIGN_OR_RETURN(app.name, Str(*o, "Name", where));
+    TS_ASSIGN_OR_RETURN(app.description, Str(*o, "Description", where));
+    TS_ASSIGN_OR_RETURN(app.application_provider_arn, Str(*o, "ApplicationProviderArn", where));
+    if (Has(*o, "ApplicationProviderArn")) {
+      const std::string pw = Member(where, "ApplicationProviderArn");
+      TS_RETURN_IF_ERROR(
+          check.Shape(*check.sso, "ApplicationProviderArn", o->at("ApplicationProviderArn"), pw));
+      TS_RETURN_IF_ERROR(Named(admin::CheckApplicationProvider(app.application_provider_arn, pw)));
+    }
+    app.application_provider_arn = std::string(admin::kCustomApplicationProvider);
+    TS_ASSIGN_OR_RETURN(app.status, Str(*o, "Status", where));
+    if (app.status.empty()) app.status = "ENABLED";
+    if (Has(*o, "AssignmentRequired")) {
+      TS_RETURN_IF_ERROR(check.Shape(*check.sso, "AssignmentRequired", o->at("AssignmentRequired"),
+                                     Member(where, "AssignmentRequired")));
+      app.assignment_required = o->at("AssignmentRequired").as_bool();
+    }
+    // Application names are unique, as CreateApplication and UpdateApplication have them.
+    if (!app.name.empty()) {
+      for (const storage::Application& other : plan.apps) {
+        if (other.name == app.name) {
+          return Bad(Member(where, "Name"),
+                     "an application named '" + app.name + "' is already " + other.application_arn);
+        }
+      }
+      TS_ASSIGN_OR_RETURN(std::vector<storage::Application> stored, ctx.store->ListApplications());
+      for (const storage::Application& other : stored) {
+        if (other.name == app.name && other.application_arn != app.application_arn) {
+          return Bad(Member(where, "Name"), "an application named '" + app.name +
+                                                "' already exists: " + other.application_arn);
+        }
+      }
+    }
+
+    TS_ASSIGN_OR_RETURN(const json::array* grants, Arr(*o, "Grants", where));
+    for (size_t j = 0; j < grants->size(); ++j) {
+      const std::string gw = Element(Member(where, "Grants"), j);
+      TS_ASSIGN_OR_RETURN(const json::object* go, Obj((*grants)[j], gw));
+      TS_RETURN_IF_ERROR(
+          check.Input(*check.sso, "PutApplicationGrant", *go, gw, {"ApplicationArn"}));
+      const std::string type(go->at("GrantType").as_string());
+      TS_RETURN_IF_ERROR(
+          Named(admin::CheckGrant(type, go->at("Grant").as_object(), Member(gw, "Grant"))));
+      if (app.grants.contains(type)) {
+        return Bad(Member(gw, "GrantType"), "duplicate GrantType " + type);
+      }
+      const json::value& value = go->at("Grant").as_object().at(admin::GrantMemberFor(type));
+      app.grants[type] = json::serialize(value);
+      if (type == "urn:ietf:params:oauth:grant-type:jwt-bearer") {
+        const std::string iw = Member(gw, "Grant.JwtBearer.AuthorizedTokenIssuers");
+        static const json::array kNone;
+        const json::value* issuers = value.as_object().if_contains("AuthorizedTokenIssuers");
+        const json::array& list =
+            issuers != nullptr && issuers->is_array() ? issuers->as_array() : kNone;
+        for (size_t k = 0; k < list.size(); ++k) {
+          const json::value* arn = list[k].as_object().if_contains("TrustedTokenIssuerArn");
+          if (arn == nullptr || arn->is_null()) {
+            return Bad(Member(Element(iw, k), "TrustedTokenIssuerArn"), "is required");
+          }
+          plan.issuer_references.push_back({std::string(arn->as_string()), "issuer",
+                                            Member(Element(iw, k), "TrustedTokenIssuerArn")});
+        }
+      }
+    }
+    TS_ASSIGN_OR_RETURN(const json::array* methods, Arr(*o, "AuthenticationMethods", where));
+    for (size_t j = 0; j < methods->size(); ++j) {
+      const std::string mw = Element(Member(where, "AuthenticationMethods"), j);
+      TS_ASSIGN_OR_RETURN(const json::object* mo, Obj((*methods)[j], mw));
+      TS_RETURN_IF_ERROR(check.Input(*check.sso, "PutApplicationAuthenticationMethod", *mo, mw,
+                                     {"ApplicationArn"}));
+      const json::object& method = mo->at("AuthenticationMethod").as_object();
+      TS_RETURN_IF_ERROR(
+          Named(admin::CheckAuthenticationMethod(method, Member(mw, "AuthenticationMethod"))));
+      if (j > 0) return Bad(Member(mw, "AuthenticationMethodType"), "duplicate IAM method");
+      app.actor_policy_json = json::serialize(method.at("Iam").as_object().at("ActorPolicy"));
+    }
+    TS_ASSIGN_OR_RETURN(const json::array* scopes, Arr(*o, "AccessScopes", where));
+    for (size_t j = 0; j < scopes->size(); ++j) {
+      const std::string sw = Element(Member(where, "AccessScopes"), j);
+      TS_ASSIGN_OR_RETURN(const json::object* so, Obj((*scopes)[j], sw));
+      json::object entry = *so;
+      // An empty list stores what leaving it out does (the model wants 1 to 10 targets).
+      if (const json::value* t = entry.if_contains("AuthorizedTargets");
+          t != nullptr && t->is_array() && t->as_array().empty()) {
+        entry.erase("AuthorizedTargets");
+      }
+      TS_RETURN_IF_ERROR(
+          check.Input(*check.sso, "PutApplicationAccessScope", entry, sw, {"ApplicationArn"}));
+      const std::string scope(entry.at("Scope").as_string());
+      if (app.access_scopes.contains(scope)) {
+        return Bad(Member(sw, "Scope"), "duplicate Scope " + scope);
+      }
+      std::vector<std::string> targets;
+      TS_ASSIGN_OR_RETURN(const json::array* list, Arr(entry, "AuthorizedTargets", sw));
+      for (const auto& t : *list) targets.emplace_back(t.as_string());
+      app.access_scopes[scope] = std::move(targets);
+    }
+    std::vector<Reference> assignments;
+    TS_ASSIGN_OR_RETURN(const json::array* assigned, Arr(*o, "Assignments", where));
+    TS_RETURN_IF_ERROR(
+        ParseAssignments(*assigned, Member(where, "Assignments"), check, assignments));
+    app.created_at = ctx.now;
+    plan.apps.push_back(std::move(app));
+    plan.assignments.push_back(std::move(assignments));
   }
-  if (t.jwks_retrieval_option != "OPEN_ID_DISCOVERY") {
-    return Bad(cw, "JwksRetrievalOption must be OPEN_ID_DISCOVERY");
+  return OkStatus();
+}
+
+Status ParsePrincipals(const json::array& principals, const BootstrapContext& ctx, Plan& plan) {
+  std::set<std::string> key_ids;
+  for (size_t i = 0; i < principals.size(); ++i) {
+    const std::string where = Element("IamPrincipals", i);
+    TS_ASSIGN_OR_RETURN(const json::object* o, Obj(principals[i], where));
+    TS_RETURN_IF_ERROR(OnlyMembers(*o, where, {"Arn", "IdentityPolicy", "AccessKeys"}));
+    storage::IamPrincipal p;
+    TS_ASSIGN_OR_RETURN(p.arn, Str(*o, "Arn", where));
+    if (!Has(*o, "Arn")) return Bad(Member(where, "Arn"), "is required");
+    // The rules of `tessera create-principal` and `put-identity-policy`.
+    if (Status st = ValidatePrincipalArn(p.arn); !st.ok()) {
+      return Bad(Member(where, "Arn"), std::string(st.message()));
+    }
+    for (const storage::IamPrincipal& other : plan.principals) {
+      if (other.arn == p.arn) return Bad(Member(where, "Arn"), "duplicate Arn " + p.arn);
+    }
+    p.account_id = AccountOfArn(p.arn);
+    if (const json::value* pol = o->if_contains("IdentityPolicy"); pol && !pol->is_null()) {
+      if (!pol->is_object()) return Bad(Member(where, "IdentityPolicy"), "must be a policy object");
+      p.identity_policy_json = json::serialize(*pol);
+      if (auto parsed = iam::ParsePolicy(p.identity_policy_json); !parsed.ok()) {
+        return Bad(Member(where, "IdentityPolicy"), std::string(parsed.status().message()));
+      }
+    }
+    p.created_at = ctx.now;
+    std::vector<std::pair<std::string, std::string>> keys;
+    TS_ASSIGN_OR_RETURN(const json::array* list, Arr(*o, "AccessKeys", where));
+    for (size_t j = 0; j < list->size(); ++j) {
+      const std::string kw = Element(Member(where, "AccessKeys"), j);
+      TS_ASSIGN_OR_RETURN(const json::object* ko, Obj((*list)[j], kw));
+      TS_RETURN_IF_ERROR(OnlyMembers(*ko, kw, {"AccessKeyId", "SecretAccessKey"}));
+      TS_ASSIGN_OR_RETURN(std::string id, Str(*ko, "AccessKeyId", kw));
+      TS_ASSIGN_OR_RETURN(std::string secret, Str(*ko, "SecretAccessKey", kw));
+      if (!Has(*ko, "AccessKeyId")) return Bad(Member(kw, "AccessKeyId"), "is required");
+      if (!Has(*ko, "SecretAccessKey")) return Bad(Member(kw, "SecretAccessKey"), "is required");
+      if (Status st = ValidateAccessKeyId(id); !st.ok()) {
+        return Bad(Member(kw, "AccessKeyId"), std::string(st.message()));
+      }
+      if (Status st = ValidateSecretAccessKey(secret); !st.ok()) {
+        return Bad(Member(kw, "SecretAccessKey"), std::string(st.message()));
+      }
+      if (!key_ids.insert(id).second) {
+        return Bad(Member(kw, "AccessKeyId"), "duplicate AccessKeyId " + id);
+      }
+      // An existing key is kept as it is; one of another principal is a mistake.
+      if (auto existing = ctx.store->GetAccessKey(id);
+          existing.ok() && existing->principal_arn != p.arn) {
+        return Bad(Member(kw, "AccessKeyId"), id + " belongs to " + existing->principal_arn);
+      }
+      keys.emplace_back(id, secret);
+    }
+    plan.principals.push_back(std::move(p));
+    plan.keys.push_back(std::move(keys));
   }
-  t.created_at = now;
-  return t;
+  return OkStatus();
 }
 
 StatusOr<Plan> Parse(const std::string& text, const BootstrapContext& ctx) {
@@ -184,186 +556,35 @@ StatusOr<Plan> Parse(const std::string& text, const BootstrapContext& ctx) {
     return Bad("document", std::string("not valid JSON: ") + e.what());
   }
   TS_ASSIGN_OR_RETURN(const json::object* root, Obj(doc, "document"));
+  TS_RETURN_IF_ERROR(OnlyMembers(
+      *root, "",
+      {"Instance", "Users", "Groups", "TrustedTokenIssuers", "Applications", "IamPrincipals"}));
+  Checker check;
+  TS_ASSIGN_OR_RETURN(check.sso, admin::SsoAdminModel());
+  TS_ASSIGN_OR_RETURN(check.ids, admin::IdentityStoreModel());
   Plan plan;
-  if (const json::value* v = root->if_contains("Instance")) {
-    TS_ASSIGN_OR_RETURN(const json::object* o, Obj(*v, "Instance"));
-    storage::Instance inst;
-    TS_ASSIGN_OR_RETURN(inst.instance_arn, Str(*o, "InstanceArn", "Instance", true));
-    TS_ASSIGN_OR_RETURN(inst.identity_store_id, Str(*o, "IdentityStoreId", "Instance", true));
-    TS_ASSIGN_OR_RETURN(inst.owner_account_id, Str(*o, "OwnerAccountId", "Instance", true));
-    TS_ASSIGN_OR_RETURN(inst.name, Str(*o, "Name", "Instance", false));
-    size_t slash = inst.instance_arn.rfind('/');
-    if (inst.instance_arn.rfind("arn:aws:sso:::instance/", 0) != 0 || slash == std::string::npos) {
-      return Bad("Instance", "InstanceArn must look like arn:aws:sso:::instance/ssoins-...");
+  if (const json::value* v = root->if_contains("Instance"); v != nullptr && !v->is_null()) {
+    TS_RETURN_IF_ERROR(ParseInstance(*v, check, ctx, plan));
+    plan.target = *plan.instance;
+  } else {
+    auto stored = ctx.store->GetInstance();
+    if (!stored.ok() && stored.status().code() == StatusCode::kNotFound) {
+      return Bad("Instance", "is required: the database has no instance yet");
     }
-    inst.instance_id = inst.instance_arn.substr(slash + 1);
-    inst.region = ctx.region;
-    inst.created_at = ctx.now;
-    plan.instance = inst;
+    TS_RETURN_IF_ERROR(stored.status());
+    plan.target = *stored;
   }
-  TS_ASSIGN_OR_RETURN(const json::array* users, Arr(*root, "Users", "document"));
-  for (size_t i = 0; i < users->size(); ++i) {
-    const std::string where = "Users[" + std::to_string(i) + "]";
-    TS_ASSIGN_OR_RETURN(const json::object* o, Obj((*users)[i], where));
-    storage::User u;
-    TS_ASSIGN_OR_RETURN(u.user_name, Str(*o, "UserName", where, true));
-    TS_ASSIGN_OR_RETURN(u.user_id, Str(*o, "UserId", where, false));
-    TS_ASSIGN_OR_RETURN(u.display_name, Str(*o, "DisplayName", where, false));
-    TS_ASSIGN_OR_RETURN(std::string password, Str(*o, "Password", where, false));
-    json::object attributes = *o;
-    attributes.erase("Password");
-    attributes.erase("UserId");
-    u.attributes_json = json::serialize(attributes);
-    u.created_at = u.updated_at = ctx.now;
-    plan.users.emplace_back(std::move(u), std::move(password));
-  }
-  TS_ASSIGN_OR_RETURN(const json::array* groups, Arr(*root, "Groups", "document"));
-  for (size_t i = 0; i < groups->size(); ++i) {
-    const std::string where = "Groups[" + std::to_string(i) + "]";
-    TS_ASSIGN_OR_RETURN(const json::object* o, Obj((*groups)[i], where));
-    storage::Group g;
-    TS_ASSIGN_OR_RETURN(g.display_name, Str(*o, "DisplayName", where, true));
-    TS_ASSIGN_OR_RETURN(g.group_id, Str(*o, "GroupId", where, false));
-    TS_ASSIGN_OR_RETURN(g.description, Str(*o, "Description", where, false));
-    for (const auto& [other, other_members] : plan.groups) {
-      if (other.display_name == g.display_name) return Bad(where, "duplicate DisplayName");
-    }
-    std::vector<std::string> members;
-    TS_ASSIGN_OR_RETURN(const json::array* list, Arr(*o, "Members", where));
-    for (const auto& m : *list) {
-      if (!m.is_string()) return Bad(where, "Members must list UserNames");
-      members.emplace_back(m.as_string());
-    }
-    json::object attributes = *o;
-    attributes.erase("GroupId");
-    attributes.erase("Members");
-    g.attributes_json = json::serialize(attributes);
-    g.created_at = g.updated_at = ctx.now;
-    plan.groups.emplace_back(std::move(g), std::move(members));
-  }
-  TS_ASSIGN_OR_RETURN(const json::array* issuers, Arr(*root, "TrustedTokenIssuers", "document"));
-  for (size_t i = 0; i < issuers->size(); ++i) {
-    const std::string where = "TrustedTokenIssuers[" + std::to_string(i) + "]";
-    TS_ASSIGN_OR_RETURN(const json::object* o, Obj((*issuers)[i], where));
-    TS_ASSIGN_OR_RETURN(storage::TrustedTokenIssuer t, ParseIssuer(*o, where, ctx.now));
-    for (const auto& other : plan.issuers) {
-      if (other.name == t.name) return Bad(where, "duplicate Name " + t.name);
-      if (!t.arn.empty() && other.arn == t.arn) return Bad(where, "duplicate ARN " + t.arn);
-    }
-    plan.issuers.push_back(std::move(t));
-  }
-  TS_ASSIGN_OR_RETURN(const json::array* apps, Arr(*root, "Applications", "document"));
-  for (size_t i = 0; i < apps->size(); ++i) {
-    const std::string where = "Applications[" + std::to_string(i) + "]";
-    TS_ASSIGN_OR_RETURN(const json::object* o, Obj((*apps)[i], where));
-    storage::Application app;
-    TS_ASSIGN_OR_RETURN(app.application_arn, Str(*o, "ApplicationArn", where, true));
-    TS_ASSIGN_OR_RETURN(app.name, Str(*o, "Name", where, false));
-    TS_ASSIGN_OR_RETURN(app.description, Str(*o, "Description", where, false));
-    TS_ASSIGN_OR_RETURN(app.application_provider_arn,
-                        Str(*o, "ApplicationProviderArn", where, false));
-    if (app.application_provider_arn.empty()) {
-      app.application_provider_arn = "arn:aws:sso::aws:applicationProvider/custom";
-    }
-    TS_ASSIGN_OR_RETURN(app.status, Str(*o, "Status", where, false));
-    if (app.status.empty()) app.status = "ENABLED";
-    if (app.status != "ENABLED" && app.status != "DISABLED") {
-      return Bad(where, "Status must be ENABLED or DISABLED");
-    }
-    if (const json::value* v = o->if_contains("AssignmentRequired")) {
-      if (!v->is_bool()) return Bad(where, "AssignmentRequired must be true or false");
-      app.assignment_required = v->as_bool();
-    }
-    TS_ASSIGN_OR_RETURN(const json::array* grants, Arr(*o, "Grants", where));
-    for (const auto& g : *grants) {
-      TS_ASSIGN_OR_RETURN(const json::object* go, Obj(g, where + ".Grants[]"));
-      TS_ASSIGN_OR_RETURN(std::string type, Str(*go, "GrantType", where + ".Grants[]", true));
-      const json::value* grant = go->if_contains("Grant");
-      if (grant == nullptr || !grant->is_object()) {
-        return Bad(where + ".Grants[]", "member Grant must be an object");
-      }
-      TS_ASSIGN_OR_RETURN(std::string value,
-                          GrantValue(type, grant->as_object(), where + ".Grants[]"));
-      app.grants[type] = value;
-    }
-    TS_ASSIGN_OR_RETURN(const json::array* methods, Arr(*o, "AuthenticationMethods", where));
-    for (const auto& m : *methods) {
-      const std::string mw = where + ".AuthenticationMethods[]";
-      TS_ASSIGN_OR_RETURN(const json::object* mo, Obj(m, mw));
-      TS_ASSIGN_OR_RETURN(std::string type, Str(*mo, "AuthenticationMethodType", mw, true));
-      if (type != "IAM") return Bad(mw, "AuthenticationMethodType must be IAM");
-      const json::value* method = mo->if_contains("AuthenticationMethod");
-      const json::value* iam =
-          method && method->is_object() ? method->as_object().if_contains("Iam") : nullptr;
-      const json::value* policy =
-          iam && iam->is_object() ? iam->as_object().if_contains("ActorPolicy") : nullptr;
-      if (policy == nullptr || !policy->is_object()) {
-        return Bad(mw, "AuthenticationMethod.Iam.ActorPolicy must be a policy object");
-      }
-      app.actor_policy_json = json::serialize(*policy);
-    }
-    TS_ASSIGN_OR_RETURN(const json::array* scopes, Arr(*o, "AccessScopes", where));
-    for (const auto& s : *scopes) {
-      const std::string sw = where + ".AccessScopes[]";
-      TS_ASSIGN_OR_RETURN(const json::object* so, Obj(s, sw));
-      TS_ASSIGN_OR_RETURN(std::string scope, Str(*so, "Scope", sw, true));
-      TS_ASSIGN_OR_RETURN(const json::array* targets, Arr(*so, "AuthorizedTargets", sw));
-      std::vector<std::string> list;
-      for (const auto& t : *targets) {
-        if (!t.is_string()) return Bad(sw, "AuthorizedTargets must be strings");
-        list.emplace_back(t.as_string());
-      }
-      app.access_scopes[scope] = list;
-    }
-    std::vector<std::pair<std::string, std::string>> assignments;
-    TS_ASSIGN_OR_RETURN(const json::array* assigned, Arr(*o, "Assignments", where));
-    for (const auto& a : *assigned) {
-      const std::string aw = where + ".Assignments[]";
-      TS_ASSIGN_OR_RETURN(const json::object* ao, Obj(a, aw));
-      TS_ASSIGN_OR_RETURN(std::string type, Str(*ao, "PrincipalType", aw, false));
-      TS_ASSIGN_OR_RETURN(std::string id, Str(*ao, "PrincipalId", aw, false));
-      if (type == "GROUP") {
-        TS_ASSIGN_OR_RETURN(std::string name, Str(*ao, "DisplayName", aw, false));
-        if (id.empty() == name.empty()) {
-          return Bad(aw, "give exactly one of PrincipalId, DisplayName for a GROUP");
-        }
-        assignments.emplace_back(id.empty() ? name : id, id.empty() ? "group-name" : "group-id");
-        continue;
-      }
-      if (!type.empty() && type != "USER") return Bad(aw, "PrincipalType must be USER or GROUP");
-      TS_ASSIGN_OR_RETURN(std::string name, Str(*ao, "UserName", aw, false));
-      if (id.empty() == name.empty()) return Bad(aw, "give exactly one of PrincipalId, UserName");
-      assignments.emplace_back(id.empty() ? name : id, id.empty() ? "name" : "id");
-    }
-    app.created_at = ctx.now;
-    plan.apps.push_back(std::move(app));
-    plan.assignments.push_back(std::move(assignments));
-  }
-  TS_ASSIGN_OR_RETURN(const json::array* principals, Arr(*root, "IamPrincipals", "document"));
-  for (size_t i = 0; i < principals->size(); ++i) {
-    const std::string where = "IamPrincipals[" + std::to_string(i) + "]";
-    TS_ASSIGN_OR_RETURN(const json::object* o, Obj((*principals)[i], where));
-    storage::IamPrincipal p;
-    TS_ASSIGN_OR_RETURN(p.arn, Str(*o, "Arn", where, true));
-    p.account_id = AccountOfArn(p.arn);
-    if (p.account_id.size() != 12) return Bad(where, "Arn must name a 12-digit account");
-    if (const json::value* pol = o->if_contains("IdentityPolicy")) {
-      if (!pol->is_object()) return Bad(where, "IdentityPolicy must be a policy object");
-      p.identity_policy_json = json::serialize(*pol);
-    }
-    p.created_at = ctx.now;
-    std::vector<std::pair<std::string, std::string>> keys;
-    TS_ASSIGN_OR_RETURN(const json::array* list, Arr(*o, "AccessKeys", where));
-    for (const auto& k : *list) {
-      TS_ASSIGN_OR_RETURN(const json::object* ko, Obj(k, where + ".AccessKeys[]"));
-      TS_ASSIGN_OR_RETURN(std::string id, Str(*ko, "AccessKeyId", where + ".AccessKeys[]", true));
-      TS_ASSIGN_OR_RETURN(std::string secret,
-                          Str(*ko, "SecretAccessKey", where + ".AccessKeys[]", true));
-      keys.emplace_back(id, secret);
-    }
-    plan.principals.push_back(std::move(p));
-    plan.keys.push_back(std::move(keys));
-  }
+  check.demo = IsDemoInstance(plan.target.instance_arn);
+  TS_ASSIGN_OR_RETURN(const json::array* users, Arr(*root, "Users", ""));
+  TS_RETURN_IF_ERROR(ParseUsers(*users, check, ctx, plan));
+  TS_ASSIGN_OR_RETURN(const json::array* groups, Arr(*root, "Groups", ""));
+  TS_RETURN_IF_ERROR(ParseGroups(*groups, check, ctx, plan));
+  TS_ASSIGN_OR_RETURN(const json::array* issuers, Arr(*root, "TrustedTokenIssuers", ""));
+  TS_RETURN_IF_ERROR(ParseIssuers(*issuers, check, ctx, plan));
+  TS_ASSIGN_OR_RETURN(const json::array* apps, Arr(*root, "Applications", ""));
+  TS_RETURN_IF_ERROR(ParseApplications(*apps, check, ctx, plan));
+  TS_ASSIGN_OR_RETURN(const json::array* principals, Arr(*root, "IamPrincipals", ""));
+  TS_RETURN_IF_ERROR(ParsePrincipals(*principals, ctx, plan));
   return plan;
 }
 
@@ -372,8 +593,8 @@ StatusOr<Plan> Parse(const std::string& text, const BootstrapContext& ctx) {
 Status ApplyBootstrap(const BootstrapContext& ctx, const std::string& text) {
   TS_ASSIGN_OR_RETURN(Plan plan, Parse(text, ctx));
   storage::Store& store = *ctx.store;
-  // Everything that can be checked is checked before the first write.
-  if (!plan.instance) TS_RETURN_IF_ERROR(store.GetInstance().status());
+  // Everything that can be checked is checked before the first write: what the document names
+  // exists in it or in the database.
   auto user_known = [&](const std::string& name) {
     for (const auto& [user, password] : plan.users) {
       if (user.user_name == name) return true;
@@ -387,34 +608,66 @@ Status ApplyBootstrap(const BootstrapContext& ctx, const std::string& text) {
     auto found = store.FindGroupsByAttribute("displayname", name);
     return found.ok() && !found->empty();
   };
-  for (const auto& assignments : plan.assignments) {
-    for (const auto& [ref, kind] : assignments) {
-      if (kind == "name" && !user_known(ref)) return Bad("Assignments", "no user named " + ref);
-      if (kind == "group-name" && !group_known(ref)) {
-        return Bad("Assignments", "no group named " + ref);
-      }
-    }
-  }
-  for (const auto& [group, members] : plan.groups) {
-    for (const std::string& name : members) {
-      if (!user_known(name)) {
-        return Bad("Groups " + group.display_name + " Members", "no user named " + name);
-      }
-    }
-  }
   TS_ASSIGN_OR_RETURN(std::vector<storage::TrustedTokenIssuer> known,
                       store.ListTrustedTokenIssuers());
-  for (const storage::Application& app : plan.apps) {
-    auto grant = app.grants.find("urn:ietf:params:oauth:grant-type:jwt-bearer");
-    if (grant == app.grants.end()) continue;
-    const json::value parsed = json::parse(grant->second);  // validated by GrantValue
-    for (const auto& entry : parsed.at("AuthorizedTokenIssuers").as_array()) {
-      const std::string arn(entry.at("TrustedTokenIssuerArn").as_string());
-      bool found = false;
-      for (const auto& t : plan.issuers) found |= t.arn == arn;
-      for (const auto& t : known) found |= t.arn == arn;
-      if (!found) {
-        return Bad(app.application_arn + " JwtBearer", "no trusted token issuer " + arn);
+  auto known_where = [](const Reference& r) {
+    if (r.kind == "name") return "no user named " + r.ref;
+    if (r.kind == "group-name") return "no group named " + r.ref;
+    if (r.kind == "id") return "no user with UserId " + r.ref;
+    if (r.kind == "group-id") return "no group with GroupId " + r.ref;
+    return "no trusted token issuer " + r.ref;
+  };
+  auto exists = [&](const Reference& r) {
+    if (r.kind == "name") return user_known(r.ref);
+    if (r.kind == "group-name") return group_known(r.ref);
+    if (r.kind == "id") {
+      for (const auto& [user, password] : plan.users) {
+        if (user.user_id == r.ref) return true;
+      }
+      return store.GetUser(r.ref).ok();
+    }
+    if (r.kind == "group-id") {
+      for (const auto& [group, members] : plan.groups) {
+        if (group.group_id == r.ref) return true;
+      }
+      return store.GetGroup(r.ref).ok();
+    }
+    bool found = false;
+    for (const auto& t : plan.issuers) found |= t.arn == r.ref;
+    for (const auto& t : known) found |= t.arn == r.ref;
+    return found;
+  };
+  std::vector<Reference> references = plan.issuer_references;
+  for (const auto& list : plan.assignments) {
+    references.insert(references.end(), list.begin(), list.end());
+  }
+  for (size_t i = 0; i < plan.groups.size(); ++i) {
+    const std::vector<std::string>& members = plan.groups[i].second;
+    for (size_t j = 0; j < members.size(); ++j) {
+      references.push_back(
+          {members[j], "name", Element(Member(Element("Groups", i), "Members"), j)});
+    }
+  }
+  for (const Reference& r : references) {
+    if (!exists(r)) {
+      return Bad(r.where, known_where(r) + " (neither in this document nor in the database)");
+    }
+  }
+  // Trusted token issuers keep Name and IssuerUrl unique against the database too.
+  for (size_t i = 0; i < plan.issuers.size(); ++i) {
+    const storage::TrustedTokenIssuer& t = plan.issuers[i];
+    const std::string where = Element("TrustedTokenIssuers", i);
+    for (const auto& k : known) {
+      const bool same = t.arn.empty() ? k.name == t.name : k.arn == t.arn;
+      if (same) continue;
+      if (k.name == t.name) {
+        return Bad(Member(where, "Name"),
+                   "a trusted token issuer named '" + t.name + "' already exists: " + k.arn);
+      }
+      if (k.issuer_url == t.issuer_url) {
+        return Bad(
+            Member(where, "TrustedTokenIssuerConfiguration.OidcJwtConfiguration.IssuerUrl"),
+            "a trusted token issuer with IssuerUrl " + t.issuer_url + " already exists: " + k.arn);
       }
     }
   }
@@ -482,18 +735,17 @@ Status ApplyBootstrap(const BootstrapContext& ctx, const std::string& text) {
     storage::Application& app = plan.apps[i];
     app.instance_arn = instance.instance_arn;
     TS_RETURN_IF_ERROR(store.PutApplication(app));
-    for (const auto& [ref, kind] : plan.assignments[i]) {
-      std::string principal_id = ref;
-      const bool group = kind == "group-name" || kind == "group-id";
-      if (kind == "name") {
-        auto user = store.GetUserByName(ref);
-        if (!user.ok()) return Bad("Assignments", "no user named " + ref);
-        principal_id = user->user_id;
+    for (const Reference& r : plan.assignments[i]) {
+      std::string principal_id = r.ref;
+      const bool group = r.kind == "group-name" || r.kind == "group-id";
+      if (r.kind == "name") {
+        TS_ASSIGN_OR_RETURN(storage::User user, store.GetUserByName(r.ref));
+        principal_id = user.user_id;
       }
-      if (kind == "group-name") {
+      if (r.kind == "group-name") {
         TS_ASSIGN_OR_RETURN(std::vector<storage::Group> found,
-                            store.FindGroupsByAttribute("displayname", ref));
-        if (found.empty()) return Bad("Assignments", "no group named " + ref);
+                            store.FindGroupsByAttribute("displayname", r.ref));
+        if (found.empty()) return NotFoundError("group " + r.ref + " vanished");
         principal_id = found.front().group_id;
       }
       TS_RETURN_IF_ERROR(
@@ -520,7 +772,7 @@ std::string DemoBootstrap(const std::string& demo_password) {
   w.Member("InstanceArn", kDemoInstanceArn);
   w.Member("IdentityStoreId", "d-3333333333");
   w.Member("OwnerAccountId", "111111111111");
-  w.Member("Name", "Tessera demo");
+  w.Member("Name", "Tessera-demo");
   w.EndObject();
   w.Key("Users");
   w.BeginArray();

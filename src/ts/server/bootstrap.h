@@ -6,19 +6,23 @@
 // issuers by TrustedTokenIssuerArn, or by Name when the ARN is left out (it is then generated
 // once, arn:aws:sso::<owner account>:trustedTokenIssuer/<instance id>/tti-<uuid>).
 //
+// Every entry is validated with the admin API's rules for the request it stands for (the service
+// models, admin/rules.h) and unknown members are errors; see docs/design/admin-plane.md.
+//
 //   {
-//     "Instance": {"InstanceArn": "arn:aws:sso:::instance/ssoins-111111111111",
-//                  "IdentityStoreId": "d-3333333333", "OwnerAccountId": "111111111111"},
+//     "Instance": {"InstanceArn": "arn:aws:sso:::instance/ssoins-1111111111111111",
+//                  "IdentityStoreId": "d-1234567890", "OwnerAccountId": "111122223333"},
 //     "Users": [{"UserName": "alice", "DisplayName": "Alice", "Password": "...",
 //                "Emails": [{"Value": "alice@example.com", "Primary": true}]}],
-//     "TrustedTokenIssuers": [{"TrustedTokenIssuerArn": "arn:aws:sso::111111111111:trustedToken"
-//        "Issuer/ssoins-111111111111/tti-1", "Name": "okta", "TrustedTokenIssuerType": "OIDC_JWT",
+//     "TrustedTokenIssuers": [{"TrustedTokenIssuerArn": "arn:aws:sso::111122223333:trustedToken"
+//        "Issuer/ssoins-1111111111111111/tti-<uuid>", "Name": "okta",
+//        "TrustedTokenIssuerType": "OIDC_JWT",
 //        "TrustedTokenIssuerConfiguration": {"OidcJwtConfiguration": {
 //          "IssuerUrl": "https://example.okta.com", "ClaimAttributePath": "email",
 //          "IdentityStoreAttributePath": "emails.value",
 //          "JwksRetrievalOption": "OPEN_ID_DISCOVERY"}}}],
 //     "Applications": [{
-//        "ApplicationArn": "arn:aws:sso::123456789012:application/ssoins-.../apl-...",
+//        "ApplicationArn": "arn:aws:sso::111122223333:application/ssoins-1111111111111111/apl-...",
 //        "Name": "web", "AssignmentRequired": true,
 //        "Grants": [{"GrantType": "authorization_code",
 //                    "Grant": {"AuthorizationCode": {"RedirectUris": ["https://app/cb"]}}},
@@ -28,9 +32,9 @@
 //                      "TrustedTokenIssuerArn": "...", "AuthorizedAudiences": ["web"]}]}}}],
 //        "AuthenticationMethods": [{"AuthenticationMethodType": "IAM",
 //            "AuthenticationMethod": {"Iam": {"ActorPolicy": {...}}}}],
-//        "AccessScopes": [{"Scope": "s3:access_grants:read_write", "AuthorizedTargets": []}],
+//        "AccessScopes": [{"Scope": "s3:access_grants:read_write"}],
 //        "Assignments": [{"PrincipalType": "USER", "UserName": "alice"}]}],
-//     "IamPrincipals": [{"Arn": "arn:aws:iam::123456789012:role/webapp",
+//     "IamPrincipals": [{"Arn": "arn:aws:iam::111122223333:role/webapp",
 //        "AccessKeys": [{"AccessKeyId": "AKIA...", "SecretAccessKey": "..."}]}]
 //   }
 #pragma once
@@ -50,8 +54,9 @@ struct BootstrapContext {
   int64_t now = 0;
 };
 
-// Applies a bootstrap document. InvalidArgument naming the member on a malformed document; no
-// partial application of a malformed document (everything is validated before writing).
+// Applies a bootstrap document. InvalidArgument "bootstrap: <member path>: <problem>" on a
+// malformed document, before anything is written (references to users, groups and issuers
+// included). Store errors while writing are returned as they are.
 Status ApplyBootstrap(const BootstrapContext& ctx, const std::string& json);
 
 // The demo document: the identifiers of the AWS documentation examples and a user `demo`, whose

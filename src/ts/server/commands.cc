@@ -260,9 +260,7 @@ int SetPassword(const Flags& flags, std::istream& in, std::ostream& out, std::os
   if (!user.ok()) return Fail(err, user.status());
   std::string password;
   std::getline(in, password);
-  if (password.size() < 8) {
-    return Fail(err, InvalidArgumentError("the password must have at least 8 characters"));
-  }
+  if (Status s = ValidatePassword(password); !s.ok()) return Fail(err, s);
   auto hash = crypto::HashPassword(password);
   if (!hash.ok()) return Fail(err, hash.status());
   user->password_hash = *hash;
@@ -303,9 +301,8 @@ int RunCommand(const std::vector<std::string>& args, std::istream& in, std::ostr
     auto o = OpenOffline(*flags);
     if (!o.ok()) return Fail(err, o.status());
     storage::IamPrincipal p{flags->Get("--arn"), AccountOfArn(flags->Get("--arn")), "", Now()};
-    if (p.account_id.size() != 12 || p.arn.rfind("arn:aws:iam::", 0) != 0) {
-      return Fail(err, InvalidArgumentError("--arn must be an IAM user or role ARN, e.g. "
-                                            "arn:aws:iam::123456789012:role/webapp"));
+    if (Status s = ValidatePrincipalArn(p.arn); !s.ok()) {
+      return Fail(err, InvalidArgumentError("--arn " + std::string(s.message())));
     }
     // Registering again keeps the principal's identity policy.
     if (auto existing = o->store->GetPrincipal(p.arn); existing.ok()) {

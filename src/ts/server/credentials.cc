@@ -1,5 +1,8 @@
 #include "ts/server/credentials.h"
 
+#include <algorithm>
+#include <cctype>
+
 #include "ts/common/status_macros.h"
 #include "ts/crypto/aead.h"
 #include "ts/crypto/digest.h"
@@ -35,6 +38,43 @@ std::string AccountOfArn(std::string_view arn) {
   size_t end = arn.find(':', pos);
   if (end == std::string_view::npos) return "";
   return std::string(arn.substr(pos, end - pos));
+}
+
+Status ValidatePassword(std::string_view password) {
+  if (password.size() < 8) {
+    return InvalidArgumentError("the password must have at least 8 characters");
+  }
+  return OkStatus();
+}
+
+Status ValidatePrincipalArn(std::string_view arn) {
+  const std::string account = AccountOfArn(arn);
+  const bool digits =
+      std::all_of(account.begin(), account.end(), [](char c) { return c >= '0' && c <= '9'; });
+  if (arn.rfind("arn:aws:iam::", 0) != 0 || account.size() != 12 || !digits ||
+      arn.size() == std::string_view("arn:aws:iam::123456789012:").size()) {
+    return InvalidArgumentError(
+        "must be an IAM user or role ARN, e.g. arn:aws:iam::123456789012:role/webapp");
+  }
+  return OkStatus();
+}
+
+Status ValidateAccessKeyId(std::string_view id) {
+  const bool word = std::all_of(id.begin(), id.end(), [](char c) {
+    return std::isalnum(static_cast<unsigned char>(c)) || c == '_';
+  });
+  if (id.size() < 16 || id.size() > 128 || !word) {
+    return InvalidArgumentError(
+        "must be 16 to 128 letters, digits or underscores, e.g. AKIAIOSFODNN7EXAMPLE");
+  }
+  return OkStatus();
+}
+
+Status ValidateSecretAccessKey(std::string_view secret) {
+  if (secret.size() < 16 || secret.size() > 128) {
+    return InvalidArgumentError("must have 16 to 128 characters");
+  }
+  return OkStatus();
 }
 
 StoreCredentialProvider::StoreCredentialProvider(storage::StorePtr store, std::string seal_key)

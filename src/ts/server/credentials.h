@@ -47,4 +47,17 @@ StatusOr<NewAccessKey> CreateAccessKey(storage::Store& store, const std::string&
 // "123456789012" from "arn:aws:iam::123456789012:role/x"; "" when the ARN has no account.
 std::string AccountOfArn(std::string_view arn);
 
+// The rules for what a person chooses: the CLI, bootstrap files and the environment all apply
+// them. Each returns OK or InvalidArgument saying what is wrong, without naming the member (the
+// caller does: "--arn", "IamPrincipals[0].Arn").
+
+// A password of at least 8 characters (set-password, Users[].Password).
+Status ValidatePassword(std::string_view password);
+// arn:aws:iam::<12-digit account>:<resource>, e.g. arn:aws:iam::123456789012:role/webapp.
+Status ValidatePrincipalArn(std::string_view arn);
+// IAM's AccessKeyId: 16 to 128 word characters ([A-Za-z0-9_]), e.g. AKIAIOSFODNN7EXAMPLE.
+Status ValidateAccessKeyId(std::string_view access_key_id);
+// A secret access key of 16 to 128 characters: it is the credential's only secret part.
+Status ValidateSecretAccessKey(std::string_view secret_access_key);
+
 }  // namespace ts::server

@@ -162,5 +162,44 @@ TEST(AccountOfArnTest, ExtractsTheAccountField) {
   EXPECT_EQ(AccountOfArn(""), "");
 }
 
+// The rules the CLI, bootstrap files and the environment share.
+TEST(CredentialRulesTest, PasswordsHaveAtLeastEightCharacters) {
+  EXPECT_THAT(ValidatePassword("12345678"), IsOk());
+  EXPECT_THAT(
+      ValidatePassword("1234567"),
+      StatusIs(StatusCode::kInvalidArgument, "the password must have at least 8 characters"));
+}
+
+TEST(CredentialRulesTest, PrincipalArnsAreIamArnsWithAnAccount) {
+  EXPECT_THAT(ValidatePrincipalArn("arn:aws:iam::123456789012:role/webapp"), IsOk());
+  EXPECT_THAT(ValidatePrincipalArn("arn:aws:iam::123456789012:user/alice"), IsOk());
+  for (const char* bad : {"webapp", "arn:aws:s3:::bucket", "arn:aws:iam::12345:role/x",
+                          "arn:aws:iam::12345678901x:role/x", "arn:aws:iam::123456789012:"}) {
+    EXPECT_THAT(ValidatePrincipalArn(bad), StatusIs(StatusCode::kInvalidArgument,
+                                                    "must be an IAM user or role ARN, e.g. "
+                                                    "arn:aws:iam::123456789012:role/webapp"))
+        << bad;
+  }
+}
+
+TEST(CredentialRulesTest, AccessKeyPairs) {
+  EXPECT_THAT(ValidateAccessKeyId("AKIAIOSFODNN7EXAMPLE"), IsOk());
+  EXPECT_THAT(ValidateAccessKeyId(std::string(128, 'A')), IsOk());
+  for (const std::string& bad : {std::string("x"), std::string(15, 'A'), std::string(129, 'A'),
+                                 std::string("AKIA/IOSFODNN7EXAMPLE")}) {
+    EXPECT_THAT(ValidateAccessKeyId(bad),
+                StatusIs(StatusCode::kInvalidArgument,
+                         "must be 16 to 128 letters, digits or underscores, e.g. "
+                         "AKIAIOSFODNN7EXAMPLE"))
+        << bad;
+  }
+  EXPECT_THAT(ValidateSecretAccessKey("a secret of your choice"), IsOk());
+  for (const std::string& bad : {std::string(), std::string(15, 's'), std::string(129, 's')}) {
+    EXPECT_THAT(ValidateSecretAccessKey(bad),
+                StatusIs(StatusCode::kInvalidArgument, "must have 16 to 128 characters"))
+        << bad.size();
+  }
+}
+
 }  // namespace
 }  // namespace ts::server
