@@ -163,7 +163,10 @@ struct Plan {
   storage::Instance target;  // the instance the document lands in (its own, or the store's)
   std::vector<std::pair<storage::User, std::string>> users;  // with plaintext password
   std::vector<std::pair<storage::Group, std::vector<std::string>>> groups;  // with member names
+  // Applications as the document gives them, and which of their own members it sets: an entry
+  // changes only what it names (README, "Bootstrap file").
   std::vector<storage::Application> apps;
+  std::vector<std::set<std::string>> app_members;
   std::vector<std::vector<Reference>> assignments;
   std::vector<Reference> issuer_references;  // JwtBearer grants' TrustedTokenIssuerArns
   std::vector<storage::IamPrincipal> principals;
@@ -485,7 +488,13 @@ Status ParseApplications(const json::array& apps, const Checker& check, const Bo
     TS_RETURN_IF_ERROR(
         ParseAssignments(*assigned, Member(where, "Assignments"), check, assignments));
     app.created_at = ctx.now;
+    std::set<std::string> members;
+    for (const char* key : {"Name", "Description", "Status", "AssignmentRequired"}) {
+      if (Has(*o, key)) members.insert(key);
+    }
+    if (!methods->empty()) members.insert("AuthenticationMethods");
     plan.apps.push_back(std::move(app));
+    plan.app_members.push_back(std::move(members));
     plan.assignments.push_back(std::move(assignments));
   }
   return OkStatus();
@@ -670,6 +679,36 @@ Status ApplyBootstrap(const BootstrapContext& ctx, const std::string& text) {
             "a trusted token issuer with IssuerUrl " + t.issuer_url + " already exists: " + k.arn);
       }
     }
+  }
+  // An application entry changes the members it names: the ones it leaves out, and the grants,
+  // access scopes and assignments it does not list, are kept (what the Put* calls do). Creating
+  // an application needs its Name, as CreateApplication does.
+  for (size_t i = 0; i < plan.apps.size(); ++i) {
+    storage::Application& given = plan.apps[i];
+    const std::set<std::string>& members = plan.app_members[i];
+    auto stored = store.GetApplication(given.application_arn);
+    if (!stored.ok() && stored.status().code() == StatusCode::kNotFound) {
+      if (!members.contains("Name")) {
+        return Bad(
+            Member(Element("Applications", i), "Name"),
+            "is required to create " + given.application_arn + " (it is not in the database yet)");
+      }
+      continue;
+    }
+    TS_RETURN_IF_ERROR(stored.status());
+    storage::Application merged = *stored;
+    if (members.contains("Name")) merged.name = given.name;
+    if (members.contains("Description")) merged.description = given.description;
+    if (members.contains("Status")) merged.status = given.status;
+    if (members.contains("AssignmentRequired")) {
+      merged.assignment_required = given.assignment_required;
+    }
+    if (members.contains("AuthenticationMethods")) {
+      merged.actor_policy_json = given.actor_policy_json;
+    }
+    for (const auto& [type, value] : given.grants) merged.grants[type] = value;
+    for (const auto& [scope, targets] : given.access_scopes) merged.access_scopes[scope] = targets;
+    given = std::move(merged);
   }
   if (plan.instance) TS_RETURN_IF_ERROR(store.PutInstance(*plan.instance));
   TS_ASSIGN_OR_RETURN(storage::Instance instance, store.GetInstance());

@@ -4,7 +4,9 @@
 // and identitystore calls it replaces. Applying is idempotent: users are matched by UserName,
 // applications by ApplicationArn, principals by Arn, access keys by AccessKeyId, trusted token
 // issuers by TrustedTokenIssuerArn, or by Name when the ARN is left out (it is then generated
-// once, arn:aws:sso::<owner account>:trustedTokenIssuer/<instance id>/tti-<uuid>).
+// once, arn:aws:sso::<owner account>:trustedTokenIssuer/<instance id>/tti-<uuid>). An
+// application entry changes only what it names, as the Put* calls do (a new one needs Name);
+// user, group and issuer entries are whole records.
 //
 // Every entry is validated with the admin API's rules for the request it stands for (the service
 // models, admin/rules.h) and unknown members are errors; see docs/design/admin-plane.md.

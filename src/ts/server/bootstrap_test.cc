@@ -6,8 +6,11 @@
 
 #include <boost/json.hpp>
 #include <filesystem>
+#include <fstream>
 #include <functional>
+#include <sstream>
 #include <string>
+#include <vector>
 
 #include "test/common/status_matchers.h"
 #include "test/common/temp_dir.h"
@@ -646,6 +649,98 @@ TEST_F(BootstrapTest, NamesStayUniqueAsTheAdminApiKeepsThem) {
                                    "bootstrap: IamPrincipals[0].AccessKeys[0].AccessKeyId: "
                                    "AKIAIOSFODNN7EXAMPLE belongs to " +
                                        std::string(kRole)));
+}
+
+// --- an application entry changes what it names ---
+
+TEST_F(BootstrapTest, AnApplicationEntryChangesOnlyTheMembersItNames) {
+  ASSERT_THAT(Apply(BaseDocument()), IsOk());
+  ctx_.now = kNow + 60;  // a later start
+  json::object doc = json::parse(R"({"Applications": [{
+      "ApplicationArn":
+          "arn:aws:sso::111122223333:application/ssoins-1111111111111111/apl-1111111111111111",
+      "Description": "expenses",
+      "Grants": [{"GrantType": "urn:ietf:params:oauth:grant-type:token-exchange",
+                  "Grant": {"TokenExchange": {}}},
+                 {"GrantType": "authorization_code",
+                  "Grant": {"AuthorizationCode": {"RedirectUris": ["https://app.example/v2"]}}}],
+      "AccessScopes": [{"Scope": "expenses:read"}]}]})")
+                         .as_object();
+  ASSERT_THAT(Apply(doc), IsOk());
+  auto app = store_->GetApplication(kApp);
+  ASSERT_THAT(app, IsOk());
+  EXPECT_EQ(app->name, "web");
+  EXPECT_EQ(app->description, "expenses");
+  EXPECT_EQ(app->status, "ENABLED");
+  EXPECT_TRUE(app->assignment_required);
+  EXPECT_EQ(app->created_at, kNow);
+  EXPECT_THAT(app->actor_policy_json, HasSubstr(kRole));
+  // Grants and scopes named are put (a grant of the same type replaced), the others kept.
+  EXPECT_THAT(oauth::RedirectUris(*app), ElementsAre("https://app.example/v2"));
+  EXPECT_TRUE(oauth::HasGrant(*app, oauth::kGrantRefreshToken));
+  EXPECT_TRUE(oauth::HasGrant(*app, oauth::kGrantTokenExchange));
+  EXPECT_EQ(app->access_scopes.size(), 2u);
+  EXPECT_THAT(store_->IsAssigned(kApp, store_->GetUserByName("alice")->user_id),
+              IsOkAndHolds(true));
+
+  // Members that are named replace what is stored.
+  FirstApp(doc) = json::parse(R"({"ApplicationArn":
+      "arn:aws:sso::111122223333:application/ssoins-1111111111111111/apl-1111111111111111",
+      "Name": "Expense reports", "Status": "DISABLED", "AssignmentRequired": false})")
+                      .as_object();
+  ASSERT_THAT(Apply(doc), IsOk());
+  app = store_->GetApplication(kApp);
+  ASSERT_THAT(app, IsOk());
+  EXPECT_EQ(app->name, "Expense reports");
+  EXPECT_EQ(app->status, "DISABLED");
+  EXPECT_FALSE(app->assignment_required);
+  EXPECT_EQ(app->grants.size(), 3u);
+}
+
+TEST_F(BootstrapTest, CreatingAnApplicationNeedsItsName) {
+  json::object doc = BaseDocument();
+  FirstApp(doc).erase("Name");
+  EXPECT_THAT(Apply(doc), StatusIs(StatusCode::kInvalidArgument,
+                                   "bootstrap: Applications[0].Name: is required to create " +
+                                       std::string(kApp) + " (it is not in the database yet)"));
+  ExpectNothingWritten();
+}
+
+// README's two bootstrap examples, as printed: the second adds to what the first made.
+std::vector<std::string> ReadmeBootstrapExamples() {
+  std::ifstream in(TS_README);
+  std::stringstream text;
+  text << in.rdbuf();
+  const std::string readme = text.str();
+  const size_t section = readme.find("### Bootstrap file");
+  const size_t end = readme.find("\n### ", section + 1);
+  std::vector<std::string> blocks;
+  for (size_t at = readme.find("```json\n", section); at < end; at = readme.find("```json\n", at)) {
+    const size_t close = readme.find("```", at + 8);
+    blocks.push_back(readme.substr(at + 8, close - at - 8));
+    at = close + 3;
+  }
+  return blocks;
+}
+
+TEST_F(BootstrapTest, ReadmeExamplesApplyOneAfterTheOther) {
+  const std::vector<std::string> examples = ReadmeBootstrapExamples();
+  ASSERT_EQ(examples.size(), 2u);
+  ASSERT_THAT(ApplyBootstrap(ctx_, examples[0]), IsOk());
+  ASSERT_THAT(ApplyBootstrap(ctx_, examples[1]), IsOk());
+  auto app = store_->GetApplication(kApp);
+  ASSERT_THAT(app, IsOk());
+  EXPECT_EQ(app->name, "Expense reports");
+  EXPECT_THAT(oauth::RedirectUris(*app), ElementsAre("https://expenses.example.com/callback"));
+  EXPECT_TRUE(oauth::HasGrant(*app, oauth::kGrantRefreshToken));
+  EXPECT_TRUE(oauth::HasGrant(*app, oauth::kGrantJwtBearer));
+  EXPECT_THAT(app->actor_policy_json, HasSubstr("arn:aws:iam::111122223333:role/expenses-backend"));
+  EXPECT_EQ(app->access_scopes.count("expenses:read"), 1u);
+  auto alice = store_->GetUserByName("alice");
+  ASSERT_THAT(alice, IsOk());
+  EXPECT_TRUE(crypto::VerifyPassword("change me please", alice->password_hash));
+  EXPECT_THAT(store_->IsAssigned(kApp, alice->user_id), IsOkAndHolds(true));
+  EXPECT_THAT(store_->GetAccessKey("AKIAEXPENSESBACKEND1"), IsOk());
 }
 
 // --- groups ---
