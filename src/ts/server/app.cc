@@ -288,6 +288,9 @@ StatusOr<std::unique_ptr<Tessera>> Tessera::Create(const ServerConfig& config,
     }
     std::string password = config.demo_password;
     if (!password.empty()) {
+      if (Status st = ValidatePassword(password); !st.ok()) {
+        return InvalidArgumentError("TESSERA_DEMO_PASSWORD: " + std::string(st.message()));
+      }
       p->demo.demo_password = DemoSecrets::Origin::kEnvironment;
     } else if (!existing.ok() || existing->password_hash.empty()) {
       password = crypto::RandomToken(12);

@@ -257,6 +257,15 @@ TEST_F(DemoRestartTest, TesseraDemoPasswordReplacesThePasswordOnRestart) {
   EXPECT_FALSE(SignsIn(*second, generated));
 }
 
+TEST_F(DemoRestartTest, ATooShortTesseraDemoPasswordIsNamed) {
+  config_.demo_password = "short";
+  std::vector<std::string> notices;
+  EXPECT_THAT(Tessera::Create(config_, kPublicUrl, clock_, &notices),
+              ::ts::testing::StatusIs(
+                  StatusCode::kInvalidArgument,
+                  "TESSERA_DEMO_PASSWORD: the password must have at least 8 characters"));
+}
+
 TEST_F(DemoRestartTest, TheRootSecretIsShownOnlyByTheStartThatGeneratedIt) {
   auto first = Start();
   ASSERT_NE(first, nullptr);
