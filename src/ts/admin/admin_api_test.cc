@@ -78,6 +78,15 @@ class AdminApiTest : public ::testing::Test {
     return std::string(out.at("ApplicationArn").as_string());
   }
 
+  // A valid authorization_code grant with one redirect URI.
+  void PutCodeGrant(const std::string& arn, const std::string& redirect_uri) {
+    Sso("PutApplicationGrant",
+        {{"ApplicationArn", arn},
+         {"GrantType", "authorization_code"},
+         {"Grant", {{"AuthorizationCode", {{"RedirectUris", json::array{redirect_uri}}}}}}});
+    ExpectOk();
+  }
+
   std::filesystem::path dir_;
   std::shared_ptr<storage::SqliteStore> store_;
   std::shared_ptr<FakeClock> clock_;
@@ -169,12 +178,7 @@ TEST_F(AdminApiTest, GrantsMustMatchTheirType) {
                                                  {"GrantType", "authorization_code"},
                                                  {"Grant", {{"RefreshToken", json::object()}}}});
   ExpectError(out, "ValidationException", "AuthorizationCode");
-  Sso("PutApplicationGrant",
-      {{"ApplicationArn", arn},
-       {"GrantType", "authorization_code"},
-       {"Grant",
-        {{"AuthorizationCode", {{"RedirectUris", json::array{"https://a.example/cb"}}}}}}});
-  ExpectOk();
+  PutCodeGrant(arn, "https://a.example/cb");
   json::object got =
       Sso("GetApplicationGrant", {{"ApplicationArn", arn}, {"GrantType", "authorization_code"}});
   ExpectOk();
@@ -187,12 +191,7 @@ TEST_F(AdminApiTest, GrantsMustMatchTheirType) {
 TEST_F(AdminApiTest, RedirectUrisMustBeAbsoluteHttpUrisWithoutFragment) {
   const std::string arn = CreateApp("App");
   // A valid grant first: a refused call must leave it as it was.
-  Sso("PutApplicationGrant",
-      {{"ApplicationArn", arn},
-       {"GrantType", "authorization_code"},
-       {"Grant",
-        {{"AuthorizationCode", {{"RedirectUris", json::array{"https://a.example/cb"}}}}}}});
-  ExpectOk();
+  PutCodeGrant(arn, "https://a.example/cb");
   json::object out =
       Sso("PutApplicationGrant",
           {{"ApplicationArn", arn},
