@@ -12,6 +12,10 @@ std::string Env(const char* name) {
   return v == nullptr ? std::string() : std::string(v);
 }
 
+constexpr int64_t kMaxSecondsFlag = 10 * 366 * 86400;   // ten years
+constexpr int64_t kMaxMillisecondsFlag = 86400 * 1000;  // a day
+constexpr int64_t kMaxThreadsFlag = 1024;
+
 }  // namespace
 
 StatusOr<int64_t> ParseSeconds(const std::string& flag, const std::string& text, int64_t min,
@@ -21,8 +25,9 @@ StatusOr<int64_t> ParseSeconds(const std::string& flag, const std::string& text,
   if (ec == std::errc() && end == text.data() + text.size() && v >= 0 && v >= min && v <= max) {
     return v;
   }
-  const bool seconds = flag != "--threads" && flag != "--io-threads";
-  std::string what = seconds ? " takes a whole number of seconds" : " takes a whole number";
+  std::string what = " takes a whole number of seconds";
+  if (flag == "--threads" || flag == "--io-threads") what = " takes a whole number";
+  if (flag.ends_with("-ms")) what = " takes a whole number of milliseconds";
   if (min > 0 || max < std::numeric_limits<int64_t>::max()) {
     what += " from " + std::to_string(min) + " to " + std::to_string(max);
   }
@@ -147,7 +152,12 @@ StatusOr<ServerConfig> ParseServeFlags(const std::vector<std::string>& args) {
         regions_given = true;
         c.regions.push_back(*v);
       } else {
-        auto n = ParseSeconds(a, *v);
+        // Bounded so that a lifetime added to the clock cannot overflow, and a unit mistake
+        // (milliseconds given as seconds) is caught rather than obeyed.
+        int64_t max = kMaxSecondsFlag;
+        if (a == "--threads" || a == "--io-threads") max = kMaxThreadsFlag;
+        if (a.ends_with("-ms")) max = kMaxMillisecondsFlag;
+        auto n = ParseSeconds(a, *v, 0, max);
         if (!n.ok()) return n.status();
         if (a == "--threads") c.threads = static_cast<int>(*n);
         if (a == "--io-threads") c.io_threads = static_cast<int>(*n);

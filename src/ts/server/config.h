@@ -70,10 +70,10 @@ struct ServerConfig {
 // message naming the flag on a bad value or an unknown flag.
 StatusOr<ServerConfig> ParseServeFlags(const std::vector<std::string>& args);
 
-// A flag's value as a whole number of seconds (or of threads, for --threads and --io-threads)
-// within [min, max]. InvalidArgument naming the flag otherwise, e.g. "--code-ttl takes a whole
-// number of seconds, got '1e3'" ("... from 1 to 129600, got ..." when bounded): fractions,
-// exponents, signs and overflow included.
+// A flag's value as a whole number of seconds (of threads for --threads and --io-threads, of
+// milliseconds for flags ending in -ms) within [min, max]. InvalidArgument naming the flag
+// otherwise, e.g. "--code-ttl takes a whole number of seconds, got '1e3'" ("... from 1 to 129600,
+// got ..." when bounded): fractions, exponents, signs and overflow included.
 StatusOr<int64_t> ParseSeconds(const std::string& flag, const std::string& text, int64_t min = 0,
                                int64_t max = std::numeric_limits<int64_t>::max());
 

@@ -131,14 +131,32 @@ TEST_F(ParseServeFlagsTest, BadNumbersAreErrorsNamingTheFlag) {
     SCOPED_TRACE(bad);
     EXPECT_THAT(ParseServeFlags({"--code-ttl", bad}),
                 StatusIs(StatusCode::kInvalidArgument,
-                         HasSubstr("--code-ttl takes a whole number of seconds, got '" +
+                         HasSubstr("--code-ttl takes a whole number of seconds from 0 to "
+                                   "316224000, got '" +
                                    std::string(bad) + "'")));
   }
   EXPECT_THAT(ParseServeFlags({"--threads", "many"}),
               StatusIs(StatusCode::kInvalidArgument, HasSubstr("--threads")));
   EXPECT_THAT(ParseServeFlags({"--io-threads", "-1"}),
               StatusIs(StatusCode::kInvalidArgument,
-                       HasSubstr("--io-threads takes a whole number, got '-1'")));
+                       HasSubstr("--io-threads takes a whole number from 0 to 1024, got '-1'")));
+}
+
+// A lifetime near INT64_MAX would overflow `now + ttl`; no flag takes more than ten years (a day
+// for the millisecond ones, 1024 threads).
+TEST_F(ParseServeFlagsTest, NumbersAreBounded) {
+  EXPECT_THAT(ParseServeFlags({"--refresh-token-ttl", "316224000"}), IsOk());
+  EXPECT_THAT(ParseServeFlags({"--code-ttl", "9223372036854775807"}),
+              StatusIs(StatusCode::kInvalidArgument,
+                       "--code-ttl takes a whole number of seconds from 0 to 316224000, got "
+                       "'9223372036854775807'"));
+  EXPECT_THAT(ParseServeFlags({"--config-cache-ttl-ms", "86400001"}),
+              StatusIs(StatusCode::kInvalidArgument,
+                       "--config-cache-ttl-ms takes a whole number of milliseconds from 0 to "
+                       "86400000, got '86400001'"));
+  EXPECT_THAT(ParseServeFlags({"--threads", "1025"}),
+              StatusIs(StatusCode::kInvalidArgument,
+                       "--threads takes a whole number from 0 to 1024, got '1025'"));
 }
 
 TEST(ParseSecondsTest, BoundedRangeNamesTheFlagAndTheRange) {
