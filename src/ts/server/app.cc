@@ -70,7 +70,11 @@ http::Response TokenAnswer(std::string_view request_id, StatusOr<std::string> bo
     if (body.status().error_type().empty()) LogInternal(request_id, "/token", body.status());
     return oauth::ToErrorResponse(body.status());
   }
-  return Json(200, std::move(*body));
+  http::Response r = Json(200, std::move(*body));
+  // RFC 6749 §5.1: a response carrying tokens must not be cached.
+  r.SetHeader("Cache-Control", "no-store");
+  r.SetHeader("Pragma", "no-cache");
+  return r;
 }
 
 // A new instance: ssoins-<16 hex>, identity store d-<10 hex>, a random 12-digit owner account.
@@ -134,13 +138,25 @@ StatusOr<storage::StorePtr> OpenDatabase(const std::string& db) {
 
 std::string RedactDatabase(const std::string& db) {
   if (!storage::IsPostgresUrl(db)) return db;
+  std::string out = db;
   // postgresql://user:password@host/...: keep the user, hide the password.
-  const size_t scheme = db.find("://") + 3;
-  const size_t at = db.find('@', scheme);
-  if (at == std::string::npos) return db;
-  const size_t colon = db.find(':', scheme);
-  if (colon == std::string::npos || colon > at) return db;
-  return db.substr(0, colon) + ":***" + db.substr(at);
+  const size_t scheme = out.find("://") + 3;
+  const size_t at = out.find('@', scheme);
+  const size_t colon = out.find(':', scheme);
+  if (at != std::string::npos && colon != std::string::npos && colon < at) {
+    out = out.substr(0, colon) + ":***" + out.substr(at);
+  }
+  // ...?password=secret&sslmode=...: libpq takes passwords as parameters too.
+  const size_t query = out.find('?');
+  for (size_t p = query; p != std::string::npos && p < out.size(); p = out.find('&', p + 1)) {
+    for (std::string_view key : {"password=", "sslpassword="}) {
+      if (out.compare(p + 1, key.size(), key) != 0) continue;
+      const size_t value = p + 1 + key.size();
+      const size_t end = std::min(out.find('&', value), out.size());
+      out.replace(value, end - value, "***");
+    }
+  }
+  return out;
 }
 
 struct Tessera::Parts {

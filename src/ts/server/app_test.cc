@@ -453,6 +453,13 @@ TEST(RedactDatabaseTest, HidesOnlyThePasswordOfAPostgresUrl) {
   EXPECT_EQ(RedactDatabase("postgres://tessera@db/ts"), "postgres://tessera@db/ts");
   EXPECT_EQ(RedactDatabase("postgresql://db/ts"), "postgresql://db/ts");
   EXPECT_EQ(RedactDatabase("./var/a:b@c.db"), "./var/a:b@c.db");
+  // libpq also takes passwords as URL parameters.
+  EXPECT_EQ(RedactDatabase("postgresql://tessera@db/ts?password=S3cret&sslmode=disable"),
+            "postgresql://tessera@db/ts?password=***&sslmode=disable");
+  EXPECT_EQ(RedactDatabase("postgresql://u:p@db/ts?sslmode=verify-full&sslpassword=k&password=x"),
+            "postgresql://u:***@db/ts?sslmode=verify-full&sslpassword=***&password=***");
+  EXPECT_EQ(RedactDatabase("postgresql://db/ts?mypassword=kept"),
+            "postgresql://db/ts?mypassword=kept");
 }
 
 TEST_F(TesseraTest, UnknownPathIsUnknownOperation) {
@@ -495,6 +502,9 @@ TEST_F(TesseraTest, SignedCreateTokenWithIamSucceeds) {
   http::Response response = app_->Handle(r);
   ASSERT_EQ(response.status, 200) << response.body;
   EXPECT_EQ(response.FindHeader("content-type").value_or(""), "application/json");
+  // RFC 6749 §5.1: tokens are never cached on the way.
+  EXPECT_EQ(response.FindHeader("cache-control").value_or(""), "no-store");
+  EXPECT_EQ(response.FindHeader("pragma").value_or(""), "no-cache");
   json::object o = json::parse(response.body).as_object();
   EXPECT_EQ(o["tokenType"], "Bearer");
   EXPECT_EQ(o["expiresIn"], 3600);

@@ -49,7 +49,11 @@ StatusOr<std::string> ReadOrCreateKeyFile(const std::string& path) {
   std::string key(33, '\0');
   ssize_t n = ::read(fd, key.data(), key.size());
   ::close(fd);
-  if (n != 32) return InvalidArgumentError("master key file " + path + " must hold 32 bytes");
+  if (n != 32) {
+    const std::string got = n > 32 ? "more" : std::to_string(n);
+    return InvalidArgumentError("master key file " + path +
+                                " must hold the key's 32 raw bytes (not base64), got " + got);
+  }
   key.resize(32);
   return key;
 }

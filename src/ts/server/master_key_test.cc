@@ -10,6 +10,7 @@
 #include <fstream>
 #include <set>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "test/common/concurrently.h"
@@ -112,10 +113,19 @@ TEST_F(MasterKeyTest, GroupOrWorldReadableKeyFileIsRefused) {
 
 TEST_F(MasterKeyTest, KeyFileOfTheWrongSizeIsRefused) {
   const fs::path path = dir_ / "master.key";
-  for (const std::string& bytes : {kKey.substr(0, 31), kKey + "x", std::string()}) {
+  const std::vector<std::pair<std::string, std::string>> cases = {
+      {kKey.substr(0, 31), "got 31"},
+      {kKey + "x", "got more"},
+      {std::string(), "got 0"},
+      // The base64 that TESSERA_MASTER_KEY takes is the likeliest mistake.
+      {crypto::Base64Encode(kKey), "got more"}};
+  for (const auto& [bytes, got] : cases) {
+    SCOPED_TRACE(got);
     WriteFile(path, bytes, 0600);
     EXPECT_THAT(LoadMasterKey("", path.string()),
-                StatusIs(StatusCode::kInvalidArgument, HasSubstr("must hold 32 bytes")));
+                StatusIs(StatusCode::kInvalidArgument,
+                         "master key file " + path.string() +
+                             " must hold the key's 32 raw bytes (not base64), " + got));
   }
 }
 
