@@ -205,6 +205,12 @@ int ActorDepth(std::string_view act_json) {
 
 namespace {
 
+// Every grant and every refresh refuse a user an application requires assignment of but does not
+// have (directly or through a group), as sign-in does.
+Status UserNotAssigned(const storage::Application& app) {
+  return InvalidGrant("The user is not assigned to application " + app.application_arn);
+}
+
 // The message names the ARN, so it is built only when the lookup failed.
 Status ApplicationLookupError(const Status& status, const std::string& client_id) {
   if (status.code() == StatusCode::kNotFound) {
@@ -593,9 +599,7 @@ StatusOr<TokenService::PreparedRefresh> TokenService::CheckRefresh(
   }
   // Access is checked at every token request, as on sign-in: an unassigned user's family stays
   // as it is (assigning the user again lets it refresh) but refreshes no more.
-  if (app.assignment_required && !found.user_assigned) {
-    return InvalidGrant("The user is not assigned to application " + app.application_arn);
-  }
+  if (app.assignment_required && !found.user_assigned) return UserNotAssigned(app);
   // Downscoping is bounded by the family: a narrowed token can widen again up to what the
   // original grant allowed (the model doc: "the refresh token's scopes").
   TS_ASSIGN_OR_RETURN(std::vector<std::string> scopes,
@@ -618,6 +622,13 @@ StatusOr<TokenService::PreparedRefresh> TokenService::CheckRefresh(
   p.now = now;
   p.already_rotated = token.rotated_at != 0;
   return p;
+}
+
+Status TokenService::RequireAssignment(const storage::Application& app,
+                                       const std::string& user_id) const {
+  if (!app.assignment_required) return OkStatus();
+  TS_ASSIGN_OR_RETURN(bool assigned, store_->IsAssigned(app.application_arn, user_id));
+  return assigned ? OkStatus() : UserNotAssigned(app);
 }
 
 StatusOr<TokenService::Grant> TokenService::SettleRefresh(const PreparedRefresh& prepared,
@@ -763,12 +774,7 @@ StatusOr<TokenService::PreparedExchange> TokenService::PrepareExchange(
   auto user = NotFoundAs(store_->GetUser(subject.user_id), InvalidGrant,
                          "The user the subject token was issued to no longer exists");
   if (!user.ok()) return user.status();
-  if (app.assignment_required) {
-    TS_ASSIGN_OR_RETURN(bool assigned, store_->IsAssigned(app.application_arn, subject.user_id));
-    if (!assigned) {
-      return InvalidGrant("The user is not assigned to application " + app.application_arn);
-    }
-  }
+  TS_RETURN_IF_ERROR(RequireAssignment(app, subject.user_id));
   if (ActorDepth(subject.act_json) >= kMaxActorDepth) {
     return InvalidGrant("The subject token has passed through too many applications");
   }
@@ -870,12 +876,7 @@ StatusOr<std::optional<TokenService::PreparedAssertion>> TokenService::PrepareJw
                         "; it must identify exactly one");
   }
   const storage::User& user = *matches.front();
-  if (app.assignment_required) {
-    TS_ASSIGN_OR_RETURN(bool assigned, store_->IsAssigned(app.application_arn, user.user_id));
-    if (!assigned) {
-      return InvalidGrant("The user is not assigned to application " + app.application_arn);
-    }
-  }
+  TS_RETURN_IF_ERROR(RequireAssignment(app, user.user_id));
   TS_ASSIGN_OR_RETURN(std::vector<std::string> scopes, NarrowScopes(req.scope, AllowedScopes(app)));
 
   // The trusted token issuer acts for the user (PROTOCOL.md §5.6: act.sub is its ARN). Kept on

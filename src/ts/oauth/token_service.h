@@ -144,6 +144,9 @@ class TokenService {
                                          std::string successor, int64_t now) const;
   StatusOr<Grant> SettleRefresh(const PreparedRefresh& prepared,
                                 storage::RotateOutcome outcome) const;
+  // InvalidGrant when `app` requires assignment and `user_id` has none (a store read); the
+  // refresh grant reads the same with its token instead (RefreshTokenWithFamily::user_assigned).
+  Status RequireAssignment(const storage::Application& app, const std::string& user_id) const;
   // The refresh grant on a store that does not block: read, checked and rotated in the writer's
   // transaction (CheckAndRotateRefreshTokenAsync), signed once durable (through `finish_done`
   // when given); a token rotated before goes to `blocking`.

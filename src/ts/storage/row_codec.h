@@ -12,13 +12,14 @@
 #include "ts/common/status.h"
 #include "ts/storage/records.h"
 
-// SQL, in both backends' dialects: whether the user of the token family aliased `f` is
-// assigned to the family's application, directly or through a group (as IsAssigned).
-#define TS_FAMILY_USER_ASSIGNED(f)                                   \
-  "EXISTS (SELECT 1 FROM assignments a WHERE a.application_arn = " f \
-  ".application_arn AND (a.principal_id = " f                        \
-  ".user_id OR a.principal_id IN (SELECT group_id "                  \
-  "FROM group_memberships WHERE user_id = " f ".user_id)))"
+// SQL, in both backends' dialects: whether user `user` is assigned to application `app`,
+// directly or through a group (`app` and `user` are SQL expressions: columns or parameters).
+// What IsAssigned answers and what a refresh token is read with.
+#define TS_USER_ASSIGNED(app, user)                                    \
+  "EXISTS (SELECT 1 FROM assignments a WHERE a.application_arn = " app \
+  " AND (a.principal_id = " user                                       \
+  " OR a.principal_id IN (SELECT group_id FROM "                       \
+  "group_memberships WHERE user_id = " user ")))"
 
 namespace ts::storage::internal {
 

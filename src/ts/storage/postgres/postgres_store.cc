@@ -965,13 +965,9 @@ Status PostgresStore::DeleteAssignment(const std::string& application_arn,
 StatusOr<bool> PostgresStore::IsAssigned(const std::string& application_arn,
                                          const std::string& user_id) {
   return impl_->Read([&](Connection& c) -> StatusOr<bool> {
-    TS_ASSIGN_OR_RETURN(
-        Result r,
-        c.Exec("SELECT 1 FROM assignments WHERE application_arn = $1 AND (principal_id = $2 OR "
-               "principal_id IN (SELECT group_id FROM group_memberships WHERE user_id = $2)) "
-               "LIMIT 1",
-               MakeParams(application_arn, user_id)));
-    return r.rows() > 0;
+    TS_ASSIGN_OR_RETURN(Result r, c.Exec("SELECT " TS_USER_ASSIGNED("$1", "$2"),
+                                         MakeParams(application_arn, user_id)));
+    return r.rows() > 0 && r.Bool(0, 0);
   });
 }
 
@@ -1274,11 +1270,12 @@ StatusOr<RefreshTokenWithFamily> PostgresStore::GetRefreshToken(const std::strin
   return impl_->Read([&](Connection& c) -> StatusOr<RefreshTokenWithFamily> {
     TS_ASSIGN_OR_RETURN(
         Result r,
-        c.Exec("SELECT " TS_REFRESH_COLUMNS("r.") ", " TS_FAMILY_COLUMNS(
-                   "f.") ", " TS_FAMILY_USER_ASSIGNED("f") " FROM refresh_tokens r JOIN "
-                                                           "token_families f ON f.family_id = "
-                                                           "r.family_id WHERE r.token_hash = $1",
-               MakeParams(token_hash)));
+        c.Exec(
+            "SELECT " TS_REFRESH_COLUMNS("r.") ", " TS_FAMILY_COLUMNS("f.") ", " TS_USER_ASSIGNED(
+                "f.application_arn", "f.user_id") " FROM refresh_tokens r JOIN "
+                                                  "token_families f ON f.family_id = "
+                                                  "r.family_id WHERE r.token_hash = $1",
+            MakeParams(token_hash)));
     if (r.rows() == 0) return NotFoundError("no such refresh token");
     return RefreshTokenWithFamily{ReadRefresh(r, 0, 0), ReadFamily(r, 0, kRefreshColumnCount),
                                   r.Bool(0, kRefreshColumnCount + kFamilyColumnCount)};

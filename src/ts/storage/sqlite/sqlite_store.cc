@@ -1386,13 +1386,10 @@ Status SqliteStore::DeleteAssignment(const std::string& application_arn,
 StatusOr<bool> SqliteStore::IsAssigned(const std::string& application_arn,
                                        const std::string& user_id) {
   return impl_->Read([&](Connection& c) -> StatusOr<bool> {
-    TS_ASSIGN_OR_RETURN(
-        Statement stmt,
-        c.Prepare("SELECT 1 FROM assignments WHERE application_arn = ? AND (principal_id = ? OR "
-                  "principal_id IN (SELECT group_id FROM group_memberships WHERE user_id = ?)) "
-                  "LIMIT 1"));
-    stmt.Bind(application_arn).Bind(user_id).Bind(user_id);
-    return stmt.Step();
+    TS_ASSIGN_OR_RETURN(Statement stmt, c.Prepare("SELECT " TS_USER_ASSIGNED("?1", "?2")));
+    stmt.Bind(application_arn).Bind(user_id);
+    TS_ASSIGN_OR_RETURN(bool row, stmt.Step());
+    return row && stmt.Int(0) != 0;
   });
 }
 
@@ -1781,10 +1778,11 @@ namespace {
 StatusOr<RefreshTokenWithFamily> ReadRefreshToken(Connection& c, const std::string& token_hash) {
   TS_ASSIGN_OR_RETURN(
       Statement stmt,
-      c.Prepare("SELECT " TS_REFRESH_COLUMNS("r.") ", " TS_FAMILY_COLUMNS(
-          "f.") ", " TS_FAMILY_USER_ASSIGNED("f") " FROM refresh_tokens r JOIN token_families f "
-                                                  "ON f.family_id = r.family_id "
-                                                  "WHERE r.token_hash = ?"));
+      c.Prepare(
+          "SELECT " TS_REFRESH_COLUMNS("r.") ", " TS_FAMILY_COLUMNS("f.") ", " TS_USER_ASSIGNED(
+              "f.application_arn", "f.user_id") " FROM refresh_tokens r JOIN token_families f "
+                                                "ON f.family_id = r.family_id "
+                                                "WHERE r.token_hash = ?"));
   stmt.Bind(token_hash);
   TS_ASSIGN_OR_RETURN(bool row, stmt.Step());
   if (!row) return NotFoundError("no such refresh token");
