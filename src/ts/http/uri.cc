@@ -3,6 +3,8 @@
 #include <cctype>
 #include <charconv>
 
+#include "ts/common/ascii.h"
+
 namespace ts::http {
 namespace {
 
@@ -15,12 +17,6 @@ bool IsUriChar(char c) {
   if (IsAlpha(c) || IsDigit(c)) return true;
   constexpr std::string_view kOthers = "-._~:/?#[]@!$&'()*+,;=";
   return kOthers.find(c) != std::string_view::npos;
-}
-
-std::string Lower(std::string_view s) {
-  std::string out(s);
-  for (char& c : out) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-  return out;
 }
 
 // RFC 3986 §3.1: ALPHA *( ALPHA / DIGIT / "+" / "-" / "." ).
@@ -82,7 +78,7 @@ std::optional<std::string> RedirectUriProblem(std::string_view uri) {
     }
   }
   if (uri.find('#') != std::string_view::npos) return "it has a fragment (RFC 6749 §3.1.2)";
-  const std::string scheme = Lower(uri.substr(0, colon));
+  const std::string scheme = AsciiLower(uri.substr(0, colon));
   if (scheme != "https" && scheme != "http") {
     return "scheme '" + scheme + "' is not allowed, only https and http";
   }

@@ -8,19 +8,13 @@
 #include <optional>
 #include <utility>
 
+#include "ts/common/ascii.h"
 #include "ts/common/status_macros.h"
 
 namespace ts::iam {
 namespace {
 
 namespace json = boost::json;
-
-std::string Lower(std::string_view s) {
-  std::string out(s);
-  std::transform(out.begin(), out.end(), out.begin(),
-                 [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
-  return out;
-}
 
 bool EqualsIgnoreCase(std::string_view a, std::string_view b) {
   return a.size() == b.size() && std::equal(a.begin(), a.end(), b.begin(), [](char x, char y) {
@@ -128,7 +122,7 @@ Status ParseConditionBlock(const json::value& v, std::vector<Condition>& out) {
     }
     for (const auto& [key, values] : keys.get_object()) {
       Condition c = proto;
-      c.key = Lower(std::string_view(key.data(), key.size()));
+      c.key = AsciiLower(std::string_view(key.data(), key.size()));
       TS_ASSIGN_OR_RETURN(c.values, ConditionValues(values, c.key));
       out.push_back(std::move(c));
     }
@@ -440,7 +434,7 @@ bool StatementApplies(const Statement& s, const RequestContext& ctx,
 
 std::map<std::string, std::string> EffectiveKeys(const RequestContext& ctx) {
   std::map<std::string, std::string> keys;
-  for (const auto& [k, v] : ctx.context_keys) keys.emplace(Lower(k), v);
+  for (const auto& [k, v] : ctx.context_keys) keys.emplace(AsciiLower(k), v);
   if (!ctx.principal_arn.empty()) keys.emplace("aws:principalarn", ctx.principal_arn);
   if (!ctx.principal_account.empty()) keys.emplace("aws:principalaccount", ctx.principal_account);
   return keys;

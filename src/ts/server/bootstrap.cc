@@ -2,12 +2,12 @@
 
 #include <algorithm>
 #include <boost/json.hpp>
-#include <cctype>
 #include <optional>
 #include <set>
 
 #include "ts/admin/rules.h"
 #include "ts/admin/service_model.h"
+#include "ts/common/ascii.h"
 #include "ts/common/json_writer.h"
 #include "ts/common/status_macros.h"
 #include "ts/crypto/password.h"
@@ -81,11 +81,6 @@ json::object Without(const json::object& o, std::initializer_list<std::string_vi
   json::object out = o;
   for (std::string_view k : keys) out.erase(k);
   return out;
-}
-
-std::string Lower(std::string s) {
-  for (char& c : s) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-  return s;
 }
 
 // The demo keeps the AWS documentation's identifiers (ssoins-111111111111, apl-222222222222 in
@@ -230,7 +225,7 @@ Status ParseUsers(const json::array& users, const Checker& check, const Bootstra
     }
     // UserName is unique case-insensitively, as CreateUser has it.
     for (size_t j = 0; j < plan.users.size(); ++j) {
-      if (Lower(plan.users[j].first.user_name) == Lower(u.user_name)) {
+      if (AsciiLower(plan.users[j].first.user_name) == AsciiLower(u.user_name)) {
         return Bad(Member(where, "UserName"),
                    "'" + u.user_name + "' is already " + Element("Users", j) + "'s UserName");
       }
@@ -367,6 +362,8 @@ Status ParseAssignments(const json::array& list, const std::string& where, const
 
 Status ParseApplications(const json::array& apps, const Checker& check, const BootstrapContext& ctx,
                          Plan& plan) {
+  // For the names' uniqueness against the database: read once, not once per entry.
+  std::optional<std::vector<storage::Application>> stored;
   for (size_t i = 0; i < apps.size(); ++i) {
     const std::string where = Element("Applications", i);
     TS_ASSIGN_OR_RETURN(const json::object* o, Obj(apps[i], where));
@@ -411,8 +408,10 @@ Status ParseApplications(const json::array& apps, const Checker& check, const Bo
                      "an application named '" + app.name + "' is already " + other.application_arn);
         }
       }
-      TS_ASSIGN_OR_RETURN(std::vector<storage::Application> stored, ctx.store->ListApplications());
-      for (const storage::Application& other : stored) {
+      if (!stored) {
+        TS_ASSIGN_OR_RETURN(stored, ctx.store->ListApplications());
+      }
+      for (const storage::Application& other : *stored) {
         if (other.name == app.name && other.application_arn != app.application_arn) {
           return Bad(Member(where, "Name"), "an application named '" + app.name +
                                                 "' already exists: " + other.application_arn);

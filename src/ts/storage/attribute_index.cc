@@ -3,16 +3,10 @@
 #include <algorithm>
 #include <boost/json.hpp>
 
+#include "ts/common/ascii.h"
+
 namespace ts::storage {
 namespace {
-
-std::string AsciiLower(std::string_view s) {
-  std::string out(s);
-  for (char& c : out) {
-    if (c >= 'A' && c <= 'Z') c = static_cast<char>(c - 'A' + 'a');
-  }
-  return out;
-}
 
 bool CaseInsensitivePath(std::string_view lower_path) {
   return lower_path == "username" || lower_path == "emails.value";

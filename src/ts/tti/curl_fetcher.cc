@@ -14,6 +14,7 @@
 #include <mutex>
 #include <vector>
 
+#include "ts/common/ascii.h"
 #include "ts/common/status_macros.h"
 
 namespace ts::tti {
@@ -106,8 +107,7 @@ size_t OnBody(char* data, size_t size, size_t count, void* user) {
 size_t OnHeader(char* data, size_t size, size_t count, void* user) {
   auto* t = static_cast<Transfer*>(user);
   const size_t n = size * count;
-  std::string line(data, n);
-  for (char& c : line) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  const std::string line = AsciiLower(std::string_view(data, n));
   if (line.rfind("cache-control:", 0) == 0) {
     if (line.find("no-store") != std::string::npos || line.find("no-cache") != std::string::npos) {
       t->max_age = 0;

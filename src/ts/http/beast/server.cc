@@ -34,6 +34,7 @@
 #include <unordered_map>
 #include <vector>
 
+#include "ts/common/ascii.h"
 #include "ts/common/status_macros.h"
 #include "ts/crypto/random.h"
 
@@ -70,14 +71,6 @@ std::string Printable(std::string_view text) {
     out.push_back(c >= 0x20 && c < 0x7f ? ch : '?');
   }
   if (text.size() > kMax) out += "...";
-  return out;
-}
-
-std::string ToLower(std::string_view s) {
-  std::string out(s);
-  for (char& c : out) {
-    if (c >= 'A' && c <= 'Z') c = static_cast<char>(c - 'A' + 'a');
-  }
   return out;
 }
 
@@ -366,7 +359,7 @@ class Session : public std::enable_shared_from_this<Session> {
     request.method = std::string(msg.method_string());
     request.target = std::string(msg.target());
     for (const auto& field : msg) {
-      request.headers.push_back({ToLower(field.name_string()), std::string(field.value())});
+      request.headers.push_back({AsciiLower(field.name_string()), std::string(field.value())});
     }
     request.body = std::move(msg.body());
     request.remote_address = remote_address_;
@@ -423,7 +416,7 @@ class Session : public std::enable_shared_from_this<Session> {
       context.method = std::string(msg.method_string());
       context.target = std::string(msg.target());
       for (const auto& field : msg) {
-        context.headers.push_back({ToLower(field.name_string()), std::string(field.value())});
+        context.headers.push_back({AsciiLower(field.name_string()), std::string(field.value())});
       }
     }
     return server_.MakeError(status, message, context);
