@@ -4,17 +4,13 @@
 #include <string>
 #include <vector>
 
+#include "ts/admin/handlers.h"
 #include "ts/http/uri.h"
 #include "ts/iam/policy.h"
 
 namespace ts::admin {
-namespace {
 
-Status Validation(const std::string& message) {
-  return ApiError(StatusCode::kInvalidArgument, "ValidationException", message);
-}
-
-}  // namespace
+using internal::Validation;
 
 std::string_view GrantMemberFor(std::string_view grant_type) {
   if (grant_type == "authorization_code") return "AuthorizationCode";

@@ -16,6 +16,7 @@
 #include "ts/http/server.h"
 #include "ts/iam/policy.h"
 #include "ts/server/app.h"
+#include "ts/server/bootstrap.h"
 #include "ts/server/config.h"
 #include "ts/server/credentials.h"
 #include "ts/server/master_key.h"
@@ -117,8 +118,6 @@ int Fail(std::ostream& err, const Status& s) {
 std::string DemoBanner(const std::string& url, const Tessera::DemoSecrets& s,
                        const std::string& program, const std::string& db) {
   using Origin = Tessera::DemoSecrets::Origin;
-  constexpr char kApp[] =
-      "arn:aws:sso::123456789012:application/ssoins-111111111111/apl-222222222222";
   // A fixed PKCE pair so the printed commands work as pasted: fine for a demo, never for real use.
   constexpr char kVerifier[] = "tessera-demo-pkce-verifier-0123456789abcdefghijklmnop";
   constexpr char kChallenge[] = "bxYgJC2DzeVMvczmLIUimmaHn4DxVH1j2aRebxLVjLQ";
@@ -169,18 +168,18 @@ std::string DemoBanner(const std::string& url, const Tessera::DemoSecrets& s,
       << "   `aws configure set cli_follow_urlparam false`, or it tries to download the\n"
       << "   https:// redirect URI given as a parameter):\n"
       << "  aws sso-oidc create-token-with-iam --endpoint-url " << url << " \\\n"
-      << "    --client-id " << kApp << " \\\n"
+      << "    --client-id " << kDemoApplicationArn << " \\\n"
       << "    --grant-type authorization_code --redirect-uri https://mywebapp.example/redirect \\\n"
       << "    --code-verifier " << kVerifier << " --code CODE\n"
       << "   or with boto3:\n"
       << "  python3 -c \"import boto3; print(boto3.client('sso-oidc', endpoint_url='" << url
-      << "').create_token_with_iam(clientId='" << kApp
+      << "').create_token_with_iam(clientId='" << kDemoApplicationArn
       << "', grantType='authorization_code', redirectUri='https://mywebapp.example/redirect', "
          "codeVerifier='"
       << kVerifier << "', code='CODE'))\"\n\n"
       << "3. refresh_token (rotates: use the refreshToken of the previous answer):\n"
       << "  aws sso-oidc create-token-with-iam --endpoint-url " << url << " \\\n"
-      << "    --client-id " << kApp << " \\\n"
+      << "    --client-id " << kDemoApplicationArn << " \\\n"
       << "    --grant-type refresh_token --refresh-token REFRESH_TOKEN\n";
   return out.str();
 }
