@@ -217,16 +217,14 @@ bool VerifySignature(const Jwk& key, const AlgInfo& alg, std::string_view signin
   return valid;
 }
 
-// A compact JWS that passed every check needing no key.
-struct ParsedJws {
-  std::string header;
-  std::string payload;
-  std::string signature;
-  std::string_view signing_input;  // into the caller's compact
-  const AlgInfo* info = nullptr;
-  std::string alg;
-  std::optional<std::string> kid;
-};
+const AlgInfo* FindAlg(std::string_view alg) {
+  for (const AlgInfo& a : kAlgs) {
+    if (a.name == alg) return &a;
+  }
+  return nullptr;
+}
+
+}  // namespace
 
 StatusOr<ParsedJws> ParseJws(std::string_view compact,
                              const std::vector<std::string>& allowed_algs) {
@@ -267,10 +265,7 @@ StatusOr<ParsedJws> ParseJws(std::string_view compact,
     return InvalidArgumentError("JWS alg " + Quote(alg) +
                                 " is refused: HMAC (shared-secret) algorithms are never accepted");
   }
-  const AlgInfo* info = nullptr;
-  for (const AlgInfo& a : kAlgs) {
-    if (a.name == alg) info = &a;
-  }
+  const AlgInfo* info = FindAlg(alg);
   if (info == nullptr ||
       std::find(allowed_algs.begin(), allowed_algs.end(), alg) == allowed_algs.end()) {
     std::string allowed;
@@ -300,27 +295,27 @@ StatusOr<ParsedJws> ParseJws(std::string_view compact,
   return ParsedJws{std::move(*header),
                    std::move(*payload),
                    std::move(*signature),
-                   compact.substr(0, dot2),
-                   info,
+                   std::string(compact.substr(0, dot2)),
                    alg,
                    std::move(kid)};
 }
 
-}  // namespace
-
-Status CheckJwsWithoutKey(std::string_view compact, const std::vector<std::string>& allowed_algs) {
-  return ParseJws(compact, allowed_algs).status();
+StatusOr<VerifiedJws> VerifyParsedJws(const ParsedJws& jws, const JwkSet& keys) {
+  // Known whenever ParseJws made `jws`; a hand-made one may name anything.
+  const AlgInfo* info = FindAlg(jws.alg);
+  if (info == nullptr) return InvalidArgumentError("JWS alg " + Quote(jws.alg) + " is unknown");
+  TS_ASSIGN_OR_RETURN(const Jwk* key, SelectKey(keys, *info, jws.kid));
+  if (!VerifySignature(*key, *info, jws.signing_input, jws.signature)) {
+    return InvalidArgumentError("JWS signature is invalid for alg " + jws.alg + " and key " +
+                                Quote(key->kid()));
+  }
+  return VerifiedJws{jws.header_json, jws.payload_json, jws.alg, jws.kid.value_or("")};
 }
 
 StatusOr<VerifiedJws> VerifyJws(std::string_view compact, const JwkSet& keys,
                                 const std::vector<std::string>& allowed_algs) {
   TS_ASSIGN_OR_RETURN(ParsedJws jws, ParseJws(compact, allowed_algs));
-  TS_ASSIGN_OR_RETURN(const Jwk* key, SelectKey(keys, *jws.info, jws.kid));
-  if (!VerifySignature(*key, *jws.info, jws.signing_input, jws.signature)) {
-    return InvalidArgumentError("JWS signature is invalid for alg " + jws.alg + " and key " +
-                                Quote(key->kid()));
-  }
-  return VerifiedJws{std::move(jws.header), std::move(jws.payload), jws.alg, jws.kid.value_or("")};
+  return VerifyParsedJws(jws, keys);
 }
 
 }  // namespace ts::jose

@@ -11,6 +11,7 @@
 // - Anything but exactly three segments of canonical unpadded base64url.
 #pragma once
 
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -44,10 +45,21 @@ struct VerifiedJws {
 StatusOr<VerifiedJws> VerifyJws(std::string_view compact, const JwkSet& keys,
                                 const std::vector<std::string>& allowed_algs);
 
-// The checks of VerifyJws that need no key (everything above but "JWS kid", "JWS key" and
-// "JWS signature"), with the same messages. Lets a caller refuse a token before fetching the
-// keys to verify it with: an alg 'none' token is refused as such even when the keys cannot be
-// had. OK does not mean the token is valid.
-Status CheckJwsWithoutKey(std::string_view compact, const std::vector<std::string>& allowed_algs);
+// VerifyJws in two steps, for a caller that reads a token before it has the keys (an assertion
+// names its issuer, whose keys may need fetching). ParseJws makes every check that needs no key
+// (all the failures above but "JWS kid", "JWS key" and "JWS signature", with the same
+// messages): an alg 'none' token is refused as such even when the keys cannot be had. Nothing in
+// a ParsedJws is trusted until VerifyParsedJws answers OK.
+struct ParsedJws {
+  std::string header_json;
+  std::string payload_json;
+  std::string signature;      // decoded
+  std::string signing_input;  // BASE64URL(header) '.' BASE64URL(payload)
+  std::string alg;            // one of allowed_algs
+  std::optional<std::string> kid;
+};
+StatusOr<ParsedJws> ParseJws(std::string_view compact,
+                             const std::vector<std::string>& allowed_algs);
+StatusOr<VerifiedJws> VerifyParsedJws(const ParsedJws& jws, const JwkSet& keys);
 
 }  // namespace ts::jose

@@ -191,32 +191,52 @@ TEST_F(VerifierTest, AlgNotAllowed) {
 }
 
 // The keyless half of VerifyJws: the same refusals, and OK where only a key could decide.
-TEST_F(VerifierTest, CheckWithoutKeyRefusesWhatNeedsNoKey) {
+TEST_F(VerifierTest, ParseRefusesWhatNeedsNoKey) {
   const std::string none = B64(R"({"alg":"none"})") + "." + B64(R"({"sub":"alice"})") + ".";
-  EXPECT_THAT(CheckJwsWithoutKey(none, {"ES256"}),
+  EXPECT_THAT(ParseJws(none, {"ES256"}).status(),
               StatusIs(StatusCode::kInvalidArgument,
                        "JWS alg 'none' is refused: unsecured tokens are never accepted"));
-  EXPECT_THAT(CheckJwsWithoutKey(Compact(R"({"alg":"HS256"})", "{}", "x"), {"ES256"}),
+  EXPECT_THAT(ParseJws(Compact(R"({"alg":"HS256"})", "{}", "x"), {"ES256"}).status(),
               StatusIs(StatusCode::kInvalidArgument,
                        "JWS alg 'HS256' is refused: HMAC (shared-secret) algorithms are never "
                        "accepted"));
-  EXPECT_THAT(CheckJwsWithoutKey(token_, {"RS256"}),
+  EXPECT_THAT(ParseJws(token_, {"RS256"}).status(),
               StatusIs(StatusCode::kInvalidArgument,
                        "JWS alg 'ES256' is not allowed here (allowed: RS256)"));
-  EXPECT_THAT(
-      CheckJwsWithoutKey(Compact(R"({"alg":"ES256","crit":["b64"]})", "{}", "x"), {"ES256"}),
-      StatusIs(StatusCode::kInvalidArgument,
-               "JWS header member 'crit' is refused: no critical extensions are "
-               "supported"));
-  EXPECT_THAT(CheckJwsWithoutKey("a.b", {"ES256"}),
+  EXPECT_THAT(ParseJws(Compact(R"({"alg":"ES256","crit":["b64"]})", "{}", "x"), {"ES256"}).status(),
+              StatusIs(StatusCode::kInvalidArgument,
+                       "JWS header member 'crit' is refused: no critical extensions are "
+                       "supported"));
+  EXPECT_THAT(ParseJws("a.b", {"ES256"}).status(),
               StatusIs(StatusCode::kInvalidArgument,
                        "malformed JWS: expected 3 '.'-separated segments, found 2"));
   // Unknown kid and bad signature need the keys: not decided here.
-  EXPECT_THAT(CheckJwsWithoutKey(token_, {"ES256"}), IsOk());
+  EXPECT_THAT(ParseJws(token_, {"ES256"}).status(), IsOk());
   EXPECT_THAT(
-      CheckJwsWithoutKey(Compact(R"({"alg":"ES256","kid":"nope"})", "{}", std::string(64, 'x')),
-                         {"ES256"}),
+      ParseJws(Compact(R"({"alg":"ES256","kid":"nope"})", "{}", std::string(64, 'x')), {"ES256"})
+          .status(),
       IsOk());
+}
+
+// The keyed half: a parsed token verifies to what VerifyJws answers in one step.
+TEST_F(VerifierTest, ParsedThenVerifiedIsVerifyJws) {
+  auto parsed = ParseJws(token_, {"ES256"});
+  ASSERT_THAT(parsed, IsOk());
+  auto verified = VerifyParsedJws(*parsed, keys_);
+  ASSERT_THAT(verified, IsOk());
+  auto direct = VerifyJws(token_, keys_, {"ES256"});
+  ASSERT_THAT(direct, IsOk());
+  EXPECT_EQ(verified->header_json, direct->header_json);
+  EXPECT_EQ(verified->payload_json, direct->payload_json);
+  EXPECT_EQ(verified->alg, direct->alg);
+  EXPECT_EQ(verified->kid, direct->kid);
+  ParsedJws tampered = *parsed;
+  tampered.payload_json = R"({"sub":"mallory"})";
+  tampered.signing_input.back() ^= 1;
+  EXPECT_THAT(VerifyParsedJws(tampered, keys_), Refused("JWS signature is invalid for alg ES256"));
+  ParsedJws unknown = *parsed;
+  unknown.alg = "XS999";
+  EXPECT_THAT(VerifyParsedJws(unknown, keys_), Refused("JWS alg 'XS999' is unknown"));
 }
 
 TEST_F(VerifierTest, UnknownKid) {

@@ -79,14 +79,12 @@ StatusOr<ValidatedAssertion> AssertionValidator::Check(
     return InvalidArgumentError("assertion is not a compact JWS (three dot-separated parts)");
   }
   // What needs no key is refused before the keys are fetched: an alg 'none' token says so even
-  // when the issuer is unreachable.
-  TS_RETURN_IF_ERROR(jose::CheckJwsWithoutKey(assertion, AssertionAlgorithms()));
-  auto unverified = crypto::Base64UrlDecode(assertion.substr(dot1 + 1, dot2 - dot1 - 1));
+  // when the issuer is unreachable. The token is decoded once, here; step 3 verifies it.
+  TS_ASSIGN_OR_RETURN(jose::ParsedJws jws, jose::ParseJws(assertion, AssertionAlgorithms()));
   boost::system::error_code ec;
-  json::value peek = unverified ? json::parse(*unverified, ec) : json::value();
-  if (!unverified || ec || !peek.is_object()) {
+  json::value peek = json::parse(jws.payload_json, ec);
+  if (ec || !peek.is_object())
     return InvalidArgumentError("assertion payload is not a JSON object");
-  }
   const json::value* iss_value = peek.as_object().if_contains("iss");
   if (iss_value == nullptr || !iss_value->is_string()) {
     return InvalidArgumentError("assertion has no iss claim");
@@ -130,7 +128,7 @@ StatusOr<ValidatedAssertion> AssertionValidator::Check(
   } else {
     TS_ASSIGN_OR_RETURN(keys, keys_->Get(iss));
   }
-  auto verified = jose::VerifyJws(assertion, keys, AssertionAlgorithms());
+  auto verified = jose::VerifyParsedJws(jws, keys);
   if (!verified.ok() && verified.status().message().starts_with("JWS kid ")) {
     // Perhaps the IdP rotated its keys since we fetched them.
     if (cached_keys_only) {
@@ -138,10 +136,10 @@ StatusOr<ValidatedAssertion> AssertionValidator::Check(
       return verified.status();
     }
     TS_ASSIGN_OR_RETURN(keys, keys_->RefreshForUnknownKid(iss));
-    verified = jose::VerifyJws(assertion, keys, AssertionAlgorithms());
+    verified = jose::VerifyParsedJws(jws, keys);
   }
   if (!verified.ok()) return verified.status();
-  // The verified payload is the one read at 1 (the same segment, decoded the same way).
+  // The verified payload is the one read at 1.
   const json::object& claims = peek.as_object();
 
   // 4. Audience: one of the AuthorizedAudiences of an issuer with this IssuerUrl.

@@ -4,13 +4,14 @@
 //
 // Checks, in order (docs/design/jwt-bearer.md); those needing no key come before the keys are
 // fetched, so an unreachable issuer does not hide them:
-// 1. compact JWS passing jose::CheckJwsWithoutKey (allow-listed algorithms, never none/HS*, no
+// 1. compact JWS passing jose::ParseJws (allow-listed algorithms, never none/HS*, no
 //    jwk/jku/x5u/x5c/crit), with a JSON payload whose `iss` equals the IssuerUrl of one of the
 //    issuers authorized for the application;
 // 2. `exp` present and not passed, `nbf` and `iat` not in the future (each with `leeway`),
 //    `iat` present and at most `max_age` ago;
-// 3. the signature verifies with a key of that issuer's JWKS (jose::VerifyJws: key by kid with
-//    kty/alg/use agreeing); an unknown kid refetches the JWKS once (rate-limited by the cache);
+// 3. the signature verifies with a key of that issuer's JWKS (jose::VerifyParsedJws: key by
+//    kid with kty/alg/use agreeing); an unknown kid refetches the JWKS once (rate-limited by
+//    the cache);
 // 4. `aud` (string or list) contains one of the issuer's AuthorizedAudiences (after the
 //    signature: an unsigned probe learns nothing about them);
 // 5. a string claim at the issuer's ClaimAttributePath.
