@@ -106,6 +106,7 @@ StatusOr<std::string> ReadFile(const std::string& path) {
 
 http::Response TransportError(int status, std::string_view message, const http::Request& request) {
   const std::string_view target = request.FindHeader("x-amz-target").value_or("");
+  const StatusCode code = status >= 500 ? StatusCode::kUnavailable : StatusCode::kInvalidArgument;
   http::Response r;
   if (!admin::AdminApi::SigningNameFor(target).empty()) {
     // awsJson clients read the error code from `__type` alone (PROTOCOL.md §6.1). AWS's shape
@@ -114,14 +115,10 @@ http::Response TransportError(int status, std::string_view message, const http::
     const char* type = status == 413   ? "ValidationException"
                        : status >= 500 ? "InternalServerException"
                                        : "SerializationException";
-    r = admin::AwsJsonError(
-        ApiError(status >= 500 ? StatusCode::kUnavailable : StatusCode::kInvalidArgument, type,
-                 message),
-        target, request.request_id);
+    r = admin::AwsJsonError(ApiError(code, type, message), target, request.request_id);
   } else {
-    r = oauth::ToErrorResponse(
-        ApiError(status >= 500 ? StatusCode::kUnavailable : StatusCode::kInvalidArgument,
-                 status >= 500 ? "InternalServerException" : "InvalidRequestException", message));
+    r = oauth::ToErrorResponse(ApiError(
+        code, status >= 500 ? "InternalServerException" : "InvalidRequestException", message));
   }
   r.status = status;
   return r;

@@ -355,14 +355,8 @@ class Session : public std::enable_shared_from_this<Session> {
   void HandleRequest() {
     state_ = State::kHandling;
     auto& msg = parser_->get();
-    Request request;
-    request.method = std::string(msg.method_string());
-    request.target = std::string(msg.target());
-    for (const auto& field : msg) {
-      request.headers.push_back({AsciiLower(field.name_string()), std::string(field.value())});
-    }
+    Request request = RequestHead();
     request.body = std::move(msg.body());
-    request.remote_address = remote_address_;
     request.request_id = crypto::RandomUuid();
     exchange_ = {msg.keep_alive(),   msg.version() < 11, msg.method() == bhttp::verb::head,
                  request.request_id, request.method,     std::string(request.Path())};
@@ -409,17 +403,26 @@ class Session : public std::enable_shared_from_this<Session> {
   // request id. On the strand only: parser_ keeps the header until the next request is read.
   Response ErrorResponse(int status, std::string_view message) const {
     Request context;
-    context.request_id = exchange_.request_id;
-    context.remote_address = remote_address_;
     if (parser_ && parser_->is_header_done()) {
-      const auto& msg = parser_->get();
-      context.method = std::string(msg.method_string());
-      context.target = std::string(msg.target());
-      for (const auto& field : msg) {
-        context.headers.push_back({AsciiLower(field.name_string()), std::string(field.value())});
-      }
+      context = RequestHead();
+    } else {
+      context.remote_address = remote_address_;
     }
+    context.request_id = exchange_.request_id;
     return server_.MakeError(status, message, context);
+  }
+
+  // The parsed header as a Request (header names lower-cased), without the body.
+  Request RequestHead() const {
+    const auto& msg = parser_->get();
+    Request request;
+    request.method = std::string(msg.method_string());
+    request.target = std::string(msg.target());
+    for (const auto& field : msg) {
+      request.headers.push_back({AsciiLower(field.name_string()), std::string(field.value())});
+    }
+    request.remote_address = remote_address_;
+    return request;
   }
 
   // Transport-level error: always closes the connection afterwards.
