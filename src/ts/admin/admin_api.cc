@@ -196,7 +196,7 @@ struct AdminApi::Impl {
       const std::string role = rest.substr(0, rest.find('/'));
       principal_arn = "arn:aws:iam::" + caller.account_id + ":role/" + role;
     }
-    auto principal = env.store->GetPrincipal(principal_arn);
+    auto principal = env.storage.credentials->GetPrincipal(principal_arn);
     if (!principal.ok()) {
       if (principal.status().code() == StatusCode::kNotFound) {
         return internal::AccessDenied(denied + " because no identity-based policy allows it");
@@ -232,10 +232,10 @@ struct AdminApi::Impl {
 AdminApi::AdminApi(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
 AdminApi::~AdminApi() = default;
 
-StatusOr<std::unique_ptr<AdminApi>> AdminApi::Create(storage::StorePtr store, ClockPtr clock,
+StatusOr<std::unique_ptr<AdminApi>> AdminApi::Create(AdminStorage storage, ClockPtr clock,
                                                      AdminOptions options) {
   auto impl = std::make_unique<Impl>();
-  impl->env.store = std::move(store);
+  impl->env.storage = std::move(storage);
   impl->env.clock = std::move(clock);
   impl->env.instance = std::move(options.instance);
   impl->env.page_token_key = std::move(options.page_token_key);

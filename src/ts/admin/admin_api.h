@@ -16,7 +16,10 @@
 #include "ts/common/clock.h"
 #include "ts/common/status.h"
 #include "ts/http/message.h"
-#include "ts/storage/store.h"
+#include "ts/storage/application_store.h"
+#include "ts/storage/credential_store.h"
+#include "ts/storage/directory_store.h"
+#include "ts/storage/instance_store.h"
 
 namespace ts::admin {
 
@@ -32,10 +35,19 @@ struct AdminOptions {
   std::string page_token_key;
 };
 
+// The storage the admin plane configures and reads (storage/store.h); one database serves all
+// four.
+struct AdminStorage {
+  std::shared_ptr<storage::DirectoryStore> directory;       // identitystore: users, groups
+  std::shared_ptr<storage::ApplicationStore> applications;  // sso-admin: applications, issuers
+  std::shared_ptr<storage::CredentialStore> credentials;    // callers' identity policies
+  std::shared_ptr<storage::InstanceStore> instance;         // idempotent responses (ClientToken)
+};
+
 class AdminApi {
  public:
   // Loads the embedded service models. Internal if they do not parse (a build defect).
-  static StatusOr<std::unique_ptr<AdminApi>> Create(storage::StorePtr store, ClockPtr clock,
+  static StatusOr<std::unique_ptr<AdminApi>> Create(AdminStorage storage, ClockPtr clock,
                                                     AdminOptions options);
   ~AdminApi();
 

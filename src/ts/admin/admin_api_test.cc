@@ -33,7 +33,8 @@ class AdminApiTest : public ::testing::Test {
         1700000000};
     ASSERT_TRUE(store_->PutInstance(instance).ok());
     clock_ = std::make_shared<FakeClock>(1700000000);
-    auto api = AdminApi::Create(store_, clock_, {instance, std::string(32, 'k')});
+    auto api = AdminApi::Create({store_, store_, store_, store_}, clock_,
+                                {instance, std::string(32, 'k')});
     ASSERT_TRUE(api.ok()) << api.status();
     api_ = std::move(*api);
   }

@@ -11,7 +11,6 @@
 
 #include "ts/admin/admin_api.h"
 #include "ts/common/status.h"
-#include "ts/storage/store.h"
 
 namespace ts::admin::internal {
 
@@ -27,7 +26,7 @@ struct Call {
 };
 
 struct Env {
-  storage::StorePtr store;
+  AdminStorage storage;
   ClockPtr clock;
   storage::Instance instance;
   std::string page_token_key;

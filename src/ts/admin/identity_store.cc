@@ -56,7 +56,7 @@ json::object UserJson(const Env& env, const storage::User& u) {
 }
 
 StatusOr<storage::User> LoadUser(const Env& env, Call& call, const std::string& id) {
-  auto u = env.store->GetUser(id);
+  auto u = env.storage.directory->GetUser(id);
   if (!u.ok() && u.status().code() == StatusCode::kNotFound) return Missing(call, "USER", id);
   return u;
 }
@@ -64,7 +64,7 @@ StatusOr<storage::User> LoadUser(const Env& env, Call& call, const std::string& 
 // UserName is unique in the store, compared case-insensitively as the identity store does.
 Status CheckUserNameFree(const Env& env, Call& call, const std::string& name,
                          const std::string& except_id) {
-  TS_ASSIGN_OR_RETURN(auto users, env.store->FindUsersByAttribute("username", name));
+  TS_ASSIGN_OR_RETURN(auto users, env.storage.directory->FindUsersByAttribute("username", name));
   for (const auto& u : users) {
     if (u.user_id != except_id) return Unique(call, "A user named '" + name + "' already exists");
   }
@@ -88,7 +88,7 @@ StatusOr<json::object> CreateUser(const Env& env, Call& call) {
   attributes.erase("IdentityStoreId");
   u.attributes_json = json::serialize(attributes);
   u.created_at = u.updated_at = env.clock->NowUnixSeconds();
-  Status status = env.store->CreateUser(u);
+  Status status = env.storage.directory->CreateUser(u);
   if (status.code() == StatusCode::kAlreadyExists) {
     return Unique(call, "A user named '" + name + "' already exists");
   }
@@ -169,7 +169,7 @@ StatusOr<json::object> UpdateUser(const Env& env, Call& call) {
   u.display_name = Str(doc, "DisplayName");
   u.attributes_json = json::serialize(doc);
   u.updated_at = env.clock->NowUnixSeconds();
-  Status status = env.store->UpdateUser(u);
+  Status status = env.storage.directory->UpdateUser(u);
   if (status.code() == StatusCode::kAlreadyExists) {
     return Unique(call, "A user named '" + name + "' already exists");
   }
@@ -181,7 +181,7 @@ StatusOr<json::object> UpdateUser(const Env& env, Call& call) {
 StatusOr<json::object> DeleteUser(const Env& env, Call& call) {
   TS_RETURN_IF_ERROR(CheckStore(env, call));
   const std::string id = Str(call.in, "UserId");
-  Status status = env.store->DeleteUser(id, env.clock->NowUnixSeconds());
+  Status status = env.storage.directory->DeleteUser(id, env.clock->NowUnixSeconds());
   if (status.code() == StatusCode::kNotFound) return Missing(call, "USER", id);
   TS_RETURN_IF_ERROR(status);
   return json::object();
@@ -206,14 +206,15 @@ StatusOr<json::object> ListUsers(const Env& env, Call& call) {
   json::array list;
   json::object out;
   if (filter) {
-    TS_ASSIGN_OR_RETURN(auto users, env.store->FindUsersByAttribute(filter->first, filter->second));
+    TS_ASSIGN_OR_RETURN(auto users,
+                        env.storage.directory->FindUsersByAttribute(filter->first, filter->second));
     TS_ASSIGN_OR_RETURN(auto page, env.PageOf(call, "ListUsers:filter", users,
                                               [](const auto& u) { return u.user_id; }));
     for (const auto& u : page.items) list.push_back(UserJson(env, u));
     if (!page.next.empty()) out["NextToken"] = env.TokenFor("ListUsers:filter", page.next);
   } else {
     TS_ASSIGN_OR_RETURN(storage::PageRequest request, env.PageFor(call, "ListUsers"));
-    TS_ASSIGN_OR_RETURN(auto page, env.store->ListUsersPage(request));
+    TS_ASSIGN_OR_RETURN(auto page, env.storage.directory->ListUsersPage(request));
     for (const auto& u : page.items) list.push_back(UserJson(env, u));
     if (!page.next.empty()) out["NextToken"] = env.TokenFor("ListUsers", page.next);
   }
@@ -242,7 +243,8 @@ StatusOr<std::pair<std::string, std::string>> AlternateKey(const Call& call) {
 StatusOr<json::object> GetUserId(const Env& env, Call& call) {
   TS_RETURN_IF_ERROR(CheckStore(env, call));
   TS_ASSIGN_OR_RETURN(auto key, AlternateKey(call));
-  TS_ASSIGN_OR_RETURN(auto users, env.store->FindUsersByAttribute(key.first, key.second));
+  TS_ASSIGN_OR_RETURN(auto users,
+                      env.storage.directory->FindUsersByAttribute(key.first, key.second));
   if (users.empty()) return Missing(call, "USER", key.second);
   if (users.size() > 1) {
     return Validation("AlternateIdentifier: " + std::to_string(users.size()) +
@@ -266,7 +268,7 @@ json::object GroupJson(const Env& env, const storage::Group& g) {
 }
 
 StatusOr<storage::Group> LoadGroup(const Env& env, Call& call, const std::string& id) {
-  auto g = env.store->GetGroup(id);
+  auto g = env.storage.directory->GetGroup(id);
   if (!g.ok() && g.status().code() == StatusCode::kNotFound) return Missing(call, "GROUP", id);
   return g;
 }
@@ -287,7 +289,7 @@ StatusOr<json::object> CreateGroup(const Env& env, Call& call) {
   attributes.erase("IdentityStoreId");
   g.attributes_json = json::serialize(attributes);
   g.created_at = g.updated_at = env.clock->NowUnixSeconds();
-  Status status = env.store->CreateGroup(g);
+  Status status = env.storage.directory->CreateGroup(g);
   if (status.code() == StatusCode::kAlreadyExists) {
     return Unique(call, "A group named '" + name + "' already exists");
   }
@@ -307,15 +309,15 @@ StatusOr<json::object> ListGroups(const Env& env, Call& call) {
   json::array list;
   json::object out;
   if (filter) {
-    TS_ASSIGN_OR_RETURN(auto groups,
-                        env.store->FindGroupsByAttribute(filter->first, filter->second));
+    TS_ASSIGN_OR_RETURN(
+        auto groups, env.storage.directory->FindGroupsByAttribute(filter->first, filter->second));
     TS_ASSIGN_OR_RETURN(auto page, env.PageOf(call, "ListGroups:filter", groups,
                                               [](const auto& g) { return g.group_id; }));
     for (const auto& g : page.items) list.push_back(GroupJson(env, g));
     if (!page.next.empty()) out["NextToken"] = env.TokenFor("ListGroups:filter", page.next);
   } else {
     TS_ASSIGN_OR_RETURN(storage::PageRequest request, env.PageFor(call, "ListGroups"));
-    TS_ASSIGN_OR_RETURN(auto page, env.store->ListGroups(request));
+    TS_ASSIGN_OR_RETURN(auto page, env.storage.directory->ListGroups(request));
     for (const auto& g : page.items) list.push_back(GroupJson(env, g));
     if (!page.next.empty()) out["NextToken"] = env.TokenFor("ListGroups", page.next);
   }
@@ -326,7 +328,7 @@ StatusOr<json::object> ListGroups(const Env& env, Call& call) {
 StatusOr<json::object> DeleteGroup(const Env& env, Call& call) {
   TS_RETURN_IF_ERROR(CheckStore(env, call));
   const std::string id = Str(call.in, "GroupId");
-  Status status = env.store->DeleteGroup(id);
+  Status status = env.storage.directory->DeleteGroup(id);
   if (status.code() == StatusCode::kNotFound) return Missing(call, "GROUP", id);
   TS_RETURN_IF_ERROR(status);
   return json::object();
@@ -335,7 +337,8 @@ StatusOr<json::object> DeleteGroup(const Env& env, Call& call) {
 StatusOr<json::object> GetGroupId(const Env& env, Call& call) {
   TS_RETURN_IF_ERROR(CheckStore(env, call));
   TS_ASSIGN_OR_RETURN(auto key, AlternateKey(call));
-  TS_ASSIGN_OR_RETURN(auto groups, env.store->FindGroupsByAttribute(key.first, key.second));
+  TS_ASSIGN_OR_RETURN(auto groups,
+                      env.storage.directory->FindGroupsByAttribute(key.first, key.second));
   if (groups.empty()) return Missing(call, "GROUP", key.second);
   if (groups.size() > 1) {
     return Validation("AlternateIdentifier: " + std::to_string(groups.size()) +
@@ -367,7 +370,7 @@ StatusOr<json::object> CreateGroupMembership(const Env& env, Call& call) {
   TS_RETURN_IF_ERROR(LoadUser(env, call, user_id).status());
   storage::GroupMembership m{crypto::RandomUuid(), env.instance.identity_store_id, group_id,
                              user_id, env.clock->NowUnixSeconds()};
-  Status status = env.store->CreateGroupMembership(m);
+  Status status = env.storage.directory->CreateGroupMembership(m);
   if (status.code() == StatusCode::kAlreadyExists) {
     return Unique(call, "User " + user_id + " is already a member of group " + group_id);
   }
@@ -380,7 +383,7 @@ StatusOr<json::object> CreateGroupMembership(const Env& env, Call& call) {
 StatusOr<json::object> DeleteGroupMembership(const Env& env, Call& call) {
   TS_RETURN_IF_ERROR(CheckStore(env, call));
   const std::string id = Str(call.in, "MembershipId");
-  Status status = env.store->DeleteGroupMembership(id);
+  Status status = env.storage.directory->DeleteGroupMembership(id);
   if (status.code() == StatusCode::kNotFound) return Missing(call, "GROUP_MEMBERSHIP", id);
   TS_RETURN_IF_ERROR(status);
   return json::object();
@@ -392,7 +395,7 @@ StatusOr<json::object> ListGroupMemberships(const Env& env, Call& call) {
   TS_RETURN_IF_ERROR(LoadGroup(env, call, group_id).status());
   const std::string scope = "ListGroupMemberships:" + group_id;
   TS_ASSIGN_OR_RETURN(storage::PageRequest request, env.PageFor(call, scope));
-  TS_ASSIGN_OR_RETURN(auto page, env.store->ListGroupMemberships(group_id, request));
+  TS_ASSIGN_OR_RETURN(auto page, env.storage.directory->ListGroupMemberships(group_id, request));
   json::array list;
   for (const auto& m : page.items) list.push_back(MembershipJson(env, m));
   json::object out{{"GroupMemberships", std::move(list)}};
@@ -403,7 +406,8 @@ StatusOr<json::object> ListGroupMemberships(const Env& env, Call& call) {
 StatusOr<json::object> IsMemberInGroups(const Env& env, Call& call) {
   TS_RETURN_IF_ERROR(CheckStore(env, call));
   const std::string user_id = MemberUserId(call);
-  TS_ASSIGN_OR_RETURN(auto memberships, env.store->ListGroupMembershipsForUser(user_id));
+  TS_ASSIGN_OR_RETURN(auto memberships,
+                      env.storage.directory->ListGroupMembershipsForUser(user_id));
   std::set<std::string> groups;
   for (const auto& m : memberships) groups.insert(m.group_id);
   json::array results;

@@ -23,7 +23,7 @@ Status CheckInstance(const Env& env, const Call& call) {
 
 StatusOr<storage::Application> LoadApp(const Env& env, const Call& call) {
   const std::string arn = Str(call.in, "ApplicationArn");
-  auto app = env.store->GetApplication(arn);
+  auto app = env.storage.applications->GetApplication(arn);
   if (!app.ok()) return ClientFacing(app.status(), "Application " + arn + " does not exist");
   return app;
 }
@@ -45,7 +45,7 @@ StatusOr<std::optional<json::object>> Replay(const Env& env, const Call& call, I
   idem.meta_key = "admin-client-token:" + std::string(call.operation) + ":" +
                   call.caller.principal_arn + ":" + token;
   idem.digest = crypto::HexEncode(crypto::AsBytes(crypto::Sha256(json::serialize(rest))));
-  auto stored = env.store->GetMeta(idem.meta_key);
+  auto stored = env.storage.instance->GetMeta(idem.meta_key);
   if (!stored.ok()) {
     if (stored.status().code() == StatusCode::kNotFound) return std::optional<json::object>();
     return stored.status();
@@ -61,7 +61,8 @@ StatusOr<std::optional<json::object>> Replay(const Env& env, const Call& call, I
 
 Status Remember(const Env& env, const Idempotency& idem, const json::object& response) {
   if (idem.meta_key.empty()) return OkStatus();
-  return env.store->PutMeta(idem.meta_key, idem.digest + "\n" + json::serialize(response));
+  return env.storage.instance->PutMeta(idem.meta_key,
+                                       idem.digest + "\n" + json::serialize(response));
 }
 
 StatusOr<std::map<std::string, std::string>> TagsOf(const json::object& in) {
@@ -129,7 +130,8 @@ StatusOr<json::object> CreateApplication(const Env& env, Call& call) {
       CheckApplicationProvider(Str(call.in, "ApplicationProviderArn"), "ApplicationProviderArn"));
   TS_ASSIGN_OR_RETURN(auto tags, TagsOf(call.in));
   const std::string name = Str(call.in, "Name");
-  TS_ASSIGN_OR_RETURN(std::vector<storage::Application> apps, env.store->ListApplications());
+  TS_ASSIGN_OR_RETURN(std::vector<storage::Application> apps,
+                      env.storage.applications->ListApplications());
   for (const auto& a : apps) {
     if (a.name == name) return Conflict("An application named '" + name + "' already exists");
   }
@@ -146,8 +148,9 @@ StatusOr<json::object> CreateApplication(const Env& env, Call& call) {
     app.portal_options_json = json::serialize(call.in.at("PortalOptions"));
   }
   app.created_at = env.clock->NowUnixSeconds();
-  TS_RETURN_IF_ERROR(env.store->PutApplication(app));
-  if (!tags.empty()) TS_RETURN_IF_ERROR(env.store->TagResource(app.application_arn, tags));
+  TS_RETURN_IF_ERROR(env.storage.applications->PutApplication(app));
+  if (!tags.empty())
+    TS_RETURN_IF_ERROR(env.storage.applications->TagResource(app.application_arn, tags));
   json::object out{{"ApplicationArn", app.application_arn}};
   TS_RETURN_IF_ERROR(Remember(env, idem, out));
   return out;
@@ -162,7 +165,7 @@ StatusOr<json::object> ListApplications(const Env& env, Call& call) {
   TS_RETURN_IF_ERROR(CheckInstance(env, call));
   TS_ASSIGN_OR_RETURN(storage::PageRequest page, env.PageFor(call, "ListApplications"));
   TS_ASSIGN_OR_RETURN(storage::Page<storage::Application> apps,
-                      env.store->ListApplicationsPage(page));
+                      env.storage.applications->ListApplicationsPage(page));
   std::string account, provider;
   if (const json::value* f = call.in.if_contains("Filter"); f && f->is_object()) {
     account = Str(f->get_object(), "ApplicationAccount");
@@ -183,7 +186,8 @@ StatusOr<json::object> UpdateApplication(const Env& env, Call& call) {
   TS_ASSIGN_OR_RETURN(storage::Application app, LoadApp(env, call));
   if (Has(call.in, "Name")) {
     const std::string name = Str(call.in, "Name");
-    TS_ASSIGN_OR_RETURN(std::vector<storage::Application> apps, env.store->ListApplications());
+    TS_ASSIGN_OR_RETURN(std::vector<storage::Application> apps,
+                        env.storage.applications->ListApplications());
     for (const auto& a : apps) {
       if (a.name == name && a.application_arn != app.application_arn) {
         return Conflict("An application named '" + name + "' already exists");
@@ -203,14 +207,15 @@ StatusOr<json::object> UpdateApplication(const Env& env, Call& call) {
     }
     app.portal_options_json = json::serialize(current);
   }
-  TS_RETURN_IF_ERROR(ClientFacing(env.store->UpdateApplication(app)));
+  TS_RETURN_IF_ERROR(ClientFacing(env.storage.applications->UpdateApplication(app)));
   return json::object();
 }
 
 StatusOr<json::object> DeleteApplication(const Env& env, Call& call) {
   const std::string arn = Str(call.in, "ApplicationArn");
-  TS_RETURN_IF_ERROR(ClientFacing(env.store->DeleteApplication(arn, env.clock->NowUnixSeconds()),
-                                  "Application " + arn + " does not exist"));
+  TS_RETURN_IF_ERROR(
+      ClientFacing(env.storage.applications->DeleteApplication(arn, env.clock->NowUnixSeconds()),
+                   "Application " + arn + " does not exist"));
   return json::object();
 }
 
@@ -232,7 +237,7 @@ StatusOr<json::object> PutApplicationGrant(const Env& env, Call& call) {
       for (const json::value& i : issuers->get_array()) {
         if (!i.is_object()) continue;
         const std::string arn = Str(i.get_object(), "TrustedTokenIssuerArn");
-        auto tti = env.store->GetTrustedTokenIssuer(arn);
+        auto tti = env.storage.applications->GetTrustedTokenIssuer(arn);
         if (!tti.ok()) {
           return ClientFacing(tti.status(), "Trusted token issuer " + arn + " does not exist");
         }
@@ -240,8 +245,8 @@ StatusOr<json::object> PutApplicationGrant(const Env& env, Call& call) {
     }
   }
   TS_RETURN_IF_ERROR(
-      ClientFacing(env.store->PutApplicationGrant(Str(call.in, "ApplicationArn"), grant_type,
-                                                  json::serialize(*value)),
+      ClientFacing(env.storage.applications->PutApplicationGrant(
+                       Str(call.in, "ApplicationArn"), grant_type, json::serialize(*value)),
                    "Application " + Str(call.in, "ApplicationArn") + " does not exist"));
   return json::object();
 }
@@ -274,8 +279,8 @@ StatusOr<json::object> ListApplicationGrants(const Env& env, Call& call) {
 
 StatusOr<json::object> DeleteApplicationGrant(const Env& env, Call& call) {
   const std::string arn = Str(call.in, "ApplicationArn");
-  TS_RETURN_IF_ERROR(
-      ClientFacing(env.store->DeleteApplicationGrant(arn, Str(call.in, "GrantType"))));
+  TS_RETURN_IF_ERROR(ClientFacing(
+      env.storage.applications->DeleteApplicationGrant(arn, Str(call.in, "GrantType"))));
   return json::object();
 }
 
@@ -290,7 +295,7 @@ StatusOr<json::object> PutApplicationAuthenticationMethod(const Env& env, Call& 
   TS_RETURN_IF_ERROR(CheckAuthenticationMethod(method, "AuthenticationMethod"));
   const std::string policy_json = json::serialize(method.at("Iam").get_object().at("ActorPolicy"));
   const std::string arn = Str(call.in, "ApplicationArn");
-  TS_RETURN_IF_ERROR(ClientFacing(env.store->SetActorPolicy(arn, policy_json),
+  TS_RETURN_IF_ERROR(ClientFacing(env.storage.applications->SetActorPolicy(arn, policy_json),
                                   "Application " + arn + " does not exist"));
   return json::object();
 }
@@ -320,7 +325,8 @@ StatusOr<json::object> DeleteApplicationAuthenticationMethod(const Env& env, Cal
   if (app.actor_policy_json.empty()) {
     return NotFound("Application " + app.application_arn + " has no IAM authentication method");
   }
-  TS_RETURN_IF_ERROR(ClientFacing(env.store->SetActorPolicy(app.application_arn, "")));
+  TS_RETURN_IF_ERROR(
+      ClientFacing(env.storage.applications->SetActorPolicy(app.application_arn, "")));
   return json::object();
 }
 
@@ -340,9 +346,9 @@ StatusOr<json::object> PutApplicationAccessScope(const Env& env, Call& call) {
     }
   }
   const std::string arn = Str(call.in, "ApplicationArn");
-  TS_RETURN_IF_ERROR(
-      ClientFacing(env.store->PutApplicationAccessScope(arn, Str(call.in, "Scope"), targets),
-                   "Application " + arn + " does not exist"));
+  TS_RETURN_IF_ERROR(ClientFacing(
+      env.storage.applications->PutApplicationAccessScope(arn, Str(call.in, "Scope"), targets),
+      "Application " + arn + " does not exist"));
   return json::object();
 }
 
@@ -371,7 +377,7 @@ StatusOr<json::object> ListApplicationAccessScopes(const Env& env, Call& call) {
 }
 
 StatusOr<json::object> DeleteApplicationAccessScope(const Env& env, Call& call) {
-  TS_RETURN_IF_ERROR(ClientFacing(env.store->DeleteApplicationAccessScope(
+  TS_RETURN_IF_ERROR(ClientFacing(env.storage.applications->DeleteApplicationAccessScope(
       Str(call.in, "ApplicationArn"), Str(call.in, "Scope"))));
   return json::object();
 }
@@ -381,7 +387,7 @@ StatusOr<json::object> DeleteApplicationAccessScope(const Env& env, Call& call) 
 StatusOr<json::object> PutApplicationAssignmentConfiguration(const Env& env, Call& call) {
   TS_ASSIGN_OR_RETURN(storage::Application app, LoadApp(env, call));
   app.assignment_required = call.in.at("AssignmentRequired").as_bool();
-  TS_RETURN_IF_ERROR(ClientFacing(env.store->UpdateApplication(app)));
+  TS_RETURN_IF_ERROR(ClientFacing(env.storage.applications->UpdateApplication(app)));
   return json::object();
 }
 
@@ -391,8 +397,8 @@ StatusOr<json::object> GetApplicationAssignmentConfiguration(const Env& env, Cal
 }
 
 Status CheckPrincipal(const Env& env, const std::string& type, const std::string& id) {
-  Status status =
-      type == "USER" ? env.store->GetUser(id).status() : env.store->GetGroup(id).status();
+  Status status = type == "USER" ? env.storage.directory->GetUser(id).status()
+                                 : env.storage.directory->GetGroup(id).status();
   return ClientFacing(status, (type == "USER" ? "User " : "Group ") + id + " does not exist");
 }
 
@@ -401,7 +407,7 @@ StatusOr<std::optional<storage::Assignment>> FindAssignment(const Env& env,
                                                             const std::string& principal_id) {
   storage::PageRequest page{"", 1000};
   while (true) {
-    TS_ASSIGN_OR_RETURN(auto got, env.store->ListAssignments(app_arn, page));
+    TS_ASSIGN_OR_RETURN(auto got, env.storage.applications->ListAssignments(app_arn, page));
     for (const auto& a : got.items) {
       if (a.principal_id == principal_id) return std::optional<storage::Assignment>(a);
     }
@@ -415,7 +421,8 @@ StatusOr<json::object> CreateApplicationAssignment(const Env& env, Call& call) {
   const std::string type = Str(call.in, "PrincipalType");
   const std::string id = Str(call.in, "PrincipalId");
   TS_RETURN_IF_ERROR(CheckPrincipal(env, type, id));
-  TS_RETURN_IF_ERROR(ClientFacing(env.store->PutAssignment(app.application_arn, id, type)));
+  TS_RETURN_IF_ERROR(
+      ClientFacing(env.storage.applications->PutAssignment(app.application_arn, id, type)));
   return json::object();
 }
 
@@ -438,7 +445,8 @@ StatusOr<json::object> DeleteApplicationAssignment(const Env& env, Call& call) {
   if (!found || found->principal_type != Str(call.in, "PrincipalType")) {
     return NotFound("Principal " + id + " is not assigned to " + app.application_arn);
   }
-  TS_RETURN_IF_ERROR(ClientFacing(env.store->DeleteAssignment(app.application_arn, id)));
+  TS_RETURN_IF_ERROR(
+      ClientFacing(env.storage.applications->DeleteAssignment(app.application_arn, id)));
   return json::object();
 }
 
@@ -446,7 +454,8 @@ StatusOr<json::object> ListApplicationAssignments(const Env& env, Call& call) {
   TS_ASSIGN_OR_RETURN(storage::Application app, LoadApp(env, call));
   const std::string scope = "ListApplicationAssignments:" + app.application_arn;
   TS_ASSIGN_OR_RETURN(storage::PageRequest page, env.PageFor(call, scope));
-  TS_ASSIGN_OR_RETURN(auto got, env.store->ListAssignments(app.application_arn, page));
+  TS_ASSIGN_OR_RETURN(auto got,
+                      env.storage.applications->ListAssignments(app.application_arn, page));
   json::array list;
   for (const auto& a : got.items) {
     list.push_back(json::object{{"ApplicationArn", a.application_arn},
@@ -470,13 +479,13 @@ json::object IssuerConfigJson(const storage::TrustedTokenIssuer& t) {
 
 StatusOr<storage::TrustedTokenIssuer> LoadIssuer(const Env& env, const Call& call) {
   const std::string arn = Str(call.in, "TrustedTokenIssuerArn");
-  auto t = env.store->GetTrustedTokenIssuer(arn);
+  auto t = env.storage.applications->GetTrustedTokenIssuer(arn);
   if (!t.ok()) return ClientFacing(t.status(), "Trusted token issuer " + arn + " does not exist");
   return t;
 }
 
 Status CheckIssuerUnique(const Env& env, const storage::TrustedTokenIssuer& t) {
-  TS_ASSIGN_OR_RETURN(auto all, env.store->ListTrustedTokenIssuers());
+  TS_ASSIGN_OR_RETURN(auto all, env.storage.applications->ListTrustedTokenIssuers());
   for (const auto& other : all) {
     if (other.arn == t.arn) continue;
     if (other.name == t.name) {
@@ -512,8 +521,8 @@ StatusOr<json::object> CreateTrustedTokenIssuer(const Env& env, Call& call) {
   t.jwks_retrieval_option = Str(oidc->get_object(), "JwksRetrievalOption");
   t.created_at = env.clock->NowUnixSeconds();
   TS_RETURN_IF_ERROR(CheckIssuerUnique(env, t));
-  TS_RETURN_IF_ERROR(env.store->PutTrustedTokenIssuer(t));
-  if (!tags.empty()) TS_RETURN_IF_ERROR(env.store->TagResource(t.arn, tags));
+  TS_RETURN_IF_ERROR(env.storage.applications->PutTrustedTokenIssuer(t));
+  if (!tags.empty()) TS_RETURN_IF_ERROR(env.storage.applications->TagResource(t.arn, tags));
   json::object out{{"TrustedTokenIssuerArn", t.arn}};
   TS_RETURN_IF_ERROR(Remember(env, idem, out));
   return out;
@@ -543,13 +552,13 @@ StatusOr<json::object> UpdateTrustedTokenIssuer(const Env& env, Call& call) {
     }
   }
   TS_RETURN_IF_ERROR(CheckIssuerUnique(env, t));
-  TS_RETURN_IF_ERROR(env.store->PutTrustedTokenIssuer(t));
+  TS_RETURN_IF_ERROR(env.storage.applications->PutTrustedTokenIssuer(t));
   return json::object();
 }
 
 StatusOr<json::object> ListTrustedTokenIssuers(const Env& env, Call& call) {
   TS_RETURN_IF_ERROR(CheckInstance(env, call));
-  TS_ASSIGN_OR_RETURN(auto all, env.store->ListTrustedTokenIssuers());
+  TS_ASSIGN_OR_RETURN(auto all, env.storage.applications->ListTrustedTokenIssuers());
   TS_ASSIGN_OR_RETURN(auto page, env.PageOf(call, "ListTrustedTokenIssuers", all,
                                             [](const auto& t) { return t.arn; }));
   json::array list;
@@ -564,7 +573,7 @@ StatusOr<json::object> ListTrustedTokenIssuers(const Env& env, Call& call) {
 
 StatusOr<json::object> DeleteTrustedTokenIssuer(const Env& env, Call& call) {
   const std::string arn = Str(call.in, "TrustedTokenIssuerArn");
-  TS_RETURN_IF_ERROR(ClientFacing(env.store->DeleteTrustedTokenIssuer(arn),
+  TS_RETURN_IF_ERROR(ClientFacing(env.storage.applications->DeleteTrustedTokenIssuer(arn),
                                   "Trusted token issuer " + arn + " does not exist"));
   return json::object();
 }
@@ -576,9 +585,9 @@ Status CheckTaggable(const Env& env, const Call& call) {
   const std::string arn = Str(call.in, "ResourceArn");
   if (arn == env.instance.instance_arn) return OkStatus();
   Status status = arn.find(":application/") != std::string::npos
-                      ? env.store->GetApplication(arn).status()
+                      ? env.storage.applications->GetApplication(arn).status()
                   : arn.find(":trustedTokenIssuer/") != std::string::npos
-                      ? env.store->GetTrustedTokenIssuer(arn).status()
+                      ? env.storage.applications->GetTrustedTokenIssuer(arn).status()
                       : NotFoundError("no such resource");
   return ClientFacing(status, "Resource " + arn + " does not exist");
 }
@@ -586,7 +595,7 @@ Status CheckTaggable(const Env& env, const Call& call) {
 StatusOr<json::object> TagResource(const Env& env, Call& call) {
   TS_RETURN_IF_ERROR(CheckTaggable(env, call));
   TS_ASSIGN_OR_RETURN(auto tags, TagsOf(call.in));
-  TS_RETURN_IF_ERROR(env.store->TagResource(Str(call.in, "ResourceArn"), tags));
+  TS_RETURN_IF_ERROR(env.storage.applications->TagResource(Str(call.in, "ResourceArn"), tags));
   return json::object();
 }
 
@@ -596,14 +605,14 @@ StatusOr<json::object> UntagResource(const Env& env, Call& call) {
   for (const json::value& k : call.in.at("TagKeys").get_array()) {
     if (k.is_string()) keys.emplace_back(k.get_string().data(), k.get_string().size());
   }
-  TS_RETURN_IF_ERROR(env.store->UntagResource(Str(call.in, "ResourceArn"), keys));
+  TS_RETURN_IF_ERROR(env.storage.applications->UntagResource(Str(call.in, "ResourceArn"), keys));
   return json::object();
 }
 
 StatusOr<json::object> ListTagsForResource(const Env& env, Call& call) {
   TS_RETURN_IF_ERROR(CheckTaggable(env, call));
   const std::string arn = Str(call.in, "ResourceArn");
-  TS_ASSIGN_OR_RETURN(auto tags, env.store->ListTags(arn));
+  TS_ASSIGN_OR_RETURN(auto tags, env.storage.applications->ListTags(arn));
   std::vector<std::pair<std::string, std::string>> all(tags.begin(), tags.end());
   TS_ASSIGN_OR_RETURN(auto page, env.PageOf(call, "ListTagsForResource:" + arn, all,
                                             [](const auto& t) { return t.first; }));

@@ -9,7 +9,7 @@
 namespace ts::oauth {
 
 StatusOr<std::vector<tti::AuthorizedIssuer>> ResolveAuthorizedIssuers(
-    storage::Store& store, const storage::Application& app) {
+    storage::ApplicationStore& store, const storage::Application& app) {
   std::vector<tti::AuthorizedIssuer> authorized;
   auto it = app.grants.find(std::string(kGrantJwtBearer));
   boost::system::error_code ec;
@@ -40,7 +40,7 @@ StatusOr<std::vector<tti::AuthorizedIssuer>> ResolveAuthorizedIssuers(
   return authorized;
 }
 
-ApplicationCache::ApplicationCache(storage::StorePtr store, ClockPtr clock,
+ApplicationCache::ApplicationCache(std::shared_ptr<storage::ApplicationStore> store, ClockPtr clock,
                                    std::chrono::milliseconds ttl)
     : store_(std::move(store)), clock_(std::move(clock)), ttl_(ttl) {}
 

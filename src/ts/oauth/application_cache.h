@@ -20,7 +20,7 @@
 #include "ts/common/clock.h"
 #include "ts/common/status.h"
 #include "ts/iam/policy.h"
-#include "ts/storage/store.h"
+#include "ts/storage/application_store.h"
 #include "ts/tti/assertion.h"
 
 namespace ts::oauth {
@@ -39,12 +39,13 @@ struct CachedApplication {
 // Resolves `app`'s jwt-bearer AuthorizedTokenIssuers (PROTOCOL.md §6.2) to their configuration.
 // Returns them (issuers that no longer exist are skipped), or a store error.
 StatusOr<std::vector<tti::AuthorizedIssuer>> ResolveAuthorizedIssuers(
-    storage::Store& store, const storage::Application& app);
+    storage::ApplicationStore& store, const storage::Application& app);
 
 class ApplicationCache {
  public:
   // `ttl` zero: every Get reads the store (no caching).
-  ApplicationCache(storage::StorePtr store, ClockPtr clock, std::chrono::milliseconds ttl);
+  ApplicationCache(std::shared_ptr<storage::ApplicationStore> store, ClockPtr clock,
+                   std::chrono::milliseconds ttl);
 
   // The application with this ARN: from the cache when read less than `ttl` ago, else from the
   // store. Returns what Store::GetApplication returns on failure (NotFound, Unavailable, ...).
@@ -60,7 +61,7 @@ class ApplicationCache {
   };
   static constexpr size_t kMaxEntries = 10000;  // beyond: start over (applications are few)
 
-  const storage::StorePtr store_;
+  const std::shared_ptr<storage::ApplicationStore> store_;
   const ClockPtr clock_;
   const std::chrono::milliseconds ttl_;
   std::mutex mu_;

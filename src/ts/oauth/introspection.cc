@@ -74,7 +74,7 @@ void WriteIdentifiers(JsonWriter& w, const storage::Instance& instance,
 }
 
 // Whether the family is live; a purged (expired) one is not.
-StatusOr<bool> FamilyLive(storage::Store& store, const std::string& family_id, int64_t now) {
+StatusOr<bool> FamilyLive(storage::GrantStore& store, const std::string& family_id, int64_t now) {
   auto family = store.GetFamily(family_id);
   if (!family.ok()) {
     if (family.status().code() == StatusCode::kNotFound) return false;
@@ -85,15 +85,16 @@ StatusOr<bool> FamilyLive(storage::Store& store, const std::string& family_id, i
 
 }  // namespace
 
-TokenIntrospection::TokenIntrospection(storage::StorePtr store,
+TokenIntrospection::TokenIntrospection(TokenStorage storage,
                                        std::shared_ptr<const tokens::TokenMinter> minter,
                                        ClockPtr clock)
-    : store_(std::move(store)), minter_(std::move(minter)), clock_(std::move(clock)) {}
+    : storage_(std::move(storage)), minter_(std::move(minter)), clock_(std::move(clock)) {}
 
 StatusOr<storage::Application> TokenIntrospection::Authorize(const Caller& caller,
                                                              const Request& req,
                                                              std::string_view action) const {
-  TS_ASSIGN_OR_RETURN(storage::Application app, FindEnabledApplication(*store_, req.client_id));
+  TS_ASSIGN_OR_RETURN(storage::Application app,
+                      FindEnabledApplication(*storage_.applications, req.client_id));
   TS_RETURN_IF_ERROR(AuthorizeCaller(caller, app, minter_->instance(), action));
   return app;
 }
@@ -112,9 +113,9 @@ StatusOr<std::string> TokenIntrospection::IntrospectAccess(const Request& req, i
   auto claims = minter_->VerifyAccessToken(req.token, now);
   // RFC 7662 §2.2: an invalid token reveals nothing but that; so does another application's.
   if (!claims.ok() || claims->client_id != req.client_id) return std::string(kInactive);
-  TS_ASSIGN_OR_RETURN(bool revoked, store_->IsAccessTokenRevoked(claims->token_id));
+  TS_ASSIGN_OR_RETURN(bool revoked, storage_.grants->IsAccessTokenRevoked(claims->token_id));
   if (revoked) return std::string(kInactive);
-  TS_ASSIGN_OR_RETURN(bool live, FamilyLive(*store_, claims->family_id, now));
+  TS_ASSIGN_OR_RETURN(bool live, FamilyLive(*storage_.grants, claims->family_id, now));
   if (!live) return std::string(kInactive);
   JsonWriter w;
   w.BeginObject();
@@ -138,7 +139,7 @@ StatusOr<std::string> TokenIntrospection::IntrospectAccess(const Request& req, i
 }
 
 StatusOr<std::string> TokenIntrospection::IntrospectRefresh(const Request& req, int64_t now) const {
-  auto found = store_->GetRefreshToken(tokens::TokenMinter::RefreshTokenKey(req.token));
+  auto found = storage_.grants->GetRefreshToken(tokens::TokenMinter::RefreshTokenKey(req.token));
   if (!found.ok()) {
     if (found.status().code() == StatusCode::kNotFound) return std::string(kInactive);
     return found.status();
@@ -176,7 +177,7 @@ StatusOr<std::string> TokenIntrospection::Revoke(const Caller& caller,
   const int64_t now = clock_->NowUnixSeconds();
   const std::string kOk = "{}";
   if (req.token.starts_with("tsrt_")) {
-    auto found = store_->GetRefreshToken(tokens::TokenMinter::RefreshTokenKey(req.token));
+    auto found = storage_.grants->GetRefreshToken(tokens::TokenMinter::RefreshTokenKey(req.token));
     if (!found.ok()) {
       if (found.status().code() == StatusCode::kNotFound) return kOk;
       return found.status();
@@ -186,7 +187,7 @@ StatusOr<std::string> TokenIntrospection::Revoke(const Caller& caller,
     }
     // RFC 7009 §2.1: revoking a refresh token ends its grant: the family, the access tokens it
     // produced (introspection checks the family) and what was exchanged from them.
-    Status s = store_->RevokeFamily(found->family.family_id, now);
+    Status s = storage_.grants->RevokeFamily(found->family.family_id, now);
     if (!s.ok() && s.code() != StatusCode::kNotFound) return s;
     return kOk;
   }
@@ -195,7 +196,7 @@ StatusOr<std::string> TokenIntrospection::Revoke(const Caller& caller,
   if (claims->client_id != req.client_id) {
     return UnauthorizedClient("The token was not issued to application " + req.client_id);
   }
-  TS_RETURN_IF_ERROR(store_->RevokeAccessToken(claims->token_id, claims->expires_at));
+  TS_RETURN_IF_ERROR(storage_.grants->RevokeAccessToken(claims->token_id, claims->expires_at));
   return kOk;
 }
 
@@ -209,7 +210,7 @@ StatusOr<std::string> TokenIntrospection::ReadIdentityContext(const Caller& call
       context->instance_arn != minter_->instance().instance_arn) {
     return std::string(kInactive);
   }
-  auto user = store_->GetUser(context->user_id);
+  auto user = storage_.directory->GetUser(context->user_id);
   if (!user.ok()) {
     if (user.status().code() == StatusCode::kNotFound) return std::string(kInactive);
     return user.status();

@@ -19,7 +19,6 @@
 #include "ts/common/clock.h"
 #include "ts/common/status.h"
 #include "ts/oauth/token_service.h"
-#include "ts/storage/store.h"
 
 namespace ts::tokens {
 class TokenMinter;
@@ -29,7 +28,7 @@ namespace ts::oauth {
 
 class TokenIntrospection {
  public:
-  TokenIntrospection(storage::StorePtr store, std::shared_ptr<const tokens::TokenMinter> minter,
+  TokenIntrospection(TokenStorage storage, std::shared_ptr<const tokens::TokenMinter> minter,
                      ClockPtr clock);
 
   // Body {"clientId": app ARN, "token": "...", "tokenTypeHint": optional}. Returns the RFC 7662
@@ -61,7 +60,7 @@ class TokenIntrospection {
   StatusOr<std::string> IntrospectAccess(const Request& req, int64_t now) const;
   StatusOr<std::string> IntrospectRefresh(const Request& req, int64_t now) const;
 
-  storage::StorePtr store_;
+  TokenStorage storage_;
   std::shared_ptr<const tokens::TokenMinter> minter_;
   ClockPtr clock_;
 };

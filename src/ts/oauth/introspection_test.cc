@@ -95,8 +95,10 @@ class ExchangeTest : public ::testing::Test {
     ring_ = *ring;
     minter_ = std::make_shared<tokens::TokenMinter>(ring_, instance_, kIssuer, std::string(32, 'i'),
                                                     std::string(32, 'r'));
-    service_ = std::make_unique<TokenService>(store_, minter_, clock_, TokenServiceOptions{});
-    introspection_ = std::make_unique<TokenIntrospection>(store_, minter_, clock_);
+    service_ = std::make_unique<TokenService>(TokenStorage{store_, store_, store_}, minter_, clock_,
+                                              TokenServiceOptions{});
+    introspection_ =
+        std::make_unique<TokenIntrospection>(TokenStorage{store_, store_, store_}, minter_, clock_);
   }
 
   void TearDown() override {
@@ -421,7 +423,8 @@ TEST_F(ExchangeTest, ParentRevokedBeforeTheWriteIsRefusedAndLeavesNoLiveFamily) 
   racing->before_exchange = [this, &a] {
     EXPECT_THAT(store_->RevokeFamily(a.family_id, kNow), IsOk());
   };
-  service_ = std::make_unique<TokenService>(racing, minter_, clock_, TokenServiceOptions{});
+  service_ = std::make_unique<TokenService>(TokenStorage{racing, racing, racing}, minter_, clock_,
+                                            TokenServiceOptions{});
   EXPECT_API_ERROR(Exchange(ExchangeBody(kAppB, a.access_token, kRefreshType)),
                    "InvalidGrantException", "Subject token has been revoked");
   // Only A's family and refresh token exist to be purged: the exchange left nothing.

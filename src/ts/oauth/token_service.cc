@@ -182,7 +182,7 @@ constexpr char kCodeReused[] =
     "Authorization code has already been used; the tokens it produced are revoked";
 
 // Revokes a family; one already purged (expired) needs no revoking.
-Status RevokeIfPresent(storage::Store& store, const std::string& family_id, int64_t now) {
+Status RevokeIfPresent(storage::GrantStore& store, const std::string& family_id, int64_t now) {
   Status s = store.RevokeFamily(family_id, now);
   return s.code() == StatusCode::kNotFound ? OkStatus() : s;
 }
@@ -261,7 +261,7 @@ std::function<void(Status)> AnswerOnceWritten(TokenService::Done done, std::stri
 
 }  // namespace
 
-StatusOr<storage::Application> FindEnabledApplication(storage::Store& store,
+StatusOr<storage::Application> FindEnabledApplication(storage::ApplicationStore& store,
                                                       const std::string& client_id) {
   if (client_id.empty()) return InvalidRequest("Member 'clientId' is required");
   auto app = store.GetApplication(client_id);
@@ -297,19 +297,19 @@ Status AuthorizeCaller(const Caller& caller, const CachedApplication& app,
                              action);
 }
 
-TokenService::TokenService(storage::StorePtr store,
-                           std::shared_ptr<const tokens::TokenMinter> minter, ClockPtr clock,
-                           TokenServiceOptions options,
+TokenService::TokenService(TokenStorage storage, std::shared_ptr<const tokens::TokenMinter> minter,
+                           ClockPtr clock, TokenServiceOptions options,
                            std::shared_ptr<const tti::AssertionValidator> assertions,
                            std::shared_ptr<ApplicationCache> applications)
-    : store_(std::move(store)),
+    : storage_(std::move(storage)),
       minter_(std::move(minter)),
       clock_(std::move(clock)),
       options_(options),
       assertions_(std::move(assertions)),
-      applications_(applications != nullptr ? std::move(applications)
-                                            : std::make_shared<ApplicationCache>(
-                                                  store_, clock_, std::chrono::milliseconds(0))) {}
+      applications_(applications != nullptr
+                        ? std::move(applications)
+                        : std::make_shared<ApplicationCache>(storage_.applications, clock_,
+                                                             std::chrono::milliseconds(0))) {}
 
 StatusOr<std::string> TokenService::CreateTokenWithIam(const Caller& caller,
                                                        std::string_view body) const {
@@ -319,7 +319,7 @@ StatusOr<std::string> TokenService::CreateTokenWithIam(const Caller& caller,
 
 void TokenService::CreateTokenWithIamAsync(Caller caller, std::string body, Executor blocking,
                                            Done done, FinishDone finish_done) const {
-  if (!store_->GrantsWithoutBlocking()) {
+  if (!storage_.grants->GrantsWithoutBlocking()) {
     blocking([this, caller = std::move(caller), body = std::move(body), done = std::move(done)] {
       done(CreateTokenWithIam(caller, body));
     });
@@ -379,8 +379,8 @@ void TokenService::RefreshAsync(Admitted admitted, Executor blocking, Done done,
     if (finish_done) return finish_done(std::move(sign));
     done(sign());
   };
-  store_->CheckAndRotateRefreshTokenAsync(start->old_hash, start->now, check,
-                                          std::move(completion));
+  storage_.grants->CheckAndRotateRefreshTokenAsync(start->old_hash, start->now, check,
+                                                   std::move(completion));
 }
 
 void TokenService::AuthorizationCodeAsync(Admitted admitted, Executor blocking, Done done) const {
@@ -397,14 +397,15 @@ void TokenService::AuthorizationCodeAsync(Admitted admitted, Executor blocking, 
   // Sign now, while the redemption waits for its batch's commit.
   StatusOr<std::string> response = Respond(p.grant, app);
   if (!response.ok()) return done(response.status());
-  store_->RedeemAuthorizationCodeAsync(p.code_hash, p.now, p.family, p.refresh,
-                                       [done = std::move(done), response = std::move(*response)](
-                                           StatusOr<storage::RedeemOutcome> outcome) mutable {
-                                         if (!outcome.ok()) return done(outcome.status());
-                                         Status settled = SettleCode(*outcome);
-                                         if (!settled.ok()) return done(std::move(settled));
-                                         done(std::move(response));
-                                       });
+  storage_.grants->RedeemAuthorizationCodeAsync(
+      p.code_hash, p.now, p.family, p.refresh,
+      [done = std::move(done),
+       response = std::move(*response)](StatusOr<storage::RedeemOutcome> outcome) mutable {
+        if (!outcome.ok()) return done(outcome.status());
+        Status settled = SettleCode(*outcome);
+        if (!settled.ok()) return done(std::move(settled));
+        done(std::move(response));
+      });
 }
 
 void TokenService::TokenExchangeAsync(Admitted admitted, Done done) const {
@@ -415,7 +416,7 @@ void TokenService::TokenExchangeAsync(Admitted admitted, Done done) const {
   // Sign now, while the family waits for its batch's commit.
   StatusOr<std::string> response = Respond(p.grant, app);
   if (!response.ok()) return done(response.status());
-  store_->CreateExchangedFamilyAsync(
+  storage_.grants->CreateExchangedFamilyAsync(
       p.family, p.refresh,
       AnswerOnceWritten(std::move(done), std::move(*response), &SettleExchange));
 }
@@ -435,7 +436,7 @@ void TokenService::JwtBearerAsync(Admitted admitted, Executor blocking, Done don
   // Sign now, while the family waits for its batch's commit.
   StatusOr<std::string> response = Respond(p.grant, app);
   if (!response.ok()) return done(response.status());
-  store_->CreateFamilyForAssertionAsync(
+  storage_.grants->CreateFamilyForAssertionAsync(
       p.family, p.refresh, p.replay_id, p.replay_until,
       AnswerOnceWritten(std::move(done), std::move(*response), &SettleJwtBearer));
 }
@@ -478,11 +479,11 @@ StatusOr<TokenService::Grant> TokenService::AuthorizationCodeGrant(
   TS_ASSIGN_OR_RETURN(PreparedCode p, PrepareCode(req, app));
   if (p.already_used) {
     // RFC 6749 §4.1.2: a reused code revokes what it produced.
-    TS_RETURN_IF_ERROR(RevokeIfPresent(*store_, p.used_family_id, p.now));
+    TS_RETURN_IF_ERROR(RevokeIfPresent(*storage_.grants, p.used_family_id, p.now));
     return InvalidGrant(kCodeReused);
   }
-  TS_ASSIGN_OR_RETURN(storage::RedeemOutcome outcome,
-                      store_->RedeemAuthorizationCode(p.code_hash, p.now, p.family, p.refresh));
+  TS_ASSIGN_OR_RETURN(storage::RedeemOutcome outcome, storage_.grants->RedeemAuthorizationCode(
+                                                          p.code_hash, p.now, p.family, p.refresh));
   TS_RETURN_IF_ERROR(SettleCode(outcome));
   return p.grant;
 }
@@ -499,7 +500,7 @@ StatusOr<TokenService::PreparedCode> TokenService::PrepareCode(
   PreparedCode p;
   p.now = clock_->NowUnixSeconds();
   p.code_hash = tokens::TokenMinter::Hash(req.code);
-  auto code = NotFoundAs(store_->GetAuthorizationCode(p.code_hash), InvalidGrant,
+  auto code = NotFoundAs(storage_.grants->GetAuthorizationCode(p.code_hash), InvalidGrant,
                          "Invalid authorization code provided");
   if (!code.ok()) return code.status();
   // A code held by another application is as good as unknown to this one.
@@ -523,7 +524,7 @@ StatusOr<TokenService::PreparedCode> TokenService::PrepareCode(
     return InvalidGrant("codeVerifier does not match the code challenge");
   }
   TS_ASSIGN_OR_RETURN(std::vector<std::string> scopes, NarrowScopes(req.scope, code->scopes));
-  auto user = NotFoundAs(store_->GetUser(code->user_id), InvalidGrant,
+  auto user = NotFoundAs(storage_.directory->GetUser(code->user_id), InvalidGrant,
                          "The user this code was issued to no longer exists");
   if (!user.ok()) return user.status();
 
@@ -561,8 +562,8 @@ StatusOr<TokenService::Grant> TokenService::RefreshTokenGrant(
   TS_ASSIGN_OR_RETURN(PreparedRefresh prepared, PrepareRefresh(req, app));
   storage::RotateOutcome outcome = storage::RotateOutcome::kAlreadyRotated;
   if (!prepared.already_rotated) {
-    TS_ASSIGN_OR_RETURN(
-        outcome, store_->RotateRefreshToken(prepared.old_hash, prepared.now, prepared.successor));
+    TS_ASSIGN_OR_RETURN(outcome, storage_.grants->RotateRefreshToken(
+                                     prepared.old_hash, prepared.now, prepared.successor));
   }
   return SettleRefresh(prepared, outcome);
 }
@@ -579,7 +580,7 @@ StatusOr<TokenService::RefreshStart> TokenService::StartRefresh(const Request& r
 StatusOr<TokenService::PreparedRefresh> TokenService::PrepareRefresh(
     const Request& req, const storage::Application& app) const {
   TS_ASSIGN_OR_RETURN(RefreshStart start, StartRefresh(req));
-  auto found = NotFoundAs(store_->GetRefreshToken(start.old_hash), InvalidGrant,
+  auto found = NotFoundAs(storage_.grants->GetRefreshToken(start.old_hash), InvalidGrant,
                           "Invalid refresh token provided");
   if (!found.ok()) return found.status();
   return CheckRefresh(*found, req, app, std::move(start.successor), start.now);
@@ -627,7 +628,8 @@ StatusOr<TokenService::PreparedRefresh> TokenService::CheckRefresh(
 Status TokenService::RequireAssignment(const storage::Application& app,
                                        const std::string& user_id) const {
   if (!app.assignment_required) return OkStatus();
-  TS_ASSIGN_OR_RETURN(bool assigned, store_->IsAssigned(app.application_arn, user_id));
+  TS_ASSIGN_OR_RETURN(bool assigned,
+                      storage_.applications->IsAssigned(app.application_arn, user_id));
   return assigned ? OkStatus() : UserNotAssigned(app);
 }
 
@@ -640,7 +642,7 @@ StatusOr<TokenService::Grant> TokenService::SettleRefresh(const PreparedRefresh&
   // The token was rotated before (now or by a concurrent request). Inside the grace window the
   // same successor is handed out again while it is still current; otherwise this is reuse.
   const int64_t now = prepared.now;
-  auto latest = store_->GetRefreshToken(prepared.old_hash);
+  auto latest = storage_.grants->GetRefreshToken(prepared.old_hash);
   if (!latest.ok()) return latest.status();
   const int64_t rotated_at = latest->token.rotated_at;
   // The successor this token was rotated to, rebuilt with the stored successor's stamp: equal
@@ -651,7 +653,7 @@ StatusOr<TokenService::Grant> TokenService::SettleRefresh(const PreparedRefresh&
   if (options_.refresh_grace_seconds > 0 && rotated_at != 0 &&
       now - rotated_at <= options_.refresh_grace_seconds &&
       tokens::TokenMinter::RefreshTokenKey(successor) == successor_key) {
-    auto next = store_->GetRefreshToken(successor_key);
+    auto next = storage_.grants->GetRefreshToken(successor_key);
     if (next.ok() && next->token.rotated_at == 0 && next->family.revoked_at == 0) {
       Grant grant = prepared.grant;
       grant.refresh_token = std::move(successor);
@@ -660,7 +662,7 @@ StatusOr<TokenService::Grant> TokenService::SettleRefresh(const PreparedRefresh&
     }
   }
   // RFC 9700 §4.14.2: reuse of a rotated refresh token revokes the whole family.
-  TS_RETURN_IF_ERROR(RevokeIfPresent(*store_, prepared.successor.family_id, now));
+  TS_RETURN_IF_ERROR(RevokeIfPresent(*storage_.grants, prepared.successor.family_id, now));
   return InvalidGrant(
       "Refresh token has already been used; every token of its family is now "
       "revoked");
@@ -669,7 +671,7 @@ StatusOr<TokenService::Grant> TokenService::SettleRefresh(const PreparedRefresh&
 StatusOr<TokenService::Grant> TokenService::TokenExchangeGrant(
     const Request& req, const storage::Application& app) const {
   TS_ASSIGN_OR_RETURN(PreparedExchange p, PrepareExchange(req, app));
-  TS_RETURN_IF_ERROR(SettleExchange(store_->CreateExchangedFamily(p.family, p.refresh)));
+  TS_RETURN_IF_ERROR(SettleExchange(storage_.grants->CreateExchangedFamily(p.family, p.refresh)));
   return p.grant;
 }
 
@@ -728,9 +730,9 @@ StatusOr<TokenService::PreparedExchange> TokenService::PrepareExchange(
         "The subject token was issued to this same application; token exchange takes a token "
         "issued to a different application");
   }
-  TS_ASSIGN_OR_RETURN(bool jti_revoked, store_->IsAccessTokenRevoked(subject.token_id));
+  TS_ASSIGN_OR_RETURN(bool jti_revoked, storage_.grants->IsAccessTokenRevoked(subject.token_id));
   if (jti_revoked) return InvalidGrant("Subject token has been revoked");
-  auto parent = NotFoundAs(store_->GetFamily(subject.family_id), InvalidGrant,
+  auto parent = NotFoundAs(storage_.grants->GetFamily(subject.family_id), InvalidGrant,
                            "Subject token has been revoked");
   if (!parent.ok()) return parent.status();
   if (parent->revoked_at != 0) return InvalidGrant("Subject token has been revoked");
@@ -771,7 +773,7 @@ StatusOr<TokenService::PreparedExchange> TokenService::PrepareExchange(
   }
   TS_ASSIGN_OR_RETURN(std::vector<std::string> scopes, NarrowScopes(req.scope, ceiling));
 
-  auto user = NotFoundAs(store_->GetUser(subject.user_id), InvalidGrant,
+  auto user = NotFoundAs(storage_.directory->GetUser(subject.user_id), InvalidGrant,
                          "The user the subject token was issued to no longer exists");
   if (!user.ok()) return user.status();
   TS_RETURN_IF_ERROR(RequireAssignment(app, subject.user_id));
@@ -818,7 +820,7 @@ StatusOr<TokenService::Grant> TokenService::JwtBearerGrant(
                       PrepareJwtBearer(req, app, authorized, /*cached_keys_only=*/false));
   // Never empty when keys may be fetched; checked so that no path reads an empty optional.
   if (!prepared.has_value()) return InternalError("the assertion was not validated");
-  TS_RETURN_IF_ERROR(SettleJwtBearer(store_->CreateFamilyForAssertion(
+  TS_RETURN_IF_ERROR(SettleJwtBearer(storage_.grants->CreateFamilyForAssertion(
       prepared->family, prepared->refresh, prepared->replay_id, prepared->replay_until)));
   return std::move(prepared->grant);
 }
@@ -858,9 +860,9 @@ StatusOr<std::optional<TokenService::PreparedAssertion>> TokenService::PrepareJw
   // Exactly one identity-store user must carry the claim's value at IdentityStoreAttributePath.
   // The attribute index finds the candidates (its path match is case-insensitive, so a superset);
   // UserHasAttribute keeps the exact semantics.
-  TS_ASSIGN_OR_RETURN(
-      std::vector<storage::User> users,
-      store_->FindUsersByAttribute(issuer.identity_store_attribute_path, validated->claim_value));
+  TS_ASSIGN_OR_RETURN(std::vector<storage::User> users,
+                      storage_.directory->FindUsersByAttribute(issuer.identity_store_attribute_path,
+                                                               validated->claim_value));
   std::vector<const storage::User*> matches;
   for (const storage::User& user : users) {
     if (tti::UserHasAttribute(user, issuer.identity_store_attribute_path, validated->claim_value)) {

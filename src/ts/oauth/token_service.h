@@ -16,7 +16,9 @@
 #include "ts/common/clock.h"
 #include "ts/common/status.h"
 #include "ts/oauth/application_cache.h"
-#include "ts/storage/store.h"
+#include "ts/storage/application_store.h"
+#include "ts/storage/directory_store.h"
+#include "ts/storage/grant_store.h"
 
 namespace ts::tokens {
 class TokenMinter;
@@ -49,7 +51,7 @@ inline constexpr std::string_view kActionRevokeToken = "sso-oauth:RevokeTokenWit
 
 // The application `client_id` names, if it exists and is enabled; else InvalidClientException
 // (Internal on store failures).
-StatusOr<storage::Application> FindEnabledApplication(storage::Store& store,
+StatusOr<storage::Application> FindEnabledApplication(storage::ApplicationStore& store,
                                                       const std::string& client_id);
 // The same through the application cache (application_cache.h).
 StatusOr<std::shared_ptr<const CachedApplication>> FindEnabledApplication(
@@ -64,12 +66,20 @@ Status AuthorizeCaller(const Caller& caller, const storage::Application& app,
 Status AuthorizeCaller(const Caller& caller, const CachedApplication& app,
                        const storage::Instance& instance, std::string_view action);
 
+// The storage the token endpoint and the resource-server operations use (storage/store.h); one
+// database serves all three.
+struct TokenStorage {
+  std::shared_ptr<storage::GrantStore> grants;  // codes, families, refresh tokens, revocations
+  std::shared_ptr<storage::ApplicationStore> applications;  // the client, its assignments
+  std::shared_ptr<storage::DirectoryStore> directory;       // the user's claims, jwt-bearer match
+};
+
 class TokenService {
  public:
   // `assertions` validates jwt-bearer assertions; without it that grant answers
   // UnsupportedGrantTypeException. `applications` is the shared application cache; without it
   // every request reads the application from the store.
-  TokenService(storage::StorePtr store, std::shared_ptr<const tokens::TokenMinter> minter,
+  TokenService(TokenStorage storage, std::shared_ptr<const tokens::TokenMinter> minter,
                ClockPtr clock, TokenServiceOptions options,
                std::shared_ptr<const tti::AssertionValidator> assertions = nullptr,
                std::shared_ptr<ApplicationCache> applications = nullptr);
@@ -192,7 +202,7 @@ class TokenService {
   void JwtBearerAsync(Admitted admitted, Executor blocking, Done done) const;
   StatusOr<std::string> Respond(const Grant& grant, const storage::Application& app) const;
 
-  storage::StorePtr store_;
+  TokenStorage storage_;
   std::shared_ptr<const tokens::TokenMinter> minter_;
   ClockPtr clock_;
   TokenServiceOptions options_;

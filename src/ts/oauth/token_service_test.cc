@@ -155,7 +155,8 @@ class TokenServiceTest : public ::testing::Test {
   }
 
   void MakeService(TokenServiceOptions options) {
-    service_ = std::make_unique<TokenService>(store_, minter_, clock_, options);
+    service_ = std::make_unique<TokenService>(TokenStorage{store_, store_, store_}, minter_, clock_,
+                                              options);
   }
 
   // Stores an authorization code as /authorize would and returns its plaintext.
@@ -558,7 +559,8 @@ TEST_F(TokenServiceTest, GraceWindowGivesTheLoserOfARaceTheWinnersSuccessor) {
   const std::string rt1 = Str(first, "refreshToken");
   const std::string fid = Str(VerifiedPayload(Str(first, "accessToken")), "tsr:fid");
   auto racing = std::make_shared<testutil::BlockingStore>(store_);
-  service_ = std::make_unique<TokenService>(racing, minter_, clock_, options);
+  service_ = std::make_unique<TokenService>(TokenStorage{racing, racing, racing}, minter_, clock_,
+                                            options);
   // This request stamps its successor with the service's clock; the winner did so 1 ms before.
   const uint64_t winner_stamp = static_cast<uint64_t>(clock_->NowUnixMicros()) - 1000;
   const std::string winner = minter_->SuccessorRefreshToken(rt1, winner_stamp);
@@ -1362,7 +1364,8 @@ TEST_F(TokenServiceAsyncTest, WithABlockingStoreEveryRequestGoesThroughTheExecut
   const std::string rt1 = Str(first, "refreshToken");
   auto blocking = std::make_shared<testutil::BlockingStore>(store_);
   ASSERT_FALSE(blocking->GrantsWithoutBlocking());
-  service_ = std::make_unique<TokenService>(blocking, minter_, clock_, TokenServiceOptions{});
+  service_ = std::make_unique<TokenService>(TokenStorage{blocking, blocking, blocking}, minter_,
+                                            clock_, TokenServiceOptions{});
   clock_->Advance(std::chrono::seconds(100));
 
   auto refreshed = AnsweredThroughExecutor(RefreshBody(rt1));
@@ -1429,7 +1432,7 @@ class JwtBearerTest : public TokenServiceAsyncTest {
     }
     auto cache = std::make_shared<tti::JwksCache>(fetcher_, clock_, tti::JwksCacheOptions{});
     service_ = std::make_unique<TokenService>(
-        store_, minter_, clock_, TokenServiceOptions{},
+        TokenStorage{store_, store_, store_}, minter_, clock_, TokenServiceOptions{},
         std::make_shared<tti::AssertionValidator>(cache, tti::AssertionOptions{}));
   }
 
@@ -1676,7 +1679,7 @@ TEST_F(JwtBearerTest, AsyncOnABlockingStoreGoesThroughTheExecutor) {
   auto blocking = std::make_shared<testutil::BlockingStore>(store_);
   auto cache = std::make_shared<tti::JwksCache>(fetcher_, clock_, tti::JwksCacheOptions{});
   service_ = std::make_unique<TokenService>(
-      blocking, minter_, clock_, TokenServiceOptions{},
+      TokenStorage{blocking, blocking, blocking}, minter_, clock_, TokenServiceOptions{},
       std::make_shared<tti::AssertionValidator>(cache, tti::AssertionOptions{}));
   EXPECT_THAT(AnsweredThroughExecutor(ExchangeBody(Assertion("alice@example.com", "b1"))), IsOk());
   EXPECT_THAT(AnsweredThroughExecutor(ExchangeBody(Assertion("alice@example.com", "b2"))), IsOk());

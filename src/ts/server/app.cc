@@ -195,7 +195,7 @@ struct Tessera::Parts {
   std::thread key_keeper;
   tokens::RotationPolicy rotation;
 
-  void Housekeep() {
+  void Housekeep(storage::HousekeepingStore& expired) {
     // Up to a million rows visited a minute: the SQLite store sweeps its refresh tokens (a
     // batch's worth of rows per call), and a million is 16,000 a second, more than one node
     // mints at its peak.
@@ -205,7 +205,7 @@ struct Tessera::Parts {
     while (!housekeeping_cv.wait_for(lock, std::chrono::seconds(60), [&] { return stopping; })) {
       lock.unlock();
       for (int round = 0; round < kRounds; ++round) {
-        auto purged = store->PurgeExpired(clock->NowUnixSeconds(), kBatch);
+        auto purged = expired.PurgeExpired(clock->NowUnixSeconds(), kBatch);
         if (!purged.ok()) {
           std::cerr << "housekeeping: " << purged.status().ToString() << "\n";
           break;
@@ -377,8 +377,9 @@ StatusOr<std::unique_ptr<Tessera>> Tessera::Create(const ServerConfig& config,
   vopts.service = "identitystore";
   p->identity_store_verifier =
       std::make_unique<sigv4::Verifier>(vopts, p->credentials.get(), clock);
-  TS_ASSIGN_OR_RETURN(
-      p->admin, admin::AdminApi::Create(p->store, clock, {p->instance, keys.admin_page_tokens}));
+  TS_ASSIGN_OR_RETURN(p->admin,
+                      admin::AdminApi::Create({p->store, p->store, p->store, p->store}, clock,
+                                              {p->instance, keys.admin_page_tokens}));
 
   TS_ASSIGN_OR_RETURN(p->keys, tokens::KeyRing::Open(p->store, keys.signing_keys, clock));
   // Publish before use: a new key is in every node's JWKS (after at most one reload) and in
@@ -417,17 +418,19 @@ StatusOr<std::unique_ptr<Tessera>> Tessera::Create(const ServerConfig& config,
       std::shared_ptr<tti::HttpFetcher>(tti::MakeCurlFetcher(fopts)), clock, copts);
   p->applications = std::make_shared<oauth::ApplicationCache>(
       p->store, clock, std::chrono::milliseconds(config.config_cache_ttl_ms));
+  const oauth::TokenStorage token_storage{p->store, p->store, p->store};
   p->token_service = std::make_unique<oauth::TokenService>(
-      p->store, p->minter, clock, topts, std::make_shared<tti::AssertionValidator>(jwks, asopts),
-      p->applications);
-  p->introspection = std::make_unique<oauth::TokenIntrospection>(p->store, p->minter, clock);
+      token_storage, p->minter, clock, topts,
+      std::make_shared<tti::AssertionValidator>(jwks, asopts), p->applications);
+  p->introspection = std::make_unique<oauth::TokenIntrospection>(token_storage, p->minter, clock);
 
   web::AuthorizeOptions aopts;
   aopts.public_url = public_url;
   aopts.issuer = issuer;
   aopts.code_ttl = config.code_ttl;
   aopts.session_ttl = config.session_ttl;
-  p->authorize = std::make_unique<web::AuthorizeHandler>(p->store, clock, aopts);
+  p->authorize = std::make_unique<web::AuthorizeHandler>(
+      web::AuthorizeStorage{p->store, p->store, p->store, p->store}, clock, aopts);
   TS_ASSIGN_OR_RETURN(p->workers, ThreadPool::Create(config.threads));
 
   JsonWriter d;
@@ -455,7 +458,7 @@ StatusOr<std::unique_ptr<Tessera>> Tessera::Create(const ServerConfig& config,
   p->discovery_json = d.Take();
   p->discovery_path = "/" + p->instance.instance_id + "/.well-known/openid-configuration";
   p->jwks_path = "/" + p->instance.instance_id + "/.well-known/jwks.json";
-  p->housekeeper = std::thread([parts = p.get()] { parts->Housekeep(); });
+  p->housekeeper = std::thread([parts = p.get()] { parts->Housekeep(*parts->store); });
   p->key_keeper = std::thread([parts = p.get()] { parts->KeepKeys(); });
   return std::unique_ptr<Tessera>(new Tessera(std::move(p)));
 }

@@ -77,7 +77,8 @@ Status ValidateSecretAccessKey(std::string_view secret) {
   return OkStatus();
 }
 
-StoreCredentialProvider::StoreCredentialProvider(storage::StorePtr store, std::string seal_key)
+StoreCredentialProvider::StoreCredentialProvider(std::shared_ptr<storage::CredentialStore> store,
+                                                 std::string seal_key)
     : store_(std::move(store)), seal_key_(std::move(seal_key)) {}
 
 StatusOr<sigv4::Credential> StoreCredentialProvider::Find(std::string_view access_key_id) {
@@ -100,7 +101,7 @@ StatusOr<sigv4::Credential> StoreCredentialProvider::Find(std::string_view acces
   return c;
 }
 
-StatusOr<NewAccessKey> CreateAccessKey(storage::Store& store, const std::string& seal_key,
+StatusOr<NewAccessKey> CreateAccessKey(storage::CredentialStore& store, const std::string& seal_key,
                                        const std::string& principal_arn, int64_t now,
                                        int64_t duration_seconds, const std::string& access_key_id,
                                        const std::string& secret_access_key) {

@@ -9,13 +9,13 @@
 #include <string_view>
 
 #include "ts/sigv4/verifier.h"
-#include "ts/storage/store.h"
+#include "ts/storage/credential_store.h"
 
 namespace ts::server {
 
 class StoreCredentialProvider final : public sigv4::CredentialProvider {
  public:
-  StoreCredentialProvider(storage::StorePtr store, std::string seal_key);
+  StoreCredentialProvider(std::shared_ptr<storage::CredentialStore> store, std::string seal_key);
 
   // The store's keys, plus the root credential when set. NotFound for unknown or inactive keys.
   StatusOr<sigv4::Credential> Find(std::string_view access_key_id) override;
@@ -23,7 +23,7 @@ class StoreCredentialProvider final : public sigv4::CredentialProvider {
   void SetRootCredential(sigv4::Credential root) { root_ = std::move(root); }
 
  private:
-  storage::StorePtr store_;
+  std::shared_ptr<storage::CredentialStore> store_;
   std::string seal_key_;
   sigv4::Credential root_;
 };
@@ -38,7 +38,7 @@ struct NewAccessKey {
 
 // Creates an access key for `principal_arn` (which must exist). `duration_seconds` > 0 makes a
 // temporary credential with a session token. Given id/secret are used as is (bootstrap files).
-StatusOr<NewAccessKey> CreateAccessKey(storage::Store& store, const std::string& seal_key,
+StatusOr<NewAccessKey> CreateAccessKey(storage::CredentialStore& store, const std::string& seal_key,
                                        const std::string& principal_arn, int64_t now,
                                        int64_t duration_seconds,
                                        const std::string& access_key_id = "",

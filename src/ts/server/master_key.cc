@@ -72,7 +72,7 @@ StatusOr<std::string> LoadMasterKey(const std::string& env_value, const std::str
   return ReadOrCreateKeyFile(file_path);
 }
 
-Status VerifyMasterKey(storage::Store& store, const std::string& master_key) {
+Status VerifyMasterKey(storage::InstanceStore& store, const std::string& master_key) {
   const std::string check_key = crypto::DeriveKey(master_key, "master-key-check");
   auto stored = store.GetMeta(kCheckMetaKey);
   if (!stored.ok() && stored.status().code() == StatusCode::kNotFound) {

@@ -9,7 +9,7 @@
 #include <string>
 
 #include "ts/common/status.h"
-#include "ts/storage/store.h"
+#include "ts/storage/instance_store.h"
 
 namespace ts::server {
 
@@ -39,7 +39,7 @@ StatusOr<std::string> LoadNodeMasterKey(const std::string& db, const std::string
 // Nodes starting together on an empty database race to store theirs: the first writer wins
 // (Store::CreateMeta) and every other node is checked against it. FailedPrecondition on a
 // mismatch.
-Status VerifyMasterKey(storage::Store& store, const std::string& master_key);
+Status VerifyMasterKey(storage::InstanceStore& store, const std::string& master_key);
 
 MasterKeys DeriveMasterKeys(const std::string& master_key);
 

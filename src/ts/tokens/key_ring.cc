@@ -19,7 +19,7 @@ struct KeyRing::Snapshot {
   jose::JwkSet public_keys;
 };
 
-KeyRing::KeyRing(storage::StorePtr store, std::string seal_key, ClockPtr clock)
+KeyRing::KeyRing(std::shared_ptr<storage::KeyStore> store, std::string seal_key, ClockPtr clock)
     : store_(std::move(store)), seal_key_(std::move(seal_key)), clock_(std::move(clock)) {}
 
 namespace {
@@ -30,8 +30,8 @@ bool SignsAt(const storage::SigningKey& key, int64_t now) {
 }
 }  // namespace
 
-StatusOr<std::shared_ptr<KeyRing>> KeyRing::Open(storage::StorePtr store, std::string seal_key,
-                                                 ClockPtr clock) {
+StatusOr<std::shared_ptr<KeyRing>> KeyRing::Open(std::shared_ptr<storage::KeyStore> store,
+                                                 std::string seal_key, ClockPtr clock) {
   std::shared_ptr<KeyRing> ring(
       new KeyRing(std::move(store), std::move(seal_key), std::move(clock)));
   const int64_t now = ring->clock_->NowUnixSeconds();

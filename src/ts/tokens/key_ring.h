@@ -23,7 +23,7 @@
 #include "ts/common/clock.h"
 #include "ts/common/status.h"
 #include "ts/jose/jwk.h"
-#include "ts/storage/store.h"
+#include "ts/storage/key_store.h"
 
 namespace ts::jose {
 class Es256Signer;
@@ -43,8 +43,8 @@ class KeyRing {
   // Loads every published key; creates and activates one if the store has none that can sign
   // now (under the store's update lock, so nodes starting together create one between them).
   // Internal if a sealed key cannot be opened (wrong master key) or parsed.
-  static StatusOr<std::shared_ptr<KeyRing>> Open(storage::StorePtr store, std::string seal_key,
-                                                 ClockPtr clock);
+  static StatusOr<std::shared_ptr<KeyRing>> Open(std::shared_ptr<storage::KeyStore> store,
+                                                 std::string seal_key, ClockPtr clock);
 
   // The key that signs now. Never null after a successful Open.
   std::shared_ptr<const jose::Es256Signer> Active() const;
@@ -72,12 +72,12 @@ class KeyRing {
 
  private:
   struct Snapshot;
-  KeyRing(storage::StorePtr store, std::string seal_key, ClockPtr clock);
+  KeyRing(std::shared_ptr<storage::KeyStore> store, std::string seal_key, ClockPtr clock);
   StatusOr<std::shared_ptr<const Snapshot>> Load() const;
   // A freshly generated key, sealed, published at `now`, signing from `activated_at`.
   StatusOr<storage::SigningKey> NewKey(int64_t now, int64_t activated_at) const;
 
-  storage::StorePtr store_;
+  std::shared_ptr<storage::KeyStore> store_;
   std::string seal_key_;
   ClockPtr clock_;
   mutable std::mutex mu_;

@@ -122,16 +122,17 @@ struct AuthorizeHandler::Outcome {
   std::vector<std::string> scopes;
 };
 
-AuthorizeHandler::AuthorizeHandler(storage::StorePtr store, ClockPtr clock,
+AuthorizeHandler::AuthorizeHandler(AuthorizeStorage storage, ClockPtr clock,
                                    AuthorizeOptions options)
-    : store_(std::move(store)),
+    : storage_(std::move(storage)),
       clock_(std::move(clock)),
       options_(std::move(options)),
       secure_cookies_(options_.public_url.rfind("https://", 0) == 0),
       // Windows in the store: every node sharing the database enforces one limit.
-      user_throttle_(options_.max_failures_per_user, options_.failure_window_seconds, store_),
+      user_throttle_(options_.max_failures_per_user, options_.failure_window_seconds,
+                     storage_.sessions),
       address_throttle_(options_.max_failures_per_address, options_.failure_window_seconds,
-                        store_) {}
+                        storage_.sessions) {}
 
 namespace {
 
@@ -150,7 +151,7 @@ AuthorizeHandler::Outcome AuthorizeHandler::Validate(const AuthRequest& req) {
     out.description = "The request has no client_id (the application ARN).";
     return out;
   }
-  auto app = store_->GetApplication(client_id);
+  auto app = storage_.applications->GetApplication(client_id);
   if (!app.ok()) {
     out.error = app.status().code() == StatusCode::kNotFound ? "invalid_client" : "server_error";
     out.description = app.status().code() == StatusCode::kNotFound
@@ -254,7 +255,7 @@ http::Response AuthorizeHandler::IssueCode(const AuthRequest& req, const Outcome
   const std::string state = req.Get("state");
   const int64_t now = clock_->NowUnixSeconds();
   if (ok.app.assignment_required) {
-    auto assigned = store_->IsAssigned(ok.app.application_arn, session.user_id);
+    auto assigned = storage_.applications->IsAssigned(ok.app.application_arn, session.user_id);
     if (!assigned.ok()) {
       return RedirectError(redirect_uri, state, options_.issuer, "server_error",
                            "The server could not check the assignment. Try again.",
@@ -278,7 +279,7 @@ http::Response AuthorizeHandler::IssueCode(const AuthRequest& req, const Outcome
   record.created_at = now;
   record.expires_at = now + options_.code_ttl;
   // Durable before the redirect leaves: a code the browser carries always exists.
-  if (!store_->CreateAuthorizationCode(record).ok()) {
+  if (!storage_.grants->CreateAuthorizationCode(record).ok()) {
     return RedirectError(redirect_uri, state, options_.issuer, "server_error",
                          "The server could not store the authorization code. Try again.",
                          redirect_status);
@@ -343,10 +344,10 @@ http::Response AuthorizeHandler::Get(const http::Request& request) {
   }
   // A live sign-in session authorizes without asking for the password again.
   if (auto cookie = CookieValue(request, kSessionCookie)) {
-    auto session = store_->GetSession(tokens::TokenMinter::Hash(*cookie));
+    auto session = storage_.sessions->GetSession(tokens::TokenMinter::Hash(*cookie));
     const int64_t now = clock_->NowUnixSeconds();
     if (session.ok() && session->revoked_at == 0 && session->expires_at > now &&
-        store_->GetUser(session->user_id).ok()) {
+        storage_.directory->GetUser(session->user_id).ok()) {
       return IssueCode(req, ok, *session, 302);
     }
   }
@@ -397,7 +398,7 @@ http::Response AuthorizeHandler::Post(const http::Request& request) {
                          (minutes == 1 ? " minute." : " minutes."),
                      429, csrf);
   }
-  auto user = store_->GetUserByName(user_name);
+  auto user = storage_.directory->GetUserByName(user_name);
   if (!user.ok() && user.status().code() != StatusCode::kNotFound) {
     // The database is unreachable (e.g. restarting): not the user's mistake, and no failure to
     // count against them.
@@ -424,7 +425,7 @@ http::Response AuthorizeHandler::Post(const http::Request& request) {
   session.auth_time = now;
   session.created_at = now;
   session.expires_at = now + options_.session_ttl;
-  if (!store_->CreateSession(session).ok()) {
+  if (!storage_.sessions->CreateSession(session).ok()) {
     return LoginPage(req, ok, "The server could not start your session. Try again.", 500, csrf);
   }
   // RFC 9700 §4.11: 303 so the browser does not re-post the credentials to the client.
@@ -437,7 +438,7 @@ http::Response AuthorizeHandler::Post(const http::Request& request) {
 
 http::Response AuthorizeHandler::Logout(const http::Request& request) {
   if (auto cookie = CookieValue(request, kSessionCookie)) {
-    store_->RevokeSession(tokens::TokenMinter::Hash(*cookie), clock_->NowUnixSeconds())
+    storage_.sessions->RevokeSession(tokens::TokenMinter::Hash(*cookie), clock_->NowUnixSeconds())
         .IgnoreError();  // an unknown session is already signed out
   }
   http::Response r = HtmlResponse(200, RenderErrorPage("signed_out", "You are signed out."));

@@ -15,7 +15,10 @@
 
 #include "ts/common/clock.h"
 #include "ts/http/message.h"
-#include "ts/storage/store.h"
+#include "ts/storage/application_store.h"
+#include "ts/storage/directory_store.h"
+#include "ts/storage/grant_store.h"
+#include "ts/storage/session_store.h"
 #include "ts/web/throttle.h"
 
 namespace ts::web {
@@ -30,9 +33,17 @@ struct AuthorizeOptions {
   int64_t failure_window_seconds = 15 * 60;
 };
 
+// The storage the sign-in page uses (storage/store.h); one database serves all four.
+struct AuthorizeStorage {
+  std::shared_ptr<storage::SessionStore> sessions;          // sessions, failed sign-in windows
+  std::shared_ptr<storage::GrantStore> grants;              // the authorization codes it issues
+  std::shared_ptr<storage::ApplicationStore> applications;  // the client, its assignments
+  std::shared_ptr<storage::DirectoryStore> directory;       // the user signing in
+};
+
 class AuthorizeHandler {
  public:
-  AuthorizeHandler(storage::StorePtr store, ClockPtr clock, AuthorizeOptions options);
+  AuthorizeHandler(AuthorizeStorage storage, ClockPtr clock, AuthorizeOptions options);
 
   http::Response Get(const http::Request& request);
   http::Response Post(const http::Request& request);
@@ -49,7 +60,7 @@ class AuthorizeHandler {
   http::Response LoginPage(const AuthRequest& req, const Outcome& ok, std::string_view error,
                            int status, const std::string& csrf);
 
-  storage::StorePtr store_;
+  AuthorizeStorage storage_;
   ClockPtr clock_;
   AuthorizeOptions options_;
   bool secure_cookies_;

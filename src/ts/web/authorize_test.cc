@@ -162,7 +162,8 @@ class AuthorizeTest : public ::testing::Test {
 
     options_.public_url = kPublicUrl;
     options_.issuer = kIssuer;
-    handler_ = std::make_unique<AuthorizeHandler>(store_, clock_, options_);
+    handler_ = std::make_unique<AuthorizeHandler>(AuthorizeStorage{store_, store_, store_, store_},
+                                                  clock_, options_);
   }
 
   void TearDown() override {
@@ -424,7 +425,8 @@ TEST_F(AuthorizeTest, GetRendersTheLoginFormWithEscapedHiddenFields) {
 
 TEST_F(AuthorizeTest, CookiesAreSecureWhenThePublicUrlIsHttps) {
   options_.public_url = "https://login.example";
-  handler_ = std::make_unique<AuthorizeHandler>(store_, clock_, options_);
+  handler_ = std::make_unique<AuthorizeHandler>(AuthorizeStorage{store_, store_, store_, store_},
+                                                clock_, options_);
   http::Response r = handler_->Get(GetRequest(ValidParams()));
   ASSERT_EQ(r.status, 200);
   EXPECT_THAT(SetCookieFor(r, "tessera_csrf"), HasSubstr("; Secure"));

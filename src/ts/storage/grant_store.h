@@ -1,0 +1,167 @@
+// File: grant_store.h
+// GrantStore: what the token endpoint writes and reads per request: authorization codes, token
+// families and their refresh tokens, exchange lineage, used jwt-bearer assertions and revoked
+// access tokens. The single-use and rotation rules are compare-and-sets settled by the database.
+// Its writes come in two forms, blocking and `...Async` (for the server's io threads, which
+// never wait); see the comment at each pair. The contract every storage interface shares is in
+// store.h.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <optional>
+#include <string>
+#include <utility>
+
+#include "ts/common/status.h"
+#include "ts/storage/records.h"
+
+namespace ts::storage {
+
+// What RedeemAuthorizationCode did.
+enum class RedeemOutcome {
+  kRedeemed,         // the code was unused and unexpired; the family (and token) now exist
+  kAlreadyRedeemed,  // the code was used before; the family that use created is now revoked
+  kExpired,          // the code exists but expired; nothing changed
+};
+
+// What RotateRefreshToken did.
+enum class RotateOutcome {
+  kRotated,         // the token was current; it is now rotated and the successor stored
+  kAlreadyRotated,  // the token was rotated before; nothing changed (caller applies reuse policy)
+  kFamilyRevoked,   // the family is revoked; nothing changed
+};
+
+struct RefreshTokenWithFamily {
+  RefreshToken token;
+  TokenFamily family;
+  // The family's user is assigned to the family's application, directly or through a group
+  // (what IsAssigned answers), read with the token so the refresh grant needs no second read.
+  bool user_assigned = false;
+};
+
+class GrantStore {
+ public:
+  virtual ~GrantStore() = default;
+
+  // The token endpoint's four writes (RedeemAuthorizationCode, RotateRefreshToken,
+  // CreateFamilyForAssertion, CreateExchangedFamily) come in two forms: blocking, and `...Async`
+  // for callers that must not wait for the commit (the server's io threads). A backend writes
+  // each once, in the form natural to it, and GrantStore derives the other: the blocking form
+  // waits for the asynchronous one (SQLite, whose group-commit writer completes writes on its
+  // own thread), or the asynchronous form calls the blocking one and so blocks (PostgreSQL, whose
+  // statement is a round trip on the calling thread). Both forms stay in the interface because
+  // both have callers: the io threads need the asynchronous form on a store that
+  // GrantsWithoutBlocking(); the worker threads, the CLI and the tests call the blocking one. A
+  // backend overrides at least one form of each pair (neither would recurse; the conformance
+  // suite would find that at once). An `...Async` completion gets what the blocking form would
+  // return, once the change is durable, exactly once, possibly on another thread and possibly
+  // before the call returns; it must be quick and must not call the store.
+
+  // --- authorization codes ---
+  virtual Status CreateAuthorizationCode(const AuthorizationCode& code) = 0;
+  virtual StatusOr<AuthorizationCode> GetAuthorizationCode(const std::string& code_hash) = 0;
+  // One transaction: if the code is unused and `now` < expires_at, marks it consumed, records
+  // `family.family_id` on it, inserts `family` and, when given, `first_refresh` -> kRedeemed.
+  // If it was consumed before, revokes the family that use created -> kAlreadyRedeemed.
+  // If it expired -> kExpired. NotFound if no such code.
+  virtual StatusOr<RedeemOutcome> RedeemAuthorizationCode(
+      const std::string& code_hash, int64_t now, const TokenFamily& family,
+      const std::optional<RefreshToken>& first_refresh);
+  using RedeemDone = std::function<void(StatusOr<RedeemOutcome>)>;
+  virtual void RedeemAuthorizationCodeAsync(const std::string& code_hash, int64_t now,
+                                            const TokenFamily& family,
+                                            const std::optional<RefreshToken>& first_refresh,
+                                            RedeemDone done);
+
+  // --- token families and refresh tokens ---
+  // Inserts a family and, when given, its first refresh token (grants without a code).
+  virtual Status CreateFamily(const TokenFamily& family,
+                              const std::optional<RefreshToken>& first_refresh) = 0;
+  // Token exchange: inserts `family`, whose parent_family_id names the exchanged token's family,
+  // and when given its first refresh token, unless the parent family is revoked or gone; then
+  // FailedPrecondition("parent token family is revoked") and no live family is left behind, so a
+  // revocation racing with the exchange reaches the new family too. InvalidArgument for an empty
+  // parent_family_id. Unlike the other pairs, the blocking default is an implementation of its
+  // own, from CreateFamily, GetFamily and RevokeFamily: it writes the family, reads the parent
+  // again and revokes the new family if the parent was revoked meanwhile (for backends whose
+  // transactions cannot see a concurrent revocation, PostgreSQL at READ COMMITTED); a backend
+  // with one writer checks inside the transaction instead (SQLite overrides both forms, its
+  // blocking one waiting for its asynchronous one through AwaitCompletion).
+  virtual Status CreateExchangedFamily(const TokenFamily& family,
+                                       const std::optional<RefreshToken>& first_refresh);
+  using WriteDone = std::function<void(Status)>;
+  virtual void CreateExchangedFamilyAsync(const TokenFamily& family,
+                                          const std::optional<RefreshToken>& first_refresh,
+                                          WriteDone done);
+  virtual StatusOr<TokenFamily> GetFamily(const std::string& family_id) = 0;
+  // Revokes the family and every family descended from it by token exchange (parent_family_id),
+  // in one transaction. Idempotent; NotFound if no such family.
+  virtual Status RevokeFamily(const std::string& family_id, int64_t now) = 0;
+  virtual StatusOr<RefreshTokenWithFamily> GetRefreshToken(const std::string& token_hash) = 0;
+  // Compare-and-set: if `old_hash` is current (not rotated) and its family live, marks it rotated
+  // at `now` with `successor.token_hash` as successor and inserts `successor` -> kRotated.
+  virtual StatusOr<RotateOutcome> RotateRefreshToken(const std::string& old_hash, int64_t now,
+                                                     const RefreshToken& successor);
+  using RotateDone = std::function<void(StatusOr<RotateOutcome>)>;
+  virtual void RotateRefreshTokenAsync(const std::string& old_hash, int64_t now,
+                                       const RefreshToken& successor, RotateDone done);
+  // The refresh grant's read and rotation in one step, for callers that must not wait for the
+  // commit: reads the token `old_hash` with its family (NotFound if there is none) and passes
+  // them to `check`, which returns the successor to store, or an error that `done` then gets
+  // with nothing changed. A token rotated before is not rotated again (kAlreadyRotated);
+  // otherwise the rotation is RotateRefreshToken's compare-and-set. `check` may run on the
+  // store's own thread: it must be quick and must not call the store. `done` is called as an
+  // `...Async` completion is. There is no blocking form: only the io threads call it. A backend
+  // that writes on a thread of its own reads there too, where its cache is current (SQLite: a
+  // reader's page cache is dropped by every commit); the default reads with GetRefreshToken and
+  // then calls RotateRefreshTokenAsync.
+  using RotationCheck = std::function<StatusOr<RefreshToken>(const RefreshTokenWithFamily&)>;
+  virtual void CheckAndRotateRefreshTokenAsync(const std::string& old_hash, int64_t now,
+                                               const RotationCheck& check, RotateDone done);
+  // CheckAndRotateRefreshTokenAsync's decision on the row it read, for every backend: the
+  // check's error, or nullopt for a token rotated before, or the successor to rotate to. The
+  // check runs first either way (its caller needs the row for its reuse policy).
+  static StatusOr<std::optional<RefreshToken>> CheckedSuccessor(const RefreshTokenWithFamily& read,
+                                                                const RotationCheck& check) {
+    StatusOr<RefreshToken> successor = check(read);
+    if (!successor.ok()) return successor.status();
+    if (read.token.rotated_at != 0) return std::optional<RefreshToken>();
+    return std::optional<RefreshToken>(std::move(*successor));
+  }
+
+  // True when the token endpoint's grants never wait on this store from the calling thread:
+  // their reads are local and short, and RotateRefreshTokenAsync, RedeemAuthorizationCodeAsync,
+  // CreateFamilyForAssertionAsync and CreateExchangedFamilyAsync do not block. The token
+  // endpoint then serves those grants on its io threads; otherwise it hands them to its pool of
+  // blocking threads.
+  virtual bool GrantsWithoutBlocking() const { return false; }
+
+  // One transaction: records `assertion_id` (a JWT bearer assertion's replay key) as used until
+  // `assertion_expires_at`, then inserts the family and, when given, its first refresh token.
+  // AlreadyExists("assertion has already been used") if the id is recorded already; then nothing
+  // is written. InvalidArgument for an empty id.
+  virtual Status CreateFamilyForAssertion(const TokenFamily& family,
+                                          const std::optional<RefreshToken>& first_refresh,
+                                          const std::string& assertion_id,
+                                          int64_t assertion_expires_at);
+  virtual void CreateFamilyForAssertionAsync(const TokenFamily& family,
+                                             const std::optional<RefreshToken>& first_refresh,
+                                             const std::string& assertion_id,
+                                             int64_t assertion_expires_at, WriteDone done);
+
+  // --- revoked access tokens (RFC 7009) ---
+  // Records that the access token with this jti is revoked; kept until `expires_at` (the token's
+  // own exp), after which the token is dead anyway. Idempotent.
+  virtual Status RevokeAccessToken(const std::string& token_id, int64_t expires_at) = 0;
+  virtual StatusOr<bool> IsAccessTokenRevoked(const std::string& token_id) = 0;
+
+ protected:
+  // Calls `start` with a completion and waits until it has run: the blocking form of an
+  // asynchronous write. Instantiated for Status, StatusOr<RedeemOutcome> and
+  // StatusOr<RotateOutcome>.
+  template <typename Result>
+  static Result AwaitCompletion(const std::function<void(std::function<void(Result)>)>& start);
+};
+
+}  // namespace ts::storage
