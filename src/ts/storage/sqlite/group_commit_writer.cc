@@ -1,0 +1,190 @@
+#include "ts/storage/sqlite/group_commit_writer.h"
+
+#include <pthread.h>
+
+#include <cstdio>
+#include <exception>
+#include <string>
+#include <system_error>
+#include <utility>
+
+#include "ts/storage/sqlite/sqlite_internal.h"
+
+namespace ts::storage::sqlite_internal {
+
+GroupCommitWriter::GroupCommitWriter() = default;
+GroupCommitWriter::~GroupCommitWriter() { Stop(); }
+
+Status GroupCommitWriter::Start(std::unique_ptr<Connection> connection,
+                                const SqliteStoreOptions& options) {
+  connection_ = std::move(connection);
+  checkpoint_pages_ = options.checkpoint_pages;
+  light_load_checkpoint_pages_ = options.light_load_checkpoint_pages;
+  light_load_batches_ = options.light_load_batches;
+  light_load_batch_size_ = options.light_load_batch_size;
+  // Replaces SQLite's automatic checkpoint (itself a WAL hook): see OnWalCommit.
+  sqlite3_wal_hook(connection_->db(), &GroupCommitWriter::OnWalCommit, this);
+  try {
+    thread_ = std::thread([this] {
+      pthread_setname_np(pthread_self(), "ts-sqlite-wr");  // for top -H and perf
+      Loop();
+    });
+  } catch (const std::system_error& e) {
+    return InternalError(std::string("cannot start the SQLite writer thread: ") + e.what());
+  }
+  return OkStatus();
+}
+
+Status GroupCommitWriter::Run(const Body& body) {
+  Pending pending{&body, OkStatus()};
+  std::shared_ptr<BatchSignal> signal;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (stopping_) return UnavailableError("the store is closing");
+    queue_.push_back(&pending);
+    signal = open_signal_;
+  }
+  cv_.notify_one();
+  std::unique_lock<std::mutex> lock(signal->mu);
+  signal->cv.wait(lock, [&] { return signal->done; });
+  return std::move(pending.status);
+}
+
+void GroupCommitWriter::RunAsync(Body body, Done done) {
+  auto pending = std::make_unique<Pending>();
+  pending->owned_body = std::move(body);
+  pending->body = &pending->owned_body;
+  pending->done = std::move(done);
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (!stopping_) {
+      queue_.push_back(pending.release());
+      pending = nullptr;
+    }
+  }
+  if (pending != nullptr) {
+    pending->done(UnavailableError("the store is closing"));
+    return;
+  }
+  cv_.notify_one();
+}
+
+void GroupCommitWriter::Stop() {
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    stopping_ = true;
+  }
+  cv_.notify_one();
+  if (thread_.joinable()) thread_.join();
+}
+
+// After each commit, on the writer thread, in place of SQLite's automatic checkpoint: the
+// log is to be copied into the database file once it holds checkpoint_pages_ pages, or
+// light_load_checkpoint_pages_ under light load (RunBatch counts the small batches). Small
+// batches in a row mean the writer keeps up with the requests, so a short copy now delays few
+// of them; under heavy load copying rarely saves the most work: at 5,000 refreshes/s on one
+// core p99 fell from 36-41 ms to 12-15 ms, at saturation CPU per refresh stayed within noise.
+// The hook only notes the checkpoint: Loop runs it once the batch has been acknowledged, so
+// the batch that filled the log does not wait for the copy (SQLite's own hook would copy
+// inside the COMMIT).
+int GroupCommitWriter::OnWalCommit(void* self, sqlite3* /*db*/, const char* /*name*/, int pages) {
+  auto* writer = static_cast<GroupCommitWriter*>(self);
+  const bool light_load = writer->small_batches_in_a_row_ >= writer->light_load_batches_;
+  if (pages >= writer->checkpoint_pages_ ||
+      (light_load && pages >= writer->light_load_checkpoint_pages_)) {
+    writer->checkpoint_due_ = true;
+  }
+  return SQLITE_OK;
+}
+
+// PASSIVE: copies what no reader still needs and never waits for readers. The log restarts
+// from its beginning at the next commit once everything in it has been copied.
+void GroupCommitWriter::Checkpoint() {
+  sqlite3_wal_checkpoint_v2(connection_->db(), "main", SQLITE_CHECKPOINT_PASSIVE, nullptr, nullptr);
+}
+
+void GroupCommitWriter::Loop() {
+  std::vector<Pending*> batch;
+  while (true) {
+    std::shared_ptr<BatchSignal> signal;
+    {
+      std::unique_lock<std::mutex> lock(mu_);
+      cv_.wait(lock, [this] { return stopping_ || !queue_.empty(); });
+      if (queue_.empty()) return;  // stopping, and nothing left to write
+      // The whole queue: at most one entry per blocked caller, plus the asynchronous ones,
+      // which the callers' own limits bound (one request per connection in flight).
+      batch.swap(queue_);
+      queue_.clear();
+      signal = std::exchange(open_signal_, std::make_shared<BatchSignal>());
+    }
+    RunBatch(batch);
+    for (Pending* p : batch) {
+      if (!p->done) continue;
+      std::unique_ptr<Pending> owned(p);
+      try {
+        owned->done(std::move(owned->status));
+      } catch (const std::exception& e) {
+        // Keep the writer alive: the caller's completion is its own to get right.
+        std::fputs((std::string("sqlite writer: a completion threw: ") + e.what() + "\n").c_str(),
+                   stderr);
+      }
+    }
+    {
+      std::lock_guard<std::mutex> lock(signal->mu);
+      signal->done = true;
+    }
+    signal->cv.notify_all();
+    if (std::exchange(checkpoint_due_, false)) Checkpoint();
+  }
+}
+
+void GroupCommitWriter::RunBatch(const std::vector<Pending*>& batch) {
+  Connection& c = *connection_;
+  Transaction txn(c);
+  Status begin = txn.BeginImmediate();
+  if (!begin.ok()) {
+    for (Pending* p : batch) p->status = begin;
+    return;
+  }
+  for (size_t i = 0; i < batch.size(); ++i) {
+    Pending* p = batch[i];
+    Status savepoint = c.Run("SAVEPOINT body");
+    p->status = savepoint.ok() ? (*p->body)(c) : savepoint;
+    if (sqlite3_get_autocommit(c.db()) != 0) {
+      // SQLite rolled the whole transaction back on its own (I/O error, disk full, ...): the
+      // bodies before this one are undone too and must not be acknowledged.
+      Status lost =
+          UnavailableError("the write was rolled back: " +
+                           std::string(p->status.ok() ? "transaction ended" : p->status.message()));
+      for (size_t j = 0; j < batch.size(); ++j) {
+        if (j != i || p->status.ok()) batch[j]->status = lost;
+      }
+      return;
+    }
+    if (p->status.ok()) {
+      p->status = c.Run("RELEASE body");
+    } else {
+      // Undo this body's changes alone; the batch goes on.
+      Status undo = c.Run("ROLLBACK TO body");
+      if (undo.ok()) undo = c.Run("RELEASE body");
+      if (!undo.ok()) {
+        for (Pending* q : batch) q->status = undo;
+        return;
+      }
+    }
+  }
+  // For OnWalCommit.
+  if (static_cast<int>(batch.size()) <= light_load_batch_size_) {
+    ++small_batches_in_a_row_;
+  } else {
+    small_batches_in_a_row_ = 0;
+  }
+  Status commit = txn.Commit();
+  if (!commit.ok()) {
+    for (Pending* p : batch) {
+      if (p->status.ok()) p->status = commit;
+    }
+  }
+}
+
+}  // namespace ts::storage::sqlite_internal
