@@ -74,10 +74,8 @@ class PostgresStore final : public Store {
   // their expiry index (no sweep), and a purged family's remaining tokens go with it by cascade
   // rather than at the SQLite sweep's next pass (PostgreSQL's secondary indexes were not the
   // SQLite writer's cost, and were left as they were).
-  Status PutInstance(const Instance& instance) override;
-  StatusOr<Instance> GetInstance() override;
-  Status PutMeta(const std::string& key, const std::string& value) override;
-  StatusOr<std::string> GetMeta(const std::string& key) override;
+
+  // DirectoryStore (directory_store.cc).
   Status CreateUser(const User& user) override;
   Status UpdateUser(const User& user) override;
   StatusOr<User> GetUser(const std::string& user_id) override;
@@ -101,6 +99,8 @@ class PostgresStore final : public Store {
                                                        const PageRequest& page) override;
   StatusOr<std::vector<GroupMembership>> ListGroupMembershipsForUser(
       const std::string& user_id) override;
+
+  // ApplicationStore (application_store.cc).
   Status PutApplication(const Application& app) override;
   StatusOr<Application> GetApplication(const std::string& application_arn) override;
   StatusOr<std::vector<Application>> ListApplications() override;
@@ -125,17 +125,39 @@ class PostgresStore final : public Store {
                             const std::string& user_id) override;
   StatusOr<Page<Assignment>> ListAssignments(const std::string& application_arn,
                                              const PageRequest& page) override;
+  Status PutTrustedTokenIssuer(const TrustedTokenIssuer& issuer) override;
+  StatusOr<TrustedTokenIssuer> GetTrustedTokenIssuer(const std::string& arn) override;
+  StatusOr<std::vector<TrustedTokenIssuer>> ListTrustedTokenIssuers() override;
+  Status DeleteTrustedTokenIssuer(const std::string& arn) override;
+  Status TagResource(const std::string& resource_arn,
+                     const std::map<std::string, std::string>& tags) override;
+  Status UntagResource(const std::string& resource_arn,
+                       const std::vector<std::string>& keys) override;
+  StatusOr<std::map<std::string, std::string>> ListTags(const std::string& resource_arn) override;
+
+  // CredentialStore (credential_store.cc).
   Status PutPrincipal(const IamPrincipal& principal) override;
   StatusOr<IamPrincipal> GetPrincipal(const std::string& arn) override;
   Status CreateAccessKey(const AccessKey& key) override;
   StatusOr<AccessKey> GetAccessKey(const std::string& access_key_id) override;
   StatusOr<std::vector<AccessKey>> ListAccessKeys(const std::string& principal_arn) override;
   Status DeleteAccessKey(const std::string& access_key_id) override;
+
+  // KeyStore (key_store.cc).
   Status PutSigningKey(const SigningKey& key) override;
   StatusOr<std::vector<SigningKey>> ListSigningKeys() override;
+  Status UpdateSigningKeys(const SigningKeyUpdate& update) override;
+
+  // SessionStore (session_store.cc).
   Status CreateSession(const SignInSession& session) override;
   StatusOr<SignInSession> GetSession(const std::string& session_hash) override;
   Status RevokeSession(const std::string& session_hash, int64_t now) override;
+  StatusOr<LoginFailures> RecordLoginFailure(const std::string& key, int64_t now,
+                                             int64_t window_seconds) override;
+  StatusOr<LoginFailures> GetLoginFailures(const std::string& key) override;
+  Status ClearLoginFailures(const std::string& key) override;
+
+  // GrantStore (grant_store.cc).
   Status CreateAuthorizationCode(const AuthorizationCode& code) override;
   StatusOr<AuthorizationCode> GetAuthorizationCode(const std::string& code_hash) override;
   StatusOr<RedeemOutcome> RedeemAuthorizationCode(
@@ -152,25 +174,18 @@ class PostgresStore final : public Store {
                                   const std::optional<RefreshToken>& first_refresh,
                                   const std::string& assertion_id,
                                   int64_t assertion_expires_at) override;
-  Status PutTrustedTokenIssuer(const TrustedTokenIssuer& issuer) override;
-  StatusOr<TrustedTokenIssuer> GetTrustedTokenIssuer(const std::string& arn) override;
-  StatusOr<std::vector<TrustedTokenIssuer>> ListTrustedTokenIssuers() override;
-  Status DeleteTrustedTokenIssuer(const std::string& arn) override;
-  Status TagResource(const std::string& resource_arn,
-                     const std::map<std::string, std::string>& tags) override;
-  Status UntagResource(const std::string& resource_arn,
-                       const std::vector<std::string>& keys) override;
-  StatusOr<std::map<std::string, std::string>> ListTags(const std::string& resource_arn) override;
   Status RevokeAccessToken(const std::string& token_id, int64_t expires_at) override;
   StatusOr<bool> IsAccessTokenRevoked(const std::string& token_id) override;
 
-  StatusOr<PurgeResult> PurgeExpired(int64_t now, int batch) override;
+  // InstanceStore (postgres_store.cc).
+  Status PutInstance(const Instance& instance) override;
+  StatusOr<Instance> GetInstance() override;
+  Status PutMeta(const std::string& key, const std::string& value) override;
+  StatusOr<std::string> GetMeta(const std::string& key) override;
   Status CreateMeta(const std::string& key, const std::string& value) override;
-  StatusOr<LoginFailures> RecordLoginFailure(const std::string& key, int64_t now,
-                                             int64_t window_seconds) override;
-  StatusOr<LoginFailures> GetLoginFailures(const std::string& key) override;
-  Status ClearLoginFailures(const std::string& key) override;
-  Status UpdateSigningKeys(const SigningKeyUpdate& update) override;
+
+  // Housekeeping (housekeeping.cc).
+  StatusOr<PurgeResult> PurgeExpired(int64_t now, int batch) override;
 
  private:
   class Impl;

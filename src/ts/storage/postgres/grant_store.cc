@@ -1,0 +1,275 @@
+// File: grant_store.cc
+// PostgresStore's GrantStore methods: authorization codes, token families, refresh tokens,
+// used assertions and revoked access tokens. The token endpoint's writes are one statement each
+// (see postgres_store.h on round trips).
+#include <optional>
+#include <string>
+
+#include "ts/common/status_macros.h"
+#include "ts/storage/postgres/postgres_internal.h"
+#include "ts/storage/postgres/postgres_store.h"
+#include "ts/storage/row_codec.h"
+
+namespace ts::storage {
+
+using internal::FamilyScopes;
+using internal::JoinList;
+using internal::ValidateFamily;
+using postgres_internal::AddFamily;
+using postgres_internal::AddRefresh;
+using postgres_internal::Connection;
+using postgres_internal::InsertConflict;
+using postgres_internal::kFamilyColumnCount;
+using postgres_internal::kRefreshColumnCount;
+using postgres_internal::MakeParams;
+using postgres_internal::Params;
+using postgres_internal::ReadCode;
+using postgres_internal::ReadFamily;
+using postgres_internal::ReadRefresh;
+using postgres_internal::Result;
+
+// --- authorization codes ---
+
+Status PostgresStore::CreateAuthorizationCode(const AuthorizationCode& code) {
+  TS_ASSIGN_OR_RETURN(std::string scopes, JoinList(code.scopes, "scope"));
+  return impl_->Single([&](Connection& c) -> Status {
+    auto r =
+        c.Exec("INSERT INTO authorization_codes (" TS_CODE_COLUMNS
+               ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)",
+               MakeParams(code.code_hash, code.application_arn, code.user_id, code.redirect_uri,
+                          code.code_challenge, scopes, code.session_hash, code.auth_time,
+                          code.created_at, code.expires_at, code.consumed_at, code.family_id));
+    if (!r.ok() && c.UniqueViolated()) {
+      return AlreadyExistsError("authorization code already exists");
+    }
+    return r.status();
+  });
+}
+
+StatusOr<AuthorizationCode> PostgresStore::GetAuthorizationCode(const std::string& code_hash) {
+  return impl_->Read([&](Connection& c) -> StatusOr<AuthorizationCode> {
+    TS_ASSIGN_OR_RETURN(
+        Result r, c.Exec("SELECT " TS_CODE_COLUMNS " FROM authorization_codes WHERE code_hash = $1",
+                         MakeParams(code_hash)));
+    if (r.rows() == 0) return NotFoundError("no such authorization code");
+    return ReadCode(r, 0);
+  });
+}
+
+StatusOr<RedeemOutcome> PostgresStore::RedeemAuthorizationCode(
+    const std::string& code_hash, int64_t now, const TokenFamily& family,
+    const std::optional<RefreshToken>& first_refresh) {
+  if (now <= 0) return InvalidArgumentError("now must be positive (0 means unused)");
+  TS_ASSIGN_OR_RETURN(FamilyScopes scopes, ValidateFamily(family, first_refresh));
+  Params p;
+  p.Add(code_hash).Add(now);                     // $1, $2
+  AddFamily(p, family, scopes.family);           // $3 .. $14
+  AddRefresh(p, first_refresh, scopes.refresh);  // $15 .. $21
+  p.Add(first_refresh.has_value());              // $22
+  return impl_->Single([&](Connection& c) -> StatusOr<RedeemOutcome> {
+    // One statement, so one round trip and one implicit transaction. `code` is the statement's
+    // snapshot; `consumed` is the compare-and-set: under concurrent redemptions PostgreSQL makes
+    // every other UPDATE wait for the winner and then re-check consumed_at = 0, which fails.
+    // A code seen already consumed revokes the family its first use created (RFC 6749 §4.1.2).
+    auto r = c.Exec(
+        "WITH code AS (SELECT consumed_at, expires_at, family_id FROM authorization_codes "
+        "WHERE code_hash = $1), "
+        "consumed AS (UPDATE authorization_codes SET consumed_at = $2, family_id = $3 "
+        "WHERE code_hash = $1 AND consumed_at = 0 AND expires_at > $2 RETURNING 1), "
+        "family AS (INSERT INTO token_families (" TS_FAMILY_COLUMNS("") ") SELECT " TS_FAMILY_VALUES(
+            "3", "4", "5", "6", "7", "8", "9", "10", "11", "12", "13",
+            "14") " FROM consumed RETURNING family_id), "
+                  "refresh AS (INSERT INTO refresh_tokens (" TS_REFRESH_COLUMNS(
+                      "") ") SELECT " TS_REFRESH_VALUES("15", "16", "17", "18", "19", "20",
+                                                        "21") " FROM family WHERE $22::boolean), "
+                                                              "reuse AS (UPDATE token_families "
+                                                              "SET revoked_at = $2 "
+                                                              "WHERE family_id = (SELECT "
+                                                              "family_id FROM code WHERE "
+                                                              "consumed_at <> 0) AND revoked_at "
+                                                              "= 0) "
+                                                              "SELECT code.consumed_at, "
+                                                              "code.expires_at, (SELECT count(*) "
+                                                              "FROM consumed) FROM code",
+        p);
+    if (!r.ok()) return InsertConflict(c, r.status(), family);
+    if (r->rows() == 0) return NotFoundError("no such authorization code");
+    if (r->Int(0, 2) == 1) return RedeemOutcome::kRedeemed;
+    if (r->Int(0, 0) != 0) return RedeemOutcome::kAlreadyRedeemed;
+    if (now >= r->Int(0, 1)) return RedeemOutcome::kExpired;
+    // Unused in our snapshot but the compare-and-set failed: a concurrent redemption won and has
+    // committed (our UPDATE waited for it). Its family was not in our snapshot, so revoke it now
+    // in a second statement: only the losers of a race pay this round trip.
+    TS_RETURN_IF_ERROR(c.Exec("UPDATE token_families SET revoked_at = $2 WHERE family_id = "
+                              "(SELECT family_id FROM authorization_codes WHERE code_hash = $1) "
+                              "AND revoked_at = 0",
+                              MakeParams(code_hash, now))
+                           .status());
+    return RedeemOutcome::kAlreadyRedeemed;
+  });
+}
+
+// --- token families and refresh tokens ---
+
+Status PostgresStore::CreateFamily(const TokenFamily& family,
+                                   const std::optional<RefreshToken>& first_refresh) {
+  TS_ASSIGN_OR_RETURN(FamilyScopes scopes, ValidateFamily(family, first_refresh));
+  Params p;
+  AddFamily(p, family, scopes.family);           // $1 .. $12
+  AddRefresh(p, first_refresh, scopes.refresh);  // $13 .. $19
+  p.Add(first_refresh.has_value());              // $20
+  return impl_->Single([&](Connection& c) -> Status {
+    auto r = c.Exec(
+        "WITH family AS (INSERT INTO token_families (" TS_FAMILY_COLUMNS(
+            "") ") VALUES (" TS_FAMILY_VALUES("1", "2", "3", "4", "5", "6", "7", "8", "9", "10",
+                                              "11", "12") ") RETURNING family_id) "
+                                                          "INSERT INTO refresh_tokens (" TS_REFRESH_COLUMNS(
+                                                              "") ") SELECT " TS_REFRESH_VALUES("13", "14", "15", "16", "17", "18", "19") " FROM family WHERE $20::boolean",
+        p);
+    if (!r.ok()) return InsertConflict(c, r.status(), family);
+    return OkStatus();
+  });
+}
+
+StatusOr<TokenFamily> PostgresStore::GetFamily(const std::string& family_id) {
+  return impl_->Read([&](Connection& c) -> StatusOr<TokenFamily> {
+    TS_ASSIGN_OR_RETURN(
+        Result r,
+        c.Exec("SELECT " TS_FAMILY_COLUMNS("") " FROM token_families WHERE family_id = $1",
+               MakeParams(family_id)));
+    if (r.rows() == 0) return NotFoundError("no such token family: " + family_id);
+    return ReadFamily(r, 0, 0);
+  });
+}
+
+Status PostgresStore::RevokeFamily(const std::string& family_id, int64_t now) {
+  return impl_->Single([&](Connection& c) -> Status {
+    // The family and everything exchanged from it, transitively (token exchange children).
+    TS_ASSIGN_OR_RETURN(
+        Result r, c.Exec("WITH RECURSIVE tree(id) AS (SELECT family_id FROM token_families "
+                         "WHERE family_id = $1 UNION SELECT f.family_id FROM token_families f "
+                         "JOIN tree ON f.parent_family_id = tree.id), "
+                         "revoked AS (UPDATE token_families SET revoked_at = $2 "
+                         "WHERE family_id IN (SELECT id FROM tree) AND revoked_at = 0) "
+                         "SELECT count(*) FROM token_families WHERE family_id = $1",
+                         MakeParams(family_id, now)));
+    if (r.Int(0, 0) == 0) return NotFoundError("no such token family: " + family_id);
+    return OkStatus();
+  });
+}
+
+StatusOr<RefreshTokenWithFamily> PostgresStore::GetRefreshToken(const std::string& token_hash) {
+  return impl_->Read([&](Connection& c) -> StatusOr<RefreshTokenWithFamily> {
+    TS_ASSIGN_OR_RETURN(
+        Result r,
+        c.Exec(
+            "SELECT " TS_REFRESH_COLUMNS("r.") ", " TS_FAMILY_COLUMNS("f.") ", " TS_USER_ASSIGNED(
+                "f.application_arn", "f.user_id") " FROM refresh_tokens r JOIN "
+                                                  "token_families f ON f.family_id = "
+                                                  "r.family_id WHERE r.token_hash = $1",
+            MakeParams(token_hash)));
+    if (r.rows() == 0) return NotFoundError("no such refresh token");
+    return RefreshTokenWithFamily{ReadRefresh(r, 0, 0), ReadFamily(r, 0, kRefreshColumnCount),
+                                  r.Bool(0, kRefreshColumnCount + kFamilyColumnCount)};
+  });
+}
+
+StatusOr<RotateOutcome> PostgresStore::RotateRefreshToken(const std::string& old_hash, int64_t now,
+                                                          const RefreshToken& successor) {
+  if (now <= 0) return InvalidArgumentError("now must be positive (0 means current)");
+  TS_ASSIGN_OR_RETURN(std::string scopes, JoinList(successor.scopes, "scope"));
+  Params p;
+  p.Add(old_hash).Add(now);          // $1, $2
+  AddRefresh(p, successor, scopes);  // $3 .. $9 ($4: family_id)
+  return impl_->Single([&](Connection& c) -> StatusOr<RotateOutcome> {
+    // One statement (see RedeemAuthorizationCode): `old` is the snapshot, `rotated` the
+    // compare-and-set on rotated_at, which only the family's live tokens pass.
+    auto r = c.Exec(
+        "WITH old AS (SELECT r.family_id, r.rotated_at, f.revoked_at FROM refresh_tokens r "
+        "JOIN token_families f ON f.family_id = r.family_id WHERE r.token_hash = $1), "
+        "rotated AS (UPDATE refresh_tokens SET rotated_at = $2, successor_hash = $3 "
+        "WHERE token_hash = $1 AND rotated_at = 0 AND family_id = $4 AND EXISTS (SELECT 1 FROM "
+        "old WHERE old.revoked_at = 0) RETURNING 1), "
+        "successor AS (INSERT INTO refresh_tokens (" TS_REFRESH_COLUMNS(
+            "") ") SELECT " TS_REFRESH_VALUES("3", "4", "5", "6", "7", "8", "9") " FROM rotated) "
+                                                                                "SELECT "
+                                                                                "old.family_id, "
+                                                                                "old.rotated_at, "
+                                                                                "old.revoked_at, "
+                                                                                "(SELECT count(*) "
+                                                                                "FROM rotated) "
+                                                                                "FROM old",
+        p);
+    if (!r.ok()) {
+      if (c.UniqueViolated()) return AlreadyExistsError("refresh token already exists");
+      if (c.ForeignKeyViolated()) {
+        return NotFoundError("no such token family: " + successor.family_id);
+      }
+      return r.status();
+    }
+    if (r->rows() == 0) return NotFoundError("no such refresh token");
+    if (r->Text(0, 0) != successor.family_id) {
+      return InvalidArgumentError("successor's family_id " + successor.family_id +
+                                  " is not the rotated token's " + r->Text(0, 0));
+    }
+    if (r->Int(0, 3) == 1) return RotateOutcome::kRotated;
+    if (r->Int(0, 2) != 0) return RotateOutcome::kFamilyRevoked;
+    // Rotated before, or by a concurrent caller that won the compare-and-set.
+    return RotateOutcome::kAlreadyRotated;
+  });
+}
+
+Status PostgresStore::CreateFamilyForAssertion(const TokenFamily& family,
+                                               const std::optional<RefreshToken>& first_refresh,
+                                               const std::string& assertion_id,
+                                               int64_t assertion_expires_at) {
+  if (assertion_id.empty()) return InvalidArgumentError("assertion_id must not be empty");
+  TS_ASSIGN_OR_RETURN(FamilyScopes scopes, ValidateFamily(family, first_refresh));
+  Params p;
+  p.Add(assertion_id).Add(assertion_expires_at);  // $1, $2
+  AddFamily(p, family, scopes.family);            // $3 .. $14
+  AddRefresh(p, first_refresh, scopes.refresh);   // $15 .. $21
+  p.Add(first_refresh.has_value());               // $22
+  return impl_->Single([&](Connection& c) -> Status {
+    // One statement: the replay record, then the family and its token only if the record was
+    // new. A concurrent insert of the same id makes ON CONFLICT wait for it, then do nothing.
+    auto r = c.Exec(
+        "WITH used AS (INSERT INTO used_assertions (assertion_id, expires_at) "
+        "VALUES ($1, $2) ON CONFLICT (assertion_id) DO NOTHING RETURNING 1), "
+        "family AS (INSERT INTO token_families (" TS_FAMILY_COLUMNS("") ") SELECT " TS_FAMILY_VALUES(
+            "3", "4", "5", "6", "7", "8", "9", "10", "11", "12", "13",
+            "14") " FROM used RETURNING family_id), "
+                  "refresh AS (INSERT INTO refresh_tokens (" TS_REFRESH_COLUMNS(
+                      "") ") SELECT " TS_REFRESH_VALUES("15", "16", "17", "18", "19", "20",
+                                                        "21") " FROM family WHERE $22::boolean) "
+                                                              "SELECT count(*) FROM used",
+        p);
+    if (!r.ok()) return InsertConflict(c, r.status(), family);
+    if (r->Int(0, 0) == 0) return AlreadyExistsError("assertion has already been used");
+    return OkStatus();
+  });
+}
+
+// --- revoked access tokens ---
+
+Status PostgresStore::RevokeAccessToken(const std::string& token_id, int64_t expires_at) {
+  if (token_id.empty()) return InvalidArgumentError("token_id must not be empty");
+  return impl_->Single([&](Connection& c) -> Status {
+    return c
+        .Exec(
+            "INSERT INTO revoked_access_tokens (jti, expires_at) VALUES ($1, $2) "
+            "ON CONFLICT (jti) DO NOTHING",
+            MakeParams(token_id, expires_at))
+        .status();
+  });
+}
+
+StatusOr<bool> PostgresStore::IsAccessTokenRevoked(const std::string& token_id) {
+  return impl_->Read([&](Connection& c) -> StatusOr<bool> {
+    TS_ASSIGN_OR_RETURN(Result r, c.Exec("SELECT 1 FROM revoked_access_tokens WHERE jti = $1",
+                                         MakeParams(token_id)));
+    return r.rows() > 0;
+  });
+}
+
+}  // namespace ts::storage

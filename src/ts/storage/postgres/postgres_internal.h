@@ -1,0 +1,318 @@
+// File: postgres_internal.h
+// What the PostgresStore's source files share (postgres_store.h is the public face): statement
+// parameters, results, one server connection, the column lists and row readers, and the
+// connection pool PostgresStore::Impl that every aggregate's methods run their statements on.
+// Not for use outside src/ts/storage/postgres/. Thread safety as each class says.
+#pragma once
+
+#include <libpq-fe.h>
+
+#include <atomic>
+#include <condition_variable>
+#include <cstdint>
+#include <cstdlib>
+#include <deque>
+#include <functional>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <type_traits>
+#include <unordered_map>
+#include <utility>
+#include <vector>
+
+#include "ts/common/status.h"
+#include "ts/common/status_macros.h"
+#include "ts/storage/postgres/postgres_store.h"
+#include "ts/storage/records.h"
+
+namespace ts::storage::postgres_internal {
+
+// SQLSTATE classes that mean "try again later" rather than "this request is wrong":
+// 08 connection exception, 40001 serialization failure, 40P01 deadlock, 53 insufficient
+// resources (too many connections, out of memory/disk), 57P01..57P03 admin/crash shutdown and
+// "cannot connect now" (recovery), 25006 read-only transaction (a standby after failover),
+// 55P03 lock_timeout reached, 57014 statement cancelled (statement_timeout).
+bool IsTransientSqlState(std::string_view state);
+
+// Parameters of one statement, all sent as text except bytea values (binary).
+class Params {
+ public:
+  Params& Add(const std::string& text) { return Push(text, 0); }
+  Params& Add(const char* text) { return Push(text, 0); }
+  Params& Add(int64_t value) { return Push(std::to_string(value), 0); }
+  Params& Add(int value) { return Push(std::to_string(value), 0); }
+  Params& Add(bool value) { return Push(value ? "t" : "f", 0); }
+  Params& AddBytes(const std::string& bytes) { return Push(bytes, 1); }
+
+  int size() const { return static_cast<int>(values_.size()); }
+  // Pointers into values_ (stable once building is done).
+  void Export(std::vector<const char*>* values, std::vector<int>* lengths,
+              std::vector<int>* formats) const {
+    for (size_t i = 0; i < values_.size(); ++i) {
+      values->push_back(values_[i].data());
+      lengths->push_back(static_cast<int>(values_[i].size()));
+      formats->push_back(formats_[i]);
+    }
+  }
+
+ private:
+  Params& Push(std::string value, int format) {
+    values_.push_back(std::move(value));
+    formats_.push_back(format);
+    return *this;
+  }
+  std::deque<std::string> values_;
+  std::vector<int> formats_;
+};
+
+template <typename... Args>
+Params MakeParams(const Args&... args) {
+  Params p;
+  (p.Add(args), ...);
+  return p;
+}
+
+// A query result (text format). Owns the PGresult.
+class Result {
+ public:
+  explicit Result(PGresult* result) : result_(result, &PQclear) {}
+  int rows() const { return PQntuples(result_.get()); }
+  int64_t affected() const {
+    const char* n = PQcmdTuples(result_.get());
+    return n != nullptr && *n != '\0' ? std::strtoll(n, nullptr, 10) : 0;
+  }
+  bool IsNull(int row, int column) const { return PQgetisnull(result_.get(), row, column) != 0; }
+  std::string Text(int row, int column) const {
+    return std::string(PQgetvalue(result_.get(), row, column),
+                       static_cast<size_t>(PQgetlength(result_.get(), row, column)));
+  }
+  int64_t Int(int row, int column) const {
+    return std::strtoll(PQgetvalue(result_.get(), row, column), nullptr, 10);
+  }
+  // Booleans print as "t"/"f" (or "true"/"false" when cast to text).
+  bool Bool(int row, int column) const { return PQgetvalue(result_.get(), row, column)[0] == 't'; }
+  // bytea in text format is "\x" followed by hex digits (bytea_output = hex, set per connection).
+  std::string Bytes(int row, int column) const;
+
+ private:
+  std::unique_ptr<PGresult, decltype(&PQclear)> result_;
+};
+
+// One server connection with its prepared statements. Used by one thread at a time.
+class Connection {
+ public:
+  // `round_trips` counts every request sent to the server on this connection (the store's
+  // total; it outlives the connection).
+  static StatusOr<std::unique_ptr<Connection>> Open(const std::string& url,
+                                                    const PostgresStoreOptions& options,
+                                                    std::atomic<int64_t>* round_trips);
+
+  ~Connection() {
+    if (conn_ != nullptr) PQfinish(conn_);
+  }
+  Connection(const Connection&) = delete;
+  Connection& operator=(const Connection&) = delete;
+
+  // True once a failure showed the connection is unusable; the pool then drops it.
+  bool broken() const { return broken_ || PQstatus(conn_) != CONNECTION_OK; }
+
+  // Whether an idle connection still looks alive without a round trip: an idle connection has
+  // nothing to read, so a readable or hung-up socket means the server closed it (restart,
+  // admin shutdown, idle timeout) and nothing we send now could have been received.
+  bool LooksAlive();
+
+  // Runs `sql` as a prepared statement (prepared on first use on this connection).
+  StatusOr<Result> Exec(std::string_view sql, const Params& params = Params());
+
+  // Runs uncached SQL without parameters (transaction control, settings, migrations).
+  Status ExecScript(const std::string& sql);
+
+  // The SQLSTATE and table of the last failure ("" when it had none).
+  bool UniqueViolated() const { return last_state_ == "23505"; }
+  bool ForeignKeyViolated() const { return last_state_ == "23503"; }
+  const std::string& last_table() const { return last_table_; }
+
+ private:
+  Connection(PGconn* conn, std::atomic<int64_t>* round_trips)
+      : conn_(conn), round_trips_(round_trips) {}
+
+  Status Fail(PGresult* result, std::string_view what);
+
+  struct StringHash {
+    using is_transparent = void;
+    size_t operator()(std::string_view s) const { return std::hash<std::string_view>()(s); }
+  };
+
+  PGconn* conn_;
+  std::atomic<int64_t>* round_trips_;
+  bool broken_ = false;
+  std::unordered_map<std::string, std::string, StringHash, std::equal_to<>> prepared_;
+  std::string last_state_;
+  std::string last_table_;
+};
+
+// Column lists shared by the SELECTs and the row readers below; keep them in step.
+#define TS_USER_COLUMNS                                                                   \
+  "user_id, identity_store_id, user_name, display_name, attributes_json, password_hash, " \
+  "created_at, updated_at"
+#define TS_ACCESS_KEY_COLUMNS                                                             \
+  "access_key_id, principal_arn, secret_sealed, session_token_hash, expires_at, active, " \
+  "created_at"
+#define TS_SIGNING_KEY_COLUMNS                                                            \
+  "kid, alg, private_key_sealed, public_jwk_json, created_at, activated_at, retired_at, " \
+  "delete_after"
+#define TS_SESSION_COLUMNS \
+  "session_hash, user_id, csrf_secret, auth_time, created_at, expires_at, revoked_at"
+#define TS_CODE_COLUMNS                                                                       \
+  "code_hash, application_arn, user_id, redirect_uri, code_challenge, scopes, session_hash, " \
+  "auth_time, created_at, expires_at, consumed_at, family_id"
+#define TS_FAMILY_COLUMNS(p)                                                              \
+  p "family_id, " p "application_arn, " p "user_id, " p "scopes, " p "grant_type, " p     \
+    "session_hash, " p "auth_time, " p "created_at, " p "expires_at, " p "revoked_at, " p \
+    "parent_family_id, " p "act_json"
+#define TS_REFRESH_COLUMNS(p)                                                       \
+  p "token_hash, " p "family_id, " p "scopes, " p "created_at, " p "expires_at, " p \
+    "rotated_at, " p "successor_hash"
+#define TS_TTI_COLUMNS                                                       \
+  "arn, instance_arn, name, issuer_type, issuer_url, claim_attribute_path, " \
+  "identity_store_attribute_path, jwks_retrieval_option, created_at"
+constexpr int kRefreshColumnCount = 7;
+constexpr int kFamilyColumnCount = 12;
+
+// The VALUES of a family row ($first .. $first+11, typed so that INSERT ... SELECT works) and
+// of a refresh token row ($first .. $first+6).
+#define TS_FAMILY_VALUES(a, b, c, d, e, f, g, h, i, j, k, l)                                \
+  "$" a "::text, $" b "::text, $" c "::text, $" d "::text, $" e "::text, $" f "::text, $" g \
+  "::bigint, $" h "::bigint, $" i "::bigint, $" j "::bigint, $" k "::text, $" l "::text"
+#define TS_REFRESH_VALUES(a, b, c, d, e, f, g)                                    \
+  "$" a "::text, $" b "::text, $" c "::text, $" d "::bigint, $" e "::bigint, $" f \
+  "::bigint, "                                                                    \
+  "$" g "::text"
+
+void AddFamily(Params& p, const TokenFamily& f, const std::string& scopes);
+
+// A refresh token's seven values; an absent one still fills the slots (with placeholders) so one
+// prepared statement serves both shapes.
+void AddRefresh(Params& p, const std::optional<RefreshToken>& t, const std::string& scopes);
+
+User ReadUser(const Result& r, int row);
+AccessKey ReadAccessKey(const Result& r, int row);
+SigningKey ReadSigningKey(const Result& r, int row);
+SignInSession ReadSession(const Result& r, int row);
+AuthorizationCode ReadCode(const Result& r, int row);
+TokenFamily ReadFamily(const Result& r, int row, int first);
+RefreshToken ReadRefresh(const Result& r, int row, int first);
+TrustedTokenIssuer ReadTrustedTokenIssuer(const Result& r, int row);
+
+// A failed statement that inserted family and refresh-token rows: which duplicate it was.
+Status InsertConflict(const Connection& c, const Status& status, const TokenFamily& family);
+
+// Applies the pending schema migrations (PostgresStore::Open, in postgres_store.h).
+Status ApplyMigrations(Connection& c);
+
+// Runs a paged SELECT whose last two parameters are "key > $n ORDER BY key LIMIT $n+1"; `params`
+// holds the ones before them. One extra row tells whether another page follows.
+template <typename T, typename ReadFn, typename KeyFn>
+StatusOr<Page<T>> RunPage(Connection& c, std::string_view sql, Params params,
+                          const PageRequest& page, ReadFn read, KeyFn key_of) {
+  if (page.limit <= 0) return InvalidArgumentError("page limit must be positive");
+  params.Add(page.after).Add(static_cast<int64_t>(page.limit) + 1);
+  TS_ASSIGN_OR_RETURN(Result r, c.Exec(sql, params));
+  Page<T> out;
+  for (int i = 0; i < r.rows(); ++i) {
+    if (static_cast<int>(out.items.size()) == page.limit) {
+      out.next = key_of(out.items.back());
+      break;
+    }
+    out.items.push_back(read(r, i));
+  }
+  return out;
+}
+
+}  // namespace ts::storage::postgres_internal
+
+namespace ts::storage {
+
+// The connection pool: callers check a connection out for one method call.
+class PostgresStore::Impl {
+ public:
+  using Connection = postgres_internal::Connection;
+
+  Impl(std::string url, PostgresStoreOptions options) : url_(std::move(url)), options_(options) {}
+
+  // A connection checked out of the pool; returns it (or drops it when broken) on destruction.
+  class Lease {
+   public:
+    Lease(Impl* impl, std::unique_ptr<Connection> connection)
+        : impl_(impl), connection_(std::move(connection)) {}
+    Lease(Lease&& other) noexcept : impl_(other.impl_), connection_(std::move(other.connection_)) {}
+    Lease& operator=(Lease&&) = delete;
+    ~Lease() {
+      if (connection_ != nullptr) impl_->Release(std::move(connection_));
+    }
+    Connection& operator*() const { return *connection_; }
+
+   private:
+    Impl* impl_;
+    std::unique_ptr<Connection> connection_;
+  };
+
+  StatusOr<Lease> Acquire();
+
+  void Release(std::unique_ptr<Connection> connection);
+
+  // Runs `fn(Connection&)` (returning Status or StatusOr<T>) in one transaction; commits if it
+  // succeeded, rolls back otherwise. Not retried (see the header on ambiguous commits).
+  int64_t round_trips() const { return round_trips_.load(std::memory_order_relaxed); }
+
+  template <typename Fn>
+  auto Write(Fn&& fn) -> std::invoke_result_t<Fn, Connection&> {
+    TS_ASSIGN_OR_RETURN(Lease lease, Acquire());
+    Connection& c = *lease;
+    TS_RETURN_IF_ERROR(c.ExecScript("BEGIN"));
+    auto result = fn(c);
+    if (!result.ok()) {
+      if (!c.broken()) c.ExecScript("ROLLBACK").IgnoreError();
+      return result;
+    }
+    TS_RETURN_IF_ERROR(c.ExecScript("COMMIT"));
+    return result;
+  }
+
+  // Runs `fn(Connection&)` as is: for a single statement (its own transaction) that writes.
+  template <typename Fn>
+  auto Single(Fn&& fn) -> std::invoke_result_t<Fn, Connection&> {
+    TS_ASSIGN_OR_RETURN(Lease lease, Acquire());
+    return fn(*lease);
+  }
+
+  // Runs a read-only `fn(Connection&)`; retried once on a fresh connection when the first one
+  // turned out broken (reads are idempotent, so the retry cannot change anything).
+  template <typename Fn>
+  auto Read(Fn&& fn) -> std::invoke_result_t<Fn, Connection&> {
+    for (int attempt = 0;; ++attempt) {
+      TS_ASSIGN_OR_RETURN(Lease lease, Acquire());
+      auto result = fn(*lease);
+      if (result.ok() || attempt > 0 || !(*lease).broken()) return result;
+    }
+  }
+
+ private:
+  void DropIdleLocked() {
+    open_ -= static_cast<int>(idle_.size());
+    idle_.clear();
+  }
+
+  const std::string url_;
+  const PostgresStoreOptions options_;
+  std::atomic<int64_t> round_trips_{0};
+  std::mutex mu_;
+  std::condition_variable available_;
+  std::vector<std::unique_ptr<Connection>> idle_;  // guarded by mu_
+  int open_ = 0;                                   // guarded by mu_; idle + checked out
+};
+
+}  // namespace ts::storage

@@ -1,0 +1,97 @@
+// File: session_store.cc
+// PostgresStore's SessionStore methods: sign-in sessions and the login-failure windows.
+#include <string>
+
+#include "ts/common/status_macros.h"
+#include "ts/storage/postgres/postgres_internal.h"
+#include "ts/storage/postgres/postgres_store.h"
+
+namespace ts::storage {
+
+using postgres_internal::Connection;
+using postgres_internal::MakeParams;
+using postgres_internal::ReadSession;
+using postgres_internal::Result;
+
+// --- sign-in sessions ---
+
+Status PostgresStore::CreateSession(const SignInSession& session) {
+  return impl_->Single([&](Connection& c) -> Status {
+    auto r = c.Exec(
+        "INSERT INTO sign_in_sessions (" TS_SESSION_COLUMNS ") VALUES ($1, $2, $3, $4, $5, $6, $7)",
+        MakeParams(session.session_hash, session.user_id, session.csrf_secret, session.auth_time,
+                   session.created_at, session.expires_at, session.revoked_at));
+    if (!r.ok() && c.UniqueViolated()) return AlreadyExistsError("sign-in session already exists");
+    return r.status();
+  });
+}
+
+StatusOr<SignInSession> PostgresStore::GetSession(const std::string& session_hash) {
+  return impl_->Read([&](Connection& c) -> StatusOr<SignInSession> {
+    TS_ASSIGN_OR_RETURN(Result r, c.Exec("SELECT " TS_SESSION_COLUMNS
+                                         " FROM sign_in_sessions WHERE session_hash = $1",
+                                         MakeParams(session_hash)));
+    if (r.rows() == 0) return NotFoundError("no such sign-in session");
+    return ReadSession(r, 0);
+  });
+}
+
+Status PostgresStore::RevokeSession(const std::string& session_hash, int64_t now) {
+  return impl_->Single([&](Connection& c) -> Status {
+    // The session must exist: families from grants without a browser session carry an empty
+    // session_hash and must not match.
+    TS_ASSIGN_OR_RETURN(
+        Result r,
+        c.Exec("WITH s AS (SELECT session_hash FROM sign_in_sessions WHERE session_hash = $1), "
+               "r AS (UPDATE sign_in_sessions SET revoked_at = $2 WHERE session_hash = $1 "
+               "AND revoked_at = 0), "
+               "f AS (UPDATE token_families SET revoked_at = $2 WHERE session_hash = $1 "
+               "AND revoked_at = 0 AND EXISTS (SELECT 1 FROM s)), "
+               "c AS (DELETE FROM authorization_codes WHERE session_hash = $1 "
+               "AND consumed_at = 0 AND EXISTS (SELECT 1 FROM s)) "
+               "SELECT count(*) FROM s",
+               MakeParams(session_hash, now)));
+    if (r.Int(0, 0) == 0) return NotFoundError("no such sign-in session");
+    return OkStatus();
+  });
+}
+
+// --- login failures ---
+
+StatusOr<LoginFailures> PostgresStore::RecordLoginFailure(const std::string& key, int64_t now,
+                                                          int64_t window_seconds) {
+  if (window_seconds <= 0) return InvalidArgumentError("window_seconds must be positive");
+  return impl_->Single([&](Connection& c) -> StatusOr<LoginFailures> {
+    // One upsert: concurrent failures from several nodes each count (the row lock serialises
+    // them); an ended window (window_end <= now) starts afresh with this failure.
+    TS_ASSIGN_OR_RETURN(
+        Result r,
+        c.Exec("INSERT INTO login_failures AS l (key, window_start, window_end, failures) "
+               "VALUES ($1, $2::bigint, $2::bigint + $3::bigint, 1) ON CONFLICT (key) DO UPDATE "
+               "SET window_start = CASE WHEN l.window_end <= $2::bigint THEN $2::bigint "
+               "ELSE l.window_start END, "
+               "failures = CASE WHEN l.window_end <= $2::bigint THEN 1 ELSE l.failures + 1 END, "
+               "window_end = CASE WHEN l.window_end <= $2::bigint THEN $2::bigint + $3::bigint "
+               "ELSE l.window_end END RETURNING window_start, window_end, failures",
+               MakeParams(key, now, window_seconds)));
+    return LoginFailures{r.Int(0, 0), r.Int(0, 1), static_cast<int>(r.Int(0, 2))};
+  });
+}
+
+StatusOr<LoginFailures> PostgresStore::GetLoginFailures(const std::string& key) {
+  return impl_->Read([&](Connection& c) -> StatusOr<LoginFailures> {
+    TS_ASSIGN_OR_RETURN(Result r, c.Exec("SELECT window_start, window_end, failures FROM "
+                                         "login_failures WHERE key = $1",
+                                         MakeParams(key)));
+    if (r.rows() == 0) return NotFoundError("no login failures recorded");
+    return LoginFailures{r.Int(0, 0), r.Int(0, 1), static_cast<int>(r.Int(0, 2))};
+  });
+}
+
+Status PostgresStore::ClearLoginFailures(const std::string& key) {
+  return impl_->Single([&](Connection& c) -> Status {
+    return c.Exec("DELETE FROM login_failures WHERE key = $1", MakeParams(key)).status();
+  });
+}
+
+}  // namespace ts::storage
