@@ -1,5 +1,5 @@
-// ApplicationStore (store.h) on SQLite: applications with their grants, access scopes and
-// assignments, trusted token issuers, and tags.
+// ApplicationStore (application_store.h) on SQLite: applications with their grants, access
+// scopes and assignments, trusted token issuers, and tags.
 
 #include <map>
 #include <string>

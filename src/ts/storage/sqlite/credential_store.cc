@@ -1,4 +1,4 @@
-// CredentialStore (store.h) on SQLite: IAM principals and their access keys.
+// CredentialStore (credential_store.h) on SQLite: IAM principals and their access keys.
 
 #include <string>
 #include <vector>

@@ -1,4 +1,4 @@
-// DirectoryStore (store.h) on SQLite: users, groups and group memberships, with their
+// DirectoryStore (directory_store.h) on SQLite: users, groups and group memberships, with their
 // attribute indexes (attribute_index.h).
 
 #include <string>

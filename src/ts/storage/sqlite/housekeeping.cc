@@ -1,4 +1,4 @@
-// Housekeeping (store.h) on SQLite: PurgeExpired.
+// HousekeepingStore (housekeeping_store.h) on SQLite: PurgeExpired.
 
 #include <string_view>
 #include <utility>

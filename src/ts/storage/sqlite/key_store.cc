@@ -1,4 +1,4 @@
-// KeyStore (store.h) on SQLite: the token-signing keys.
+// KeyStore (key_store.h) on SQLite: the token-signing keys.
 
 #include <vector>
 

@@ -1,4 +1,4 @@
-// SessionStore (store.h) on SQLite: sign-in sessions and login-failure windows.
+// SessionStore (session_store.h) on SQLite: sign-in sessions and login-failure windows.
 
 #include <string>
 
