@@ -21,6 +21,7 @@
 #include "ts/server/bootstrap.h"
 #include "ts/server/credentials.h"
 #include "ts/server/master_key.h"
+#include "ts/server/routes.h"
 #include "ts/sigv4/verifier.h"
 #include "ts/storage/postgres/postgres_store.h"
 #include "ts/storage/sqlite/sqlite_store.h"
@@ -179,9 +180,6 @@ struct Tessera::Parts {
   std::unique_ptr<ThreadPool> workers;
   storage::Instance instance;
   std::string discovery_json;
-  // Built once: Handle compares every request's path with them.
-  std::string discovery_path;  // /<instance id>/.well-known/openid-configuration
-  std::string jwks_path;       // /<instance id>/.well-known/jwks.json
   DemoSecrets demo;
 
   // Housekeeping: expired codes, sessions and tokens are purged in small batches so tables do
@@ -456,8 +454,6 @@ StatusOr<std::unique_ptr<Tessera>> Tessera::Create(const ServerConfig& config,
   d.MemberBool("authorization_response_iss_parameter_supported", true);
   d.EndObject();
   p->discovery_json = d.Take();
-  p->discovery_path = "/" + p->instance.instance_id + "/.well-known/openid-configuration";
-  p->jwks_path = "/" + p->instance.instance_id + "/.well-known/jwks.json";
   p->housekeeper = std::thread([parts = p.get()] { parts->Housekeep(*parts->store); });
   p->key_keeper = std::thread([parts = p.get()] { parts->KeepKeys(); });
   return std::unique_ptr<Tessera>(new Tessera(std::move(p)));
@@ -467,7 +463,9 @@ void Tessera::HandleAsync(http::Request request, http::Responder respond) const 
   const Parts& p = *parts_;
   // Only a token request on a store that never blocks starts on the io thread (see
   // TokenService::CreateTokenWithIamAsync); everything else may wait, so it goes to the workers.
-  if (request.Path() != "/token" || !p.store->GrantsWithoutBlocking()) {
+  const Route* route = FindRoute(request.method, request.Path(), p.instance.instance_id);
+  if (route == nullptr || route->endpoint != Endpoint::kToken ||
+      !p.store->GrantsWithoutBlocking()) {
     p.workers->Post([this, request = std::move(request), respond = std::move(respond)] {
       respond(Handle(request));
     });
@@ -500,21 +498,18 @@ void Tessera::HandleAsync(http::Request request, http::Responder respond) const 
 http::Response Tessera::Handle(const http::Request& request) const {
   const Parts& p = *parts_;
   const std::string_view path = request.Path();
-
-  if (path == "/token") {
-    StatusOr<oauth::Caller> caller = p.VerifyTokenRequest(request);
-    if (!caller.ok()) return TokenAnswer(request.request_id, caller.status());
-    return TokenAnswer(request.request_id,
-                       p.token_service->CreateTokenWithIam(*caller, request.body));
-  }
+  // The HTTP surface is the table of routes.cc; the cases below answer its endpoints.
+  auto no_operation = [&] {
+    return oauth::ToErrorResponse(
+        ApiError(StatusCode::kNotFound, "UnknownOperationException",
+                 "No operation at " + std::string(request.method) + " " + std::string(path)));
+  };
+  const Route* route = FindRoute(request.method, path, p.instance.instance_id);
+  if (route == nullptr) return no_operation();
   // Resource-server operations: SigV4-signed JSON like CreateTokenWithIAM.
   using SignedOperation = StatusOr<std::string> (oauth::TokenIntrospection::*)(
       const oauth::Caller&, std::string_view) const;
-  SignedOperation operation = nullptr;
-  if (path == "/introspect") operation = &oauth::TokenIntrospection::Introspect;
-  if (path == "/revoke") operation = &oauth::TokenIntrospection::Revoke;
-  if (path == "/identity-context") operation = &oauth::TokenIntrospection::ReadIdentityContext;
-  if (operation != nullptr) {
+  auto signed_operation = [&](SignedOperation operation) {
     if (request.method != "POST" || !HasAwsIamQuery(request.Query())) {
       return oauth::ToErrorResponse(ApiError(StatusCode::kInvalidArgument,
                                              "InvalidRequestException",
@@ -535,55 +530,66 @@ http::Response Tessera::Handle(const http::Request& request) const {
     // RFC 7662 §2.2 / RFC 6749 §5.1: answers about tokens must not be cached.
     r.SetHeader("Cache-Control", "no-store");
     return r;
-  }
-  // The admin plane (awsJson 1.1): POST / with X-Amz-Target naming the operation.
-  if (path == "/" && request.method == "POST") {
-    const std::string_view target = request.FindHeader("x-amz-target").value_or("");
-    const std::string_view signing_name = admin::AdminApi::SigningNameFor(target);
-    if (signing_name.empty()) {
-      return admin::AwsJsonError(ApiError(
-          StatusCode::kNotFound, "UnknownOperationException",
-          "Unknown operation " + std::string(target.empty() ? "(no X-Amz-Target)" : target)));
+  };
+  switch (route->endpoint) {
+    case Endpoint::kToken: {
+      StatusOr<oauth::Caller> caller = p.VerifyTokenRequest(request);
+      if (!caller.ok()) return TokenAnswer(request.request_id, caller.status());
+      return TokenAnswer(request.request_id,
+                         p.token_service->CreateTokenWithIam(*caller, request.body));
     }
-    const sigv4::Verifier& verifier =
-        signing_name == "sso" ? *p.sso_admin_verifier : *p.identity_store_verifier;
-    auto caller = verifier.Verify(request);
-    if (!caller.ok()) {
-      if (caller.status().error_type().empty()) LogInternal(request, caller.status());
-      return admin::AwsJsonError(caller.status(), target, request.request_id);
+    case Endpoint::kIntrospect:
+      return signed_operation(&oauth::TokenIntrospection::Introspect);
+    case Endpoint::kRevoke:
+      return signed_operation(&oauth::TokenIntrospection::Revoke);
+    case Endpoint::kIdentityContext:
+      return signed_operation(&oauth::TokenIntrospection::ReadIdentityContext);
+    case Endpoint::kAdmin: {
+      // The operation is named by X-Amz-Target.
+      const std::string_view target = request.FindHeader("x-amz-target").value_or("");
+      const std::string_view signing_name = admin::AdminApi::SigningNameFor(target);
+      if (signing_name.empty()) {
+        return admin::AwsJsonError(ApiError(
+            StatusCode::kNotFound, "UnknownOperationException",
+            "Unknown operation " + std::string(target.empty() ? "(no X-Amz-Target)" : target)));
+      }
+      const sigv4::Verifier& verifier =
+          signing_name == "sso" ? *p.sso_admin_verifier : *p.identity_store_verifier;
+      auto caller = verifier.Verify(request);
+      if (!caller.ok()) {
+        if (caller.status().error_type().empty()) LogInternal(request, caller.status());
+        return admin::AwsJsonError(caller.status(), target, request.request_id);
+      }
+      Status internal;
+      http::Response r =
+          p.admin->Handle(target, {caller->principal_arn, caller->account_id, request.request_id},
+                          request.body, &internal);
+      if (!internal.ok()) LogInternal(request, internal);
+      // Whatever the call changed applies to the next token request (application_cache.h).
+      // Every authenticated admin call clears the cache: they are rare, and a read-only one
+      // costs one extra store read per application afterwards.
+      p.applications->Clear();
+      return r;
     }
-    Status internal;
-    http::Response r =
-        p.admin->Handle(target, {caller->principal_arn, caller->account_id, request.request_id},
-                        request.body, &internal);
-    if (!internal.ok()) LogInternal(request, internal);
-    // Whatever the call changed applies to the next token request (application_cache.h). Every
-    // authenticated admin call clears the cache: they are rare, and a read-only one costs one
-    // extra store read per application afterwards.
-    p.applications->Clear();
-    return r;
-  }
-  if (path == "/authorize") {
-    if (request.method == "GET") return p.authorize->Get(request);
-    if (request.method == "POST") return p.authorize->Post(request);
-  }
-  if (path == "/logout" && request.method == "POST") return p.authorize->Logout(request);
-  // RFC 9110 §9.3.2: HEAD answers as GET does; the transport sends the headers (Content-Length
-  // included) without the body.
-  if (request.method == "GET" || request.method == "HEAD") {
-    if (path == p.discovery_path) return Json(200, p.discovery_json);
-    if (path == p.jwks_path || path == "/.well-known/jwks.json") {
+    case Endpoint::kAuthorizeGet:
+      return p.authorize->Get(request);
+    case Endpoint::kAuthorizePost:
+      return p.authorize->Post(request);
+    case Endpoint::kLogout:
+      return p.authorize->Logout(request);
+    case Endpoint::kDiscovery:
+      return Json(200, p.discovery_json);
+    case Endpoint::kJwks: {
       http::Response r = Json(200, p.keys->JwksJson());
       // Resource servers may cache the key set this long; rotation publishes keys longer ahead.
       r.SetHeader("Cache-Control",
                   "public, max-age=" + std::to_string(p.config.jwks_max_age_seconds));
       return r;
     }
-    if (path == "/healthz") return Json(200, R"({"status":"ok"})");
+    case Endpoint::kHealthz:
+      return Json(200, R"({"status":"ok"})");
   }
-  return oauth::ToErrorResponse(
-      ApiError(StatusCode::kNotFound, "UnknownOperationException",
-               "No operation at " + std::string(request.method) + " " + std::string(path)));
+  return no_operation();  // not reached: every endpoint has its case
 }
 
 }  // namespace ts::server

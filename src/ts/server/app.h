@@ -1,11 +1,7 @@
 // File: app.h
 // Tessera assembled: opens the store, checks the master key, applies the bootstrap or demo
-// configuration, loads the signing keys and wires the handlers to routes (PROTOCOL.md §1.3):
-//
-//   POST /token?aws_iam=t                      CreateTokenWithIAM (SigV4, service sso-oauth)
-//   GET|POST /authorize, POST /logout          browser sign-in (web/authorize.h)
-//   GET /<instance-id>/.well-known/openid-configuration, .../jwks.json (and /.well-known/jwks.json)
-//   GET /healthz
+// configuration, loads the signing keys and wires the handlers to the routes declared in
+// routes.h, the whole HTTP surface (PROTOCOL.md §1.3).
 //
 // Thread-safe: Handle may be called from every server thread at once.
 #pragma once

@@ -12,6 +12,7 @@
 #include <mutex>
 #include <optional>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "test/common/status_matchers.h"
@@ -21,6 +22,7 @@
 #include "ts/jose/jwk.h"
 #include "ts/jose/verifier.h"
 #include "ts/server/bootstrap.h"
+#include "ts/server/routes.h"
 #include "ts/sigv4/signer.h"
 #include "ts/storage/store.h"
 #include "ts/tokens/token_minter.h"
@@ -678,6 +680,146 @@ TEST_F(TesseraTest, DiscoveryNamesTheResourceServerEndpoints) {
   EXPECT_EQ(d["introspection_endpoint"],
             json::value(std::string(kPublicUrl) + "/introspect?aws_iam=t"));
   EXPECT_EQ(d["revocation_endpoint"], json::value(std::string(kPublicUrl) + "/revoke?aws_iam=t"));
+}
+
+// --- the table of routes (routes.h) ---
+
+constexpr char kInstanceId[] = "ssoins-111111111111";
+
+// The path a route answers on the demo instance.
+std::string RoutePath(const Route& route) {
+  const std::string path(route.path);
+  return route.path_kind == PathKind::kUnderInstance ? "/" + std::string(kInstanceId) + path : path;
+}
+
+// The methods a route answers, as the tests send them (kAnyMethod: a sample).
+std::vector<std::string> RouteMethods(const Route& route) {
+  if (route.methods == kAnyMethod) return {"POST", "GET", "HEAD", "PUT", "DELETE"};
+  std::vector<std::string> methods;
+  for (const char* method : {"GET", "HEAD", "POST"}) {
+    if ((route.methods & MethodBit(method)) != 0) methods.push_back(method);
+  }
+  return methods;
+}
+
+TEST(RoutesTest, EveryRouteIsFoundForEachOfItsMethodsAndNoneIsShadowed) {
+  ASSERT_FALSE(Routes().empty());
+  for (const Route& route : Routes()) {
+    SCOPED_TRACE(RoutePath(route));
+    EXPECT_TRUE(route.path.starts_with("/"));
+    const std::vector<std::string> methods = RouteMethods(route);
+    EXPECT_FALSE(methods.empty());
+    for (const std::string& method : methods) {
+      EXPECT_EQ(FindRoute(method, RoutePath(route), kInstanceId), &route) << method;
+    }
+  }
+}
+
+TEST(RoutesTest, InstancePathsNeedTheWholeInstanceId) {
+  const Route* found = FindRoute("GET", "/ssoins-111111111111/.well-known/jwks.json", kInstanceId);
+  ASSERT_NE(found, nullptr);
+  EXPECT_EQ(found->endpoint, Endpoint::kJwks);
+  EXPECT_EQ(found->path_kind, PathKind::kUnderInstance);
+  for (const char* path :
+       {"/ssoins-11111111111/.well-known/jwks.json", "/ssoins-1111111111112/.well-known/jwks.json",
+        "ssoins-111111111111/.well-known/jwks.json", "//.well-known/jwks.json",
+        "/ssoins-111111111111/.well-known/jwks.json/", "/ssoins-111111111111",
+        "/ssoins-111111111111/", "/ssoins-111111111111/.well-known/openid-configuration/"}) {
+    EXPECT_EQ(FindRoute("GET", path, kInstanceId), nullptr) << path;
+  }
+  // The root key set has its own route.
+  found = FindRoute("GET", "/.well-known/jwks.json", kInstanceId);
+  ASSERT_NE(found, nullptr);
+  EXPECT_EQ(found->path_kind, PathKind::kExact);
+}
+
+TEST(RoutesTest, MethodsAreCaseSensitive) {
+  EXPECT_EQ(FindRoute("get", "/healthz", kInstanceId), nullptr);
+  EXPECT_EQ(FindRoute("post", "/", kInstanceId), nullptr);
+  EXPECT_EQ(MethodBit("Get"), 0);
+  EXPECT_EQ(MethodBit("PUT"), 0);
+}
+
+TEST(RoutesTest, AuthKinds) {
+  for (const Route& route : Routes()) {
+    SCOPED_TRACE(RoutePath(route));
+    switch (route.endpoint) {
+      case Endpoint::kToken:
+      case Endpoint::kIntrospect:
+      case Endpoint::kRevoke:
+      case Endpoint::kIdentityContext:
+        EXPECT_EQ(route.auth, Auth::kSigV4SsoOauth);
+        break;
+      case Endpoint::kAdmin:
+        EXPECT_EQ(route.auth, Auth::kSigV4Admin);
+        break;
+      case Endpoint::kAuthorizeGet:
+      case Endpoint::kAuthorizePost:
+      case Endpoint::kLogout:
+        EXPECT_EQ(route.auth, Auth::kBrowser);
+        break;
+      case Endpoint::kDiscovery:
+      case Endpoint::kJwks:
+      case Endpoint::kHealthz:
+        EXPECT_EQ(route.auth, Auth::kNone);
+        break;
+    }
+  }
+}
+
+TEST_F(TesseraTest, EveryRouteAnswersItsMethodsWithSomethingOtherThanTheUnknownOperation) {
+  for (const Route& route : Routes()) {
+    for (const std::string& method : RouteMethods(route)) {
+      SCOPED_TRACE(method + " " + RoutePath(route));
+      http::Request r;
+      r.method = method;
+      r.target = RoutePath(route);
+      r.headers.push_back({"host", "127.0.0.1:8080"});
+      http::Response response = app_->Handle(r);
+      EXPECT_NE(response.status, 404) << response.body;
+    }
+  }
+}
+
+// What a request no route matches gets.
+void ExpectNoOperation(const http::Response& r, const std::string& method,
+                       const std::string& path) {
+  EXPECT_EQ(r.status, 404) << r.body;
+  EXPECT_THAT(std::string(r.FindHeader("x-amzn-ErrorType").value_or("")),
+              StartsWith("UnknownOperationException:"));
+  EXPECT_EQ(json::parse(r.body).at("message"),
+            json::value("No operation at " + method + " " + path));
+}
+
+TEST_F(TesseraTest, AnUnknownMethodOnAKnownPathIsTheUnknownOperation) {
+  const std::pair<std::string, std::string> requests[] = {
+      {"PUT", "/authorize"},
+      {"HEAD", "/authorize"},
+      {"GET", "/logout"},
+      {"GET", "/"},
+      {"PUT", "/"},
+      {"POST", "/healthz"},
+      {"DELETE", "/.well-known/jwks.json"},
+      {"POST", "/ssoins-111111111111/.well-known/openid-configuration"},
+      {"get", "/healthz"},
+  };
+  for (const auto& [method, path] : requests) {
+    http::Request r;
+    r.method = method;
+    r.target = path + "?a=b";
+    ExpectNoOperation(app_->Handle(r), method, path);
+  }
+  // The signed JSON endpoints answer every method, a wrong one with their own modeled error.
+  http::Request put;
+  put.method = "PUT";
+  put.target = "/token?aws_iam=t";
+  http::Response token = app_->Handle(put);
+  ExpectError(token, 400, "InvalidRequestException");
+  EXPECT_EQ(json::parse(token.body).at("message"), json::value("Use POST /token"));
+  http::Response introspect = Get("/introspect");
+  ExpectError(introspect, 400, "InvalidRequestException");
+  EXPECT_EQ(json::parse(introspect.body).at("message"),
+            json::value("Use POST /introspect?aws_iam=t"));
 }
 
 }  // namespace

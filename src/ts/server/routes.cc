@@ -1,0 +1,64 @@
+#include "ts/server/routes.h"
+
+namespace ts::server {
+namespace {
+
+// RFC 9110 §9.3.2: HEAD answers as GET does; the transport sends the headers (Content-Length
+// included) without the body.
+constexpr uint8_t kGetOrHead = kGet | kHead;
+
+constexpr Route kRoutes[] = {
+    // CreateTokenWithIAM: POST /token?aws_iam=t.
+    {kAnyMethod, PathKind::kExact, "/token", Endpoint::kToken, Auth::kSigV4SsoOauth},
+    // Resource-server operations: SigV4-signed JSON like CreateTokenWithIAM, POST <path>?aws_iam=t.
+    {kAnyMethod, PathKind::kExact, "/introspect", Endpoint::kIntrospect, Auth::kSigV4SsoOauth},
+    {kAnyMethod, PathKind::kExact, "/revoke", Endpoint::kRevoke, Auth::kSigV4SsoOauth},
+    {kAnyMethod, PathKind::kExact, "/identity-context", Endpoint::kIdentityContext,
+     Auth::kSigV4SsoOauth},
+    // The admin plane (awsJson 1.1): POST / with X-Amz-Target naming the operation.
+    {kPost, PathKind::kExact, "/", Endpoint::kAdmin, Auth::kSigV4Admin},
+    // Browser sign-in.
+    {kGet, PathKind::kExact, "/authorize", Endpoint::kAuthorizeGet, Auth::kBrowser},
+    {kPost, PathKind::kExact, "/authorize", Endpoint::kAuthorizePost, Auth::kBrowser},
+    {kPost, PathKind::kExact, "/logout", Endpoint::kLogout, Auth::kBrowser},
+    // Public documents.
+    {kGetOrHead, PathKind::kUnderInstance, "/.well-known/openid-configuration",
+     Endpoint::kDiscovery, Auth::kNone},
+    {kGetOrHead, PathKind::kUnderInstance, "/.well-known/jwks.json", Endpoint::kJwks, Auth::kNone},
+    {kGetOrHead, PathKind::kExact, "/.well-known/jwks.json", Endpoint::kJwks, Auth::kNone},
+    {kGetOrHead, PathKind::kExact, "/healthz", Endpoint::kHealthz, Auth::kNone},
+};
+
+// Whether `path` is `route_path`, or for kUnderInstance "/" + instance_id + route_path.
+bool PathMatches(const Route& route, std::string_view path, std::string_view instance_id) {
+  if (route.path_kind == PathKind::kExact) return path == route.path;
+  return path.size() == 1 + instance_id.size() + route.path.size() && path[0] == '/' &&
+         path.substr(1, instance_id.size()) == instance_id &&
+         path.substr(1 + instance_id.size()) == route.path;
+}
+
+}  // namespace
+
+std::span<const Route> Routes() { return kRoutes; }
+
+uint8_t MethodBit(std::string_view method) {
+  if (method == "GET") return kGet;
+  if (method == "HEAD") return kHead;
+  if (method == "POST") return kPost;
+  return 0;
+}
+
+const Route* FindRoute(std::string_view method, std::string_view path,
+                       std::string_view instance_id) {
+  const uint8_t bit = MethodBit(method);
+  for (const Route& route : kRoutes) {
+    // kAnyMethod matches methods without a bit too.
+    if ((route.methods == kAnyMethod || (route.methods & bit) != 0) &&
+        PathMatches(route, path, instance_id)) {
+      return &route;
+    }
+  }
+  return nullptr;
+}
+
+}  // namespace ts::server

@@ -1,0 +1,73 @@
+// File: routes.h
+// The server's HTTP surface as one declared table: for every route its method(s), path, the
+// endpoint that answers it and how the caller authenticates. Tessera::Handle looks a request up
+// here and dispatches on the endpoint; a request no route matches is the 404
+// UnknownOperationException "No operation at <method> <path>".
+//
+// Lookup is a linear scan comparing string_views: no allocation, cheap enough for the token
+// endpoint's rate.
+#pragma once
+
+#include <cstdint>
+#include <span>
+#include <string_view>
+
+namespace ts::server {
+
+// What answers a route: Tessera::Handle has one case per endpoint.
+enum class Endpoint : uint8_t {
+  kToken,            // CreateTokenWithIAM
+  kIntrospect,       // resource-server operations (docs/resource-servers.md)
+  kRevoke,           //
+  kIdentityContext,  //
+  kAdmin,            // the admin plane (awsJson 1.1), the operation named by X-Amz-Target
+  kAuthorizeGet,     // browser sign-in (web/authorize.h)
+  kAuthorizePost,    //
+  kLogout,           //
+  kDiscovery,        // the instance's OpenID discovery document
+  kJwks,             // the published signing keys
+  kHealthz,
+};
+
+// How the endpoint authenticates its caller. Each endpoint checks it itself, after its own
+// checks of method and query (whose errors come first), so this column documents rather than
+// enforces.
+enum class Auth : uint8_t {
+  kSigV4SsoOauth,  // SigV4, signing name sso-oauth
+  kSigV4Admin,     // SigV4, signing name sso or identitystore, chosen by X-Amz-Target
+  kBrowser,        // the browser session cookie, or none (the sign-in form)
+  kNone,           // public documents
+};
+
+// Methods a route answers, as bits. kAnyMethod routes answer every method: their endpoint
+// refuses the wrong one with its own modeled error ("Use POST /token").
+enum MethodBits : uint8_t {
+  kGet = 1,
+  kHead = 2,
+  kPost = 4,
+  kAnyMethod = 0xff,
+};
+
+// kUnderInstance paths follow /<instance id>, known only at start-up.
+enum class PathKind : uint8_t { kExact, kUnderInstance };
+
+struct Route {
+  uint8_t methods;  // MethodBits
+  PathKind path_kind;
+  std::string_view path;
+  Endpoint endpoint;
+  Auth auth;
+};
+
+// Every route, in the order they are matched.
+std::span<const Route> Routes();
+
+// The bit of a method the table names, 0 for any other (methods are case-sensitive).
+uint8_t MethodBit(std::string_view method);
+
+// The first route matching the method and the path (the request-target before '?'), or null.
+// `instance_id` completes the kUnderInstance paths.
+const Route* FindRoute(std::string_view method, std::string_view path,
+                       std::string_view instance_id);
+
+}  // namespace ts::server
