@@ -50,6 +50,8 @@
 namespace ts::server {
 
 struct BootstrapContext {
+  // The whole database: a bootstrap file declares the instance, users and groups,
+  // applications, issuers and IAM principals, every aggregate but the grants.
   storage::Store* store;
   std::string iam_seal_key;
   std::string region;

@@ -37,7 +37,7 @@ StatusOr<std::string> LoadNodeMasterKey(const std::string& db, const std::string
 // Checks the master key against the check value stored in `store` (storing one on first use), so
 // a node started with the wrong key refuses to start instead of failing on every request.
 // Nodes starting together on an empty database race to store theirs: the first writer wins
-// (Store::CreateMeta) and every other node is checked against it. FailedPrecondition on a
+// (InstanceStore::CreateMeta) and every other node is checked against it. FailedPrecondition on a
 // mismatch.
 Status VerifyMasterKey(storage::InstanceStore& store, const std::string& master_key);
 

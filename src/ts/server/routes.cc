@@ -1,3 +1,5 @@
+// File: routes.cc
+// The route table (routes.h) and its lookup.
 #include "ts/server/routes.h"
 
 namespace ts::server {
