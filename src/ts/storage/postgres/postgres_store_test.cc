@@ -12,8 +12,8 @@
 #include "test/common/concurrently.h"
 #include "test/common/postgres_server.h"
 #include "test/common/status_matchers.h"
+#include "ts/storage/conformance/conformance_test.h"
 #include "ts/storage/postgres/migrations.h"
-#include "ts/storage/store_conformance_test.h"
 
 namespace ts::storage {
 namespace {

@@ -11,9 +11,9 @@
 #include <vector>
 
 #include "test/common/status_matchers.h"
+#include "ts/storage/conformance/conformance_test.h"
 #include "ts/storage/sqlite/sqlite_store.h"
 #include "ts/storage/sqlite/sqlite_store_test.h"
-#include "ts/storage/store_conformance_test.h"
 
 namespace ts::storage {
 namespace {

@@ -16,9 +16,9 @@
 
 #include "test/common/status_matchers.h"
 #include "test/common/temp_dir.h"
+#include "ts/storage/conformance/conformance_test.h"
 #include "ts/storage/sqlite/migrations.h"
 #include "ts/storage/sqlite/sqlite_store_test.h"
-#include "ts/storage/store_conformance_test.h"
 
 namespace ts::storage {
 namespace {
