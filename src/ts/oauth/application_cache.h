@@ -48,7 +48,8 @@ class ApplicationCache {
                    std::chrono::milliseconds ttl);
 
   // The application with this ARN: from the cache when read less than `ttl` ago, else from the
-  // store. Returns what ApplicationStore::GetApplication returns on failure (NotFound, Unavailable, ...).
+  // store. Returns what ApplicationStore::GetApplication returns on failure (NotFound,
+  // Unavailable, ...).
   StatusOr<std::shared_ptr<const CachedApplication>> Get(const std::string& application_arn);
 
   // Forgets every application (the next Get of each reads the store).
