@@ -1,66 +1,11 @@
 // File: grant_store.cc
-// GrantStore's derived forms: each of the token endpoint's writes, blocking or asynchronous, in
-// terms of the form a backend implements (grant_store.h).
+// GrantStore's defaults (grant_store.h): the asynchronous forms of the token endpoint's writes
+// that call the blocking ones, and token exchange for stores without one writer.
 #include "ts/storage/grant_store.h"
 
-#include <condition_variable>
-#include <memory>
-#include <mutex>
+#include <utility>
 
 namespace ts::storage {
-
-template <typename Result>
-Result GrantStore::AwaitCompletion(const std::function<void(std::function<void(Result)>)>& start) {
-  // Shared with the completion, which may run on the backend's thread and may still be leaving
-  // the lock when this returns.
-  struct Slot {
-    std::mutex mu;
-    std::condition_variable cv;
-    std::optional<Result> result;
-  };
-  auto slot = std::make_shared<Slot>();
-  start([slot](Result result) {
-    std::lock_guard lock(slot->mu);
-    slot->result.emplace(std::move(result));
-    slot->cv.notify_one();
-  });
-  std::unique_lock lock(slot->mu);
-  slot->cv.wait(lock, [&] { return slot->result.has_value(); });
-  return std::move(*slot->result);
-}
-
-template Status GrantStore::AwaitCompletion<Status>(
-    const std::function<void(std::function<void(Status)>)>&);
-template StatusOr<RedeemOutcome> GrantStore::AwaitCompletion<StatusOr<RedeemOutcome>>(
-    const std::function<void(std::function<void(StatusOr<RedeemOutcome>)>)>&);
-template StatusOr<RotateOutcome> GrantStore::AwaitCompletion<StatusOr<RotateOutcome>>(
-    const std::function<void(std::function<void(StatusOr<RotateOutcome>)>)>&);
-
-// --- the blocking forms, waiting for the asynchronous ones ---
-
-StatusOr<RedeemOutcome> GrantStore::RedeemAuthorizationCode(
-    const std::string& code_hash, int64_t now, const TokenFamily& family,
-    const std::optional<RefreshToken>& first_refresh) {
-  return AwaitCompletion<StatusOr<RedeemOutcome>>([&](RedeemDone done) {
-    RedeemAuthorizationCodeAsync(code_hash, now, family, first_refresh, std::move(done));
-  });
-}
-
-StatusOr<RotateOutcome> GrantStore::RotateRefreshToken(const std::string& old_hash, int64_t now,
-                                                       const RefreshToken& successor) {
-  return AwaitCompletion<StatusOr<RotateOutcome>>(
-      [&](RotateDone done) { RotateRefreshTokenAsync(old_hash, now, successor, std::move(done)); });
-}
-
-Status GrantStore::CreateFamilyForAssertion(const TokenFamily& family,
-                                            const std::optional<RefreshToken>& first_refresh,
-                                            const std::string& assertion_id,
-                                            int64_t assertion_expires_at) {
-  return AwaitCompletion<Status>([&](WriteDone done) {
-    CreateFamilyForAssertionAsync(family, first_refresh, assertion_id, assertion_expires_at,
-                                  std::move(done));
-  });
-}
 
 // --- the asynchronous forms, calling the blocking ones ---
 

@@ -46,17 +46,20 @@ class GrantStore {
 
   // The token endpoint's four writes (RedeemAuthorizationCode, RotateRefreshToken,
   // CreateFamilyForAssertion, CreateExchangedFamily) come in two forms: blocking, and `...Async`
-  // for callers that must not wait for the commit (the server's io threads). A backend writes
-  // each once, in the form natural to it, and GrantStore derives the other: the blocking form
-  // waits for the asynchronous one (SQLite, whose group-commit writer completes writes on its
-  // own thread), or the asynchronous form calls the blocking one and so blocks (PostgreSQL, whose
-  // statement is a round trip on the calling thread). Both forms stay in the interface because
+  // for callers that must not wait for the commit (the server's io threads). Both stay, because
   // both have callers: the io threads need the asynchronous form on a store that
-  // GrantsWithoutBlocking(); the worker threads, the CLI and the tests call the blocking one. A
-  // backend overrides at least one form of each pair (neither would recurse; the conformance
-  // suite would find that at once). An `...Async` completion gets what the blocking form would
-  // return, once the change is durable, exactly once, possibly on another thread and possibly
-  // before the call returns; it must be quick and must not call the store.
+  // GrantsWithoutBlocking(); the worker threads on a store that blocks (PostgreSQL), the CLI and
+  // the tests call the blocking one. A backend always implements the blocking form; the
+  // `...Async` default calls it and so blocks (PostgreSQL, whose statement is a round trip on the
+  // calling thread, needs nothing more). A backend whose commits complete on a thread of its own
+  // implements the asynchronous form too, sharing one transaction body with the blocking one
+  // (SQLite). Deriving SQLite's blocking form from its asynchronous one instead was measured and
+  // not kept: each blocking caller then needs a wake-up of its own from the writer thread, where
+  // the blocking form wakes a whole batch with one broadcast (BM_StoreRotateRefreshToken at 32
+  // threads: 10-15% fewer rotations a second; BENCHMARKS.md). An `...Async` completion gets what
+  // the blocking form would return, once the change is durable, exactly once, possibly on
+  // another thread and possibly before the call returns; it must be quick and must not call the
+  // store.
 
   // --- authorization codes ---
   virtual Status CreateAuthorizationCode(const AuthorizationCode& code) = 0;
@@ -67,7 +70,7 @@ class GrantStore {
   // If it expired -> kExpired. NotFound if no such code.
   virtual StatusOr<RedeemOutcome> RedeemAuthorizationCode(
       const std::string& code_hash, int64_t now, const TokenFamily& family,
-      const std::optional<RefreshToken>& first_refresh);
+      const std::optional<RefreshToken>& first_refresh) = 0;
   using RedeemDone = std::function<void(StatusOr<RedeemOutcome>)>;
   virtual void RedeemAuthorizationCodeAsync(const std::string& code_hash, int64_t now,
                                             const TokenFamily& family,
@@ -82,12 +85,9 @@ class GrantStore {
   // and when given its first refresh token, unless the parent family is revoked or gone; then
   // FailedPrecondition("parent token family is revoked") and no live family is left behind, so a
   // revocation racing with the exchange reaches the new family too. InvalidArgument for an empty
-  // parent_family_id. Unlike the other pairs, the blocking default is an implementation of its
-  // own, from CreateFamily, GetFamily and RevokeFamily: it writes the family, reads the parent
-  // again and revokes the new family if the parent was revoked meanwhile (for backends whose
-  // transactions cannot see a concurrent revocation, PostgreSQL at READ COMMITTED); a backend
-  // with one writer checks inside the transaction instead (SQLite overrides both forms, its
-  // blocking one waiting for its asynchronous one through AwaitCompletion).
+  // parent_family_id. The default writes the family, reads the parent again and revokes the new
+  // family if the parent was revoked meanwhile (for backends whose transactions cannot see a
+  // concurrent revocation); a backend with one writer checks inside the transaction instead.
   virtual Status CreateExchangedFamily(const TokenFamily& family,
                                        const std::optional<RefreshToken>& first_refresh);
   using WriteDone = std::function<void(Status)>;
@@ -102,7 +102,7 @@ class GrantStore {
   // Compare-and-set: if `old_hash` is current (not rotated) and its family live, marks it rotated
   // at `now` with `successor.token_hash` as successor and inserts `successor` -> kRotated.
   virtual StatusOr<RotateOutcome> RotateRefreshToken(const std::string& old_hash, int64_t now,
-                                                     const RefreshToken& successor);
+                                                     const RefreshToken& successor) = 0;
   using RotateDone = std::function<void(StatusOr<RotateOutcome>)>;
   virtual void RotateRefreshTokenAsync(const std::string& old_hash, int64_t now,
                                        const RefreshToken& successor, RotateDone done);
@@ -144,7 +144,7 @@ class GrantStore {
   virtual Status CreateFamilyForAssertion(const TokenFamily& family,
                                           const std::optional<RefreshToken>& first_refresh,
                                           const std::string& assertion_id,
-                                          int64_t assertion_expires_at);
+                                          int64_t assertion_expires_at) = 0;
   virtual void CreateFamilyForAssertionAsync(const TokenFamily& family,
                                              const std::optional<RefreshToken>& first_refresh,
                                              const std::string& assertion_id,
@@ -155,13 +155,6 @@ class GrantStore {
   // own exp), after which the token is dead anyway. Idempotent.
   virtual Status RevokeAccessToken(const std::string& token_id, int64_t expires_at) = 0;
   virtual StatusOr<bool> IsAccessTokenRevoked(const std::string& token_id) = 0;
-
- protected:
-  // Calls `start` with a completion and waits until it has run: the blocking form of an
-  // asynchronous write. Instantiated for Status, StatusOr<RedeemOutcome> and
-  // StatusOr<RotateOutcome>.
-  template <typename Result>
-  static Result AwaitCompletion(const std::function<void(std::function<void(Result)>)>& start);
 };
 
 }  // namespace ts::storage

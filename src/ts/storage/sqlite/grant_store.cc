@@ -113,7 +113,8 @@ StatusOr<AuthorizationCode> SqliteStore::GetAuthorizationCode(const std::string&
 
 namespace {
 
-// RedeemAuthorizationCode's transaction body (grant_store.h).
+// RedeemAuthorizationCode's transaction body (grant_store.h), shared by the blocking and the
+// asynchronous call.
 StatusOr<RedeemOutcome> RedeemInTransaction(Connection& c, const std::string& code_hash,
                                             int64_t now, const TokenFamily& family,
                                             const std::optional<RefreshToken>& first_refresh,
@@ -153,7 +154,7 @@ StatusOr<RedeemOutcome> RedeemInTransaction(Connection& c, const std::string& co
   return RedeemOutcome::kRedeemed;
 }
 
-// A redemption's argument checks; the family's scopes as stored.
+// The argument checks of both redemptions; the family's scopes as stored.
 StatusOr<FamilyScopes> RedemptionScopes(int64_t now, const TokenFamily& family,
                                         const std::optional<RefreshToken>& first_refresh) {
   if (now <= 0) return InvalidArgumentError("now must be positive (0 means unused)");
@@ -161,6 +162,15 @@ StatusOr<FamilyScopes> RedemptionScopes(int64_t now, const TokenFamily& family,
 }
 
 }  // namespace
+
+StatusOr<RedeemOutcome> SqliteStore::RedeemAuthorizationCode(
+    const std::string& code_hash, int64_t now, const TokenFamily& family,
+    const std::optional<RefreshToken>& first_refresh) {
+  TS_ASSIGN_OR_RETURN(FamilyScopes scopes, RedemptionScopes(now, family, first_refresh));
+  return impl_->Write([&](Connection& c) {
+    return RedeemInTransaction(c, code_hash, now, family, first_refresh, scopes);
+  });
+}
 
 void SqliteStore::RedeemAuthorizationCodeAsync(const std::string& code_hash, int64_t now,
                                                const TokenFamily& family,
@@ -186,8 +196,9 @@ Status SqliteStore::CreateFamily(const TokenFamily& family,
 
 namespace {
 
-// CreateExchangedFamily's transaction body (grant_store.h). The one writer serializes it with every
-// revocation, so the parent's state read here is the state the insert commits against.
+// CreateExchangedFamily's transaction body (grant_store.h), shared by the blocking and the asynchronous
+// call. The one writer serializes it with every revocation, so the parent's state read here is
+// the state the insert commits against.
 Status CreateExchangedFamilyInTransaction(Connection& c, const TokenFamily& family,
                                           const std::optional<RefreshToken>& first_refresh,
                                           const FamilyScopes& scopes) {
@@ -203,7 +214,7 @@ Status CreateExchangedFamilyInTransaction(Connection& c, const TokenFamily& fami
   return InsertFamilyAndFirstRefresh(c, family, first_refresh, scopes);
 }
 
-// CreateExchangedFamily's argument checks; the family's scopes as stored.
+// The argument checks of both CreateExchangedFamily calls; the family's scopes as stored.
 StatusOr<FamilyScopes> ExchangedFamilyScopes(const TokenFamily& family,
                                              const std::optional<RefreshToken>& first_refresh) {
   if (family.parent_family_id.empty()) {
@@ -214,12 +225,12 @@ StatusOr<FamilyScopes> ExchangedFamilyScopes(const TokenFamily& family,
 
 }  // namespace
 
-// The one writer checks the parent inside the transaction, so the blocking form waits for the
-// asynchronous one instead of GrantStore's read-after-write default.
 Status SqliteStore::CreateExchangedFamily(const TokenFamily& family,
                                           const std::optional<RefreshToken>& first_refresh) {
-  return AwaitCompletion<Status>(
-      [&](WriteDone done) { CreateExchangedFamilyAsync(family, first_refresh, std::move(done)); });
+  TS_ASSIGN_OR_RETURN(FamilyScopes scopes, ExchangedFamilyScopes(family, first_refresh));
+  return impl_->Write([&](Connection& c) {
+    return CreateExchangedFamilyInTransaction(c, family, first_refresh, scopes);
+  });
 }
 
 void SqliteStore::CreateExchangedFamilyAsync(const TokenFamily& family,
@@ -291,7 +302,8 @@ StatusOr<RefreshTokenWithFamily> SqliteStore::GetRefreshToken(const std::string&
 
 namespace {
 
-// RotateRefreshToken's transaction body (grant_store.h), also CheckAndRotateRefreshTokenAsync's.
+// RotateRefreshToken's transaction body (grant_store.h), shared by the blocking and the asynchronous
+// call.
 StatusOr<RotateOutcome> RotateInTransaction(Connection& c, const std::string& old_hash, int64_t now,
                                             const RefreshToken& successor,
                                             const std::string& scopes) {
@@ -338,6 +350,13 @@ StatusOr<std::string> RotationScopes(int64_t now, const RefreshToken& successor)
 
 }  // namespace
 
+StatusOr<RotateOutcome> SqliteStore::RotateRefreshToken(const std::string& old_hash, int64_t now,
+                                                        const RefreshToken& successor) {
+  TS_ASSIGN_OR_RETURN(std::string scopes, RotationScopes(now, successor));
+  return impl_->Write(
+      [&](Connection& c) { return RotateInTransaction(c, old_hash, now, successor, scopes); });
+}
+
 void SqliteStore::CheckAndRotateRefreshTokenAsync(const std::string& old_hash, int64_t now,
                                                   const RotationCheck& check, RotateDone done) {
   if (Status valid = ValidRotationTime(now); !valid.ok()) return done(valid);
@@ -367,7 +386,7 @@ void SqliteStore::RotateRefreshTokenAsync(const std::string& old_hash, int64_t n
 
 namespace {
 
-// CreateFamilyForAssertion's transaction body (grant_store.h).
+// CreateFamilyForAssertion's transaction body, shared by the blocking and the asynchronous call.
 Status CreateFamilyForAssertionInTransaction(Connection& c, const TokenFamily& family,
                                              const std::optional<RefreshToken>& first_refresh,
                                              const FamilyScopes& scopes,
@@ -382,7 +401,7 @@ Status CreateFamilyForAssertionInTransaction(Connection& c, const TokenFamily& f
   return InsertFamilyAndFirstRefresh(c, family, first_refresh, scopes);
 }
 
-// CreateFamilyForAssertion's argument checks; the family's scopes as stored.
+// The argument checks of both CreateFamilyForAssertion calls; the family's scopes as stored.
 StatusOr<FamilyScopes> AssertionFamilyScopes(const TokenFamily& family,
                                              const std::optional<RefreshToken>& first_refresh,
                                              const std::string& assertion_id) {
@@ -391,6 +410,18 @@ StatusOr<FamilyScopes> AssertionFamilyScopes(const TokenFamily& family,
 }
 
 }  // namespace
+
+Status SqliteStore::CreateFamilyForAssertion(const TokenFamily& family,
+                                             const std::optional<RefreshToken>& first_refresh,
+                                             const std::string& assertion_id,
+                                             int64_t assertion_expires_at) {
+  TS_ASSIGN_OR_RETURN(FamilyScopes scopes,
+                      AssertionFamilyScopes(family, first_refresh, assertion_id));
+  return impl_->Write([&](Connection& c) {
+    return CreateFamilyForAssertionInTransaction(c, family, first_refresh, scopes, assertion_id,
+                                                 assertion_expires_at);
+  });
+}
 
 void SqliteStore::CreateFamilyForAssertionAsync(const TokenFamily& family,
                                                 const std::optional<RefreshToken>& first_refresh,

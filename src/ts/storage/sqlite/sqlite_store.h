@@ -164,10 +164,15 @@ class SqliteStore final : public Store {
   StatusOr<LoginFailures> GetLoginFailures(const std::string& key) override;
   Status ClearLoginFailures(const std::string& key) override;
 
-  // GrantStore (sqlite/grant_store.cc). The token endpoint's writes are written once, in their
-  // asynchronous form, for the group-commit writer; GrantStore's blocking forms wait for them.
+  // GrantStore (sqlite/grant_store.cc). The token endpoint's four writes are implemented in both
+  // forms, sharing one transaction body each: the asynchronous one for the io threads, and the
+  // blocking one because its callers wait on one broadcast per batch rather than one wake-up
+  // each (grant_store.h).
   Status CreateAuthorizationCode(const AuthorizationCode& code) override;
   StatusOr<AuthorizationCode> GetAuthorizationCode(const std::string& code_hash) override;
+  StatusOr<RedeemOutcome> RedeemAuthorizationCode(
+      const std::string& code_hash, int64_t now, const TokenFamily& family,
+      const std::optional<RefreshToken>& first_refresh) override;
   void RedeemAuthorizationCodeAsync(const std::string& code_hash, int64_t now,
                                     const TokenFamily& family,
                                     const std::optional<RefreshToken>& first_refresh,
@@ -182,11 +187,17 @@ class SqliteStore final : public Store {
   StatusOr<TokenFamily> GetFamily(const std::string& family_id) override;
   Status RevokeFamily(const std::string& family_id, int64_t now) override;
   StatusOr<RefreshTokenWithFamily> GetRefreshToken(const std::string& token_hash) override;
+  StatusOr<RotateOutcome> RotateRefreshToken(const std::string& old_hash, int64_t now,
+                                             const RefreshToken& successor) override;
   void RotateRefreshTokenAsync(const std::string& old_hash, int64_t now,
                                const RefreshToken& successor, RotateDone done) override;
   void CheckAndRotateRefreshTokenAsync(const std::string& old_hash, int64_t now,
                                        const RotationCheck& check, RotateDone done) override;
   bool GrantsWithoutBlocking() const override { return true; }
+  Status CreateFamilyForAssertion(const TokenFamily& family,
+                                  const std::optional<RefreshToken>& first_refresh,
+                                  const std::string& assertion_id,
+                                  int64_t assertion_expires_at) override;
   void CreateFamilyForAssertionAsync(const TokenFamily& family,
                                      const std::optional<RefreshToken>& first_refresh,
                                      const std::string& assertion_id, int64_t assertion_expires_at,
