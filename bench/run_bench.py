@@ -356,6 +356,8 @@ def main():
     if opts.smoke:
         failed = {k: r["errors"] for k, r in runs.items() if r["errors"] or not r["ok"]}
         shutil.rmtree(workdir, ignore_errors=True)
+        with open(os.path.join(OUT, "results.json"), "w") as f:
+            json.dump({"machine": info, "runs": runs}, f, indent=1)
         if failed:
             sys.exit(f"run_bench --smoke: scenarios with errors or no successes: {failed}")
         print(f"run_bench --smoke: {len(runs)} scenarios, every request succeeded")
