@@ -196,9 +196,9 @@ Status SqliteStore::CreateFamily(const TokenFamily& family,
 
 namespace {
 
-// CreateExchangedFamily's transaction body (grant_store.h), shared by the blocking and the asynchronous
-// call. The one writer serializes it with every revocation, so the parent's state read here is
-// the state the insert commits against.
+// CreateExchangedFamily's transaction body (grant_store.h), shared by the blocking and the
+// asynchronous call. The one writer serializes it with every revocation, so the parent's state read
+// here is the state the insert commits against.
 Status CreateExchangedFamilyInTransaction(Connection& c, const TokenFamily& family,
                                           const std::optional<RefreshToken>& first_refresh,
                                           const FamilyScopes& scopes) {
@@ -302,8 +302,8 @@ StatusOr<RefreshTokenWithFamily> SqliteStore::GetRefreshToken(const std::string&
 
 namespace {
 
-// RotateRefreshToken's transaction body (grant_store.h), shared by the blocking and the asynchronous
-// call.
+// RotateRefreshToken's transaction body (grant_store.h), shared by the blocking and the
+// asynchronous call.
 StatusOr<RotateOutcome> RotateInTransaction(Connection& c, const std::string& old_hash, int64_t now,
                                             const RefreshToken& successor,
                                             const std::string& scopes) {
