@@ -50,7 +50,9 @@ class AwsCliTest(unittest.TestCase):
         redirect = harness.Browser(self.server).sign_in(challenge)
         r = self.server.cli("sso-oidc", "create-token-with-iam", "--client-id", APP,
                             "--grant-type", "authorization_code", "--code", redirect["code"],
-                            "--redirect-uri", REDIRECT, "--code-verifier", verifier)
+                            # One verifier in 64 starts with '-', which the CLI's argument
+                            # parser would take for an option: pass it joined with '='.
+                            "--redirect-uri", REDIRECT, f"--code-verifier={verifier}")
         self.assertEqual(r.returncode, 0, r.stderr)
         first = json.loads(r.stdout)
         self.assertEqual(first["tokenType"], "Bearer")
@@ -73,7 +75,7 @@ class AwsCliTest(unittest.TestCase):
         verifier, _ = harness.pkce_pair()
         r = self.server.cli("sso-oidc", "create-token-with-iam", "--client-id", APP,
                             "--grant-type", "authorization_code", "--code", "tsac_bogus",
-                            "--redirect-uri", REDIRECT, "--code-verifier", verifier)
+                            "--redirect-uri", REDIRECT, f"--code-verifier={verifier}")
         self.assertNotEqual(r.returncode, 0)
         self.assertIn("InvalidGrantException", r.stderr)
         self.assertIn("Invalid authorization code provided", r.stderr)
