@@ -25,6 +25,7 @@
 
 #include "ts/common/status.h"
 #include "ts/common/status_macros.h"
+#include "ts/storage/connection_lease.h"
 #include "ts/storage/postgres/postgres_store.h"
 #include "ts/storage/records.h"
 
@@ -243,31 +244,18 @@ class PostgresStore::Impl {
 
   Impl(std::string url, PostgresStoreOptions options) : url_(std::move(url)), options_(options) {}
 
-  // A connection checked out of the pool; returns it (or drops it when broken) on destruction.
-  class Lease {
-   public:
-    Lease(Impl* impl, std::unique_ptr<Connection> connection)
-        : impl_(impl), connection_(std::move(connection)) {}
-    Lease(Lease&& other) noexcept : impl_(other.impl_), connection_(std::move(other.connection_)) {}
-    Lease& operator=(Lease&&) = delete;
-    ~Lease() {
-      if (connection_ != nullptr) impl_->Release(std::move(connection_));
-    }
-    Connection& operator*() const { return *connection_; }
-
-   private:
-    Impl* impl_;
-    std::unique_ptr<Connection> connection_;
-  };
+  // A connection checked out of the pool; Release takes it back, or drops it when broken.
+  using Lease = ConnectionLease<Impl, Connection>;
 
   StatusOr<Lease> Acquire();
 
   void Release(std::unique_ptr<Connection> connection);
 
-  // Runs `fn(Connection&)` (returning Status or StatusOr<T>) in one transaction; commits if it
-  // succeeded, rolls back otherwise. Not retried (see the header on ambiguous commits).
+  // Requests sent to the server so far (PostgresStore::RoundTrips).
   int64_t round_trips() const { return round_trips_.load(std::memory_order_relaxed); }
 
+  // Runs `fn(Connection&)` (returning Status or StatusOr<T>) in one transaction; commits if it
+  // succeeded, rolls back otherwise. Not retried (see the header on ambiguous commits).
   template <typename Fn>
   auto Write(Fn&& fn) -> std::invoke_result_t<Fn, Connection&> {
     TS_ASSIGN_OR_RETURN(Lease lease, Acquire());

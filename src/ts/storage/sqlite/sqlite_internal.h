@@ -23,6 +23,7 @@
 
 #include "ts/common/status.h"
 #include "ts/common/status_macros.h"
+#include "ts/storage/connection_lease.h"
 #include "ts/storage/records.h"
 #include "ts/storage/row_codec.h"
 #include "ts/storage/sqlite/group_commit_writer.h"
@@ -436,22 +437,8 @@ class SqliteStore::Impl {
  public:
   Impl(std::string path, SqliteStoreOptions options) : path_(std::move(path)), options_(options) {}
 
-  // A connection checked out of the pool; returns it on destruction.
-  class Lease {
-   public:
-    Lease(Impl* impl, std::unique_ptr<Connection> connection)
-        : impl_(impl), connection_(std::move(connection)) {}
-    Lease(Lease&& other) noexcept : impl_(other.impl_), connection_(std::move(other.connection_)) {}
-    Lease& operator=(Lease&&) = delete;
-    ~Lease() {
-      if (connection_ != nullptr) impl_->Release(std::move(connection_));
-    }
-    Connection& operator*() const { return *connection_; }
-
-   private:
-    Impl* impl_;
-    std::unique_ptr<Connection> connection_;
-  };
+  // A connection checked out of the pool; Release takes it back.
+  using Lease = ConnectionLease<Impl, Connection>;
 
   StatusOr<Lease> Acquire();
 
