@@ -149,8 +149,9 @@ StatusOr<json::object> CreateApplication(const Env& env, Call& call) {
   }
   app.created_at = env.clock->NowUnixSeconds();
   TS_RETURN_IF_ERROR(env.storage.applications->PutApplication(app));
-  if (!tags.empty())
+  if (!tags.empty()) {
     TS_RETURN_IF_ERROR(env.storage.applications->TagResource(app.application_arn, tags));
+  }
   json::object out{{"ApplicationArn", app.application_arn}};
   TS_RETURN_IF_ERROR(Remember(env, idem, out));
   return out;
