@@ -157,6 +157,9 @@ struct AuthorizationCode {
   int64_t expires_at = 0;
   int64_t consumed_at = 0;  // 0: unused
   std::string family_id;    // the token family its redemption created
+  // The OpenID Connect `nonce` of the authorization request ("" when none was sent); the ID
+  // token of the code's redemption carries it (OIDC Core §3.1.2.1).
+  std::string nonce;
 };
 
 // Everything issued from one grant (a code redemption, a JWT bearer assertion, ...): refresh
@@ -200,6 +203,48 @@ struct LoginFailures {
   int64_t window_start = 0;
   int64_t window_end = 0;  // window_start + the window's length; purged after it
   int failures = 0;
+};
+
+// A client registered with sso-oidc RegisterClient: the AWS CLI, an IDE toolkit, a standard
+// OAuth client (docs/design/public-clients.md). For CreateToken its token families, codes and
+// device authorizations carry `client_id` where an IAM application's carry its ARN.
+struct RegisteredClient {
+  // base64url(16 random bytes) (22 characters) followed by base64url(the region), as AWS's
+  // client ids end in their region: a request to a server not serving that region answers
+  // InvalidRequestRegionException.
+  std::string client_id;
+  std::string secret_hash;  // hex SHA-256 of the clientSecret (256 random bits, never stored)
+  std::string client_name;
+  std::string client_type = "public";
+  std::vector<std::string> scopes;  // registered scopes: the ceiling of what it may ask for
+  std::vector<std::string> redirect_uris;
+  std::vector<std::string> grant_types;  // authorization_code, device_code URN, refresh_token
+  std::string issuer_url;                // as registered ("" when not given)
+  // The customer-managed application that bounds this client's scopes, grants, redirect URIs
+  // and users (its assignments); "" for none.
+  std::string entitled_application_arn;
+  int64_t created_at = 0;         // clientIdIssuedAt
+  int64_t secret_expires_at = 0;  // clientSecretExpiresAt; purged after it
+};
+
+// One RFC 8628 device authorization (StartDeviceAuthorization), from its start to its
+// redemption by CreateToken's device_code grant.
+struct DeviceAuthorization {
+  std::string device_code_hash;  // hex SHA-256 of the deviceCode
+  std::string user_code_hash;    // hex SHA-256 of the user code, normalised (upper case, no '-')
+  std::string client_id;
+  std::vector<std::string> scopes;
+  int64_t created_at = 0;
+  int64_t expires_at = 0;
+  int64_t interval = 1;  // seconds the client waits between polls
+  // PENDING until the user decides on the verification page, then APPROVED or DENIED.
+  std::string status = "PENDING";
+  std::string user_id;       // who approved (APPROVED only)
+  std::string session_hash;  // the sign-in session that approved: its sign-out revokes the family
+  int64_t auth_time = 0;
+  int64_t decided_at = 0;
+  int64_t consumed_at = 0;  // 0: not redeemed
+  std::string family_id;    // the token family its redemption created
 };
 
 struct RefreshToken {

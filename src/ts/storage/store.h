@@ -11,6 +11,7 @@
 //   KeyStore           token-signing keys                               key_store.h
 //   SessionStore       sign-in sessions, failed sign-in windows         session_store.h
 //   GrantStore         codes, token families, refresh tokens, ...       grant_store.h
+//   ClientStore        registered clients, device authorizations        client_store.h
 //   HousekeepingStore  the purge of what has expired                    housekeeping_store.h
 //
 // Contract shared by every method of every interface:
@@ -25,6 +26,7 @@
 #include <memory>
 
 #include "ts/storage/application_store.h"
+#include "ts/storage/client_store.h"
 #include "ts/storage/credential_store.h"
 #include "ts/storage/directory_store.h"
 #include "ts/storage/grant_store.h"
@@ -45,6 +47,7 @@ class Store : public InstanceStore,
               public KeyStore,
               public SessionStore,
               public GrantStore,
+              public ClientStore,
               public HousekeepingStore {
  public:
   ~Store() override = default;
