@@ -26,32 +26,48 @@ enum class DeviceRedeemOutcome {
 
 class ClientStore {
  public:
+  // TEMPORARY while the backends are written (issue 22): every method answers Unimplemented.
+  // The methods become pure virtual when SQLite and PostgreSQL implement them.
+  static Status Unimplemented() {
+    return Status(StatusCode::kInternal, "ClientStore is not implemented by this backend yet");
+  }
+
   virtual ~ClientStore() = default;
 
   // --- registered clients ---
   // AlreadyExists when the client id is taken.
-  virtual Status CreateClient(const RegisteredClient& client) = 0;
-  virtual StatusOr<RegisteredClient> GetClient(const std::string& client_id) = 0;
+  virtual Status CreateClient(const RegisteredClient& client) { return Unimplemented(); }
+  virtual StatusOr<RegisteredClient> GetClient(const std::string& client_id) {
+    return Unimplemented();
+  }
   // Registrations whose secret has not expired at `now` (what bounds the registrations an
   // unauthenticated caller can make).
-  virtual StatusOr<int64_t> CountLiveClients(int64_t now) = 0;
+  virtual StatusOr<int64_t> CountLiveClients(int64_t now) { return Unimplemented(); }
 
   // --- device authorizations ---
   // AlreadyExists when the device code, or the user code of an unexpired authorization, is
   // taken (the caller draws a new user code); nothing is written then.
-  virtual Status CreateDeviceAuthorization(const DeviceAuthorization& authorization) = 0;
+  virtual Status CreateDeviceAuthorization(const DeviceAuthorization& authorization) {
+    return Unimplemented();
+  }
   virtual StatusOr<DeviceAuthorization> GetDeviceAuthorization(
-      const std::string& device_code_hash) = 0;
+      const std::string& device_code_hash) {
+    return Unimplemented();
+  }
   // The unexpired authorization with this user code (NotFound when none is live at `now`).
   virtual StatusOr<DeviceAuthorization> GetDeviceAuthorizationByUserCode(
-      const std::string& user_code_hash, int64_t now) = 0;
+      const std::string& user_code_hash, int64_t now) {
+    return Unimplemented();
+  }
   // Compare-and-set: if the authorization is PENDING and unexpired at `now`, records the user's
   // decision (APPROVED with user_id, session_hash and auth_time, or DENIED) at `now`.
   // FailedPrecondition when it was decided before or has expired; NotFound when there is none.
   virtual Status DecideDeviceAuthorization(const std::string& user_code_hash, bool approve,
                                            const std::string& user_id,
                                            const std::string& session_hash, int64_t auth_time,
-                                           int64_t now) = 0;
+                                           int64_t now) {
+    return Unimplemented();
+  }
   // One transaction: if the authorization is APPROVED, unexpired at `now` and unused, marks it
   // consumed, records `family.family_id` on it, inserts `family` and, when given,
   // `first_refresh` -> kRedeemed. If it was consumed before, revokes the family that redemption
@@ -61,7 +77,9 @@ class ClientStore {
   // nothing.)
   virtual StatusOr<DeviceRedeemOutcome> RedeemDeviceAuthorization(
       const std::string& device_code_hash, int64_t now, const TokenFamily& family,
-      const std::optional<RefreshToken>& first_refresh) = 0;
+      const std::optional<RefreshToken>& first_refresh) {
+    return Unimplemented();
+  }
 };
 
 }  // namespace ts::storage
