@@ -36,6 +36,10 @@ struct TokenServiceOptions {
   // Reuse of a rotated refresh token within this many seconds returns the same successor
   // instead of revoking the family (RFC 9700 §4.14.2 leaves room for this; default off).
   int64_t refresh_grace_seconds = 0;
+  // `--require-pkce`: a code issued without a code_challenge is not redeemable. Otherwise PKCE
+  // is what AWS's model makes it for CreateTokenWithIAM, optional: a challenge binds the code
+  // to its verifier, and a code without one takes none (RFC 9700 §2.1.1).
+  bool require_pkce = false;
 };
 
 // The verified IAM identity that signed the request.
@@ -88,7 +92,8 @@ class TokenService {
   // InvalidRequestException (malformed JSON, wrong member types, missing members),
   // InvalidClientException (unknown or disabled application), AccessDeniedException (actor
   // policy), UnsupportedGrantTypeException, UnauthorizedClientException (grant not configured),
-  // InvalidGrantException (bad/expired/used code or refresh token, PKCE or redirect mismatch),
+  // InvalidGrantException (bad/expired/used code or refresh token, PKCE or redirect mismatch, a
+  // verifier for a code issued without a challenge),
   // InvalidScopeException (scope outside what may be granted). Internal on store failures.
   // Token exchange errors are listed at TokenExchangeGrant (docs/design/token-exchange.md).
   StatusOr<std::string> CreateTokenWithIam(const Caller& caller, std::string_view body) const;
