@@ -45,6 +45,31 @@ class AwsCliTest(unittest.TestCase):
         self.assertEqual(r.returncode, 0, r.stderr)
         self.assertIn("refreshToken", json.loads(r.stdout))
 
+    def test_demo_banner_url_without_pkce_works_as_in_aws_example(self):
+        """The banner's second URL, redeemed as AWS's CreateTokenWithIAM example does: the
+        printed command without --code-verifier."""
+        banner = "\n".join(self.server.banner)
+        urls = re.findall(r"^  (http://127\.0\.0\.1:\d+/authorize\?\S+)$", banner, re.M)
+        self.assertEqual(len(urls), 2, banner)
+        self.assertIn("code_challenge=", urls[0])
+        self.assertNotIn("code_challenge", urls[1])
+        browser = harness.Browser(self.server)
+        status, _, body, form = browser.open_login(urls[1][len(self.server.url):])
+        self.assertEqual(status, 200, body)
+        status, headers, body = browser.submit_login(form, "demo", harness.DEMO_PASSWORD)
+        self.assertEqual(status, 303, body)
+        code = harness.parse_redirect(headers["Location"])["code"]
+        command = re.search(r"^  aws (sso-oidc create-token-with-iam .*?--code CODE)$",
+                            banner.replace("\\\n", ""), re.M | re.S).group(1)
+        args = shlex.split(command.replace("CODE", code))
+        drop = {"--endpoint-url", "--code-verifier"}
+        args = [a for i, a in enumerate(args)
+                if a not in drop and (i == 0 or args[i - 1] not in drop)]
+        self.assertNotIn("--code-verifier", " ".join(args))
+        r = self.server.cli(*args)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertIn("refreshToken", json.loads(r.stdout))
+
     def test_redeem_and_refresh(self):
         verifier, challenge = harness.pkce_pair()
         redirect = harness.Browser(self.server).sign_in(challenge)
