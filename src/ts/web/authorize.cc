@@ -152,9 +152,10 @@ struct AuthorizeHandler::Outcome {
   bool prompt_login = false;  // ask for the password even with a live session
 
   // What validating the client found, for the checks that follow it.
-  bool registered = false;
-  std::vector<std::string> ceiling;  // the scopes the client may be granted
-  std::string refusal;               // why the client may not use this grant ("" if it may)
+  bool registered = false;                 // a RegisterClient client, not an application
+  std::vector<std::string> redirect_uris;  // its registered redirect URIs
+  std::vector<std::string> ceiling;        // the scopes the client may be granted
+  std::string refusal;                     // why the client may not use this grant ("" if it may)
 };
 
 AuthorizeHandler::AuthorizeHandler(AuthorizeStorage storage, ClockPtr clock,
@@ -187,28 +188,9 @@ void AuthorizeHandler::ValidateApplication(const AuthRequest& req, Outcome& out)
                           : "The server could not read the application. Try again.";
     return;
   }
-  const std::string redirect_uri = req.Get("redirect_uri");
-  if (redirect_uri.empty()) {
-    out.error = "invalid_request";
-    out.description = "The request has no redirect_uri.";
-    return;
-  }
-  if (!oauth::Contains(oauth::RedirectUris(*app), redirect_uri)) {
-    out.error = "invalid_request";
-    out.description =
-        "The redirect_uri is not registered for this application (exact match "
-        "required).";
-    return;
-  }
-  // Registered before redirect URIs were checked (http/uri.h)? Never redirect there.
-  if (auto problem = http::RedirectUriProblem(redirect_uri)) {
-    out.error = "invalid_request";
-    out.description = "The registered redirect_uri cannot be used: " + *problem +
-                      ". Register a valid one with PutApplicationGrant.";
-    return;
-  }
   out.client_id = app->application_arn;
   out.client_name = app->name.empty() ? app->application_arn : app->name;
+  out.redirect_uris = oauth::RedirectUris(*app);
   out.ceiling = oauth::AllowedScopes(*app);
   if (app->status != "ENABLED") out.refusal = "The application is disabled.";
   out.gate = std::move(*app);
@@ -236,30 +218,9 @@ void AuthorizeHandler::ValidateRegisteredClient(const AuthRequest& req, Outcome&
     out.description = "The server could not read the client. Try again.";
     return;
   }
-  const std::string redirect_uri = req.Get("redirect_uri");
-  if (redirect_uri.empty()) {
-    out.error = "invalid_request";
-    out.description = "The request has no redirect_uri.";
-    return;
-  }
-  bool registered = false;
-  for (const std::string& uri : client->redirect_uris) {
-    registered |= RedirectUriMatches(uri, redirect_uri);
-  }
-  if (!registered) {
-    out.error = "invalid_request";
-    out.description =
-        "The redirect_uri is not registered for this client (exact match required; a "
-        "loopback IP literal URI matches on any port).";
-    return;
-  }
-  if (auto problem = RegisteredRedirectProblem(redirect_uri)) {
-    out.error = "invalid_request";
-    out.description = "The redirect_uri cannot be used: " + *problem + ".";
-    return;
-  }
   out.client_id = client->client_id;
   out.client_name = client->client_name.empty() ? client->client_id : client->client_name;
+  out.redirect_uris = client->redirect_uris;
   out.ceiling = client->scopes;
   if (!oauth::Contains(client->grant_types, oauth::kGrantAuthorizationCode)) {
     out.refusal = "The client is not registered for the authorization_code grant.";
@@ -294,6 +255,33 @@ AuthorizeHandler::Outcome AuthorizeHandler::Validate(const AuthRequest& req) {
     ValidateRegisteredClient(req, out);
   }
   if (!out.error.empty()) return out;
+  const std::string redirect_uri = req.Get("redirect_uri");
+  if (redirect_uri.empty()) {
+    out.error = "invalid_request";
+    out.description = "The request has no redirect_uri.";
+    return out;
+  }
+  bool registered = false;
+  for (const std::string& uri : out.redirect_uris) {
+    registered |= out.registered ? RedirectUriMatches(uri, redirect_uri) : uri == redirect_uri;
+  }
+  if (!registered) {
+    out.error = "invalid_request";
+    out.description = out.registered
+                          ? "The redirect_uri is not registered for this client (exact match "
+                            "required; a loopback IP literal URI matches on any port)."
+                          : "The redirect_uri is not registered for this application (exact match "
+                            "required).";
+    return out;
+  }
+  // Registered before redirect URIs were checked (http/uri.h)? Never redirect there.
+  if (auto problem = out.registered ? RegisteredRedirectProblem(redirect_uri)
+                                    : http::RedirectUriProblem(redirect_uri)) {
+    out.error = "invalid_request";
+    out.description = "The registered redirect_uri cannot be used: " + *problem +
+                      (out.registered ? "." : ". Register a valid one with PutApplicationGrant.");
+    return out;
+  }
 
   // The redirect URI is trusted from here on: errors go back to it.
   out.kind = Outcome::kRedirectError;

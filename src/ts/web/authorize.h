@@ -76,7 +76,7 @@ class AuthorizeHandler {
 
  private:
   Outcome Validate(const AuthRequest& req);
-  // Validate's first part: the client and its redirect URI (page errors only).
+  // Validate's first part: the client's record (page errors only).
   void ValidateApplication(const AuthRequest& req, Outcome& out);
   void ValidateRegisteredClient(const AuthRequest& req, Outcome& out);
   http::Response IssueCode(const AuthRequest& req, const Outcome& ok,

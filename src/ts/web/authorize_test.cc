@@ -18,6 +18,7 @@
 #include "ts/crypto/password.h"
 #include "ts/storage/sqlite/sqlite_store.h"
 #include "ts/tokens/token_minter.h"
+#include "ts/web/web_test_util.h"
 
 namespace ts::web {
 namespace {
@@ -33,32 +34,13 @@ using ::ts::testing::IsOk;
 
 namespace fs = std::filesystem;
 
-using Params = std::vector<std::pair<std::string, std::string>>;
+using namespace test_util;  // NOLINT(google-build-using-namespace): the fixture's vocabulary
 
-constexpr int64_t kNow = 1'700'000'000;
-constexpr char kPublicUrl[] = "http://127.0.0.1:8080";
-constexpr char kIssuer[] = "http://127.0.0.1:8080/ssoins-111111111111";
-constexpr char kApp[] = "arn:aws:sso::123456789012:application/ssoins-111111111111/apl-1";
 constexpr char kOpenApp[] = "arn:aws:sso::123456789012:application/ssoins-111111111111/apl-2";
-constexpr char kDisabledApp[] = "arn:aws:sso::123456789012:application/ssoins-111111111111/apl-3";
 constexpr char kRedirect[] = "https://mywebapp.example/redirect";
 constexpr char kChallenge[] = "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM";  // RFC 7636 App. B
-constexpr char kAlice[] = "11111111-1111-4111-8111-111111111111";
-constexpr char kBob[] = "22222222-2222-4222-8222-222222222222";
-constexpr char kPassword[] = "correct horse battery staple";
-// A registered client's id (public-clients.md: base64url(16 bytes) + base64url(region)).
-constexpr char kClient[] = "AbCdEfGhIjKlMnOpQrStUvdXMtZWFzdC0x";
 constexpr char kLoopback[] = "http://127.0.0.1/oauth/callback";
 constexpr char kLoopbackWithPort[] = "http://127.0.0.1:54321/oauth/callback";
-
-std::string Query(const Params& params) {
-  std::string out;
-  for (const auto& [k, v] : params) {
-    if (!out.empty()) out.push_back('&');
-    out += http::PercentEncode(k) + "=" + http::PercentEncode(v);
-  }
-  return out;
-}
 
 Params ValidParams(const std::string& app = kApp) {
   return {{"response_type", "code"},      {"client_id", app},
@@ -80,35 +62,11 @@ Params With(Params params, const std::string& key, const std::string& value) {
 http::Request GetRequest(const Params& params, const std::string& cookie = "") {
   http::Request r;
   r.method = "GET";
-  r.target = "/authorize?" + Query(params);
+  r.target = "/authorize?" + Form(params);
   r.headers.push_back({"host", "127.0.0.1:8080"});
   if (!cookie.empty()) r.headers.push_back({"cookie", cookie});
   r.remote_address = "127.0.0.1";
   return r;
-}
-
-std::vector<std::string> SetCookies(const http::Response& r) {
-  std::vector<std::string> out;
-  for (const http::Header& h : r.headers) {
-    if (h.name == "Set-Cookie" || h.name == "set-cookie") out.push_back(h.value);
-  }
-  return out;
-}
-
-// The value of cookie `name` in the response's Set-Cookie headers ("" if none).
-std::string CookieFrom(const http::Response& r, const std::string& name) {
-  for (const std::string& c : SetCookies(r)) {
-    if (c.rfind(name + "=", 0) == 0)
-      return c.substr(name.size() + 1, c.find(';') - name.size() - 1);
-  }
-  return "";
-}
-
-std::string SetCookieFor(const http::Response& r, const std::string& name) {
-  for (const std::string& c : SetCookies(r)) {
-    if (c.rfind(name + "=", 0) == 0) return c;
-  }
-  return "";
 }
 
 // The redirect's target (before '?') and its query parameters.
@@ -223,7 +181,7 @@ class AuthorizeTest : public ::testing::Test {
     r.headers.push_back({"content-type", "application/x-www-form-urlencoded"});
     if (!csrf_cookie.empty()) r.headers.push_back({"cookie", "tessera_csrf=" + csrf_cookie});
     if (!origin.empty()) r.headers.push_back({"origin", origin});
-    r.body = Query(form);
+    r.body = Form(form);
     r.remote_address = "192.0.2.10";
     return r;
   }

@@ -17,6 +17,7 @@
 #include "ts/storage/sqlite/sqlite_store.h"
 #include "ts/tokens/token_minter.h"
 #include "ts/web/authorize.h"
+#include "ts/web/web_test_util.h"
 
 namespace ts::web {
 namespace {
@@ -30,43 +31,10 @@ using ::ts::testing::IsOk;
 
 namespace fs = std::filesystem;
 
-using Params = std::vector<std::pair<std::string, std::string>>;
+using namespace test_util;  // NOLINT(google-build-using-namespace): the fixture's vocabulary
 
-constexpr int64_t kNow = 1'700'000'000;
-constexpr char kPublicUrl[] = "http://127.0.0.1:8080";
-constexpr char kIssuer[] = "http://127.0.0.1:8080/ssoins-111111111111";
-constexpr char kApp[] = "arn:aws:sso::123456789012:application/ssoins-111111111111/apl-1";
-constexpr char kDisabledApp[] = "arn:aws:sso::123456789012:application/ssoins-111111111111/apl-3";
-constexpr char kAlice[] = "11111111-1111-4111-8111-111111111111";
-constexpr char kBob[] = "22222222-2222-4222-8222-222222222222";
-constexpr char kPassword[] = "correct horse battery staple";
-constexpr char kClient[] = "AbCdEfGhIjKlMnOpQrStUvdXMtZWFzdC0x";
 constexpr char kCode[] = "BCDFGHJK";  // shown as BCDF-GHJK
 constexpr char kDeviceCodeHash[] = "device-code-hash";
-
-std::string Form(const Params& params) {
-  std::string out;
-  for (const auto& [k, v] : params) {
-    if (!out.empty()) out.push_back('&');
-    out += http::PercentEncode(k) + "=" + http::PercentEncode(v);
-  }
-  return out;
-}
-
-std::string SetCookieFor(const http::Response& r, const std::string& name) {
-  for (const http::Header& h : r.headers) {
-    if ((h.name == "Set-Cookie" || h.name == "set-cookie") && h.value.rfind(name + "=", 0) == 0) {
-      return h.value;
-    }
-  }
-  return "";
-}
-
-std::string CookieFrom(const http::Response& r, const std::string& name) {
-  const std::string c = SetCookieFor(r, name);
-  if (c.empty()) return "";
-  return c.substr(name.size() + 1, c.find(';') - name.size() - 1);
-}
 
 int Count(const std::string& text, const std::string& what) {
   int n = 0;

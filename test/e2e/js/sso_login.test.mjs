@@ -8,9 +8,8 @@
 //   a denial; wrong codes throttled.
 // Screenshots of the device pages go to $TS_ARTIFACTS_DIR.
 import assert from 'node:assert/strict';
-import { existsSync, mkdirSync, mkdtempSync, rmSync } from 'node:fs';
+import { mkdirSync } from 'node:fs';
 import { createServer } from 'node:http';
-import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 
@@ -20,19 +19,13 @@ import {
   SSOOIDCClient,
   StartDeviceAuthorizationCommand,
 } from '@aws-sdk/client-sso-oidc';
-import { chromium } from 'playwright-core';
 
-import { DEMO_PASSWORD, Server, pkcePair } from './harness.mjs';
+import { DEMO_PASSWORD, Server, launchChromium, pkcePair } from './harness.mjs';
 
-const CHROMIUM = process.env.TS_CHROMIUM ?? '/usr/bin/chromium';
 const ARTIFACTS = resolve(process.env.TS_ARTIFACTS_DIR ?? 'build/test-artifacts');
 const ACTION_TIMEOUT_MS = 15_000;
 const START_URL = 'https://d-3333333333.awsapps.com/start';
 const DEVICE_GRANT = 'urn:ietf:params:oauth:grant-type:device_code';
-
-if (!existsSync(CHROMIUM)) {
-  throw new Error(`${CHROMIUM} is missing: run scripts/install-deps.sh --test`);
-}
 
 // The CLI's local callback server: 127.0.0.1 on an ephemeral port, answering /oauth/callback.
 async function callbackServer() {
@@ -58,7 +51,6 @@ async function callbackServer() {
 
 let server;
 let sso;
-let userDataDir;
 let context;
 
 async function newPage() {
@@ -105,26 +97,11 @@ describe('aws sso login in headless Chromium', () => {
       credentials: { accessKeyId: 'unused', secretAccessKey: 'unused' },
       maxAttempts: 1,
     });
-    userDataDir = mkdtempSync(join(tmpdir(), 'tessera-e2e-chromium-'));
-    context = await chromium.launchPersistentContext(userDataDir, {
-      executablePath: CHROMIUM,
-      headless: true,
-      args: [
-        '--no-sandbox',
-        '--disable-gpu',
-        '--no-first-run',
-        '--disable-background-networking',
-        '--disable-component-update',
-        '--disable-sync',
-      ],
-      viewport: { width: 800, height: 720 },
-      timeout: 60_000,
-    });
+    context = await launchChromium({ viewport: { width: 800, height: 720 } });
   });
   after(async () => {
     await context?.close();
     await server?.stop();
-    if (userDataDir) rmSync(userDataDir, { recursive: true, force: true });
   });
 
   test('browser flow: the loopback callback on an ephemeral port receives the code', async () => {
