@@ -48,7 +48,9 @@ Status PostgresStore::RevokeSession(const std::string& session_hash, int64_t now
                "f AS (UPDATE token_families SET revoked_at = $2 WHERE session_hash = $1 "
                "AND revoked_at = 0 AND EXISTS (SELECT 1 FROM s)), "
                "c AS (DELETE FROM authorization_codes WHERE session_hash = $1 "
-               "AND consumed_at = 0 AND EXISTS (SELECT 1 FROM s)) "
+               "AND consumed_at = 0 AND EXISTS (SELECT 1 FROM s)), "
+               "d AS (DELETE FROM device_authorizations WHERE session_hash = $1 "
+               "AND consumed_at = 0 AND status = 'APPROVED' AND EXISTS (SELECT 1 FROM s)) "
                "SELECT count(*) FROM s",
                MakeParams(session_hash, now)));
     if (r.Int(0, 0) == 0) return NotFoundError("no such sign-in session");

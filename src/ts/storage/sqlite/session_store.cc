@@ -63,7 +63,14 @@ Status SqliteStore::RevokeSession(const std::string& session_hash, int64_t now) 
                               "WHERE session_hash = ? AND revoked_at = 0",
                               now, session_hash)
                            .status());
-    return Change(c, "DELETE FROM authorization_codes WHERE session_hash = ? AND consumed_at = 0",
+    TS_RETURN_IF_ERROR(
+        Change(c, "DELETE FROM authorization_codes WHERE session_hash = ? AND consumed_at = 0",
+               session_hash)
+            .status());
+    // What the session approved on the device verification page and no device has redeemed.
+    return Change(c,
+                  "DELETE FROM device_authorizations WHERE session_hash = ? AND consumed_at = 0 "
+                  "AND status = 'APPROVED'",
                   session_hash)
         .status();
   });
