@@ -229,8 +229,8 @@ StatusOr<DeviceRedeemOutcome> PostgresStore::RedeemDeviceAuthorization(
     if (r.rows() == 0) return NotFoundError("no such device authorization");
     const std::string status = r.Text(0, 0);
     if (r.Int(0, 3) != 0) {
-      // A device code redeemed twice was stolen or replayed (RFC 8628 §5.6, RFC 6749 §4.1.2):
-      // end what the first redemption issued, and what was exchanged from it.
+      // A device code redeemed twice was stolen or replayed (as a code used twice, RFC 6749
+      // §4.1.2): end what the first redemption issued, and what was exchanged from it.
       TS_RETURN_IF_ERROR(RevokeFamilyTree(c, r.Text(0, 4), now).status());
       return DeviceRedeemOutcome::kAlreadyRedeemed;
     }

@@ -267,7 +267,7 @@ StatusOr<DeviceRedeemOutcome> RedeemDeviceInTransaction(
     previous_family = stmt.Text(4);
   }
   if (consumed_at != 0) {
-    // A device code redeemed twice was stolen or replayed (RFC 8628 §5.6 and RFC 6749 §4.1.2):
+    // A device code redeemed twice was stolen or replayed (as a code used twice, RFC 6749 §4.1.2):
     // end what the first redemption issued, and what was exchanged from it.
     TS_RETURN_IF_ERROR(RevokeFamilyTree(c, previous_family, now).status());
     return DeviceRedeemOutcome::kAlreadyRedeemed;
