@@ -13,10 +13,6 @@
 #include "ts/common/status.h"
 #include "ts/storage/records.h"
 
-// TEMPORARY (with the defaults below): they name parameters they do not use.
-#pragma GCC diagnostic push
-#pragma GCC diagnostic ignored "-Wunused-parameter"
-
 namespace ts::storage {
 
 // What RedeemDeviceAuthorization did.
@@ -78,5 +74,3 @@ class ClientStore {
 };
 
 }  // namespace ts::storage
-
-#pragma GCC diagnostic pop
