@@ -283,6 +283,13 @@ class BlockingStore final : public storage::Store {
   Status CreateMeta(const std::string& key, const std::string& value) override {
     return inner_->CreateMeta(key, value);
   }
+  StatusOr<storage::LoginAttempt> ReserveLoginAttempt(const std::string& key, int64_t now,
+                                                      int64_t window_seconds, int limit) override {
+    return inner_->ReserveLoginAttempt(key, now, window_seconds, limit);
+  }
+  Status RefundLoginAttempt(const std::string& key, int64_t window_start) override {
+    return inner_->RefundLoginAttempt(key, window_start);
+  }
   StatusOr<storage::LoginFailures> RecordLoginFailure(const std::string& key, int64_t now,
                                                       int64_t window_seconds) override {
     return inner_->RecordLoginFailure(key, now, window_seconds);

@@ -152,6 +152,9 @@ class PostgresStore final : public Store {
   Status CreateSession(const SignInSession& session) override;
   StatusOr<SignInSession> GetSession(const std::string& session_hash) override;
   Status RevokeSession(const std::string& session_hash, int64_t now) override;
+  StatusOr<LoginAttempt> ReserveLoginAttempt(const std::string& key, int64_t now,
+                                             int64_t window_seconds, int limit) override;
+  Status RefundLoginAttempt(const std::string& key, int64_t window_start) override;
   StatusOr<LoginFailures> RecordLoginFailure(const std::string& key, int64_t now,
                                              int64_t window_seconds) override;
   StatusOr<LoginFailures> GetLoginFailures(const std::string& key) override;
