@@ -171,8 +171,11 @@ DevicePageHandler::Found DevicePageHandler::Lookup(const std::string& entered,
   const std::string code = NormalizeUserCode(entered.substr(0, kMaxEnteredLength + 1));
   if (code.empty()) return fail(400, "Enter the code shown on your device.");
   // RFC 8628 §5.1: a user code has little entropy, so guesses are limited per client address.
-  const std::string throttle_key = "device:addr:" + remote_address;
-  if (int64_t wait = code_throttle_.RetryAfter(throttle_key, now); wait > 0) {
+  // Reserved before the lookup (throttle.h), so lookups in flight cannot outrun the limit; a
+  // code that names a pending authorization gives it back.
+  ThrottledAttempt attempt =
+      ThrottledAttempt::Reserve({{&code_throttle_, "device:addr:" + remote_address}}, now);
+  if (const int64_t wait = attempt.retry_after(); wait > 0) {
     return fail(429, "Too many incorrect codes. Try again in " + Minutes(wait) + ".");
   }
   const std::string code_hash = tokens::TokenMinter::Hash(code);
@@ -183,13 +186,16 @@ DevicePageHandler::Found DevicePageHandler::Lookup(const std::string& entered,
   if (!authorization.ok()) {
     if (authorization.status().code() != StatusCode::kNotFound) {
       std::cerr << "device: " << authorization.status().ToString() << "\n";
+      attempt.Refund();  // not the user's mistake
       return fail(503, "The server could not look the code up. Try again.");
     }
-    code_throttle_.RecordFailure(throttle_key, now);
+    // The reservation stays: a wrong code.
     return fail(400,
                 "That code is not valid or has expired. Check the code on your device and enter "
                 "it again.");
   }
+  // A real code, whatever follows: not a guess.
+  attempt.Refund();
   if (authorization->status != "PENDING") {
     return fail(400, "This code has already been used. Start again on your device.");
   }

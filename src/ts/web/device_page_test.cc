@@ -10,6 +10,7 @@
 #include <utility>
 #include <vector>
 
+#include "test/common/concurrently.h"
 #include "test/common/status_matchers.h"
 #include "test/common/temp_dir.h"
 #include "ts/common/clock.h"
@@ -410,6 +411,42 @@ TEST_F(DevicePageTest, UnknownCodesAreCountedPerAddressAndThrottled) {
   // Once the window has passed, codes are looked up again (this one has expired meanwhile).
   clock_->Advance(std::chrono::seconds(15 * 60));
   ExpectCodeForm(EnterCode(), 400, "That code is not valid or has expired.");
+}
+
+// Guesses sent at once cannot outrun the limit: each is reserved before its lookup.
+TEST_F(DevicePageTest, ConcurrentWrongCodesAreThrottledAtTheLimit) {
+  Start();
+  OpenPage();
+  constexpr int kGuesses = 24;
+  std::vector<http::Response> answers(kGuesses);
+  ::ts::testing::RunConcurrently(kGuesses, [&](int i) {
+    answers[i] = EnterCode("BCDF-GH" + std::string(1, "LMNPQRSTVWXZ"[i % 12]) +
+                           std::string(1, "BC"[i / 12]));
+  });
+  int wrong = 0;
+  int throttled = 0;
+  for (const http::Response& r : answers) {
+    if (r.status == 400) {
+      EXPECT_THAT(r.body, HasSubstr("That code is not valid or has expired."));
+      ++wrong;
+    } else {
+      EXPECT_EQ(r.status, 429) << r.body;
+      EXPECT_THAT(r.body, HasSubstr("Too many incorrect codes."));
+      ++throttled;
+    }
+  }
+  EXPECT_EQ(wrong, 10);
+  EXPECT_EQ(throttled, kGuesses - 10);
+  EXPECT_EQ(EnterCode().status, 429);
+}
+
+// A right code is not a guess: it leaves the address's window as it was.
+TEST_F(DevicePageTest, RightCodesAreNotCountedAsGuesses) {
+  Start();
+  OpenPage();
+  for (int i = 0; i < 12; ++i) ASSERT_EQ(EnterCode().status, 200) << i;
+  for (int i = 0; i < 10; ++i) ASSERT_EQ(EnterCode("BCDF-GHJL").status, 400) << i;
+  EXPECT_EQ(EnterCode().status, 429);
 }
 
 TEST_F(DevicePageTest, AnExpiredCodeIsNotValid) {

@@ -1,6 +1,5 @@
 #include "ts/web/sign_in.h"
 
-#include <algorithm>
 #include <iostream>
 
 #include "ts/crypto/digest.h"
@@ -122,9 +121,11 @@ SignIn::Result SignIn::PasswordSignIn(const std::string& user_name, const std::s
   const int64_t now = clock_->NowUnixSeconds();
   const std::string user_key = "user:" + user_name;
   const std::string address_key = "addr:" + remote_address;
-  int64_t wait = std::max(user_throttle_.RetryAfter(user_key, now),
-                          address_throttle_.RetryAfter(address_key, now));
-  if (wait > 0) {
+  // Reserved before the password is checked, refunded if it is right (throttle.h): guesses in
+  // flight count against the limit as they are made.
+  ThrottledAttempt attempt = ThrottledAttempt::Reserve(
+      {{&user_throttle_, user_key}, {&address_throttle_, address_key}}, now);
+  if (const int64_t wait = attempt.retry_after(); wait > 0) {
     int64_t minutes = (wait + 59) / 60;
     return fail(429, "Too many failed sign-in attempts. Try again in " + std::to_string(minutes) +
                          (minutes == 1 ? " minute." : " minutes."));
@@ -134,6 +135,7 @@ SignIn::Result SignIn::PasswordSignIn(const std::string& user_name, const std::s
     // The database is unreachable (e.g. restarting): not the user's mistake, and no failure to
     // count against them.
     std::cerr << "sign-in: " << user.status().ToString() << "\n";
+    attempt.Refund();
     return fail(503, "The server could not check your password. Try again.");
   }
   bool good = false;
@@ -143,11 +145,10 @@ SignIn::Result SignIn::PasswordSignIn(const std::string& user_name, const std::s
     crypto::DummyVerify();  // same cost whether or not the user exists
   }
   if (!good) {
-    user_throttle_.RecordFailure(user_key, now);
-    address_throttle_.RecordFailure(address_key, now);
+    // The reservations stay: a failure under the user's limit and the address's.
     return fail(401, "Incorrect user name or password.");
   }
-  user_throttle_.Reset(user_key);
+  attempt.Refund();
 
   const std::string session_id = tokens::TokenMinter::NewSessionId();
   storage::SignInSession session;
