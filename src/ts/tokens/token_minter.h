@@ -42,6 +42,7 @@ struct TokenSubject {
   // For tokens obtained by token exchange: the whole RFC 8693 §4.1 "act" object (JSON), written
   // into the access and ID tokens as is. Takes precedence over `actor`.
   std::string act_json;
+  std::string nonce;
 };
 
 // The claims of a verified access token (VerifyAccessToken).
