@@ -11,6 +11,7 @@
 #include <chrono>
 #include <filesystem>
 #include <fstream>
+#include <functional>
 #include <future>
 #include <iterator>
 #include <memory>
@@ -383,6 +384,23 @@ class PublicClientsTest : public ::testing::Test {
     answer.through_finish = through_finish;
     answer.executor_tasks = tasks->load();
     return answer;
+  }
+
+  // Runs `redeem` on 8 threads at once; every loser must get InvalidGrantException. Returns how
+  // many won.
+  static int Winners(const std::function<StatusOr<std::string>()>& redeem) {
+    constexpr int kThreads = 8;
+    std::vector<StatusOr<std::string>> results(kThreads, InternalError("not run"));
+    ::ts::testing::RunConcurrently(kThreads, [&](int i) { results[i] = redeem(); });
+    int winners = 0;
+    for (const auto& r : results) {
+      if (r.ok()) {
+        ++winners;
+      } else {
+        EXPECT_EQ(r.status().error_type(), "InvalidGrantException") << r.status();
+      }
+    }
+    return winners;
   }
 
   fs::path dir_;
@@ -851,19 +869,7 @@ TEST_F(PublicClientsTest, TwoConcurrentRedemptionsOfOneApprovedDeviceCodeHaveOne
   Client client = DeviceClient();
   Device device = Start(client);
   Decide(device, true);
-  constexpr int kThreads = 8;
-  std::vector<StatusOr<std::string>> results(kThreads, InternalError("not run"));
-  ::ts::testing::RunConcurrently(kThreads,
-                                 [&](int i) { results[i] = Token(Poll(client, device)); });
-  int winners = 0;
-  for (const auto& r : results) {
-    if (r.ok()) {
-      ++winners;
-    } else {
-      EXPECT_EQ(r.status().error_type(), "InvalidGrantException") << r.status();
-    }
-  }
-  EXPECT_EQ(winners, 1);
+  EXPECT_EQ(Winners([&] { return Token(Poll(client, device)); }), 1);
 }
 
 TEST_F(PublicClientsTest, DeniedExpiredForeignAndUnknownDeviceCodes) {
@@ -1000,19 +1006,7 @@ TEST_F(PublicClientsTest, AReusedCodeRevokesTheFamilyAndARaceHasOneWinner) {
   EXPECT_NE(store_->GetFamily(family)->revoked_at, 0);
 
   const std::string raced = MakeCode(client);
-  constexpr int kThreads = 8;
-  std::vector<StatusOr<std::string>> results(kThreads, InternalError("not run"));
-  ::ts::testing::RunConcurrently(kThreads,
-                                 [&](int i) { results[i] = Token(CodeRequest(client, raced)); });
-  int winners = 0;
-  for (const auto& r : results) {
-    if (r.ok()) {
-      ++winners;
-    } else {
-      EXPECT_EQ(r.status().error_type(), "InvalidGrantException") << r.status();
-    }
-  }
-  EXPECT_EQ(winners, 1);
+  EXPECT_EQ(Winners([&] { return Token(CodeRequest(client, raced)); }), 1);
 }
 
 TEST_F(PublicClientsTest, AnEntitledClientsCodeNeedsTheUsersAssignment) {
