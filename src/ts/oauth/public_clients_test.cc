@@ -896,8 +896,10 @@ TEST_F(PublicClientsTest, TheApprovingUserMustStillExistAndBeEntitled) {
   Client client = DeviceClient();
   Device device = Start(client);
   Decide(device, true, kOutsider);
+  // Deleting the user deletes the unredeemed approval with it (storage): nothing to redeem.
   ASSERT_THAT(store_->DeleteUser(kOutsider, kNow), IsOk());
-  EXPECT_API_ERROR(Token(Poll(client, device)), "InvalidGrantException", "no longer exists");
+  EXPECT_API_ERROR(Token(Poll(client, device)), "InvalidGrantException",
+                   "Invalid device code provided");
 
   Client entitled = Register({{"clientName", "x"},
                               {"clientType", "public"},
