@@ -10,13 +10,17 @@
 #include <thread>
 
 #include "ts/admin/admin_api.h"
+#include "ts/common/ascii.h"
 #include "ts/common/json_writer.h"
 #include "ts/common/status_macros.h"
 #include "ts/common/thread_pool.h"
 #include "ts/crypto/encoding.h"
 #include "ts/crypto/random.h"
+#include "ts/oauth/client_auth.h"
+#include "ts/oauth/client_registration.h"
 #include "ts/oauth/errors.h"
 #include "ts/oauth/introspection.h"
+#include "ts/oauth/public_clients.h"
 #include "ts/oauth/token_service.h"
 #include "ts/server/bootstrap.h"
 #include "ts/server/credentials.h"
@@ -55,6 +59,22 @@ bool HasAwsIamQuery(std::string_view query) {
   return false;
 }
 
+// CreateTokenWithIAM's business on /token: ?aws_iam=t, or a SigV4 Authorization header (which
+// then fails or passes as SigV4). Anything else is a registered client's CreateToken.
+bool IsIamTokenRequest(const http::Request& request) {
+  if (HasAwsIamQuery(request.Query())) return true;
+  const std::string_view authorization = request.FindHeader("authorization").value_or("");
+  return authorization.starts_with("AWS4-");
+}
+
+// The front end of a registered client's CreateToken: a standard OAuth client's request is a
+// form post (RFC 6749 §4.1.3), the SDKs' is rest-json.
+oauth::TokenFormat TokenFormatOf(const http::Request& request) {
+  const std::string type = AsciiLower(request.FindHeader("content-type").value_or(""));
+  return type.starts_with("application/x-www-form-urlencoded") ? oauth::TokenFormat::kOAuthForm
+                                                               : oauth::TokenFormat::kAwsJson;
+}
+
 void LogInternal(std::string_view request_id, std::string_view path, const Status& status) {
   // The cause of a 500 goes to the operator, never to the client. Messages never hold secrets.
   std::cerr << "error request_id=" << request_id << " path=" << path << " " << status.ToString()
@@ -74,6 +94,22 @@ http::Response TokenAnswer(std::string_view request_id, StatusOr<std::string> bo
   }
   http::Response r = Json(200, std::move(*body));
   // RFC 6749 §5.1: a response carrying tokens must not be cached.
+  r.SetHeader("Cache-Control", "no-store");
+  r.SetHeader("Pragma", "no-cache");
+  return r;
+}
+
+// A registered client's answer (RegisterClient, StartDeviceAuthorization, CreateToken): 200 with
+// the body, or the modeled error in the front end's shape. The bodies hold secrets (client
+// secret, device code, tokens): never cached.
+http::Response ClientAnswer(std::string_view request_id, std::string_view path,
+                            oauth::TokenFormat format, StatusOr<std::string> body) {
+  if (!body.ok()) {
+    if (body.status().error_type().empty()) LogInternal(request_id, path, body.status());
+    return format == oauth::TokenFormat::kOAuthForm ? oauth::ToOAuthErrorResponse(body.status())
+                                                    : oauth::ToErrorResponse(body.status());
+  }
+  http::Response r = Json(200, std::move(*body));
   r.SetHeader("Cache-Control", "no-store");
   r.SetHeader("Pragma", "no-cache");
   return r;
@@ -193,6 +229,10 @@ struct Tessera::Parts {
   // Applications as the token endpoint reads them (cleared by every admin-plane call).
   std::shared_ptr<oauth::ApplicationCache> applications;
   std::unique_ptr<oauth::TokenService> token_service;
+  // Registered clients (docs/design/public-clients.md).
+  std::shared_ptr<oauth::ClientAuthenticator> client_auth;
+  std::unique_ptr<oauth::ClientRegistration> registration;
+  std::unique_ptr<oauth::PublicClientService> public_clients;
   std::unique_ptr<oauth::TokenIntrospection> introspection;
   std::unique_ptr<web::AuthorizeHandler> authorize;
   std::unique_ptr<web::DevicePageHandler> device;
@@ -258,20 +298,23 @@ struct Tessera::Parts {
     }
   }
 
-  // The checks of POST /token before the grant: method, ?aws_iam=t, SigV4. The verified caller,
-  // or the modeled error.
+  // The checks of CreateTokenWithIAM before the grant: method, SigV4. The verified caller, or
+  // the modeled error.
   StatusOr<oauth::Caller> VerifyTokenRequest(const http::Request& request) const {
     if (request.method != "POST") {
       return ApiError(StatusCode::kInvalidArgument, "InvalidRequestException", "Use POST /token");
     }
-    if (!HasAwsIamQuery(request.Query())) {
-      return ApiError(
-          StatusCode::kInvalidArgument, "InvalidRequestException",
-          "CreateToken (POST /token without aws_iam=t) is not supported by this server yet; "
-          "use CreateTokenWithIAM");
-    }
     TS_ASSIGN_OR_RETURN(auto caller, verifier->Verify(request));
     return oauth::Caller{caller.principal_arn, caller.account_id};
+  }
+
+  // A registered client's CreateToken, parsed by its front end (JSON or RFC 6749 form).
+  static StatusOr<oauth::ClientTokenRequest> ParseClientToken(const http::Request& request,
+                                                              oauth::TokenFormat format) {
+    if (format == oauth::TokenFormat::kOAuthForm) {
+      return oauth::ParseCreateTokenForm(request.body, request.FindHeader("authorization"));
+    }
+    return oauth::ParseCreateTokenJson(request.body);
   }
 
   ~Parts() {
@@ -443,6 +486,21 @@ StatusOr<std::unique_ptr<Tessera>> Tessera::Create(const ServerConfig& config,
       token_storage, p->minter, clock, topts,
       std::make_shared<tti::AssertionValidator>(jwks, asopts), p->applications);
   p->introspection = std::make_unique<oauth::TokenIntrospection>(token_storage, p->minter, clock);
+  p->client_auth = std::make_shared<oauth::ClientAuthenticator>(
+      p->store, clock, config.regions, std::chrono::milliseconds(config.config_cache_ttl_ms));
+  oauth::RegistrationOptions ropts;
+  ropts.public_url = public_url;
+  ropts.region = config.regions.front();
+  ropts.registrations_per_minute = config.client_registrations_per_minute;
+  ropts.max_live_clients = config.max_live_clients;
+  p->registration =
+      std::make_unique<oauth::ClientRegistration>(p->store, p->applications, clock, ropts);
+  oauth::PublicClientOptions popts;
+  popts.public_url = public_url;
+  popts.device_authorizations_per_minute = config.device_authorizations_per_minute;
+  p->public_clients = std::make_unique<oauth::PublicClientService>(
+      oauth::ClientStorage{p->store, p->store, p->store, p->store}, p->client_auth, p->applications,
+      p->minter, clock, topts, popts);
 
   web::AuthorizeOptions aopts;
   aopts.public_url = public_url;
@@ -499,6 +557,7 @@ void Tessera::HandleAsync(http::Request request, http::Responder respond) const 
     return;
   }
   ThreadPool* workers = p.workers.get();
+  auto blocking = [workers](std::function<void()> task) { workers->Post(std::move(task)); };
   // The service calls exactly one of the two answers below; both reach `respond`.
   struct Reply {
     http::Responder respond;
@@ -512,12 +571,34 @@ void Tessera::HandleAsync(http::Request request, http::Responder respond) const 
     reply->respond(InternalErrorAnswer(request, cause));
   };
   try {
+    if (request.method == "POST" && !IsIamTokenRequest(request)) {
+      // A registered client's CreateToken (TokenService's counterpart, public_clients.h).
+      const oauth::TokenFormat format = TokenFormatOf(request);
+      StatusOr<oauth::ClientTokenRequest> parsed = Parts::ParseClientToken(request, format);
+      if (!parsed.ok()) {
+        return reply->respond(ClientAnswer(request.request_id, "/token", format, parsed.status()));
+      }
+      reply->request_id = std::move(request.request_id);
+      p.public_clients->CreateTokenAsync(
+          std::move(*parsed), format, blocking,
+          [reply, format](StatusOr<std::string> body) {
+            reply->respond(ClientAnswer(reply->request_id, "/token", format, std::move(body)));
+          },
+          [reply, format](oauth::Finish sign) {
+            http::Response answer;
+            answer.finish = [request_id = reply->request_id, format,
+                             sign = std::move(sign)](http::Response& out) {
+              out = ClientAnswer(request_id, "/token", format, sign());
+            };
+            reply->respond(std::move(answer));
+          });
+      return;
+    }
     StatusOr<oauth::Caller> caller = p.VerifyTokenRequest(request);
     if (!caller.ok()) return reply->respond(TokenAnswer(request.request_id, caller.status()));
     reply->request_id = std::move(request.request_id);
     p.token_service->CreateTokenWithIamAsync(
-        std::move(*caller), std::move(request.body),
-        [workers](std::function<void()> task) { workers->Post(std::move(task)); },
+        std::move(*caller), std::move(request.body), blocking,
         [reply](StatusOr<std::string> body) {
           reply->respond(TokenAnswer(reply->request_id, std::move(body)));
         },
@@ -577,11 +658,25 @@ http::Response Tessera::Dispatch(const http::Request& request) const {
   };
   switch (route->endpoint) {
     case Endpoint::kToken: {
+      if (request.method == "POST" && !IsIamTokenRequest(request)) {
+        const oauth::TokenFormat format = TokenFormatOf(request);
+        StatusOr<oauth::ClientTokenRequest> parsed = Parts::ParseClientToken(request, format);
+        if (!parsed.ok()) return ClientAnswer(request.request_id, path, format, parsed.status());
+        return ClientAnswer(request.request_id, path, format,
+                            p.public_clients->CreateToken(*parsed, format));
+      }
       StatusOr<oauth::Caller> caller = p.VerifyTokenRequest(request);
       if (!caller.ok()) return TokenAnswer(request.request_id, caller.status());
       return TokenAnswer(request.request_id,
                          p.token_service->CreateTokenWithIam(*caller, request.body));
     }
+    case Endpoint::kRegisterClient:
+      return ClientAnswer(request.request_id, path, oauth::TokenFormat::kAwsJson,
+                          p.registration->Register(request.body, request.remote_address));
+    case Endpoint::kDeviceAuthorization:
+      return ClientAnswer(
+          request.request_id, path, oauth::TokenFormat::kAwsJson,
+          p.public_clients->StartDeviceAuthorization(request.body, request.remote_address));
     case Endpoint::kIntrospect:
       return signed_operation(&oauth::TokenIntrospection::Introspect);
     case Endpoint::kRevoke:

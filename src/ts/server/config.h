@@ -57,6 +57,13 @@ struct ServerConfig {
   int64_t config_cache_ttl_ms = 1000;
   int64_t assertion_max_age_seconds = 3600;  // now - iat of an accepted assertion
 
+  // Registered clients (docs/design/public-clients.md): RegisterClient and
+  // StartDeviceAuthorization calls a minute from one address (0: no limit), and the most
+  // registrations alive at once.
+  int64_t client_registrations_per_minute = 60;
+  int64_t device_authorizations_per_minute = 60;
+  int64_t max_live_clients = 100000;
+
   // From the environment, never from flags (flags show up in `ps`).
   std::string master_key_env;      // TESSERA_MASTER_KEY
   std::string master_key_file;     // TESSERA_MASTER_KEY_FILE (SQLite default <db dir>/master.key)

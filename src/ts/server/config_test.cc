@@ -162,6 +162,24 @@ TEST_F(ParseServeFlagsTest, NumbersAreBounded) {
                        "--threads takes a whole number from 0 to 1024, got '1025'"));
 }
 
+// Registered clients' limits (docs/design/public-clients.md) are counts, not durations.
+TEST_F(ParseServeFlagsTest, RegisteredClientLimits) {
+  auto defaults = ParseServeFlags({});
+  ASSERT_THAT(defaults, IsOk());
+  EXPECT_EQ(defaults->client_registrations_per_minute, 60);
+  EXPECT_EQ(defaults->device_authorizations_per_minute, 60);
+  EXPECT_EQ(defaults->max_live_clients, 100000);
+  auto c = ParseServeFlags({"--client-registrations-per-minute", "0",
+                            "--device-authorizations-per-minute", "5", "--max-live-clients", "7"});
+  ASSERT_THAT(c, IsOk());
+  EXPECT_EQ(c->client_registrations_per_minute, 0);
+  EXPECT_EQ(c->device_authorizations_per_minute, 5);
+  EXPECT_EQ(c->max_live_clients, 7);
+  EXPECT_THAT(ParseServeFlags({"--max-live-clients", "lots"}),
+              StatusIs(StatusCode::kInvalidArgument,
+                       "--max-live-clients takes a whole number from 0 to 1000000000, got 'lots'"));
+}
+
 TEST(ParseSecondsTest, BoundedRangeNamesTheFlagAndTheRange) {
   EXPECT_THAT(ParseSeconds("--duration-seconds", "900", 1, 129600), IsOkAndHolds(900));
   EXPECT_THAT(ParseSeconds("--duration-seconds", "129600", 1, 129600), IsOkAndHolds(129600));

@@ -10,8 +10,12 @@ namespace {
 constexpr uint8_t kGetOrHead = kGet | kHead;
 
 constexpr Route kRoutes[] = {
-    // CreateTokenWithIAM: POST /token?aws_iam=t.
-    {kAnyMethod, PathKind::kExact, "/token", Endpoint::kToken, Auth::kSigV4SsoOauth},
+    // CreateTokenWithIAM: POST /token?aws_iam=t (or SigV4-signed); CreateToken: POST /token.
+    {kAnyMethod, PathKind::kExact, "/token", Endpoint::kToken, Auth::kSigV4OrClientSecret},
+    // Registered clients (docs/design/public-clients.md), unsigned rest-json.
+    {kPost, PathKind::kExact, "/client/register", Endpoint::kRegisterClient, Auth::kNone},
+    {kPost, PathKind::kExact, "/device_authorization", Endpoint::kDeviceAuthorization,
+     Auth::kClientSecret},
     // Resource-server operations: SigV4-signed JSON like CreateTokenWithIAM, POST <path>?aws_iam=t.
     {kAnyMethod, PathKind::kExact, "/introspect", Endpoint::kIntrospect, Auth::kSigV4SsoOauth},
     {kAnyMethod, PathKind::kExact, "/revoke", Endpoint::kRevoke, Auth::kSigV4SsoOauth},
