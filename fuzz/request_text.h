@@ -5,8 +5,9 @@
 //   name: value\n      (any number; names lower-cased as the transport does)
 //   \n
 //   body               (the rest, bytes as they are)
-// A malformed header line becomes a header with an empty value rather than a rejected input, so
-// that every input reaches the code under test.
+// Header lines are kept only as the transport (Boost.Beast's parser) would deliver them: the name
+// a token (RFC 9110 §5.6.2), the value without control characters but HTAB and trimmed of spaces
+// and tabs; other lines are skipped, since no request carrying them reaches a handler.
 #pragma once
 
 #include <string>
@@ -18,6 +19,26 @@
 
 namespace ts::fuzz {
 
+// RFC 9110 §5.6.2 token: one or more tchar.
+inline bool IsToken(std::string_view text) {
+  constexpr std::string_view kSymbols = "!#$%&'*+-.^_`|~";
+  if (text.empty()) return false;
+  for (char c : text) {
+    const bool alnum = (c >= '0' && c <= '9') || (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z');
+    if (!alnum && kSymbols.find(c) == std::string_view::npos) return false;
+  }
+  return true;
+}
+
+// RFC 9110 §5.5 field-value: visible ASCII, obs-text, spaces and tabs; no other controls.
+inline bool IsFieldValue(std::string_view text) {
+  for (char c : text) {
+    const auto u = static_cast<unsigned char>(c);
+    if ((u < 0x20 && u != '\t') || u == 0x7f) return false;
+  }
+  return true;
+}
+
 inline http::Request ParseRequestText(std::string_view input) {
   http::Request request;
   std::string_view line = NextLine(input);
@@ -26,14 +47,17 @@ inline http::Request ParseRequestText(std::string_view input) {
   request.target = space == std::string_view::npos ? "/" : std::string(line.substr(space + 1));
   while (!input.empty()) {
     line = NextLine(input);
-    if (line.empty() || line == "\r") break;
+    if (!line.empty() && line.back() == '\r') line.remove_suffix(1);
+    if (line.empty()) break;
     const size_t colon = line.find(':');
-    std::string_view name = line.substr(0, colon);
-    std::string_view value =
-        colon == std::string_view::npos ? std::string_view() : line.substr(colon + 1);
-    while (!value.empty() && (value.front() == ' ' || value.front() == '\t'))
+    if (colon == std::string_view::npos) continue;
+    const std::string_view name = line.substr(0, colon);
+    std::string_view value = line.substr(colon + 1);
+    while (!value.empty() && (value.front() == ' ' || value.front() == '\t')) {
       value.remove_prefix(1);
-    if (!value.empty() && value.back() == '\r') value.remove_suffix(1);
+    }
+    while (!value.empty() && (value.back() == ' ' || value.back() == '\t')) value.remove_suffix(1);
+    if (!IsToken(name) || !IsFieldValue(value)) continue;
     request.headers.push_back({AsciiLower(name), std::string(value)});
   }
   request.body = std::string(input);
