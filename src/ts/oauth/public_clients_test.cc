@@ -966,12 +966,34 @@ TEST_F(PublicClientsTest, CodeRedemptionGivesAStandardIdTokenWithTheNonce) {
   EXPECT_FALSE(TokenOk(no_openid).contains("idToken"));
 }
 
+// PKCE is optional for IAM applications (AWS's model) but never for registered clients: a code
+// without a challenge (which /authorize does not issue to them) is not redeemable, with or
+// without a verifier, whatever --require-pkce says.
+TEST_F(PublicClientsTest, RegisteredClientCodeWithoutChallengeIsRefused) {
+  Client client = CodeClient();
+  storage::AuthorizationCode record;
+  const std::string code = tokens::TokenMinter::NewAuthorizationCode();
+  record.code_hash = tokens::TokenMinter::Hash(code);
+  record.application_arn = client.id;
+  record.user_id = kUser;
+  record.redirect_uri = kLoopbackWithPort;
+  record.scopes = {"sso:account:access"};
+  record.created_at = clock_->NowUnixSeconds();
+  record.expires_at = clock_->NowUnixSeconds() + 300;
+  ASSERT_THAT(store_->CreateAuthorizationCode(record), IsOk());
+  ClientTokenRequest req = CodeRequest(client, code);
+  req.code_verifier.clear();
+  EXPECT_API_ERROR(Token(req), "InvalidGrantException", "PKCE is required");
+  req = CodeRequest(client, code);  // a verifier for a code without a challenge: a downgrade
+  EXPECT_API_ERROR(Token(req), "InvalidGrantException", "issued without a code_challenge");
+}
+
 TEST_F(PublicClientsTest, CodeRedemptionChecksPkceRedirectAndOwnership) {
   Client client = CodeClient();
   Client other = CodeClient();
   ClientTokenRequest req = CodeRequest(client, MakeCode(client));
   req.code_verifier.clear();
-  EXPECT_API_ERROR(Token(req), "InvalidRequestException", "PKCE is mandatory");
+  EXPECT_API_ERROR(Token(req), "InvalidRequestException", "codeVerifier' is required");
   req = CodeRequest(client, MakeCode(client));
   req.code_verifier = std::string(43, 'a');
   EXPECT_API_ERROR(Token(req), "InvalidGrantException", "does not match the code challenge");
