@@ -11,6 +11,7 @@ js/sso_login.test.mjs drives the same pages with headless Chromium.
 """
 import http.server
 import threading
+import time
 import unittest
 import urllib.parse
 import urllib.request
@@ -206,9 +207,16 @@ class DeviceFlowTest(unittest.TestCase):
         return registration, device
 
     def poll(self, registration, device):
-        return self.oidc.create_token(
-            clientId=registration["clientId"], clientSecret=registration["clientSecret"],
-            grantType=DEVICE_GRANT, deviceCode=device["deviceCode"])
+        """One CreateToken poll, `interval` seconds after the previous answer, as the CLI
+        sleeps between polls."""
+        last = getattr(self, "_last_answer", 0.0)
+        time.sleep(max(0.0, last + device["interval"] - time.monotonic()))
+        try:
+            return self.oidc.create_token(
+                clientId=registration["clientId"], clientSecret=registration["clientSecret"],
+                grantType=DEVICE_GRANT, deviceCode=device["deviceCode"])
+        finally:
+            self._last_answer = time.monotonic()
 
     def through_the_page(self, device, decision, user="demo", password=harness.DEMO_PASSWORD):
         """The user opens verificationUriComplete, confirms the code, signs in and decides.
@@ -252,7 +260,7 @@ class DeviceFlowTest(unittest.TestCase):
             self.poll(registration, device)
 
     def test_denied_on_the_page_is_access_denied_for_the_device(self):
-        registration, device = self.start()
+        registration, device = self.start(scopes=["sso:account:access"])
         status, body = self.through_the_page(device, "deny")
         self.assertEqual(status, 200, body)
         self.assertIn("was not given access", body)

@@ -993,7 +993,20 @@ TEST_F(PublicClientsTest, CodeRedemptionChecksPkceRedirectAndOwnership) {
   Client other = CodeClient();
   ClientTokenRequest req = CodeRequest(client, MakeCode(client));
   req.code_verifier.clear();
-  EXPECT_API_ERROR(Token(req), "InvalidRequestException", "codeVerifier' is required");
+  EXPECT_API_ERROR(Token(req), "InvalidRequestException",
+                   "Member 'codeVerifier' is required: the code was issued with a code_challenge");
+  // /authorize never issues a registered client a code without a challenge; one that had none
+  // (written directly here) is refused all the same (GrantClient::require_pkce).
+  const std::string bare = MakeCode(client);
+  auto stored = store_->GetAuthorizationCode(tokens::TokenMinter::Hash(bare));
+  ASSERT_THAT(stored, IsOk());
+  stored->code_hash = tokens::TokenMinter::Hash(bare + "x");
+  stored->code_challenge.clear();
+  ASSERT_THAT(store_->CreateAuthorizationCode(*stored), IsOk());
+  req = CodeRequest(client, bare + "x");
+  req.code_verifier.clear();
+  EXPECT_API_ERROR(Token(req), "InvalidGrantException",
+                   "PKCE is required, and the code was issued without a code_challenge");
   req = CodeRequest(client, MakeCode(client));
   req.code_verifier = std::string(43, 'a');
   EXPECT_API_ERROR(Token(req), "InvalidGrantException", "does not match the code challenge");
