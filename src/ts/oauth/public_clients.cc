@@ -343,6 +343,7 @@ StatusOr<std::string> PublicClientService::StartDeviceAuthorization(
     return UnauthorizedClient("The client is not registered for grant type " +
                               std::string(kGrantDeviceCode));
   }
+  TS_RETURN_IF_ERROR(Entitled(*client).status());
   if (!IsOwnStartUrl(req.start_url)) {
     return InvalidRequest("startUrl is not this instance's: use https://" +
                           minter_->instance().identity_store_id + ".awsapps.com/start or " +
@@ -394,18 +395,22 @@ StatusOr<PublicClientService::Admitted> PublicClientService::Admit(
     return UnauthorizedClient("The client is not registered for grant type " + req.grant_type);
   }
   Admitted admitted;
-  if (!client->entitled_application_arn.empty()) {
-    auto app = applications_->Get(client->entitled_application_arn);
-    if (!app.ok() && app.status().code() != StatusCode::kNotFound) return app.status();
-    if (!app.ok() || (*app)->app.status != "ENABLED") {
-      return InvalidClient("The client's entitled application is gone or disabled");
-    }
-    admitted.entitled = *std::move(app);
-  }
+  TS_ASSIGN_OR_RETURN(admitted.entitled, Entitled(*client));
   admitted.grant_client = {client->client_id, Contains(client->grant_types, kGrantRefreshToken),
                            /*assignment_required=*/false};
   admitted.client = std::move(client);
   return admitted;
+}
+
+StatusOr<std::shared_ptr<const CachedApplication>> PublicClientService::Entitled(
+    const storage::RegisteredClient& client) const {
+  if (client.entitled_application_arn.empty()) return std::shared_ptr<const CachedApplication>();
+  auto app = applications_->Get(client.entitled_application_arn);
+  if (!app.ok() && app.status().code() != StatusCode::kNotFound) return app.status();
+  if (!app.ok() || (*app)->app.status != "ENABLED") {
+    return InvalidClient("The client's entitled application is gone or disabled");
+  }
+  return app;
 }
 
 Status PublicClientService::RequireEntitlement(const Admitted& admitted,

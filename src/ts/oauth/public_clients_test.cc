@@ -1015,6 +1015,10 @@ TEST_F(PublicClientsTest, AnEntitledClientsCodeNeedsTheUsersAssignment) {
   Client client =
       CodeClient({{"entitledApplicationArn", kApp}, {"scopes", {"openid", "sso:account:access"}}});
   ASSERT_FALSE(client.id.empty());
+  Client device_client = Register({{"clientName", "x"},
+                                   {"clientType", "public"},
+                                   {"entitledApplicationArn", kApp},
+                                   {"scopes", {"sso:account:access"}}});
   EXPECT_THAT(Token(CodeRequest(client, MakeCode(client, "", {"openid"}))), IsOk());
   EXPECT_API_ERROR(Token(CodeRequest(client, MakeCode(client, "", {"openid"}, kOutsider))),
                    "InvalidGrantException", "not assigned to application");
@@ -1022,6 +1026,12 @@ TEST_F(PublicClientsTest, AnEntitledClientsCodeNeedsTheUsersAssignment) {
   app.status = "DISABLED";
   ASSERT_THAT(store_->PutApplication(app), IsOk());
   EXPECT_API_ERROR(Token(CodeRequest(client, MakeCode(client, "", {"openid"}))),
+                   "InvalidClientException", "entitled application is gone or disabled");
+  EXPECT_API_ERROR(service_->StartDeviceAuthorization(
+                       json::serialize(json::object{{"clientId", device_client.id},
+                                                    {"clientSecret", device_client.secret},
+                                                    {"startUrl", kStartUrl}}),
+                       "a"),
                    "InvalidClientException", "entitled application is gone or disabled");
 }
 
