@@ -396,8 +396,9 @@ StatusOr<PublicClientService::Admitted> PublicClientService::Admit(
   }
   Admitted admitted;
   TS_ASSIGN_OR_RETURN(admitted.entitled, Entitled(*client));
+  // Registered clients are public: PKCE is theirs whatever the server's setting.
   admitted.grant_client = {client->client_id, Contains(client->grant_types, kGrantRefreshToken),
-                           /*assignment_required=*/false};
+                           /*assignment_required=*/false, /*require_pkce=*/true};
   admitted.client = std::move(client);
   return admitted;
 }

@@ -971,7 +971,21 @@ TEST_F(PublicClientsTest, CodeRedemptionChecksPkceRedirectAndOwnership) {
   Client other = CodeClient();
   ClientTokenRequest req = CodeRequest(client, MakeCode(client));
   req.code_verifier.clear();
-  EXPECT_API_ERROR(Token(req), "InvalidRequestException", "PKCE is mandatory");
+  EXPECT_API_ERROR(Token(req), "InvalidRequestException", "Member 'codeVerifier' is required");
+  // A registered client is public: a code without a challenge is refused whatever the server's
+  // PKCE setting (an IAM application may do without).
+  const std::string no_challenge = tokens::TokenMinter::NewAuthorizationCode();
+  storage::AuthorizationCode bare;
+  bare.code_hash = tokens::TokenMinter::Hash(no_challenge);
+  bare.application_arn = client.id;
+  bare.user_id = kUser;
+  bare.redirect_uri = kLoopbackWithPort;
+  bare.created_at = kNow;
+  bare.expires_at = kNow + 300;
+  ASSERT_THAT(store_->CreateAuthorizationCode(bare), IsOk());
+  req = CodeRequest(client, no_challenge);
+  req.code_verifier.clear();
+  EXPECT_API_ERROR(Token(req), "InvalidGrantException", "PKCE is required");
   req = CodeRequest(client, MakeCode(client));
   req.code_verifier = std::string(43, 'a');
   EXPECT_API_ERROR(Token(req), "InvalidGrantException", "does not match the code challenge");

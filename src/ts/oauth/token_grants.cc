@@ -102,9 +102,6 @@ StatusOr<PreparedCode> TokenGrants::PrepareCode(const GrantRequest& req,
   if (req.redirect_uri.empty()) {
     return InvalidRequest("Member 'redirectUri' is required for authorization_code");
   }
-  if (req.code_verifier.empty()) {
-    return InvalidRequest("Member 'codeVerifier' is required: PKCE is mandatory");
-  }
   PreparedCode p;
   p.now = clock_->NowUnixSeconds();
   p.code_hash = tokens::TokenMinter::Hash(req.code);
@@ -124,12 +121,28 @@ StatusOr<PreparedCode> TokenGrants::PrepareCode(const GrantRequest& req,
   if (code->redirect_uri != req.redirect_uri) {
     return InvalidGrant("redirectUri does not match the one used at authorization");
   }
-  if (!ValidVerifier(req.code_verifier)) {
-    return InvalidGrant("codeVerifier must be 43 to 128 characters of [A-Za-z0-9-._~]");
-  }
-  const std::string challenge = crypto::Base64UrlEncode(crypto::Sha256(req.code_verifier));
-  if (!crypto::ConstantTimeEquals(challenge, code->code_challenge)) {
-    return InvalidGrant("codeVerifier does not match the code challenge");
+  // PKCE binds a code only when /authorize received a challenge (RFC 7636 §4.6).
+  if (code->code_challenge.empty()) {
+    // RFC 9700 §4.8.2: a verifier for a code without a challenge is a downgrade attempt.
+    if (!req.code_verifier.empty()) {
+      return InvalidGrant(
+          "codeVerifier was sent, but the code was issued without a code_challenge");
+    }
+    if (options_.require_pkce || client.require_pkce) {
+      return InvalidGrant("PKCE is required, and the code was issued without a code_challenge");
+    }
+  } else {
+    if (req.code_verifier.empty()) {
+      return InvalidRequest(
+          "Member 'codeVerifier' is required: the code was issued with a code_challenge");
+    }
+    if (!ValidVerifier(req.code_verifier)) {
+      return InvalidGrant("codeVerifier must be 43 to 128 characters of [A-Za-z0-9-._~]");
+    }
+    const std::string challenge = crypto::Base64UrlEncode(crypto::Sha256(req.code_verifier));
+    if (!crypto::ConstantTimeEquals(challenge, code->code_challenge)) {
+      return InvalidGrant("codeVerifier does not match the code challenge");
+    }
   }
   TS_ASSIGN_OR_RETURN(std::vector<std::string> scopes, NarrowScopes(req.scope, code->scopes));
   auto user = NotFoundAs(directory_->GetUser(code->user_id), InvalidGrant,

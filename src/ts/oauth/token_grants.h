@@ -29,6 +29,10 @@ struct TokenServiceOptions {
   // Reuse of a rotated refresh token within this many seconds returns the same successor
   // instead of revoking the family (RFC 9700 §4.14.2 leaves room for this; default off).
   int64_t refresh_grace_seconds = 0;
+  // `--require-pkce`: a code issued without a code_challenge is not redeemable. Otherwise PKCE
+  // is what AWS's model makes it for CreateTokenWithIAM, optional: a challenge binds the code
+  // to its verifier, and a code without one takes none (RFC 9700 §2.1.1).
+  bool require_pkce = false;
 };
 
 // The members of a token request these grants read; both APIs name them alike.
@@ -47,6 +51,8 @@ struct GrantClient {
   bool may_refresh = false;  // it has the refresh_token grant: new families get a refresh token
   // A refresh needs the family's user assigned to `id` (RefreshTokenWithFamily::user_assigned).
   bool assignment_required = false;
+  // Its codes must carry a PKCE challenge whatever the server's setting (registered clients).
+  bool require_pkce = false;
 };
 
 // What a grant decided: whose tokens, which scopes, and the refresh token to hand back.

@@ -77,7 +77,8 @@ class TokenService {
   // InvalidRequestException (malformed JSON, wrong member types, missing members),
   // InvalidClientException (unknown or disabled application), AccessDeniedException (actor
   // policy), UnsupportedGrantTypeException, UnauthorizedClientException (grant not configured),
-  // InvalidGrantException (bad/expired/used code or refresh token, PKCE or redirect mismatch),
+  // InvalidGrantException (bad/expired/used code or refresh token, PKCE or redirect mismatch, a
+  // verifier for a code issued without a challenge),
   // InvalidScopeException (scope outside what may be granted). Internal on store failures.
   // Token exchange errors are listed at TokenExchangeGrant (docs/design/token-exchange.md).
   StatusOr<std::string> CreateTokenWithIam(const Caller& caller, std::string_view body) const;

@@ -35,6 +35,7 @@
 #include "ts/tti/curl_fetcher.h"
 #include "ts/tti/jwks_cache.h"
 #include "ts/web/authorize.h"
+#include "ts/web/device_page.h"
 
 namespace ts::server {
 namespace {
@@ -234,6 +235,7 @@ struct Tessera::Parts {
   std::unique_ptr<oauth::PublicClientService> public_clients;
   std::unique_ptr<oauth::TokenIntrospection> introspection;
   std::unique_ptr<web::AuthorizeHandler> authorize;
+  std::unique_ptr<web::DevicePageHandler> device;
   // HandleAsync's threads for work that blocks. Declared after what its tasks use, so it is
   // drained and joined before they go.
   std::unique_ptr<ThreadPool> workers;
@@ -458,6 +460,7 @@ StatusOr<std::unique_ptr<Tessera>> Tessera::Create(const ServerConfig& config,
   topts.id_token_ttl = config.access_token_ttl;
   topts.refresh_token_ttl = config.refresh_token_ttl;
   topts.refresh_grace_seconds = config.refresh_grace_seconds;
+  topts.require_pkce = config.require_pkce;
   // Trusted token issuers' keys (jwt-bearer): fetched with libcurl under the SSRF policy of
   // curl_fetcher.h, cached per issuer (docs/design/jwt-bearer.md).
   tti::CurlFetcherOptions fopts;
@@ -507,8 +510,13 @@ StatusOr<std::unique_ptr<Tessera>> Tessera::Create(const ServerConfig& config,
   aopts.issuer = issuer;
   aopts.code_ttl = config.code_ttl;
   aopts.session_ttl = config.session_ttl;
+  aopts.require_pkce = config.require_pkce;
   p->authorize = std::make_unique<web::AuthorizeHandler>(
-      web::AuthorizeStorage{p->store, p->store, p->store, p->store}, clock, aopts);
+      web::AuthorizeStorage{p->store, p->store, p->store, p->store, p->store}, clock, aopts);
+  // The device page signs users in with /authorize's sign-in: one session, one set of limits.
+  p->device = std::make_unique<web::DevicePageHandler>(
+      web::DevicePageStorage{p->store, p->store, p->store, p->store}, p->authorize->sign_in(),
+      clock);
   TS_ASSIGN_OR_RETURN(p->workers, ThreadPool::Create(config.threads));
 
   JsonWriter d;
@@ -711,6 +719,10 @@ http::Response Tessera::Dispatch(const http::Request& request) const {
       return p.authorize->Post(request);
     case Endpoint::kLogout:
       return p.authorize->Logout(request);
+    case Endpoint::kDeviceGet:
+      return p.device->Get(request);
+    case Endpoint::kDevicePost:
+      return p.device->Post(request);
     case Endpoint::kDiscovery:
       return Json(200, p.discovery_json);
     case Endpoint::kJwks: {

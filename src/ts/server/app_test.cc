@@ -951,6 +951,8 @@ TEST(RoutesTest, AuthKinds) {
       case Endpoint::kAuthorizeGet:
       case Endpoint::kAuthorizePost:
       case Endpoint::kLogout:
+      case Endpoint::kDeviceGet:
+      case Endpoint::kDevicePost:
         EXPECT_EQ(route.auth, Auth::kBrowser);
         break;
       case Endpoint::kDiscovery:
@@ -991,6 +993,8 @@ TEST_F(TesseraTest, AnUnknownMethodOnAKnownPathIsTheUnknownOperation) {
       {"PUT", "/authorize"},
       {"HEAD", "/authorize"},
       {"GET", "/logout"},
+      {"PUT", "/device"},
+      {"GET", "/device/"},
       {"GET", "/"},
       {"PUT", "/"},
       {"POST", "/healthz"},

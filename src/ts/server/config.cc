@@ -69,6 +69,8 @@ std::string ServeUsage() {
   --refresh-grace SECS       reuse window returning the same successor (default 0)
   --code-ttl SECS            authorization code lifetime (default 300)
   --session-ttl SECS         sign-in session lifetime (default 28800 = 8 h)
+  --require-pkce             PKCE (S256) for every client; without it IAM applications may
+                             leave it out, as CreateTokenWithIAM's model allows
 
 signing keys (docs/design/deployment.md):
   --signing-key-rotation SECS  rotate the signing key this often (default 2592000 = 30 days;
@@ -126,6 +128,8 @@ StatusOr<ServerConfig> ParseServeFlags(const std::vector<std::string>& args) {
       c.demo = true;
     } else if (a == "--access-log") {
       c.access_log = true;
+    } else if (a == "--require-pkce") {
+      c.require_pkce = true;
     } else if (a == "--allow-insecure-loopback-issuers") {
       c.allow_insecure_loopback_issuers = true;
     } else if (a == "--allow-private-network-issuers") {

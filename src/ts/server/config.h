@@ -33,6 +33,8 @@ struct ServerConfig {
   int64_t refresh_grace_seconds = 0;
   int64_t code_ttl = 300;
   int64_t session_ttl = 8 * 3600;
+  // PKCE for every client, IAM applications included (registered clients always need it).
+  bool require_pkce = false;
 
   // Signing keys (docs/design/deployment.md): automatic rotation period (0: off), the JWKS
   // Cache-Control max-age, and how often each node re-reads the keys from the database.

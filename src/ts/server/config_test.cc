@@ -44,6 +44,7 @@ TEST_F(ParseServeFlagsTest, Defaults) {
   EXPECT_EQ(c->bootstrap_file, "");
   EXPECT_FALSE(c->demo);
   EXPECT_FALSE(c->access_log);
+  EXPECT_FALSE(c->require_pkce);
   EXPECT_THAT(c->regions, ElementsAre("us-east-1"));
   EXPECT_EQ(c->threads, 32);
   EXPECT_EQ(c->io_threads, 0);
@@ -85,7 +86,8 @@ TEST_F(ParseServeFlagsTest, EveryFlag) {
                             "--code-ttl",
                             "60",
                             "--session-ttl",
-                            "7200"});
+                            "7200",
+                            "--require-pkce"});
   ASSERT_THAT(c, IsOk());
   EXPECT_EQ(c->listen, "0.0.0.0:0");
   EXPECT_EQ(c->Host(), "0.0.0.0");
@@ -103,6 +105,7 @@ TEST_F(ParseServeFlagsTest, EveryFlag) {
   EXPECT_EQ(c->refresh_grace_seconds, 30);
   EXPECT_EQ(c->code_ttl, 60);
   EXPECT_EQ(c->session_ttl, 7200);
+  EXPECT_TRUE(c->require_pkce);
 }
 
 TEST_F(ParseServeFlagsTest, IPv6ListenSplitsAtTheLastColon) {

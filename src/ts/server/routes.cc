@@ -27,6 +27,9 @@ constexpr Route kRoutes[] = {
     {kGet, PathKind::kExact, "/authorize", Endpoint::kAuthorizeGet, Auth::kBrowser},
     {kPost, PathKind::kExact, "/authorize", Endpoint::kAuthorizePost, Auth::kBrowser},
     {kPost, PathKind::kExact, "/logout", Endpoint::kLogout, Auth::kBrowser},
+    // RFC 8628 §3.3: where StartDeviceAuthorization's verificationUri points.
+    {kGet, PathKind::kExact, "/device", Endpoint::kDeviceGet, Auth::kBrowser},
+    {kPost, PathKind::kExact, "/device", Endpoint::kDevicePost, Auth::kBrowser},
     // Public documents.
     {kGetOrHead, PathKind::kUnderInstance, "/.well-known/openid-configuration",
      Endpoint::kDiscovery, Auth::kNone},

@@ -26,6 +26,8 @@ enum class Endpoint : uint8_t {
   kAuthorizeGet,         // browser sign-in (web/authorize.h)
   kAuthorizePost,        //
   kLogout,               //
+  kDeviceGet,            // the device verification page (web/device_page.h)
+  kDevicePost,           //
   kDiscovery,            // the instance's OpenID discovery document
   kJwks,                 // the published signing keys
   kHealthz,

@@ -174,6 +174,7 @@ StatusOr<std::string> TokenMinter::IdToken(const TokenSubject& subject,
     w.EndObject();
   }
   w.Member("auth_time", Iso8601(subject.auth_time));
+  if (!subject.nonce.empty()) w.Member("nonce", subject.nonce);
   w.Member("iat", now);
   w.Member("exp", expires_at);
   w.EndObject();

@@ -44,6 +44,8 @@ struct TokenSubject {
   // For tokens obtained by token exchange: the whole RFC 8693 §4.1 "act" object (JSON), written
   // into the access and ID tokens as is. Takes precedence over `actor`.
   std::string act_json;
+  // The OpenID Connect nonce of the authorization request the tokens come from ("" for none):
+  // the ID token carries it (OIDC Core §3.1.2.1).
   std::string nonce;
 };
 
