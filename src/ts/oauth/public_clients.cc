@@ -53,6 +53,13 @@ class PublicClientService::PollTable {
     return too_soon;
   }
 
+  // Drops a device code whose authorization is no longer pending: its next poll reads the
+  // answer (tokens, denied, expired, used) instead of being told to slow down.
+  void Forget(const std::string& code_hash) {
+    std::lock_guard<std::mutex> lock(mu_);
+    last_poll_.erase(code_hash);
+  }
+
   // Records a poll of a pending authorization; false when there is no room for it.
   bool Record(const std::string& code_hash, int64_t now_micros) {
     std::lock_guard<std::mutex> lock(mu_);
@@ -508,16 +515,19 @@ StatusOr<PublicClientService::DevicePoll> PublicClientService::PollDevice(
     return InvalidGrant("Invalid device code provided");
   }
   const int64_t now = now_micros / 1'000'000;
+  const bool pending = authorization.consumed_at == 0 && authorization.expires_at > now &&
+                       authorization.status == "PENDING";
+  if (pending) {
+    if (!polls_->Record(poll.device_code_hash, now_micros)) {
+      return SlowDown("Too many device codes are being polled; wait longer between polls");
+    }
+    return AuthorizationPending("Authorization is still pending");
+  }
+  polls_->Forget(poll.device_code_hash);
   if (authorization.consumed_at == 0) {
     if (authorization.expires_at <= now) return ExpiredToken("Device code has expired");
     if (authorization.status == "DENIED") {
       return AccessDenied("The user denied the authorization request");
-    }
-    if (authorization.status != "APPROVED") {
-      if (!polls_->Record(poll.device_code_hash, now_micros)) {
-        return SlowDown("Too many device codes are being polled; wait longer between polls");
-      }
-      return AuthorizationPending("Authorization is still pending");
     }
   }
   poll.authorization = std::move(authorization);

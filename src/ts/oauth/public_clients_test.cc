@@ -858,7 +858,7 @@ TEST_F(PublicClientsTest, AnApprovedDeviceCodeIsRedeemedOnceAndReuseRevokesTheFa
   EXPECT_EQ(family->session_hash, "session-hash");
   EXPECT_EQ(family->revoked_at, 0);
 
-  clock_->Advance(std::chrono::seconds(2));
+  // At once: a redeemed code's next poll is answered as such, not told to slow down.
   EXPECT_API_ERROR(Token(Poll(client, device)), "InvalidGrantException", "already been used");
   EXPECT_NE(store_->GetFamily(Str(at, "tsr:fid"))->revoked_at, 0);
   EXPECT_API_ERROR(Token(RefreshRequest(client, Str(o, "refreshToken"))), "InvalidGrantException",
@@ -876,7 +876,12 @@ TEST_F(PublicClientsTest, DeniedExpiredForeignAndUnknownDeviceCodes) {
   Client client = DeviceClient();
   Client other = DeviceClient();
   Device denied = Start(client);
+  EXPECT_API_ERROR(Token(Poll(client, denied)), "AuthorizationPendingException", "pending");
   Decide(denied, false);
+  clock_->Advance(std::chrono::milliseconds(500));  // within the interval: still too soon
+  EXPECT_API_ERROR(Token(Poll(client, denied)), "SlowDownException", "interval");
+  clock_->Advance(std::chrono::seconds(1));
+  EXPECT_API_ERROR(Token(Poll(client, denied)), "AccessDeniedException", "denied");
   EXPECT_API_ERROR(Token(Poll(client, denied)), "AccessDeniedException", "denied");
   Device foreign = Start(client);
   EXPECT_API_ERROR(Token(Poll(other, foreign)), "InvalidGrantException",
