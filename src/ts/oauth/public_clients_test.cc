@@ -308,13 +308,20 @@ class PublicClientsTest : public ::testing::Test {
                        std::vector<std::string> scopes = {"openid", "profile", "email",
                                                           "sso:account:access"},
                        const std::string& user = kUser) {
+    return StoreCode(client.id, kChallenge, nonce, std::move(scopes), user);
+  }
+
+  // A code of `owner` (a client id or an application ARN) with `challenge` ("" for none).
+  std::string StoreCode(const std::string& owner, const std::string& challenge,
+                        const std::string& nonce = "", std::vector<std::string> scopes = {"openid"},
+                        const std::string& user = kUser) {
     const std::string code = tokens::TokenMinter::NewAuthorizationCode();
     storage::AuthorizationCode record;
     record.code_hash = tokens::TokenMinter::Hash(code);
-    record.application_arn = client.id;
+    record.application_arn = owner;
     record.user_id = user;
     record.redirect_uri = kLoopbackWithPort;
-    record.code_challenge = kChallenge;
+    record.code_challenge = challenge;
     record.scopes = std::move(scopes);
     record.session_hash = "session-hash";
     record.auth_time = kNow - 5;
@@ -979,16 +986,7 @@ TEST_F(PublicClientsTest, CodeRedemptionChecksPkceRedirectAndOwnership) {
   EXPECT_API_ERROR(Token(req), "InvalidRequestException", "Member 'codeVerifier' is required");
   // A registered client is public: a code without a challenge is refused whatever the server's
   // PKCE setting (an IAM application may do without).
-  const std::string no_challenge = tokens::TokenMinter::NewAuthorizationCode();
-  storage::AuthorizationCode bare;
-  bare.code_hash = tokens::TokenMinter::Hash(no_challenge);
-  bare.application_arn = client.id;
-  bare.user_id = kUser;
-  bare.redirect_uri = kLoopbackWithPort;
-  bare.created_at = kNow;
-  bare.expires_at = kNow + 300;
-  ASSERT_THAT(store_->CreateAuthorizationCode(bare), IsOk());
-  req = CodeRequest(client, no_challenge);
+  req = CodeRequest(client, StoreCode(client.id, ""));
   req.code_verifier.clear();
   EXPECT_API_ERROR(Token(req), "InvalidGrantException", "PKCE is required");
   req = CodeRequest(client, MakeCode(client));
@@ -1004,17 +1002,7 @@ TEST_F(PublicClientsTest, CodeRedemptionChecksPkceRedirectAndOwnership) {
   EXPECT_API_ERROR(Token(CodeRequest(device_client, MakeCode(device_client))),
                    "UnauthorizedClientException", "not registered for grant type");
   // An IAM application's code is no client's.
-  const std::string app_code = tokens::TokenMinter::NewAuthorizationCode();
-  storage::AuthorizationCode record;
-  record.code_hash = tokens::TokenMinter::Hash(app_code);
-  record.application_arn = kApp;
-  record.user_id = kUser;
-  record.redirect_uri = kLoopbackWithPort;
-  record.code_challenge = kChallenge;
-  record.created_at = kNow;
-  record.expires_at = kNow + 300;
-  ASSERT_THAT(store_->CreateAuthorizationCode(record), IsOk());
-  EXPECT_API_ERROR(Token(CodeRequest(client, app_code)), "InvalidGrantException",
+  EXPECT_API_ERROR(Token(CodeRequest(client, StoreCode(kApp, kChallenge))), "InvalidGrantException",
                    "Invalid authorization code provided");
 }
 
