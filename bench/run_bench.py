@@ -303,7 +303,11 @@ def main():
     workdir = tempfile.mkdtemp(prefix="tessera-bench-", dir=OUT)
     issuer_port = free_port()
     runs = {}
-    server = Tessera(workdir, issuer_port, server_core)
+    # RegisterClient and StartDeviceAuthorization are rate-limited per client address (60 a
+    # minute); the device-poll setup starts thousands of authorizations from loopback.
+    server = Tessera(workdir, issuer_port, server_core,
+                     ["--device-authorizations-per-minute", "10000000",
+                      "--client-registrations-per-minute", "1000"])
     print(f"== Tessera on core {server_core} (pid {server.proc.pid}), load generator on core "
           f"{client_core}; database {workdir}/tessera.db ({info['filesystem']})", flush=True)
     try:

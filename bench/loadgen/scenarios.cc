@@ -628,8 +628,10 @@ class ClientRefreshScenario final : public Scenario {
 // device-poll: the device flow's polling while the user has not approved yet, as the AWS CLI
 // polls: CreateToken with the device_code grant, answered AuthorizationPendingException (the
 // expected answer, counted as a success; anything else is an error). Setup registers a client and
-// starts --device-codes authorizations; each user cycles through its share of them, so a code is
-// polled no faster than its interval (1 s) as long as the rate stays below their number a second.
+// starts --device-codes authorizations; the requests go round all of them in turn, whichever
+// connection sends them (the open loop hands most requests to the connection idle last), so a
+// code is polled no faster than its interval (1 s) while the rate stays below their number a
+// second.
 class DevicePollScenario final : public Scenario {
  public:
   explicit DevicePollScenario(const Options& o) : o_(o), client_(o) {}
@@ -667,31 +669,23 @@ class DevicePollScenario final : public Scenario {
     }
     for (auto& s : starters) s.join();
     if (!first_error.empty()) return Fail(error, first_error);
-    shares_.resize(static_cast<size_t>(users));
-    for (int64_t i = 0; i < total; ++i) {
-      shares_[static_cast<size_t>(i % users)].codes.push_back(
-          client_.ClientCreateToken({{"grantType", "urn:ietf:params:oauth:grant-type:device_code"},
-                                     {"deviceCode", codes[static_cast<size_t>(i)]}}));
+    for (const std::string& code : codes) {
+      polls_.push_back(client_.ClientCreateToken(
+          {{"grantType", "urn:ietf:params:oauth:grant-type:device_code"}, {"deviceCode", code}}));
     }
     return true;
   }
-  std::string NextRequest(int user) override {
-    Share& share = shares_[static_cast<size_t>(user)];
-    return share.codes[share.next++ % share.codes.size()];
-  }
+  std::string NextRequest(int) override { return polls_[next_.fetch_add(1) % polls_.size()]; }
   std::string OnResponse(int, const HttpResponse& r) override {
     const std::string type = ErrorType(r);
     return type == "AuthorizationPendingException" ? "" : type;
   }
 
  private:
-  struct Share {
-    std::vector<std::string> codes;  // the prepared poll requests
-    size_t next = 0;
-  };
   const Options& o_;
   TesseraClient client_;
-  std::vector<Share> shares_;
+  std::vector<std::string> polls_;  // one prepared poll request per device code
+  std::atomic<size_t> next_{0};
 };
 
 }  // namespace

@@ -241,7 +241,7 @@ class DeviceFlowTest(unittest.TestCase):
             self.poll(registration, device)
 
     def test_denied_on_the_page_is_access_denied_for_the_device(self):
-        registration, device = self.start(scopes=["sso:account:access"])
+        registration, device = self.start()
         status, body = self.through_the_page(device, "deny")
         self.assertEqual(status, 200, body)
         self.assertIn("was not given access", body)
