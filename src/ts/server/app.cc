@@ -18,8 +18,10 @@
 #include "ts/oauth/errors.h"
 #include "ts/oauth/introspection.h"
 #include "ts/oauth/token_service.h"
+#include "ts/oauth/userinfo.h"
 #include "ts/server/bootstrap.h"
 #include "ts/server/credentials.h"
+#include "ts/server/discovery.h"
 #include "ts/server/master_key.h"
 #include "ts/server/routes.h"
 #include "ts/sigv4/verifier.h"
@@ -103,6 +105,43 @@ StatusOr<std::string> ReadFile(const std::string& path) {
   return ss.str();
 }
 
+// What a request no route matches gets.
+http::Response NoOperation(const http::Request& request) {
+  return oauth::ToErrorResponse(ApiError(
+      StatusCode::kNotFound, "UnknownOperationException",
+      "No operation at " + std::string(request.method) + " " + std::string(request.Path())));
+}
+
+// The answer to a CORS preflight (Fetch standard §3.2.3) on a cors route: any origin may send
+// the route's methods with the headers a bearer-token request needs. No credentials (cookies):
+// with Allow-Origin * browsers send none.
+http::Response Preflight(const Route& route) {
+  std::string methods;
+  for (const auto& [bit, name] : {std::pair{kGet, "GET"}, std::pair{kHead, "HEAD"},
+                                  std::pair{kPost, "POST"}, std::pair{kOptions, "OPTIONS"}}) {
+    if ((route.methods & bit) == 0) continue;
+    if (!methods.empty()) methods += ", ";
+    methods += name;
+  }
+  http::Response r;
+  r.status = 204;
+  r.SetHeader("Access-Control-Allow-Origin", "*");
+  r.SetHeader("Access-Control-Allow-Methods", methods);
+  r.SetHeader("Access-Control-Allow-Headers", "Authorization, Content-Type");
+  r.SetHeader("Access-Control-Max-Age", "86400");
+  r.SetHeader("Allow", methods);
+  return r;
+}
+
+// What every answer of a cors route carries, errors included (a page's script must be able to
+// read why it failed). WWW-Authenticate is not a CORS-safelisted response header.
+void AllowAnyOrigin(http::Response& r) {
+  r.SetHeader("Access-Control-Allow-Origin", "*");
+  if (r.FindHeader("WWW-Authenticate").has_value()) {
+    r.SetHeader("Access-Control-Expose-Headers", "WWW-Authenticate");
+  }
+}
+
 }  // namespace
 
 http::Response TransportError(int status, std::string_view message, const http::Request& request) {
@@ -174,6 +213,7 @@ struct Tessera::Parts {
   std::shared_ptr<oauth::ApplicationCache> applications;
   std::unique_ptr<oauth::TokenService> token_service;
   std::unique_ptr<oauth::TokenIntrospection> introspection;
+  std::unique_ptr<oauth::UserInfo> userinfo;
   std::unique_ptr<web::AuthorizeHandler> authorize;
   // HandleAsync's threads for work that blocks. Declared after what its tasks use, so it is
   // drained and joined before they go.
@@ -421,6 +461,7 @@ StatusOr<std::unique_ptr<Tessera>> Tessera::Create(const ServerConfig& config,
       token_storage, p->minter, clock, topts,
       std::make_shared<tti::AssertionValidator>(jwks, asopts), p->applications);
   p->introspection = std::make_unique<oauth::TokenIntrospection>(token_storage, p->minter, clock);
+  p->userinfo = std::make_unique<oauth::UserInfo>(p->store, p->store, p->minter, clock);
 
   web::AuthorizeOptions aopts;
   aopts.public_url = public_url;
@@ -431,29 +472,7 @@ StatusOr<std::unique_ptr<Tessera>> Tessera::Create(const ServerConfig& config,
       web::AuthorizeStorage{p->store, p->store, p->store, p->store}, clock, aopts);
   TS_ASSIGN_OR_RETURN(p->workers, ThreadPool::Create(config.threads));
 
-  JsonWriter d;
-  d.BeginObject();
-  d.Member("issuer", issuer);
-  d.Member("authorization_endpoint", public_url + "/authorize");
-  d.Member("token_endpoint", public_url + "/token");
-  d.Member("jwks_uri", issuer + "/.well-known/jwks.json");
-  d.Member("response_types_supported", std::vector<std::string>{"code"});
-  d.Member("response_modes_supported", std::vector<std::string>{"query"});
-  d.Member("grant_types_supported",
-           std::vector<std::string>{"authorization_code", "refresh_token",
-                                    "urn:ietf:params:oauth:grant-type:jwt-bearer",
-                                    "urn:ietf:params:oauth:grant-type:token-exchange"});
-  // SigV4-signed JSON endpoints (docs/resource-servers.md), not RFC 7662/7009 form posts.
-  d.Member("introspection_endpoint", public_url + "/introspect?aws_iam=t");
-  d.Member("revocation_endpoint", public_url + "/revoke?aws_iam=t");
-  d.Member("subject_types_supported", std::vector<std::string>{"public"});
-  d.Member("id_token_signing_alg_values_supported", std::vector<std::string>{"ES256"});
-  d.Member("code_challenge_methods_supported", std::vector<std::string>{"S256"});
-  d.Member("scopes_supported", std::vector<std::string>{"openid", "aws", "sts:identity_context"});
-  d.Member("token_endpoint_auth_methods_supported", std::vector<std::string>{"aws_sigv4"});
-  d.MemberBool("authorization_response_iss_parameter_supported", true);
-  d.EndObject();
-  p->discovery_json = d.Take();
+  p->discovery_json = AuthorizationServerMetadata({public_url, issuer});
   p->housekeeper = std::thread([parts = p.get()] { parts->Housekeep(*parts->store); });
   p->key_keeper = std::thread([parts = p.get()] { parts->KeepKeys(); });
   return std::unique_ptr<Tessera>(new Tessera(std::move(p)));
@@ -497,15 +516,19 @@ void Tessera::HandleAsync(http::Request request, http::Responder respond) const 
 
 http::Response Tessera::Handle(const http::Request& request) const {
   const Parts& p = *parts_;
+  // The HTTP surface is the table of routes.cc; Dispatch answers its endpoints.
+  const Route* route = FindRoute(request.method, request.Path(), p.instance.instance_id);
+  if (route == nullptr) return NoOperation(request);
+  if (!route->cors) return Dispatch(*route, request);
+  if (request.method == "OPTIONS") return Preflight(*route);
+  http::Response r = Dispatch(*route, request);
+  AllowAnyOrigin(r);
+  return r;
+}
+
+http::Response Tessera::Dispatch(const Route& route, const http::Request& request) const {
+  const Parts& p = *parts_;
   const std::string_view path = request.Path();
-  // The HTTP surface is the table of routes.cc; the cases below answer its endpoints.
-  auto no_operation = [&] {
-    return oauth::ToErrorResponse(
-        ApiError(StatusCode::kNotFound, "UnknownOperationException",
-                 "No operation at " + std::string(request.method) + " " + std::string(path)));
-  };
-  const Route* route = FindRoute(request.method, path, p.instance.instance_id);
-  if (route == nullptr) return no_operation();
   // Resource-server operations: SigV4-signed JSON like CreateTokenWithIAM.
   using SignedOperation = StatusOr<std::string> (oauth::TokenIntrospection::*)(
       const oauth::Caller&, std::string_view) const;
@@ -531,7 +554,7 @@ http::Response Tessera::Handle(const http::Request& request) const {
     r.SetHeader("Cache-Control", "no-store");
     return r;
   };
-  switch (route->endpoint) {
+  switch (route.endpoint) {
     case Endpoint::kToken: {
       StatusOr<oauth::Caller> caller = p.VerifyTokenRequest(request);
       if (!caller.ok()) return TokenAnswer(request.request_id, caller.status());
@@ -577,6 +600,12 @@ http::Response Tessera::Handle(const http::Request& request) const {
       return p.authorize->Post(request);
     case Endpoint::kLogout:
       return p.authorize->Logout(request);
+    case Endpoint::kUserInfo: {
+      Status internal;
+      http::Response r = p.userinfo->Handle(request, &internal);
+      if (!internal.ok()) LogInternal(request, internal);
+      return r;
+    }
     case Endpoint::kDiscovery:
       return Json(200, p.discovery_json);
     case Endpoint::kJwks: {
@@ -589,7 +618,7 @@ http::Response Tessera::Handle(const http::Request& request) const {
     case Endpoint::kHealthz:
       return Json(200, R"({"status":"ok"})");
   }
-  return no_operation();  // not reached: every endpoint has its case
+  return NoOperation(request);  // not reached: every endpoint has its case
 }
 
 }  // namespace ts::server

@@ -22,6 +22,8 @@ class Store;
 
 namespace ts::server {
 
+struct Route;
+
 // Opens the database `db`: a postgresql:// (postgres://) URL selects PostgresStore, anything else
 // is a SQLite file path. The backends' Open errors.
 StatusOr<std::shared_ptr<storage::Store>> OpenDatabase(const std::string& db);
@@ -71,6 +73,8 @@ class Tessera {
  private:
   struct Parts;
   explicit Tessera(std::unique_ptr<Parts> parts);
+  // Answers a request `route` (routes.h) matched, by its endpoint.
+  http::Response Dispatch(const Route& route, const http::Request& request) const;
   std::unique_ptr<Parts> parts_;
 };
 

@@ -24,7 +24,8 @@ enum class Endpoint : uint8_t {
   kAuthorizeGet,     // browser sign-in (web/authorize.h)
   kAuthorizePost,    //
   kLogout,           //
-  kDiscovery,        // the instance's OpenID discovery document
+  kDiscovery,        // the instance's OpenID discovery document and RFC 8414 metadata
+  kUserInfo,         // OpenID Connect UserInfo (oauth/userinfo.h)
   kJwks,             // the published signing keys
   kHealthz,
 };
@@ -36,6 +37,7 @@ enum class Auth : uint8_t {
   kSigV4SsoOauth,  // SigV4, signing name sso-oauth
   kSigV4Admin,     // SigV4, signing name sso or identitystore, chosen by X-Amz-Target
   kBrowser,        // the browser session cookie, or none (the sign-in form)
+  kBearer,         // an access token this server issued (RFC 6750)
   kNone,           // public documents
 };
 
@@ -45,11 +47,13 @@ enum MethodBits : uint8_t {
   kGet = 1,
   kHead = 2,
   kPost = 4,
+  kOptions = 8,  // CORS preflight (RFC 9110 §9.3.7), answered by Tessera::Handle for cors routes
   kAnyMethod = 0xff,
 };
 
-// kUnderInstance paths follow /<instance id>, known only at start-up.
-enum class PathKind : uint8_t { kExact, kUnderInstance };
+// kUnderInstance paths follow /<instance id>, known only at start-up; kBeforeInstance paths
+// precede it ("/.well-known/oauth-authorization-server" + "/<instance id>", RFC 8414 §3.1).
+enum class PathKind : uint8_t { kExact, kUnderInstance, kBeforeInstance };
 
 struct Route {
   uint8_t methods;  // MethodBits
@@ -57,6 +61,10 @@ struct Route {
   std::string_view path;
   Endpoint endpoint;
   Auth auth;
+  // Readable from any web origin: every answer carries Access-Control-Allow-Origin: * and an
+  // OPTIONS preflight (the route lists kOptions) is answered without reaching the endpoint.
+  // Only for what needs no cookie: public documents and bearer-token endpoints.
+  bool cors = false;
 };
 
 // Every route, in the order they are matched.
