@@ -10,7 +10,10 @@ import unittest
 
 import boto3
 import botocore
+import botocore.auth
+import botocore.awsrequest
 import botocore.config
+import botocore.credentials
 import botocore.exceptions
 
 from test.e2e.harness import (ROOT_KEY_ID, ROOT_SECRET, Browser, Server, pkce_pair)
@@ -205,6 +208,53 @@ class ErrorsThroughBoto3(unittest.TestCase):
         if fragment is not None:
             self.assertIn(fragment, ctx.exception.response["Error"]["Message"])
         return ctx.exception
+
+    def raw_admin(self, target, body):
+        """A signed admin request with a body no SDK sends; (status, headers, parsed body)."""
+        service = "identitystore" if target.startswith("AWSIdentityStore.") else "sso"
+        data = json.dumps(body).encode()
+        request = botocore.awsrequest.AWSRequest(
+            method="POST", url=self.server.url + "/", data=data,
+            headers={"Content-Type": "application/x-amz-json-1.1", "X-Amz-Target": target})
+        credentials = botocore.credentials.Credentials(ROOT_KEY_ID, ROOT_SECRET)
+        botocore.auth.SigV4Auth(credentials, service, "us-east-1").add_auth(request)
+        headers = dict(request.prepare().headers.items())
+        headers.setdefault("Host", f"127.0.0.1:{self.server.port}")
+        conn = http.client.HTTPConnection("127.0.0.1", self.server.port, timeout=30)
+        try:
+            conn.request("POST", "/", body=data, headers=headers)
+            r = conn.getresponse()
+            return r.status, r.headers, json.loads(r.read())
+        finally:
+            conn.close()
+
+    def test_null_in_a_list_is_a_validation_exception(self):
+        """Issue 23's fuzzer finding: a JSON null in a list answered 500 (the handler threw).
+        SDKs validate client-side, so the bodies are sent raw."""
+        user = self.ids.create_user(IdentityStoreId=self.store_id, UserName="nulls",
+                                    DisplayName="Nulls")["UserId"]
+        store = {"IdentityStoreId": self.store_id}
+        cases = [
+            ("AWSIdentityStore.ListUsers", {**store, "Filters": [None]}, "Filters.1"),
+            ("AWSIdentityStore.ListGroups", {**store, "Filters": [None]}, "Filters.1"),
+            ("AWSIdentityStore.IsMemberInGroups",
+             {**store, "MemberId": {"UserId": user}, "GroupIds": [None]}, "GroupIds.1"),
+            ("AWSIdentityStore.UpdateUser", {**store, "UserId": user, "Operations": [None]},
+             "Operations.1"),
+            ("SWBExternalService.PutApplicationGrant",
+             {"ApplicationArn": self.app, "GrantType": "authorization_code",
+              "Grant": {"AuthorizationCode": {"RedirectUris": [None]}}},
+             "Grant.AuthorizationCode.RedirectUris.1"),
+        ]
+        for target, body, element in cases:
+            with self.subTest(target=target):
+                status, headers, parsed = self.raw_admin(target, body)
+                self.assertEqual(status, 400, parsed)
+                self.assertEqual(headers["x-amzn-ErrorType"], "ValidationException")
+                self.assertEqual(parsed["__type"], "ValidationException")
+                self.assertIn(f"Value null at '{element}' failed to satisfy constraint: "
+                              "Member must not be null", parsed["Message"])
+        self.assertEqual(self.server.internal_error_lines(), [])
 
     # --- validation (the model's constraints, reaching the server) ---
 

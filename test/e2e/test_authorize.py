@@ -6,6 +6,7 @@ document and JWKS.
 """
 import http.client
 import json
+import threading
 import unittest
 import urllib.parse
 import urllib.request
@@ -353,6 +354,47 @@ class LockoutTest(AuthorizeTestBase):
         status, headers, _ = self.attempt(harness.OUTSIDER, harness.OUTSIDER_PASSWORD)
         self.assertEqual(status, 303)
         self.assertIn("error=access_denied", headers["Location"])
+
+
+class ConcurrentGuessesTest(AuthorizeTestBase):
+    """Issue 23's black-box probe: guesses in flight together must not all pass the throttle."""
+
+    def test_thirty_two_simultaneous_wrong_passwords_get_five_answers(self):
+        guesses = 32
+        forms = []
+        for _ in range(guesses):  # 32 prepared login forms, each with its own CSRF cookie
+            _, challenge = harness.pkce_pair()
+            browser = harness.Browser(self.server)
+            status, _, _, form = browser.open_login(browser.authorize_url(challenge))
+            self.assertEqual(status, 200)
+            forms.append((browser, form))
+        start = threading.Barrier(guesses)
+        answers = [None] * guesses
+
+        def guess(i):
+            browser, form = forms[i]
+            start.wait()
+            status, _, body = browser.submit_login(form, "demo", f"wrong password {i}")
+            parser = harness._FormParser()
+            parser.feed(body)
+            answers[i] = (status, parser.alert)
+
+        threads = [threading.Thread(target=guess, args=(i,)) for i in range(guesses)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(60)
+        incorrect = [a for a in answers if a == (401, "Incorrect user name or password.")]
+        throttled = [a for a in answers if a is not None and a[0] == 429 and
+                     a[1].startswith("Too many failed sign-in attempts")]
+        self.assertEqual(len(incorrect), 5, answers)
+        self.assertEqual(len(throttled), guesses - 5, answers)
+        # The lock holds for the right password as well.
+        _, challenge = harness.pkce_pair()
+        browser = harness.Browser(self.server)
+        _, _, _, form = browser.open_login(browser.authorize_url(challenge))
+        status, _, _ = browser.submit_login(form, "demo", harness.DEMO_PASSWORD)
+        self.assertEqual(status, 429)
 
 
 class AddressThrottleTest(AuthorizeTestBase):

@@ -31,6 +31,12 @@ Status AccessDenied(std::string_view message) {
   return ApiError(StatusCode::kPermissionDenied, "AccessDeniedException", message);
 }
 
+Status BadElement(std::string_view list, size_t index, std::string_view type) {
+  return Validation("1 validation error detected: Value at '" + std::string(list) + "." +
+                    std::to_string(index + 1) +
+                    "' failed to satisfy constraint: Member must be a " + std::string(type));
+}
+
 Status ClientFacing(const Status& status, std::string_view not_found, std::string_view conflict) {
   if (status.code() == StatusCode::kNotFound) {
     return NotFound(not_found.empty() ? status.message() : not_found);
@@ -50,6 +56,23 @@ std::string Str(const json::object& o, std::string_view key) {
 bool Has(const json::object& o, std::string_view key) {
   const json::value* v = o.if_contains(key);
   return v != nullptr && !v->is_null();
+}
+
+bool Bool(const json::object& o, std::string_view key) {
+  const json::value* v = o.if_contains(key);
+  return v != nullptr && v->is_bool() && v->get_bool();
+}
+
+const json::object& Object(const json::object& o, std::string_view key) {
+  static const json::object kEmpty;
+  const json::value* v = o.if_contains(key);
+  return v != nullptr && v->is_object() ? v->get_object() : kEmpty;
+}
+
+const json::array& Array(const json::object& o, std::string_view key) {
+  static const json::array kEmpty;
+  const json::value* v = o.if_contains(key);
+  return v != nullptr && v->is_array() ? v->get_array() : kEmpty;
 }
 
 json::value Timestamp(int64_t unix_seconds) { return json::value(unix_seconds); }

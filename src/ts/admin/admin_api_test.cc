@@ -348,6 +348,131 @@ TEST_F(AdminApiTest, GroupAssignmentGrantsAccess) {
       "ResourceNotFoundException", "User");
 }
 
+// Issue 23: a JSON null inside a list reached handlers that read every element as its shape,
+// and they threw (500 InternalServerException, which SDKs retry). Every list member of every
+// operation's input (found by walking both models), nested ones included, is now a 400
+// ValidationException naming the element, and the call changes nothing.
+TEST_F(AdminApiTest, NullListElementsAreValidationErrorsNamingTheElement) {
+  const std::string app = CreateApp("App");
+  const std::string user(Ids("CreateUser", {{"UserName", "dora"}}).at("UserId").as_string());
+  ExpectOk();
+  const std::string store = std::string(R"("IdentityStoreId":")") + kStoreId + R"(",)";
+  const std::string instance = std::string(R"("InstanceArn":")") + kInstanceArn + R"(",)";
+  const std::string app_arn = R"("ApplicationArn":")" + app + R"(",)";
+  const std::string tti =
+      "arn:aws:sso::111122223333:trustedTokenIssuer/ssoins-0123456789abcdef/"
+      "tti-0b1c2d3e-0000-4000-8000-000000000000";
+  const std::string oidc =
+      R"("TrustedTokenIssuerConfiguration":{"OidcJwtConfiguration":{"IssuerUrl":)"
+      R"("https://idp.example","ClaimAttributePath":"email","IdentityStoreAttributePath":)"
+      R"("emails.value","JwksRetrievalOption":"OPEN_ID_DISCOVERY"}},)";
+  struct Case {
+    std::string target;
+    std::string body;
+    std::string element;  // the path the message must name
+  };
+  const std::vector<Case> cases = {
+      // identitystore: the four the black-box fuzzer found, then the rest of the model's lists.
+      {"AWSIdentityStore.ListUsers", "{" + store + R"("Filters":[null]})", "Filters.1"},
+      {"AWSIdentityStore.ListGroups", "{" + store + R"("Filters":[null]})", "Filters.1"},
+      {"AWSIdentityStore.IsMemberInGroups",
+       "{" + store + R"("MemberId":{"UserId":")" + user + R"("},"GroupIds":[null]})", "GroupIds.1"},
+      {"AWSIdentityStore.IsMemberInGroups",
+       "{" + store + R"("MemberId":{"UserId":")" + user + R"("},"GroupIds":[")" + user +
+           R"(",null]})",
+       "GroupIds.2"},
+      {"AWSIdentityStore.UpdateUser",
+       "{" + store + R"("UserId":")" + user + R"(","Operations":[null]})", "Operations.1"},
+      {"AWSIdentityStore.ListUsers", "{" + store + R"("Extensions":[null]})", "Extensions.1"},
+      {"AWSIdentityStore.DescribeUser",
+       "{" + store + R"("UserId":")" + user + R"(","Extensions":[null]})", "Extensions.1"},
+      {"AWSIdentityStore.CreateUser", "{" + store + R"("UserName":"eve","Emails":[null]})",
+       "Emails.1"},
+      {"AWSIdentityStore.CreateUser", "{" + store + R"("UserName":"eve","Addresses":[null]})",
+       "Addresses.1"},
+      {"AWSIdentityStore.CreateUser", "{" + store + R"("UserName":"eve","PhoneNumbers":[null]})",
+       "PhoneNumbers.1"},
+      {"AWSIdentityStore.CreateUser", "{" + store + R"("UserName":"eve","Photos":[null]})",
+       "Photos.1"},
+      {"AWSIdentityStore.CreateUser", "{" + store + R"("UserName":"eve","Roles":[null]})",
+       "Roles.1"},
+      // An operation's value is a document, checked as the user it makes.
+      {"AWSIdentityStore.UpdateUser",
+       "{" + store + R"("UserId":")" + user +
+           R"(","Operations":[{"AttributePath":"emails","AttributeValue":[null]}]})",
+       "Emails.1"},
+      // sso-admin, nested lists included.
+      {"SWBExternalService.CreateApplication",
+       "{" + instance +
+           R"("ApplicationProviderArn":"arn:aws:sso::aws:applicationProvider/custom",)"
+           R"("Name":"Other","Tags":[null]})",
+       "Tags.1"},
+      {"SWBExternalService.CreateTrustedTokenIssuer",
+       "{" + instance + oidc + R"("Name":"idp","TrustedTokenIssuerType":"OIDC_JWT","Tags":[null]})",
+       "Tags.1"},
+      {"SWBExternalService.TagResource",
+       "{" + instance + R"("ResourceArn":")" + app + R"(","Tags":[null]})", "Tags.1"},
+      {"SWBExternalService.UntagResource",
+       "{" + instance + R"("ResourceArn":")" + app + R"(","TagKeys":[null]})", "TagKeys.1"},
+      {"SWBExternalService.PutApplicationAccessScope",
+       "{" + app_arn + R"("Scope":"sso:account:access","AuthorizedTargets":[null]})",
+       "AuthorizedTargets.1"},
+      {"SWBExternalService.PutApplicationGrant",
+       "{" + app_arn +
+           R"("GrantType":"authorization_code","Grant":{"AuthorizationCode":{"RedirectUris":[null]}}})",
+       "Grant.AuthorizationCode.RedirectUris.1"},
+      {"SWBExternalService.PutApplicationGrant",
+       "{" + app_arn + R"("GrantType":"urn:ietf:params:oauth:grant-type:jwt-bearer",)" +
+           R"("Grant":{"JwtBearer":{"AuthorizedTokenIssuers":[null]}}})",
+       "Grant.JwtBearer.AuthorizedTokenIssuers.1"},
+      {"SWBExternalService.PutApplicationGrant",
+       "{" + app_arn + R"("GrantType":"urn:ietf:params:oauth:grant-type:jwt-bearer",)" +
+           R"("Grant":{"JwtBearer":{"AuthorizedTokenIssuers":[{"TrustedTokenIssuerArn":")" + tti +
+           R"(","AuthorizedAudiences":[null]}]}}})",
+       "Grant.JwtBearer.AuthorizedTokenIssuers.1.AuthorizedAudiences.1"},
+  };
+  for (const Case& c : cases) {
+    SCOPED_TRACE(c.target + " " + c.body);
+    last_ = api_->Handle(c.target, {kRoot, kAccount, "req-1"}, c.body);
+    json::value parsed = json::parse(last_.body);
+    ASSERT_TRUE(parsed.is_object()) << last_.body;
+    ExpectError(
+        parsed.as_object(), "ValidationException",
+        "Value null at '" + c.element + "' failed to satisfy constraint: Member must not be null");
+  }
+  // Nothing changed: no second user, no application, grant, scope or tag, the user as made.
+  json::object users = Ids("ListUsers", {});
+  ASSERT_EQ(users.at("Users").as_array().size(), 1u);
+  EXPECT_FALSE(users.at("Users").as_array()[0].as_object().contains("Emails"));
+  auto stored = store_->GetApplication(app);
+  ASSERT_TRUE(stored.ok()) << stored.status();
+  EXPECT_TRUE(stored->grants.empty());
+  EXPECT_TRUE(stored->access_scopes.empty());
+  EXPECT_EQ(store_->ListApplications()->size(), 1u);
+  EXPECT_TRUE(store_->ListTrustedTokenIssuers()->empty());
+  EXPECT_TRUE(store_->ListTags(app)->empty());
+}
+
+// What the handlers read without the model's guarantees is still read safely: a wrong element
+// type is named like a null one.
+TEST_F(AdminApiTest, WrongElementTypesAreValidationErrorsNamingTheElement) {
+  const std::string store = std::string(R"("IdentityStoreId":")") + kStoreId + R"(",)";
+  for (const char* op : {"ListUsers", "ListGroups"}) {
+    last_ = api_->Handle(std::string("AWSIdentityStore.") + op, {kRoot, kAccount, "req-1"},
+                         "{" + store + R"("Filters":[1]})");
+    ExpectError(json::parse(last_.body).as_object(), "ValidationException", "'Filters.1'");
+  }
+}
+
+// A document may be null anywhere: the map of extensions keeps accepting a null value.
+TEST_F(AdminApiTest, NullDocumentValuesInAMapAreAccepted) {
+  last_ = api_->Handle(
+      "AWSIdentityStore.CreateUser", {kRoot, kAccount, "req-1"},
+      std::string(R"({"IdentityStoreId":")") + kStoreId +
+          R"(","UserName":"fred","Extensions":{"aws:identitystore:enterprise":null}})");
+  ExpectOk();
+}
+
 TEST_F(AdminApiTest, ErrorsFromStoreFailuresAreInternal) {
   http::Response r = AwsJsonError(InternalError("disk on fire"));
   EXPECT_EQ(r.status, 500);

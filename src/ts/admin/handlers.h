@@ -70,15 +70,23 @@ Status Validation(std::string_view message);
 Status NotFound(std::string_view message);
 Status Conflict(std::string_view message);
 Status AccessDenied(std::string_view message);
+// Element `index` (0-based) of the list member `list` is not a `type` ("structure", "string"),
+// in the model validator's words: ValidationException naming the element.
+Status BadElement(std::string_view list, size_t index, std::string_view type);
 
 // A store status whose NotFound / AlreadyExists is the client's: mapped to
 // ResourceNotFoundException / ConflictException with `message` (store message when empty).
 Status ClientFacing(const Status& status, std::string_view not_found = {},
                     std::string_view conflict = {});
 
-// Member accessors for validated input (the model has checked types already).
+// Member accessors for validated input. The model has checked the types already; these still
+// never throw (a wrong type reads as absent), so a gap in validation cannot make a handler
+// throw past its modeled answer (issue 23).
 std::string Str(const json::object& o, std::string_view key);
 bool Has(const json::object& o, std::string_view key);
+bool Bool(const json::object& o, std::string_view key);                   // false when absent
+const json::object& Object(const json::object& o, std::string_view key);  // {} when absent
+const json::array& Array(const json::object& o, std::string_view key);    // [] when absent
 
 // Unix seconds -> awsJson timestamp (epoch seconds as a number).
 json::value Timestamp(int64_t unix_seconds);

@@ -129,8 +129,10 @@ StatusOr<json::object> UpdateUser(const Env& env, Call& call) {
       "UserType",   "Title",     "PreferredLanguage", "Locale",
       "Timezone",   "Photos",    "Website",           "Birthdate",
       "Roles",      "Extensions"};
-  for (const json::value& op : call.in.at("Operations").get_array()) {
-    const json::object& o = op.as_object();
+  const json::array& operations = Array(call.in, "Operations");
+  for (size_t i = 0; i < operations.size(); ++i) {
+    if (!operations[i].is_object()) return BadElement("Operations", i, "structure");
+    const json::object& o = operations[i].get_object();
     const std::string path = Str(o, "AttributePath");
     const std::vector<std::string> seg = PathSegments(path);
     if (seg.empty() || !kTopLevel.contains(seg[0]) || seg.size() > 2 ||
@@ -189,13 +191,11 @@ StatusOr<json::object> DeleteUser(const Env& env, Call& call) {
 
 // The (deprecated) Filters of ListUsers/ListGroups: at most one, an exact attribute match.
 StatusOr<std::optional<std::pair<std::string, std::string>>> FilterOf(const Call& call) {
-  const json::value* filters = call.in.if_contains("Filters");
-  if (filters == nullptr || !filters->is_array() || filters->get_array().empty()) {
-    return std::optional<std::pair<std::string, std::string>>();
-  }
-  if (filters->get_array().size() > 1)
-    return Validation("Filters: at most one filter is supported");
-  const json::object& f = filters->get_array()[0].as_object();
+  const json::array& filters = Array(call.in, "Filters");
+  if (filters.empty()) return std::optional<std::pair<std::string, std::string>>();
+  if (filters.size() > 1) return Validation("Filters: at most one filter is supported");
+  if (!filters[0].is_object()) return BadElement("Filters", 0, "structure");
+  const json::object& f = filters[0].get_object();
   return std::optional<std::pair<std::string, std::string>>(
       std::pair{Str(f, "AttributePath"), Str(f, "AttributeValue")});
 }
@@ -224,20 +224,20 @@ StatusOr<json::object> ListUsers(const Env& env, Call& call) {
 
 // The AlternateIdentifier union: (path, value) for the attribute index.
 StatusOr<std::pair<std::string, std::string>> AlternateKey(const Call& call) {
-  const json::object& alt = call.in.at("AlternateIdentifier").as_object();
+  const json::object& alt = Object(call.in, "AlternateIdentifier");
   if (const json::value* ext = alt.if_contains("ExternalId"); ext && ext->is_object()) {
     return std::pair<std::string, std::string>{
         "externalid",
         storage::ExternalIdValue(Str(ext->get_object(), "Issuer"), Str(ext->get_object(), "Id"))};
   }
-  const json::object& unique = alt.at("UniqueAttribute").as_object();
-  const json::value& value = unique.at("AttributeValue");
-  if (!value.is_string()) {
+  const json::object& unique = Object(alt, "UniqueAttribute");
+  const json::value* value = unique.if_contains("AttributeValue");
+  if (value == nullptr || !value->is_string()) {
     return Validation("AlternateIdentifier.UniqueAttribute.AttributeValue must be a string");
   }
   return std::pair<std::string, std::string>{
       Str(unique, "AttributePath"),
-      std::string(value.get_string().data(), value.get_string().size())};
+      std::string(value->get_string().data(), value->get_string().size())};
 }
 
 StatusOr<json::object> GetUserId(const Env& env, Call& call) {
@@ -358,9 +358,7 @@ json::object MembershipJson(const Env& env, const storage::GroupMembership& m) {
                       {"CreatedAt", Timestamp(m.created_at)}};
 }
 
-std::string MemberUserId(const Call& call) {
-  return Str(call.in.at("MemberId").as_object(), "UserId");
-}
+std::string MemberUserId(const Call& call) { return Str(Object(call.in, "MemberId"), "UserId"); }
 
 StatusOr<json::object> CreateGroupMembership(const Env& env, Call& call) {
   TS_RETURN_IF_ERROR(CheckStore(env, call));
@@ -411,8 +409,10 @@ StatusOr<json::object> IsMemberInGroups(const Env& env, Call& call) {
   std::set<std::string> groups;
   for (const auto& m : memberships) groups.insert(m.group_id);
   json::array results;
-  for (const json::value& g : call.in.at("GroupIds").as_array()) {
-    const std::string id(g.as_string().data(), g.as_string().size());
+  const json::array& group_ids = Array(call.in, "GroupIds");
+  for (size_t i = 0; i < group_ids.size(); ++i) {
+    if (!group_ids[i].is_string()) return BadElement("GroupIds", i, "string");
+    const std::string id(group_ids[i].get_string().data(), group_ids[i].get_string().size());
     results.push_back(json::object{{"GroupId", id},
                                    {"MemberId", json::object{{"UserId", user_id}}},
                                    {"MembershipExists", groups.contains(id)}});

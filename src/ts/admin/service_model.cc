@@ -217,7 +217,14 @@ struct ServiceModel::Impl {
       const Shape* member = Find(shape.member_shape);
       if (member == nullptr) return;
       for (size_t i = 0; i < a.size(); ++i) {
-        if (a[i].is_null()) continue;
+        // An element cannot be absent: null in a list is refused, not skipped (issue 23: the
+        // handlers read every element as its shape, and a null one made them throw).
+        if (a[i].is_null()) {
+          if (!member->is_document) {
+            Add(problems, ChildPath(path, i, options), "Value null", "Member must not be null");
+          }
+          continue;
+        }
         Check(*member, a[i], ChildPath(path, i, options), options, false, problems);
       }
       return;
@@ -234,9 +241,12 @@ struct ServiceModel::Impl {
       for (const auto& kv : o) {
         const std::string child = MemberPath(path, kv.key());
         if (key != nullptr) Check(*key, json::value(kv.key()), child, options, false, problems);
-        if (value != nullptr && !kv.value().is_null()) {
-          Check(*value, kv.value(), child, options, false, problems);
+        if (value == nullptr) continue;
+        if (kv.value().is_null()) {
+          if (!value->is_document) Add(problems, child, "Value null", "Member must not be null");
+          continue;
         }
+        Check(*value, kv.value(), child, options, false, problems);
       }
       return;
     }

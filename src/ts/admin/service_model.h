@@ -7,9 +7,10 @@
 // points) and `pattern` (matched against the whole value; see x-tessera-regex in
 // third_party/aws-models/extract.py); `enum`; integer/long `min`/`max`; list and map
 // `min`/`max` (entries), map keys and values; unions: exactly one member set; nested structures;
-// JSON types (string, number, boolean, object, array). `null` counts as absent, unknown members
-// are ignored (as AWS does) unless ValidationOptions says otherwise. Documents (ActorPolicy) are
-// accepted as any JSON value.
+// JSON types (string, number, boolean, object, array). A `null` member counts as absent; a
+// `null` list element or map value is refused ("Member must not be null"), since an element
+// cannot be absent. Unknown members are ignored (as AWS does) unless ValidationOptions says
+// otherwise. Documents (ActorPolicy) are accepted as any JSON value, null included.
 //
 // Thread-safe after construction (immutable); the embedded models are parsed once.
 #pragma once

@@ -229,7 +229,7 @@ json::object GrantJson(std::string_view grant_type, const std::string& stored) {
 StatusOr<json::object> PutApplicationGrant(const Env& env, Call& call) {
   const std::string grant_type = Str(call.in, "GrantType");
   const std::string_view member = GrantMemberFor(grant_type);
-  const json::object& grant = call.in.at("Grant").get_object();
+  const json::object& grant = Object(call.in, "Grant");
   TS_RETURN_IF_ERROR(CheckGrant(grant_type, grant, "Grant"));
   const json::value* value = grant.if_contains(member);
   if (member == "JwtBearer" && value->is_object()) {
@@ -292,9 +292,10 @@ json::object AuthMethodJson(const std::string& policy) {
 }
 
 StatusOr<json::object> PutApplicationAuthenticationMethod(const Env& env, Call& call) {
-  const json::object& method = call.in.at("AuthenticationMethod").get_object();
+  const json::object& method = Object(call.in, "AuthenticationMethod");
   TS_RETURN_IF_ERROR(CheckAuthenticationMethod(method, "AuthenticationMethod"));
-  const std::string policy_json = json::serialize(method.at("Iam").get_object().at("ActorPolicy"));
+  // CheckAuthenticationMethod found Iam.ActorPolicy.
+  const std::string policy_json = json::serialize(Object(method, "Iam").at("ActorPolicy"));
   const std::string arn = Str(call.in, "ApplicationArn");
   TS_RETURN_IF_ERROR(ClientFacing(env.storage.applications->SetActorPolicy(arn, policy_json),
                                   "Application " + arn + " does not exist"));
@@ -387,7 +388,7 @@ StatusOr<json::object> DeleteApplicationAccessScope(const Env& env, Call& call) 
 
 StatusOr<json::object> PutApplicationAssignmentConfiguration(const Env& env, Call& call) {
   TS_ASSIGN_OR_RETURN(storage::Application app, LoadApp(env, call));
-  app.assignment_required = call.in.at("AssignmentRequired").as_bool();
+  app.assignment_required = Bool(call.in, "AssignmentRequired");
   TS_RETURN_IF_ERROR(ClientFacing(env.storage.applications->UpdateApplication(app)));
   return json::object();
 }
@@ -505,7 +506,7 @@ StatusOr<json::object> CreateTrustedTokenIssuer(const Env& env, Call& call) {
   TS_ASSIGN_OR_RETURN(std::optional<json::object> replay, Replay(env, call, idem));
   if (replay) return *replay;
   TS_ASSIGN_OR_RETURN(auto tags, TagsOf(call.in));
-  const json::object& config = call.in.at("TrustedTokenIssuerConfiguration").get_object();
+  const json::object& config = Object(call.in, "TrustedTokenIssuerConfiguration");
   const json::value* oidc = config.if_contains("OidcJwtConfiguration");
   if (oidc == nullptr || !oidc->is_object()) {
     return Validation("TrustedTokenIssuerConfiguration: type OIDC_JWT needs OidcJwtConfiguration");
@@ -603,7 +604,7 @@ StatusOr<json::object> TagResource(const Env& env, Call& call) {
 StatusOr<json::object> UntagResource(const Env& env, Call& call) {
   TS_RETURN_IF_ERROR(CheckTaggable(env, call));
   std::vector<std::string> keys;
-  for (const json::value& k : call.in.at("TagKeys").get_array()) {
+  for (const json::value& k : Array(call.in, "TagKeys")) {
     if (k.is_string()) keys.emplace_back(k.get_string().data(), k.get_string().size());
   }
   TS_RETURN_IF_ERROR(env.storage.applications->UntagResource(Str(call.in, "ResourceArn"), keys));

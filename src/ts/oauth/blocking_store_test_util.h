@@ -283,6 +283,13 @@ class BlockingStore final : public storage::Store {
   Status CreateMeta(const std::string& key, const std::string& value) override {
     return inner_->CreateMeta(key, value);
   }
+  StatusOr<storage::LoginAttempt> ReserveLoginAttempt(const std::string& key, int64_t now,
+                                                      int64_t window_seconds, int limit) override {
+    return inner_->ReserveLoginAttempt(key, now, window_seconds, limit);
+  }
+  Status RefundLoginAttempt(const std::string& key, int64_t window_start) override {
+    return inner_->RefundLoginAttempt(key, window_start);
+  }
   StatusOr<storage::LoginFailures> RecordLoginFailure(const std::string& key, int64_t now,
                                                       int64_t window_seconds) override {
     return inner_->RecordLoginFailure(key, now, window_seconds);
@@ -295,6 +302,35 @@ class BlockingStore final : public storage::Store {
   }
   Status UpdateSigningKeys(const SigningKeyUpdate& update) override {
     return inner_->UpdateSigningKeys(update);
+  }
+  Status CreateClient(const storage::RegisteredClient& client) override {
+    return inner_->CreateClient(client);
+  }
+  StatusOr<storage::RegisteredClient> GetClient(const std::string& client_id) override {
+    return inner_->GetClient(client_id);
+  }
+  StatusOr<int64_t> CountLiveClients(int64_t now) override { return inner_->CountLiveClients(now); }
+  Status CreateDeviceAuthorization(const storage::DeviceAuthorization& authorization) override {
+    return inner_->CreateDeviceAuthorization(authorization);
+  }
+  StatusOr<storage::DeviceAuthorization> GetDeviceAuthorization(
+      const std::string& device_code_hash) override {
+    return inner_->GetDeviceAuthorization(device_code_hash);
+  }
+  StatusOr<storage::DeviceAuthorization> GetDeviceAuthorizationByUserCode(
+      const std::string& user_code_hash, int64_t now) override {
+    return inner_->GetDeviceAuthorizationByUserCode(user_code_hash, now);
+  }
+  Status DecideDeviceAuthorization(const std::string& user_code_hash, bool approve,
+                                   const std::string& user_id, const std::string& session_hash,
+                                   int64_t auth_time, int64_t now) override {
+    return inner_->DecideDeviceAuthorization(user_code_hash, approve, user_id, session_hash,
+                                             auth_time, now);
+  }
+  StatusOr<storage::DeviceRedeemOutcome> RedeemDeviceAuthorization(
+      const std::string& device_code_hash, int64_t now, const storage::TokenFamily& family,
+      const std::optional<storage::RefreshToken>& first_refresh) override {
+    return inner_->RedeemDeviceAuthorization(device_code_hash, now, family, first_refresh);
   }
 
  private:

@@ -164,6 +164,25 @@ http::Response TransportError(int status, std::string_view message, const http::
   return r;
 }
 
+namespace {
+// The answer to a request whose handler threw: logged, and modeled for the client.
+http::Response InternalErrorAnswer(const http::Request& request, std::string_view cause) {
+  LogInternal(request, InternalError("a handler threw: " + std::string(cause)));
+  return TransportError(500, "An internal error occurred.", request);
+}
+}  // namespace
+
+http::Response AnswerOrInternalError(const http::Request& request,
+                                     const std::function<http::Response()>& handle) {
+  try {
+    return handle();
+  } catch (const std::exception& e) {
+    return InternalErrorAnswer(request, e.what());
+  } catch (...) {
+    return InternalErrorAnswer(request, "a non-exception");
+  }
+}
+
 StatusOr<storage::StorePtr> OpenDatabase(const std::string& db) {
   if (storage::IsPostgresUrl(db)) {
     TS_ASSIGN_OR_RETURN(auto store, storage::PostgresStore::Open(db));
@@ -490,43 +509,60 @@ void Tessera::HandleAsync(http::Request request, http::Responder respond) const 
     });
     return;
   }
-  StatusOr<oauth::Caller> caller = p.VerifyTokenRequest(request);
-  if (!caller.ok()) return respond(TokenAnswer(request.request_id, caller.status()));
   ThreadPool* workers = p.workers.get();
   // The service calls exactly one of the two answers below; both reach `respond`.
   struct Reply {
     http::Responder respond;
     std::string request_id;
   };
-  auto reply = std::make_shared<Reply>(Reply{std::move(respond), std::move(request.request_id)});
-  p.token_service->CreateTokenWithIamAsync(
-      std::move(*caller), std::move(request.body),
-      [workers](std::function<void()> task) { workers->Post(std::move(task)); },
-      [reply](StatusOr<std::string> body) {
-        reply->respond(TokenAnswer(reply->request_id, std::move(body)));
-      },
-      // A refresh answered by the store's writer thread is signed on the connection's io thread.
-      [reply](oauth::TokenService::Finish sign) {
-        http::Response answer;
-        answer.finish = [request_id = reply->request_id, sign = std::move(sign)](
-                            http::Response& out) { out = TokenAnswer(request_id, sign()); };
-        reply->respond(std::move(answer));
-      });
+  auto reply = std::make_shared<Reply>(Reply{std::move(respond), {}});
+  // The io thread's part of the request, guarded as Handle is: a throw answers a modeled 500
+  // (a Responder answered already ignores it).
+  auto threw = [&](std::string_view cause) {
+    if (!reply->request_id.empty()) request.request_id = reply->request_id;
+    reply->respond(InternalErrorAnswer(request, cause));
+  };
+  try {
+    StatusOr<oauth::Caller> caller = p.VerifyTokenRequest(request);
+    if (!caller.ok()) return reply->respond(TokenAnswer(request.request_id, caller.status()));
+    reply->request_id = std::move(request.request_id);
+    p.token_service->CreateTokenWithIamAsync(
+        std::move(*caller), std::move(request.body),
+        [workers](std::function<void()> task) { workers->Post(std::move(task)); },
+        [reply](StatusOr<std::string> body) {
+          reply->respond(TokenAnswer(reply->request_id, std::move(body)));
+        },
+        // A refresh answered by the store's writer thread is signed on the connection's io thread.
+        [reply](oauth::TokenService::Finish sign) {
+          http::Response answer;
+          answer.finish = [request_id = reply->request_id, sign = std::move(sign)](
+                              http::Response& out) { out = TokenAnswer(request_id, sign()); };
+          reply->respond(std::move(answer));
+        });
+  } catch (const std::exception& e) {
+    threw(e.what());
+  } catch (...) {
+    threw("a non-exception");
+  }
 }
 
 http::Response Tessera::Handle(const http::Request& request) const {
+  return AnswerOrInternalError(request, [&] { return Dispatch(request); });
+}
+
+http::Response Tessera::Dispatch(const http::Request& request) const {
   const Parts& p = *parts_;
   // The HTTP surface is the table of routes.cc; Dispatch answers its endpoints.
   const Route* route = FindRoute(request.method, request.Path(), p.instance.instance_id);
   if (route == nullptr) return NoOperation(request);
-  if (!route->cors) return Dispatch(*route, request);
+  if (!route->cors) return DispatchRoute(*route, request);
   if (request.method == "OPTIONS") return Preflight(*route);
-  http::Response r = Dispatch(*route, request);
+  http::Response r = DispatchRoute(*route, request);
   AllowAnyOrigin(r);
   return r;
 }
 
-http::Response Tessera::Dispatch(const Route& route, const http::Request& request) const {
+http::Response Tessera::DispatchRoute(const Route& route, const http::Request& request) const {
   const Parts& p = *parts_;
   const std::string_view path = request.Path();
   // Resource-server operations: SigV4-signed JSON like CreateTokenWithIAM.

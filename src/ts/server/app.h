@@ -6,6 +6,7 @@
 // Thread-safe: Handle may be called from every server thread at once.
 #pragma once
 
+#include <functional>
 #include <memory>
 #include <string>
 #include <string_view>
@@ -37,6 +38,13 @@ std::string RedactDatabase(const std::string& db);
 // 4xx InvalidRequestException, 5xx InternalServerException). The status is kept.
 http::Response TransportError(int status, std::string_view message, const http::Request& request);
 
+// Runs `handle` and returns its answer. An exception escaping it becomes a 500
+// InternalServerException in the shape of the API the request targets (TransportError), with
+// nothing of its cause, which goes to the log with the request id: no handler ends without a
+// modeled answer (issue 23). Tessera::Handle runs every request through it.
+http::Response AnswerOrInternalError(const http::Request& request,
+                                     const std::function<http::Response()>& handle);
+
 class Tessera {
  public:
   // `public_url` is the resolved base URL (config.public_url or http://<bound address>).
@@ -46,6 +54,7 @@ class Tessera {
                                                    std::vector<std::string>* notices);
   ~Tessera();
 
+  // Answers every request, whatever its handler does (AnswerOrInternalError).
   http::Response Handle(const http::Request& request) const;
   // Handle for the server's io threads, which it never blocks: a refresh on SQLite is answered
   // from the store's writer thread once its rotation is durable; every other request runs
@@ -73,8 +82,10 @@ class Tessera {
  private:
   struct Parts;
   explicit Tessera(std::unique_ptr<Parts> parts);
+  // The routes' handlers; Handle guards it.
+  http::Response Dispatch(const http::Request& request) const;
   // Answers a request `route` (routes.h) matched, by its endpoint.
-  http::Response Dispatch(const Route& route, const http::Request& request) const;
+  http::Response DispatchRoute(const Route& route, const http::Request& request) const;
   std::unique_ptr<Parts> parts_;
 };
 

@@ -12,6 +12,7 @@
 #include <memory>
 #include <mutex>
 #include <optional>
+#include <stdexcept>
 #include <string>
 #include <utility>
 #include <vector>
@@ -31,7 +32,9 @@
 namespace ts::server {
 namespace {
 
+using ::testing::AllOf;
 using ::testing::HasSubstr;
+using ::testing::Not;
 using ::testing::StartsWith;
 using ::ts::testing::IsOk;
 
@@ -377,6 +380,65 @@ TEST(TransportErrorTest, EverythingElseGetsTheSsoOidcShape) {
   r = TransportError(431, "request header fields too large", http::Request{});
   EXPECT_EQ(r.status, 431);
   EXPECT_EQ(json::parse(r.body).at("error"), "invalid_request");
+}
+
+// Issue 23: no handler ends without a modeled answer. Whatever a handler throws becomes a 500
+// InternalServerException in the shape of the API the request targets; the cause goes to the
+// log with the request id, never to the client. Tessera::Handle runs every request through it.
+TEST(AnswerOrInternalErrorTest, AThrowingHandlerGetsItsApisInternalServerException) {
+  auto throws = []() -> http::Response { throw std::runtime_error("not a string"); };
+
+  http::Request ids = AdminRequest("AWSIdentityStore.ListUsers", "{}");
+  ids.request_id = "req-7";
+  ::testing::internal::CaptureStderr();
+  http::Response r = AnswerOrInternalError(ids, throws);
+  const std::string log = ::testing::internal::GetCapturedStderr();
+  EXPECT_EQ(r.status, 500);
+  EXPECT_EQ(r.FindHeader("x-amzn-ErrorType"),
+            std::optional<std::string_view>("InternalServerException"));
+  EXPECT_EQ(json::parse(r.body),
+            json::parse(R"({"__type":"InternalServerException","RequestId":"req-7",)"
+                        R"("Message":"An internal error occurred."})"));
+  EXPECT_THAT(log, HasSubstr("request_id=req-7"));
+  EXPECT_THAT(log, HasSubstr("a handler threw: not a string"));
+
+  http::Request sso = AdminRequest("SWBExternalService.ListInstances", "{}");
+  sso.request_id = "req-8";
+  ::testing::internal::CaptureStderr();
+  r = AnswerOrInternalError(sso, throws);
+  EXPECT_THAT(::testing::internal::GetCapturedStderr(), HasSubstr("request_id=req-8"));
+  EXPECT_EQ(r.status, 500);
+  EXPECT_EQ(json::parse(r.body), json::parse(R"({"__type":"InternalServerException",)"
+                                             R"("Message":"An internal error occurred."})"));
+
+  // sso-oidc's restJson shape, for a throw that is not even a std::exception.
+  http::Request token;
+  token.method = "POST";
+  token.target = "/token?aws_iam=t";
+  token.request_id = "req-9";
+  ::testing::internal::CaptureStderr();
+  r = AnswerOrInternalError(token, []() -> http::Response { throw 42; });
+  EXPECT_THAT(::testing::internal::GetCapturedStderr(),
+              AllOf(HasSubstr("request_id=req-9"), HasSubstr("a non-exception")));
+  EXPECT_EQ(r.status, 500);
+  EXPECT_THAT(std::string(r.FindHeader("x-amzn-ErrorType").value_or("")),
+              StartsWith("InternalServerException"));
+  EXPECT_EQ(json::parse(r.body).at("error_description"), "An internal error occurred.");
+  EXPECT_THAT(r.body, Not(HasSubstr("not a string")));
+}
+
+TEST(AnswerOrInternalErrorTest, AnAnswerPassesThroughUnchanged) {
+  http::Request token;
+  token.method = "POST";
+  token.target = "/token?aws_iam=t";
+  http::Response r = AnswerOrInternalError(token, [] {
+    http::Response ok;
+    ok.status = 201;
+    ok.body = "created";
+    return ok;
+  });
+  EXPECT_EQ(r.status, 201);
+  EXPECT_EQ(r.body, "created");
 }
 
 TEST_F(TesseraTest, AdminPlaneUnknownTargetIsUnknownOperation) {

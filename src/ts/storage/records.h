@@ -198,11 +198,18 @@ struct TrustedTokenIssuer {
   int64_t created_at = 0;
 };
 
-// Failed sign-in attempts of one key in its current window (Store::RecordLoginFailure).
+// Failed sign-in attempts of one key in its current window (SessionStore::ReserveLoginAttempt):
+// attempts reserved and not refunded, so an attempt still being checked counts too.
 struct LoginFailures {
   int64_t window_start = 0;
   int64_t window_end = 0;  // window_start + the window's length; purged after it
   int failures = 0;
+};
+
+// What SessionStore::ReserveLoginAttempt decided.
+struct LoginAttempt {
+  bool reserved = false;  // false: the window was full and nothing was counted
+  LoginFailures window;   // the key's window after the call (reserved: counting this attempt)
 };
 
 // A client registered with sso-oidc RegisterClient: the AWS CLI, an IDE toolkit, a standard

@@ -389,9 +389,11 @@ http::Response AuthorizeHandler::Post(const http::Request& request) {
   const int64_t now = clock_->NowUnixSeconds();
   const std::string user_key = "user:" + user_name;
   const std::string address_key = "addr:" + request.remote_address;
-  int64_t wait = std::max(user_throttle_.RetryAfter(user_key, now),
-                          address_throttle_.RetryAfter(address_key, now));
-  if (wait > 0) {
+  // Reserved before the password is checked, refunded if it is right (throttle.h): guesses in
+  // flight count against the limit as they are made.
+  ThrottledAttempt attempt = ThrottledAttempt::Reserve(
+      {{&user_throttle_, user_key}, {&address_throttle_, address_key}}, now);
+  if (const int64_t wait = attempt.retry_after(); wait > 0) {
     int64_t minutes = (wait + 59) / 60;
     return LoginPage(req, ok,
                      "Too many failed sign-in attempts. Try again in " + std::to_string(minutes) +
@@ -403,6 +405,7 @@ http::Response AuthorizeHandler::Post(const http::Request& request) {
     // The database is unreachable (e.g. restarting): not the user's mistake, and no failure to
     // count against them.
     std::cerr << "authorize: " << user.status().ToString() << "\n";
+    attempt.Refund();
     return LoginPage(req, ok, "The server could not check your password. Try again.", 503, csrf);
   }
   bool good = false;
@@ -412,11 +415,10 @@ http::Response AuthorizeHandler::Post(const http::Request& request) {
     crypto::DummyVerify();  // same cost whether or not the user exists
   }
   if (!good) {
-    user_throttle_.RecordFailure(user_key, now);
-    address_throttle_.RecordFailure(address_key, now);
+    // The reservations stay: a failure under the user's limit and the address's.
     return LoginPage(req, ok, "Incorrect user name or password.", 401, csrf);
   }
-  user_throttle_.Reset(user_key);
+  attempt.Refund();
 
   const std::string session_id = tokens::TokenMinter::NewSessionId();
   storage::SignInSession session;

@@ -12,6 +12,7 @@
 #include <utility>
 #include <vector>
 
+#include "test/common/concurrently.h"
 #include "test/common/status_matchers.h"
 #include "test/common/temp_dir.h"
 #include "ts/common/clock.h"
@@ -650,6 +651,62 @@ TEST_F(AuthorizeTest, FailuresThrottleTheUserUntilTheWindowEnds) {
 
   clock_->Advance(std::chrono::seconds(30));
   EXPECT_EQ(Login("alice", kPassword).status, 303);
+}
+
+// Issue 23's probe: 32 wrong passwords for one user posted at the same moment (32 login forms
+// fetched first, then fired together). Each attempt is reserved before its password is
+// checked, so exactly max_failures_per_user are evaluated and the rest are refused unchecked.
+TEST_F(AuthorizeTest, ConcurrentWrongPasswordsAreThrottledAtTheLimit) {
+  constexpr int kGuesses = 32;
+  std::vector<http::Request> posts;
+  for (int i = 0; i < kGuesses; ++i) {
+    const std::string csrf = FetchCsrf();
+    Params form = ValidParams();
+    form.emplace_back("csrf_token", csrf);
+    form.emplace_back("username", "alice");
+    form.emplace_back("password", "wrong " + std::to_string(i));
+    posts.push_back(PostRequest(form, csrf, kPublicUrl));
+  }
+  std::vector<http::Response> answers(kGuesses);
+  ::ts::testing::RunConcurrently(kGuesses, [&](int i) { answers[i] = handler_->Post(posts[i]); });
+  int incorrect = 0;
+  int throttled = 0;
+  for (const http::Response& r : answers) {
+    if (r.status == 401) {
+      EXPECT_THAT(r.body, HasSubstr("Incorrect user name or password."));
+      ++incorrect;
+    } else {
+      EXPECT_EQ(r.status, 429) << r.body;
+      EXPECT_THAT(r.body, HasSubstr("Too many failed sign-in attempts. Try again in 15 minutes."));
+      ++throttled;
+    }
+  }
+  EXPECT_EQ(incorrect, options_.max_failures_per_user);
+  EXPECT_EQ(throttled, kGuesses - options_.max_failures_per_user);
+  // The right password is refused too until the window ends.
+  EXPECT_EQ(Login("alice", kPassword).status, 429);
+}
+
+// A sign-in with the right password gives its reservation back: it is not a failure.
+TEST_F(AuthorizeTest, SuccessfulSignInIsNotCountedAsAFailure) {
+  ASSERT_EQ(Login("alice", "wrong").status, 401);
+  ASSERT_EQ(Login("alice", "wrong").status, 401);
+  for (int i = 0; i < 3; ++i) ASSERT_EQ(Login("alice", kPassword).status, 303) << i;
+  // Two failures so far: three more are allowed, then the user is locked.
+  for (int i = 0; i < 3; ++i) EXPECT_EQ(Login("alice", "wrong").status, 401) << i;
+  EXPECT_EQ(Login("alice", kPassword).status, 429);
+}
+
+// The address's reservation is given back too: many users signing in from one address (a NAT)
+// are not taken for a guesser.
+TEST_F(AuthorizeTest, SuccessfulSignInsDoNotFillTheAddressWindow) {
+  options_.max_failures_per_address = 2;
+  handler_ = std::make_unique<AuthorizeHandler>(AuthorizeStorage{store_, store_, store_, store_},
+                                                clock_, options_);
+  for (int i = 0; i < 3; ++i) ASSERT_EQ(Login("alice", kPassword).status, 303) << i;
+  EXPECT_EQ(Login("nobody", "wrong").status, 401);
+  EXPECT_EQ(Login("nobody-else", "wrong").status, 401);
+  EXPECT_EQ(Login("alice", kPassword).status, 429);
 }
 
 }  // namespace

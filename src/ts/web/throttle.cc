@@ -1,5 +1,6 @@
 #include "ts/web/throttle.h"
 
+#include <algorithm>
 #include <iostream>
 
 #include "ts/crypto/digest.h"
@@ -14,42 +15,55 @@ void LogStoreError(const char* what, const Status& status) {
 }
 }  // namespace
 
-int64_t Throttle::RetryAfter(const std::string& key, int64_t now) {
+Throttle::Reservation Throttle::Reserve(const std::string& key, int64_t now) {
+  Reservation out;
   if (store_ != nullptr) {
-    auto window = store_->GetLoginFailures(StoredKey(key));
-    if (!window.ok()) {
-      if (window.status().code() != StatusCode::kNotFound) LogStoreError("read", window.status());
-      return 0;
+    auto attempt = store_->ReserveLoginAttempt(StoredKey(key), now, window_seconds_, max_failures_);
+    if (!attempt.ok()) {
+      LogStoreError("reserve", attempt.status());
+      return out;  // fail open, holding nothing
     }
-    if (now >= window->window_end) return 0;
-    return window->failures >= max_failures_ ? window->window_end - now : 0;
+    if (!attempt->reserved) {
+      out.retry_after = std::max<int64_t>(attempt->window.window_end - now, 1);
+      return out;
+    }
+    out.held = true;
+    out.window_start = attempt->window.window_start;
+    return out;
   }
   std::lock_guard lock(mu_);
-  auto it = windows_.find(key);
-  if (it == windows_.end()) return 0;
-  const int64_t end = it->second.start + window_seconds_;
-  if (now >= end) {
-    windows_.erase(it);
-    return 0;
-  }
-  return it->second.failures >= max_failures_ ? end - now : 0;
-}
-
-void Throttle::RecordFailure(const std::string& key, int64_t now) {
-  if (store_ != nullptr) {
-    auto window = store_->RecordLoginFailure(StoredKey(key), now, window_seconds_);
-    if (!window.ok()) LogStoreError("record", window.status());
-    return;
-  }
-  std::lock_guard lock(mu_);
-  // Bound memory under a flood of distinct keys: drop expired windows when the map grows.
+  // Bound memory under a flood of distinct keys: drop ended windows when the map grows.
   if (windows_.size() > 100000) {
     std::erase_if(windows_,
                   [&](const auto& kv) { return now >= kv.second.start + window_seconds_; });
   }
-  Window& w = windows_[key];
-  if (w.failures == 0 || now >= w.start + window_seconds_) w = Window{now, 0};
+  auto [it, added] = windows_.try_emplace(key, Window{now, 0});
+  Window& w = it->second;
+  if (!added && now >= w.start + window_seconds_) {
+    w = Window{now, 0};  // the window has ended: this attempt opens the next
+  } else if (w.failures >= max_failures_) {
+    out.retry_after = w.start + window_seconds_ - now;
+    return out;
+  }
   ++w.failures;
+  out.held = true;
+  out.window_start = w.start;
+  return out;
+}
+
+void Throttle::Refund(const std::string& key, const Reservation& reservation) {
+  if (!reservation.held) return;
+  if (store_ != nullptr) {
+    Status status = store_->RefundLoginAttempt(StoredKey(key), reservation.window_start);
+    if (!status.ok()) LogStoreError("refund", status);
+    return;
+  }
+  std::lock_guard lock(mu_);
+  auto it = windows_.find(key);
+  if (it != windows_.end() && it->second.start == reservation.window_start &&
+      it->second.failures > 0) {
+    --it->second.failures;
+  }
 }
 
 void Throttle::Reset(const std::string& key) {
@@ -60,6 +74,26 @@ void Throttle::Reset(const std::string& key) {
   }
   std::lock_guard lock(mu_);
   windows_.erase(key);
+}
+
+ThrottledAttempt ThrottledAttempt::Reserve(
+    std::initializer_list<std::pair<Throttle*, std::string>> throttles, int64_t now) {
+  ThrottledAttempt out;
+  for (const auto& [throttle, key] : throttles) {
+    Throttle::Reservation r = throttle->Reserve(key, now);
+    if (r.retry_after > 0) {
+      out.retry_after_ = r.retry_after;
+      out.Refund();  // all or none
+      return out;
+    }
+    out.held_.push_back({throttle, key, r});
+  }
+  return out;
+}
+
+void ThrottledAttempt::Refund() {
+  for (Held& h : held_) h.throttle->Refund(h.key, h.reservation);
+  held_.clear();
 }
 
 }  // namespace ts::web

@@ -83,6 +83,8 @@ bool operator==(const SignInSession& a, const SignInSession& b);
 bool operator==(const AuthorizationCode& a, const AuthorizationCode& b);
 bool operator==(const TokenFamily& a, const TokenFamily& b);
 bool operator==(const RefreshToken& a, const RefreshToken& b);
+bool operator==(const RegisteredClient& a, const RegisteredClient& b);
+bool operator==(const DeviceAuthorization& a, const DeviceAuthorization& b);
 
 // --- shared by the parts of the suite ---
 

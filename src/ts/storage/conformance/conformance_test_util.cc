@@ -91,10 +91,10 @@ bool operator==(const SignInSession& a, const SignInSession& b) {
 bool operator==(const AuthorizationCode& a, const AuthorizationCode& b) {
   return std::tie(a.code_hash, a.application_arn, a.user_id, a.redirect_uri, a.code_challenge,
                   a.scopes, a.session_hash, a.auth_time, a.created_at, a.expires_at, a.consumed_at,
-                  a.family_id) == std::tie(b.code_hash, b.application_arn, b.user_id,
-                                           b.redirect_uri, b.code_challenge, b.scopes,
-                                           b.session_hash, b.auth_time, b.created_at, b.expires_at,
-                                           b.consumed_at, b.family_id);
+                  a.family_id, a.nonce) ==
+         std::tie(b.code_hash, b.application_arn, b.user_id, b.redirect_uri, b.code_challenge,
+                  b.scopes, b.session_hash, b.auth_time, b.created_at, b.expires_at, b.consumed_at,
+                  b.family_id, b.nonce);
 }
 bool operator==(const TokenFamily& a, const TokenFamily& b) {
   return std::tie(a.family_id, a.application_arn, a.user_id, a.scopes, a.grant_type, a.session_hash,
@@ -108,6 +108,22 @@ bool operator==(const RefreshToken& a, const RefreshToken& b) {
   return std::tie(a.token_hash, a.family_id, a.scopes, a.created_at, a.expires_at, a.rotated_at,
                   a.successor_hash) == std::tie(b.token_hash, b.family_id, b.scopes, b.created_at,
                                                 b.expires_at, b.rotated_at, b.successor_hash);
+}
+bool operator==(const RegisteredClient& a, const RegisteredClient& b) {
+  return std::tie(a.client_id, a.secret_hash, a.client_name, a.client_type, a.scopes,
+                  a.redirect_uris, a.grant_types, a.issuer_url, a.entitled_application_arn,
+                  a.created_at, a.secret_expires_at) ==
+         std::tie(b.client_id, b.secret_hash, b.client_name, b.client_type, b.scopes,
+                  b.redirect_uris, b.grant_types, b.issuer_url, b.entitled_application_arn,
+                  b.created_at, b.secret_expires_at);
+}
+bool operator==(const DeviceAuthorization& a, const DeviceAuthorization& b) {
+  return std::tie(a.device_code_hash, a.user_code_hash, a.client_id, a.scopes, a.created_at,
+                  a.expires_at, a.interval, a.status, a.user_id, a.session_hash, a.auth_time,
+                  a.decided_at, a.consumed_at, a.family_id) ==
+         std::tie(b.device_code_hash, b.user_code_hash, b.client_id, b.scopes, b.created_at,
+                  b.expires_at, b.interval, b.status, b.user_id, b.session_hash, b.auth_time,
+                  b.decided_at, b.consumed_at, b.family_id);
 }
 
 namespace conformance {

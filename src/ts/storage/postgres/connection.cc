@@ -239,6 +239,7 @@ AuthorizationCode ReadCode(const Result& r, int row) {
   c.expires_at = r.Int(row, 9);
   c.consumed_at = r.Int(row, 10);
   c.family_id = r.Text(row, 11);
+  c.nonce = r.Text(row, 12);
   return c;
 }
 

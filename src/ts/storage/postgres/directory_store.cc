@@ -118,6 +118,8 @@ Status PostgresStore::DeleteUser(const std::string& user_id, int64_t now) {
             "AND revoked_at = 0 AND EXISTS (SELECT 1 FROM u)), "
             "c AS (DELETE FROM authorization_codes WHERE user_id = $1 AND consumed_at = 0 "
             "AND EXISTS (SELECT 1 FROM u)), "
+            "d AS (DELETE FROM device_authorizations WHERE user_id = $1 AND consumed_at = 0 "
+            "AND status = 'APPROVED' AND EXISTS (SELECT 1 FROM u)), "
             "a AS (DELETE FROM assignments WHERE principal_id = $1 AND EXISTS (SELECT 1 FROM u)) "
             "SELECT count(*) FROM u",
             MakeParams(user_id, now)));

@@ -33,12 +33,12 @@ using postgres_internal::Result;
 Status PostgresStore::CreateAuthorizationCode(const AuthorizationCode& code) {
   TS_ASSIGN_OR_RETURN(std::string scopes, JoinList(code.scopes, "scope"));
   return impl_->Single([&](Connection& c) -> Status {
-    auto r =
-        c.Exec("INSERT INTO authorization_codes (" TS_CODE_COLUMNS
-               ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)",
-               MakeParams(code.code_hash, code.application_arn, code.user_id, code.redirect_uri,
-                          code.code_challenge, scopes, code.session_hash, code.auth_time,
-                          code.created_at, code.expires_at, code.consumed_at, code.family_id));
+    auto r = c.Exec(
+        "INSERT INTO authorization_codes (" TS_CODE_COLUMNS
+        ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)",
+        MakeParams(code.code_hash, code.application_arn, code.user_id, code.redirect_uri,
+                   code.code_challenge, scopes, code.session_hash, code.auth_time, code.created_at,
+                   code.expires_at, code.consumed_at, code.family_id, code.nonce));
     if (!r.ok() && c.UniqueViolated()) {
       return AlreadyExistsError("authorization code already exists");
     }
@@ -111,23 +111,46 @@ StatusOr<RedeemOutcome> PostgresStore::RedeemAuthorizationCode(
 
 // --- token families and refresh tokens ---
 
-Status PostgresStore::CreateFamily(const TokenFamily& family,
-                                   const std::optional<RefreshToken>& first_refresh) {
-  TS_ASSIGN_OR_RETURN(FamilyScopes scopes, ValidateFamily(family, first_refresh));
+namespace postgres_internal {
+
+Status InsertFamilyAndFirstRefresh(Connection& c, const TokenFamily& family,
+                                   const std::optional<RefreshToken>& first_refresh,
+                                   const FamilyScopes& scopes) {
   Params p;
   AddFamily(p, family, scopes.family);           // $1 .. $12
   AddRefresh(p, first_refresh, scopes.refresh);  // $13 .. $19
   p.Add(first_refresh.has_value());              // $20
-  return impl_->Single([&](Connection& c) -> Status {
-    auto r = c.Exec(
+  auto r = c.Exec(
         "WITH family AS (INSERT INTO token_families (" TS_FAMILY_COLUMNS(
             "") ") VALUES (" TS_FAMILY_VALUES("1", "2", "3", "4", "5", "6", "7", "8", "9", "10",
                                               "11", "12") ") RETURNING family_id) "
                                                           "INSERT INTO refresh_tokens (" TS_REFRESH_COLUMNS(
                                                               "") ") SELECT " TS_REFRESH_VALUES("13", "14", "15", "16", "17", "18", "19") " FROM family WHERE $20::boolean",
         p);
-    if (!r.ok()) return InsertConflict(c, r.status(), family);
-    return OkStatus();
+  if (!r.ok()) return InsertConflict(c, r.status(), family);
+  return OkStatus();
+}
+
+StatusOr<bool> RevokeFamilyTree(Connection& c, const std::string& family_id, int64_t now) {
+  // The family and everything exchanged from it, transitively (token exchange children).
+  TS_ASSIGN_OR_RETURN(Result r,
+                      c.Exec("WITH RECURSIVE tree(id) AS (SELECT family_id FROM token_families "
+                             "WHERE family_id = $1 UNION SELECT f.family_id FROM token_families f "
+                             "JOIN tree ON f.parent_family_id = tree.id), "
+                             "revoked AS (UPDATE token_families SET revoked_at = $2 "
+                             "WHERE family_id IN (SELECT id FROM tree) AND revoked_at = 0) "
+                             "SELECT count(*) FROM token_families WHERE family_id = $1",
+                             MakeParams(family_id, now)));
+  return r.Int(0, 0) != 0;
+}
+
+}  // namespace postgres_internal
+
+Status PostgresStore::CreateFamily(const TokenFamily& family,
+                                   const std::optional<RefreshToken>& first_refresh) {
+  TS_ASSIGN_OR_RETURN(FamilyScopes scopes, ValidateFamily(family, first_refresh));
+  return impl_->Single([&](Connection& c) {
+    return postgres_internal::InsertFamilyAndFirstRefresh(c, family, first_refresh, scopes);
   });
 }
 
@@ -144,16 +167,8 @@ StatusOr<TokenFamily> PostgresStore::GetFamily(const std::string& family_id) {
 
 Status PostgresStore::RevokeFamily(const std::string& family_id, int64_t now) {
   return impl_->Single([&](Connection& c) -> Status {
-    // The family and everything exchanged from it, transitively (token exchange children).
-    TS_ASSIGN_OR_RETURN(
-        Result r, c.Exec("WITH RECURSIVE tree(id) AS (SELECT family_id FROM token_families "
-                         "WHERE family_id = $1 UNION SELECT f.family_id FROM token_families f "
-                         "JOIN tree ON f.parent_family_id = tree.id), "
-                         "revoked AS (UPDATE token_families SET revoked_at = $2 "
-                         "WHERE family_id IN (SELECT id FROM tree) AND revoked_at = 0) "
-                         "SELECT count(*) FROM token_families WHERE family_id = $1",
-                         MakeParams(family_id, now)));
-    if (r.Int(0, 0) == 0) return NotFoundError("no such token family: " + family_id);
+    TS_ASSIGN_OR_RETURN(bool exists, postgres_internal::RevokeFamilyTree(c, family_id, now));
+    if (!exists) return NotFoundError("no such token family: " + family_id);
     return OkStatus();
   });
 }

@@ -28,6 +28,12 @@ StatusOr<PurgeResult> PostgresStore::PurgeExpired(int64_t now, int batch) {
       "DELETE FROM sign_in_sessions WHERE session_hash IN (SELECT session_hash FROM "
       "sign_in_sessions WHERE expires_at > 0 AND expires_at <= $1 LIMIT $2 "
       "FOR UPDATE SKIP LOCKED)",
+      "DELETE FROM device_authorizations WHERE device_code_hash IN (SELECT device_code_hash "
+      "FROM device_authorizations WHERE expires_at > 0 AND expires_at <= $1 LIMIT $2 "
+      "FOR UPDATE SKIP LOCKED)",
+      "DELETE FROM registered_clients WHERE client_id IN (SELECT client_id FROM "
+      "registered_clients WHERE secret_expires_at > 0 AND secret_expires_at <= $1 LIMIT $2 "
+      "FOR UPDATE SKIP LOCKED)",
       "DELETE FROM refresh_tokens WHERE token_hash IN (SELECT token_hash FROM refresh_tokens "
       "WHERE expires_at > 0 AND expires_at <= $1 LIMIT $2 FOR UPDATE SKIP LOCKED)",
       "DELETE FROM token_families WHERE family_id IN (SELECT family_id FROM token_families "

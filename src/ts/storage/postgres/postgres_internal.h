@@ -28,6 +28,7 @@
 #include "ts/storage/connection_lease.h"
 #include "ts/storage/postgres/postgres_store.h"
 #include "ts/storage/records.h"
+#include "ts/storage/row_codec.h"
 
 namespace ts::storage::postgres_internal {
 
@@ -169,7 +170,7 @@ class Connection {
   "session_hash, user_id, csrf_secret, auth_time, created_at, expires_at, revoked_at"
 #define TS_CODE_COLUMNS                                                                       \
   "code_hash, application_arn, user_id, redirect_uri, code_challenge, scopes, session_hash, " \
-  "auth_time, created_at, expires_at, consumed_at, family_id"
+  "auth_time, created_at, expires_at, consumed_at, family_id, nonce"
 #define TS_FAMILY_COLUMNS(p)                                                              \
   p "family_id, " p "application_arn, " p "user_id, " p "scopes, " p "grant_type, " p     \
     "session_hash, " p "auth_time, " p "created_at, " p "expires_at, " p "revoked_at, " p \
@@ -210,6 +211,19 @@ TrustedTokenIssuer ReadTrustedTokenIssuer(const Result& r, int row);
 
 // A failed statement that inserted family and refresh-token rows: which duplicate it was.
 Status InsertConflict(const Connection& c, const Status& status, const TokenFamily& family);
+
+// Inserts a new token family and, when given, its first refresh token, in one statement (on its
+// own, or inside the caller's transaction); `scopes` as ValidateFamily joined them. A duplicate
+// is AlreadyExists (InsertConflict). In grant_store.cc.
+Status InsertFamilyAndFirstRefresh(Connection& c, const TokenFamily& family,
+                                   const std::optional<RefreshToken>& first_refresh,
+                                   const internal::FamilyScopes& scopes);
+
+// Revokes token family `family_id` at `now` and every family exchanged from it, transitively
+// (parent_family_id), keeping earlier revocation times, in one statement: RevokeFamily's path,
+// also taken by a reused device authorization (client_store.cc). Returns whether the family
+// exists. In grant_store.cc.
+StatusOr<bool> RevokeFamilyTree(Connection& c, const std::string& family_id, int64_t now);
 
 // Applies the pending schema migrations (PostgresStore::Open, in postgres_store.h).
 Status ApplyMigrations(Connection& c);

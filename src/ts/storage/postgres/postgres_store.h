@@ -152,6 +152,9 @@ class PostgresStore final : public Store {
   Status CreateSession(const SignInSession& session) override;
   StatusOr<SignInSession> GetSession(const std::string& session_hash) override;
   Status RevokeSession(const std::string& session_hash, int64_t now) override;
+  StatusOr<LoginAttempt> ReserveLoginAttempt(const std::string& key, int64_t now,
+                                             int64_t window_seconds, int limit) override;
+  Status RefundLoginAttempt(const std::string& key, int64_t window_start) override;
   StatusOr<LoginFailures> RecordLoginFailure(const std::string& key, int64_t now,
                                              int64_t window_seconds) override;
   StatusOr<LoginFailures> GetLoginFailures(const std::string& key) override;
@@ -176,6 +179,22 @@ class PostgresStore final : public Store {
                                   int64_t assertion_expires_at) override;
   Status RevokeAccessToken(const std::string& token_id, int64_t expires_at) override;
   StatusOr<bool> IsAccessTokenRevoked(const std::string& token_id) override;
+
+  // ClientStore (client_store.cc).
+  Status CreateClient(const RegisteredClient& client) override;
+  StatusOr<RegisteredClient> GetClient(const std::string& client_id) override;
+  StatusOr<int64_t> CountLiveClients(int64_t now) override;
+  Status CreateDeviceAuthorization(const DeviceAuthorization& authorization) override;
+  StatusOr<DeviceAuthorization> GetDeviceAuthorization(
+      const std::string& device_code_hash) override;
+  StatusOr<DeviceAuthorization> GetDeviceAuthorizationByUserCode(const std::string& user_code_hash,
+                                                                 int64_t now) override;
+  Status DecideDeviceAuthorization(const std::string& user_code_hash, bool approve,
+                                   const std::string& user_id, const std::string& session_hash,
+                                   int64_t auth_time, int64_t now) override;
+  StatusOr<DeviceRedeemOutcome> RedeemDeviceAuthorization(
+      const std::string& device_code_hash, int64_t now, const TokenFamily& family,
+      const std::optional<RefreshToken>& first_refresh) override;
 
   // InstanceStore (postgres_store.cc).
   Status PutInstance(const Instance& instance) override;

@@ -212,6 +212,29 @@ TEST(PostgresStoreTest, TwoNodesRedeemingOneCodeHaveOneWinner) {
   EXPECT_NE(family->revoked_at, 0) << "the losers' reuse must revoke the winner's family";
 }
 
+// The sign-in throttle across nodes: 32 guesses for one user, half through each node, with a
+// limit of 5. The reservation is one statement on the key's row lock: exactly 5 pass.
+TEST(PostgresStoreTest, TwoNodesReservingSignInAttemptsShareOneLimit) {
+  const std::string db = NewDatabase();
+  auto node1 = PostgresStore::Open(server->Url(db));
+  auto node2 = PostgresStore::Open(server->Url(db));
+  ASSERT_THAT(node1, IsOk());
+  ASSERT_THAT(node2, IsOk());
+  constexpr int kGuesses = 32;
+  constexpr int kLimit = 5;
+  std::atomic<int> reserved{0};
+  RunConcurrently(kGuesses, [&](int i) {
+    PostgresStore& node = i % 2 == 0 ? **node1 : **node2;
+    auto attempt = node.ReserveLoginAttempt("user-key", kNow, 900, kLimit);
+    ASSERT_THAT(attempt, IsOk());
+    if (attempt->reserved) reserved.fetch_add(1);
+  });
+  EXPECT_EQ(reserved.load(), kLimit);
+  auto stored = (*node2)->GetLoginFailures("user-key");
+  ASSERT_THAT(stored, IsOk());
+  EXPECT_EQ(stored->failures, kLimit);
+}
+
 // The token endpoint's writes cost one round trip each once their statement is prepared on the
 // connection (the first use of each pays one more, to prepare).
 TEST(PostgresStoreTest, TokenEndpointWritesAreOneRoundTripEach) {

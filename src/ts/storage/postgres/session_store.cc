@@ -48,11 +48,69 @@ Status PostgresStore::RevokeSession(const std::string& session_hash, int64_t now
                "f AS (UPDATE token_families SET revoked_at = $2 WHERE session_hash = $1 "
                "AND revoked_at = 0 AND EXISTS (SELECT 1 FROM s)), "
                "c AS (DELETE FROM authorization_codes WHERE session_hash = $1 "
-               "AND consumed_at = 0 AND EXISTS (SELECT 1 FROM s)) "
+               "AND consumed_at = 0 AND EXISTS (SELECT 1 FROM s)), "
+               "d AS (DELETE FROM device_authorizations WHERE session_hash = $1 "
+               "AND consumed_at = 0 AND status = 'APPROVED' AND EXISTS (SELECT 1 FROM s)) "
                "SELECT count(*) FROM s",
                MakeParams(session_hash, now)));
     if (r.Int(0, 0) == 0) return NotFoundError("no such sign-in session");
     return OkStatus();
+  });
+}
+
+// --- sign-in attempts ---
+
+StatusOr<LoginAttempt> PostgresStore::ReserveLoginAttempt(const std::string& key, int64_t now,
+                                                          int64_t window_seconds, int limit) {
+  if (window_seconds <= 0) return InvalidArgumentError("window_seconds must be positive");
+  if (limit <= 0) return InvalidArgumentError("limit must be positive");
+  return impl_->Single([&](Connection& c) -> StatusOr<LoginAttempt> {
+    // One statement decides, across nodes: the upsert takes the key's row lock, so concurrent
+    // reservations queue on it and each re-checks the count its predecessor left (READ
+    // COMMITTED re-evaluates the DO UPDATE's WHERE on the latest row version). A full window
+    // updates nothing and returns no row.
+    TS_ASSIGN_OR_RETURN(
+        Result r,
+        c.Exec("INSERT INTO login_failures AS l (key, window_start, window_end, failures) "
+               "VALUES ($1, $2::bigint, $2::bigint + $3::bigint, 1) ON CONFLICT (key) DO UPDATE "
+               "SET window_start = CASE WHEN l.window_end <= $2::bigint THEN $2::bigint "
+               "ELSE l.window_start END, "
+               "failures = CASE WHEN l.window_end <= $2::bigint THEN 1 ELSE l.failures + 1 END, "
+               "window_end = CASE WHEN l.window_end <= $2::bigint THEN $2::bigint + $3::bigint "
+               "ELSE l.window_end END "
+               "WHERE l.window_end <= $2::bigint OR l.failures < $4::bigint "
+               "RETURNING window_start, window_end, failures",
+               MakeParams(key, now, window_seconds, limit)));
+    LoginAttempt out;
+    if (r.rows() == 1) {
+      out.reserved = true;
+      out.window = LoginFailures{r.Int(0, 0), r.Int(0, 1), static_cast<int>(r.Int(0, 2))};
+      return out;
+    }
+    // Refused. Only the wait remains to be told: a second statement (a fresh snapshot: the row
+    // may have been inserted by a transaction the first one's snapshot did not see) reads the
+    // window. If a refund or clear came in between, the refusal stands: it was true when made.
+    TS_ASSIGN_OR_RETURN(Result w, c.Exec("SELECT window_start, window_end, failures FROM "
+                                         "login_failures WHERE key = $1",
+                                         MakeParams(key)));
+    if (w.rows() == 0) {
+      out.window = LoginFailures{now, now + 1, limit};  // cleared meanwhile: try again soon
+      return out;
+    }
+    out.window = LoginFailures{w.Int(0, 0), w.Int(0, 1), static_cast<int>(w.Int(0, 2))};
+    if (out.window.window_end <= now) out.window.window_end = now + 1;
+    return out;
+  });
+}
+
+Status PostgresStore::RefundLoginAttempt(const std::string& key, int64_t window_start) {
+  return impl_->Single([&](Connection& c) -> Status {
+    return c
+        .Exec(
+            "UPDATE login_failures SET failures = failures - 1 "
+            "WHERE key = $1 AND window_start = $2::bigint AND failures > 0",
+            MakeParams(key, window_start))
+        .status();
   });
 }
 

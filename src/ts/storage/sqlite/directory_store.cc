@@ -175,6 +175,11 @@ Status SqliteStore::DeleteUser(const std::string& user_id, int64_t now) {
     TS_RETURN_IF_ERROR(
         Change(c, "DELETE FROM authorization_codes WHERE user_id = ? AND consumed_at = 0", user_id)
             .status());
+    TS_RETURN_IF_ERROR(Change(c,
+                              "DELETE FROM device_authorizations WHERE user_id = ? "
+                              "AND consumed_at = 0 AND status = 'APPROVED'",
+                              user_id)
+                           .status());
     return Change(c, "DELETE FROM assignments WHERE principal_id = ?", user_id).status();
   });
 }

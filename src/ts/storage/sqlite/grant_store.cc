@@ -20,6 +20,7 @@ using sqlite_internal::Change;
 using sqlite_internal::Connection;
 using sqlite_internal::ExecInsert;
 using sqlite_internal::Exists;
+using sqlite_internal::InsertFamilyAndFirstRefresh;
 using sqlite_internal::kFamilyColumnCount;
 using sqlite_internal::kRefreshColumnCount;
 using sqlite_internal::ReadCode;
@@ -63,7 +64,10 @@ Status InsertRefresh(Connection& c, const RefreshToken& t, const std::string& sc
   return ExecInsert(stmt, "refresh token already exists");
 }
 
-// A new family and, when given, its first refresh token (inside the caller's transaction).
+}  // namespace
+
+namespace sqlite_internal {
+
 Status InsertFamilyAndFirstRefresh(Connection& c, const TokenFamily& family,
                                    const std::optional<RefreshToken>& first_refresh,
                                    const FamilyScopes& scopes) {
@@ -74,7 +78,7 @@ Status InsertFamilyAndFirstRefresh(Connection& c, const TokenFamily& family,
   return OkStatus();
 }
 
-}  // namespace
+}  // namespace sqlite_internal
 
 // --- authorization codes ---
 
@@ -83,7 +87,7 @@ Status SqliteStore::CreateAuthorizationCode(const AuthorizationCode& code) {
   return impl_->Write([&](Connection& c) -> Status {
     TS_ASSIGN_OR_RETURN(Statement stmt,
                         c.Prepare("INSERT INTO authorization_codes (" TS_CODE_COLUMNS
-                                  ") VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"));
+                                  ") VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"));
     stmt.Bind(code.code_hash)
         .Bind(code.application_arn)
         .Bind(code.user_id)
@@ -95,7 +99,8 @@ Status SqliteStore::CreateAuthorizationCode(const AuthorizationCode& code) {
         .Bind(code.created_at)
         .Bind(code.expires_at)
         .Bind(code.consumed_at)
-        .Bind(code.family_id);
+        .Bind(code.family_id)
+        .Bind(code.nonce);
     return ExecInsert(stmt, "authorization code already exists");
   });
 }
@@ -257,19 +262,29 @@ StatusOr<TokenFamily> SqliteStore::GetFamily(const std::string& family_id) {
   });
 }
 
+namespace sqlite_internal {
+
+StatusOr<bool> RevokeFamilyTree(Connection& c, const std::string& family_id, int64_t now) {
+  TS_ASSIGN_OR_RETURN(bool exists,
+                      Exists(c, "SELECT 1 FROM token_families WHERE family_id = ?", family_id));
+  if (!exists) return false;
+  // The family and everything exchanged from it, transitively (token exchange children).
+  TS_RETURN_IF_ERROR(Change(c,
+                            "WITH RECURSIVE tree(id) AS (SELECT ? UNION SELECT f.family_id "
+                            "FROM token_families f JOIN tree ON f.parent_family_id = tree.id) "
+                            "UPDATE token_families SET revoked_at = ? "
+                            "WHERE family_id IN (SELECT id FROM tree) AND revoked_at = 0",
+                            family_id, now)
+                         .status());
+  return true;
+}
+
+}  // namespace sqlite_internal
+
 Status SqliteStore::RevokeFamily(const std::string& family_id, int64_t now) {
   return impl_->Write([&](Connection& c) -> Status {
-    TS_ASSIGN_OR_RETURN(bool exists,
-                        Exists(c, "SELECT 1 FROM token_families WHERE family_id = ?", family_id));
+    TS_ASSIGN_OR_RETURN(bool exists, sqlite_internal::RevokeFamilyTree(c, family_id, now));
     if (!exists) return NotFoundError("no such token family: " + family_id);
-    // The family and everything exchanged from it, transitively (token exchange children).
-    TS_RETURN_IF_ERROR(Change(c,
-                              "WITH RECURSIVE tree(id) AS (SELECT ? UNION SELECT f.family_id "
-                              "FROM token_families f JOIN tree ON f.parent_family_id = tree.id) "
-                              "UPDATE token_families SET revoked_at = ? "
-                              "WHERE family_id IN (SELECT id FROM tree) AND revoked_at = 0",
-                              family_id, now)
-                           .status());
     return OkStatus();
   });
 }

@@ -62,6 +62,10 @@ StatusOr<PurgeResult> SqliteStore::PurgeExpired(int64_t now, int batch) {
       "WHERE expires_at > 0 AND expires_at <= ? LIMIT ?)",
       "DELETE FROM sign_in_sessions WHERE rowid IN (SELECT rowid FROM sign_in_sessions "
       "WHERE expires_at > 0 AND expires_at <= ? LIMIT ?)",
+      "DELETE FROM device_authorizations WHERE rowid IN (SELECT rowid FROM "
+      "device_authorizations WHERE expires_at > 0 AND expires_at <= ? LIMIT ?)",
+      "DELETE FROM registered_clients WHERE rowid IN (SELECT rowid FROM registered_clients "
+      "WHERE secret_expires_at > 0 AND secret_expires_at <= ? LIMIT ?)",
       "DELETE FROM token_families WHERE rowid IN (SELECT rowid FROM token_families "
       "WHERE expires_at > 0 AND expires_at <= ? LIMIT ?)",
       "DELETE FROM revoked_access_tokens WHERE rowid IN (SELECT rowid FROM "

@@ -63,8 +63,65 @@ Status SqliteStore::RevokeSession(const std::string& session_hash, int64_t now) 
                               "WHERE session_hash = ? AND revoked_at = 0",
                               now, session_hash)
                            .status());
-    return Change(c, "DELETE FROM authorization_codes WHERE session_hash = ? AND consumed_at = 0",
+    TS_RETURN_IF_ERROR(
+        Change(c, "DELETE FROM authorization_codes WHERE session_hash = ? AND consumed_at = 0",
+               session_hash)
+            .status());
+    // What the session approved on the device verification page and no device has redeemed.
+    return Change(c,
+                  "DELETE FROM device_authorizations WHERE session_hash = ? AND consumed_at = 0 "
+                  "AND status = 'APPROVED'",
                   session_hash)
+        .status();
+  });
+}
+
+// --- sign-in attempts ---
+
+StatusOr<LoginAttempt> SqliteStore::ReserveLoginAttempt(const std::string& key, int64_t now,
+                                                        int64_t window_seconds, int limit) {
+  if (window_seconds <= 0) return InvalidArgumentError("window_seconds must be positive");
+  if (limit <= 0) return InvalidArgumentError("limit must be positive");
+  return impl_->Write([&](Connection& c) -> StatusOr<LoginAttempt> {
+    // One upsert decides, inside the writer's transaction: a new or ended window starts afresh
+    // with this attempt; a live one counts it only while below the limit (DO UPDATE ... WHERE:
+    // no row comes back when it is full).
+    TS_ASSIGN_OR_RETURN(
+        Statement stmt,
+        c.Prepare("INSERT INTO login_failures (key, window_start, window_end, failures) "
+                  "VALUES (?1, ?2, ?2 + ?3, 1) ON CONFLICT (key) DO UPDATE SET "
+                  "window_start = CASE WHEN window_end <= ?2 THEN ?2 ELSE window_start END, "
+                  "failures = CASE WHEN window_end <= ?2 THEN 1 ELSE failures + 1 END, "
+                  "window_end = CASE WHEN window_end <= ?2 THEN ?2 + ?3 ELSE window_end END "
+                  "WHERE window_end <= ?2 OR failures < ?4 "
+                  "RETURNING window_start, window_end, failures"));
+    stmt.Bind(key).Bind(now).Bind(window_seconds).Bind(limit);
+    TS_ASSIGN_OR_RETURN(bool row, stmt.Step());
+    LoginAttempt out;
+    if (row) {
+      out.reserved = true;
+      out.window = LoginFailures{stmt.Int(0), stmt.Int(1), static_cast<int>(stmt.Int(2))};
+      TS_ASSIGN_OR_RETURN(row, stmt.Step());  // finish the statement before COMMIT
+      return out;
+    }
+    // Full: the same transaction reads the window that refused it.
+    TS_ASSIGN_OR_RETURN(Statement read,
+                        c.Prepare("SELECT window_start, window_end, failures FROM login_failures "
+                                  "WHERE key = ?"));
+    read.Bind(key);
+    TS_ASSIGN_OR_RETURN(row, read.Step());
+    if (!row) return InternalError("login attempt refused without a window");
+    out.window = LoginFailures{read.Int(0), read.Int(1), static_cast<int>(read.Int(2))};
+    return out;
+  });
+}
+
+Status SqliteStore::RefundLoginAttempt(const std::string& key, int64_t window_start) {
+  return impl_->Write([&](Connection& c) -> Status {
+    return Change(c,
+                  "UPDATE login_failures SET failures = failures - 1 "
+                  "WHERE key = ? AND window_start = ? AND failures > 0",
+                  key, window_start)
         .status();
   });
 }

@@ -229,7 +229,7 @@ Status IndexUnindexedUsers(Connection& connection);
   "session_hash, user_id, csrf_secret, auth_time, created_at, expires_at, revoked_at"
 #define TS_CODE_COLUMNS                                                                       \
   "code_hash, application_arn, user_id, redirect_uri, code_challenge, scopes, session_hash, " \
-  "auth_time, created_at, expires_at, consumed_at, family_id"
+  "auth_time, created_at, expires_at, consumed_at, family_id, nonce"
 #define TS_FAMILY_COLUMNS(p)                                                              \
   p "family_id, " p "application_arn, " p "user_id, " p "scopes, " p "grant_type, " p     \
     "session_hash, " p "auth_time, " p "created_at, " p "expires_at, " p "revoked_at, " p \
@@ -346,6 +346,7 @@ inline AuthorizationCode ReadCode(const Statement& s) {
   c.expires_at = s.Int(9);
   c.consumed_at = s.Int(10);
   c.family_id = s.Text(11);
+  c.nonce = s.Text(12);
   return c;
 }
 
@@ -377,6 +378,18 @@ inline RefreshToken ReadRefresh(const Statement& s, int first) {
   t.successor_hash = s.Text(first + 6);
   return t;
 }
+
+// Inserts a new token family and, when given, its first refresh token, inside the caller's write
+// transaction; `scopes` as ValidateFamily joined them. In grant_store.cc.
+Status InsertFamilyAndFirstRefresh(Connection& c, const TokenFamily& family,
+                                   const std::optional<RefreshToken>& first_refresh,
+                                   const internal::FamilyScopes& scopes);
+
+// Revokes token family `family_id` at `now` and every family exchanged from it, transitively
+// (parent_family_id), keeping earlier revocation times, inside the caller's write transaction:
+// RevokeFamily's path, also taken by a reused device authorization (client_store.cc). Returns
+// whether the family exists. In grant_store.cc.
+StatusOr<bool> RevokeFamilyTree(Connection& c, const std::string& family_id, int64_t now);
 
 // Runs an INSERT; a duplicate key becomes AlreadyExists(`exists_message`).
 inline Status ExecInsert(Statement& stmt, std::string_view exists_message) {

@@ -61,9 +61,11 @@ class SqliteStore final : public Store {
   //   contains whitespace is rejected with InvalidArgument (RFC 6749 §3.3 scope tokens never do).
   // - user_name uniqueness is case-sensitive (byte comparison).
   // - UpdateUser rewrites every field but user_id and created_at.
-  // - DeleteUser also deletes the user's assignments and unused authorization codes;
-  //   DeleteApplication its unused codes (assignments, grants and scopes go with it);
-  //   RevokeSession the session's unused codes. Consumed codes stay for reuse detection.
+  // - DeleteUser also deletes the user's assignments, unused authorization codes and the device
+  //   authorizations they approved that were not redeemed yet; DeleteApplication its unused
+  //   codes (assignments, grants and scopes go with it); RevokeSession the session's unused
+  //   codes and unredeemed device approvals. Consumed codes and redeemed device authorizations
+  //   stay for reuse detection.
   // - ListUsers is ordered by user_name, ListApplications by ARN, ListAccessKeys oldest first.
   // - PutAssignment: NotFound if the application does not exist. DeleteAssignment: NotFound if
   //   there was no such assignment. IsAssigned: false for an unknown application.
@@ -72,8 +74,9 @@ class SqliteStore final : public Store {
   // - RevokeAccessToken: InvalidArgument for an empty id.
   // - RotateRefreshToken: InvalidArgument if `successor.family_id` is not the old token's family;
   //   NotFound if `old_hash` is unknown. It does not check expiry (callers do, with the clock).
-  // - PurgeExpired deletes rows with 0 < expires_at <= now (codes, sessions, families, then
-  //   revoked access-token ids and used assertion ids with expires_at <= now, then login-failure
+  // - PurgeExpired deletes rows with 0 < expires_at <= now (codes, sessions, device
+  //   authorizations, registered clients by secret_expires_at, families, then revoked
+  //   access-token ids and used assertion ids with expires_at <= now, then login-failure
   //   windows that ended), at most `batch` rows per call, and then sweeps refresh_tokens: it
   //   visits as many rows as the batch has left, in rowid order from where the last call stopped,
   //   and deletes those expired or whose family is gone (a purged family's tokens no longer go
@@ -159,6 +162,9 @@ class SqliteStore final : public Store {
   Status CreateSession(const SignInSession& session) override;
   StatusOr<SignInSession> GetSession(const std::string& session_hash) override;
   Status RevokeSession(const std::string& session_hash, int64_t now) override;
+  StatusOr<LoginAttempt> ReserveLoginAttempt(const std::string& key, int64_t now,
+                                             int64_t window_seconds, int limit) override;
+  Status RefundLoginAttempt(const std::string& key, int64_t window_start) override;
   StatusOr<LoginFailures> RecordLoginFailure(const std::string& key, int64_t now,
                                              int64_t window_seconds) override;
   StatusOr<LoginFailures> GetLoginFailures(const std::string& key) override;
@@ -204,6 +210,22 @@ class SqliteStore final : public Store {
                                      WriteDone done) override;
   Status RevokeAccessToken(const std::string& token_id, int64_t expires_at) override;
   StatusOr<bool> IsAccessTokenRevoked(const std::string& token_id) override;
+
+  // ClientStore (sqlite/client_store.cc). Redemption is once per sign-in: blocking form only.
+  Status CreateClient(const RegisteredClient& client) override;
+  StatusOr<RegisteredClient> GetClient(const std::string& client_id) override;
+  StatusOr<int64_t> CountLiveClients(int64_t now) override;
+  Status CreateDeviceAuthorization(const DeviceAuthorization& authorization) override;
+  StatusOr<DeviceAuthorization> GetDeviceAuthorization(
+      const std::string& device_code_hash) override;
+  StatusOr<DeviceAuthorization> GetDeviceAuthorizationByUserCode(const std::string& user_code_hash,
+                                                                 int64_t now) override;
+  Status DecideDeviceAuthorization(const std::string& user_code_hash, bool approve,
+                                   const std::string& user_id, const std::string& session_hash,
+                                   int64_t auth_time, int64_t now) override;
+  StatusOr<DeviceRedeemOutcome> RedeemDeviceAuthorization(
+      const std::string& device_code_hash, int64_t now, const TokenFamily& family,
+      const std::optional<RefreshToken>& first_refresh) override;
 
   // InstanceStore (sqlite/sqlite_store.cc).
   Status PutInstance(const Instance& instance) override;
