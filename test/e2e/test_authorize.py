@@ -118,14 +118,31 @@ class RedirectErrorsTest(AuthorizeTestBase):
         self.assert_redirect_error(status, headers, "invalid_request",
                                    "code_challenge_method plain is refused")
 
-    def test_missing_challenge_method(self):
+    def test_challenge_without_method(self):
+        # RFC 7636 §4.3: the method would default to plain, which is refused.
         status, headers, _ = self.get(code_challenge_method=None)
-        self.assert_redirect_error(status, headers, "invalid_request", "PKCE is required")
+        self.assert_redirect_error(status, headers, "invalid_request",
+                                   "code_challenge_method=S256 is required")
 
-    def test_missing_challenge(self):
+    def test_method_without_challenge(self):
         status, headers, _ = self.get(code_challenge=None)
         self.assert_redirect_error(status, headers, "invalid_request",
-                                   "code_challenge is required (PKCE, S256).")
+                                   "code_challenge is required with code_challenge_method.")
+
+    def test_overlong_nonce(self):
+        status, headers, _ = self.get(nonce="n" * 513)
+        self.assert_redirect_error(status, headers, "invalid_request",
+                                   "nonce is longer than 512 characters.")
+
+    def test_unknown_prompt(self):
+        status, headers, _ = self.get(prompt="consent bogus")
+        self.assert_redirect_error(status, headers, "invalid_request",
+                                   "prompt value 'bogus' is not supported")
+
+    def test_prompt_none_without_a_session_is_login_required(self):
+        status, headers, body = self.get(prompt="none")
+        self.assert_redirect_error(status, headers, "login_required", "prompt=none")
+        self.assertEqual(body, "")
 
     def test_malformed_challenge(self):
         status, headers, _ = self.get(code_challenge="too-short")
@@ -170,6 +187,100 @@ class RedirectErrorsTest(AuthorizeTestBase):
                          "The user is not assigned to this application.")
         self.assertEqual(redirect["state"], "st-1")
         self.assertNotIn("code", redirect)
+
+
+class PkceWhereAwsHasItTest(AuthorizeTestBase):
+    """AWS's CreateTokenWithIAM example redeems a code without codeVerifier: an IAM application
+    may sign a user in without PKCE, and a challenge, when sent, still binds the code."""
+
+    def sign_in_without_pkce(self, **extra):
+        browser = harness.Browser(self.server)
+        status, headers, body, form = browser.open_login(authorize_path(
+            response_type="code", client_id=APP, redirect_uri=REDIRECT, state="st-1", **extra))
+        self.assertEqual(status, 200, body)
+        self.assertNotIn("code_challenge", form.inputs)
+        status, headers, body = browser.submit_login(form, "demo", harness.DEMO_PASSWORD)
+        self.assertEqual(status, 303, body)
+        return harness.parse_redirect(headers["Location"])
+
+    def test_aws_documented_example_without_code_verifier(self):
+        redirect = self.sign_in_without_pkce()
+        r = self.server.client().create_token_with_iam(
+            clientId=APP, grantType="authorization_code", code=redirect["code"],
+            redirectUri=REDIRECT)
+        self.assertEqual(r["tokenType"], "Bearer")
+        self.assertTrue(r["refreshToken"].startswith("tsrt_"))
+        self.assertIn("idToken", r)
+
+    def test_a_verifier_for_a_code_without_challenge_is_refused(self):
+        redirect = self.sign_in_without_pkce()
+        verifier, _ = harness.pkce_pair()
+        client = self.server.client()
+        with self.assertRaises(client.exceptions.InvalidGrantException) as ctx:
+            client.create_token_with_iam(
+                clientId=APP, grantType="authorization_code", code=redirect["code"],
+                redirectUri=REDIRECT, codeVerifier=verifier)
+        self.assertIn("issued without a code_challenge",
+                      ctx.exception.response["error_description"])
+        # Nothing was consumed: the code is still good as it was issued.
+        r = client.create_token_with_iam(clientId=APP, grantType="authorization_code",
+                                         code=redirect["code"], redirectUri=REDIRECT)
+        self.assertIn("accessToken", r)
+
+    def test_a_code_with_a_challenge_needs_its_verifier(self):
+        verifier, challenge = harness.pkce_pair()
+        redirect = harness.Browser(self.server).sign_in(challenge)
+        client = self.server.client()
+        with self.assertRaises(client.exceptions.InvalidRequestException) as ctx:
+            client.create_token_with_iam(clientId=APP, grantType="authorization_code",
+                                         code=redirect["code"], redirectUri=REDIRECT)
+        self.assertIn("codeVerifier", ctx.exception.response["error_description"])
+        r = client.create_token_with_iam(clientId=APP, grantType="authorization_code",
+                                         code=redirect["code"], redirectUri=REDIRECT,
+                                         codeVerifier=verifier)
+        self.assertIn("accessToken", r)
+
+    def test_nonce_is_echoed_in_the_id_token(self):
+        redirect = self.sign_in_without_pkce(nonce="n-0S6_WzA2Mj")
+        r = self.server.client().create_token_with_iam(
+            clientId=APP, grantType="authorization_code", code=redirect["code"],
+            redirectUri=REDIRECT)
+        payload = harness.decode_jwt_part(r["idToken"].split(".")[1])
+        self.assertEqual(payload["nonce"], "n-0S6_WzA2Mj")
+
+
+class RequirePkceTest(unittest.TestCase):
+    """`tessera serve --require-pkce`: PKCE for every client."""
+
+    @classmethod
+    def setUpClass(cls):
+        cls.server = harness.Server(extra_args=["--require-pkce"])
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.server.stop()
+
+    def test_authorize_without_pkce_is_refused(self):
+        status, headers, _ = harness.Browser(self.server).request("GET", authorize_path(
+            response_type="code", client_id=APP, redirect_uri=REDIRECT, state="st-1"))
+        self.assertEqual(status, 302)
+        redirect = harness.parse_redirect(headers["Location"])
+        self.assertEqual(redirect["error"], "invalid_request")
+        self.assertEqual(redirect["error_description"],
+                         "PKCE is required: send code_challenge and code_challenge_method=S256.")
+
+    def test_the_banner_offers_only_the_pkce_url(self):
+        banner = "\n".join(self.server.banner)
+        self.assertIn("code_challenge_method=S256", banner)
+        self.assertNotIn("without PKCE", banner)
+
+    def test_pkce_still_signs_in(self):
+        verifier, challenge = harness.pkce_pair()
+        redirect = harness.Browser(self.server).sign_in(challenge)
+        r = self.server.client().create_token_with_iam(
+            clientId=APP, grantType="authorization_code", code=redirect["code"],
+            redirectUri=REDIRECT, codeVerifier=verifier)
+        self.assertIn("accessToken", r)
 
 
 class SignInTest(AuthorizeTestBase):

@@ -26,21 +26,47 @@ class AwsCliTest(unittest.TestCase):
     def tearDownClass(cls):
         cls.server.stop()
 
-    def test_demo_banner_commands_work_as_printed(self):
-        """The banner's sign-in URL and AWS CLI command, pasted as a new user would."""
-        banner = "\n".join(self.server.banner)
-        url = re.search(r"^  (http://127\.0\.0\.1:\d+/authorize\?\S+)$", banner, re.M).group(1)
+    def sign_in_at_banner_url(self, url):
+        """Signs the demo user in at a URL the banner printed; returns the code."""
         browser = harness.Browser(self.server)
         status, headers, body, form = browser.open_login(url[len(self.server.url):])
         self.assertEqual(status, 200, body)
         status, headers, body = browser.submit_login(form, "demo", harness.DEMO_PASSWORD)
         self.assertEqual(status, 303, body)
-        code = harness.parse_redirect(headers["Location"])["code"]
+        return harness.parse_redirect(headers["Location"])["code"]
+
+    def banner_command(self, code, leave_out=()):
+        """The banner's AWS CLI command for `code`, without --endpoint-url (cli() adds it) and
+        the options in `leave_out`, as arguments."""
+        banner = "\n".join(self.server.banner)
         command = re.search(r"^  aws (sso-oidc create-token-with-iam .*?--code CODE)$",
                             banner.replace("\\\n", ""), re.M | re.S).group(1)
         args = shlex.split(command.replace("CODE", code))
-        args = [a for i, a in enumerate(args)
-                if a != "--endpoint-url" and (i == 0 or args[i - 1] != "--endpoint-url")]
+        drop = {"--endpoint-url", *leave_out}
+        return [a for i, a in enumerate(args)
+                if a not in drop and (i == 0 or args[i - 1] not in drop)]
+
+    def banner_urls(self):
+        banner = "\n".join(self.server.banner)
+        return re.findall(r"^  (http://127\.0\.0\.1:\d+/authorize\?\S+)$", banner, re.M)
+
+    def test_demo_banner_commands_work_as_printed(self):
+        """The banner's sign-in URL and AWS CLI command, pasted as a new user would."""
+        code = self.sign_in_at_banner_url(self.banner_urls()[0])
+        r = self.server.cli(*self.banner_command(code))
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertIn("refreshToken", json.loads(r.stdout))
+
+    def test_demo_banner_url_without_pkce_works_as_in_aws_example(self):
+        """The banner's second URL, redeemed as AWS's CreateTokenWithIAM example does: the
+        printed command without --code-verifier."""
+        urls = self.banner_urls()
+        self.assertEqual(len(urls), 2, urls)
+        self.assertIn("code_challenge=", urls[0])
+        self.assertNotIn("code_challenge", urls[1])
+        code = self.sign_in_at_banner_url(urls[1])
+        args = self.banner_command(code, leave_out=("--code-verifier",))
+        self.assertNotIn("--code-verifier", args)
         r = self.server.cli(*args)
         self.assertEqual(r.returncode, 0, r.stderr)
         self.assertIn("refreshToken", json.loads(r.stdout))

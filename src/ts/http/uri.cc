@@ -55,9 +55,10 @@ std::optional<std::string> HostProblem(std::string_view host) {
   return std::nullopt;
 }
 
-}  // namespace
-
-std::optional<std::string> RedirectUriProblem(std::string_view uri) {
+// What every redirect URI requires: an absolute URI of URI characters without a fragment.
+// Sets `scheme` (lower case) and `rest` (what follows the scheme's ':').
+std::optional<std::string> AbsoluteUriProblem(std::string_view uri, std::string& scheme,
+                                              std::string_view& rest) {
   if (uri.empty()) return "it is empty";
   const size_t colon = uri.find(':');
   if (colon == std::string_view::npos || !IsScheme(uri.substr(0, colon))) {
@@ -78,11 +79,14 @@ std::optional<std::string> RedirectUriProblem(std::string_view uri) {
     }
   }
   if (uri.find('#') != std::string_view::npos) return "it has a fragment (RFC 6749 §3.1.2)";
-  const std::string scheme = AsciiLower(uri.substr(0, colon));
-  if (scheme != "https" && scheme != "http") {
-    return "scheme '" + scheme + "' is not allowed, only https and http";
-  }
-  std::string_view rest = uri.substr(colon + 1);
+  scheme = AsciiLower(uri.substr(0, colon));
+  rest = uri.substr(colon + 1);
+  return std::nullopt;
+}
+
+// The authority of an http(s) URI (`rest` follows "https:"): a host and an optional port, no
+// user information. Sets `host`.
+std::optional<std::string> AuthorityProblem(std::string_view rest, std::string_view& host) {
   if (rest.substr(0, 2) != "//") return "it has no host (https://host/path)";
   rest.remove_prefix(2);
   const std::string_view authority = rest.substr(0, rest.find_first_of("/?"));
@@ -100,7 +104,7 @@ std::optional<std::string> RedirectUriProblem(std::string_view uri) {
   } else {
     port_colon = authority.find(':');
   }
-  std::string_view host = authority;
+  host = authority;
   if (port_colon != std::string_view::npos) {
     host = authority.substr(0, port_colon);
     const std::string_view port = authority.substr(port_colon + 1);
@@ -112,6 +116,42 @@ std::optional<std::string> RedirectUriProblem(std::string_view uri) {
     }
   }
   return HostProblem(host);
+}
+
+}  // namespace
+
+std::optional<std::string> RedirectUriProblem(std::string_view uri) {
+  std::string scheme;
+  std::string_view rest;
+  if (auto problem = AbsoluteUriProblem(uri, scheme, rest)) return problem;
+  if (scheme != "https" && scheme != "http") {
+    return "scheme '" + scheme + "' is not allowed, only https and http";
+  }
+  std::string_view host;
+  return AuthorityProblem(rest, host);
+}
+
+std::optional<std::string> ClientRedirectUriProblem(std::string_view uri) {
+  std::string scheme;
+  std::string_view rest;
+  if (auto problem = AbsoluteUriProblem(uri, scheme, rest)) return problem;
+  if (scheme == "https" || scheme == "http") {
+    std::string_view host;
+    if (auto problem = AuthorityProblem(rest, host)) return problem;
+    if (scheme == "http" && host != "127.0.0.1" && host != "[::1]") {
+      return "http is allowed only on a loopback IP literal, 127.0.0.1 or [::1] (RFC 8252 §7.3, "
+             "§8.3)";
+    }
+    return std::nullopt;
+  }
+  // RFC 8252 §7.1: a private-use scheme is a reverse domain name the app controls.
+  if (scheme.find('.') == std::string::npos) {
+    return "scheme '" + scheme +
+           "' is not allowed: use https, http on 127.0.0.1 or [::1], or a private-use scheme "
+           "in reverse-DNS form such as com.example.app (RFC 8252 §7.1)";
+  }
+  if (rest.empty()) return "it has nothing after the scheme";
+  return std::nullopt;
 }
 
 }  // namespace ts::http

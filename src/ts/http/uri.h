@@ -23,4 +23,12 @@ namespace ts::http {
 // The reason is a short phrase, e.g. "it has a fragment (RFC 6749 §3.1.2)".
 std::optional<std::string> RedirectUriProblem(std::string_view uri);
 
+// Why `uri` cannot be a registered client's redirect URI (sso-oidc RegisterClient, native apps
+// per RFC 8252), or nullopt when it can: the same URI rules, except for the schemes:
+// - https with any host;
+// - http only on a loopback IP literal, 127.0.0.1 or [::1], with any port (RFC 8252 §7.3;
+//   "localhost" is not one, §8.3);
+// - a private-use scheme in reverse-DNS form, e.g. com.example.app:/callback (RFC 8252 §7.1).
+std::optional<std::string> ClientRedirectUriProblem(std::string_view uri);
+
 }  // namespace ts::http

@@ -17,6 +17,8 @@ inline constexpr std::string_view kGrantRefreshToken = "refresh_token";
 inline constexpr std::string_view kGrantJwtBearer = "urn:ietf:params:oauth:grant-type:jwt-bearer";
 inline constexpr std::string_view kGrantTokenExchange =
     "urn:ietf:params:oauth:grant-type:token-exchange";
+// RFC 8628: what registered clients poll CreateToken with (public-clients.md).
+inline constexpr std::string_view kGrantDeviceCode = "urn:ietf:params:oauth:grant-type:device_code";
 inline constexpr std::string_view kTokenTypeAccess =
     "urn:ietf:params:oauth:token-type:access_token";
 inline constexpr std::string_view kTokenTypeRefresh =

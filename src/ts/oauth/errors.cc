@@ -37,6 +37,10 @@ constexpr std::array kRows{
     Row{"SerializationException", 400, ""},
 };
 
+// InvalidRequestRegion's message; RegionOfError reads the region back from between the two.
+constexpr std::string_view kRegionPrefix = "The client was registered in region ";
+constexpr std::string_view kRegionSuffix = ", which this server does not serve";
+
 const Row* FindRow(std::string_view type) {
   for (const Row& row : kRows) {
     if (row.type == type) return &row;
@@ -66,6 +70,37 @@ Status InvalidScope(std::string_view m) {
 }
 Status AccessDenied(std::string_view m) {
   return ApiError(StatusCode::kPermissionDenied, "AccessDeniedException", m);
+}
+
+Status InvalidClientMetadata(std::string_view m) {
+  return ApiError(StatusCode::kInvalidArgument, "InvalidClientMetadataException", m);
+}
+Status InvalidRedirectUri(std::string_view m) {
+  return ApiError(StatusCode::kInvalidArgument, "InvalidRedirectUriException", m);
+}
+Status SlowDown(std::string_view m) {
+  return ApiError(StatusCode::kResourceExhausted, "SlowDownException", m);
+}
+Status AuthorizationPending(std::string_view m) {
+  return ApiError(StatusCode::kFailedPrecondition, "AuthorizationPendingException", m);
+}
+Status ExpiredToken(std::string_view m) {
+  // Not kUnauthenticated: that is the SigV4 failure of the same name, answered with 403.
+  return ApiError(StatusCode::kInvalidArgument, "ExpiredTokenException", m);
+}
+Status InvalidRequestRegion(std::string_view region) {
+  std::string message(kRegionPrefix);
+  message.append(region).append(kRegionSuffix);
+  return ApiError(StatusCode::kInvalidArgument, "InvalidRequestRegionException", message);
+}
+
+std::string_view RegionOfError(const Status& status) {
+  if (status.error_type() != "InvalidRequestRegionException") return {};
+  std::string_view m = status.message();
+  if (!m.starts_with(kRegionPrefix) || !m.ends_with(kRegionSuffix)) return {};
+  m.remove_prefix(kRegionPrefix.size());
+  m.remove_suffix(kRegionSuffix.size());
+  return m;
 }
 
 ErrorMapping MapErrorType(std::string_view error_type) {
@@ -102,8 +137,37 @@ http::Response ToErrorResponse(const Status& status) {
     body.Member("error", row->oauth_error);
     body.Member("error_description", message);
   }
+  // The modeled members of InvalidRequestRegionException (PROTOCOL.md §2.1).
+  if (const std::string_view region = RegionOfError(status); !region.empty()) {
+    body.Member("endpoint", "https://oidc." + std::string(region) + ".amazonaws.com");
+    body.Member("region", region);
+  }
   // `message` is not sent by AWS but lets JS v3 and older botocore show the text (§2.5).
   body.Member("message", message);
+  body.EndObject();
+  response.body = body.Take();
+  return response;
+}
+
+http::Response ToOAuthErrorResponse(const Status& status) {
+  const Row* row = FindRow(status.error_type());
+  std::string_view message = status.message();
+  if (row == nullptr || row->oauth_error.empty()) {
+    row = FindRow("InternalServerException");
+    message = "An internal error occurred. Retry the request.";
+  }
+  http::Response response;
+  response.status = row->http_status;
+  if (response.status == 401) {
+    // RFC 6749 §5.2: invalid_client answers 401 with the schemes the client may use.
+    response.SetHeader("WWW-Authenticate", "Basic realm=\"tessera\", charset=\"UTF-8\"");
+  }
+  response.SetHeader("Content-Type", "application/json");
+  response.SetHeader("Cache-Control", "no-store");
+  JsonWriter body;
+  body.BeginObject();
+  body.Member("error", row->oauth_error);
+  body.Member("error_description", message);
   body.EndObject();
   response.body = body.Take();
   return response;

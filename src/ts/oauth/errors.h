@@ -18,6 +18,18 @@ Status UnauthorizedClient(std::string_view message);    // 400 unauthorized_clie
 Status UnsupportedGrantType(std::string_view message);  // 400 unsupported_grant_type
 Status InvalidScope(std::string_view message);          // 400 invalid_scope
 Status AccessDenied(std::string_view message);          // 400 access_denied
+// RegisterClient, StartDeviceAuthorization and CreateToken (docs/design/public-clients.md).
+Status InvalidClientMetadata(std::string_view message);  // 400 invalid_client_metadata
+Status InvalidRedirectUri(std::string_view message);     // 400 invalid_redirect_uri
+Status SlowDown(std::string_view message);               // 400 slow_down
+Status AuthorizationPending(std::string_view message);   // 400 authorization_pending
+Status ExpiredToken(std::string_view message);           // 400 expired_token
+// 400 InvalidRequestRegionException: a client (or token) of `region`, which this server does
+// not serve. ToErrorResponse adds the members `region` and `endpoint`
+// (https://oidc.<region>.amazonaws.com, the endpoint that serves it).
+Status InvalidRequestRegion(std::string_view region);
+// The region an InvalidRequestRegion status names ("" for any other status).
+std::string_view RegionOfError(const Status& status);
 
 // For a store lookup whose NotFound is the client's mistake: NotFound becomes
 // `client_error(message)`; success and every other failure (the store's own) pass through.
@@ -36,6 +48,12 @@ StatusOr<T> NotFoundAs(StatusOr<T> found, Status (*client_error)(std::string_vie
 // - anything without a shape: 500 InternalServerException with a generic description (the cause
 //   is for the log, never the client).
 http::Response ToErrorResponse(const Status& status);
+
+// The same failure for the RFC 6749 form front end of /token (standard OAuth clients): RFC 6749
+// §5.2, the shape's status (401 invalid_client with `WWW-Authenticate: Basic`, RFC 9110 §11.6.1),
+// body {"error", "error_description"}, Cache-Control: no-store. Unshaped failures are 500
+// server_error with a generic description.
+http::Response ToOAuthErrorResponse(const Status& status);
 
 // Status code and OAuth `error` value for a shape name; {500, "server_error"} when unknown.
 struct ErrorMapping {

@@ -8,12 +8,11 @@
 
 #include "ts/common/json_writer.h"
 #include "ts/common/status_macros.h"
-#include "ts/crypto/digest.h"
-#include "ts/crypto/encoding.h"
 #include "ts/crypto/random.h"
 #include "ts/iam/policy.h"
 #include "ts/oauth/application.h"
 #include "ts/oauth/errors.h"
+#include "ts/oauth/json_request.h"
 #include "ts/tokens/token_minter.h"
 #include "ts/tti/assertion.h"
 #include "ts/tti/claims.h"
@@ -21,29 +20,20 @@
 namespace ts::oauth {
 
 // The members of CreateTokenWithIAMRequest (PROTOCOL.md §1.4); absent members stay empty.
-struct TokenService::Request {
+// Those the shared grants read (code, refreshToken, redirectUri, codeVerifier, scope) are
+// GrantRequest's.
+struct TokenService::Request : GrantRequest {
   std::string client_id;
   std::string grant_type;
-  std::string code;
-  std::string refresh_token;
   std::string assertion;
-  std::string redirect_uri;
   std::string subject_token;
   std::string subject_token_type;
   std::string requested_token_type;
-  std::string code_verifier;
-  std::vector<std::string> scope;
 };
 
 struct TokenService::Admitted {
   Request req;
   std::shared_ptr<const CachedApplication> app;
-};
-
-// What a grant decided: whose tokens, which scopes, and the refresh token to hand back.
-struct TokenService::Grant {
-  tokens::TokenSubject subject;
-  std::string refresh_token;  // empty: none issued
 };
 
 struct TokenService::PreparedAssertion {
@@ -54,137 +44,38 @@ struct TokenService::PreparedAssertion {
   int64_t replay_until = 0;
 };
 
-struct TokenService::PreparedCode {
-  Grant grant;  // as issued once the redemption is durable
-  std::string code_hash;
-  int64_t now = 0;
-  storage::TokenFamily family;
-  std::optional<storage::RefreshToken> refresh;  // the family's first, if the app may refresh
-  // The code was redeemed before: reuse, which revokes the family that use created (nothing
-  // above is set then).
-  bool already_used = false;
-  std::string used_family_id;
-};
-
 struct TokenService::PreparedExchange {
   Grant grant;  // as issued once the family is stored
   storage::TokenFamily family;
   std::optional<storage::RefreshToken> refresh;  // when a refresh token was requested
 };
 
-struct TokenService::RefreshStart {
-  int64_t now = 0;
-  std::string old_hash;   // the presented token's key in the store
-  std::string successor;  // the presented token's derived successor, stamped now
-};
-
-struct TokenService::PreparedRefresh {
-  Grant grant;                      // as issued if the rotation succeeds
-  std::string presented;            // the refresh token the client sent
-  std::string old_hash;             // its key in the store
-  storage::RefreshToken successor;  // the record of grant.refresh_token
-  int64_t now = 0;
-  bool already_rotated = false;  // rotated before this request read it
-};
-
 namespace {
-
-// A refresh token's stamp (TokenMinter::NewRefreshToken): the clock's microseconds.
-uint64_t RefreshStamp(const Clock& clock) {
-  return static_cast<uint64_t>(std::max<int64_t>(0, clock.NowUnixMicros()));
-}
-
-// A new family's first refresh token when `wanted` (the application has the refresh_token
-// grant): the plaintext goes to `plaintext` for the response, the record (its key only, the
-// family's scopes and lifetime) is returned for the store. nullopt when not wanted.
-std::optional<storage::RefreshToken> FirstRefreshToken(bool wanted,
-                                                       const storage::TokenFamily& family,
-                                                       int64_t now, const Clock& clock,
-                                                       std::string& plaintext) {
-  if (!wanted) return std::nullopt;
-  plaintext = tokens::TokenMinter::NewRefreshToken(RefreshStamp(clock));
-  storage::RefreshToken refresh;
-  refresh.token_hash = tokens::TokenMinter::RefreshTokenKey(plaintext);
-  refresh.family_id = family.family_id;
-  refresh.scopes = family.scopes;
-  refresh.created_at = now;
-  refresh.expires_at = family.expires_at;
-  return refresh;
-}
 
 // How many applications an identity may pass through by exchange; bounds the act claim's size.
 constexpr int kMaxActorDepth = 8;
 
-Status WrongType(std::string_view member, std::string_view expected) {
-  return InvalidRequest("Member '" + std::string(member) + "' must be " + std::string(expected));
-}
-
 StatusOr<TokenService::Request> ParseRequest(std::string_view body) {
-  boost::system::error_code ec;
-  boost::json::value doc = boost::json::parse(body, ec);
-  if (ec) return InvalidRequest("Request body is not valid JSON: " + ec.message());
-  if (!doc.is_object()) return InvalidRequest("Request body must be a JSON object");
-  TokenService::Request req;
-  struct StringMember {
-    const char* name;
-    std::string TokenService::Request::*field;
+  using Request = TokenService::Request;
+  static constexpr StringMember<Request> kStrings[] = {
+      {"clientId", &Request::client_id},
+      {"grantType", &Request::grant_type},
+      {"code", &Request::code},
+      {"refreshToken", &Request::refresh_token},
+      {"assertion", &Request::assertion},
+      {"redirectUri", &Request::redirect_uri},
+      {"subjectToken", &Request::subject_token},
+      {"subjectTokenType", &Request::subject_token_type},
+      {"requestedTokenType", &Request::requested_token_type},
+      {"codeVerifier", &Request::code_verifier},
   };
-  static constexpr StringMember kStrings[] = {
-      {"clientId", &TokenService::Request::client_id},
-      {"grantType", &TokenService::Request::grant_type},
-      {"code", &TokenService::Request::code},
-      {"refreshToken", &TokenService::Request::refresh_token},
-      {"assertion", &TokenService::Request::assertion},
-      {"redirectUri", &TokenService::Request::redirect_uri},
-      {"subjectToken", &TokenService::Request::subject_token},
-      {"subjectTokenType", &TokenService::Request::subject_token_type},
-      {"requestedTokenType", &TokenService::Request::requested_token_type},
-      {"codeVerifier", &TokenService::Request::code_verifier},
-  };
-  const boost::json::object& o = doc.as_object();
-  for (const StringMember& m : kStrings) {
-    const boost::json::value* v = o.if_contains(m.name);
-    if (v == nullptr || v->is_null()) continue;
-    if (!v->is_string()) return WrongType(m.name, "a string");
-    req.*(m.field) = std::string(v->as_string());
-  }
-  if (const boost::json::value* v = o.if_contains("scope"); v != nullptr && !v->is_null()) {
-    if (!v->is_array()) return WrongType("scope", "a list of strings");
-    for (const auto& s : v->as_array()) {
-      if (!s.is_string()) return WrongType("scope", "a list of strings");
-      req.scope.emplace_back(s.as_string());
-    }
-  }
+  TS_ASSIGN_OR_RETURN(boost::json::object o, ParseJsonObject(body));
+  Request req;
+  TS_RETURN_IF_ERROR(ReadStringMembers<Request>(o, kStrings, req));
+  TS_RETURN_IF_ERROR(ReadStringList(o, "scope", req.scope));
   if (req.client_id.empty()) return InvalidRequest("Member 'clientId' is required");
   if (req.grant_type.empty()) return InvalidRequest("Member 'grantType' is required");
   return req;
-}
-
-// RFC 7636 §4.1: 43..128 characters of [A-Z a-z 0-9 - . _ ~].
-bool ValidVerifier(std::string_view v) {
-  if (v.size() < 43 || v.size() > 128) return false;
-  for (char c : v) {
-    bool ok = (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') ||
-              c == '-' || c == '.' || c == '_' || c == '~';
-    if (!ok) return false;
-  }
-  return true;
-}
-
-// A new family's id. Time-ordered (UUIDv7), so the families table and the refresh tokens' family
-// index grow at their right edge: a batch of new families writes one leaf page of each instead
-// of a random leaf per family (a fifth fewer bytes written per JWT-bearer grant).
-std::string NewFamilyId(const Clock& clock) {
-  return crypto::TimeOrderedUuid(clock.NowUnixMicros() / 1000);
-}
-
-constexpr char kCodeReused[] =
-    "Authorization code has already been used; the tokens it produced are revoked";
-
-// Revokes a family; one already purged (expired) needs no revoking.
-Status RevokeIfPresent(storage::GrantStore& store, const std::string& family_id, int64_t now) {
-  Status s = store.RevokeFamily(family_id, now);
-  return s.code() == StatusCode::kNotFound ? OkStatus() : s;
 }
 
 // How deep an act claim nests (RFC 8693 §4.1: each prior actor is one more level).
@@ -205,10 +96,9 @@ int ActorDepth(std::string_view act_json) {
 
 namespace {
 
-// Every grant and every refresh refuse a user an application requires assignment of but does not
-// have (directly or through a group), as sign-in does.
-Status UserNotAssigned(const storage::Application& app) {
-  return InvalidGrant("The user is not assigned to application " + app.application_arn);
+// The application as the shared grants see it.
+GrantClient ClientOf(const storage::Application& app) {
+  return {app.application_arn, HasGrant(app, kGrantRefreshToken), app.assignment_required};
 }
 
 // The message names the ARN, so it is built only when the lookup failed.
@@ -305,6 +195,7 @@ TokenService::TokenService(TokenStorage storage, std::shared_ptr<const tokens::T
       minter_(std::move(minter)),
       clock_(std::move(clock)),
       options_(options),
+      grants_(storage_.grants, storage_.directory, minter_, clock_, options),
       assertions_(std::move(assertions)),
       applications_(applications != nullptr
                         ? std::move(applications)
@@ -330,8 +221,13 @@ void TokenService::CreateTokenWithIamAsync(Caller caller, std::string body, Exec
   // Admit lets only the four grants through (as in Serve).
   const std::string& grant_type = admitted->req.grant_type;
   if (grant_type == kGrantRefreshToken) {
-    return RefreshAsync(std::move(*admitted), std::move(blocking), std::move(done),
-                        std::move(finish_done));
+    std::shared_ptr<const CachedApplication> app = admitted->app;
+    GrantClient client = ClientOf(app->app);
+    return grants_.RefreshAsync(
+        std::make_shared<const Request>(std::move(admitted->req)), std::move(client),
+        std::move(blocking),
+        [this, app = std::move(app)](const Grant& grant) { return Respond(grant, app->app); },
+        std::move(done), std::move(finish_done));
   }
   if (grant_type == kGrantAuthorizationCode) {
     return AuthorizationCodeAsync(std::move(*admitted), std::move(blocking), std::move(done));
@@ -342,50 +238,9 @@ void TokenService::CreateTokenWithIamAsync(Caller caller, std::string body, Exec
   TokenExchangeAsync(std::move(*admitted), std::move(done));
 }
 
-void TokenService::RefreshAsync(Admitted admitted, Executor blocking, Done done,
-                                FinishDone finish_done) const {
-  StatusOr<RefreshStart> start = StartRefresh(admitted.req);
-  if (!start.ok()) return done(start.status());
-  std::shared_ptr<const CachedApplication> app = admitted.app;
-  // Written by the check (on the writer thread, inside the rotation's transaction) and read by
-  // the completion (on the writer thread after the commit), one after the other.
-  auto prepared = std::make_shared<StatusOr<PreparedRefresh>>(InternalError("not checked"));
-  auto check =
-      [this, req = std::make_shared<const Request>(std::move(admitted.req)), app, prepared,
-       now = start->now, successor = std::move(start->successor)](
-          const storage::RefreshTokenWithFamily& found) -> StatusOr<storage::RefreshToken> {
-    *prepared = CheckRefresh(found, *req, app->app, successor, now);
-    if (!prepared->ok()) return prepared->status();
-    return (*prepared)->successor;
-  };
-  auto completion = [this, app, prepared, blocking = std::move(blocking), done = std::move(done),
-                     finish_done =
-                         std::move(finish_done)](StatusOr<storage::RotateOutcome> outcome) mutable {
-    if (!outcome.ok()) {
-      return done(
-          NotFoundAs(std::move(outcome), InvalidGrant, "Invalid refresh token provided").status());
-    }
-    auto p = std::make_shared<const PreparedRefresh>(std::move(**prepared));
-    if (*outcome != storage::RotateOutcome::kRotated) {
-      // Reuse (or a retry inside the grace window): the rare path, which reads again and may
-      // revoke the family.
-      return blocking([this, app, done = std::move(done), p, outcome = *outcome] {
-        StatusOr<Grant> grant = SettleRefresh(*p, outcome);
-        if (!grant.ok()) return done(grant.status());
-        done(Respond(*grant, app->app));
-      });
-    }
-    Finish sign = [this, app, p] { return Respond(p->grant, app->app); };
-    if (finish_done) return finish_done(std::move(sign));
-    done(sign());
-  };
-  storage_.grants->CheckAndRotateRefreshTokenAsync(start->old_hash, start->now, check,
-                                                   std::move(completion));
-}
-
 void TokenService::AuthorizationCodeAsync(Admitted admitted, Executor blocking, Done done) const {
   const storage::Application& app = admitted.app->app;
-  StatusOr<PreparedCode> prepared = PrepareCode(admitted.req, app);
+  StatusOr<PreparedCode> prepared = grants_.PrepareCode(admitted.req, ClientOf(app));
   if (!prepared.ok()) return done(prepared.status());
   if (prepared->already_used) {
     // Reuse revokes the family the first use created: a write not to wait for on this thread.
@@ -402,7 +257,7 @@ void TokenService::AuthorizationCodeAsync(Admitted admitted, Executor blocking, 
       [done = std::move(done),
        response = std::move(*response)](StatusOr<storage::RedeemOutcome> outcome) mutable {
         if (!outcome.ok()) return done(outcome.status());
-        Status settled = SettleCode(*outcome);
+        Status settled = TokenGrants::SettleCode(*outcome);
         if (!settled.ok()) return done(std::move(settled));
         done(std::move(response));
       });
@@ -463,9 +318,9 @@ StatusOr<std::string> TokenService::Serve(const Admitted& admitted) const {
   const storage::Application& app = admitted.app->app;
   Grant grant;
   if (req.grant_type == kGrantAuthorizationCode) {
-    TS_ASSIGN_OR_RETURN(grant, AuthorizationCodeGrant(req, app));
+    TS_ASSIGN_OR_RETURN(grant, grants_.RedeemCode(req, ClientOf(app)));
   } else if (req.grant_type == kGrantRefreshToken) {
-    TS_ASSIGN_OR_RETURN(grant, RefreshTokenGrant(req, app));
+    TS_ASSIGN_OR_RETURN(grant, grants_.Refresh(req, ClientOf(app)));
   } else if (req.grant_type == kGrantTokenExchange) {
     TS_ASSIGN_OR_RETURN(grant, TokenExchangeGrant(req, app));
   } else {
@@ -474,202 +329,16 @@ StatusOr<std::string> TokenService::Serve(const Admitted& admitted) const {
   return Respond(grant, app);
 }
 
-StatusOr<TokenService::Grant> TokenService::AuthorizationCodeGrant(
-    const Request& req, const storage::Application& app) const {
-  TS_ASSIGN_OR_RETURN(PreparedCode p, PrepareCode(req, app));
-  if (p.already_used) {
-    // RFC 6749 §4.1.2: a reused code revokes what it produced.
-    TS_RETURN_IF_ERROR(RevokeIfPresent(*storage_.grants, p.used_family_id, p.now));
-    return InvalidGrant(kCodeReused);
-  }
-  TS_ASSIGN_OR_RETURN(storage::RedeemOutcome outcome, storage_.grants->RedeemAuthorizationCode(
-                                                          p.code_hash, p.now, p.family, p.refresh));
-  TS_RETURN_IF_ERROR(SettleCode(outcome));
-  return p.grant;
-}
-
-StatusOr<TokenService::PreparedCode> TokenService::PrepareCode(
-    const Request& req, const storage::Application& app) const {
-  if (req.code.empty()) return InvalidRequest("Member 'code' is required for authorization_code");
-  if (req.redirect_uri.empty()) {
-    return InvalidRequest("Member 'redirectUri' is required for authorization_code");
-  }
-  if (req.code_verifier.empty()) {
-    return InvalidRequest("Member 'codeVerifier' is required: PKCE is mandatory");
-  }
-  PreparedCode p;
-  p.now = clock_->NowUnixSeconds();
-  p.code_hash = tokens::TokenMinter::Hash(req.code);
-  auto code = NotFoundAs(storage_.grants->GetAuthorizationCode(p.code_hash), InvalidGrant,
-                         "Invalid authorization code provided");
-  if (!code.ok()) return code.status();
-  // A code held by another application is as good as unknown to this one.
-  if (code->application_arn != app.application_arn) {
-    return InvalidGrant("Invalid authorization code provided");
-  }
-  if (code->consumed_at != 0) {
-    p.already_used = true;
-    p.used_family_id = code->family_id;
-    return p;
-  }
-  if (code->expires_at <= p.now) return InvalidGrant("Authorization code has expired");
-  if (code->redirect_uri != req.redirect_uri) {
-    return InvalidGrant("redirectUri does not match the one used at authorization");
-  }
-  if (!ValidVerifier(req.code_verifier)) {
-    return InvalidGrant("codeVerifier must be 43 to 128 characters of [A-Za-z0-9-._~]");
-  }
-  const std::string challenge = crypto::Base64UrlEncode(crypto::Sha256(req.code_verifier));
-  if (!crypto::ConstantTimeEquals(challenge, code->code_challenge)) {
-    return InvalidGrant("codeVerifier does not match the code challenge");
-  }
-  TS_ASSIGN_OR_RETURN(std::vector<std::string> scopes, NarrowScopes(req.scope, code->scopes));
-  auto user = NotFoundAs(storage_.directory->GetUser(code->user_id), InvalidGrant,
-                         "The user this code was issued to no longer exists");
-  if (!user.ok()) return user.status();
-
-  storage::TokenFamily& family = p.family;
-  family.family_id = NewFamilyId(*clock_);
-  family.application_arn = app.application_arn;
-  family.user_id = code->user_id;
-  family.scopes = scopes;
-  family.grant_type = std::string(kGrantAuthorizationCode);
-  family.session_hash = code->session_hash;
-  family.auth_time = code->auth_time;
-  family.created_at = p.now;
-  family.expires_at = p.now + options_.refresh_token_ttl;
-  p.refresh = FirstRefreshToken(HasGrant(app, kGrantRefreshToken), family, p.now, *clock_,
-                                p.grant.refresh_token);
-  p.grant.subject = {code->user_id,    app.application_arn, scopes,
-                     family.family_id, code->auth_time,     ""};
-  return p;
-}
-
-Status TokenService::SettleCode(storage::RedeemOutcome outcome) {
-  switch (outcome) {
-    case storage::RedeemOutcome::kRedeemed:
-      return OkStatus();
-    case storage::RedeemOutcome::kAlreadyRedeemed:  // the store revoked the first use's family
-      return InvalidGrant(kCodeReused);
-    case storage::RedeemOutcome::kExpired:
-      return InvalidGrant("Authorization code has expired");
-  }
-  return InternalError("unknown redemption outcome");
-}
-
-StatusOr<TokenService::Grant> TokenService::RefreshTokenGrant(
-    const Request& req, const storage::Application& app) const {
-  TS_ASSIGN_OR_RETURN(PreparedRefresh prepared, PrepareRefresh(req, app));
-  storage::RotateOutcome outcome = storage::RotateOutcome::kAlreadyRotated;
-  if (!prepared.already_rotated) {
-    TS_ASSIGN_OR_RETURN(outcome, storage_.grants->RotateRefreshToken(
-                                     prepared.old_hash, prepared.now, prepared.successor));
-  }
-  return SettleRefresh(prepared, outcome);
-}
-
-StatusOr<TokenService::RefreshStart> TokenService::StartRefresh(const Request& req) const {
-  if (req.refresh_token.empty()) {
-    return InvalidRequest("Member 'refreshToken' is required for refresh_token");
-  }
-  return RefreshStart{clock_->NowUnixSeconds(),
-                      tokens::TokenMinter::RefreshTokenKey(req.refresh_token),
-                      minter_->SuccessorRefreshToken(req.refresh_token, RefreshStamp(*clock_))};
-}
-
-StatusOr<TokenService::PreparedRefresh> TokenService::PrepareRefresh(
-    const Request& req, const storage::Application& app) const {
-  TS_ASSIGN_OR_RETURN(RefreshStart start, StartRefresh(req));
-  auto found = NotFoundAs(storage_.grants->GetRefreshToken(start.old_hash), InvalidGrant,
-                          "Invalid refresh token provided");
-  if (!found.ok()) return found.status();
-  return CheckRefresh(*found, req, app, std::move(start.successor), start.now);
-}
-
-StatusOr<TokenService::PreparedRefresh> TokenService::CheckRefresh(
-    const storage::RefreshTokenWithFamily& found, const Request& req,
-    const storage::Application& app, std::string successor, int64_t now) const {
-  const storage::RefreshToken& token = found.token;
-  const storage::TokenFamily& family = found.family;
-  if (family.application_arn != app.application_arn) {
-    return InvalidGrant("Invalid refresh token provided");
-  }
-  if (family.revoked_at != 0) return InvalidGrant("Refresh token has been revoked");
-  if (token.expires_at <= now || family.expires_at <= now) {
-    return InvalidGrant("Refresh token has expired");
-  }
-  // Access is checked at every token request, as on sign-in: an unassigned user's family stays
-  // as it is (assigning the user again lets it refresh) but refreshes no more.
-  if (app.assignment_required && !found.user_assigned) return UserNotAssigned(app);
-  // Downscoping is bounded by the family: a narrowed token can widen again up to what the
-  // original grant allowed (the model doc: "the refresh token's scopes").
-  TS_ASSIGN_OR_RETURN(std::vector<std::string> scopes,
-                      NarrowScopes(req.scope.empty() ? token.scopes : req.scope, family.scopes));
-  // No user lookup: deleting a user revokes their families in the same transaction (store.h),
-  // so a live family's user exists. That saves a read on the busiest path.
-
-  PreparedRefresh p;
-  p.grant.subject = {family.user_id,   app.application_arn, scopes,
-                     family.family_id, family.auth_time,    "",
-                     family.act_json};
-  p.grant.refresh_token = std::move(successor);
-  p.presented = req.refresh_token;
-  p.old_hash = token.token_hash;
-  p.successor.token_hash = tokens::TokenMinter::RefreshTokenKey(p.grant.refresh_token);
-  p.successor.family_id = family.family_id;
-  p.successor.scopes = std::move(scopes);
-  p.successor.created_at = now;
-  p.successor.expires_at = family.expires_at;
-  p.now = now;
-  p.already_rotated = token.rotated_at != 0;
-  return p;
-}
-
 Status TokenService::RequireAssignment(const storage::Application& app,
                                        const std::string& user_id) const {
   if (!app.assignment_required) return OkStatus();
   TS_ASSIGN_OR_RETURN(bool assigned,
                       storage_.applications->IsAssigned(app.application_arn, user_id));
-  return assigned ? OkStatus() : UserNotAssigned(app);
+  return assigned ? OkStatus() : UserNotAssigned(app.application_arn);
 }
 
-StatusOr<TokenService::Grant> TokenService::SettleRefresh(const PreparedRefresh& prepared,
-                                                          storage::RotateOutcome outcome) const {
-  if (outcome == storage::RotateOutcome::kRotated) return prepared.grant;
-  if (outcome == storage::RotateOutcome::kFamilyRevoked) {
-    return InvalidGrant("Refresh token has been revoked");
-  }
-  // The token was rotated before (now or by a concurrent request). Inside the grace window the
-  // same successor is handed out again while it is still current; otherwise this is reuse.
-  const int64_t now = prepared.now;
-  auto latest = storage_.grants->GetRefreshToken(prepared.old_hash);
-  if (!latest.ok()) return latest.status();
-  const int64_t rotated_at = latest->token.rotated_at;
-  // The successor this token was rotated to, rebuilt with the stored successor's stamp: equal
-  // to the stored one only if the rotation was this token's own (not an attacker's guess).
-  const std::string& successor_key = latest->token.successor_hash;
-  std::string successor = minter_->SuccessorRefreshToken(
-      prepared.presented, tokens::TokenMinter::RefreshStampOfKey(successor_key));
-  if (options_.refresh_grace_seconds > 0 && rotated_at != 0 &&
-      now - rotated_at <= options_.refresh_grace_seconds &&
-      tokens::TokenMinter::RefreshTokenKey(successor) == successor_key) {
-    auto next = storage_.grants->GetRefreshToken(successor_key);
-    if (next.ok() && next->token.rotated_at == 0 && next->family.revoked_at == 0) {
-      Grant grant = prepared.grant;
-      grant.refresh_token = std::move(successor);
-      grant.subject.scopes = next->token.scopes;
-      return grant;
-    }
-  }
-  // RFC 9700 §4.14.2: reuse of a rotated refresh token revokes the whole family.
-  TS_RETURN_IF_ERROR(RevokeIfPresent(*storage_.grants, prepared.successor.family_id, now));
-  return InvalidGrant(
-      "Refresh token has already been used; every token of its family is now "
-      "revoked");
-}
-
-StatusOr<TokenService::Grant> TokenService::TokenExchangeGrant(
-    const Request& req, const storage::Application& app) const {
+StatusOr<Grant> TokenService::TokenExchangeGrant(const Request& req,
+                                                 const storage::Application& app) const {
   TS_ASSIGN_OR_RETURN(PreparedExchange p, PrepareExchange(req, app));
   TS_RETURN_IF_ERROR(SettleExchange(storage_.grants->CreateExchangedFamily(p.family, p.refresh)));
   return p.grant;
@@ -813,7 +482,7 @@ StatusOr<TokenService::PreparedExchange> TokenService::PrepareExchange(
   return p;
 }
 
-StatusOr<TokenService::Grant> TokenService::JwtBearerGrant(
+StatusOr<Grant> TokenService::JwtBearerGrant(
     const Request& req, const storage::Application& app,
     const std::vector<tti::AuthorizedIssuer>& authorized) const {
   TS_ASSIGN_OR_RETURN(std::optional<PreparedAssertion> prepared,

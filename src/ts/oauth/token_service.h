@@ -16,27 +16,16 @@
 #include "ts/common/clock.h"
 #include "ts/common/status.h"
 #include "ts/oauth/application_cache.h"
+#include "ts/oauth/token_grants.h"
 #include "ts/storage/application_store.h"
 #include "ts/storage/directory_store.h"
 #include "ts/storage/grant_store.h"
 
-namespace ts::tokens {
-class TokenMinter;
-}
 namespace ts::tti {
 class AssertionValidator;
 }
 
 namespace ts::oauth {
-
-struct TokenServiceOptions {
-  int64_t access_token_ttl = 3600;  // seconds (AWS: 3600, PROTOCOL.md §5.3)
-  int64_t id_token_ttl = 3600;
-  int64_t refresh_token_ttl = 90 * 86400;  // absolute bound on a token family
-  // Reuse of a rotated refresh token within this many seconds returns the same successor
-  // instead of revoking the family (RFC 9700 §4.14.2 leaves room for this; default off).
-  int64_t refresh_grace_seconds = 0;
-};
 
 // The verified IAM identity that signed the request.
 struct Caller {
@@ -88,19 +77,18 @@ class TokenService {
   // InvalidRequestException (malformed JSON, wrong member types, missing members),
   // InvalidClientException (unknown or disabled application), AccessDeniedException (actor
   // policy), UnsupportedGrantTypeException, UnauthorizedClientException (grant not configured),
-  // InvalidGrantException (bad/expired/used code or refresh token, PKCE or redirect mismatch),
+  // InvalidGrantException (bad/expired/used code or refresh token, PKCE or redirect mismatch, a
+  // verifier for a code issued without a challenge),
   // InvalidScopeException (scope outside what may be granted). Internal on store failures.
   // Token exchange errors are listed at TokenExchangeGrant (docs/design/token-exchange.md).
   StatusOr<std::string> CreateTokenWithIam(const Caller& caller, std::string_view body) const;
 
-  // Runs a task where it may block (a thread pool).
-  using Executor = std::function<void(std::function<void()>)>;
-  // Receives what CreateTokenWithIam would have returned.
-  using Done = std::function<void(StatusOr<std::string>)>;
-  // What CreateTokenWithIam would have returned, still to be computed (its tokens signed).
-  using Finish = std::function<StatusOr<std::string>()>;
-  // Receives a Finish to run on an io thread (an http::Response's `finish`).
-  using FinishDone = std::function<void(Finish)>;
+  // As token_grants.h defines them: a pool for what blocks, the answer, and the answer's
+  // signing left to an io thread.
+  using Executor = oauth::Executor;
+  using Done = oauth::Done;
+  using Finish = oauth::Finish;
+  using FinishDone = oauth::FinishDone;
   // CreateTokenWithIam for an io thread, which it never blocks. When the store
   // GrantsWithoutBlocking(), every grant is served here and answered on the store's writer
   // thread once its write is durable. A code, an assertion or an exchange is checked and signed
@@ -115,15 +103,11 @@ class TokenService {
                                FinishDone finish_done = nullptr) const;
 
   // Defined in the .cc: the parsed request, the request admitted (application found, caller
-  // authorized, grant allowed), what a grant decided, and a refresh read and checked, waiting
-  // for its rotation.
+  // authorized, grant allowed), and what the exchange and jwt-bearer grants decided before
+  // their write.
   struct Request;
   struct Admitted;
-  struct Grant;
-  struct PreparedCode;
   struct PreparedExchange;
-  struct RefreshStart;
-  struct PreparedRefresh;
   struct PreparedAssertion;
 
  private:
@@ -131,36 +115,12 @@ class TokenService {
   StatusOr<Admitted> Admit(const Caller& caller, std::string_view body) const;
   // The grant and the response for an admitted request.
   StatusOr<std::string> Serve(const Admitted& admitted) const;
-  StatusOr<Grant> AuthorizationCodeGrant(const Request& req, const storage::Application& app) const;
-  // AuthorizationCodeGrant's parts: every check and read before the redemption (a code used
-  // before comes back marked, for the caller to revoke what it produced), and the grant's error
-  // for the redemption's outcome.
-  StatusOr<PreparedCode> PrepareCode(const Request& req, const storage::Application& app) const;
-  static Status SettleCode(storage::RedeemOutcome outcome);
   // The authorization-code grant on a store that does not block: checked and signed on this
   // thread, answered once the redemption is durable; a reused code goes to `blocking`.
   void AuthorizationCodeAsync(Admitted admitted, Executor blocking, Done done) const;
-  StatusOr<Grant> RefreshTokenGrant(const Request& req, const storage::Application& app) const;
-  // RefreshTokenGrant's parts: the reads and checks before the rotation, and the grant once the
-  // rotation's outcome is known (anything but kRotated reads again and may revoke: it blocks).
-  StatusOr<PreparedRefresh> PrepareRefresh(const Request& req,
-                                           const storage::Application& app) const;
-  // What both refresh paths do before the read: the presented token's key and its successor.
-  StatusOr<RefreshStart> StartRefresh(const Request& req) const;
-  // PrepareRefresh's checks of the token as read, for `successor` (the presented token's derived
-  // successor, minted by the caller).
-  StatusOr<PreparedRefresh> CheckRefresh(const storage::RefreshTokenWithFamily& found,
-                                         const Request& req, const storage::Application& app,
-                                         std::string successor, int64_t now) const;
-  StatusOr<Grant> SettleRefresh(const PreparedRefresh& prepared,
-                                storage::RotateOutcome outcome) const;
   // InvalidGrant when `app` requires assignment and `user_id` has none (a store read); the
   // refresh grant reads the same with its token instead (RefreshTokenWithFamily::user_assigned).
   Status RequireAssignment(const storage::Application& app, const std::string& user_id) const;
-  // The refresh grant on a store that does not block: read, checked and rotated in the writer's
-  // transaction (CheckAndRotateRefreshTokenAsync), signed once durable (through `finish_done`
-  // when given); a token rotated before goes to `blocking`.
-  void RefreshAsync(Admitted admitted, Executor blocking, Done done, FinishDone finish_done) const;
   // RFC 8693 with PROTOCOL.md §5.1: `app` is the target. InvalidRequestException for a missing
   // subjectToken/subjectTokenType, a subjectTokenType or requestedTokenType that is not the
   // access-token (or refresh-token) URI, or a subject that is not an access token (an ID token, a
@@ -206,6 +166,7 @@ class TokenService {
   std::shared_ptr<const tokens::TokenMinter> minter_;
   ClockPtr clock_;
   TokenServiceOptions options_;
+  TokenGrants grants_;  // authorization_code and refresh_token, shared with CreateToken
   std::shared_ptr<const tti::AssertionValidator> assertions_;
   std::shared_ptr<ApplicationCache> applications_;
 };

@@ -162,14 +162,16 @@ class TokenServiceTest : public ::testing::Test {
   // Stores an authorization code as /authorize would and returns its plaintext.
   std::string MakeCode(const std::string& app = kApp,
                        std::vector<std::string> scopes = {"openid", "aws", "sts:identity_context",
-                                                          "s3:access_grants:read_write"}) {
+                                                          "s3:access_grants:read_write"},
+                       const std::string& challenge = kChallenge, const std::string& nonce = "") {
     const std::string code = tokens::TokenMinter::NewAuthorizationCode();
     storage::AuthorizationCode record;
     record.code_hash = tokens::TokenMinter::Hash(code);
     record.application_arn = app;
     record.user_id = kUser;
     record.redirect_uri = kRedirect;
-    record.code_challenge = kChallenge;
+    record.code_challenge = challenge;
+    record.nonce = nonce;
     record.scopes = std::move(scopes);
     record.auth_time = kNow - 5;
     record.created_at = clock_->NowUnixSeconds();
@@ -365,15 +367,87 @@ TEST_F(TokenServiceTest, JwtBearerWithoutAssertionValidatorIsUnsupported) {
 
 // --- authorization_code errors ---
 
-TEST_F(TokenServiceTest, CodeGrantRequiresCodeRedirectUriAndVerifier) {
+TEST_F(TokenServiceTest, CodeGrantRequiresCodeAndRedirectUri) {
   const std::string prefix =
       std::string(R"({"clientId":")") + kApp + R"(","grantType":"authorization_code")";
   EXPECT_API_ERROR(Call(prefix + R"(,"redirectUri":"x","codeVerifier":"y"})"),
                    "InvalidRequestException", "Member 'code' is required");
   EXPECT_API_ERROR(Call(prefix + R"(,"code":"x","codeVerifier":"y"})"), "InvalidRequestException",
                    "Member 'redirectUri' is required");
-  EXPECT_API_ERROR(Call(prefix + R"(,"code":"x","redirectUri":"y"})"), "InvalidRequestException",
-                   "PKCE is mandatory");
+}
+
+// --- PKCE where AWS has it: optional for IAM applications, binding when used ---
+
+// The body AWS's own CreateTokenWithIAM example sends: no codeVerifier.
+std::string CodeBodyWithoutVerifier(const std::string& code) {
+  json::object o{{"clientId", kApp},
+                 {"grantType", "authorization_code"},
+                 {"code", code},
+                 {"redirectUri", kRedirect}};
+  return json::serialize(o);
+}
+
+TEST_F(TokenServiceTest, CodeIssuedWithAChallengeRequiresItsVerifierAndChangesNothingWithout) {
+  const std::string code = MakeCode();
+  EXPECT_API_ERROR(Call(CodeBodyWithoutVerifier(code)), "InvalidRequestException",
+                   "Member 'codeVerifier' is required: the code was issued with a code_challenge");
+  auto stored = store_->GetAuthorizationCode(tokens::TokenMinter::Hash(code));
+  ASSERT_THAT(stored, IsOk());
+  EXPECT_EQ(stored->consumed_at, 0);
+  EXPECT_THAT(Call(CodeBody(code)), IsOk());
+}
+
+TEST_F(TokenServiceTest, CodeIssuedWithoutAChallengeIsRedeemedWithoutAVerifier) {
+  const std::string code = MakeCode(kApp, {"openid", "aws", "sts:identity_context"}, "");
+  auto answer = Call(CodeBodyWithoutVerifier(code));
+  ASSERT_THAT(answer, IsOk());
+  const json::object o = json::parse(*answer).as_object();
+  EXPECT_EQ(Str(o, "tokenType"), "Bearer");
+  EXPECT_FALSE(Str(o, "refreshToken").empty());
+  EXPECT_EQ(Str(VerifiedPayload(Str(o, "idToken")), "sub"), kUser);
+  // Single use all the same.
+  EXPECT_API_ERROR(Call(CodeBodyWithoutVerifier(code)), "InvalidGrantException",
+                   "already been used");
+}
+
+// RFC 9700 §4.8.2: a verifier for a code that had no challenge is refused (a PKCE downgrade:
+// an attacker who injected a code obtained without PKCE).
+TEST_F(TokenServiceTest, VerifierForACodeIssuedWithoutAChallengeIsInvalidGrant) {
+  const std::string code = MakeCode(kApp, {"openid", "aws"}, "");
+  EXPECT_API_ERROR(Call(CodeBody(code)), "InvalidGrantException",
+                   "codeVerifier was sent, but the code was issued without a code_challenge");
+  auto stored = store_->GetAuthorizationCode(tokens::TokenMinter::Hash(code));
+  ASSERT_THAT(stored, IsOk());
+  EXPECT_EQ(stored->consumed_at, 0);
+  EXPECT_THAT(Call(CodeBodyWithoutVerifier(code)), IsOk());
+}
+
+TEST_F(TokenServiceTest, RequirePkceRefusesACodeIssuedWithoutAChallenge) {
+  TokenServiceOptions options;
+  options.require_pkce = true;
+  MakeService(options);
+  const std::string bare = MakeCode(kApp, {"openid", "aws"}, "");
+  EXPECT_API_ERROR(Call(CodeBodyWithoutVerifier(bare)), "InvalidGrantException",
+                   "PKCE is required, and the code was issued without a code_challenge");
+  auto stored = store_->GetAuthorizationCode(tokens::TokenMinter::Hash(bare));
+  ASSERT_THAT(stored, IsOk());
+  EXPECT_EQ(stored->consumed_at, 0);
+  // A code with a challenge is redeemed as ever.
+  EXPECT_THAT(Call(CodeBody(MakeCode())), IsOk());
+}
+
+// OIDC Core §3.1.2.1: the nonce /authorize received is in the ID token of the code's redemption.
+TEST_F(TokenServiceTest, TheCodesNonceIsEchoedInTheIdToken) {
+  const std::string code =
+      MakeCode(kApp, {"openid", "aws", "sts:identity_context"}, kChallenge, "n-0S6_WzA2Mj");
+  auto answer = Call(CodeBody(code));
+  ASSERT_THAT(answer, IsOk());
+  const json::object o = json::parse(*answer).as_object();
+  EXPECT_EQ(Str(VerifiedPayload(Str(o, "idToken")), "nonce"), "n-0S6_WzA2Mj");
+
+  auto plain = Call(CodeBody(MakeCode()));
+  ASSERT_THAT(plain, IsOk());
+  EXPECT_FALSE(VerifiedPayload(Str(json::parse(*plain).as_object(), "idToken")).contains("nonce"));
 }
 
 TEST_F(TokenServiceTest, UnknownCodeIsInvalidGrant) {
@@ -1302,6 +1376,8 @@ TEST_F(TokenServiceAsyncTest, ReusedCodeGoesThroughTheExecutorAndOtherRefusalsAr
       {CodeBody(unused, kApp, std::string(43, 'a')),
        "codeVerifier does not match the code challenge"},
       {CodeBody(unused, kApp, "short"), "codeVerifier must be 43 to 128 characters"},
+      {CodeBody(MakeCode(kApp, {"openid"}, "")),
+       "codeVerifier was sent, but the code was issued without a code_challenge"},
   };
   for (const Case& c : cases) {
     SCOPED_TRACE(c.body);

@@ -10,13 +10,17 @@
 #include <thread>
 
 #include "ts/admin/admin_api.h"
+#include "ts/common/ascii.h"
 #include "ts/common/json_writer.h"
 #include "ts/common/status_macros.h"
 #include "ts/common/thread_pool.h"
 #include "ts/crypto/encoding.h"
 #include "ts/crypto/random.h"
+#include "ts/oauth/client_auth.h"
+#include "ts/oauth/client_registration.h"
 #include "ts/oauth/errors.h"
 #include "ts/oauth/introspection.h"
+#include "ts/oauth/public_clients.h"
 #include "ts/oauth/token_service.h"
 #include "ts/oauth/userinfo.h"
 #include "ts/server/bootstrap.h"
@@ -33,6 +37,7 @@
 #include "ts/tti/curl_fetcher.h"
 #include "ts/tti/jwks_cache.h"
 #include "ts/web/authorize.h"
+#include "ts/web/device_page.h"
 
 namespace ts::server {
 namespace {
@@ -56,6 +61,22 @@ bool HasAwsIamQuery(std::string_view query) {
   return false;
 }
 
+// CreateTokenWithIAM's business on /token: ?aws_iam=t, or a SigV4 Authorization header (which
+// then fails or passes as SigV4). Anything else is a registered client's CreateToken.
+bool IsIamTokenRequest(const http::Request& request) {
+  if (HasAwsIamQuery(request.Query())) return true;
+  const std::string_view authorization = request.FindHeader("authorization").value_or("");
+  return authorization.starts_with("AWS4-");
+}
+
+// The front end of a registered client's CreateToken: a standard OAuth client's request is a
+// form post (RFC 6749 §4.1.3), the SDKs' is rest-json.
+oauth::TokenFormat TokenFormatOf(const http::Request& request) {
+  const std::string type = AsciiLower(request.FindHeader("content-type").value_or(""));
+  return type.starts_with("application/x-www-form-urlencoded") ? oauth::TokenFormat::kOAuthForm
+                                                               : oauth::TokenFormat::kAwsJson;
+}
+
 void LogInternal(std::string_view request_id, std::string_view path, const Status& status) {
   // The cause of a 500 goes to the operator, never to the client. Messages never hold secrets.
   std::cerr << "error request_id=" << request_id << " path=" << path << " " << status.ToString()
@@ -75,6 +96,22 @@ http::Response TokenAnswer(std::string_view request_id, StatusOr<std::string> bo
   }
   http::Response r = Json(200, std::move(*body));
   // RFC 6749 §5.1: a response carrying tokens must not be cached.
+  r.SetHeader("Cache-Control", "no-store");
+  r.SetHeader("Pragma", "no-cache");
+  return r;
+}
+
+// A registered client's answer (RegisterClient, StartDeviceAuthorization, CreateToken): 200 with
+// the body, or the modeled error in the front end's shape. The bodies hold secrets (client
+// secret, device code, tokens): never cached.
+http::Response ClientAnswer(std::string_view request_id, std::string_view path,
+                            oauth::TokenFormat format, StatusOr<std::string> body) {
+  if (!body.ok()) {
+    if (body.status().error_type().empty()) LogInternal(request_id, path, body.status());
+    return format == oauth::TokenFormat::kOAuthForm ? oauth::ToOAuthErrorResponse(body.status())
+                                                    : oauth::ToErrorResponse(body.status());
+  }
+  http::Response r = Json(200, std::move(*body));
   r.SetHeader("Cache-Control", "no-store");
   r.SetHeader("Pragma", "no-cache");
   return r;
@@ -231,9 +268,14 @@ struct Tessera::Parts {
   // Applications as the token endpoint reads them (cleared by every admin-plane call).
   std::shared_ptr<oauth::ApplicationCache> applications;
   std::unique_ptr<oauth::TokenService> token_service;
+  // Registered clients (docs/design/public-clients.md).
+  std::shared_ptr<oauth::ClientAuthenticator> client_auth;
+  std::unique_ptr<oauth::ClientRegistration> registration;
+  std::unique_ptr<oauth::PublicClientService> public_clients;
   std::unique_ptr<oauth::TokenIntrospection> introspection;
   std::unique_ptr<oauth::UserInfo> userinfo;
   std::unique_ptr<web::AuthorizeHandler> authorize;
+  std::unique_ptr<web::DevicePageHandler> device;
   // HandleAsync's threads for work that blocks. Declared after what its tasks use, so it is
   // drained and joined before they go.
   std::unique_ptr<ThreadPool> workers;
@@ -296,20 +338,23 @@ struct Tessera::Parts {
     }
   }
 
-  // The checks of POST /token before the grant: method, ?aws_iam=t, SigV4. The verified caller,
-  // or the modeled error.
+  // The checks of CreateTokenWithIAM before the grant: method, SigV4. The verified caller, or
+  // the modeled error.
   StatusOr<oauth::Caller> VerifyTokenRequest(const http::Request& request) const {
     if (request.method != "POST") {
       return ApiError(StatusCode::kInvalidArgument, "InvalidRequestException", "Use POST /token");
     }
-    if (!HasAwsIamQuery(request.Query())) {
-      return ApiError(
-          StatusCode::kInvalidArgument, "InvalidRequestException",
-          "CreateToken (POST /token without aws_iam=t) is not supported by this server yet; "
-          "use CreateTokenWithIAM");
-    }
     TS_ASSIGN_OR_RETURN(auto caller, verifier->Verify(request));
     return oauth::Caller{caller.principal_arn, caller.account_id};
+  }
+
+  // A registered client's CreateToken, parsed by its front end (JSON or RFC 6749 form).
+  static StatusOr<oauth::ClientTokenRequest> ParseClientToken(const http::Request& request,
+                                                              oauth::TokenFormat format) {
+    if (format == oauth::TokenFormat::kOAuthForm) {
+      return oauth::ParseCreateTokenForm(request.body, request.FindHeader("authorization"));
+    }
+    return oauth::ParseCreateTokenJson(request.body);
   }
 
   ~Parts() {
@@ -455,6 +500,7 @@ StatusOr<std::unique_ptr<Tessera>> Tessera::Create(const ServerConfig& config,
   topts.id_token_ttl = config.access_token_ttl;
   topts.refresh_token_ttl = config.refresh_token_ttl;
   topts.refresh_grace_seconds = config.refresh_grace_seconds;
+  topts.require_pkce = config.require_pkce;
   // Trusted token issuers' keys (jwt-bearer): fetched with libcurl under the SSRF policy of
   // curl_fetcher.h, cached per issuer (docs/design/jwt-bearer.md).
   tti::CurlFetcherOptions fopts;
@@ -480,6 +526,21 @@ StatusOr<std::unique_ptr<Tessera>> Tessera::Create(const ServerConfig& config,
       token_storage, p->minter, clock, topts,
       std::make_shared<tti::AssertionValidator>(jwks, asopts), p->applications);
   p->introspection = std::make_unique<oauth::TokenIntrospection>(token_storage, p->minter, clock);
+  p->client_auth = std::make_shared<oauth::ClientAuthenticator>(
+      p->store, clock, config.regions, std::chrono::milliseconds(config.config_cache_ttl_ms));
+  oauth::RegistrationOptions ropts;
+  ropts.public_url = public_url;
+  ropts.region = config.regions.front();
+  ropts.registrations_per_minute = config.client_registrations_per_minute;
+  ropts.max_live_clients = config.max_live_clients;
+  p->registration =
+      std::make_unique<oauth::ClientRegistration>(p->store, p->applications, clock, ropts);
+  oauth::PublicClientOptions popts;
+  popts.public_url = public_url;
+  popts.device_authorizations_per_minute = config.device_authorizations_per_minute;
+  p->public_clients = std::make_unique<oauth::PublicClientService>(
+      oauth::ClientStorage{p->store, p->store, p->store, p->store}, p->client_auth, p->applications,
+      p->minter, clock, topts, popts);
   p->userinfo = std::make_unique<oauth::UserInfo>(p->store, p->store, p->minter, clock);
 
   web::AuthorizeOptions aopts;
@@ -487,8 +548,13 @@ StatusOr<std::unique_ptr<Tessera>> Tessera::Create(const ServerConfig& config,
   aopts.issuer = issuer;
   aopts.code_ttl = config.code_ttl;
   aopts.session_ttl = config.session_ttl;
+  aopts.require_pkce = config.require_pkce;
   p->authorize = std::make_unique<web::AuthorizeHandler>(
-      web::AuthorizeStorage{p->store, p->store, p->store, p->store}, clock, aopts);
+      web::AuthorizeStorage{p->store, p->store, p->store, p->store, p->store}, clock, aopts);
+  // The device page signs users in with /authorize's sign-in: one session, one set of limits.
+  p->device = std::make_unique<web::DevicePageHandler>(
+      web::DevicePageStorage{p->store, p->store, p->store, p->store}, p->authorize->sign_in(),
+      clock);
   TS_ASSIGN_OR_RETURN(p->workers, ThreadPool::Create(config.threads));
 
   p->discovery_json = AuthorizationServerMetadata({public_url, issuer});
@@ -510,6 +576,7 @@ void Tessera::HandleAsync(http::Request request, http::Responder respond) const 
     return;
   }
   ThreadPool* workers = p.workers.get();
+  auto blocking = [workers](std::function<void()> task) { workers->Post(std::move(task)); };
   // The service calls exactly one of the two answers below; both reach `respond`.
   struct Reply {
     http::Responder respond;
@@ -523,12 +590,34 @@ void Tessera::HandleAsync(http::Request request, http::Responder respond) const 
     reply->respond(InternalErrorAnswer(request, cause));
   };
   try {
+    if (request.method == "POST" && !IsIamTokenRequest(request)) {
+      // A registered client's CreateToken (TokenService's counterpart, public_clients.h).
+      const oauth::TokenFormat format = TokenFormatOf(request);
+      StatusOr<oauth::ClientTokenRequest> parsed = Parts::ParseClientToken(request, format);
+      if (!parsed.ok()) {
+        return reply->respond(ClientAnswer(request.request_id, "/token", format, parsed.status()));
+      }
+      reply->request_id = std::move(request.request_id);
+      p.public_clients->CreateTokenAsync(
+          std::move(*parsed), format, blocking,
+          [reply, format](StatusOr<std::string> body) {
+            reply->respond(ClientAnswer(reply->request_id, "/token", format, std::move(body)));
+          },
+          [reply, format](oauth::Finish sign) {
+            http::Response answer;
+            answer.finish = [request_id = reply->request_id, format,
+                             sign = std::move(sign)](http::Response& out) {
+              out = ClientAnswer(request_id, "/token", format, sign());
+            };
+            reply->respond(std::move(answer));
+          });
+      return;
+    }
     StatusOr<oauth::Caller> caller = p.VerifyTokenRequest(request);
     if (!caller.ok()) return reply->respond(TokenAnswer(request.request_id, caller.status()));
     reply->request_id = std::move(request.request_id);
     p.token_service->CreateTokenWithIamAsync(
-        std::move(*caller), std::move(request.body),
-        [workers](std::function<void()> task) { workers->Post(std::move(task)); },
+        std::move(*caller), std::move(request.body), blocking,
         [reply](StatusOr<std::string> body) {
           reply->respond(TokenAnswer(reply->request_id, std::move(body)));
         },
@@ -592,11 +681,25 @@ http::Response Tessera::DispatchRoute(const Route& route, const http::Request& r
   };
   switch (route.endpoint) {
     case Endpoint::kToken: {
+      if (request.method == "POST" && !IsIamTokenRequest(request)) {
+        const oauth::TokenFormat format = TokenFormatOf(request);
+        StatusOr<oauth::ClientTokenRequest> parsed = Parts::ParseClientToken(request, format);
+        if (!parsed.ok()) return ClientAnswer(request.request_id, path, format, parsed.status());
+        return ClientAnswer(request.request_id, path, format,
+                            p.public_clients->CreateToken(*parsed, format));
+      }
       StatusOr<oauth::Caller> caller = p.VerifyTokenRequest(request);
       if (!caller.ok()) return TokenAnswer(request.request_id, caller.status());
       return TokenAnswer(request.request_id,
                          p.token_service->CreateTokenWithIam(*caller, request.body));
     }
+    case Endpoint::kRegisterClient:
+      return ClientAnswer(request.request_id, path, oauth::TokenFormat::kAwsJson,
+                          p.registration->Register(request.body, request.remote_address));
+    case Endpoint::kDeviceAuthorization:
+      return ClientAnswer(
+          request.request_id, path, oauth::TokenFormat::kAwsJson,
+          p.public_clients->StartDeviceAuthorization(request.body, request.remote_address));
     case Endpoint::kIntrospect:
       return signed_operation(&oauth::TokenIntrospection::Introspect);
     case Endpoint::kRevoke:
@@ -636,6 +739,10 @@ http::Response Tessera::DispatchRoute(const Route& route, const http::Request& r
       return p.authorize->Post(request);
     case Endpoint::kLogout:
       return p.authorize->Logout(request);
+    case Endpoint::kDeviceGet:
+      return p.device->Get(request);
+    case Endpoint::kDevicePost:
+      return p.device->Post(request);
     case Endpoint::kUserInfo: {
       Status internal;
       http::Response r = p.userinfo->Handle(request, &internal);

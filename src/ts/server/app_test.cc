@@ -23,6 +23,7 @@
 #include "ts/crypto/password.h"
 #include "ts/jose/jwk.h"
 #include "ts/jose/verifier.h"
+#include "ts/oauth/public_clients.h"
 #include "ts/server/bootstrap.h"
 #include "ts/server/routes.h"
 #include "ts/sigv4/signer.h"
@@ -539,13 +540,24 @@ TEST_F(TesseraTest, UnknownPathIsUnknownOperation) {
   ExpectError(app_->Handle(del), 404, "UnknownOperationException");
 }
 
-TEST_F(TesseraTest, TokenWithoutAwsIamIsInvalidRequest) {
+// Without aws_iam=t (and without a SigV4 header) POST /token is a registered client's
+// CreateToken, which wants the client's secret.
+TEST_F(TesseraTest, TokenWithoutAwsIamIsCreateToken) {
   http::Request r = TokenRequest(CodeBody("x"));
   r.target = "/token";
   ExpectError(app_->Handle(r), 400, "InvalidRequestException");
+  EXPECT_THAT(app_->Handle(r).body, HasSubstr("Member 'clientSecret' is required"));
   r.target = "/token?aws_iam=f";
   ExpectError(app_->Handle(r), 400, "InvalidRequestException");
   ExpectError(Get("/token?aws_iam=t"), 400, "InvalidRequestException");
+  ExpectError(Get("/token"), 400, "InvalidRequestException");
+  // A SigV4 header without aws_iam=t stays CreateTokenWithIAM's business: its signature fails.
+  http::Request signed_wrong = TokenRequest(CodeBody(MakeCode()));
+  signed_wrong.target = "/token";
+  sigv4::Credential wrong = Root();
+  wrong.secret_access_key = "not-the-secret";
+  ASSERT_THAT(sigv4::SignRequest(signed_wrong, wrong, "us-east-1", "sso-oauth", kNow), IsOk());
+  ExpectError(app_->Handle(signed_wrong), 403, "InvalidSignatureException");
 }
 
 TEST_F(TesseraTest, UnsignedTokenRequestIsMissingAuthenticationToken) {
@@ -694,6 +706,119 @@ TEST_F(TesseraTest, HandleAsyncServesTheCodeAndRefreshGrantsAndEverythingElse) {
   EXPECT_EQ(healthy->status, 200);
   EXPECT_EQ(healthy->body, R"({"status":"ok"})");
   EXPECT_EQ(first.calls() + second.calls() + third.calls() + fifth.calls(), 4);
+}
+
+// --- registered clients (docs/design/public-clients.md) ---
+
+http::Request ClientRequest(const std::string& path, const std::string& body,
+                            const std::string& content_type = "application/json") {
+  http::Request r;
+  r.method = "POST";
+  r.target = path;
+  r.headers.push_back({"host", "127.0.0.1:8080"});
+  r.headers.push_back({"content-type", content_type});
+  r.body = body;
+  r.remote_address = "127.0.0.1";
+  return r;
+}
+
+TEST_F(TesseraTest, RegisteredClientsDeviceFlowThroughTheRoutes) {
+  http::Response registered = app_->Handle(ClientRequest(
+      "/client/register",
+      R"({"clientName":"cli","clientType":"public","scopes":["sso:account:access"]})"));
+  ASSERT_EQ(registered.status, 200) << registered.body;
+  EXPECT_EQ(registered.FindHeader("cache-control").value_or(""), "no-store");
+  json::object client = json::parse(registered.body).as_object();
+  EXPECT_EQ(client["tokenEndpoint"], json::value(std::string(kPublicUrl) + "/token"));
+  const std::string id(client["clientId"].as_string());
+  const std::string secret(client["clientSecret"].as_string());
+
+  http::Response started = app_->Handle(ClientRequest(
+      "/device_authorization",
+      json::serialize(json::object{{"clientId", id},
+                                   {"clientSecret", secret},
+                                   {"startUrl", "https://d-3333333333.awsapps.com/start"}})));
+  ASSERT_EQ(started.status, 200) << started.body;
+  json::object device = json::parse(started.body).as_object();
+  EXPECT_EQ(device["verificationUri"], json::value(std::string(kPublicUrl) + "/device"));
+
+  const std::string poll =
+      json::serialize(json::object{{"clientId", id},
+                                   {"clientSecret", secret},
+                                   {"grantType", "urn:ietf:params:oauth:grant-type:device_code"},
+                                   {"deviceCode", device["deviceCode"]}});
+  http::Response pending = app_->Handle(ClientRequest("/token", poll));
+  ExpectError(pending, 400, "AuthorizationPendingException");
+  EXPECT_EQ(json::parse(pending.body).at("error_description"), "Authorization is still pending");
+
+  auto user = app_->store()->GetUserByName("demo");
+  ASSERT_THAT(user, IsOk());
+  ASSERT_THAT(app_->store()->DecideDeviceAuthorization(
+                  oauth::UserCodeHash(std::string(device["userCode"].as_string())), true,
+                  user->user_id, "session", kNow, kNow),
+              IsOk());
+  clock_->Advance(std::chrono::seconds(2));
+  AsyncAnswer answer;
+  app_->HandleAsync(ClientRequest("/token", poll), answer.Responder());
+  auto tokens = answer.Wait();
+  ASSERT_TRUE(tokens.has_value());
+  ASSERT_EQ(tokens->status, 200) << tokens->body;
+  EXPECT_EQ(tokens->FindHeader("cache-control").value_or(""), "no-store");
+  json::object o = json::parse(tokens->body).as_object();
+  EXPECT_EQ(o["tokenType"], "Bearer");
+  const std::string refresh_token(o["refreshToken"].as_string());
+
+  // The refresh on SQLite: rotated by the store's writer, signed on the io thread (`finish`).
+  AsyncAnswer refreshed;
+  app_->HandleAsync(
+      ClientRequest("/token", json::serialize(json::object{{"clientId", id},
+                                                           {"clientSecret", secret},
+                                                           {"grantType", "refresh_token"},
+                                                           {"refreshToken", refresh_token}})),
+      refreshed.Responder());
+  auto rotated = refreshed.Wait();
+  ASSERT_TRUE(rotated.has_value());
+  ASSERT_EQ(rotated->status, 200) << rotated->body;
+  EXPECT_TRUE(refreshed.finished());
+
+  // The same refresh as a standard OAuth client sends it: form post, HTTP Basic.
+  const std::string next(json::parse(rotated->body).as_object()["refreshToken"].as_string());
+  http::Request form =
+      ClientRequest("/token", "grant_type=refresh_token&refresh_token=" + http::PercentEncode(next),
+                    "application/x-www-form-urlencoded");
+  form.headers.push_back(
+      {"authorization", "Basic " + crypto::Base64Encode(http::PercentEncode(id) + ":" +
+                                                        http::PercentEncode(secret))});
+  http::Response standard = app_->Handle(form);
+  ASSERT_EQ(standard.status, 200) << standard.body;
+  EXPECT_TRUE(json::parse(standard.body).as_object().contains("access_token"));
+  // A wrong secret: RFC 6749 §5.2, 401 with WWW-Authenticate.
+  form.headers.back().value = "Basic " + crypto::Base64Encode(id + ":tscs_wrong");
+  http::Response refused = app_->Handle(form);
+  EXPECT_EQ(refused.status, 401);
+  EXPECT_TRUE(refused.FindHeader("www-authenticate").has_value());
+  json::object error = json::parse(refused.body).as_object();
+  EXPECT_EQ(error.size(), 2u);
+  EXPECT_EQ(error["error"], "invalid_client");
+}
+
+TEST_F(TesseraTest, RegisteredClientErrorsReachTheWire) {
+  ExpectError(app_->Handle(ClientRequest("/client/register", "{")), 400, "InvalidRequestException");
+  ExpectError(app_->Handle(ClientRequest("/client/register",
+                                         R"({"clientName":"x","clientType":"confidential"})")),
+              400, "InvalidClientMetadataException");
+  ExpectError(app_->Handle(ClientRequest("/device_authorization",
+                                         R"({"clientId":"AAAAAAAAAAAAAAAAAAAAAAdXMtZWFzdC0x",)"
+                                         R"("clientSecret":"x","startUrl":"y"})")),
+              401, "InvalidClientException");
+  // A client of a region this server does not serve.
+  http::Response region = app_->Handle(ClientRequest(
+      "/token", R"({"clientId":"AAAAAAAAAAAAAAAAAAAAAAZXUtd2VzdC0z","clientSecret":"x",)"
+                R"("grantType":"refresh_token","refreshToken":"y"})"));
+  ExpectError(region, 400, "InvalidRequestRegionException");
+  json::object body = json::parse(region.body).as_object();
+  EXPECT_EQ(body["region"], "eu-west-3");
+  EXPECT_EQ(body["endpoint"], "https://oidc.eu-west-3.amazonaws.com");
 }
 
 TEST_F(TesseraTest, ModeledServiceErrorsReachTheWire) {
@@ -936,6 +1061,14 @@ TEST(RoutesTest, AuthKinds) {
     SCOPED_TRACE(RoutePath(route));
     switch (route.endpoint) {
       case Endpoint::kToken:
+        EXPECT_EQ(route.auth, Auth::kSigV4OrClientSecret);
+        break;
+      case Endpoint::kRegisterClient:
+        EXPECT_EQ(route.auth, Auth::kNone);
+        break;
+      case Endpoint::kDeviceAuthorization:
+        EXPECT_EQ(route.auth, Auth::kClientSecret);
+        break;
       case Endpoint::kIntrospect:
       case Endpoint::kRevoke:
       case Endpoint::kIdentityContext:
@@ -947,6 +1080,8 @@ TEST(RoutesTest, AuthKinds) {
       case Endpoint::kAuthorizeGet:
       case Endpoint::kAuthorizePost:
       case Endpoint::kLogout:
+      case Endpoint::kDeviceGet:
+      case Endpoint::kDevicePost:
         EXPECT_EQ(route.auth, Auth::kBrowser);
         break;
       case Endpoint::kDiscovery:
@@ -995,12 +1130,16 @@ TEST_F(TesseraTest, AnUnknownMethodOnAKnownPathIsTheUnknownOperation) {
       {"PUT", "/authorize"},
       {"HEAD", "/authorize"},
       {"GET", "/logout"},
+      {"PUT", "/device"},
+      {"GET", "/device/"},
       {"GET", "/"},
       {"PUT", "/"},
       {"POST", "/healthz"},
       {"DELETE", "/.well-known/jwks.json"},
       {"POST", "/ssoins-111111111111/.well-known/openid-configuration"},
       {"get", "/healthz"},
+      {"GET", "/client/register"},
+      {"PUT", "/device_authorization"},
   };
   for (const auto& [method, path] : requests) {
     http::Request r;

@@ -116,7 +116,7 @@ int Fail(std::ostream& err, const Status& s) {
 }  // namespace
 
 std::string DemoBanner(const std::string& url, const Tessera::DemoSecrets& s,
-                       const std::string& program, const std::string& db) {
+                       const std::string& program, const std::string& db, bool require_pkce) {
   using Origin = Tessera::DemoSecrets::Origin;
   // A fixed PKCE pair so the printed commands work as pasted: fine for a demo, never for real use.
   constexpr char kVerifier[] = "tessera-demo-pkce-verifier-0123456789abcdefghijklmnop";
@@ -156,22 +156,33 @@ std::string DemoBanner(const std::string& url, const Tessera::DemoSecrets& s,
           << " create-access-key --principal-arn " << s.root_arn << db_flag << "\n";
       break;
   }
+  const std::string authorize =
+      url +
+      "/authorize?response_type=code&client_id=arn%3Aaws%3Asso%3A%3A123456789012%3A"
+      "application%2Fssoins-111111111111%2Fapl-222222222222&redirect_uri=https%3A%2F%2F"
+      "mywebapp.example%2Fredirect&state=demo";
   out << "  export AWS_DEFAULT_REGION=us-east-1\n\n"
       << "1. Open in a browser and sign in (the browser then goes to\n"
-      << "   https://mywebapp.example/redirect?code=...; copy the code from the address bar):\n"
-      << "  " << url
-      << "/authorize?response_type=code&client_id=arn%3Aaws%3Asso%3A%3A123456789012%3A"
-         "application%2Fssoins-111111111111%2Fapl-222222222222&redirect_uri=https%3A%2F%2F"
-         "mywebapp.example%2Fredirect&state=demo&code_challenge_method=S256&code_challenge="
-      << kChallenge << "\n\n"
+      << "   https://mywebapp.example/redirect?code=...; copy the code from the address bar).\n"
+      << "   With PKCE (recommended: the code is bound to the verifier of step 2):\n"
+      << "  " << authorize << "&code_challenge_method=S256&code_challenge=" << kChallenge << "\n";
+  if (!require_pkce) {
+    out << "   Or without PKCE, as AWS's CreateTokenWithIAM example redeems it:\n"
+        << "  " << authorize << "\n";
+  }
+  out << "\n"
       << "2. authorization_code, with the AWS CLI (v1 first needs\n"
       << "   `aws configure set cli_follow_urlparam false`, or it tries to download the\n"
       << "   https:// redirect URI given as a parameter):\n"
       << "  aws sso-oidc create-token-with-iam --endpoint-url " << url << " \\\n"
       << "    --client-id " << kDemoApplicationArn << " \\\n"
       << "    --grant-type authorization_code --redirect-uri https://mywebapp.example/redirect \\\n"
-      << "    --code-verifier " << kVerifier << " --code CODE\n"
-      << "   or with boto3:\n"
+      << "    --code-verifier " << kVerifier << " --code CODE\n";
+  if (!require_pkce) {
+    out << "   (a code from the URL without PKCE: leave out --code-verifier, as AWS's example "
+           "does)\n";
+  }
+  out << "   or with boto3:\n"
       << "  python3 -c \"import boto3; print(boto3.client('sso-oidc', endpoint_url='" << url
       << "').create_token_with_iam(clientId='" << kDemoApplicationArn
       << "', grantType='authorization_code', redirectUri='https://mywebapp.example/redirect', "
@@ -238,7 +249,10 @@ int Serve(const std::vector<std::string>& args, const std::string& program, std:
   out << "  issuer: " << (*app)->issuer() << "\n";
   out << "  database: " << RedactDatabase(config->db_path) << "\n";
   for (const auto& n : notices) out << "  " << n << "\n";
-  if (config->demo) out << DemoBanner(public_url, (*app)->demo_secrets(), program, config->db_path);
+  if (config->demo) {
+    out << DemoBanner(public_url, (*app)->demo_secrets(), program, config->db_path,
+                      config->require_pkce);
+  }
   out.flush();
 
   int sig = 0;

@@ -18,8 +18,11 @@ int RunCommand(const std::vector<std::string>& args, std::istream& in, std::ostr
 
 // The demo's instructions: credentials, the sign-in URL and one ready command per step. A secret
 // appears only when this start generated it; otherwise the banner says where it is and how to
-// replace it (`program` and `db` make those commands paste as printed).
+// replace it (`program` and `db` make those commands paste as printed). The sign-in URL comes
+// with PKCE (recommended) and, unless the server requires PKCE, without, as AWS's own
+// CreateTokenWithIAM example redeems it.
 std::string DemoBanner(const std::string& url, const Tessera::DemoSecrets& secrets,
-                       const std::string& program, const std::string& db);
+                       const std::string& program, const std::string& db,
+                       bool require_pkce = false);
 
 }  // namespace ts::server

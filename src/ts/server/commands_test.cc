@@ -56,6 +56,31 @@ TEST(DemoBannerTest, SecretsFromTheEnvironmentAreReferencedNotEchoed) {
               HasSubstr("  export AWS_SECRET_ACCESS_KEY=\"$TESSERA_ROOT_SECRET_ACCESS_KEY\"\n"));
 }
 
+TEST(DemoBannerTest, TheSignInUrlComesWithPkceAndWithoutAsInAwssExample) {
+  const std::string banner = DemoBanner(kUrl, Secrets(Origin::kEarlierStart), kProgram, kDb);
+  const std::string authorize =
+      "  http://127.0.0.1:8080/authorize?response_type=code&client_id=arn%3Aaws%3Asso%3A%3A"
+      "123456789012%3Aapplication%2Fssoins-111111111111%2Fapl-222222222222&redirect_uri=https%3A"
+      "%2F%2Fmywebapp.example%2Fredirect&state=demo";
+  // The recommended one first (the e2e test pastes the first URL with the printed command).
+  const size_t pkce = banner.find(authorize + "&code_challenge_method=S256&code_challenge=" +
+                                  "bxYgJC2DzeVMvczmLIUimmaHn4DxVH1j2aRebxLVjLQ\n");
+  const size_t bare = banner.find(authorize + "\n");
+  ASSERT_NE(pkce, std::string::npos) << banner;
+  ASSERT_NE(bare, std::string::npos) << banner;
+  EXPECT_LT(pkce, bare);
+  EXPECT_THAT(banner, HasSubstr("--code-verifier tessera-demo-pkce-verifier-"
+                                "0123456789abcdefghijklmnop --code CODE\n"));
+  EXPECT_THAT(banner, HasSubstr("leave out --code-verifier, as AWS's example does"));
+
+  // A server that requires PKCE offers only the PKCE URL.
+  const std::string strict =
+      DemoBanner(kUrl, Secrets(Origin::kEarlierStart), kProgram, kDb, /*require_pkce=*/true);
+  EXPECT_THAT(strict, HasSubstr(authorize + "&code_challenge_method=S256"));
+  EXPECT_THAT(strict, Not(HasSubstr(authorize + "\n")));
+  EXPECT_THAT(strict, Not(HasSubstr("without PKCE")));
+}
+
 TEST(DemoBannerTest, APostgresPasswordIsNotPrinted) {
   const std::string banner = DemoBanner(kUrl, Secrets(Origin::kEarlierStart), kProgram,
                                         "postgresql://tessera:hunter2@db/tessera");

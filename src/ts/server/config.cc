@@ -15,6 +15,14 @@ std::string Env(const char* name) {
 constexpr int64_t kMaxSecondsFlag = 10 * 366 * 86400;   // ten years
 constexpr int64_t kMaxMillisecondsFlag = 86400 * 1000;  // a day
 constexpr int64_t kMaxThreadsFlag = 1024;
+constexpr int64_t kMaxCountFlag = 1'000'000'000;
+
+// Flags that count something rather than time.
+bool IsCountFlag(const std::string& flag) {
+  return flag == "--threads" || flag == "--io-threads" ||
+         flag == "--client-registrations-per-minute" ||
+         flag == "--device-authorizations-per-minute" || flag == "--max-live-clients";
+}
 
 }  // namespace
 
@@ -26,7 +34,7 @@ StatusOr<int64_t> ParseSeconds(const std::string& flag, const std::string& text,
     return v;
   }
   std::string what = " takes a whole number of seconds";
-  if (flag == "--threads" || flag == "--io-threads") what = " takes a whole number";
+  if (IsCountFlag(flag)) what = " takes a whole number";
   if (flag.ends_with("-ms")) what = " takes a whole number of milliseconds";
   if (min > 0 || max < std::numeric_limits<int64_t>::max()) {
     what += " from " + std::to_string(min) + " to " + std::to_string(max);
@@ -61,6 +69,8 @@ std::string ServeUsage() {
   --refresh-grace SECS       reuse window returning the same successor (default 0)
   --code-ttl SECS            authorization code lifetime (default 300)
   --session-ttl SECS         sign-in session lifetime (default 28800 = 8 h)
+  --require-pkce             PKCE (S256) for every client; without it IAM applications may
+                             leave it out, as CreateTokenWithIAM's model allows
 
 signing keys (docs/design/deployment.md):
   --signing-key-rotation SECS  rotate the signing key this often (default 2592000 = 30 days;
@@ -83,6 +93,13 @@ trusted token issuers (jwt-bearer):
   --jwks-refetch-interval SECS   refetch on an unknown kid at most this often (default 10)
   --config-cache-ttl-ms MS   reuse an application read this long (default 1000; 0: never)
   --assertion-max-age SECS   oldest accepted assertion, by its iat (default 3600)
+
+registered clients (RegisterClient, device authorization, CreateToken):
+  --client-registrations-per-minute N   RegisterClient calls a minute from one address
+                             (default 60; 0: no limit)
+  --device-authorizations-per-minute N  StartDeviceAuthorization calls a minute from one
+                             address (default 60; 0: no limit)
+  --max-live-clients N       most registrations alive at once (default 100000)
 
 environment:
   TESSERA_MASTER_KEY             base64 or hex of 32 bytes; encrypts keys and secrets at rest
@@ -111,6 +128,8 @@ StatusOr<ServerConfig> ParseServeFlags(const std::vector<std::string>& args) {
       c.demo = true;
     } else if (a == "--access-log") {
       c.access_log = true;
+    } else if (a == "--require-pkce") {
+      c.require_pkce = true;
     } else if (a == "--allow-insecure-loopback-issuers") {
       c.allow_insecure_loopback_issuers = true;
     } else if (a == "--allow-private-network-issuers") {
@@ -126,7 +145,9 @@ StatusOr<ServerConfig> ParseServeFlags(const std::vector<std::string>& args) {
                a == "--jwks-min-cache" || a == "--jwks-max-cache" || a == "--jwks-max-stale" ||
                a == "--jwks-refetch-interval" || a == "--assertion-max-age" ||
                a == "--config-cache-ttl-ms" || a == "--signing-key-rotation" ||
-               a == "--jwks-max-age" || a == "--key-reload-interval") {
+               a == "--jwks-max-age" || a == "--key-reload-interval" ||
+               a == "--client-registrations-per-minute" ||
+               a == "--device-authorizations-per-minute" || a == "--max-live-clients") {
       auto v = value();
       if (!v.ok()) return v.status();
       if (a == "--listen") {
@@ -156,6 +177,7 @@ StatusOr<ServerConfig> ParseServeFlags(const std::vector<std::string>& args) {
         // (milliseconds given as seconds) is caught rather than obeyed.
         int64_t max = kMaxSecondsFlag;
         if (a == "--threads" || a == "--io-threads") max = kMaxThreadsFlag;
+        if (IsCountFlag(a) && max != kMaxThreadsFlag) max = kMaxCountFlag;
         if (a.ends_with("-ms")) max = kMaxMillisecondsFlag;
         auto n = ParseSeconds(a, *v, 0, max);
         if (!n.ok()) return n.status();
@@ -175,6 +197,9 @@ StatusOr<ServerConfig> ParseServeFlags(const std::vector<std::string>& args) {
         if (a == "--assertion-max-age") c.assertion_max_age_seconds = *n;
         if (a == "--signing-key-rotation") c.signing_key_rotation_seconds = *n;
         if (a == "--jwks-max-age") c.jwks_max_age_seconds = *n;
+        if (a == "--client-registrations-per-minute") c.client_registrations_per_minute = *n;
+        if (a == "--device-authorizations-per-minute") c.device_authorizations_per_minute = *n;
+        if (a == "--max-live-clients") c.max_live_clients = *n;
         if (a == "--key-reload-interval") {
           if (*n == 0) return InvalidArgumentError("--key-reload-interval must be at least 1");
           c.key_reload_seconds = *n;

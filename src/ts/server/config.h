@@ -33,6 +33,8 @@ struct ServerConfig {
   int64_t refresh_grace_seconds = 0;
   int64_t code_ttl = 300;
   int64_t session_ttl = 8 * 3600;
+  // PKCE for every client, IAM applications included (registered clients always need it).
+  bool require_pkce = false;
 
   // Signing keys (docs/design/deployment.md): automatic rotation period (0: off), the JWKS
   // Cache-Control max-age, and how often each node re-reads the keys from the database.
@@ -54,6 +56,13 @@ struct ServerConfig {
   // within this. 0: read every time.
   int64_t config_cache_ttl_ms = 1000;
   int64_t assertion_max_age_seconds = 3600;  // now - iat of an accepted assertion
+
+  // Registered clients (docs/design/public-clients.md): RegisterClient and
+  // StartDeviceAuthorization calls a minute from one address (0: no limit), and the most
+  // registrations alive at once.
+  int64_t client_registrations_per_minute = 60;
+  int64_t device_authorizations_per_minute = 60;
+  int64_t max_live_clients = 100000;
 
   // From the environment, never from flags (flags show up in `ps`).
   std::string master_key_env;      // TESSERA_MASTER_KEY

@@ -44,6 +44,7 @@ TEST_F(ParseServeFlagsTest, Defaults) {
   EXPECT_EQ(c->bootstrap_file, "");
   EXPECT_FALSE(c->demo);
   EXPECT_FALSE(c->access_log);
+  EXPECT_FALSE(c->require_pkce);
   EXPECT_THAT(c->regions, ElementsAre("us-east-1"));
   EXPECT_EQ(c->threads, 32);
   EXPECT_EQ(c->io_threads, 0);
@@ -85,7 +86,8 @@ TEST_F(ParseServeFlagsTest, EveryFlag) {
                             "--code-ttl",
                             "60",
                             "--session-ttl",
-                            "7200"});
+                            "7200",
+                            "--require-pkce"});
   ASSERT_THAT(c, IsOk());
   EXPECT_EQ(c->listen, "0.0.0.0:0");
   EXPECT_EQ(c->Host(), "0.0.0.0");
@@ -103,6 +105,7 @@ TEST_F(ParseServeFlagsTest, EveryFlag) {
   EXPECT_EQ(c->refresh_grace_seconds, 30);
   EXPECT_EQ(c->code_ttl, 60);
   EXPECT_EQ(c->session_ttl, 7200);
+  EXPECT_TRUE(c->require_pkce);
 }
 
 TEST_F(ParseServeFlagsTest, IPv6ListenSplitsAtTheLastColon) {
@@ -157,6 +160,24 @@ TEST_F(ParseServeFlagsTest, NumbersAreBounded) {
   EXPECT_THAT(ParseServeFlags({"--threads", "1025"}),
               StatusIs(StatusCode::kInvalidArgument,
                        "--threads takes a whole number from 0 to 1024, got '1025'"));
+}
+
+// Registered clients' limits (docs/design/public-clients.md) are counts, not durations.
+TEST_F(ParseServeFlagsTest, RegisteredClientLimits) {
+  auto defaults = ParseServeFlags({});
+  ASSERT_THAT(defaults, IsOk());
+  EXPECT_EQ(defaults->client_registrations_per_minute, 60);
+  EXPECT_EQ(defaults->device_authorizations_per_minute, 60);
+  EXPECT_EQ(defaults->max_live_clients, 100000);
+  auto c = ParseServeFlags({"--client-registrations-per-minute", "0",
+                            "--device-authorizations-per-minute", "5", "--max-live-clients", "7"});
+  ASSERT_THAT(c, IsOk());
+  EXPECT_EQ(c->client_registrations_per_minute, 0);
+  EXPECT_EQ(c->device_authorizations_per_minute, 5);
+  EXPECT_EQ(c->max_live_clients, 7);
+  EXPECT_THAT(ParseServeFlags({"--max-live-clients", "lots"}),
+              StatusIs(StatusCode::kInvalidArgument,
+                       "--max-live-clients takes a whole number from 0 to 1000000000, got 'lots'"));
 }
 
 TEST(ParseSecondsTest, BoundedRangeNamesTheFlagAndTheRange) {

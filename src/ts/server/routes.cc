@@ -12,8 +12,12 @@ constexpr uint8_t kGetOrHead = kGet | kHead;
 constexpr uint8_t kPublicRead = kGetOrHead | kOptions;
 
 constexpr Route kRoutes[] = {
-    // CreateTokenWithIAM: POST /token?aws_iam=t.
-    {kAnyMethod, PathKind::kExact, "/token", Endpoint::kToken, Auth::kSigV4SsoOauth},
+    // CreateTokenWithIAM: POST /token?aws_iam=t (or SigV4-signed); CreateToken: POST /token.
+    {kAnyMethod, PathKind::kExact, "/token", Endpoint::kToken, Auth::kSigV4OrClientSecret},
+    // Registered clients (docs/design/public-clients.md), unsigned rest-json.
+    {kPost, PathKind::kExact, "/client/register", Endpoint::kRegisterClient, Auth::kNone},
+    {kPost, PathKind::kExact, "/device_authorization", Endpoint::kDeviceAuthorization,
+     Auth::kClientSecret},
     // Resource-server operations: SigV4-signed JSON like CreateTokenWithIAM, POST <path>?aws_iam=t.
     {kAnyMethod, PathKind::kExact, "/introspect", Endpoint::kIntrospect, Auth::kSigV4SsoOauth},
     {kAnyMethod, PathKind::kExact, "/revoke", Endpoint::kRevoke, Auth::kSigV4SsoOauth},
@@ -25,6 +29,9 @@ constexpr Route kRoutes[] = {
     {kGet, PathKind::kExact, "/authorize", Endpoint::kAuthorizeGet, Auth::kBrowser},
     {kPost, PathKind::kExact, "/authorize", Endpoint::kAuthorizePost, Auth::kBrowser},
     {kPost, PathKind::kExact, "/logout", Endpoint::kLogout, Auth::kBrowser},
+    // RFC 8628 §3.3: where StartDeviceAuthorization's verificationUri points.
+    {kGet, PathKind::kExact, "/device", Endpoint::kDeviceGet, Auth::kBrowser},
+    {kPost, PathKind::kExact, "/device", Endpoint::kDevicePost, Auth::kBrowser},
     // OpenID Connect UserInfo, for browser apps too.
     {kGet | kPost | kOptions, PathKind::kExact, "/userinfo", Endpoint::kUserInfo, Auth::kBearer,
      true},

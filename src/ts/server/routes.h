@@ -16,17 +16,21 @@ namespace ts::server {
 
 // What answers a route: Tessera::Handle has one case per endpoint.
 enum class Endpoint : uint8_t {
-  kToken,            // CreateTokenWithIAM
-  kIntrospect,       // resource-server operations (docs/resource-servers.md)
-  kRevoke,           //
-  kIdentityContext,  //
-  kAdmin,            // the admin plane (awsJson 1.1), the operation named by X-Amz-Target
-  kAuthorizeGet,     // browser sign-in (web/authorize.h)
-  kAuthorizePost,    //
-  kLogout,           //
-  kDiscovery,        // the instance's OpenID discovery document and RFC 8414 metadata
-  kUserInfo,         // OpenID Connect UserInfo (oauth/userinfo.h)
-  kJwks,             // the published signing keys
+  kToken,                // CreateTokenWithIAM, or CreateToken (JSON or RFC 6749 form)
+  kRegisterClient,       // RegisterClient (oauth/client_registration.h)
+  kDeviceAuthorization,  // StartDeviceAuthorization (oauth/public_clients.h)
+  kIntrospect,           // resource-server operations (docs/resource-servers.md)
+  kRevoke,               //
+  kIdentityContext,      //
+  kAdmin,                // the admin plane (awsJson 1.1), the operation named by X-Amz-Target
+  kAuthorizeGet,         // browser sign-in (web/authorize.h)
+  kAuthorizePost,        //
+  kLogout,               //
+  kDeviceGet,            // the device verification page (web/device_page.h)
+  kDevicePost,           //
+  kDiscovery,            // the instance's OpenID discovery document and RFC 8414 metadata
+  kUserInfo,             // OpenID Connect UserInfo (oauth/userinfo.h)
+  kJwks,                 // the published signing keys
   kHealthz,
 };
 
@@ -35,10 +39,15 @@ enum class Endpoint : uint8_t {
 // enforces.
 enum class Auth : uint8_t {
   kSigV4SsoOauth,  // SigV4, signing name sso-oauth
-  kSigV4Admin,     // SigV4, signing name sso or identitystore, chosen by X-Amz-Target
-  kBrowser,        // the browser session cookie, or none (the sign-in form)
-  kBearer,         // an access token this server issued (RFC 6750)
-  kNone,           // public documents
+  // /token: SigV4 (sso-oauth) when the query has aws_iam=t or the request carries a SigV4
+  // Authorization header (CreateTokenWithIAM); otherwise a registered client's id and secret
+  // (CreateToken).
+  kSigV4OrClientSecret,
+  kClientSecret,  // a registered client's clientId and clientSecret in the body
+  kSigV4Admin,    // SigV4, signing name sso or identitystore, chosen by X-Amz-Target
+  kBrowser,       // the browser session cookie, or none (the sign-in form)
+  kBearer,        // an access token this server issued (RFC 6750)
+  kNone,          // public documents
 };
 
 // Methods a route answers, as bits. kAnyMethod routes answer every method: their endpoint

@@ -174,8 +174,32 @@ StatusOr<std::string> TokenMinter::IdToken(const TokenSubject& subject,
     w.EndObject();
   }
   w.Member("auth_time", Iso8601(subject.auth_time));
+  if (!subject.nonce.empty()) w.Member("nonce", subject.nonce);
   w.Member("iat", now);
   w.Member("exp", expires_at);
+  w.EndObject();
+  return keys_->Active()->SignJwt(w.Take(), "JWT");
+}
+
+StatusOr<std::string> TokenMinter::OidcIdToken(const TokenSubject& subject,
+                                               const OidcProfile& profile, int64_t now,
+                                               int64_t expires_at) const {
+  JsonWriter w;
+  w.BeginObject();
+  w.Member("iss", issuer_);
+  w.Member("sub", subject.user_id);
+  w.Member("aud", subject.application_arn);
+  // OIDC Core §2: the party the token was issued to, the audience's one member here.
+  w.Member("azp", subject.application_arn);
+  w.Member("iat", now);
+  w.Member("exp", expires_at);
+  w.Member("auth_time", subject.auth_time);
+  if (!subject.nonce.empty()) w.Member("nonce", subject.nonce);
+  if (!profile.preferred_username.empty()) {
+    w.Member("preferred_username", profile.preferred_username);
+  }
+  if (!profile.name.empty()) w.Member("name", profile.name);
+  if (!profile.email.empty()) w.Member("email", profile.email);
   w.EndObject();
   return keys_->Active()->SignJwt(w.Take(), "JWT");
 }

@@ -7,6 +7,8 @@
 // - Access token: JWS ES256, typ "at+jwt" (RFC 9068 shape): iss, sub (UserId), aud and client_id
 //   (application ARN), scope, iat, exp, jti, and "tsr:fid" (token family). Under 1 KB.
 // - ID token: JWS ES256 with the claims of PROTOCOL.md §5.6; auth_time is an ISO-8601 string.
+// - OpenID Connect ID token (registered clients, docs/design/public-clients.md): JWS ES256 with
+//   the claims of OIDC Core §2 and §5.1; auth_time is a number.
 // - identityContext: base64url(AES-256-GCM(user, instance, application, times)); the same string
 //   is the ID token's sts:identity_context claim.
 // - Refresh token: "tsrt_" + base64url(stamp + 256 random bits), the stamp being the minting time
@@ -42,6 +44,9 @@ struct TokenSubject {
   // For tokens obtained by token exchange: the whole RFC 8693 §4.1 "act" object (JSON), written
   // into the access and ID tokens as is. Takes precedence over `actor`.
   std::string act_json;
+  // The OpenID Connect nonce of the authorization request the tokens come from ("" for none):
+  // the ID token carries it (OIDC Core §3.1.2.1).
+  std::string nonce;
 };
 
 // The claims of a verified access token (VerifyAccessToken).
@@ -56,6 +61,14 @@ struct AccessTokenClaims {
   std::string token_id;   // jti
   std::string family_id;  // tsr:fid
   std::string act_json;   // "" when the token has no act claim
+};
+
+// The standard claims of the `profile` and `email` scopes (OIDC Core §5.4) an ID token carries;
+// an empty one is left out.
+struct OidcProfile {
+  std::string preferred_username;
+  std::string name;
+  std::string email;
 };
 
 struct IdentityContextClaims {
@@ -80,6 +93,12 @@ class TokenMinter {
   StatusOr<std::string> IdToken(const TokenSubject& subject, std::string_view credential_id,
                                 std::string_view identity_context, int64_t now,
                                 int64_t expires_at) const;
+
+  // An OpenID Connect ID token for a registered client (OIDC Core §2): iss, sub (UserId), aud
+  // and azp (the client id, subject.application_arn), iat, exp, auth_time (seconds), nonce when
+  // the subject has one, and the profile's claims that are set.
+  StatusOr<std::string> OidcIdToken(const TokenSubject& subject, const OidcProfile& profile,
+                                    int64_t now, int64_t expires_at) const;
 
   // Verifies an access token this server signed (RFC 9068 §4): ES256 only, against the key ring's
   // published keys; typ must be at+jwt (so an ID token is refused), iss ours, now < exp, and the

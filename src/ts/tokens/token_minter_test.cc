@@ -184,6 +184,24 @@ TEST_F(TokenMinterTest, IdTokenOmitsIdentityContextWhenEmptyAndAddsActForAnActor
   EXPECT_EQ(payload["act"].as_object()["sub"], json::value(subject.actor));
 }
 
+TEST_F(TokenMinterTest, IdTokenEchoesTheNonceOnlyWhenThereIsOne) {
+  TokenSubject subject = Subject();
+  auto plain = minter_->IdToken(subject, "cred-1", "", kNow, kNow + 3600);
+  ASSERT_THAT(plain, IsOk());
+  EXPECT_FALSE(Verify(*plain).second.contains("nonce"));
+
+  // OIDC Core §3.1.2.1: the value of the authorization request, unmodified (escaped as JSON).
+  subject.nonce = "n-0S6_WzA2Mj \"quoted\" \\ ü";
+  auto with = minter_->IdToken(subject, "cred-1", "", kNow, kNow + 3600);
+  ASSERT_THAT(with, IsOk());
+  auto [header, payload] = Verify(*with);
+  EXPECT_EQ(payload["nonce"], json::value(subject.nonce));
+  // The access token never carries it.
+  auto access = minter_->AccessToken(subject, "jti-1", kNow, kNow + 3600);
+  ASSERT_THAT(access, IsOk());
+  EXPECT_FALSE(Verify(*access).second.contains("nonce"));
+}
+
 TEST_F(TokenMinterTest, IdentityContextRoundTrips) {
   IdentityContextClaims in{"user-1", TestInstance().instance_arn, kAppArn, kNow, kNow + 3600};
   const std::string context = minter_->IdentityContext(in);

@@ -19,6 +19,7 @@
 #include "ts/crypto/password.h"
 #include "ts/storage/sqlite/sqlite_store.h"
 #include "ts/tokens/token_minter.h"
+#include "ts/web/web_test_util.h"
 
 namespace ts::web {
 namespace {
@@ -34,28 +35,13 @@ using ::ts::testing::IsOk;
 
 namespace fs = std::filesystem;
 
-using Params = std::vector<std::pair<std::string, std::string>>;
+using namespace test_util;  // NOLINT(google-build-using-namespace): the fixture's vocabulary
 
-constexpr int64_t kNow = 1'700'000'000;
-constexpr char kPublicUrl[] = "http://127.0.0.1:8080";
-constexpr char kIssuer[] = "http://127.0.0.1:8080/ssoins-111111111111";
-constexpr char kApp[] = "arn:aws:sso::123456789012:application/ssoins-111111111111/apl-1";
 constexpr char kOpenApp[] = "arn:aws:sso::123456789012:application/ssoins-111111111111/apl-2";
-constexpr char kDisabledApp[] = "arn:aws:sso::123456789012:application/ssoins-111111111111/apl-3";
 constexpr char kRedirect[] = "https://mywebapp.example/redirect";
 constexpr char kChallenge[] = "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM";  // RFC 7636 App. B
-constexpr char kAlice[] = "11111111-1111-4111-8111-111111111111";
-constexpr char kBob[] = "22222222-2222-4222-8222-222222222222";
-constexpr char kPassword[] = "correct horse battery staple";
-
-std::string Query(const Params& params) {
-  std::string out;
-  for (const auto& [k, v] : params) {
-    if (!out.empty()) out.push_back('&');
-    out += http::PercentEncode(k) + "=" + http::PercentEncode(v);
-  }
-  return out;
-}
+constexpr char kLoopback[] = "http://127.0.0.1/oauth/callback";
+constexpr char kLoopbackWithPort[] = "http://127.0.0.1:54321/oauth/callback";
 
 Params ValidParams(const std::string& app = kApp) {
   return {{"response_type", "code"},      {"client_id", app},
@@ -77,35 +63,11 @@ Params With(Params params, const std::string& key, const std::string& value) {
 http::Request GetRequest(const Params& params, const std::string& cookie = "") {
   http::Request r;
   r.method = "GET";
-  r.target = "/authorize?" + Query(params);
+  r.target = "/authorize?" + Form(params);
   r.headers.push_back({"host", "127.0.0.1:8080"});
   if (!cookie.empty()) r.headers.push_back({"cookie", cookie});
   r.remote_address = "127.0.0.1";
   return r;
-}
-
-std::vector<std::string> SetCookies(const http::Response& r) {
-  std::vector<std::string> out;
-  for (const http::Header& h : r.headers) {
-    if (h.name == "Set-Cookie" || h.name == "set-cookie") out.push_back(h.value);
-  }
-  return out;
-}
-
-// The value of cookie `name` in the response's Set-Cookie headers ("" if none).
-std::string CookieFrom(const http::Response& r, const std::string& name) {
-  for (const std::string& c : SetCookies(r)) {
-    if (c.rfind(name + "=", 0) == 0)
-      return c.substr(name.size() + 1, c.find(';') - name.size() - 1);
-  }
-  return "";
-}
-
-std::string SetCookieFor(const http::Response& r, const std::string& name) {
-  for (const std::string& c : SetCookies(r)) {
-    if (c.rfind(name + "=", 0) == 0) return c;
-  }
-  return "";
 }
 
 // The redirect's target (before '?') and its query parameters.
@@ -143,6 +105,7 @@ class AuthorizeTest : public ::testing::Test {
     auto store = storage::SqliteStore::Open((dir_ / "t.db").string());
     ASSERT_THAT(store, IsOk());
     store_ = *store;
+    clients_ = store_;
 
     storage::User alice;
     alice.user_id = kAlice;
@@ -163,8 +126,12 @@ class AuthorizeTest : public ::testing::Test {
 
     options_.public_url = kPublicUrl;
     options_.issuer = kIssuer;
-    handler_ = std::make_unique<AuthorizeHandler>(AuthorizeStorage{store_, store_, store_, store_},
-                                                  clock_, options_);
+    MakeHandler();
+  }
+
+  void MakeHandler() {
+    handler_ = std::make_unique<AuthorizeHandler>(
+        AuthorizeStorage{store_, store_, store_, store_, clients_}, clock_, options_);
   }
 
   void TearDown() override {
@@ -215,7 +182,7 @@ class AuthorizeTest : public ::testing::Test {
     r.headers.push_back({"content-type", "application/x-www-form-urlencoded"});
     if (!csrf_cookie.empty()) r.headers.push_back({"cookie", "tessera_csrf=" + csrf_cookie});
     if (!origin.empty()) r.headers.push_back({"origin", origin});
-    r.body = Query(form);
+    r.body = Form(form);
     r.remote_address = "192.0.2.10";
     return r;
   }
@@ -252,9 +219,55 @@ class AuthorizeTest : public ::testing::Test {
     EXPECT_EQ(q.count("code"), 0u);
   }
 
+  // A client as RegisterClient would store it (the AWS CLI's registration by default).
+  storage::RegisteredClient Client(const std::string& entitled_application = "") {
+    storage::RegisteredClient c;
+    c.client_id = kClient;
+    c.secret_hash = tokens::TokenMinter::Hash("tscs_secret");
+    c.client_name = "botocore-client-<cli>";
+    c.scopes = {"sso:account:access", "openid"};
+    c.redirect_uris = {kLoopback, "https://app.example/cb", "com.example.app:/callback"};
+    c.grant_types = {"authorization_code", "refresh_token"};
+    c.entitled_application_arn = entitled_application;
+    c.created_at = kNow - 10;
+    c.secret_expires_at = kNow + 90 * 86400;
+    return c;
+  }
+
+  // The parameters exactly as the AWS CLI v2 sends them (PKCE, `scopes`, a port on the
+  // loopback redirect URI the registration named without one).
+  static Params CliParams(const std::string& redirect_uri = kLoopbackWithPort) {
+    return {{"response_type", "code"},         {"client_id", kClient},
+            {"redirect_uri", redirect_uri},    {"state", "xyz"},
+            {"code_challenge_method", "S256"}, {"scopes", "sso:account:access"},
+            {"code_challenge", kChallenge}};
+  }
+
+  // The redirect error of a registered client (ExpectRedirectError checks the application's URI).
+  static void ExpectClientRedirectError(const http::Response& r, const std::string& error,
+                                        const std::string& description) {
+    EXPECT_EQ(r.status, 302);
+    auto [target, q] = ParseLocation(r);
+    EXPECT_EQ(target, kLoopbackWithPort);
+    EXPECT_EQ(q["error"], error);
+    EXPECT_THAT(q["error_description"], HasSubstr(description));
+    EXPECT_EQ(q["state"], "xyz");
+    EXPECT_EQ(q.count("code"), 0u);
+  }
+
+  // The stored code a successful redirect carries.
+  storage::AuthorizationCode StoredCode(const http::Response& r) {
+    auto [target, q] = ParseLocation(r);
+    EXPECT_EQ(q.count("error"), 0u) << q["error_description"];
+    auto stored = store_->GetAuthorizationCode(tokens::TokenMinter::Hash(q["code"]));
+    EXPECT_THAT(stored, IsOk());
+    return stored.ok() ? *stored : storage::AuthorizationCode();
+  }
+
   static std::string* password_hash_;
   fs::path dir_;
   storage::StorePtr store_;
+  std::shared_ptr<storage::ClientStore> clients_;
   std::shared_ptr<FakeClock> clock_ = std::make_shared<FakeClock>(kNow);
   AuthorizeOptions options_;
   std::unique_ptr<AuthorizeHandler> handler_;
@@ -350,21 +363,25 @@ TEST_F(AuthorizeTest, ResponseTypeOtherThanCodeIsARedirectError) {
 }
 
 TEST_F(AuthorizeTest, PkceMethodMissingOrPlainIsARedirectError) {
-  ExpectRedirectError(handler_->Get(GetRequest(Without(ValidParams(), "code_challenge_method"))),
-                      302, "invalid_request", "PKCE is required");
+  // RFC 7636 §4.3: a challenge without a method is "plain", which is refused.
+  http::Response missing =
+      handler_->Get(GetRequest(Without(ValidParams(), "code_challenge_method")));
+  ExpectRedirectError(missing, 302, "invalid_request", "");
+  EXPECT_EQ(ParseLocation(missing).second["error_description"],
+            "code_challenge_method=S256 is required (the default, plain, is refused).");
   ExpectRedirectError(
       handler_->Get(GetRequest(With(ValidParams(), "code_challenge_method", "plain"))), 302,
       "invalid_request", "code_challenge_method plain is refused");
 }
 
-TEST_F(AuthorizeTest, MissingChallengeIsARedirectErrorSayingItIsRequired) {
+TEST_F(AuthorizeTest, AMethodWithoutAChallengeIsARedirectError) {
   // Absent, or present without a value (RFC 6749 §3.1: the same as absent).
   for (const Params& params :
        {Without(ValidParams(), "code_challenge"), With(ValidParams(), "code_challenge", "")}) {
     http::Response r = handler_->Get(GetRequest(params));
     ExpectRedirectError(r, 302, "invalid_request", "");
     EXPECT_EQ(ParseLocation(r).second["error_description"],
-              "code_challenge is required (PKCE, S256).");
+              "code_challenge is required with code_challenge_method.");
   }
 }
 
@@ -426,8 +443,7 @@ TEST_F(AuthorizeTest, GetRendersTheLoginFormWithEscapedHiddenFields) {
 
 TEST_F(AuthorizeTest, CookiesAreSecureWhenThePublicUrlIsHttps) {
   options_.public_url = "https://login.example";
-  handler_ = std::make_unique<AuthorizeHandler>(AuthorizeStorage{store_, store_, store_, store_},
-                                                clock_, options_);
+  MakeHandler();
   http::Response r = handler_->Get(GetRequest(ValidParams()));
   ASSERT_EQ(r.status, 200);
   EXPECT_THAT(SetCookieFor(r, "tessera_csrf"), HasSubstr("; Secure"));
@@ -501,7 +517,7 @@ TEST_F(AuthorizeTest, PostValidatesTheAuthorizationRequestAgain) {
   form.emplace_back("username", "alice");
   form.emplace_back("password", kPassword);
   ExpectRedirectError(handler_->Post(PostRequest(form, csrf)), 303, "invalid_request",
-                      "PKCE is required");
+                      "code_challenge_method=S256 is required");
 }
 
 TEST_F(AuthorizeTest, WrongPasswordIs401WithAMessage) {
@@ -653,6 +669,267 @@ TEST_F(AuthorizeTest, FailuresThrottleTheUserUntilTheWindowEnds) {
   EXPECT_EQ(Login("alice", kPassword).status, 303);
 }
 
+// --- registered clients (RegisterClient): the AWS CLI's browser sign-in ---
+
+TEST(RedirectUriMatchesTest, ExactExceptLoopbackIpLiteralsOnAnyPort) {
+  // RFC 8252 §7.3: the port of a loopback IP literal URI is the client's choice at run time.
+  EXPECT_TRUE(RedirectUriMatches(kLoopback, kLoopbackWithPort));
+  EXPECT_TRUE(RedirectUriMatches(kLoopback, kLoopback));
+  EXPECT_TRUE(RedirectUriMatches("http://127.0.0.1:8000/cb", "http://127.0.0.1:9/cb"));
+  EXPECT_TRUE(
+      RedirectUriMatches("http://[::1]/oauth/callback", "http://[::1]:65535/oauth/callback"));
+  EXPECT_TRUE(RedirectUriMatches("http://127.0.0.1/cb?x=1", "http://127.0.0.1:5/cb?x=1"));
+  EXPECT_TRUE(RedirectUriMatches("http://127.0.0.1", "http://127.0.0.1:8000"));
+  EXPECT_TRUE(RedirectUriMatches("https://app.example/cb", "https://app.example/cb"));
+  // Everything else is compared exactly.
+  for (const char* requested :
+       {"http://127.0.0.1:54321/oauth/callback/", "http://127.0.0.1:54321/oauth/Callback",
+        "http://127.0.0.1:54321/oauth/callback?x=1", "http://127.0.0.10:5/oauth/callback",
+        "http://127.0.0.1:0/oauth/callback", "http://127.0.0.1:65536/oauth/callback",
+        "http://127.0.0.1:/oauth/callback", "http://127.0.0.1:80x/oauth/callback",
+        "http://127.0.0.1:80@evil.example/oauth/callback",
+        "http://127.0.0.1@evil.example/oauth/callback", "https://127.0.0.1:5/oauth/callback",
+        "http://[::1]:5/oauth/callback", "http://localhost:5/oauth/callback",
+        "HTTP://127.0.0.1:5/oauth/callback"}) {
+    SCOPED_TRACE(requested);
+    EXPECT_FALSE(RedirectUriMatches(kLoopback, requested));
+  }
+  // localhost is a name, not a loopback IP literal (RFC 8252 §8.3): no port freedom.
+  EXPECT_FALSE(RedirectUriMatches("http://localhost/cb", "http://localhost:5/cb"));
+  EXPECT_FALSE(RedirectUriMatches("https://app.example/cb", "https://app.example:444/cb"));
+}
+
+TEST_F(AuthorizeTest, RegisteredClientSignsInExactlyAsTheAwsCliCallsIt) {
+  ASSERT_THAT(clients_->CreateClient(Client()), IsOk());
+  http::Response page = handler_->Get(GetRequest(CliParams()));
+  ASSERT_EQ(page.status, 200) << page.body;
+  // The login page names the client, escaped.
+  EXPECT_THAT(page.body, HasSubstr("botocore-client-&lt;cli&gt;"));
+  EXPECT_THAT(page.body, HasSubstr("name=\"scopes\" value=\"sso:account:access\""));
+
+  http::Response r = Login("bob", kPassword, CliParams());  // bob has no password
+  EXPECT_EQ(r.status, 401);
+  r = Login("alice", kPassword, CliParams());
+  ASSERT_EQ(r.status, 303);
+  auto [target, q] = ParseLocation(r);
+  EXPECT_EQ(target, kLoopbackWithPort);
+  EXPECT_EQ(q["state"], "xyz");
+  EXPECT_EQ(q["iss"], kIssuer);
+  const storage::AuthorizationCode code = StoredCode(r);
+  EXPECT_EQ(code.application_arn, kClient);  // CreateToken checks it against the client id
+  EXPECT_EQ(code.user_id, kAlice);
+  EXPECT_EQ(code.redirect_uri, kLoopbackWithPort);  // what CreateToken's redirectUri must equal
+  EXPECT_EQ(code.code_challenge, kChallenge);
+  EXPECT_THAT(code.scopes, ElementsAre("sso:account:access"));
+}
+
+TEST_F(AuthorizeTest, RegisteredClientWithALiveSessionGetsACodeAtOnce) {
+  ASSERT_THAT(clients_->CreateClient(Client()), IsOk());
+  const std::string session = MakeSession(kBob);
+  http::Response r = handler_->Get(
+      GetRequest(CliParams("http://127.0.0.1:8123/oauth/callback"), "tessera_session=" + session));
+  ASSERT_EQ(r.status, 302) << r.body;
+  const storage::AuthorizationCode code = StoredCode(r);
+  EXPECT_EQ(code.user_id, kBob);  // no entitled application: every user may sign in
+  EXPECT_EQ(code.redirect_uri, "http://127.0.0.1:8123/oauth/callback");
+  EXPECT_EQ(code.session_hash, tokens::TokenMinter::Hash(session));
+}
+
+TEST_F(AuthorizeTest, RegisteredClientScopesAreSpaceOrCommaSeparatedAndBoundedByTheRegistration) {
+  ASSERT_THAT(clients_->CreateClient(Client()), IsOk());
+  const std::string session = MakeSession(kAlice);
+  const std::string cookie = "tessera_session=" + session;
+  for (const char* scopes :
+       {"sso:account:access openid", "sso:account:access,openid", "sso:account:access, openid"}) {
+    SCOPED_TRACE(scopes);
+    http::Response r = handler_->Get(GetRequest(With(CliParams(), "scopes", scopes), cookie));
+    ASSERT_EQ(r.status, 302);
+    EXPECT_THAT(StoredCode(r).scopes, ElementsAre("sso:account:access", "openid"));
+  }
+  // `scope` (RFC 6749) works too; none requested grants the registered ones.
+  http::Response scope =
+      handler_->Get(GetRequest(With(Without(CliParams(), "scopes"), "scope", "openid"), cookie));
+  ASSERT_EQ(scope.status, 302);
+  EXPECT_THAT(StoredCode(scope).scopes, ElementsAre("openid"));
+  http::Response none = handler_->Get(GetRequest(Without(CliParams(), "scopes"), cookie));
+  ASSERT_EQ(none.status, 302);
+  EXPECT_THAT(StoredCode(none).scopes, ElementsAre("sso:account:access", "openid"));
+
+  // Outside the registration: an application's scope is not the client's.
+  ExpectClientRedirectError(
+      handler_->Get(GetRequest(With(CliParams(), "scopes", "sso:account:access aws"), cookie)),
+      "invalid_scope", "Scope 'aws' is not allowed");
+}
+
+TEST_F(AuthorizeTest, RegisteredClientMustUsePkceS256) {
+  ASSERT_THAT(clients_->CreateClient(Client()), IsOk());
+  ExpectClientRedirectError(handler_->Get(GetRequest(Without(Without(CliParams(), "code_challenge"),
+                                                             "code_challenge_method"))),
+                            "invalid_request",
+                            "PKCE is required for registered clients: send code_challenge and "
+                            "code_challenge_method=S256.");
+  ExpectClientRedirectError(
+      handler_->Get(GetRequest(With(CliParams(), "code_challenge_method", "plain"))),
+      "invalid_request", "code_challenge_method plain is refused: only S256 is allowed.");
+}
+
+TEST_F(AuthorizeTest, RegisteredClientRedirectUriMustBeRegistered) {
+  ASSERT_THAT(clients_->CreateClient(Client()), IsOk());
+  for (const char* uri :
+       {"http://127.0.0.1:54321/oauth/callback2", "http://localhost:54321/oauth/callback",
+        "https://127.0.0.1:54321/oauth/callback", "http://[::1]:54321/oauth/callback",
+        "https://app.example:8443/cb", "https://app.example/cb/", "com.example.app:/callback2",
+        "https://evil.example/cb"}) {
+    SCOPED_TRACE(uri);
+    ExpectPageError(handler_->Get(GetRequest(CliParams(uri))), "invalid_request",
+                    "The redirect_uri is not registered for this client");
+  }
+  // A registered https URI and a native app's private-use scheme (RFC 8252 §7.1) are used as is.
+  const std::string cookie = "tessera_session=" + MakeSession(kAlice);
+  for (const char* uri : {"https://app.example/cb", "com.example.app:/callback"}) {
+    SCOPED_TRACE(uri);
+    http::Response r = handler_->Get(GetRequest(CliParams(uri), cookie));
+    ASSERT_EQ(r.status, 302);
+    EXPECT_THAT(std::string(r.FindHeader("Location").value_or("")),
+                StartsWith(std::string(uri) + "?code=tsac_"));
+  }
+}
+
+TEST_F(AuthorizeTest, UnknownOrExpiredRegisteredClientIsAPageError) {
+  ExpectPageError(handler_->Get(GetRequest(CliParams())), "invalid_client",
+                  std::string("No application or registered client has the client_id ") + kClient);
+  storage::RegisteredClient expired = Client();
+  expired.secret_expires_at = kNow;
+  ASSERT_THAT(clients_->CreateClient(expired), IsOk());
+  ExpectPageError(handler_->Get(GetRequest(CliParams())), "invalid_client",
+                  "has expired. Register the client again.");
+}
+
+TEST_F(AuthorizeTest, RegisteredClientWithoutTheAuthorizationCodeGrantIsUnauthorized) {
+  storage::RegisteredClient device_only = Client();
+  device_only.grant_types = {"urn:ietf:params:oauth:grant-type:device_code", "refresh_token"};
+  ASSERT_THAT(clients_->CreateClient(device_only), IsOk());
+  ExpectClientRedirectError(handler_->Get(GetRequest(CliParams())), "unauthorized_client",
+                            "The client is not registered for the authorization_code grant.");
+}
+
+TEST_F(AuthorizeTest, EntitledApplicationDecidesWhoMaySignIn) {
+  ASSERT_THAT(clients_->CreateClient(Client(kApp)), IsOk());  // kApp: only alice is assigned
+  ExpectClientRedirectError(
+      handler_->Get(GetRequest(CliParams(), "tessera_session=" + MakeSession(kBob))),
+      "access_denied", "The user is not assigned to this application.");
+  http::Response alice =
+      handler_->Get(GetRequest(CliParams(), "tessera_session=" + MakeSession(kAlice)));
+  ASSERT_EQ(alice.status, 302);
+  EXPECT_EQ(StoredCode(alice).application_arn, kClient);
+}
+
+TEST_F(AuthorizeTest, DisabledEntitledApplicationIsUnauthorized) {
+  storage::RegisteredClient client = Client(kDisabledApp);
+  ASSERT_THAT(clients_->CreateClient(client), IsOk());
+  ExpectClientRedirectError(
+      handler_->Get(GetRequest(CliParams(), "tessera_session=" + MakeSession(kAlice))),
+      "unauthorized_client", "The application this client is entitled to is disabled.");
+}
+
+// --- PKCE where AWS has it: optional for IAM applications unless the server requires it ---
+
+TEST_F(AuthorizeTest, ApplicationMaySignInWithoutPkceAndTheCodeHasNoChallenge) {
+  const Params bare = Without(Without(ValidParams(), "code_challenge"), "code_challenge_method");
+  http::Response page = handler_->Get(GetRequest(bare));
+  ASSERT_EQ(page.status, 200) << page.body;
+  EXPECT_THAT(page.body, Not(HasSubstr("name=\"code_challenge")));
+  http::Response r = Login("alice", kPassword, bare);
+  ASSERT_EQ(r.status, 303);
+  EXPECT_EQ(StoredCode(r).code_challenge, "");
+}
+
+TEST_F(AuthorizeTest, RequirePkceRefusesAnApplicationWithoutIt) {
+  options_.require_pkce = true;
+  MakeHandler();
+  const Params bare = Without(Without(ValidParams(), "code_challenge"), "code_challenge_method");
+  http::Response r = handler_->Get(GetRequest(bare));
+  ExpectRedirectError(r, 302, "invalid_request", "");
+  EXPECT_EQ(ParseLocation(r).second["error_description"],
+            "PKCE is required: send code_challenge and code_challenge_method=S256.");
+  EXPECT_EQ(handler_->Get(GetRequest(ValidParams())).status, 200);
+}
+
+// --- OpenID Connect: nonce and prompt ---
+
+TEST_F(AuthorizeTest, NonceIsKeptOnTheCodeAndCarriedByTheLoginForm) {
+  const Params params = With(ValidParams(), "nonce", "n-0S6_WzA2Mj\"<x>");
+  http::Response page = handler_->Get(GetRequest(params));
+  ASSERT_EQ(page.status, 200);
+  EXPECT_THAT(page.body, HasSubstr("name=\"nonce\" value=\"n-0S6_WzA2Mj&quot;&lt;x&gt;\""));
+  http::Response r = Login("alice", kPassword, params);
+  ASSERT_EQ(r.status, 303);
+  EXPECT_EQ(StoredCode(r).nonce, "n-0S6_WzA2Mj\"<x>");
+
+  http::Response session =
+      handler_->Get(GetRequest(With(ValidParams(), "nonce", std::string(512, 'n')),
+                               "tessera_session=" + MakeSession(kAlice)));
+  ASSERT_EQ(session.status, 302);
+  EXPECT_EQ(StoredCode(session).nonce, std::string(512, 'n'));
+}
+
+TEST_F(AuthorizeTest, OverlongNonceIsARedirectError) {
+  http::Response r = handler_->Get(GetRequest(With(ValidParams(), "nonce", std::string(513, 'n'))));
+  ExpectRedirectError(r, 302, "invalid_request", "");
+  EXPECT_EQ(ParseLocation(r).second["error_description"], "nonce is longer than 512 characters.");
+  Params twice = ValidParams();
+  twice.emplace_back("nonce", "a");
+  twice.emplace_back("nonce", "b");
+  ExpectRedirectError(handler_->Get(GetRequest(twice)), 302, "invalid_request",
+                      "nonce is given more than once");
+}
+
+TEST_F(AuthorizeTest, PromptNoneWithoutASessionIsLoginRequiredAndShowsNoPage) {
+  for (const std::string& cookie : {std::string(), std::string("tessera_session=nonsense")}) {
+    http::Response r = handler_->Get(GetRequest(With(ValidParams(), "prompt", "none"), cookie));
+    ExpectRedirectError(r, 302, "login_required", "prompt=none");
+    EXPECT_THAT(SetCookies(r), IsEmpty());
+    EXPECT_EQ(r.body, "");
+  }
+}
+
+TEST_F(AuthorizeTest, PromptNoneWithASessionIssuesACodeOrDeniesAnUnassignedUser) {
+  http::Response r = handler_->Get(
+      GetRequest(With(ValidParams(), "prompt", "none"), "tessera_session=" + MakeSession(kAlice)));
+  ASSERT_EQ(r.status, 302);
+  EXPECT_EQ(StoredCode(r).user_id, kAlice);
+  ExpectRedirectError(handler_->Get(GetRequest(With(ValidParams(), "prompt", "none"),
+                                               "tessera_session=" + MakeSession(kBob))),
+                      302, "access_denied", "not assigned");
+}
+
+TEST_F(AuthorizeTest, PromptLoginShowsTheLoginPageDespiteALiveSession) {
+  const std::string cookie = "tessera_session=" + MakeSession(kAlice);
+  for (const char* prompt : {"login", "select_account", "login consent"}) {
+    SCOPED_TRACE(prompt);
+    http::Response r = handler_->Get(GetRequest(With(ValidParams(), "prompt", prompt), cookie));
+    EXPECT_EQ(r.status, 200);
+    EXPECT_THAT(r.body, HasSubstr("name=\"prompt\" value=\"" + std::string(prompt) + "\""));
+  }
+  // Signing in again starts a new session, with a new auth_time.
+  clock_->Advance(std::chrono::seconds(30));
+  http::Response r = Login("alice", kPassword, With(ValidParams(), "prompt", "login"));
+  ASSERT_EQ(r.status, 303);
+  EXPECT_EQ(StoredCode(r).auth_time, kNow + 30);
+  // consent alone asks nothing more: assignments are the administrator's consent.
+  EXPECT_EQ(handler_->Get(GetRequest(With(ValidParams(), "prompt", "consent"), cookie)).status,
+            302);
+}
+
+TEST_F(AuthorizeTest, UnknownOrContradictoryPromptIsARedirectError) {
+  http::Response unknown = handler_->Get(GetRequest(With(ValidParams(), "prompt", "login bogus")));
+  ExpectRedirectError(unknown, 302, "invalid_request", "");
+  EXPECT_EQ(ParseLocation(unknown).second["error_description"],
+            "prompt value 'bogus' is not supported (none, login, consent, select_account).");
+  ExpectRedirectError(handler_->Get(GetRequest(With(ValidParams(), "prompt", "none login"))), 302,
+                      "invalid_request", "prompt=none cannot be combined with other values.");
+}
+
 // Issue 23's probe: 32 wrong passwords for one user posted at the same moment (32 login forms
 // fetched first, then fired together). Each attempt is reserved before its password is
 // checked, so exactly max_failures_per_user are evaluated and the rest are refused unchecked.
@@ -701,8 +978,7 @@ TEST_F(AuthorizeTest, SuccessfulSignInIsNotCountedAsAFailure) {
 // are not taken for a guesser.
 TEST_F(AuthorizeTest, SuccessfulSignInsDoNotFillTheAddressWindow) {
   options_.max_failures_per_address = 2;
-  handler_ = std::make_unique<AuthorizeHandler>(AuthorizeStorage{store_, store_, store_, store_},
-                                                clock_, options_);
+  MakeHandler();
   for (int i = 0; i < 3; ++i) ASSERT_EQ(Login("alice", kPassword).status, 303) << i;
   EXPECT_EQ(Login("nobody", "wrong").status, 401);
   EXPECT_EQ(Login("nobody-else", "wrong").status, 401);

@@ -16,12 +16,19 @@ border:1px solid #9ca3af;border-radius:6px;font-size:1rem}
 input:focus,button:focus{outline:3px solid #2563eb;outline-offset:1px}
 button{margin-top:1.5rem;width:100%;padding:.7rem;border:0;border-radius:6px;background:#1d4ed8;
 color:#fff;font-size:1rem;font-weight:600;cursor:pointer}
+button.secondary{margin-top:.75rem;background:#fff;color:#1d4ed8;border:1px solid #1d4ed8}
+p.hint{color:#4b5563;font-size:.85rem;margin:.35rem 0 0}
+.code{font-family:ui-monospace,Menlo,Consolas,monospace;font-size:1.15rem;letter-spacing:.08em}
+ul.scopes{margin:.5rem 0 0;padding-left:1.25rem}
+ul.scopes li{font-family:ui-monospace,Menlo,Consolas,monospace;overflow-wrap:anywhere}
 .alert{background:#fef2f2;border:1px solid #fca5a5;color:#991b1b;padding:.6rem .8rem;
 border-radius:6px;margin-bottom:1rem}
 footer{margin-top:1.5rem;color:#6b7280;font-size:.8rem;text-align:center}
 )";
 
-std::string Page(std::string_view title, std::string_view main) {
+}  // namespace
+
+std::string RenderPage(std::string_view title, std::string_view main) {
   std::string out;
   out += "<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n";
   out += "<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\n";
@@ -33,8 +40,6 @@ std::string Page(std::string_view title, std::string_view main) {
   out += "</main>\n</body>\n</html>\n";
   return out;
 }
-
-}  // namespace
 
 std::string HtmlEscape(std::string_view text) {
   std::string out;
@@ -71,7 +76,8 @@ std::string RenderLoginPage(const LoginPageModel& m) {
   if (!m.error.empty()) {
     main += "<div class=\"alert\" role=\"alert\" id=\"error\">" + HtmlEscape(m.error) + "</div>\n";
   }
-  main += "<form method=\"post\" action=\"/authorize\" aria-labelledby=\"title\">\n";
+  main +=
+      "<form method=\"post\" action=\"" + HtmlEscape(m.action) + "\" aria-labelledby=\"title\">\n";
   main +=
       "<input type=\"hidden\" name=\"csrf_token\" value=\"" + HtmlEscape(m.csrf_token) + "\">\n";
   for (const auto& [name, value] : m.hidden) {
@@ -92,7 +98,7 @@ std::string RenderLoginPage(const LoginPageModel& m) {
       (m.error.empty() ? "" : " aria-describedby=\"error\"") + ">\n";
   main += "<button type=\"submit\">Sign in</button>\n";
   main += "</form>\n";
-  return Page("Sign in - Tessera", main);
+  return RenderPage("Sign in - Tessera", main);
 }
 
 std::string RenderErrorPage(std::string_view error, std::string_view description) {
@@ -100,7 +106,7 @@ std::string RenderErrorPage(std::string_view error, std::string_view description
   main += "<h1>Sign-in request problem</h1>\n";
   main += "<div class=\"alert\" role=\"alert\"><strong>" + HtmlEscape(error) +
           "</strong>: " + HtmlEscape(description) + "</div>\n";
-  return Page("Sign-in problem - Tessera", main);
+  return RenderPage("Sign-in problem - Tessera", main);
 }
 
 }  // namespace ts::web

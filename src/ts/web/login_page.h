@@ -1,6 +1,7 @@
 // File: login_page.h
-// Server-rendered HTML for the sign-in flow: the login form and the error page. No scripts;
-// every interpolated value is HTML-escaped.
+// Server-rendered HTML for the sign-in flow: the login form and the error page, and the page
+// frame the other sign-in pages (device_page.h) share. No scripts; every interpolated value is
+// HTML-escaped.
 #pragma once
 
 #include <string>
@@ -11,6 +12,7 @@
 namespace ts::web {
 
 struct LoginPageModel {
+  std::string action = "/authorize";  // where the form posts
   std::string application_name;
   std::string error;  // shown in an alert region when not empty
   std::string csrf_token;
@@ -21,5 +23,7 @@ struct LoginPageModel {
 std::string RenderLoginPage(const LoginPageModel& model);
 std::string RenderErrorPage(std::string_view error, std::string_view description);
 std::string HtmlEscape(std::string_view text);
+// A whole page: `main` (HTML, escaped by the caller) inside the shared frame, style and footer.
+std::string RenderPage(std::string_view title, std::string_view main);
 
 }  // namespace ts::web

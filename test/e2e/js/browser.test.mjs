@@ -2,13 +2,11 @@
 // page; the redirect to the application is intercepted to read the code, which the JavaScript
 // SDK then redeems. A screenshot of the login page goes to $TS_ARTIFACTS_DIR/login-page.png.
 import assert from 'node:assert/strict';
-import { existsSync, mkdirSync, mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { mkdirSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 
 import { CreateTokenWithIAMCommand, SSOOIDCClient } from '@aws-sdk/client-sso-oidc';
-import { chromium } from 'playwright-core';
 
 import {
   DEMO_APP,
@@ -17,15 +15,14 @@ import {
   ROOT_KEY_ID,
   ROOT_SECRET,
   Server,
+  launchChromium,
   pkcePair,
 } from './harness.mjs';
 
-const CHROMIUM = process.env.TS_CHROMIUM ?? '/usr/bin/chromium';
 const ARTIFACTS = resolve(process.env.TS_ARTIFACTS_DIR ?? 'build/test-artifacts');
 const ACTION_TIMEOUT_MS = 15_000;
 
 let server;
-let userDataDir;
 let context;
 
 // What the server answered to the sign-in POST when it sent the browser to the application.
@@ -65,35 +62,14 @@ async function newPage() {
   return page;
 }
 
-
-// Chromium is installed by `scripts/install-deps.sh --test`: its absence is a failure, not a skip.
-if (!existsSync(CHROMIUM)) {
-  throw new Error(`${CHROMIUM} is missing: run scripts/install-deps.sh --test`);
-}
-
 describe('sign-in in headless Chromium', () => {
   before(async () => {
     server = await Server.start();
-    userDataDir = mkdtempSync(join(tmpdir(), 'tessera-e2e-chromium-'));
-    context = await chromium.launchPersistentContext(userDataDir, {
-      executablePath: CHROMIUM,
-      headless: true,
-      args: [
-        '--no-sandbox',
-        '--disable-gpu',
-        '--no-first-run',
-        '--disable-background-networking',
-        '--disable-component-update',
-        '--disable-sync',
-      ],
-      viewport: { width: 800, height: 640 },
-      timeout: 60_000,
-    });
+    context = await launchChromium();
   });
   after(async () => {
     await context?.close();
     await server?.stop();
-    if (userDataDir) rmSync(userDataDir, { recursive: true, force: true });
   });
 
   test('signs in, lands on the redirect URI with a code, and the SDK redeems it', async () => {

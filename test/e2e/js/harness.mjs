@@ -3,7 +3,7 @@
 // line the server prints. Also a fetch-based sign-in through the login page.
 import { spawn } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
-import { createWriteStream, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { createWriteStream, existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
@@ -18,6 +18,37 @@ export const WEBAPP_ROLE = 'arn:aws:iam::123456789012:role/webapp';
 export const OTHER_ROLE = 'arn:aws:iam::123456789012:role/other';
 const MASTER_KEY = '00'.repeat(31) + '01';
 const START_TIMEOUT_MS = 30_000;
+
+// Headless Chromium with a fresh profile in a temporary directory; `close()` ends both.
+export async function launchChromium({ viewport = { width: 800, height: 640 } } = {}) {
+  const executablePath = process.env.TS_CHROMIUM ?? '/usr/bin/chromium';
+  // Installed by `scripts/install-deps.sh --test`: its absence is a failure, not a skip.
+  if (!existsSync(executablePath)) {
+    throw new Error(`${executablePath} is missing: run scripts/install-deps.sh --test`);
+  }
+  const { chromium } = await import('playwright-core');
+  const userDataDir = mkdtempSync(join(tmpdir(), 'tessera-e2e-chromium-'));
+  const context = await chromium.launchPersistentContext(userDataDir, {
+    executablePath,
+    headless: true,
+    args: [
+      '--no-sandbox',
+      '--disable-gpu',
+      '--no-first-run',
+      '--disable-background-networking',
+      '--disable-component-update',
+      '--disable-sync',
+    ],
+    viewport,
+    timeout: 60_000,
+  });
+  const close = context.close.bind(context);
+  context.close = async () => {
+    await close();
+    rmSync(userDataDir, { recursive: true, force: true });
+  };
+  return context;
+}
 
 export function binary() {
   const path = process.env.TESSERA_BIN;
