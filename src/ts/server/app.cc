@@ -17,7 +17,9 @@
 #include "ts/crypto/encoding.h"
 #include "ts/crypto/random.h"
 #include "ts/oauth/client_auth.h"
+#include "ts/oauth/client_introspection.h"
 #include "ts/oauth/client_registration.h"
+#include "ts/oauth/dynamic_registration.h"
 #include "ts/oauth/errors.h"
 #include "ts/oauth/introspection.h"
 #include "ts/oauth/public_clients.h"
@@ -273,6 +275,7 @@ struct Tessera::Parts {
   std::unique_ptr<oauth::ClientRegistration> registration;
   std::unique_ptr<oauth::PublicClientService> public_clients;
   std::unique_ptr<oauth::TokenIntrospection> introspection;
+  std::unique_ptr<oauth::ClientIntrospection> client_introspection;
   std::unique_ptr<oauth::UserInfo> userinfo;
   std::unique_ptr<web::AuthorizeHandler> authorize;
   std::unique_ptr<web::DevicePageHandler> device;
@@ -541,6 +544,8 @@ StatusOr<std::unique_ptr<Tessera>> Tessera::Create(const ServerConfig& config,
   p->public_clients = std::make_unique<oauth::PublicClientService>(
       oauth::ClientStorage{p->store, p->store, p->store, p->store}, p->client_auth, p->applications,
       p->minter, clock, topts, popts);
+  p->client_introspection =
+      std::make_unique<oauth::ClientIntrospection>(p->client_auth, p->introspection.get());
   p->userinfo = std::make_unique<oauth::UserInfo>(p->store, p->store, p->minter, clock);
 
   web::AuthorizeOptions aopts;
@@ -679,6 +684,18 @@ http::Response Tessera::DispatchRoute(const Route& route, const http::Request& r
     r.SetHeader("Cache-Control", "no-store");
     return r;
   };
+  // The same paths as RFC 7662 / RFC 7009 form posts of registered clients
+  // (client_introspection.h): a form without aws_iam=t or a SigV4 signature.
+  const bool client_form = request.method == "POST" && !IsIamTokenRequest(request) &&
+                           TokenFormatOf(request) == oauth::TokenFormat::kOAuthForm;
+  using ClientOperation =
+      http::Response (oauth::ClientIntrospection::*)(const http::Request&, Status*) const;
+  auto client_operation = [&](ClientOperation operation) {
+    Status internal;
+    http::Response r = ((*p.client_introspection).*operation)(request, &internal);
+    if (!internal.ok()) LogInternal(request, internal);
+    return r;
+  };
   switch (route.endpoint) {
     case Endpoint::kToken: {
       if (request.method == "POST" && !IsIamTokenRequest(request)) {
@@ -693,16 +710,32 @@ http::Response Tessera::DispatchRoute(const Route& route, const http::Request& r
       return TokenAnswer(request.request_id,
                          p.token_service->CreateTokenWithIam(*caller, request.body));
     }
-    case Endpoint::kRegisterClient:
-      return ClientAnswer(request.request_id, path, oauth::TokenFormat::kAwsJson,
-                          p.registration->Register(request.body, request.remote_address));
+    case Endpoint::kRegisterClient: {
+      if (!oauth::IsRfc7591Request(request.body)) {
+        return ClientAnswer(request.request_id, path, oauth::TokenFormat::kAwsJson,
+                            p.registration->Register(request.body, request.remote_address));
+      }
+      // RFC 7591 (dynamic_registration.h): registered as RegisterClient, answered 201 in its
+      // shape, errors as RFC 7591 §3.2.2 {error, error_description}.
+      auto rfc7591 = oauth::ParseRfc7591Request(request.body);
+      auto body = rfc7591.ok() ? p.registration->Register(rfc7591->register_client_json,
+                                                          request.remote_address)
+                               : StatusOr<std::string>(rfc7591.status());
+      if (body.ok()) body = oauth::Rfc7591Response(*body, *rfc7591);
+      http::Response r =
+          ClientAnswer(request.request_id, path, oauth::TokenFormat::kOAuthForm, std::move(body));
+      if (r.status == 200) r.status = 201;
+      return r;
+    }
     case Endpoint::kDeviceAuthorization:
       return ClientAnswer(
           request.request_id, path, oauth::TokenFormat::kAwsJson,
           p.public_clients->StartDeviceAuthorization(request.body, request.remote_address));
     case Endpoint::kIntrospect:
+      if (client_form) return client_operation(&oauth::ClientIntrospection::Introspect);
       return signed_operation(&oauth::TokenIntrospection::Introspect);
     case Endpoint::kRevoke:
+      if (client_form) return client_operation(&oauth::ClientIntrospection::Revoke);
       return signed_operation(&oauth::TokenIntrospection::Revoke);
     case Endpoint::kIdentityContext:
       return signed_operation(&oauth::TokenIntrospection::ReadIdentityContext);

@@ -866,12 +866,14 @@ TEST_F(TesseraTest, SignedIntrospectionAndRevocationOfAnIssuedToken) {
 TEST_F(TesseraTest, DiscoveryNamesOnlyEndpointsThatSpeakTheirStandard) {
   json::object d =
       json::parse(Get("/ssoins-111111111111/.well-known/openid-configuration").body).as_object();
-  // The SigV4-signed JSON /introspect and /revoke are no RFC 7662/7009 endpoints: a standard
-  // client following these members would fail (docs/design/public-clients.md).
-  EXPECT_FALSE(d.contains("introspection_endpoint"));
-  EXPECT_FALSE(d.contains("revocation_endpoint"));
-  // AWS's camelCase RegisterClient and StartDeviceAuthorization are no RFC 7591/8628 either.
-  EXPECT_FALSE(d.contains("registration_endpoint"));
+  // RFC 7662 / RFC 7009 form posts and RFC 7591 bodies, not the SigV4 JSON (?aws_iam=t) forms
+  // (docs/design/public-clients.md).
+  EXPECT_EQ(d["introspection_endpoint"], json::value(std::string(kPublicUrl) + "/introspect"));
+  EXPECT_EQ(d["revocation_endpoint"], json::value(std::string(kPublicUrl) + "/revoke"));
+  EXPECT_EQ(d["registration_endpoint"], json::value(std::string(kPublicUrl) + "/client/register"));
+  EXPECT_EQ(d["introspection_endpoint_auth_methods_supported"],
+            json::parse(R"(["client_secret_basic","client_secret_post"])"));
+  // StartDeviceAuthorization speaks AWS's JSON only, not RFC 8628's form.
   EXPECT_FALSE(d.contains("device_authorization_endpoint"));
   EXPECT_EQ(d["userinfo_endpoint"], json::value(std::string(kPublicUrl) + "/userinfo"));
   EXPECT_EQ(d["token_endpoint_auth_methods_supported"],
@@ -907,6 +909,72 @@ TEST_F(TesseraTest, Rfc8414MetadataIsTheDiscoveryDocumentAtTheInsertedPath) {
         "/ssoins-111111111111/.well-known/oauth-authorization-server"}) {
     ExpectError(Get(path), 404, "UnknownOperationException");
   }
+}
+
+// --- RFC 7591, RFC 7662 and RFC 7009 for registered clients ---
+
+http::Request FormPost(const std::string& path, const std::string& body,
+                       const std::string& authorization = "") {
+  http::Request r;
+  r.method = "POST";
+  r.target = path;
+  r.remote_address = "127.0.0.1";
+  r.headers = {{"host", "127.0.0.1:8080"}, {"content-type", "application/x-www-form-urlencoded"}};
+  if (!authorization.empty()) r.headers.push_back({"authorization", authorization});
+  r.body = body;
+  return r;
+}
+
+TEST_F(TesseraTest, Rfc7591RegistrationThenRfc7662And7009FormPosts) {
+  http::Request registration;
+  registration.method = "POST";
+  registration.target = "/client/register";
+  registration.remote_address = "127.0.0.1";
+  registration.headers = {{"host", "127.0.0.1:8080"}, {"content-type", "application/json"}};
+  registration.body =
+      R"({"client_name":"rp","redirect_uris":["http://127.0.0.1/cb"],"scope":"openid email",)"
+      R"("grant_types":["authorization_code","refresh_token"]})";
+  http::Response registered = app_->Handle(registration);
+  ASSERT_EQ(registered.status, 201) << registered.body;
+  EXPECT_EQ(registered.FindHeader("Cache-Control").value_or(""), "no-store");
+  json::object client = json::parse(registered.body).as_object();
+  EXPECT_EQ(client.at("scope"), json::value("openid email"));
+  EXPECT_EQ(client.at("token_endpoint_auth_method"), json::value("client_secret_basic"));
+  const std::string id(client.at("client_id").as_string());
+  const std::string secret(client.at("client_secret").as_string());
+  const std::string basic = "Basic " + crypto::Base64Encode(id + ":" + secret);
+
+  // Its own introspection: a token it does not hold is inactive; revocation answers empty.
+  http::Response inactive = app_->Handle(FormPost("/introspect", "token=garbage", basic));
+  ASSERT_EQ(inactive.status, 200) << inactive.body;
+  EXPECT_EQ(json::parse(inactive.body), json::parse(R"({"active":false})"));
+  http::Response revoked = app_->Handle(
+      FormPost("/revoke", "token=garbage&client_id=" + id + "&client_secret=" + secret));
+  EXPECT_EQ(revoked.status, 200) << revoked.body;
+  EXPECT_TRUE(revoked.body.empty());
+  // A wrong secret: RFC 6749 §5.2's invalid_client, with the Basic challenge.
+  http::Response refused = app_->Handle(
+      FormPost("/introspect", "token=x", "Basic " + crypto::Base64Encode(id + ":tscs_wrong")));
+  EXPECT_EQ(refused.status, 401);
+  EXPECT_EQ(json::parse(refused.body).at("error"), json::value("invalid_client"));
+  EXPECT_THAT(std::string(refused.FindHeader("WWW-Authenticate").value_or("")),
+              StartsWith("Basic"));
+  // An RFC 7591 body Tessera cannot register: RFC 7591 §3.2.2's error, nothing stored.
+  registration.body = R"({"redirect_uris":["http://127.0.0.1/cb"],"token_endpoint_auth_method":)"
+                      R"("none"})";
+  http::Response metadata = app_->Handle(registration);
+  EXPECT_EQ(metadata.status, 400) << metadata.body;
+  EXPECT_EQ(json::parse(metadata.body).at("error"), json::value("invalid_client_metadata"));
+}
+
+TEST_F(TesseraTest, IamCallersKeepTheSignedJsonIntrospection) {
+  // JSON without aws_iam=t is still pointed at the signed form, in AWS's error shape.
+  http::Request json_post = FormPost("/introspect", R"({"clientId":"x","token":"t"})");
+  json_post.headers[1].value = "application/json";
+  ExpectError(app_->Handle(json_post), 400, "InvalidRequestException");
+  // A form with ?aws_iam=t is the signed operation, which wants its signature.
+  ExpectError(app_->Handle(FormPost("/revoke?aws_iam=t", "token=t")), 403,
+              "MissingAuthenticationTokenException");
 }
 
 // --- CORS and UserInfo ---
@@ -1061,6 +1129,8 @@ TEST(RoutesTest, AuthKinds) {
     SCOPED_TRACE(RoutePath(route));
     switch (route.endpoint) {
       case Endpoint::kToken:
+      case Endpoint::kIntrospect:
+      case Endpoint::kRevoke:
         EXPECT_EQ(route.auth, Auth::kSigV4OrClientSecret);
         break;
       case Endpoint::kRegisterClient:
@@ -1069,8 +1139,6 @@ TEST(RoutesTest, AuthKinds) {
       case Endpoint::kDeviceAuthorization:
         EXPECT_EQ(route.auth, Auth::kClientSecret);
         break;
-      case Endpoint::kIntrospect:
-      case Endpoint::kRevoke:
       case Endpoint::kIdentityContext:
         EXPECT_EQ(route.auth, Auth::kSigV4SsoOauth);
         break;

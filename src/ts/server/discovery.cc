@@ -20,6 +20,16 @@ std::string AuthorizationServerMetadata(const DiscoveryOptions& options) {
   d.Member("token_endpoint", url + "/token");
   d.Member("userinfo_endpoint", url + "/userinfo");
   d.Member("jwks_uri", options.issuer + "/.well-known/jwks.json");
+  // RFC 7591 bodies beside AWS's RegisterClient (oauth/dynamic_registration.h).
+  d.Member("registration_endpoint", url + "/client/register");
+  // RFC 7662 / RFC 7009 form posts for registered clients (oauth/client_introspection.h); IAM
+  // applications' SigV4 JSON forms take ?aws_iam=t (docs/resource-servers.md).
+  d.Member("introspection_endpoint", url + "/introspect");
+  d.Member("revocation_endpoint", url + "/revoke");
+  d.Member("introspection_endpoint_auth_methods_supported",
+           List{"client_secret_basic", "client_secret_post"});
+  d.Member("revocation_endpoint_auth_methods_supported",
+           List{"client_secret_basic", "client_secret_post"});
   d.Member("response_types_supported", List{"code"});
   d.Member("response_modes_supported", List{"query"});
   d.Member("grant_types_supported", List{"authorization_code", "refresh_token",

@@ -18,9 +18,11 @@ constexpr Route kRoutes[] = {
     {kPost, PathKind::kExact, "/client/register", Endpoint::kRegisterClient, Auth::kNone},
     {kPost, PathKind::kExact, "/device_authorization", Endpoint::kDeviceAuthorization,
      Auth::kClientSecret},
-    // Resource-server operations: SigV4-signed JSON like CreateTokenWithIAM, POST <path>?aws_iam=t.
-    {kAnyMethod, PathKind::kExact, "/introspect", Endpoint::kIntrospect, Auth::kSigV4SsoOauth},
-    {kAnyMethod, PathKind::kExact, "/revoke", Endpoint::kRevoke, Auth::kSigV4SsoOauth},
+    // Resource-server operations: SigV4-signed JSON like CreateTokenWithIAM, POST <path>?aws_iam=t;
+    // /introspect and /revoke also take registered clients' RFC 7662 / RFC 7009 form posts.
+    {kAnyMethod, PathKind::kExact, "/introspect", Endpoint::kIntrospect,
+     Auth::kSigV4OrClientSecret},
+    {kAnyMethod, PathKind::kExact, "/revoke", Endpoint::kRevoke, Auth::kSigV4OrClientSecret},
     {kAnyMethod, PathKind::kExact, "/identity-context", Endpoint::kIdentityContext,
      Auth::kSigV4SsoOauth},
     // The admin plane (awsJson 1.1): POST / with X-Amz-Target naming the operation.

@@ -39,9 +39,9 @@ enum class Endpoint : uint8_t {
 // enforces.
 enum class Auth : uint8_t {
   kSigV4SsoOauth,  // SigV4, signing name sso-oauth
-  // /token: SigV4 (sso-oauth) when the query has aws_iam=t or the request carries a SigV4
-  // Authorization header (CreateTokenWithIAM); otherwise a registered client's id and secret
-  // (CreateToken).
+  // /token, /introspect, /revoke: SigV4 (sso-oauth) when the query has aws_iam=t or the request
+  // carries a SigV4 Authorization header (CreateTokenWithIAM, the resource-server operations);
+  // otherwise a registered client's id and secret (CreateToken; RFC 7662 / RFC 7009 form posts).
   kSigV4OrClientSecret,
   kClientSecret,  // a registered client's clientId and clientSecret in the body
   kSigV4Admin,    // SigV4, signing name sso or identitystore, chosen by X-Amz-Target
