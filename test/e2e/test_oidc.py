@@ -1,10 +1,15 @@
 """What standard OAuth and OpenID clients read and call besides AWS's API: the discovery document
-and RFC 8414 metadata, CORS on the public documents, and the UserInfo endpoint (RFC 6750 bearer
-tokens, OIDC Core §5.3) with tokens of IAM applications."""
+and RFC 8414 metadata, CORS on the public documents, the UserInfo endpoint (RFC 6750 bearer
+tokens, OIDC Core §5.3) with tokens of IAM applications and registered clients, RFC 7591
+registration, and registered clients' RFC 7662 / RFC 7009 form posts."""
+import base64
 import http.client
 import json
 import unittest
 import urllib.parse
+
+import boto3
+import botocore.config
 
 from test.e2e import harness
 from test.e2e.tx_support import signed_post
@@ -88,6 +93,11 @@ class OidcTest(unittest.TestCase):
                       discovery["grant_types_supported"])
         self.assertEqual(discovery["token_endpoint_auth_methods_supported"],
                          ["client_secret_basic", "client_secret_post", "aws_sigv4"])
+        for member, path in (("registration_endpoint", "/client/register"),
+                             ("introspection_endpoint", "/introspect"),
+                             ("revocation_endpoint", "/revoke")):
+            self.assertEqual(discovery[member], self.server.url + path)
+        self.assertNotIn("device_authorization_endpoint", discovery)
         for claim in ("sub", "nonce", "auth_time", "email", "email_verified", "name"):
             self.assertIn(claim, discovery["claims_supported"])
         # Every endpoint it names answers in its standard's way: no SigV4-only URL is offered.
@@ -180,6 +190,132 @@ class OidcTest(unittest.TestCase):
         self.assertEqual(status, 401)
         self.assertEqual(info["error"], "invalid_token")
         self.assertEqual(self.server.internal_error_lines(), [])
+
+
+class RegisteredClientStandardsTest(unittest.TestCase):
+    """RFC 7591 registration and RFC 7662 / RFC 7009 form posts of registered clients, and
+    /userinfo with their tokens."""
+
+    @classmethod
+    def setUpClass(cls):
+        cls.server = harness.Server()
+        cls.oidc = boto3.client("sso-oidc", region_name="us-east-1", endpoint_url=cls.server.url,
+                                aws_access_key_id="unused", aws_secret_access_key="unused",
+                                config=botocore.config.Config(retries={"max_attempts": 1}))
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.server.stop()
+
+    def tearDown(self):
+        self.assertEqual(self.server.internal_error_lines(), [])
+
+    def post(self, path, body, headers):
+        conn = http.client.HTTPConnection("127.0.0.1", self.server.port, timeout=30)
+        try:
+            conn.request("POST", path, body=body, headers=headers)
+            r = conn.getresponse()
+            data = r.read()
+            return r.status, r.headers, (json.loads(data) if data else None)
+        finally:
+            conn.close()
+
+    def register_rfc7591(self, **metadata):
+        body = {"client_name": "rfc7591 e2e", "redirect_uris": ["http://127.0.0.1/cb"],
+                "grant_types": ["authorization_code", "refresh_token"],
+                "scope": "openid profile"}
+        body.update(metadata)
+        return self.post("/client/register", json.dumps(body),
+                         {"Content-Type": "application/json"})
+
+    def sign_in(self, client):
+        verifier, challenge = harness.pkce_pair()
+        redirect_uri = "http://127.0.0.1:5555/cb"
+        answer = harness.Browser(self.server).sign_in(
+            challenge, client_id=client["client_id"], redirect_uri=redirect_uri,
+            scope="openid profile")
+        return self.oidc.create_token(
+            clientId=client["client_id"], clientSecret=client["client_secret"],
+            grantType="authorization_code", code=answer["code"], redirectUri=redirect_uri,
+            codeVerifier=verifier)
+
+    def form(self, path, client, token, post_auth=False):
+        fields = {"token": token}
+        headers = {"Content-Type": "application/x-www-form-urlencoded"}
+        if post_auth:
+            fields.update(client_id=client["client_id"], client_secret=client["client_secret"])
+        else:
+            headers["Authorization"] = "Basic " + base64.b64encode(
+                f"{client['client_id']}:{client['client_secret']}".encode()).decode()
+        return self.post(path, urllib.parse.urlencode(fields), headers)
+
+    def test_rfc7591_registration_and_its_errors(self):
+        status, headers, client = self.register_rfc7591()
+        self.assertEqual(status, 201, client)
+        self.assertEqual(headers["Cache-Control"], "no-store")
+        self.assertTrue(client["client_secret"].startswith("tscs_"))
+        self.assertEqual(client["grant_types"], ["authorization_code", "refresh_token"])
+        self.assertEqual(client["redirect_uris"], ["http://127.0.0.1/cb"])
+        self.assertGreater(client["client_secret_expires_at"], client["client_id_issued_at"])
+        # The same checks as RegisterClient, in RFC 7591 §3.2.2's shape.
+        for metadata, error in (({"redirect_uris": ["http://app.example/cb"]},
+                                 "invalid_redirect_uri"),
+                                ({"token_endpoint_auth_method": "none"},
+                                 "invalid_client_metadata"),
+                                ({"scope": "openid admin"}, "invalid_scope"),
+                                ({"grant_types": ["implicit"]}, "unsupported_grant_type")):
+            with self.subTest(metadata=metadata):
+                status, _, body = self.register_rfc7591(**metadata)
+                self.assertEqual(status, 400, body)
+                self.assertEqual(body["error"], error)
+        # AWS's RegisterClient is untouched: boto3 still gets its own answer.
+        registered = self.oidc.register_client(clientName="aws", clientType="public")
+        self.assertIn("clientSecret", registered)
+
+    def test_introspection_and_revocation_of_its_own_tokens_only(self):
+        _, _, mine = self.register_rfc7591()
+        _, _, other = self.register_rfc7591()
+        tokens = self.sign_in(mine)
+        # Its own: active, with either way of authenticating.
+        for post_auth in (False, True):
+            status, headers, body = self.form("/introspect", mine, tokens["accessToken"],
+                                              post_auth=post_auth)
+            self.assertEqual(status, 200, body)
+            self.assertEqual(headers["Cache-Control"], "no-store")
+            self.assertIs(body["active"], True)
+            self.assertEqual(body["client_id"], mine["client_id"])
+        # /userinfo with a registered client's access token.
+        status, _, info = self.userinfo(tokens["accessToken"])
+        self.assertEqual(status, 200, info)
+        self.assertEqual(info["preferred_username"], "demo")
+        # Another client learns nothing and revokes nothing.
+        for token in (tokens["accessToken"], tokens["refreshToken"]):
+            status, _, body = self.form("/introspect", other, token)
+            self.assertEqual((status, body), (200, {"active": False}))
+            status, _, body = self.form("/revoke", other, token)
+            self.assertEqual((status, body), (200, None))
+        self.assertIs(self.form("/introspect", mine, tokens["refreshToken"])[2]["active"], True)
+        # A wrong secret: 401 invalid_client with the Basic challenge, nothing revoked.
+        wrong = dict(mine, client_secret="tscs_" + "B" * 43)
+        status, headers, body = self.form("/revoke", wrong, tokens["refreshToken"])
+        self.assertEqual(status, 401)
+        self.assertEqual(body["error"], "invalid_client")
+        self.assertTrue(headers["WWW-Authenticate"].startswith("Basic"))
+        # The owner's revocation of the refresh token ends the grant and its access token.
+        status, _, body = self.form("/revoke", mine, tokens["refreshToken"])
+        self.assertEqual((status, body), (200, None))
+        self.assertEqual(self.form("/introspect", mine, tokens["accessToken"])[2],
+                         {"active": False})
+        self.assertEqual(self.userinfo(tokens["accessToken"])[0], 401)
+
+    def userinfo(self, token):
+        conn = http.client.HTTPConnection("127.0.0.1", self.server.port, timeout=30)
+        try:
+            conn.request("GET", "/userinfo", headers={"Authorization": "Bearer " + token})
+            r = conn.getresponse()
+            return r.status, r.headers, json.loads(r.read())
+        finally:
+            conn.close()
 
 
 if __name__ == "__main__":
