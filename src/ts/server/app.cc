@@ -529,8 +529,11 @@ StatusOr<std::unique_ptr<Tessera>> Tessera::Create(const ServerConfig& config,
       token_storage, p->minter, clock, topts,
       std::make_shared<tti::AssertionValidator>(jwks, asopts), p->applications);
   p->introspection = std::make_unique<oauth::TokenIntrospection>(token_storage, p->minter, clock);
-  p->client_auth = std::make_shared<oauth::ClientAuthenticator>(
-      p->store, clock, config.regions, std::chrono::milliseconds(config.config_cache_ttl_ms));
+  // A registration never changes (it is only purged once its secret has expired), so a read
+  // is reused for a minute: a device-code poll every `interval` is then one read, of its
+  // authorization.
+  p->client_auth = std::make_shared<oauth::ClientAuthenticator>(p->store, clock, config.regions,
+                                                                std::chrono::seconds(60));
   oauth::RegistrationOptions ropts;
   ropts.public_url = public_url;
   ropts.region = config.regions.front();
