@@ -154,37 +154,18 @@ constexpr FormParameter kFormParameters[] = {
     {"client_secret", &ClientTokenRequest::client_secret},
 };
 
-// RFC 6749 §2.3.1: "Basic " base64(urlencode(id) ":" urlencode(secret)).
+// HTTP Basic credentials (client_auth.h) into `req`, unless the body authenticated too.
 Status ReadBasicCredentials(std::string_view authorization, ClientTokenRequest& req) {
-  const size_t space = authorization.find(' ');
-  if (space == std::string_view::npos || AsciiLower(authorization.substr(0, space)) != "basic") {
-    return InvalidClient(
-        "Unsupported Authorization scheme: authenticate with HTTP Basic (client_secret_basic) "
-        "or client_id and client_secret in the body (client_secret_post)");
-  }
-  std::string_view encoded = authorization.substr(space + 1);
-  while (!encoded.empty() && encoded.front() == ' ') encoded.remove_prefix(1);
-  std::optional<std::string> decoded = crypto::Base64Decode(encoded);
-  const size_t colon = decoded.has_value() ? decoded->find(':') : std::string::npos;
-  if (colon == std::string::npos) {
-    return InvalidClient("Malformed HTTP Basic credentials");
-  }
-  std::optional<std::string> id =
-      http::PercentDecode(std::string_view(*decoded).substr(0, colon), true);
-  std::optional<std::string> secret =
-      http::PercentDecode(std::string_view(*decoded).substr(colon + 1), true);
-  if (!id.has_value() || !secret.has_value()) {
-    return InvalidClient("Malformed HTTP Basic credentials");
-  }
+  TS_ASSIGN_OR_RETURN(ClientCredentials basic, ParseBasicCredentials(authorization));
   if (!req.client_secret.empty()) {
     return InvalidRequest(
         "The client authenticated twice (HTTP Basic and client_secret); use one method");
   }
-  if (!req.client_id.empty() && req.client_id != *id) {
+  if (!req.client_id.empty() && req.client_id != basic.client_id) {
     return InvalidRequest("client_id differs from the HTTP Basic user name");
   }
-  req.client_id = std::move(*id);
-  req.client_secret = std::move(*secret);
+  req.client_id = std::move(basic.client_id);
+  req.client_secret = std::move(basic.secret);
   return OkStatus();
 }
 
