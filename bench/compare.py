@@ -27,9 +27,10 @@ import sys
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 OUT = os.environ.get("TS_COMPARE_OUT") or os.path.join(ROOT, "build", "bench-compare")
 CURRENT = os.path.join(ROOT, "build", "release")
-# The scenarios of run_bench.py, in its order.
+# The scenarios of run_bench.py, in its order. The registered clients' two (client_refresh,
+# device_poll) need a baseline that has RegisterClient (issue 22) and its rate-limit flags.
 SCENARIOS = ["refresh_full", "refresh_aws", "refresh_open", "refresh_half", "code", "jwt",
-             "exchange"]
+             "exchange", "client_refresh", "device_poll"]
 
 
 def run_side(name, bin_dir, round_no, extra):

@@ -51,6 +51,9 @@ TTI = "arn:aws:sso::123456789012:trustedTokenIssuer/ssoins-111111111111/" \
       "tti-b0000000-0000-4000-8000-000000000001"
 JWT_AUDIENCE = "bench-audience"
 JWT_EMAIL = "bench@example.com"
+# The demo instance's start URL, as `aws sso login` sends it (its identity store's awsapps.com
+# address: docs/design/public-clients.md).
+DEMO_START_URL = "https://d-3333333333.awsapps.com/start"
 
 # Targets from PRODUCT.md ("Performance targets").
 TARGET_REFRESH = 10000      # durable refresh_token grants/s on one server core
@@ -60,6 +63,7 @@ TARGET_PEER_RATIO = 8       # x node oidc-provider per core (the issue says 5x)
 TARGET_IDLE_MB = 20
 TARGET_LOAD_MB = 100
 TARGET_START_MS = 200
+TARGET_POLL_CPU_US = 20     # server CPU per pending device-code poll (issue 22)
 
 
 def free_port():
@@ -299,7 +303,11 @@ def main():
     workdir = tempfile.mkdtemp(prefix="tessera-bench-", dir=OUT)
     issuer_port = free_port()
     runs = {}
-    server = Tessera(workdir, issuer_port, server_core)
+    # RegisterClient and StartDeviceAuthorization are rate-limited per client address (60 a
+    # minute); the device-poll setup starts thousands of authorizations from loopback.
+    server = Tessera(workdir, issuer_port, server_core,
+                     ["--device-authorizations-per-minute", "10000000",
+                      "--client-registrations-per-minute", "1000"])
     print(f"== Tessera on core {server_core} (pid {server.proc.pid}), load generator on core "
           f"{client_core}; database {workdir}/tessera.db ({info['filesystem']})", flush=True)
     try:
@@ -345,6 +353,19 @@ def main():
             common + closed + ["--scenario", "exchange", "--application-arn", TX_SOURCE,
                                "--redirect-uri", TX_REDIRECT, "--exchange-target-arn", TX_TARGET,
                                "--label", "token exchange"], client_core, results)
+        # The registered client's CreateToken (aws sso login's token calls): its refresh chain,
+        # and the device flow's pending polls, which must write nothing.
+        runs["client_refresh"] = loadgen(
+            common + closed + ["--scenario", "client-refresh",
+                               "--label", "CreateToken refresh (registered client)"],
+            client_core, results)
+        poll_rate = 200 if opts.smoke else 20000
+        runs["device_poll"] = loadgen(
+            common + ["--scenario", "device-poll", "--start-url", DEMO_START_URL,
+                      "--device-codes", str(int(poll_rate * 1.5)), "--rate", str(poll_rate),
+                      "--concurrency", str(users), "--duration", str(seconds),
+                      "--label", f"CreateToken device_code, pending poll, open loop {poll_rate}/s"],
+            client_core, results)
         load_peak_mb = max(r["peak_rss_mb"] for r in runs.values())
     finally:
         server.stop()
@@ -415,6 +436,14 @@ def render(info, micro, runs, server, start_ms, load_peak_mb):
     jwt = runs.get("jwt")
     row("jwt", f"≥ {TARGET_JWT:,}/s", yes(jwt["throughput"] >= TARGET_JWT) if jwt else "–")
     row("exchange", "–", "–")
+    crefresh = runs.get("client_refresh")
+    row("client_refresh", f"≥ {TARGET_REFRESH:,}/s",
+        yes(crefresh["throughput"] >= TARGET_REFRESH) if crefresh else "–")
+    poll = runs.get("device_poll")
+    row("device_poll", f"≤ {TARGET_POLL_CPU_US} µs CPU, no disk write",
+        yes(poll["cpu_us_per_request"] <= TARGET_POLL_CPU_US) + " / " +
+        (yes(poll["server_write_bytes"] == 0) + f" ({poll['server_write_bytes']:,} B)")
+        if poll else "–")
     if peer:
         row("peer", "–", "–")
         lines.append("")

@@ -33,6 +33,9 @@ struct ProcessSample {
   double cpu_seconds = 0;
   double rss_mb = 0;
   double peak_rss_mb = 0;
+  // Bytes the process sent to the storage layer (/proc/<pid>/io write_bytes): what shows that a
+  // request wrote nothing (a pending device-code poll).
+  int64_t write_bytes = 0;
 };
 
 // utime + stime from /proc/<pid>/stat, VmRSS and VmHWM from /proc/<pid>/status.
@@ -56,6 +59,10 @@ bool SampleProcess(int pid, ProcessSample& s) {
   for (std::string line; std::getline(status, line);) {
     if (line.rfind("VmRSS:", 0) == 0) s.rss_mb = std::stod(line.substr(6)) / 1024.0;
     if (line.rfind("VmHWM:", 0) == 0) s.peak_rss_mb = std::stod(line.substr(6)) / 1024.0;
+  }
+  std::ifstream io("/proc/" + std::to_string(pid) + "/io");
+  for (std::string line; std::getline(io, line);) {
+    if (line.rfind("write_bytes:", 0) == 0) s.write_bytes = std::stoll(line.substr(12));
   }
   return true;
 }
@@ -95,7 +102,8 @@ bool ParseArgs(int argc, char** argv, Options& o, std::string& error) {
                                                  {"--exchange-target-arn", &o.exchange_target_arn},
                                                  {"--jwt-audience", &o.jwt_audience},
                                                  {"--jwt-email", &o.jwt_email},
-                                                 {"--seed-file", &o.seed_file}};
+                                                 {"--seed-file", &o.seed_file},
+                                                 {"--start-url", &o.start_url}};
   for (int i = 1; i < argc; ++i) {
     const std::string flag = argv[i];
     if (i + 1 >= argc) {
@@ -120,6 +128,8 @@ bool ParseArgs(int argc, char** argv, Options& o, std::string& error) {
         o.warmup = std::stod(value);
       } else if (flag == "--requests") {
         o.max_requests = std::stoll(value);
+      } else if (flag == "--device-codes") {
+        o.device_codes = std::stoll(value);
       } else if (flag == "--server-pid") {
         o.server_pid = std::stoi(value);
       } else {
@@ -213,8 +223,9 @@ int Run(const Options& o) {
   if (o.server_pid != 0) {
     std::printf(
         "  server: %.2f CPU s = %.1f us/request (%.0f req/s per core); RSS %.1f MB, "
-        "peak %.1f MB\n",
-        cpu, cpu_us, cpu_us > 0 ? 1e6 / cpu_us : 0, after.rss_mb, after.peak_rss_mb);
+        "peak %.1f MB; %lld bytes written to storage\n",
+        cpu, cpu_us, cpu_us > 0 ? 1e6 / cpu_us : 0, after.rss_mb, after.peak_rss_mb,
+        static_cast<long long>(after.write_bytes - before.write_bytes));
   }
   if (!o.json_out.empty()) {
     std::ofstream out(o.json_out, std::ios::app);
@@ -225,12 +236,13 @@ int Run(const Options& o) {
                   "\"throughput\":%.1f,\"p50_ms\":%.3f,\"p90_ms\":%.3f,\"p99_ms\":%.3f,"
                   "\"p999_ms\":%.3f,\"max_ms\":%.3f,\"server_cpu_s\":%.3f,"
                   "\"cpu_us_per_request\":%.1f,\"rss_mb\":%.1f,\"peak_rss_mb\":%.1f,"
-                  "\"generator_cpu_s\":%.3f}\n",
+                  "\"generator_cpu_s\":%.3f,\"server_write_bytes\":%lld}\n",
                   name.c_str(), o.scenario.c_str(), open_loop ? "true" : "false", o.rate,
                   o.concurrency, static_cast<long long>(all.size()), error_json.c_str(), seconds,
                   throughput, Percentile(all, 50), Percentile(all, 90), Percentile(all, 99),
                   Percentile(all, 99.9), all.empty() ? 0 : all.back(), cpu, cpu_us, after.rss_mb,
-                  after.peak_rss_mb, own_cpu);
+                  after.peak_rss_mb, own_cpu,
+                  static_cast<long long>(after.write_bytes - before.write_bytes));
     out << line;
   }
   return error_count == 0 ? 0 : 3;

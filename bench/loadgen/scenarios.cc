@@ -119,7 +119,8 @@ std::string Serialize(const ts::http::Request& req) {
 // Everything that talks to Tessera: signed CreateTokenWithIAM calls and the browser sign-in.
 class TesseraClient {
  public:
-  explicit TesseraClient(const Options& o) : o_(o) {
+  explicit TesseraClient(const Options& o)
+      : o_(o), authorize_client_id_(o.application_arn), authorize_redirect_uri_(o.redirect_uri) {
     cred_.access_key_id = o.access_key_id;
     cred_.secret_access_key = o.secret_access_key;
     host_ = o.host + ":" + std::to_string(o.port);
@@ -136,12 +137,56 @@ class TesseraClient {
     return Serialize(req);
   }
 
+  // An unsigned sso-oidc call (RegisterClient, StartDeviceAuthorization, CreateToken): JSON, no
+  // Authorization header, as the AWS CLI sends them.
+  std::string Unsigned(std::string_view target, const json::object& body) const {
+    const std::string text = json::serialize(body);
+    return "POST " + std::string(target) + " HTTP/1.1\r\nhost: " + host_ +
+           "\r\ncontent-type: application/json\r\ncontent-length: " + std::to_string(text.size()) +
+           "\r\n\r\n" + text;
+  }
+
+  // Registers a public client as `aws sso login` does; its id and secret are kept for the
+  // requests that follow.
+  bool Register(json::object registration, std::string& error) {
+    registration["clientName"] = "tessera-loadgen";
+    registration["clientType"] = "public";
+    Connection c(o_.host, o_.port);
+    HttpResponse r;
+    if (!c.RoundTrip(Unsigned("/client/register", registration), r, error)) return false;
+    if (r.status != 200) return Fail(error, "RegisterClient: " + ErrorType(r) + " " + r.body);
+    client_id_ = Member(r.body, "clientId");
+    client_secret_ = Member(r.body, "clientSecret");
+    if (client_id_.empty() || client_secret_.empty()) {
+      return Fail(error, "RegisterClient answered no clientId or clientSecret: " + r.body);
+    }
+    return true;
+  }
+  const std::string& client_id() const { return client_id_; }
+  const std::string& client_secret() const { return client_secret_; }
+
+  // CreateToken (the registered client's token call), with its id and secret.
+  std::string ClientCreateToken(json::object body) const {
+    body["clientId"] = client_id_;
+    body["clientSecret"] = client_secret_;
+    return Unsigned("/token", body);
+  }
+
+  // From now on /authorize is called for the registered client, with the CLI's parameters
+  // (`scopes`, a loopback redirect URI with a port the registration does not name).
+  void AuthorizeAsClient(std::string redirect_uri, std::string scopes) {
+    authorize_client_id_ = client_id_;
+    authorize_redirect_uri_ = std::move(redirect_uri);
+    authorize_scopes_ = std::move(scopes);
+  }
+
   std::string AuthorizeTarget() const {
     const std::string challenge =
         ts::crypto::Base64UrlEncode(ts::crypto::AsBytes(ts::crypto::Sha256(kVerifier)));
-    std::string t = "/authorize?response_type=code&client_id=" + FormEncode(o_.application_arn) +
-                    "&redirect_uri=" + FormEncode(o_.redirect_uri) +
+    std::string t = "/authorize?response_type=code&client_id=" + FormEncode(authorize_client_id_) +
+                    "&redirect_uri=" + FormEncode(authorize_redirect_uri_) +
                     "&state=loadgen&code_challenge=" + challenge + "&code_challenge_method=S256";
+    if (!authorize_scopes_.empty()) t += "&scopes=" + FormEncode(authorize_scopes_);
     return t;
   }
 
@@ -255,7 +300,17 @@ class TesseraClient {
   ts::sigv4::Credential cred_;
   std::string host_;
   std::string session_cookie_;
+  std::string client_id_, client_secret_;  // after Register
+  std::string authorize_client_id_, authorize_redirect_uri_, authorize_scopes_;
 };
+
+// The words of a space-separated list, as a JSON array.
+json::array Words(std::string_view text) {
+  json::array out;
+  std::istringstream words{std::string(text)};
+  for (std::string w; words >> w;) out.emplace_back(w);
+  return out;
+}
 
 // refresh: each virtual user follows its own rotation chain.
 class RefreshScenario final : public Scenario {
@@ -271,13 +326,8 @@ class RefreshScenario final : public Scenario {
     json::object body{{"clientId", o_.application_arn},
                       {"grantType", "refresh_token"},
                       {"refreshToken", chains_[static_cast<size_t>(user)]}};
-    if (!o_.scope.empty()) {
-      // Downscoping on refresh (e.g. "aws" alone: no ID token to sign).
-      json::array scopes;
-      std::istringstream words(o_.scope);
-      for (std::string w; words >> w;) scopes.emplace_back(w);
-      body["scope"] = std::move(scopes);
-    }
+    // Downscoping on refresh (e.g. "aws" alone: no ID token to sign).
+    if (!o_.scope.empty()) body["scope"] = Words(o_.scope);
     return client_.CreateToken(body);
   }
   std::string OnResponse(int user, const HttpResponse& r) override {
@@ -523,6 +573,121 @@ class OAuthRefreshScenario final : public Scenario {
   std::vector<std::string> chains_;
 };
 
+// client-refresh: CreateToken's refresh_token grant for a client registered as `aws sso login`
+// registers itself; each user follows its own rotation chain. Setup registers the client, signs
+// in at /authorize as the CLI's browser flow does and redeems one code per user with CreateToken.
+class ClientRefreshScenario final : public Scenario {
+ public:
+  explicit ClientRefreshScenario(const Options& o) : o_(o), client_(o) {}
+  bool Setup(int users, int64_t, std::string& error) override {
+    const std::string scopes = o_.scope.empty() ? "sso:account:access" : o_.scope;
+    if (!client_.Register({{"grantTypes", json::array{"authorization_code", "refresh_token"}},
+                           {"redirectUris", json::array{"http://127.0.0.1/oauth/callback"}},
+                           {"scopes", Words(scopes)}},
+                          error)) {
+      return false;
+    }
+    const std::string redirect = "http://127.0.0.1:9/oauth/callback";
+    client_.AuthorizeAsClient(redirect, scopes);
+    std::vector<std::string> codes;
+    if (!client_.CollectCodes(users, codes, error)) return false;
+    Connection c(o_.host, o_.port);
+    for (const std::string& code : codes) {
+      HttpResponse r;
+      if (!c.RoundTrip(client_.ClientCreateToken({{"grantType", "authorization_code"},
+                                                  {"code", code},
+                                                  {"redirectUri", redirect},
+                                                  {"codeVerifier", kVerifier}}),
+                       r, error)) {
+        return false;
+      }
+      if (r.status != 200) return Fail(error, "CreateToken: " + ErrorType(r) + " " + r.body);
+      chains_.push_back(Member(r.body, "refreshToken"));
+      if (chains_.back().empty()) return Fail(error, "CreateToken gave no refreshToken");
+    }
+    return true;
+  }
+  std::string NextRequest(int user) override {
+    return client_.ClientCreateToken(
+        {{"grantType", "refresh_token"}, {"refreshToken", chains_[static_cast<size_t>(user)]}});
+  }
+  std::string OnResponse(int user, const HttpResponse& r) override {
+    if (r.status != 200) return ErrorType(r);
+    std::string next = Member(r.body, "refreshToken");
+    if (next.empty() || Member(r.body, "accessToken").empty()) return "MalformedResponse";
+    chains_[static_cast<size_t>(user)] = std::move(next);
+    return "";
+  }
+
+ private:
+  const Options& o_;
+  TesseraClient client_;
+  std::vector<std::string> chains_;
+};
+
+// device-poll: the device flow's polling while the user has not approved yet, as the AWS CLI
+// polls: CreateToken with the device_code grant, answered AuthorizationPendingException (the
+// expected answer, counted as a success; anything else is an error). Setup registers a client and
+// starts --device-codes authorizations; the requests go round all of them in turn, whichever
+// connection sends them (the open loop hands most requests to the connection idle last), so a
+// code is polled no faster than its interval (1 s) while the rate stays below their number a
+// second.
+class DevicePollScenario final : public Scenario {
+ public:
+  explicit DevicePollScenario(const Options& o) : o_(o), client_(o) {}
+  bool Setup(int users, int64_t, std::string& error) override {
+    if (o_.start_url.empty()) return Fail(error, "device-poll needs --start-url");
+    if (!client_.Register({}, error)) return false;
+    const int64_t total = std::max<int64_t>(users, o_.device_codes);
+    std::vector<std::string> codes(static_cast<size_t>(total));
+    std::mutex mu;
+    std::string first_error;
+    std::vector<std::thread> starters;
+    constexpr int kThreads = 16;  // so the starts share group commits
+    for (int t = 0; t < kThreads; ++t) {
+      starters.emplace_back([&, t] {
+        Connection c(o_.host, o_.port);
+        HttpResponse r;
+        std::string err;
+        for (int64_t i = t; i < total; i += kThreads) {
+          const std::string request =
+              client_.Unsigned("/device_authorization", {{"clientId", client_.client_id()},
+                                                         {"clientSecret", client_.client_secret()},
+                                                         {"startUrl", o_.start_url}});
+          if (!c.RoundTrip(request, r, err) || r.status != 200 ||
+              Member(r.body, "deviceCode").empty()) {
+            std::lock_guard<std::mutex> lock(mu);
+            if (first_error.empty()) {
+              first_error =
+                  err.empty() ? "StartDeviceAuthorization: " + ErrorType(r) + " " + r.body : err;
+            }
+            return;
+          }
+          codes[static_cast<size_t>(i)] = Member(r.body, "deviceCode");
+        }
+      });
+    }
+    for (auto& s : starters) s.join();
+    if (!first_error.empty()) return Fail(error, first_error);
+    for (const std::string& code : codes) {
+      polls_.push_back(client_.ClientCreateToken(
+          {{"grantType", "urn:ietf:params:oauth:grant-type:device_code"}, {"deviceCode", code}}));
+    }
+    return true;
+  }
+  std::string NextRequest(int) override { return polls_[next_.fetch_add(1) % polls_.size()]; }
+  std::string OnResponse(int, const HttpResponse& r) override {
+    const std::string type = ErrorType(r);
+    return type == "AuthorizationPendingException" ? "" : type;
+  }
+
+ private:
+  const Options& o_;
+  TesseraClient client_;
+  std::vector<std::string> polls_;  // one prepared poll request per device code
+  std::atomic<size_t> next_{0};
+};
+
 }  // namespace
 
 std::unique_ptr<Scenario> MakeScenario(const Options& o, std::string& error) {
@@ -531,7 +696,10 @@ std::unique_ptr<Scenario> MakeScenario(const Options& o, std::string& error) {
   if (o.scenario == "exchange") return std::make_unique<ExchangeScenario>(o);
   if (o.scenario == "jwt") return std::make_unique<JwtScenario>(o);
   if (o.scenario == "oauth-refresh") return std::make_unique<OAuthRefreshScenario>(o);
-  error = "unknown scenario '" + o.scenario + "' (refresh, code, jwt, exchange, oauth-refresh)";
+  if (o.scenario == "client-refresh") return std::make_unique<ClientRefreshScenario>(o);
+  if (o.scenario == "device-poll") return std::make_unique<DevicePollScenario>(o);
+  error = "unknown scenario '" + o.scenario +
+          "' (refresh, code, jwt, exchange, oauth-refresh, client-refresh, device-poll)";
   return nullptr;
 }
 

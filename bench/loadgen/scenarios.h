@@ -17,7 +17,8 @@
 namespace loadgen {
 
 struct Options {
-  std::string scenario;  // refresh | code | jwt | exchange | oauth-refresh
+  // refresh | code | jwt | exchange | oauth-refresh | client-refresh | device-poll
+  std::string scenario;
   std::string host = "127.0.0.1";
   uint16_t port = 8080;
   int concurrency = 32;      // virtual users = connections
@@ -43,6 +44,10 @@ struct Options {
   uint16_t issuer_port = 0;
   std::string jwt_audience;
   std::string jwt_email;
+
+  // device-poll: the instance's start URL and how many device authorizations to poll.
+  std::string start_url;
+  int64_t device_codes = 0;
 
   // The OAuth peer (oidc-provider): the seed file its launcher wrote.
   std::string seed_file;

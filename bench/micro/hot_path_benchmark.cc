@@ -26,6 +26,7 @@
 #include "ts/crypto/encoding.h"
 #include "ts/crypto/random.h"
 #include "ts/http/message.h"
+#include "ts/oauth/public_clients.h"
 #include "ts/server/app.h"
 #include "ts/server/config.h"
 #include "ts/sigv4/credential.h"
@@ -351,6 +352,168 @@ void BM_CreateTokenWithIamRefresh(benchmark::State& state) {
   }
 }
 BENCHMARK(BM_CreateTokenWithIamRefresh)->MeasureProcessCPUTime()->UseRealTime();
+
+// --- a registered client's CreateToken (docs/design/public-clients.md) ---
+
+// A Tessera serving the demo with a registered client, on `clock`.
+struct ClientBench {
+  std::unique_ptr<server::Tessera> app;
+  std::string client_id;
+  std::string client_secret;
+  std::string error;  // non-empty: setting up failed
+
+  http::Response Post(const std::string& path, const boost::json::object& body) const {
+    http::Request req;
+    req.method = "POST";
+    req.target = path;
+    req.headers = {{"host", "127.0.0.1:8080"}, {"content-type", "application/json"}};
+    req.remote_address = "127.0.0.1";
+    req.body = boost::json::serialize(body);
+    return app->Handle(req);
+  }
+  // StartDeviceAuthorization: the device code and the user code.
+  std::pair<std::string, std::string> StartDevice() const {
+    http::Response r =
+        Post("/device_authorization", {{"clientId", client_id},
+                                       {"clientSecret", client_secret},
+                                       {"startUrl", "https://d-3333333333.awsapps.com/start"}});
+    if (r.status != 200) return {};
+    auto o = boost::json::parse(r.body).as_object();
+    return {std::string(o.at("deviceCode").as_string()), std::string(o.at("userCode").as_string())};
+  }
+  http::Response Poll(const std::string& device_code) const {
+    return Post("/token", {{"clientId", client_id},
+                           {"clientSecret", client_secret},
+                           {"grantType", "urn:ietf:params:oauth:grant-type:device_code"},
+                           {"deviceCode", device_code}});
+  }
+};
+
+std::unique_ptr<ClientBench> MakeClientBench(const std::string& name, ClockPtr clock) {
+  auto bench = std::make_unique<ClientBench>();
+  server::ServerConfig config;
+  config.demo = true;
+  config.db_path = ScratchDir() + "/" + name + ".db";
+  config.master_key_env = std::string(64, '1');
+  config.root_access_key_id = kKeyId;
+  config.root_secret_key = kSecret;
+  config.demo_password = "benchmark password";
+  config.device_authorizations_per_minute = 0;
+  std::vector<std::string> notices;
+  auto app = server::Tessera::Create(config, "http://127.0.0.1:8080", std::move(clock), &notices);
+  if (!app.ok()) {
+    bench->error = std::string(app.status().message());
+    return bench;
+  }
+  bench->app = std::move(*app);
+  http::Response r = bench->Post(
+      "/client/register",
+      {{"clientName", "bench"}, {"clientType", "public"}, {"scopes", {"sso:account:access"}}});
+  if (r.status != 200) {
+    bench->error = r.body;
+    return bench;
+  }
+  auto o = boost::json::parse(r.body).as_object();
+  bench->client_id = std::string(o.at("clientId").as_string());
+  bench->client_secret = std::string(o.at("clientSecret").as_string());
+  return bench;
+}
+
+// The refresh_token grant of a registered client (the AWS CLI's cached token refreshed by
+// botocore's SSOTokenProvider) through Tessera::Handle: client authentication, the durable
+// rotation, the access token's signature and the JSON response.
+void BM_CreateTokenRefresh(benchmark::State& state) {
+  static auto clock = std::make_shared<SystemClock>();
+  static std::unique_ptr<ClientBench> bench = MakeClientBench("client-refresh", clock);
+  if (!bench->error.empty()) {
+    state.SkipWithError(bench->error.c_str());
+    return;
+  }
+  // The device flow, approved as the verification page does, for a first refresh token.
+  auto [device_code, user_code] = bench->StartDevice();
+  auto store = bench->app->store();
+  auto user = store->GetUserByName("demo");
+  const int64_t now = clock->NowUnixSeconds();
+  if (!user.ok() || !store
+                         ->DecideDeviceAuthorization(oauth::UserCodeHash(user_code), true,
+                                                     user->user_id, "bench", now, now)
+                         .ok()) {
+    state.SkipWithError("cannot approve the device code");
+    return;
+  }
+  http::Response first = bench->Poll(device_code);
+  if (first.status != 200) {
+    state.SkipWithError(first.body.c_str());
+    return;
+  }
+  std::string refresh(boost::json::parse(first.body).as_object().at("refreshToken").as_string());
+  for (auto _ : state) {
+    http::Response resp = bench->Post("/token", {{"clientId", bench->client_id},
+                                                 {"clientSecret", bench->client_secret},
+                                                 {"grantType", "refresh_token"},
+                                                 {"refreshToken", refresh}});
+    if (resp.status != 200) {
+      state.SkipWithError(resp.body.c_str());
+      break;
+    }
+    state.PauseTiming();
+    refresh = std::string(boost::json::parse(resp.body).as_object().at("refreshToken").as_string());
+    state.ResumeTiming();
+  }
+}
+BENCHMARK(BM_CreateTokenRefresh)->MeasureProcessCPUTime()->UseRealTime();
+
+// A device-code poll while the user has not decided, through Tessera::Handle: client
+// authentication (cached), one read of the authorization, no write, the modeled error. The
+// clock moves a second between polls, as the CLI's would (a faster poll is the next benchmark).
+void BM_CreateTokenPendingPoll(benchmark::State& state) {
+  static auto clock = std::make_shared<FakeClock>(SystemClock().NowUnixSeconds());
+  static std::unique_ptr<ClientBench> bench = MakeClientBench("client-poll", clock);
+  if (!bench->error.empty()) {
+    state.SkipWithError(bench->error.c_str());
+    return;
+  }
+  std::string device_code;
+  int polls_of_this_code = 0;
+  for (auto _ : state) {
+    state.PauseTiming();
+    clock->Advance(std::chrono::milliseconds(1001));
+    // A new code before this one expires (600 s).
+    if (device_code.empty() || ++polls_of_this_code == 500) {
+      device_code = bench->StartDevice().first;
+      polls_of_this_code = 0;
+    }
+    state.ResumeTiming();
+    http::Response resp = bench->Poll(device_code);
+    if (resp.status != 400 ||
+        !resp.FindHeader("x-amzn-ErrorType")->starts_with("AuthorizationPendingException")) {
+      state.SkipWithError(resp.body.c_str());
+      break;
+    }
+  }
+}
+BENCHMARK(BM_CreateTokenPendingPoll)->MeasureProcessCPUTime()->UseRealTime();
+
+// The same poll repeated at once: SlowDownException from the in-memory table, no read.
+void BM_CreateTokenSlowDownPoll(benchmark::State& state) {
+  static auto clock = std::make_shared<FakeClock>(SystemClock().NowUnixSeconds());
+  static std::unique_ptr<ClientBench> bench = MakeClientBench("client-storm", clock);
+  if (!bench->error.empty()) {
+    state.SkipWithError(bench->error.c_str());
+    return;
+  }
+  const std::string device_code = bench->StartDevice().first;
+  bench->Poll(device_code);  // pending: recorded
+  for (auto _ : state) {
+    http::Response resp = bench->Poll(device_code);
+    if (resp.status != 400 ||
+        !resp.FindHeader("x-amzn-ErrorType")->starts_with("SlowDownException")) {
+      state.SkipWithError(resp.body.c_str());
+      break;
+    }
+  }
+}
+BENCHMARK(BM_CreateTokenSlowDownPoll)->MeasureProcessCPUTime()->UseRealTime();
 
 }  // namespace
 

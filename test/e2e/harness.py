@@ -330,6 +330,42 @@ class Browser:
         return parse_redirect(headers["Location"])
 
 
+def page(browser, method, path, fields=None):
+    """A request through the scripted browser; returns (status, headers, body, form)."""
+    body = None
+    headers = None
+    if fields is not None:
+        body = urllib.parse.urlencode(fields)
+        headers = {"Origin": browser.server.public_url}
+    status, response_headers, text = browser.request(method, path, body, headers)
+    form = _FormParser()
+    form.feed(text)
+    return status, response_headers, text, form
+
+
+def decide_on_device_page(server, device, decision, username="demo", password=DEMO_PASSWORD,
+                          on_consent=None):
+    """What a user does on the device verification page (RFC 8628 §3.3): opens
+    verificationUriComplete, confirms the user code, signs in and approves or denies
+    (`decision` "approve" or "deny"). `on_consent(body)` sees the consent page. Returns the last
+    page's (status, body): the sign-in's when it failed, else the decision's."""
+    browser = Browser(server)
+    complete = urllib.parse.urlsplit(device["verificationUriComplete"])
+    status, _, body, form = page(browser, "GET", complete.path + "?" + complete.query)
+    assert status == 200 and f'value="{device["userCode"]}"' in body, (status, body)
+    status, _, body, form = page(browser, "POST", "/device",
+                                 {**form.inputs, "user_code": device["userCode"]})
+    assert status == 200 and form.inputs.get("step") == "signin", (status, body)
+    status, _, body, form = page(browser, "POST", "/device",
+                                 {**form.inputs, "username": username, "password": password})
+    if status != 200:
+        return status, body
+    if on_consent is not None:
+        on_consent(body)
+    status, _, body, _ = page(browser, "POST", "/device", {**form.inputs, "decision": decision})
+    return status, body
+
+
 def parse_redirect(location):
     parts = urllib.parse.urlsplit(location)
     q = dict(urllib.parse.parse_qsl(parts.query))

@@ -543,6 +543,7 @@ class DiscoveryTest(AuthorizeTestBase):
         self.assertEqual(d["id_token_signing_alg_values_supported"], ["ES256"])
         self.assertEqual(d["grant_types_supported"],
                          ["authorization_code", "refresh_token",
+                          "urn:ietf:params:oauth:grant-type:device_code",
                           "urn:ietf:params:oauth:grant-type:jwt-bearer",
                           "urn:ietf:params:oauth:grant-type:token-exchange"])
         self.assertIn("openid", d["scopes_supported"])

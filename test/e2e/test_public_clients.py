@@ -3,8 +3,9 @@ and CreateToken (docs/design/public-clients.md), as the AWS CLI's device flow ca
 every modeled error asserted by its class, hostile input, and the RFC 6749 form front end of
 /token for standard OAuth clients.
 
-Until the device verification page is in place, a user code is approved the way the page
-approves it: in the store (approve()).
+The user approves or denies on the device verification page (approve()); the database is
+read to count what was stored, and written only to age a registration or an authorization
+(expiry).
 """
 import base64
 import hashlib
@@ -43,21 +44,11 @@ def db(server):
     return conn
 
 
-def approve(server, user_code, approve=True, user_name="demo"):
-    """What the verification page does once the user decides: ClientStore's
-    DecideDeviceAuthorization, a compare-and-set on a pending, unexpired authorization."""
-    now = int(time.time())
-    with db(server) as conn:
-        (user_id,) = conn.execute("SELECT user_id FROM users WHERE user_name = ?",
-                                  (user_name,)).fetchone()
-        changed = conn.execute(
-            "UPDATE device_authorizations SET status = ?, user_id = ?, session_hash = ?, "
-            "auth_time = ?, decided_at = ? WHERE user_code_hash = ? AND status = 'PENDING'",
-            ("APPROVED" if approve else "DENIED", user_id if approve else "",
-             "e2e-session" if approve else "", now if approve else 0, now,
-             user_code_hash(user_code))).rowcount
-    if changed != 1:
-        raise AssertionError(f"no pending authorization for {user_code}")
+def approve(server, device, allow=True):
+    """The demo user decides on the device verification page."""
+    status, body = harness.decide_on_device_page(server, device, "approve" if allow else "deny")
+    if status != 200:
+        raise AssertionError(f"the verification page answered {status}: {body}")
 
 
 def raw_post(server, path, body, headers=None, source="127.0.0.1"):
@@ -121,7 +112,7 @@ class PublicClientsBase(unittest.TestCase):
         """The AWS CLI's device flow, the user approving at once; returns (client, tokens)."""
         client = client or self.register(**kw)
         device = self.start(client)
-        approve(self.server, device["userCode"])
+        approve(self.server, device)
         return client, self.poll(client, device)
 
     def live_clients(self):
@@ -283,13 +274,14 @@ class ClientAuthenticationTest(PublicClientsBase):
             self.assert_error(e, "InvalidClientException", "invalid_client", "Invalid client",
                               status=401)
             answers.append(e.exception.response["error_description"])
+        # An expired secret: a registration's expiry moved into the past before the server
+        # first read it (registrations never change, so the server keeps what it read).
+        expired = self.register()
         with db(self.server) as conn:
             conn.execute("UPDATE registered_clients SET secret_expires_at = ? "
-                         "WHERE client_id = ?", (int(time.time()) - 1, client["clientId"]))
-        fresh = oidc(self.server)  # the server's client cache lasts a second at most
-        time.sleep(1.1)
-        with self.assertRaises(fresh.exceptions.InvalidClientException) as e:
-            self.start(client)
+                         "WHERE client_id = ?", (int(time.time()) - 1, expired["clientId"]))
+        with self.assertRaises(self.oidc.exceptions.InvalidClientException) as e:
+            self.start(expired)
         answers.append(e.exception.response["error_description"])
         self.assertEqual(len(set(answers)), 1, answers)
 
@@ -341,7 +333,7 @@ class DeviceFlowTest(PublicClientsBase):
         with self.assertRaises(self.oidc.exceptions.SlowDownException) as e:
             self.poll(client, device)
         self.assert_error(e, "SlowDownException", "slow_down", "interval")
-        approve(self.server, device["userCode"])
+        approve(self.server, device)
         time.sleep(device["interval"] + 0.1)
         tokens = self.poll(client, device)
         self.assertEqual(tokens["tokenType"], "Bearer")
@@ -382,7 +374,7 @@ class DeviceFlowTest(PublicClientsBase):
     def test_denied_expired_and_foreign_device_codes(self):
         client = self.register()
         denied = self.start(client)
-        approve(self.server, denied["userCode"], approve=False)
+        approve(self.server, denied, allow=False)
         with self.assertRaises(self.oidc.exceptions.AccessDeniedException) as e:
             self.poll(client, denied)
         self.assert_error(e, "AccessDeniedException", "access_denied", "denied")
@@ -406,7 +398,7 @@ class DeviceFlowTest(PublicClientsBase):
     def test_scope_narrows_within_the_registration(self):
         client = self.register(scopes=["sso:account:access", "codewhisperer:completions"])
         device = self.start(client)
-        approve(self.server, device["userCode"])
+        approve(self.server, device)
         with self.assertRaises(self.oidc.exceptions.InvalidScopeException) as e:
             self.poll(client, device, scope=["openid"])
         self.assert_error(e, "InvalidScopeException", "invalid_scope", "Scope 'openid'")

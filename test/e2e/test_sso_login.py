@@ -11,6 +11,7 @@ js/sso_login.test.mjs drives the same pages with headless Chromium.
 """
 import http.server
 import threading
+import time
 import unittest
 import urllib.parse
 import urllib.request
@@ -69,19 +70,6 @@ class CallbackServer:
         self.httpd.server_close()
 
 
-def page(browser, method, path, fields=None):
-    """A request through the scripted browser; returns (status, headers, body, form)."""
-    body = None
-    headers = None
-    if fields is not None:
-        body = urllib.parse.urlencode(fields)
-        headers = {"Origin": browser.server.public_url}
-    status, response_headers, text = browser.request(method, path, body, headers)
-    form = harness._FormParser()
-    form.feed(text)
-    return status, response_headers, text, form
-
-
 class BrowserFlowTest(unittest.TestCase):
     @classmethod
     def setUpClass(cls):
@@ -116,7 +104,7 @@ class BrowserFlowTest(unittest.TestCase):
         verifier, challenge = harness.pkce_pair()
         state = str(uuid.uuid4())
         browser = harness.Browser(self.server)
-        status, _, body, form = page(browser, "GET", self.authorize_path(
+        status, _, body, form = harness.page(browser, "GET", self.authorize_path(
             registration, callback.redirect_uri, challenge, state))
         self.assertEqual(status, 200, body)
         self.assertIn("botocore-client-e2e", body)
@@ -163,7 +151,7 @@ class BrowserFlowTest(unittest.TestCase):
         _, challenge = harness.pkce_pair()
         for uri in ("http://127.0.0.1:5000/other/callback", "http://localhost:5000/oauth/callback",
                     "https://127.0.0.1:5000/oauth/callback"):
-            status, headers, body, _ = page(harness.Browser(self.server), "GET",
+            status, headers, body, _ = harness.page(harness.Browser(self.server), "GET",
                                             self.authorize_path(registration, uri, challenge, "s"))
             self.assertEqual(status, 400, uri)
             self.assertIsNone(headers.get("Location"))
@@ -206,31 +194,30 @@ class DeviceFlowTest(unittest.TestCase):
         return registration, device
 
     def poll(self, registration, device):
-        return self.oidc.create_token(
-            clientId=registration["clientId"], clientSecret=registration["clientSecret"],
-            grantType=DEVICE_GRANT, deviceCode=device["deviceCode"])
+        """One CreateToken poll, `interval` seconds after the previous answer, as the CLI
+        sleeps between polls."""
+        last = getattr(self, "_last_answer", 0.0)
+        time.sleep(max(0.0, last + device["interval"] - time.monotonic()))
+        try:
+            return self.oidc.create_token(
+                clientId=registration["clientId"], clientSecret=registration["clientSecret"],
+                grantType=DEVICE_GRANT, deviceCode=device["deviceCode"])
+        finally:
+            self._last_answer = time.monotonic()
 
-    def through_the_page(self, device, decision, user="demo", password=harness.DEMO_PASSWORD):
-        """The user opens verificationUriComplete, confirms the code, signs in and decides.
-        Returns the final page (status, body)."""
-        browser = harness.Browser(self.server)
-        complete = urllib.parse.urlsplit(device["verificationUriComplete"])
-        status, _, body, form = page(browser, "GET", complete.path + "?" + complete.query)
-        self.assertEqual(status, 200, body)
-        self.assertIn(f'value="{device["userCode"]}"', body)
-        status, _, body, form = page(browser, "POST", "/device",
-                                     {**form.inputs, "user_code": device["userCode"]})
-        self.assertEqual(status, 200, body)
-        self.assertEqual(form.inputs["step"], "signin")
-        status, _, body, form = page(browser, "POST", "/device",
-                                     {**form.inputs, "username": user, "password": password})
-        if status != 200:
-            return status, body
-        self.assertIn("botocore-client-device", body)
-        self.assertIn("<li>sso:account:access</li>", body)
-        status, _, body, _ = page(browser, "POST", "/device",
-                                  {**form.inputs, "decision": decision})
-        return status, body
+    def through_the_page(self, device, decision, user="demo", password=harness.DEMO_PASSWORD,
+                         scopes=()):
+        """The user opens verificationUriComplete, confirms the code, signs in and decides; the
+        consent page names the client and the registered `scopes`. Returns the final page
+        (status, body)."""
+        def consent(body):
+            self.assertIn("botocore-client-device", body)
+            for scope in scopes:
+                self.assertIn(f"<li>{scope}</li>", body)
+            if not scopes:
+                self.assertIn("no scopes", body)
+        return harness.decide_on_device_page(self.server, device, decision, user, password,
+                                             on_consent=consent)
 
     def test_aws_sso_login_device_flow(self):
         registration, device = self.start(scopes=["sso:account:access"])
@@ -240,9 +227,11 @@ class DeviceFlowTest(unittest.TestCase):
         # The CLI polls every `interval` seconds; pending until the user approves.
         with self.assertRaises(self.oidc.exceptions.AuthorizationPendingException):
             self.poll(registration, device)
-        status, body = self.through_the_page(device, "approve")
+        status, body = self.through_the_page(device, "approve", scopes=["sso:account:access"])
         self.assertEqual(status, 200, body)
         self.assertIn("You may return to your device.", body)
+        # The CLI waits `interval` between polls (a faster poll is told to slow down).
+        time.sleep(device["interval"])
         tokens = self.poll(registration, device)
         self.assertEqual(tokens["tokenType"], "Bearer")
         self.assertTrue(tokens["accessToken"])
@@ -287,15 +276,15 @@ class UserCodeGuessingTest(unittest.TestCase):
             clientId=registration["clientId"], clientSecret=registration["clientSecret"],
             startUrl=START_URL)
         browser = harness.Browser(self.server)
-        status, _, _, form = page(browser, "GET", "/device")
+        status, _, _, form = harness.page(browser, "GET", "/device")
         self.assertEqual(status, 200)
         for i in range(10):
-            status, _, body, form = page(browser, "POST", "/device",
+            status, _, body, form = harness.page(browser, "POST", "/device",
                                          {**form.inputs, "user_code": f"BCDF-GH{'JKLMNPQRST'[i]}Z"})
             self.assertEqual(status, 400, body)
             self.assertIn("That code is not valid or has expired", form.alert)
         # Now even the right code is refused from this address.
-        status, _, body, form = page(browser, "POST", "/device",
+        status, _, body, form = harness.page(browser, "POST", "/device",
                                      {**form.inputs, "user_code": device["userCode"]})
         self.assertEqual(status, 429, body)
         self.assertIn("Too many incorrect codes", form.alert)

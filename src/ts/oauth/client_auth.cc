@@ -3,9 +3,11 @@
 #include <algorithm>
 #include <utility>
 
+#include "ts/common/ascii.h"
 #include "ts/crypto/digest.h"
 #include "ts/crypto/encoding.h"
 #include "ts/crypto/random.h"
+#include "ts/http/message.h"
 #include "ts/oauth/errors.h"
 #include "ts/tokens/token_minter.h"
 
@@ -96,6 +98,51 @@ StatusOr<std::shared_ptr<const storage::RegisteredClient>> ClientAuthenticator::
     slots_[client_id] = Slot{client, now};
   }
   return client;
+}
+
+StatusOr<ClientCredentials> ParseBasicCredentials(std::string_view authorization) {
+  const size_t space = authorization.find(' ');
+  if (space == std::string_view::npos || AsciiLower(authorization.substr(0, space)) != "basic") {
+    return InvalidClient(
+        "Unsupported Authorization scheme: authenticate with HTTP Basic (client_secret_basic) "
+        "or client_id and client_secret in the body (client_secret_post)");
+  }
+  std::string_view encoded = authorization.substr(space + 1);
+  while (!encoded.empty() && encoded.front() == ' ') encoded.remove_prefix(1);
+  std::optional<std::string> decoded = crypto::Base64Decode(encoded);
+  const size_t colon = decoded.has_value() ? decoded->find(':') : std::string::npos;
+  if (colon == std::string::npos) return InvalidClient("Malformed HTTP Basic credentials");
+  std::optional<std::string> id =
+      http::PercentDecode(std::string_view(*decoded).substr(0, colon), true);
+  std::optional<std::string> secret =
+      http::PercentDecode(std::string_view(*decoded).substr(colon + 1), true);
+  if (!id.has_value() || !secret.has_value()) {
+    return InvalidClient("Malformed HTTP Basic credentials");
+  }
+  return ClientCredentials{std::move(*id), std::move(*secret)};
+}
+
+StatusOr<ClientCredentials> ReadClientCredentials(std::optional<std::string_view> authorization,
+                                                  std::string_view form_client_id,
+                                                  std::string_view form_client_secret) {
+  if (!authorization.has_value()) {
+    if (form_client_id.empty() || form_client_secret.empty()) {
+      return InvalidClient(
+          "Client authentication is required: HTTP Basic (client_secret_basic) or client_id "
+          "and client_secret in the body (client_secret_post)");
+    }
+    return ClientCredentials{std::string(form_client_id), std::string(form_client_secret)};
+  }
+  auto basic = ParseBasicCredentials(*authorization);
+  if (!basic.ok()) return basic.status();
+  if (!form_client_secret.empty()) {
+    return InvalidRequest(
+        "The client authenticated twice (HTTP Basic and client_secret); use one method");
+  }
+  if (!form_client_id.empty() && form_client_id != basic->client_id) {
+    return InvalidRequest("client_id differs from the HTTP Basic user name");
+  }
+  return basic;
 }
 
 }  // namespace ts::oauth

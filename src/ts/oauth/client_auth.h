@@ -31,6 +31,24 @@ std::optional<std::string> RegionOfClientId(std::string_view client_id);
 // TokenMinter::Hash.
 std::string NewClientSecret();
 
+// A client's id and secret as a request presents them.
+struct ClientCredentials {
+  std::string client_id;
+  std::string secret;
+};
+
+// RFC 6749 §2.3.1 HTTP Basic: "Basic " base64(urlencode(id) ":" urlencode(secret)).
+// InvalidClientException for another scheme or malformed credentials.
+StatusOr<ClientCredentials> ParseBasicCredentials(std::string_view authorization);
+
+// The credentials of a form post (RFC 7662, RFC 7009): HTTP Basic (client_secret_basic) or the
+// form's client_id and client_secret (client_secret_post), not both. What ParseBasicCredentials
+// refuses; InvalidRequestException for both methods at once or a client_id that differs from
+// Basic's; InvalidClientException when there are none.
+StatusOr<ClientCredentials> ReadClientCredentials(std::optional<std::string_view> authorization,
+                                                  std::string_view form_client_id,
+                                                  std::string_view form_client_secret);
+
 // The message of every failed client authentication, whatever failed (no oracle).
 inline constexpr std::string_view kInvalidClientMessage =
     "Invalid client: the client id and secret do not identify a registered client (unknown, "

@@ -200,6 +200,36 @@ StatusOr<std::string> TokenIntrospection::Revoke(const Caller& caller,
   return kOk;
 }
 
+StatusOr<std::string> TokenIntrospection::IntrospectForClient(const std::string& client_id,
+                                                              std::string_view token) const {
+  Request req;
+  req.client_id = client_id;
+  req.token = std::string(token);
+  const int64_t now = clock_->NowUnixSeconds();
+  if (req.token.starts_with("tsrt_")) return IntrospectRefresh(req, now);
+  return IntrospectAccess(req, now);
+}
+
+Status TokenIntrospection::RevokeForClient(const std::string& client_id,
+                                           std::string_view token) const {
+  const int64_t now = clock_->NowUnixSeconds();
+  if (token.starts_with("tsrt_")) {
+    auto found = storage_.grants->GetRefreshToken(tokens::TokenMinter::RefreshTokenKey(token));
+    if (!found.ok()) {
+      if (found.status().code() == StatusCode::kNotFound) return OkStatus();
+      return found.status();
+    }
+    // Not this client's: nothing changes, and the answer says nothing (see the header).
+    if (found->family.application_arn != client_id) return OkStatus();
+    Status s = storage_.grants->RevokeFamily(found->family.family_id, now);
+    if (!s.ok() && s.code() != StatusCode::kNotFound) return s;
+    return OkStatus();
+  }
+  auto claims = minter_->VerifyAccessToken(token, now);
+  if (!claims.ok() || claims->client_id != client_id) return OkStatus();
+  return storage_.grants->RevokeAccessToken(claims->token_id, claims->expires_at);
+}
+
 StatusOr<std::string> TokenIntrospection::ReadIdentityContext(const Caller& caller,
                                                               std::string_view body) const {
   TS_ASSIGN_OR_RETURN(Request req, ParseBody(body, "identityContext"));

@@ -52,6 +52,15 @@ class TokenIntrospection {
   // expired and whose user still exists; {"active":false} otherwise. Errors as Introspect.
   StatusOr<std::string> ReadIdentityContext(const Caller& caller, std::string_view body) const;
 
+  // RFC 7662 and RFC 7009 for a registered client that has authenticated with its secret
+  // (client_auth.h), `token` from its form post. IntrospectForClient answers as Introspect does
+  // for the client's own tokens; RevokeForClient revokes them as Revoke does. Another client's
+  // or an application's token is {"active":false} and is left alone: a client learns nothing
+  // about tokens that are not its own. Internal on store failures only.
+  StatusOr<std::string> IntrospectForClient(const std::string& client_id,
+                                            std::string_view token) const;
+  Status RevokeForClient(const std::string& client_id, std::string_view token) const;
+
   struct Request;  // defined in the .cc
 
  private:

@@ -53,6 +53,13 @@ class PublicClientService::PollTable {
     return too_soon;
   }
 
+  // Drops a device code whose authorization is no longer pending: its next poll reads the
+  // answer (tokens, denied, expired, used) instead of being told to slow down.
+  void Forget(const std::string& code_hash) {
+    std::lock_guard<std::mutex> lock(mu_);
+    last_poll_.erase(code_hash);
+  }
+
   // Records a poll of a pending authorization; false when there is no room for it.
   bool Record(const std::string& code_hash, int64_t now_micros) {
     std::lock_guard<std::mutex> lock(mu_);
@@ -147,37 +154,18 @@ constexpr FormParameter kFormParameters[] = {
     {"client_secret", &ClientTokenRequest::client_secret},
 };
 
-// RFC 6749 §2.3.1: "Basic " base64(urlencode(id) ":" urlencode(secret)).
+// HTTP Basic credentials (client_auth.h) into `req`, unless the body authenticated too.
 Status ReadBasicCredentials(std::string_view authorization, ClientTokenRequest& req) {
-  const size_t space = authorization.find(' ');
-  if (space == std::string_view::npos || AsciiLower(authorization.substr(0, space)) != "basic") {
-    return InvalidClient(
-        "Unsupported Authorization scheme: authenticate with HTTP Basic (client_secret_basic) "
-        "or client_id and client_secret in the body (client_secret_post)");
-  }
-  std::string_view encoded = authorization.substr(space + 1);
-  while (!encoded.empty() && encoded.front() == ' ') encoded.remove_prefix(1);
-  std::optional<std::string> decoded = crypto::Base64Decode(encoded);
-  const size_t colon = decoded.has_value() ? decoded->find(':') : std::string::npos;
-  if (colon == std::string::npos) {
-    return InvalidClient("Malformed HTTP Basic credentials");
-  }
-  std::optional<std::string> id =
-      http::PercentDecode(std::string_view(*decoded).substr(0, colon), true);
-  std::optional<std::string> secret =
-      http::PercentDecode(std::string_view(*decoded).substr(colon + 1), true);
-  if (!id.has_value() || !secret.has_value()) {
-    return InvalidClient("Malformed HTTP Basic credentials");
-  }
+  TS_ASSIGN_OR_RETURN(ClientCredentials basic, ParseBasicCredentials(authorization));
   if (!req.client_secret.empty()) {
     return InvalidRequest(
         "The client authenticated twice (HTTP Basic and client_secret); use one method");
   }
-  if (!req.client_id.empty() && req.client_id != *id) {
+  if (!req.client_id.empty() && req.client_id != basic.client_id) {
     return InvalidRequest("client_id differs from the HTTP Basic user name");
   }
-  req.client_id = std::move(*id);
-  req.client_secret = std::move(*secret);
+  req.client_id = std::move(basic.client_id);
+  req.client_secret = std::move(basic.secret);
   return OkStatus();
 }
 
@@ -346,6 +334,7 @@ StatusOr<std::string> PublicClientService::StartDeviceAuthorization(
     return UnauthorizedClient("The client is not registered for grant type " +
                               std::string(kGrantDeviceCode));
   }
+  TS_RETURN_IF_ERROR(Entitled(*client).status());
   if (!IsOwnStartUrl(req.start_url)) {
     return InvalidRequest("startUrl is not this instance's: use https://" +
                           minter_->instance().identity_store_id + ".awsapps.com/start or " +
@@ -397,19 +386,23 @@ StatusOr<PublicClientService::Admitted> PublicClientService::Admit(
     return UnauthorizedClient("The client is not registered for grant type " + req.grant_type);
   }
   Admitted admitted;
-  if (!client->entitled_application_arn.empty()) {
-    auto app = applications_->Get(client->entitled_application_arn);
-    if (!app.ok() && app.status().code() != StatusCode::kNotFound) return app.status();
-    if (!app.ok() || (*app)->app.status != "ENABLED") {
-      return InvalidClient("The client's entitled application is gone or disabled");
-    }
-    admitted.entitled = *std::move(app);
-  }
+  TS_ASSIGN_OR_RETURN(admitted.entitled, Entitled(*client));
   // Registered clients are public: PKCE is theirs whatever the server's setting.
   admitted.grant_client = {client->client_id, Contains(client->grant_types, kGrantRefreshToken),
                            /*assignment_required=*/false, /*require_pkce=*/true};
   admitted.client = std::move(client);
   return admitted;
+}
+
+StatusOr<std::shared_ptr<const CachedApplication>> PublicClientService::Entitled(
+    const storage::RegisteredClient& client) const {
+  if (client.entitled_application_arn.empty()) return std::shared_ptr<const CachedApplication>();
+  auto app = applications_->Get(client.entitled_application_arn);
+  if (!app.ok() && app.status().code() != StatusCode::kNotFound) return app.status();
+  if (!app.ok() || (*app)->app.status != "ENABLED") {
+    return InvalidClient("The client's entitled application is gone or disabled");
+  }
+  return app;
 }
 
 Status PublicClientService::RequireEntitlement(const Admitted& admitted,
@@ -506,16 +499,19 @@ StatusOr<PublicClientService::DevicePoll> PublicClientService::PollDevice(
     return InvalidGrant("Invalid device code provided");
   }
   const int64_t now = now_micros / 1'000'000;
+  const bool pending = authorization.consumed_at == 0 && authorization.expires_at > now &&
+                       authorization.status == "PENDING";
+  if (pending) {
+    if (!polls_->Record(poll.device_code_hash, now_micros)) {
+      return SlowDown("Too many device codes are being polled; wait longer between polls");
+    }
+    return AuthorizationPending("Authorization is still pending");
+  }
+  polls_->Forget(poll.device_code_hash);
   if (authorization.consumed_at == 0) {
     if (authorization.expires_at <= now) return ExpiredToken("Device code has expired");
     if (authorization.status == "DENIED") {
       return AccessDenied("The user denied the authorization request");
-    }
-    if (authorization.status != "APPROVED") {
-      if (!polls_->Record(poll.device_code_hash, now_micros)) {
-        return SlowDown("Too many device codes are being polled; wait longer between polls");
-      }
-      return AuthorizationPending("Authorization is still pending");
     }
   }
   poll.authorization = std::move(authorization);

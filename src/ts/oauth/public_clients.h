@@ -31,6 +31,7 @@
 namespace ts::oauth {
 
 class ApplicationCache;
+struct CachedApplication;
 class ClientAuthenticator;
 class RateLimiter;
 
@@ -101,7 +102,8 @@ class PublicClientService {
   // StartDeviceAuthorization for the caller at `client_address`: the response JSON, or
   // SlowDownException (that address started too many lately), InvalidRequestException (malformed
   // JSON, a member of the wrong type or missing, a startUrl that is not this instance's),
-  // InvalidClientException / InvalidRequestRegionException (ClientAuthenticator), or
+  // InvalidClientException / InvalidRequestRegionException (ClientAuthenticator; also
+  // InvalidClientException when its entitled application is gone or disabled), or
   // UnauthorizedClientException (the client is not registered for the device_code grant).
   StatusOr<std::string> StartDeviceAuthorization(std::string_view body,
                                                  std::string_view client_address) const;
@@ -141,6 +143,10 @@ class PublicClientService {
   StatusOr<DevicePoll> PollDevice(const ClientTokenRequest& req, const Admitted& admitted) const;
   StatusOr<Grant> RedeemDevice(const DevicePoll& poll, const ClientTokenRequest& req,
                                const Admitted& admitted) const;
+  // The client's entitled application (null when it has none); InvalidClientException when it
+  // is gone or disabled: the client cannot be used without it.
+  StatusOr<std::shared_ptr<const CachedApplication>> Entitled(
+      const storage::RegisteredClient& client) const;
   // InvalidGrant when the client's entitled application requires assignment and `user_id` has
   // none (a store read).
   Status RequireEntitlement(const Admitted& admitted, const std::string& user_id) const;

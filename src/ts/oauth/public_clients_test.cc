@@ -308,13 +308,20 @@ class PublicClientsTest : public ::testing::Test {
                        std::vector<std::string> scopes = {"openid", "profile", "email",
                                                           "sso:account:access"},
                        const std::string& user = kUser) {
+    return StoreCode(client.id, kChallenge, nonce, std::move(scopes), user);
+  }
+
+  // A code of `owner` (a client id or an application ARN) with `challenge` ("" for none).
+  std::string StoreCode(const std::string& owner, const std::string& challenge,
+                        const std::string& nonce = "", std::vector<std::string> scopes = {"openid"},
+                        const std::string& user = kUser) {
     const std::string code = tokens::TokenMinter::NewAuthorizationCode();
     storage::AuthorizationCode record;
     record.code_hash = tokens::TokenMinter::Hash(code);
-    record.application_arn = client.id;
+    record.application_arn = owner;
     record.user_id = user;
     record.redirect_uri = kLoopbackWithPort;
-    record.code_challenge = kChallenge;
+    record.code_challenge = challenge;
     record.scopes = std::move(scopes);
     record.session_hash = "session-hash";
     record.auth_time = kNow - 5;
@@ -858,7 +865,7 @@ TEST_F(PublicClientsTest, AnApprovedDeviceCodeIsRedeemedOnceAndReuseRevokesTheFa
   EXPECT_EQ(family->session_hash, "session-hash");
   EXPECT_EQ(family->revoked_at, 0);
 
-  clock_->Advance(std::chrono::seconds(2));
+  // At once: a redeemed code's next poll is answered as such, not told to slow down.
   EXPECT_API_ERROR(Token(Poll(client, device)), "InvalidGrantException", "already been used");
   EXPECT_NE(store_->GetFamily(Str(at, "tsr:fid"))->revoked_at, 0);
   EXPECT_API_ERROR(Token(RefreshRequest(client, Str(o, "refreshToken"))), "InvalidGrantException",
@@ -876,7 +883,12 @@ TEST_F(PublicClientsTest, DeniedExpiredForeignAndUnknownDeviceCodes) {
   Client client = DeviceClient();
   Client other = DeviceClient();
   Device denied = Start(client);
+  EXPECT_API_ERROR(Token(Poll(client, denied)), "AuthorizationPendingException", "pending");
   Decide(denied, false);
+  clock_->Advance(std::chrono::milliseconds(500));  // within the interval: still too soon
+  EXPECT_API_ERROR(Token(Poll(client, denied)), "SlowDownException", "interval");
+  clock_->Advance(std::chrono::seconds(1));
+  EXPECT_API_ERROR(Token(Poll(client, denied)), "AccessDeniedException", "denied");
   EXPECT_API_ERROR(Token(Poll(client, denied)), "AccessDeniedException", "denied");
   Device foreign = Start(client);
   EXPECT_API_ERROR(Token(Poll(other, foreign)), "InvalidGrantException",
@@ -966,12 +978,25 @@ TEST_F(PublicClientsTest, CodeRedemptionGivesAStandardIdTokenWithTheNonce) {
   EXPECT_FALSE(TokenOk(no_openid).contains("idToken"));
 }
 
+// RFC 9700 §4.8.2: a verifier presented for a code issued without a challenge is a downgrade
+// attempt, refused for a registered client as for an application.
+TEST_F(PublicClientsTest, VerifierForACodeWithoutChallengeIsRefused) {
+  Client client = CodeClient();
+  ClientTokenRequest req = CodeRequest(client, StoreCode(client.id, ""));
+  EXPECT_API_ERROR(Token(req), "InvalidGrantException", "issued without a code_challenge");
+}
+
 TEST_F(PublicClientsTest, CodeRedemptionChecksPkceRedirectAndOwnership) {
   Client client = CodeClient();
   Client other = CodeClient();
   ClientTokenRequest req = CodeRequest(client, MakeCode(client));
   req.code_verifier.clear();
-  EXPECT_API_ERROR(Token(req), "InvalidRequestException", "PKCE is mandatory");
+  EXPECT_API_ERROR(Token(req), "InvalidRequestException", "Member 'codeVerifier' is required");
+  // A registered client is public: a code without a challenge is refused whatever the server's
+  // PKCE setting (an IAM application may do without).
+  req = CodeRequest(client, StoreCode(client.id, ""));
+  req.code_verifier.clear();
+  EXPECT_API_ERROR(Token(req), "InvalidGrantException", "PKCE is required");
   req = CodeRequest(client, MakeCode(client));
   req.code_verifier = std::string(43, 'a');
   EXPECT_API_ERROR(Token(req), "InvalidGrantException", "does not match the code challenge");
@@ -985,17 +1010,7 @@ TEST_F(PublicClientsTest, CodeRedemptionChecksPkceRedirectAndOwnership) {
   EXPECT_API_ERROR(Token(CodeRequest(device_client, MakeCode(device_client))),
                    "UnauthorizedClientException", "not registered for grant type");
   // An IAM application's code is no client's.
-  const std::string app_code = tokens::TokenMinter::NewAuthorizationCode();
-  storage::AuthorizationCode record;
-  record.code_hash = tokens::TokenMinter::Hash(app_code);
-  record.application_arn = kApp;
-  record.user_id = kUser;
-  record.redirect_uri = kLoopbackWithPort;
-  record.code_challenge = kChallenge;
-  record.created_at = kNow;
-  record.expires_at = kNow + 300;
-  ASSERT_THAT(store_->CreateAuthorizationCode(record), IsOk());
-  EXPECT_API_ERROR(Token(CodeRequest(client, app_code)), "InvalidGrantException",
+  EXPECT_API_ERROR(Token(CodeRequest(client, StoreCode(kApp, kChallenge))), "InvalidGrantException",
                    "Invalid authorization code provided");
 }
 
@@ -1015,6 +1030,10 @@ TEST_F(PublicClientsTest, AnEntitledClientsCodeNeedsTheUsersAssignment) {
   Client client =
       CodeClient({{"entitledApplicationArn", kApp}, {"scopes", {"openid", "sso:account:access"}}});
   ASSERT_FALSE(client.id.empty());
+  Client device_client = Register({{"clientName", "x"},
+                                   {"clientType", "public"},
+                                   {"entitledApplicationArn", kApp},
+                                   {"scopes", {"sso:account:access"}}});
   EXPECT_THAT(Token(CodeRequest(client, MakeCode(client, "", {"openid"}))), IsOk());
   EXPECT_API_ERROR(Token(CodeRequest(client, MakeCode(client, "", {"openid"}, kOutsider))),
                    "InvalidGrantException", "not assigned to application");
@@ -1022,6 +1041,12 @@ TEST_F(PublicClientsTest, AnEntitledClientsCodeNeedsTheUsersAssignment) {
   app.status = "DISABLED";
   ASSERT_THAT(store_->PutApplication(app), IsOk());
   EXPECT_API_ERROR(Token(CodeRequest(client, MakeCode(client, "", {"openid"}))),
+                   "InvalidClientException", "entitled application is gone or disabled");
+  EXPECT_API_ERROR(service_->StartDeviceAuthorization(
+                       json::serialize(json::object{{"clientId", device_client.id},
+                                                    {"clientSecret", device_client.secret},
+                                                    {"startUrl", kStartUrl}}),
+                       "a"),
                    "InvalidClientException", "entitled application is gone or disabled");
 }
 

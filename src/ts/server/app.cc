@@ -17,13 +17,17 @@
 #include "ts/crypto/encoding.h"
 #include "ts/crypto/random.h"
 #include "ts/oauth/client_auth.h"
+#include "ts/oauth/client_introspection.h"
 #include "ts/oauth/client_registration.h"
+#include "ts/oauth/dynamic_registration.h"
 #include "ts/oauth/errors.h"
 #include "ts/oauth/introspection.h"
 #include "ts/oauth/public_clients.h"
 #include "ts/oauth/token_service.h"
+#include "ts/oauth/userinfo.h"
 #include "ts/server/bootstrap.h"
 #include "ts/server/credentials.h"
+#include "ts/server/discovery.h"
 #include "ts/server/master_key.h"
 #include "ts/server/routes.h"
 #include "ts/sigv4/verifier.h"
@@ -140,6 +144,43 @@ StatusOr<std::string> ReadFile(const std::string& path) {
   return ss.str();
 }
 
+// What a request no route matches gets.
+http::Response NoOperation(const http::Request& request) {
+  return oauth::ToErrorResponse(ApiError(
+      StatusCode::kNotFound, "UnknownOperationException",
+      "No operation at " + std::string(request.method) + " " + std::string(request.Path())));
+}
+
+// The answer to a CORS preflight (Fetch standard §3.2.3) on a cors route: any origin may send
+// the route's methods with the headers a bearer-token request needs. No credentials (cookies):
+// with Allow-Origin * browsers send none.
+http::Response Preflight(const Route& route) {
+  std::string methods;
+  for (const auto& [bit, name] : {std::pair{kGet, "GET"}, std::pair{kHead, "HEAD"},
+                                  std::pair{kPost, "POST"}, std::pair{kOptions, "OPTIONS"}}) {
+    if ((route.methods & bit) == 0) continue;
+    if (!methods.empty()) methods += ", ";
+    methods += name;
+  }
+  http::Response r;
+  r.status = 204;
+  r.SetHeader("Access-Control-Allow-Origin", "*");
+  r.SetHeader("Access-Control-Allow-Methods", methods);
+  r.SetHeader("Access-Control-Allow-Headers", "Authorization, Content-Type");
+  r.SetHeader("Access-Control-Max-Age", "86400");
+  r.SetHeader("Allow", methods);
+  return r;
+}
+
+// What every answer of a cors route carries, errors included (a page's script must be able to
+// read why it failed). WWW-Authenticate is not a CORS-safelisted response header.
+void AllowAnyOrigin(http::Response& r) {
+  r.SetHeader("Access-Control-Allow-Origin", "*");
+  if (r.FindHeader("WWW-Authenticate").has_value()) {
+    r.SetHeader("Access-Control-Expose-Headers", "WWW-Authenticate");
+  }
+}
+
 }  // namespace
 
 http::Response TransportError(int status, std::string_view message, const http::Request& request) {
@@ -234,6 +275,8 @@ struct Tessera::Parts {
   std::unique_ptr<oauth::ClientRegistration> registration;
   std::unique_ptr<oauth::PublicClientService> public_clients;
   std::unique_ptr<oauth::TokenIntrospection> introspection;
+  std::unique_ptr<oauth::ClientIntrospection> client_introspection;
+  std::unique_ptr<oauth::UserInfo> userinfo;
   std::unique_ptr<web::AuthorizeHandler> authorize;
   std::unique_ptr<web::DevicePageHandler> device;
   // HandleAsync's threads for work that blocks. Declared after what its tasks use, so it is
@@ -488,8 +531,11 @@ StatusOr<std::unique_ptr<Tessera>> Tessera::Create(const ServerConfig& config,
       token_storage, p->minter, clock, topts,
       std::make_shared<tti::AssertionValidator>(jwks, asopts), p->applications);
   p->introspection = std::make_unique<oauth::TokenIntrospection>(token_storage, p->minter, clock);
-  p->client_auth = std::make_shared<oauth::ClientAuthenticator>(
-      p->store, clock, config.regions, std::chrono::milliseconds(config.config_cache_ttl_ms));
+  // A registration never changes (it is only purged once its secret has expired), so a read
+  // is reused for a minute: a device-code poll every `interval` is then one read, of its
+  // authorization.
+  p->client_auth = std::make_shared<oauth::ClientAuthenticator>(p->store, clock, config.regions,
+                                                                std::chrono::seconds(60));
   oauth::RegistrationOptions ropts;
   ropts.public_url = public_url;
   ropts.region = config.regions.front();
@@ -503,6 +549,9 @@ StatusOr<std::unique_ptr<Tessera>> Tessera::Create(const ServerConfig& config,
   p->public_clients = std::make_unique<oauth::PublicClientService>(
       oauth::ClientStorage{p->store, p->store, p->store, p->store}, p->client_auth, p->applications,
       p->minter, clock, topts, popts);
+  p->client_introspection =
+      std::make_unique<oauth::ClientIntrospection>(p->client_auth, p->introspection.get());
+  p->userinfo = std::make_unique<oauth::UserInfo>(p->store, p->store, p->minter, clock);
 
   web::AuthorizeOptions aopts;
   aopts.public_url = public_url;
@@ -518,29 +567,7 @@ StatusOr<std::unique_ptr<Tessera>> Tessera::Create(const ServerConfig& config,
       clock);
   TS_ASSIGN_OR_RETURN(p->workers, ThreadPool::Create(config.threads));
 
-  JsonWriter d;
-  d.BeginObject();
-  d.Member("issuer", issuer);
-  d.Member("authorization_endpoint", public_url + "/authorize");
-  d.Member("token_endpoint", public_url + "/token");
-  d.Member("jwks_uri", issuer + "/.well-known/jwks.json");
-  d.Member("response_types_supported", std::vector<std::string>{"code"});
-  d.Member("response_modes_supported", std::vector<std::string>{"query"});
-  d.Member("grant_types_supported",
-           std::vector<std::string>{"authorization_code", "refresh_token",
-                                    "urn:ietf:params:oauth:grant-type:jwt-bearer",
-                                    "urn:ietf:params:oauth:grant-type:token-exchange"});
-  // SigV4-signed JSON endpoints (docs/resource-servers.md), not RFC 7662/7009 form posts.
-  d.Member("introspection_endpoint", public_url + "/introspect?aws_iam=t");
-  d.Member("revocation_endpoint", public_url + "/revoke?aws_iam=t");
-  d.Member("subject_types_supported", std::vector<std::string>{"public"});
-  d.Member("id_token_signing_alg_values_supported", std::vector<std::string>{"ES256"});
-  d.Member("code_challenge_methods_supported", std::vector<std::string>{"S256"});
-  d.Member("scopes_supported", std::vector<std::string>{"openid", "aws", "sts:identity_context"});
-  d.Member("token_endpoint_auth_methods_supported", std::vector<std::string>{"aws_sigv4"});
-  d.MemberBool("authorization_response_iss_parameter_supported", true);
-  d.EndObject();
-  p->discovery_json = d.Take();
+  p->discovery_json = AuthorizationServerMetadata({public_url, issuer});
   p->housekeeper = std::thread([parts = p.get()] { parts->Housekeep(*parts->store); });
   p->key_keeper = std::thread([parts = p.get()] { parts->KeepKeys(); });
   return std::unique_ptr<Tessera>(new Tessera(std::move(p)));
@@ -624,15 +651,19 @@ http::Response Tessera::Handle(const http::Request& request) const {
 
 http::Response Tessera::Dispatch(const http::Request& request) const {
   const Parts& p = *parts_;
+  // The HTTP surface is the table of routes.cc; Dispatch answers its endpoints.
+  const Route* route = FindRoute(request.method, request.Path(), p.instance.instance_id);
+  if (route == nullptr) return NoOperation(request);
+  if (!route->cors) return DispatchRoute(*route, request);
+  if (request.method == "OPTIONS") return Preflight(*route);
+  http::Response r = DispatchRoute(*route, request);
+  AllowAnyOrigin(r);
+  return r;
+}
+
+http::Response Tessera::DispatchRoute(const Route& route, const http::Request& request) const {
+  const Parts& p = *parts_;
   const std::string_view path = request.Path();
-  // The HTTP surface is the table of routes.cc; the cases below answer its endpoints.
-  auto no_operation = [&] {
-    return oauth::ToErrorResponse(
-        ApiError(StatusCode::kNotFound, "UnknownOperationException",
-                 "No operation at " + std::string(request.method) + " " + std::string(path)));
-  };
-  const Route* route = FindRoute(request.method, path, p.instance.instance_id);
-  if (route == nullptr) return no_operation();
   // Resource-server operations: SigV4-signed JSON like CreateTokenWithIAM.
   using SignedOperation = StatusOr<std::string> (oauth::TokenIntrospection::*)(
       const oauth::Caller&, std::string_view) const;
@@ -658,7 +689,19 @@ http::Response Tessera::Dispatch(const http::Request& request) const {
     r.SetHeader("Cache-Control", "no-store");
     return r;
   };
-  switch (route->endpoint) {
+  // The same paths as RFC 7662 / RFC 7009 form posts of registered clients
+  // (client_introspection.h): a form without aws_iam=t or a SigV4 signature.
+  const bool client_form = request.method == "POST" && !IsIamTokenRequest(request) &&
+                           TokenFormatOf(request) == oauth::TokenFormat::kOAuthForm;
+  using ClientOperation =
+      http::Response (oauth::ClientIntrospection::*)(const http::Request&, Status*) const;
+  auto client_operation = [&](ClientOperation operation) {
+    Status internal;
+    http::Response r = ((*p.client_introspection).*operation)(request, &internal);
+    if (!internal.ok()) LogInternal(request, internal);
+    return r;
+  };
+  switch (route.endpoint) {
     case Endpoint::kToken: {
       if (request.method == "POST" && !IsIamTokenRequest(request)) {
         const oauth::TokenFormat format = TokenFormatOf(request);
@@ -672,16 +715,32 @@ http::Response Tessera::Dispatch(const http::Request& request) const {
       return TokenAnswer(request.request_id,
                          p.token_service->CreateTokenWithIam(*caller, request.body));
     }
-    case Endpoint::kRegisterClient:
-      return ClientAnswer(request.request_id, path, oauth::TokenFormat::kAwsJson,
-                          p.registration->Register(request.body, request.remote_address));
+    case Endpoint::kRegisterClient: {
+      if (!oauth::IsRfc7591Request(request.body)) {
+        return ClientAnswer(request.request_id, path, oauth::TokenFormat::kAwsJson,
+                            p.registration->Register(request.body, request.remote_address));
+      }
+      // RFC 7591 (dynamic_registration.h): registered as RegisterClient, answered 201 in its
+      // shape, errors as RFC 7591 §3.2.2 {error, error_description}.
+      auto rfc7591 = oauth::ParseRfc7591Request(request.body);
+      auto body = rfc7591.ok() ? p.registration->Register(rfc7591->register_client_json,
+                                                          request.remote_address)
+                               : StatusOr<std::string>(rfc7591.status());
+      if (body.ok()) body = oauth::Rfc7591Response(*body, *rfc7591);
+      http::Response r =
+          ClientAnswer(request.request_id, path, oauth::TokenFormat::kOAuthForm, std::move(body));
+      if (r.status == 200) r.status = 201;
+      return r;
+    }
     case Endpoint::kDeviceAuthorization:
       return ClientAnswer(
           request.request_id, path, oauth::TokenFormat::kAwsJson,
           p.public_clients->StartDeviceAuthorization(request.body, request.remote_address));
     case Endpoint::kIntrospect:
+      if (client_form) return client_operation(&oauth::ClientIntrospection::Introspect);
       return signed_operation(&oauth::TokenIntrospection::Introspect);
     case Endpoint::kRevoke:
+      if (client_form) return client_operation(&oauth::ClientIntrospection::Revoke);
       return signed_operation(&oauth::TokenIntrospection::Revoke);
     case Endpoint::kIdentityContext:
       return signed_operation(&oauth::TokenIntrospection::ReadIdentityContext);
@@ -722,6 +781,12 @@ http::Response Tessera::Dispatch(const http::Request& request) const {
       return p.device->Get(request);
     case Endpoint::kDevicePost:
       return p.device->Post(request);
+    case Endpoint::kUserInfo: {
+      Status internal;
+      http::Response r = p.userinfo->Handle(request, &internal);
+      if (!internal.ok()) LogInternal(request, internal);
+      return r;
+    }
     case Endpoint::kDiscovery:
       return Json(200, p.discovery_json);
     case Endpoint::kJwks: {
@@ -734,7 +799,7 @@ http::Response Tessera::Dispatch(const http::Request& request) const {
     case Endpoint::kHealthz:
       return Json(200, R"({"status":"ok"})");
   }
-  return no_operation();  // not reached: every endpoint has its case
+  return NoOperation(request);  // not reached: every endpoint has its case
 }
 
 }  // namespace ts::server

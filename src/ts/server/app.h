@@ -23,6 +23,8 @@ class Store;
 
 namespace ts::server {
 
+struct Route;
+
 // Opens the database `db`: a postgresql:// (postgres://) URL selects PostgresStore, anything else
 // is a SQLite file path. The backends' Open errors.
 StatusOr<std::shared_ptr<storage::Store>> OpenDatabase(const std::string& db);
@@ -82,6 +84,8 @@ class Tessera {
   explicit Tessera(std::unique_ptr<Parts> parts);
   // The routes' handlers; Handle guards it.
   http::Response Dispatch(const http::Request& request) const;
+  // Answers a request `route` (routes.h) matched, by its endpoint.
+  http::Response DispatchRoute(const Route& route, const http::Request& request) const;
   std::unique_ptr<Parts> parts_;
 };
 

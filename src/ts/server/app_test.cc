@@ -4,6 +4,7 @@
 #include <gtest/gtest.h>
 #include <stdlib.h>
 
+#include <algorithm>
 #include <boost/json.hpp>
 #include <chrono>
 #include <condition_variable>
@@ -487,7 +488,8 @@ TEST_F(TesseraTest, Jwks) {
 TEST_F(TesseraTest, HeadOfEveryPublicDocumentAnswersAsGet) {
   for (const char* path :
        {"/ssoins-111111111111/.well-known/openid-configuration",
-        "/ssoins-111111111111/.well-known/jwks.json", "/.well-known/jwks.json", "/healthz"}) {
+        "/ssoins-111111111111/.well-known/jwks.json", "/.well-known/jwks.json", "/healthz",
+        "/.well-known/oauth-authorization-server/ssoins-111111111111"}) {
     SCOPED_TRACE(path);
     http::Request head;
     head.method = "HEAD";
@@ -861,12 +863,187 @@ TEST_F(TesseraTest, SignedIntrospectionAndRevocationOfAnIssuedToken) {
   EXPECT_EQ(json::parse(call("/introspect").body), json::parse(R"({"active":false})"));
 }
 
-TEST_F(TesseraTest, DiscoveryNamesTheResourceServerEndpoints) {
+TEST_F(TesseraTest, DiscoveryNamesOnlyEndpointsThatSpeakTheirStandard) {
   json::object d =
       json::parse(Get("/ssoins-111111111111/.well-known/openid-configuration").body).as_object();
-  EXPECT_EQ(d["introspection_endpoint"],
-            json::value(std::string(kPublicUrl) + "/introspect?aws_iam=t"));
-  EXPECT_EQ(d["revocation_endpoint"], json::value(std::string(kPublicUrl) + "/revoke?aws_iam=t"));
+  // RFC 7662 / RFC 7009 form posts and RFC 7591 bodies, not the SigV4 JSON (?aws_iam=t) forms
+  // (docs/design/public-clients.md).
+  EXPECT_EQ(d["introspection_endpoint"], json::value(std::string(kPublicUrl) + "/introspect"));
+  EXPECT_EQ(d["revocation_endpoint"], json::value(std::string(kPublicUrl) + "/revoke"));
+  EXPECT_EQ(d["registration_endpoint"], json::value(std::string(kPublicUrl) + "/client/register"));
+  EXPECT_EQ(d["introspection_endpoint_auth_methods_supported"],
+            json::parse(R"(["client_secret_basic","client_secret_post"])"));
+  // StartDeviceAuthorization speaks AWS's JSON only, not RFC 8628's form.
+  EXPECT_FALSE(d.contains("device_authorization_endpoint"));
+  EXPECT_EQ(d["userinfo_endpoint"], json::value(std::string(kPublicUrl) + "/userinfo"));
+  EXPECT_EQ(d["token_endpoint_auth_methods_supported"],
+            json::parse(R"(["client_secret_basic","client_secret_post","aws_sigv4"])"));
+  EXPECT_EQ(d["grant_types_supported"], json::parse(R"(["authorization_code","refresh_token",
+                "urn:ietf:params:oauth:grant-type:device_code",
+                "urn:ietf:params:oauth:grant-type:jwt-bearer",
+                "urn:ietf:params:oauth:grant-type:token-exchange"])"));
+  const auto claims = json::value_to<std::vector<std::string>>(d["claims_supported"]);
+  for (const char* claim : {"sub", "auth_time", "nonce", "preferred_username", "name", "email",
+                            "email_verified", "aws:identity_store_id"}) {
+    EXPECT_NE(std::find(claims.begin(), claims.end(), claim), claims.end()) << claim;
+  }
+  EXPECT_EQ(d["request_uri_parameter_supported"], false);
+  for (const char* scope : {"openid", "profile", "email"}) {
+    const auto scopes = json::value_to<std::vector<std::string>>(d["scopes_supported"]);
+    EXPECT_NE(std::find(scopes.begin(), scopes.end(), scope), scopes.end()) << scope;
+  }
+}
+
+TEST_F(TesseraTest, Rfc8414MetadataIsTheDiscoveryDocumentAtTheInsertedPath) {
+  http::Response metadata = Get("/.well-known/oauth-authorization-server/ssoins-111111111111");
+  ASSERT_EQ(metadata.status, 200) << metadata.body;
+  EXPECT_EQ(metadata.FindHeader("content-type").value_or(""), "application/json");
+  http::Response discovery = Get("/ssoins-111111111111/.well-known/openid-configuration");
+  EXPECT_EQ(metadata.body, discovery.body);
+  // RFC 8414 §3.3: the issuer is the URL the path was derived from.
+  EXPECT_EQ(json::parse(metadata.body).at("issuer"),
+            json::value(std::string(kPublicUrl) + "/ssoins-111111111111"));
+  for (const char* path :
+       {"/.well-known/oauth-authorization-server", "/.well-known/oauth-authorization-server/",
+        "/.well-known/oauth-authorization-server/ssoins-999999999999",
+        "/ssoins-111111111111/.well-known/oauth-authorization-server"}) {
+    ExpectError(Get(path), 404, "UnknownOperationException");
+  }
+}
+
+// --- RFC 7591, RFC 7662 and RFC 7009 for registered clients ---
+
+http::Request FormPost(const std::string& path, const std::string& body,
+                       const std::string& authorization = "") {
+  http::Request r;
+  r.method = "POST";
+  r.target = path;
+  r.remote_address = "127.0.0.1";
+  r.headers = {{"host", "127.0.0.1:8080"}, {"content-type", "application/x-www-form-urlencoded"}};
+  if (!authorization.empty()) r.headers.push_back({"authorization", authorization});
+  r.body = body;
+  return r;
+}
+
+TEST_F(TesseraTest, Rfc7591RegistrationThenRfc7662And7009FormPosts) {
+  http::Request registration;
+  registration.method = "POST";
+  registration.target = "/client/register";
+  registration.remote_address = "127.0.0.1";
+  registration.headers = {{"host", "127.0.0.1:8080"}, {"content-type", "application/json"}};
+  registration.body =
+      R"({"client_name":"rp","redirect_uris":["http://127.0.0.1/cb"],"scope":"openid email",)"
+      R"("grant_types":["authorization_code","refresh_token"]})";
+  http::Response registered = app_->Handle(registration);
+  ASSERT_EQ(registered.status, 201) << registered.body;
+  EXPECT_EQ(registered.FindHeader("Cache-Control").value_or(""), "no-store");
+  json::object client = json::parse(registered.body).as_object();
+  EXPECT_EQ(client.at("scope"), json::value("openid email"));
+  EXPECT_EQ(client.at("token_endpoint_auth_method"), json::value("client_secret_basic"));
+  const std::string id(client.at("client_id").as_string());
+  const std::string secret(client.at("client_secret").as_string());
+  const std::string basic = "Basic " + crypto::Base64Encode(id + ":" + secret);
+
+  // Its own introspection: a token it does not hold is inactive; revocation answers empty.
+  http::Response inactive = app_->Handle(FormPost("/introspect", "token=garbage", basic));
+  ASSERT_EQ(inactive.status, 200) << inactive.body;
+  EXPECT_EQ(json::parse(inactive.body), json::parse(R"({"active":false})"));
+  http::Response revoked = app_->Handle(
+      FormPost("/revoke", "token=garbage&client_id=" + id + "&client_secret=" + secret));
+  EXPECT_EQ(revoked.status, 200) << revoked.body;
+  EXPECT_TRUE(revoked.body.empty());
+  // A wrong secret: RFC 6749 §5.2's invalid_client, with the Basic challenge.
+  http::Response refused = app_->Handle(
+      FormPost("/introspect", "token=x", "Basic " + crypto::Base64Encode(id + ":tscs_wrong")));
+  EXPECT_EQ(refused.status, 401);
+  EXPECT_EQ(json::parse(refused.body).at("error"), json::value("invalid_client"));
+  EXPECT_THAT(std::string(refused.FindHeader("WWW-Authenticate").value_or("")),
+              StartsWith("Basic"));
+  // An RFC 7591 body Tessera cannot register: RFC 7591 §3.2.2's error, nothing stored.
+  registration.body = R"({"redirect_uris":["http://127.0.0.1/cb"],"token_endpoint_auth_method":)"
+                      R"("none"})";
+  http::Response metadata = app_->Handle(registration);
+  EXPECT_EQ(metadata.status, 400) << metadata.body;
+  EXPECT_EQ(json::parse(metadata.body).at("error"), json::value("invalid_client_metadata"));
+}
+
+TEST_F(TesseraTest, IamCallersKeepTheSignedJsonIntrospection) {
+  // JSON without aws_iam=t is still pointed at the signed form, in AWS's error shape.
+  http::Request json_post = FormPost("/introspect", R"({"clientId":"x","token":"t"})");
+  json_post.headers[1].value = "application/json";
+  ExpectError(app_->Handle(json_post), 400, "InvalidRequestException");
+  // A form with ?aws_iam=t is the signed operation, which wants its signature.
+  ExpectError(app_->Handle(FormPost("/revoke?aws_iam=t", "token=t")), 403,
+              "MissingAuthenticationTokenException");
+}
+
+// --- CORS and UserInfo ---
+
+TEST_F(TesseraTest, PublicDocumentsAndUserInfoAreReadableFromAnyOrigin) {
+  for (const Route& route : Routes()) {
+    http::Request r;
+    r.method = (route.methods & kGet) != 0 ? "GET" : "POST";
+    r.target = route.path_kind == PathKind::kUnderInstance
+                   ? "/ssoins-111111111111" + std::string(route.path)
+               : route.path_kind == PathKind::kBeforeInstance
+                   ? std::string(route.path) + "/ssoins-111111111111"
+                   : std::string(route.path);
+    r.headers = {{"host", "127.0.0.1:8080"}, {"origin", "https://app.example"}};
+    SCOPED_TRACE(r.method + " " + r.target);
+    http::Response answer = app_->Handle(r);
+    http::Request preflight = r;
+    preflight.method = "OPTIONS";
+    preflight.headers.push_back({"access-control-request-method", "GET"});
+    preflight.headers.push_back({"access-control-request-headers", "authorization"});
+    http::Response pre = app_->Handle(preflight);
+    if (!route.cors) {
+      // Cookie-authenticated and SigV4 endpoints are not for other origins' scripts.
+      EXPECT_FALSE(answer.FindHeader("Access-Control-Allow-Origin").has_value());
+      EXPECT_FALSE(pre.FindHeader("Access-Control-Allow-Origin").has_value());
+      if (route.methods != kAnyMethod) ExpectError(pre, 404, "UnknownOperationException");
+      continue;
+    }
+    EXPECT_EQ(route.methods & kOptions, kOptions);
+    EXPECT_EQ(answer.FindHeader("Access-Control-Allow-Origin").value_or(""), "*");
+    EXPECT_EQ(pre.status, 204);
+    EXPECT_EQ(pre.FindHeader("Access-Control-Allow-Origin").value_or(""), "*");
+    EXPECT_THAT(std::string(pre.FindHeader("Access-Control-Allow-Methods").value_or("")),
+                HasSubstr("GET"));
+    EXPECT_THAT(std::string(pre.FindHeader("Access-Control-Allow-Headers").value_or("")),
+                HasSubstr("Authorization"));
+    EXPECT_TRUE(pre.body.empty());
+  }
+}
+
+TEST_F(TesseraTest, UserInfoAnswersAnIssuedAccessTokenAndExposesItsChallenge) {
+  http::Request token_request = TokenRequest(CodeBody(MakeCode()));
+  ASSERT_THAT(sigv4::SignRequest(token_request, Root(), "us-east-1", "sso-oauth", kNow), IsOk());
+  http::Response issued = app_->Handle(token_request);
+  ASSERT_EQ(issued.status, 200) << issued.body;
+  const std::string access(json::parse(issued.body).at("accessToken").as_string());
+  const std::string id_token(json::parse(issued.body).at("idToken").as_string());
+  http::Request r;
+  r.method = "GET";
+  r.target = "/userinfo";
+  r.headers = {{"host", "127.0.0.1:8080"}, {"authorization", "Bearer " + access}};
+  http::Response info = app_->Handle(r);
+  ASSERT_EQ(info.status, 200) << info.body;
+  EXPECT_EQ(info.FindHeader("Access-Control-Allow-Origin").value_or(""), "*");
+  // The subject is the ID token's.
+  const std::string payload =
+      id_token.substr(id_token.find('.') + 1, id_token.rfind('.') - id_token.find('.') - 1);
+  EXPECT_EQ(json::parse(info.body).at("sub"),
+            json::parse(crypto::Base64UrlDecode(payload).value_or("{}")).at("sub"));
+  // Without a token: the RFC 6750 challenge, which a page's script may read.
+  r.headers = {{"host", "127.0.0.1:8080"}};
+  http::Response denied = app_->Handle(r);
+  EXPECT_EQ(denied.status, 401);
+  EXPECT_THAT(std::string(denied.FindHeader("WWW-Authenticate").value_or("")),
+              StartsWith("Bearer realm="));
+  EXPECT_EQ(denied.FindHeader("Access-Control-Expose-Headers").value_or(""), "WWW-Authenticate");
+  // The method column: PUT is no operation.
+  r.method = "PUT";
+  ExpectError(app_->Handle(r), 404, "UnknownOperationException");
 }
 
 // --- the table of routes (routes.h) ---
@@ -876,14 +1053,22 @@ constexpr char kInstanceId[] = "ssoins-111111111111";
 // The path a route answers on the demo instance.
 std::string RoutePath(const Route& route) {
   const std::string path(route.path);
-  return route.path_kind == PathKind::kUnderInstance ? "/" + std::string(kInstanceId) + path : path;
+  switch (route.path_kind) {
+    case PathKind::kExact:
+      return path;
+    case PathKind::kUnderInstance:
+      return "/" + std::string(kInstanceId) + path;
+    case PathKind::kBeforeInstance:
+      return path + "/" + kInstanceId;
+  }
+  return path;
 }
 
 // The methods a route answers, as the tests send them (kAnyMethod: a sample).
 std::vector<std::string> RouteMethods(const Route& route) {
   if (route.methods == kAnyMethod) return {"POST", "GET", "HEAD", "PUT", "DELETE"};
   std::vector<std::string> methods;
-  for (const char* method : {"GET", "HEAD", "POST"}) {
+  for (const char* method : {"GET", "HEAD", "POST", "OPTIONS"}) {
     if ((route.methods & MethodBit(method)) != 0) methods.push_back(method);
   }
   return methods;
@@ -918,6 +1103,18 @@ TEST(RoutesTest, InstancePathsNeedTheWholeInstanceId) {
   found = FindRoute("GET", "/.well-known/jwks.json", kInstanceId);
   ASSERT_NE(found, nullptr);
   EXPECT_EQ(found->path_kind, PathKind::kExact);
+  // RFC 8414 §3.1 inserts the well-known segment before the issuer's path.
+  found =
+      FindRoute("GET", "/.well-known/oauth-authorization-server/ssoins-111111111111", kInstanceId);
+  ASSERT_NE(found, nullptr);
+  EXPECT_EQ(found->path_kind, PathKind::kBeforeInstance);
+  for (const char* path : {"/.well-known/oauth-authorization-server/ssoins-11111111111",
+                           "/.well-known/oauth-authorization-server/ssoins-1111111111112",
+                           "/.well-known/oauth-authorization-serverXssoins-111111111111",
+                           "/.well-known/oauth-authorization-server//ssoins-111111111111",
+                           "/.well-known/oauth-authorization-server/ssoins-111111111111/"}) {
+    EXPECT_EQ(FindRoute("GET", path, kInstanceId), nullptr) << path;
+  }
 }
 
 TEST(RoutesTest, MethodsAreCaseSensitive) {
@@ -932,6 +1129,8 @@ TEST(RoutesTest, AuthKinds) {
     SCOPED_TRACE(RoutePath(route));
     switch (route.endpoint) {
       case Endpoint::kToken:
+      case Endpoint::kIntrospect:
+      case Endpoint::kRevoke:
         EXPECT_EQ(route.auth, Auth::kSigV4OrClientSecret);
         break;
       case Endpoint::kRegisterClient:
@@ -940,8 +1139,6 @@ TEST(RoutesTest, AuthKinds) {
       case Endpoint::kDeviceAuthorization:
         EXPECT_EQ(route.auth, Auth::kClientSecret);
         break;
-      case Endpoint::kIntrospect:
-      case Endpoint::kRevoke:
       case Endpoint::kIdentityContext:
         EXPECT_EQ(route.auth, Auth::kSigV4SsoOauth);
         break;
@@ -960,7 +1157,15 @@ TEST(RoutesTest, AuthKinds) {
       case Endpoint::kHealthz:
         EXPECT_EQ(route.auth, Auth::kNone);
         break;
+      case Endpoint::kUserInfo:
+        EXPECT_EQ(route.auth, Auth::kBearer);
+        break;
     }
+    // Only what needs no cookie may be read from other origins.
+    if (route.cors) {
+      EXPECT_TRUE(route.auth == Auth::kNone || route.auth == Auth::kBearer);
+    }
+    EXPECT_EQ((route.methods & kOptions) != 0 && route.methods != kAnyMethod, route.cors);
   }
 }
 

@@ -8,6 +8,8 @@ namespace {
 // RFC 9110 §9.3.2: HEAD answers as GET does; the transport sends the headers (Content-Length
 // included) without the body.
 constexpr uint8_t kGetOrHead = kGet | kHead;
+// Public documents, readable by web pages of any origin.
+constexpr uint8_t kPublicRead = kGetOrHead | kOptions;
 
 constexpr Route kRoutes[] = {
     // CreateTokenWithIAM: POST /token?aws_iam=t (or SigV4-signed); CreateToken: POST /token.
@@ -16,9 +18,11 @@ constexpr Route kRoutes[] = {
     {kPost, PathKind::kExact, "/client/register", Endpoint::kRegisterClient, Auth::kNone},
     {kPost, PathKind::kExact, "/device_authorization", Endpoint::kDeviceAuthorization,
      Auth::kClientSecret},
-    // Resource-server operations: SigV4-signed JSON like CreateTokenWithIAM, POST <path>?aws_iam=t.
-    {kAnyMethod, PathKind::kExact, "/introspect", Endpoint::kIntrospect, Auth::kSigV4SsoOauth},
-    {kAnyMethod, PathKind::kExact, "/revoke", Endpoint::kRevoke, Auth::kSigV4SsoOauth},
+    // Resource-server operations: SigV4-signed JSON like CreateTokenWithIAM, POST <path>?aws_iam=t;
+    // /introspect and /revoke also take registered clients' RFC 7662 / RFC 7009 form posts.
+    {kAnyMethod, PathKind::kExact, "/introspect", Endpoint::kIntrospect,
+     Auth::kSigV4OrClientSecret},
+    {kAnyMethod, PathKind::kExact, "/revoke", Endpoint::kRevoke, Auth::kSigV4OrClientSecret},
     {kAnyMethod, PathKind::kExact, "/identity-context", Endpoint::kIdentityContext,
      Auth::kSigV4SsoOauth},
     // The admin plane (awsJson 1.1): POST / with X-Amz-Target naming the operation.
@@ -30,20 +34,38 @@ constexpr Route kRoutes[] = {
     // RFC 8628 §3.3: where StartDeviceAuthorization's verificationUri points.
     {kGet, PathKind::kExact, "/device", Endpoint::kDeviceGet, Auth::kBrowser},
     {kPost, PathKind::kExact, "/device", Endpoint::kDevicePost, Auth::kBrowser},
+    // OpenID Connect UserInfo, for browser apps too.
+    {kGet | kPost | kOptions, PathKind::kExact, "/userinfo", Endpoint::kUserInfo, Auth::kBearer,
+     true},
     // Public documents.
-    {kGetOrHead, PathKind::kUnderInstance, "/.well-known/openid-configuration",
-     Endpoint::kDiscovery, Auth::kNone},
-    {kGetOrHead, PathKind::kUnderInstance, "/.well-known/jwks.json", Endpoint::kJwks, Auth::kNone},
-    {kGetOrHead, PathKind::kExact, "/.well-known/jwks.json", Endpoint::kJwks, Auth::kNone},
+    {kPublicRead, PathKind::kUnderInstance, "/.well-known/openid-configuration",
+     Endpoint::kDiscovery, Auth::kNone, true},
+    {kPublicRead, PathKind::kBeforeInstance, "/.well-known/oauth-authorization-server",
+     Endpoint::kDiscovery, Auth::kNone, true},
+    {kPublicRead, PathKind::kUnderInstance, "/.well-known/jwks.json", Endpoint::kJwks, Auth::kNone,
+     true},
+    {kPublicRead, PathKind::kExact, "/.well-known/jwks.json", Endpoint::kJwks, Auth::kNone, true},
     {kGetOrHead, PathKind::kExact, "/healthz", Endpoint::kHealthz, Auth::kNone},
 };
 
-// Whether `path` is `route_path`, or for kUnderInstance "/" + instance_id + route_path.
+// Whether `path` is `route_path`, for kUnderInstance "/" + instance_id + route_path, for
+// kBeforeInstance route_path + "/" + instance_id.
 bool PathMatches(const Route& route, std::string_view path, std::string_view instance_id) {
-  if (route.path_kind == PathKind::kExact) return path == route.path;
-  return path.size() == 1 + instance_id.size() + route.path.size() && path[0] == '/' &&
-         path.substr(1, instance_id.size()) == instance_id &&
-         path.substr(1 + instance_id.size()) == route.path;
+  if (path.size() !=
+      route.path.size() + (route.path_kind == PathKind::kExact ? 0 : 1 + instance_id.size())) {
+    return false;
+  }
+  switch (route.path_kind) {
+    case PathKind::kExact:
+      return path == route.path;
+    case PathKind::kUnderInstance:
+      return path[0] == '/' && path.substr(1, instance_id.size()) == instance_id &&
+             path.substr(1 + instance_id.size()) == route.path;
+    case PathKind::kBeforeInstance:
+      return path.starts_with(route.path) && path[route.path.size()] == '/' &&
+             path.substr(route.path.size() + 1) == instance_id;
+  }
+  return false;
 }
 
 }  // namespace
@@ -54,6 +76,7 @@ uint8_t MethodBit(std::string_view method) {
   if (method == "GET") return kGet;
   if (method == "HEAD") return kHead;
   if (method == "POST") return kPost;
+  if (method == "OPTIONS") return kOptions;
   return 0;
 }
 

@@ -28,7 +28,8 @@ enum class Endpoint : uint8_t {
   kLogout,               //
   kDeviceGet,            // the device verification page (web/device_page.h)
   kDevicePost,           //
-  kDiscovery,            // the instance's OpenID discovery document
+  kDiscovery,            // the instance's OpenID discovery document and RFC 8414 metadata
+  kUserInfo,             // OpenID Connect UserInfo (oauth/userinfo.h)
   kJwks,                 // the published signing keys
   kHealthz,
 };
@@ -38,13 +39,14 @@ enum class Endpoint : uint8_t {
 // enforces.
 enum class Auth : uint8_t {
   kSigV4SsoOauth,  // SigV4, signing name sso-oauth
-  // /token: SigV4 (sso-oauth) when the query has aws_iam=t or the request carries a SigV4
-  // Authorization header (CreateTokenWithIAM); otherwise a registered client's id and secret
-  // (CreateToken).
+  // /token, /introspect, /revoke: SigV4 (sso-oauth) when the query has aws_iam=t or the request
+  // carries a SigV4 Authorization header (CreateTokenWithIAM, the resource-server operations);
+  // otherwise a registered client's id and secret (CreateToken; RFC 7662 / RFC 7009 form posts).
   kSigV4OrClientSecret,
   kClientSecret,  // a registered client's clientId and clientSecret in the body
   kSigV4Admin,    // SigV4, signing name sso or identitystore, chosen by X-Amz-Target
   kBrowser,       // the browser session cookie, or none (the sign-in form)
+  kBearer,        // an access token this server issued (RFC 6750)
   kNone,          // public documents
 };
 
@@ -54,11 +56,13 @@ enum MethodBits : uint8_t {
   kGet = 1,
   kHead = 2,
   kPost = 4,
+  kOptions = 8,  // CORS preflight (RFC 9110 §9.3.7), answered by Tessera::Handle for cors routes
   kAnyMethod = 0xff,
 };
 
-// kUnderInstance paths follow /<instance id>, known only at start-up.
-enum class PathKind : uint8_t { kExact, kUnderInstance };
+// kUnderInstance paths follow /<instance id>, known only at start-up; kBeforeInstance paths
+// precede it ("/.well-known/oauth-authorization-server" + "/<instance id>", RFC 8414 §3.1).
+enum class PathKind : uint8_t { kExact, kUnderInstance, kBeforeInstance };
 
 struct Route {
   uint8_t methods;  // MethodBits
@@ -66,6 +70,10 @@ struct Route {
   std::string_view path;
   Endpoint endpoint;
   Auth auth;
+  // Readable from any web origin: every answer carries Access-Control-Allow-Origin: * and an
+  // OPTIONS preflight (the route lists kOptions) is answered without reaching the endpoint.
+  // Only for what needs no cookie: public documents and bearer-token endpoints.
+  bool cors = false;
 };
 
 // Every route, in the order they are matched.

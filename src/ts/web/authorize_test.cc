@@ -5,7 +5,6 @@
 #include <stdlib.h>
 
 #include <chrono>
-#include <filesystem>
 #include <map>
 #include <memory>
 #include <string>
@@ -14,10 +13,7 @@
 
 #include "test/common/concurrently.h"
 #include "test/common/status_matchers.h"
-#include "test/common/temp_dir.h"
 #include "ts/common/clock.h"
-#include "ts/crypto/password.h"
-#include "ts/storage/sqlite/sqlite_store.h"
 #include "ts/tokens/token_minter.h"
 #include "ts/web/web_test_util.h"
 
@@ -32,8 +28,6 @@ using ::testing::IsEmpty;
 using ::testing::Not;
 using ::testing::StartsWith;
 using ::ts::testing::IsOk;
-
-namespace fs = std::filesystem;
 
 using namespace test_util;  // NOLINT(google-build-using-namespace): the fixture's vocabulary
 
@@ -86,32 +80,17 @@ std::pair<std::string, std::map<std::string, std::string>> ParseLocation(const h
   return {loc.substr(0, q), params};
 }
 
-class AuthorizeTest : public ::testing::Test {
+class AuthorizeTest : public StoreTest {
  protected:
-  static void SetUpTestSuite() {
-    // One argon2 hash for the whole suite (each costs ~50 ms).
-    auto hash = crypto::HashPassword(kPassword);
-    ASSERT_THAT(hash, IsOk());
-    password_hash_ = new std::string(*hash);
-  }
-  static void TearDownTestSuite() {
-    delete password_hash_;
-    password_hash_ = nullptr;
-  }
-
   void SetUp() override {
-    dir_ = ::ts::testing::MakeTempDir("ts-authorize");
-    ASSERT_FALSE(dir_.empty());
-    auto store = storage::SqliteStore::Open((dir_ / "t.db").string());
-    ASSERT_THAT(store, IsOk());
-    store_ = *store;
-    clients_ = store_;
+    StoreTest::SetUp();
+    if (HasFatalFailure()) return;
 
     storage::User alice;
     alice.user_id = kAlice;
     alice.identity_store_id = "d-3333333333";
     alice.user_name = "alice";
-    alice.password_hash = *password_hash_;
+    alice.password_hash = PasswordHash();
     ASSERT_THAT(store_->CreateUser(alice), IsOk());
     storage::User bob;
     bob.user_id = kBob;
@@ -131,13 +110,12 @@ class AuthorizeTest : public ::testing::Test {
 
   void MakeHandler() {
     handler_ = std::make_unique<AuthorizeHandler>(
-        AuthorizeStorage{store_, store_, store_, store_, clients_}, clock_, options_);
+        AuthorizeStorage{store_, store_, store_, store_, store_}, clock_, options_);
   }
 
   void TearDown() override {
     handler_.reset();
-    store_.reset();
-    ::ts::testing::RemoveTempDir(dir_);
+    StoreTest::TearDown();
   }
 
   Status PutApp(const std::string& arn, bool assignment_required, const std::string& status) {
@@ -264,16 +242,10 @@ class AuthorizeTest : public ::testing::Test {
     return stored.ok() ? *stored : storage::AuthorizationCode();
   }
 
-  static std::string* password_hash_;
-  fs::path dir_;
-  storage::StorePtr store_;
-  std::shared_ptr<storage::ClientStore> clients_;
   std::shared_ptr<FakeClock> clock_ = std::make_shared<FakeClock>(kNow);
   AuthorizeOptions options_;
   std::unique_ptr<AuthorizeHandler> handler_;
 };
-
-std::string* AuthorizeTest::password_hash_ = nullptr;
 
 // --- errors shown on a page: client or redirect URI not established ---
 
@@ -700,7 +672,7 @@ TEST(RedirectUriMatchesTest, ExactExceptLoopbackIpLiteralsOnAnyPort) {
 }
 
 TEST_F(AuthorizeTest, RegisteredClientSignsInExactlyAsTheAwsCliCallsIt) {
-  ASSERT_THAT(clients_->CreateClient(Client()), IsOk());
+  ASSERT_THAT(store_->CreateClient(Client()), IsOk());
   http::Response page = handler_->Get(GetRequest(CliParams()));
   ASSERT_EQ(page.status, 200) << page.body;
   // The login page names the client, escaped.
@@ -724,7 +696,7 @@ TEST_F(AuthorizeTest, RegisteredClientSignsInExactlyAsTheAwsCliCallsIt) {
 }
 
 TEST_F(AuthorizeTest, RegisteredClientWithALiveSessionGetsACodeAtOnce) {
-  ASSERT_THAT(clients_->CreateClient(Client()), IsOk());
+  ASSERT_THAT(store_->CreateClient(Client()), IsOk());
   const std::string session = MakeSession(kBob);
   http::Response r = handler_->Get(
       GetRequest(CliParams("http://127.0.0.1:8123/oauth/callback"), "tessera_session=" + session));
@@ -736,7 +708,7 @@ TEST_F(AuthorizeTest, RegisteredClientWithALiveSessionGetsACodeAtOnce) {
 }
 
 TEST_F(AuthorizeTest, RegisteredClientScopesAreSpaceOrCommaSeparatedAndBoundedByTheRegistration) {
-  ASSERT_THAT(clients_->CreateClient(Client()), IsOk());
+  ASSERT_THAT(store_->CreateClient(Client()), IsOk());
   const std::string session = MakeSession(kAlice);
   const std::string cookie = "tessera_session=" + session;
   for (const char* scopes :
@@ -762,7 +734,7 @@ TEST_F(AuthorizeTest, RegisteredClientScopesAreSpaceOrCommaSeparatedAndBoundedBy
 }
 
 TEST_F(AuthorizeTest, RegisteredClientMustUsePkceS256) {
-  ASSERT_THAT(clients_->CreateClient(Client()), IsOk());
+  ASSERT_THAT(store_->CreateClient(Client()), IsOk());
   ExpectClientRedirectError(handler_->Get(GetRequest(Without(Without(CliParams(), "code_challenge"),
                                                              "code_challenge_method"))),
                             "invalid_request",
@@ -774,7 +746,7 @@ TEST_F(AuthorizeTest, RegisteredClientMustUsePkceS256) {
 }
 
 TEST_F(AuthorizeTest, RegisteredClientRedirectUriMustBeRegistered) {
-  ASSERT_THAT(clients_->CreateClient(Client()), IsOk());
+  ASSERT_THAT(store_->CreateClient(Client()), IsOk());
   for (const char* uri :
        {"http://127.0.0.1:54321/oauth/callback2", "http://localhost:54321/oauth/callback",
         "https://127.0.0.1:54321/oauth/callback", "http://[::1]:54321/oauth/callback",
@@ -800,7 +772,7 @@ TEST_F(AuthorizeTest, UnknownOrExpiredRegisteredClientIsAPageError) {
                   std::string("No application or registered client has the client_id ") + kClient);
   storage::RegisteredClient expired = Client();
   expired.secret_expires_at = kNow;
-  ASSERT_THAT(clients_->CreateClient(expired), IsOk());
+  ASSERT_THAT(store_->CreateClient(expired), IsOk());
   ExpectPageError(handler_->Get(GetRequest(CliParams())), "invalid_client",
                   "has expired. Register the client again.");
 }
@@ -808,13 +780,13 @@ TEST_F(AuthorizeTest, UnknownOrExpiredRegisteredClientIsAPageError) {
 TEST_F(AuthorizeTest, RegisteredClientWithoutTheAuthorizationCodeGrantIsUnauthorized) {
   storage::RegisteredClient device_only = Client();
   device_only.grant_types = {"urn:ietf:params:oauth:grant-type:device_code", "refresh_token"};
-  ASSERT_THAT(clients_->CreateClient(device_only), IsOk());
+  ASSERT_THAT(store_->CreateClient(device_only), IsOk());
   ExpectClientRedirectError(handler_->Get(GetRequest(CliParams())), "unauthorized_client",
                             "The client is not registered for the authorization_code grant.");
 }
 
 TEST_F(AuthorizeTest, EntitledApplicationDecidesWhoMaySignIn) {
-  ASSERT_THAT(clients_->CreateClient(Client(kApp)), IsOk());  // kApp: only alice is assigned
+  ASSERT_THAT(store_->CreateClient(Client(kApp)), IsOk());  // kApp: only alice is assigned
   ExpectClientRedirectError(
       handler_->Get(GetRequest(CliParams(), "tessera_session=" + MakeSession(kBob))),
       "access_denied", "The user is not assigned to this application.");
@@ -826,7 +798,7 @@ TEST_F(AuthorizeTest, EntitledApplicationDecidesWhoMaySignIn) {
 
 TEST_F(AuthorizeTest, DisabledEntitledApplicationIsUnauthorized) {
   storage::RegisteredClient client = Client(kDisabledApp);
-  ASSERT_THAT(clients_->CreateClient(client), IsOk());
+  ASSERT_THAT(store_->CreateClient(client), IsOk());
   ExpectClientRedirectError(
       handler_->Get(GetRequest(CliParams(), "tessera_session=" + MakeSession(kAlice))),
       "unauthorized_client", "The application this client is entitled to is disabled.");

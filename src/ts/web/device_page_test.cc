@@ -3,7 +3,6 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
-#include <filesystem>
 #include <map>
 #include <memory>
 #include <string>
@@ -12,10 +11,7 @@
 
 #include "test/common/concurrently.h"
 #include "test/common/status_matchers.h"
-#include "test/common/temp_dir.h"
 #include "ts/common/clock.h"
-#include "ts/crypto/password.h"
-#include "ts/storage/sqlite/sqlite_store.h"
 #include "ts/tokens/token_minter.h"
 #include "ts/web/authorize.h"
 #include "ts/web/web_test_util.h"
@@ -29,8 +25,6 @@ using ::testing::IsEmpty;
 using ::testing::Not;
 using ::testing::StartsWith;
 using ::ts::testing::IsOk;
-
-namespace fs = std::filesystem;
 
 using namespace test_util;  // NOLINT(google-build-using-namespace): the fixture's vocabulary
 
@@ -52,25 +46,11 @@ TEST(UserCodeTest, NormalisedToUpperCaseWithoutDashesOrSpaces) {
   EXPECT_EQ(FormatUserCode("BCD"), "BCD");
 }
 
-class DevicePageTest : public ::testing::Test {
+class DevicePageTest : public StoreTest {
  protected:
-  static void SetUpTestSuite() {
-    auto hash = crypto::HashPassword(kPassword);
-    ASSERT_THAT(hash, IsOk());
-    password_hash_ = new std::string(*hash);
-  }
-  static void TearDownTestSuite() {
-    delete password_hash_;
-    password_hash_ = nullptr;
-  }
-
   void SetUp() override {
-    dir_ = ::ts::testing::MakeTempDir("ts-device");
-    ASSERT_FALSE(dir_.empty());
-    auto store = storage::SqliteStore::Open((dir_ / "t.db").string());
-    ASSERT_THAT(store, IsOk());
-    store_ = *store;
-    clients_ = store_;
+    StoreTest::SetUp();
+    if (HasFatalFailure()) return;
     for (const auto& [id, name, display] :
          {std::tuple{kAlice, "alice", "Alice <Doe>"}, std::tuple{kBob, "bob", ""}}) {
       storage::User u;
@@ -78,7 +58,7 @@ class DevicePageTest : public ::testing::Test {
       u.identity_store_id = "d-3333333333";
       u.user_name = name;
       u.display_name = display;
-      u.password_hash = *password_hash_;
+      u.password_hash = PasswordHash();
       ASSERT_THAT(store_->CreateUser(u), IsOk());
     }
     for (const auto& [arn, status] : {std::pair{kApp, "ENABLED"}, {kDisabledApp, "DISABLED"}}) {
@@ -96,16 +76,15 @@ class DevicePageTest : public ::testing::Test {
     aopts.public_url = kPublicUrl;
     aopts.issuer = kIssuer;
     authorize_ = std::make_unique<AuthorizeHandler>(
-        AuthorizeStorage{store_, store_, store_, store_, clients_}, clock_, aopts);
+        AuthorizeStorage{store_, store_, store_, store_, store_}, clock_, aopts);
     handler_ = std::make_unique<DevicePageHandler>(
-        DevicePageStorage{clients_, store_, store_, store_}, authorize_->sign_in(), clock_);
+        DevicePageStorage{store_, store_, store_, store_}, authorize_->sign_in(), clock_);
   }
 
   void TearDown() override {
     handler_.reset();
     authorize_.reset();
-    store_.reset();
-    ::ts::testing::RemoveTempDir(dir_);
+    StoreTest::TearDown();
   }
 
   // A client as RegisterClient stores it, and a pending authorization for it with kCode.
@@ -120,7 +99,7 @@ class DevicePageTest : public ::testing::Test {
     c.entitled_application_arn = entitled_application;
     c.created_at = kNow - 10;
     c.secret_expires_at = kNow + 90 * 86400;
-    ASSERT_THAT(clients_->CreateClient(c), IsOk());
+    ASSERT_THAT(store_->CreateClient(c), IsOk());
     storage::DeviceAuthorization a;
     a.device_code_hash = kDeviceCodeHash;
     a.user_code_hash = tokens::TokenMinter::Hash(kCode);
@@ -128,11 +107,11 @@ class DevicePageTest : public ::testing::Test {
     a.scopes = {"sso:account:access", "openid"};
     a.created_at = kNow;
     a.expires_at = kNow + 600;
-    ASSERT_THAT(clients_->CreateDeviceAuthorization(a), IsOk());
+    ASSERT_THAT(store_->CreateDeviceAuthorization(a), IsOk());
   }
 
   storage::DeviceAuthorization Stored() {
-    auto a = clients_->GetDeviceAuthorization(kDeviceCodeHash);
+    auto a = store_->GetDeviceAuthorization(kDeviceCodeHash);
     EXPECT_THAT(a, IsOk());
     return a.ok() ? *a : storage::DeviceAuthorization();
   }
@@ -207,18 +186,12 @@ class DevicePageTest : public ::testing::Test {
     EXPECT_THAT(r.body, HasSubstr("role=\"alert\" id=\"error\">" + error));
   }
 
-  static std::string* password_hash_;
-  fs::path dir_;
-  storage::StorePtr store_;
-  std::shared_ptr<storage::ClientStore> clients_;
   std::shared_ptr<FakeClock> clock_ = std::make_shared<FakeClock>(kNow);
   std::unique_ptr<AuthorizeHandler> authorize_;
   std::unique_ptr<DevicePageHandler> handler_;
   std::string csrf_;
   std::string session_;
 };
-
-std::string* DevicePageTest::password_hash_ = nullptr;
 
 TEST_F(DevicePageTest, GetShowsTheCodeFormPrefilledFromTheCompleteUri) {
   http::Response plain = handler_->Get(GetRequest());

@@ -1,14 +1,21 @@
 // File: web_test_util.h
-// What the browser pages' handler tests share: the fixture's identifiers, form encoding and
-// reading the cookies a response sets. Test-only.
+// What the browser pages' handler tests share: the fixture's identifiers, a fresh store with a
+// password hash ready, form encoding and reading the cookies a response sets. Test-only.
 #pragma once
 
+#include <gtest/gtest.h>
+
 #include <cstdint>
+#include <filesystem>
 #include <string>
 #include <utility>
 #include <vector>
 
+#include "test/common/status_matchers.h"
+#include "test/common/temp_dir.h"
+#include "ts/crypto/password.h"
 #include "ts/http/message.h"
+#include "ts/storage/sqlite/sqlite_store.h"
 
 namespace ts::web::test_util {
 
@@ -58,5 +65,41 @@ inline std::string CookieFrom(const http::Response& r, const std::string& name) 
   if (c.empty()) return "";
   return c.substr(name.size() + 1, c.find(';') - name.size() - 1);
 }
+
+// A fresh SQLite store in a temporary directory for each test, and one argon2 hash of kPassword
+// for the whole suite (each costs ~50 ms). Subclasses reset what holds the store before
+// StoreTest::TearDown removes the directory.
+class StoreTest : public ::testing::Test {
+ protected:
+  static void SetUpTestSuite() {
+    auto hash = crypto::HashPassword(kPassword);
+    ASSERT_THAT(hash, ::ts::testing::IsOk());
+    password_hash_ = new std::string(*hash);
+  }
+  static void TearDownTestSuite() {
+    delete password_hash_;
+    password_hash_ = nullptr;
+  }
+
+  void SetUp() override {
+    dir_ = ::ts::testing::MakeTempDir("ts-web");
+    ASSERT_FALSE(dir_.empty());
+    auto store = storage::SqliteStore::Open((dir_ / "t.db").string());
+    ASSERT_THAT(store, ::ts::testing::IsOk());
+    store_ = *store;
+  }
+  void TearDown() override {
+    store_.reset();
+    ::ts::testing::RemoveTempDir(dir_);
+  }
+
+  static const std::string& PasswordHash() { return *password_hash_; }
+
+  std::filesystem::path dir_;
+  storage::StorePtr store_;
+
+ private:
+  inline static std::string* password_hash_ = nullptr;
+};
 
 }  // namespace ts::web::test_util

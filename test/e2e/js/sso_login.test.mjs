@@ -75,15 +75,25 @@ async function startDevice(clientName) {
       startUrl: START_URL,
     }),
   );
-  const poll = () =>
-    sso.send(
-      new CreateTokenCommand({
-        clientId: registration.clientId,
-        clientSecret: registration.clientSecret,
-        grantType: DEVICE_GRANT,
-        deviceCode: device.deviceCode,
-      }),
-    );
+  // One CreateToken poll, `interval` seconds after the previous answer, as the CLI sleeps
+  // between polls.
+  let lastAnswer = 0;
+  const poll = async () => {
+    const wait = lastAnswer + device.interval * 1000 - Date.now();
+    if (wait > 0) await new Promise((ok) => setTimeout(ok, wait));
+    try {
+      return await sso.send(
+        new CreateTokenCommand({
+          clientId: registration.clientId,
+          clientSecret: registration.clientSecret,
+          grantType: DEVICE_GRANT,
+          deviceCode: device.deviceCode,
+        }),
+      );
+    } finally {
+      lastAnswer = Date.now();
+    }
+  };
   return { registration, device, poll };
 }
 

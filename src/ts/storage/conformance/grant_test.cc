@@ -137,6 +137,25 @@ TEST_P(StoreConformanceTest, RevokeFamilyRevokesEveryDescendantAndNothingElse) {
               StatusIs(StatusCode::kNotFound, HasSubstr("fam-9")));
 }
 
+TEST_P(StoreConformanceTest, CodeUsedTwiceRevokesWhatWasExchangedFromItsFamily) {
+  ASSERT_THAT(store_->CreateAuthorizationCode(MakeCode("code-1", "user-1")), IsOk());
+  ASSERT_THAT(
+      store_->RedeemAuthorizationCode("code-1", kNow + 1, MakeFamily("fam-1"), std::nullopt),
+      IsOkAndHolds(RedeemOutcome::kRedeemed));
+  ASSERT_THAT(store_->CreateExchangedFamily(ExchangedFamily("fam-2", "fam-1"), std::nullopt),
+              IsOk());
+  ASSERT_THAT(store_->CreateFamily(MakeFamily("fam-other"), std::nullopt), IsOk());
+
+  EXPECT_THAT(
+      store_->RedeemAuthorizationCode("code-1", kNow + 2, MakeFamily("fam-3"), std::nullopt),
+      IsOkAndHolds(RedeemOutcome::kAlreadyRedeemed));
+  EXPECT_EQ(store_->GetFamily("fam-1")->revoked_at, kNow + 2);
+  EXPECT_EQ(store_->GetFamily("fam-2")->revoked_at,
+            kNow + 2);  // exchanged from it: RFC 6749 §4.1.2
+  EXPECT_EQ(store_->GetFamily("fam-other")->revoked_at, 0);
+  EXPECT_THAT(store_->GetFamily("fam-3"), StatusIs(StatusCode::kNotFound, HasSubstr("fam-3")));
+}
+
 TEST_P(StoreConformanceTest, RevokedAccessTokensAreRememberedUntilTheyExpire) {
   EXPECT_THAT(store_->IsAccessTokenRevoked("jti-1"), IsOkAndHolds(false));
   ASSERT_THAT(store_->RevokeAccessToken("jti-1", kNow + 100), IsOk());

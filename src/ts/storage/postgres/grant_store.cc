@@ -56,6 +56,19 @@ StatusOr<AuthorizationCode> PostgresStore::GetAuthorizationCode(const std::strin
   });
 }
 
+namespace {
+
+// The family a code's first use created, and everything exchanged from it (RFC 6749 §4.1.2).
+Status RevokeCodeFamilyTree(Connection& c, const std::string& code_hash, int64_t now) {
+  TS_ASSIGN_OR_RETURN(Result r,
+                      c.Exec("SELECT family_id FROM authorization_codes WHERE code_hash = $1",
+                             MakeParams(code_hash)));
+  if (r.rows() == 0 || r.Text(0, 0).empty()) return OkStatus();
+  return postgres_internal::RevokeFamilyTree(c, r.Text(0, 0), now).status();
+}
+
+}  // namespace
+
 StatusOr<RedeemOutcome> PostgresStore::RedeemAuthorizationCode(
     const std::string& code_hash, int64_t now, const TokenFamily& family,
     const std::optional<RefreshToken>& first_refresh) {
@@ -95,16 +108,17 @@ StatusOr<RedeemOutcome> PostgresStore::RedeemAuthorizationCode(
     if (!r.ok()) return InsertConflict(c, r.status(), family);
     if (r->rows() == 0) return NotFoundError("no such authorization code");
     if (r->Int(0, 2) == 1) return RedeemOutcome::kRedeemed;
-    if (r->Int(0, 0) != 0) return RedeemOutcome::kAlreadyRedeemed;
+    if (r->Int(0, 0) != 0) {
+      // The statement revoked the first use's family; what was exchanged from it goes too
+      // (rare, so a second statement).
+      TS_RETURN_IF_ERROR(RevokeCodeFamilyTree(c, code_hash, now));
+      return RedeemOutcome::kAlreadyRedeemed;
+    }
     if (now >= r->Int(0, 1)) return RedeemOutcome::kExpired;
     // Unused in our snapshot but the compare-and-set failed: a concurrent redemption won and has
     // committed (our UPDATE waited for it). Its family was not in our snapshot, so revoke it now
     // in a second statement: only the losers of a race pay this round trip.
-    TS_RETURN_IF_ERROR(c.Exec("UPDATE token_families SET revoked_at = $2 WHERE family_id = "
-                              "(SELECT family_id FROM authorization_codes WHERE code_hash = $1) "
-                              "AND revoked_at = 0",
-                              MakeParams(code_hash, now))
-                           .status());
+    TS_RETURN_IF_ERROR(RevokeCodeFamilyTree(c, code_hash, now));
     return RedeemOutcome::kAlreadyRedeemed;
   });
 }

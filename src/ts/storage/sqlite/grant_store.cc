@@ -138,12 +138,9 @@ StatusOr<RedeemOutcome> RedeemInTransaction(Connection& c, const std::string& co
     previous_family = stmt.Text(2);
   }
   if (consumed_at != 0) {
-    // RFC 6749 §4.1.2: a code used twice should revoke what the first use issued.
-    TS_RETURN_IF_ERROR(Change(c,
-                              "UPDATE token_families SET revoked_at = ? "
-                              "WHERE family_id = ? AND revoked_at = 0",
-                              now, previous_family)
-                           .status());
+    // RFC 6749 §4.1.2: a code used twice should revoke what the first use issued, including
+    // what was exchanged from it.
+    TS_RETURN_IF_ERROR(sqlite_internal::RevokeFamilyTree(c, previous_family, now).status());
     return RedeemOutcome::kAlreadyRedeemed;
   }
   if (now >= expires_at) return RedeemOutcome::kExpired;
