@@ -2,7 +2,8 @@
 #   make run    installs what is missing, builds the release binary, starts the demo
 #   make test   installs what is missing, builds, runs every test (unit, end-to-end, browser)
 #   make bench  the benchmarks (BENCHMARKS.md)
-.PHONY: run test build release asan unit clean format bench
+#   make fuzz   each fuzz target for FUZZ_SECONDS under libFuzzer (docs/design/fuzzing.md)
+.PHONY: run test build release asan unit clean format bench fuzz fuzz-merge
 
 JOBS ?= $(shell nproc)
 
@@ -39,6 +40,32 @@ bench:
 	cmake --preset release >/dev/null
 	cmake --build --preset release -j $(JOBS) --target tessera tessera-loadgen tessera-microbench
 	python3 bench/run_bench.py $(ARGS)
+
+# The fuzz targets under libFuzzer with ASan and UBSan (clang), one after the other, each for
+# FUZZ_SECONDS, from its committed corpus. New inputs go to build/fuzz/corpus/<target>, crashes to
+# build/fuzz/artifacts/; `make fuzz-merge` then adds the inputs that reach new code to
+# fuzz/corpus/<target> (minimised), to be committed. FUZZ_TARGETS picks a subset.
+FUZZ_SECONDS ?= 60
+FUZZ_TARGETS ?= form sigv4 jose token_request admin_model handle
+FUZZ_FLAGS ?=
+
+fuzz:
+	./scripts/install-deps.sh --fuzz
+	cmake --preset fuzz >/dev/null
+	cmake --build --preset fuzz -j $(JOBS) --target $(addprefix fuzz_,$(FUZZ_TARGETS))
+	@mkdir -p build/fuzz/artifacts
+	@for t in $(FUZZ_TARGETS); do \
+	  mkdir -p build/fuzz/corpus/$$t; \
+	  echo "== fuzz_$$t for $(FUZZ_SECONDS) s"; \
+	  ./build/fuzz/fuzz/fuzz_$$t -max_total_time=$(FUZZ_SECONDS) -print_final_stats=1 \
+	    -artifact_prefix=build/fuzz/artifacts/$$t- $(FUZZ_FLAGS) \
+	    build/fuzz/corpus/$$t fuzz/corpus/$$t || exit 1; \
+	done
+
+fuzz-merge:
+	@for t in $(FUZZ_TARGETS); do \
+	  ./build/fuzz/fuzz/fuzz_$$t -merge=1 fuzz/corpus/$$t build/fuzz/corpus/$$t || exit 1; \
+	done
 
 format:
 	find src test bench -path '*/node_modules' -prune -o \( -name '*.cc' -o -name '*.h' \) -print | xargs clang-format -i

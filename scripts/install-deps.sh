@@ -15,6 +15,10 @@ if [[ "${1:-}" == "--test" ]]; then
   # postgresql: the tests labelled `postgres` start their own throwaway PostgreSQL 15 server.
   packages+=(chromium postgresql)
 fi
+if [[ "${1:-}" == "--fuzz" ]]; then
+  # make fuzz: clang with libFuzzer's runtime (docs/design/fuzzing.md).
+  packages+=(clang libclang-rt-14-dev)
+fi
 
 missing=()
 for p in "${packages[@]}"; do

@@ -229,7 +229,10 @@ StatusOr<ClientTokenRequest> ParseCreateTokenForm(std::string_view body,
   if (!form.has_value()) return InvalidRequest("The form body has a malformed %-escape");
   ClientTokenRequest req;
   std::vector<std::string_view> seen;
-  for (const auto& [name, value] : *form) {
+  for (const auto& entry : *form) {
+    // Named references, not a structured binding: clang 14 (the fuzz build) cannot capture one.
+    const std::string& name = entry.first;
+    const std::string& value = entry.second;
     const bool is_scope = name == "scope";
     const auto* known = std::find_if(std::begin(kFormParameters), std::end(kFormParameters),
                                      [&](const FormParameter& p) { return p.name == name; });

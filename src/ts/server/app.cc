@@ -521,7 +521,9 @@ StatusOr<std::unique_ptr<Tessera>> Tessera::Create(const ServerConfig& config,
   tti::AssertionOptions asopts;
   asopts.max_age_seconds = config.assertion_max_age_seconds;
   auto jwks = std::make_shared<tti::JwksCache>(
-      std::shared_ptr<tti::HttpFetcher>(tti::MakeCurlFetcher(fopts)), clock, copts);
+      config.issuer_fetcher ? config.issuer_fetcher
+                            : std::shared_ptr<tti::HttpFetcher>(tti::MakeCurlFetcher(fopts)),
+      clock, copts);
   p->applications = std::make_shared<oauth::ApplicationCache>(
       p->store, clock, std::chrono::milliseconds(config.config_cache_ttl_ms));
   const oauth::TokenStorage token_storage{p->store, p->store, p->store};

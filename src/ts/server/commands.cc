@@ -69,13 +69,12 @@ constexpr int64_t kMaxSessionSeconds = 129600;
 StatusOr<Flags> ParseFlags(const std::vector<std::string>& args, size_t start,
                            const std::vector<std::string>& allowed) {
   Flags flags;
-  for (size_t i = start; i < args.size(); ++i) {
+  for (size_t i = start; i < args.size(); i += 2) {  // a flag and its value
     bool known = false;
     for (const auto& a : allowed) known |= (args[i] == a);
     if (!known) return InvalidArgumentError("unknown flag '" + args[i] + "'");
     if (i + 1 >= args.size()) return InvalidArgumentError(args[i] + " needs a value");
     flags.values.emplace_back(args[i], args[i + 1]);
-    ++i;
   }
   return flags;
 }

@@ -4,10 +4,15 @@
 
 #include <cstdint>
 #include <limits>
+#include <memory>
 #include <string>
 #include <vector>
 
 #include "ts/common/status.h"
+
+namespace ts::tti {
+class HttpFetcher;
+}
 
 namespace ts::server {
 
@@ -47,6 +52,9 @@ struct ServerConfig {
   bool allow_private_network_issuers = false;    // 10/8, 172.16/12, 192.168/16, fc00::/7
   std::string issuer_ca_file;                    // extra PEM trust anchors for issuers
   int64_t issuer_fetch_timeout_ms = 5000;
+  // Replaces the libcurl fetcher of issuers' documents when set: tests and the fuzz targets, which
+  // must not reach the network (fuzz/handle_fuzz.cc).
+  std::shared_ptr<tti::HttpFetcher> issuer_fetcher;
   int64_t jwks_max_cache_seconds = 86400;  // upper bound on honouring Cache-Control
   int64_t jwks_min_cache_seconds = 60;
   int64_t jwks_max_stale_seconds = 6 * 3600;   // keys served past expiry while the IdP is down
