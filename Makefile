@@ -68,7 +68,7 @@ fuzz-merge:
 	done
 
 format:
-	find src test bench -path '*/node_modules' -prune -o \( -name '*.cc' -o -name '*.h' \) -print | xargs clang-format -i
+	find src test bench fuzz -path '*/node_modules' -prune -o \( -name '*.cc' -o -name '*.h' \) -print | xargs clang-format -i
 
 clean:
 	rm -rf build
