@@ -137,7 +137,7 @@ http::Response ToErrorResponse(const Status& status) {
     body.Member("error", row->oauth_error);
     body.Member("error_description", message);
   }
-  // The modeled members of InvalidRequestRegionException (PROTOCOL.md §2.1).
+  // The modeled members of InvalidRequestRegionException (the sso-oidc service model).
   if (const std::string_view region = RegionOfError(status); !region.empty()) {
     body.Member("endpoint", "https://oidc." + std::string(region) + ".amazonaws.com");
     body.Member("region", region);
