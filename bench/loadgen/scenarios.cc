@@ -312,8 +312,25 @@ json::array Words(std::string_view text) {
   return out;
 }
 
+// Each virtual user follows its own rotation chain of sso-oidc refresh tokens (CreateTokenWithIAM
+// or CreateToken: both answer `refreshToken` and `accessToken`), always sending the token it
+// received last.
+class RefreshChainScenario : public Scenario {
+ public:
+  std::string OnResponse(int user, const HttpResponse& r) override {
+    if (r.status != 200) return ErrorType(r);
+    std::string next = Member(r.body, "refreshToken");
+    if (next.empty() || Member(r.body, "accessToken").empty()) return "MalformedResponse";
+    chains_[static_cast<size_t>(user)] = std::move(next);
+    return "";
+  }
+
+ protected:
+  std::vector<std::string> chains_;  // each user's current refresh token
+};
+
 // refresh: each virtual user follows its own rotation chain.
-class RefreshScenario final : public Scenario {
+class RefreshScenario final : public RefreshChainScenario {
  public:
   explicit RefreshScenario(const Options& o) : o_(o), client_(o) {}
   bool Setup(int users, int64_t, std::string& error) override {
@@ -330,18 +347,10 @@ class RefreshScenario final : public Scenario {
     if (!o_.scope.empty()) body["scope"] = Words(o_.scope);
     return client_.CreateToken(body);
   }
-  std::string OnResponse(int user, const HttpResponse& r) override {
-    if (r.status != 200) return ErrorType(r);
-    std::string next = Member(r.body, "refreshToken");
-    if (next.empty() || Member(r.body, "accessToken").empty()) return "MalformedResponse";
-    chains_[static_cast<size_t>(user)] = std::move(next);
-    return "";
-  }
 
  private:
   const Options& o_;
   TesseraClient client_;
-  std::vector<std::string> chains_;
 };
 
 // Hands out prepared single-use material (codes, assertions) across users.
@@ -576,7 +585,7 @@ class OAuthRefreshScenario final : public Scenario {
 // client-refresh: CreateToken's refresh_token grant for a client registered as `aws sso login`
 // registers itself; each user follows its own rotation chain. Setup registers the client, signs
 // in at /authorize as the CLI's browser flow does and redeems one code per user with CreateToken.
-class ClientRefreshScenario final : public Scenario {
+class ClientRefreshScenario final : public RefreshChainScenario {
  public:
   explicit ClientRefreshScenario(const Options& o) : o_(o), client_(o) {}
   bool Setup(int users, int64_t, std::string& error) override {
@@ -611,18 +620,10 @@ class ClientRefreshScenario final : public Scenario {
     return client_.ClientCreateToken(
         {{"grantType", "refresh_token"}, {"refreshToken", chains_[static_cast<size_t>(user)]}});
   }
-  std::string OnResponse(int user, const HttpResponse& r) override {
-    if (r.status != 200) return ErrorType(r);
-    std::string next = Member(r.body, "refreshToken");
-    if (next.empty() || Member(r.body, "accessToken").empty()) return "MalformedResponse";
-    chains_[static_cast<size_t>(user)] = std::move(next);
-    return "";
-  }
 
  private:
   const Options& o_;
   TesseraClient client_;
-  std::vector<std::string> chains_;
 };
 
 // device-poll: the device flow's polling while the user has not approved yet, as the AWS CLI
