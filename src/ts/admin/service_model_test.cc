@@ -43,7 +43,7 @@ TEST(ServiceModelTest, EmbeddedModelsParseAndCompileEveryPattern) {
   EXPECT_EQ(Ids().target_prefix(), "AWSIdentityStore");
   EXPECT_EQ(Ids().signing_name(), "identitystore");
   EXPECT_TRUE(Sso().HasOperation("CreateApplication"));
-  EXPECT_FALSE(Sso().HasOperation("CreatePermissionSet"));  // not served, trimmed away
+  EXPECT_FALSE(Sso().HasOperation("CreateInstance"));  // not served, trimmed away
   EXPECT_THAT(Sso().IdempotencyTokenMembers("CreateApplication"),
               ::testing::ElementsAre("ClientToken"));
 }

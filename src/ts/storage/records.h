@@ -107,6 +107,9 @@ struct IamPrincipal {
   std::string arn;                   // arn:aws:iam::123456789012:role/webapp
   std::string account_id;            // 123456789012
   std::string identity_policy_json;  // optional IAM identity policy (JSON); empty: none
+  // Optional permissions boundary (an IAM policy document, JSON): when set, an action is allowed
+  // only if the identity policy AND the boundary allow it. Empty: none.
+  std::string permissions_boundary_json;
   int64_t created_at = 0;
 };
 
@@ -252,6 +255,92 @@ struct DeviceAuthorization {
   int64_t decided_at = 0;
   int64_t consumed_at = 0;  // 0: not redeemed
   std::string family_id;    // the token family its redemption created
+};
+
+// --- The account side of Identity Center (AccountStore, account_store.h) ---
+
+// An AWS account the access portal can offer. Tessera has no Organizations API: accounts are
+// declared (bootstrap file, `tessera account add`) and appear to a user once assigned.
+struct Account {
+  std::string account_id;  // 12 digits
+  std::string name;
+  std::string email;
+  int64_t created_at = 0;
+};
+
+// An sso-admin permission set: what the role it becomes in each assigned account may do.
+struct PermissionSet {
+  std::string arn;  // arn:aws:sso:::permissionSet/<instance id>/ps-<16 hex>
+  std::string instance_arn;
+  std::string name;  // [\w+=,.@-]{1,32}, unique in the instance, never changes
+  std::string description;
+  std::string session_duration = "PT1H";  // ISO 8601, PT1H..PT12H: the credentials' lifetime
+  std::string relay_state;
+  std::string inline_policy_json;                // IAM policy document; "" none
+  std::vector<std::string> managed_policy_arns;  // AWS managed policies attached, in ARN order
+  // The PermissionsBoundary structure as the API takes it (JSON, {"ManagedPolicyArn": ...} or
+  // {"CustomerManagedPolicyReference": {...}}); "" none.
+  std::string permissions_boundary_json;
+  int64_t created_at = 0;
+  // When what the role is made of (policies, boundary) last changed: an account provisioned
+  // before it is LATEST_PERMISSION_SET_NOT_PROVISIONED.
+  int64_t updated_at = 0;
+};
+
+// A permission set provisioned to an account: the IAM role AWSReservedSSO_<name>_<16 hex> that
+// exists there while the permission set is assigned on the account.
+struct ProvisionedRole {
+  std::string account_id;
+  std::string permission_set_arn;
+  std::string role_name;  // AWSReservedSSO_<PermissionSetName>_<16 hex>
+  // The permission set's updated_at that this provisioning applied.
+  int64_t permission_set_version = 0;
+  int64_t provisioned_at = 0;
+};
+
+// A user or group assigned a permission set on an account (sso-admin CreateAccountAssignment).
+struct AccountAssignment {
+  std::string account_id;  // TargetId (TargetType AWS_ACCOUNT)
+  std::string permission_set_arn;
+  std::string principal_type;  // USER | GROUP
+  std::string principal_id;
+  int64_t created_at = 0;
+};
+
+// The status object of one asynchronous sso-admin request (CreateAccountAssignment,
+// DeleteAccountAssignment, ProvisionPermissionSet), kept for its Describe...Status operation.
+struct OperationStatus {
+  std::string request_id;  // a UUID
+  // ACCOUNT_ASSIGNMENT_CREATION | ACCOUNT_ASSIGNMENT_DELETION | PERMISSION_SET_PROVISIONING
+  std::string kind;
+  std::string status = "SUCCEEDED";  // IN_PROGRESS | FAILED | SUCCEEDED
+  std::string failure_reason;
+  // The rest of the status structure as the API returns it (JSON object: TargetId,
+  // PermissionSetArn, PrincipalType, PrincipalId, AccountId, ...).
+  std::string body_json = "{}";
+  int64_t created_at = 0;
+};
+
+// One role a user may assume through the portal: an assignment (direct or through a group) of
+// a permission set on an account, with the role it is provisioned as.
+struct UserRole {
+  Account account;
+  PermissionSet permission_set;
+  ProvisionedRole role;
+};
+
+// The link between a temporary access key issued by the access portal (GetRoleCredentials, the
+// start page) and what it was issued for, so that Logout, sign-out, user deletion and the loss of
+// the assignment revoke it. The key itself (sealed secret, session token hash, expiry) is an
+// AccessKey row whose principal_arn is the assumed-role session's ARN.
+struct RoleCredential {
+  std::string access_key_id;
+  std::string user_id;
+  std::string account_id;
+  std::string permission_set_arn;
+  std::string family_id;     // the portal bearer token's family; "" when from the start page
+  std::string session_hash;  // the browser sign-in session behind it; "" when none
+  int64_t expires_at = 0;
 };
 
 struct RefreshToken {

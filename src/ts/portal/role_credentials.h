@@ -1,0 +1,51 @@
+// File: role_credentials.h
+// The temporary credentials the access portal issues for a role (GetRoleCredentials, the start
+// page's "command line access"): an ASIA access key whose principal is the assumed-role session
+// arn:aws:sts::<account>:assumed-role/<role name>/<user name>, valid for the permission set's
+// SessionDuration. The secret is sealed and the session token kept as a hash, as every access
+// key is; the link (storage::RoleCredential) lets Logout, sign-out, user deletion and the loss
+// of the assignment revoke it. Tessera's own SigV4 verifier accepts the key, and the admin plane
+// evaluates the session with the provisioned role's policy (docs/design/access-portal.md).
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <string_view>
+
+#include "ts/common/status.h"
+#include "ts/storage/account_store.h"
+
+namespace ts::portal {
+
+// What the caller hands to the user, once: the secret and the session token appear only here.
+struct IssuedRoleCredentials {
+  std::string access_key_id;  // ASIA + 16 base32 characters
+  std::string secret_access_key;
+  std::string session_token;
+  int64_t expires_at = 0;     // Unix seconds
+  std::string principal_arn;  // the assumed-role session's ARN
+};
+
+// arn:aws:sts::<account>:assumed-role/<role name>/<session name>.
+std::string AssumedRoleArn(std::string_view account_id, std::string_view role_name,
+                           std::string_view session_name);
+
+// Seconds in an ISO 8601 duration of hours and minutes (PT1H, PT90M, PT1H30M); InvalidArgument
+// for anything else or outside PT1H..PT12H, the range sso-admin allows a permission set.
+StatusOr<int64_t> SessionDurationSeconds(std::string_view iso8601);
+
+// The key and link for `role` issued to `user` at `now`, ready to write with
+// AccountStore::IssueRoleCredential(Async). `family_id` / `session_hash` name what revokes it
+// ("" when none). The returned credentials are what to hand out.
+struct RoleCredentialToWrite {
+  storage::AccessKey key;
+  storage::RoleCredential link;
+  IssuedRoleCredentials issued;
+};
+StatusOr<RoleCredentialToWrite> PrepareRoleCredential(const std::string& seal_key,
+                                                      const storage::UserRole& role,
+                                                      const storage::User& user,
+                                                      const std::string& family_id,
+                                                      const std::string& session_hash, int64_t now);
+
+}  // namespace ts::portal
