@@ -8,24 +8,9 @@
 #include "ts/crypto/digest.h"
 #include "ts/crypto/encoding.h"
 #include "ts/crypto/random.h"
+#include "ts/sigv4/access_key.h"
 
 namespace ts::server {
-namespace {
-
-std::string Aad(std::string_view access_key_id) {
-  return "tessera-iam-secret:" + std::string(access_key_id);
-}
-
-// Access key ids look like AWS's: a 4-letter prefix and 16 upper-case base32 characters.
-std::string NewKeyId(bool temporary) {
-  static constexpr char kAlphabet[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZ234567";
-  std::string bytes = crypto::RandomBytes(16);
-  std::string id = temporary ? "ASIA" : "AKIA";
-  for (char b : bytes) id.push_back(kAlphabet[static_cast<uint8_t>(b) % 32]);
-  return id;
-}
-
-}  // namespace
 
 std::string AccountOfArn(std::string_view arn) {
   // arn:partition:service:region:account:resource
@@ -86,7 +71,8 @@ StatusOr<sigv4::Credential> StoreCredentialProvider::Find(std::string_view acces
   auto key = store_->GetAccessKey(std::string(access_key_id));
   if (!key.ok()) return key.status();
   if (!key->active) return NotFoundError("access key is inactive");
-  auto secret = crypto::Open(seal_key_, key->secret_sealed, Aad(key->access_key_id));
+  auto secret =
+      crypto::Open(seal_key_, key->secret_sealed, sigv4::AccessKeySecretAad(key->access_key_id));
   if (!secret.ok()) {
     return InternalError("cannot unseal the secret of access key " + key->access_key_id);
   }
@@ -108,14 +94,15 @@ StatusOr<NewAccessKey> CreateAccessKey(storage::CredentialStore& store, const st
   TS_RETURN_IF_ERROR(store.GetPrincipal(principal_arn).status());
   NewAccessKey out;
   const bool temporary = duration_seconds > 0;
-  out.access_key_id = access_key_id.empty() ? NewKeyId(temporary) : access_key_id;
+  out.access_key_id = access_key_id.empty() ? sigv4::NewAccessKeyId(temporary) : access_key_id;
   out.secret_access_key =
       secret_access_key.empty() ? crypto::Base64Encode(crypto::RandomBytes(30)) : secret_access_key;
   storage::AccessKey key;
   key.access_key_id = out.access_key_id;
   key.principal_arn = principal_arn;
-  TS_ASSIGN_OR_RETURN(key.secret_sealed,
-                      crypto::Seal(seal_key, out.secret_access_key, Aad(out.access_key_id)));
+  TS_ASSIGN_OR_RETURN(
+      key.secret_sealed,
+      crypto::Seal(seal_key, out.secret_access_key, sigv4::AccessKeySecretAad(out.access_key_id)));
   if (temporary) {
     out.session_token = crypto::RandomToken(96);
     out.expires_at = now + duration_seconds;

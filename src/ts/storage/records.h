@@ -107,10 +107,10 @@ struct IamPrincipal {
   std::string arn;                   // arn:aws:iam::123456789012:role/webapp
   std::string account_id;            // 123456789012
   std::string identity_policy_json;  // optional IAM identity policy (JSON); empty: none
+  int64_t created_at = 0;
   // Optional permissions boundary (an IAM policy document, JSON): when set, an action is allowed
   // only if the identity policy AND the boundary allow it. Empty: none.
   std::string permissions_boundary_json;
-  int64_t created_at = 0;
 };
 
 struct AccessKey {
