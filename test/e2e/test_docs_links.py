@@ -24,7 +24,8 @@ FORBIDDEN = ("PROTOCOL" + ".md", "PRODUCT" + ".md", "../" + "shared", "/work/" +
 FENCE = re.compile(r"^\s{0,3}(`{3,}|~{3,})")
 HEADING = re.compile(r"^\s{0,3}(#{1,6})\s+(.*?)\s*#*\s*$")
 # [text](target) and ![alt](target); the target may be <...> and may carry a "title".
-INLINE_LINK = re.compile(r"!?\[(?:[^\[\]]|\[[^\]]*\])*\]\(\s*(<[^>]*>|[^)\s]+)(?:\s+\"[^\"]*\")?\s*\)")
+INLINE_LINK = re.compile(r"!?\[(?:[^\[\]]|\[[^\]]*\])*\]"  # the text, one level of brackets
+                         r"\(\s*(<[^>]*>|[^)\s]+)(?:\s+\"[^\"]*\")?\s*\)")
 # [label]: target
 REFERENCE_DEF = re.compile(r"^\s{0,3}\[[^\]]+\]:\s*(<[^>]*>|\S+)")
 INLINE_CODE = re.compile(r"(`+)(?:(?!\1).)+?\1")
