@@ -577,6 +577,33 @@ class SqliteCrash(CrashRun):
         self.server.stop()
 
 
+class RolledBackSqlite(SqliteCrash):
+    """A store that acknowledges what it then loses: at each kill the database goes back to a
+    copy taken before the load (the checks must notice)."""
+
+    def snapshot(self):
+        self.copy = self.db + ".snapshot"
+        with sqlite3.connect(self.db) as source, sqlite3.connect(self.copy) as target:
+            source.backup(target)
+
+    def set_up(self):
+        super().set_up()
+        # A code issued before the copy and redeemed after it: the rollback revives it.
+        client = self.clients["iam"]
+        code, verifier = self.issue_code(self.ports[0], client)
+        self.snapshot()
+        answer = client.redeem(self.ports[0], code, verifier)
+        self.codes.append(CodeRecord(client, code, verifier, "redeemed",
+                                     answer.body["refreshToken"]))
+
+    def fault(self, cycle):
+        super().fault(cycle)
+        for suffix in ("", "-wal", "-shm"):
+            if os.path.exists(self.db + suffix):
+                os.remove(self.db + suffix)
+        shutil.copyfile(self.copy, self.db)
+
+
 class PostgresCrash(CrashRun):
     """Two nodes on one PostgreSQL. Every third cycle PostgreSQL stops in immediate mode while
     the load runs and starts again; the other cycles kill -9 one node."""
@@ -660,6 +687,24 @@ class SqliteCrashTest(unittest.TestCase):
         # The database is sound.
         with sqlite3.connect(run.db) as conn:
             self.assertEqual(conn.execute("PRAGMA integrity_check").fetchall(), [("ok",)])
+
+
+    def test_the_checks_notice_a_store_that_loses_acknowledged_writes(self):
+        """The checker itself: a database rolled back at the kill must be reported."""
+        directory = tempfile.mkdtemp(prefix="tessera-crash-")
+        self.addCleanup(shutil.rmtree, directory, ignore_errors=True)
+        run = RolledBackSqlite(SEED, directory)
+        try:
+            totals = run.run(1)
+        finally:
+            run.stop()
+        self.assertGreater(totals["lost"], 0)
+        self.assertGreater(totals["resurrected"], 0)
+        self.assertIn("RESURRECTED: a code whose redemption was acknowledged redeems again",
+                      run.failures)
+        self.assertTrue(any(f.startswith("LOST: the last acknowledged refresh token answers "
+                                         "400 InvalidGrantException Invalid refresh token")
+                            for f in run.failures), run.failures)
 
 
 class PostgresCrashTest(unittest.TestCase):
