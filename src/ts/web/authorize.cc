@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cctype>
 #include <charconv>
+#include <iostream>
 #include <map>
 #include <optional>
 #include <vector>
@@ -158,6 +159,17 @@ struct AuthorizeHandler::Outcome {
   std::string refusal;                     // why the client may not use this grant ("" if it may)
 };
 
+namespace {
+
+// A request that cannot be redirected back gets a page. The database being unreachable is the
+// server's failure, answered 503 as the device page does (the user may try again), not 400.
+http::Response PageError(const AuthorizeHandler::Outcome& out) {
+  const int status = out.error == "server_error" ? 503 : 400;
+  return HtmlResponse(status, RenderErrorPage(out.error, out.description));
+}
+
+}  // namespace
+
 AuthorizeHandler::AuthorizeHandler(AuthorizeStorage storage, ClockPtr clock,
                                    AuthorizeOptions options)
     : storage_(std::move(storage)), clock_(std::move(clock)), options_(std::move(options)) {
@@ -182,6 +194,9 @@ void AuthorizeHandler::ValidateApplication(const AuthRequest& req, Outcome& out)
   const std::string client_id = req.Get("client_id");
   auto app = storage_.applications->GetApplication(client_id);
   if (!app.ok()) {
+    if (app.status().code() != StatusCode::kNotFound) {
+      std::cerr << "authorize: " << app.status().ToString() << "\n";
+    }
     out.error = app.status().code() == StatusCode::kNotFound ? "invalid_client" : "server_error";
     out.description = app.status().code() == StatusCode::kNotFound
                           ? "No application has the client_id " + client_id + "."
@@ -214,6 +229,7 @@ void AuthorizeHandler::ValidateRegisteredClient(const AuthRequest& req, Outcome&
     return;
   }
   if (!client.ok()) {
+    std::cerr << "authorize: " << client.status().ToString() << "\n";
     out.error = "server_error";
     out.description = "The server could not read the client. Try again.";
     return;
@@ -229,6 +245,7 @@ void AuthorizeHandler::ValidateRegisteredClient(const AuthRequest& req, Outcome&
   if (client->entitled_application_arn.empty()) return;
   auto app = storage_.applications->GetApplication(client->entitled_application_arn);
   if (!app.ok() && app.status().code() != StatusCode::kNotFound) {
+    std::cerr << "authorize: " << app.status().ToString() << "\n";
     out.error = "server_error";
     out.description = "The server could not read the client's application. Try again.";
     return;
@@ -438,9 +455,7 @@ http::Response AuthorizeHandler::Get(const http::Request& request) {
   }
   AuthRequest req = ParseAuthRequest(*params);
   Outcome ok = Validate(req);
-  if (ok.kind == Outcome::kPageError) {
-    return HtmlResponse(400, RenderErrorPage(ok.error, ok.description));
-  }
+  if (ok.kind == Outcome::kPageError) return PageError(ok);
   if (ok.kind == Outcome::kRedirectError) {
     return RedirectError(req.Get("redirect_uri"), req.Get("state"), options_.issuer, ok.error,
                          ok.description, 302);
@@ -475,9 +490,7 @@ http::Response AuthorizeHandler::Post(const http::Request& request) {
                                              "again."));
   }
   Outcome ok = Validate(req);
-  if (ok.kind == Outcome::kPageError) {
-    return HtmlResponse(400, RenderErrorPage(ok.error, ok.description));
-  }
+  if (ok.kind == Outcome::kPageError) return PageError(ok);
   if (ok.kind == Outcome::kRedirectError) {
     return RedirectError(req.Get("redirect_uri"), req.Get("state"), options_.issuer, ok.error,
                          ok.description, 303);
