@@ -181,8 +181,11 @@ void GroupCommitWriter::RunBatch(const std::vector<Pending*>& batch) {
   }
   Status commit = txn.Commit();
   if (!commit.ok()) {
+    // Nothing of the batch is on disk (disk full, I/O error): Unavailable, as when SQLite rolls
+    // the transaction back by itself above; the SDKs retry it.
+    Status lost = UnavailableError("the write was not committed: " + std::string(commit.message()));
     for (Pending* p : batch) {
-      if (p->status.ok()) p->status = commit;
+      if (p->status.ok()) p->status = lost;
     }
   }
 }
