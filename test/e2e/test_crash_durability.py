@@ -35,13 +35,16 @@ this test simulates (RELIABILITY.md says so).
 TS_CRASH_CYCLES (default 20) sets the number of crashes per backend; TS_CRASH_SEED replays a run's
 random choices (the kill moments still fall where the scheduler puts them). `make crash` runs 100.
 """
+import contextlib
 import dataclasses
+import errno
 import http.client
 import json
 import os
 import random
 import shutil
 import sqlite3
+import subprocess
 import sys
 import tempfile
 import threading
@@ -212,7 +215,7 @@ class CrashRun:
 
     def __init__(self, seed):
         self.rng = random.Random(seed)
-        self.seed = seed
+        self.ports = []  # the nodes' ports, None for a node that is down
         self.totals = Totals()
         self.failures = []
         self.failures_lock = threading.Lock()
@@ -223,8 +226,7 @@ class CrashRun:
         self.dead_tokens = []  # (client, token): refused for good (family revoked)
         self.dead_codes = []  # (client, code, verifier): redemption acknowledged
 
-    # The backend: a list of ports (None for a node that is down), start/crash/recover.
-    ports = []
+    # A backend (subclass) defines outage_allowed, any_server(), fault(cycle), recover(), stop().
 
     def fail(self, message):
         with self.failures_lock:
@@ -254,7 +256,7 @@ class CrashRun:
 
     def issue_code(self, port, client):
         """GET /authorize with the signed-in session: the 302 carries a code. Returns
-        (code, verifier) or None when there was no acknowledged code."""
+        (code, verifier); raises NotSent or NoAnswer when no code was acknowledged."""
         verifier, challenge = harness.pkce_pair()
         headers = {"Cookie": "; ".join(f"{k}={v}" for k, v in self.cookies.items())}
         status, response_headers, body = exchange(port, "GET", client.authorize_path(challenge),
@@ -264,6 +266,9 @@ class CrashRun:
         if status != 302:
             raise AssertionError(f"/authorize answered {status}: {body[:300]!r}")
         query = harness.parse_redirect(response_headers["Location"])
+        if query.get("error") == "server_error" and self.outage_allowed:
+            # RFC 6749 §4.1.2.1: the code could not be stored (PostgreSQL down).
+            raise NoAnswer(f"authorize redirected with {query}")
         if "code" not in query:
             raise AssertionError(f"/authorize redirected without a code: {query}")
         self.totals.add("codes issued")
@@ -583,7 +588,8 @@ class RolledBackSqlite(SqliteCrash):
 
     def snapshot(self):
         self.copy = self.db + ".snapshot"
-        with sqlite3.connect(self.db) as source, sqlite3.connect(self.copy) as target:
+        with contextlib.closing(sqlite3.connect(self.db)) as source, \
+                contextlib.closing(sqlite3.connect(self.copy)) as target:
             source.backup(target)
 
     def set_up(self):
@@ -610,10 +616,10 @@ class PostgresCrash(CrashRun):
     outage_allowed = True
     NODES = 2
 
-    def __init__(self, seed, pg):
+    def __init__(self, seed, pg, database="tessera"):
         super().__init__(seed)
         self.pg = pg
-        self.url = pg.create_database("tessera")
+        self.url = pg.create_database(database)
         self.servers = [self.start() for _ in range(self.NODES)]
         self.ports = [s.port for s in self.servers]
         self.killed = None
@@ -662,6 +668,8 @@ def report(backend, run, seed):
 
 
 class SqliteCrashTest(unittest.TestCase):
+    maxDiff = None
+
     def test_kill_9_loses_and_resurrects_nothing(self):
         directory = tempfile.mkdtemp(prefix="tessera-crash-")
         self.addCleanup(shutil.rmtree, directory, ignore_errors=True)
@@ -685,7 +693,7 @@ class SqliteCrashTest(unittest.TestCase):
         # A process crash is no reason for an internal error: none was answered.
         self.assertEqual(run.internal_errors, [])
         # The database is sound.
-        with sqlite3.connect(run.db) as conn:
+        with contextlib.closing(sqlite3.connect(run.db)) as conn:
             self.assertEqual(conn.execute("PRAGMA integrity_check").fetchall(), [("ok",)])
 
 
@@ -708,9 +716,38 @@ class SqliteCrashTest(unittest.TestCase):
 
 
 class PostgresCrashTest(unittest.TestCase):
+    maxDiff = None
+
+    @classmethod
+    def setUpClass(cls):
+        cls.pg = pg_harness.PostgresServer()
+        cls.addClassCleanup(cls.pg.stop)
+
+    def test_authorize_while_postgres_is_down_answers_503(self):
+        """The sign-in page cannot read the application or client: the server's failure (503
+        and a page saying to try again, the cause in the log), not the request's (400)."""
+        run = PostgresCrash(SEED, self.pg, database="outage")
+        self.addCleanup(run.stop)
+        run.set_up()
+        port = run.ports[0]
+        self.pg.stop_server("immediate")
+        try:
+            for kind, what in (("iam", "application"), ("client", "client")):
+                _, challenge = harness.pkce_pair()
+                headers = {"Cookie": "; ".join(f"{k}={v}" for k, v in run.cookies.items())}
+                status, _, body = exchange(port, "GET",
+                                           run.clients[kind].authorize_path(challenge),
+                                           headers=headers)
+                self.assertEqual(status, 503, body[:400])
+                self.assertIn(f"The server could not read the {what}. Try again.", body.decode())
+        finally:
+            self.pg.start()
+        self.assertIn("authorize: UNAVAILABLE", run.servers[0].server_log())
+        run.wait_until_serving()
+        self.assertEqual(len(run.issue_code(port, run.clients["iam"])), 2)  # resumed
+
     def test_node_kills_and_postgres_crashes_lose_and_resurrect_nothing(self):
-        pg = pg_harness.PostgresServer()
-        self.addCleanup(pg.stop)
+        pg = self.pg
         run = PostgresCrash(SEED, pg)
         try:
             totals = run.run(CYCLES)
@@ -728,6 +765,112 @@ class PostgresCrashTest(unittest.TestCase):
         # unavailable, never as anything else.
         for line in run.internal_errors:
             self.assertIn("UNAVAILABLE", line)
+
+
+
+class DiskFullTest(unittest.TestCase):
+    """SQLite on a small file system (a tmpfs; mounting needs root, else the test is skipped)
+    that fills up while chains rotate. Writes then fail as InternalServerException (500 in the
+    modeled shape, which the SDKs retry); reads go on; the process lives; nothing acknowledged
+    is lost and a failed write committed nothing (its token rotates once space returns); the
+    database passes integrity_check; the service resumes by itself."""
+    maxDiff = None
+    MEGABYTES = 16
+
+    def mount_small_file_system(self):
+        mount = tempfile.mkdtemp(prefix="tessera-full-")
+        self.addCleanup(os.rmdir, mount)
+        r = subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={self.MEGABYTES}m,mode=0700",
+                            "tessera-full", mount], capture_output=True, text=True)
+        if r.returncode != 0:
+            self.skipTest(f"cannot mount a tmpfs here: {r.stderr.strip()}")
+        self.addCleanup(subprocess.run, ["umount", mount], check=True)
+        return mount
+
+    @staticmethod
+    def fill(path):
+        """Writes `path` until the file system has no byte left."""
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT, 0o600)
+        try:
+            for size in (1 << 16, 1 << 12, 1):
+                try:
+                    while True:
+                        os.write(fd, b"\0" * size)
+                except OSError as e:
+                    if e.errno != errno.ENOSPC:
+                        raise
+        finally:
+            os.close(fd)
+
+    def assert_internal_error(self, answer):
+        self.assertEqual((answer.status, answer.error_type), (500, "InternalServerException"),
+                         str(answer))
+        self.assertEqual(answer.body.get("error"), "server_error")
+        self.assertEqual(answer.body.get("error_description"),
+                         "An internal error occurred. Retry the request.")
+
+    def test_a_full_disk_fails_writes_with_a_modeled_error_and_recovers(self):
+        mount = self.mount_small_file_system()
+        run = SqliteCrash(SEED, mount)
+        self.addCleanup(run.stop)  # before the unmount (cleanups run last first)
+        run.set_up()
+        port = run.ports[0]
+        for chain in run.chains:
+            answer = chain.client.refresh(port, chain.acked[-1])
+            self.assertTrue(answer.ok(), str(answer))
+            chain.receive(answer.body["refreshToken"])
+
+        filler = os.path.join(mount, "filler")
+        self.fill(filler)
+        failed = 0
+        acknowledged = 0
+        for turn in range(5000):
+            live = [c for c in run.chains if not c.in_flight]
+            if not live or failed >= 20:
+                break
+            chain = live[turn % len(live)]
+            answer = chain.client.refresh(port, chain.acked[-1])
+            if answer.ok():
+                chain.receive(answer.body["refreshToken"])
+                acknowledged += 1
+                continue
+            self.assert_internal_error(answer)
+            chain.in_flight = True  # its token is presented again once space returns
+            failed += 1
+        self.assertGreater(failed, 0, f"{acknowledged} rotations and the disk never filled up")
+        # Still full: a retry is refused the same way, a read is answered, the process lives.
+        stuck = next(c for c in run.chains if c.in_flight)
+        self.assert_internal_error(stuck.client.refresh(port, stuck.acked[-1]))
+        self.assertTrue(run.clients["iam"].refresh(port, "tsrt_unknown").refused(
+            "Invalid refresh token provided"))
+        self.assertIsNone(run.server.proc.poll())
+
+        os.remove(filler)
+        # Space is back: every chain's last acknowledged token rotates, those whose rotation
+        # failed included (a 500 committed nothing), within a few retries as an SDK makes them.
+        for chain in run.chains:
+            deadline = time.monotonic() + 10
+            while True:
+                answer = chain.client.refresh(port, chain.acked[-1])
+                if answer.ok() or answer.status != 500 or time.monotonic() > deadline:
+                    break
+                time.sleep(0.2)
+            self.assertTrue(answer.ok(), f"after space returned: {answer}")
+            chain.receive(answer.body["refreshToken"])
+            chain.in_flight = False
+        for chain in run.chains:
+            run.check_chain(chain, "once")
+        self.assertEqual(run.failures, [])
+        with contextlib.closing(sqlite3.connect(run.db)) as conn:
+            self.assertEqual(conn.execute("PRAGMA integrity_check").fetchall(), [("ok",)])
+        print(f"\ndisk full: {acknowledged} rotations acknowledged on the full file system, "
+              f"{failed} answered 500", file=sys.stderr, flush=True)
+        # Each 500 was logged with its cause, as a failure of the database, not of the request.
+        lines = run.server.internal_error_lines()
+        self.assertGreaterEqual(len(lines), failed)
+        for line in lines:
+            self.assertIn("UNAVAILABLE", line)
+            self.assertIn("database or disk is full", line)
 
 
 if __name__ == "__main__":
