@@ -3,9 +3,9 @@ relative link in its Markdown resolves.
 
 (a) No tracked file but this one names the design briefs that once sat beside the repository
     (their names are assembled below so that this file does not match itself either).
-(b) Every relative link in README.md, BENCHMARKS.md and docs/**/*.md points at a file or
-    directory that exists, and every `#anchor` into a Markdown file names one of its headings
-    (GitHub's heading ids).
+(b) Every relative link in README.md, BENCHMARKS.md, RELIABILITY.md and docs/**/*.md points at
+    a file or directory that exists, and every `#anchor` into a Markdown file names one of its
+    headings (GitHub's heading ids).
 
 Needs only git and Python: no server, no build.
 """
@@ -196,7 +196,7 @@ class RepositoryStandsAloneTest(unittest.TestCase):
                 tracked.add(d)
                 d = os.path.dirname(d)
         pages = [p for p in files
-                 if p in ("README.md", "BENCHMARKS.md") or
+                 if p in ("README.md", "BENCHMARKS.md", "RELIABILITY.md") or
                  (p.startswith("docs/") and p.endswith(".md"))]
         cache = {}
 
