@@ -71,7 +71,7 @@ fuzz-merge:
 # The crash durability test (test/e2e/test_crash_durability.py) at length: CRASH_CYCLES kills -9
 # under load on SQLite, then as many faults on PostgreSQL (two nodes; every third a PostgreSQL
 # crash), each followed by the check of every acknowledged token. The suite runs 20 of each.
-# About 2 minutes per 100 cycles on SQLite, 5 on PostgreSQL.
+# About 3 minutes per 100 cycles on SQLite, 5 on PostgreSQL.
 CRASH_CYCLES ?= 100
 
 crash:
