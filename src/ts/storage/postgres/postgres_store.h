@@ -74,6 +74,10 @@ class PostgresStore final : public Store {
   // their expiry index (no sweep), and a purged family's remaining tokens go with it by cascade
   // rather than at the SQLite sweep's next pass (PostgreSQL's secondary indexes were not the
   // SQLite writer's cost, and were left as they were).
+  // AccountStore (V005): multi-statement changes run in one transaction; an account assignment
+  // locks its account, permission set and principal FOR SHARE, DeleteAccount and
+  // DeletePermissionSet their row FOR UPDATE. IssueRoleCredential is one statement (the key
+  // and its link); it has no asynchronous form (the default blocks, as the grants do here).
 
   // DirectoryStore (directory_store.cc).
   Status CreateUser(const User& user) override;
@@ -195,6 +199,46 @@ class PostgresStore final : public Store {
   StatusOr<DeviceRedeemOutcome> RedeemDeviceAuthorization(
       const std::string& device_code_hash, int64_t now, const TokenFamily& family,
       const std::optional<RefreshToken>& first_refresh) override;
+
+  // AccountStore (account_store.cc).
+  Status PutAccount(const Account& account) override;
+  StatusOr<Account> GetAccount(const std::string& account_id) override;
+  StatusOr<std::vector<Account>> ListAccounts() override;
+  Status DeleteAccount(const std::string& account_id) override;
+  Status CreatePermissionSet(const PermissionSet& permission_set) override;
+  StatusOr<PermissionSet> GetPermissionSet(const std::string& arn) override;
+  StatusOr<Page<PermissionSet>> ListPermissionSets(const PageRequest& page) override;
+  Status UpdatePermissionSet(const PermissionSet& permission_set) override;
+  Status DeletePermissionSet(const std::string& arn) override;
+  Status ProvisionRole(const RoleProvisioning& provisioning,
+                       const OperationStatus& status) override;
+  StatusOr<ProvisionedRole> GetProvisionedRole(const std::string& account_id,
+                                               const std::string& permission_set_arn) override;
+  StatusOr<std::vector<ProvisionedRole>> ListProvisionedRoles(
+      const std::string& account_id, const std::string& permission_set_arn) override;
+  Status CreateAccountAssignment(const AccountAssignment& assignment,
+                                 const std::optional<RoleProvisioning>& provisioning,
+                                 const OperationStatus& status) override;
+  Status DeleteAccountAssignment(const AccountAssignment& assignment,
+                                 const OperationStatus& status) override;
+  StatusOr<Page<AccountAssignment>> ListAccountAssignments(const std::string& account_id,
+                                                           const std::string& permission_set_arn,
+                                                           const PageRequest& page) override;
+  StatusOr<Page<AccountAssignment>> ListAccountAssignmentsForPrincipal(
+      const std::string& principal_type, const std::string& principal_id,
+      const std::string& account_id, const PageRequest& page) override;
+  Status PutOperationStatus(const OperationStatus& status) override;
+  StatusOr<OperationStatus> GetOperationStatus(const std::string& request_id,
+                                               const std::string& kind) override;
+  StatusOr<std::vector<OperationStatus>> ListOperationStatuses(const std::string& kind,
+                                                               const std::string& status) override;
+  StatusOr<std::vector<UserRole>> ListUserRoles(const std::string& user_id,
+                                                const std::string& account_id) override;
+  Status IssueRoleCredential(const AccessKey& key, const RoleCredential& link) override;
+  Status LogoutPortalSession(const std::string& family_id, const std::string& session_hash,
+                             int64_t now) override;
+  StatusOr<std::vector<RoleCredential>> ListRoleCredentials(const std::string& user_id,
+                                                            int64_t now) override;
 
   // InstanceStore (postgres_store.cc).
   Status PutInstance(const Instance& instance) override;
