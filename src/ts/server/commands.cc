@@ -48,6 +48,8 @@ commands:
                         assigned on; again with the same ID renames it
   account list          --db PATH
   account remove        --db PATH --account-id ID   (refused while it has account assignments)
+  account roles         --db PATH --account-id ID   the roles permission sets are provisioned
+                        as there: role ARN and permission set ARN
   version
 )";
 
@@ -294,9 +296,9 @@ int AccountCommand(const std::vector<std::string>& args, std::ostream& out, std:
   const std::string sub = args.size() > 1 ? args[1] : "";
   std::vector<std::string> allowed = {"--db"};
   if (sub == "add") allowed.insert(allowed.end(), {"--account-id", "--name", "--email"});
-  if (sub == "remove") allowed.push_back("--account-id");
-  if (sub != "add" && sub != "list" && sub != "remove") {
-    return Fail(err, InvalidArgumentError("account: expected add, list or remove"));
+  if (sub == "remove" || sub == "roles") allowed.push_back("--account-id");
+  if (sub != "add" && sub != "list" && sub != "remove" && sub != "roles") {
+    return Fail(err, InvalidArgumentError("account: expected add, list, remove or roles"));
   }
   auto flags = ParseFlags(args, 2, allowed);
   if (!flags.ok()) return Fail(err, flags.status());
@@ -328,6 +330,17 @@ int AccountCommand(const std::vector<std::string>& args, std::ostream& out, std:
     if (!accounts.ok()) return Fail(err, accounts.status());
     for (const auto& a : *accounts)
       out << a.account_id << "\t" << a.name << "\t" << a.email << "\n";
+    return 0;
+  }
+  if (sub == "roles") {
+    auto account_status = o->store->GetAccount(account.account_id);
+    if (!account_status.ok()) return Fail(err, account_status.status());
+    auto roles = o->store->ListProvisionedRoles(account.account_id, "");
+    if (!roles.ok()) return Fail(err, roles.status());
+    for (const auto& r : *roles) {
+      out << "arn:aws:iam::" << r.account_id << ":role/" << r.role_name << "\t"
+          << r.permission_set_arn << "\n";
+    }
     return 0;
   }
   Status s = o->store->DeleteAccount(account.account_id);
@@ -374,9 +387,10 @@ int RunCommand(const std::vector<std::string>& args, std::istream& in, std::ostr
     if (Status s = ValidatePrincipalArn(p.arn); !s.ok()) {
       return Fail(err, InvalidArgumentError("--arn " + std::string(s.message())));
     }
-    // Registering again keeps the principal's identity policy.
+    // Registering again keeps the principal's identity policy and permissions boundary.
     if (auto existing = o->store->GetPrincipal(p.arn); existing.ok()) {
       p.identity_policy_json = existing->identity_policy_json;
+      p.permissions_boundary_json = existing->permissions_boundary_json;
       p.created_at = existing->created_at;
     }
     Status s = o->store->PutPrincipal(p);
