@@ -218,6 +218,33 @@ class Journey(unittest.TestCase):
         error("ResourceNotFoundException", sso.describe_account_assignment_creation_status,
               "00000000-0000-4000-8000-000000000000",
               AccountAssignmentCreationRequestId="00000000-0000-4000-8000-000000000000")
+        # The remaining operations, read back through botocore's output shapes.
+        sso.update_permission_set(InstanceArn=self.instance_arn, PermissionSetArn=arn,
+                                  Description="operations", SessionDuration="PT3H")
+        ps = sso.describe_permission_set(InstanceArn=self.instance_arn,
+                                         PermissionSetArn=arn)["PermissionSet"]
+        self.assertEqual((ps["Description"], ps["SessionDuration"]), ("operations", "PT3H"))
+        sso.put_inline_policy_to_permission_set(InstanceArn=self.instance_arn,
+                                                PermissionSetArn=arn,
+                                                InlinePolicy=json.dumps(READ_POLICY))
+        sso.delete_inline_policy_from_permission_set(InstanceArn=self.instance_arn,
+                                                     PermissionSetArn=arn)
+        self.assertNotIn("InlinePolicy", sso.get_inline_policy_for_permission_set(
+            InstanceArn=self.instance_arn, PermissionSetArn=arn))
+        sso.put_permissions_boundary_to_permission_set(
+            InstanceArn=self.instance_arn, PermissionSetArn=arn,
+            PermissionsBoundary={"CustomerManagedPolicyReference": {"Name": "Mine",
+                                                                    "Path": "/team/"}})
+        self.assertEqual(sso.get_permissions_boundary_for_permission_set(
+            InstanceArn=self.instance_arn, PermissionSetArn=arn)["PermissionsBoundary"],
+            {"CustomerManagedPolicyReference": {"Name": "Mine", "Path": "/team/"}})
+        sso.delete_permissions_boundary_from_permission_set(InstanceArn=self.instance_arn,
+                                                            PermissionSetArn=arn)
+        self.assertEqual(sso.list_permission_set_provisioning_status(
+            InstanceArn=self.instance_arn)["PermissionSetsProvisioningStatus"], [])
+        self.assertEqual(sso.list_account_assignment_deletion_status(
+            InstanceArn=self.instance_arn,
+            Filter={"Status": "SUCCEEDED"})["AccountAssignmentsDeletionStatus"], [])
         # Nothing was assigned or provisioned by the refused calls.
         self.assertEqual(sso.list_account_assignment_creation_status(
             InstanceArn=self.instance_arn)["AccountAssignmentsCreationStatus"], [])
