@@ -40,6 +40,7 @@
 #include "ts/tti/jwks_cache.h"
 #include "ts/web/authorize.h"
 #include "ts/web/device_page.h"
+#include "ts/web/start_page.h"
 
 namespace ts::server {
 namespace {
@@ -279,6 +280,7 @@ struct Tessera::Parts {
   std::unique_ptr<oauth::UserInfo> userinfo;
   std::unique_ptr<web::AuthorizeHandler> authorize;
   std::unique_ptr<web::DevicePageHandler> device;
+  std::unique_ptr<web::StartPageHandler> start;
   // HandleAsync's threads for work that blocks. Declared after what its tasks use, so it is
   // drained and joined before they go.
   std::unique_ptr<ThreadPool> workers;
@@ -565,6 +567,15 @@ StatusOr<std::unique_ptr<Tessera>> Tessera::Create(const ServerConfig& config,
   p->device = std::make_unique<web::DevicePageHandler>(
       web::DevicePageStorage{p->store, p->store, p->store, p->store}, p->authorize->sign_in(),
       clock);
+  // The start page too: signing out anywhere revokes the credentials it issued.
+  web::StartPageOptions spopts;
+  spopts.public_url = public_url;
+  spopts.region = config.regions.front();
+  spopts.identity_store_id = p->instance.identity_store_id;
+  spopts.seal_key = keys.iam_secrets;
+  p->start =
+      std::make_unique<web::StartPageHandler>(web::StartPageStorage{p->store, p->store, p->store},
+                                              p->authorize->sign_in(), clock, std::move(spopts));
   TS_ASSIGN_OR_RETURN(p->workers, ThreadPool::Create(config.threads));
 
   p->discovery_json = AuthorizationServerMetadata({public_url, issuer});
@@ -781,6 +792,10 @@ http::Response Tessera::DispatchRoute(const Route& route, const http::Request& r
       return p.device->Get(request);
     case Endpoint::kDevicePost:
       return p.device->Post(request);
+    case Endpoint::kStartGet:
+      return p.start->Get(request);
+    case Endpoint::kStartPost:
+      return p.start->Post(request);
     case Endpoint::kUserInfo: {
       Status internal;
       http::Response r = p.userinfo->Handle(request, &internal);

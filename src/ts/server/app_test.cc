@@ -442,6 +442,25 @@ TEST(AnswerOrInternalErrorTest, AnAnswerPassesThroughUnchanged) {
   EXPECT_EQ(r.body, "created");
 }
 
+TEST_F(TesseraTest, StartPageServesTheSignInFormAndRefusesAForeignPost) {
+  http::Response page = Get("/start");
+  EXPECT_EQ(page.status, 200) << page.body;
+  EXPECT_THAT(std::string(page.FindHeader("Content-Type").value_or("")), StartsWith("text/html"));
+  EXPECT_THAT(std::string(page.FindHeader("Content-Security-Policy").value_or("")),
+              HasSubstr("default-src 'none'"));
+  EXPECT_THAT(page.body, HasSubstr("<form method=\"post\" action=\"/start\""));
+  // A post without the page's CSRF cookie changes nothing and issues nothing.
+  http::Request post;
+  post.method = "POST";
+  post.target = "/start";
+  post.headers.push_back({"host", "127.0.0.1:8080"});
+  post.body = "step=credentials&account_id=210987654321&role_name=Admin&csrf_token=x";
+  http::Response refused = app_->Handle(post);
+  EXPECT_EQ(refused.status, 403) << refused.body;
+  EXPECT_THAT(std::string(refused.FindHeader("Content-Type").value_or("")),
+              StartsWith("text/html"));
+}
+
 TEST_F(TesseraTest, AdminPlaneUnknownTargetIsUnknownOperation) {
   for (const char* target : {"", "AWSSSOOIDCService.CreateToken"}) {
     http::Response r = app_->Handle(AdminRequest(target, "{}"));
@@ -1150,6 +1169,8 @@ TEST(RoutesTest, AuthKinds) {
       case Endpoint::kLogout:
       case Endpoint::kDeviceGet:
       case Endpoint::kDevicePost:
+      case Endpoint::kStartGet:
+      case Endpoint::kStartPost:
         EXPECT_EQ(route.auth, Auth::kBrowser);
         break;
       case Endpoint::kDiscovery:
@@ -1200,6 +1221,8 @@ TEST_F(TesseraTest, AnUnknownMethodOnAKnownPathIsTheUnknownOperation) {
       {"GET", "/logout"},
       {"PUT", "/device"},
       {"GET", "/device/"},
+      {"PUT", "/start"},
+      {"GET", "/start/"},
       {"GET", "/"},
       {"PUT", "/"},
       {"POST", "/healthz"},

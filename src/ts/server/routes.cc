@@ -34,6 +34,10 @@ constexpr Route kRoutes[] = {
     // RFC 8628 §3.3: where StartDeviceAuthorization's verificationUri points.
     {kGet, PathKind::kExact, "/device", Endpoint::kDeviceGet, Auth::kBrowser},
     {kPost, PathKind::kExact, "/device", Endpoint::kDevicePost, Auth::kBrowser},
+    // The access portal's start page (web/start_page.h). The start URL clients are configured
+    // with, https://<identity store id>.awsapps.com/start, is only compared, never fetched.
+    {kGet, PathKind::kExact, "/start", Endpoint::kStartGet, Auth::kBrowser},
+    {kPost, PathKind::kExact, "/start", Endpoint::kStartPost, Auth::kBrowser},
     // OpenID Connect UserInfo, for browser apps too.
     {kGet | kPost | kOptions, PathKind::kExact, "/userinfo", Endpoint::kUserInfo, Auth::kBearer,
      true},

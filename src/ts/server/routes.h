@@ -28,6 +28,8 @@ enum class Endpoint : uint8_t {
   kLogout,               //
   kDeviceGet,            // the device verification page (web/device_page.h)
   kDevicePost,           //
+  kStartGet,             // the access portal's start page (web/start_page.h)
+  kStartPost,            //
   kDiscovery,            // the instance's OpenID discovery document and RFC 8414 metadata
   kUserInfo,             // OpenID Connect UserInfo (oauth/userinfo.h)
   kJwks,                 // the published signing keys
