@@ -174,7 +174,9 @@ class StartPageTest : public StoreTest {
   std::string Cookies() const {
     std::string cookie;
     if (!csrf_.empty()) cookie = "tessera_csrf=" + csrf_;
-    if (!session_.empty()) cookie += (cookie.empty() ? "" : "; ") + "tessera_session=" + session_;
+    if (!session_.empty()) {
+      cookie += std::string(cookie.empty() ? "" : "; ") + "tessera_session=" + session_;
+    }
     return cookie;
   }
 
@@ -361,25 +363,23 @@ TEST_F(StartPageTest, AUserWithNoAssignmentSeesEmptyStates) {
 
 TEST_F(StartPageTest, EveryValueIsEscapedAndUnsafeUrlsAreNotLinked) {
   AddApplication(kApp, "<script>alert(1)</script>", "\"><img src=x onerror=alert(2)>",
-                 R"({"SignInOptions":{"Origin":"APPLICATION","ApplicationUrl":"javascript:alert(3)"
-}
-})");
+                 R"json({"SignInOptions":{"ApplicationUrl":"javascript:alert(3)"}})json");
   ASSERT_THAT(store_->PutAssignment(kApp, kAlice, "USER"), IsOk());
-ASSERT_THAT(store_->PutAccount({kSandbox, "</h3><script>alert(4)</script>",
-                                "\"onmouseover=\"alert(5)", kNow}),
-            IsOk());
-Assign(kSandbox, kReadSet, "USER", kAlice);
-SignIn("alice");
-http::Response r = Open();
-ExpectPage(r, 200);  // no <script anywhere
-EXPECT_THAT(r.body, HasSubstr("Signed in as <strong id=\"user\">Alice &lt;script&gt;x&lt;/"
-                              "script&gt; (alice)</strong>"));
-EXPECT_THAT(r.body, HasSubstr("<h3>&lt;script&gt;alert(1)&lt;/script&gt;</h3>"));
-EXPECT_THAT(r.body, HasSubstr("&quot;&gt;&lt;img src=x onerror=alert(2)&gt;"));
-EXPECT_THAT(r.body, Not(HasSubstr("javascript:")));
-EXPECT_THAT(r.body, Not(HasSubstr("<img")));
-EXPECT_THAT(r.body, HasSubstr("&lt;/h3&gt;&lt;script&gt;alert(4)"));
-EXPECT_THAT(r.body, HasSubstr("<dd>&quot;onmouseover=&quot;alert(5)</dd>"));
+  ASSERT_THAT(store_->PutAccount(
+                  {kSandbox, "</h3><script>alert(4)</script>", "\"onmouseover=\"alert(5)", kNow}),
+              IsOk());
+  Assign(kSandbox, kReadSet, "USER", kAlice);
+  SignIn("alice");
+  http::Response r = Open();
+  ExpectPage(r, 200);  // no <script anywhere
+  EXPECT_THAT(r.body, HasSubstr("Signed in as <strong id=\"user\">Alice &lt;script&gt;x&lt;/"
+                                "script&gt; (alice)</strong>"));
+  EXPECT_THAT(r.body, HasSubstr("<h3>&lt;script&gt;alert(1)&lt;/script&gt;</h3>"));
+  EXPECT_THAT(r.body, HasSubstr("&quot;&gt;&lt;img src=x onerror=alert(2)&gt;"));
+  EXPECT_THAT(r.body, Not(HasSubstr("javascript:")));
+  EXPECT_THAT(r.body, Not(HasSubstr("<img")));
+  EXPECT_THAT(r.body, HasSubstr("&lt;/h3&gt;&lt;script&gt;alert(4)"));
+  EXPECT_THAT(r.body, HasSubstr("<dd>&quot;onmouseover=&quot;alert(5)</dd>"));
 }
 
 TEST_F(StartPageTest, IssuesCredentialsLinkedToTheSignInSession) {
