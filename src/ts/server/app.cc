@@ -189,7 +189,7 @@ http::Response TransportError(int status, std::string_view message, const http::
   const StatusCode code = status >= 500 ? StatusCode::kUnavailable : StatusCode::kInvalidArgument;
   http::Response r;
   if (!admin::AdminApi::SigningNameFor(target).empty()) {
-    // awsJson clients read the error code from `__type` alone (PROTOCOL.md §6.1). AWS's shape
+    // awsJson clients read the error code from `__type` alone (docs/protocol.md §6.1). AWS's shape
     // for an oversized admin request is unconfirmed: ValidationException is modeled by both
     // services (docs/design/decisions.md).
     const char* type = status == 413   ? "ValidationException"
@@ -484,9 +484,9 @@ StatusOr<std::unique_ptr<Tessera>> Tessera::Create(const ServerConfig& config,
   vopts.service = "identitystore";
   p->identity_store_verifier =
       std::make_unique<sigv4::Verifier>(vopts, p->credentials.get(), clock);
-  TS_ASSIGN_OR_RETURN(p->admin,
-                      admin::AdminApi::Create({p->store, p->store, p->store, p->store}, clock,
-                                              {p->instance, keys.admin_page_tokens}));
+  TS_ASSIGN_OR_RETURN(
+      p->admin, admin::AdminApi::Create({p->store, p->store, p->store, p->store, p->store}, clock,
+                                        {p->instance, keys.admin_page_tokens}));
 
   TS_ASSIGN_OR_RETURN(p->keys, tokens::KeyRing::Open(p->store, keys.signing_keys, clock));
   // Publish before use: a new key is in every node's JWKS (after at most one reload) and in
