@@ -1,6 +1,6 @@
 """SigV4 failures on POST /token: requests signed by botocore, then broken one way at a time.
 
-Every failure is a 403 with the generic AWS error code in x-amzn-ErrorType (PROTOCOL.md §3.4).
+Every failure is a 403 with the generic AWS error code in x-amzn-ErrorType (docs/protocol.md §3.4).
 """
 import datetime
 import hashlib

@@ -1,7 +1,7 @@
 // File: admin_api.h
 // The AWS-compatible admin plane (issue 3): the sso-admin (X-Amz-Target SWBExternalService.*,
 // SigV4 signing name "sso") and identitystore (AWSIdentityStore.*, "identitystore") operations
-// over awsJson 1.1 (PROTOCOL.md §6), on top of the Store. Requests are validated against the
+// over awsJson 1.1 (docs/protocol.md §6), on top of the Store. Requests are validated against the
 // embedded service models (service_model.h) before a handler sees them; callers are authorized
 // as the instance owner's root credential or by their IAM identity policy
 // (docs/design/admin-plane.md).

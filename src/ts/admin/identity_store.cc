@@ -1,4 +1,4 @@
-// The identitystore operations (PROTOCOL.md §6.1): users, groups and group memberships of the
+// The identitystore operations (docs/protocol.md §6.1): users, groups and group memberships of the
 // instance's identity store. Input has been validated against the model before a handler runs.
 #include <cctype>
 #include <set>

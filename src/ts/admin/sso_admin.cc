@@ -1,4 +1,4 @@
-// The sso-admin operations (PROTOCOL.md §6.2): instances, applications with their grants,
+// The sso-admin operations (docs/protocol.md §6.2): instances, applications with their grants,
 // authentication methods, access scopes, assignment configuration and assignments, trusted
 // token issuers and tags. Input has been validated against the model before a handler runs.
 #include <algorithm>

@@ -1,6 +1,6 @@
 // File: policy.h
 // A subset of the IAM policy language, enough for the CreateTokenWithIAM actor policy
-// (PROTOCOL.md §5.8) and identity policies: parsing (ParsePolicy) and evaluation (Evaluate).
+// (docs/protocol.md §5.8) and identity policies: parsing (ParsePolicy) and evaluation (Evaluate).
 //
 // Policies are plain value types; parsing and evaluation are pure functions, thread-safe.
 //

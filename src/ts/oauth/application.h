@@ -1,5 +1,5 @@
 // File: application.h
-// What the OAuth layer reads from an application's configuration (PROTOCOL.md §5.1, §5.2):
+// What the OAuth layer reads from an application's configuration (docs/protocol.md §5.1, §5.2):
 // which grants it has, its redirect URIs, the scopes it may grant, and scope narrowing.
 #pragma once
 

@@ -36,8 +36,8 @@ struct CachedApplication {
   std::vector<tti::AuthorizedIssuer> jwt_issuers;
 };
 
-// Resolves `app`'s jwt-bearer AuthorizedTokenIssuers (PROTOCOL.md §6.2) to their configuration.
-// Returns them (issuers that no longer exist are skipped), or a store error.
+// Resolves `app`'s jwt-bearer AuthorizedTokenIssuers (docs/protocol.md §6.2) to their
+// configuration. Returns them (issuers that no longer exist are skipped), or a store error.
 StatusOr<std::vector<tti::AuthorizedIssuer>> ResolveAuthorizedIssuers(
     storage::ApplicationStore& store, const storage::Application& app);
 

@@ -13,7 +13,7 @@ struct Row {
   std::string_view oauth_error;  // "" for the generic AWS shapes, which carry only a message
 };
 
-// PROTOCOL.md §2.1 (modeled) and §3.4 (generic SigV4 failures, restJson convention: 403).
+// docs/protocol.md §2.1 (modeled) and §3.4 (generic SigV4 failures, restJson convention: 403).
 constexpr std::array kRows{
     Row{"AccessDeniedException", 400, "access_denied"},
     Row{"AuthorizationPendingException", 400, "authorization_pending"},
@@ -122,11 +122,11 @@ http::Response ToErrorResponse(const Status& status) {
   http::Response response;
   response.status = row->http_status;
   // Expired SigV4 session credentials share the modeled shape's name but are an authentication
-  // failure: 403, as AWS's other restJson services answer (PROTOCOL.md §2.5, §3.4).
+  // failure: 403, as AWS's other restJson services answer (docs/protocol.md §2.5, §3.4).
   if (type == "ExpiredTokenException" && status.code() == StatusCode::kUnauthenticated) {
     response.status = 403;
   }
-  // AWS appends the Coral namespace; every SDK strips it (PROTOCOL.md §2.2).
+  // AWS appends the Coral namespace; every SDK strips it (docs/protocol.md §2.2).
   response.SetHeader(
       "x-amzn-ErrorType",
       std::string(type) + ":http://internal.amazon.com/coral/com.amazonaws.sso.oidc/");

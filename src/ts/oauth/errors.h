@@ -1,6 +1,7 @@
 // File: errors.h
-// The modeled errors of the sso-oidc service (PROTOCOL.md §2.1) and the generic AWS auth errors
-// (§3.4), and the one function that turns a Status into the HTTP response SDKs expect (§2.5).
+// The modeled errors of the sso-oidc service (docs/protocol.md §2.1) and the generic AWS auth
+// errors (§3.4), and the one function that turns a Status into the HTTP response SDKs expect
+// (§2.5).
 #pragma once
 
 #include <string_view>

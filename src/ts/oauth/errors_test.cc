@@ -163,7 +163,7 @@ TEST(ToErrorResponseTest, MessageIsJsonEscaped) {
 TEST(ToErrorResponseTest, ExpiredSessionCredentialsFromSigV4Are403) {
   // The SigV4 verifier reports expired session credentials as kUnauthenticated
   // ExpiredTokenException, a name shared with the modeled device-flow shape: an authentication
-  // failure, so 403 (PROTOCOL.md §2.5), with the OAuth members SDKs read.
+  // failure, so 403 (docs/protocol.md §2.5), with the OAuth members SDKs read.
   http::Response r =
       ToErrorResponse(ApiError(StatusCode::kUnauthenticated, "ExpiredTokenException",
                                "The security token included in the request is expired"));

@@ -62,7 +62,7 @@ std::string JoinScopes(const std::vector<std::string>& scopes) {
   return out;
 }
 
-// The Identity Center identifiers an ID token carries (PROTOCOL.md §5.6).
+// The Identity Center identifiers an ID token carries (docs/protocol.md §5.6).
 void WriteIdentifiers(JsonWriter& w, const storage::Instance& instance,
                       const std::string& family_id) {
   w.Member("aws:identity_store_id", instance.identity_store_id);

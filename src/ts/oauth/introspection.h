@@ -4,7 +4,7 @@
 // - Introspect (RFC 7662): is this access or refresh token active, and for whom?
 // - Revoke (RFC 7009): end an access token, or a refresh token's whole family.
 // - ReadIdentityContext: open an identityContext and say whom it names (the role STS plays for
-//   AWS, PROTOCOL.md §5.7).
+//   AWS, docs/protocol.md §5.7).
 // The caller is authorized like CreateTokenWithIAM: the `clientId` application's actor policy
 // must allow sso-oauth:IntrospectTokenWithIAM (Introspect, ReadIdentityContext) or
 // sso-oauth:RevokeTokenWithIAM (Revoke); the instance owner's root credential always may.

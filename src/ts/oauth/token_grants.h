@@ -23,7 +23,7 @@
 namespace ts::oauth {
 
 struct TokenServiceOptions {
-  int64_t access_token_ttl = 3600;  // seconds (AWS: 3600, PROTOCOL.md §5.3)
+  int64_t access_token_ttl = 3600;  // seconds (AWS: 3600, docs/protocol.md §5.3)
   int64_t id_token_ttl = 3600;
   int64_t refresh_token_ttl = 90 * 86400;  // absolute bound on a token family
   // Reuse of a rotated refresh token within this many seconds returns the same successor

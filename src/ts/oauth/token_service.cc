@@ -19,7 +19,7 @@
 
 namespace ts::oauth {
 
-// The members of CreateTokenWithIAMRequest (PROTOCOL.md §1.4); absent members stay empty.
+// The members of CreateTokenWithIAMRequest (docs/protocol.md §1.4); absent members stay empty.
 // Those the shared grants read (code, refreshToken, redirectUri, codeVerifier, scope) are
 // GrantRequest's.
 struct TokenService::Request : GrantRequest {
@@ -414,9 +414,9 @@ StatusOr<TokenService::PreparedExchange> TokenService::PrepareExchange(
     return InvalidGrant("The application the subject token was issued to is disabled");
   }
 
-  // PROTOCOL.md §5.1/§5.2: the source application's access scopes say which targets may receive
-  // them. A scope passes if the token carries it and its AuthorizedTargets name this application
-  // or the instance.
+  // docs/protocol.md §5.1/§5.2: the source application's access scopes say which targets may
+  // receive them. A scope passes if the token carries it and its AuthorizedTargets name this
+  // application or the instance.
   const std::string& instance_arn = minter_->instance().instance_arn;
   std::vector<std::string> authorized;
   for (const std::string& scope : subject.scopes) {
@@ -550,7 +550,7 @@ StatusOr<std::optional<TokenService::PreparedAssertion>> TokenService::PrepareJw
   TS_RETURN_IF_ERROR(RequireAssignment(app, user.user_id));
   TS_ASSIGN_OR_RETURN(std::vector<std::string> scopes, NarrowScopes(req.scope, AllowedScopes(app)));
 
-  // The trusted token issuer acts for the user (PROTOCOL.md §5.6: act.sub is its ARN). Kept on
+  // The trusted token issuer acts for the user (docs/protocol.md §5.6: act.sub is its ARN). Kept on
   // the family so refreshed tokens carry it and a later exchange nests it (RFC 8693 §4.1).
   JsonWriter act;
   act.BeginObject();

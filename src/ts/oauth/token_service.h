@@ -1,7 +1,8 @@
 // File: token_service.h
-// CreateTokenWithIAM (PROTOCOL.md §1.4, §5): takes the SigV4-verified caller and the JSON body,
-// checks the application, the caller's authorization (actor policy) and the grant, and returns
-// the response body. Every failure is a modeled error (errors.h); nothing changes on failure.
+// CreateTokenWithIAM (docs/protocol.md §1.4, §5): takes the SigV4-verified caller and the JSON
+// body, checks the application, the caller's authorization (actor policy) and the grant, and
+// returns the response body. Every failure is a modeled error (errors.h); nothing changes on
+// failure.
 //
 // Thread-safe: holds no per-request state; races (two redemptions of one code, two rotations of
 // one refresh token) are settled by the store's compare-and-set.
@@ -33,7 +34,7 @@ struct Caller {
   std::string account_id;
 };
 
-// IAM actions the application's actor policy is consulted for (PROTOCOL.md §5.8).
+// IAM actions the application's actor policy is consulted for (docs/protocol.md §5.8).
 inline constexpr std::string_view kActionCreateToken = "sso-oauth:CreateTokenWithIAM";
 inline constexpr std::string_view kActionIntrospectToken = "sso-oauth:IntrospectTokenWithIAM";
 inline constexpr std::string_view kActionRevokeToken = "sso-oauth:RevokeTokenWithIAM";
@@ -121,7 +122,7 @@ class TokenService {
   // InvalidGrant when `app` requires assignment and `user_id` has none (a store read); the
   // refresh grant reads the same with its token instead (RefreshTokenWithFamily::user_assigned).
   Status RequireAssignment(const storage::Application& app, const std::string& user_id) const;
-  // RFC 8693 with PROTOCOL.md §5.1: `app` is the target. InvalidRequestException for a missing
+  // RFC 8693 with docs/protocol.md §5.1: `app` is the target. InvalidRequestException for a missing
   // subjectToken/subjectTokenType, a subjectTokenType or requestedTokenType that is not the
   // access-token (or refresh-token) URI, or a subject that is not an access token (an ID token, a
   // refresh token); UnauthorizedClientException for a requested refresh token without the
@@ -139,7 +140,7 @@ class TokenService {
   // The token-exchange grant on a store that does not block: checked and signed on this thread,
   // answered once the family is durable.
   void TokenExchangeAsync(Admitted admitted, Done done) const;
-  // RFC 7523 with PROTOCOL.md §5.1 (docs/design/jwt-bearer.md): InvalidRequestException for a
+  // RFC 7523 with docs/protocol.md §5.1 (docs/design/jwt-bearer.md): InvalidRequestException for a
   // missing assertion; InvalidGrantException "Invalid assertion: <which check failed>" for an
   // assertion that is malformed, unsigned or HMAC-signed, badly signed, signed by an unknown key,
   // expired, not yet valid, too old, from an issuer not authorized here, for another audience,

@@ -188,7 +188,7 @@ http::Response TransportError(int status, std::string_view message, const http::
   const StatusCode code = status >= 500 ? StatusCode::kUnavailable : StatusCode::kInvalidArgument;
   http::Response r;
   if (!admin::AdminApi::SigningNameFor(target).empty()) {
-    // awsJson clients read the error code from `__type` alone (PROTOCOL.md §6.1). AWS's shape
+    // awsJson clients read the error code from `__type` alone (docs/protocol.md §6.1). AWS's shape
     // for an oversized admin request is unconfirmed: ValidationException is modeled by both
     // services (docs/design/decisions.md).
     const char* type = status == 413   ? "ValidationException"

@@ -1,7 +1,7 @@
 // File: app.h
 // Tessera assembled: opens the store, checks the master key, applies the bootstrap or demo
 // configuration, loads the signing keys and wires the handlers to the routes declared in
-// routes.h, the whole HTTP surface (PROTOCOL.md §1.3).
+// routes.h, the whole HTTP surface (docs/protocol.md §1.3).
 //
 // Thread-safe: Handle may be called from every server thread at once.
 #pragma once

@@ -1,6 +1,6 @@
 // File: bootstrap.h
 // The declarative configuration file (`--bootstrap FILE`) and the built-in demo (`--demo`).
-// Member names are those of the AWS APIs (PROTOCOL.md §6), so a file reads like the sso-admin
+// Member names are those of the AWS APIs (docs/protocol.md §6), so a file reads like the sso-admin
 // and identitystore calls it replaces. Applying is idempotent: users are matched by UserName,
 // applications by ApplicationArn, principals by Arn, access keys by AccessKeyId, trusted token
 // issuers by TrustedTokenIssuerArn, or by Name when the ARN is left out (it is then generated

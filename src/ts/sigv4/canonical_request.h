@@ -5,7 +5,7 @@
 //
 // Spec: "Create a canonical request for Signature Version 4" and "Signature Version 4 signing
 // process" in the IAM User Guide (docs.aws.amazon.com/IAM/latest/UserGuide/reference_aws-signing),
-// and PROTOCOL.md §3.2 for the exact rules clients (botocore, smithy-typescript) follow.
+// and docs/protocol.md §3.2 for the exact rules clients (botocore, smithy-typescript) follow.
 #pragma once
 
 #include <cstdint>

@@ -112,7 +112,7 @@ std::string Verifier::SigningKey(const Credential& cred, std::string_view date,
 }
 
 StatusOr<Caller> Verifier::Verify(const http::Request& request) const {
-  // 1. The Authorization header (PROTOCOL.md §3.2 step 1).
+  // 1. The Authorization header (docs/protocol.md §3.2 step 1).
   auto authorization_header = request.FindHeader("authorization");
   if (!authorization_header || authorization_header->empty()) {
     return ApiError(StatusCode::kUnauthenticated, "MissingAuthenticationTokenException",
@@ -162,7 +162,7 @@ StatusOr<Caller> Verifier::Verify(const http::Request& request) const {
         auth.date + "' != '" + amz_date.substr(0, 8) + "', from '" + amz_date + "'.");
   }
 
-  // 4. Clock skew (PROTOCOL.md §3.2 step 9), with the AWS Coral wording.
+  // 4. Clock skew (docs/protocol.md §3.2 step 9), with the AWS Coral wording.
   const int64_t now = clock_->NowUnixSeconds();
   const int64_t skew = options_.max_skew_seconds;
   if (request_time < now - skew) {
@@ -210,8 +210,8 @@ StatusOr<Caller> Verifier::Verify(const http::Request& request) const {
 
   // 7. The payload hash (step 6). UNSIGNED-PAYLOAD (and the STREAMING-* chunked modes) are
   // refused: CreateTokenWithIAM bodies are small JSON carrying the grant, no SDK sends them
-  // unsigned for this operation (PROTOCOL.md §3.1), and accepting them would let anyone who sees
-  // a signed request replay its headers with another body inside the skew window.
+  // unsigned for this operation (docs/protocol.md §3.1), and accepting them would let anyone who
+  // sees a signed request replay its headers with another body inside the skew window.
   const std::string body_hash = crypto::HexEncode(crypto::Sha256(request.body));
   if (auto content_sha = request.FindHeader("x-amz-content-sha256")) {
     std::string value = CanonicalHeaderValue(*content_sha);

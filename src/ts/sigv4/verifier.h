@@ -1,7 +1,7 @@
 // File: verifier.h
-// Server-side verification of SigV4-signed requests (PROTOCOL.md §3.2): the authentication step
-// of CreateTokenWithIAM. It answers "which IAM principal sent this request?"; authorization (the
-// actor policy, ts::iam) is the caller's next step.
+// Server-side verification of SigV4-signed requests (docs/protocol.md §3.2): the authentication
+// step of CreateTokenWithIAM. It answers "which IAM principal sent this request?"; authorization
+// (the actor policy, ts::iam) is the caller's next step.
 //
 // Thread-safe: Verify may run concurrently. Derived signing keys are cached (bounded) under a
 // mutex, so the hot path costs two SHA-256 of small inputs, one body hash and one HMAC.
@@ -20,7 +20,7 @@
 namespace ts::sigv4 {
 
 struct VerifierOptions {
-  // The SigV4 signing name of the service (PROTOCOL.md §0: "sso-oauth").
+  // The SigV4 signing name of the service (docs/protocol.md §0: "sso-oauth").
   std::string service = "sso-oauth";
   // Regions a credential scope may name; the client's configured region lands in the scope.
   std::vector<std::string> regions = {"us-east-1"};

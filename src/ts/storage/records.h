@@ -1,6 +1,6 @@
 // File: records.h
-// The records Tessera keeps. Shapes mirror the AWS resources of PROTOCOL.md §6 so the admin plane
-// is a thin layer over them. Times are Unix seconds; 0 means "not set" for optional times.
+// The records Tessera keeps. Shapes mirror the AWS resources of docs/protocol.md §6 so the admin
+// plane is a thin layer over them. Times are Unix seconds; 0 means "not set" for optional times.
 // Secrets never appear here in plaintext: codes, refresh tokens, session ids and session tokens
 // are SHA-256 hashes (hex); IAM secret keys and private signing keys are sealed with the master
 // key (AES-256-GCM, see crypto/aead.h).
@@ -186,9 +186,9 @@ struct TokenFamily {
   std::string act_json;
 };
 
-// A trusted token issuer (PROTOCOL.md §6.2 CreateTrustedTokenIssuer, type OIDC_JWT): an external
-// OpenID provider whose JWTs the JWT bearer grant accepts. Keys come from its OpenID discovery
-// document (JwksRetrievalOption OPEN_ID_DISCOVERY, the only option the model has).
+// A trusted token issuer (docs/protocol.md §6.2 CreateTrustedTokenIssuer, type OIDC_JWT): an
+// external OpenID provider whose JWTs the JWT bearer grant accepts. Keys come from its OpenID
+// discovery document (JwksRetrievalOption OPEN_ID_DISCOVERY, the only option the model has).
 struct TrustedTokenIssuer {
   std::string arn;  // arn:aws:sso::<acct>:trustedTokenIssuer/<instance id>/tti-<uuid>
   std::string instance_arn;

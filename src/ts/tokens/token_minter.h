@@ -6,7 +6,7 @@
 // Formats (docs/design/tokens.md):
 // - Access token: JWS ES256, typ "at+jwt" (RFC 9068 shape): iss, sub (UserId), aud and client_id
 //   (application ARN), scope, iat, exp, jti, and "tsr:fid" (token family). Under 1 KB.
-// - ID token: JWS ES256 with the claims of PROTOCOL.md §5.6; auth_time is an ISO-8601 string.
+// - ID token: JWS ES256 with the claims of docs/protocol.md §5.6; auth_time is an ISO-8601 string.
 // - OpenID Connect ID token (registered clients, docs/design/public-clients.md): JWS ES256 with
 //   the claims of OIDC Core §2 and §5.1; auth_time is a number.
 // - identityContext: base64url(AES-256-GCM(user, instance, application, times)); the same string

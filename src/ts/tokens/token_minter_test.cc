@@ -161,7 +161,7 @@ TEST_F(TokenMinterTest, IdTokenHasTheProtocolClaims) {
   EXPECT_EQ(payload["aws:instance_arn"], "arn:aws:sso:::instance/ssoins-111111111111");
   EXPECT_EQ(payload["aws:credential_id"], "cred-1");
   EXPECT_EQ(payload["sts:identity_context"], json::value(context));
-  // PROTOCOL.md §5.6: auth_time is an ISO-8601 string, not a number.
+  // docs/protocol.md §5.6: auth_time is an ISO-8601 string, not a number.
   EXPECT_EQ(payload["auth_time"], "2020-01-22T12:45:29Z");
   EXPECT_EQ(payload["iat"], kNow);
   EXPECT_EQ(payload["exp"], kNow + 3600);
@@ -208,7 +208,7 @@ TEST_F(TokenMinterTest, IdentityContextRoundTrips) {
   EXPECT_TRUE(crypto::Base64UrlDecode(context).has_value());
   // Encrypted: the user id does not show through.
   EXPECT_EQ(context.find("user-1"), std::string::npos);
-  EXPECT_LE(context.size(), 2048u);  // STS ContextAssertion limit (PROTOCOL.md §5.7)
+  EXPECT_LE(context.size(), 2048u);  // STS ContextAssertion limit (docs/protocol.md §5.7)
   auto out = minter_->ReadIdentityContext(context);
   ASSERT_THAT(out, IsOk());
   EXPECT_EQ(out->user_id, "user-1");

@@ -1,6 +1,6 @@
 // File: assertion.h
 // Validation of a JWT bearer assertion (RFC 7523 §3) issued by a trusted token issuer, for
-// CreateTokenWithIAM's jwt-bearer grant (PROTOCOL.md §5.1). Thread-safe.
+// CreateTokenWithIAM's jwt-bearer grant (docs/protocol.md §5.1). Thread-safe.
 //
 // Checks, in order (docs/design/jwt-bearer.md); those needing no key come before the keys are
 // fetched, so an unreachable issuer does not hide them:

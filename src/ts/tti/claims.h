@@ -1,7 +1,7 @@
 // File: claims.h
-// Matching a trusted token issuer's JWT to an identity-store user (PROTOCOL.md §5.1, §6.2): the
-// claim at ClaimAttributePath is compared with the user attribute at IdentityStoreAttributePath.
-// Pure functions; thread-safe.
+// Matching a trusted token issuer's JWT to an identity-store user (docs/protocol.md §5.1, §6.2):
+// the claim at ClaimAttributePath is compared with the user attribute at
+// IdentityStoreAttributePath. Pure functions; thread-safe.
 #pragma once
 
 #include <string>
