@@ -4,8 +4,10 @@
 
 #include <algorithm>
 #include <charconv>
+#include <mutex>
 #include <optional>
 #include <string_view>
+#include <unordered_map>
 #include <utility>
 #include <vector>
 
@@ -152,6 +154,38 @@ std::string CredentialsJson(const IssuedRoleCredentials& issued) {
 
 }  // namespace
 
+// The claims of access tokens whose signature this node verified, by the token's SHA-256: the
+// SDKs send the same token with every portal call, and the ES256 verification is most of a
+// call's CPU. Only the signature's outcome is kept: expiry, revocation and the family are
+// checked on every call. Bounded: when full, expired entries go, and if none had, all of them.
+class PortalApi::VerifiedTokens {
+ public:
+  explicit VerifiedTokens(size_t capacity) : capacity_(capacity) {}
+
+  std::optional<tokens::AccessTokenClaims> Find(const std::string& key, int64_t now) {
+    if (capacity_ == 0) return std::nullopt;
+    std::lock_guard lock(mu_);
+    auto it = claims_.find(key);
+    if (it == claims_.end() || now >= it->second.expires_at) return std::nullopt;
+    return it->second;
+  }
+
+  void Put(std::string key, const tokens::AccessTokenClaims& claims, int64_t now) {
+    if (capacity_ == 0) return;
+    std::lock_guard lock(mu_);
+    if (claims_.size() >= capacity_) {
+      std::erase_if(claims_, [now](const auto& e) { return now >= e.second.expires_at; });
+      if (claims_.size() >= capacity_) claims_.clear();
+    }
+    claims_.emplace(std::move(key), claims);
+  }
+
+ private:
+  const size_t capacity_;
+  std::mutex mu_;
+  std::unordered_map<std::string, tokens::AccessTokenClaims> claims_;  // guarded by mu_
+};
+
 // Who calls: the verified token's family and user.
 struct PortalApi::Caller {
   tokens::AccessTokenClaims claims;
@@ -201,7 +235,8 @@ PortalApi::PortalApi(PortalStorage storage, std::shared_ptr<const tokens::TokenM
       page_mac_key_(crypto::AsBytes(
           crypto::HmacSha256(options_.page_token_key, "tessera access portal next_token"))),
       limiter_(std::make_unique<oauth::RateLimiter>(options_.requests_per_minute,
-                                                    options_.max_rate_keys)) {}
+                                                    options_.max_rate_keys)),
+      verified_(std::make_unique<VerifiedTokens>(options_.verified_tokens)) {}
 
 PortalApi::~PortalApi() = default;
 
@@ -219,9 +254,16 @@ StatusOr<PortalApi::Caller> PortalApi::Authenticate(const http::Request& request
     return InvalidRequest("The request has more than one x-amz-sso_bearer_token header");
   }
   // The messages name the failed check, never the token.
-  auto claims = minter_->VerifyAccessToken(tokens.front(), now);
-  if (!claims.ok()) {
-    return Unauthorized("The access token is not valid: " + std::string(claims.status().message()));
+  std::string key = crypto::AsBytes(crypto::Sha256(tokens.front()));
+  std::optional<tokens::AccessTokenClaims> claims = verified_->Find(key, now);
+  if (!claims) {
+    auto verified = minter_->VerifyAccessToken(tokens.front(), now);
+    if (!verified.ok()) {
+      return Unauthorized("The access token is not valid: " +
+                          std::string(verified.status().message()));
+    }
+    verified_->Put(std::move(key), *verified, now);
+    claims = std::move(*verified);
   }
   TS_ASSIGN_OR_RETURN(const bool revoked, storage_.grants->IsAccessTokenRevoked(claims->token_id));
   if (revoked) return Unauthorized("The access token has been revoked");

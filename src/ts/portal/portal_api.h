@@ -54,6 +54,9 @@ struct PortalOptions {
   // Requests a minute per token family (a token bucket of this size); 0: no limit.
   int64_t requests_per_minute = 600;
   size_t max_rate_keys = 100'000;  // the limiter's table bound (rate_limiter.h)
+  // Access tokens whose signature was verified, kept (by SHA-256) until they expire so that the
+  // next call with the same token skips the ES256 verification; 0: verify every time.
+  size_t verified_tokens = 10'000;
 };
 
 enum class Operation { kGetRoleCredentials, kListAccounts, kListAccountRoles, kLogout };
@@ -94,6 +97,8 @@ class PortalApi {
   PortalOptions options_;
   std::string page_mac_key_;
   std::unique_ptr<oauth::RateLimiter> limiter_;
+  class VerifiedTokens;
+  std::unique_ptr<VerifiedTokens> verified_;
 };
 
 // The answer for `body` (200 JSON, no-store) or its error in the portal's shape (`{message}`,

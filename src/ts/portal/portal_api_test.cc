@@ -412,6 +412,26 @@ TEST_F(PortalApiTest, TokenChecksAreUnauthorized) {
   EXPECT_TRUE(accounts_->keys.empty());
 }
 
+// Security: the verified-token cache keeps only the signature's outcome.
+TEST_F(PortalApiTest, AVerifiedTokenStillExpiresAndIsRevoked) {
+  const std::string query = "role_name=Admin&account_id=210987654321";
+  const Issued t = Issue({"sso:account:access"}, kClientId, kUser, 120);
+  ASSERT_EQ(Credentials(query, t.access_token).status, 200);
+  // A token differing in its signature is not the cached one.
+  std::string tampered = t.access_token;
+  char& c = tampered[tampered.size() - 3];  // a byte of the signature, not padding bits
+  c = c == 'A' ? 'B' : 'A';
+  ExpectError(Credentials(query, tampered), 401, "UnauthorizedException", "not valid");
+  ASSERT_EQ(Credentials(query, t.access_token).status, 200);
+  clock_->Advance(std::chrono::seconds(120));
+  ExpectError(Credentials(query, t.access_token), 401, "UnauthorizedException", "expired");
+  clock_->SetUnixSeconds(kNow);
+  const Issued r = Issue();
+  ASSERT_EQ(Credentials(query, r.access_token).status, 200);
+  ASSERT_THAT(store_->RevokeFamily(r.family_id, kNow), IsOk());
+  ExpectError(Credentials(query, r.access_token), 401, "UnauthorizedException", "ended");
+}
+
 TEST_F(PortalApiTest, TokenWithoutScopesIsTaken) {
   // The AWS CLI's legacy (no sso-session) registration asks for no scopes.
   const Issued t = Issue({});
