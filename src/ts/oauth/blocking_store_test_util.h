@@ -333,6 +333,97 @@ class BlockingStore final : public storage::Store {
     return inner_->RedeemDeviceAuthorization(device_code_hash, now, family, first_refresh);
   }
 
+  // AccountStore.
+  Status PutAccount(const storage::Account& account) override {
+    return inner_->PutAccount(account);
+  }
+  StatusOr<storage::Account> GetAccount(const std::string& account_id) override {
+    return inner_->GetAccount(account_id);
+  }
+  StatusOr<std::vector<storage::Account>> ListAccounts() override { return inner_->ListAccounts(); }
+  Status DeleteAccount(const std::string& account_id) override {
+    return inner_->DeleteAccount(account_id);
+  }
+  Status CreatePermissionSet(const storage::PermissionSet& permission_set) override {
+    return inner_->CreatePermissionSet(permission_set);
+  }
+  StatusOr<storage::PermissionSet> GetPermissionSet(const std::string& arn) override {
+    return inner_->GetPermissionSet(arn);
+  }
+  StatusOr<storage::Page<storage::PermissionSet>> ListPermissionSets(
+      const storage::PageRequest& page) override {
+    return inner_->ListPermissionSets(page);
+  }
+  Status UpdatePermissionSet(const storage::PermissionSet& permission_set) override {
+    return inner_->UpdatePermissionSet(permission_set);
+  }
+  Status DeletePermissionSet(const std::string& arn) override {
+    return inner_->DeletePermissionSet(arn);
+  }
+  Status ProvisionRole(const storage::RoleProvisioning& provisioning,
+                       const storage::OperationStatus& status) override {
+    return inner_->ProvisionRole(provisioning, status);
+  }
+  StatusOr<storage::ProvisionedRole> GetProvisionedRole(
+      const std::string& account_id, const std::string& permission_set_arn) override {
+    return inner_->GetProvisionedRole(account_id, permission_set_arn);
+  }
+  StatusOr<std::vector<storage::ProvisionedRole>> ListProvisionedRoles(
+      const std::string& account_id, const std::string& permission_set_arn) override {
+    return inner_->ListProvisionedRoles(account_id, permission_set_arn);
+  }
+  Status CreateAccountAssignment(const storage::AccountAssignment& assignment,
+                                 const std::optional<storage::RoleProvisioning>& provisioning,
+                                 const storage::OperationStatus& status) override {
+    return inner_->CreateAccountAssignment(assignment, provisioning, status);
+  }
+  Status DeleteAccountAssignment(const storage::AccountAssignment& assignment,
+                                 const storage::OperationStatus& status) override {
+    return inner_->DeleteAccountAssignment(assignment, status);
+  }
+  StatusOr<storage::Page<storage::AccountAssignment>> ListAccountAssignments(
+      const std::string& account_id, const std::string& permission_set_arn,
+      const storage::PageRequest& page) override {
+    return inner_->ListAccountAssignments(account_id, permission_set_arn, page);
+  }
+  StatusOr<storage::Page<storage::AccountAssignment>> ListAccountAssignmentsForPrincipal(
+      const std::string& principal_type, const std::string& principal_id,
+      const std::string& account_id, const storage::PageRequest& page) override {
+    return inner_->ListAccountAssignmentsForPrincipal(principal_type, principal_id, account_id,
+                                                      page);
+  }
+  Status PutOperationStatus(const storage::OperationStatus& status) override {
+    return inner_->PutOperationStatus(status);
+  }
+  StatusOr<storage::OperationStatus> GetOperationStatus(const std::string& request_id,
+                                                        const std::string& kind) override {
+    return inner_->GetOperationStatus(request_id, kind);
+  }
+  StatusOr<std::vector<storage::OperationStatus>> ListOperationStatuses(
+      const std::string& kind, const std::string& status) override {
+    return inner_->ListOperationStatuses(kind, status);
+  }
+  StatusOr<std::vector<storage::UserRole>> ListUserRoles(const std::string& user_id,
+                                                         const std::string& account_id) override {
+    return inner_->ListUserRoles(user_id, account_id);
+  }
+  Status IssueRoleCredential(const storage::AccessKey& key,
+                             const storage::RoleCredential& link) override {
+    return inner_->IssueRoleCredential(key, link);
+  }
+  void IssueRoleCredentialAsync(const storage::AccessKey& key, const storage::RoleCredential& link,
+                                WriteDone done) override {
+    inner_->IssueRoleCredentialAsync(key, link, std::move(done));
+  }
+  Status LogoutPortalSession(const std::string& family_id, const std::string& session_hash,
+                             int64_t now) override {
+    return inner_->LogoutPortalSession(family_id, session_hash, now);
+  }
+  StatusOr<std::vector<storage::RoleCredential>> ListRoleCredentials(const std::string& user_id,
+                                                                     int64_t now) override {
+    return inner_->ListRoleCredentials(user_id, now);
+  }
+
  private:
   storage::StorePtr inner_;
   std::atomic<int> async_rotations_{0};

@@ -31,8 +31,10 @@ class DirectoryStore {
   // user_id; empty when none.
   virtual StatusOr<std::vector<User>> FindUsersByAttribute(const std::string& path,
                                                            const std::string& value) = 0;
-  // Deletes the user, their group memberships and assignments, revokes their token families and
-  // ends their sign-in sessions (one transaction, across the grant and session tables).
+  // Deletes the user, their group memberships, application and account assignments (and the
+  // provisioned roles left without an assignment, as AccountStore::DeleteAccountAssignment), the
+  // access keys of their role credentials, revokes their token families and ends their sign-in
+  // sessions (one transaction, across the grant, session, account and credential tables).
   virtual Status DeleteUser(const std::string& user_id, int64_t now) = 0;
 
   // --- groups and memberships ---
@@ -46,13 +48,18 @@ class DirectoryStore {
   // Like FindUsersByAttribute, over GroupIndexEntries ("id", "displayname", "externalid").
   virtual StatusOr<std::vector<Group>> FindGroupsByAttribute(const std::string& path,
                                                              const std::string& value) = 0;
-  // Deletes the group, its memberships and its application assignments. NotFound if absent.
+  // Deletes the group, its memberships, its application and account assignments; then, as
+  // AccountStore::DeleteAccountAssignment, the access keys of its members' role credentials for
+  // roles they no longer hold by any path, and the provisioned roles left without an assignment.
+  // NotFound if absent.
   virtual Status DeleteGroup(const std::string& group_id) = 0;
   // AlreadyExists on membership_id or on the (group_id, user_id) pair; NotFound if the group or
   // the user does not exist.
   virtual Status CreateGroupMembership(const GroupMembership& membership) = 0;
   virtual StatusOr<GroupMembership> GetGroupMembership(const std::string& membership_id) = 0;
-  virtual Status DeleteGroupMembership(const std::string& membership_id) = 0;  // NotFound if absent
+  // Also deletes the access keys of the user's role credentials for roles that membership was
+  // their only path to. NotFound if absent.
+  virtual Status DeleteGroupMembership(const std::string& membership_id) = 0;
   // A group's memberships ordered by membership_id, one page at a time (empty for an unknown
   // group).
   virtual StatusOr<Page<GroupMembership>> ListGroupMemberships(const std::string& group_id,

@@ -22,8 +22,9 @@ class HousekeepingStore {
 
   // Deletes up to `batch` expired codes, sessions, device authorizations, registered clients
   // (whose secret expired), refresh tokens, families, revoked access token ids, used assertion
-  // ids and ended login-failure windows (expired at or before `now`), and refresh tokens whose
-  // family is gone. Called repeatedly in small batches, until `finished`,
+  // ids, ended login-failure windows, temporary access keys with their role-credential links
+  // (expired at or before `now`), operation statuses older than 90 days, and refresh tokens
+  // whose family is gone. Called repeatedly in small batches, until `finished`,
   // so no purge holds a long lock. A backend may find refresh tokens by sweeping their table a
   // bounded stretch per call (SQLite: docs/design/storage.md), so a call can delete fewer than
   // `batch` rows and still not be finished.

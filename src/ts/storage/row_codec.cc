@@ -43,4 +43,32 @@ StatusOr<FamilyScopes> ValidateFamily(const TokenFamily& family,
   return scopes;
 }
 
+std::string RolePrincipalArn(std::string_view account_id, std::string_view role_name) {
+  std::string arn = "arn:aws:iam::";
+  arn.append(account_id).append(":role/").append(role_name);
+  return arn;
+}
+
+StatusOr<std::pair<std::string, std::string>> SplitPageKey(const std::string& after) {
+  if (after.empty()) return std::make_pair(std::string(), std::string());
+  const size_t slash = after.find('/');
+  if (slash == std::string::npos) return InvalidArgumentError("malformed page key: " + after);
+  return std::make_pair(after.substr(0, slash), after.substr(slash + 1));
+}
+
+Status ValidatePrincipalType(const std::string& principal_type) {
+  if (principal_type == "USER" || principal_type == "GROUP") return OkStatus();
+  return InvalidArgumentError("principal_type must be USER or GROUP, not \"" + principal_type +
+                              "\"");
+}
+
+Status ValidateRoleCredential(const AccessKey& key, const RoleCredential& link) {
+  if (key.access_key_id.empty()) return InvalidArgumentError("access_key_id must not be empty");
+  if (link.access_key_id != key.access_key_id) {
+    return InvalidArgumentError("role credential link names access key " + link.access_key_id +
+                                ", not " + key.access_key_id);
+  }
+  return OkStatus();
+}
+
 }  // namespace ts::storage::internal

@@ -4,9 +4,11 @@
 // Stateless; thread-safe.
 #pragma once
 
+#include <cstdint>
 #include <optional>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 #include "ts/common/status.h"
@@ -42,5 +44,24 @@ struct FamilyScopes {
 // (JoinList) and the token must belong to the family. InvalidArgument otherwise.
 StatusOr<FamilyScopes> ValidateFamily(const TokenFamily& family,
                                       const std::optional<RefreshToken>& first_refresh);
+
+// --- the account side (account_store.h) ---
+
+// The IAM principal a provisioned role is stored under: arn:aws:iam::<account>:role/<role name>
+// (no path; docs/design/access-portal.md).
+std::string RolePrincipalArn(std::string_view account_id, std::string_view role_name);
+
+// How long PurgeExpired keeps an operation status (docs/design/access-portal.md, Choices).
+inline constexpr int64_t kOperationStatusRetentionSeconds = 90 * 24 * 3600;
+
+// A two-part page key "<first>/<second>" (account assignments: principal_type/principal_id,
+// account_id/permission_set_arn); the first part never holds '/'. "" is the first page: both
+// parts empty, before every key. InvalidArgument for a key without '/'.
+StatusOr<std::pair<std::string, std::string>> SplitPageKey(const std::string& after);
+
+// The checks every backend makes before writing account rows: principal_type is USER or GROUP,
+// a role credential's link names its key. InvalidArgument otherwise.
+Status ValidatePrincipalType(const std::string& principal_type);
+Status ValidateRoleCredential(const AccessKey& key, const RoleCredential& link);
 
 }  // namespace ts::storage::internal

@@ -19,8 +19,8 @@ class SessionStore {
   // --- sign-in sessions ---
   virtual Status CreateSession(const SignInSession& session) = 0;
   virtual StatusOr<SignInSession> GetSession(const std::string& session_hash) = 0;
-  // Marks the session revoked and revokes every family it started (one transaction, across the
-  // grant tables).
+  // Marks the session revoked, revokes every family it started and deletes the access keys of the
+  // role credentials issued under it (one transaction, across the grant and credential tables).
   virtual Status RevokeSession(const std::string& session_hash, int64_t now) = 0;
 
   // --- sign-in attempts per key (a user name, a client address) ---

@@ -13,6 +13,8 @@
 //   GrantStore         codes, token families, refresh tokens, ...       grant_store.h
 //   ClientStore        registered clients, device authorizations        client_store.h
 //   HousekeepingStore  the purge of what has expired                    housekeeping_store.h
+//   AccountStore       accounts, permission sets, account assignments,  account_store.h
+//                      role credentials (the access portal)
 //
 // Contract shared by every method of every interface:
 // - Each state change is one transaction: it happens whole or not at all. A change that reaches
@@ -24,7 +26,9 @@
 #pragma once
 
 #include <memory>
+#include <type_traits>
 
+#include "ts/storage/account_store.h"
 #include "ts/storage/application_store.h"
 #include "ts/storage/client_store.h"
 #include "ts/storage/credential_store.h"
@@ -48,9 +52,13 @@ class Store : public InstanceStore,
               public SessionStore,
               public GrantStore,
               public ClientStore,
-              public HousekeepingStore {
+              public HousekeepingStore,
+              public AccountStore {
  public:
   ~Store() override = default;
+  // GrantStore's and AccountStore's completion types are the same; one name for both.
+  using WriteDone = GrantStore::WriteDone;
+  static_assert(std::is_same_v<GrantStore::WriteDone, AccountStore::WriteDone>);
 };
 using StorePtr = std::shared_ptr<Store>;
 

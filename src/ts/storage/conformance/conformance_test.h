@@ -85,6 +85,12 @@ bool operator==(const TokenFamily& a, const TokenFamily& b);
 bool operator==(const RefreshToken& a, const RefreshToken& b);
 bool operator==(const RegisteredClient& a, const RegisteredClient& b);
 bool operator==(const DeviceAuthorization& a, const DeviceAuthorization& b);
+bool operator==(const Account& a, const Account& b);
+bool operator==(const PermissionSet& a, const PermissionSet& b);
+bool operator==(const ProvisionedRole& a, const ProvisionedRole& b);
+bool operator==(const AccountAssignment& a, const AccountAssignment& b);
+bool operator==(const OperationStatus& a, const OperationStatus& b);
+bool operator==(const RoleCredential& a, const RoleCredential& b);
 
 // --- shared by the parts of the suite ---
 

@@ -68,8 +68,10 @@ bool operator==(const Assignment& a, const Assignment& b) {
          std::tie(b.application_arn, b.principal_id, b.principal_type);
 }
 bool operator==(const IamPrincipal& a, const IamPrincipal& b) {
-  return std::tie(a.arn, a.account_id, a.identity_policy_json, a.created_at) ==
-         std::tie(b.arn, b.account_id, b.identity_policy_json, b.created_at);
+  return std::tie(a.arn, a.account_id, a.identity_policy_json, a.created_at,
+                  a.permissions_boundary_json) == std::tie(b.arn, b.account_id,
+                                                           b.identity_policy_json, b.created_at,
+                                                           b.permissions_boundary_json);
 }
 bool operator==(const AccessKey& a, const AccessKey& b) {
   return std::tie(a.access_key_id, a.principal_arn, a.secret_sealed, a.session_token_hash,
@@ -124,6 +126,38 @@ bool operator==(const DeviceAuthorization& a, const DeviceAuthorization& b) {
          std::tie(b.device_code_hash, b.user_code_hash, b.client_id, b.scopes, b.created_at,
                   b.expires_at, b.interval, b.status, b.user_id, b.session_hash, b.auth_time,
                   b.decided_at, b.consumed_at, b.family_id);
+}
+bool operator==(const Account& a, const Account& b) {
+  return std::tie(a.account_id, a.name, a.email, a.created_at) ==
+         std::tie(b.account_id, b.name, b.email, b.created_at);
+}
+bool operator==(const PermissionSet& a, const PermissionSet& b) {
+  return std::tie(a.arn, a.instance_arn, a.name, a.description, a.session_duration, a.relay_state,
+                  a.inline_policy_json, a.managed_policy_arns, a.permissions_boundary_json,
+                  a.created_at, a.updated_at) ==
+         std::tie(b.arn, b.instance_arn, b.name, b.description, b.session_duration, b.relay_state,
+                  b.inline_policy_json, b.managed_policy_arns, b.permissions_boundary_json,
+                  b.created_at, b.updated_at);
+}
+bool operator==(const ProvisionedRole& a, const ProvisionedRole& b) {
+  return std::tie(a.account_id, a.permission_set_arn, a.role_name, a.permission_set_version,
+                  a.provisioned_at) == std::tie(b.account_id, b.permission_set_arn, b.role_name,
+                                                b.permission_set_version, b.provisioned_at);
+}
+bool operator==(const AccountAssignment& a, const AccountAssignment& b) {
+  return std::tie(a.account_id, a.permission_set_arn, a.principal_type, a.principal_id,
+                  a.created_at) == std::tie(b.account_id, b.permission_set_arn, b.principal_type,
+                                            b.principal_id, b.created_at);
+}
+bool operator==(const OperationStatus& a, const OperationStatus& b) {
+  return std::tie(a.request_id, a.kind, a.status, a.failure_reason, a.body_json, a.created_at) ==
+         std::tie(b.request_id, b.kind, b.status, b.failure_reason, b.body_json, b.created_at);
+}
+bool operator==(const RoleCredential& a, const RoleCredential& b) {
+  return std::tie(a.access_key_id, a.user_id, a.account_id, a.permission_set_arn, a.family_id,
+                  a.session_hash, a.expires_at) ==
+         std::tie(b.access_key_id, b.user_id, b.account_id, b.permission_set_arn, b.family_id,
+                  b.session_hash, b.expires_at);
 }
 
 namespace conformance {

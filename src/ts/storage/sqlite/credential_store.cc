@@ -17,25 +17,33 @@ using sqlite_internal::Statement;
 
 // --- IAM principals and access keys ---
 
+namespace sqlite_internal {
+
+Status UpsertPrincipal(Connection& c, const IamPrincipal& principal) {
+  return Change(c,
+                "INSERT INTO iam_principals (arn, account_id, identity_policy_json, created_at, "
+                "permissions_boundary_json) VALUES (?, ?, ?, ?, ?) ON CONFLICT (arn) DO UPDATE SET "
+                "account_id = excluded.account_id, "
+                "identity_policy_json = excluded.identity_policy_json, "
+                "created_at = excluded.created_at, "
+                "permissions_boundary_json = excluded.permissions_boundary_json",
+                principal.arn, principal.account_id, principal.identity_policy_json,
+                principal.created_at, principal.permissions_boundary_json)
+      .status();
+}
+
+}  // namespace sqlite_internal
+
 Status SqliteStore::PutPrincipal(const IamPrincipal& principal) {
-  return impl_->Write([&](Connection& c) -> Status {
-    return Change(c,
-                  "INSERT INTO iam_principals (arn, account_id, identity_policy_json, created_at) "
-                  "VALUES (?, ?, ?, ?) ON CONFLICT (arn) DO UPDATE SET "
-                  "account_id = excluded.account_id, "
-                  "identity_policy_json = excluded.identity_policy_json, "
-                  "created_at = excluded.created_at",
-                  principal.arn, principal.account_id, principal.identity_policy_json,
-                  principal.created_at)
-        .status();
-  });
+  return impl_->Write(
+      [&](Connection& c) -> Status { return sqlite_internal::UpsertPrincipal(c, principal); });
 }
 
 StatusOr<IamPrincipal> SqliteStore::GetPrincipal(const std::string& arn) {
   return impl_->Read([&](Connection& c) -> StatusOr<IamPrincipal> {
     TS_ASSIGN_OR_RETURN(Statement stmt,
-                        c.Prepare("SELECT arn, account_id, identity_policy_json, created_at "
-                                  "FROM iam_principals WHERE arn = ?"));
+                        c.Prepare("SELECT arn, account_id, identity_policy_json, created_at, "
+                                  "permissions_boundary_json FROM iam_principals WHERE arn = ?"));
     stmt.Bind(arn);
     TS_ASSIGN_OR_RETURN(bool row, stmt.Step());
     if (!row) return NotFoundError("no such IAM principal: " + arn);
@@ -44,6 +52,7 @@ StatusOr<IamPrincipal> SqliteStore::GetPrincipal(const std::string& arn) {
     p.account_id = stmt.Text(1);
     p.identity_policy_json = stmt.Text(2);
     p.created_at = stmt.Int(3);
+    p.permissions_boundary_json = stmt.Text(4);
     return p;
   });
 }

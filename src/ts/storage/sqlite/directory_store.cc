@@ -180,7 +180,15 @@ Status SqliteStore::DeleteUser(const std::string& user_id, int64_t now) {
                               "AND consumed_at = 0 AND status = 'APPROVED'",
                               user_id)
                            .status());
-    return Change(c, "DELETE FROM assignments WHERE principal_id = ?", user_id).status();
+    TS_RETURN_IF_ERROR(
+        Change(c, "DELETE FROM assignments WHERE principal_id = ?", user_id).status());
+    TS_RETURN_IF_ERROR(sqlite_internal::DeleteAccountAssignmentsOf(c, "USER", user_id));
+    // Every role credential of the user (the links go by cascade).
+    return Change(c,
+                  "DELETE FROM access_keys WHERE access_key_id IN (SELECT access_key_id FROM "
+                  "role_credentials WHERE user_id = ?)",
+                  user_id)
+        .status();
   });
 }
 
@@ -300,11 +308,29 @@ StatusOr<std::vector<Group>> SqliteStore::FindGroupsByAttribute(const std::strin
 
 Status SqliteStore::DeleteGroup(const std::string& group_id) {
   return impl_->Write([&](Connection& c) -> Status {
+    // The members, before their memberships go: each may lose roles held through the group.
+    std::vector<std::string> members;
+    {
+      TS_ASSIGN_OR_RETURN(Statement stmt,
+                          c.Prepare("SELECT user_id FROM group_memberships WHERE group_id = ?"));
+      stmt.Bind(group_id);
+      while (true) {
+        TS_ASSIGN_OR_RETURN(bool row, stmt.Step());
+        if (!row) break;
+        members.push_back(stmt.Text(0));
+      }
+    }
     // Memberships and index rows go by ON DELETE CASCADE.
     TS_ASSIGN_OR_RETURN(int64_t deleted,
                         Change(c, "DELETE FROM groups WHERE group_id = ?", group_id));
     if (deleted == 0) return NotFoundError("no such group: " + group_id);
-    return Change(c, "DELETE FROM assignments WHERE principal_id = ?", group_id).status();
+    TS_RETURN_IF_ERROR(
+        Change(c, "DELETE FROM assignments WHERE principal_id = ?", group_id).status());
+    TS_RETURN_IF_ERROR(sqlite_internal::DeleteAccountAssignmentsOf(c, "GROUP", group_id));
+    for (const std::string& user_id : members) {
+      TS_RETURN_IF_ERROR(sqlite_internal::RevokeUnheldRoleCredentials(c, user_id));
+    }
+    return OkStatus();
   });
 }
 
@@ -350,10 +376,15 @@ StatusOr<GroupMembership> SqliteStore::GetGroupMembership(const std::string& mem
 Status SqliteStore::DeleteGroupMembership(const std::string& membership_id) {
   return impl_->Write([&](Connection& c) -> Status {
     TS_ASSIGN_OR_RETURN(
-        int64_t deleted,
-        Change(c, "DELETE FROM group_memberships WHERE membership_id = ?", membership_id));
-    if (deleted == 0) return NotFoundError("no such membership: " + membership_id);
-    return OkStatus();
+        Statement stmt,
+        c.Prepare("DELETE FROM group_memberships WHERE membership_id = ? RETURNING user_id"));
+    stmt.Bind(membership_id);
+    TS_ASSIGN_OR_RETURN(bool row, stmt.Step());
+    if (!row) return NotFoundError("no such membership: " + membership_id);
+    const std::string user_id = stmt.Text(0);
+    TS_ASSIGN_OR_RETURN(row, stmt.Step());  // finish the statement
+    // The roles that membership was the user's only path to.
+    return sqlite_internal::RevokeUnheldRoleCredentials(c, user_id);
   });
 }
 

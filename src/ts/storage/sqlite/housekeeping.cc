@@ -56,30 +56,41 @@ constexpr int64_t kRefreshSweepSeconds = 600;
 StatusOr<PurgeResult> SqliteStore::PurgeExpired(int64_t now, int batch) {
   if (batch <= 0) return InvalidArgumentError("batch must be positive");
   // Families before the sweep, so that it can take the tokens of a family purged in this call.
-  // expires_at = 0 means "never".
-  static constexpr std::string_view kDeletes[] = {
-      "DELETE FROM authorization_codes WHERE rowid IN (SELECT rowid FROM authorization_codes "
-      "WHERE expires_at > 0 AND expires_at <= ? LIMIT ?)",
-      "DELETE FROM sign_in_sessions WHERE rowid IN (SELECT rowid FROM sign_in_sessions "
-      "WHERE expires_at > 0 AND expires_at <= ? LIMIT ?)",
-      "DELETE FROM device_authorizations WHERE rowid IN (SELECT rowid FROM "
-      "device_authorizations WHERE expires_at > 0 AND expires_at <= ? LIMIT ?)",
-      "DELETE FROM registered_clients WHERE rowid IN (SELECT rowid FROM registered_clients "
-      "WHERE secret_expires_at > 0 AND secret_expires_at <= ? LIMIT ?)",
-      "DELETE FROM token_families WHERE rowid IN (SELECT rowid FROM token_families "
-      "WHERE expires_at > 0 AND expires_at <= ? LIMIT ?)",
-      "DELETE FROM revoked_access_tokens WHERE rowid IN (SELECT rowid FROM "
-      "revoked_access_tokens WHERE expires_at <= ? LIMIT ?)",
-      "DELETE FROM used_assertions WHERE rowid IN (SELECT rowid FROM used_assertions "
-      "WHERE expires_at <= ? LIMIT ?)",
-      "DELETE FROM login_failures WHERE rowid IN (SELECT rowid FROM login_failures "
-      "WHERE window_end <= ? LIMIT ?)",
+  // expires_at = 0 means "never". Each statement deletes rows whose time is at or before now
+  // less its `age`.
+  struct Purge {
+    std::string_view sql;
+    int64_t age = 0;
+  };
+  static constexpr Purge kDeletes[] = {
+      {"DELETE FROM authorization_codes WHERE rowid IN (SELECT rowid FROM authorization_codes "
+       "WHERE expires_at > 0 AND expires_at <= ? LIMIT ?)"},
+      {"DELETE FROM sign_in_sessions WHERE rowid IN (SELECT rowid FROM sign_in_sessions "
+       "WHERE expires_at > 0 AND expires_at <= ? LIMIT ?)"},
+      {"DELETE FROM device_authorizations WHERE rowid IN (SELECT rowid FROM "
+       "device_authorizations WHERE expires_at > 0 AND expires_at <= ? LIMIT ?)"},
+      {"DELETE FROM registered_clients WHERE rowid IN (SELECT rowid FROM registered_clients "
+       "WHERE secret_expires_at > 0 AND secret_expires_at <= ? LIMIT ?)"},
+      {"DELETE FROM token_families WHERE rowid IN (SELECT rowid FROM token_families "
+       "WHERE expires_at > 0 AND expires_at <= ? LIMIT ?)"},
+      {"DELETE FROM revoked_access_tokens WHERE rowid IN (SELECT rowid FROM "
+       "revoked_access_tokens WHERE expires_at <= ? LIMIT ?)"},
+      {"DELETE FROM used_assertions WHERE rowid IN (SELECT rowid FROM used_assertions "
+       "WHERE expires_at <= ? LIMIT ?)"},
+      {"DELETE FROM login_failures WHERE rowid IN (SELECT rowid FROM login_failures "
+       "WHERE window_end <= ? LIMIT ?)"},
+      // Temporary access keys (the access portal's); their role-credential links go by cascade.
+      {"DELETE FROM access_keys WHERE rowid IN (SELECT rowid FROM access_keys "
+       "WHERE expires_at > 0 AND expires_at <= ? LIMIT ?)"},
+      {"DELETE FROM operation_statuses WHERE rowid IN (SELECT rowid FROM operation_statuses "
+       "WHERE created_at <= ? LIMIT ?)",
+       internal::kOperationStatusRetentionSeconds},
   };
   return impl_->Write([&](Connection& c) -> StatusOr<PurgeResult> {
     PurgeResult result;
-    for (std::string_view sql : kDeletes) {
+    for (const Purge& purge : kDeletes) {
       const int64_t remaining = batch - result.deleted;
-      TS_ASSIGN_OR_RETURN(int64_t n, Change(c, sql, now, remaining));
+      TS_ASSIGN_OR_RETURN(int64_t n, Change(c, purge.sql, now - purge.age, remaining));
       result.deleted += n;
       if (n == remaining) {
         result.finished = false;  // this table may hold more; the next call goes on

@@ -44,35 +44,54 @@ StatusOr<SignInSession> SqliteStore::GetSession(const std::string& session_hash)
   });
 }
 
+namespace sqlite_internal {
+
+StatusOr<bool> RevokeSessionInTransaction(Connection& c, const std::string& session_hash,
+                                          int64_t now) {
+  // The session must exist before anything else happens: families from grants without a
+  // browser session carry an empty session_hash and must not match.
+  TS_ASSIGN_OR_RETURN(int64_t changed, Change(c,
+                                              "UPDATE sign_in_sessions SET revoked_at = ? "
+                                              "WHERE session_hash = ? AND revoked_at = 0",
+                                              now, session_hash));
+  if (changed == 0) {
+    TS_ASSIGN_OR_RETURN(
+        bool exists,
+        Exists(c, "SELECT 1 FROM sign_in_sessions WHERE session_hash = ?", session_hash));
+    if (!exists) return false;
+  }
+  TS_RETURN_IF_ERROR(Change(c,
+                            "UPDATE token_families SET revoked_at = ? "
+                            "WHERE session_hash = ? AND revoked_at = 0",
+                            now, session_hash)
+                         .status());
+  TS_RETURN_IF_ERROR(
+      Change(c, "DELETE FROM authorization_codes WHERE session_hash = ? AND consumed_at = 0",
+             session_hash)
+          .status());
+  // What the session approved on the device verification page and no device has redeemed.
+  TS_RETURN_IF_ERROR(Change(c,
+                            "DELETE FROM device_authorizations WHERE session_hash = ? AND "
+                            "consumed_at = 0 AND status = 'APPROVED'",
+                            session_hash)
+                         .status());
+  // The access portal's credentials issued under the session (their links go by cascade).
+  TS_RETURN_IF_ERROR(Change(c,
+                            "DELETE FROM access_keys WHERE access_key_id IN (SELECT "
+                            "access_key_id FROM role_credentials WHERE session_hash = ?)",
+                            session_hash)
+                         .status());
+  return true;
+}
+
+}  // namespace sqlite_internal
+
 Status SqliteStore::RevokeSession(const std::string& session_hash, int64_t now) {
   return impl_->Write([&](Connection& c) -> Status {
-    // The session must exist before anything else happens: families from grants without a
-    // browser session carry an empty session_hash and must not match.
-    TS_ASSIGN_OR_RETURN(int64_t changed, Change(c,
-                                                "UPDATE sign_in_sessions SET revoked_at = ? "
-                                                "WHERE session_hash = ? AND revoked_at = 0",
-                                                now, session_hash));
-    if (changed == 0) {
-      TS_ASSIGN_OR_RETURN(
-          bool exists,
-          Exists(c, "SELECT 1 FROM sign_in_sessions WHERE session_hash = ?", session_hash));
-      if (!exists) return NotFoundError("no such sign-in session");
-    }
-    TS_RETURN_IF_ERROR(Change(c,
-                              "UPDATE token_families SET revoked_at = ? "
-                              "WHERE session_hash = ? AND revoked_at = 0",
-                              now, session_hash)
-                           .status());
-    TS_RETURN_IF_ERROR(
-        Change(c, "DELETE FROM authorization_codes WHERE session_hash = ? AND consumed_at = 0",
-               session_hash)
-            .status());
-    // What the session approved on the device verification page and no device has redeemed.
-    return Change(c,
-                  "DELETE FROM device_authorizations WHERE session_hash = ? AND consumed_at = 0 "
-                  "AND status = 'APPROVED'",
-                  session_hash)
-        .status();
+    TS_ASSIGN_OR_RETURN(bool exists,
+                        sqlite_internal::RevokeSessionInTransaction(c, session_hash, now));
+    if (!exists) return NotFoundError("no such sign-in session");
+    return OkStatus();
   });
 }
 
