@@ -482,9 +482,9 @@ StatusOr<std::unique_ptr<Tessera>> Tessera::Create(const ServerConfig& config,
   vopts.service = "identitystore";
   p->identity_store_verifier =
       std::make_unique<sigv4::Verifier>(vopts, p->credentials.get(), clock);
-  TS_ASSIGN_OR_RETURN(p->admin,
-                      admin::AdminApi::Create({p->store, p->store, p->store, p->store}, clock,
-                                              {p->instance, keys.admin_page_tokens}));
+  TS_ASSIGN_OR_RETURN(
+      p->admin, admin::AdminApi::Create({p->store, p->store, p->store, p->store, p->store}, clock,
+                                        {p->instance, keys.admin_page_tokens}));
 
   TS_ASSIGN_OR_RETURN(p->keys, tokens::KeyRing::Open(p->store, keys.signing_keys, clock));
   // Publish before use: a new key is in every node's JWKS (after at most one reload) and in
