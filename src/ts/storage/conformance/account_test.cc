@@ -178,15 +178,9 @@ std::vector<std::string> RoleKeys(const StatusOr<std::vector<UserRole>>& roles) 
   return out;
 }
 
-// Temporary, while the PostgreSQL backend's AccountStore is being written: skips where the
-// store does not implement it yet.
-#define TS_SKIP_WITHOUT_ACCOUNT_STORE() \
-  if (!store_->ListAccounts().ok()) GTEST_SKIP() << "AccountStore not implemented here"
-
 // --- accounts ---
 
 TEST_P(StoreConformanceTest, AccountPutGetReplaceListDelete) {
-  TS_SKIP_WITHOUT_ACCOUNT_STORE();
   EXPECT_THAT(store_->GetAccount(kAccount), StatusIs(StatusCode::kNotFound, HasSubstr(kAccount)));
   Account b = MakeAccount(kOtherAccount, "Staging");
   Account a = MakeAccount(kAccount);
@@ -210,7 +204,6 @@ TEST_P(StoreConformanceTest, AccountPutGetReplaceListDelete) {
 }
 
 TEST_P(StoreConformanceTest, DeleteAccountWithAssignmentsIsFailedPrecondition) {
-  TS_SKIP_WITHOUT_ACCOUNT_STORE();
   AccountFixture f(*store_);
   f.Seed();
   f.Assign(kAccount, f.admin, "USER", "user-alice");
@@ -221,7 +214,6 @@ TEST_P(StoreConformanceTest, DeleteAccountWithAssignmentsIsFailedPrecondition) {
 }
 
 TEST_P(StoreConformanceTest, DeleteAccountTakesRolesProvisionedWithoutAssignment) {
-  TS_SKIP_WITHOUT_ACCOUNT_STORE();
   AccountFixture f(*store_);
   f.Seed();
   RoleProvisioning r = MakeProvisioning(kAccount, f.admin);
@@ -236,7 +228,6 @@ TEST_P(StoreConformanceTest, DeleteAccountTakesRolesProvisionedWithoutAssignment
 // --- permission sets ---
 
 TEST_P(StoreConformanceTest, PermissionSetCreateGetUpdate) {
-  TS_SKIP_WITHOUT_ACCOUNT_STORE();
   PermissionSet p = MakePermissionSet("aaaaaaaaaaaaaaaa", "Admin");
   p.managed_policy_arns = {"arn:aws:iam::aws:policy/AdministratorAccess",
                            "arn:aws:iam::aws:policy/ReadOnlyAccess"};
@@ -277,7 +268,6 @@ TEST_P(StoreConformanceTest, PermissionSetCreateGetUpdate) {
 }
 
 TEST_P(StoreConformanceTest, PermissionSetManagedPolicyArnWithWhitespaceIsInvalid) {
-  TS_SKIP_WITHOUT_ACCOUNT_STORE();
   PermissionSet p = MakePermissionSet("aaaaaaaaaaaaaaaa", "Admin");
   p.managed_policy_arns = {"arn:aws:iam::aws:policy/A B"};
   EXPECT_THAT(store_->CreatePermissionSet(p), StatusIs(StatusCode::kInvalidArgument, _));
@@ -285,7 +275,6 @@ TEST_P(StoreConformanceTest, PermissionSetManagedPolicyArnWithWhitespaceIsInvali
 }
 
 TEST_P(StoreConformanceTest, ListPermissionSetsPagesByArn) {
-  TS_SKIP_WITHOUT_ACCOUNT_STORE();
   for (const char* suffix : {"3333333333333333", "1111111111111111", "2222222222222222"}) {
     ASSERT_THAT(store_->CreatePermissionSet(MakePermissionSet(suffix, std::string("n") + suffix)),
                 IsOk());
@@ -305,7 +294,6 @@ TEST_P(StoreConformanceTest, ListPermissionSetsPagesByArn) {
 }
 
 TEST_P(StoreConformanceTest, DeletePermissionSet) {
-  TS_SKIP_WITHOUT_ACCOUNT_STORE();
   AccountFixture f(*store_);
   f.Seed();
   EXPECT_THAT(store_->DeletePermissionSet(PsArn("ffffffffffffffff")),
@@ -331,7 +319,6 @@ TEST_P(StoreConformanceTest, DeletePermissionSet) {
 // --- provisioning ---
 
 TEST_P(StoreConformanceTest, ProvisionRoleWritesRolePrincipalAndStatus) {
-  TS_SKIP_WITHOUT_ACCOUNT_STORE();
   AccountFixture f(*store_);
   f.Seed();
   RoleProvisioning r = MakeProvisioning(kAccount, f.admin);
@@ -362,7 +349,6 @@ TEST_P(StoreConformanceTest, ProvisionRoleWritesRolePrincipalAndStatus) {
 }
 
 TEST_P(StoreConformanceTest, ProvisionRoleNeedsAccountAndPermissionSet) {
-  TS_SKIP_WITHOUT_ACCOUNT_STORE();
   AccountFixture f(*store_);
   f.Seed();
   RoleProvisioning no_account = MakeProvisioning("999999999999", f.admin);
@@ -379,7 +365,6 @@ TEST_P(StoreConformanceTest, ProvisionRoleNeedsAccountAndPermissionSet) {
 }
 
 TEST_P(StoreConformanceTest, ListProvisionedRolesFiltersAndOrders) {
-  TS_SKIP_WITHOUT_ACCOUNT_STORE();
   AccountFixture f(*store_);
   f.Seed();
   const RoleProvisioning a1 = MakeProvisioning(kOtherAccount, f.admin);
@@ -403,7 +388,6 @@ TEST_P(StoreConformanceTest, ListProvisionedRolesFiltersAndOrders) {
 // --- account assignments ---
 
 TEST_P(StoreConformanceTest, CreateAccountAssignmentWithProvisioning) {
-  TS_SKIP_WITHOUT_ACCOUNT_STORE();
   AccountFixture f(*store_);
   f.Seed();
   const AccountAssignment a = MakeAssignment(kAccount, f.admin.arn, "USER", "user-alice");
@@ -425,7 +409,6 @@ TEST_P(StoreConformanceTest, CreateAccountAssignmentWithProvisioning) {
 }
 
 TEST_P(StoreConformanceTest, CreateAccountAssignmentWithoutProvisioningLeavesNoRole) {
-  TS_SKIP_WITHOUT_ACCOUNT_STORE();
   AccountFixture f(*store_);
   f.Seed();
   const AccountAssignment a = MakeAssignment(kAccount, f.admin.arn, "GROUP", "group-admins");
@@ -439,7 +422,6 @@ TEST_P(StoreConformanceTest, CreateAccountAssignmentWithoutProvisioningLeavesNoR
 }
 
 TEST_P(StoreConformanceTest, CreateAccountAssignmentNotFoundChangesNothing) {
-  TS_SKIP_WITHOUT_ACCOUNT_STORE();
   AccountFixture f(*store_);
   f.Seed();
   struct Case {
@@ -476,7 +458,6 @@ TEST_P(StoreConformanceTest, CreateAccountAssignmentNotFoundChangesNothing) {
 }
 
 TEST_P(StoreConformanceTest, CreateAccountAssignmentBadPrincipalTypeIsInvalid) {
-  TS_SKIP_WITHOUT_ACCOUNT_STORE();
   AccountFixture f(*store_);
   f.Seed();
   EXPECT_THAT(
@@ -488,7 +469,6 @@ TEST_P(StoreConformanceTest, CreateAccountAssignmentBadPrincipalTypeIsInvalid) {
 }
 
 TEST_P(StoreConformanceTest, ConcurrentCreateAccountAssignmentHasExactlyOneWinner) {
-  TS_SKIP_WITHOUT_ACCOUNT_STORE();
   AccountFixture f(*store_);
   f.Seed();
   const AccountAssignment a = MakeAssignment(kAccount, f.admin.arn, "USER", "user-bob");
@@ -512,7 +492,6 @@ TEST_P(StoreConformanceTest, ConcurrentCreateAccountAssignmentHasExactlyOneWinne
 }
 
 TEST_P(StoreConformanceTest, DeleteAccountAssignmentDeprovisionsTheLastOne) {
-  TS_SKIP_WITHOUT_ACCOUNT_STORE();
   AccountFixture f(*store_);
   f.Seed();
   const AccountAssignment alice = MakeAssignment(kAccount, f.admin.arn, "USER", "user-alice");
@@ -542,7 +521,6 @@ TEST_P(StoreConformanceTest, DeleteAccountAssignmentDeprovisionsTheLastOne) {
 }
 
 TEST_P(StoreConformanceTest, DeleteAccountAssignmentRevokesOnlyCredentialsThatLostTheirLastPath) {
-  TS_SKIP_WITHOUT_ACCOUNT_STORE();
   AccountFixture f(*store_);
   f.Seed();
   // Alice holds Admin directly and through admins; bob is in admins only (added here).
@@ -576,7 +554,6 @@ TEST_P(StoreConformanceTest, DeleteAccountAssignmentRevokesOnlyCredentialsThatLo
 }
 
 TEST_P(StoreConformanceTest, DeleteUserDirectAssignmentKeepsGroupHeldCredentials) {
-  TS_SKIP_WITHOUT_ACCOUNT_STORE();
   AccountFixture f(*store_);
   f.Seed();
   // The other order: the direct path goes first, the group path keeps the credential.
@@ -590,7 +567,6 @@ TEST_P(StoreConformanceTest, DeleteUserDirectAssignmentKeepsGroupHeldCredentials
 }
 
 TEST_P(StoreConformanceTest, ListAccountAssignmentsPages) {
-  TS_SKIP_WITHOUT_ACCOUNT_STORE();
   AccountFixture f(*store_);
   f.Seed();
   ASSERT_THAT(store_->CreateGroup(MakeGroup("group-b", "b")), IsOk());
@@ -621,7 +597,6 @@ TEST_P(StoreConformanceTest, ListAccountAssignmentsPages) {
 }
 
 TEST_P(StoreConformanceTest, ListAccountAssignmentsForPrincipalPagesAndFilters) {
-  TS_SKIP_WITHOUT_ACCOUNT_STORE();
   AccountFixture f(*store_);
   f.Seed();
   f.Assign(kOtherAccount, f.reader, "USER", "user-alice");
@@ -665,7 +640,6 @@ TEST_P(StoreConformanceTest, ListAccountAssignmentsForPrincipalPagesAndFilters) 
 // --- status objects ---
 
 TEST_P(StoreConformanceTest, OperationStatusesPutGetList) {
-  TS_SKIP_WITHOUT_ACCOUNT_STORE();
   OperationStatus a = MakeStatus("req-a", "ACCOUNT_ASSIGNMENT_CREATION", kNow);
   OperationStatus b = MakeStatus("req-b", "ACCOUNT_ASSIGNMENT_CREATION", kNow + 10);
   b.status = "FAILED";
@@ -693,7 +667,6 @@ TEST_P(StoreConformanceTest, OperationStatusesPutGetList) {
 // --- what the portal reads ---
 
 TEST_P(StoreConformanceTest, ListUserRolesDirectAndGroupDeduplicatedOrdered) {
-  TS_SKIP_WITHOUT_ACCOUNT_STORE();
   AccountFixture f(*store_);
   f.Seed();
   ASSERT_THAT(store_->CreateGroup(MakeGroup("group-readers", "readers")), IsOk());
@@ -737,7 +710,6 @@ TEST_P(StoreConformanceTest, ListUserRolesDirectAndGroupDeduplicatedOrdered) {
 // --- role credentials ---
 
 TEST_P(StoreConformanceTest, IssueRoleCredentialWritesTheKeyAndItsLink) {
-  TS_SKIP_WITHOUT_ACCOUNT_STORE();
   AccountFixture f(*store_);
   f.Seed();
   const AccessKey key = MakeRoleKey("ASIAROLE1");
@@ -761,7 +733,6 @@ TEST_P(StoreConformanceTest, IssueRoleCredentialWritesTheKeyAndItsLink) {
 }
 
 TEST_P(StoreConformanceTest, ListRoleCredentialsLiveOnlyOrderedByKey) {
-  TS_SKIP_WITHOUT_ACCOUNT_STORE();
   AccountFixture f(*store_);
   f.Seed();
   ASSERT_THAT(store_->IssueRoleCredential(
@@ -785,7 +756,6 @@ TEST_P(StoreConformanceTest, ListRoleCredentialsLiveOnlyOrderedByKey) {
 }
 
 TEST_P(StoreConformanceTest, IssueRoleCredentialAsyncCompletesOnceDurable) {
-  TS_SKIP_WITHOUT_ACCOUNT_STORE();
   AccountFixture f(*store_);
   f.Seed();
   auto issue = [&](const std::string& id) {
@@ -812,7 +782,6 @@ TEST_P(StoreConformanceTest, IssueRoleCredentialAsyncCompletesOnceDurable) {
 }
 
 TEST_P(StoreConformanceTest, LogoutPortalSessionRevokesFamilySessionAndTheirKeys) {
-  TS_SKIP_WITHOUT_ACCOUNT_STORE();
   AccountFixture f(*store_);
   f.Seed();
   ASSERT_THAT(store_->CreateSession(MakeSession("session-1", "user-alice")), IsOk());
@@ -861,7 +830,6 @@ TEST_P(StoreConformanceTest, LogoutPortalSessionRevokesFamilySessionAndTheirKeys
 // --- what other aggregates' deletions do ---
 
 TEST_P(StoreConformanceTest, DeleteUserDeletesAccountAssignmentsAndRoleCredentials) {
-  TS_SKIP_WITHOUT_ACCOUNT_STORE();
   AccountFixture f(*store_);
   f.Seed();
   f.Assign(kAccount, f.admin, "USER", "user-alice");
@@ -887,7 +855,6 @@ TEST_P(StoreConformanceTest, DeleteUserDeletesAccountAssignmentsAndRoleCredentia
 }
 
 TEST_P(StoreConformanceTest, DeleteGroupDeletesAssignmentsRevokesAndDeprovisions) {
-  TS_SKIP_WITHOUT_ACCOUNT_STORE();
   AccountFixture f(*store_);
   f.Seed();
   ASSERT_THAT(store_->CreateGroupMembership(MakeMembership("m-bob", "group-admins", "user-bob")),
@@ -915,7 +882,6 @@ TEST_P(StoreConformanceTest, DeleteGroupDeletesAssignmentsRevokesAndDeprovisions
 }
 
 TEST_P(StoreConformanceTest, DeleteGroupMembershipRevokesRolesItWasTheOnlyPathTo) {
-  TS_SKIP_WITHOUT_ACCOUNT_STORE();
   AccountFixture f(*store_);
   f.Seed();
   f.Assign(kAccount, f.admin, "GROUP", "group-admins");
@@ -933,7 +899,6 @@ TEST_P(StoreConformanceTest, DeleteGroupMembershipRevokesRolesItWasTheOnlyPathTo
 }
 
 TEST_P(StoreConformanceTest, RevokeSessionDeletesItsRoleCredentials) {
-  TS_SKIP_WITHOUT_ACCOUNT_STORE();
   AccountFixture f(*store_);
   f.Seed();
   ASSERT_THAT(store_->CreateSession(MakeSession("session-1", "user-alice")), IsOk());
@@ -945,7 +910,6 @@ TEST_P(StoreConformanceTest, RevokeSessionDeletesItsRoleCredentials) {
 }
 
 TEST_P(StoreConformanceTest, PurgeExpiredTakesExpiredKeysAndOldStatuses) {
-  TS_SKIP_WITHOUT_ACCOUNT_STORE();
   AccountFixture f(*store_);
   f.Seed();
   const int64_t now = kNow + 100 * 86400;
@@ -981,7 +945,6 @@ TEST_P(StoreConformanceTest, PurgeExpiredTakesExpiredKeysAndOldStatuses) {
 }
 
 TEST_P(StoreConformanceTest, PrincipalPermissionsBoundaryRoundTrips) {
-  TS_SKIP_WITHOUT_ACCOUNT_STORE();
   IamPrincipal p{"arn:aws:iam::111122223333:role/AWSReservedSSO_Admin_0123456789abcdef",
                  "111122223333", R"({"Version":"2012-10-17"})", kNow,
                  R"({"Version":"2012-10-17","Statement":[]})"};

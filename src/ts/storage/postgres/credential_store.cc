@@ -17,24 +17,33 @@ using postgres_internal::Result;
 
 // --- IAM principals and access keys ---
 
+namespace postgres_internal {
+
+Status UpsertPrincipal(Connection& c, const IamPrincipal& p) {
+  return c
+      .Exec(
+          "INSERT INTO iam_principals (arn, account_id, identity_policy_json, created_at, "
+          "permissions_boundary_json) VALUES ($1, $2, $3, $4, $5) ON CONFLICT (arn) DO UPDATE "
+          "SET account_id = excluded.account_id, "
+          "identity_policy_json = excluded.identity_policy_json, "
+          "created_at = excluded.created_at, "
+          "permissions_boundary_json = excluded.permissions_boundary_json",
+          MakeParams(p.arn, p.account_id, p.identity_policy_json, p.created_at,
+                     p.permissions_boundary_json))
+      .status();
+}
+
+}  // namespace postgres_internal
+
 Status PostgresStore::PutPrincipal(const IamPrincipal& principal) {
-  return impl_->Single([&](Connection& c) -> Status {
-    return c
-        .Exec(
-            "INSERT INTO iam_principals (arn, account_id, identity_policy_json, created_at) "
-            "VALUES ($1, $2, $3, $4) ON CONFLICT (arn) DO UPDATE SET "
-            "account_id = excluded.account_id, "
-            "identity_policy_json = excluded.identity_policy_json, "
-            "created_at = excluded.created_at",
-            MakeParams(principal.arn, principal.account_id, principal.identity_policy_json,
-                       principal.created_at))
-        .status();
-  });
+  return impl_->Single(
+      [&](Connection& c) -> Status { return postgres_internal::UpsertPrincipal(c, principal); });
 }
 
 StatusOr<IamPrincipal> PostgresStore::GetPrincipal(const std::string& arn) {
   return impl_->Read([&](Connection& c) -> StatusOr<IamPrincipal> {
-    TS_ASSIGN_OR_RETURN(Result r, c.Exec("SELECT arn, account_id, identity_policy_json, created_at "
+    TS_ASSIGN_OR_RETURN(Result r, c.Exec("SELECT arn, account_id, identity_policy_json, "
+                                         "created_at, permissions_boundary_json "
                                          "FROM iam_principals WHERE arn = $1",
                                          MakeParams(arn)));
     if (r.rows() == 0) return NotFoundError("no such IAM principal: " + arn);
@@ -43,6 +52,7 @@ StatusOr<IamPrincipal> PostgresStore::GetPrincipal(const std::string& arn) {
     p.account_id = r.Text(0, 1);
     p.identity_policy_json = r.Text(0, 2);
     p.created_at = r.Int(0, 3);
+    p.permissions_boundary_json = r.Text(0, 4);
     return p;
   });
 }

@@ -106,8 +106,9 @@ StatusOr<std::vector<User>> PostgresStore::ListUsers() {
 }
 
 Status PostgresStore::DeleteUser(const std::string& user_id, int64_t now) {
-  return impl_->Single([&](Connection& c) -> Status {
-    // One statement: every part sees the same snapshot and commits together.
+  return impl_->Write([&](Connection& c) -> Status {
+    // One statement for the grant, session and application side: every part sees the same
+    // snapshot. The account side follows in the same transaction.
     TS_ASSIGN_OR_RETURN(
         Result r,
         c.Exec(
@@ -124,7 +125,8 @@ Status PostgresStore::DeleteUser(const std::string& user_id, int64_t now) {
             "SELECT count(*) FROM u",
             MakeParams(user_id, now)));
     if (r.Int(0, 0) == 0) return NotFoundError("no such user: " + user_id);
-    return OkStatus();
+    TS_RETURN_IF_ERROR(postgres_internal::DeleteAccountAssignmentsOf(c, "USER", user_id));
+    return postgres_internal::DeleteRoleCredentialsOfUser(c, user_id);
   });
 }
 
@@ -249,7 +251,11 @@ StatusOr<std::vector<Group>> PostgresStore::FindGroupsByAttribute(const std::str
 }
 
 Status PostgresStore::DeleteGroup(const std::string& group_id) {
-  return impl_->Single([&](Connection& c) -> Status {
+  return impl_->Write([&](Connection& c) -> Status {
+    // The members, before their memberships go: each may lose roles held through the group.
+    TS_ASSIGN_OR_RETURN(
+        Result members,
+        c.Exec("SELECT user_id FROM group_memberships WHERE group_id = $1", MakeParams(group_id)));
     // Memberships and index rows go by ON DELETE CASCADE.
     TS_ASSIGN_OR_RETURN(
         Result r, c.Exec("WITH g AS (DELETE FROM groups WHERE group_id = $1 RETURNING group_id), "
@@ -257,6 +263,10 @@ Status PostgresStore::DeleteGroup(const std::string& group_id) {
                          "AND EXISTS (SELECT 1 FROM g)) SELECT count(*) FROM g",
                          MakeParams(group_id)));
     if (r.Int(0, 0) == 0) return NotFoundError("no such group: " + group_id);
+    TS_RETURN_IF_ERROR(postgres_internal::DeleteAccountAssignmentsOf(c, "GROUP", group_id));
+    for (int i = 0; i < members.rows(); ++i) {
+      TS_RETURN_IF_ERROR(postgres_internal::RevokeUnheldRoleCredentials(c, members.Text(i, 0)));
+    }
     return OkStatus();
   });
 }
@@ -298,11 +308,13 @@ StatusOr<GroupMembership> PostgresStore::GetGroupMembership(const std::string& m
 }
 
 Status PostgresStore::DeleteGroupMembership(const std::string& membership_id) {
-  return impl_->Single([&](Connection& c) -> Status {
-    TS_ASSIGN_OR_RETURN(Result r, c.Exec("DELETE FROM group_memberships WHERE membership_id = $1",
+  return impl_->Write([&](Connection& c) -> Status {
+    TS_ASSIGN_OR_RETURN(Result r, c.Exec("DELETE FROM group_memberships WHERE membership_id = $1 "
+                                         "RETURNING user_id",
                                          MakeParams(membership_id)));
-    if (r.affected() == 0) return NotFoundError("no such membership: " + membership_id);
-    return OkStatus();
+    if (r.rows() == 0) return NotFoundError("no such membership: " + membership_id);
+    // The roles that membership was the user's only path to.
+    return postgres_internal::RevokeUnheldRoleCredentials(c, r.Text(0, 0));
   });
 }
 

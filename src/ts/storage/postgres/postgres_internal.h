@@ -225,6 +225,28 @@ Status InsertFamilyAndFirstRefresh(Connection& c, const TokenFamily& family,
 // exists. In grant_store.cc.
 StatusOr<bool> RevokeFamilyTree(Connection& c, const std::string& family_id, int64_t now);
 
+// Inserts or replaces an IAM principal (PutPrincipal's statement), on its own or inside the
+// caller's transaction. In credential_store.cc.
+Status UpsertPrincipal(Connection& c, const IamPrincipal& principal);
+
+// Revokes sign-in session `session_hash` at `now` as RevokeSession does (its families, unused
+// codes, unredeemed device approvals and role credentials), in one statement; false when there
+// is no such session. In session_store.cc.
+StatusOr<bool> RevokeSessionInTransaction(Connection& c, const std::string& session_hash,
+                                          int64_t now);
+
+// The account side's steps that other aggregates' deletions take, inside the caller's
+// transaction (account_store.cc). Deletes every account assignment made to the principal and
+// de-provisions the roles (provisioned_roles row and IAM principal) left without one.
+Status DeleteAccountAssignmentsOf(Connection& c, const std::string& principal_type,
+                                  const std::string& principal_id);
+// Deletes the access keys (their links go by cascade) of the user's role credentials for roles
+// the user no longer holds, directly or through a group.
+Status RevokeUnheldRoleCredentials(Connection& c, const std::string& user_id);
+// Deletes the access keys of every role credential of the user, or issued under the session.
+Status DeleteRoleCredentialsOfUser(Connection& c, const std::string& user_id);
+Status DeleteRoleCredentialsOfSession(Connection& c, const std::string& session_hash);
+
 // Applies the pending schema migrations (PostgresStore::Open, in postgres_store.h).
 Status ApplyMigrations(Connection& c);
 

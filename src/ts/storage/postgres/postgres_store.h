@@ -74,6 +74,10 @@ class PostgresStore final : public Store {
   // their expiry index (no sweep), and a purged family's remaining tokens go with it by cascade
   // rather than at the SQLite sweep's next pass (PostgreSQL's secondary indexes were not the
   // SQLite writer's cost, and were left as they were).
+  // AccountStore (V005): multi-statement changes run in one transaction; an account assignment
+  // locks its account, permission set and principal FOR SHARE, DeleteAccount and
+  // DeletePermissionSet their row FOR UPDATE. IssueRoleCredential is one statement (the key
+  // and its link); it has no asynchronous form (the default blocks, as the grants do here).
 
   // DirectoryStore (directory_store.cc).
   Status CreateUser(const User& user) override;

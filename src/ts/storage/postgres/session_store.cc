@@ -36,24 +36,38 @@ StatusOr<SignInSession> PostgresStore::GetSession(const std::string& session_has
   });
 }
 
+namespace postgres_internal {
+
+StatusOr<bool> RevokeSessionInTransaction(Connection& c, const std::string& session_hash,
+                                          int64_t now) {
+  // The session must exist: families from grants without a browser session carry an empty
+  // session_hash and must not match. The access portal's credentials issued under the session
+  // go with their keys (role_credentials cascades).
+  TS_ASSIGN_OR_RETURN(
+      Result r,
+      c.Exec("WITH s AS (SELECT session_hash FROM sign_in_sessions WHERE session_hash = $1), "
+             "r AS (UPDATE sign_in_sessions SET revoked_at = $2 WHERE session_hash = $1 "
+             "AND revoked_at = 0), "
+             "f AS (UPDATE token_families SET revoked_at = $2 WHERE session_hash = $1 "
+             "AND revoked_at = 0 AND EXISTS (SELECT 1 FROM s)), "
+             "c AS (DELETE FROM authorization_codes WHERE session_hash = $1 "
+             "AND consumed_at = 0 AND EXISTS (SELECT 1 FROM s)), "
+             "d AS (DELETE FROM device_authorizations WHERE session_hash = $1 "
+             "AND consumed_at = 0 AND status = 'APPROVED' AND EXISTS (SELECT 1 FROM s)), "
+             "k AS (DELETE FROM access_keys WHERE access_key_id IN (SELECT access_key_id "
+             "FROM role_credentials WHERE session_hash = $1) AND EXISTS (SELECT 1 FROM s)) "
+             "SELECT count(*) FROM s",
+             MakeParams(session_hash, now)));
+  return r.Int(0, 0) != 0;
+}
+
+}  // namespace postgres_internal
+
 Status PostgresStore::RevokeSession(const std::string& session_hash, int64_t now) {
   return impl_->Single([&](Connection& c) -> Status {
-    // The session must exist: families from grants without a browser session carry an empty
-    // session_hash and must not match.
-    TS_ASSIGN_OR_RETURN(
-        Result r,
-        c.Exec("WITH s AS (SELECT session_hash FROM sign_in_sessions WHERE session_hash = $1), "
-               "r AS (UPDATE sign_in_sessions SET revoked_at = $2 WHERE session_hash = $1 "
-               "AND revoked_at = 0), "
-               "f AS (UPDATE token_families SET revoked_at = $2 WHERE session_hash = $1 "
-               "AND revoked_at = 0 AND EXISTS (SELECT 1 FROM s)), "
-               "c AS (DELETE FROM authorization_codes WHERE session_hash = $1 "
-               "AND consumed_at = 0 AND EXISTS (SELECT 1 FROM s)), "
-               "d AS (DELETE FROM device_authorizations WHERE session_hash = $1 "
-               "AND consumed_at = 0 AND status = 'APPROVED' AND EXISTS (SELECT 1 FROM s)) "
-               "SELECT count(*) FROM s",
-               MakeParams(session_hash, now)));
-    if (r.Int(0, 0) == 0) return NotFoundError("no such sign-in session");
+    TS_ASSIGN_OR_RETURN(bool exists,
+                        postgres_internal::RevokeSessionInTransaction(c, session_hash, now));
+    if (!exists) return NotFoundError("no such sign-in session");
     return OkStatus();
   });
 }

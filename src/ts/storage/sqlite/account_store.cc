@@ -632,7 +632,9 @@ StatusOr<std::vector<UserRole>> SqliteStore::ListUserRoles(const std::string& us
   return impl_->Read([&](Connection& c) -> StatusOr<std::vector<UserRole>> {
     // One query: the user's own assignments UNION those of their groups (each arm a range of
     // account_assignments_by_principal), de-duplicated by the UNION, joined to the role, the
-    // account and the permission set.
+    // account and the permission set. CROSS JOIN keeps the user's memberships the outer loop:
+    // without statistics SQLite otherwise scans every group assignment and probes memberships
+    // (7 ms instead of 1.4 ms for a user in 50 of 2,000 groups).
     TS_ASSIGN_OR_RETURN(
         Statement stmt,
         c.Prepare("WITH held (account_id, permission_set_arn) AS ("
@@ -640,7 +642,7 @@ StatusOr<std::vector<UserRole>> SqliteStore::ListUserRoles(const std::string& us
                   "WHERE principal_type = 'USER' AND principal_id = ?1 "
                   "AND (?2 = '' OR account_id = ?2) "
                   "UNION SELECT aa.account_id, aa.permission_set_arn FROM group_memberships m "
-                  "JOIN account_assignments aa ON aa.principal_type = 'GROUP' "
+                  "CROSS JOIN account_assignments aa ON aa.principal_type = 'GROUP' "
                   "AND aa.principal_id = m.group_id WHERE m.user_id = ?1 "
                   "AND (?2 = '' OR aa.account_id = ?2)) "
                   "SELECT " TS_ACCOUNT_COLUMNS("a.") ", " TS_PERMISSION_SET_COLUMNS(
