@@ -178,7 +178,7 @@ TEST_F(PermissionSetsTest, CreateRefusesDuplicatesAndBadValuesChangingNothing) {
   CreateSet("Developers");
   ExpectError(Sso("CreatePermissionSet", {{"Name", "Developers"}}), "ConflictException",
               "'Developers' already exists");
-  ExpectError(Sso("CreatePermissionSet", {{"Name", "Too long"}, {"SessionDuration", "PT13H"}}),
+  ExpectError(Sso("CreatePermissionSet", {{"Name", "TooLong"}, {"SessionDuration", "PT13H"}}),
               "ValidationException", "SessionDuration");
   ExpectError(Sso("CreatePermissionSet", {{"Name", "Short"}, {"SessionDuration", "PT30M"}}),
               "ValidationException", "SessionDuration");

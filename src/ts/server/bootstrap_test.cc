@@ -273,7 +273,8 @@ INSTANTIATE_TEST_SUITE_P(
                       "length less than or equal to 1"},
         MalformedCase{"UnknownTopLevelMember", [](json::object& d) { d["Userz"] = json::array(); },
                       "Userz: unknown member (expected one of Instance, Users, Groups, "
-                      "TrustedTokenIssuers, Applications, IamPrincipals)"},
+                      "TrustedTokenIssuers, Applications, IamPrincipals, Accounts, "
+                      "PermissionSets, AccountAssignments)"},
         MalformedCase{"UnknownInstanceMember",
                       [](json::object& d) { d["Instance"].as_object()["Region"] = "eu-west-1"; },
                       "Instance.Region: unknown member (expected one of InstanceArn, "
