@@ -197,7 +197,9 @@ std::string DemoBanner(const std::string& url, const Tessera::DemoSecrets& s,
       << "3. refresh_token (rotates: use the refreshToken of the previous answer):\n"
       << "  aws sso-oidc create-token-with-iam --endpoint-url " << url << " \\\n"
       << "    --client-id " << kDemoApplicationArn << " \\\n"
-      << "    --grant-type refresh_token --refresh-token REFRESH_TOKEN\n";
+      << "    --grant-type refresh_token --refresh-token REFRESH_TOKEN\n\n"
+      << "4. The access portal: open " << url << "/start, sign in as demo, and press\n"
+      << "   \"Command line or programmatic access\" for a role's temporary credentials.\n";
   return out.str();
 }
 
