@@ -197,6 +197,23 @@ struct PortalApi::Prepared {
   RoleCredentialToWrite credential;
 };
 
+namespace {
+
+// The store re-checks the role, the family and the session inside the credential's write
+// (AccountStore::IssueRoleCredential): FailedPrecondition means one was revoked after this
+// request's own checks passed. Nothing was issued; the client signs in again, and a role that is
+// gone is then a ResourceNotFoundException.
+Status IssueOutcome(Status written) {
+  if (written.code() == StatusCode::kFailedPrecondition) {
+    return Unauthorized(
+        "The session ended or the role was removed while the credentials were being issued; "
+        "nothing was issued");
+  }
+  return written;
+}
+
+}  // namespace
+
 http::Response PortalAnswer(StatusOr<std::string> body, Status* internal) {
   http::Response r;
   r.SetHeader("Content-Type", "application/json");
@@ -412,7 +429,7 @@ http::Response PortalApi::Handle(Operation operation, const http::Request& reque
     }
     TS_ASSIGN_OR_RETURN(Prepared prepared, PrepareCredentials(caller, request, now));
     const RoleCredentialToWrite& c = prepared.credential;
-    TS_RETURN_IF_ERROR(storage_.accounts->IssueRoleCredential(c.key, c.link));
+    TS_RETURN_IF_ERROR(IssueOutcome(storage_.accounts->IssueRoleCredential(c.key, c.link)));
     return CredentialsJson(c.issued);
   };
   http::Response r = PortalAnswer(answer(), internal);
@@ -442,8 +459,10 @@ void PortalApi::HandleAsync(Operation operation, const http::Request& request, D
   storage_.accounts->IssueRoleCredentialAsync(
       c.key, c.link, [done = std::move(done), issued = c.issued](Status written) {
         Status internal;
-        http::Response r = PortalAnswer(
-            written.ok() ? StatusOr<std::string>(CredentialsJson(issued)) : written, &internal);
+        http::Response r =
+            PortalAnswer(written.ok() ? StatusOr<std::string>(CredentialsJson(issued))
+                                      : IssueOutcome(std::move(written)),
+                         &internal);
         done(std::move(r), std::move(internal));
       });
 }

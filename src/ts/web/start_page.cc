@@ -464,6 +464,12 @@ http::Response StartPageHandler::IssueCredentials(const storage::SignInSession& 
   }
   if (Status issued = storage_.accounts->IssueRoleCredential(prepared->key, prepared->link);
       !issued.ok()) {
+    // Re-checked inside the write: the role or the session went after this request's checks.
+    if (issued.code() == StatusCode::kFailedPrecondition) {
+      return HtmlResponse(403, RenderErrorPage("access_denied",
+                                               "You no longer hold this role, or your sign-in "
+                                               "ended. Nothing was issued."));
+    }
     std::cerr << "start: issuing a role credential: " << issued.ToString() << "\n";
     return HtmlResponse(503, RenderErrorPage("temporarily_unavailable",
                                              "The server could not issue credentials. Try "
