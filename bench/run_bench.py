@@ -64,6 +64,10 @@ TARGET_IDLE_MB = 20
 TARGET_LOAD_MB = 100
 TARGET_START_MS = 200
 TARGET_POLL_CPU_US = 20     # server CPU per pending device-code poll (issue 22)
+TARGET_ROLE_CREDENTIALS = 5000  # GetRoleCredentials/s on one core (issue 19)
+TARGET_LIST_ROLES = 5000    # ListAccountRoles/s on one core, user in 50 groups (issue 19)
+# The access portal scenarios' accounts (bench/loadgen/scenarios.cc: 200000000000 + i).
+PORTAL_ACCOUNTS = [str(200000000000 + i) for i in range(10)]
 
 
 def free_port():
@@ -177,6 +181,22 @@ class Tessera:
             self.proc.wait(10)
         except subprocess.TimeoutExpired:
             self.proc.kill()
+
+
+def has_portal():
+    """Whether the binary serves the access portal (compare.py runs older baselines too)."""
+    usage = subprocess.run([TESSERA, "serve", "--help"], capture_output=True, text=True)
+    return "--portal-requests-per-minute" in usage.stdout + usage.stderr
+
+
+def declare_accounts(workdir):
+    """The portal scenarios' accounts, declared as an operator does (Tessera has no
+    Organizations API)."""
+    for account in PORTAL_ACCOUNTS:
+        subprocess.run([TESSERA, "account", "add", "--db", os.path.join(workdir, "tessera.db"),
+                        "--account-id", account, "--name", "bench " + account[-2:],
+                        "--email", f"bench+{account}@example.com"],
+                       check=True, capture_output=True, env=tessera_env())
 
 
 def restart_time_ms(workdir, core):
@@ -305,9 +325,12 @@ def main():
     runs = {}
     # RegisterClient and StartDeviceAuthorization are rate-limited per client address (60 a
     # minute); the device-poll setup starts thousands of authorizations from loopback.
+    portal = has_portal()
     server = Tessera(workdir, issuer_port, server_core,
                      ["--device-authorizations-per-minute", "10000000",
-                      "--client-registrations-per-minute", "1000"])
+                      "--client-registrations-per-minute", "1000"] +
+                     # every virtual user's token asks as fast as it can
+                     (["--portal-requests-per-minute", "0"] if portal else []))
     print(f"== Tessera on core {server_core} (pid {server.proc.pid}), load generator on core "
           f"{client_core}; database {workdir}/tessera.db ({info['filesystem']})", flush=True)
     try:
@@ -366,6 +389,17 @@ def main():
                       "--concurrency", str(users), "--duration", str(seconds),
                       "--label", f"CreateToken device_code, pending poll, open loop {poll_rate}/s"],
             client_core, results)
+        # The access portal (issue 19): a user in 50 groups holding 200 account assignments.
+        if portal:
+            declare_accounts(workdir)
+            runs["get_role_credentials"] = loadgen(
+                common + closed + ["--scenario", "get-role-credentials",
+                                   "--label", "GetRoleCredentials (user in 50 groups)"],
+                client_core, results)
+            runs["list_account_roles"] = loadgen(
+                common + closed + ["--scenario", "list-account-roles",
+                                   "--label", "ListAccountRoles (20 roles via 50 groups)"],
+                client_core, results)
         load_peak_mb = max(r["peak_rss_mb"] for r in runs.values())
     finally:
         server.stop()
@@ -444,6 +478,12 @@ def render(info, micro, runs, server, start_ms, load_peak_mb):
         yes(poll["cpu_us_per_request"] <= TARGET_POLL_CPU_US) + " / " +
         (yes(poll["server_write_bytes"] == 0) + f" ({poll['server_write_bytes']:,} B)")
         if poll else "–")
+    creds = runs.get("get_role_credentials")
+    row("get_role_credentials", f"≥ {TARGET_ROLE_CREDENTIALS:,}/s",
+        yes(creds["throughput"] >= TARGET_ROLE_CREDENTIALS) if creds else "–")
+    roles = runs.get("list_account_roles")
+    row("list_account_roles", f"≥ {TARGET_LIST_ROLES:,}/s",
+        yes(roles["throughput"] >= TARGET_LIST_ROLES) if roles else "–")
     if peer:
         row("peer", "–", "–")
         lines.append("")

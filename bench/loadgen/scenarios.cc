@@ -162,6 +162,20 @@ class TesseraClient {
     }
     return true;
   }
+  // An admin-plane call (awsJson 1.1, SigV4 with the service's signing name), for setup.
+  std::string AdminCall(std::string_view target, std::string_view signing_name,
+                        const json::object& body) const {
+    ts::http::Request req;
+    req.method = "POST";
+    req.target = "/";
+    req.headers = {{"host", host_},
+                   {"content-type", "application/x-amz-json-1.1"},
+                   {"x-amz-target", std::string(target)}};
+    req.body = json::serialize(body);
+    ts::sigv4::SignRequest(req, cred_, o_.region, std::string(signing_name), Now()).IgnoreError();
+    return Serialize(req);
+  }
+
   const std::string& client_id() const { return client_id_; }
   const std::string& client_secret() const { return client_secret_; }
 
@@ -689,6 +703,189 @@ class DevicePollScenario final : public Scenario {
   std::atomic<size_t> next_{0};
 };
 
+// The access portal's material (get-role-credentials, list-account-roles): a user in
+// kPortalGroups groups that hold kPortalAssignments account assignments, kPortalPermissionSets
+// permission sets on kPortalAccounts accounts (ids 200000000000 + i, declared beforehand with
+// `tessera account add`: Tessera has no Organizations API). Made through the admin plane with
+// the root credential, once per database: a later run finds the permission sets and reuses them.
+constexpr int kPortalAccounts = 10;
+constexpr int kPortalPermissionSets = 20;
+constexpr int kPortalGroups = 50;
+constexpr int kPortalAssignments = kPortalAccounts * kPortalPermissionSets;  // 200
+
+std::string PortalAccountId(int i) { return std::to_string(200000000000LL + i); }
+std::string PortalPermissionSetName(int i) {
+  return "bench-ps-" + std::string(i < 10 ? "0" : "") + std::to_string(i);
+}
+
+class PortalScenario : public Scenario {
+ public:
+  explicit PortalScenario(const Options& o) : o_(o), client_(o) {}
+
+  bool Setup(int users, int64_t, std::string& error) override {
+    if (!EnsureRoles(error)) return false;
+    // The user's access tokens as `aws sso login` gets them: one sign-in, one token per user.
+    if (!client_.Register({{"grantTypes", json::array{"authorization_code", "refresh_token"}},
+                           {"redirectUris", json::array{"http://127.0.0.1/oauth/callback"}},
+                           {"scopes", json::array{"sso:account:access"}}},
+                          error)) {
+      return false;
+    }
+    const std::string redirect = "http://127.0.0.1:9/oauth/callback";
+    client_.AuthorizeAsClient(redirect, "sso:account:access");
+    std::vector<std::string> codes;
+    if (!client_.CollectCodes(users, codes, error)) return false;
+    Connection c(o_.host, o_.port);
+    for (const std::string& code : codes) {
+      HttpResponse r;
+      if (!c.RoundTrip(client_.ClientCreateToken({{"grantType", "authorization_code"},
+                                                  {"code", code},
+                                                  {"redirectUri", redirect},
+                                                  {"codeVerifier", kVerifier}}),
+                       r, error)) {
+        return false;
+      }
+      if (r.status != 200) return Fail(error, "CreateToken: " + ErrorType(r) + " " + r.body);
+      tokens_.push_back(Member(r.body, "accessToken"));
+      if (tokens_.back().empty()) return Fail(error, "CreateToken gave no accessToken");
+    }
+    // Check one request before the run: a setup problem is clearer here than as errors.
+    HttpResponse r;
+    if (!c.RoundTrip(NextRequest(0), r, error)) return false;
+    const std::string failed = OnResponse(0, r);
+    if (!failed.empty()) return Fail(error, "first portal request: " + failed + " " + r.body);
+    return true;
+  }
+
+  std::string OnResponse(int, const HttpResponse& r) override {
+    if (r.status != 200) return ErrorType(r);
+    return r.body.find(expected_member_) == std::string::npos ? "MalformedResponse" : "";
+  }
+
+ protected:
+  // A GET of the portal API with user `user`'s token.
+  std::string Get(int user, const std::string& target) const {
+    return "GET " + target + " HTTP/1.1\r\nhost: " + o_.host + ":" + std::to_string(o_.port) +
+           "\r\nx-amz-sso_bearer_token: " + tokens_[static_cast<size_t>(user)] + "\r\n\r\n";
+  }
+  std::string expected_member_;
+
+ private:
+  // One admin-plane call; its answer's body, or false with `error`.
+  bool Admin(Connection& c, std::string_view target, std::string_view signing_name,
+             const json::object& body, json::object& out, std::string& error) {
+    HttpResponse r;
+    if (!c.RoundTrip(client_.AdminCall(target, signing_name, body), r, error)) return false;
+    if (r.status != 200)
+      return Fail(error, std::string(target) + ": " + ErrorType(r) + " " + r.body);
+    boost::system::error_code ec;
+    json::value v = json::parse(r.body, ec);
+    if (ec || !v.is_object()) return Fail(error, std::string(target) + ": not JSON: " + r.body);
+    out = std::move(v.as_object());
+    return true;
+  }
+
+  bool EnsureRoles(std::string& error) {
+    Connection c(o_.host, o_.port);
+    json::object out;
+    if (!Admin(c, "SWBExternalService.ListInstances", "sso", {}, out, error)) return false;
+    const json::object& instance = out.at("Instances").as_array().at(0).as_object();
+    const std::string instance_arn(instance.at("InstanceArn").as_string());
+    const std::string store(instance.at("IdentityStoreId").as_string());
+    // Made by an earlier run when the first account has roles already.
+    if (!Admin(c, "SWBExternalService.ListPermissionSetsProvisionedToAccount", "sso",
+               {{"InstanceArn", instance_arn}, {"AccountId", PortalAccountId(0)}}, out, error)) {
+      return false;
+    }
+    if (!out.at("PermissionSets").as_array().empty()) return true;
+    if (!Admin(c, "AWSIdentityStore.GetUserId", "identitystore",
+               {{"IdentityStoreId", store},
+                {"AlternateIdentifier",
+                 {{"UniqueAttribute",
+                   {{"AttributePath", "userName"}, {"AttributeValue", o_.username}}}}}},
+               out, error)) {
+      return false;
+    }
+    const std::string user_id(out.at("UserId").as_string());
+    std::vector<std::string> groups;
+    for (int g = 0; g < kPortalGroups; ++g) {
+      if (!Admin(c, "AWSIdentityStore.CreateGroup", "identitystore",
+                 {{"IdentityStoreId", store}, {"DisplayName", "bench-group-" + std::to_string(g)}},
+                 out, error)) {
+        return false;
+      }
+      groups.emplace_back(out.at("GroupId").as_string());
+      if (!Admin(c, "AWSIdentityStore.CreateGroupMembership", "identitystore",
+                 {{"IdentityStoreId", store},
+                  {"GroupId", groups.back()},
+                  {"MemberId", {{"UserId", user_id}}}},
+                 out, error)) {
+        return false;
+      }
+    }
+    std::vector<std::string> permission_sets;
+    for (int p = 0; p < kPortalPermissionSets; ++p) {
+      if (!Admin(c, "SWBExternalService.CreatePermissionSet", "sso",
+                 {{"InstanceArn", instance_arn},
+                  {"Name", PortalPermissionSetName(p)},
+                  {"SessionDuration", "PT1H"}},
+                 out, error)) {
+        return false;
+      }
+      permission_sets.emplace_back(
+          out.at("PermissionSet").as_object().at("PermissionSetArn").as_string());
+    }
+    for (int i = 0; i < kPortalAssignments; ++i) {
+      if (!Admin(c, "SWBExternalService.CreateAccountAssignment", "sso",
+                 {{"InstanceArn", instance_arn},
+                  {"TargetId", PortalAccountId(i / kPortalPermissionSets)},
+                  {"TargetType", "AWS_ACCOUNT"},
+                  {"PermissionSetArn", permission_sets[i % kPortalPermissionSets]},
+                  {"PrincipalType", "GROUP"},
+                  {"PrincipalId", groups[i % kPortalGroups]}},
+                 out, error)) {
+        return false;
+      }
+    }
+    return true;
+  }
+
+  const Options& o_;
+  TesseraClient client_;
+  std::vector<std::string> tokens_;  // each user's access token
+};
+
+// get-role-credentials: GetRoleCredentials, each user going round the roles of the first account.
+class GetRoleCredentialsScenario final : public PortalScenario {
+ public:
+  explicit GetRoleCredentialsScenario(const Options& o) : PortalScenario(o) {
+    expected_member_ = "\"sessionToken\"";
+  }
+  std::string NextRequest(int user) override {
+    const int p = static_cast<int>(next_.fetch_add(1) % kPortalPermissionSets);
+    return Get(user, "/federation/credentials?role_name=" + PortalPermissionSetName(p) +
+                         "&account_id=" + PortalAccountId(0));
+  }
+
+ private:
+  std::atomic<uint64_t> next_{0};
+};
+
+// list-account-roles: ListAccountRoles of one account (20 roles, held through the groups).
+class ListAccountRolesScenario final : public PortalScenario {
+ public:
+  explicit ListAccountRolesScenario(const Options& o) : PortalScenario(o) {
+    expected_member_ = "\"roleName\"";
+  }
+  std::string NextRequest(int user) override {
+    const int a = static_cast<int>(next_.fetch_add(1) % kPortalAccounts);
+    return Get(user, "/assignment/roles?account_id=" + PortalAccountId(a));
+  }
+
+ private:
+  std::atomic<uint64_t> next_{0};
+};
+
 }  // namespace
 
 std::unique_ptr<Scenario> MakeScenario(const Options& o, std::string& error) {
@@ -699,8 +896,11 @@ std::unique_ptr<Scenario> MakeScenario(const Options& o, std::string& error) {
   if (o.scenario == "oauth-refresh") return std::make_unique<OAuthRefreshScenario>(o);
   if (o.scenario == "client-refresh") return std::make_unique<ClientRefreshScenario>(o);
   if (o.scenario == "device-poll") return std::make_unique<DevicePollScenario>(o);
+  if (o.scenario == "get-role-credentials") return std::make_unique<GetRoleCredentialsScenario>(o);
+  if (o.scenario == "list-account-roles") return std::make_unique<ListAccountRolesScenario>(o);
   error = "unknown scenario '" + o.scenario +
-          "' (refresh, code, jwt, exchange, oauth-refresh, client-refresh, device-poll)";
+          "' (refresh, code, jwt, exchange, oauth-refresh, client-refresh, device-poll, "
+          "get-role-credentials, list-account-roles)";
   return nullptr;
 }
 

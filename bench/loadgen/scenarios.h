@@ -17,7 +17,8 @@
 namespace loadgen {
 
 struct Options {
-  // refresh | code | jwt | exchange | oauth-refresh | client-refresh | device-poll
+  // refresh | code | jwt | exchange | oauth-refresh | client-refresh | device-poll |
+  // get-role-credentials | list-account-roles
   std::string scenario;
   std::string host = "127.0.0.1";
   uint16_t port = 8080;

@@ -30,6 +30,9 @@ Status Conflict(std::string_view message) {
 Status AccessDenied(std::string_view message) {
   return ApiError(StatusCode::kPermissionDenied, "AccessDeniedException", message);
 }
+Status QuotaExceeded(std::string_view message) {
+  return ApiError(StatusCode::kResourceExhausted, "ServiceQuotaExceededException", message);
+}
 
 Status BadElement(std::string_view list, size_t index, std::string_view type) {
   return Validation("1 validation error detected: Value at '" + std::string(list) + "." +
@@ -191,8 +194,8 @@ struct AdminApi::Impl {
   // The resource an operation acts on, for the identity policy's Resource element: the most
   // specific ARN the request names.
   std::string ResourceOf(const Service& service, const json::object& in) const {
-    for (const char* key :
-         {"ApplicationArn", "TrustedTokenIssuerArn", "ResourceArn", "InstanceArn"}) {
+    for (const char* key : {"ApplicationArn", "TrustedTokenIssuerArn", "ResourceArn",
+                            "PermissionSetArn", "InstanceArn"}) {
       std::string v = internal::Str(in, key);
       if (!v.empty()) return v;
     }
@@ -200,8 +203,8 @@ struct AdminApi::Impl {
     return env.instance.instance_arn;
   }
 
-  // Root of the owner account: everything. Anyone else: their identity policy, explicit Deny
-  // winning (docs/design/admin-plane.md).
+  // Root of the owner account: everything. Anyone else: their identity policy within their
+  // permissions boundary, explicit Deny winning (docs/design/admin-plane.md).
   Status Authorize(const Service& service, std::string_view operation, const AdminCaller& caller,
                    const json::object& in) const {
     if (caller.principal_arn == env.RootArn()) return OkStatus();
@@ -238,17 +241,30 @@ struct AdminApi::Impl {
     ctx.principal_account = caller.account_id;
     ctx.action = action;
     ctx.resource = resource;
-    switch (iam::Evaluate(*policy, ctx)) {
-      case iam::Decision::kAllow:
-        return OkStatus();
-      case iam::Decision::kExplicitDeny:
-        return internal::AccessDenied(denied +
-                                      " with an explicit deny in an identity-based "
-                                      "policy");
-      case iam::Decision::kImplicitDeny:
-        break;
+    const iam::Decision identity = iam::Evaluate(*policy, ctx);
+    // A permissions boundary caps the identity policy: allowed only if both allow, an explicit
+    // deny in either wins. A boundary that cannot be read allows nothing.
+    iam::Decision boundary = iam::Decision::kAllow;
+    if (!principal->permissions_boundary_json.empty()) {
+      auto parsed = iam::ParsePolicy(principal->permissions_boundary_json);
+      if (!parsed.ok()) {
+        return internal::AccessDenied(denied + " because its permissions boundary cannot be read");
+      }
+      boundary = iam::Evaluate(*parsed, ctx);
     }
-    return internal::AccessDenied(denied + " because no identity-based policy allows it");
+    if (identity == iam::Decision::kExplicitDeny) {
+      return internal::AccessDenied(denied + " with an explicit deny in an identity-based policy");
+    }
+    if (boundary == iam::Decision::kExplicitDeny) {
+      return internal::AccessDenied(denied + " with an explicit deny in a permissions boundary");
+    }
+    if (identity != iam::Decision::kAllow) {
+      return internal::AccessDenied(denied + " because no identity-based policy allows it");
+    }
+    if (boundary != iam::Decision::kAllow) {
+      return internal::AccessDenied(denied + " because no permissions boundary allows it");
+    }
+    return OkStatus();
   }
 };
 
@@ -305,7 +321,9 @@ http::Response AdminApi::Handle(std::string_view target, const AdminCaller& call
                                  "The request body is not a JSON object"));
   }
   Call call{operation, input.get_object(), caller, {}};
-  Status status = service->model->ValidateInput(operation, input);
+  ValidationOptions options;
+  options.own_instance_id = p.env.instance.instance_id;
+  Status status = service->model->ValidateInput(operation, input, options);
   if (status.ok()) status = p.Authorize(*service, operation, caller, call.in);
   StatusOr<json::object> out =
       status.ok() ? handler(p.env, call) : StatusOr<json::object>(std::move(status));

@@ -16,6 +16,7 @@
 #include "ts/common/clock.h"
 #include "ts/common/status.h"
 #include "ts/http/message.h"
+#include "ts/storage/account_store.h"
 #include "ts/storage/application_store.h"
 #include "ts/storage/credential_store.h"
 #include "ts/storage/directory_store.h"
@@ -36,12 +37,13 @@ struct AdminOptions {
 };
 
 // The storage the admin plane configures and reads (storage/store.h); one database serves all
-// four.
+// five.
 struct AdminStorage {
   std::shared_ptr<storage::DirectoryStore> directory;       // identitystore: users, groups
   std::shared_ptr<storage::ApplicationStore> applications;  // sso-admin: applications, issuers
   std::shared_ptr<storage::CredentialStore> credentials;    // callers' identity policies
   std::shared_ptr<storage::InstanceStore> instance;         // idempotent responses (ClientToken)
+  std::shared_ptr<storage::AccountStore> accounts;  // sso-admin: permission sets, assignments
 };
 
 class AdminApi {

@@ -33,7 +33,7 @@ class AdminApiTest : public ::testing::Test {
         1700000000};
     ASSERT_TRUE(store_->PutInstance(instance).ok());
     clock_ = std::make_shared<FakeClock>(1700000000);
-    auto api = AdminApi::Create({store_, store_, store_, store_}, clock_,
+    auto api = AdminApi::Create({store_, store_, store_, store_, store_}, clock_,
                                 {instance, std::string(32, 'k')});
     ASSERT_TRUE(api.ok()) << api.status();
     api_ = std::move(*api);
@@ -102,8 +102,8 @@ TEST_F(AdminApiTest, SigningNames) {
 }
 
 TEST_F(AdminApiTest, UnknownOperation) {
-  json::object out = Sso("CreatePermissionSet", {});
-  ExpectError(out, "UnknownOperationException", "SWBExternalService.CreatePermissionSet");
+  json::object out = Sso("CreateInstance", {});
+  ExpectError(out, "UnknownOperationException", "SWBExternalService.CreateInstance");
   out = Call("Bogus.ListUsers", {});
   ExpectError(out, "UnknownOperationException", "Bogus.ListUsers");
 }

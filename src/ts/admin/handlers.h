@@ -62,14 +62,25 @@ struct Env {
 };
 
 using Handler = StatusOr<json::object> (*)(const Env& env, Call& call);
-std::map<std::string, Handler, std::less<>> SsoAdminHandlers();
+std::map<std::string, Handler, std::less<>> SsoAdminHandlers();           // includes the two below
+std::map<std::string, Handler, std::less<>> PermissionSetHandlers();      // permission_sets.cc
+std::map<std::string, Handler, std::less<>> AccountAssignmentHandlers();  // account_assignments.cc
 std::map<std::string, Handler, std::less<>> IdentityStoreHandlers();
+
+// sso-admin checks shared by its handler files (sso_admin.cc).
+// ResourceNotFoundException unless InstanceArn is absent or the server's instance.
+Status CheckInstance(const Env& env, const Call& call);
+// The Tags member as a map; ValidationException on a duplicate key.
+StatusOr<std::map<std::string, std::string>> TagsOf(const json::object& in);
+// ResourceNotFoundException unless the USER or GROUP `id` exists.
+Status CheckPrincipal(const Env& env, const std::string& type, const std::string& id);
 
 // Modeled errors.
 Status Validation(std::string_view message);
 Status NotFound(std::string_view message);
 Status Conflict(std::string_view message);
 Status AccessDenied(std::string_view message);
+Status QuotaExceeded(std::string_view message);  // ServiceQuotaExceededException
 // Element `index` (0-based) of the list member `list` is not a `type` ("structure", "string"),
 // in the model validator's words: ValidationException naming the element.
 Status BadElement(std::string_view list, size_t index, std::string_view type);

@@ -334,6 +334,57 @@ StatusOr<json::object> DeleteGroup(const Env& env, Call& call) {
   return json::object();
 }
 
+// Operations on a group: displayName and description (the group attributes the identity store
+// lets a caller change), an absent or null AttributeValue removing the description.
+StatusOr<json::object> UpdateGroup(const Env& env, Call& call) {
+  TS_RETURN_IF_ERROR(CheckStore(env, call));
+  TS_ASSIGN_OR_RETURN(storage::Group g, LoadGroup(env, call, Str(call.in, "GroupId")));
+  json::object doc = StoredObject(g.attributes_json);
+  const json::array& operations = Array(call.in, "Operations");
+  for (size_t i = 0; i < operations.size(); ++i) {
+    if (!operations[i].is_object()) return BadElement("Operations", i, "structure");
+    const json::object& o = operations[i].get_object();
+    const std::string path = Str(o, "AttributePath");
+    const std::vector<std::string> seg = PathSegments(path);
+    if (seg.size() != 1 || (seg[0] != "DisplayName" && seg[0] != "Description")) {
+      return Validation("Operations: AttributePath '" + path +
+                        "' is not an attribute of a group that can be updated (displayName, "
+                        "description)");
+    }
+    const json::value* value = o.if_contains("AttributeValue");
+    const bool remove = value == nullptr || value->is_null();
+    if (!remove && !value->is_string()) {
+      return Validation("Operations: the AttributeValue of " + path + " must be a string");
+    }
+    if (seg[0] == "DisplayName") {
+      if (remove || value->get_string().empty()) {
+        return Validation("Operations: displayName cannot be removed");
+      }
+      doc["DisplayName"] = *value;
+    } else if (remove) {
+      doc.erase("Description");
+    } else {
+      doc["Description"] = *value;
+    }
+  }
+  // The result must still be a group the model accepts.
+  json::object check = doc;
+  check["IdentityStoreId"] = env.instance.identity_store_id;
+  TS_ASSIGN_OR_RETURN(auto model, IdentityStoreModel());
+  TS_RETURN_IF_ERROR(model->ValidateInput("CreateGroup", check));
+  g.display_name = Str(doc, "DisplayName");
+  g.description = Str(doc, "Description");
+  g.attributes_json = json::serialize(doc);
+  g.updated_at = env.clock->NowUnixSeconds();
+  Status status = env.storage.directory->UpdateGroup(g);
+  if (status.code() == StatusCode::kAlreadyExists) {
+    return Unique(call, "A group named '" + g.display_name + "' already exists");
+  }
+  if (status.code() == StatusCode::kNotFound) return Missing(call, "GROUP", g.group_id);
+  TS_RETURN_IF_ERROR(status);
+  return json::object();
+}
+
 StatusOr<json::object> GetGroupId(const Env& env, Call& call) {
   TS_RETURN_IF_ERROR(CheckStore(env, call));
   TS_ASSIGN_OR_RETURN(auto key, AlternateKey(call));
@@ -401,6 +452,48 @@ StatusOr<json::object> ListGroupMemberships(const Env& env, Call& call) {
   return out;
 }
 
+StatusOr<json::object> GetGroupMembershipId(const Env& env, Call& call) {
+  TS_RETURN_IF_ERROR(CheckStore(env, call));
+  const std::string group_id = Str(call.in, "GroupId");
+  const std::string user_id = MemberUserId(call);
+  TS_ASSIGN_OR_RETURN(auto memberships,
+                      env.storage.directory->ListGroupMembershipsForUser(user_id));
+  for (const auto& m : memberships) {
+    if (m.group_id == group_id) {
+      return json::object{{"MembershipId", m.membership_id},
+                          {"IdentityStoreId", env.instance.identity_store_id}};
+    }
+  }
+  return Missing(call, "GROUP_MEMBERSHIP", group_id + "/" + user_id);
+}
+
+StatusOr<json::object> DescribeGroupMembership(const Env& env, Call& call) {
+  TS_RETURN_IF_ERROR(CheckStore(env, call));
+  const std::string id = Str(call.in, "MembershipId");
+  auto m = env.storage.directory->GetGroupMembership(id);
+  if (!m.ok() && m.status().code() == StatusCode::kNotFound) {
+    return Missing(call, "GROUP_MEMBERSHIP", id);
+  }
+  TS_RETURN_IF_ERROR(m.status());
+  return MembershipJson(env, *m);
+}
+
+StatusOr<json::object> ListGroupMembershipsForMember(const Env& env, Call& call) {
+  TS_RETURN_IF_ERROR(CheckStore(env, call));
+  const std::string user_id = MemberUserId(call);
+  TS_RETURN_IF_ERROR(LoadUser(env, call, user_id).status());
+  TS_ASSIGN_OR_RETURN(auto memberships,
+                      env.storage.directory->ListGroupMembershipsForUser(user_id));
+  const std::string scope = "ListGroupMembershipsForMember:" + user_id;
+  TS_ASSIGN_OR_RETURN(
+      auto page, env.PageOf(call, scope, memberships, [](const auto& m) { return m.group_id; }));
+  json::array list;
+  for (const auto& m : page.items) list.push_back(MembershipJson(env, m));
+  json::object out{{"GroupMemberships", std::move(list)}};
+  if (!page.next.empty()) out["NextToken"] = env.TokenFor(scope, page.next);
+  return out;
+}
+
 StatusOr<json::object> IsMemberInGroups(const Env& env, Call& call) {
   TS_RETURN_IF_ERROR(CheckStore(env, call));
   const std::string user_id = MemberUserId(call);
@@ -439,6 +532,10 @@ std::map<std::string, Handler, std::less<>> IdentityStoreHandlers() {
       {"DeleteGroupMembership", &DeleteGroupMembership},
       {"ListGroupMemberships", &ListGroupMemberships},
       {"IsMemberInGroups", &IsMemberInGroups},
+      {"UpdateGroup", &UpdateGroup},
+      {"GetGroupMembershipId", &GetGroupMembershipId},
+      {"DescribeGroupMembership", &DescribeGroupMembership},
+      {"ListGroupMembershipsForMember", &ListGroupMembershipsForMember},
   };
 }
 

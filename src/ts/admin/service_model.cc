@@ -105,6 +105,26 @@ std::string MarkNonAscii(std::string_view text, size_t* code_points) {
   return out;
 }
 
+// `marked` matches `regex`, or would with every occurrence of the server's own instance id
+// replaced by a stand-in of the length the models' patterns want
+// ((sso)?ins-[a-zA-Z0-9-.]{16}).
+bool MatchesAllowingOwnInstance(const std::string& marked, const std::regex& regex,
+                                const ValidationOptions& options) {
+  if (std::regex_match(marked, regex)) return true;
+  const std::string& id = options.own_instance_id;
+  if (id.empty() || marked.find(id) == std::string::npos) return false;
+  const std::string stand_in = "ssoins-0000000000000000";
+  std::string replaced;
+  size_t start = 0;
+  for (size_t at = marked.find(id); at != std::string::npos; at = marked.find(id, start)) {
+    replaced.append(marked, start, at - start);
+    replaced += stand_in;
+    start = at + id.size();
+  }
+  replaced.append(marked, start, std::string::npos);
+  return std::regex_match(replaced, regex);
+}
+
 struct ServiceModel::Impl {
   std::string target_prefix;
   std::string signing_name;
@@ -174,7 +194,8 @@ struct ServiceModel::Impl {
           (shape.max && static_cast<int64_t>(length) > *shape.max) || length > kMaxPatternInput;
       const bool skipped = std::find(options.skip_patterns.begin(), options.skip_patterns.end(),
                                      shape.name) != options.skip_patterns.end();
-      if (shape.regex && !skipped && (too_long || !std::regex_match(marked, *shape.regex))) {
+      if (shape.regex && !skipped &&
+          (too_long || !MatchesAllowingOwnInstance(marked, *shape.regex, options))) {
         Add(problems, path, value,
             "Member must satisfy regular expression pattern: " + shape.pattern);
       }

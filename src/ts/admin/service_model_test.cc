@@ -266,6 +266,35 @@ TEST(ServiceModelTest, SkippedPatternsAreLeftToTheCaller) {
               HasSubstr("regular expression pattern"));
 }
 
+TEST(ServiceModelTest, TheServersOwnInstanceIdPassesThePatterns) {
+  // The demo instance's id (12 characters after "ins-") fails the models' patterns as such.
+  const json::value instance("arn:aws:sso:::instance/ssoins-111111111111");
+  const json::value permission_set(
+      "arn:aws:sso:::permissionSet/ssoins-111111111111/ps-0123456789abcdef");
+  EXPECT_THAT(std::string(Sso().ValidateShape("InstanceArn", instance).message()),
+              HasSubstr("regular expression pattern"));
+  ValidationOptions options;
+  options.own_instance_id = "ssoins-111111111111";
+  EXPECT_THAT(Sso().ValidateShape("InstanceArn", instance, options), IsOk());
+  EXPECT_THAT(Sso().ValidateShape("PermissionSetArn", permission_set, options), IsOk());
+  // Another short id is still refused, and so is the own id with anything else wrong.
+  EXPECT_THAT(
+      std::string(Sso()
+                      .ValidateShape("InstanceArn",
+                                     json::value("arn:aws:sso:::instance/ssoins-222222222222"),
+                                     options)
+                      .message()),
+      HasSubstr("regular expression pattern"));
+  EXPECT_THAT(
+      std::string(
+          Sso()
+              .ValidateShape("PermissionSetArn",
+                             json::value("arn:aws:sso:::permissionSet/ssoins-111111111111/ps-1"),
+                             options)
+              .message()),
+      HasSubstr("regular expression pattern"));
+}
+
 TEST(ServiceModelTest, MarkNonAsciiCountsCodePoints) {
   size_t n = 0;
   EXPECT_EQ(MarkNonAscii("a\xc3\xa9\xe2\x82\xac\xf0\x9f\x98\x80z", &n), "a\x01\x01\x01z");

@@ -1,6 +1,7 @@
 // The sso-admin operations (docs/protocol.md §6.2): instances, applications with their grants,
 // authentication methods, access scopes, assignment configuration and assignments, trusted
-// token issuers and tags. Input has been validated against the model before a handler runs.
+// token issuers and tags. Permission sets and account assignments are in permission_sets.cc
+// and account_assignments.cc. Input has been validated against the model before a handler runs.
 #include <algorithm>
 
 #include "ts/admin/handlers.h"
@@ -11,7 +12,6 @@
 #include "ts/crypto/random.h"
 
 namespace ts::admin::internal {
-namespace {
 
 Status CheckInstance(const Env& env, const Call& call) {
   const std::string arn = Str(call.in, "InstanceArn");
@@ -20,6 +20,28 @@ Status CheckInstance(const Env& env, const Call& call) {
   }
   return OkStatus();
 }
+
+StatusOr<std::map<std::string, std::string>> TagsOf(const json::object& in) {
+  std::map<std::string, std::string> tags;
+  if (const json::value* list = in.if_contains("Tags"); list && list->is_array()) {
+    for (const json::value& t : list->get_array()) {
+      if (!t.is_object()) continue;
+      const std::string key = Str(t.get_object(), "Key");
+      if (!tags.emplace(key, Str(t.get_object(), "Value")).second) {
+        return Validation("Tags: duplicate tag key '" + key + "'");
+      }
+    }
+  }
+  return tags;
+}
+
+Status CheckPrincipal(const Env& env, const std::string& type, const std::string& id) {
+  Status status = type == "USER" ? env.storage.directory->GetUser(id).status()
+                                 : env.storage.directory->GetGroup(id).status();
+  return ClientFacing(status, (type == "USER" ? "User " : "Group ") + id + " does not exist");
+}
+
+namespace {
 
 StatusOr<storage::Application> LoadApp(const Env& env, const Call& call) {
   const std::string arn = Str(call.in, "ApplicationArn");
@@ -63,20 +85,6 @@ Status Remember(const Env& env, const Idempotency& idem, const json::object& res
   if (idem.meta_key.empty()) return OkStatus();
   return env.storage.instance->PutMeta(idem.meta_key,
                                        idem.digest + "\n" + json::serialize(response));
-}
-
-StatusOr<std::map<std::string, std::string>> TagsOf(const json::object& in) {
-  std::map<std::string, std::string> tags;
-  if (const json::value* list = in.if_contains("Tags"); list && list->is_array()) {
-    for (const json::value& t : list->get_array()) {
-      if (!t.is_object()) continue;
-      const std::string key = Str(t.get_object(), "Key");
-      if (!tags.emplace(key, Str(t.get_object(), "Value")).second) {
-        return Validation("Tags: duplicate tag key '" + key + "'");
-      }
-    }
-  }
-  return tags;
 }
 
 std::string RandomHex(size_t bytes) { return crypto::HexEncode(crypto::RandomBytes(bytes)); }
@@ -398,12 +406,6 @@ StatusOr<json::object> GetApplicationAssignmentConfiguration(const Env& env, Cal
   return json::object{{"AssignmentRequired", app.assignment_required}};
 }
 
-Status CheckPrincipal(const Env& env, const std::string& type, const std::string& id) {
-  Status status = type == "USER" ? env.storage.directory->GetUser(id).status()
-                                 : env.storage.directory->GetGroup(id).status();
-  return ClientFacing(status, (type == "USER" ? "User " : "Group ") + id + " does not exist");
-}
-
 StatusOr<std::optional<storage::Assignment>> FindAssignment(const Env& env,
                                                             const std::string& app_arn,
                                                             const std::string& principal_id) {
@@ -590,6 +592,8 @@ Status CheckTaggable(const Env& env, const Call& call) {
                       ? env.storage.applications->GetApplication(arn).status()
                   : arn.find(":trustedTokenIssuer/") != std::string::npos
                       ? env.storage.applications->GetTrustedTokenIssuer(arn).status()
+                  : arn.find(":permissionSet/") != std::string::npos
+                      ? env.storage.accounts->GetPermissionSet(arn).status()
                       : NotFoundError("no such resource");
   return ClientFacing(status, "Resource " + arn + " does not exist");
 }
@@ -628,7 +632,7 @@ StatusOr<json::object> ListTagsForResource(const Env& env, Call& call) {
 }  // namespace
 
 std::map<std::string, Handler, std::less<>> SsoAdminHandlers() {
-  return {
+  std::map<std::string, Handler, std::less<>> handlers = {
       {"DescribeInstance", &DescribeInstance},
       {"ListInstances", &ListInstances},
       {"CreateApplication", &CreateApplication},
@@ -663,6 +667,9 @@ std::map<std::string, Handler, std::less<>> SsoAdminHandlers() {
       {"UntagResource", &UntagResource},
       {"ListTagsForResource", &ListTagsForResource},
   };
+  handlers.merge(PermissionSetHandlers());
+  handlers.merge(AccountAssignmentHandlers());
+  return handlers;
 }
 
 }  // namespace ts::admin::internal

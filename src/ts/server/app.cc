@@ -6,6 +6,7 @@
 #include <fstream>
 #include <iostream>
 #include <mutex>
+#include <optional>
 #include <sstream>
 #include <thread>
 
@@ -25,6 +26,7 @@
 #include "ts/oauth/public_clients.h"
 #include "ts/oauth/token_service.h"
 #include "ts/oauth/userinfo.h"
+#include "ts/portal/portal_api.h"
 #include "ts/server/bootstrap.h"
 #include "ts/server/credentials.h"
 #include "ts/server/discovery.h"
@@ -40,6 +42,7 @@
 #include "ts/tti/jwks_cache.h"
 #include "ts/web/authorize.h"
 #include "ts/web/device_page.h"
+#include "ts/web/start_page.h"
 
 namespace ts::server {
 namespace {
@@ -142,6 +145,25 @@ StatusOr<std::string> ReadFile(const std::string& path) {
   std::stringstream ss;
   ss << in.rdbuf();
   return ss.str();
+}
+
+// The access portal operation a route answers; nullopt for other endpoints and for a POST
+// /logout without the portal's bearer header (the browser's sign-out form).
+std::optional<portal::Operation> PortalOperationOf(const Route& route,
+                                                   const http::Request& request) {
+  switch (route.endpoint) {
+    case Endpoint::kPortalCredentials:
+      return portal::Operation::kGetRoleCredentials;
+    case Endpoint::kPortalAccounts:
+      return portal::Operation::kListAccounts;
+    case Endpoint::kPortalRoles:
+      return portal::Operation::kListAccountRoles;
+    case Endpoint::kLogout:
+      if (portal::PortalApi::IsPortalRequest(request)) return portal::Operation::kLogout;
+      return std::nullopt;
+    default:
+      return std::nullopt;
+  }
 }
 
 // What a request no route matches gets.
@@ -277,8 +299,11 @@ struct Tessera::Parts {
   std::unique_ptr<oauth::TokenIntrospection> introspection;
   std::unique_ptr<oauth::ClientIntrospection> client_introspection;
   std::unique_ptr<oauth::UserInfo> userinfo;
+  // The access portal API (docs/design/access-portal.md).
+  std::unique_ptr<portal::PortalApi> portal;
   std::unique_ptr<web::AuthorizeHandler> authorize;
   std::unique_ptr<web::DevicePageHandler> device;
+  std::unique_ptr<web::StartPageHandler> start;
   // HandleAsync's threads for work that blocks. Declared after what its tasks use, so it is
   // drained and joined before they go.
   std::unique_ptr<ThreadPool> workers;
@@ -482,9 +507,9 @@ StatusOr<std::unique_ptr<Tessera>> Tessera::Create(const ServerConfig& config,
   vopts.service = "identitystore";
   p->identity_store_verifier =
       std::make_unique<sigv4::Verifier>(vopts, p->credentials.get(), clock);
-  TS_ASSIGN_OR_RETURN(p->admin,
-                      admin::AdminApi::Create({p->store, p->store, p->store, p->store}, clock,
-                                              {p->instance, keys.admin_page_tokens}));
+  TS_ASSIGN_OR_RETURN(
+      p->admin, admin::AdminApi::Create({p->store, p->store, p->store, p->store, p->store}, clock,
+                                        {p->instance, keys.admin_page_tokens}));
 
   TS_ASSIGN_OR_RETURN(p->keys, tokens::KeyRing::Open(p->store, keys.signing_keys, clock));
   // Publish before use: a new key is in every node's JWKS (after at most one reload) and in
@@ -552,6 +577,13 @@ StatusOr<std::unique_ptr<Tessera>> Tessera::Create(const ServerConfig& config,
   p->client_introspection =
       std::make_unique<oauth::ClientIntrospection>(p->client_auth, p->introspection.get());
   p->userinfo = std::make_unique<oauth::UserInfo>(p->store, p->store, p->minter, clock);
+  portal::PortalOptions portal_options;
+  // Role credentials are access keys: their secrets are sealed as every other key's.
+  portal_options.seal_key = keys.iam_secrets;
+  portal_options.page_token_key = keys.admin_page_tokens;
+  portal_options.requests_per_minute = config.portal_requests_per_minute;
+  p->portal = std::make_unique<portal::PortalApi>(
+      portal::PortalStorage{p->store, p->store, p->store}, p->minter, clock, portal_options);
 
   web::AuthorizeOptions aopts;
   aopts.public_url = public_url;
@@ -565,6 +597,15 @@ StatusOr<std::unique_ptr<Tessera>> Tessera::Create(const ServerConfig& config,
   p->device = std::make_unique<web::DevicePageHandler>(
       web::DevicePageStorage{p->store, p->store, p->store, p->store}, p->authorize->sign_in(),
       clock);
+  // The start page too: signing out anywhere revokes the credentials it issued.
+  web::StartPageOptions spopts;
+  spopts.public_url = public_url;
+  spopts.region = config.regions.front();
+  spopts.identity_store_id = p->instance.identity_store_id;
+  spopts.seal_key = keys.iam_secrets;
+  p->start =
+      std::make_unique<web::StartPageHandler>(web::StartPageStorage{p->store, p->store, p->store},
+                                              p->authorize->sign_in(), clock, std::move(spopts));
   TS_ASSIGN_OR_RETURN(p->workers, ThreadPool::Create(config.threads));
 
   p->discovery_json = AuthorizationServerMetadata({public_url, issuer});
@@ -578,6 +619,14 @@ void Tessera::HandleAsync(http::Request request, http::Responder respond) const 
   // Only a token request on a store that never blocks starts on the io thread (see
   // TokenService::CreateTokenWithIamAsync); everything else may wait, so it goes to the workers.
   const Route* route = FindRoute(request.method, request.Path(), p.instance.instance_id);
+  // The portal's reads, and GetRoleCredentials' queued write, run here too; Logout's
+  // synchronous write goes to the workers.
+  if (route != nullptr && p.store->GrantsWithoutBlocking()) {
+    if (std::optional<portal::Operation> op = PortalOperationOf(*route, request);
+        op && *op != portal::Operation::kLogout) {
+      return HandlePortalAsync(*op, std::move(request), std::move(respond));
+    }
+  }
   if (route == nullptr || route->endpoint != Endpoint::kToken ||
       !p.store->GrantsWithoutBlocking()) {
     p.workers->Post([this, request = std::move(request), respond = std::move(respond)] {
@@ -642,6 +691,25 @@ void Tessera::HandleAsync(http::Request request, http::Responder respond) const 
     threw(e.what());
   } catch (...) {
     threw("a non-exception");
+  }
+}
+
+void Tessera::HandlePortalAsync(portal::Operation operation, http::Request request,
+                                http::Responder respond) const {
+  auto respond_shared = std::make_shared<http::Responder>(std::move(respond));
+  const std::string request_id = request.request_id;
+  const std::string path(request.Path());
+  try {
+    parts_->portal->HandleAsync(
+        operation, request, [respond_shared, request_id, path](http::Response r, Status internal) {
+          if (!internal.ok()) LogInternal(request_id, path, internal);
+          (*respond_shared)(std::move(r));
+        });
+  } catch (const std::exception& e) {
+    // A Responder answered already ignores this.
+    (*respond_shared)(InternalErrorAnswer(request, e.what()));
+  } catch (...) {
+    (*respond_shared)(InternalErrorAnswer(request, "a non-exception"));
   }
 }
 
@@ -776,11 +844,24 @@ http::Response Tessera::DispatchRoute(const Route& route, const http::Request& r
     case Endpoint::kAuthorizePost:
       return p.authorize->Post(request);
     case Endpoint::kLogout:
-      return p.authorize->Logout(request);
+    case Endpoint::kPortalCredentials:
+    case Endpoint::kPortalAccounts:
+    case Endpoint::kPortalRoles: {
+      const std::optional<portal::Operation> op = PortalOperationOf(route, request);
+      if (!op) return p.authorize->Logout(request);
+      Status internal;
+      http::Response r = p.portal->Handle(*op, request, &internal);
+      if (!internal.ok()) LogInternal(request, internal);
+      return r;
+    }
     case Endpoint::kDeviceGet:
       return p.device->Get(request);
     case Endpoint::kDevicePost:
       return p.device->Post(request);
+    case Endpoint::kStartGet:
+      return p.start->Get(request);
+    case Endpoint::kStartPost:
+      return p.start->Post(request);
     case Endpoint::kUserInfo: {
       Status internal;
       http::Response r = p.userinfo->Handle(request, &internal);

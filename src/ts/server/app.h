@@ -20,6 +20,9 @@
 namespace ts::storage {
 class Store;
 }
+namespace ts::portal {
+enum class Operation;
+}
 
 namespace ts::server {
 
@@ -84,6 +87,9 @@ class Tessera {
   explicit Tessera(std::unique_ptr<Parts> parts);
   // The routes' handlers; Handle guards it.
   http::Response Dispatch(const http::Request& request) const;
+  // HandleAsync's part for the access portal on a store that never blocks (portal_api.h).
+  void HandlePortalAsync(portal::Operation operation, http::Request request,
+                         http::Responder respond) const;
   // Answers a request `route` (routes.h) matched, by its endpoint.
   http::Response DispatchRoute(const Route& route, const http::Request& request) const;
   std::unique_ptr<Parts> parts_;

@@ -442,6 +442,25 @@ TEST(AnswerOrInternalErrorTest, AnAnswerPassesThroughUnchanged) {
   EXPECT_EQ(r.body, "created");
 }
 
+TEST_F(TesseraTest, StartPageServesTheSignInFormAndRefusesAForeignPost) {
+  http::Response page = Get("/start");
+  EXPECT_EQ(page.status, 200) << page.body;
+  EXPECT_THAT(std::string(page.FindHeader("Content-Type").value_or("")), StartsWith("text/html"));
+  EXPECT_THAT(std::string(page.FindHeader("Content-Security-Policy").value_or("")),
+              HasSubstr("default-src 'none'"));
+  EXPECT_THAT(page.body, HasSubstr("<form method=\"post\" action=\"/start\""));
+  // A post without the page's CSRF cookie changes nothing and issues nothing.
+  http::Request post;
+  post.method = "POST";
+  post.target = "/start";
+  post.headers.push_back({"host", "127.0.0.1:8080"});
+  post.body = "step=credentials&account_id=210987654321&role_name=Admin&csrf_token=x";
+  http::Response refused = app_->Handle(post);
+  EXPECT_EQ(refused.status, 403) << refused.body;
+  EXPECT_THAT(std::string(refused.FindHeader("Content-Type").value_or("")),
+              StartsWith("text/html"));
+}
+
 TEST_F(TesseraTest, AdminPlaneUnknownTargetIsUnknownOperation) {
   for (const char* target : {"", "AWSSSOOIDCService.CreateToken"}) {
     http::Response r = app_->Handle(AdminRequest(target, "{}"));
@@ -1145,11 +1164,20 @@ TEST(RoutesTest, AuthKinds) {
       case Endpoint::kAdmin:
         EXPECT_EQ(route.auth, Auth::kSigV4Admin);
         break;
+      case Endpoint::kLogout:
+        EXPECT_EQ(route.auth, Auth::kBrowserOrSsoBearer);
+        break;
+      case Endpoint::kPortalCredentials:
+      case Endpoint::kPortalAccounts:
+      case Endpoint::kPortalRoles:
+        EXPECT_EQ(route.auth, Auth::kSsoBearer);
+        break;
       case Endpoint::kAuthorizeGet:
       case Endpoint::kAuthorizePost:
-      case Endpoint::kLogout:
       case Endpoint::kDeviceGet:
       case Endpoint::kDevicePost:
+      case Endpoint::kStartGet:
+      case Endpoint::kStartPost:
         EXPECT_EQ(route.auth, Auth::kBrowser);
         break;
       case Endpoint::kDiscovery:
@@ -1200,6 +1228,8 @@ TEST_F(TesseraTest, AnUnknownMethodOnAKnownPathIsTheUnknownOperation) {
       {"GET", "/logout"},
       {"PUT", "/device"},
       {"GET", "/device/"},
+      {"PUT", "/start"},
+      {"GET", "/start/"},
       {"GET", "/"},
       {"PUT", "/"},
       {"POST", "/healthz"},
@@ -1226,6 +1256,197 @@ TEST_F(TesseraTest, AnUnknownMethodOnAKnownPathIsTheUnknownOperation) {
   ExpectError(introspect, 400, "InvalidRequestException");
   EXPECT_EQ(json::parse(introspect.body).at("message"),
             json::value("Use POST /introspect?aws_iam=t"));
+}
+
+// --- the access portal (portal/portal_api.h) with its credentials on the admin plane ---
+
+constexpr char kPortalAccount[] = "210987654321";
+constexpr char kPortalRole[] = "AWSReservedSSO_Reader_0123456789abcdef";
+
+class PortalTest : public TesseraTest {
+ protected:
+  void SetUp() override {
+    TesseraTest::SetUp();
+    if (HasFatalFailure()) return;
+    storage::Store& store = *app_->store();
+    auto demo = store.GetUserByName("demo");
+    ASSERT_THAT(demo, IsOk());
+    user_id_ = demo->user_id;
+    ASSERT_THAT(store.PutAccount({kPortalAccount, "Production", "aws@example.com", kNow}), IsOk());
+    storage::PermissionSet ps;
+    ps.arn = "arn:aws:sso:::permissionSet/ssoins-111111111111/ps-0123456789abcdef";
+    ps.instance_arn = "arn:aws:sso:::instance/ssoins-111111111111";
+    ps.name = "Reader";
+    ps.session_duration = "PT1H";
+    ps.inline_policy_json = kReaderPolicy;
+    ps.created_at = ps.updated_at = kNow;
+    ASSERT_THAT(store.CreatePermissionSet(ps), IsOk());
+    assignment_ = {kPortalAccount, ps.arn, "USER", user_id_, kNow};
+    storage::RoleProvisioning provisioning;
+    provisioning.role = {kPortalAccount, ps.arn, kPortalRole, ps.updated_at, kNow};
+    // As provisioning writes it: the permission set's inline policy is the role's.
+    provisioning.principal = {
+        std::string("arn:aws:iam::") + kPortalAccount + ":role/" + kPortalRole, kPortalAccount,
+        kReaderPolicy, kNow, ""};
+    storage::OperationStatus status;
+    status.request_id = "6b0c5a1e-0000-4000-8000-000000000001";
+    status.kind = "ACCOUNT_ASSIGNMENT_CREATION";
+    status.created_at = kNow;
+    ASSERT_THAT(store.CreateAccountAssignment(assignment_, provisioning, status), IsOk());
+    access_token_ = SignIn();
+  }
+
+  // CreateToken's access token for the demo user, through a registered client's device flow.
+  std::string SignIn() {
+    http::Response registered = app_->Handle(ClientRequest(
+        "/client/register",
+        R"({"clientName":"cli","clientType":"public","scopes":["sso:account:access"]})"));
+    EXPECT_EQ(registered.status, 200) << registered.body;
+    json::object client = json::parse(registered.body).as_object();
+    http::Response started = app_->Handle(ClientRequest(
+        "/device_authorization",
+        json::serialize(json::object{{"clientId", client["clientId"]},
+                                     {"clientSecret", client["clientSecret"]},
+                                     {"startUrl", "https://d-3333333333.awsapps.com/start"}})));
+    json::object device = json::parse(started.body).as_object();
+    EXPECT_THAT(app_->store()->DecideDeviceAuthorization(
+                    oauth::UserCodeHash(std::string(device["userCode"].as_string())), true,
+                    user_id_, "", kNow, kNow),
+                IsOk());
+    http::Response tokens = app_->Handle(ClientRequest(
+        "/token",
+        json::serialize(json::object{{"clientId", client["clientId"]},
+                                     {"clientSecret", client["clientSecret"]},
+                                     {"grantType", "urn:ietf:params:oauth:grant-type:device_code"},
+                                     {"deviceCode", device["deviceCode"]}})));
+    EXPECT_EQ(tokens.status, 200) << tokens.body;
+    return std::string(json::parse(tokens.body).at("accessToken").as_string());
+  }
+
+  http::Request PortalRequest(const std::string& method, const std::string& target) const {
+    http::Request r;
+    r.method = method;
+    r.target = target;
+    r.headers = {{"host", "127.0.0.1:8080"}, {"x-amz-sso_bearer_token", access_token_}};
+    return r;
+  }
+
+  // GetRoleCredentials as the io threads answer it on SQLite.
+  sigv4::Credential RoleCredentials() {
+    AsyncAnswer answer;
+    app_->HandleAsync(
+        PortalRequest("GET", std::string("/federation/credentials?role_name=Reader&account_id=") +
+                                 kPortalAccount),
+        answer.Responder());
+    auto r = answer.Wait();
+    EXPECT_TRUE(r.has_value());
+    sigv4::Credential c;
+    if (!r) return c;
+    EXPECT_EQ(r->status, 200) << r->body;
+    json::value creds = json::parse(r->body).at("roleCredentials");
+    c.access_key_id = creds.at("accessKeyId").as_string();
+    c.secret_access_key = creds.at("secretAccessKey").as_string();
+    c.session_token = creds.at("sessionToken").as_string();
+    EXPECT_EQ(creds.at("expiration").as_int64(), (clock_->NowUnixSeconds() + 3600) * 1000);
+    return c;
+  }
+
+  // sso-admin ListInstances signed with `c` at the clock's time.
+  http::Response ListInstancesAs(const sigv4::Credential& c) {
+    http::Request r = AdminRequest("SWBExternalService.ListInstances", "{}");
+    EXPECT_THAT(sigv4::SignRequest(r, c, "us-east-1", "sso", clock_->NowUnixSeconds()), IsOk());
+    return app_->Handle(r);
+  }
+  static std::string TypeOf(const http::Response& r) {
+    return std::string(json::parse(r.body).at("__type").as_string());
+  }
+
+  static constexpr char kReaderPolicy[] =
+      R"({"Version":"2012-10-17","Statement":[{"Effect":"Allow",)"
+      R"("Action":"sso:ListInstances","Resource":"*"}]})";
+  std::string user_id_;
+  std::string access_token_;
+  storage::AccountAssignment assignment_;
+};
+
+TEST_F(PortalTest, RoleCredentialsPassSigV4AndTheRolePolicyUntilTheyExpire) {
+  const sigv4::Credential c = RoleCredentials();
+  ASSERT_THAT(c.access_key_id, StartsWith("ASIA"));
+  http::Response allowed = ListInstancesAs(c);
+  EXPECT_EQ(allowed.status, 200) << allowed.body;
+  // The role's policy allows ListInstances only.
+  http::Request create = AdminRequest("SWBExternalService.CreatePermissionSet",
+                                      R"({"InstanceArn":"arn:aws:sso:::instance/)"
+                                      R"(ssoins-111111111111","Name":"Nope"})");
+  ASSERT_THAT(sigv4::SignRequest(create, c, "us-east-1", "sso", kNow), IsOk());
+  http::Response denied = app_->Handle(create);
+  EXPECT_EQ(TypeOf(denied), "AccessDeniedException") << denied.body;
+  EXPECT_THAT(std::string(json::parse(denied.body).at("Message").as_string()),
+              HasSubstr(std::string("arn:aws:sts::") + kPortalAccount + ":assumed-role/" +
+                        kPortalRole + "/demo"));
+  // Without the session token, or with another, the key is not recognized.
+  sigv4::Credential no_token = c;
+  no_token.session_token.clear();
+  EXPECT_EQ(TypeOf(ListInstancesAs(no_token)), "UnrecognizedClientException");
+  // The permission set's PT1H later: expired.
+  clock_->Advance(std::chrono::seconds(3600));
+  http::Response expired = ListInstancesAs(c);
+  EXPECT_EQ(expired.status, 403);
+  EXPECT_EQ(TypeOf(expired), "ExpiredTokenException");
+}
+
+TEST_F(PortalTest, LogoutRevokesTheTokenAndItsCredentials) {
+  const sigv4::Credential c = RoleCredentials();
+  ASSERT_EQ(ListInstancesAs(c).status, 200);
+  http::Response out = app_->Handle(PortalRequest("POST", "/logout"));
+  ASSERT_EQ(out.status, 200) << out.body;
+  EXPECT_TRUE(out.body.empty());
+  EXPECT_EQ(TypeOf(ListInstancesAs(c)), "UnrecognizedClientException");
+  http::Response again = app_->Handle(PortalRequest("GET", "/assignment/accounts"));
+  EXPECT_EQ(again.status, 401);
+  EXPECT_EQ(again.FindHeader("x-amzn-ErrorType").value_or(""), "UnauthorizedException");
+  // The browser's sign-out form still answers POST /logout without the bearer header.
+  http::Request form;
+  form.method = "POST";
+  form.target = "/logout";
+  form.headers = {{"host", "127.0.0.1:8080"}};
+  EXPECT_NE(app_->Handle(form).FindHeader("x-amzn-ErrorType").value_or(""),
+            "UnauthorizedException");
+}
+
+TEST_F(PortalTest, DeletingTheAssignmentRevokesItsCredentials) {
+  const sigv4::Credential c = RoleCredentials();
+  ASSERT_EQ(ListInstancesAs(c).status, 200);
+  storage::OperationStatus status;
+  status.request_id = "6b0c5a1e-0000-4000-8000-000000000002";
+  status.kind = "ACCOUNT_ASSIGNMENT_DELETION";
+  status.created_at = kNow;
+  ASSERT_THAT(app_->store()->DeleteAccountAssignment(assignment_, status), IsOk());
+  EXPECT_EQ(TypeOf(ListInstancesAs(c)), "UnrecognizedClientException");
+  http::Response gone = app_->Handle(PortalRequest(
+      "GET", std::string("/federation/credentials?role_name=Reader&account_id=") + kPortalAccount));
+  EXPECT_EQ(gone.status, 404);
+  EXPECT_EQ(gone.FindHeader("x-amzn-ErrorType").value_or(""), "ResourceNotFoundException");
+}
+
+TEST_F(PortalTest, ListingsThroughTheRoutes) {
+  AsyncAnswer accounts;
+  app_->HandleAsync(PortalRequest("GET", "/assignment/accounts"), accounts.Responder());
+  auto a = accounts.Wait();
+  ASSERT_TRUE(a.has_value());
+  ASSERT_EQ(a->status, 200) << a->body;
+  // The demo's own account (its ReadOnly role) and the one assigned here, by id.
+  const json::array list = json::parse(a->body).at("accountList").as_array();
+  ASSERT_EQ(list.size(), 2u) << a->body;
+  EXPECT_EQ(list.at(0).at("accountName"), "Demo account");
+  EXPECT_EQ(list.at(1).at("accountName"), "Production");
+  http::Response roles = app_->Handle(
+      PortalRequest("GET", std::string("/assignment/roles?account_id=") + kPortalAccount));
+  ASSERT_EQ(roles.status, 200) << roles.body;
+  EXPECT_EQ(json::parse(roles.body).at("roleList").at(0).at("roleName"), "Reader");
+  // The method column: the portal's reads are GETs.
+  ExpectError(app_->Handle(PortalRequest("POST", "/assignment/accounts")), 404,
+              "UnknownOperationException");
 }
 
 }  // namespace

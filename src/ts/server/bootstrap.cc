@@ -2,17 +2,21 @@
 
 #include <algorithm>
 #include <boost/json.hpp>
+#include <map>
 #include <optional>
 #include <set>
 
+#include "ts/admin/role_provisioning.h"
 #include "ts/admin/rules.h"
 #include "ts/admin/service_model.h"
 #include "ts/common/ascii.h"
 #include "ts/common/json_writer.h"
 #include "ts/common/status_macros.h"
+#include "ts/crypto/encoding.h"
 #include "ts/crypto/password.h"
 #include "ts/crypto/random.h"
 #include "ts/iam/policy.h"
+#include "ts/portal/role_credentials.h"
 #include "ts/server/credentials.h"
 
 namespace ts::server {
@@ -167,6 +171,17 @@ struct Plan {
   std::vector<storage::IamPrincipal> principals;
   std::vector<std::vector<std::pair<std::string, std::string>>> keys;  // (id, secret)
   std::vector<storage::TrustedTokenIssuer> issuers;  // arn "" when it is to be generated
+  std::vector<storage::Account> accounts;
+  std::vector<storage::PermissionSet> permission_sets;  // matched by Name; arn "" when new
+  // AccountAssignments: the account, the permission set's Name, and the principal.
+  struct AccountAssignmentEntry {
+    std::string account_id;
+    std::string permission_set_name;
+    std::string principal_type;
+    Reference principal;
+    std::string where;
+  };
+  std::vector<AccountAssignmentEntry> account_assignments;
 };
 
 Status ParseInstance(const json::value& v, const Checker& check, const BootstrapContext& ctx,
@@ -320,8 +335,38 @@ Status ParseIssuers(const json::array& issuers, const Checker& check, const Boot
   return OkStatus();
 }
 
-// Applications[i].Assignments: a USER by UserName or PrincipalId, a GROUP by DisplayName or
-// PrincipalId.
+// A principal an assignment names: a USER by UserName or PrincipalId, a GROUP by DisplayName or
+// PrincipalId (`aw` is where the entry is; its members are checked by the caller).
+StatusOr<Reference> ParsePrincipalReference(const json::object& ao, const std::string& aw,
+                                            const Checker& check) {
+  const std::vector<std::pair<const char*, std::pair<const admin::ServiceModel*, const char*>>>
+      shapes = {{"PrincipalType", {check.sso.get(), "PrincipalType"}},
+                {"PrincipalId", {check.sso.get(), "PrincipalId"}},
+                {"UserName", {check.ids.get(), "UserName"}},
+                {"DisplayName", {check.ids.get(), "GroupDisplayName"}}};
+  for (const auto& [member, shape] : shapes) {
+    if (!Has(ao, member)) continue;
+    TS_RETURN_IF_ERROR(check.Shape(*shape.first, shape.second, ao.at(member), Member(aw, member)));
+  }
+  TS_ASSIGN_OR_RETURN(std::string type, Str(ao, "PrincipalType", aw));
+  TS_ASSIGN_OR_RETURN(std::string id, Str(ao, "PrincipalId", aw));
+  const bool group = type == "GROUP";
+  const char* by_name = group ? "DisplayName" : "UserName";
+  const char* other = group ? "UserName" : "DisplayName";
+  if (Has(ao, other)) {
+    return Bad(Member(aw, other), group ? "names a user: a GROUP is named by DisplayName"
+                                        : "names a group: set PrincipalType GROUP");
+  }
+  TS_ASSIGN_OR_RETURN(std::string name, Str(ao, by_name, aw));
+  if (id.empty() == name.empty()) {
+    return Bad(aw, std::string("give exactly one of PrincipalId, ") + by_name);
+  }
+  const std::string kind =
+      group ? (id.empty() ? "group-name" : "group-id") : (id.empty() ? "name" : "id");
+  return Reference{id.empty() ? name : id, kind, Member(aw, id.empty() ? by_name : "PrincipalId")};
+}
+
+// Applications[i].Assignments.
 Status ParseAssignments(const json::array& list, const std::string& where, const Checker& check,
                         std::vector<Reference>& assignments) {
   for (size_t j = 0; j < list.size(); ++j) {
@@ -329,33 +374,8 @@ Status ParseAssignments(const json::array& list, const std::string& where, const
     TS_ASSIGN_OR_RETURN(const json::object* ao, Obj(list[j], aw));
     TS_RETURN_IF_ERROR(
         OnlyMembers(*ao, aw, {"PrincipalType", "PrincipalId", "UserName", "DisplayName"}));
-    const std::vector<std::pair<const char*, std::pair<const admin::ServiceModel*, const char*>>>
-        shapes = {{"PrincipalType", {check.sso.get(), "PrincipalType"}},
-                  {"PrincipalId", {check.sso.get(), "PrincipalId"}},
-                  {"UserName", {check.ids.get(), "UserName"}},
-                  {"DisplayName", {check.ids.get(), "GroupDisplayName"}}};
-    for (const auto& [member, shape] : shapes) {
-      if (!Has(*ao, member)) continue;
-      TS_RETURN_IF_ERROR(
-          check.Shape(*shape.first, shape.second, ao->at(member), Member(aw, member)));
-    }
-    TS_ASSIGN_OR_RETURN(std::string type, Str(*ao, "PrincipalType", aw));
-    TS_ASSIGN_OR_RETURN(std::string id, Str(*ao, "PrincipalId", aw));
-    const bool group = type == "GROUP";
-    const char* by_name = group ? "DisplayName" : "UserName";
-    const char* other = group ? "UserName" : "DisplayName";
-    if (Has(*ao, other)) {
-      return Bad(Member(aw, other), group ? "names a user: a GROUP is named by DisplayName"
-                                          : "names a group: set PrincipalType GROUP");
-    }
-    TS_ASSIGN_OR_RETURN(std::string name, Str(*ao, by_name, aw));
-    if (id.empty() == name.empty()) {
-      return Bad(aw, std::string("give exactly one of PrincipalId, ") + by_name);
-    }
-    const std::string kind =
-        group ? (id.empty() ? "group-name" : "group-id") : (id.empty() ? "name" : "id");
-    assignments.push_back(
-        {id.empty() ? name : id, kind, Member(aw, id.empty() ? by_name : "PrincipalId")});
+    TS_ASSIGN_OR_RETURN(Reference r, ParsePrincipalReference(*ao, aw, check));
+    assignments.push_back(std::move(r));
   }
   return OkStatus();
 }
@@ -556,6 +576,118 @@ Status ParsePrincipals(const json::array& principals, const BootstrapContext& ct
   return OkStatus();
 }
 
+Status ParseAccounts(const json::array& accounts, Plan& plan) {
+  for (size_t i = 0; i < accounts.size(); ++i) {
+    const std::string where = Element("Accounts", i);
+    TS_ASSIGN_OR_RETURN(const json::object* o, Obj(accounts[i], where));
+    TS_RETURN_IF_ERROR(OnlyMembers(*o, where, {"AccountId", "Name", "Email"}));
+    storage::Account a;
+    TS_ASSIGN_OR_RETURN(a.account_id, Str(*o, "AccountId", where));
+    TS_ASSIGN_OR_RETURN(a.name, Str(*o, "Name", where));
+    TS_ASSIGN_OR_RETURN(a.email, Str(*o, "Email", where));
+    // The rules of `tessera account add`.
+    const std::pair<const char*, Status> rules[] = {{"AccountId", ValidateAccountId(a.account_id)},
+                                                    {"Name", ValidateAccountName(a.name)},
+                                                    {"Email", ValidateAccountEmail(a.email)}};
+    for (const auto& [member, status] : rules) {
+      if (!status.ok()) return Bad(Member(where, member), std::string(status.message()));
+    }
+    for (const storage::Account& other : plan.accounts) {
+      if (other.account_id == a.account_id) {
+        return Bad(Member(where, "AccountId"), "duplicate AccountId " + a.account_id);
+      }
+    }
+    plan.accounts.push_back(std::move(a));
+  }
+  return OkStatus();
+}
+
+// PermissionSets[i]: CreatePermissionSet's members, plus InlinePolicy (a policy object),
+// ManagedPolicies (AWS managed policy ARNs) and PermissionsBoundary, as their Put/Attach calls
+// take them.
+Status ParsePermissionSets(const json::array& sets, const Checker& check,
+                           const BootstrapContext& ctx, Plan& plan) {
+  for (size_t i = 0; i < sets.size(); ++i) {
+    const std::string where = Element("PermissionSets", i);
+    TS_ASSIGN_OR_RETURN(const json::object* o, Obj(sets[i], where));
+    TS_RETURN_IF_ERROR(
+        check.Input(*check.sso, "CreatePermissionSet",
+                    Without(*o, {"InlinePolicy", "ManagedPolicies", "PermissionsBoundary"}), where,
+                    {"InstanceArn", "Tags"}));
+    storage::PermissionSet ps;
+    ps.name = std::string(o->at("Name").as_string());
+    TS_ASSIGN_OR_RETURN(ps.description, Str(*o, "Description", where));
+    TS_ASSIGN_OR_RETURN(ps.relay_state, Str(*o, "RelayState", where));
+    if (Has(*o, "SessionDuration"))
+      ps.session_duration = std::string(o->at("SessionDuration").as_string());
+    if (auto d = portal::SessionDurationSeconds(ps.session_duration); !d.ok()) {
+      return Bad(Member(where, "SessionDuration"), std::string(d.status().message()));
+    }
+    if (const json::value* pol = o->if_contains("InlinePolicy"); pol && !pol->is_null()) {
+      if (!pol->is_object()) return Bad(Member(where, "InlinePolicy"), "must be a policy object");
+      ps.inline_policy_json = json::serialize(*pol);
+      if (auto parsed = iam::ParsePolicy(ps.inline_policy_json); !parsed.ok()) {
+        return Bad(Member(where, "InlinePolicy"), std::string(parsed.status().message()));
+      }
+    }
+    TS_ASSIGN_OR_RETURN(const json::array* managed, Arr(*o, "ManagedPolicies", where));
+    for (size_t j = 0; j < managed->size(); ++j) {
+      const std::string mw = Element(Member(where, "ManagedPolicies"), j);
+      TS_RETURN_IF_ERROR(check.Shape(*check.sso, "ManagedPolicyArn", (*managed)[j], mw));
+      std::string arn((*managed)[j].as_string());
+      if (std::find(ps.managed_policy_arns.begin(), ps.managed_policy_arns.end(), arn) !=
+          ps.managed_policy_arns.end()) {
+        return Bad(mw, "duplicate managed policy " + arn);
+      }
+      ps.managed_policy_arns.push_back(std::move(arn));
+    }
+    std::sort(ps.managed_policy_arns.begin(), ps.managed_policy_arns.end());
+    if (const json::value* b = o->if_contains("PermissionsBoundary"); b && !b->is_null()) {
+      const std::string bw = Member(where, "PermissionsBoundary");
+      TS_RETURN_IF_ERROR(check.Shape(*check.sso, "PermissionsBoundary", *b, bw));
+      const json::object& bo = b->as_object();
+      if (Has(bo, "ManagedPolicyArn") == Has(bo, "CustomerManagedPolicyReference")) {
+        return Bad(bw, "give exactly one of ManagedPolicyArn, CustomerManagedPolicyReference");
+      }
+      ps.permissions_boundary_json = json::serialize(bo);
+    }
+    for (const storage::PermissionSet& other : plan.permission_sets) {
+      if (other.name == ps.name) return Bad(Member(where, "Name"), "duplicate Name " + ps.name);
+    }
+    ps.created_at = ps.updated_at = ctx.now;
+    plan.permission_sets.push_back(std::move(ps));
+  }
+  return OkStatus();
+}
+
+// AccountAssignments[i]: {AccountId, PermissionSetName, PrincipalType, and UserName, DisplayName
+// or PrincipalId as in Applications[].Assignments}.
+Status ParseAccountAssignments(const json::array& list, const Checker& check, Plan& plan) {
+  for (size_t i = 0; i < list.size(); ++i) {
+    const std::string where = Element("AccountAssignments", i);
+    TS_ASSIGN_OR_RETURN(const json::object* o, Obj(list[i], where));
+    TS_RETURN_IF_ERROR(OnlyMembers(*o, where,
+                                   {"AccountId", "PermissionSetName", "PrincipalType",
+                                    "PrincipalId", "UserName", "DisplayName"}));
+    Plan::AccountAssignmentEntry e;
+    TS_ASSIGN_OR_RETURN(e.account_id, Str(*o, "AccountId", where));
+    if (Status st = ValidateAccountId(e.account_id); !st.ok()) {
+      return Bad(Member(where, "AccountId"), std::string(st.message()));
+    }
+    TS_ASSIGN_OR_RETURN(e.permission_set_name, Str(*o, "PermissionSetName", where));
+    if (!Has(*o, "PermissionSetName"))
+      return Bad(Member(where, "PermissionSetName"), "is required");
+    TS_RETURN_IF_ERROR(check.Shape(*check.sso, "PermissionSetName", o->at("PermissionSetName"),
+                                   Member(where, "PermissionSetName")));
+    if (!Has(*o, "PrincipalType")) return Bad(Member(where, "PrincipalType"), "is required");
+    TS_ASSIGN_OR_RETURN(e.principal, ParsePrincipalReference(*o, where, check));
+    e.principal_type = std::string(o->at("PrincipalType").as_string());
+    e.where = where;
+    plan.account_assignments.push_back(std::move(e));
+  }
+  return OkStatus();
+}
+
 StatusOr<Plan> Parse(const std::string& text, const BootstrapContext& ctx) {
   json::value doc;
   try {
@@ -564,9 +696,10 @@ StatusOr<Plan> Parse(const std::string& text, const BootstrapContext& ctx) {
     return Bad("document", std::string("not valid JSON: ") + e.what());
   }
   TS_ASSIGN_OR_RETURN(const json::object* root, Obj(doc, "document"));
-  TS_RETURN_IF_ERROR(OnlyMembers(
-      *root, "",
-      {"Instance", "Users", "Groups", "TrustedTokenIssuers", "Applications", "IamPrincipals"}));
+  TS_RETURN_IF_ERROR(
+      OnlyMembers(*root, "",
+                  {"Instance", "Users", "Groups", "TrustedTokenIssuers", "Applications",
+                   "IamPrincipals", "Accounts", "PermissionSets", "AccountAssignments"}));
   Checker check;
   TS_ASSIGN_OR_RETURN(check.sso, admin::SsoAdminModel());
   TS_ASSIGN_OR_RETURN(check.ids, admin::IdentityStoreModel());
@@ -593,7 +726,101 @@ StatusOr<Plan> Parse(const std::string& text, const BootstrapContext& ctx) {
   TS_RETURN_IF_ERROR(ParseApplications(*apps, check, ctx, plan));
   TS_ASSIGN_OR_RETURN(const json::array* principals, Arr(*root, "IamPrincipals", ""));
   TS_RETURN_IF_ERROR(ParsePrincipals(*principals, ctx, plan));
+  TS_ASSIGN_OR_RETURN(const json::array* accounts, Arr(*root, "Accounts", ""));
+  TS_RETURN_IF_ERROR(ParseAccounts(*accounts, plan));
+  TS_ASSIGN_OR_RETURN(const json::array* sets, Arr(*root, "PermissionSets", ""));
+  TS_RETURN_IF_ERROR(ParsePermissionSets(*sets, check, ctx, plan));
+  TS_ASSIGN_OR_RETURN(const json::array* assigned, Arr(*root, "AccountAssignments", ""));
+  TS_RETURN_IF_ERROR(ParseAccountAssignments(*assigned, check, plan));
   return plan;
+}
+
+StatusOr<std::vector<storage::PermissionSet>> AllPermissionSets(storage::AccountStore& store) {
+  std::vector<storage::PermissionSet> all;
+  storage::PageRequest page{"", 1000};
+  while (true) {
+    TS_ASSIGN_OR_RETURN(auto got, store.ListPermissionSets(page));
+    all.insert(all.end(), got.items.begin(), got.items.end());
+    if (got.next.empty()) return all;
+    page.after = got.next;
+  }
+}
+
+storage::OperationStatus BootstrapStatus(std::string kind, const json::object& body, int64_t now) {
+  storage::OperationStatus s;
+  s.request_id = crypto::RandomUuid();
+  s.kind = std::move(kind);
+  s.body_json = json::serialize(body);
+  s.created_at = now;
+  return s;
+}
+
+// Accounts, permission sets (matched by Name) and account assignments (added, never removed). A
+// permission set whose policies the document changes is provisioned again wherever it is.
+template <typename PrincipalIdOf>
+Status ApplyAccounts(const BootstrapContext& ctx, Plan& plan, const storage::Instance& instance,
+                     const std::vector<storage::PermissionSet>& stored_sets,
+                     PrincipalIdOf& principal_id_of) {
+  storage::Store& store = *ctx.store;
+  for (const storage::Account& a : plan.accounts) {
+    storage::Account account = a;
+    account.created_at = ctx.now;
+    TS_RETURN_IF_ERROR(store.PutAccount(account));
+  }
+  std::map<std::string, storage::PermissionSet> by_name;
+  for (const auto& ps : stored_sets) by_name[ps.name] = ps;
+  for (storage::PermissionSet& ps : plan.permission_sets) {
+    ps.instance_arn = instance.instance_arn;
+    auto found = by_name.find(ps.name);
+    if (found == by_name.end()) {
+      ps.arn = "arn:aws:sso:::permissionSet/" + instance.instance_id + "/ps-" +
+               crypto::HexEncode(crypto::RandomBytes(8));
+      TS_RETURN_IF_ERROR(store.CreatePermissionSet(ps));
+      by_name[ps.name] = ps;
+      continue;
+    }
+    const storage::PermissionSet& old = found->second;
+    ps.arn = old.arn;
+    ps.created_at = old.created_at;
+    const bool changed = old.inline_policy_json != ps.inline_policy_json ||
+                         old.managed_policy_arns != ps.managed_policy_arns ||
+                         old.permissions_boundary_json != ps.permissions_boundary_json;
+    ps.updated_at = changed ? std::max(ctx.now, old.updated_at + 1) : old.updated_at;
+    TS_RETURN_IF_ERROR(store.UpdatePermissionSet(ps));
+    by_name[ps.name] = ps;
+    if (!changed) continue;
+    TS_ASSIGN_OR_RETURN(auto roles, store.ListProvisionedRoles("", ps.arn));
+    for (const auto& role : roles) {
+      TS_RETURN_IF_ERROR(store.ProvisionRole(
+          admin::ProvisioningFor(ps, role.account_id, role, ctx.now),
+          BootstrapStatus("PERMISSION_SET_PROVISIONING",
+                          {{"PermissionSetArn", ps.arn}, {"AccountId", role.account_id}},
+                          ctx.now)));
+    }
+  }
+  for (const auto& e : plan.account_assignments) {
+    const storage::PermissionSet& ps = by_name.at(e.permission_set_name);
+    TS_ASSIGN_OR_RETURN(std::string principal_id, principal_id_of(e.principal));
+    storage::AccountAssignment a{e.account_id, ps.arn, e.principal_type, principal_id, ctx.now};
+    std::optional<storage::RoleProvisioning> provisioning;
+    auto role = store.GetProvisionedRole(e.account_id, ps.arn);
+    if (!role.ok()) {
+      if (role.status().code() != StatusCode::kNotFound) return role.status();
+      provisioning = admin::ProvisioningFor(ps, e.account_id, std::nullopt, ctx.now);
+    }
+    Status s =
+        store.CreateAccountAssignment(a, provisioning,
+                                      BootstrapStatus("ACCOUNT_ASSIGNMENT_CREATION",
+                                                      {{"TargetId", a.account_id},
+                                                       {"TargetType", "AWS_ACCOUNT"},
+                                                       {"PermissionSetArn", a.permission_set_arn},
+                                                       {"PrincipalType", a.principal_type},
+                                                       {"PrincipalId", a.principal_id}},
+                                                      ctx.now));
+    if (s.code() == StatusCode::kAlreadyExists) continue;  // assigned by an earlier run
+    TS_RETURN_IF_ERROR(s);
+  }
+  return OkStatus();
 }
 
 }  // namespace
@@ -656,9 +883,30 @@ Status ApplyBootstrap(const BootstrapContext& ctx, const std::string& text) {
           {members[j], "name", Element(Member(Element("Groups", i), "Members"), j)});
     }
   }
+  for (const auto& e : plan.account_assignments) references.push_back(e.principal);
   for (const Reference& r : references) {
     if (!exists(r)) {
       return Bad(r.where, known_where(r) + " (neither in this document nor in the database)");
+    }
+  }
+  // Account assignments name declared accounts and permission sets, in the document or the
+  // database.
+  TS_ASSIGN_OR_RETURN(std::vector<storage::PermissionSet> stored_sets, AllPermissionSets(store));
+  for (const auto& e : plan.account_assignments) {
+    bool account = store.GetAccount(e.account_id).ok();
+    for (const auto& a : plan.accounts) account |= a.account_id == e.account_id;
+    if (!account) {
+      return Bad(
+          Member(e.where, "AccountId"),
+          "account " + e.account_id + " is not declared (neither in Accounts nor in the database)");
+    }
+    bool known_set = false;
+    for (const auto& ps : plan.permission_sets) known_set |= ps.name == e.permission_set_name;
+    for (const auto& ps : stored_sets) known_set |= ps.name == e.permission_set_name;
+    if (!known_set) {
+      return Bad(Member(e.where, "PermissionSetName"),
+                 "no permission set named " + e.permission_set_name +
+                     " (neither in this document nor in the database)");
     }
   }
   // Trusted token issuers keep Name and IssuerUrl unique against the database too.
@@ -769,23 +1017,27 @@ Status ApplyBootstrap(const BootstrapContext& ctx, const std::string& text) {
                                        group.group_id, user.user_id, ctx.now}));
     }
   }
+  // The id of the principal a reference names (it exists: checked above).
+  auto principal_id_of = [&](const Reference& r) -> StatusOr<std::string> {
+    if (r.kind == "name") {
+      TS_ASSIGN_OR_RETURN(storage::User user, store.GetUserByName(r.ref));
+      return user.user_id;
+    }
+    if (r.kind == "group-name") {
+      TS_ASSIGN_OR_RETURN(std::vector<storage::Group> found,
+                          store.FindGroupsByAttribute("displayname", r.ref));
+      if (found.empty()) return NotFoundError("group " + r.ref + " vanished");
+      return found.front().group_id;
+    }
+    return r.ref;
+  };
   for (size_t i = 0; i < plan.apps.size(); ++i) {
     storage::Application& app = plan.apps[i];
     app.instance_arn = instance.instance_arn;
     TS_RETURN_IF_ERROR(store.PutApplication(app));
     for (const Reference& r : plan.assignments[i]) {
-      std::string principal_id = r.ref;
       const bool group = r.kind == "group-name" || r.kind == "group-id";
-      if (r.kind == "name") {
-        TS_ASSIGN_OR_RETURN(storage::User user, store.GetUserByName(r.ref));
-        principal_id = user.user_id;
-      }
-      if (r.kind == "group-name") {
-        TS_ASSIGN_OR_RETURN(std::vector<storage::Group> found,
-                            store.FindGroupsByAttribute("displayname", r.ref));
-        if (found.empty()) return NotFoundError("group " + r.ref + " vanished");
-        principal_id = found.front().group_id;
-      }
+      TS_ASSIGN_OR_RETURN(std::string principal_id, principal_id_of(r));
       TS_RETURN_IF_ERROR(
           store.PutAssignment(app.application_arn, principal_id, group ? "GROUP" : "USER"));
     }
@@ -799,6 +1051,7 @@ Status ApplyBootstrap(const BootstrapContext& ctx, const std::string& text) {
               .status());
     }
   }
+  TS_RETURN_IF_ERROR(ApplyAccounts(ctx, plan, instance, stored_sets, principal_id_of));
   return OkStatus();
 }
 
@@ -855,6 +1108,18 @@ std::string DemoBootstrap(const std::string& demo_password) {
   w.Raw(R"([{"PrincipalType":"USER","UserName":"demo"}])");
   w.EndObject();
   w.EndArray();
+  // One account with one role for the access portal: the demo user may read Tessera's
+  // configuration with the role's credentials (ReadOnlyAccess, as Tessera ships it).
+  w.Key("Accounts");
+  w.Raw(std::string(R"([{"AccountId":")") + kDemoAccountId +
+        R"(","Name":"Demo account","Email":"aws-demo@example.com"}])");
+  w.Key("PermissionSets");
+  w.Raw(std::string(R"([{"Name":")") + kDemoPermissionSetName +
+        R"(","Description":"Read-only access to Tessera's configuration","SessionDuration":"PT1H",)"
+        R"("ManagedPolicies":["arn:aws:iam::aws:policy/ReadOnlyAccess"]}])");
+  w.Key("AccountAssignments");
+  w.Raw(std::string(R"([{"AccountId":")") + kDemoAccountId + R"(","PermissionSetName":")" +
+        kDemoPermissionSetName + R"(","PrincipalType":"USER","UserName":"demo"}])");
   w.EndObject();
   return w.Take();
 }

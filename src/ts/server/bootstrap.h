@@ -37,8 +37,17 @@
 //        "AccessScopes": [{"Scope": "s3:access_grants:read_write"}],
 //        "Assignments": [{"PrincipalType": "USER", "UserName": "alice"}]}],
 //     "IamPrincipals": [{"Arn": "arn:aws:iam::111122223333:role/webapp",
-//        "AccessKeys": [{"AccessKeyId": "AKIA...", "SecretAccessKey": "..."}]}]
+//        "AccessKeys": [{"AccessKeyId": "AKIA...", "SecretAccessKey": "..."}]}],
+//     "Accounts": [{"AccountId": "123456789012", "Name": "dev", "Email": "aws-dev@example.com"}],
+//     "PermissionSets": [{"Name": "ReadOnly", "SessionDuration": "PT4H",
+//        "InlinePolicy": {"Version": "2012-10-17", "Statement": [...]},
+//        "ManagedPolicies": ["arn:aws:iam::aws:policy/ReadOnlyAccess"],
+//        "PermissionsBoundary": {"ManagedPolicyArn": "..."}}],
+//     "AccountAssignments": [{"AccountId": "123456789012", "PermissionSetName": "ReadOnly",
+//        "PrincipalType": "GROUP", "DisplayName": "developers"}]
 //   }
+// Accounts are matched by AccountId, permission sets by Name (a changed policy provisions the
+// permission set again where it is), account assignments are added and never removed.
 #pragma once
 
 #include <string>
@@ -71,5 +80,8 @@ inline constexpr char kDemoInstanceArn[] = "arn:aws:sso:::instance/ssoins-111111
 inline constexpr char kDemoApplicationArn[] =
     "arn:aws:sso::123456789012:application/ssoins-111111111111/apl-222222222222";
 inline constexpr char kDemoRedirectUri[] = "https://mywebapp.example/redirect";
+// The demo's account and the permission set assigned to the demo user there.
+inline constexpr char kDemoAccountId[] = "123456789012";
+inline constexpr char kDemoPermissionSetName[] = "ReadOnly";
 
 }  // namespace ts::server

@@ -26,6 +26,7 @@ using ::testing::_;
 using ::testing::ElementsAre;
 using ::testing::HasSubstr;
 using ::testing::IsEmpty;
+using ::testing::Not;
 using ::testing::SizeIs;
 using ::ts::testing::IsOk;
 using ::ts::testing::IsOkAndHolds;
@@ -272,7 +273,8 @@ INSTANTIATE_TEST_SUITE_P(
                       "length less than or equal to 1"},
         MalformedCase{"UnknownTopLevelMember", [](json::object& d) { d["Userz"] = json::array(); },
                       "Userz: unknown member (expected one of Instance, Users, Groups, "
-                      "TrustedTokenIssuers, Applications, IamPrincipals)"},
+                      "TrustedTokenIssuers, Applications, IamPrincipals, Accounts, "
+                      "PermissionSets, AccountAssignments)"},
         MalformedCase{"UnknownInstanceMember",
                       [](json::object& d) { d["Instance"].as_object()["Region"] = "eu-west-1"; },
                       "Instance.Region: unknown member (expected one of InstanceArn, "
@@ -898,6 +900,115 @@ TEST_F(BootstrapTest, MalformedTrustedTokenIssuersAreRefused) {
         << c.message;
     ExpectNothingWritten();
   }
+}
+
+// Accounts, permission sets and account assignments (issue 19).
+json::object WithAccountSide(json::object doc) {
+  doc["Groups"] = json::parse(R"([{"DisplayName": "devs", "Members": ["alice"]}])");
+  doc["Accounts"] = json::parse(
+      R"([{"AccountId": "444455556666", "Name": "dev", "Email": "aws-dev@example.com"}])");
+  doc["PermissionSets"] = json::parse(R"([{"Name": "Developers", "SessionDuration": "PT4H",
+      "InlinePolicy": {"Version": "2012-10-17",
+                       "Statement": [{"Effect": "Allow", "Action": "sso:List*", "Resource": "*"}]},
+      "ManagedPolicies": ["arn:aws:iam::aws:policy/ReadOnlyAccess"],
+      "PermissionsBoundary": {"ManagedPolicyArn": "arn:aws:iam::aws:policy/PowerUserAccess"}}])");
+  doc["AccountAssignments"] = json::parse(R"([{"AccountId": "444455556666",
+      "PermissionSetName": "Developers", "PrincipalType": "GROUP", "DisplayName": "devs"}])");
+  return doc;
+}
+
+TEST_F(BootstrapTest, AccountsPermissionSetsAndAssignments) {
+  json::object doc = WithAccountSide(BaseDocument());
+  ASSERT_THAT(Apply(doc), IsOk());
+  auto account = store_->GetAccount("444455556666");
+  ASSERT_THAT(account, IsOk());
+  EXPECT_EQ(account->name, "dev");
+  auto sets = store_->ListPermissionSets({"", 10});
+  ASSERT_THAT(sets, IsOk());
+  ASSERT_THAT(sets->items, SizeIs(1));
+  const storage::PermissionSet ps = sets->items[0];
+  EXPECT_EQ(ps.name, "Developers");
+  EXPECT_EQ(ps.session_duration, "PT4H");
+  EXPECT_THAT(ps.arn, HasSubstr("permissionSet/ssoins-1111111111111111/ps-"));
+  auto role = store_->GetProvisionedRole("444455556666", ps.arn);
+  ASSERT_THAT(role, IsOk());
+  EXPECT_THAT(role->role_name, HasSubstr("AWSReservedSSO_Developers_"));
+  auto principal = store_->GetPrincipal("arn:aws:iam::444455556666:role/" + role->role_name);
+  ASSERT_THAT(principal, IsOk());
+  EXPECT_THAT(principal->identity_policy_json, HasSubstr("sso:List*"));
+  EXPECT_THAT(principal->identity_policy_json, HasSubstr("*:Describe*"));
+  EXPECT_THAT(principal->permissions_boundary_json, HasSubstr("organizations:*"));
+
+  // Again: nothing new; the role keeps its name. A changed policy is provisioned again.
+  ASSERT_THAT(Apply(doc), IsOk());
+  EXPECT_THAT(store_->ListPermissionSets({"", 10})->items, SizeIs(1));
+  EXPECT_EQ(store_->GetPermissionSet(ps.arn)->updated_at, ps.updated_at);
+  doc["PermissionSets"].as_array()[0].as_object().erase("ManagedPolicies");
+  ASSERT_THAT(Apply(doc), IsOk());
+  EXPECT_EQ(store_->GetProvisionedRole("444455556666", ps.arn)->role_name, role->role_name);
+  principal = store_->GetPrincipal("arn:aws:iam::444455556666:role/" + role->role_name);
+  EXPECT_THAT(principal->identity_policy_json, Not(HasSubstr("*:Describe*")));
+  EXPECT_EQ(store_->GetProvisionedRole("444455556666", ps.arn)->permission_set_version,
+            store_->GetPermissionSet(ps.arn)->updated_at);
+}
+
+TEST_F(BootstrapTest, AccountSideMistakesWriteNothing) {
+  const std::vector<std::pair<std::function<void(json::object&)>, std::string>> cases = {
+      {[](json::object& d) { d["Accounts"].as_array()[0].as_object()["AccountId"] = "12"; },
+       "Accounts[0].AccountId: must be an AWS account ID of 12 digits"},
+      {[](json::object& d) { d["Accounts"].as_array()[0].as_object()["Email"] = "x"; },
+       "Accounts[0].Email"},
+      {[](json::object& d) { d["Accounts"].as_array()[0].as_object()["Typo"] = 1; },
+       "Accounts[0].Typo: unknown member"},
+      {[](json::object& d) {
+         d["PermissionSets"].as_array()[0].as_object()["SessionDuration"] = "PT13H";
+       },
+       "PermissionSets[0].SessionDuration"},
+      {[](json::object& d) {
+         d["PermissionSets"].as_array()[0].as_object()["InlinePolicy"] =
+             json::parse(R"({"Statement": [{"Effect": "Maybe", "Action": "*"}]})");
+       },
+       "PermissionSets[0].InlinePolicy"},
+      {[](json::object& d) {
+         d["PermissionSets"].as_array()[0].as_object()["ManagedPolicies"] =
+             json::array{"arn:aws:iam::123456789012:policy/Mine"};
+       },
+       "PermissionSets[0].ManagedPolicies[0]"},
+      {[](json::object& d) {
+         d["AccountAssignments"].as_array()[0].as_object()["AccountId"] = "999999999999";
+       },
+       "AccountAssignments[0].AccountId: account 999999999999 is not declared"},
+      {[](json::object& d) {
+         d["AccountAssignments"].as_array()[0].as_object()["PermissionSetName"] = "Nope";
+       },
+       "AccountAssignments[0].PermissionSetName: no permission set named Nope"},
+      {[](json::object& d) {
+         d["AccountAssignments"].as_array()[0].as_object()["DisplayName"] = "nobody";
+       },
+       "AccountAssignments[0].DisplayName: no group named nobody"},
+  };
+  for (const auto& [mutate, message] : cases) {
+    SCOPED_TRACE(message);
+    json::object doc = WithAccountSide(BaseDocument());
+    mutate(doc);
+    EXPECT_THAT(Apply(doc), StatusIs(StatusCode::kInvalidArgument, HasSubstr(message)));
+    ExpectNothingWritten();
+    EXPECT_THAT(*store_->ListAccounts(), IsEmpty());
+  }
+}
+
+TEST_F(BootstrapTest, DemoOffersOneAccountWithOneRole) {
+  ASSERT_THAT(ApplyBootstrap(ctx_, DemoBootstrap("demo-password")), IsOk());
+  ASSERT_THAT(store_->GetAccount(kDemoAccountId), IsOk());
+  auto demo = store_->GetUserByName("demo");
+  ASSERT_THAT(demo, IsOk());
+  auto roles = store_->ListUserRoles(demo->user_id, "");
+  ASSERT_THAT(roles, IsOk());
+  ASSERT_THAT(*roles, SizeIs(1));
+  EXPECT_EQ((*roles)[0].account.account_id, kDemoAccountId);
+  EXPECT_EQ((*roles)[0].permission_set.name, kDemoPermissionSetName);
+  ASSERT_THAT(ApplyBootstrap(ctx_, DemoBootstrap("")), IsOk());
+  EXPECT_THAT(*store_->ListUserRoles(demo->user_id, ""), SizeIs(1));
 }
 
 }  // namespace

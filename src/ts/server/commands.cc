@@ -43,6 +43,13 @@ commands:
                         publishes a new key now; nodes sign with it after N seconds
                         (default 360: one JWKS max-age and two key reloads)
   print-jwks            --db PATH
+  account add           --db PATH --account-id ID --name NAME --email EMAIL
+                        declares an AWS account (12 digits) that permission sets can be
+                        assigned on; again with the same ID renames it
+  account list          --db PATH
+  account remove        --db PATH --account-id ID   (refused while it has account assignments)
+  account roles         --db PATH --account-id ID   the roles permission sets are provisioned
+                        as there: role ARN and permission set ARN
   version
 )";
 
@@ -190,7 +197,9 @@ std::string DemoBanner(const std::string& url, const Tessera::DemoSecrets& s,
       << "3. refresh_token (rotates: use the refreshToken of the previous answer):\n"
       << "  aws sso-oidc create-token-with-iam --endpoint-url " << url << " \\\n"
       << "    --client-id " << kDemoApplicationArn << " \\\n"
-      << "    --grant-type refresh_token --refresh-token REFRESH_TOKEN\n";
+      << "    --grant-type refresh_token --refresh-token REFRESH_TOKEN\n\n"
+      << "4. The access portal: open " << url << "/start, sign in as demo, and press\n"
+      << "   \"Command line or programmatic access\" for a role's temporary credentials.\n";
   return out.str();
 }
 
@@ -283,6 +292,70 @@ int SetPassword(const Flags& flags, std::istream& in, std::ostream& out, std::os
   return 0;
 }
 
+// `tessera account add|list|remove`: the accounts the access portal offers (Tessera has no
+// Organizations API).
+int AccountCommand(const std::vector<std::string>& args, std::ostream& out, std::ostream& err) {
+  const std::string sub = args.size() > 1 ? args[1] : "";
+  std::vector<std::string> allowed = {"--db"};
+  if (sub == "add") allowed.insert(allowed.end(), {"--account-id", "--name", "--email"});
+  if (sub == "remove" || sub == "roles") allowed.push_back("--account-id");
+  if (sub != "add" && sub != "list" && sub != "remove" && sub != "roles") {
+    return Fail(err, InvalidArgumentError("account: expected add, list, remove or roles"));
+  }
+  auto flags = ParseFlags(args, 2, allowed);
+  if (!flags.ok()) return Fail(err, flags.status());
+  storage::Account account{flags->Get("--account-id"), flags->Get("--name"), flags->Get("--email"),
+                           Now()};
+  if (sub != "list") {
+    if (Status s = ValidateAccountId(account.account_id); !s.ok()) {
+      return Fail(err, InvalidArgumentError("--account-id " + std::string(s.message())));
+    }
+  }
+  if (sub == "add") {
+    if (Status s = ValidateAccountName(account.name); !s.ok()) {
+      return Fail(err, InvalidArgumentError("--name " + std::string(s.message())));
+    }
+    if (Status s = ValidateAccountEmail(account.email); !s.ok()) {
+      return Fail(err, InvalidArgumentError("--email " + std::string(s.message())));
+    }
+  }
+  auto o = OpenOffline(*flags);
+  if (!o.ok()) return Fail(err, o.status());
+  if (sub == "add") {
+    Status s = o->store->PutAccount(account);
+    if (!s.ok()) return Fail(err, s);
+    out << "account " << account.account_id << " (" << account.name << ") declared\n";
+    return 0;
+  }
+  if (sub == "list") {
+    auto accounts = o->store->ListAccounts();
+    if (!accounts.ok()) return Fail(err, accounts.status());
+    for (const auto& a : *accounts)
+      out << a.account_id << "\t" << a.name << "\t" << a.email << "\n";
+    return 0;
+  }
+  if (sub == "roles") {
+    auto account_status = o->store->GetAccount(account.account_id);
+    if (!account_status.ok()) return Fail(err, account_status.status());
+    auto roles = o->store->ListProvisionedRoles(account.account_id, "");
+    if (!roles.ok()) return Fail(err, roles.status());
+    for (const auto& r : *roles) {
+      out << "arn:aws:iam::" << r.account_id << ":role/" << r.role_name << "\t"
+          << r.permission_set_arn << "\n";
+    }
+    return 0;
+  }
+  Status s = o->store->DeleteAccount(account.account_id);
+  if (s.code() == StatusCode::kFailedPrecondition) {
+    return Fail(err, FailedPreconditionError("account " + account.account_id +
+                                             " has account assignments; delete them first "
+                                             "(aws sso-admin delete-account-assignment)"));
+  }
+  if (!s.ok()) return Fail(err, s);
+  out << "account " << account.account_id << " removed\n";
+  return 0;
+}
+
 }  // namespace
 
 int RunCommand(const std::vector<std::string>& args, std::istream& in, std::ostream& out,
@@ -316,9 +389,10 @@ int RunCommand(const std::vector<std::string>& args, std::istream& in, std::ostr
     if (Status s = ValidatePrincipalArn(p.arn); !s.ok()) {
       return Fail(err, InvalidArgumentError("--arn " + std::string(s.message())));
     }
-    // Registering again keeps the principal's identity policy.
+    // Registering again keeps the principal's identity policy and permissions boundary.
     if (auto existing = o->store->GetPrincipal(p.arn); existing.ok()) {
       p.identity_policy_json = existing->identity_policy_json;
+      p.permissions_boundary_json = existing->permissions_boundary_json;
       p.created_at = existing->created_at;
     }
     Status s = o->store->PutPrincipal(p);
@@ -397,6 +471,7 @@ int RunCommand(const std::vector<std::string>& args, std::istream& in, std::ostr
     out << "deleted " << flags->Get("--access-key-id") << "\n";
     return 0;
   }
+  if (cmd == "account") return AccountCommand(args, out, err);
   if (cmd == "rotate-signing-key" || cmd == "print-jwks") {
     auto flags = with({"--keep-retired-seconds", "--activate-after-seconds"});
     if (!flags.ok()) return Fail(err, flags.status());

@@ -81,6 +81,11 @@ TEST(DemoBannerTest, TheSignInUrlComesWithPkceAndWithoutAsInAwssExample) {
   EXPECT_THAT(strict, Not(HasSubstr("without PKCE")));
 }
 
+TEST(DemoBannerTest, PointsAtTheStartPage) {
+  const std::string banner = DemoBanner(kUrl, Secrets(Origin::kEarlierStart), kProgram, kDb);
+  EXPECT_THAT(banner, HasSubstr("open " + std::string(kUrl) + "/start, sign in as demo"));
+}
+
 TEST(DemoBannerTest, APostgresPasswordIsNotPrinted) {
   const std::string banner = DemoBanner(kUrl, Secrets(Origin::kEarlierStart), kProgram,
                                         "postgresql://tessera:hunter2@db/tessera");

@@ -21,7 +21,8 @@ constexpr int64_t kMaxCountFlag = 1'000'000'000;
 bool IsCountFlag(const std::string& flag) {
   return flag == "--threads" || flag == "--io-threads" ||
          flag == "--client-registrations-per-minute" ||
-         flag == "--device-authorizations-per-minute" || flag == "--max-live-clients";
+         flag == "--device-authorizations-per-minute" || flag == "--max-live-clients" ||
+         flag == "--portal-requests-per-minute";
 }
 
 }  // namespace
@@ -101,6 +102,10 @@ registered clients (RegisterClient, device authorization, CreateToken):
                              address (default 60; 0: no limit)
   --max-live-clients N       most registrations alive at once (default 100000)
 
+access portal (GetRoleCredentials, ListAccounts, ListAccountRoles, Logout):
+  --portal-requests-per-minute N  requests a minute with one sign-in's access tokens
+                             (default 600; 0: no limit): TooManyRequestsException
+
 environment:
   TESSERA_MASTER_KEY             base64 or hex of 32 bytes; encrypts keys and secrets at rest
   TESSERA_MASTER_KEY_FILE        key file used when TESSERA_MASTER_KEY is unset
@@ -147,7 +152,8 @@ StatusOr<ServerConfig> ParseServeFlags(const std::vector<std::string>& args) {
                a == "--config-cache-ttl-ms" || a == "--signing-key-rotation" ||
                a == "--jwks-max-age" || a == "--key-reload-interval" ||
                a == "--client-registrations-per-minute" ||
-               a == "--device-authorizations-per-minute" || a == "--max-live-clients") {
+               a == "--device-authorizations-per-minute" || a == "--max-live-clients" ||
+               a == "--portal-requests-per-minute") {
       auto v = value();
       if (!v.ok()) return v.status();
       if (a == "--listen") {
@@ -200,6 +206,7 @@ StatusOr<ServerConfig> ParseServeFlags(const std::vector<std::string>& args) {
         if (a == "--client-registrations-per-minute") c.client_registrations_per_minute = *n;
         if (a == "--device-authorizations-per-minute") c.device_authorizations_per_minute = *n;
         if (a == "--max-live-clients") c.max_live_clients = *n;
+        if (a == "--portal-requests-per-minute") c.portal_requests_per_minute = *n;
         if (a == "--key-reload-interval") {
           if (*n == 0) return InvalidArgumentError("--key-reload-interval must be at least 1");
           c.key_reload_seconds = *n;

@@ -71,6 +71,9 @@ struct ServerConfig {
   int64_t client_registrations_per_minute = 60;
   int64_t device_authorizations_per_minute = 60;
   int64_t max_live_clients = 100000;
+  // The access portal (docs/design/access-portal.md): requests a minute per access token's
+  // sign-in (token family), a token bucket per node (0: no limit).
+  int64_t portal_requests_per_minute = 600;
 
   // From the environment, never from flags (flags show up in `ps`).
   std::string master_key_env;      // TESSERA_MASTER_KEY

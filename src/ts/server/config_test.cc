@@ -180,6 +180,20 @@ TEST_F(ParseServeFlagsTest, RegisteredClientLimits) {
                        "--max-live-clients takes a whole number from 0 to 1000000000, got 'lots'"));
 }
 
+// The access portal's per-sign-in rate (docs/design/access-portal.md).
+TEST_F(ParseServeFlagsTest, PortalRequestsPerMinute) {
+  auto defaults = ParseServeFlags({});
+  ASSERT_THAT(defaults, IsOk());
+  EXPECT_EQ(defaults->portal_requests_per_minute, 600);
+  auto c = ParseServeFlags({"--portal-requests-per-minute", "0"});
+  ASSERT_THAT(c, IsOk());
+  EXPECT_EQ(c->portal_requests_per_minute, 0);
+  EXPECT_THAT(
+      ParseServeFlags({"--portal-requests-per-minute", "-5"}),
+      StatusIs(StatusCode::kInvalidArgument,
+               "--portal-requests-per-minute takes a whole number from 0 to 1000000000, got '-5'"));
+}
+
 TEST(ParseSecondsTest, BoundedRangeNamesTheFlagAndTheRange) {
   EXPECT_THAT(ParseSeconds("--duration-seconds", "900", 1, 129600), IsOkAndHolds(900));
   EXPECT_THAT(ParseSeconds("--duration-seconds", "129600", 1, 129600), IsOkAndHolds(129600));

@@ -114,4 +114,38 @@ StatusOr<NewAccessKey> CreateAccessKey(storage::CredentialStore& store, const st
   return out;
 }
 
+Status ValidateAccountId(std::string_view account_id) {
+  const bool digits = std::all_of(account_id.begin(), account_id.end(),
+                                  [](char c) { return c >= '0' && c <= '9'; });
+  if (account_id.size() != 12 || !digits) {
+    return InvalidArgumentError("must be an AWS account ID of 12 digits, e.g. 123456789012");
+  }
+  return OkStatus();
+}
+
+Status ValidateAccountName(std::string_view name) {
+  const bool printable =
+      std::all_of(name.begin(), name.end(), [](char c) { return c >= 0x20 && c <= 0x7e; });
+  if (name.empty() || name.size() > 50 || !printable) {
+    return InvalidArgumentError("must be 1 to 50 printable ASCII characters");
+  }
+  return OkStatus();
+}
+
+Status ValidateAccountEmail(std::string_view email) {
+  const size_t at = email.find('@');
+  const bool spaced = std::any_of(email.begin(), email.end(), [](char c) {
+    return std::isspace(static_cast<unsigned char>(c)) || static_cast<unsigned char>(c) >= 0x7f;
+  });
+  const size_t dot = at == std::string_view::npos ? at : email.find('.', at + 2);
+  if (email.size() < 6 || email.size() > 64 || spaced || at == 0 || at == std::string_view::npos ||
+      email.find('@', at + 1) != std::string_view::npos || dot == std::string_view::npos ||
+      dot + 1 == email.size()) {
+    return InvalidArgumentError(
+        "must be an e-mail address of 6 to 64 characters, e.g. "
+        "aws-dev@example.com");
+  }
+  return OkStatus();
+}
+
 }  // namespace ts::server

@@ -59,5 +59,11 @@ Status ValidatePrincipalArn(std::string_view arn);
 Status ValidateAccessKeyId(std::string_view access_key_id);
 // A secret access key of 16 to 128 characters: it is the credential's only secret part.
 Status ValidateSecretAccessKey(std::string_view secret_access_key);
+// The declared AWS accounts (`tessera account add`, Accounts[] of a bootstrap file), with the
+// rules AWS Organizations has for them: an ID of 12 digits; a name of 1 to 50 printable ASCII
+// characters; an e-mail address of 6 to 64 characters, local@domain.tld without spaces.
+Status ValidateAccountId(std::string_view account_id);
+Status ValidateAccountName(std::string_view name);
+Status ValidateAccountEmail(std::string_view email);
 
 }  // namespace ts::server

@@ -30,13 +30,23 @@ constexpr Route kRoutes[] = {
     // Browser sign-in.
     {kGet, PathKind::kExact, "/authorize", Endpoint::kAuthorizeGet, Auth::kBrowser},
     {kPost, PathKind::kExact, "/authorize", Endpoint::kAuthorizePost, Auth::kBrowser},
-    {kPost, PathKind::kExact, "/logout", Endpoint::kLogout, Auth::kBrowser},
+    // The browser's sign-out form, or the access portal's Logout (the bearer header says which).
+    {kPost, PathKind::kExact, "/logout", Endpoint::kLogout, Auth::kBrowserOrSsoBearer},
     // RFC 8628 §3.3: where StartDeviceAuthorization's verificationUri points.
     {kGet, PathKind::kExact, "/device", Endpoint::kDeviceGet, Auth::kBrowser},
     {kPost, PathKind::kExact, "/device", Endpoint::kDevicePost, Auth::kBrowser},
+    // The access portal's start page (web/start_page.h). The start URL clients are configured
+    // with, https://<identity store id>.awsapps.com/start, is only compared, never fetched.
+    {kGet, PathKind::kExact, "/start", Endpoint::kStartGet, Auth::kBrowser},
+    {kPost, PathKind::kExact, "/start", Endpoint::kStartPost, Auth::kBrowser},
     // OpenID Connect UserInfo, for browser apps too.
     {kGet | kPost | kOptions, PathKind::kExact, "/userinfo", Endpoint::kUserInfo, Auth::kBearer,
      true},
+    // The access portal API (rest-json, unsigned; portal/portal_api.h).
+    {kGet, PathKind::kExact, "/federation/credentials", Endpoint::kPortalCredentials,
+     Auth::kSsoBearer},
+    {kGet, PathKind::kExact, "/assignment/accounts", Endpoint::kPortalAccounts, Auth::kSsoBearer},
+    {kGet, PathKind::kExact, "/assignment/roles", Endpoint::kPortalRoles, Auth::kSsoBearer},
     // Public documents.
     {kPublicRead, PathKind::kUnderInstance, "/.well-known/openid-configuration",
      Endpoint::kDiscovery, Auth::kNone, true},

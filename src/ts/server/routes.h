@@ -28,8 +28,13 @@ enum class Endpoint : uint8_t {
   kLogout,               //
   kDeviceGet,            // the device verification page (web/device_page.h)
   kDevicePost,           //
+  kStartGet,             // the access portal's start page (web/start_page.h)
+  kStartPost,            //
   kDiscovery,            // the instance's OpenID discovery document and RFC 8414 metadata
   kUserInfo,             // OpenID Connect UserInfo (oauth/userinfo.h)
+  kPortalCredentials,    // the access portal (portal/portal_api.h): GetRoleCredentials
+  kPortalAccounts,       // ListAccounts
+  kPortalRoles,          // ListAccountRoles (its Logout shares kLogout's POST /logout)
   kJwks,                 // the published signing keys
   kHealthz,
 };
@@ -47,7 +52,11 @@ enum class Auth : uint8_t {
   kSigV4Admin,    // SigV4, signing name sso or identitystore, chosen by X-Amz-Target
   kBrowser,       // the browser session cookie, or none (the sign-in form)
   kBearer,        // an access token this server issued (RFC 6750)
-  kNone,          // public documents
+  kSsoBearer,     // the access portal: CreateToken's access token in x-amz-sso_bearer_token
+  // POST /logout: the portal's Logout when the request carries x-amz-sso_bearer_token, else the
+  // browser's sign-out form (session cookie).
+  kBrowserOrSsoBearer,
+  kNone,  // public documents
 };
 
 // Methods a route answers, as bits. kAnyMethod routes answer every method: their endpoint

@@ -112,7 +112,11 @@ class AccountStore {
 
   // --- role credentials ---
   // Writes the access key (as CredentialStore::CreateAccessKey) and its link in one
-  // transaction. AlreadyExists on the access key id.
+  // transaction. AlreadyExists on the access key id. FailedPrecondition, nothing written, unless
+  // inside that transaction the user still holds the role (a provisioned role and an assignment
+  // to the user or one of their groups) and the link's family and session are not revoked
+  // (absent ones count as not revoked): a credential checked before a concurrent revocation is
+  // never written after it.
   virtual Status IssueRoleCredential(const AccessKey& key, const RoleCredential& link) = 0;
   using WriteDone = std::function<void(Status)>;
   // The same, for callers on the server's io threads: SQLite queues it to its group-commit

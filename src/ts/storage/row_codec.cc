@@ -71,4 +71,10 @@ Status ValidateRoleCredential(const AccessKey& key, const RoleCredential& link) 
   return OkStatus();
 }
 
+Status RoleNoLongerHeld() {
+  return FailedPreconditionError(
+      "the user no longer holds the role, or its token or sign-in session was revoked: no "
+      "credential issued");
+}
+
 }  // namespace ts::storage::internal

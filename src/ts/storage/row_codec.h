@@ -63,5 +63,8 @@ StatusOr<std::pair<std::string, std::string>> SplitPageKey(const std::string& af
 // a role credential's link names its key. InvalidArgument otherwise.
 Status ValidatePrincipalType(const std::string& principal_type);
 Status ValidateRoleCredential(const AccessKey& key, const RoleCredential& link);
+// IssueRoleCredential's answer when, inside its transaction, the user no longer holds the role
+// or the family or session it is issued under was revoked: FailedPrecondition, nothing written.
+Status RoleNoLongerHeld();
 
 }  // namespace ts::storage::internal

@@ -712,6 +712,7 @@ TEST_P(StoreConformanceTest, ListUserRolesDirectAndGroupDeduplicatedOrdered) {
 TEST_P(StoreConformanceTest, IssueRoleCredentialWritesTheKeyAndItsLink) {
   AccountFixture f(*store_);
   f.Seed();
+  f.Assign(kAccount, f.admin, "USER", "user-alice");
   const AccessKey key = MakeRoleKey("ASIAROLE1");
   const RoleCredential link =
       MakeLink("ASIAROLE1", "user-alice", kAccount, f.admin.arn, "fam-1", "session-1");
@@ -732,9 +733,53 @@ TEST_P(StoreConformanceTest, IssueRoleCredentialWritesTheKeyAndItsLink) {
   EXPECT_THAT(store_->ListRoleCredentials("user-alice", kNow), IsOkAndHolds(IsEmpty()));
 }
 
+TEST_P(StoreConformanceTest, IssueRoleCredentialRechecksTheRoleInsideItsTransaction) {
+  AccountFixture f(*store_);
+  f.Seed();
+  auto issue = [&](const std::string& id, const std::string& family, const std::string& session) {
+    return store_->IssueRoleCredential(
+        MakeRoleKey(id), MakeLink(id, "user-alice", kAccount, f.admin.arn, family, session));
+  };
+  // Never assigned: nothing is written.
+  EXPECT_THAT(issue("ASIANEVER", "", ""), StatusIs(StatusCode::kFailedPrecondition, _));
+  EXPECT_FALSE(KeyExists(*store_, "ASIANEVER"));
+
+  // Held through the group, then the membership goes: refused again.
+  f.Assign(kAccount, f.admin, "GROUP", "group-admins");
+  ASSERT_THAT(issue("ASIAVIAGROUP", "", ""), IsOk());
+  ASSERT_THAT(store_->DeleteGroupMembership("m-alice"), IsOk());
+  EXPECT_FALSE(KeyExists(*store_, "ASIAVIAGROUP"));
+  EXPECT_THAT(issue("ASIAAFTERMEMBERSHIP", "", ""), StatusIs(StatusCode::kFailedPrecondition, _));
+
+  // Held directly, but the family or the session it is issued under was revoked (a Logout or a
+  // sign-out that committed between the caller's check and this write).
+  f.Assign(kAccount, f.admin, "USER", "user-alice");
+  ASSERT_THAT(store_->CreateSession(MakeSession("session-1", "user-alice")), IsOk());
+  ASSERT_THAT(store_->CreateFamily(MakeFamily("fam-1", "user-alice", kAppArn, ""), std::nullopt),
+              IsOk());
+  ASSERT_THAT(issue("ASIALIVEFAMILY", "fam-1", "session-1"), IsOk());
+  ASSERT_THAT(store_->RevokeFamily("fam-1", kNow + 1), IsOk());
+  EXPECT_THAT(issue("ASIAREVOKEDFAMILY", "fam-1", ""),
+              StatusIs(StatusCode::kFailedPrecondition, _));
+  ASSERT_THAT(store_->RevokeSession("session-1", kNow + 2), IsOk());
+  EXPECT_THAT(issue("ASIAREVOKEDSESSION", "", "session-1"),
+              StatusIs(StatusCode::kFailedPrecondition, _));
+  EXPECT_FALSE(KeyExists(*store_, "ASIAREVOKEDFAMILY"));
+  EXPECT_FALSE(KeyExists(*store_, "ASIAREVOKEDSESSION"));
+
+  // The assignment deleted: refused, whatever the family and session.
+  ASSERT_THAT(store_->DeleteAccountAssignment(
+                  MakeAssignment(kAccount, f.admin.arn, "USER", "user-alice"), f.NextDeletion()),
+              IsOk());
+  EXPECT_THAT(issue("ASIAAFTERDELETE", "", ""), StatusIs(StatusCode::kFailedPrecondition, _));
+}
+
 TEST_P(StoreConformanceTest, ListRoleCredentialsLiveOnlyOrderedByKey) {
   AccountFixture f(*store_);
   f.Seed();
+  f.Assign(kAccount, f.admin, "GROUP", "group-admins");
+  f.Assign(kAccount, f.reader, "USER", "user-alice");
+  f.Assign(kAccount, f.admin, "USER", "user-bob");
   ASSERT_THAT(store_->IssueRoleCredential(
                   MakeRoleKey("ASIAB", kNow + 100),
                   MakeLink("ASIAB", "user-alice", kAccount, f.admin.arn, "", "", kNow + 100)),
@@ -758,6 +803,7 @@ TEST_P(StoreConformanceTest, ListRoleCredentialsLiveOnlyOrderedByKey) {
 TEST_P(StoreConformanceTest, IssueRoleCredentialAsyncCompletesOnceDurable) {
   AccountFixture f(*store_);
   f.Seed();
+  f.Assign(kAccount, f.admin, "USER", "user-alice");
   auto issue = [&](const std::string& id) {
     auto promise = std::make_shared<std::promise<Status>>();
     std::future<Status> future = promise->get_future();
@@ -784,6 +830,7 @@ TEST_P(StoreConformanceTest, IssueRoleCredentialAsyncCompletesOnceDurable) {
 TEST_P(StoreConformanceTest, LogoutPortalSessionRevokesFamilySessionAndTheirKeys) {
   AccountFixture f(*store_);
   f.Seed();
+  f.Assign(kAccount, f.admin, "USER", "user-alice");
   ASSERT_THAT(store_->CreateSession(MakeSession("session-1", "user-alice")), IsOk());
   ASSERT_THAT(store_->CreateSession(MakeSession("session-2", "user-alice")), IsOk());
   ASSERT_THAT(
@@ -901,6 +948,7 @@ TEST_P(StoreConformanceTest, DeleteGroupMembershipRevokesRolesItWasTheOnlyPathTo
 TEST_P(StoreConformanceTest, RevokeSessionDeletesItsRoleCredentials) {
   AccountFixture f(*store_);
   f.Seed();
+  f.Assign(kAccount, f.admin, "USER", "user-alice");
   ASSERT_THAT(store_->CreateSession(MakeSession("session-1", "user-alice")), IsOk());
   f.Issue("ASIAINSESSION", "user-alice", kAccount, f.admin, "fam-x", "session-1");
   f.Issue("ASIAELSEWHERE", "user-alice", kAccount, f.admin, "fam-y", "session-2");
@@ -912,6 +960,7 @@ TEST_P(StoreConformanceTest, RevokeSessionDeletesItsRoleCredentials) {
 TEST_P(StoreConformanceTest, PurgeExpiredTakesExpiredKeysAndOldStatuses) {
   AccountFixture f(*store_);
   f.Seed();
+  f.Assign(kAccount, f.admin, "USER", "user-alice");
   const int64_t now = kNow + 100 * 86400;
   ASSERT_THAT(store_->IssueRoleCredential(
                   MakeRoleKey("ASIAEXPIRED", now),
@@ -932,8 +981,9 @@ TEST_P(StoreConformanceTest, PurgeExpiredTakesExpiredKeysAndOldStatuses) {
                   MakeStatus("recent", "ACCOUNT_ASSIGNMENT_CREATION", now - retention + 1)),
               IsOk());
 
-  // The expired key (its link goes with it) and the old status.
-  EXPECT_THAT(store_->PurgeExpired(now, 100), Purged(2));
+  // The expired key (its link goes with it) and the old statuses (also the assignment's, made
+  // at kNow).
+  EXPECT_THAT(store_->PurgeExpired(now, 100), Purged(3));
   EXPECT_FALSE(KeyExists(*store_, "ASIAEXPIRED"));
   EXPECT_TRUE(KeyExists(*store_, "ASIALIVE"));
   EXPECT_TRUE(KeyExists(*store_, "AKIALONGTERM"));

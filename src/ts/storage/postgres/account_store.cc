@@ -16,6 +16,7 @@
 namespace ts::storage {
 
 using internal::JoinList;
+using internal::RoleNoLongerHeld;
 using internal::RolePrincipalArn;
 using internal::SplitList;
 using internal::SplitPageKey;
@@ -601,8 +602,45 @@ StatusOr<std::vector<UserRole>> PostgresStore::ListUserRoles(const std::string& 
 
 Status PostgresStore::IssueRoleCredential(const AccessKey& key, const RoleCredential& link) {
   TS_RETURN_IF_ERROR(ValidateRoleCredential(key, link));
-  return impl_->Single([&](Connection& c) -> Status {
-    // One statement, one round trip: the key and its link.
+  return impl_->Write([&](Connection& c) -> Status {
+    // The rows that make the role held (an assignment and, through a group, the membership),
+    // and the family and session it is issued under, are locked FOR SHARE before the key is
+    // written: a concurrent DeleteAccountAssignment, DeleteGroupMembership, Logout or sign-out
+    // either commits first (then the check fails) or waits for this commit, and its revocation,
+    // a later statement, then sees and deletes the key. Read committed alone would let a
+    // credential checked before the revocation be written after it.
+    TS_ASSIGN_OR_RETURN(
+        Result direct,
+        c.Exec("SELECT 1 FROM account_assignments aa JOIN provisioned_roles r ON "
+               "r.account_id = aa.account_id AND r.permission_set_arn = aa.permission_set_arn "
+               "WHERE aa.account_id = $2 AND aa.permission_set_arn = $3 AND "
+               "aa.principal_type = 'USER' AND aa.principal_id = $1 FOR SHARE",
+               MakeParams(link.user_id, link.account_id, link.permission_set_arn)));
+    if (direct.rows() == 0) {
+      TS_ASSIGN_OR_RETURN(
+          Result via_group,
+          c.Exec("SELECT 1 FROM account_assignments aa JOIN group_memberships m ON "
+                 "m.group_id = aa.principal_id JOIN provisioned_roles r ON r.account_id = "
+                 "aa.account_id AND r.permission_set_arn = aa.permission_set_arn WHERE "
+                 "aa.account_id = $2 AND aa.permission_set_arn = $3 AND aa.principal_type = "
+                 "'GROUP' AND m.user_id = $1 FOR SHARE",
+                 MakeParams(link.user_id, link.account_id, link.permission_set_arn)));
+      if (via_group.rows() == 0) return RoleNoLongerHeld();
+    }
+    if (!link.family_id.empty()) {
+      TS_ASSIGN_OR_RETURN(Result family,
+                          c.Exec("SELECT revoked_at FROM token_families WHERE family_id = $1 "
+                                 "FOR SHARE",
+                                 MakeParams(link.family_id)));
+      if (family.rows() > 0 && family.Int(0, 0) != 0) return RoleNoLongerHeld();
+    }
+    if (!link.session_hash.empty()) {
+      TS_ASSIGN_OR_RETURN(Result session,
+                          c.Exec("SELECT revoked_at FROM sign_in_sessions WHERE session_hash = $1 "
+                                 "FOR SHARE",
+                                 MakeParams(link.session_hash)));
+      if (session.rows() > 0 && session.Int(0, 0) != 0) return RoleNoLongerHeld();
+    }
     Params p;
     p.Add(key.access_key_id)
         .Add(key.principal_arn)

@@ -13,6 +13,7 @@
 namespace ts::storage {
 
 using internal::JoinList;
+using internal::RoleNoLongerHeld;
 using internal::RolePrincipalArn;
 using internal::SplitList;
 using internal::SplitPageKey;
@@ -231,6 +232,28 @@ StatusOr<Page<AccountAssignment>> AssignmentPage(Connection& c, std::string_view
 
 // IssueRoleCredential's body, shared by its blocking and asynchronous forms.
 Status IssueInTransaction(Connection& c, const AccessKey& key, const RoleCredential& link) {
+  {
+    // Re-checked inside the write (the writer serialises every change): a credential checked
+    // before a concurrent DeleteAccountAssignment, sign-out or Logout must not be written after
+    // it, where that change's revocation could no longer see it.
+    TS_ASSIGN_OR_RETURN(
+        Statement held,
+        c.Prepare("SELECT EXISTS (SELECT 1 FROM provisioned_roles WHERE account_id = ?2 AND "
+                  "permission_set_arn = ?3) AND EXISTS (SELECT 1 FROM account_assignments aa "
+                  "WHERE aa.account_id = ?2 AND aa.permission_set_arn = ?3 AND "
+                  "((aa.principal_type = 'USER' AND aa.principal_id = ?1) OR "
+                  "(aa.principal_type = 'GROUP' AND aa.principal_id IN (SELECT group_id FROM "
+                  "group_memberships WHERE user_id = ?1)))) AND NOT EXISTS (SELECT 1 FROM "
+                  "token_families WHERE family_id = ?4 AND revoked_at <> 0) AND NOT EXISTS "
+                  "(SELECT 1 FROM sign_in_sessions WHERE session_hash = ?5 AND revoked_at <> 0)"));
+    held.Bind(link.user_id)
+        .Bind(link.account_id)
+        .Bind(link.permission_set_arn)
+        .Bind(link.family_id)
+        .Bind(link.session_hash);
+    TS_ASSIGN_OR_RETURN(bool row, held.Step());
+    if (!row || held.Int(0) == 0) return RoleNoLongerHeld();
+  }
   {
     TS_ASSIGN_OR_RETURN(Statement stmt, c.Prepare("INSERT INTO access_keys (" TS_ACCESS_KEY_COLUMNS
                                                   ") VALUES (?, ?, ?, ?, ?, ?, ?)"));
