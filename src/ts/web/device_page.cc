@@ -18,38 +18,15 @@ constexpr std::string_view kPath = "/device";
 constexpr size_t kMaxEnteredLength = 64;
 constexpr size_t kMaxCodeLength = 16;
 
-// First value of each field (a form posted by the page has each once).
-std::map<std::string, std::string> FirstValues(
-    const std::vector<std::pair<std::string, std::string>>& params) {
-  std::map<std::string, std::string> out;
-  for (const auto& [k, v] : params) out.emplace(k, v);
-  return out;
-}
-
-std::string Field(const std::map<std::string, std::string>& form, const std::string& key) {
-  auto it = form.find(key);
-  return it == form.end() ? std::string() : it->second;
-}
-
-std::string Hidden(std::string_view name, std::string_view value) {
-  return "<input type=\"hidden\" name=\"" + HtmlEscape(name) + "\" value=\"" + HtmlEscape(value) +
-         "\">\n";
-}
-
-std::string Alert(std::string_view error) {
-  if (error.empty()) return "";
-  return "<div class=\"alert\" role=\"alert\" id=\"error\">" + HtmlEscape(error) + "</div>\n";
-}
-
 std::string RenderCodePage(std::string_view entered, std::string_view error,
                            std::string_view csrf) {
   std::string main;
   main += "<h1 id=\"title\">Connect a device</h1>\n";
   main += "<p class=\"app\">Enter the code your device shows to let it sign in as you.</p>\n";
-  main += Alert(error);
+  main += AlertRegion(error);
   main += "<form method=\"post\" action=\"/device\" aria-labelledby=\"title\">\n";
-  main += Hidden("csrf_token", csrf);
-  main += Hidden("step", "code");
+  main += HiddenInput("csrf_token", csrf);
+  main += HiddenInput("step", "code");
   main += "<label for=\"user_code\">Code</label>\n";
   main +=
       "<input type=\"text\" id=\"user_code\" name=\"user_code\" class=\"code\" "
@@ -77,7 +54,7 @@ std::string RenderConsentPage(const ConsentModel& m) {
   main += "<h1 id=\"title\">Allow access?</h1>\n";
   main += "<p class=\"app\"><strong>" + HtmlEscape(m.client_name) +
           "</strong> on your device asks to sign in as you.</p>\n";
-  main += Alert(m.error);
+  main += AlertRegion(m.error);
   main += "<p>Check that your device shows this code: <strong class=\"code\" id=\"code\">" +
           HtmlEscape(m.code) + "</strong></p>\n";
   if (!m.user_name.empty()) {
@@ -89,9 +66,9 @@ std::string RenderConsentPage(const ConsentModel& m) {
   for (const std::string& s : m.scopes) main += "<li>" + HtmlEscape(s) + "</li>\n";
   main += "</ul>\n";
   main += "<form method=\"post\" action=\"/device\" aria-labelledby=\"title\">\n";
-  main += Hidden("csrf_token", m.csrf);
-  main += Hidden("step", "decide");
-  main += Hidden("user_code", m.code);
+  main += HiddenInput("csrf_token", m.csrf);
+  main += HiddenInput("step", "decide");
+  main += HiddenInput("user_code", m.code);
   if (m.may_approve) {
     main += "<button type=\"submit\" name=\"decision\" value=\"approve\">Approve</button>\n";
   }
@@ -288,7 +265,7 @@ http::Response DevicePageHandler::ConsentPage(const Found& found,
 http::Response DevicePageHandler::Get(const http::Request& request) {
   std::string entered;
   if (auto params = http::ParseForm(request.Query())) {
-    entered = Field(FirstValues(*params), "user_code");
+    entered = FormValue(FirstFormValues(*params), "user_code");
   }
   if (entered.size() > kMaxEnteredLength) entered.clear();
   const std::string code = NormalizeUserCode(entered);
@@ -301,15 +278,15 @@ http::Response DevicePageHandler::Post(const http::Request& request) {
   if (!params) {
     return HtmlResponse(400, RenderErrorPage("invalid_request", "The form data is malformed."));
   }
-  const std::map<std::string, std::string> form = FirstValues(*params);
-  auto csrf = sign_in_->CheckCsrf(request, Field(form, "csrf_token"));
+  const std::map<std::string, std::string> form = FirstFormValues(*params);
+  auto csrf = sign_in_->CheckCsrf(request, FormValue(form, "csrf_token"));
   if (!csrf) {
     return HtmlResponse(403, RenderErrorPage("invalid_request",
                                              "The form has expired or did not come from this "
                                              "server. Open the verification page again."));
   }
-  const std::string entered = Field(form, "user_code");
-  const std::string step = Field(form, "step");
+  const std::string entered = FormValue(form, "user_code");
+  const std::string step = FormValue(form, "step");
   const int64_t now = clock_->NowUnixSeconds();
   Found found = Lookup(entered, request.remote_address, now);
   if (!found.ok) return CodePage(entered, found.error, found.status, *csrf);
@@ -317,9 +294,9 @@ http::Response DevicePageHandler::Post(const http::Request& request) {
   std::optional<storage::SignInSession> session = sign_in_->LiveSession(request);
   std::string session_cookie;
   if (step == "signin") {
-    const std::string user_name = Field(form, "username");
+    const std::string user_name = FormValue(form, "username");
     SignIn::Result signed_in =
-        sign_in_->PasswordSignIn(user_name, Field(form, "password"), request.remote_address);
+        sign_in_->PasswordSignIn(user_name, FormValue(form, "password"), request.remote_address);
     if (!signed_in.session) {
       return SignInPage(found, user_name, signed_in.error, signed_in.status, *csrf);
     }
@@ -333,7 +310,7 @@ http::Response DevicePageHandler::Post(const http::Request& request) {
     if (!session_cookie.empty()) r.AddHeader("Set-Cookie", session_cookie);
     return r;
   }
-  const std::string decision = Field(form, "decision");
+  const std::string decision = FormValue(form, "decision");
   if (decision != "approve" && decision != "deny") {
     return ConsentPage(found, *session, "Choose Approve or Deny.", 400, *csrf);
   }

@@ -109,4 +109,26 @@ std::string RenderErrorPage(std::string_view error, std::string_view description
   return RenderPage("Sign-in problem - Tessera", main);
 }
 
+std::map<std::string, std::string> FirstFormValues(
+    const std::vector<std::pair<std::string, std::string>>& params) {
+  std::map<std::string, std::string> out;
+  for (const auto& [k, v] : params) out.emplace(k, v);
+  return out;
+}
+
+std::string FormValue(const std::map<std::string, std::string>& form, const std::string& key) {
+  auto it = form.find(key);
+  return it == form.end() ? std::string() : it->second;
+}
+
+std::string HiddenInput(std::string_view name, std::string_view value) {
+  return "<input type=\"hidden\" name=\"" + HtmlEscape(name) + "\" value=\"" + HtmlEscape(value) +
+         "\">\n";
+}
+
+std::string AlertRegion(std::string_view error) {
+  if (error.empty()) return "";
+  return "<div class=\"alert\" role=\"alert\" id=\"error\">" + HtmlEscape(error) + "</div>\n";
+}
+
 }  // namespace ts::web

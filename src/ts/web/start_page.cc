@@ -55,29 +55,6 @@ border-radius:6px;margin-bottom:1rem}
 footer{text-align:center;color:#6b7280;font-size:.8rem;margin:1rem 0 2rem}
 )";
 
-// First value of each field (a form posted by the page has each once).
-std::map<std::string, std::string> FirstValues(
-    const std::vector<std::pair<std::string, std::string>>& params) {
-  std::map<std::string, std::string> out;
-  for (const auto& [k, v] : params) out.emplace(k, v);
-  return out;
-}
-
-std::string Field(const std::map<std::string, std::string>& form, const std::string& key) {
-  auto it = form.find(key);
-  return it == form.end() ? std::string() : it->second;
-}
-
-std::string Hidden(std::string_view name, std::string_view value) {
-  return "<input type=\"hidden\" name=\"" + HtmlEscape(name) + "\" value=\"" + HtmlEscape(value) +
-         "\">\n";
-}
-
-std::string Alert(std::string_view error) {
-  if (error.empty()) return "";
-  return "<div class=\"alert\" role=\"alert\" id=\"error\">" + HtmlEscape(error) + "</div>\n";
-}
-
 // A whole page: the banner (who is signed in, sign-out), `main` (escaped by the caller), footer.
 std::string RenderPortalFrame(std::string_view title, std::string_view user_label,
                               std::string_view main) {
@@ -196,10 +173,10 @@ std::string RenderRoleRow(const storage::UserRole& role, size_t account_index, s
          "</th>\n";
   out += "<td>" + HtmlEscape(role.permission_set.description) + "</td>\n";
   out += "<td><form method=\"post\" action=\"/start\">\n";
-  out += Hidden("csrf_token", csrf);
-  out += Hidden("step", "credentials");
-  out += Hidden("account_id", role.account.account_id);
-  out += Hidden("role_name", role.permission_set.name);
+  out += HiddenInput("csrf_token", csrf);
+  out += HiddenInput("step", "credentials");
+  out += HiddenInput("account_id", role.account.account_id);
+  out += HiddenInput("role_name", role.permission_set.name);
   // The button's text is the same on every row; the row's role and account describe it.
   out += "<button type=\"submit\" aria-describedby=\"" + row_id + " account-" +
          std::to_string(account_index) +
@@ -210,7 +187,7 @@ std::string RenderRoleRow(const storage::UserRole& role, size_t account_index, s
 std::string RenderPortal(const PortalModel& m) {
   std::string main;
   main += "<h1>AWS access portal</h1>\n";
-  main += Alert(m.error);
+  main += AlertRegion(m.error);
 
   main += "<section aria-labelledby=\"accounts-title\">\n";
   main += "<h2 id=\"accounts-title\">AWS accounts</h2>\n";
@@ -499,18 +476,18 @@ http::Response StartPageHandler::Post(const http::Request& request) {
   if (!params) {
     return HtmlResponse(400, RenderErrorPage("invalid_request", "The form data is malformed."));
   }
-  const std::map<std::string, std::string> form = FirstValues(*params);
-  auto csrf = sign_in_->CheckCsrf(request, Field(form, "csrf_token"));
+  const std::map<std::string, std::string> form = FirstFormValues(*params);
+  auto csrf = sign_in_->CheckCsrf(request, FormValue(form, "csrf_token"));
   if (!csrf) {
     return HtmlResponse(403, RenderErrorPage("invalid_request",
                                              "The form has expired or did not come from this "
                                              "server. Open the access portal again."));
   }
-  const std::string step = Field(form, "step");
+  const std::string step = FormValue(form, "step");
   if (step == "signin") {
-    const std::string user_name = Field(form, "username");
+    const std::string user_name = FormValue(form, "username");
     SignIn::Result signed_in =
-        sign_in_->PasswordSignIn(user_name, Field(form, "password"), request.remote_address);
+        sign_in_->PasswordSignIn(user_name, FormValue(form, "password"), request.remote_address);
     if (!signed_in.session) {
       return SignInPage(user_name, signed_in.error, signed_in.status, *csrf);
     }
@@ -527,7 +504,8 @@ http::Response StartPageHandler::Post(const http::Request& request) {
     return SignInPage("", "Your session has ended. Sign in again.", 401, *csrf);
   }
   if (step == "credentials") {
-    return IssueCredentials(*session, *csrf, Field(form, "account_id"), Field(form, "role_name"));
+    return IssueCredentials(*session, *csrf, FormValue(form, "account_id"),
+                            FormValue(form, "role_name"));
   }
   return PortalPage(*session, *csrf, "Choose a role from the list.", 400);
 }
