@@ -9,6 +9,7 @@ import tempfile
 import unittest
 import urllib.request
 
+import boto3
 import botocore.exceptions
 
 from test.e2e import harness
@@ -193,6 +194,21 @@ class TesseraCommandsTest(unittest.TestCase):
                                          refreshToken="tsrt_x")
         self.assertEqual(e.exception.response["Error"]["Code"], "UnrecognizedClientException")
 
+    def test_version_names_the_commit_it_was_built_from(self):
+        outputs = [subprocess.run([harness.binary(), arg], capture_output=True, text=True,
+                                  timeout=30) for arg in ("--version", "version")]
+        for r in outputs:
+            self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertEqual(outputs[0].stdout, outputs[1].stdout)
+        m = re.fullmatch(r"tessera \d+\.\d+\.\d+ \(commit ([0-9a-f]{12})(-dirty)?\)\n",
+                         outputs[0].stdout)
+        self.assertIsNotNone(m, outputs[0].stdout)
+        # A commit of this repository (the suite runs in the checkout it was built from).
+        repo = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+        r = subprocess.run(["git", "-C", repo, "cat-file", "-e", m.group(1) + "^{commit}"],
+                           capture_output=True, text=True, timeout=30)
+        self.assertEqual(r.returncode, 0, f"{m.group(1)} is not a commit here: {r.stderr}")
+
     def test_create_access_key_for_unknown_principal_fails(self):
         r = self.server.tessera("create-access-key", "--principal-arn",
                                 "arn:aws:iam::123456789012:role/never-registered")
@@ -332,6 +348,34 @@ class DemoRestartTest(unittest.TestCase):
         self.assertNotIn(harness.ROOT_SECRET, "\n".join(server.banner))
         self.assertIn('  export AWS_SECRET_ACCESS_KEY="$TESSERA_ROOT_SECRET_ACCESS_KEY"',
                       server.banner)
+
+    def test_list_access_keys_shows_the_root_key_taken_from_the_environment(self):
+        env = {"TESSERA_ROOT_ACCESS_KEY_ID": harness.ROOT_KEY_ID,
+               "TESSERA_ROOT_SECRET_ACCESS_KEY": harness.ROOT_SECRET}
+        server = self.start(env)
+        admin = boto3.client("sso-admin", region_name="us-east-1", endpoint_url=server.url,
+                             aws_access_key_id=harness.ROOT_KEY_ID,
+                             aws_secret_access_key=harness.ROOT_SECRET)
+        root = admin.list_instances()["Instances"][0]["OwnerAccountId"]
+        root_arn = f"arn:aws:iam::{root}:root"
+        r = server.tessera("list-access-keys", "--principal-arn", root_arn)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertEqual(r.stdout, f"{harness.ROOT_KEY_ID}\tActive\tlong-term\tfrom "
+                                   "TESSERA_ROOT_ACCESS_KEY_ID (not stored)\n")
+        self.assertNotIn(harness.ROOT_SECRET, r.stdout)
+        # Another principal's listing does not show it.
+        r = server.tessera("list-access-keys", "--principal-arn",
+                           "arn:aws:iam::123456789012:role/other")
+        self.assertEqual(r.stdout, "")
+        # A start without it in the environment generates a stored key, and the environment's
+        # is no longer listed.
+        self.stop(server)
+        server = self.start()
+        r = server.tessera("list-access-keys", "--principal-arn", root_arn)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertNotIn(harness.ROOT_KEY_ID, r.stdout)
+        self.assertEqual(len(r.stdout.splitlines()), 1, r.stdout)
+        self.assertIn("\tActive\tlong-term\tcreated ", r.stdout)
 
 
 if __name__ == "__main__":

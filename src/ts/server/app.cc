@@ -479,6 +479,7 @@ StatusOr<std::unique_ptr<Tessera>> Tessera::Create(const ServerConfig& config,
     p->credentials->SetRootCredential(root);
     p->demo.access_key_id = root.access_key_id;
     p->demo.root_secret = DemoSecrets::Origin::kEnvironment;
+    TS_RETURN_IF_ERROR(p->store->PutMeta(kEnvironmentRootKeyMeta, root.access_key_id));
   } else if (auto id = p->store->GetMeta(kRootKeyMeta); id.ok()) {
     notices->push_back("root access key id: " + *id +
                        " (its secret was printed when it was generated)");
@@ -496,6 +497,13 @@ StatusOr<std::unique_ptr<Tessera>> Tessera::Create(const ServerConfig& config,
     p->demo.access_key_id = key.access_key_id;
     p->demo.root_secret = DemoSecrets::Origin::kGenerated;
     p->demo.generated_secret_access_key = key.secret_access_key;
+  }
+  if (config.root_access_key_id.empty()) {
+    // The environment's root key is gone with this start: list-access-keys stops showing it.
+    if (auto env_key = p->store->GetMeta(kEnvironmentRootKeyMeta);
+        env_key.ok() && !env_key->empty()) {
+      TS_RETURN_IF_ERROR(p->store->PutMeta(kEnvironmentRootKeyMeta, ""));
+    }
   }
 
   sigv4::VerifierOptions vopts;

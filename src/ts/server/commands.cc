@@ -50,7 +50,7 @@ commands:
   account remove        --db PATH --account-id ID   (refused while it has account assignments)
   account roles         --db PATH --account-id ID   the roles permission sets are provisioned
                         as there: role ARN and permission set ARN
-  version
+  version, --version    the version and the commit it was built from
 )";
 
 struct Flags {
@@ -366,8 +366,8 @@ int RunCommand(const std::vector<std::string>& args, std::istream& in, std::ostr
   }
   const std::string& cmd = args[0];
   if (cmd == "serve") return Serve(args, program, out, err);
-  if (cmd == "version") {
-    out << "tessera 0.1.0\n";
+  if (cmd == "version" || cmd == "--version") {
+    out << "tessera " << kVersion << " (commit " << kBuildCommit << ")\n";
     return 0;
   }
   const std::vector<std::string> common = {"--db"};
@@ -451,13 +451,21 @@ int RunCommand(const std::vector<std::string>& args, std::istream& in, std::ostr
     if (!flags.ok()) return Fail(err, flags.status());
     auto o = OpenOffline(*flags);
     if (!o.ok()) return Fail(err, o.status());
-    auto keys = o->store->ListAccessKeys(flags->Get("--principal-arn"));
+    const std::string principal_arn = flags->Get("--principal-arn");
+    auto keys = o->store->ListAccessKeys(principal_arn);
     if (!keys.ok()) return Fail(err, keys.status());
     for (const auto& k : *keys) {
       out << k.access_key_id << "\t" << (k.active ? "Active" : "Inactive") << "\t"
           << (k.session_token_hash.empty() ? "long-term" : "temporary") << "\tcreated "
           << k.created_at << (k.expires_at ? "\texpires " + std::to_string(k.expires_at) : "")
           << "\n";
+    }
+    // The root key a server took from the environment is never stored: the meta entry names it.
+    auto instance = o->store->GetInstance();
+    auto env_key = o->store->GetMeta(kEnvironmentRootKeyMeta);
+    if (instance.ok() && env_key.ok() && !env_key->empty() &&
+        principal_arn == "arn:aws:iam::" + instance->owner_account_id + ":root") {
+      out << *env_key << "\tActive\tlong-term\tfrom TESSERA_ROOT_ACCESS_KEY_ID (not stored)\n";
     }
     return 0;
   }

@@ -13,6 +13,11 @@
 
 namespace ts::server {
 
+// The store meta entry that names the root access key id a server took from the environment
+// (TESSERA_ROOT_ACCESS_KEY_ID): that key is never stored, and `tessera list-access-keys` shows it
+// from here. "" when the last start did not take it from the environment.
+inline constexpr char kEnvironmentRootKeyMeta[] = "environment_root_access_key_id";
+
 class StoreCredentialProvider final : public sigv4::CredentialProvider {
  public:
   StoreCredentialProvider(std::shared_ptr<storage::CredentialStore> store, std::string seal_key);
