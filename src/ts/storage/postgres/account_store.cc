@@ -24,6 +24,7 @@ using internal::ValidatePrincipalType;
 using internal::ValidateRoleCredential;
 
 using postgres_internal::Connection;
+using postgres_internal::ExecPage;
 using postgres_internal::MakeParams;
 using postgres_internal::Params;
 using postgres_internal::Result;
@@ -194,17 +195,8 @@ StatusOr<Page<AccountAssignment>> AssignmentPage(Connection& c, std::string_view
                                                  const PageRequest& page, KeyFn key_of) {
   if (page.limit <= 0) return InvalidArgumentError("page limit must be positive");
   TS_ASSIGN_OR_RETURN(auto after, SplitPageKey(page.after));
-  params.Add(after.first).Add(after.second).Add(static_cast<int64_t>(page.limit) + 1);
-  TS_ASSIGN_OR_RETURN(Result r, c.Exec(sql, params));
-  Page<AccountAssignment> out;
-  for (int i = 0; i < r.rows(); ++i) {
-    if (static_cast<int>(out.items.size()) == page.limit) {
-      out.next = key_of(out.items.back());
-      break;
-    }
-    out.items.push_back(ReadAssignment(r, i));
-  }
-  return out;
+  params.Add(after.first).Add(after.second);
+  return ExecPage<AccountAssignment>(c, sql, std::move(params), page.limit, ReadAssignment, key_of);
 }
 
 // The keys of role credentials selected by one parameter: DELETE ... WHERE access_key_id IN.

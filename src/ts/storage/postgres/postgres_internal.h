@@ -250,23 +250,32 @@ Status DeleteRoleCredentialsOfSession(Connection& c, const std::string& session_
 // Applies the pending schema migrations (PostgresStore::Open, in postgres_store.h).
 Status ApplyMigrations(Connection& c);
 
-// Runs a paged SELECT whose last two parameters are "key > $n ORDER BY key LIMIT $n+1"; `params`
-// holds the ones before them. One extra row tells whether another page follows.
+// Runs a paged SELECT whose last parameter is the LIMIT; `params` holds every one before it (the
+// page key's included). Adds `limit` + 1, since one extra row tells whether another page follows.
 template <typename T, typename ReadFn, typename KeyFn>
-StatusOr<Page<T>> RunPage(Connection& c, std::string_view sql, Params params,
-                          const PageRequest& page, ReadFn read, KeyFn key_of) {
-  if (page.limit <= 0) return InvalidArgumentError("page limit must be positive");
-  params.Add(page.after).Add(static_cast<int64_t>(page.limit) + 1);
+StatusOr<Page<T>> ExecPage(Connection& c, std::string_view sql, Params params, int limit,
+                           ReadFn read, KeyFn key_of) {
+  params.Add(static_cast<int64_t>(limit) + 1);
   TS_ASSIGN_OR_RETURN(Result r, c.Exec(sql, params));
   Page<T> out;
   for (int i = 0; i < r.rows(); ++i) {
-    if (static_cast<int>(out.items.size()) == page.limit) {
+    if (static_cast<int>(out.items.size()) == limit) {
       out.next = key_of(out.items.back());
       break;
     }
     out.items.push_back(read(r, i));
   }
   return out;
+}
+
+// Runs a paged SELECT whose last two parameters are "key > $n ORDER BY key LIMIT $n+1"; `params`
+// holds the ones before them.
+template <typename T, typename ReadFn, typename KeyFn>
+StatusOr<Page<T>> RunPage(Connection& c, std::string_view sql, Params params,
+                          const PageRequest& page, ReadFn read, KeyFn key_of) {
+  if (page.limit <= 0) return InvalidArgumentError("page limit must be positive");
+  params.Add(page.after);
+  return ExecPage<T>(c, sql, std::move(params), page.limit, read, key_of);
 }
 
 }  // namespace ts::storage::postgres_internal

@@ -26,6 +26,7 @@ using sqlite_internal::ExecInsert;
 using sqlite_internal::Exists;
 using sqlite_internal::RunPage;
 using sqlite_internal::Statement;
+using sqlite_internal::StepPage;
 
 namespace {
 
@@ -216,18 +217,8 @@ StatusOr<Page<AccountAssignment>> AssignmentPage(Connection& c, std::string_view
   TS_ASSIGN_OR_RETURN(auto after, SplitPageKey(page.after));
   TS_ASSIGN_OR_RETURN(Statement stmt, c.Prepare(sql));
   (stmt.Bind(prefix), ...);
-  stmt.Bind(after.first).Bind(after.second).Bind(static_cast<int64_t>(page.limit) + 1);
-  Page<AccountAssignment> out;
-  while (true) {
-    TS_ASSIGN_OR_RETURN(bool row, stmt.Step());
-    if (!row) break;
-    if (static_cast<int>(out.items.size()) == page.limit) {
-      out.next = key_of(out.items.back());
-      break;
-    }
-    out.items.push_back(ReadAssignment(stmt));
-  }
-  return out;
+  stmt.Bind(after.first).Bind(after.second);
+  return StepPage<AccountAssignment>(stmt, page.limit, ReadAssignment, key_of);
 }
 
 // IssueRoleCredential's body, shared by its blocking and asynchronous forms.

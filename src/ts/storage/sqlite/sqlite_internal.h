@@ -433,6 +433,25 @@ inline StatusOr<bool> Exists(Connection& c, std::string_view sql, const std::str
   return stmt.Step();
 }
 
+// Steps a paged SELECT whose every parameter but the last (the LIMIT) is bound: binds `limit`
+// + 1, since one extra row tells whether another page follows, reads rows with `read` and takes
+// the next key with `key_of`.
+template <typename T, typename ReadFn, typename KeyFn>
+StatusOr<Page<T>> StepPage(Statement& stmt, int limit, ReadFn read, KeyFn key_of) {
+  stmt.Bind(static_cast<int64_t>(limit) + 1);
+  Page<T> out;
+  while (true) {
+    TS_ASSIGN_OR_RETURN(bool row, stmt.Step());
+    if (!row) break;
+    if (static_cast<int>(out.items.size()) == limit) {
+      out.next = key_of(out.items.back());
+      break;
+    }
+    out.items.push_back(read(stmt));
+  }
+  return out;
+}
+
 // Runs a paged SELECT whose SQL ends in "key > ? ORDER BY key LIMIT ?" (after binding `prefix`
 // arguments), reading rows with `read` and taking the next key with `key_of`.
 template <typename T, typename ReadFn, typename KeyFn, typename... Prefix>
@@ -441,19 +460,8 @@ StatusOr<Page<T>> RunPage(Connection& c, std::string_view sql, const PageRequest
   if (page.limit <= 0) return InvalidArgumentError("page limit must be positive");
   TS_ASSIGN_OR_RETURN(Statement stmt, c.Prepare(sql));
   (stmt.Bind(prefix), ...);
-  // One extra row tells whether another page follows.
-  stmt.Bind(page.after).Bind(static_cast<int64_t>(page.limit) + 1);
-  Page<T> out;
-  while (true) {
-    TS_ASSIGN_OR_RETURN(bool row, stmt.Step());
-    if (!row) break;
-    if (static_cast<int>(out.items.size()) == page.limit) {
-      out.next = key_of(out.items.back());
-      break;
-    }
-    out.items.push_back(read(stmt));
-  }
-  return out;
+  stmt.Bind(page.after);
+  return StepPage<T>(stmt, page.limit, read, key_of);
 }
 
 }  // namespace ts::storage::sqlite_internal
