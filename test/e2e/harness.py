@@ -199,7 +199,7 @@ class Server:
 
     def internal_error_lines(self):
         """The log lines the server writes for a 500 (app.cc LogInternal)."""
-        return [l for l in self.server_log().splitlines() if l.startswith("error request_id")]
+        return [l for l in self.server_log().splitlines() if l.startswith("error path=")]
 
     def token_request(self, body, key_id=ROOT_KEY_ID, secret=ROOT_SECRET, token=None,
                       region="us-east-1", service="sso-oauth", sign=True, extra_headers=None,

@@ -3,7 +3,6 @@
 #include <pthread.h>
 
 #include <algorithm>
-#include <cstdio>
 #include <exception>
 #include <string>
 #include <system_error>
@@ -37,27 +36,28 @@ ThreadPool::~ThreadPool() {
 void ThreadPool::Post(Task task) {
   {
     std::lock_guard<std::mutex> lock(mu_);
-    queue_.push_back(std::move(task));
+    queue_.push_back({std::move(task), log::CurrentRequestId()});
   }
   cv_.notify_one();
 }
 
 void ThreadPool::Loop() {
   while (true) {
-    Task task;
+    Queued queued;
     {
       std::unique_lock<std::mutex> lock(mu_);
       cv_.wait(lock, [this] { return stopping_ || !queue_.empty(); });
       if (queue_.empty()) return;  // stopping, and nothing left to run
-      task = std::move(queue_.front());
+      queued = std::move(queue_.front());
       queue_.pop_front();
     }
+    log::ScopedRequestId request(queued.request_id);
     try {
-      task();
+      queued.task();
     } catch (const std::exception& e) {
-      std::fputs((std::string("thread pool: a task threw: ") + e.what() + "\n").c_str(), stderr);
+      log::Write(log::Level::kError, std::string("thread pool: a task threw: ") + e.what());
     } catch (...) {
-      std::fputs("thread pool: a task threw a non-exception\n", stderr);
+      log::Write(log::Level::kError, "thread pool: a task threw a non-exception");
     }
   }
 }

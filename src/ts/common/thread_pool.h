@@ -14,6 +14,7 @@
 #include <thread>
 #include <vector>
 
+#include "ts/common/log.h"
 #include "ts/common/status.h"
 
 namespace ts {
@@ -30,7 +31,8 @@ class ThreadPool {
   // Runs every task already queued (and any those post), then joins the threads.
   ~ThreadPool();
 
-  // Queues `task`. A task that throws is reported on stderr and the thread goes on.
+  // Queues `task`. It runs under the caller's request id (log.h), so its log lines name the
+  // request. A task that throws is logged and the thread goes on.
   void Post(Task task);
 
  private:
@@ -39,8 +41,12 @@ class ThreadPool {
 
   std::mutex mu_;
   std::condition_variable cv_;
-  std::deque<Task> queue_;  // guarded by mu_
-  bool stopping_ = false;   // guarded by mu_
+  struct Queued {
+    Task task;
+    log::RequestId request_id;
+  };
+  std::deque<Queued> queue_;  // guarded by mu_
+  bool stopping_ = false;     // guarded by mu_
   std::vector<std::thread> threads_;
 };
 

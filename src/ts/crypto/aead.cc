@@ -5,10 +5,10 @@
 #include <openssl/kdf.h>
 #include <openssl/params.h>
 
-#include <cstdio>
 #include <cstdlib>
 #include <memory>
 
+#include "ts/common/log.h"
 #include "ts/crypto/random.h"
 
 namespace ts::crypto {
@@ -126,7 +126,7 @@ std::string HkdfSha256(std::string_view ikm, std::string_view salt, std::string_
   params[n] = OSSL_PARAM_construct_end();
   if (ctx == nullptr || EVP_KDF_derive(ctx.get(), U(out), out.size(), params) != 1) {
     // Only an out-of-range length or a broken OpenSSL gets here; nothing sane can continue.
-    std::fputs("fatal: HKDF-SHA256 failed\n", stderr);
+    log::Write(log::Level::kError, "fatal: HKDF-SHA256 failed");
     std::abort();
   }
   return out;

@@ -3,11 +3,13 @@
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
 
-#include <cstdio>
 #include <cstdlib>
 #include <cstring>
 #include <initializer_list>
 #include <memory>
+#include <string>
+
+#include "ts/common/log.h"
 
 namespace ts::crypto {
 namespace {
@@ -17,7 +19,7 @@ namespace {
 // per SHA256 and 3 µs per HMAC against 0.2 µs of SHA-256 work; BENCHMARKS.md). So the digest is
 // fetched once per process, each thread keeps one context, and HMAC is built on it (RFC 2104).
 [[noreturn]] void Fatal(const char* what) {
-  std::fprintf(stderr, "fatal: %s\n", what);
+  log::Write(log::Level::kError, std::string("fatal: ") + what);
   std::abort();
 }
 

@@ -2,10 +2,10 @@
 
 #include <openssl/rand.h>
 
-#include <cstdio>
 #include <cstdlib>
 #include <cstring>
 
+#include "ts/common/log.h"
 #include "ts/crypto/encoding.h"
 
 namespace ts::crypto {
@@ -13,7 +13,7 @@ namespace {
 
 void FillOrDie(unsigned char* out, size_t n) {
   if (n > 0 && RAND_bytes(out, static_cast<int>(n)) != 1) {
-    std::fputs("fatal: RAND_bytes failed\n", stderr);
+    log::Write(log::Level::kError, "fatal: RAND_bytes failed");
     std::abort();
   }
 }

@@ -42,6 +42,9 @@ struct Response {
   // of it: lets a Responder called on another thread (a store's commit thread) leave the answer's
   // last CPU work, such as signing, to the io threads. A throw answers 500.
   std::function<void(Response&)> finish;
+  // The API operation answered (e.g. "CreateTokenWithIAM"), for the access log only; never sent.
+  // Kept when `finish` replaces the response without naming one.
+  std::string operation;
 
   // Replaces every header of that name (case-insensitive) with one.
   void SetHeader(std::string_view name, std::string_view value);

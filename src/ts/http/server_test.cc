@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include <atomic>
+#include <boost/json.hpp>
 #include <cerrno>
 #include <chrono>
 #include <condition_variable>
@@ -18,6 +19,7 @@
 #include <mutex>
 #include <optional>
 #include <regex>
+#include <sstream>
 #include <stdexcept>
 #include <string>
 #include <thread>
@@ -25,12 +27,14 @@
 #include <vector>
 
 #include "test/common/status_matchers.h"
+#include "ts/common/log.h"
 
 namespace ts::http {
 namespace {
 
 using ::testing::ElementsAre;
 using ::testing::HasSubstr;
+using ::testing::Not;
 using ::testing::Optional;
 using ::ts::testing::IsOk;
 using ::ts::testing::StatusIs;
@@ -180,6 +184,12 @@ ServerOptions TestOptions() {
 }
 
 std::unique_ptr<Server> StartOrDie(ServerOptions options, Handler handler) {
+  auto server = Server::Start(std::move(options), std::move(handler));
+  EXPECT_THAT(server, IsOk());
+  return server.ok() ? std::move(server).value() : nullptr;
+}
+
+std::unique_ptr<Server> StartOrDie(ServerOptions options, AsyncHandler handler) {
   auto server = Server::Start(std::move(options), std::move(handler));
   EXPECT_THAT(server, IsOk());
   return server.ok() ? std::move(server).value() : nullptr;
@@ -729,6 +739,74 @@ TEST(ServerTest, AccessLogOmitsQueryBodyAndAuthorization) {
   EXPECT_THAT(log, ::testing::Not(HasSubstr("secret")));
 }
 
+// --log-format json: every line a request causes, on the io thread or on the thread that
+// answers it, is one JSON object naming the request id the response carries.
+TEST(ServerTest, JsonAccessLogHasFieldsAndTheRequestIdOnEveryLine) {
+  ServerOptions options = TestOptions();
+  options.access_log = true;
+  std::vector<std::thread> answering;
+  std::mutex mu;
+  auto server = StartOrDie(
+      options, AsyncHandler([&](Request request, Responder respond) {
+        log::Write(log::Level::kInfo, "on the io thread");
+        std::lock_guard lock(mu);
+        answering.emplace_back([request = std::move(request), respond = std::move(respond)] {
+          // Another thread: the id goes along explicitly, as ThreadPool::Post does it.
+          log::ScopedRequestId scope(request.request_id);
+          log::Write(log::Level::kWarning, "on another thread");
+          Response r;
+          r.status = 400;
+          r.SetHeader(
+              "x-amzn-ErrorType",
+              "InvalidGrantException:http://internal.amazon.com/coral/com.amazonaws.sso.oidc/");
+          r.operation = "CreateTokenWithIAM";
+          respond(std::move(r));
+        });
+      }));
+  ASSERT_NE(server, nullptr);
+  log::SetFormat(log::Format::kJson);
+  ::testing::internal::CaptureStderr();
+  Client c(server->port());
+  c.Send(
+      "POST /token?code=secret-code HTTP/1.1\r\nHost: h\r\nAuthorization: secret-auth\r\n"
+      "Content-Length: 11\r\n\r\nsecret-body");
+  auto r = c.Read();
+  std::string log = ::testing::internal::GetCapturedStderr();
+  log::SetFormat(log::Format::kText);
+  {
+    std::lock_guard lock(mu);
+    for (auto& t : answering) t.join();
+  }
+  ASSERT_TRUE(r.has_value());
+  const std::string id = r->Get("x-amzn-RequestId").value_or("?");
+  EXPECT_THAT(log, Not(HasSubstr("secret")));
+  std::vector<boost::json::object> lines;
+  std::istringstream in(log);
+  for (std::string line; std::getline(in, line);) {
+    boost::json::error_code ec;
+    boost::json::value v = boost::json::parse(line, ec);
+    ASSERT_FALSE(ec) << line;
+    ASSERT_TRUE(v.is_object()) << line;
+    lines.push_back(v.as_object());
+  }
+  ASSERT_EQ(lines.size(), 3u) << log;
+  for (const auto& o : lines) {
+    EXPECT_EQ(o.at("request_id").as_string(), id) << boost::json::serialize(o);
+  }
+  EXPECT_EQ(lines[0].at("msg"), "on the io thread");
+  EXPECT_EQ(lines[1].at("msg"), "on another thread");
+  EXPECT_EQ(lines[1].at("level"), "warn");
+  const auto& access = lines[2];
+  EXPECT_EQ(access.at("level"), "info");
+  EXPECT_EQ(access.at("method"), "POST");
+  EXPECT_EQ(access.at("path"), "/token");
+  EXPECT_EQ(access.at("status"), 400);
+  EXPECT_TRUE(access.at("duration_ms").is_double());
+  EXPECT_EQ(access.at("operation"), "CreateTokenWithIAM");
+  EXPECT_EQ(access.at("error_type"), "InvalidGrantException");
+  EXPECT_EQ(access.at("client_address"), "127.0.0.1");
+}
+
 TEST(ServerTest, IdleKeepAliveConnectionIsClosedAfterTheIdleTimeout) {
   Recorder recorder;
   ServerOptions options = TestOptions();
@@ -799,13 +877,7 @@ TEST(ServerTest, WaitReturnsOnceAnotherThreadShutsDown) {
 }
 
 // ---------------------------------------------------------------------------------------------
-// AsyncHandler: the Responder may answer later, from any thread.
-
-std::unique_ptr<Server> StartOrDie(ServerOptions options, AsyncHandler handler) {
-  auto server = Server::Start(std::move(options), std::move(handler));
-  EXPECT_THAT(server, IsOk());
-  return server.ok() ? std::move(server).value() : nullptr;
-}
+// AsyncHandler: the Responder may answer later, from any thread (StartOrDie's overload above).
 
 // An AsyncHandler that answers nothing itself: it keeps every Request and Responder for the test
 // to answer (or drop) later from its own threads. A test declares its server's unique_ptr before
@@ -1191,8 +1263,8 @@ TEST(AsyncServerTest, AsyncHandlerThrowingBeforeAnsweringGives500) {
   EXPECT_EQ(answered->body, "answered");
   ASSERT_TRUE(kept.has_value());
   EXPECT_EQ(kept->status, 500);
-  EXPECT_THAT(log, HasSubstr("http: handler threw for GET /throw id=" +
-                             thrown->Get("x-amzn-RequestId").value_or("?") + ": async boom"));
+  EXPECT_THAT(log, HasSubstr("http: handler threw for GET /throw: async boom id=" +
+                             thrown->Get("x-amzn-RequestId").value_or("?")));
   EXPECT_THAT(log, HasSubstr("http: handler threw a non-exception for GET /throw-non-exception"));
 
   // The copy kept past the throw answers too late: ignored, and the connection goes on.

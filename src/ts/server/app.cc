@@ -4,7 +4,6 @@
 #include <condition_variable>
 #include <filesystem>
 #include <fstream>
-#include <iostream>
 #include <mutex>
 #include <optional>
 #include <sstream>
@@ -13,6 +12,7 @@
 #include "ts/admin/admin_api.h"
 #include "ts/common/ascii.h"
 #include "ts/common/json_writer.h"
+#include "ts/common/log.h"
 #include "ts/common/status_macros.h"
 #include "ts/common/thread_pool.h"
 #include "ts/crypto/encoding.h"
@@ -84,8 +84,10 @@ oauth::TokenFormat TokenFormatOf(const http::Request& request) {
 
 void LogInternal(std::string_view request_id, std::string_view path, const Status& status) {
   // The cause of a 500 goes to the operator, never to the client. Messages never hold secrets.
-  std::cerr << "error request_id=" << request_id << " path=" << path << " " << status.ToString()
-            << "\n";
+  // The id is explicit: the completion of a queued write may run where no request is current.
+  log::ScopedRequestId scope(request_id);
+  log::Write(log::Level::kError, "error path=" + std::string(path) + " " + status.ToString(),
+             {{"error_type", "InternalServerException"}});
 }
 
 void LogInternal(const http::Request& request, const Status& status) {
@@ -164,6 +166,59 @@ std::optional<portal::Operation> PortalOperationOf(const Route& route,
     default:
       return std::nullopt;
   }
+}
+
+// The operation a request calls, for the access log: the AWS operation where there is one (the
+// admin plane's from X-Amz-Target), else a name for the page or document. "" when no route
+// matches.
+std::string OperationName(const Route* route, const http::Request& request) {
+  if (route == nullptr) return "";
+  const bool iam = IsIamTokenRequest(request);
+  switch (route->endpoint) {
+    case Endpoint::kToken:
+      return iam ? "CreateTokenWithIAM" : "CreateToken";
+    case Endpoint::kRegisterClient:
+      return "RegisterClient";
+    case Endpoint::kDeviceAuthorization:
+      return "StartDeviceAuthorization";
+    case Endpoint::kIntrospect:
+      return iam ? "IntrospectTokenWithIAM" : "IntrospectToken";
+    case Endpoint::kRevoke:
+      return iam ? "RevokeTokenWithIAM" : "RevokeToken";
+    case Endpoint::kIdentityContext:
+      return "ReadIdentityContext";
+    case Endpoint::kAdmin: {
+      // "SWBExternalService.CreateApplication" -> "CreateApplication"
+      const std::string_view target = request.FindHeader("x-amz-target").value_or("");
+      return std::string(target.substr(target.rfind('.') + 1));
+    }
+    case Endpoint::kAuthorizeGet:
+    case Endpoint::kAuthorizePost:
+      return "Authorize";
+    case Endpoint::kLogout:
+      return portal::PortalApi::IsPortalRequest(request) ? "Logout" : "SignOut";
+    case Endpoint::kDeviceGet:
+    case Endpoint::kDevicePost:
+      return "DeviceVerification";
+    case Endpoint::kStartGet:
+    case Endpoint::kStartPost:
+      return "StartPage";
+    case Endpoint::kDiscovery:
+      return "Discovery";
+    case Endpoint::kUserInfo:
+      return "UserInfo";
+    case Endpoint::kPortalCredentials:
+      return "GetRoleCredentials";
+    case Endpoint::kPortalAccounts:
+      return "ListAccounts";
+    case Endpoint::kPortalRoles:
+      return "ListAccountRoles";
+    case Endpoint::kJwks:
+      return "Jwks";
+    case Endpoint::kHealthz:
+      return "Healthz";
+  }
+  return "";
 }
 
 // What a request no route matches gets.
@@ -334,7 +389,7 @@ struct Tessera::Parts {
       for (int round = 0; round < kRounds; ++round) {
         auto purged = expired.PurgeExpired(clock->NowUnixSeconds(), kBatch);
         if (!purged.ok()) {
-          std::cerr << "housekeeping: " << purged.status().ToString() << "\n";
+          log::Write(log::Level::kError, "housekeeping: " + purged.status().ToString());
           break;
         }
         if (purged->finished) break;
@@ -354,13 +409,16 @@ struct Tessera::Parts {
       lock.unlock();
       auto rotated = keys->MaybeRotate(rotation);
       if (!rotated.ok()) {
-        std::cerr << "signing keys: rotation: " << rotated.status().ToString() << "\n";
+        log::Write(log::Level::kError, "signing keys: rotation: " + rotated.status().ToString());
       } else if (!rotated->empty()) {
-        std::cerr << "signing keys: published " << *rotated << "; it signs from "
-                  << clock->NowUnixSeconds() + rotation.publish_lead_seconds << "\n";
+        const int64_t signs_from = clock->NowUnixSeconds() + rotation.publish_lead_seconds;
+        log::Write(
+            log::Level::kInfo,
+            "signing keys: published " + *rotated + "; it signs from " + std::to_string(signs_from),
+            {{"kid", *rotated}, {"signs_from", signs_from}});
       }
       if (Status s = keys->Reload(); !s.ok()) {
-        std::cerr << "signing keys: reload: " << s.ToString() << "\n";
+        log::Write(log::Level::kError, "signing keys: reload: " + s.ToString());
       }
       lock.lock();
     }
@@ -627,6 +685,14 @@ void Tessera::HandleAsync(http::Request request, http::Responder respond) const 
   // Only a token request on a store that never blocks starts on the io thread (see
   // TokenService::CreateTokenWithIamAsync); everything else may wait, so it goes to the workers.
   const Route* route = FindRoute(request.method, request.Path(), p.instance.instance_id);
+  if (p.config.access_log) {
+    // The access log names the operation, whichever thread answers.
+    respond = [respond = std::move(respond),
+               operation = OperationName(route, request)](http::Response r) {
+      r.operation = operation;
+      respond(std::move(r));
+    };
+  }
   // The portal's reads, and GetRoleCredentials' queued write, run here too; Logout's
   // synchronous write goes to the workers.
   if (route != nullptr && p.store->GrantsWithoutBlocking()) {
@@ -722,6 +788,8 @@ void Tessera::HandlePortalAsync(portal::Operation operation, http::Request reque
 }
 
 http::Response Tessera::Handle(const http::Request& request) const {
+  // Lines logged while answering name the request, also when no transport set it (tests).
+  log::ScopedRequestId scope(request.request_id);
   return AnswerOrInternalError(request, [&] { return Dispatch(request); });
 }
 

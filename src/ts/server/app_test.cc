@@ -400,14 +400,14 @@ TEST(AnswerOrInternalErrorTest, AThrowingHandlerGetsItsApisInternalServerExcepti
   EXPECT_EQ(json::parse(r.body),
             json::parse(R"({"__type":"InternalServerException","RequestId":"req-7",)"
                         R"("Message":"An internal error occurred."})"));
-  EXPECT_THAT(log, HasSubstr("request_id=req-7"));
+  EXPECT_THAT(log, HasSubstr("id=req-7"));
   EXPECT_THAT(log, HasSubstr("a handler threw: not a string"));
 
   http::Request sso = AdminRequest("SWBExternalService.ListInstances", "{}");
   sso.request_id = "req-8";
   ::testing::internal::CaptureStderr();
   r = AnswerOrInternalError(sso, throws);
-  EXPECT_THAT(::testing::internal::GetCapturedStderr(), HasSubstr("request_id=req-8"));
+  EXPECT_THAT(::testing::internal::GetCapturedStderr(), HasSubstr("id=req-8"));
   EXPECT_EQ(r.status, 500);
   EXPECT_EQ(json::parse(r.body), json::parse(R"({"__type":"InternalServerException",)"
                                              R"("Message":"An internal error occurred."})"));
@@ -420,7 +420,7 @@ TEST(AnswerOrInternalErrorTest, AThrowingHandlerGetsItsApisInternalServerExcepti
   ::testing::internal::CaptureStderr();
   r = AnswerOrInternalError(token, []() -> http::Response { throw 42; });
   EXPECT_THAT(::testing::internal::GetCapturedStderr(),
-              AllOf(HasSubstr("request_id=req-9"), HasSubstr("a non-exception")));
+              AllOf(HasSubstr("id=req-9"), HasSubstr("a non-exception")));
   EXPECT_EQ(r.status, 500);
   EXPECT_THAT(std::string(r.FindHeader("x-amzn-ErrorType").value_or("")),
               StartsWith("InternalServerException"));

@@ -11,6 +11,7 @@
 #include <memory>
 #include <sstream>
 
+#include "ts/common/log.h"
 #include "ts/common/status_macros.h"
 #include "ts/crypto/password.h"
 #include "ts/http/server.h"
@@ -215,6 +216,8 @@ int Serve(const std::vector<std::string>& args, const std::string& program, std:
   }
   auto config = ParseServeFlags({args.begin() + 1, args.end()});
   if (!config.ok()) return Fail(err, config.status());
+  // Before any thread starts: every line from here on is in the chosen format.
+  log::SetFormat(config->log_format);
 
   // Block the stop signals in every thread; the main thread waits for them below.
   sigset_t stop_signals;

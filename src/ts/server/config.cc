@@ -65,6 +65,8 @@ std::string ServeUsage() {
   --io-threads N             event-loop threads; they serve SQLite refreshes without blocking
                              (default: 0 = one per core)
   --access-log               log one line per request to stderr
+  --log-format text|json     stderr lines as text (default) or one JSON object per line with
+                             time, level, msg, request_id and the request's fields
   --access-token-ttl SECS    access and ID token lifetime (default 3600)
   --refresh-token-ttl SECS   refresh token family lifetime (default 7776000 = 90 days)
   --refresh-grace SECS       reuse window returning the same successor (default 0)
@@ -139,6 +141,12 @@ StatusOr<ServerConfig> ParseServeFlags(const std::vector<std::string>& args) {
       c.allow_insecure_loopback_issuers = true;
     } else if (a == "--allow-private-network-issuers") {
       c.allow_private_network_issuers = true;
+    } else if (a == "--log-format") {
+      auto v = value();
+      if (!v.ok()) return v.status();
+      if (!log::ParseFormat(*v, &c.log_format)) {
+        return InvalidArgumentError("--log-format takes text or json, got '" + *v + "'");
+      }
     } else if (a == "--issuer-ca-file") {
       auto v = value();
       if (!v.ok()) return v.status();

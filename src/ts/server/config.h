@@ -8,6 +8,7 @@
 #include <string>
 #include <vector>
 
+#include "ts/common/log.h"
 #include "ts/common/status.h"
 
 namespace ts::tti {
@@ -31,6 +32,9 @@ struct ServerConfig {
   // 0: one per core.
   int io_threads = 0;
   bool access_log = false;
+  // --log-format: "text" (sentences, as earlier versions wrote) or "json" (one object per line,
+  // docs/design/operations.md).
+  log::Format log_format = log::Format::kText;
 
   // Lifetimes (seconds).
   int64_t access_token_ttl = 3600;

@@ -60,6 +60,19 @@ TEST_F(ParseServeFlagsTest, Defaults) {
   EXPECT_EQ(c->demo_password, "");
 }
 
+TEST_F(ParseServeFlagsTest, LogFormatIsTextOrJson) {
+  auto defaults = ParseServeFlags({});
+  ASSERT_THAT(defaults, IsOk());
+  EXPECT_EQ(defaults->log_format, log::Format::kText);
+  auto json = ParseServeFlags({"--log-format", "json"});
+  ASSERT_THAT(json, IsOk());
+  EXPECT_EQ(json->log_format, log::Format::kJson);
+  auto bad = ParseServeFlags({"--log-format", "yaml"});
+  EXPECT_EQ(bad.status().code(), StatusCode::kInvalidArgument);
+  EXPECT_EQ(bad.status().message(), "--log-format takes text or json, got 'yaml'");
+  EXPECT_EQ(ParseServeFlags({"--log-format"}).status().message(), "--log-format needs a value");
+}
+
 TEST_F(ParseServeFlagsTest, EveryFlag) {
   auto c = ParseServeFlags({"--listen",
                             "0.0.0.0:0",

@@ -3,11 +3,11 @@
 #include <algorithm>
 #include <cctype>
 #include <charconv>
-#include <iostream>
 #include <map>
 #include <optional>
 #include <vector>
 
+#include "ts/common/log.h"
 #include "ts/crypto/encoding.h"
 #include "ts/crypto/random.h"
 #include "ts/http/uri.h"
@@ -195,7 +195,7 @@ void AuthorizeHandler::ValidateApplication(const AuthRequest& req, Outcome& out)
   auto app = storage_.applications->GetApplication(client_id);
   if (!app.ok()) {
     if (app.status().code() != StatusCode::kNotFound) {
-      std::cerr << "authorize: " << app.status().ToString() << "\n";
+      log::Write(log::Level::kError, "authorize: " + app.status().ToString());
     }
     out.error = app.status().code() == StatusCode::kNotFound ? "invalid_client" : "server_error";
     out.description = app.status().code() == StatusCode::kNotFound
@@ -229,7 +229,7 @@ void AuthorizeHandler::ValidateRegisteredClient(const AuthRequest& req, Outcome&
     return;
   }
   if (!client.ok()) {
-    std::cerr << "authorize: " << client.status().ToString() << "\n";
+    log::Write(log::Level::kError, "authorize: " + client.status().ToString());
     out.error = "server_error";
     out.description = "The server could not read the client. Try again.";
     return;
@@ -245,7 +245,7 @@ void AuthorizeHandler::ValidateRegisteredClient(const AuthRequest& req, Outcome&
   if (client->entitled_application_arn.empty()) return;
   auto app = storage_.applications->GetApplication(client->entitled_application_arn);
   if (!app.ok() && app.status().code() != StatusCode::kNotFound) {
-    std::cerr << "authorize: " << app.status().ToString() << "\n";
+    log::Write(log::Level::kError, "authorize: " + app.status().ToString());
     out.error = "server_error";
     out.description = "The server could not read the client's application. Try again.";
     return;

@@ -1,11 +1,11 @@
 #include "ts/web/device_page.h"
 
 #include <cctype>
-#include <iostream>
 #include <map>
 #include <optional>
 #include <vector>
 
+#include "ts/common/log.h"
 #include "ts/crypto/random.h"
 #include "ts/tokens/token_minter.h"
 #include "ts/web/login_page.h"
@@ -162,7 +162,7 @@ DevicePageHandler::Found DevicePageHandler::Lookup(const std::string& entered,
           : storage_.clients->GetDeviceAuthorizationByUserCode(code_hash, now);
   if (!authorization.ok()) {
     if (authorization.status().code() != StatusCode::kNotFound) {
-      std::cerr << "device: " << authorization.status().ToString() << "\n";
+      log::Write(log::Level::kError, "device: " + authorization.status().ToString());
       attempt.Refund();  // not the user's mistake
       return fail(503, "The server could not look the code up. Try again.");
     }
@@ -179,7 +179,7 @@ DevicePageHandler::Found DevicePageHandler::Lookup(const std::string& entered,
   auto client = storage_.clients->GetClient(authorization->client_id);
   if (!client.ok()) {
     if (client.status().code() != StatusCode::kNotFound) {
-      std::cerr << "device: " << client.status().ToString() << "\n";
+      log::Write(log::Level::kError, "device: " + client.status().ToString());
       return fail(503, "The server could not read the client. Try again.");
     }
     return fail(400, "The application that asked for this code is no longer registered.");
@@ -187,7 +187,7 @@ DevicePageHandler::Found DevicePageHandler::Lookup(const std::string& entered,
   if (!client->entitled_application_arn.empty()) {
     auto app = storage_.applications->GetApplication(client->entitled_application_arn);
     if (!app.ok() && app.status().code() != StatusCode::kNotFound) {
-      std::cerr << "device: " << app.status().ToString() << "\n";
+      log::Write(log::Level::kError, "device: " + app.status().ToString());
       return fail(503, "The server could not read the application. Try again.");
     }
     if (!app.ok() || app->status != "ENABLED") {
@@ -330,7 +330,7 @@ http::Response DevicePageHandler::Post(const http::Request& request) {
                       "device.",
                       400, *csrf);
     }
-    std::cerr << "device: " << decided.ToString() << "\n";
+    log::Write(log::Level::kError, "device: " + decided.ToString());
     return ConsentPage(found, *session, "The server could not record your answer. Try again.", 503,
                        *csrf);
   }

@@ -1,7 +1,6 @@
 #include "ts/web/sign_in.h"
 
-#include <iostream>
-
+#include "ts/common/log.h"
 #include "ts/crypto/digest.h"
 #include "ts/crypto/password.h"
 #include "ts/tokens/token_minter.h"
@@ -134,7 +133,7 @@ SignIn::Result SignIn::PasswordSignIn(const std::string& user_name, const std::s
   if (!user.ok() && user.status().code() != StatusCode::kNotFound) {
     // The database is unreachable (e.g. restarting): not the user's mistake, and no failure to
     // count against them.
-    std::cerr << "sign-in: " << user.status().ToString() << "\n";
+    log::Write(log::Level::kError, "sign-in: " + user.status().ToString());
     attempt.Refund();
     return fail(503, "The server could not check your password. Try again.");
   }

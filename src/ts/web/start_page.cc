@@ -3,12 +3,12 @@
 #include <algorithm>
 #include <boost/json.hpp>
 #include <ctime>
-#include <iostream>
 #include <map>
 #include <optional>
 #include <utility>
 #include <vector>
 
+#include "ts/common/log.h"
 #include "ts/crypto/random.h"
 #include "ts/portal/role_credentials.h"
 #include "ts/web/login_page.h"
@@ -375,7 +375,7 @@ http::Response StartPageHandler::PortalPage(const storage::SignInSession& sessio
                                             const std::string& csrf, const std::string& error,
                                             int status) {
   auto fail = [&](const Status& cause, std::string_view what) {
-    std::cerr << "start: " << what << ": " << cause.ToString() << "\n";
+    log::Write(log::Level::kError, "start: " + std::string(what) + ": " + cause.ToString());
     return HtmlResponse(
         503, RenderErrorPage("temporarily_unavailable", "The server could not read your " +
                                                             std::string(what) + ". Try again."));
@@ -415,7 +415,7 @@ http::Response StartPageHandler::IssueCredentials(const storage::SignInSession& 
   auto roles = user.ok() ? storage_.accounts->ListUserRoles(session.user_id, account_id)
                          : StatusOr<std::vector<storage::UserRole>>(user.status());
   if (!roles.ok()) {
-    std::cerr << "start: " << roles.status().ToString() << "\n";
+    log::Write(log::Level::kError, "start: " + roles.status().ToString());
     return HtmlResponse(503, RenderErrorPage("temporarily_unavailable",
                                              "The server could not read your roles. Try again."));
   }
@@ -433,8 +433,8 @@ http::Response StartPageHandler::IssueCredentials(const storage::SignInSession& 
                                                 /*family_id=*/"", session.session_hash, now);
   if (!prepared.ok()) {
     // A stored session duration the portal cannot read: the server's problem, not the user's.
-    std::cerr << "start: role " << role->role.role_name << ": " << prepared.status().ToString()
-              << "\n";
+    log::Write(log::Level::kError,
+               "start: role " + role->role.role_name + ": " + prepared.status().ToString());
     return HtmlResponse(500, RenderErrorPage("server_error",
                                              "The server could not issue credentials for this "
                                              "role. Ask an administrator."));
@@ -447,7 +447,7 @@ http::Response StartPageHandler::IssueCredentials(const storage::SignInSession& 
                                                "You no longer hold this role, or your sign-in "
                                                "ended. Nothing was issued."));
     }
-    std::cerr << "start: issuing a role credential: " << issued.ToString() << "\n";
+    log::Write(log::Level::kError, "start: issuing a role credential: " + issued.ToString());
     return HtmlResponse(503, RenderErrorPage("temporarily_unavailable",
                                              "The server could not issue credentials. Try "
                                              "again."));

@@ -1,8 +1,8 @@
 #include "ts/web/throttle.h"
 
 #include <algorithm>
-#include <iostream>
 
+#include "ts/common/log.h"
 #include "ts/crypto/digest.h"
 #include "ts/crypto/encoding.h"
 
@@ -11,7 +11,7 @@ namespace {
 std::string StoredKey(const std::string& key) { return crypto::HexEncode(crypto::Sha256(key)); }
 
 void LogStoreError(const char* what, const Status& status) {
-  std::cerr << "throttle: " << what << ": " << status.ToString() << "\n";
+  log::Write(log::Level::kError, std::string("throttle: ") + what + ": " + status.ToString());
 }
 }  // namespace
 

@@ -2,7 +2,6 @@
 
 #include <pthread.h>
 
-#include <cstdio>
 #include <exception>
 #include <string>
 #include <system_error>
@@ -36,7 +35,7 @@ Status GroupCommitWriter::Start(std::unique_ptr<Connection> connection,
 }
 
 Status GroupCommitWriter::Run(const Body& body) {
-  Pending pending{&body, OkStatus()};
+  Pending pending{&body, OkStatus(), {}, {}, log::CurrentRequestId()};
   std::shared_ptr<BatchSignal> signal;
   {
     std::lock_guard<std::mutex> lock(mu_);
@@ -121,12 +120,13 @@ void GroupCommitWriter::Loop() {
     for (Pending* p : batch) {
       if (!p->done) continue;
       std::unique_ptr<Pending> owned(p);
+      log::ScopedRequestId request(owned->request_id);
       try {
         owned->done(std::move(owned->status));
       } catch (const std::exception& e) {
         // Keep the writer alive: the caller's completion is its own to get right.
-        std::fputs((std::string("sqlite writer: a completion threw: ") + e.what() + "\n").c_str(),
-                   stderr);
+        log::Write(log::Level::kError,
+                   std::string("sqlite writer: a completion threw: ") + e.what());
       }
     }
     {
@@ -149,7 +149,10 @@ void GroupCommitWriter::RunBatch(const std::vector<Pending*>& batch) {
   for (size_t i = 0; i < batch.size(); ++i) {
     Pending* p = batch[i];
     Status savepoint = c.Run("SAVEPOINT body");
-    p->status = savepoint.ok() ? (*p->body)(c) : savepoint;
+    {
+      log::ScopedRequestId request(p->request_id);
+      p->status = savepoint.ok() ? (*p->body)(c) : savepoint;
+    }
     if (sqlite3_get_autocommit(c.db()) != 0) {
       // SQLite rolled the whole transaction back on its own (I/O error, disk full, ...): the
       // bodies before this one are undone too and must not be acknowledged.

@@ -13,6 +13,7 @@
 #include <thread>
 #include <vector>
 
+#include "ts/common/log.h"
 #include "ts/common/status.h"
 #include "ts/storage/sqlite/sqlite_store.h"
 
@@ -57,6 +58,8 @@ class GroupCommitWriter {
     Status status;
     Body owned_body;  // RunAsync's; Run's body lives on its caller's stack
     Done done;        // RunAsync's completion; empty for Run
+    // The request that queued it: its body and completion log under that id (log.h).
+    log::RequestId request_id = log::CurrentRequestId();
   };
   // The callers of one batch wait on one signal and are woken by one broadcast once it has
   // committed: a futex call per batch rather than per caller (those calls were 7% of the server's
