@@ -4,7 +4,9 @@
 #   make bench  the benchmarks (BENCHMARKS.md)
 #   make fuzz   each fuzz target for FUZZ_SECONDS under libFuzzer (docs/design/fuzzing.md)
 #   make crash  the crash durability test, CRASH_CYCLES kills per backend (RELIABILITY.md)
-.PHONY: run test build release asan unit clean format bench fuzz fuzz-merge crash
+#   make install  the binary, the systemd unit, example settings and docs under PREFIX (DESTDIR)
+#   make deb    a Debian package of the same in build/release/packages/
+.PHONY: run test build release asan unit clean format bench fuzz fuzz-merge crash install deb
 
 JOBS ?= $(shell nproc)
 
@@ -17,6 +19,17 @@ release:
 	./scripts/install-deps.sh
 	cmake --preset release >/dev/null
 	cmake --build --preset release -j $(JOBS) --target tessera
+
+# PREFIX (default /usr/local; /usr puts the settings in /etc) and DESTDIR (a staging root) as
+# usual. The unit goes to $(PREFIX)/lib/systemd/system, the settings to $(PREFIX)/etc/tessera
+# (/etc/tessera for /usr), kept when present (docs/design/operations.md).
+PREFIX ?= /usr/local
+
+install: release
+	cmake --install build/release --prefix $(PREFIX)
+
+deb: release
+	cd build/release && cpack -G DEB -B packages
 
 asan:
 	./scripts/install-deps.sh

@@ -13,7 +13,8 @@ packages=(
 )
 if [[ "${1:-}" == "--test" ]]; then
   # postgresql: the tests labelled `postgres` start their own throwaway PostgreSQL 15 server.
-  packages+=(chromium postgresql)
+  # systemd: systemd-analyze checks the unit in packaging/ (e2e.test_packaging).
+  packages+=(chromium postgresql systemd)
 fi
 if [[ "${1:-}" == "--fuzz" ]]; then
   # make fuzz: clang with libFuzzer's runtime (docs/design/fuzzing.md).
@@ -42,9 +43,7 @@ if [[ "${1:-}" == "--test" ]]; then
   if [[ ! -d test/e2e/node_modules ]] || [[ test/e2e/package-lock.json -nt test/e2e/node_modules ]]; then
     (cd test/e2e && npm ci --no-audit --no-fund --loglevel=error)
   fi
-  python3 -c "import boto3, botocore, joserfc" 2>/dev/null || {
-    echo "install-deps: python3 needs boto3, botocore and joserfc (present on this machine class)" >&2
-    exit 1
-  }
-  command -v aws >/dev/null || { echo "install-deps: the AWS CLI (aws) is missing" >&2; exit 1; }
+  # boto3/botocore new enough for CreateTokenWithIAM, joserfc and the AWS CLI: the system's, or
+  # pinned versions in .venv when they are missing or too old (it says what failed and why).
+  ./scripts/python-test-env.sh
 fi
