@@ -41,6 +41,10 @@ struct PostgresStoreOptions {
   std::chrono::milliseconds acquire_timeout{5000};
   // libpq connect_timeout (seconds) unless the URL sets its own.
   int connect_timeout_seconds = 5;
+  // Statements per group commit at most (the asynchronous token-endpoint writes share one
+  // pipelined transaction; group_commit_writer.h). The writer has one connection of its own,
+  // beside the pool's max_connections.
+  int writer_max_batch = 256;
 };
 
 // Whether `db` names a PostgreSQL database (a postgresql:// or postgres:// URL) rather than a
@@ -177,6 +181,21 @@ class PostgresStore final : public Store {
   StatusOr<RefreshTokenWithFamily> GetRefreshToken(const std::string& token_hash) override;
   StatusOr<RotateOutcome> RotateRefreshToken(const std::string& old_hash, int64_t now,
                                              const RefreshToken& successor) override;
+  // The asynchronous forms queue the same statement on the group-commit writer
+  // (group_commit_writer.h): many requests' writes share one pipelined transaction, and the
+  // completion runs on the writer thread once it committed. The reads stay on the caller's
+  // thread (CheckAndRotateRefreshTokenAsync is GrantStore's: GetRefreshToken, then this).
+  void RotateRefreshTokenAsync(const std::string& old_hash, int64_t now,
+                               const RefreshToken& successor, RotateDone done) override;
+  void RedeemAuthorizationCodeAsync(const std::string& code_hash, int64_t now,
+                                    const TokenFamily& family,
+                                    const std::optional<RefreshToken>& first_refresh,
+                                    RedeemDone done) override;
+  void CreateFamilyForAssertionAsync(const TokenFamily& family,
+                                     const std::optional<RefreshToken>& first_refresh,
+                                     const std::string& assertion_id, int64_t assertion_expires_at,
+                                     WriteDone done) override;
+  bool GrantWritesWithoutBlocking() const override { return true; }
   Status CreateFamilyForAssertion(const TokenFamily& family,
                                   const std::optional<RefreshToken>& first_refresh,
                                   const std::string& assertion_id,
