@@ -11,7 +11,10 @@
 // Round trips: RedeemAuthorizationCode, RotateRefreshToken and CreateFamilyForAssertion (the
 // token endpoint's writes) are each ONE statement (data-modifying CTEs, implicitly one
 // transaction), so each costs one round trip once its statement is prepared on the connection.
-// The loser of a concurrent redemption needs a second one to revoke the winner's family.
+// The loser of a concurrent redemption needs a second one to revoke the winner's family. Their
+// `...Async` forms queue the same statement on the node's group-commit writer, which sends many
+// of them as one pipelined transaction: one round trip and one WAL flush per batch
+// (group_commit_writer.h).
 //
 // Failures: a lost connection, a server restart or shutdown, a serialization failure or a
 // deadlock is Unavailable (transient: the HTTP layer answers InternalServerException, which the
@@ -81,7 +84,7 @@ class PostgresStore final : public Store {
   // AccountStore (V005): multi-statement changes run in one transaction; an account assignment
   // locks its account, permission set and principal FOR SHARE, DeleteAccount and
   // DeletePermissionSet their row FOR UPDATE. IssueRoleCredential is one statement (the key
-  // and its link); it has no asynchronous form (the default blocks, as the grants do here).
+  // and its link); it has no asynchronous form (the default blocks).
 
   // DirectoryStore (directory_store.cc).
   Status CreateUser(const User& user) override;
