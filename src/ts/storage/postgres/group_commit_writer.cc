@@ -58,7 +58,9 @@ void GroupCommitWriter::Loop() {
 }
 
 StatusOr<Connection*> GroupCommitWriter::Ready() {
-  if (connection_ != nullptr && !connection_->broken()) return connection_.get();
+  // As the pool does: a connection the server closed while it was idle (a restart) is readable;
+  // sending a batch on it would fail with its outcome unknown, so replace it first.
+  if (connection_ != nullptr && connection_->LooksAlive()) return connection_.get();
   connection_.reset();
   StatusOr<std::unique_ptr<Connection>> opened = connect_();
   if (!opened.ok()) return opened.status();
