@@ -702,12 +702,25 @@ void Tessera::HandleAsync(http::Request request, http::Responder respond) const 
     }
   }
   if (route == nullptr || route->endpoint != Endpoint::kToken ||
-      !p.store->GrantsWithoutBlocking()) {
+      !p.store->GrantWritesWithoutBlocking()) {
     p.workers->Post([this, request = std::move(request), respond = std::move(respond)] {
       respond(Handle(request));
     });
     return;
   }
+  if (!p.store->GrantsWithoutBlocking()) {
+    // PostgreSQL: the reads are round trips, so a worker makes them; it queues the write on the
+    // group-commit writer and is free again while the commit is in flight.
+    p.workers->Post([this, request = std::move(request), respond = std::move(respond)]() mutable {
+      HandleTokenAsync(std::move(request), std::move(respond));
+    });
+    return;
+  }
+  HandleTokenAsync(std::move(request), std::move(respond));
+}
+
+void Tessera::HandleTokenAsync(http::Request request, http::Responder respond) const {
+  const Parts& p = *parts_;
   ThreadPool* workers = p.workers.get();
   auto blocking = [workers](std::function<void()> task) { workers->Post(std::move(task)); };
   // The service calls exactly one of the two answers below; both reach `respond`.

@@ -9,6 +9,7 @@
 #include <utility>
 
 #include "ts/common/status_macros.h"
+#include "ts/storage/postgres/group_commit_writer.h"
 #include "ts/storage/postgres/postgres_internal.h"
 
 namespace ts::storage {
@@ -21,6 +22,17 @@ using postgres_internal::ApplyMigrations;
 using postgres_internal::Connection;
 using postgres_internal::MakeParams;
 using postgres_internal::Result;
+
+PostgresStore::Impl::Impl(std::string url, PostgresStoreOptions options)
+    : url_(std::move(url)), options_(options) {
+  postgres_internal::GroupCommitWriter::Options writer_options;
+  writer_options.max_batch = options_.writer_max_batch;
+  // The writer's own connection, outside the pool (and its limit): one per node.
+  writer_ = std::make_unique<postgres_internal::GroupCommitWriter>(
+      [this] { return Connection::Open(url_, options_, &round_trips_); }, writer_options);
+}
+
+PostgresStore::Impl::~Impl() = default;
 
 StatusOr<PostgresStore::Impl::Lease> PostgresStore::Impl::Acquire() {
   std::unique_lock lock(mu_);
@@ -80,6 +92,7 @@ StatusOr<std::shared_ptr<PostgresStore>> PostgresStore::Open(const std::string& 
     return InvalidArgumentError("PostgresStore needs a postgresql:// URL");
   }
   if (options.max_connections < 1) return InvalidArgumentError("max_connections must be >= 1");
+  if (options.writer_max_batch < 1) return InvalidArgumentError("writer_max_batch must be >= 1");
   auto impl = std::make_unique<Impl>(url, options);
   {
     TS_ASSIGN_OR_RETURN(Impl::Lease lease, impl->Acquire());
