@@ -7,7 +7,8 @@
 // The request id: every line a request causes carries the id its response carries in
 // x-amzn-RequestId. The transport sets it for the thread handling the request
 // (ScopedRequestId); work handed to another thread takes it along (ThreadPool::Post and the
-// SQLite writer capture CurrentRequestId() when work is queued and restore it while it runs).
+// SQLite and PostgreSQL group-commit writers capture CurrentRequestId() when work is queued and
+// restore it while it and its completion run).
 //
 // Never log a token, code, secret, password, Authorization header or query string: callers pass
 // what is safe, this file does not redact.

@@ -72,7 +72,7 @@ void GroupCommitWriter::RunBatch(std::vector<Pending>& batch) {
   static const std::string kNone;
   StatusOr<Connection*> ready = Ready();
   if (!ready.ok()) {
-    for (Pending& p : batch) p.done(ready.status(), kNone, kNone);
+    for (Pending& p : batch) p.Answer(ready.status(), kNone, kNone);
     return;
   }
   Connection& c = **ready;
@@ -85,7 +85,7 @@ void GroupCommitWriter::RunBatch(std::vector<Pending>& batch) {
   switch (c.RunPipelinedTransaction(statements, &results, &error)) {
     case Connection::PipelineOutcome::kCommitted:
       for (size_t i = 0; i < batch.size(); ++i) {
-        batch[i].done(std::move(results[i]), kNone, kNone);
+        batch[i].Answer(std::move(results[i]), kNone, kNone);
       }
       return;
     case Connection::PipelineOutcome::kUnknown: {
@@ -94,7 +94,7 @@ void GroupCommitWriter::RunBatch(std::vector<Pending>& batch) {
           "the PostgreSQL connection broke while a commit was in flight; the write may or may "
           "not have been applied: " +
           std::string(error.message()));
-      for (Pending& p : batch) p.done(unknown, kNone, kNone);
+      for (Pending& p : batch) p.Answer(unknown, kNone, kNone);
       return;
     }
     case Connection::PipelineOutcome::kRolledBack:
@@ -104,20 +104,20 @@ void GroupCommitWriter::RunBatch(std::vector<Pending>& batch) {
   if (batch.size() == 1) {
     const std::string state = c.last_state();
     const std::string table = c.last_table();
-    batch[0].done(error, state, table);
+    batch[0].Answer(error, state, table);
     return;
   }
   // Run each on its own, so that only the failing one fails.
   for (Pending& p : batch) {
     StatusOr<Connection*> again = Ready();
     if (!again.ok()) {
-      p.done(again.status(), kNone, kNone);
+      p.Answer(again.status(), kNone, kNone);
       continue;
     }
     StatusOr<Result> result = (*again)->Exec(p.sql, p.params);
     const std::string state = result.ok() ? kNone : (*again)->last_state();
     const std::string table = result.ok() ? kNone : (*again)->last_table();
-    p.done(std::move(result), state, table);
+    p.Answer(std::move(result), state, table);
   }
 }
 

@@ -16,6 +16,7 @@
 #include <thread>
 #include <vector>
 
+#include "ts/common/log.h"
 #include "ts/common/status.h"
 #include "ts/storage/postgres/postgres_internal.h"
 
@@ -74,6 +75,13 @@ class GroupCommitWriter {
     std::string_view sql;
     Params params;
     Done done;
+    // The request that queued it: the completion logs under its id (log.h).
+    log::RequestId request_id = log::CurrentRequestId();
+
+    void Answer(StatusOr<Result> result, const std::string& sqlstate, const std::string& table) {
+      log::ScopedRequestId scope(request_id);
+      done(std::move(result), sqlstate, table);
+    }
   };
 
   void Loop();

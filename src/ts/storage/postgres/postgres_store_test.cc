@@ -16,6 +16,7 @@
 #include "test/common/concurrently.h"
 #include "test/common/postgres_server.h"
 #include "test/common/status_matchers.h"
+#include "ts/common/log.h"
 #include "ts/storage/conformance/conformance_test.h"
 #include "ts/storage/postgres/group_commit_writer.h"
 #include "ts/storage/postgres/migrations.h"
@@ -424,6 +425,33 @@ TEST(PostgresGroupCommitTest, ABatchIsOneRoundTrip) {
   EXPECT_EQ(f.writer->batches() - batches, 1);
   EXPECT_EQ(f.round_trips.load() - trips, 1);
   EXPECT_EQ(f.Count(), "21");
+}
+
+// Each completion runs under the request id of the thread that queued the write (log.h), also
+// when the batch fails and the writer retries each statement on its own: what it logs names its
+// request.
+TEST(PostgresGroupCommitTest, CompletionsRunUnderTheRequestIdOfTheirCaller) {
+  WriterFixture f;
+  ASSERT_THAT(f.writer->Run(kInsert, MakeParams(std::string("taken"))), IsOk());
+  f.Occupy(300);
+  const std::vector<std::string> keys = {"x", "taken", "y"};
+  std::mutex mu;
+  std::condition_variable cv;
+  std::vector<std::string> seen(keys.size());
+  size_t calls = 0;
+  for (size_t i = 0; i < keys.size(); ++i) {
+    log::ScopedRequestId scope("req-" + std::to_string(i));
+    f.writer->RunAsync(kInsert, MakeParams(keys[i]),
+                       [&, i](StatusOr<Result>, const std::string&, const std::string&) {
+                         std::lock_guard lock(mu);
+                         seen[i] = std::string(log::CurrentRequestId().view());
+                         ++calls;
+                         cv.notify_all();
+                       });
+  }
+  std::unique_lock lock(mu);
+  ASSERT_TRUE(cv.wait_for(lock, std::chrono::seconds(10), [&] { return calls == keys.size(); }));
+  EXPECT_THAT(seen, ::testing::ElementsAre("req-0", "req-1", "req-2"));
 }
 
 // One failing statement aborts the shared transaction; the writer then runs each on its own,
