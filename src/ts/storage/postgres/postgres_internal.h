@@ -132,6 +132,10 @@ class Connection {
   // Runs uncached SQL without parameters (transaction control, settings, migrations).
   Status ExecScript(const std::string& sql);
 
+  // The audit event riding on the write running now (audit.h), inserted after it succeeded; a
+  // write that turns out to change nothing (UpdateSigningKeys with no update) sets it to nullptr.
+  const AuditRecord* audit = nullptr;
+
   // The SQLSTATE and table of the last failure ("" when it had none).
   bool UniqueViolated() const { return last_state_ == "23505"; }
   bool ForeignKeyViolated() const { return last_state_ == "23503"; }
@@ -278,6 +282,9 @@ StatusOr<Page<T>> RunPage(Connection& c, std::string_view sql, Params params,
   return ExecPage<T>(c, sql, std::move(params), page.limit, read, key_of);
 }
 
+// Inserts `record` into audit_events (postgres/audit_store.cc).
+Status InsertAudit(Connection& c, const AuditRecord& record);
+
 }  // namespace ts::storage::postgres_internal
 
 namespace ts::storage {
@@ -301,23 +308,18 @@ class PostgresStore::Impl {
 
   // Runs `fn(Connection&)` (returning Status or StatusOr<T>) in one transaction; commits if it
   // succeeded, rolls back otherwise. Not retried (see the header on ambiguous commits).
+  // This thread's pending audit event (audit.h) is inserted in the same transaction.
   template <typename Fn>
   auto Write(Fn&& fn) -> std::invoke_result_t<Fn, Connection&> {
-    TS_ASSIGN_OR_RETURN(Lease lease, Acquire());
-    Connection& c = *lease;
-    TS_RETURN_IF_ERROR(c.ExecScript("BEGIN"));
-    auto result = fn(c);
-    if (!result.ok()) {
-      if (!c.broken()) c.ExecScript("ROLLBACK").IgnoreError();
-      return result;
-    }
-    TS_RETURN_IF_ERROR(c.ExecScript("COMMIT"));
-    return result;
+    std::optional<AuditRecord> audit = TakePendingAudit();
+    return Transaction(audit ? &*audit : nullptr, fn);
   }
 
-  // Runs `fn(Connection&)` as is: for a single statement (its own transaction) that writes.
+  // Runs `fn(Connection&)` as is: for a single statement (its own transaction) that writes. With
+  // an audit event pending on this thread it becomes a transaction, so the event commits with it.
   template <typename Fn>
   auto Single(Fn&& fn) -> std::invoke_result_t<Fn, Connection&> {
+    if (std::optional<AuditRecord> audit = TakePendingAudit()) return Transaction(&*audit, fn);
     TS_ASSIGN_OR_RETURN(Lease lease, Acquire());
     return fn(*lease);
   }
@@ -334,6 +336,27 @@ class PostgresStore::Impl {
   }
 
  private:
+  template <typename Fn>
+  auto Transaction(const AuditRecord* audit, Fn& fn) -> std::invoke_result_t<Fn, Connection&> {
+    TS_ASSIGN_OR_RETURN(Lease lease, Acquire());
+    Connection& c = *lease;
+    TS_RETURN_IF_ERROR(c.ExecScript("BEGIN"));
+    c.audit = audit;
+    auto result = fn(c);
+    audit = c.audit;
+    c.audit = nullptr;
+    if (result.ok() && audit != nullptr) {
+      if (Status s = postgres_internal::InsertAudit(c, *audit); !s.ok()) result = s;
+    }
+    if (!result.ok()) {
+      if (!c.broken()) c.ExecScript("ROLLBACK").IgnoreError();
+      return result;
+    }
+    TS_RETURN_IF_ERROR(c.ExecScript("COMMIT"));
+    if (audit != nullptr) StreamAudit(*audit);
+    return result;
+  }
+
   void DropIdleLocked() {
     open_ -= static_cast<int>(idle_.size());
     idle_.clear();
