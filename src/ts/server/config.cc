@@ -24,6 +24,7 @@ bool IsCountFlag(const std::string& flag) {
          flag == "--device-authorizations-per-minute" || flag == "--max-live-clients" ||
          flag == "--portal-requests-per-minute";
 }
+constexpr int64_t kMaxRetentionDays = 100 * 366;
 
 }  // namespace
 
@@ -37,6 +38,7 @@ StatusOr<int64_t> ParseSeconds(const std::string& flag, const std::string& text,
   std::string what = " takes a whole number of seconds";
   if (IsCountFlag(flag)) what = " takes a whole number";
   if (flag.ends_with("-ms")) what = " takes a whole number of milliseconds";
+  if (flag.ends_with("-days")) what = " takes a whole number of days";
   if (min > 0 || max < std::numeric_limits<int64_t>::max()) {
     what += " from " + std::to_string(min) + " to " + std::to_string(max);
   }
@@ -106,6 +108,11 @@ access portal (GetRoleCredentials, ListAccounts, ListAccountRoles, Logout):
   --portal-requests-per-minute N  requests a minute with one sign-in's access tokens
                              (default 600; 0: no limit): TooManyRequestsException
 
+audit trail (CloudTrail-shaped events, read with `tessera audit`):
+  --audit-retention-days N   days an event is kept (default 90; 0: forever)
+  --audit-log FILE           also append each event, once committed, as a JSON line to FILE
+                             (best effort; the database is the record)
+
 environment:
   TESSERA_MASTER_KEY             base64 or hex of 32 bytes; encrypts keys and secrets at rest
   TESSERA_MASTER_KEY_FILE        key file used when TESSERA_MASTER_KEY is unset
@@ -143,6 +150,17 @@ StatusOr<ServerConfig> ParseServeFlags(const std::vector<std::string>& args) {
       auto v = value();
       if (!v.ok()) return v.status();
       c.issuer_ca_file = *v;
+    } else if (a == "--audit-log") {
+      auto v = value();
+      if (!v.ok()) return v.status();
+      if (v->empty()) return InvalidArgumentError("--audit-log needs a file name");
+      c.audit_log = *v;
+    } else if (a == "--audit-retention-days") {
+      auto v = value();
+      if (!v.ok()) return v.status();
+      auto n = ParseSeconds(a, *v, 0, kMaxRetentionDays);
+      if (!n.ok()) return n.status();
+      c.audit_retention_days = *n;
     } else if (a == "--listen" || a == "--db" || a == "--public-url" || a == "--bootstrap" ||
                a == "--region" || a == "--threads" || a == "--io-threads" ||
                a == "--access-token-ttl" || a == "--refresh-token-ttl" || a == "--refresh-grace" ||

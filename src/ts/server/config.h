@@ -74,6 +74,10 @@ struct ServerConfig {
   // The access portal (docs/design/access-portal.md): requests a minute per access token's
   // sign-in (token family), a token bucket per node (0: no limit).
   int64_t portal_requests_per_minute = 600;
+  // The audit trail (docs/design/audit.md): days an event is kept (0: forever), and a file
+  // each committed event is appended to as a JSON line, best effort ("" none).
+  int64_t audit_retention_days = 90;
+  std::string audit_log;
 
   // From the environment, never from flags (flags show up in `ps`).
   std::string master_key_env;      // TESSERA_MASTER_KEY
