@@ -136,15 +136,33 @@ Histogram::Snapshot Histogram::Read() const {
 
 // --- Family ---
 
+Label::Label(std::string name, std::vector<std::string> values) : names{std::move(name)} {
+  rows.reserve(values.size());
+  for (std::string& v : values) rows.push_back({std::move(v)});
+}
+
+Label Label::Joint(std::vector<std::string> names, std::vector<std::vector<std::string>> rows) {
+  Label l;
+  if (names.empty()) Misuse("a joint label without names");
+  l.names = std::move(names);
+  l.rows = std::move(rows);
+  return l;
+}
+
 Family::Family(std::string name, std::string help, std::vector<Label> labels)
     : name_(std::move(name)), help_(std::move(help)), labels_(std::move(labels)) {
   if (!ValidName(name_, true)) Misuse("invalid metric name '" + name_ + "'");
   for (const Label& l : labels_) {
-    if (!ValidName(l.name, false) || l.name == "le" || l.name.starts_with("__")) {
-      Misuse(name_ + ": invalid label name '" + l.name + "'");
+    for (const std::string& n : l.names) {
+      if (!ValidName(n, false) || n == "le" || n.starts_with("__")) {
+        Misuse(name_ + ": invalid label name '" + n + "'");
+      }
     }
-    if (l.values.empty()) Misuse(name_ + ": label '" + l.name + "' has no values");
-    size_ *= l.values.size();
+    if (l.rows.empty()) Misuse(name_ + ": label '" + l.names.front() + "' has no values");
+    for (const auto& row : l.rows) {
+      if (row.size() != l.names.size()) Misuse(name_ + ": a joint label row of the wrong size");
+    }
+    size_ *= l.rows.size();
   }
 }
 
@@ -153,8 +171,8 @@ size_t Family::Index(std::initializer_list<size_t> indexes) const {
   size_t flat = 0;
   size_t k = 0;
   for (size_t i : indexes) {
-    if (i >= labels_[k].values.size()) return size_;
-    flat = flat * labels_[k].values.size() + i;
+    if (i >= labels_[k].rows.size()) return size_;
+    flat = flat * labels_[k].rows.size() + i;
     ++k;
   }
   return flat;
@@ -162,9 +180,9 @@ size_t Family::Index(std::initializer_list<size_t> indexes) const {
 
 size_t Family::ValueIndex(size_t label, std::string_view value) const {
   if (label >= labels_.size()) return std::string::npos;
-  const auto& values = labels_[label].values;
-  for (size_t i = 0; i < values.size(); ++i) {
-    if (values[i] == value) return i;
+  const auto& rows = labels_[label].rows;
+  for (size_t i = 0; i < rows.size(); ++i) {
+    if (rows[i].front() == value) return i;
   }
   return std::string::npos;
 }
@@ -174,16 +192,19 @@ std::string Family::LabelText(size_t index) const {
   // The last label varies fastest (Index's order).
   std::vector<size_t> value_of(labels_.size());
   for (size_t k = labels_.size(); k-- > 0;) {
-    value_of[k] = index % labels_[k].values.size();
-    index /= labels_[k].values.size();
+    value_of[k] = index % labels_[k].rows.size();
+    index /= labels_[k].rows.size();
   }
   std::string out = "{";
   for (size_t k = 0; k < labels_.size(); ++k) {
-    if (k > 0) out += ',';
-    out += labels_[k].name;
-    out += "=\"";
-    out += EscapeLabelValue(labels_[k].values[value_of[k]]);
-    out += '"';
+    const std::vector<std::string>& row = labels_[k].rows[value_of[k]];
+    for (size_t n = 0; n < row.size(); ++n) {
+      if (out.size() > 1) out += ',';
+      out += labels_[k].names[n];
+      out += "=\"";
+      out += EscapeLabelValue(row[n]);
+      out += '"';
+    }
   }
   return out;
 }

@@ -34,10 +34,16 @@ namespace internal {
 size_t ThisThreadShard() noexcept;
 }  // namespace internal
 
-// A label's name and the values it may take, e.g. {"outcome", {"success", "failure"}}.
+// A label's name and the values it may take, e.g. {"outcome", {"success", "failure"}}; or, made
+// by Joint, labels that vary together (an API and its operations): one row of values per series.
 struct Label {
-  std::string name;
-  std::vector<std::string> values;
+  Label(std::string name, std::vector<std::string> values);
+  static Label Joint(std::vector<std::string> names, std::vector<std::vector<std::string>> rows);
+  std::vector<std::string> names;
+  std::vector<std::vector<std::string>> rows;  // one value per name each
+
+ private:
+  Label() = default;
 };
 
 // A monotonically increasing count (one series of a CounterFamily).
@@ -116,7 +122,8 @@ class Family {
   // The flat index of the combination whose k-th label takes its values()[indexes[k]]. Out of
   // range (a wrong count or index): size(), which At() turns into a null handle.
   size_t Index(std::initializer_list<size_t> indexes) const;
-  // The index of `value` among label `label`'s values; npos if absent.
+  // The index of `value` among label `label`'s values (its first name's, for a joint label);
+  // npos if absent.
   size_t ValueIndex(size_t label, std::string_view value) const;
   // Appends the family's exposition (# HELP, # TYPE and its samples) to `out`.
   virtual void Render(std::string& out) const = 0;

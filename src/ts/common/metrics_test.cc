@@ -145,6 +145,22 @@ TEST(MetricsTest, HistogramBucketsAreCumulativeWithSumAndCount) {
   EXPECT_DOUBLE_EQ(p.samples.at(R"(t_duration_seconds_sum{op="a"})"), 7.5015);
 }
 
+TEST(MetricsTest, JointLabelsListOnlyTheirRows) {
+  Registry r;
+  auto& c = r.AddCounter(
+      "t_total", "x",
+      {Label::Joint({"api", "operation"}, {{"sso-oidc", "CreateToken"}, {"web", "SignIn"}}),
+       {"class", {"2xx", "4xx"}}});
+  EXPECT_EQ(c.size(), 4u);
+  c.At({1, 1}).Inc(2);
+  const Parsed p = Parse(r.Render());
+  EXPECT_THAT(p.errors, ::testing::IsEmpty());
+  EXPECT_EQ(p.samples.size(), 4u);
+  EXPECT_EQ(p.samples.at(R"(t_total{api="web",operation="SignIn",class="4xx"})"), 2);
+  EXPECT_EQ(p.samples.at(R"(t_total{api="sso-oidc",operation="CreateToken",class="2xx"})"), 0);
+  EXPECT_EQ(c.ValueIndex(0, "web"), 1u);
+}
+
 TEST(MetricsTest, HistogramWithoutLabels) {
   Registry r;
   auto& h = r.AddHistogram("t_batch_size", "Batch.", {}, {1, 2, 4});
