@@ -277,8 +277,8 @@ void GaugeFamily::Render(std::string& out) const {
 
 // --- CallbackGauge ---
 
-CallbackGauge::CallbackGauge(std::string name, std::string help)
-    : Family(std::move(name), std::move(help), {}) {}
+CallbackGauge::CallbackGauge(std::string name, std::string help, bool counter)
+    : Family(std::move(name), std::move(help), {}), counter_(counter) {}
 
 void CallbackGauge::SetCallback(std::function<double()> read) {
   std::lock_guard lock(mu_);
@@ -288,7 +288,7 @@ void CallbackGauge::SetCallback(std::function<double()> read) {
 void CallbackGauge::Render(std::string& out) const {
   std::lock_guard lock(mu_);
   if (!read_) return;
-  Header(out, "gauge");
+  Header(out, counter_ ? "counter" : "gauge");
   Sample(out, name_, "", read_());
 }
 
@@ -358,6 +358,10 @@ GaugeFamily& Registry::AddGauge(std::string name, std::string help, std::vector<
 
 CallbackGauge& Registry::AddCallbackGauge(std::string name, std::string help) {
   return Add<CallbackGauge>(std::move(name), std::move(help));
+}
+
+CallbackGauge& Registry::AddCallbackCounter(std::string name, std::string help) {
+  return Add<CallbackGauge>(std::move(name), std::move(help), true);
 }
 
 HistogramFamily& Registry::AddHistogram(std::string name, std::string help,

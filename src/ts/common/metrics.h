@@ -163,14 +163,16 @@ class GaugeFamily final : public Family {
 };
 
 // One gauge (no labels) read by calling `read` at every scrape. `read` may be replaced or
-// cleared (an instance that goes away); a cleared gauge is not exposed.
+// cleared (an instance that goes away); a cleared gauge is not exposed. With `counter`, exposed
+// as a counter (a total kept elsewhere, such as the CPU time the kernel counts).
 class CallbackGauge final : public Family {
  public:
-  CallbackGauge(std::string name, std::string help);
+  CallbackGauge(std::string name, std::string help, bool counter = false);
   void SetCallback(std::function<double()> read);
   void Render(std::string& out) const override;
 
  private:
+  bool counter_;
   mutable std::mutex mu_;
   std::function<double()> read_;
 };
@@ -207,6 +209,7 @@ class Registry {
   CounterFamily& AddCounter(std::string name, std::string help, std::vector<Label> labels = {});
   GaugeFamily& AddGauge(std::string name, std::string help, std::vector<Label> labels = {});
   CallbackGauge& AddCallbackGauge(std::string name, std::string help);
+  CallbackGauge& AddCallbackCounter(std::string name, std::string help);
   HistogramFamily& AddHistogram(std::string name, std::string help, std::vector<Label> labels,
                                 std::vector<double> bounds);
 

@@ -218,6 +218,10 @@ TEST(MetricsTest, CallbackGaugeIsReadAtScrapeAndHiddenWhenCleared) {
   EXPECT_THAT(r.Render(), HasSubstr("t_age_seconds 20\n"));
   g.SetCallback(nullptr);
   EXPECT_EQ(r.Render(), "");
+  r.AddCallbackCounter("t_cpu_seconds_total", "CPU.").SetCallback([] { return 1.5; });
+  EXPECT_EQ(r.Render(),
+            "# HELP t_cpu_seconds_total CPU.\n# TYPE t_cpu_seconds_total counter\n"
+            "t_cpu_seconds_total 1.5\n");
 }
 
 TEST(MetricsTest, Find) {
