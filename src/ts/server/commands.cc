@@ -295,14 +295,21 @@ int Serve(const std::vector<std::string>& args, const std::string& program, std:
 
   int sig = 0;
   sigwait(&stop_signals, &sig);
-  // The drain (docs/design/metrics.md): readiness fails at once, so balancers stop sending; the
-  // public listener stops accepting and lets what is in flight finish (each acknowledged only
-  // once committed) within the grace period; then the application goes, which flushes the
-  // store's writer; the management listener answers (503) until the public one has drained.
+  // The drain (docs/design/metrics.md): readiness fails at once, and the public listener keeps
+  // serving for the delay, so balancers stop sending before connections are refused; then it
+  // stops accepting and lets what is in flight finish (each acknowledged only once committed)
+  // within the grace period; then the application goes, which flushes the store's writer. The
+  // management listener answers (503) until the public one has drained.
   readiness->draining.store(true, std::memory_order_release);
-  out << "tessera: signal " << sig << ", draining (up to " << config->shutdown_grace_seconds
-      << " s)\n";
+  out << "tessera: signal " << sig << ", draining (readiness fails; serving "
+      << config->shutdown_delay_seconds << " s more, then up to " << config->shutdown_grace_seconds
+      << " s for requests in flight)\n";
   out.flush();
+  if (config->shutdown_delay_seconds > 0) {
+    // A second signal ends the delay early (an operator's impatient Ctrl-C).
+    timespec delay{static_cast<time_t>(config->shutdown_delay_seconds), 0};
+    sigtimedwait(&stop_signals, nullptr, &delay);
+  }
   (*server)->Shutdown(std::chrono::seconds(config->shutdown_grace_seconds));
   ready->store(nullptr);
   if (management != nullptr) management->Shutdown(std::chrono::seconds(1));

@@ -58,7 +58,7 @@ Status CheckHostPort(const std::string& flag, const std::string& v) {
   return OkStatus();
 }
 
-// An hour: longer than any orchestrator waits before its SIGKILL.
+// An hour: longer than any orchestrator waits before its SIGKILL (both shutdown flags).
 constexpr int64_t kMaxShutdownGraceSeconds = 3600;
 }  // namespace
 
@@ -102,8 +102,10 @@ signing keys (docs/design/deployment.md):
 management and lifecycle (docs/design/metrics.md):
   --management-listen HOST:PORT  serve GET /metrics, /health/live and /health/ready here (off
                              by default; keep it off the public network)
-  --shutdown-grace-seconds N on SIGTERM/SIGINT, let in-flight requests finish for up to N
-                             seconds (default 10); readiness fails from the signal on
+  --shutdown-delay-seconds N on SIGTERM/SIGINT, keep serving N seconds with readiness failing,
+                             so load balancers stop sending first (default 0)
+  --shutdown-grace-seconds N then stop accepting and let in-flight requests finish for up
+                             to N seconds (default 10)
 
 trusted token issuers (jwt-bearer):
   --issuer-ca-file FILE      extra PEM CA certificates trusted for issuers (private IdPs)
@@ -169,12 +171,12 @@ StatusOr<ServerConfig> ParseServeFlags(const std::vector<std::string>& args) {
       if (!v.ok()) return v.status();
       if (Status s = CheckHostPort(a, *v); !s.ok()) return s;
       c.management_listen = *v;
-    } else if (a == "--shutdown-grace-seconds") {
+    } else if (a == "--shutdown-grace-seconds" || a == "--shutdown-delay-seconds") {
       auto v = value();
       if (!v.ok()) return v.status();
       auto n = ParseSeconds(a, *v, 0, kMaxShutdownGraceSeconds);
       if (!n.ok()) return n.status();
-      c.shutdown_grace_seconds = *n;
+      (a == "--shutdown-grace-seconds" ? c.shutdown_grace_seconds : c.shutdown_delay_seconds) = *n;
     } else if (a == "--issuer-ca-file") {
       auto v = value();
       if (!v.ok()) return v.status();
