@@ -60,9 +60,9 @@ TEST(RequestMetricsTest, GrantRowReadsJsonAndForms) {
   EXPECT_EQ(RequestMetrics::GrantRow(R"({"grantType":"refresh_token"})"), 1u);
   EXPECT_EQ(RequestMetrics::GrantRow(R"({"clientId":"x", "grantType" : "authorization_code"})"),
             0u);
-  EXPECT_EQ(RequestMetrics::GrantRow(
-                R"({"grantType":"urn:ietf:params:oauth:grant-type:jwt-bearer"})"),
-            2u);
+  EXPECT_EQ(
+      RequestMetrics::GrantRow(R"({"grantType":"urn:ietf:params:oauth:grant-type:jwt-bearer"})"),
+      2u);
   EXPECT_EQ(RequestMetrics::GrantRow(
                 R"({"grantType":"urn:ietf:params:oauth:grant-type:token-exchange"})"),
             3u);
