@@ -167,6 +167,18 @@ class Connection {
   std::unordered_map<std::string, sqlite3_stmt*, StringHash, std::equal_to<>> cache_;
 };
 
+// Whether a write that returned OK made the change its audit event records: a redemption that
+// found its code used, expired or undecided changed nothing an event should claim.
+inline bool MadeTheChange(const Status&) { return true; }
+template <typename T>
+bool MadeTheChange(const StatusOr<T>& result) {
+  if constexpr (std::is_same_v<T, RedeemOutcome>) return *result == RedeemOutcome::kRedeemed;
+  if constexpr (std::is_same_v<T, DeviceRedeemOutcome>) {
+    return *result == DeviceRedeemOutcome::kRedeemed;
+  }
+  return true;
+}
+
 // Inserts `record` into audit_events (sqlite/audit_store.cc).
 Status InsertAudit(Connection& c, const AuditRecord& record);
 
@@ -179,7 +191,7 @@ auto WriteAudited(Connection& c, const AuditRecord* audit, Fn& fn, bool* inserte
   const AuditRecord* keep = c.audit;
   c.audit = nullptr;
   *inserted = false;
-  if (keep != nullptr && result.ok()) {
+  if (keep != nullptr && result.ok() && MadeTheChange(result)) {
     if (Status s = InsertAudit(c, *keep); !s.ok()) return decltype(result)(s);
     *inserted = true;
   }
