@@ -724,7 +724,6 @@ storage::AuditRequestContext AuditContextOf(const http::Request& request) {
 
 void Tessera::HandleAsync(http::Request request, http::Responder respond) const {
   const Parts& p = *parts_;
-  const storage::AuditRequest audit_request(AuditContextOf(request));
   // Only a token request on a store that never blocks starts on the io thread (see
   // TokenService::CreateTokenWithIamAsync); everything else may wait, so it goes to the workers.
   const Route* route = FindRoute(request.method, request.Path(), p.instance.instance_id);
@@ -735,6 +734,7 @@ void Tessera::HandleAsync(http::Request request, http::Responder respond) const 
   if (route != nullptr && p.store->GrantsWithoutBlocking()) {
     if (std::optional<portal::Operation> op = PortalOperationOf(*route, request);
         op && *op != portal::Operation::kLogout) {
+      const storage::AuditRequest audit_request(AuditContextOf(request));
       return HandlePortalAsync(*op, std::move(request), std::move(respond));
     }
   }
@@ -758,6 +758,7 @@ void Tessera::HandleAsync(http::Request request, http::Responder respond) const 
 
 void Tessera::HandleTokenAsync(http::Request request, http::Responder respond) const {
   const Parts& p = *parts_;
+  const storage::AuditRequest audit_request(AuditContextOf(request));
   ThreadPool* workers = p.workers.get();
   // The service calls exactly one of the two answers below; both reach `respond`.
   struct Reply {
@@ -789,7 +790,7 @@ void Tessera::HandleTokenAsync(http::Request request, http::Responder respond) c
         return reply->respond(ClientAnswer(request.request_id, "/token", format, parsed.status()));
       }
       reply->request_id = std::move(request.request_id);
-      reply->audit = *storage::AuditRequest::Current();
+      reply->audit = *storage::AuditRequest::Current();  // set above
       p.public_clients->CreateTokenAsync(
           std::move(*parsed), format, blocking,
           [reply, format](StatusOr<std::string> body) {
@@ -808,7 +809,7 @@ void Tessera::HandleTokenAsync(http::Request request, http::Responder respond) c
     StatusOr<oauth::Caller> caller = p.VerifyTokenRequest(request);
     if (!caller.ok()) return reply->respond(TokenAnswer(request.request_id, caller.status()));
     reply->request_id = std::move(request.request_id);
-    reply->audit = *storage::AuditRequest::Current();
+    reply->audit = *storage::AuditRequest::Current();  // set above
     p.token_service->CreateTokenWithIamAsync(
         std::move(*caller), std::move(request.body), blocking,
         [reply](StatusOr<std::string> body) {
