@@ -1,7 +1,12 @@
 #include "ts/server/app.h"
 
+#include <fcntl.h>
+#include <unistd.h>
+
 #include <algorithm>
+#include <cerrno>
 #include <condition_variable>
+#include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <mutex>
@@ -13,6 +18,7 @@
 #include "ts/common/ascii.h"
 #include "ts/common/json_writer.h"
 #include "ts/common/log.h"
+#include "ts/common/metrics.h"
 #include "ts/common/status_macros.h"
 #include "ts/common/thread_pool.h"
 #include "ts/crypto/encoding.h"
@@ -31,8 +37,10 @@
 #include "ts/server/credentials.h"
 #include "ts/server/discovery.h"
 #include "ts/server/master_key.h"
+#include "ts/server/request_metrics.h"
 #include "ts/server/routes.h"
 #include "ts/sigv4/verifier.h"
+#include "ts/storage/audit.h"
 #include "ts/storage/postgres/postgres_store.h"
 #include "ts/storage/sqlite/sqlite_store.h"
 #include "ts/tokens/key_ring.h"
@@ -147,6 +155,28 @@ StatusOr<std::string> ReadFile(const std::string& path) {
   std::stringstream ss;
   ss << in.rdbuf();
   return ss.str();
+}
+
+// --audit-log: each committed event appended as a line (O_APPEND: several writers' lines stay
+// whole), mode 0600 like the database. Best effort: a failed write is reported, never retried,
+// and the request it belongs to is already durable (docs/design/audit.md).
+StatusOr<storage::AuditStream> OpenAuditLog(const std::string& path) {
+  const int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
+  if (fd < 0) {
+    return InvalidArgumentError("--audit-log: cannot open " + path + ": " + std::strerror(errno));
+  }
+  auto file = std::shared_ptr<int>(new int(fd), [](int* f) {
+    ::close(*f);
+    delete f;
+  });
+  return storage::AuditStream([file](const storage::AuditRecord& record) {
+    std::string line = record.json;
+    line += '\n';
+    if (::write(*file, line.data(), line.size()) != static_cast<ssize_t>(line.size())) {
+      log::Write(log::Level::kError,
+                 std::string("audit: appending to the audit log failed: ") + std::strerror(errno));
+    }
+  });
 }
 
 // The access portal operation a route answers; nullopt for other endpoints and for a POST
@@ -365,6 +395,7 @@ struct Tessera::Parts {
   storage::Instance instance;
   std::string discovery_json;
   DemoSecrets demo;
+  const RequestMetrics* request_metrics = nullptr;
 
   // Housekeeping: expired codes, sessions and tokens are purged in small batches so tables do
   // not grow without bound and no purge holds the write lock for long.
@@ -398,7 +429,29 @@ struct Tessera::Parts {
         lock.unlock();
         if (stop) break;
       }
+      if (audit_trail != nullptr) PurgeAudit(*audit_trail);
       lock.lock();
+    }
+  }
+
+  // The audit trail of the store (both backends keep one; storage/audit.h).
+  std::shared_ptr<storage::AuditStore> audit_trail;
+
+  // Audit retention (--audit-retention-days; 0 keeps every event): the oldest first, in the
+  // same small batches as the purge.
+  void PurgeAudit(storage::AuditStore& trail) {
+    if (config.audit_retention_days <= 0) return;
+    constexpr int kBatch = 500;
+    const int64_t before = clock->NowUnixSeconds() - config.audit_retention_days * 86400;
+    for (int round = 0; round < 2000; ++round) {
+      auto purged = trail.PurgeAuditEvents(before, kBatch);
+      if (!purged.ok()) {
+        log::Write(log::Level::kError, "housekeeping: audit: " + purged.status().ToString());
+        return;
+      }
+      if (*purged < kBatch) return;
+      std::lock_guard lock(housekeeping_mu);
+      if (stopping) return;
     }
   }
 
@@ -431,6 +484,7 @@ struct Tessera::Parts {
       return ApiError(StatusCode::kInvalidArgument, "InvalidRequestException", "Use POST /token");
     }
     TS_ASSIGN_OR_RETURN(auto caller, verifier->Verify(request));
+    storage::AuditRequest::SetCaller(caller.principal_arn, caller.account_id, caller.access_key_id);
     return oauth::Caller{caller.principal_arn, caller.account_id};
   }
 
@@ -456,8 +510,28 @@ struct Tessera::Parts {
   }
 };
 
+namespace {
+metrics::CallbackGauge& SigningKeyAge() {
+  static metrics::CallbackGauge& gauge = metrics::DefaultRegistry().AddCallbackGauge(
+      "tessera_signing_key_age_seconds", "Seconds since the active signing key was created.");
+  return gauge;
+}
+}  // namespace
+
 Tessera::Tessera(std::unique_ptr<Parts> parts) : parts_(std::move(parts)) {}
-Tessera::~Tessera() = default;
+Tessera::~Tessera() { SigningKeyAge().SetCallback(nullptr); }
+
+Status Tessera::CheckReady() const {
+  // A cheap read through the same store every request uses: on PostgreSQL it needs a pooled
+  // connection and a round trip, so an unreachable database or an exhausted pool shows here.
+  if (StatusOr<storage::Instance> instance = parts_->store->GetInstance(); !instance.ok()) {
+    return UnavailableError("store: " + std::string(instance.status().message()));
+  }
+  if (parts_->keys == nullptr || parts_->keys->Active() == nullptr) {
+    return UnavailableError("no signing key loaded");
+  }
+  return OkStatus();
+}
 
 std::shared_ptr<storage::Store> Tessera::store() const { return parts_->store; }
 std::string Tessera::issuer() const { return parts_->minter->issuer(); }
@@ -475,6 +549,7 @@ StatusOr<std::unique_ptr<Tessera>> Tessera::Create(const ServerConfig& config,
       std::string master_key,
       LoadNodeMasterKey(config.db_path, config.master_key_env, config.master_key_file));
   TS_ASSIGN_OR_RETURN(p->store, OpenDatabase(config.db_path));
+  p->audit_trail = std::dynamic_pointer_cast<storage::AuditStore>(p->store);
   TS_RETURN_IF_ERROR(VerifyMasterKey(*p->store, master_key));
   const MasterKeys keys = DeriveMasterKeys(master_key);
   const int64_t now = clock->NowUnixSeconds();
@@ -521,6 +596,15 @@ StatusOr<std::unique_ptr<Tessera>> Tessera::Create(const ServerConfig& config,
   }
   if (!instance.ok()) return instance.status();
   p->instance = *instance;
+  // The audit trail names the instance's region and account (docs/design/audit.md); events from
+  // here on carry them.
+  storage::SetAuditDefaults(config.regions.front(), p->instance.owner_account_id,
+                            "arn:aws:identitystore::" + p->instance.owner_account_id +
+                                ":identitystore/" + p->instance.identity_store_id);
+  if (!config.audit_log.empty()) {
+    TS_ASSIGN_OR_RETURN(storage::AuditStream stream, OpenAuditLog(config.audit_log));
+    storage::SetAuditStream(std::move(stream));
+  }
 
   // The root credential of the instance owner: from the environment, else generated once and
   // kept (sealed) in the store like any other access key. Its secret is printed only when it is
@@ -578,6 +662,15 @@ StatusOr<std::unique_ptr<Tessera>> Tessera::Create(const ServerConfig& config,
                                         {p->instance, keys.admin_page_tokens}));
 
   TS_ASSIGN_OR_RETURN(p->keys, tokens::KeyRing::Open(p->store, keys.signing_keys, clock));
+  p->request_metrics = &RequestMetrics::Get(p->admin->OperationNames("sso"),
+                                            p->admin->OperationNames("identitystore"));
+  // The newest of several instances in one process (tests) is the one measured; ~Tessera
+  // clears it, so the gauge never keeps a store alive.
+  SigningKeyAge().SetCallback([keys = std::weak_ptr<tokens::KeyRing>(p->keys), clock] {
+    const auto ring = keys.lock();
+    return ring == nullptr ? 0.0
+                           : static_cast<double>(clock->NowUnixSeconds() - ring->ActiveCreatedAt());
+  });
   // Publish before use: a new key is in every node's JWKS (after at most one reload) and in
   // every resource server's cached copy (after one max-age) before any node signs with it. A
   // retired key stays published while tokens it signed live (plus the same slack and 5 minutes
@@ -680,11 +773,21 @@ StatusOr<std::unique_ptr<Tessera>> Tessera::Create(const ServerConfig& config,
   return std::unique_ptr<Tessera>(new Tessera(std::move(p)));
 }
 
+namespace {
+// What the audit trail records of the request being served on this thread (storage/audit.h).
+storage::AuditRequestContext AuditContextOf(const http::Request& request) {
+  return {request.remote_address, std::string(request.FindHeader("user-agent").value_or("")),
+          request.request_id};
+}
+}  // namespace
+
 void Tessera::HandleAsync(http::Request request, http::Responder respond) const {
   const Parts& p = *parts_;
   // Only a token request on a store that never blocks starts on the io thread (see
   // TokenService::CreateTokenWithIamAsync); everything else may wait, so it goes to the workers.
   const Route* route = FindRoute(request.method, request.Path(), p.instance.instance_id);
+  respond =
+      p.request_metrics->Observe(p.request_metrics->Classify(route, request), std::move(respond));
   if (p.config.access_log) {
     // The access log names the operation, whichever thread answers.
     respond = [respond = std::move(respond),
@@ -698,6 +801,7 @@ void Tessera::HandleAsync(http::Request request, http::Responder respond) const 
   if (route != nullptr && p.store->GrantsWithoutBlocking()) {
     if (std::optional<portal::Operation> op = PortalOperationOf(*route, request);
         op && *op != portal::Operation::kLogout) {
+      const storage::AuditRequest audit_request(AuditContextOf(request));
       return HandlePortalAsync(*op, std::move(request), std::move(respond));
     }
   }
@@ -721,14 +825,23 @@ void Tessera::HandleAsync(http::Request request, http::Responder respond) const 
 
 void Tessera::HandleTokenAsync(http::Request request, http::Responder respond) const {
   const Parts& p = *parts_;
+  const storage::AuditRequest audit_request(AuditContextOf(request));
   ThreadPool* workers = p.workers.get();
-  auto blocking = [workers](std::function<void()> task) { workers->Post(std::move(task)); };
   // The service calls exactly one of the two answers below; both reach `respond`.
   struct Reply {
     http::Responder respond;
     std::string request_id;
+    // What the audit trail knows of this request, for the work handed to the workers (a reused
+    // refresh token's revocation is recorded with the request that caused it).
+    storage::AuditRequestContext audit;
   };
-  auto reply = std::make_shared<Reply>(Reply{std::move(respond), {}});
+  auto reply = std::make_shared<Reply>(Reply{std::move(respond), {}, {}});
+  auto blocking = [workers, reply](std::function<void()> task) {
+    workers->Post([reply, task = std::move(task)] {
+      const storage::AuditRequest audit_request(reply->audit);
+      task();
+    });
+  };
   // The io thread's part of the request, guarded as Handle is: a throw answers a modeled 500
   // (a Responder answered already ignores it).
   auto threw = [&](std::string_view cause) {
@@ -744,6 +857,7 @@ void Tessera::HandleTokenAsync(http::Request request, http::Responder respond) c
         return reply->respond(ClientAnswer(request.request_id, "/token", format, parsed.status()));
       }
       reply->request_id = std::move(request.request_id);
+      reply->audit = *storage::AuditRequest::Current();  // set above
       p.public_clients->CreateTokenAsync(
           std::move(*parsed), format, blocking,
           [reply, format](StatusOr<std::string> body) {
@@ -762,6 +876,7 @@ void Tessera::HandleTokenAsync(http::Request request, http::Responder respond) c
     StatusOr<oauth::Caller> caller = p.VerifyTokenRequest(request);
     if (!caller.ok()) return reply->respond(TokenAnswer(request.request_id, caller.status()));
     reply->request_id = std::move(request.request_id);
+    reply->audit = *storage::AuditRequest::Current();  // set above
     p.token_service->CreateTokenWithIamAsync(
         std::move(*caller), std::move(request.body), blocking,
         [reply](StatusOr<std::string> body) {
@@ -803,6 +918,7 @@ void Tessera::HandlePortalAsync(portal::Operation operation, http::Request reque
 http::Response Tessera::Handle(const http::Request& request) const {
   // Lines logged while answering name the request, also when no transport set it (tests).
   log::ScopedRequestId scope(request.request_id);
+  const storage::AuditRequest audit_request(AuditContextOf(request));
   return AnswerOrInternalError(request, [&] { return Dispatch(request); });
 }
 
@@ -835,6 +951,8 @@ http::Response Tessera::DispatchRoute(const Route& route, const http::Request& r
       if (caller.status().error_type().empty()) LogInternal(request, caller.status());
       return oauth::ToErrorResponse(caller.status());
     }
+    storage::AuditRequest::SetCaller(caller->principal_arn, caller->account_id,
+                                     caller->access_key_id);
     auto body =
         ((*p.introspection).*operation)({caller->principal_arn, caller->account_id}, request.body);
     if (!body.ok()) {
@@ -917,6 +1035,8 @@ http::Response Tessera::DispatchRoute(const Route& route, const http::Request& r
         if (caller.status().error_type().empty()) LogInternal(request, caller.status());
         return admin::AwsJsonError(caller.status(), target, request.request_id);
       }
+      storage::AuditRequest::SetCaller(caller->principal_arn, caller->account_id,
+                                       caller->access_key_id);
       Status internal;
       http::Response r =
           p.admin->Handle(target, {caller->principal_arn, caller->account_id, request.request_id},

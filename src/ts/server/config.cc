@@ -24,6 +24,7 @@ bool IsCountFlag(const std::string& flag) {
          flag == "--device-authorizations-per-minute" || flag == "--max-live-clients" ||
          flag == "--portal-requests-per-minute";
 }
+constexpr int64_t kMaxRetentionDays = 100 * 366;
 
 }  // namespace
 
@@ -37,11 +38,31 @@ StatusOr<int64_t> ParseSeconds(const std::string& flag, const std::string& text,
   std::string what = " takes a whole number of seconds";
   if (IsCountFlag(flag)) what = " takes a whole number";
   if (flag.ends_with("-ms")) what = " takes a whole number of milliseconds";
+  if (flag.ends_with("-days")) what = " takes a whole number of days";
   if (min > 0 || max < std::numeric_limits<int64_t>::max()) {
     what += " from " + std::to_string(min) + " to " + std::to_string(max);
   }
   return InvalidArgumentError(flag + what + ", got '" + text + "'");
 }
+
+namespace {
+// HOST:PORT with a port from 0 to 65535 (--listen, --management-listen).
+Status CheckHostPort(const std::string& flag, const std::string& v) {
+  const size_t colon = v.rfind(':');
+  const std::string port = colon == std::string::npos ? "" : v.substr(colon + 1);
+  int value = -1;
+  auto [end, ec] = std::from_chars(port.data(), port.data() + port.size(), value);
+  if (colon == 0 || colon == std::string::npos || ec != std::errc() ||
+      end != port.data() + port.size() || value < 0 || value > 65535) {
+    return InvalidArgumentError(flag + " takes HOST:PORT with a port from 0 to 65535, got '" + v +
+                                "'");
+  }
+  return OkStatus();
+}
+
+// An hour: longer than any orchestrator waits before its SIGKILL (both shutdown flags).
+constexpr int64_t kMaxShutdownGraceSeconds = 3600;
+}  // namespace
 
 std::string ServerConfig::Host() const { return listen.substr(0, listen.rfind(':')); }
 
@@ -82,6 +103,14 @@ signing keys (docs/design/deployment.md):
                              published this long (plus two reload intervals) before use
   --key-reload-interval SECS how often a node re-reads the keys from the database (default 30)
 
+management and lifecycle (docs/design/metrics.md):
+  --management-listen HOST:PORT  serve GET /metrics, /health/live and /health/ready here (off
+                             by default; keep it off the public network)
+  --shutdown-delay-seconds N on SIGTERM/SIGINT, keep serving N seconds with readiness failing,
+                             so load balancers stop sending first (default 0)
+  --shutdown-grace-seconds N then stop accepting and let in-flight requests finish for up
+                             to N seconds (default 10)
+
 trusted token issuers (jwt-bearer):
   --issuer-ca-file FILE      extra PEM CA certificates trusted for issuers (private IdPs)
   --allow-insecure-loopback-issuers
@@ -107,6 +136,11 @@ registered clients (RegisterClient, device authorization, CreateToken):
 access portal (GetRoleCredentials, ListAccounts, ListAccountRoles, Logout):
   --portal-requests-per-minute N  requests a minute with one sign-in's access tokens
                              (default 600; 0: no limit): TooManyRequestsException
+
+audit trail (CloudTrail-shaped events, read with `tessera audit`):
+  --audit-retention-days N   days an event is kept (default 90; 0: forever)
+  --audit-log FILE           also append each event, once committed, as a JSON line to FILE
+                             (best effort; the database is the record)
 
 environment:
   TESSERA_MASTER_KEY             base64 or hex of 32 bytes; encrypts keys and secrets at rest
@@ -147,10 +181,32 @@ StatusOr<ServerConfig> ParseServeFlags(const std::vector<std::string>& args) {
       if (!log::ParseFormat(*v, &c.log_format)) {
         return InvalidArgumentError("--log-format takes text or json, got '" + *v + "'");
       }
+    } else if (a == "--management-listen") {
+      auto v = value();
+      if (!v.ok()) return v.status();
+      if (Status s = CheckHostPort(a, *v); !s.ok()) return s;
+      c.management_listen = *v;
+    } else if (a == "--shutdown-grace-seconds" || a == "--shutdown-delay-seconds") {
+      auto v = value();
+      if (!v.ok()) return v.status();
+      auto n = ParseSeconds(a, *v, 0, kMaxShutdownGraceSeconds);
+      if (!n.ok()) return n.status();
+      (a == "--shutdown-grace-seconds" ? c.shutdown_grace_seconds : c.shutdown_delay_seconds) = *n;
     } else if (a == "--issuer-ca-file") {
       auto v = value();
       if (!v.ok()) return v.status();
       c.issuer_ca_file = *v;
+    } else if (a == "--audit-log") {
+      auto v = value();
+      if (!v.ok()) return v.status();
+      if (v->empty()) return InvalidArgumentError("--audit-log needs a file name");
+      c.audit_log = *v;
+    } else if (a == "--audit-retention-days") {
+      auto v = value();
+      if (!v.ok()) return v.status();
+      auto n = ParseSeconds(a, *v, 0, kMaxRetentionDays);
+      if (!n.ok()) return n.status();
+      c.audit_retention_days = *n;
     } else if (a == "--listen" || a == "--db" || a == "--public-url" || a == "--bootstrap" ||
                a == "--region" || a == "--threads" || a == "--io-threads" ||
                a == "--access-token-ttl" || a == "--refresh-token-ttl" || a == "--refresh-grace" ||
@@ -165,15 +221,7 @@ StatusOr<ServerConfig> ParseServeFlags(const std::vector<std::string>& args) {
       auto v = value();
       if (!v.ok()) return v.status();
       if (a == "--listen") {
-        const size_t colon = v->rfind(':');
-        const std::string port = colon == std::string::npos ? "" : v->substr(colon + 1);
-        int value = -1;
-        auto [end, ec] = std::from_chars(port.data(), port.data() + port.size(), value);
-        if (colon == 0 || colon == std::string::npos || ec != std::errc() ||
-            end != port.data() + port.size() || value < 0 || value > 65535) {
-          return InvalidArgumentError(
-              "--listen takes HOST:PORT with a port from 0 to 65535, got '" + *v + "'");
-        }
+        if (Status s = CheckHostPort(a, *v); !s.ok()) return s;
         c.listen = *v;
       } else if (a == "--db") {
         c.db_path = *v;

@@ -35,6 +35,12 @@ struct ServerConfig {
   // --log-format: "text" (sentences, as earlier versions wrote) or "json" (one object per line,
   // docs/design/operations.md).
   log::Format log_format = log::Format::kText;
+  // The management listener (GET /metrics, /health/live, /health/ready); "" = none.
+  std::string management_listen;
+  // SIGTERM/SIGINT (docs/design/metrics.md): how long to keep serving with readiness failing,
+  // then how long in-flight requests may take to finish.
+  int64_t shutdown_delay_seconds = 0;
+  int64_t shutdown_grace_seconds = 10;
 
   // Lifetimes (seconds).
   int64_t access_token_ttl = 3600;
@@ -78,6 +84,10 @@ struct ServerConfig {
   // The access portal (docs/design/access-portal.md): requests a minute per access token's
   // sign-in (token family), a token bucket per node (0: no limit).
   int64_t portal_requests_per_minute = 600;
+  // The audit trail (docs/design/audit.md): days an event is kept (0: forever), and a file
+  // each committed event is appended to as a JSON line, best effort ("" none).
+  int64_t audit_retention_days = 90;
+  std::string audit_log;
 
   // From the environment, never from flags (flags show up in `ps`).
   std::string master_key_env;      // TESSERA_MASTER_KEY

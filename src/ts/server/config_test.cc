@@ -207,6 +207,24 @@ TEST_F(ParseServeFlagsTest, PortalRequestsPerMinute) {
                "--portal-requests-per-minute takes a whole number from 0 to 1000000000, got '-5'"));
 }
 
+// The audit trail's settings (docs/design/audit.md).
+TEST_F(ParseServeFlagsTest, AuditRetentionAndLog) {
+  auto defaults = ParseServeFlags({});
+  ASSERT_THAT(defaults, IsOk());
+  EXPECT_EQ(defaults->audit_retention_days, 90);
+  EXPECT_EQ(defaults->audit_log, "");
+  auto c = ParseServeFlags({"--audit-retention-days", "0", "--audit-log", "/tmp/audit.jsonl"});
+  ASSERT_THAT(c, IsOk());
+  EXPECT_EQ(c->audit_retention_days, 0);
+  EXPECT_EQ(c->audit_log, "/tmp/audit.jsonl");
+  EXPECT_THAT(ParseServeFlags({"--audit-retention-days", "-1"}),
+              StatusIs(StatusCode::kInvalidArgument,
+                       "--audit-retention-days takes a whole number of days from 0 to 36600, "
+                       "got '-1'"));
+  EXPECT_THAT(ParseServeFlags({"--audit-log", ""}),
+              StatusIs(StatusCode::kInvalidArgument, "--audit-log needs a file name"));
+}
+
 TEST(ParseSecondsTest, BoundedRangeNamesTheFlagAndTheRange) {
   EXPECT_THAT(ParseSeconds("--duration-seconds", "900", 1, 129600), IsOkAndHolds(900));
   EXPECT_THAT(ParseSeconds("--duration-seconds", "129600", 1, 129600), IsOkAndHolds(129600));

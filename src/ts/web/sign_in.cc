@@ -1,6 +1,7 @@
 #include "ts/web/sign_in.h"
 
 #include "ts/common/log.h"
+#include "ts/common/metrics.h"
 #include "ts/crypto/digest.h"
 #include "ts/crypto/password.h"
 #include "ts/tokens/token_minter.h"
@@ -73,7 +74,35 @@ SignIn::SignIn(std::shared_ptr<storage::SessionStore> sessions,
       // Windows in the store: every node sharing the database enforces one limit.
       user_throttle_(options_.max_failures_per_user, options_.failure_window_seconds, sessions_),
       address_throttle_(options_.max_failures_per_address, options_.failure_window_seconds,
-                        sessions_) {}
+                        sessions_),
+      // The database that holds the sessions holds the audit trail (storage/store.h); a
+      // session store of its own (tests) has none, and then failures go unrecorded.
+      audit_(std::dynamic_pointer_cast<storage::AuditStore>(sessions_)) {}
+
+namespace {
+// CloudTrail's sign-in events for Identity Center users (signin.amazonaws.com, AwsServiceEvent):
+// CredentialVerification for each password checked or refused, UserAuthentication once signed in.
+storage::AuditEvent SignInEvent(std::string_view name, const std::string& user_name,
+                                const std::string& user_id, int64_t now) {
+  storage::AuditEvent e;
+  e.event_time = now;
+  e.event_source = "signin.amazonaws.com";
+  e.event_name = std::string(name);
+  e.event_type = "AwsServiceEvent";
+  e.identity_type = "IdentityCenterUser";
+  e.principal_id = user_id;
+  e.user_name = user_name;
+  e.additional_event_data = {{"CredentialType", "PASSWORD"}};
+  return e;
+}
+}  // namespace
+
+void SignIn::RecordFailure(storage::AuditEvent event) const {
+  if (audit_ == nullptr) return;
+  if (Status s = audit_->AppendAuditEvent(std::move(event)); !s.ok()) {
+    log::Write(log::Level::kError, "audit: " + s.ToString());
+  }
+}
 
 std::optional<storage::SignInSession> SignIn::LiveSession(const http::Request& request) const {
   auto cookie = CookieValue(request, kSessionCookie);
@@ -106,12 +135,29 @@ std::string SignIn::ClearCsrfCookie(std::string_view path) const {
   return Cookie(kCsrfCookie, "", path, "Strict", 0, secure_cookies_);
 }
 
+namespace {
+// Password sign-ins (the login, device and start pages share this one) by outcome.
+enum SignInOutcome : size_t { kSignedIn, kRefused, kThrottled, kNotChecked };
+metrics::Counter SignIns(SignInOutcome outcome) {
+  static const metrics::CounterFamily& family = metrics::DefaultRegistry().AddCounter(
+      "tessera_sign_ins_total",
+      "Password sign-ins by outcome: success; failure (wrong or missing user name or password); "
+      "throttled (too many failures for the user or the address); error (the store failed).",
+      {{"outcome", {"success", "failure", "throttled", "error"}}});
+  return family.At({outcome});
+}
+}  // namespace
+
 SignIn::Result SignIn::PasswordSignIn(const std::string& user_name, const std::string& password,
                                       const std::string& remote_address) {
   Result result;
   auto fail = [&](int status, std::string error) {
     result.status = status;
     result.error = std::move(error);
+    SignIns(status == 429                    ? kThrottled
+            : status == 400 || status == 401 ? kRefused
+                                             : kNotChecked)
+        .Inc();
     return result;
   };
   if (user_name.empty() || password.empty()) {
@@ -125,6 +171,11 @@ SignIn::Result SignIn::PasswordSignIn(const std::string& user_name, const std::s
   ThrottledAttempt attempt = ThrottledAttempt::Reserve(
       {{&user_throttle_, user_key}, {&address_throttle_, address_key}}, now);
   if (const int64_t wait = attempt.retry_after(); wait > 0) {
+    storage::AuditEvent refused = SignInEvent("CredentialVerification", user_name, "", now);
+    refused.error_code = "ThrottlingException";
+    refused.error_message = "Too many failed sign-in attempts";
+    refused.service_event_details = {{"CredentialVerification", "Failure"}};
+    RecordFailure(std::move(refused));
     int64_t minutes = (wait + 59) / 60;
     return fail(429, "Too many failed sign-in attempts. Try again in " + std::to_string(minutes) +
                          (minutes == 1 ? " minute." : " minutes."));
@@ -145,6 +196,12 @@ SignIn::Result SignIn::PasswordSignIn(const std::string& user_name, const std::s
   }
   if (!good) {
     // The reservations stay: a failure under the user's limit and the address's.
+    storage::AuditEvent failed =
+        SignInEvent("CredentialVerification", user_name, user.ok() ? user->user_id : "", now);
+    failed.error_code = "InvalidCredentials";  // never the password tried
+    failed.error_message = "Failed authentication";
+    failed.service_event_details = {{"CredentialVerification", "Failure"}};
+    RecordFailure(std::move(failed));
     return fail(401, "Incorrect user name or password.");
   }
   attempt.Refund();
@@ -156,17 +213,27 @@ SignIn::Result SignIn::PasswordSignIn(const std::string& user_name, const std::s
   session.auth_time = now;
   session.created_at = now;
   session.expires_at = now + options_.session_ttl;
+  storage::AuditScope audit(SignInEvent("UserAuthentication", user->user_name, user->user_id, now));
+  storage::AuditScope::Current()->service_event_details = {{"UserAuthentication", "Success"}};
   if (!sessions_->CreateSession(session).ok()) {
     return fail(500, "The server could not start your session. Try again.");
   }
   result.session = std::move(session);
   result.set_cookie =
       Cookie(kSessionCookie, session_id, "/", "Lax", options_.session_ttl, secure_cookies_);
+  SignIns(kSignedIn).Inc();
   return result;
 }
 
 std::string SignIn::SignOut(const http::Request& request) {
   if (auto cookie = CookieValue(request, kSessionCookie)) {
+    const std::string hash = tokens::TokenMinter::Hash(*cookie);
+    auto session = sessions_->GetSession(hash);
+    std::optional<storage::AuditScope> audit;
+    if (session.ok() && session->revoked_at == 0) {
+      audit.emplace(SignInEvent("Logout", "", session->user_id, clock_->NowUnixSeconds()));
+      storage::AuditScope::Current()->additional_event_data.clear();
+    }
     sessions_->RevokeSession(tokens::TokenMinter::Hash(*cookie), clock_->NowUnixSeconds())
         .IgnoreError();  // an unknown session is already signed out
   }

@@ -17,6 +17,7 @@
 
 #include "ts/common/clock.h"
 #include "ts/http/message.h"
+#include "ts/storage/audit.h"
 #include "ts/storage/directory_store.h"
 #include "ts/storage/records.h"
 #include "ts/storage/session_store.h"
@@ -86,6 +87,10 @@ class SignIn {
   bool secure_cookies_;
   Throttle user_throttle_;
   Throttle address_throttle_;
+  std::shared_ptr<storage::AuditStore> audit_;  // null when the sessions' store has no trail
+
+  // Records a sign-in that changed nothing but the failure count (audit.h); best effort.
+  void RecordFailure(storage::AuditEvent event) const;
 };
 
 }  // namespace ts::web

@@ -439,6 +439,7 @@ http::Response StartPageHandler::IssueCredentials(const storage::SignInSession& 
                                              "The server could not issue credentials for this "
                                              "role. Ask an administrator."));
   }
+  storage::AuditScope audit(portal::RoleCredentialEvent(*prepared, now));
   if (Status issued = storage_.accounts->IssueRoleCredential(prepared->key, prepared->link);
       !issued.ok()) {
     // Re-checked inside the write: the role or the session went after this request's checks.
