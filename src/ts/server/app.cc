@@ -794,13 +794,13 @@ http::Response Tessera::DispatchRoute(const Route& route, const http::Request& r
     case Endpoint::kRegisterClient: {
       if (!oauth::IsRfc7591Request(request.body)) {
         return ClientAnswer(request.request_id, path, oauth::TokenFormat::kAwsJson,
-                            p.registration->Register(request.body, request.remote_address));
+                            p.registration->Register(request.body, request.ClientAddress()));
       }
       // RFC 7591 (dynamic_registration.h): registered as RegisterClient, answered 201 in its
       // shape, errors as RFC 7591 §3.2.2 {error, error_description}.
       auto rfc7591 = oauth::ParseRfc7591Request(request.body);
       auto body = rfc7591.ok() ? p.registration->Register(rfc7591->register_client_json,
-                                                          request.remote_address)
+                                                          request.ClientAddress())
                                : StatusOr<std::string>(rfc7591.status());
       if (body.ok()) body = oauth::Rfc7591Response(*body, *rfc7591);
       http::Response r =
@@ -811,7 +811,7 @@ http::Response Tessera::DispatchRoute(const Route& route, const http::Request& r
     case Endpoint::kDeviceAuthorization:
       return ClientAnswer(
           request.request_id, path, oauth::TokenFormat::kAwsJson,
-          p.public_clients->StartDeviceAuthorization(request.body, request.remote_address));
+          p.public_clients->StartDeviceAuthorization(request.body, request.ClientAddress()));
     case Endpoint::kIntrospect:
       if (client_form) return client_operation(&oauth::ClientIntrospection::Introspect);
       return signed_operation(&oauth::TokenIntrospection::Introspect);

@@ -108,7 +108,7 @@ std::string SignIn::ClearCsrfCookie(std::string_view path) const {
 }
 
 SignIn::Result SignIn::PasswordSignIn(const std::string& user_name, const std::string& password,
-                                      const std::string& remote_address) {
+                                      const std::string& client_address) {
   Result result;
   auto fail = [&](int status, std::string error) {
     result.status = status;
@@ -120,7 +120,7 @@ SignIn::Result SignIn::PasswordSignIn(const std::string& user_name, const std::s
   }
   const int64_t now = clock_->NowUnixSeconds();
   const std::string user_key = "user:" + user_name;
-  const std::string address_key = "addr:" + remote_address;
+  const std::string address_key = "addr:" + client_address;
   // Reserved before the password is checked, refunded if it is right (throttle.h): guesses in
   // flight count against the limit as they are made.
   ThrottledAttempt attempt = ThrottledAttempt::Reserve(
