@@ -14,6 +14,7 @@
 #include "ts/common/status_macros.h"
 #include "ts/crypto/password.h"
 #include "ts/http/server.h"
+#include "ts/http/tls.h"
 #include "ts/iam/policy.h"
 #include "ts/server/app.h"
 #include "ts/server/bootstrap.h"
@@ -216,12 +217,25 @@ int Serve(const std::vector<std::string>& args, const std::string& program, std:
   auto config = ParseServeFlags({args.begin() + 1, args.end()});
   if (!config.ok()) return Fail(err, config.status());
 
-  // Block the stop signals in every thread; the main thread waits for them below.
+  // Block the stop signals (and SIGHUP, the reload) in every thread; the main thread waits for
+  // them below.
   sigset_t stop_signals;
   sigemptyset(&stop_signals);
   sigaddset(&stop_signals, SIGINT);
   sigaddset(&stop_signals, SIGTERM);
+  sigaddset(&stop_signals, SIGHUP);
   pthread_sigmask(SIG_BLOCK, &stop_signals, nullptr);
+
+  http::TlsContextPtr tls;
+  if (!config->tls_cert_file.empty()) {
+    std::vector<std::string> warnings;
+    auto loaded = http::TlsContext::Load(config->tls_cert_file, config->tls_key_file, &warnings);
+    if (!loaded.ok()) return Fail(err, loaded.status());
+    for (const auto& w : warnings) err << w << "\n";
+    tls = *loaded;
+    tls->StartWatching(std::chrono::seconds(config->tls_reload_seconds));
+  }
+  const std::string scheme = tls ? "https://" : "http://";
 
   auto clock = std::make_shared<SystemClock>();
   // The server binds first (so --listen with port 0 resolves), and answers 503 until ready.
@@ -233,6 +247,8 @@ int Serve(const std::vector<std::string>& args, const std::string& program, std:
   sopts.clock = clock;
   sopts.access_log = config->access_log;
   sopts.make_error = TransportError;
+  sopts.tls = tls;
+  sopts.trusted_proxies = config->trusted_proxies;
   auto server = http::Server::Start(
       sopts, http::AsyncHandler([ready](http::Request request, http::Responder respond) {
         const Tessera* app = ready->load(std::memory_order_acquire);
@@ -241,7 +257,7 @@ int Serve(const std::vector<std::string>& args, const std::string& program, std:
       }));
   if (!server.ok()) return Fail(err, server.status());
   const std::string public_url =
-      config->public_url.empty() ? "http://" + (*server)->address() : config->public_url;
+      config->public_url.empty() ? scheme + (*server)->address() : config->public_url;
 
   std::vector<std::string> notices;
   auto app = Tessera::Create(*config, public_url, clock, &notices);
@@ -252,8 +268,9 @@ int Serve(const std::vector<std::string>& args, const std::string& program, std:
   ready->store(app->get(), std::memory_order_release);
 
   // The bound address (what a load balancer targets), then the URL clients see when it differs.
-  out << "Tessera listening on http://" << (*server)->address() << "\n";
-  if (public_url != "http://" + (*server)->address()) out << "  public URL: " << public_url << "\n";
+  out << "Tessera listening on " << scheme << (*server)->address() << "\n";
+  if (public_url != scheme + (*server)->address()) out << "  public URL: " << public_url << "\n";
+  if (tls) out << "  certificate: " << tls->Describe() << "\n";
   out << "  issuer: " << (*app)->issuer() << "\n";
   out << "  database: " << RedactDatabase(config->db_path) << "\n";
   for (const auto& n : notices) out << "  " << n << "\n";
@@ -264,7 +281,14 @@ int Serve(const std::vector<std::string>& args, const std::string& program, std:
   out.flush();
 
   int sig = 0;
-  sigwait(&stop_signals, &sig);
+  // SIGHUP reloads the certificate (TlsContext logs the outcome) and keeps serving.
+  while (sigwait(&stop_signals, &sig) == 0 && sig == SIGHUP) {
+    if (tls) {
+      (void)tls->Reload();
+    } else {
+      err << "tessera: SIGHUP: nothing to reload (no --tls-cert)\n";
+    }
+  }
   out << "tessera: signal " << sig << ", draining\n";
   out.flush();
   (*server)->Shutdown(std::chrono::milliseconds(10000));

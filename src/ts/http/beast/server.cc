@@ -204,13 +204,13 @@ std::string Server::Impl::HttpDate() const {
 
 namespace {
 
+template <class Stream>
+class Session;
+
 // One request's answer, shared by the copies of its Responder. The first Answer wins; dropping
 // every copy unanswered answers 500. Outstanding (BeginHandling) from the handler's call until
 // answered, so the server does not stop under it; once answered it lets go of the session, so a
 // copy kept after answering holds neither the session nor Shutdown.
-template <class Stream>
-class Session;
-
 template <class Stream>
 class PendingReply {
  public:
