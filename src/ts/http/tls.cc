@@ -2,6 +2,7 @@
 #include "ts/http/tls.h"
 
 #include <openssl/bio.h>
+#include <openssl/crypto.h>
 #include <openssl/err.h>
 #include <openssl/evp.h>
 #include <openssl/pem.h>
@@ -148,8 +149,10 @@ StatusOr<Loaded> Build(const std::string& cert_file, const std::string& key_file
   {
     BioPtr bio(BIO_new_mem_buf(key_pem->data(), static_cast<int>(key_pem->size())));
     key.reset(PEM_read_bio_PrivateKey(bio.get(), nullptr, NoPassword, nullptr));
+    const bool encrypted = key_pem->find("ENCRYPTED") != std::string::npos;
+    OPENSSL_cleanse(key_pem->data(), key_pem->size());  // no copy of the key left in freed memory
     if (!key) {
-      if (key_pem->find("ENCRYPTED") != std::string::npos) {
+      if (encrypted) {
         return InvalidArgumentError("the key file (--tls-key) '" + key_file +
                                     "' holds an encrypted key; give it unencrypted (openssl pkey "
                                     "-in KEY -out PLAIN) and protect the file instead");
