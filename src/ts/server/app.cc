@@ -717,7 +717,7 @@ StatusOr<std::unique_ptr<Tessera>> Tessera::Create(const ServerConfig& config,
 namespace {
 // What the audit trail records of the request being served on this thread (storage/audit.h).
 storage::AuditRequestContext AuditContextOf(const http::Request& request) {
-  return {request.remote_address, std::string(request.FindHeader("user-agent").value_or("")),
+  return {request.ClientAddress(), std::string(request.FindHeader("user-agent").value_or("")),
           request.request_id};
 }
 }  // namespace
@@ -924,13 +924,13 @@ http::Response Tessera::DispatchRoute(const Route& route, const http::Request& r
     case Endpoint::kRegisterClient: {
       if (!oauth::IsRfc7591Request(request.body)) {
         return ClientAnswer(request.request_id, path, oauth::TokenFormat::kAwsJson,
-                            p.registration->Register(request.body, request.remote_address));
+                            p.registration->Register(request.body, request.ClientAddress()));
       }
       // RFC 7591 (dynamic_registration.h): registered as RegisterClient, answered 201 in its
       // shape, errors as RFC 7591 §3.2.2 {error, error_description}.
       auto rfc7591 = oauth::ParseRfc7591Request(request.body);
       auto body = rfc7591.ok() ? p.registration->Register(rfc7591->register_client_json,
-                                                          request.remote_address)
+                                                          request.ClientAddress())
                                : StatusOr<std::string>(rfc7591.status());
       if (body.ok()) body = oauth::Rfc7591Response(*body, *rfc7591);
       http::Response r =
@@ -941,7 +941,7 @@ http::Response Tessera::DispatchRoute(const Route& route, const http::Request& r
     case Endpoint::kDeviceAuthorization:
       return ClientAnswer(
           request.request_id, path, oauth::TokenFormat::kAwsJson,
-          p.public_clients->StartDeviceAuthorization(request.body, request.remote_address));
+          p.public_clients->StartDeviceAuthorization(request.body, request.ClientAddress()));
     case Endpoint::kIntrospect:
       if (client_form) return client_operation(&oauth::ClientIntrospection::Introspect);
       return signed_operation(&oauth::TokenIntrospection::Introspect);

@@ -17,6 +17,7 @@
 #include "ts/common/status_macros.h"
 #include "ts/crypto/password.h"
 #include "ts/http/server.h"
+#include "ts/http/tls.h"
 #include "ts/iam/policy.h"
 #include "ts/server/app.h"
 #include "ts/server/bootstrap.h"
@@ -303,12 +304,25 @@ int Serve(const std::vector<std::string>& args, const std::string& program, std:
   auto config = ParseServeFlags({args.begin() + 1, args.end()});
   if (!config.ok()) return Fail(err, config.status());
 
-  // Block the stop signals in every thread; the main thread waits for them below.
+  // Block the stop signals (and SIGHUP, the reload) in every thread; the main thread waits for
+  // them below.
   sigset_t stop_signals;
   sigemptyset(&stop_signals);
   sigaddset(&stop_signals, SIGINT);
   sigaddset(&stop_signals, SIGTERM);
+  sigaddset(&stop_signals, SIGHUP);
   pthread_sigmask(SIG_BLOCK, &stop_signals, nullptr);
+
+  http::TlsContextPtr tls;
+  if (!config->tls_cert_file.empty()) {
+    std::vector<std::string> warnings;
+    auto loaded = http::TlsContext::Load(config->tls_cert_file, config->tls_key_file, &warnings);
+    if (!loaded.ok()) return Fail(err, loaded.status());
+    for (const auto& w : warnings) err << w << "\n";
+    tls = *loaded;
+    tls->StartWatching(std::chrono::seconds(config->tls_reload_seconds));
+  }
+  const std::string scheme = tls ? "https://" : "http://";
 
   auto clock = std::make_shared<SystemClock>();
   RegisterProcessMetrics();
@@ -343,6 +357,8 @@ int Serve(const std::vector<std::string>& args, const std::string& program, std:
   sopts.clock = clock;
   sopts.access_log = config->access_log;
   sopts.make_error = TransportError;
+  sopts.tls = tls;
+  sopts.trusted_proxies = config->trusted_proxies;
   auto server = http::Server::Start(
       sopts, http::AsyncHandler([ready](http::Request request, http::Responder respond) {
         const Tessera* app = ready->load(std::memory_order_acquire);
@@ -351,7 +367,7 @@ int Serve(const std::vector<std::string>& args, const std::string& program, std:
       }));
   if (!server.ok()) return Fail(err, server.status());
   const std::string public_url =
-      config->public_url.empty() ? "http://" + (*server)->address() : config->public_url;
+      config->public_url.empty() ? scheme + (*server)->address() : config->public_url;
 
   std::vector<std::string> notices;
   auto app = Tessera::Create(*config, public_url, clock, &notices);
@@ -364,12 +380,13 @@ int Serve(const std::vector<std::string>& args, const std::string& program, std:
   readiness->app.store(app->get(), std::memory_order_release);
 
   // The bound address (what a load balancer targets), then the URL clients see when it differs.
-  out << "Tessera listening on http://" << (*server)->address() << "\n";
+  out << "Tessera listening on " << scheme << (*server)->address() << "\n";
   if (management != nullptr) {
     out << "  management: http://" << management->address()
         << " (GET /metrics, /health/live, /health/ready)\n";
   }
-  if (public_url != "http://" + (*server)->address()) out << "  public URL: " << public_url << "\n";
+  if (public_url != scheme + (*server)->address()) out << "  public URL: " << public_url << "\n";
+  if (tls) out << "  certificate: " << tls->Describe() << "\n";
   out << "  issuer: " << (*app)->issuer() << "\n";
   out << "  database: " << RedactDatabase(config->db_path) << "\n";
   for (const auto& n : notices) out << "  " << n << "\n";
@@ -380,7 +397,14 @@ int Serve(const std::vector<std::string>& args, const std::string& program, std:
   out.flush();
 
   int sig = 0;
-  sigwait(&stop_signals, &sig);
+  // SIGHUP reloads the certificate (TlsContext logs the outcome) and keeps serving.
+  while (sigwait(&stop_signals, &sig) == 0 && sig == SIGHUP) {
+    if (tls) {
+      (void)tls->Reload();
+    } else {
+      err << "tessera: SIGHUP: nothing to reload (no --tls-cert)\n";
+    }
+  }
   // The drain (docs/design/metrics.md): readiness fails at once, and the public listener keeps
   // serving for the delay, so balancers stop sending before connections are refused; then it
   // stops accepting and lets what is in flight finish (each acknowledged only once committed)
@@ -393,8 +417,11 @@ int Serve(const std::vector<std::string>& args, const std::string& program, std:
   out.flush();
   if (config->shutdown_delay_seconds > 0) {
     // A second signal ends the delay early (an operator's impatient Ctrl-C).
+    // SIGHUP (a reload) does not: it stays pending.
     timespec delay{static_cast<time_t>(config->shutdown_delay_seconds), 0};
-    sigtimedwait(&stop_signals, nullptr, &delay);
+    sigset_t end_delay = stop_signals;
+    sigdelset(&end_delay, SIGHUP);
+    sigtimedwait(&end_delay, nullptr, &delay);
   }
   (*server)->Shutdown(std::chrono::seconds(config->shutdown_grace_seconds));
   ready->store(nullptr);

@@ -150,7 +150,7 @@ metrics::Counter SignIns(SignInOutcome outcome) {
 }  // namespace
 
 SignIn::Result SignIn::PasswordSignIn(const std::string& user_name, const std::string& password,
-                                      const std::string& remote_address) {
+                                      const std::string& client_address) {
   Result result;
   auto fail = [&](int status, std::string error) {
     result.status = status;
@@ -166,7 +166,7 @@ SignIn::Result SignIn::PasswordSignIn(const std::string& user_name, const std::s
   }
   const int64_t now = clock_->NowUnixSeconds();
   const std::string user_key = "user:" + user_name;
-  const std::string address_key = "addr:" + remote_address;
+  const std::string address_key = "addr:" + client_address;
   // Reserved before the password is checked, refunded if it is right (throttle.h): guesses in
   // flight count against the limit as they are made.
   ThrottledAttempt attempt = ThrottledAttempt::Reserve(

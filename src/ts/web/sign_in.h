@@ -73,7 +73,7 @@ class SignIn {
   // Checks the password (the same cost whether or not the user exists) under the per-user and
   // per-address throttles, and on success starts a session.
   Result PasswordSignIn(const std::string& user_name, const std::string& password,
-                        const std::string& remote_address);
+                        const std::string& client_address);
 
   // Revokes the request's session if it has one; returns the Set-Cookie value that clears it.
   std::string SignOut(const http::Request& request);
