@@ -39,6 +39,7 @@
 #include "ts/common/ascii.h"
 #include "ts/common/status_macros.h"
 #include "ts/crypto/random.h"
+#include "ts/http/beast/request_parser.h"
 #include "ts/http/tls.h"
 
 namespace ts::http {
@@ -316,13 +317,8 @@ class Session : public SessionBase, public std::enable_shared_from_this<Session<
 
   void ReadRequest() {
     parser_.emplace();
-    parser_->header_limit(static_cast<uint32_t>(
-        std::min<size_t>(options().max_header_bytes, std::numeric_limits<uint32_t>::max())));
-    // The body limit is set once the header is in (OnHeader): Beast would otherwise refuse a
-    // large Content-Length while the header is still incomplete to it, and make_error would not
-    // learn which API the request was for.
-    parser_->body_limit(std::numeric_limits<uint64_t>::max());
-    if (buffer_.size() > 0) {  // pipelined request already buffered
+    LimitRequestHeader(*parser_, options());  // the body's limit once the header is in (OnHeader)
+    if (buffer_.size() > 0) {                 // pipelined request already buffered
       started_ = SteadyClock::now();
       ReadHeader();
       return;
@@ -361,11 +357,10 @@ class Session : public SessionBase, public std::enable_shared_from_this<Session<
       return;
     }
     // The header is in: refuse an oversized body before reading any of it.
-    if (auto length = parser_->content_length(); length && *length > options().max_body_bytes) {
+    if (!AdmitBody(*parser_, options())) {
       SendError(413, BodyTooLarge());
       return;
     }
-    parser_->body_limit(static_cast<uint64_t>(options().max_body_bytes));  // chunked bodies
     if (server_.draining()) {
       SendError(503, "server is shutting down");
       return;
@@ -408,17 +403,19 @@ class Session : public SessionBase, public std::enable_shared_from_this<Session<
   }
 
   void OnReadError(beast::error_code ec, bool in_header) {
-    if (ec == bhttp::error::header_limit || (in_header && ec == bhttp::error::buffer_overflow)) {
-      SendError(431, "request header fields too large");  // RFC 6585 §5
-    } else if (ec == bhttp::error::body_limit || ec == bhttp::error::buffer_overflow) {
-      SendError(413, BodyTooLarge());  // RFC 9110 §15.5.14
-    } else if (ec == bhttp::error::end_of_stream || ec == bhttp::error::partial_message ||
-               ec == bhttp::error::short_read) {
-      return;  // the client went away
-    } else if (ec.category() == bhttp::make_error_code(bhttp::error::bad_method).category()) {
-      SendError(400, "malformed request");
+    switch (ReadErrorStatus(ec, in_header)) {
+      case 431:
+        SendError(431, "request header fields too large");
+        break;
+      case 413:
+        SendError(413, BodyTooLarge());
+        break;
+      case 400:
+        SendError(400, "malformed request");
+        break;
+      default:
+        break;  // the client went away, a socket error, a timeout or shutdown: just close
     }
-    // Anything else is a socket error, a timeout or shutdown: just close.
   }
 
   void HandleRequest() {
@@ -487,13 +484,7 @@ class Session : public SessionBase, public std::enable_shared_from_this<Session<
 
   // The parsed header as a Request (header names lower-cased), without the body.
   Request RequestHead() const {
-    const auto& msg = parser_->get();
-    Request request;
-    request.method = std::string(msg.method_string());
-    request.target = std::string(msg.target());
-    for (const auto& field : msg) {
-      request.headers.push_back({AsciiLower(field.name_string()), std::string(field.value())});
-    }
+    Request request = RequestFromHeader(parser_->get());
     request.remote_address = remote_address_;
     request.client_address =
         options().trusted_proxies.ClientAddress(remote_address_, request.headers);
