@@ -263,6 +263,73 @@ def floors(micro):
     }
 
 
+class RssSampler:
+    """The server's resident memory every `interval` seconds, in a thread: [(seconds, MB)]."""
+
+    def __init__(self, pid, interval=0.25):
+        import threading
+        self.pid, self.interval, self.samples = pid, interval, []
+        self.start = time.monotonic()
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+        self._thread.start()
+
+    def _run(self):
+        while not self._stop.is_set():
+            try:
+                self.samples.append((time.monotonic() - self.start, rss_mb(self.pid)))
+            except OSError:
+                return
+            self._stop.wait(self.interval)
+
+    def stop(self):
+        self._stop.set()
+        self._thread.join()
+        return self.samples
+
+
+# Answers that mean "throttled" in each API's shape (docs/design/overload.md).
+THROTTLING = ("SlowDownException", "ThrottlingException", "TooManyRequestsException", "HTTP 503")
+
+
+def run_overload(common, demo, capacity, client_core, results, seconds, users, settle):
+    """Open loop at 4x the measured refresh capacity over more connections than the server admits
+    (--max-queued-requests 1024 + 32 workers): memory over time, the share of throttled answers,
+    the p99 of the admitted ones, and memory `settle` seconds after. Issue 23."""
+    pid = int(common[common.index("--server-pid") + 1])
+    time.sleep(1)
+    baseline = rss_mb(pid)
+    sampler = RssSampler(pid)
+    rate = int(4 * capacity)
+    run = loadgen(common + demo + ["--scenario", "refresh", "--scope", "aws", "--rate", str(rate),
+                                   "--concurrency", str(users), "--duration", str(seconds),
+                                   "--label", f"refresh (aws), open loop {rate}/s (4x capacity)"],
+                  client_core, results)
+    during = [mb for _, mb in sampler.samples]
+    time.sleep(settle)
+    samples = sampler.stop()
+    errors = run["errors"]
+    throttled = sum(n for k, n in errors.items() if k.split(":")[0] in THROTTLING)
+    answered = run["ok"] + sum(errors.values())
+    server_errors = sum(n for k, n in errors.items()
+                        if (k.startswith("HTTP 5") and k != "HTTP 503")
+                        or k.split(":")[0] == "InternalServerException")
+    run["overload"] = {
+        "offered_per_s": rate, "capacity_per_s": capacity, "connections": users,
+        "answered_per_s": answered / run["seconds"] if run["seconds"] else 0.0,
+        "baseline_mb": baseline, "peak_mb": max(during) if during else baseline,
+        "end_mb": during[-1] if during else baseline, "after_mb": samples[-1][1] if samples else 0,
+        "settle_s": settle, "throttled": throttled, "answered": answered,
+        "throttled_share": throttled / answered if answered else 0.0,
+        "server_errors": server_errors, "rss_samples": samples}
+    o = run["overload"]
+    print(f"  overload: RSS {o['baseline_mb']:.1f} MB before, peak {o['peak_mb']:.1f}, end "
+          f"{o['end_mb']:.1f}, {settle} s after {o['after_mb']:.1f}; throttled "
+          f"{throttled:,} of {answered:,} ({o['throttled_share']:.1%}); 5xx {server_errors}",
+          flush=True)
+    return run
+
+
 def run_peer(core_server, core_client, results, seconds, users):
     peer_dir = os.path.join(ROOT, "bench", "peer")
     if not os.path.exists(os.path.join(peer_dir, "node_modules")):
@@ -297,6 +364,7 @@ def main():
     ap.add_argument("--skip-peer", action="store_true")
     ap.add_argument("--skip-micro", action="store_true")
     ap.add_argument("--smoke", action="store_true")
+    ap.add_argument("--skip-overload", action="store_true")
     opts = ap.parse_args()
     if opts.smoke:
         opts.skip_peer = True
@@ -401,6 +469,12 @@ def main():
                                    "--label", "ListAccountRoles (20 roles via 50 groups)"],
                 client_core, results)
         load_peak_mb = max(r["peak_rss_mb"] for r in runs.values())
+        if not opts.skip_overload:
+            # Last: it leaves the chains' tokens where the throttled answers left them.
+            runs["overload"] = run_overload(
+                common, demo, runs["refresh_aws"]["throughput"], client_core, results,
+                2 if opts.smoke else 5 if opts.quick else 20, 64 if opts.smoke else 2048,
+                2 if opts.smoke else 10)
     finally:
         server.stop()
     start_ms = restart_time_ms(workdir, server_core)
@@ -409,6 +483,9 @@ def main():
         runs["peer"] = run_peer(server_core, client_core, results, seconds, users)
 
     if opts.smoke:
+        overload = runs.pop("overload", None)
+        if overload and overload["overload"]["server_errors"]:
+            sys.exit(f"run_bench --smoke: 5xx under overload: {overload['errors']}")
         failed = {k: r["errors"] for k, r in runs.items() if r["errors"] or not r["ok"]}
         shutil.rmtree(workdir, ignore_errors=True)
         with open(os.path.join(OUT, "results.json"), "w") as f:
@@ -491,6 +568,16 @@ def render(info, micro, runs, server, start_ms, load_peak_mb):
                      f"{full['throughput'] / peer['throughput']:.1f}× in throughput, "
                      f"{peer['cpu_us_per_request'] / full['cpu_us_per_request']:.1f}× in CPU per "
                      f"request (target ≥ {TARGET_PEER_RATIO}×).")
+    over = runs.get("overload")
+    if over:
+        o = over["overload"]
+        lines += ["", "| overload (issue 23) | offered/s | answered/s | throttled | p99 ms "
+                  "(admitted) | 5xx | RSS MB before / peak / end / after |", "|---|---|---|---|---|---|---|",
+                  f"| {over['label']}, {o['connections']} connections | {o['offered_per_s']:,} | "
+                  f"{o['answered_per_s']:,.0f} | "
+                  f"{o['throttled_share']:.1%} | {over['p99_ms']:.2f} | {o['server_errors']} | "
+                  f"{o['baseline_mb']:.1f} / {o['peak_mb']:.1f} / {o['end_mb']:.1f} / "
+                  f"{o['after_mb']:.1f} ({o['settle_s']} s after) |"]
     lines.append("")
     lines.append(f"Memory: {server.idle_mb:.1f} MB resident idle (target ≤ {TARGET_IDLE_MB}), "
                  f"{load_peak_mb:.1f} MB peak under load (target ≤ {TARGET_LOAD_MB}). Start to "
