@@ -171,8 +171,11 @@ def soak(opts):
             sys.exit(f"soak: {path} is missing (make soak builds it)")
     workdir = tempfile.mkdtemp(prefix="tessera-soak-", dir=os.path.dirname(os.path.abspath(opts.csv)))
     issuer_port = rb.free_port()
+    # Each round's jwt generator is a new process with a new issuer key (to Tessera, a key
+    # rotation): the unknown kid must be refetched at the round's start, not 10 s later.
     server = rb.Tessera(workdir, issuer_port, 0, ["--device-authorizations-per-minute", "0",
-                                                  "--client-registrations-per-minute", "0"])
+                                                  "--client-registrations-per-minute", "0",
+                                                  "--jwks-refetch-interval", "1"])
     results = os.path.join(workdir, "loadgen.jsonl")
     common = ["--port", str(server.port), "--key-id", rb.KEY_ID, "--secret", rb.SECRET,
               "--password", rb.PASSWORD, "--server-pid", str(server.proc.pid), "--warmup", "0"]
