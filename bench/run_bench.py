@@ -10,7 +10,8 @@
    generator on the same grant (rotating refresh tokens, ES256 JWT access token + ES256 ID token).
 
 Writes build/bench/results.json and build/bench/table.md (copy the latter into BENCHMARKS.md).
-Options: --quick (shorter runs, for trying the script), --skip-peer, --skip-micro, and --smoke:
+Options: --quick (shorter runs, for trying the script), --skip-peer, --skip-micro, --skip-overload,
+--only-overload (the capacity run and the 4x overload only: build/bench/overload.md), and --smoke:
 tiny runs that only check every scenario completes without a single error (CTest runs it, so the
 benchmark tooling cannot rot; it asserts nothing about speed). TESSERA_BIN, TESSERA_LOADGEN and
 TESSERA_MICROBENCH override the binaries' paths.
@@ -365,7 +366,12 @@ def main():
     ap.add_argument("--skip-micro", action="store_true")
     ap.add_argument("--smoke", action="store_true")
     ap.add_argument("--skip-overload", action="store_true")
+    ap.add_argument("--only-overload", action="store_true",
+                    help="only the closed-loop refresh (aws) that measures capacity and the 4x "
+                         "overload scenario")
     opts = ap.parse_args()
+    if opts.only_overload and opts.skip_overload:
+        sys.exit("run_bench: --only-overload and --skip-overload exclude each other")
     if opts.smoke:
         opts.skip_peer = True
     os.makedirs(OUT, exist_ok=True)
@@ -407,67 +413,74 @@ def main():
                   "--warmup", warmup]
         demo = ["--application-arn", DEMO_APP, "--redirect-uri", DEMO_REDIRECT]
         closed = ["--concurrency", str(users), "--duration", str(seconds)]
-        runs["refresh_full"] = loadgen(
-            common + demo + closed + ["--scenario", "refresh",
-                                      "--label", "refresh (openid aws sts:identity_context)"],
-            client_core, results)
+        # --only-overload: the capacity it is 4x of, then the overload itself.
+        if not opts.only_overload:
+            runs["refresh_full"] = loadgen(
+                common + demo + closed + ["--scenario", "refresh",
+                                          "--label", "refresh (openid aws sts:identity_context)"],
+                client_core, results)
         runs["refresh_aws"] = loadgen(
             common + demo + closed + ["--scenario", "refresh", "--scope", "aws",
                                       "--label", "refresh (aws)"], client_core, results)
-        rate = 200 if opts.smoke else TARGET_REFRESH // 2
-        runs["refresh_open"] = loadgen(
-            common + demo + ["--scenario", "refresh", "--scope", "aws", "--rate",
-                             str(rate), "--concurrency", str(users),
-                             "--duration", str(seconds),
-                             "--label", f"refresh (aws), open loop {rate}/s"],
-            client_core, results)
-        # And at half of what the closed loop measured: the latency of a server with headroom.
-        half = max(50, int(runs["refresh_aws"]["throughput"] / 2))
-        runs["refresh_half"] = loadgen(
-            common + demo + ["--scenario", "refresh", "--scope", "aws", "--rate", str(half),
-                             "--concurrency", str(users), "--duration", str(seconds),
-                             "--label", f"refresh (aws), open loop {half}/s (half of capacity)"],
-            client_core, results)
-        n_code = 100 if opts.smoke else 4000 if opts.quick else 20000
-        runs["code"] = loadgen(
-            common + demo + ["--scenario", "code", "--requests", str(n_code), "--concurrency",
-                             str(users), "--warmup", "0", "--duration", "600",
-                             "--label", "authorization_code"], client_core, results)
-        n_jwt = 100 if opts.smoke else 3000 if opts.quick else 15000
-        runs["jwt"] = loadgen(
-            common + ["--scenario", "jwt", "--application-arn", JWT_APP, "--issuer-port",
-                      str(issuer_port), "--jwt-audience", JWT_AUDIENCE, "--jwt-email", JWT_EMAIL,
-                      "--requests", str(n_jwt), "--concurrency", str(users), "--warmup", "0",
-                      "--duration", "600", "--label", "jwt-bearer (RS256 assertion)"],
-            client_core, results)
-        runs["exchange"] = loadgen(
-            common + closed + ["--scenario", "exchange", "--application-arn", TX_SOURCE,
-                               "--redirect-uri", TX_REDIRECT, "--exchange-target-arn", TX_TARGET,
-                               "--label", "token exchange"], client_core, results)
-        # The registered client's CreateToken (aws sso login's token calls): its refresh chain,
-        # and the device flow's pending polls, which must write nothing.
-        runs["client_refresh"] = loadgen(
-            common + closed + ["--scenario", "client-refresh",
-                               "--label", "CreateToken refresh (registered client)"],
-            client_core, results)
-        poll_rate = 200 if opts.smoke else 20000
-        runs["device_poll"] = loadgen(
-            common + ["--scenario", "device-poll", "--start-url", DEMO_START_URL,
-                      "--device-codes", str(int(poll_rate * 1.5)), "--rate", str(poll_rate),
-                      "--concurrency", str(users), "--duration", str(seconds),
-                      "--label", f"CreateToken device_code, pending poll, open loop {poll_rate}/s"],
-            client_core, results)
-        # The access portal (issue 19): a user in 50 groups holding 200 account assignments.
-        if portal:
-            declare_accounts(workdir)
-            runs["get_role_credentials"] = loadgen(
-                common + closed + ["--scenario", "get-role-credentials",
-                                   "--label", "GetRoleCredentials (user in 50 groups)"],
+        if not opts.only_overload:
+            rate = 200 if opts.smoke else TARGET_REFRESH // 2
+            runs["refresh_open"] = loadgen(
+                common + demo + ["--scenario", "refresh", "--scope", "aws", "--rate",
+                                 str(rate), "--concurrency", str(users),
+                                 "--duration", str(seconds),
+                                 "--label", f"refresh (aws), open loop {rate}/s"],
                 client_core, results)
-            runs["list_account_roles"] = loadgen(
-                common + closed + ["--scenario", "list-account-roles",
-                                   "--label", "ListAccountRoles (20 roles via 50 groups)"],
+            # And at half of what the closed loop measured: the latency of a server with headroom.
+            half = max(50, int(runs["refresh_aws"]["throughput"] / 2))
+            runs["refresh_half"] = loadgen(
+                common + demo + ["--scenario", "refresh", "--scope", "aws", "--rate", str(half),
+                                 "--concurrency", str(users), "--duration", str(seconds),
+                                 "--label",
+                                 f"refresh (aws), open loop {half}/s (half of capacity)"],
                 client_core, results)
+            n_code = 100 if opts.smoke else 4000 if opts.quick else 20000
+            runs["code"] = loadgen(
+                common + demo + ["--scenario", "code", "--requests", str(n_code), "--concurrency",
+                                 str(users), "--warmup", "0", "--duration", "600",
+                                 "--label", "authorization_code"], client_core, results)
+            n_jwt = 100 if opts.smoke else 3000 if opts.quick else 15000
+            runs["jwt"] = loadgen(
+                common + ["--scenario", "jwt", "--application-arn", JWT_APP, "--issuer-port",
+                          str(issuer_port), "--jwt-audience", JWT_AUDIENCE,
+                          "--jwt-email", JWT_EMAIL,
+                          "--requests", str(n_jwt), "--concurrency", str(users), "--warmup", "0",
+                          "--duration", "600", "--label", "jwt-bearer (RS256 assertion)"],
+                client_core, results)
+            runs["exchange"] = loadgen(
+                common + closed + ["--scenario", "exchange", "--application-arn", TX_SOURCE,
+                                   "--redirect-uri", TX_REDIRECT,
+                                   "--exchange-target-arn", TX_TARGET,
+                                   "--label", "token exchange"], client_core, results)
+            # The registered client's CreateToken (aws sso login's token calls): its refresh chain,
+            # and the device flow's pending polls, which must write nothing.
+            runs["client_refresh"] = loadgen(
+                common + closed + ["--scenario", "client-refresh",
+                                   "--label", "CreateToken refresh (registered client)"],
+                client_core, results)
+            poll_rate = 200 if opts.smoke else 20000
+            runs["device_poll"] = loadgen(
+                common + ["--scenario", "device-poll", "--start-url", DEMO_START_URL,
+                          "--device-codes", str(int(poll_rate * 1.5)), "--rate", str(poll_rate),
+                          "--concurrency", str(users), "--duration", str(seconds),
+                          "--label",
+                          f"CreateToken device_code, pending poll, open loop {poll_rate}/s"],
+                client_core, results)
+            # The access portal (issue 19): a user in 50 groups holding 200 account assignments.
+            if portal:
+                declare_accounts(workdir)
+                runs["get_role_credentials"] = loadgen(
+                    common + closed + ["--scenario", "get-role-credentials",
+                                       "--label", "GetRoleCredentials (user in 50 groups)"],
+                    client_core, results)
+                runs["list_account_roles"] = loadgen(
+                    common + closed + ["--scenario", "list-account-roles",
+                                       "--label", "ListAccountRoles (20 roles via 50 groups)"],
+                    client_core, results)
         load_peak_mb = max(r["peak_rss_mb"] for r in runs.values())
         if not opts.skip_overload:
             # Last: it leaves the chains' tokens where the throttled answers left them.
@@ -496,9 +509,11 @@ def main():
         return
     table = render(info, micro, runs, server, start_ms, load_peak_mb)
     print("\n" + table)
-    with open(os.path.join(OUT, "table.md"), "w") as f:
+    # --only-overload leaves a full run's table and results where they are.
+    name = "overload" if opts.only_overload else "results"
+    with open(os.path.join(OUT, "overload.md" if opts.only_overload else "table.md"), "w") as f:
         f.write(table)
-    with open(os.path.join(OUT, "results.json"), "w") as f:
+    with open(os.path.join(OUT, name + ".json"), "w") as f:
         json.dump({"machine": info, "micro": micro, "runs": runs,
                    "fresh_start_ms": server.fresh_start_ms, "restart_ms": start_ms,
                    "idle_mb": server.idle_mb}, f, indent=1)
@@ -537,11 +552,11 @@ def render(info, micro, runs, server, start_ms, load_peak_mb):
         "refresh (openid aws sts:identity_context)")
     row("refresh_aws", f"≥ {TARGET_REFRESH:,}/s, ≤ 2× floor",
         yes(aws["throughput"] >= TARGET_REFRESH) + " / " + (
-            yes(aws["cpu_us_per_request"] <= 2 * fl["refresh (aws)"]) if fl else "–"),
-        "refresh (aws)")
+            yes(aws["cpu_us_per_request"] <= 2 * fl["refresh (aws)"]) if fl else "–")
+        if aws else "–", "refresh (aws)")
     row("refresh_open", f"p99 ≤ {TARGET_REFRESH_P99_MS} ms",
         yes(openl["p99_ms"] <= TARGET_REFRESH_P99_MS and openl["throughput"] >=
-            0.95 * TARGET_REFRESH // 2))
+            0.95 * TARGET_REFRESH // 2) if openl else "–")
     row("refresh_half", "–", "–")
     row("code", "–", "–")
     jwt = runs.get("jwt")
@@ -572,7 +587,8 @@ def render(info, micro, runs, server, start_ms, load_peak_mb):
     if over:
         o = over["overload"]
         lines += ["", "| overload (issue 23) | offered/s | answered/s | throttled | p99 ms "
-                  "(admitted) | 5xx | RSS MB before / peak / end / after |", "|---|---|---|---|---|---|---|",
+                  "(admitted) | 5xx | RSS MB before / peak / end / after |",
+                  "|---|---|---|---|---|---|---|",
                   f"| {over['label']}, {o['connections']} connections | {o['offered_per_s']:,} | "
                   f"{o['answered_per_s']:,.0f} | "
                   f"{o['throttled_share']:.1%} | {over['p99_ms']:.2f} | {o['server_errors']} | "

@@ -169,7 +169,8 @@ def soak(opts):
     for path in (rb.TESSERA, rb.LOADGEN):
         if not os.path.exists(path):
             sys.exit(f"soak: {path} is missing (make soak builds it)")
-    workdir = tempfile.mkdtemp(prefix="tessera-soak-", dir=os.path.dirname(os.path.abspath(opts.csv)))
+    workdir = tempfile.mkdtemp(prefix="tessera-soak-",
+                               dir=os.path.dirname(os.path.abspath(opts.csv)))
     issuer_port = rb.free_port()
     # Each round's jwt generator is a new process with a new issuer key (to Tessera, a key
     # rotation): the unknown kid must be refetched at the round's start, not 10 s later.
@@ -207,7 +208,8 @@ def soak(opts):
                            rss_mb=f"{rb.rss_mb(server.proc.pid):.1f}",
                            db_mb=f"{db_mb(workdir):.1f}", admin_p99_ms=f"{p99:.2f}",
                            admin_calls=calls)
-                errors = {**row.pop("_errors"), **{"admin " + k: v for k, v in admin_errors.items()}}
+                errors = {**row.pop("_errors"),
+                          **{"admin " + k: v for k, v in admin_errors.items()}}
                 row["errors"] = ";".join(f"{k}={v}" for k, v in sorted(errors.items()))
                 out.writerow(row)
                 f.flush()
