@@ -678,11 +678,18 @@ http::Response ThrottledAnswer(const Route& route, const http::Request& request)
       // client reads it too.
       r = oauth::ToErrorResponse(oauth::SlowDown(kMessage));
       break;
-    case Endpoint::kAdmin:
+    case Endpoint::kAdmin: {
+      const std::string_view target = request.FindHeader("x-amz-target").value_or("");
       r = admin::AwsJsonError(
-          ApiError(StatusCode::kResourceExhausted, "ThrottlingException", kMessage),
-          request.FindHeader("x-amz-target").value_or(""), request.request_id);
+          ApiError(StatusCode::kResourceExhausted, "ThrottlingException", kMessage), target,
+          request.request_id);
+      // identitystore's ThrottlingException models RetryAfterSeconds, a body member under
+      // awsJson 1.1 (sso-admin's does not); the same second as the Retry-After header.
+      if (admin::AdminApi::SigningNameFor(target) == "identitystore" && r.body.ends_with('}')) {
+        r.body.insert(r.body.size() - 1, R"(,"RetryAfterSeconds":1)");
+      }
       break;
+    }
     case Endpoint::kPortalCredentials:
     case Endpoint::kPortalAccounts:
     case Endpoint::kPortalRoles:
