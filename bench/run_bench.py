@@ -311,7 +311,9 @@ def run_overload(common, demo, capacity, client_core, results, seconds, users, s
     samples = sampler.stop()
     errors = run["errors"]
     throttled = sum(n for k, n in errors.items() if k.split(":")[0] in THROTTLING)
-    answered = run["ok"] + sum(errors.values())
+    # The generator's own failures (no answer in time, a broken connection) are not answers.
+    answered = run["ok"] + sum(n for k, n in errors.items()
+                               if k not in ("Timeout", "ConnectionError"))
     server_errors = sum(n for k, n in errors.items()
                         if (k.startswith("HTTP 5") and k != "HTTP 503")
                         or k.split(":")[0] == "InternalServerException")
