@@ -45,7 +45,7 @@ def run_side(name, bin_dir, round_no, extra):
     log = os.path.join(OUT, f"{name}-{round_no}.log")
     with open(log, "w") as f:
         proc = subprocess.run([sys.executable, os.path.join(ROOT, "bench", "run_bench.py"),
-                               "--skip-micro", "--skip-peer"] + extra,
+                               "--skip-micro", "--skip-peer", "--skip-pg"] + extra,
                               stdout=f, stderr=subprocess.STDOUT, env=env)
     if proc.returncode != 0:
         sys.exit(f"compare: run_bench.py failed for {name} in round {round_no}; see {log}")

@@ -10,6 +10,9 @@
    generator on the same grant (rotating refresh tokens, ES256 JWT access token + ES256 ID token).
 
 Writes build/bench/results.json and build/bench/table.md (copy the latter into BENCHMARKS.md).
+4. The same on PostgreSQL 15 (bench/pg_bench.py), one node and two, with PostgreSQL's CPU and
+   round trips per request: --skip-pg leaves them out, --pg-only runs them alone.
+
 Options: --quick (shorter runs, for trying the script), --skip-peer, --skip-micro, --skip-overload,
 --only-overload (the capacity run and the 4x overload only: build/bench/overload.md), and --smoke:
 tiny runs that only check every scenario completes without a single error (CTest runs it, so the
@@ -29,6 +32,8 @@ import subprocess
 import sys
 import tempfile
 import time
+
+import pg_bench
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 BUILD = os.path.join(ROOT, "build", "release")
@@ -371,11 +376,18 @@ def main():
     ap.add_argument("--only-overload", action="store_true",
                     help="only the closed-loop refresh (aws) that measures capacity and the 4x "
                          "overload scenario")
+    # The PostgreSQL scenarios (bench/pg_bench.py): skipped, or run alone.
+    ap.add_argument("--skip-pg", action="store_true")
+    ap.add_argument("--pg-only", action="store_true")
     opts = ap.parse_args()
-    if opts.only_overload and opts.skip_overload:
-        sys.exit("run_bench: --only-overload and --skip-overload exclude each other")
+    if opts.only_overload and (opts.skip_overload or opts.pg_only):
+        sys.exit("run_bench: --only-overload excludes --skip-overload and --pg-only")
+    if opts.only_overload:
+        opts.skip_pg = True
     if opts.smoke:
         opts.skip_peer = True
+    if opts.pg_only:
+        return run_pg_only(opts)
     os.makedirs(OUT, exist_ok=True)
     for path in (TESSERA, LOADGEN, MICRO):
         if not os.path.exists(path):
@@ -493,6 +505,10 @@ def main():
     finally:
         server.stop()
     start_ms = restart_time_ms(workdir, server_core)
+    pg_runs = {}
+    if not opts.skip_pg and pg_bench.available():
+        pg_runs = pg_bench.run(sys.modules[__name__], opts, seconds, warmup, users, results)
+        runs.update(pg_runs)
 
     if not opts.skip_peer:
         runs["peer"] = run_peer(server_core, client_core, results, seconds, users)
@@ -510,6 +526,8 @@ def main():
         print(f"run_bench --smoke: {len(runs)} scenarios, every request succeeded")
         return
     table = render(info, micro, runs, server, start_ms, load_peak_mb)
+    if pg_runs:
+        table += "\n" + pg_bench.render(pg_runs, runs)
     print("\n" + table)
     # --only-overload leaves a full run's table and results where they are.
     name = "overload" if opts.only_overload else "results"
@@ -520,6 +538,29 @@ def main():
                    "fresh_start_ms": server.fresh_start_ms, "restart_ms": start_ms,
                    "idle_mb": server.idle_mb}, f, indent=1)
     shutil.rmtree(workdir, ignore_errors=True)
+
+
+def run_pg_only(opts):
+    """--pg-only: the PostgreSQL scenarios alone (their SQLite comparison is then left out)."""
+    if not pg_bench.available():
+        sys.exit(f"run_bench: no PostgreSQL at {pg_bench.pg_harness.PG_BIN}")
+    os.makedirs(OUT, exist_ok=True)
+    seconds = 1 if opts.smoke else 3 if opts.quick else 10
+    warmup = "0.5" if opts.smoke else "1" if opts.quick else "2"
+    users = 8 if opts.smoke else 256
+    results = os.path.join(OUT, "loadgen-pg.jsonl")
+    info = machine()
+    print("== machine: " + json.dumps(info), flush=True)
+    runs = pg_bench.run(sys.modules[__name__], opts, seconds, warmup, users, results)
+    failed = {k: r["errors"] for k, r in runs.items() if r["errors"] or not r["ok"]}
+    table = pg_bench.render(runs, {})
+    print("\n" + table)
+    with open(os.path.join(OUT, "table-pg.md"), "w") as f:
+        f.write(table)
+    with open(os.path.join(OUT, "results-pg.json"), "w") as f:
+        json.dump({"machine": info, "runs": runs}, f, indent=1)
+    if opts.smoke and failed:
+        sys.exit(f"run_bench --smoke: scenarios with errors or no successes: {failed}")
 
 
 def render(info, micro, runs, server, start_ms, load_peak_mb):

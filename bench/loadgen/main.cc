@@ -165,6 +165,10 @@ int Run(const Options& o) {
     return 1;
   }
 
+  // Tells a script sampling other processes (run_bench.py's PostgreSQL server) when the
+  // warm-up starts; the measured window follows it by --warmup seconds.
+  std::fprintf(stderr, "loadgen: running\n");
+  std::fflush(stderr);
   RunWindow window;
   window.t0 = Clock::now();
   window.measure_start = window.t0 + std::chrono::duration_cast<Clock::duration>(

@@ -440,7 +440,7 @@ StatusOr<Grant> PublicClientService::Serve(const ClientTokenRequest& req,
 void PublicClientService::CreateTokenAsync(ClientTokenRequest req, TokenFormat format,
                                            Executor blocking, Done done,
                                            FinishDone finish_done) const {
-  if (!storage_.grants->GrantsWithoutBlocking()) {
+  if (!storage_.grants->GrantWritesWithoutBlocking()) {
     blocking([this, req = std::move(req), format, done = std::move(done)] {
       done(CreateToken(req, format));
     });

@@ -210,7 +210,7 @@ StatusOr<std::string> TokenService::CreateTokenWithIam(const Caller& caller,
 
 void TokenService::CreateTokenWithIamAsync(Caller caller, std::string body, Executor blocking,
                                            Done done, FinishDone finish_done) const {
-  if (!storage_.grants->GrantsWithoutBlocking()) {
+  if (!storage_.grants->GrantWritesWithoutBlocking()) {
     blocking([this, caller = std::move(caller), body = std::move(body), done = std::move(done)] {
       done(CreateTokenWithIam(caller, body));
     });

@@ -92,10 +92,12 @@ class TokenService {
   using FinishDone = oauth::FinishDone;
   // CreateTokenWithIam for an io thread, which it never blocks. When the store
   // GrantsWithoutBlocking(), every grant is served here and answered on the store's writer
-  // thread once its write is durable. A code, an assertion or an exchange is checked and signed
-  // on the calling thread while its write waits for the group commit. A refresh is read,
-  // checked and rotated on the writer thread and signed once durable (its claims come from the
-  // row read there): given `finish_done`, the service hands that signing to it, to run on an io
+  // thread once its write is durable. On a store whose reads block but whose writes do not
+  // (GrantWritesWithoutBlocking: PostgreSQL) the caller calls it from a worker thread instead,
+  // which the service lets go once the write is queued. A code, an assertion or an exchange is
+  // checked and signed on the calling thread while its write waits for the group commit. A refresh
+  // is read, checked and rotated on the writer thread and signed once durable (its claims come from
+  // the row read there): given `finish_done`, the service hands that signing to it, to run on an io
   // thread; without, it signs on the writer thread and calls `done`. What may wait (a reused
   // refresh token or code, whose revocation is a write of its own; an assertion whose issuer's
   // keys are not cached; any request on a store that blocks) runs on `blocking`. Exactly one of

@@ -73,6 +73,10 @@ class Tessera {
   // ThrottledAnswer at once.
   void HandleAsync(http::Request request, http::Responder respond) const;
 
+  // Readiness (management.h): OK when the store answers a cheap read and a signing key is
+  // loaded; Unavailable with the reason otherwise.
+  Status CheckReady() const;
+
   std::shared_ptr<storage::Store> store() const;
   std::string issuer() const;
 
@@ -103,6 +107,9 @@ class Tessera {
   // Answers `request` with ThrottledAnswer and logs (at most once a second) why.
   void Refuse(const Route& route, const http::Request& request, const char* why,
               const http::Responder& respond) const;
+  // HandleAsync's part for a token request on a store whose grant writes never block: on an io
+  // thread (SQLite) or a worker thread that lets go once the write is queued (PostgreSQL).
+  void HandleTokenAsync(http::Request request, http::Responder respond) const;
   // HandleAsync's part for the access portal on a store that never blocks (portal_api.h).
   void HandlePortalAsync(portal::Operation operation, http::Request request,
                          http::Responder respond) const;

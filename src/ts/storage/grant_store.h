@@ -136,6 +136,11 @@ class GrantStore {
   // endpoint then serves those grants on its io threads; otherwise it hands them to its pool of
   // blocking threads.
   virtual bool GrantsWithoutBlocking() const { return false; }
+  // True when the `...Async` writes above do not block (their commit completes on a thread of
+  // the store's own) even though the reads may: the token endpoint then reads on a worker
+  // thread and lets it go while the write commits (PostgreSQL's group-commit writer). Implied
+  // by GrantsWithoutBlocking().
+  virtual bool GrantWritesWithoutBlocking() const { return GrantsWithoutBlocking(); }
 
   // One transaction: records `assertion_id` (a JWT bearer assertion's replay key) as used until
   // `assertion_expires_at`, then inserts the family and, when given, its first refresh token.

@@ -121,6 +121,118 @@ Status Connection::ExecScript(const std::string& sql) {
   return OkStatus();
 }
 
+const std::string& Connection::PipelinePrepare(std::string_view sql, bool* sent) {
+  auto it = prepared_.find(sql);
+  if (it != prepared_.end()) return it->second;
+  const std::string name = "ts" + std::to_string(prepared_.size());
+  *sent = PQsendPrepare(conn_, name.c_str(), std::string(sql).c_str(), 0, nullptr) == 1;
+  return prepared_.emplace(std::string(sql), name).first->second;
+}
+
+Connection::PipelineOutcome Connection::RunPipelinedTransaction(
+    const std::vector<Pipelined>& statements, std::vector<Result>* results, Status* error) {
+  results->clear();
+  last_state_.clear();
+  last_table_.clear();
+  if (PQenterPipelineMode(conn_) != 1) {
+    broken_ = true;
+    *error = UnavailableError("PostgreSQL pipeline: " + std::string(PQerrorMessage(conn_)));
+    return PipelineOutcome::kRolledBack;
+  }
+  // What the server will answer, in order: BEGIN, per statement an optional PREPARE and the
+  // statement, COMMIT. A PREPARE that does not succeed is forgotten again (it never existed).
+  enum class Reply { kBegin, kPrepare, kStatement, kCommit };
+  std::vector<std::pair<Reply, std::string>> replies;
+  replies.reserve(statements.size() + 2);
+  bool sent = PQsendQueryParams(conn_, "BEGIN", 0, nullptr, nullptr, nullptr, nullptr, 0) == 1;
+  replies.emplace_back(Reply::kBegin, "");
+  std::vector<const char*> values;
+  std::vector<int> lengths;
+  std::vector<int> formats;
+  for (const Pipelined& statement : statements) {
+    if (!sent) break;
+    bool prepare_sent = false;
+    const std::string& name = PipelinePrepare(statement.sql, &prepare_sent);
+    if (prepare_sent) replies.emplace_back(Reply::kPrepare, std::string(statement.sql));
+    values.clear();
+    lengths.clear();
+    formats.clear();
+    statement.params->Export(&values, &lengths, &formats);
+    sent = PQsendQueryPrepared(conn_, name.c_str(), statement.params->size(), values.data(),
+                               lengths.data(), formats.data(), /*resultFormat=*/0) == 1;
+    replies.emplace_back(Reply::kStatement, "");
+  }
+  // The server runs each command as it arrives (the sync point only ends error recovery), so
+  // once COMMIT may have left, a failure from here on leaves the outcome unknown.
+  const bool commit_queued = sent;
+  if (sent) {
+    sent = PQsendQueryParams(conn_, "COMMIT", 0, nullptr, nullptr, nullptr, nullptr, 0) == 1;
+    replies.emplace_back(Reply::kCommit, "");
+  }
+  if (sent) sent = PQpipelineSync(conn_) == 1;
+  round_trips_->fetch_add(1, std::memory_order_relaxed);
+  if (!sent) {
+    *error = Fail(nullptr, "pipeline");
+    broken_ = true;
+    for (const auto& [reply, sql] : replies) {
+      if (reply == Reply::kPrepare) prepared_.erase(sql);
+    }
+    // Without COMMIT the server rolls back when the connection closes.
+    return commit_queued ? PipelineOutcome::kUnknown : PipelineOutcome::kRolledBack;
+  }
+  bool failed = false;
+  bool committed = false;
+  for (const auto& [reply, sql] : replies) {
+    PGresult* raw = PQgetResult(conn_);
+    if (raw == nullptr) break;  // the connection failed
+    Result result(raw);
+    // Each command's results end with a NULL.
+    while (PGresult* extra = PQgetResult(conn_)) PQclear(extra);
+    const ExecStatusType status = PQresultStatus(raw);
+    const bool ok = status == PGRES_COMMAND_OK || status == PGRES_TUPLES_OK;
+    if (reply == Reply::kPrepare) {
+      if (!ok) prepared_.erase(sql);
+      if (!ok && !failed && status != PGRES_PIPELINE_ABORTED) {
+        *error = Fail(raw, "prepare");
+        failed = true;
+      }
+      continue;
+    }
+    if (!ok) {
+      if (!failed && status != PGRES_PIPELINE_ABORTED) {
+        *error = Fail(raw, reply == Reply::kCommit ? "commit" : "statement");
+        failed = true;
+      }
+      continue;
+    }
+    if (reply == Reply::kStatement) results->push_back(std::move(result));
+    if (reply == Reply::kCommit) committed = !failed;
+  }
+  // Then the sync point.
+  bool synced = false;
+  while (PGresult* raw = PQgetResult(conn_)) {
+    synced = synced || PQresultStatus(raw) == PGRES_PIPELINE_SYNC;
+    PQclear(raw);
+    if (synced) break;
+  }
+  if (!synced || PQexitPipelineMode(conn_) != 1) broken_ = true;
+  if (committed) return PipelineOutcome::kCommitted;
+  // An error the server reported (it has a SQLSTATE) aborted the transaction for certain; a
+  // failure of the connection itself says nothing about the COMMIT.
+  const bool server_refused = failed && !last_state_.empty();
+  if (!failed) *error = Fail(nullptr, "pipeline");
+  // A failed statement leaves the transaction block open and aborted (the server skipped the
+  // COMMIT): end it.
+  if (!broken() && PQtransactionStatus(conn_) != PQTRANS_IDLE) {
+    const std::string state = last_state_;
+    const std::string table = last_table_;
+    ExecScript("ROLLBACK").IgnoreError();
+    last_state_ = state;
+    last_table_ = table;
+  }
+  return server_refused ? PipelineOutcome::kRolledBack : PipelineOutcome::kUnknown;
+}
+
 Status Connection::Fail(PGresult* result, std::string_view what) {
   const char* state = result != nullptr ? PQresultErrorField(result, PG_DIAG_SQLSTATE) : nullptr;
   const char* table = result != nullptr ? PQresultErrorField(result, PG_DIAG_TABLE_NAME) : nullptr;
@@ -287,12 +399,16 @@ TrustedTokenIssuer ReadTrustedTokenIssuer(const Result& r, int row) {
 }
 
 Status InsertConflict(const Connection& c, const Status& status, const TokenFamily& family) {
-  if (c.UniqueViolated()) {
-    if (c.last_table() == "token_families") {
+  return InsertConflict(c.last_state(), c.last_table(), status, family);
+}
+
+Status InsertConflict(const std::string& sqlstate, const std::string& table, const Status& status,
+                      const TokenFamily& family) {
+  if (sqlstate == "23505") {
+    if (table == "token_families") {
       return AlreadyExistsError("token family already exists: " + family.family_id);
     }
-    if (c.last_table() == "refresh_tokens")
-      return AlreadyExistsError("refresh token already exists");
+    if (table == "refresh_tokens") return AlreadyExistsError("refresh token already exists");
   }
   return status;
 }

@@ -6,6 +6,7 @@
 #include <string>
 
 #include "ts/common/status_macros.h"
+#include "ts/storage/postgres/group_commit_writer.h"
 #include "ts/storage/postgres/postgres_internal.h"
 #include "ts/storage/postgres/postgres_store.h"
 #include "ts/storage/row_codec.h"
@@ -69,9 +70,52 @@ Status RevokeCodeFamilyTree(Connection& c, const std::string& code_hash, int64_t
 
 }  // namespace
 
-StatusOr<RedeemOutcome> PostgresStore::RedeemAuthorizationCode(
-    const std::string& code_hash, int64_t now, const TokenFamily& family,
-    const std::optional<RefreshToken>& first_refresh) {
+namespace {
+
+// RedeemAuthorizationCode's statement: $1 code hash, $2 now, $3..$14 the family, $15..$21 the
+// first refresh token, $22 whether there is one. One statement, so one round trip and one
+// implicit transaction (or one statement of a group commit). `code` is the statement's
+// snapshot; `consumed` is the compare-and-set: under concurrent redemptions PostgreSQL makes
+// every other UPDATE wait for the winner and then re-check consumed_at = 0, which fails. A code
+// seen already consumed revokes the family its first use created (RFC 6749 §4.1.2).
+constexpr std::string_view kRedeemSql =
+    "WITH code AS (SELECT consumed_at, expires_at, family_id FROM authorization_codes "
+    "WHERE code_hash = $1), "
+    "consumed AS (UPDATE authorization_codes SET consumed_at = $2, family_id = $3 "
+    "WHERE code_hash = $1 AND consumed_at = 0 AND expires_at > $2 RETURNING 1), "
+    "family AS (INSERT INTO token_families (" TS_FAMILY_COLUMNS("") ") SELECT " TS_FAMILY_VALUES(
+        "3", "4", "5", "6", "7", "8", "9", "10", "11", "12", "13", "14") " FROM consumed "
+    "RETURNING family_id), "
+    "refresh AS (INSERT INTO refresh_tokens (" TS_REFRESH_COLUMNS("") ") SELECT " TS_REFRESH_VALUES(
+        "15", "16", "17", "18", "19", "20", "21") " FROM family WHERE $22::boolean), "
+    "reuse AS (UPDATE token_families SET revoked_at = $2 WHERE family_id = (SELECT family_id "
+    "FROM code WHERE consumed_at <> 0) AND revoked_at = 0) "
+    "SELECT code.consumed_at, code.expires_at, (SELECT count(*) FROM consumed) FROM code";
+
+// What the redemption statement's row means. `follow_up` is set when the family the code's
+// first use created must be revoked with what was exchanged from it, in a second statement.
+struct RedeemRead {
+  StatusOr<RedeemOutcome> outcome = RedeemOutcome::kRedeemed;
+  bool follow_up = false;
+};
+
+RedeemRead ReadRedeem(const StatusOr<Result>& r, const std::string& sqlstate,
+                      const std::string& table, const TokenFamily& family, int64_t now) {
+  if (!r.ok()) return {postgres_internal::InsertConflict(sqlstate, table, r.status(), family)};
+  if (r->rows() == 0) return {NotFoundError("no such authorization code")};
+  if (r->Int(0, 2) == 1) return {RedeemOutcome::kRedeemed};
+  // Used before: the statement revoked the first use's family; what was exchanged from it goes
+  // too (rare, so a second statement).
+  if (r->Int(0, 0) != 0) return {RedeemOutcome::kAlreadyRedeemed, true};
+  if (now >= r->Int(0, 1)) return {RedeemOutcome::kExpired};
+  // Unused in our snapshot but the compare-and-set failed: a concurrent redemption won and has
+  // committed (our UPDATE waited for it). Its family was not in our snapshot, so it is revoked
+  // in a second statement: only the losers of a race pay this round trip.
+  return {RedeemOutcome::kAlreadyRedeemed, true};
+}
+
+StatusOr<Params> RedeemParams(const std::string& code_hash, int64_t now, const TokenFamily& family,
+                              const std::optional<RefreshToken>& first_refresh) {
   if (now <= 0) return InvalidArgumentError("now must be positive (0 means unused)");
   TS_ASSIGN_OR_RETURN(FamilyScopes scopes, ValidateFamily(family, first_refresh));
   Params p;
@@ -79,48 +123,43 @@ StatusOr<RedeemOutcome> PostgresStore::RedeemAuthorizationCode(
   AddFamily(p, family, scopes.family);           // $3 .. $14
   AddRefresh(p, first_refresh, scopes.refresh);  // $15 .. $21
   p.Add(first_refresh.has_value());              // $22
+  return p;
+}
+
+}  // namespace
+
+StatusOr<RedeemOutcome> PostgresStore::RedeemAuthorizationCode(
+    const std::string& code_hash, int64_t now, const TokenFamily& family,
+    const std::optional<RefreshToken>& first_refresh) {
+  TS_ASSIGN_OR_RETURN(Params p, RedeemParams(code_hash, now, family, first_refresh));
   return impl_->Single([&](Connection& c) -> StatusOr<RedeemOutcome> {
-    // One statement, so one round trip and one implicit transaction. `code` is the statement's
-    // snapshot; `consumed` is the compare-and-set: under concurrent redemptions PostgreSQL makes
-    // every other UPDATE wait for the winner and then re-check consumed_at = 0, which fails.
-    // A code seen already consumed revokes the family its first use created (RFC 6749 §4.1.2).
-    auto r = c.Exec(
-        "WITH code AS (SELECT consumed_at, expires_at, family_id FROM authorization_codes "
-        "WHERE code_hash = $1), "
-        "consumed AS (UPDATE authorization_codes SET consumed_at = $2, family_id = $3 "
-        "WHERE code_hash = $1 AND consumed_at = 0 AND expires_at > $2 RETURNING 1), "
-        "family AS (INSERT INTO token_families (" TS_FAMILY_COLUMNS("") ") SELECT " TS_FAMILY_VALUES(
-            "3", "4", "5", "6", "7", "8", "9", "10", "11", "12", "13",
-            "14") " FROM consumed RETURNING family_id), "
-                  "refresh AS (INSERT INTO refresh_tokens (" TS_REFRESH_COLUMNS(
-                      "") ") SELECT " TS_REFRESH_VALUES("15", "16", "17", "18", "19", "20",
-                                                        "21") " FROM family WHERE $22::boolean), "
-                                                              "reuse AS (UPDATE token_families "
-                                                              "SET revoked_at = $2 "
-                                                              "WHERE family_id = (SELECT "
-                                                              "family_id FROM code WHERE "
-                                                              "consumed_at <> 0) AND revoked_at "
-                                                              "= 0) "
-                                                              "SELECT code.consumed_at, "
-                                                              "code.expires_at, (SELECT count(*) "
-                                                              "FROM consumed) FROM code",
-        p);
-    if (!r.ok()) return InsertConflict(c, r.status(), family);
-    if (r->rows() == 0) return NotFoundError("no such authorization code");
-    if (r->Int(0, 2) == 1) return RedeemOutcome::kRedeemed;
-    if (r->Int(0, 0) != 0) {
-      // The statement revoked the first use's family; what was exchanged from it goes too
-      // (rare, so a second statement).
-      TS_RETURN_IF_ERROR(RevokeCodeFamilyTree(c, code_hash, now));
-      return RedeemOutcome::kAlreadyRedeemed;
-    }
-    if (now >= r->Int(0, 1)) return RedeemOutcome::kExpired;
-    // Unused in our snapshot but the compare-and-set failed: a concurrent redemption won and has
-    // committed (our UPDATE waited for it). Its family was not in our snapshot, so revoke it now
-    // in a second statement: only the losers of a race pay this round trip.
-    TS_RETURN_IF_ERROR(RevokeCodeFamilyTree(c, code_hash, now));
-    return RedeemOutcome::kAlreadyRedeemed;
+    auto r = c.Exec(kRedeemSql, p);
+    RedeemRead read = ReadRedeem(r, c.last_state(), c.last_table(), family, now);
+    if (read.follow_up) TS_RETURN_IF_ERROR(RevokeCodeFamilyTree(c, code_hash, now));
+    return read.outcome;
   });
+}
+
+void PostgresStore::RedeemAuthorizationCodeAsync(const std::string& code_hash, int64_t now,
+                                                 const TokenFamily& family,
+                                                 const std::optional<RefreshToken>& first_refresh,
+                                                 RedeemDone done) {
+  StatusOr<Params> p = RedeemParams(code_hash, now, family, first_refresh);
+  if (!p.ok()) return done(p.status());
+  impl_->writer().RunAsync(
+      kRedeemSql, std::move(*p),
+      [this, done = std::move(done), code_hash, now, family](
+          StatusOr<Result> r, const std::string& sqlstate, const std::string& table) {
+        RedeemRead read = ReadRedeem(r, sqlstate, table, family, now);
+        if (read.follow_up) {
+          // A reused code or a lost race: rare, so its second statement runs here, on a pooled
+          // connection, holding the writer for one round trip.
+          Status revoked =
+              impl_->Single([&](Connection& c) { return RevokeCodeFamilyTree(c, code_hash, now); });
+          if (!revoked.ok()) return done(revoked);
+        }
+        done(std::move(read.outcome));
+      });
 }
 
 // --- token families and refresh tokens ---
@@ -203,55 +242,97 @@ StatusOr<RefreshTokenWithFamily> PostgresStore::GetRefreshToken(const std::strin
   });
 }
 
-StatusOr<RotateOutcome> PostgresStore::RotateRefreshToken(const std::string& old_hash, int64_t now,
-                                                          const RefreshToken& successor) {
+namespace {
+
+// RotateRefreshToken's statement: $1 old hash, $2 now, $3..$9 the successor ($4: its family).
+// `old` is the snapshot, `rotated` the compare-and-set on rotated_at, which only the family's
+// live tokens pass (see kRedeemSql on concurrent statements).
+constexpr std::string_view kRotateSql =
+    "WITH old AS (SELECT r.family_id, r.rotated_at, f.revoked_at FROM refresh_tokens r "
+    "JOIN token_families f ON f.family_id = r.family_id WHERE r.token_hash = $1), "
+    "rotated AS (UPDATE refresh_tokens SET rotated_at = $2, successor_hash = $3 "
+    "WHERE token_hash = $1 AND rotated_at = 0 AND family_id = $4 AND EXISTS (SELECT 1 FROM "
+    "old WHERE old.revoked_at = 0) RETURNING 1), "
+    "successor AS (INSERT INTO refresh_tokens (" TS_REFRESH_COLUMNS("") ") SELECT " TS_REFRESH_VALUES(
+        "3", "4", "5", "6", "7", "8", "9") " FROM rotated) "
+    "SELECT old.family_id, old.rotated_at, old.revoked_at, (SELECT count(*) FROM rotated) "
+    "FROM old";
+
+StatusOr<RotateOutcome> ReadRotate(const StatusOr<Result>& r, const std::string& sqlstate,
+                                   const RefreshToken& successor) {
+  if (!r.ok()) {
+    if (sqlstate == "23505") return AlreadyExistsError("refresh token already exists");
+    if (sqlstate == "23503") return NotFoundError("no such token family: " + successor.family_id);
+    return r.status();
+  }
+  if (r->rows() == 0) return NotFoundError("no such refresh token");
+  if (r->Text(0, 0) != successor.family_id) {
+    return InvalidArgumentError("successor's family_id " + successor.family_id +
+                                " is not the rotated token's " + r->Text(0, 0));
+  }
+  if (r->Int(0, 3) == 1) return RotateOutcome::kRotated;
+  if (r->Int(0, 2) != 0) return RotateOutcome::kFamilyRevoked;
+  // Rotated before, or by a concurrent caller that won the compare-and-set.
+  return RotateOutcome::kAlreadyRotated;
+}
+
+StatusOr<Params> RotateParams(const std::string& old_hash, int64_t now,
+                              const RefreshToken& successor) {
   if (now <= 0) return InvalidArgumentError("now must be positive (0 means current)");
   TS_ASSIGN_OR_RETURN(std::string scopes, JoinList(successor.scopes, "scope"));
   Params p;
   p.Add(old_hash).Add(now);          // $1, $2
   AddRefresh(p, successor, scopes);  // $3 .. $9 ($4: family_id)
+  return p;
+}
+
+}  // namespace
+
+StatusOr<RotateOutcome> PostgresStore::RotateRefreshToken(const std::string& old_hash, int64_t now,
+                                                          const RefreshToken& successor) {
+  TS_ASSIGN_OR_RETURN(Params p, RotateParams(old_hash, now, successor));
   return impl_->Single([&](Connection& c) -> StatusOr<RotateOutcome> {
-    // One statement (see RedeemAuthorizationCode): `old` is the snapshot, `rotated` the
-    // compare-and-set on rotated_at, which only the family's live tokens pass.
-    auto r = c.Exec(
-        "WITH old AS (SELECT r.family_id, r.rotated_at, f.revoked_at FROM refresh_tokens r "
-        "JOIN token_families f ON f.family_id = r.family_id WHERE r.token_hash = $1), "
-        "rotated AS (UPDATE refresh_tokens SET rotated_at = $2, successor_hash = $3 "
-        "WHERE token_hash = $1 AND rotated_at = 0 AND family_id = $4 AND EXISTS (SELECT 1 FROM "
-        "old WHERE old.revoked_at = 0) RETURNING 1), "
-        "successor AS (INSERT INTO refresh_tokens (" TS_REFRESH_COLUMNS(
-            "") ") SELECT " TS_REFRESH_VALUES("3", "4", "5", "6", "7", "8", "9") " FROM rotated) "
-                                                                                "SELECT "
-                                                                                "old.family_id, "
-                                                                                "old.rotated_at, "
-                                                                                "old.revoked_at, "
-                                                                                "(SELECT count(*) "
-                                                                                "FROM rotated) "
-                                                                                "FROM old",
-        p);
-    if (!r.ok()) {
-      if (c.UniqueViolated()) return AlreadyExistsError("refresh token already exists");
-      if (c.ForeignKeyViolated()) {
-        return NotFoundError("no such token family: " + successor.family_id);
-      }
-      return r.status();
-    }
-    if (r->rows() == 0) return NotFoundError("no such refresh token");
-    if (r->Text(0, 0) != successor.family_id) {
-      return InvalidArgumentError("successor's family_id " + successor.family_id +
-                                  " is not the rotated token's " + r->Text(0, 0));
-    }
-    if (r->Int(0, 3) == 1) return RotateOutcome::kRotated;
-    if (r->Int(0, 2) != 0) return RotateOutcome::kFamilyRevoked;
-    // Rotated before, or by a concurrent caller that won the compare-and-set.
-    return RotateOutcome::kAlreadyRotated;
+    auto r = c.Exec(kRotateSql, p);
+    return ReadRotate(r, c.last_state(), successor);
   });
 }
 
-Status PostgresStore::CreateFamilyForAssertion(const TokenFamily& family,
-                                               const std::optional<RefreshToken>& first_refresh,
-                                               const std::string& assertion_id,
-                                               int64_t assertion_expires_at) {
+void PostgresStore::RotateRefreshTokenAsync(const std::string& old_hash, int64_t now,
+                                            const RefreshToken& successor, RotateDone done) {
+  StatusOr<Params> p = RotateParams(old_hash, now, successor);
+  if (!p.ok()) return done(p.status());
+  impl_->writer().RunAsync(kRotateSql, std::move(*p),
+                           [done = std::move(done), successor](
+                               StatusOr<Result> r, const std::string& sqlstate,
+                               const std::string&) { done(ReadRotate(r, sqlstate, successor)); });
+}
+
+namespace {
+
+// CreateFamilyForAssertion's statement: $1 assertion id, $2 its expiry, $3..$14 the family,
+// $15..$21 the first refresh token, $22 whether there is one. The replay record, then the
+// family and its token only if the record was new. A concurrent insert of the same id makes ON
+// CONFLICT wait for it, then do nothing.
+constexpr std::string_view kAssertionSql =
+    "WITH used AS (INSERT INTO used_assertions (assertion_id, expires_at) "
+    "VALUES ($1, $2) ON CONFLICT (assertion_id) DO NOTHING RETURNING 1), "
+    "family AS (INSERT INTO token_families (" TS_FAMILY_COLUMNS("") ") SELECT " TS_FAMILY_VALUES(
+        "3", "4", "5", "6", "7", "8", "9", "10", "11", "12", "13", "14") " FROM used "
+    "RETURNING family_id), "
+    "refresh AS (INSERT INTO refresh_tokens (" TS_REFRESH_COLUMNS("") ") SELECT " TS_REFRESH_VALUES(
+        "15", "16", "17", "18", "19", "20", "21") " FROM family WHERE $22::boolean) "
+    "SELECT count(*) FROM used";
+
+Status ReadAssertion(const StatusOr<Result>& r, const std::string& sqlstate,
+                     const std::string& table, const TokenFamily& family) {
+  if (!r.ok()) return postgres_internal::InsertConflict(sqlstate, table, r.status(), family);
+  if (r->Int(0, 0) == 0) return AlreadyExistsError("assertion has already been used");
+  return OkStatus();
+}
+
+StatusOr<Params> AssertionParams(const TokenFamily& family,
+                                 const std::optional<RefreshToken>& first_refresh,
+                                 const std::string& assertion_id, int64_t assertion_expires_at) {
   if (assertion_id.empty()) return InvalidArgumentError("assertion_id must not be empty");
   TS_ASSIGN_OR_RETURN(FamilyScopes scopes, ValidateFamily(family, first_refresh));
   Params p;
@@ -259,24 +340,35 @@ Status PostgresStore::CreateFamilyForAssertion(const TokenFamily& family,
   AddFamily(p, family, scopes.family);            // $3 .. $14
   AddRefresh(p, first_refresh, scopes.refresh);   // $15 .. $21
   p.Add(first_refresh.has_value());               // $22
+  return p;
+}
+
+}  // namespace
+
+Status PostgresStore::CreateFamilyForAssertion(const TokenFamily& family,
+                                               const std::optional<RefreshToken>& first_refresh,
+                                               const std::string& assertion_id,
+                                               int64_t assertion_expires_at) {
+  TS_ASSIGN_OR_RETURN(Params p,
+                      AssertionParams(family, first_refresh, assertion_id, assertion_expires_at));
   return impl_->Single([&](Connection& c) -> Status {
-    // One statement: the replay record, then the family and its token only if the record was
-    // new. A concurrent insert of the same id makes ON CONFLICT wait for it, then do nothing.
-    auto r = c.Exec(
-        "WITH used AS (INSERT INTO used_assertions (assertion_id, expires_at) "
-        "VALUES ($1, $2) ON CONFLICT (assertion_id) DO NOTHING RETURNING 1), "
-        "family AS (INSERT INTO token_families (" TS_FAMILY_COLUMNS("") ") SELECT " TS_FAMILY_VALUES(
-            "3", "4", "5", "6", "7", "8", "9", "10", "11", "12", "13",
-            "14") " FROM used RETURNING family_id), "
-                  "refresh AS (INSERT INTO refresh_tokens (" TS_REFRESH_COLUMNS(
-                      "") ") SELECT " TS_REFRESH_VALUES("15", "16", "17", "18", "19", "20",
-                                                        "21") " FROM family WHERE $22::boolean) "
-                                                              "SELECT count(*) FROM used",
-        p);
-    if (!r.ok()) return InsertConflict(c, r.status(), family);
-    if (r->Int(0, 0) == 0) return AlreadyExistsError("assertion has already been used");
-    return OkStatus();
+    auto r = c.Exec(kAssertionSql, p);
+    return ReadAssertion(r, c.last_state(), c.last_table(), family);
   });
+}
+
+void PostgresStore::CreateFamilyForAssertionAsync(const TokenFamily& family,
+                                                  const std::optional<RefreshToken>& first_refresh,
+                                                  const std::string& assertion_id,
+                                                  int64_t assertion_expires_at, WriteDone done) {
+  StatusOr<Params> p = AssertionParams(family, first_refresh, assertion_id, assertion_expires_at);
+  if (!p.ok()) return done(p.status());
+  impl_->writer().RunAsync(
+      kAssertionSql, std::move(*p),
+      [done = std::move(done), family](StatusOr<Result> r, const std::string& sqlstate,
+                                       const std::string& table) {
+        done(ReadAssertion(r, sqlstate, table, family));
+      });
 }
 
 // --- revoked access tokens ---

@@ -132,7 +132,27 @@ class Connection {
   // Runs uncached SQL without parameters (transaction control, settings, migrations).
   Status ExecScript(const std::string& sql);
 
+  // One statement of a pipelined transaction (RunPipelinedTransaction).
+  struct Pipelined {
+    std::string_view sql;
+    const Params* params;
+  };
+  // What became of a pipelined transaction.
+  enum class PipelineOutcome {
+    kCommitted,   // COMMIT returned: every statement's result is in `results`
+    kRolledBack,  // a statement or the COMMIT failed: nothing of it was committed
+    kUnknown,     // the connection broke after COMMIT was sent: it may or may not have committed
+  };
+  // Sends BEGIN, `statements` (prepared on first use, as Exec does) and COMMIT as one pipeline
+  // (libpq pipeline mode: one round trip, one WAL flush) and reads every result. On kCommitted
+  // `results` holds one result per statement; otherwise `error` says what failed (the failing
+  // statement's SQLSTATE is last_state()). The connection is left idle outside any transaction,
+  // or broken.
+  PipelineOutcome RunPipelinedTransaction(const std::vector<Pipelined>& statements,
+                                          std::vector<Result>* results, Status* error);
+
   // The SQLSTATE and table of the last failure ("" when it had none).
+  const std::string& last_state() const { return last_state_; }
   bool UniqueViolated() const { return last_state_ == "23505"; }
   bool ForeignKeyViolated() const { return last_state_ == "23503"; }
   const std::string& last_table() const { return last_table_; }
@@ -142,6 +162,9 @@ class Connection {
       : conn_(conn), round_trips_(round_trips) {}
 
   Status Fail(PGresult* result, std::string_view what);
+  // The statement name of `sql` on this connection, sending its PREPARE into the current
+  // pipeline on first use (`*sent` is then set).
+  const std::string& PipelinePrepare(std::string_view sql, bool* sent);
 
   struct StringHash {
     using is_transparent = void;
@@ -211,6 +234,9 @@ TrustedTokenIssuer ReadTrustedTokenIssuer(const Result& r, int row);
 
 // A failed statement that inserted family and refresh-token rows: which duplicate it was.
 Status InsertConflict(const Connection& c, const Status& status, const TokenFamily& family);
+// The same from a failure's SQLSTATE and table (the group-commit writer's completions).
+Status InsertConflict(const std::string& sqlstate, const std::string& table, const Status& status,
+                      const TokenFamily& family);
 
 // Inserts a new token family and, when given, its first refresh token, in one statement (on its
 // own, or inside the caller's transaction); `scopes` as ValidateFamily joined them. A duplicate
@@ -280,6 +306,10 @@ StatusOr<Page<T>> RunPage(Connection& c, std::string_view sql, Params params,
 
 }  // namespace ts::storage::postgres_internal
 
+namespace ts::storage::postgres_internal {
+class GroupCommitWriter;  // group_commit_writer.h
+}  // namespace ts::storage::postgres_internal
+
 namespace ts::storage {
 
 // The connection pool: callers check a connection out for one method call.
@@ -287,15 +317,24 @@ class PostgresStore::Impl {
  public:
   using Connection = postgres_internal::Connection;
 
-  Impl(std::string url, PostgresStoreOptions options) : url_(std::move(url)), options_(options) {}
+  // Starts the group-commit writer too (postgres_store.cc).
+  Impl(std::string url, PostgresStoreOptions options);
+  ~Impl();
+
+  // The token endpoint's asynchronous writes go through it (grant_store.cc).
+  postgres_internal::GroupCommitWriter& writer() { return *writer_; }
 
   // A connection checked out of the pool; Release takes it back, or drops it when broken.
   using Lease = ConnectionLease<Impl, Connection>;
 
-  StatusOr<Lease> Acquire();
+  StatusOr<Lease> Acquire();  // AcquireUnmeasured, counted in the pool's metrics
 
   void Release(std::unique_ptr<Connection> connection);
 
+ private:
+  StatusOr<Lease> AcquireUnmeasured();
+
+ public:
   // Requests sent to the server so far (PostgresStore::RoundTrips).
   int64_t round_trips() const { return round_trips_.load(std::memory_order_relaxed); }
 
@@ -346,6 +385,8 @@ class PostgresStore::Impl {
   std::condition_variable available_;
   std::vector<std::unique_ptr<Connection>> idle_;  // guarded by mu_
   int open_ = 0;                                   // guarded by mu_; idle + checked out
+  // Last: destroyed first, so it flushes while everything it uses still exists.
+  std::unique_ptr<postgres_internal::GroupCommitWriter> writer_;
 };
 
 }  // namespace ts::storage

@@ -11,7 +11,10 @@
 // Round trips: RedeemAuthorizationCode, RotateRefreshToken and CreateFamilyForAssertion (the
 // token endpoint's writes) are each ONE statement (data-modifying CTEs, implicitly one
 // transaction), so each costs one round trip once its statement is prepared on the connection.
-// The loser of a concurrent redemption needs a second one to revoke the winner's family.
+// The loser of a concurrent redemption needs a second one to revoke the winner's family. Their
+// `...Async` forms queue the same statement on the node's group-commit writer, which sends many
+// of them as one pipelined transaction: one round trip and one WAL flush per batch
+// (group_commit_writer.h).
 //
 // Failures: a lost connection, a server restart or shutdown, a serialization failure or a
 // deadlock is Unavailable (transient: the HTTP layer answers InternalServerException, which the
@@ -41,6 +44,10 @@ struct PostgresStoreOptions {
   std::chrono::milliseconds acquire_timeout{5000};
   // libpq connect_timeout (seconds) unless the URL sets its own.
   int connect_timeout_seconds = 5;
+  // Statements per group commit at most (the asynchronous token-endpoint writes share one
+  // pipelined transaction; group_commit_writer.h). The writer has one connection of its own,
+  // beside the pool's max_connections.
+  int writer_max_batch = 256;
 };
 
 // Whether `db` names a PostgreSQL database (a postgresql:// or postgres:// URL) rather than a
@@ -77,7 +84,7 @@ class PostgresStore final : public Store {
   // AccountStore (V005): multi-statement changes run in one transaction; an account assignment
   // locks its account, permission set and principal FOR SHARE, DeleteAccount and
   // DeletePermissionSet their row FOR UPDATE. IssueRoleCredential is one statement (the key
-  // and its link); it has no asynchronous form (the default blocks, as the grants do here).
+  // and its link); it has no asynchronous form (the default blocks).
 
   // DirectoryStore (directory_store.cc).
   Status CreateUser(const User& user) override;
@@ -177,6 +184,21 @@ class PostgresStore final : public Store {
   StatusOr<RefreshTokenWithFamily> GetRefreshToken(const std::string& token_hash) override;
   StatusOr<RotateOutcome> RotateRefreshToken(const std::string& old_hash, int64_t now,
                                              const RefreshToken& successor) override;
+  // The asynchronous forms queue the same statement on the group-commit writer
+  // (group_commit_writer.h): many requests' writes share one pipelined transaction, and the
+  // completion runs on the writer thread once it committed. The reads stay on the caller's
+  // thread (CheckAndRotateRefreshTokenAsync is GrantStore's: GetRefreshToken, then this).
+  void RotateRefreshTokenAsync(const std::string& old_hash, int64_t now,
+                               const RefreshToken& successor, RotateDone done) override;
+  void RedeemAuthorizationCodeAsync(const std::string& code_hash, int64_t now,
+                                    const TokenFamily& family,
+                                    const std::optional<RefreshToken>& first_refresh,
+                                    RedeemDone done) override;
+  void CreateFamilyForAssertionAsync(const TokenFamily& family,
+                                     const std::optional<RefreshToken>& first_refresh,
+                                     const std::string& assertion_id, int64_t assertion_expires_at,
+                                     WriteDone done) override;
+  bool GrantWritesWithoutBlocking() const override { return true; }
   Status CreateFamilyForAssertion(const TokenFamily& family,
                                   const std::optional<RefreshToken>& first_refresh,
                                   const std::string& assertion_id,
