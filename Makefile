@@ -5,7 +5,8 @@
 #   make fuzz   each fuzz target for FUZZ_SECONDS under libFuzzer (docs/design/fuzzing.md)
 #   make fuzz-ci each fuzz target for 20 s, as CI runs them
 #   make crash  the crash durability test, CRASH_CYCLES kills per backend (RELIABILITY.md)
-.PHONY: run test build release asan unit clean format bench fuzz fuzz-ci fuzz-merge crash
+#   make soak   SOAK_SECONDS (1800) of mixed load at half capacity; fails on an upward trend
+.PHONY: run test build release asan unit clean format bench fuzz fuzz-ci fuzz-merge crash soak
 
 JOBS ?= $(shell nproc)
 
@@ -95,3 +96,14 @@ format:
 
 clean:
 	rm -rf build
+
+# The soak (bench/soak.py, RELIABILITY.md "Soak"): refresh, authorization-code, jwt-bearer and
+# admin-plane traffic at half the measured capacity for SOAK_SECONDS, a CSV row (RSS, database
+# size, p99s) per round in build/soak/soak.csv; fails when memory or latency trends upward.
+SOAK_SECONDS ?= 1800
+
+soak:
+	./scripts/install-deps.sh --test
+	cmake --preset release >/dev/null
+	cmake --build --preset release -j $(JOBS) --target tessera tessera-loadgen
+	SOAK_SECONDS=$(SOAK_SECONDS) python3 bench/soak.py

@@ -7,6 +7,7 @@
 #pragma once
 
 #include <condition_variable>
+#include <cstddef>
 #include <deque>
 #include <functional>
 #include <memory>
@@ -32,6 +33,9 @@ class ThreadPool {
 
   // Queues `task`. A task that throws is reported on stderr and the thread goes on.
   void Post(Task task);
+
+  // Tasks waiting for a thread (not those running): what a bound on the queue compares with.
+  size_t Waiting();
 
  private:
   ThreadPool() = default;

@@ -3,6 +3,7 @@
 #include <pthread.h>
 #include <pwd.h>
 #include <signal.h>
+#include <sys/resource.h>
 #include <unistd.h>
 
 #include <atomic>
@@ -293,6 +294,15 @@ std::string DemoBanner(const std::string& url, const Tessera::DemoSecrets& s,
 
 namespace {
 
+// Connections are files: take the hard limit the administrator allows (as Go's runtime does at
+// start), so that --max-connections' default is not cut to a shell's soft 1024.
+void RaiseOpenFileLimit() {
+  rlimit limit{};
+  if (getrlimit(RLIMIT_NOFILE, &limit) != 0 || limit.rlim_cur >= limit.rlim_max) return;
+  limit.rlim_cur = limit.rlim_max;
+  setrlimit(RLIMIT_NOFILE, &limit);  // best effort: the default follows whatever remains
+}
+
 int Serve(const std::vector<std::string>& args, const std::string& program, std::ostream& out,
           std::ostream& err) {
   for (const auto& a : args) {
@@ -324,6 +334,7 @@ int Serve(const std::vector<std::string>& args, const std::string& program, std:
   }
   const std::string scheme = tls ? "https://" : "http://";
 
+  RaiseOpenFileLimit();
   auto clock = std::make_shared<SystemClock>();
   RegisterProcessMetrics();
   // The management listener comes first, so that orchestrators see the process live (and not
@@ -356,6 +367,10 @@ int Serve(const std::vector<std::string>& args, const std::string& program, std:
   sopts.threads = config->io_threads;
   sopts.clock = clock;
   sopts.access_log = config->access_log;
+  sopts.max_connections = static_cast<size_t>(config->max_connections);
+  sopts.read_timeout = std::chrono::seconds(config->read_timeout_seconds);
+  sopts.idle_timeout = std::chrono::seconds(config->idle_timeout_seconds);
+  sopts.write_timeout = std::chrono::seconds(config->write_timeout_seconds);
   sopts.make_error = TransportError;
   sopts.tls = tls;
   sopts.trusted_proxies = config->trusted_proxies;

@@ -22,7 +22,8 @@ bool IsCountFlag(const std::string& flag) {
   return flag == "--threads" || flag == "--io-threads" ||
          flag == "--client-registrations-per-minute" ||
          flag == "--device-authorizations-per-minute" || flag == "--max-live-clients" ||
-         flag == "--portal-requests-per-minute";
+         flag == "--portal-requests-per-minute" || flag == "--max-queued-requests" ||
+         flag == "--max-worker-queue" || flag == "--max-connections";
 }
 constexpr int64_t kMaxRetentionDays = 100 * 366;
 
@@ -100,6 +101,18 @@ TLS and proxies (docs/design/tls-and-proxies.md):
   --proxy-headers xforwarded|forwarded
                              which header trusted proxies set: X-Forwarded-For (default) or
                              RFC 7239 Forwarded; the other is ignored
+overload and slow clients (docs/design/overload.md):
+  --max-queued-requests N    requests accepted and not yet answered beyond --threads; past it a
+                             request gets its API's throttling answer at once (SlowDownException,
+                             ThrottlingException, TooManyRequestsException, 503) (default 1024)
+  --max-worker-queue N       requests waiting for a worker thread, likewise (default 0 = 8 per
+                             worker thread)
+  --max-connections N        open connections; one more is accepted and closed (default 0 =
+                             10000, or the open-file limit less 128 when lower)
+  --read-timeout SECS        a request's header, or its body, must arrive within this (default 30)
+  --idle-timeout SECS        a keep-alive connection waits this long for its next request
+                             (default 60)
+  --write-timeout SECS       a client must take its response within this (default 30)
   --access-token-ttl SECS    access and ID token lifetime (default 3600)
   --refresh-token-ttl SECS   refresh token family lifetime (default 7776000 = 90 days)
   --refresh-grace SECS       reuse window returning the same successor (default 0)
@@ -249,7 +262,10 @@ StatusOr<ServerConfig> ParseServeFlags(const std::vector<std::string>& args) {
                a == "--jwks-max-age" || a == "--key-reload-interval" ||
                a == "--client-registrations-per-minute" ||
                a == "--device-authorizations-per-minute" || a == "--max-live-clients" ||
-               a == "--portal-requests-per-minute" || a == "--tls-reload-interval") {
+               a == "--portal-requests-per-minute" || a == "--tls-reload-interval" ||
+               a == "--max-queued-requests" || a == "--max-worker-queue" ||
+               a == "--max-connections" || a == "--read-timeout" || a == "--idle-timeout" ||
+               a == "--write-timeout") {
       auto v = value();
       if (!v.ok()) return v.status();
       if (a == "--listen") {
@@ -296,6 +312,19 @@ StatusOr<ServerConfig> ParseServeFlags(const std::vector<std::string>& args) {
         if (a == "--max-live-clients") c.max_live_clients = *n;
         if (a == "--portal-requests-per-minute") c.portal_requests_per_minute = *n;
         if (a == "--tls-reload-interval") c.tls_reload_seconds = *n;
+        if (a == "--max-queued-requests") c.max_queued_requests = *n;
+        if (a == "--max-worker-queue") c.max_worker_queue = *n;
+        if (a == "--max-connections") c.max_connections = *n;
+        if (a == "--read-timeout" || a == "--idle-timeout" || a == "--write-timeout") {
+          // Zero would close every connection at once; a day is already no deadline.
+          if (*n < 1 || *n > 86400) {
+            return InvalidArgumentError(
+                a + " takes a whole number of seconds from 1 to 86400, got '" + *v + "'");
+          }
+          if (a == "--read-timeout") c.read_timeout_seconds = *n;
+          if (a == "--idle-timeout") c.idle_timeout_seconds = *n;
+          if (a == "--write-timeout") c.write_timeout_seconds = *n;
+        }
         if (a == "--key-reload-interval") {
           if (*n == 0) return InvalidArgumentError("--key-reload-interval must be at least 1");
           c.key_reload_seconds = *n;

@@ -46,6 +46,18 @@ struct ServerConfig {
   int64_t tls_reload_seconds = 5;
   // --trusted-proxy blocks and --proxy-headers: whose forwarding header names the client.
   http::TrustedProxies trusted_proxies;
+  // Overload and slow clients (docs/design/overload.md). Requests accepted and not yet answered,
+  // beyond the `threads` the workers run, past which a new request gets its API's throttling
+  // answer at once; requests waiting for a worker (0: 8 per worker thread), likewise; open
+  // connections (0: http::DefaultMaxConnections(), from RLIMIT_NOFILE).
+  int64_t max_queued_requests = 1024;
+  int64_t max_worker_queue = 0;
+  int64_t max_connections = 0;
+  // The HTTP server's deadlines (http::ServerOptions): a request's header or body, the wait for
+  // a keep-alive connection's next request, the write of a response.
+  int64_t read_timeout_seconds = 30;
+  int64_t idle_timeout_seconds = 60;
+  int64_t write_timeout_seconds = 30;
 
   // Lifetimes (seconds).
   int64_t access_token_ttl = 3600;

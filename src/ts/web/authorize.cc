@@ -463,7 +463,9 @@ http::Response AuthorizeHandler::Get(const http::Request& request) {
   // A live sign-in session authorizes without asking for the password again, unless the client
   // asks for it (prompt=login).
   if (!ok.prompt_login) {
-    if (auto session = sign_in_->LiveSession(request)) return IssueCode(req, ok, *session, 302);
+    auto session = sign_in_->LiveSession(request);
+    if (!session.ok()) return SessionUnavailable("authorize", session.status());
+    if (*session) return IssueCode(req, ok, **session, 302);
   }
   // OIDC Core §3.1.2.6: prompt=none must not show a page.
   if (ok.prompt_none) {

@@ -291,7 +291,9 @@ http::Response DevicePageHandler::Post(const http::Request& request) {
   Found found = Lookup(entered, request.ClientAddress(), now);
   if (!found.ok) return CodePage(entered, found.error, found.status, *csrf);
 
-  std::optional<storage::SignInSession> session = sign_in_->LiveSession(request);
+  auto live = sign_in_->LiveSession(request);
+  if (!live.ok()) return SessionUnavailable("device", live.status());
+  std::optional<storage::SignInSession> session = std::move(*live);
   std::string session_cookie;
   if (step == "signin") {
     const std::string user_name = FormValue(form, "username");

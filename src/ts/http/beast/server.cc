@@ -156,6 +156,8 @@ class Server::Impl {
 
  private:
   void OnAccept(beast::error_code ec, tcp::socket socket);
+  bool AtConnectionCap();
+  void RefuseConnection(tcp::socket socket);
   void CloseAcceptorAndIdleSessions();
 
   static thread_local const Impl* current_io_server_;
@@ -186,6 +188,9 @@ class Server::Impl {
   net::executor_work_guard<net::io_context::executor_type> work_{ioc_.get_executor()};
   tcp::acceptor acceptor_;                // on its own strand
   net::steady_timer accept_retry_timer_;  // on the acceptor's strand
+  // Connections refused at the cap since the last log line; on the acceptor's strand.
+  uint64_t refused_since_log_ = 0;
+  SteadyClock::time_point last_refusal_log_{};
 };
 
 thread_local const Server::Impl* Server::Impl::current_io_server_ = nullptr;
@@ -797,6 +802,11 @@ void Server::Impl::OnAccept(beast::error_code ec, tcp::socket socket) {
     });
     return;
   }
+  if (AtConnectionCap()) {
+    RefuseConnection(std::move(socket));
+    DoAccept();
+    return;
+  }
   if (options_.tls) {
     // The context current at accept: a reload afterwards does not change this connection's.
     SSL* ssl = SSL_new(options_.tls->Current().get());
@@ -815,6 +825,26 @@ void Server::Impl::OnAccept(beast::error_code ec, tcp::socket socket) {
     session->Start();
   }
   DoAccept();
+}
+
+bool Server::Impl::AtConnectionCap() {
+  std::lock_guard lock(mu_);
+  return sessions_.size() >= options_.max_connections;
+}
+
+// Past the cap a connection is accepted and closed unread, rather than left in the listen
+// backlog: the client learns at once (and an SDK retries a closed connection with backoff)
+// instead of at its connect timeout, and the backlog keeps draining. One log line a second.
+void Server::Impl::RefuseConnection(tcp::socket socket) {
+  beast::error_code ec;
+  socket.close(ec);
+  ++refused_since_log_;
+  const auto now = SteadyClock::now();
+  if (now - last_refusal_log_ < std::chrono::seconds(1)) return;
+  LogLine("http: refused " + std::to_string(refused_since_log_) + " connection(s): " +
+          std::to_string(options_.max_connections) + " open (--max-connections)");
+  refused_since_log_ = 0;
+  last_refusal_log_ = now;
 }
 
 void Server::Impl::BeginShutdown(std::chrono::milliseconds drain_timeout) {
@@ -880,6 +910,7 @@ StatusOr<std::unique_ptr<Server>> Server::Start(ServerOptions options, Handler h
 StatusOr<std::unique_ptr<Server>> Server::Start(ServerOptions options, AsyncHandler handler) {
   if (!handler) return InvalidArgumentError("http server: handler is empty");
   if (!options.clock) options.clock = std::make_shared<SystemClock>();
+  if (options.max_connections == 0) options.max_connections = DefaultMaxConnections();
   if (!options.make_error) {
     options.make_error = [](int status, std::string_view message, const Request&) {
       return DefaultErrorResponse(status, message);
