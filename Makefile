@@ -3,10 +3,13 @@
 #   make test   installs what is missing, builds, runs every test (unit, end-to-end, browser)
 #   make bench  the benchmarks (BENCHMARKS.md)
 #   make fuzz   each fuzz target for FUZZ_SECONDS under libFuzzer (docs/design/fuzzing.md)
+#   make fuzz-ci each fuzz target for 20 s, as CI runs them
 #   make crash  the crash durability test, CRASH_CYCLES kills per backend (RELIABILITY.md)
 #   make install  the binary, the systemd unit, example settings and docs under PREFIX (DESTDIR)
 #   make deb    a Debian package of the same in build/release/packages/
-.PHONY: run test build release asan unit clean format bench fuzz fuzz-merge crash install deb
+#   make soak   SOAK_SECONDS (1800) of mixed load at half capacity; fails on an upward trend
+.PHONY: run test build release asan unit clean format bench fuzz fuzz-ci fuzz-merge crash soak \
+        install deb
 
 JOBS ?= $(shell nproc)
 
@@ -60,7 +63,8 @@ bench:
 # build/fuzz/artifacts/; `make fuzz-merge` then adds the inputs that reach new code to
 # fuzz/corpus/<target> (minimised), to be committed. FUZZ_TARGETS picks a subset.
 FUZZ_SECONDS ?= 60
-FUZZ_TARGETS ?= form sigv4 jose token_request admin_model handle
+FUZZ_TARGETS ?= form uri sigv4 jose token_request admin_model handle iam_policy bootstrap \
+                http_parser discovery
 FUZZ_FLAGS ?=
 
 fuzz:
@@ -75,6 +79,13 @@ fuzz:
 	    -artifact_prefix=build/fuzz/artifacts/$$t- $(FUZZ_FLAGS) \
 	    build/fuzz/corpus/$$t fuzz/corpus/$$t || exit 1; \
 	done
+
+# CI's fuzz run (.ci/run): every target for FUZZ_CI_SECONDS from its committed corpus; a finding
+# (crash, sanitizer report, broken invariant, an input running over 30 s) fails it.
+FUZZ_CI_SECONDS ?= 20
+
+fuzz-ci:
+	$(MAKE) fuzz FUZZ_SECONDS=$(FUZZ_CI_SECONDS) FUZZ_FLAGS="-timeout=30 $(FUZZ_FLAGS)"
 
 fuzz-merge:
 	@for t in $(FUZZ_TARGETS); do \
@@ -99,3 +110,14 @@ format:
 
 clean:
 	rm -rf build
+
+# The soak (bench/soak.py, RELIABILITY.md "Soak"): refresh, authorization-code, jwt-bearer and
+# admin-plane traffic at half the measured capacity for SOAK_SECONDS, a CSV row (RSS, database
+# size, p99s) per round in build/soak/soak.csv; fails when memory or latency trends upward.
+SOAK_SECONDS ?= 1800
+
+soak:
+	./scripts/install-deps.sh --test
+	cmake --preset release >/dev/null
+	cmake --build --preset release -j $(JOBS) --target tessera tessera-loadgen
+	SOAK_SECONDS=$(SOAK_SECONDS) python3 bench/soak.py

@@ -13,7 +13,8 @@ Writes build/bench/results.json and build/bench/table.md (copy the latter into B
 4. The same on PostgreSQL 15 (bench/pg_bench.py), one node and two, with PostgreSQL's CPU and
    round trips per request: --skip-pg leaves them out, --pg-only runs them alone.
 
-Options: --quick (shorter runs, for trying the script), --skip-peer, --skip-micro, and --smoke:
+Options: --quick (shorter runs, for trying the script), --skip-peer, --skip-micro, --skip-overload,
+--only-overload (the capacity run and the 4x overload only: build/bench/overload.md), and --smoke:
 tiny runs that only check every scenario completes without a single error (CTest runs it, so the
 benchmark tooling cannot rot; it asserts nothing about speed). TESSERA_BIN, TESSERA_LOADGEN and
 TESSERA_MICROBENCH override the binaries' paths.
@@ -268,6 +269,75 @@ def floors(micro):
     }
 
 
+class RssSampler:
+    """The server's resident memory every `interval` seconds, in a thread: [(seconds, MB)]."""
+
+    def __init__(self, pid, interval=0.25):
+        import threading
+        self.pid, self.interval, self.samples = pid, interval, []
+        self.start = time.monotonic()
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+        self._thread.start()
+
+    def _run(self):
+        while not self._stop.is_set():
+            try:
+                self.samples.append((time.monotonic() - self.start, rss_mb(self.pid)))
+            except OSError:
+                return
+            self._stop.wait(self.interval)
+
+    def stop(self):
+        self._stop.set()
+        self._thread.join()
+        return self.samples
+
+
+# Answers that mean "throttled" in each API's shape (docs/design/overload.md).
+THROTTLING = ("SlowDownException", "ThrottlingException", "TooManyRequestsException", "HTTP 503")
+
+
+def run_overload(common, demo, capacity, client_core, results, seconds, users, settle):
+    """Open loop at 4x the measured refresh capacity over more connections than the server admits
+    (--max-queued-requests 1024 + 32 workers): memory over time, the share of throttled answers,
+    the p99 of the admitted ones, and memory `settle` seconds after. Issue 23."""
+    pid = int(common[common.index("--server-pid") + 1])
+    time.sleep(1)
+    baseline = rss_mb(pid)
+    sampler = RssSampler(pid)
+    rate = int(4 * capacity)
+    run = loadgen(common + demo + ["--scenario", "refresh", "--scope", "aws", "--rate", str(rate),
+                                   "--concurrency", str(users), "--duration", str(seconds),
+                                   "--label", f"refresh (aws), open loop {rate}/s (4x capacity)"],
+                  client_core, results)
+    during = [mb for _, mb in sampler.samples]
+    time.sleep(settle)
+    samples = sampler.stop()
+    errors = run["errors"]
+    throttled = sum(n for k, n in errors.items() if k.split(":")[0] in THROTTLING)
+    # The generator's own failures (no answer in time, a broken connection) are not answers.
+    answered = run["ok"] + sum(n for k, n in errors.items()
+                               if k not in ("Timeout", "ConnectionError"))
+    server_errors = sum(n for k, n in errors.items()
+                        if (k.startswith("HTTP 5") and k != "HTTP 503")
+                        or k.split(":")[0] == "InternalServerException")
+    run["overload"] = {
+        "offered_per_s": rate, "capacity_per_s": capacity, "connections": users,
+        "answered_per_s": answered / run["seconds"] if run["seconds"] else 0.0,
+        "baseline_mb": baseline, "peak_mb": max(during) if during else baseline,
+        "end_mb": during[-1] if during else baseline, "after_mb": samples[-1][1] if samples else 0,
+        "settle_s": settle, "throttled": throttled, "answered": answered,
+        "throttled_share": throttled / answered if answered else 0.0,
+        "server_errors": server_errors, "rss_samples": samples}
+    o = run["overload"]
+    print(f"  overload: RSS {o['baseline_mb']:.1f} MB before, peak {o['peak_mb']:.1f}, end "
+          f"{o['end_mb']:.1f}, {settle} s after {o['after_mb']:.1f}; throttled "
+          f"{throttled:,} of {answered:,} ({o['throttled_share']:.1%}); 5xx {server_errors}",
+          flush=True)
+    return run
+
+
 def run_peer(core_server, core_client, results, seconds, users):
     peer_dir = os.path.join(ROOT, "bench", "peer")
     if not os.path.exists(os.path.join(peer_dir, "node_modules")):
@@ -302,10 +372,18 @@ def main():
     ap.add_argument("--skip-peer", action="store_true")
     ap.add_argument("--skip-micro", action="store_true")
     ap.add_argument("--smoke", action="store_true")
+    ap.add_argument("--skip-overload", action="store_true")
+    ap.add_argument("--only-overload", action="store_true",
+                    help="only the closed-loop refresh (aws) that measures capacity and the 4x "
+                         "overload scenario")
     # The PostgreSQL scenarios (bench/pg_bench.py): skipped, or run alone.
     ap.add_argument("--skip-pg", action="store_true")
     ap.add_argument("--pg-only", action="store_true")
     opts = ap.parse_args()
+    if opts.only_overload and (opts.skip_overload or opts.pg_only):
+        sys.exit("run_bench: --only-overload excludes --skip-overload and --pg-only")
+    if opts.only_overload:
+        opts.skip_pg = True
     if opts.smoke:
         opts.skip_peer = True
     if opts.pg_only:
@@ -349,68 +427,81 @@ def main():
                   "--warmup", warmup]
         demo = ["--application-arn", DEMO_APP, "--redirect-uri", DEMO_REDIRECT]
         closed = ["--concurrency", str(users), "--duration", str(seconds)]
-        runs["refresh_full"] = loadgen(
-            common + demo + closed + ["--scenario", "refresh",
-                                      "--label", "refresh (openid aws sts:identity_context)"],
-            client_core, results)
+        # --only-overload: the capacity it is 4x of, then the overload itself.
+        if not opts.only_overload:
+            runs["refresh_full"] = loadgen(
+                common + demo + closed + ["--scenario", "refresh",
+                                          "--label", "refresh (openid aws sts:identity_context)"],
+                client_core, results)
         runs["refresh_aws"] = loadgen(
             common + demo + closed + ["--scenario", "refresh", "--scope", "aws",
                                       "--label", "refresh (aws)"], client_core, results)
-        rate = 200 if opts.smoke else TARGET_REFRESH // 2
-        runs["refresh_open"] = loadgen(
-            common + demo + ["--scenario", "refresh", "--scope", "aws", "--rate",
-                             str(rate), "--concurrency", str(users),
-                             "--duration", str(seconds),
-                             "--label", f"refresh (aws), open loop {rate}/s"],
-            client_core, results)
-        # And at half of what the closed loop measured: the latency of a server with headroom.
-        half = max(50, int(runs["refresh_aws"]["throughput"] / 2))
-        runs["refresh_half"] = loadgen(
-            common + demo + ["--scenario", "refresh", "--scope", "aws", "--rate", str(half),
-                             "--concurrency", str(users), "--duration", str(seconds),
-                             "--label", f"refresh (aws), open loop {half}/s (half of capacity)"],
-            client_core, results)
-        n_code = 100 if opts.smoke else 4000 if opts.quick else 20000
-        runs["code"] = loadgen(
-            common + demo + ["--scenario", "code", "--requests", str(n_code), "--concurrency",
-                             str(users), "--warmup", "0", "--duration", "600",
-                             "--label", "authorization_code"], client_core, results)
-        n_jwt = 100 if opts.smoke else 3000 if opts.quick else 15000
-        runs["jwt"] = loadgen(
-            common + ["--scenario", "jwt", "--application-arn", JWT_APP, "--issuer-port",
-                      str(issuer_port), "--jwt-audience", JWT_AUDIENCE, "--jwt-email", JWT_EMAIL,
-                      "--requests", str(n_jwt), "--concurrency", str(users), "--warmup", "0",
-                      "--duration", "600", "--label", "jwt-bearer (RS256 assertion)"],
-            client_core, results)
-        runs["exchange"] = loadgen(
-            common + closed + ["--scenario", "exchange", "--application-arn", TX_SOURCE,
-                               "--redirect-uri", TX_REDIRECT, "--exchange-target-arn", TX_TARGET,
-                               "--label", "token exchange"], client_core, results)
-        # The registered client's CreateToken (aws sso login's token calls): its refresh chain,
-        # and the device flow's pending polls, which must write nothing.
-        runs["client_refresh"] = loadgen(
-            common + closed + ["--scenario", "client-refresh",
-                               "--label", "CreateToken refresh (registered client)"],
-            client_core, results)
-        poll_rate = 200 if opts.smoke else 20000
-        runs["device_poll"] = loadgen(
-            common + ["--scenario", "device-poll", "--start-url", DEMO_START_URL,
-                      "--device-codes", str(int(poll_rate * 1.5)), "--rate", str(poll_rate),
-                      "--concurrency", str(users), "--duration", str(seconds),
-                      "--label", f"CreateToken device_code, pending poll, open loop {poll_rate}/s"],
-            client_core, results)
-        # The access portal (issue 19): a user in 50 groups holding 200 account assignments.
-        if portal:
-            declare_accounts(workdir)
-            runs["get_role_credentials"] = loadgen(
-                common + closed + ["--scenario", "get-role-credentials",
-                                   "--label", "GetRoleCredentials (user in 50 groups)"],
+        if not opts.only_overload:
+            rate = 200 if opts.smoke else TARGET_REFRESH // 2
+            runs["refresh_open"] = loadgen(
+                common + demo + ["--scenario", "refresh", "--scope", "aws", "--rate",
+                                 str(rate), "--concurrency", str(users),
+                                 "--duration", str(seconds),
+                                 "--label", f"refresh (aws), open loop {rate}/s"],
                 client_core, results)
-            runs["list_account_roles"] = loadgen(
-                common + closed + ["--scenario", "list-account-roles",
-                                   "--label", "ListAccountRoles (20 roles via 50 groups)"],
+            # And at half of what the closed loop measured: the latency of a server with headroom.
+            half = max(50, int(runs["refresh_aws"]["throughput"] / 2))
+            runs["refresh_half"] = loadgen(
+                common + demo + ["--scenario", "refresh", "--scope", "aws", "--rate", str(half),
+                                 "--concurrency", str(users), "--duration", str(seconds),
+                                 "--label",
+                                 f"refresh (aws), open loop {half}/s (half of capacity)"],
                 client_core, results)
+            n_code = 100 if opts.smoke else 4000 if opts.quick else 20000
+            runs["code"] = loadgen(
+                common + demo + ["--scenario", "code", "--requests", str(n_code), "--concurrency",
+                                 str(users), "--warmup", "0", "--duration", "600",
+                                 "--label", "authorization_code"], client_core, results)
+            n_jwt = 100 if opts.smoke else 3000 if opts.quick else 15000
+            runs["jwt"] = loadgen(
+                common + ["--scenario", "jwt", "--application-arn", JWT_APP, "--issuer-port",
+                          str(issuer_port), "--jwt-audience", JWT_AUDIENCE,
+                          "--jwt-email", JWT_EMAIL,
+                          "--requests", str(n_jwt), "--concurrency", str(users), "--warmup", "0",
+                          "--duration", "600", "--label", "jwt-bearer (RS256 assertion)"],
+                client_core, results)
+            runs["exchange"] = loadgen(
+                common + closed + ["--scenario", "exchange", "--application-arn", TX_SOURCE,
+                                   "--redirect-uri", TX_REDIRECT,
+                                   "--exchange-target-arn", TX_TARGET,
+                                   "--label", "token exchange"], client_core, results)
+            # The registered client's CreateToken (aws sso login's token calls): its refresh chain,
+            # and the device flow's pending polls, which must write nothing.
+            runs["client_refresh"] = loadgen(
+                common + closed + ["--scenario", "client-refresh",
+                                   "--label", "CreateToken refresh (registered client)"],
+                client_core, results)
+            poll_rate = 200 if opts.smoke else 20000
+            runs["device_poll"] = loadgen(
+                common + ["--scenario", "device-poll", "--start-url", DEMO_START_URL,
+                          "--device-codes", str(int(poll_rate * 1.5)), "--rate", str(poll_rate),
+                          "--concurrency", str(users), "--duration", str(seconds),
+                          "--label",
+                          f"CreateToken device_code, pending poll, open loop {poll_rate}/s"],
+                client_core, results)
+            # The access portal (issue 19): a user in 50 groups holding 200 account assignments.
+            if portal:
+                declare_accounts(workdir)
+                runs["get_role_credentials"] = loadgen(
+                    common + closed + ["--scenario", "get-role-credentials",
+                                       "--label", "GetRoleCredentials (user in 50 groups)"],
+                    client_core, results)
+                runs["list_account_roles"] = loadgen(
+                    common + closed + ["--scenario", "list-account-roles",
+                                       "--label", "ListAccountRoles (20 roles via 50 groups)"],
+                    client_core, results)
         load_peak_mb = max(r["peak_rss_mb"] for r in runs.values())
+        if not opts.skip_overload:
+            # Last: it leaves the chains' tokens where the throttled answers left them.
+            runs["overload"] = run_overload(
+                common, demo, runs["refresh_aws"]["throughput"], client_core, results,
+                2 if opts.smoke else 5 if opts.quick else 20, 64 if opts.smoke else 2048,
+                2 if opts.smoke else 10)
     finally:
         server.stop()
     start_ms = restart_time_ms(workdir, server_core)
@@ -423,6 +514,9 @@ def main():
         runs["peer"] = run_peer(server_core, client_core, results, seconds, users)
 
     if opts.smoke:
+        overload = runs.pop("overload", None)
+        if overload and overload["overload"]["server_errors"]:
+            sys.exit(f"run_bench --smoke: 5xx under overload: {overload['errors']}")
         failed = {k: r["errors"] for k, r in runs.items() if r["errors"] or not r["ok"]}
         shutil.rmtree(workdir, ignore_errors=True)
         with open(os.path.join(OUT, "results.json"), "w") as f:
@@ -435,9 +529,11 @@ def main():
     if pg_runs:
         table += "\n" + pg_bench.render(pg_runs, runs)
     print("\n" + table)
-    with open(os.path.join(OUT, "table.md"), "w") as f:
+    # --only-overload leaves a full run's table and results where they are.
+    name = "overload" if opts.only_overload else "results"
+    with open(os.path.join(OUT, "overload.md" if opts.only_overload else "table.md"), "w") as f:
         f.write(table)
-    with open(os.path.join(OUT, "results.json"), "w") as f:
+    with open(os.path.join(OUT, name + ".json"), "w") as f:
         json.dump({"machine": info, "micro": micro, "runs": runs,
                    "fresh_start_ms": server.fresh_start_ms, "restart_ms": start_ms,
                    "idle_mb": server.idle_mb}, f, indent=1)
@@ -499,11 +595,11 @@ def render(info, micro, runs, server, start_ms, load_peak_mb):
         "refresh (openid aws sts:identity_context)")
     row("refresh_aws", f"≥ {TARGET_REFRESH:,}/s, ≤ 2× floor",
         yes(aws["throughput"] >= TARGET_REFRESH) + " / " + (
-            yes(aws["cpu_us_per_request"] <= 2 * fl["refresh (aws)"]) if fl else "–"),
-        "refresh (aws)")
+            yes(aws["cpu_us_per_request"] <= 2 * fl["refresh (aws)"]) if fl else "–")
+        if aws else "–", "refresh (aws)")
     row("refresh_open", f"p99 ≤ {TARGET_REFRESH_P99_MS} ms",
         yes(openl["p99_ms"] <= TARGET_REFRESH_P99_MS and openl["throughput"] >=
-            0.95 * TARGET_REFRESH // 2))
+            0.95 * TARGET_REFRESH // 2) if openl else "–")
     row("refresh_half", "–", "–")
     row("code", "–", "–")
     jwt = runs.get("jwt")
@@ -530,6 +626,17 @@ def render(info, micro, runs, server, start_ms, load_peak_mb):
                      f"{full['throughput'] / peer['throughput']:.1f}× in throughput, "
                      f"{peer['cpu_us_per_request'] / full['cpu_us_per_request']:.1f}× in CPU per "
                      f"request (target ≥ {TARGET_PEER_RATIO}×).")
+    over = runs.get("overload")
+    if over:
+        o = over["overload"]
+        lines += ["", "| overload (issue 23) | offered/s | answered/s | throttled | p99 ms "
+                  "(admitted) | 5xx | RSS MB before / peak / end / after |",
+                  "|---|---|---|---|---|---|---|",
+                  f"| {over['label']}, {o['connections']} connections | {o['offered_per_s']:,} | "
+                  f"{o['answered_per_s']:,.0f} | "
+                  f"{o['throttled_share']:.1%} | {over['p99_ms']:.2f} | {o['server_errors']} | "
+                  f"{o['baseline_mb']:.1f} / {o['peak_mb']:.1f} / {o['end_mb']:.1f} / "
+                  f"{o['after_mb']:.1f} ({o['settle_s']} s after) |"]
     lines.append("")
     lines.append(f"Memory: {server.idle_mb:.1f} MB resident idle (target ≤ {TARGET_IDLE_MB}), "
                  f"{load_peak_mb:.1f} MB peak under load (target ≤ {TARGET_LOAD_MB}). Start to "

@@ -41,6 +41,11 @@ void ThreadPool::Post(Task task) {
   cv_.notify_one();
 }
 
+size_t ThreadPool::Waiting() {
+  std::lock_guard<std::mutex> lock(mu_);
+  return queue_.size();
+}
+
 void ThreadPool::Loop() {
   while (true) {
     Queued queued;

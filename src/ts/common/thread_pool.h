@@ -7,6 +7,7 @@
 #pragma once
 
 #include <condition_variable>
+#include <cstddef>
 #include <deque>
 #include <functional>
 #include <memory>
@@ -34,6 +35,9 @@ class ThreadPool {
   // Queues `task`. It runs under the caller's request id (log.h), so its log lines name the
   // request. A task that throws is logged and the thread goes on.
   void Post(Task task);
+
+  // Tasks waiting for a thread (not those running): what a bound on the queue compares with.
+  size_t Waiting();
 
  private:
   ThreadPool() = default;

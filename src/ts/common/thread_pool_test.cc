@@ -162,6 +162,24 @@ TEST(ThreadPoolTest, DestructorRunsQueuedTasksIncludingThosePostedByTasks) {
   EXPECT_EQ(ran[22], "grandchild");
 }
 
+TEST(ThreadPoolTest, WaitingCountsQueuedTasksButNotRunningOnes) {
+  auto pool = ThreadPool::Create(1);
+  ASSERT_TRUE(pool.ok());
+  std::promise<void> started;
+  std::promise<void> release;
+  std::shared_future<void> released = release.get_future().share();
+  (*pool)->Post([&started, released] {
+    started.set_value();
+    released.wait();
+  });
+  started.get_future().wait();
+  EXPECT_EQ((*pool)->Waiting(), 0u);  // the one task runs
+  (*pool)->Post([] {});
+  (*pool)->Post([] {});
+  EXPECT_EQ((*pool)->Waiting(), 2u);
+  release.set_value();
+}
+
 TEST(ThreadPoolTest, DestructorOfAnIdlePoolReturns) {
   auto pool = CreateOrDie(2);
   ASSERT_NE(pool, nullptr);

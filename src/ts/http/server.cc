@@ -1,6 +1,9 @@
 // The Beast-free parts of server.h; the transport itself is in beast/server.cc.
 #include "ts/http/server.h"
 
+#include <sys/resource.h>
+
+#include <algorithm>
 #include <cstdio>
 #include <ctime>
 
@@ -21,6 +24,16 @@ std::string FormatHttpDate(Clock::TimePoint time) {
                 tm.tm_mday, kMonths[tm.tm_mon], tm.tm_year + 1900, tm.tm_hour, tm.tm_min,
                 tm.tm_sec);
   return buf;
+}
+
+size_t DefaultMaxConnections() {
+  constexpr size_t kDefault = 10000;
+  constexpr size_t kReserved = 128;  // database files, log, the JWKS fetches, the listener
+  constexpr size_t kFloor = 16;
+  rlimit limit{};
+  if (getrlimit(RLIMIT_NOFILE, &limit) != 0 || limit.rlim_cur == RLIM_INFINITY) return kDefault;
+  const auto files = static_cast<size_t>(limit.rlim_cur);
+  return std::clamp(files > kReserved ? files - kReserved : kFloor, kFloor, kDefault);
 }
 
 Response DefaultErrorResponse(int status, std::string_view message) {

@@ -24,9 +24,12 @@
 
 #include "ts/common/clock.h"
 #include "ts/common/status.h"
+#include "ts/http/client_address.h"
 #include "ts/http/message.h"
 
 namespace ts::http {
+
+class TlsContext;  // tls.h
 
 struct ServerOptions {
   std::string host = "127.0.0.1";       // IP literal or resolvable name to bind
@@ -34,11 +37,17 @@ struct ServerOptions {
   int threads = 0;                      // io threads; 0 = std::thread::hardware_concurrency()
   size_t max_header_bytes = 16 * 1024;  // request line + headers; larger -> 431
   size_t max_body_bytes = 256 * 1024;   // larger -> 413
-  // Each of: a new connection's first byte, a request's header, its body must arrive within this.
+  // Each of: a new connection's first byte, a request's header (counted from its first byte),
+  // its body must arrive within this: one deadline for the whole of each, however the client
+  // trickles its bytes (a slowloris connection is closed when it passes).
   std::chrono::seconds read_timeout{30};
   std::chrono::seconds idle_timeout{60};   // keep-alive wait for the next request
-  std::chrono::seconds write_timeout{30};  // to send one response
-  ClockPtr clock;                          // for the Date header; null = SystemClock
+  std::chrono::seconds write_timeout{30};  // to send one response; a client that does not read
+                                           // it is dropped when it passes
+  // Connections open at once (those lingering after a close included). A connection beyond it
+  // is accepted and closed at once, unread (docs/design/overload.md). 0: DefaultMaxConnections().
+  size_t max_connections = 0;
+  ClockPtr clock;  // for the Date header; null = SystemClock
   // Builds the transport's own error responses: 400 malformed request, 413 body too large, 431
   // headers too large, 500 handler threw, 503 shutting down. `request` carries the method,
   // target and headers when the request's header was read (never its body: a 413 is answered
@@ -46,8 +55,14 @@ struct ServerOptions {
   // always. Null = DefaultErrorResponse.
   std::function<Response(int status, std::string_view message, const Request& request)> make_error;
   // One stderr line per request: method, path (never the query: it may carry codes), status,
-  // duration and request id. Bodies and Authorization are never logged.
+  // duration, request id and client address. Bodies and Authorization are never logged.
   bool access_log = false;
+  // Serve HTTPS with this context (tls.h); each connection keeps the certificate that was
+  // current when it was accepted. Null: plain HTTP. The handshake must complete within
+  // read_timeout; plain HTTP on a TLS port gets a 400 and is closed.
+  std::shared_ptr<TlsContext> tls;
+  // Whose X-Forwarded-For / Forwarded to believe when setting Request::client_address.
+  TrustedProxies trusted_proxies;
 };
 
 class Server {
@@ -95,6 +110,10 @@ using ServerPtr = std::unique_ptr<Server>;
 
 // RFC 9110 §5.6.7 IMF-fixdate, e.g. "Sun, 06 Nov 1994 08:49:37 GMT".
 std::string FormatHttpDate(Clock::TimePoint time);
+
+// The default of ServerOptions::max_connections: 10,000, or fewer when the process may not open
+// that many files (RLIMIT_NOFILE's soft limit less 128 for the database, logs and fetches).
+size_t DefaultMaxConnections();
 
 // The default ServerOptions::make_error: `status` with Content-Type application/json and body
 // {"message":"<message>"}.

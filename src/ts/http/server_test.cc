@@ -6,6 +6,7 @@
 #include <netinet/in.h>
 #include <pthread.h>
 #include <strings.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/time.h>
 #include <unistd.h>
@@ -277,6 +278,30 @@ TEST(ServerTest, PostAndGetRoundTrip) {
   EXPECT_FALSE(seen[0].secure);
   EXPECT_EQ(seen[1].method, "GET");
   EXPECT_EQ(seen[1].body, "");
+}
+
+// The transport sets Request::client_address: the peer, unless the peer is a trusted proxy.
+TEST(ServerTest, ClientAddressBelievesForwardedForOnlyFromTrustedPeers) {
+  Recorder recorder;
+  auto trusted = TestOptions();
+  trusted.trusted_proxies =
+      TrustedProxies({*IpNetwork::Parse("127.0.0.1")}, ForwardedHeader::kXForwardedFor);
+  auto untrusted = TestOptions();
+  untrusted.trusted_proxies =
+      TrustedProxies({*IpNetwork::Parse("10.0.0.0/8")}, ForwardedHeader::kXForwardedFor);
+  for (auto* options : {&trusted, &untrusted}) {
+    auto server = StartOrDie(*options, EchoHandler(&recorder));
+    ASSERT_NE(server, nullptr);
+    Client c(server->port());
+    c.Send("GET / HTTP/1.1\r\nHost: x\r\nX-Forwarded-For: 1.1.1.1, 198.51.100.7\r\n\r\n");
+    ASSERT_TRUE(c.Read());
+  }
+  auto requests = recorder.Get();
+  ASSERT_EQ(requests.size(), 2u);
+  EXPECT_EQ(requests[0].remote_address, "127.0.0.1");
+  EXPECT_EQ(requests[0].ClientAddress(), "198.51.100.7");
+  EXPECT_FALSE(requests[0].secure);
+  EXPECT_EQ(requests[1].ClientAddress(), "127.0.0.1");  // spoofed from an untrusted peer
 }
 
 TEST(ServerTest, HeadersAreLowerCasedInOrderWithDuplicates) {
@@ -818,6 +843,153 @@ TEST(ServerTest, IdleKeepAliveConnectionIsClosedAfterTheIdleTimeout) {
   ASSERT_TRUE(c.Read().has_value());
   // The client's 10 s receive timeout is the generous upper bound.
   EXPECT_TRUE(c.WaitForClose());
+}
+
+// Slow clients (issue 23). Each deadline covers the whole header, body or response, however
+// the client spaces its bytes: a read that makes progress does not extend it.
+using SteadyClock = std::chrono::steady_clock;
+
+double SecondsSince(SteadyClock::time_point start) {
+  return std::chrono::duration<double>(SteadyClock::now() - start).count();
+}
+
+// Sends `piece` every 200 ms until `stop`; the server closing the connection ends the sends.
+std::thread Trickle(Client& c, std::string piece, std::atomic<bool>& stop) {
+  return std::thread([&c, piece = std::move(piece), &stop] {
+    while (!stop) {
+      c.Send(piece);
+      std::this_thread::sleep_for(std::chrono::milliseconds(200));
+    }
+  });
+}
+
+TEST(SlowClientTest, AConnectionThatSendsNothingIsClosedAfterTheReadTimeout) {
+  ServerOptions options = TestOptions();
+  options.read_timeout = std::chrono::seconds(1);
+  auto server = StartOrDie(options, [](const Request&) { return Response{}; });
+  ASSERT_NE(server, nullptr);
+  Client c(server->port());
+  const auto start = SteadyClock::now();
+  EXPECT_TRUE(c.WaitForClose());
+  EXPECT_LT(SecondsSince(start), 3.0);
+}
+
+TEST(SlowClientTest, ATrickledHeaderIsClosedAtItsDeadlineNotKeptAliveByEachByte) {
+  ServerOptions options = TestOptions();
+  options.read_timeout = std::chrono::seconds(1);
+  std::atomic<int> handled{0};
+  auto server = StartOrDie(options, [&](const Request&) {
+    ++handled;
+    return Response{};
+  });
+  ASSERT_NE(server, nullptr);
+  Client c(server->port());
+  const auto start = SteadyClock::now();
+  c.Send("GET / HTTP/1.1\r\nHost: h\r\n");
+  std::atomic<bool> stop{false};
+  std::thread slowloris = Trickle(c, "X-Slow: a\r\n", stop);  // a header line every 200 ms
+  const bool closed = c.WaitForClose();
+  const double elapsed = SecondsSince(start);
+  stop = true;
+  slowloris.join();
+  EXPECT_TRUE(closed);
+  // One second from the header's first byte; a deadline per read would never expire.
+  EXPECT_GE(elapsed, 0.9);
+  EXPECT_LT(elapsed, 3.0);
+  EXPECT_EQ(handled, 0);
+}
+
+TEST(SlowClientTest, ATrickledBodyIsClosedAtItsDeadline) {
+  ServerOptions options = TestOptions();
+  options.read_timeout = std::chrono::seconds(1);
+  std::atomic<int> handled{0};
+  auto server = StartOrDie(options, [&](const Request&) {
+    ++handled;
+    return Response{};
+  });
+  ASSERT_NE(server, nullptr);
+  Client c(server->port());
+  c.Send("POST / HTTP/1.1\r\nHost: h\r\nContent-Length: 1000\r\n\r\n");
+  const auto start = SteadyClock::now();
+  std::atomic<bool> stop{false};
+  std::thread slow_body = Trickle(c, "x", stop);
+  const bool closed = c.WaitForClose();
+  const double elapsed = SecondsSince(start);
+  stop = true;
+  slow_body.join();
+  EXPECT_TRUE(closed);
+  EXPECT_GE(elapsed, 0.9);
+  EXPECT_LT(elapsed, 3.0);
+  EXPECT_EQ(handled, 0);
+}
+
+TEST(SlowClientTest, AClientThatDoesNotReadItsResponseIsDroppedAfterTheWriteTimeout) {
+  ServerOptions options = TestOptions();
+  options.write_timeout = std::chrono::seconds(1);
+  constexpr size_t kBody = 64 << 20;  // far more than the two sockets' buffers hold
+  auto server = StartOrDie(options, [](const Request&) {
+    Response r;
+    r.body.assign(kBody, 'x');
+    return r;
+  });
+  ASSERT_NE(server, nullptr);
+  Client c(server->port());
+  c.Send("GET /big HTTP/1.1\r\nHost: h\r\n\r\n");
+  // Reads nothing while the write timeout passes, then drains what the buffers held.
+  std::this_thread::sleep_for(std::chrono::milliseconds(2500));
+  const auto start = SteadyClock::now();
+  const std::string received = c.ReadAll();
+  EXPECT_LT(SecondsSince(start),
+            8.0);  // the server closed; the 10 s receive timeout did not end it
+  EXPECT_THAT(received, ::testing::StartsWith("HTTP/1.1 200"));
+  EXPECT_LT(received.size(), kBody);
+}
+
+TEST(ConnectionCapTest, AConnectionBeyondTheCapIsClosedAndServiceResumesBelowIt) {
+  Recorder recorder;
+  ServerOptions options = TestOptions();
+  options.max_connections = 2;
+  auto server = StartOrDie(options, EchoHandler(&recorder));
+  ASSERT_NE(server, nullptr);
+  auto a = std::make_unique<Client>(server->port());
+  Client b(server->port());
+  for (Client* c : {a.get(), &b}) {
+    c->Send("GET / HTTP/1.1\r\nHost: h\r\n\r\n");
+    ASSERT_TRUE(c->Read().has_value());
+  }
+  {
+    Client over(server->port());  // the kernel completes the handshake; the server closes it
+    ASSERT_TRUE(over.connected());
+    over.Send("GET / HTTP/1.1\r\nHost: h\r\n\r\n");
+    EXPECT_FALSE(over.Read().has_value());
+  }
+  // The two under the cap are still served.
+  b.Send("GET /again HTTP/1.1\r\nHost: h\r\n\r\n");
+  ASSERT_TRUE(b.Read().has_value());
+  // One closes: a new connection is served once the server has seen it go.
+  a.reset();
+  bool served = false;
+  for (int attempt = 0; attempt < 50 && !served; ++attempt) {
+    Client next(server->port());
+    next.Send("GET /next HTTP/1.1\r\nHost: h\r\n\r\n");
+    served = next.Read().has_value();
+    if (!served) std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
+  EXPECT_TRUE(served);
+}
+
+TEST(ConnectionCapTest, TheDefaultFollowsTheOpenFileLimit) {
+  rlimit saved{};
+  ASSERT_EQ(getrlimit(RLIMIT_NOFILE, &saved), 0);
+  rlimit low = saved;
+  low.rlim_cur = std::min<rlim_t>(saved.rlim_max, 1000);
+  ASSERT_EQ(setrlimit(RLIMIT_NOFILE, &low), 0);
+  const size_t derived = DefaultMaxConnections();
+  setrlimit(RLIMIT_NOFILE, &saved);
+  EXPECT_EQ(derived, static_cast<size_t>(low.rlim_cur) - 128);
+  if (saved.rlim_cur != RLIM_INFINITY && saved.rlim_cur >= 10128) {
+    EXPECT_EQ(DefaultMaxConnections(), 10000u);
+  }
 }
 
 TEST(ServerTest, ShutdownLetsAnInFlightRequestFinish) {

@@ -363,6 +363,65 @@ TEST(TransportErrorTest, AdminPlaneGetsAwsJsonWithTypeInTheBody) {
                                              R"("Message":"server is shutting down"})"));
 }
 
+// Overload's answers (docs/design/overload.md): each API's throttling shape, with Retry-After.
+TEST(ThrottledAnswerTest, EachApiGetsItsThrottlingShapeWithRetryAfter) {
+  auto answer = [](const http::Request& request) {
+    const Route* route = FindRoute(request.method, request.Path(), "ssoins-111111111111");
+    EXPECT_NE(route, nullptr) << request.target;
+    return route ? ThrottledAnswer(*route, request) : http::Response{};
+  };
+  http::Request token;
+  token.method = "POST";
+  token.target = "/token?aws_iam=t";
+  http::Response r = answer(token);
+  EXPECT_EQ(r.status, 400);
+  EXPECT_THAT(std::string(r.FindHeader("x-amzn-ErrorType").value_or("")),
+              ::testing::StartsWith("SlowDownException"));
+  EXPECT_EQ(json::parse(r.body).at("error"), "slow_down");
+  EXPECT_EQ(r.FindHeader("Retry-After"), std::optional<std::string_view>("1"));
+
+  http::Request sso = AdminRequest("SWBExternalService.ListInstances", "{}");
+  sso.request_id = "req-1";
+  r = answer(sso);
+  EXPECT_EQ(r.status, 400);
+  EXPECT_EQ(r.FindHeader("x-amzn-ErrorType"),
+            std::optional<std::string_view>("ThrottlingException"));
+  EXPECT_EQ(json::parse(r.body), json::parse(R"({"__type":"ThrottlingException",)"
+                                             R"("Message":"The server is busy; retry the )"
+                                             R"(request later"})"));
+  EXPECT_EQ(r.FindHeader("Retry-After"), std::optional<std::string_view>("1"));
+
+  // identitystore's shape also models RequestId and RetryAfterSeconds.
+  http::Request ids = AdminRequest("AWSIdentityStore.CreateUser", "{}");
+  ids.request_id = "req-2";
+  r = answer(ids);
+  EXPECT_EQ(r.status, 400);
+  EXPECT_EQ(json::parse(r.body), json::parse(R"({"__type":"ThrottlingException",)"
+                                             R"("RequestId":"req-2","RetryAfterSeconds":1,)"
+                                             R"("Message":"The server is busy; retry the )"
+                                             R"(request later"})"));
+
+  http::Request portal;
+  portal.method = "GET";
+  portal.target = "/federation/credentials?account_id=123456789012&role_name=R";
+  portal.headers.push_back({"x-amz-sso_bearer_token", "t"});
+  r = answer(portal);
+  EXPECT_EQ(r.status, 429);
+  EXPECT_EQ(r.FindHeader("x-amzn-ErrorType"),
+            std::optional<std::string_view>("TooManyRequestsException"));
+  EXPECT_EQ(r.FindHeader("Retry-After"), std::optional<std::string_view>("1"));
+
+  http::Request page;
+  page.method = "GET";
+  page.target = "/authorize?response_type=code";
+  r = answer(page);
+  EXPECT_EQ(r.status, 503);
+  EXPECT_THAT(std::string(r.FindHeader("Content-Type").value_or("")),
+              ::testing::StartsWith("text/html"));
+  EXPECT_THAT(r.body, ::testing::HasSubstr("temporarily_unavailable"));
+  EXPECT_EQ(r.FindHeader("Retry-After"), std::optional<std::string_view>("1"));
+}
+
 TEST(TransportErrorTest, EverythingElseGetsTheSsoOidcShape) {
   http::Request token;
   token.method = "POST";

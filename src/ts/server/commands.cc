@@ -3,6 +3,7 @@
 #include <pthread.h>
 #include <pwd.h>
 #include <signal.h>
+#include <sys/resource.h>
 #include <unistd.h>
 
 #include <atomic>
@@ -18,6 +19,7 @@
 #include "ts/common/status_macros.h"
 #include "ts/crypto/password.h"
 #include "ts/http/server.h"
+#include "ts/http/tls.h"
 #include "ts/iam/policy.h"
 #include "ts/server/app.h"
 #include "ts/server/bootstrap.h"
@@ -293,6 +295,15 @@ std::string DemoBanner(const std::string& url, const Tessera::DemoSecrets& s,
 
 namespace {
 
+// Connections are files: take the hard limit the administrator allows (as Go's runtime does at
+// start), so that --max-connections' default is not cut to a shell's soft 1024.
+void RaiseOpenFileLimit() {
+  rlimit limit{};
+  if (getrlimit(RLIMIT_NOFILE, &limit) != 0 || limit.rlim_cur >= limit.rlim_max) return;
+  limit.rlim_cur = limit.rlim_max;
+  setrlimit(RLIMIT_NOFILE, &limit);  // best effort: the default follows whatever remains
+}
+
 int Serve(const std::vector<std::string>& args, const std::string& program, std::ostream& out,
           std::ostream& err) {
   for (const auto& a : args) {
@@ -306,13 +317,27 @@ int Serve(const std::vector<std::string>& args, const std::string& program, std:
   // Before any thread starts: every line from here on is in the chosen format.
   log::SetFormat(config->log_format);
 
-  // Block the stop signals in every thread; the main thread waits for them below.
+  // Block the stop signals (and SIGHUP, the reload) in every thread; the main thread waits for
+  // them below.
   sigset_t stop_signals;
   sigemptyset(&stop_signals);
   sigaddset(&stop_signals, SIGINT);
   sigaddset(&stop_signals, SIGTERM);
+  sigaddset(&stop_signals, SIGHUP);
   pthread_sigmask(SIG_BLOCK, &stop_signals, nullptr);
 
+  http::TlsContextPtr tls;
+  if (!config->tls_cert_file.empty()) {
+    std::vector<std::string> warnings;
+    auto loaded = http::TlsContext::Load(config->tls_cert_file, config->tls_key_file, &warnings);
+    if (!loaded.ok()) return Fail(err, loaded.status());
+    for (const auto& w : warnings) err << w << "\n";
+    tls = *loaded;
+    tls->StartWatching(std::chrono::seconds(config->tls_reload_seconds));
+  }
+  const std::string scheme = tls ? "https://" : "http://";
+
+  RaiseOpenFileLimit();
   auto clock = std::make_shared<SystemClock>();
   RegisterProcessMetrics();
   // The management listener comes first, so that orchestrators see the process live (and not
@@ -345,7 +370,13 @@ int Serve(const std::vector<std::string>& args, const std::string& program, std:
   sopts.threads = config->io_threads;
   sopts.clock = clock;
   sopts.access_log = config->access_log;
+  sopts.max_connections = static_cast<size_t>(config->max_connections);
+  sopts.read_timeout = std::chrono::seconds(config->read_timeout_seconds);
+  sopts.idle_timeout = std::chrono::seconds(config->idle_timeout_seconds);
+  sopts.write_timeout = std::chrono::seconds(config->write_timeout_seconds);
   sopts.make_error = TransportError;
+  sopts.tls = tls;
+  sopts.trusted_proxies = config->trusted_proxies;
   auto server = http::Server::Start(
       sopts, http::AsyncHandler([ready](http::Request request, http::Responder respond) {
         const Tessera* app = ready->load(std::memory_order_acquire);
@@ -354,7 +385,7 @@ int Serve(const std::vector<std::string>& args, const std::string& program, std:
       }));
   if (!server.ok()) return Fail(err, server.status());
   const std::string public_url =
-      config->public_url.empty() ? "http://" + (*server)->address() : config->public_url;
+      config->public_url.empty() ? scheme + (*server)->address() : config->public_url;
 
   std::vector<std::string> notices;
   auto app = Tessera::Create(*config, public_url, clock, &notices);
@@ -367,12 +398,13 @@ int Serve(const std::vector<std::string>& args, const std::string& program, std:
   readiness->app.store(app->get(), std::memory_order_release);
 
   // The bound address (what a load balancer targets), then the URL clients see when it differs.
-  out << "Tessera listening on http://" << (*server)->address() << "\n";
+  out << "Tessera listening on " << scheme << (*server)->address() << "\n";
   if (management != nullptr) {
     out << "  management: http://" << management->address()
         << " (GET /metrics, /health/live, /health/ready)\n";
   }
-  if (public_url != "http://" + (*server)->address()) out << "  public URL: " << public_url << "\n";
+  if (public_url != scheme + (*server)->address()) out << "  public URL: " << public_url << "\n";
+  if (tls) out << "  certificate: " << tls->Describe() << "\n";
   out << "  issuer: " << (*app)->issuer() << "\n";
   out << "  database: " << RedactDatabase(config->db_path) << "\n";
   for (const auto& n : notices) out << "  " << n << "\n";
@@ -383,7 +415,14 @@ int Serve(const std::vector<std::string>& args, const std::string& program, std:
   out.flush();
 
   int sig = 0;
-  sigwait(&stop_signals, &sig);
+  // SIGHUP reloads the certificate (TlsContext logs the outcome) and keeps serving.
+  while (sigwait(&stop_signals, &sig) == 0 && sig == SIGHUP) {
+    if (tls) {
+      (void)tls->Reload();
+    } else {
+      err << "tessera: SIGHUP: nothing to reload (no --tls-cert)\n";
+    }
+  }
   // The drain (docs/design/metrics.md): readiness fails at once, and the public listener keeps
   // serving for the delay, so balancers stop sending before connections are refused; then it
   // stops accepting and lets what is in flight finish (each acknowledged only once committed)
@@ -396,8 +435,11 @@ int Serve(const std::vector<std::string>& args, const std::string& program, std:
   out.flush();
   if (config->shutdown_delay_seconds > 0) {
     // A second signal ends the delay early (an operator's impatient Ctrl-C).
+    // SIGHUP (a reload) does not: it stays pending.
     timespec delay{static_cast<time_t>(config->shutdown_delay_seconds), 0};
-    sigtimedwait(&stop_signals, nullptr, &delay);
+    sigset_t end_delay = stop_signals;
+    sigdelset(&end_delay, SIGHUP);
+    sigtimedwait(&end_delay, nullptr, &delay);
   }
   (*server)->Shutdown(std::chrono::seconds(config->shutdown_grace_seconds));
   ready->store(nullptr);

@@ -22,7 +22,8 @@ bool IsCountFlag(const std::string& flag) {
   return flag == "--threads" || flag == "--io-threads" ||
          flag == "--client-registrations-per-minute" ||
          flag == "--device-authorizations-per-minute" || flag == "--max-live-clients" ||
-         flag == "--portal-requests-per-minute";
+         flag == "--portal-requests-per-minute" || flag == "--max-queued-requests" ||
+         flag == "--max-worker-queue" || flag == "--max-connections";
 }
 constexpr int64_t kMaxRetentionDays = 100 * 366;
 
@@ -77,7 +78,8 @@ std::string ServeUsage() {
   --listen HOST:PORT         address to listen on (default 127.0.0.1:8080; port 0 picks one)
   --db PATH|URL              SQLite database file (default ./var/tessera.db), or a
                              postgresql:// (postgres://) URL shared by several nodes
-  --public-url URL           base URL clients see (default http://<listen>)
+  --public-url URL           base URL clients see (default http://<listen>, or https://
+                             with --tls-cert)
   --bootstrap FILE           declarative configuration applied idempotently at start
   --demo                     apply the built-in demo configuration (AWS documentation identifiers)
   --region NAME              a region clients may sign for (repeatable; default us-east-1)
@@ -88,6 +90,31 @@ std::string ServeUsage() {
   --access-log               log one line per request to stderr
   --log-format text|json     stderr lines as text (default) or one JSON object per line with
                              time, level, msg, request_id and the request's fields
+
+TLS and proxies (docs/design/tls-and-proxies.md):
+  --tls-cert FILE            serve HTTPS with this PEM certificate chain (the server's
+                             certificate first, then its intermediates); needs --tls-key
+  --tls-key FILE             the certificate's PEM private key (unencrypted; keep it 0600)
+  --tls-reload-interval SECS reload both files this soon after they change (default 5; 0: only
+                             on SIGHUP); a bad new pair keeps the current certificate
+  --trusted-proxy CIDR       a load balancer or proxy whose forwarding header is believed
+                             (repeatable, e.g. 10.0.0.0/8, ::1/128); the client address is then
+                             the rightmost untrusted one it lists
+  --proxy-headers xforwarded|forwarded
+                             which header trusted proxies set: X-Forwarded-For (default) or
+                             RFC 7239 Forwarded; the other is ignored
+overload and slow clients (docs/design/overload.md):
+  --max-queued-requests N    requests accepted and not yet answered beyond --threads; past it a
+                             request gets its API's throttling answer at once (SlowDownException,
+                             ThrottlingException, TooManyRequestsException, 503) (default 1024)
+  --max-worker-queue N       requests waiting for a worker thread, likewise (default 0 = 8 per
+                             worker thread)
+  --max-connections N        open connections; one more is accepted and closed (default 0 =
+                             10000, or the open-file limit less 128 when lower)
+  --read-timeout SECS        a request's header, or its body, must arrive within this (default 30)
+  --idle-timeout SECS        a keep-alive connection waits this long for its next request
+                             (default 60)
+  --write-timeout SECS       a client must take its response within this (default 30)
   --access-token-ttl SECS    access and ID token lifetime (default 3600)
   --refresh-token-ttl SECS   refresh token family lifetime (default 7776000 = 90 days)
   --refresh-grace SECS       reuse window returning the same successor (default 0)
@@ -159,6 +186,8 @@ environment:
 StatusOr<ServerConfig> ParseServeFlags(const std::vector<std::string>& args) {
   ServerConfig c;
   bool regions_given = false;
+  std::vector<http::IpNetwork> proxies;
+  http::ForwardedHeader proxy_header = http::ForwardedHeader::kXForwardedFor;
   for (size_t i = 0; i < args.size(); ++i) {
     const std::string& a = args[i];
     auto value = [&]() -> StatusOr<std::string> {
@@ -180,6 +209,30 @@ StatusOr<ServerConfig> ParseServeFlags(const std::vector<std::string>& args) {
       if (!v.ok()) return v.status();
       if (!log::ParseFormat(*v, &c.log_format)) {
         return InvalidArgumentError("--log-format takes text or json, got '" + *v + "'");
+      }
+    } else if (a == "--tls-cert" || a == "--tls-key" || a == "--trusted-proxy" ||
+               a == "--proxy-headers") {
+      auto v = value();
+      if (!v.ok()) return v.status();
+      if (a == "--tls-cert") c.tls_cert_file = *v;
+      if (a == "--tls-key") c.tls_key_file = *v;
+      if (a == "--trusted-proxy") {
+        auto network = http::IpNetwork::Parse(*v);
+        if (!network.ok()) {
+          return InvalidArgumentError("--trusted-proxy: " +
+                                      std::string(network.status().message()));
+        }
+        proxies.push_back(*network);
+      }
+      if (a == "--proxy-headers") {
+        if (*v == "xforwarded") {
+          proxy_header = http::ForwardedHeader::kXForwardedFor;
+        } else if (*v == "forwarded") {
+          proxy_header = http::ForwardedHeader::kForwarded;
+        } else {
+          return InvalidArgumentError("--proxy-headers takes xforwarded or forwarded, got '" + *v +
+                                      "'");
+        }
       }
     } else if (a == "--management-listen") {
       auto v = value();
@@ -217,7 +270,10 @@ StatusOr<ServerConfig> ParseServeFlags(const std::vector<std::string>& args) {
                a == "--jwks-max-age" || a == "--key-reload-interval" ||
                a == "--client-registrations-per-minute" ||
                a == "--device-authorizations-per-minute" || a == "--max-live-clients" ||
-               a == "--portal-requests-per-minute") {
+               a == "--portal-requests-per-minute" || a == "--tls-reload-interval" ||
+               a == "--max-queued-requests" || a == "--max-worker-queue" ||
+               a == "--max-connections" || a == "--read-timeout" || a == "--idle-timeout" ||
+               a == "--write-timeout") {
       auto v = value();
       if (!v.ok()) return v.status();
       if (a == "--listen") {
@@ -263,6 +319,20 @@ StatusOr<ServerConfig> ParseServeFlags(const std::vector<std::string>& args) {
         if (a == "--device-authorizations-per-minute") c.device_authorizations_per_minute = *n;
         if (a == "--max-live-clients") c.max_live_clients = *n;
         if (a == "--portal-requests-per-minute") c.portal_requests_per_minute = *n;
+        if (a == "--tls-reload-interval") c.tls_reload_seconds = *n;
+        if (a == "--max-queued-requests") c.max_queued_requests = *n;
+        if (a == "--max-worker-queue") c.max_worker_queue = *n;
+        if (a == "--max-connections") c.max_connections = *n;
+        if (a == "--read-timeout" || a == "--idle-timeout" || a == "--write-timeout") {
+          // Zero would close every connection at once; a day is already no deadline.
+          if (*n < 1 || *n > 86400) {
+            return InvalidArgumentError(
+                a + " takes a whole number of seconds from 1 to 86400, got '" + *v + "'");
+          }
+          if (a == "--read-timeout") c.read_timeout_seconds = *n;
+          if (a == "--idle-timeout") c.idle_timeout_seconds = *n;
+          if (a == "--write-timeout") c.write_timeout_seconds = *n;
+        }
         if (a == "--key-reload-interval") {
           if (*n == 0) return InvalidArgumentError("--key-reload-interval must be at least 1");
           c.key_reload_seconds = *n;
@@ -272,6 +342,10 @@ StatusOr<ServerConfig> ParseServeFlags(const std::vector<std::string>& args) {
       return InvalidArgumentError("unknown flag '" + a + "'\n\n" + ServeUsage());
     }
   }
+  if (c.tls_cert_file.empty() != c.tls_key_file.empty()) {
+    return InvalidArgumentError("give both --tls-cert and --tls-key, or neither");
+  }
+  c.trusted_proxies = http::TrustedProxies(std::move(proxies), proxy_header);
   c.master_key_env = Env("TESSERA_MASTER_KEY");
   c.master_key_file = Env("TESSERA_MASTER_KEY_FILE");
   c.root_access_key_id = Env("TESSERA_ROOT_ACCESS_KEY_ID");

@@ -10,6 +10,7 @@
 
 #include "ts/common/log.h"
 #include "ts/common/status.h"
+#include "ts/http/client_address.h"
 
 namespace ts::tti {
 class HttpFetcher;
@@ -20,7 +21,7 @@ namespace ts::server {
 struct ServerConfig {
   std::string listen = "127.0.0.1:8080";
   std::string db_path = "./var/tessera.db";  // or a postgresql:// URL
-  std::string public_url;                    // default: http://<listen>
+  std::string public_url;                    // default: http(s)://<listen>
   std::string bootstrap_file;
   bool demo = false;
   std::vector<std::string> regions = {"us-east-1"};
@@ -41,6 +42,26 @@ struct ServerConfig {
   // then how long in-flight requests may take to finish.
   int64_t shutdown_delay_seconds = 0;
   int64_t shutdown_grace_seconds = 10;
+
+  // TLS (docs/design/tls-and-proxies.md): both files or neither; reloaded on SIGHUP and when
+  // they change (polled this often; 0: SIGHUP only).
+  std::string tls_cert_file;
+  std::string tls_key_file;
+  int64_t tls_reload_seconds = 5;
+  // --trusted-proxy blocks and --proxy-headers: whose forwarding header names the client.
+  http::TrustedProxies trusted_proxies;
+  // Overload and slow clients (docs/design/overload.md). Requests accepted and not yet answered,
+  // beyond the `threads` the workers run, past which a new request gets its API's throttling
+  // answer at once; requests waiting for a worker (0: 8 per worker thread), likewise; open
+  // connections (0: http::DefaultMaxConnections(), from RLIMIT_NOFILE).
+  int64_t max_queued_requests = 1024;
+  int64_t max_worker_queue = 0;
+  int64_t max_connections = 0;
+  // The HTTP server's deadlines (http::ServerOptions): a request's header or body, the wait for
+  // a keep-alive connection's next request, the write of a response.
+  int64_t read_timeout_seconds = 30;
+  int64_t idle_timeout_seconds = 60;
+  int64_t write_timeout_seconds = 30;
 
   // Lifetimes (seconds).
   int64_t access_token_ttl = 3600;

@@ -463,7 +463,9 @@ http::Response AuthorizeHandler::Get(const http::Request& request) {
   // A live sign-in session authorizes without asking for the password again, unless the client
   // asks for it (prompt=login).
   if (!ok.prompt_login) {
-    if (auto session = sign_in_->LiveSession(request)) return IssueCode(req, ok, *session, 302);
+    auto session = sign_in_->LiveSession(request);
+    if (!session.ok()) return SessionUnavailable("authorize", session.status());
+    if (*session) return IssueCode(req, ok, **session, 302);
   }
   // OIDC Core §3.1.2.6: prompt=none must not show a page.
   if (ok.prompt_none) {
@@ -496,7 +498,7 @@ http::Response AuthorizeHandler::Post(const http::Request& request) {
                          ok.description, 303);
   }
   SignIn::Result signed_in =
-      sign_in_->PasswordSignIn(req.Get("username"), req.Get("password"), request.remote_address);
+      sign_in_->PasswordSignIn(req.Get("username"), req.Get("password"), request.ClientAddress());
   if (!signed_in.session) return LoginPage(req, ok, signed_in.error, signed_in.status, *csrf);
   // RFC 9700 §4.11: 303 so the browser does not re-post the credentials to the client.
   http::Response r = IssueCode(req, ok, *signed_in.session, 303);

@@ -569,6 +569,69 @@ TEST_F(AuthorizeTest, LiveSessionIssuesACodeOnGet) {
   EXPECT_EQ(stored->expires_at, kNow + options_.code_ttl);
 }
 
+// The store's sessions, except that reading one fails while `down` is set (the database
+// unreachable).
+class SessionsThatFail : public storage::SessionStore {
+ public:
+  explicit SessionsThatFail(std::shared_ptr<storage::SessionStore> store)
+      : store_(std::move(store)) {}
+  bool down = false;
+
+  Status CreateSession(const storage::SignInSession& s) override {
+    return store_->CreateSession(s);
+  }
+  StatusOr<storage::SignInSession> GetSession(const std::string& hash) override {
+    if (down) return UnavailableError("the database is unreachable");
+    return store_->GetSession(hash);
+  }
+  Status RevokeSession(const std::string& hash, int64_t now) override {
+    return store_->RevokeSession(hash, now);
+  }
+  StatusOr<storage::LoginAttempt> ReserveLoginAttempt(const std::string& key, int64_t now,
+                                                      int64_t window, int limit) override {
+    return store_->ReserveLoginAttempt(key, now, window, limit);
+  }
+  Status RefundLoginAttempt(const std::string& key, int64_t start) override {
+    return store_->RefundLoginAttempt(key, start);
+  }
+  StatusOr<storage::LoginFailures> RecordLoginFailure(const std::string& key, int64_t now,
+                                                      int64_t window) override {
+    return store_->RecordLoginFailure(key, now, window);
+  }
+  StatusOr<storage::LoginFailures> GetLoginFailures(const std::string& key) override {
+    return store_->GetLoginFailures(key);
+  }
+  Status ClearLoginFailures(const std::string& key) override {
+    return store_->ClearLoginFailures(key);
+  }
+
+ private:
+  std::shared_ptr<storage::SessionStore> store_;
+};
+
+// Issue 23: a session that cannot be read is the server's failure, not "signed out": 503, and
+// not the sign-in page (whose password check would fail the same way).
+TEST_F(AuthorizeTest, ASessionTheStoreCannotReadAnswers503NotTheSignInPage) {
+  auto sessions = std::make_shared<SessionsThatFail>(store_);
+  handler_ = std::make_unique<AuthorizeHandler>(
+      AuthorizeStorage{sessions, store_, store_, store_, store_}, clock_, options_);
+  const std::string session = MakeSession(kAlice);
+  const http::Request get = GetRequest(ValidParams(), "tessera_session=" + session);
+  sessions->down = true;
+  ::testing::internal::CaptureStderr();
+  http::Response r = handler_->Get(get);
+  const std::string log = ::testing::internal::GetCapturedStderr();
+  EXPECT_EQ(r.status, 503);
+  EXPECT_THAT(r.body, HasSubstr("could not read your sign-in session"));
+  EXPECT_THAT(r.body, Not(HasSubstr("name=\"password\"")));  // no sign-in form
+  EXPECT_FALSE(r.FindHeader("Location").has_value());
+  EXPECT_THAT(log, HasSubstr("the database is unreachable"));
+  EXPECT_THAT(log, Not(HasSubstr(session)));  // the cookie is a credential
+  // Back up: the same request gets its code.
+  sessions->down = false;
+  EXPECT_EQ(handler_->Get(get).status, 302);
+}
+
 TEST_F(AuthorizeTest, ExpiredRevokedOrUnknownSessionShowsTheForm) {
   const std::string expiring = MakeSession(kAlice, kNow + 10);
   clock_->Advance(std::chrono::seconds(10));

@@ -5,6 +5,7 @@
 #include "ts/crypto/digest.h"
 #include "ts/crypto/password.h"
 #include "ts/tokens/token_minter.h"
+#include "ts/web/login_page.h"
 
 namespace ts::web {
 namespace {
@@ -104,16 +105,31 @@ void SignIn::RecordFailure(storage::AuditEvent event) const {
   }
 }
 
-std::optional<storage::SignInSession> SignIn::LiveSession(const http::Request& request) const {
+StatusOr<std::optional<storage::SignInSession>> SignIn::LiveSession(
+    const http::Request& request) const {
+  using Live = std::optional<storage::SignInSession>;
   auto cookie = CookieValue(request, kSessionCookie);
-  if (!cookie) return std::nullopt;
+  if (!cookie) return Live();
   auto session = sessions_->GetSession(tokens::TokenMinter::Hash(*cookie));
-  const int64_t now = clock_->NowUnixSeconds();
-  if (!session.ok() || session->revoked_at != 0 || session->expires_at <= now ||
-      !directory_->GetUser(session->user_id).ok()) {
-    return std::nullopt;
+  if (!session.ok()) {
+    if (session.status().code() == StatusCode::kNotFound) return Live();
+    return session.status();
   }
-  return std::move(*session);
+  const int64_t now = clock_->NowUnixSeconds();
+  if (session->revoked_at != 0 || session->expires_at <= now) return Live();
+  if (auto user = directory_->GetUser(session->user_id); !user.ok()) {
+    if (user.status().code() == StatusCode::kNotFound) return Live();  // the user was deleted
+    return user.status();
+  }
+  return Live(std::move(*session));
+}
+
+http::Response SessionUnavailable(std::string_view page, const Status& cause) {
+  log::Write(log::Level::kError,
+             std::string(page) + ": reading the sign-in session: " + cause.ToString());
+  return HtmlResponse(503, RenderErrorPage("temporarily_unavailable",
+                                           "The server could not read your sign-in session. "
+                                           "Try again."));
 }
 
 std::optional<std::string> SignIn::CheckCsrf(const http::Request& request,
@@ -149,7 +165,7 @@ metrics::Counter SignIns(SignInOutcome outcome) {
 }  // namespace
 
 SignIn::Result SignIn::PasswordSignIn(const std::string& user_name, const std::string& password,
-                                      const std::string& remote_address) {
+                                      const std::string& client_address) {
   Result result;
   auto fail = [&](int status, std::string error) {
     result.status = status;
@@ -165,7 +181,7 @@ SignIn::Result SignIn::PasswordSignIn(const std::string& user_name, const std::s
   }
   const int64_t now = clock_->NowUnixSeconds();
   const std::string user_key = "user:" + user_name;
-  const std::string address_key = "addr:" + remote_address;
+  const std::string address_key = "addr:" + client_address;
   // Reserved before the password is checked, refunded if it is right (throttle.h): guesses in
   // flight count against the limit as they are made.
   ThrottledAttempt attempt = ThrottledAttempt::Reserve(

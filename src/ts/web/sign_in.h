@@ -16,6 +16,7 @@
 #include <string_view>
 
 #include "ts/common/clock.h"
+#include "ts/common/status.h"
 #include "ts/http/message.h"
 #include "ts/storage/audit.h"
 #include "ts/storage/directory_store.h"
@@ -37,6 +38,10 @@ struct SignInOptions {
 // without scripts, no framing, no referrer.
 http::Response HtmlResponse(int status, std::string body);
 
+// The page for a request whose session could not be read (LiveSession failed): 503, the user
+// may try again. The cause goes to the log under `page`.
+http::Response SessionUnavailable(std::string_view page, const Status& cause);
+
 // The value of cookie `name` in the request's Cookie headers.
 std::optional<std::string_view> CookieValue(const http::Request& request, std::string_view name);
 
@@ -46,8 +51,10 @@ class SignIn {
          std::shared_ptr<storage::DirectoryStore> directory, ClockPtr clock, SignInOptions options);
 
   // The session the request's cookie names if it is unrevoked, unexpired and its user still
-  // exists; nullopt otherwise (a store failure included: the caller asks for the password).
-  std::optional<storage::SignInSession> LiveSession(const http::Request& request) const;
+  // exists; nullopt otherwise. A store failure (the database unreachable) is its status, not
+  // "no session": the page answers SessionUnavailable rather than ask for a password the server
+  // could not check either.
+  StatusOr<std::optional<storage::SignInSession>> LiveSession(const http::Request& request) const;
 
   // The CSRF check of a form posted to `path`: the form's `form_token` must equal the CSRF cookie
   // set for that path, and an Origin header, when the browser sends one, must be this server's.
@@ -73,7 +80,7 @@ class SignIn {
   // Checks the password (the same cost whether or not the user exists) under the per-user and
   // per-address throttles, and on success starts a session.
   Result PasswordSignIn(const std::string& user_name, const std::string& password,
-                        const std::string& remote_address);
+                        const std::string& client_address);
 
   // Revokes the request's session if it has one; returns the Set-Cookie value that clears it.
   std::string SignOut(const http::Request& request);

@@ -468,7 +468,9 @@ http::Response StartPageHandler::IssueCredentials(const storage::SignInSession& 
 
 http::Response StartPageHandler::Get(const http::Request& request) {
   const std::string csrf = PageCsrf(request);
-  if (auto session = sign_in_->LiveSession(request)) return PortalPage(*session, csrf, "", 200);
+  auto session = sign_in_->LiveSession(request);
+  if (!session.ok()) return SessionUnavailable("start", session.status());
+  if (*session) return PortalPage(**session, csrf, "", 200);
   return SignInPage("", "", 200, csrf);
 }
 
@@ -488,7 +490,7 @@ http::Response StartPageHandler::Post(const http::Request& request) {
   if (step == "signin") {
     const std::string user_name = FormValue(form, "username");
     SignIn::Result signed_in =
-        sign_in_->PasswordSignIn(user_name, FormValue(form, "password"), request.remote_address);
+        sign_in_->PasswordSignIn(user_name, FormValue(form, "password"), request.ClientAddress());
     if (!signed_in.session) {
       return SignInPage(user_name, signed_in.error, signed_in.status, *csrf);
     }
@@ -500,7 +502,9 @@ http::Response StartPageHandler::Post(const http::Request& request) {
     r.AddHeader("Set-Cookie", signed_in.set_cookie);
     return r;
   }
-  std::optional<storage::SignInSession> session = sign_in_->LiveSession(request);
+  auto live = sign_in_->LiveSession(request);
+  if (!live.ok()) return SessionUnavailable("start", live.status());
+  std::optional<storage::SignInSession> session = std::move(*live);
   if (!session) {
     return SignInPage("", "Your session has ended. Sign in again.", 401, *csrf);
   }
