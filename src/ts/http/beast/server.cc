@@ -594,8 +594,9 @@ class Session : public SessionBase, public std::enable_shared_from_this<Session<
     const std::string path = Printable(exchange_.path);
     char duration[32];
     std::snprintf(duration, sizeof(duration), "%.3fms", static_cast<double>(micros.count()) / 1e3);
-    const std::string text =
-        "http: " + method + " " + path + " " + std::to_string(response.status) + " " + duration;
+    const std::string text = "http: " + method + " " + path + " " +
+                             std::to_string(response.status) + " " + duration +
+                             " client=" + Printable(exchange_.client);
     if (log::CurrentFormat() == log::Format::kText) {
       log::Write(log::Level::kInfo, text);
       return;
