@@ -295,6 +295,13 @@ std::string_view AdminApi::SigningNameFor(std::string_view target) {
   return "";
 }
 
+std::vector<std::string> AdminApi::OperationNames(std::string_view signing_name) const {
+  const Service& service = signing_name == "sso" ? impl_->sso : impl_->identity_store;
+  std::vector<std::string> names;
+  for (const auto& [name, handler] : service.handlers) names.push_back(name);
+  return names;
+}
+
 http::Response AdminApi::Handle(std::string_view target, const AdminCaller& caller,
                                 std::string_view body, Status* internal_error) const {
   const Impl& p = *impl_;

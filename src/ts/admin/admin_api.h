@@ -12,6 +12,7 @@
 #include <memory>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "ts/common/clock.h"
 #include "ts/common/status.h"
@@ -56,6 +57,10 @@ class AdminApi {
   // The SigV4 signing name for an X-Amz-Target value: "sso" for SWBExternalService.*,
   // "identitystore" for AWSIdentityStore.*, "" for anything else.
   static std::string_view SigningNameFor(std::string_view target);
+
+  // The operations Handle implements for signing name "sso" or "identitystore", sorted (the
+  // metrics' bounded operation label).
+  std::vector<std::string> OperationNames(std::string_view signing_name) const;
 
   // Handles one authenticated awsJson 1.1 request: `target` is the X-Amz-Target header, `body`
   // the JSON body. Always returns a response: 200 with the operation's output, or the modeled

@@ -13,6 +13,7 @@
 #include "ts/admin/admin_api.h"
 #include "ts/common/ascii.h"
 #include "ts/common/json_writer.h"
+#include "ts/common/metrics.h"
 #include "ts/common/status_macros.h"
 #include "ts/common/thread_pool.h"
 #include "ts/crypto/encoding.h"
@@ -31,6 +32,7 @@
 #include "ts/server/credentials.h"
 #include "ts/server/discovery.h"
 #include "ts/server/master_key.h"
+#include "ts/server/request_metrics.h"
 #include "ts/server/routes.h"
 #include "ts/sigv4/verifier.h"
 #include "ts/storage/postgres/postgres_store.h"
@@ -310,6 +312,7 @@ struct Tessera::Parts {
   storage::Instance instance;
   std::string discovery_json;
   DemoSecrets demo;
+  const RequestMetrics* request_metrics = nullptr;
 
   // Housekeeping: expired codes, sessions and tokens are purged in small batches so tables do
   // not grow without bound and no purge holds the write lock for long.
@@ -398,8 +401,28 @@ struct Tessera::Parts {
   }
 };
 
+namespace {
+metrics::CallbackGauge& SigningKeyAge() {
+  static metrics::CallbackGauge& gauge = metrics::DefaultRegistry().AddCallbackGauge(
+      "tessera_signing_key_age_seconds", "Seconds since the active signing key was created.");
+  return gauge;
+}
+}  // namespace
+
 Tessera::Tessera(std::unique_ptr<Parts> parts) : parts_(std::move(parts)) {}
-Tessera::~Tessera() = default;
+Tessera::~Tessera() { SigningKeyAge().SetCallback(nullptr); }
+
+Status Tessera::CheckReady() const {
+  // A cheap read through the same store every request uses: on PostgreSQL it needs a pooled
+  // connection and a round trip, so an unreachable database or an exhausted pool shows here.
+  if (StatusOr<storage::Instance> instance = parts_->store->GetInstance(); !instance.ok()) {
+    return UnavailableError("store: " + std::string(instance.status().message()));
+  }
+  if (parts_->keys == nullptr || parts_->keys->Active() == nullptr) {
+    return UnavailableError("no signing key loaded");
+  }
+  return OkStatus();
+}
 
 std::shared_ptr<storage::Store> Tessera::store() const { return parts_->store; }
 std::string Tessera::issuer() const { return parts_->minter->issuer(); }
@@ -522,6 +545,15 @@ StatusOr<std::unique_ptr<Tessera>> Tessera::Create(const ServerConfig& config,
                                         {p->instance, keys.admin_page_tokens}));
 
   TS_ASSIGN_OR_RETURN(p->keys, tokens::KeyRing::Open(p->store, keys.signing_keys, clock));
+  p->request_metrics = &RequestMetrics::Get(p->admin->OperationNames("sso"),
+                                            p->admin->OperationNames("identitystore"));
+  // The newest of several instances in one process (tests) is the one measured; ~Tessera
+  // clears it, so the gauge never keeps a store alive.
+  SigningKeyAge().SetCallback([keys = std::weak_ptr<tokens::KeyRing>(p->keys), clock] {
+    const auto ring = keys.lock();
+    return ring == nullptr ? 0.0
+                           : static_cast<double>(clock->NowUnixSeconds() - ring->ActiveCreatedAt());
+  });
   // Publish before use: a new key is in every node's JWKS (after at most one reload) and in
   // every resource server's cached copy (after one max-age) before any node signs with it. A
   // retired key stays published while tokens it signed live (plus the same slack and 5 minutes
@@ -629,6 +661,8 @@ void Tessera::HandleAsync(http::Request request, http::Responder respond) const 
   // Only a token request on a store that never blocks starts on the io thread (see
   // TokenService::CreateTokenWithIamAsync); everything else may wait, so it goes to the workers.
   const Route* route = FindRoute(request.method, request.Path(), p.instance.instance_id);
+  respond =
+      p.request_metrics->Observe(p.request_metrics->Classify(route, request), std::move(respond));
   // The portal's reads, and GetRoleCredentials' queued write, run here too; Logout's
   // synchronous write goes to the workers.
   if (route != nullptr && p.store->GrantsWithoutBlocking()) {

@@ -64,6 +64,10 @@ class Tessera {
   // Handle on a pool of `config.threads` worker threads.
   void HandleAsync(http::Request request, http::Responder respond) const;
 
+  // Readiness (management.h): OK when the store answers a cheap read and a signing key is
+  // loaded; Unavailable with the reason otherwise.
+  Status CheckReady() const;
+
   std::shared_ptr<storage::Store> store() const;
   std::string issuer() const;
 

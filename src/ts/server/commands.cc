@@ -19,6 +19,7 @@
 #include "ts/server/bootstrap.h"
 #include "ts/server/config.h"
 #include "ts/server/credentials.h"
+#include "ts/server/management.h"
 #include "ts/server/master_key.h"
 #include "ts/storage/postgres/postgres_store.h"
 #include "ts/tokens/key_ring.h"
@@ -224,6 +225,29 @@ int Serve(const std::vector<std::string>& args, const std::string& program, std:
   pthread_sigmask(SIG_BLOCK, &stop_signals, nullptr);
 
   auto clock = std::make_shared<SystemClock>();
+  RegisterProcessMetrics();
+  // The management listener comes first, so that orchestrators see the process live (and not
+  // yet ready) while migrations run and keys load. Its own io thread: a public listener under
+  // load must not delay a health probe.
+  auto readiness = std::make_shared<Readiness>();
+  http::ServerPtr management;
+  if (!config->management_listen.empty()) {
+    http::ServerOptions mopts;
+    mopts.host = config->management_listen.substr(0, config->management_listen.rfind(':'));
+    mopts.port = static_cast<uint16_t>(std::atoi(
+        config->management_listen.substr(config->management_listen.rfind(':') + 1).c_str()));
+    mopts.threads = 1;
+    mopts.clock = clock;
+    auto started =
+        http::Server::Start(mopts, http::Handler([readiness](const http::Request& request) {
+                              return HandleManagement(request, *readiness);
+                            }));
+    if (!started.ok()) {
+      return Fail(err, Status(started.status().code(),
+                              "--management-listen: " + std::string(started.status().message())));
+    }
+    management = std::move(*started);
+  }
   // The server binds first (so --listen with port 0 resolves), and answers 503 until ready.
   auto ready = std::make_shared<std::atomic<const Tessera*>>(nullptr);
   http::ServerOptions sopts;
@@ -247,12 +271,18 @@ int Serve(const std::vector<std::string>& args, const std::string& program, std:
   auto app = Tessera::Create(*config, public_url, clock, &notices);
   if (!app.ok()) {
     (*server)->Shutdown(std::chrono::milliseconds(0));
+    if (management != nullptr) management->Shutdown(std::chrono::milliseconds(0));
     return Fail(err, app.status());
   }
   ready->store(app->get(), std::memory_order_release);
+  readiness->app.store(app->get(), std::memory_order_release);
 
   // The bound address (what a load balancer targets), then the URL clients see when it differs.
   out << "Tessera listening on http://" << (*server)->address() << "\n";
+  if (management != nullptr) {
+    out << "  management: http://" << management->address()
+        << " (GET /metrics, /health/live, /health/ready)\n";
+  }
   if (public_url != "http://" + (*server)->address()) out << "  public URL: " << public_url << "\n";
   out << "  issuer: " << (*app)->issuer() << "\n";
   out << "  database: " << RedactDatabase(config->db_path) << "\n";
@@ -265,10 +295,28 @@ int Serve(const std::vector<std::string>& args, const std::string& program, std:
 
   int sig = 0;
   sigwait(&stop_signals, &sig);
-  out << "tessera: signal " << sig << ", draining\n";
+  // The drain (docs/design/metrics.md): readiness fails at once, and the public listener keeps
+  // serving for the delay, so balancers stop sending before connections are refused; then it
+  // stops accepting and lets what is in flight finish (each acknowledged only once committed)
+  // within the grace period; then the application goes, which flushes the store's writer. The
+  // management listener answers (503) until the public one has drained.
+  readiness->draining.store(true, std::memory_order_release);
+  out << "tessera: signal " << sig << ", draining (readiness fails; serving "
+      << config->shutdown_delay_seconds << " s more, then up to " << config->shutdown_grace_seconds
+      << " s for requests in flight)\n";
   out.flush();
-  (*server)->Shutdown(std::chrono::milliseconds(10000));
+  if (config->shutdown_delay_seconds > 0) {
+    // A second signal ends the delay early (an operator's impatient Ctrl-C).
+    timespec delay{static_cast<time_t>(config->shutdown_delay_seconds), 0};
+    sigtimedwait(&stop_signals, nullptr, &delay);
+  }
+  (*server)->Shutdown(std::chrono::seconds(config->shutdown_grace_seconds));
   ready->store(nullptr);
+  if (management != nullptr) management->Shutdown(std::chrono::seconds(1));
+  readiness->app.store(nullptr);
+  app->reset();
+  out << "tessera: stopped\n";
+  out.flush();
   return 0;
 }
 

@@ -43,6 +43,25 @@ StatusOr<int64_t> ParseSeconds(const std::string& flag, const std::string& text,
   return InvalidArgumentError(flag + what + ", got '" + text + "'");
 }
 
+namespace {
+// HOST:PORT with a port from 0 to 65535 (--listen, --management-listen).
+Status CheckHostPort(const std::string& flag, const std::string& v) {
+  const size_t colon = v.rfind(':');
+  const std::string port = colon == std::string::npos ? "" : v.substr(colon + 1);
+  int value = -1;
+  auto [end, ec] = std::from_chars(port.data(), port.data() + port.size(), value);
+  if (colon == 0 || colon == std::string::npos || ec != std::errc() ||
+      end != port.data() + port.size() || value < 0 || value > 65535) {
+    return InvalidArgumentError(flag + " takes HOST:PORT with a port from 0 to 65535, got '" + v +
+                                "'");
+  }
+  return OkStatus();
+}
+
+// An hour: longer than any orchestrator waits before its SIGKILL (both shutdown flags).
+constexpr int64_t kMaxShutdownGraceSeconds = 3600;
+}  // namespace
+
 std::string ServerConfig::Host() const { return listen.substr(0, listen.rfind(':')); }
 
 uint16_t ServerConfig::Port() const {
@@ -79,6 +98,14 @@ signing keys (docs/design/deployment.md):
   --jwks-max-age SECS        Cache-Control max-age of the JWKS (default 300); a new key is
                              published this long (plus two reload intervals) before use
   --key-reload-interval SECS how often a node re-reads the keys from the database (default 30)
+
+management and lifecycle (docs/design/metrics.md):
+  --management-listen HOST:PORT  serve GET /metrics, /health/live and /health/ready here (off
+                             by default; keep it off the public network)
+  --shutdown-delay-seconds N on SIGTERM/SIGINT, keep serving N seconds with readiness failing,
+                             so load balancers stop sending first (default 0)
+  --shutdown-grace-seconds N then stop accepting and let in-flight requests finish for up
+                             to N seconds (default 10)
 
 trusted token issuers (jwt-bearer):
   --issuer-ca-file FILE      extra PEM CA certificates trusted for issuers (private IdPs)
@@ -139,6 +166,17 @@ StatusOr<ServerConfig> ParseServeFlags(const std::vector<std::string>& args) {
       c.allow_insecure_loopback_issuers = true;
     } else if (a == "--allow-private-network-issuers") {
       c.allow_private_network_issuers = true;
+    } else if (a == "--management-listen") {
+      auto v = value();
+      if (!v.ok()) return v.status();
+      if (Status s = CheckHostPort(a, *v); !s.ok()) return s;
+      c.management_listen = *v;
+    } else if (a == "--shutdown-grace-seconds" || a == "--shutdown-delay-seconds") {
+      auto v = value();
+      if (!v.ok()) return v.status();
+      auto n = ParseSeconds(a, *v, 0, kMaxShutdownGraceSeconds);
+      if (!n.ok()) return n.status();
+      (a == "--shutdown-grace-seconds" ? c.shutdown_grace_seconds : c.shutdown_delay_seconds) = *n;
     } else if (a == "--issuer-ca-file") {
       auto v = value();
       if (!v.ok()) return v.status();
@@ -157,15 +195,7 @@ StatusOr<ServerConfig> ParseServeFlags(const std::vector<std::string>& args) {
       auto v = value();
       if (!v.ok()) return v.status();
       if (a == "--listen") {
-        const size_t colon = v->rfind(':');
-        const std::string port = colon == std::string::npos ? "" : v->substr(colon + 1);
-        int value = -1;
-        auto [end, ec] = std::from_chars(port.data(), port.data() + port.size(), value);
-        if (colon == 0 || colon == std::string::npos || ec != std::errc() ||
-            end != port.data() + port.size() || value < 0 || value > 65535) {
-          return InvalidArgumentError(
-              "--listen takes HOST:PORT with a port from 0 to 65535, got '" + *v + "'");
-        }
+        if (Status s = CheckHostPort(a, *v); !s.ok()) return s;
         c.listen = *v;
       } else if (a == "--db") {
         c.db_path = *v;

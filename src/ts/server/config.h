@@ -31,6 +31,12 @@ struct ServerConfig {
   // 0: one per core.
   int io_threads = 0;
   bool access_log = false;
+  // The management listener (GET /metrics, /health/live, /health/ready); "" = none.
+  std::string management_listen;
+  // SIGTERM/SIGINT (docs/design/metrics.md): how long to keep serving with readiness failing,
+  // then how long in-flight requests may take to finish.
+  int64_t shutdown_delay_seconds = 0;
+  int64_t shutdown_grace_seconds = 10;
 
   // Lifetimes (seconds).
   int64_t access_token_ttl = 3600;

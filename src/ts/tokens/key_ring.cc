@@ -15,6 +15,7 @@ std::string SealAad(const std::string& kid) { return "tessera-signing-key:" + ki
 
 struct KeyRing::Snapshot {
   std::shared_ptr<const jose::Es256Signer> active;
+  int64_t active_created_at = 0;
   std::string jwks_json;
   jose::JwkSet public_keys;
 };
@@ -52,6 +53,11 @@ StatusOr<std::shared_ptr<KeyRing>> KeyRing::Open(std::shared_ptr<storage::KeySto
 std::shared_ptr<const jose::Es256Signer> KeyRing::Active() const {
   std::lock_guard lock(mu_);
   return snapshot_->active;
+}
+
+int64_t KeyRing::ActiveCreatedAt() const {
+  std::lock_guard lock(mu_);
+  return snapshot_->active_created_at;
 }
 
 std::string KeyRing::JwksJson() const {
@@ -94,6 +100,7 @@ StatusOr<std::shared_ptr<const KeyRing::Snapshot>> KeyRing::Load() const {
   }
   TS_ASSIGN_OR_RETURN(jose::Es256Signer signer, jose::Es256Signer::FromPkcs8Der(*der));
   snapshot->active = std::make_shared<const jose::Es256Signer>(std::move(signer));
+  snapshot->active_created_at = newest_active->created_at;
   snapshot->jwks_json = jwks.Take();
   TS_ASSIGN_OR_RETURN(snapshot->public_keys, jose::JwkSet::FromJwks(published));
   return std::shared_ptr<const Snapshot>(std::move(snapshot));

@@ -48,6 +48,8 @@ class KeyRing {
 
   // The key that signs now. Never null after a successful Open.
   std::shared_ptr<const jose::Es256Signer> Active() const;
+  // When the active key was created (Unix seconds): its age is what operators alert on.
+  int64_t ActiveCreatedAt() const;
   // {"keys":[...]}: every key still published (active, or retired but within delete_after).
   std::string JwksJson() const;
   // The same published keys, parsed, for verifying tokens this server signed.

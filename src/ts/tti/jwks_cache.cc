@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <boost/json.hpp>
 
+#include "ts/common/metrics.h"
 #include "ts/common/status_macros.h"
 
 namespace ts::tti {
@@ -38,6 +39,18 @@ int64_t JwksCache::fetch_count() const {
   return fetches_;
 }
 
+namespace {
+// Fetches of trusted token issuers' keys (discovery document, then JWKS) by outcome. No issuer
+// label: issuers are configuration an admin call can add without bound.
+metrics::Counter JwksFetches(bool ok) {
+  static const metrics::CounterFamily& family = metrics::DefaultRegistry().AddCounter(
+      "tessera_jwks_fetches_total",
+      "Fetches of trusted token issuers' signing keys (discovery document and JWKS) by outcome.",
+      {{"outcome", {"success", "failure"}}});
+  return family.At({ok ? size_t{0} : size_t{1}});
+}
+}  // namespace
+
 StatusOr<jose::JwkSet> JwksCache::Lookup(const std::string& issuer_url, bool unknown_kid) {
   std::unique_lock lock(mu_);
   Entry& e = entries_[issuer_url];
@@ -65,6 +78,7 @@ StatusOr<jose::JwkSet> JwksCache::Lookup(const std::string& issuer_url, bool unk
   ++fetches_;
   lock.unlock();
   auto fetched = Fetch(issuer_url);
+  JwksFetches(fetched.ok()).Inc();
   lock.lock();
   const int64_t done = clock_->NowUnixSeconds();
   e.in_flight = false;

@@ -2,6 +2,7 @@
 
 #include <iostream>
 
+#include "ts/common/metrics.h"
 #include "ts/crypto/digest.h"
 #include "ts/crypto/password.h"
 #include "ts/tokens/token_minter.h"
@@ -107,12 +108,29 @@ std::string SignIn::ClearCsrfCookie(std::string_view path) const {
   return Cookie(kCsrfCookie, "", path, "Strict", 0, secure_cookies_);
 }
 
+namespace {
+// Password sign-ins (the login, device and start pages share this one) by outcome.
+enum SignInOutcome : size_t { kSignedIn, kRefused, kThrottled, kNotChecked };
+metrics::Counter SignIns(SignInOutcome outcome) {
+  static const metrics::CounterFamily& family = metrics::DefaultRegistry().AddCounter(
+      "tessera_sign_ins_total",
+      "Password sign-ins by outcome: success; failure (wrong or missing user name or password); "
+      "throttled (too many failures for the user or the address); error (the store failed).",
+      {{"outcome", {"success", "failure", "throttled", "error"}}});
+  return family.At({outcome});
+}
+}  // namespace
+
 SignIn::Result SignIn::PasswordSignIn(const std::string& user_name, const std::string& password,
                                       const std::string& remote_address) {
   Result result;
   auto fail = [&](int status, std::string error) {
     result.status = status;
     result.error = std::move(error);
+    SignIns(status == 429                    ? kThrottled
+            : status == 400 || status == 401 ? kRefused
+                                             : kNotChecked)
+        .Inc();
     return result;
   };
   if (user_name.empty() || password.empty()) {
@@ -163,6 +181,7 @@ SignIn::Result SignIn::PasswordSignIn(const std::string& user_name, const std::s
   result.session = std::move(session);
   result.set_cookie =
       Cookie(kSessionCookie, session_id, "/", "Lax", options_.session_ttl, secure_cookies_);
+  SignIns(kSignedIn).Inc();
   return result;
 }
 

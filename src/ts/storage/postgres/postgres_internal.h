@@ -327,10 +327,14 @@ class PostgresStore::Impl {
   // A connection checked out of the pool; Release takes it back, or drops it when broken.
   using Lease = ConnectionLease<Impl, Connection>;
 
-  StatusOr<Lease> Acquire();
+  StatusOr<Lease> Acquire();  // AcquireUnmeasured, counted in the pool's metrics
 
   void Release(std::unique_ptr<Connection> connection);
 
+ private:
+  StatusOr<Lease> AcquireUnmeasured();
+
+ public:
   // Requests sent to the server so far (PostgresStore::RoundTrips).
   int64_t round_trips() const { return round_trips_.load(std::memory_order_relaxed); }
 

@@ -3,11 +3,13 @@
 // the InstanceStore methods. Each other aggregate's methods have a file of their own.
 #include "ts/storage/postgres/postgres_store.h"
 
+#include <chrono>
 #include <memory>
 #include <mutex>
 #include <string>
 #include <utility>
 
+#include "ts/common/metrics.h"
 #include "ts/common/status_macros.h"
 #include "ts/storage/postgres/group_commit_writer.h"
 #include "ts/storage/postgres/postgres_internal.h"
@@ -23,6 +25,40 @@ using postgres_internal::Connection;
 using postgres_internal::MakeParams;
 using postgres_internal::Result;
 
+namespace {
+
+// The connection pool's metrics, kept at its edges (Acquire, Release): every PostgreSQL store in
+// the process shares them; a server has one.
+struct PoolMetrics {
+  metrics::Gauge in_use;
+  metrics::Gauge waiting;
+  metrics::Histogram acquire_seconds;
+  metrics::Counter acquire_timeouts;
+};
+
+const PoolMetrics& Pool() {
+  static const PoolMetrics m = [] {
+    metrics::Registry& r = metrics::DefaultRegistry();
+    return PoolMetrics{
+        r.AddGauge("tessera_postgres_pool_connections_in_use",
+                   "PostgreSQL connections checked out of the pool.")
+            .At(0),
+        r.AddGauge("tessera_postgres_pool_waiting",
+                   "Callers waiting for a PostgreSQL connection to become free.")
+            .At(0),
+        r.AddHistogram("tessera_postgres_pool_acquire_duration_seconds",
+                       "Time to check a connection out of the pool (a new connection included).",
+                       {}, metrics::LatencyBuckets())
+            .At(0),
+        r.AddCounter("tessera_postgres_pool_acquire_timeouts_total",
+                     "Callers that found no free PostgreSQL connection in time.")
+            .At(0)};
+  }();
+  return m;
+}
+
+}  // namespace
+
 PostgresStore::Impl::Impl(std::string url, PostgresStoreOptions options)
     : url_(std::move(url)), options_(options) {
   postgres_internal::GroupCommitWriter::Options writer_options;
@@ -35,6 +71,15 @@ PostgresStore::Impl::Impl(std::string url, PostgresStoreOptions options)
 PostgresStore::Impl::~Impl() = default;
 
 StatusOr<PostgresStore::Impl::Lease> PostgresStore::Impl::Acquire() {
+  const auto began = std::chrono::steady_clock::now();
+  StatusOr<Lease> lease = AcquireUnmeasured();
+  Pool().acquire_seconds.Observe(
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - began).count());
+  if (lease.ok()) Pool().in_use.Add(1);
+  return lease;
+}
+
+StatusOr<PostgresStore::Impl::Lease> PostgresStore::Impl::AcquireUnmeasured() {
   std::unique_lock lock(mu_);
   while (true) {
     while (!idle_.empty()) {
@@ -46,8 +91,13 @@ StatusOr<PostgresStore::Impl::Lease> PostgresStore::Impl::Acquire() {
       DropIdleLocked();
     }
     if (open_ < options_.max_connections) break;
-    if (!available_.wait_for(lock, options_.acquire_timeout,
-                             [&] { return !idle_.empty() || open_ < options_.max_connections; })) {
+    Pool().waiting.Add(1);
+    const bool available = available_.wait_for(lock, options_.acquire_timeout, [&] {
+      return !idle_.empty() || open_ < options_.max_connections;
+    });
+    Pool().waiting.Add(-1);
+    if (!available) {
+      Pool().acquire_timeouts.Inc();
       return UnavailableError("no PostgreSQL connection became free within " +
                               std::to_string(options_.acquire_timeout.count()) + " ms");
     }
@@ -65,6 +115,7 @@ StatusOr<PostgresStore::Impl::Lease> PostgresStore::Impl::Acquire() {
 }
 
 void PostgresStore::Impl::Release(std::unique_ptr<Connection> connection) {
+  Pool().in_use.Add(-1);
   std::lock_guard lock(mu_);
   if (connection->broken()) {
     --open_;
