@@ -3,8 +3,9 @@
 #   make test   installs what is missing, builds, runs every test (unit, end-to-end, browser)
 #   make bench  the benchmarks (BENCHMARKS.md)
 #   make fuzz   each fuzz target for FUZZ_SECONDS under libFuzzer (docs/design/fuzzing.md)
+#   make fuzz-ci each fuzz target for 20 s, as CI runs them
 #   make crash  the crash durability test, CRASH_CYCLES kills per backend (RELIABILITY.md)
-.PHONY: run test build release asan unit clean format bench fuzz fuzz-merge crash
+.PHONY: run test build release asan unit clean format bench fuzz fuzz-ci fuzz-merge crash
 
 JOBS ?= $(shell nproc)
 
@@ -47,7 +48,8 @@ bench:
 # build/fuzz/artifacts/; `make fuzz-merge` then adds the inputs that reach new code to
 # fuzz/corpus/<target> (minimised), to be committed. FUZZ_TARGETS picks a subset.
 FUZZ_SECONDS ?= 60
-FUZZ_TARGETS ?= form sigv4 jose token_request admin_model handle
+FUZZ_TARGETS ?= form uri sigv4 jose token_request admin_model handle iam_policy bootstrap \
+                http_parser discovery
 FUZZ_FLAGS ?=
 
 fuzz:
@@ -62,6 +64,13 @@ fuzz:
 	    -artifact_prefix=build/fuzz/artifacts/$$t- $(FUZZ_FLAGS) \
 	    build/fuzz/corpus/$$t fuzz/corpus/$$t || exit 1; \
 	done
+
+# CI's fuzz run (.ci/run): every target for FUZZ_CI_SECONDS from its committed corpus; a finding
+# (crash, sanitizer report, broken invariant, an input running over 30 s) fails it.
+FUZZ_CI_SECONDS ?= 20
+
+fuzz-ci:
+	$(MAKE) fuzz FUZZ_SECONDS=$(FUZZ_CI_SECONDS) FUZZ_FLAGS="-timeout=30 $(FUZZ_FLAGS)"
 
 fuzz-merge:
 	@for t in $(FUZZ_TARGETS); do \

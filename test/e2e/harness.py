@@ -13,6 +13,7 @@ import re
 import secrets
 import shutil
 import signal
+import ssl
 import subprocess
 import queue
 import tempfile
@@ -68,10 +69,11 @@ def binary():
 class Server:
     """A running `tessera serve --demo` with known credentials."""
 
-    def __init__(self, extra_args=(), bootstrap=None, env=None, demo=True, db=None):
+    def __init__(self, extra_args=(), bootstrap=None, env=None, demo=True, db=None, ca_file=None):
         """`db`: a postgresql:// URL several Servers share (pg_harness.PostgresServer), or a
         SQLite path that outlives this server (a restart); default a fresh SQLite file of this
-        server's own. `env`: variables to set, or with None to unset."""
+        server's own. `env`: variables to set, or with None to unset. `ca_file`: the CA that
+        signed --tls-cert, trusted for the readiness check over https."""
         self.dir = tempfile.mkdtemp(prefix="tessera-e2e-")
         self.db = db if db is not None else os.path.join(self.dir, "tessera.db")
         args = [binary(), "serve", "--listen", "127.0.0.1:0", "--db", self.db]
@@ -116,7 +118,7 @@ class Server:
             first = first_line.get(timeout=30)
         except queue.Empty:
             first = ""
-        m = re.match(r"Tessera listening on (http://127\.0\.0\.1:(\d+))", first)
+        m = re.match(r"Tessera listening on (https?://127\.0\.0\.1:(\d+))", first)
         if not m:
             self.proc.kill()
             self.proc.wait()
@@ -134,9 +136,10 @@ class Server:
         if "--public-url" in args:
             self.public_url = args[args.index("--public-url") + 1]
         # The banner is printed in one go after the first line; wait until readiness.
+        tls = ssl.create_default_context(cafile=ca_file) if ca_file else None
         for _ in range(100):
             try:
-                with urllib.request.urlopen(self.url + "/healthz", timeout=5) as r:
+                with urllib.request.urlopen(self.url + "/healthz", timeout=5, context=tls) as r:
                     if r.status == 200:
                         break
             except Exception:

@@ -120,6 +120,7 @@ StatusOr<json::object> ProvisionPermissionSet(const Env& env, Call& call) {
     TS_RETURN_IF_ERROR(CheckAccount(env, target_id));
     body["AccountId"] = target_id;
     const storage::OperationStatus status = NewStatus(env, kProvisioning, body);
+    NoteResponse("requestId", status.request_id);
     TS_ASSIGN_OR_RETURN(auto existing, FindRole(env, target_id, ps.arn));
     TS_RETURN_IF_ERROR(ClientFacing(env.storage.accounts->ProvisionRole(
         ProvisioningFor(ps, target_id, existing, now), status)));
@@ -184,6 +185,7 @@ StatusOr<json::object> CreateAccountAssignment(const Env& env, Call& call) {
   std::optional<storage::RoleProvisioning> provisioning;
   if (!existing) provisioning = ProvisioningFor(ps, a.account_id, std::nullopt, a.created_at);
   const storage::OperationStatus status = NewStatus(env, kCreation, r.body);
+  NoteResponse("requestId", status.request_id);
   Status created = env.storage.accounts->CreateAccountAssignment(a, provisioning, status);
   if (created.code() == StatusCode::kAlreadyExists) {
     // Already assigned: the request succeeds and changes nothing.
@@ -199,6 +201,7 @@ StatusOr<json::object> DeleteAccountAssignment(const Env& env, Call& call) {
   AssignmentRequest r = AssignmentFrom(env, call, Str(call.in, "PermissionSetArn"));
   const storage::AccountAssignment& a = r.assignment;
   const storage::OperationStatus status = NewStatus(env, kDeletion, r.body);
+  NoteResponse("requestId", status.request_id);
   TS_RETURN_IF_ERROR(ClientFacing(env.storage.accounts->DeleteAccountAssignment(a, status),
                                   (a.principal_type == "USER" ? "User " : "Group ") +
                                       a.principal_id + " is not assigned permission set " +

@@ -8,6 +8,7 @@
 #include "ts/crypto/digest.h"
 #include "ts/crypto/encoding.h"
 #include "ts/iam/policy.h"
+#include "ts/storage/audit.h"
 
 namespace ts::admin {
 
@@ -295,6 +296,65 @@ std::string_view AdminApi::SigningNameFor(std::string_view target) {
   return "";
 }
 
+namespace {
+
+// Operations that change nothing: the audit trail records changes only.
+bool ReadOnly(std::string_view operation) {
+  for (std::string_view prefix : {"Describe", "List", "Get", "Is"}) {
+    if (operation.starts_with(prefix)) return true;
+  }
+  return false;
+}
+
+// The members an audit event may copy from a request (docs/design/audit.md): identifiers and
+// choices, never a document, attribute, policy, name or secret. An allow-list: a member not
+// named here is left out, whatever it is.
+constexpr std::string_view kAuditedMembers[] = {
+    // identitystore
+    "IdentityStoreId", "UserId", "GroupId", "MembershipId",
+    // sso-admin
+    "InstanceArn", "ApplicationArn", "ApplicationProviderArn", "PermissionSetArn",
+    "TrustedTokenIssuerArn", "ResourceArn", "TargetId", "TargetType", "PrincipalType",
+    "PrincipalId", "GrantType", "Scope", "Status", "AccountId", "ManagedPolicyArn",
+    "TrustedTokenIssuerType", "ProvisionPermissionSetRequestId"};
+
+// "UserId" -> "userId": CloudTrail's requestParameters are camelCase.
+std::string CamelCase(std::string_view name) {
+  std::string out(name);
+  if (!out.empty()) out[0] = static_cast<char>(std::tolower(static_cast<unsigned char>(out[0])));
+  return out;
+}
+
+storage::AuditEvent AdminEvent(std::string_view signing_name, std::string_view operation,
+                               const json::object& in) {
+  storage::AuditEvent e;
+  e.event_source = std::string(signing_name) + ".amazonaws.com";
+  e.event_name = std::string(operation);
+  for (std::string_view member : kAuditedMembers) {
+    const json::value* v = in.if_contains(member);
+    if (v != nullptr && v->is_string()) {
+      e.request_parameters.emplace_back(CamelCase(member), std::string(v->get_string()));
+    }
+  }
+  // MemberId is a union whose one member is UserId.
+  if (const json::value* m = in.if_contains("MemberId"); m != nullptr && m->is_object()) {
+    if (const json::value* u = m->get_object().if_contains("UserId"); u && u->is_string()) {
+      e.request_parameters.emplace_back("memberId.userId", std::string(u->get_string()));
+    }
+  }
+  return e;
+}
+
+}  // namespace
+
+namespace internal {
+void NoteResponse(std::string_view name, std::string_view value) {
+  if (storage::AuditEvent* e = storage::AuditScope::Current(); e != nullptr) {
+    e->response_elements.emplace_back(std::string(name), std::string(value));
+  }
+}
+}  // namespace internal
+
 std::vector<std::string> AdminApi::OperationNames(std::string_view signing_name) const {
   const Service& service = signing_name == "sso" ? impl_->sso : impl_->identity_store;
   std::vector<std::string> names;
@@ -332,6 +392,12 @@ http::Response AdminApi::Handle(std::string_view target, const AdminCaller& call
   options.own_instance_id = p.env.instance.instance_id;
   Status status = service->model->ValidateInput(operation, input, options);
   if (status.ok()) status = p.Authorize(*service, operation, caller, call.in);
+  // A change that validated and was authorized carries its event to the store's write; a
+  // handler that refuses it before writing leaves no event.
+  std::optional<storage::AuditScope> audit;
+  if (status.ok() && !ReadOnly(operation)) {
+    audit.emplace(AdminEvent(service->action_prefix, operation, call.in));
+  }
   StatusOr<json::object> out =
       status.ok() ? handler(p.env, call) : StatusOr<json::object>(std::move(status));
   if (!out.ok()) {

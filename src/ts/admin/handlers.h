@@ -75,6 +75,10 @@ StatusOr<std::map<std::string, std::string>> TagsOf(const json::object& in);
 // ResourceNotFoundException unless the USER or GROUP `id` exists.
 Status CheckPrincipal(const Env& env, const std::string& type, const std::string& id);
 
+// Adds `name`: `value` to the responseElements of the audit event this request's change will
+// carry (admin_api.cc), when there is one: for ids a handler makes before its write.
+void NoteResponse(std::string_view name, std::string_view value);
+
 // Modeled errors.
 Status Validation(std::string_view message);
 Status NotFound(std::string_view message);

@@ -88,6 +88,7 @@ StatusOr<json::object> CreateUser(const Env& env, Call& call) {
   attributes.erase("IdentityStoreId");
   u.attributes_json = json::serialize(attributes);
   u.created_at = u.updated_at = env.clock->NowUnixSeconds();
+  NoteResponse("userId", u.user_id);
   Status status = env.storage.directory->CreateUser(u);
   if (status.code() == StatusCode::kAlreadyExists) {
     return Unique(call, "A user named '" + name + "' already exists");
@@ -289,6 +290,7 @@ StatusOr<json::object> CreateGroup(const Env& env, Call& call) {
   attributes.erase("IdentityStoreId");
   g.attributes_json = json::serialize(attributes);
   g.created_at = g.updated_at = env.clock->NowUnixSeconds();
+  NoteResponse("groupId", g.group_id);
   Status status = env.storage.directory->CreateGroup(g);
   if (status.code() == StatusCode::kAlreadyExists) {
     return Unique(call, "A group named '" + name + "' already exists");
@@ -419,6 +421,7 @@ StatusOr<json::object> CreateGroupMembership(const Env& env, Call& call) {
   TS_RETURN_IF_ERROR(LoadUser(env, call, user_id).status());
   storage::GroupMembership m{crypto::RandomUuid(), env.instance.identity_store_id, group_id,
                              user_id, env.clock->NowUnixSeconds()};
+  NoteResponse("membershipId", m.membership_id);
   Status status = env.storage.directory->CreateGroupMembership(m);
   if (status.code() == StatusCode::kAlreadyExists) {
     return Unique(call, "User " + user_id + " is already a member of group " + group_id);

@@ -69,6 +69,7 @@ StatusOr<json::object> CreatePermissionSet(const Env& env, Call& call) {
   if (Has(call.in, "SessionDuration")) ps.session_duration = Str(call.in, "SessionDuration");
   TS_RETURN_IF_ERROR(CheckSessionDuration(ps.session_duration));
   ps.created_at = ps.updated_at = env.clock->NowUnixSeconds();
+  NoteResponse("permissionSetArn", ps.arn);
   TS_RETURN_IF_ERROR(ClientFacing(env.storage.accounts->CreatePermissionSet(ps), {},
                                   "A permission set named '" + ps.name + "' already exists"));
   if (!tags.empty()) TS_RETURN_IF_ERROR(env.storage.applications->TagResource(ps.arn, tags));

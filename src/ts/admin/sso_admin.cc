@@ -156,6 +156,7 @@ StatusOr<json::object> CreateApplication(const Env& env, Call& call) {
     app.portal_options_json = json::serialize(call.in.at("PortalOptions"));
   }
   app.created_at = env.clock->NowUnixSeconds();
+  NoteResponse("applicationArn", app.application_arn);
   TS_RETURN_IF_ERROR(env.storage.applications->PutApplication(app));
   if (!tags.empty()) {
     TS_RETURN_IF_ERROR(env.storage.applications->TagResource(app.application_arn, tags));
@@ -524,6 +525,7 @@ StatusOr<json::object> CreateTrustedTokenIssuer(const Env& env, Call& call) {
   t.identity_store_attribute_path = Str(oidc->get_object(), "IdentityStoreAttributePath");
   t.jwks_retrieval_option = Str(oidc->get_object(), "JwksRetrievalOption");
   t.created_at = env.clock->NowUnixSeconds();
+  NoteResponse("trustedTokenIssuerArn", t.arn);
   TS_RETURN_IF_ERROR(CheckIssuerUnique(env, t));
   TS_RETURN_IF_ERROR(env.storage.applications->PutTrustedTokenIssuer(t));
   if (!tags.empty()) TS_RETURN_IF_ERROR(env.storage.applications->TagResource(t.arn, tags));

@@ -21,10 +21,18 @@ struct Request {
   std::string target;           // raw request-target, e.g. "/token?aws_iam=t"
   std::vector<Header> headers;  // arrival order; names lower-cased
   std::string body;
-  std::string remote_address;  // peer IP, e.g. "127.0.0.1"
-  std::string request_id;      // set by the transport; echoed as x-amzn-RequestId
-  bool secure = false;         // arrived over TLS
+  std::string remote_address;  // TCP peer IP, e.g. "127.0.0.1" (a proxy's, behind one)
+  // The address the request is attributed to, set by the transport (client_address.h): the
+  // peer, or the client a trusted proxy names. Read it through ClientAddress().
+  std::string client_address;
+  std::string request_id;  // set by the transport; echoed as x-amzn-RequestId
+  bool secure = false;     // arrived over TLS
 
+  // The one address to throttle, log and audit a request by: client_address, or remote_address
+  // when no transport set it (requests built in process).
+  const std::string& ClientAddress() const {
+    return client_address.empty() ? remote_address : client_address;
+  }
   // Raw path (before '?') and raw query (after '?', "" if none).
   std::string_view Path() const;
   std::string_view Query() const;

@@ -24,9 +24,12 @@
 
 #include "ts/common/clock.h"
 #include "ts/common/status.h"
+#include "ts/http/client_address.h"
 #include "ts/http/message.h"
 
 namespace ts::http {
+
+class TlsContext;  // tls.h
 
 struct ServerOptions {
   std::string host = "127.0.0.1";       // IP literal or resolvable name to bind
@@ -46,8 +49,14 @@ struct ServerOptions {
   // always. Null = DefaultErrorResponse.
   std::function<Response(int status, std::string_view message, const Request& request)> make_error;
   // One stderr line per request: method, path (never the query: it may carry codes), status,
-  // duration and request id. Bodies and Authorization are never logged.
+  // duration, request id and client address. Bodies and Authorization are never logged.
   bool access_log = false;
+  // Serve HTTPS with this context (tls.h); each connection keeps the certificate that was
+  // current when it was accepted. Null: plain HTTP. The handshake must complete within
+  // read_timeout; plain HTTP on a TLS port gets a 400 and is closed.
+  std::shared_ptr<TlsContext> tls;
+  // Whose X-Forwarded-For / Forwarded to believe when setting Request::client_address.
+  TrustedProxies trusted_proxies;
 };
 
 class Server {

@@ -269,6 +269,30 @@ TEST(ServerTest, PostAndGetRoundTrip) {
   EXPECT_EQ(seen[1].body, "");
 }
 
+// The transport sets Request::client_address: the peer, unless the peer is a trusted proxy.
+TEST(ServerTest, ClientAddressBelievesForwardedForOnlyFromTrustedPeers) {
+  Recorder recorder;
+  auto trusted = TestOptions();
+  trusted.trusted_proxies =
+      TrustedProxies({*IpNetwork::Parse("127.0.0.1")}, ForwardedHeader::kXForwardedFor);
+  auto untrusted = TestOptions();
+  untrusted.trusted_proxies =
+      TrustedProxies({*IpNetwork::Parse("10.0.0.0/8")}, ForwardedHeader::kXForwardedFor);
+  for (auto* options : {&trusted, &untrusted}) {
+    auto server = StartOrDie(*options, EchoHandler(&recorder));
+    ASSERT_NE(server, nullptr);
+    Client c(server->port());
+    c.Send("GET / HTTP/1.1\r\nHost: x\r\nX-Forwarded-For: 1.1.1.1, 198.51.100.7\r\n\r\n");
+    ASSERT_TRUE(c.Read());
+  }
+  auto requests = recorder.Get();
+  ASSERT_EQ(requests.size(), 2u);
+  EXPECT_EQ(requests[0].remote_address, "127.0.0.1");
+  EXPECT_EQ(requests[0].ClientAddress(), "198.51.100.7");
+  EXPECT_FALSE(requests[0].secure);
+  EXPECT_EQ(requests[1].ClientAddress(), "127.0.0.1");  // spoofed from an untrusted peer
+}
+
 TEST(ServerTest, HeadersAreLowerCasedInOrderWithDuplicates) {
   Recorder recorder;
   auto server = StartOrDie(TestOptions(), EchoHandler(&recorder));

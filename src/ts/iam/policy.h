@@ -52,6 +52,7 @@ struct Condition {
   bool if_exists = false;
   std::string key;                  // lower-cased ("aws:sourcearn")
   std::vector<std::string> values;  // OR-ed; booleans and numbers as their JSON text
+  bool operator==(const Condition&) const = default;
 };
 
 struct Principals {
@@ -60,6 +61,7 @@ struct Principals {
   std::vector<std::string> service;
   std::vector<std::string> federated;
   std::vector<std::string> canonical_user;
+  bool operator==(const Principals&) const = default;
 };
 
 struct Statement {
@@ -76,11 +78,14 @@ struct Statement {
   bool not_resource = false;
   std::vector<std::string> resources;
   std::vector<Condition> conditions;  // AND-ed
+  bool operator==(const Statement&) const = default;
 };
 
 struct Policy {
   std::string version;  // "2012-10-17", "2008-10-17" or "" (bare statement / none given)
   std::vector<Statement> statements;
+  // Field by field: the fuzz target checks that parsing is deterministic.
+  bool operator==(const Policy&) const = default;
 };
 
 // Parses a policy document or a bare statement object (AWS documents the actor policy as a bare

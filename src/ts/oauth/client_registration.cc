@@ -13,6 +13,7 @@
 #include "ts/oauth/client_auth.h"
 #include "ts/oauth/errors.h"
 #include "ts/oauth/json_request.h"
+#include "ts/storage/audit.h"
 #include "ts/tokens/token_minter.h"
 
 namespace ts::oauth {
@@ -243,6 +244,16 @@ StatusOr<std::string> ClientRegistration::Register(std::string_view body,
   Status created;
   for (int attempt = 0; attempt < 2; ++attempt) {
     client.client_id = NewClientId(options_.region);
+    storage::AuditEvent e;
+    e.event_time = now;
+    e.event_source = "sso-oauth.amazonaws.com";
+    e.event_name = "RegisterClient";
+    e.credential_id = client.client_id;
+    e.response_elements = {{"clientId", client.client_id}};
+    if (!client.entitled_application_arn.empty()) {
+      e.request_parameters = {{"entitledApplicationArn", client.entitled_application_arn}};
+    }
+    storage::AuditScope audit(std::move(e));
     created = clients_->CreateClient(client);
     if (created.code() != StatusCode::kAlreadyExists) break;
   }

@@ -5,6 +5,7 @@
 #include "ts/common/json_writer.h"
 #include "ts/common/status_macros.h"
 #include "ts/oauth/errors.h"
+#include "ts/storage/audit.h"
 #include "ts/tokens/token_minter.h"
 
 namespace ts::oauth {
@@ -170,6 +171,21 @@ StatusOr<std::string> TokenIntrospection::IntrospectRefresh(const Request& req, 
   return w.Take();
 }
 
+namespace {
+// The audit event of a revocation (storage/audit.h): which family or access token id, never the
+// token presented.
+storage::AuditEvent RevokeEvent(std::string_view api, const std::string& client_id,
+                                std::string_view what, const std::string& id, int64_t now) {
+  storage::AuditEvent e;
+  e.event_time = now;
+  e.event_source = "sso-oauth.amazonaws.com";
+  e.event_name = std::string(api);
+  e.request_parameters = {{"clientId", client_id}};
+  e.additional_event_data = {{std::string(what), id}};
+  return e;
+}
+}  // namespace
+
 StatusOr<std::string> TokenIntrospection::Revoke(const Caller& caller,
                                                  std::string_view body) const {
   TS_ASSIGN_OR_RETURN(Request req, ParseBody(body, "token"));
@@ -187,6 +203,8 @@ StatusOr<std::string> TokenIntrospection::Revoke(const Caller& caller,
     }
     // RFC 7009 §2.1: revoking a refresh token ends its grant: the family, the access tokens it
     // produced (introspection checks the family) and what was exchanged from them.
+    storage::AuditScope audit(RevokeEvent("RevokeTokenWithIAM", req.client_id, "tokenFamilyId",
+                                          found->family.family_id, now));
     Status s = storage_.grants->RevokeFamily(found->family.family_id, now);
     if (!s.ok() && s.code() != StatusCode::kNotFound) return s;
     return kOk;
@@ -196,6 +214,8 @@ StatusOr<std::string> TokenIntrospection::Revoke(const Caller& caller,
   if (claims->client_id != req.client_id) {
     return UnauthorizedClient("The token was not issued to application " + req.client_id);
   }
+  storage::AuditScope audit(
+      RevokeEvent("RevokeTokenWithIAM", req.client_id, "accessTokenId", claims->token_id, now));
   TS_RETURN_IF_ERROR(storage_.grants->RevokeAccessToken(claims->token_id, claims->expires_at));
   return kOk;
 }
@@ -221,12 +241,16 @@ Status TokenIntrospection::RevokeForClient(const std::string& client_id,
     }
     // Not this client's: nothing changes, and the answer says nothing (see the header).
     if (found->family.application_arn != client_id) return OkStatus();
+    storage::AuditScope audit(
+        RevokeEvent("RevokeToken", client_id, "tokenFamilyId", found->family.family_id, now));
     Status s = storage_.grants->RevokeFamily(found->family.family_id, now);
     if (!s.ok() && s.code() != StatusCode::kNotFound) return s;
     return OkStatus();
   }
   auto claims = minter_->VerifyAccessToken(token, now);
   if (!claims.ok() || claims->client_id != client_id) return OkStatus();
+  storage::AuditScope audit(
+      RevokeEvent("RevokeToken", client_id, "accessTokenId", claims->token_id, now));
   return storage_.grants->RevokeAccessToken(claims->token_id, claims->expires_at);
 }
 

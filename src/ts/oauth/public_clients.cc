@@ -389,7 +389,7 @@ StatusOr<PublicClientService::Admitted> PublicClientService::Admit(
   TS_ASSIGN_OR_RETURN(admitted.entitled, Entitled(*client));
   // Registered clients are public: PKCE is theirs whatever the server's setting.
   admitted.grant_client = {client->client_id, Contains(client->grant_types, kGrantRefreshToken),
-                           /*assignment_required=*/false, /*require_pkce=*/true};
+                           /*assignment_required=*/false, /*require_pkce=*/true, "CreateToken"};
   admitted.client = std::move(client);
   return admitted;
 }
@@ -526,7 +526,8 @@ StatusOr<Grant> PublicClientService::RedeemDevice(const DevicePoll& poll,
   if (authorization.consumed_at != 0) {
     // Redeemed before: reuse revokes what the redemption produced (RFC 6749 §4.1.2's rule for
     // codes; a device code is one).
-    TS_RETURN_IF_ERROR(RevokeIfPresent(*storage_.grants, authorization.family_id, now));
+    TS_RETURN_IF_ERROR(
+        RevokeIfPresent(*storage_.grants, authorization.family_id, now, "device code reuse"));
     return InvalidGrant("Device code has already been used; the tokens it produced are revoked");
   }
   auto user = NotFoundAs(storage_.directory->GetUser(authorization.user_id), InvalidGrant,
@@ -549,6 +550,8 @@ StatusOr<Grant> PublicClientService::RedeemDevice(const DevicePoll& poll,
   Grant grant;
   std::optional<storage::RefreshToken> refresh = FirstRefreshToken(
       admitted.grant_client.may_refresh, family, now, *clock_, grant.refresh_token);
+  storage::AuditScope audit(TokenFamilyEvent("CreateToken", family));
+  audit.Current()->credential_id = admitted.client->client_id;
   auto outcome = NotFoundAs(
       storage_.clients->RedeemDeviceAuthorization(poll.device_code_hash, now, family, refresh),
       InvalidGrant, "Invalid device code provided");

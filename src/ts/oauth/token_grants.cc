@@ -49,9 +49,30 @@ std::optional<storage::RefreshToken> FirstRefreshToken(bool wanted,
   return refresh;
 }
 
-Status RevokeIfPresent(storage::GrantStore& store, const std::string& family_id, int64_t now) {
+Status RevokeIfPresent(storage::GrantStore& store, const std::string& family_id, int64_t now,
+                       std::string_view why) {
+  storage::AuditEvent e;
+  e.event_time = now;
+  e.event_source = "sso-oauth.amazonaws.com";
+  e.event_name = "RevokeTokenFamily";
+  e.event_type = "AwsServiceEvent";
+  e.additional_event_data = {{"tokenFamilyId", family_id}, {"reason", std::string(why)}};
+  storage::AuditScope audit(std::move(e));
   Status s = store.RevokeFamily(family_id, now);
   return s.code() == StatusCode::kNotFound ? OkStatus() : s;
+}
+
+storage::AuditEvent TokenFamilyEvent(std::string_view api, const storage::TokenFamily& family) {
+  storage::AuditEvent e;
+  e.event_time = family.created_at;
+  e.event_source = "sso-oauth.amazonaws.com";
+  e.event_name = std::string(api);
+  e.request_parameters = {{"clientId", family.application_arn}, {"grantType", family.grant_type}};
+  e.additional_event_data = {{"tokenFamilyId", family.family_id}, {"userId", family.user_id}};
+  if (!family.parent_family_id.empty()) {
+    e.additional_event_data.emplace_back("parentTokenFamilyId", family.parent_family_id);
+  }
+  return e;
 }
 
 // Every grant and every refresh refuse a user an application requires assignment of but does not
@@ -86,10 +107,12 @@ StatusOr<Grant> TokenGrants::RedeemCode(
   TS_ASSIGN_OR_RETURN(PreparedCode p, PrepareCode(req, client));
   if (p.already_used) {
     // RFC 6749 §4.1.2: a reused code revokes what it produced.
-    TS_RETURN_IF_ERROR(RevokeIfPresent(*grants_, p.used_family_id, p.now));
+    TS_RETURN_IF_ERROR(
+        RevokeIfPresent(*grants_, p.used_family_id, p.now, "authorization code reuse"));
     return InvalidGrant(kCodeReused);
   }
   if (admit) TS_RETURN_IF_ERROR(admit(p.family));
+  storage::AuditScope audit(TokenFamilyEvent(client.audit_api, p.family));
   TS_ASSIGN_OR_RETURN(storage::RedeemOutcome outcome,
                       grants_->RedeemAuthorizationCode(p.code_hash, p.now, p.family, p.refresh));
   TS_RETURN_IF_ERROR(SettleCode(outcome));
@@ -318,7 +341,8 @@ StatusOr<Grant> TokenGrants::SettleRefresh(const PreparedRefresh& prepared,
     }
   }
   // RFC 9700 §4.14.2: reuse of a rotated refresh token revokes the whole family.
-  TS_RETURN_IF_ERROR(RevokeIfPresent(*grants_, prepared.successor.family_id, now));
+  TS_RETURN_IF_ERROR(
+      RevokeIfPresent(*grants_, prepared.successor.family_id, now, "refresh token reuse"));
   return InvalidGrant(
       "Refresh token has already been used; every token of its family is now "
       "revoked");

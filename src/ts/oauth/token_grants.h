@@ -12,10 +12,12 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "ts/common/clock.h"
 #include "ts/common/status.h"
+#include "ts/storage/audit.h"
 #include "ts/storage/directory_store.h"
 #include "ts/storage/grant_store.h"
 #include "ts/tokens/token_minter.h"
@@ -53,6 +55,8 @@ struct GrantClient {
   bool assignment_required = false;
   // Its codes must carry a PKCE challenge whatever the server's setting (registered clients).
   bool require_pkce = false;
+  // The API its token requests are, as the audit trail names them.
+  std::string_view audit_api = "CreateTokenWithIAM";
 };
 
 // What a grant decided: whose tokens, which scopes, and the refresh token to hand back.
@@ -109,7 +113,14 @@ std::optional<storage::RefreshToken> FirstRefreshToken(bool wanted,
                                                        std::string& plaintext);
 
 // Revokes a family; one already purged (expired) needs no revoking.
-Status RevokeIfPresent(storage::GrantStore& store, const std::string& family_id, int64_t now);
+// `why` names the reuse (audit trail: RevokeTokenFamily's additionalEventData.reason).
+Status RevokeIfPresent(storage::GrantStore& store, const std::string& family_id, int64_t now,
+                       std::string_view why);
+
+// The audit event (storage/audit.h) of a new token family, for the API that issued it
+// (CreateTokenWithIAM or CreateToken): the client or application, grant type and user, never a
+// token or code.
+storage::AuditEvent TokenFamilyEvent(std::string_view api, const storage::TokenFamily& family);
 
 // InvalidGrantException: the user is not assigned to the application `application_arn`.
 Status UserNotAssigned(const std::string& application_arn);

@@ -252,6 +252,7 @@ void TokenService::AuthorizationCodeAsync(Admitted admitted, Executor blocking, 
   // Sign now, while the redemption waits for its batch's commit.
   StatusOr<std::string> response = Respond(p.grant, app);
   if (!response.ok()) return done(response.status());
+  storage::AuditScope audit(TokenFamilyEvent("CreateTokenWithIAM", p.family));
   storage_.grants->RedeemAuthorizationCodeAsync(
       p.code_hash, p.now, p.family, p.refresh,
       [done = std::move(done),
@@ -271,6 +272,7 @@ void TokenService::TokenExchangeAsync(Admitted admitted, Done done) const {
   // Sign now, while the family waits for its batch's commit.
   StatusOr<std::string> response = Respond(p.grant, app);
   if (!response.ok()) return done(response.status());
+  storage::AuditScope audit(TokenFamilyEvent("CreateTokenWithIAM", p.family));
   storage_.grants->CreateExchangedFamilyAsync(
       p.family, p.refresh,
       AnswerOnceWritten(std::move(done), std::move(*response), &SettleExchange));
@@ -291,6 +293,7 @@ void TokenService::JwtBearerAsync(Admitted admitted, Executor blocking, Done don
   // Sign now, while the family waits for its batch's commit.
   StatusOr<std::string> response = Respond(p.grant, app);
   if (!response.ok()) return done(response.status());
+  storage::AuditScope audit(TokenFamilyEvent("CreateTokenWithIAM", p.family));
   storage_.grants->CreateFamilyForAssertionAsync(
       p.family, p.refresh, p.replay_id, p.replay_until,
       AnswerOnceWritten(std::move(done), std::move(*response), &SettleJwtBearer));
@@ -340,6 +343,7 @@ Status TokenService::RequireAssignment(const storage::Application& app,
 StatusOr<Grant> TokenService::TokenExchangeGrant(const Request& req,
                                                  const storage::Application& app) const {
   TS_ASSIGN_OR_RETURN(PreparedExchange p, PrepareExchange(req, app));
+  storage::AuditScope audit(TokenFamilyEvent("CreateTokenWithIAM", p.family));
   TS_RETURN_IF_ERROR(SettleExchange(storage_.grants->CreateExchangedFamily(p.family, p.refresh)));
   return p.grant;
 }
@@ -489,6 +493,7 @@ StatusOr<Grant> TokenService::JwtBearerGrant(
                       PrepareJwtBearer(req, app, authorized, /*cached_keys_only=*/false));
   // Never empty when keys may be fetched; checked so that no path reads an empty optional.
   if (!prepared.has_value()) return InternalError("the assertion was not validated");
+  storage::AuditScope audit(TokenFamilyEvent("CreateTokenWithIAM", prepared->family));
   TS_RETURN_IF_ERROR(SettleJwtBearer(storage_.grants->CreateFamilyForAssertion(
       prepared->family, prepared->refresh, prepared->replay_id, prepared->replay_until)));
   return std::move(prepared->grant);

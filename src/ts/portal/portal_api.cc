@@ -407,6 +407,14 @@ StatusOr<PortalApi::Prepared> PortalApi::PrepareCredentials(const Caller& caller
 }
 
 StatusOr<std::string> PortalApi::Logout(const Caller& caller, int64_t now) const {
+  storage::AuditEvent e;
+  e.event_time = now;
+  e.event_source = "portal.sso.amazonaws.com";
+  e.event_name = "Logout";
+  e.identity_type = "IdentityCenterUser";
+  e.principal_id = caller.family.user_id;
+  e.additional_event_data = {{"tokenFamilyId", caller.family.family_id}};
+  storage::AuditScope audit(std::move(e));
   TS_RETURN_IF_ERROR(storage_.accounts->LogoutPortalSession(caller.family.family_id,
                                                             caller.family.session_hash, now));
   return std::string();
@@ -429,6 +437,7 @@ http::Response PortalApi::Handle(Operation operation, const http::Request& reque
     }
     TS_ASSIGN_OR_RETURN(Prepared prepared, PrepareCredentials(caller, request, now));
     const RoleCredentialToWrite& c = prepared.credential;
+    storage::AuditScope audit(RoleCredentialEvent(c, now));
     TS_RETURN_IF_ERROR(IssueOutcome(storage_.accounts->IssueRoleCredential(c.key, c.link)));
     return CredentialsJson(c.issued);
   };
@@ -456,6 +465,7 @@ void PortalApi::HandleAsync(Operation operation, const http::Request& request, D
   }
   const RoleCredentialToWrite& c = prepared->credential;
   // The secret goes only into the answer, built once the key is durable.
+  storage::AuditScope audit(RoleCredentialEvent(c, now));
   storage_.accounts->IssueRoleCredentialAsync(
       c.key, c.link, [done = std::move(done), issued = c.issued](Status written) {
         Status internal;

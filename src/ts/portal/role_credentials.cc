@@ -86,4 +86,19 @@ StatusOr<RoleCredentialToWrite> PrepareRoleCredential(
   return out;
 }
 
+storage::AuditEvent RoleCredentialEvent(const RoleCredentialToWrite& c, int64_t now) {
+  storage::AuditEvent e;
+  e.event_time = now;
+  e.event_source = "portal.sso.amazonaws.com";
+  e.event_name = "GetRoleCredentials";
+  e.identity_type = "IdentityCenterUser";
+  e.principal_id = c.link.user_id;
+  e.request_parameters = {{"accountId", c.link.account_id},
+                          {"permissionSetArn", c.link.permission_set_arn}};
+  e.response_elements = {{"accessKeyId", c.key.access_key_id},
+                         {"roleArn", c.key.principal_arn},
+                         {"expiration", storage::IsoTime(c.key.expires_at)}};
+  return e;
+}
+
 }  // namespace ts::portal

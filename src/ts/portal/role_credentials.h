@@ -14,6 +14,7 @@
 
 #include "ts/common/status.h"
 #include "ts/storage/account_store.h"
+#include "ts/storage/audit.h"
 
 namespace ts::portal {
 
@@ -47,5 +48,9 @@ StatusOr<RoleCredentialToWrite> PrepareRoleCredential(const std::string& seal_ke
                                                       const storage::User& user,
                                                       const std::string& family_id,
                                                       const std::string& session_hash, int64_t now);
+
+// The audit event (storage/audit.h) of issuing `c`: GetRoleCredentials of portal.sso, with the
+// account, role and the new access key's id; never its secret or session token.
+storage::AuditEvent RoleCredentialEvent(const RoleCredentialToWrite& c, int64_t now);
 
 }  // namespace ts::portal

@@ -1,7 +1,12 @@
 #include "ts/server/app.h"
 
+#include <fcntl.h>
+#include <unistd.h>
+
 #include <algorithm>
+#include <cerrno>
 #include <condition_variable>
+#include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <iostream>
@@ -35,6 +40,7 @@
 #include "ts/server/request_metrics.h"
 #include "ts/server/routes.h"
 #include "ts/sigv4/verifier.h"
+#include "ts/storage/audit.h"
 #include "ts/storage/postgres/postgres_store.h"
 #include "ts/storage/sqlite/sqlite_store.h"
 #include "ts/tokens/key_ring.h"
@@ -147,6 +153,27 @@ StatusOr<std::string> ReadFile(const std::string& path) {
   std::stringstream ss;
   ss << in.rdbuf();
   return ss.str();
+}
+
+// --audit-log: each committed event appended as a line (O_APPEND: several writers' lines stay
+// whole), mode 0600 like the database. Best effort: a failed write is reported, never retried,
+// and the request it belongs to is already durable (docs/design/audit.md).
+StatusOr<storage::AuditStream> OpenAuditLog(const std::string& path) {
+  const int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
+  if (fd < 0) {
+    return InvalidArgumentError("--audit-log: cannot open " + path + ": " + std::strerror(errno));
+  }
+  auto file = std::shared_ptr<int>(new int(fd), [](int* f) {
+    ::close(*f);
+    delete f;
+  });
+  return storage::AuditStream([file](const storage::AuditRecord& record) {
+    std::string line = record.json;
+    line += '\n';
+    if (::write(*file, line.data(), line.size()) != static_cast<ssize_t>(line.size())) {
+      std::cerr << "audit: appending to the audit log failed: " << std::strerror(errno) << "\n";
+    }
+  });
 }
 
 // The access portal operation a route answers; nullopt for other endpoints and for a POST
@@ -346,7 +373,29 @@ struct Tessera::Parts {
         lock.unlock();
         if (stop) break;
       }
+      if (audit_trail != nullptr) PurgeAudit(*audit_trail);
       lock.lock();
+    }
+  }
+
+  // The audit trail of the store (both backends keep one; storage/audit.h).
+  std::shared_ptr<storage::AuditStore> audit_trail;
+
+  // Audit retention (--audit-retention-days; 0 keeps every event): the oldest first, in the
+  // same small batches as the purge.
+  void PurgeAudit(storage::AuditStore& trail) {
+    if (config.audit_retention_days <= 0) return;
+    constexpr int kBatch = 500;
+    const int64_t before = clock->NowUnixSeconds() - config.audit_retention_days * 86400;
+    for (int round = 0; round < 2000; ++round) {
+      auto purged = trail.PurgeAuditEvents(before, kBatch);
+      if (!purged.ok()) {
+        std::cerr << "housekeeping: audit: " << purged.status().ToString() << "\n";
+        return;
+      }
+      if (*purged < kBatch) return;
+      std::lock_guard lock(housekeeping_mu);
+      if (stopping) return;
     }
   }
 
@@ -376,6 +425,7 @@ struct Tessera::Parts {
       return ApiError(StatusCode::kInvalidArgument, "InvalidRequestException", "Use POST /token");
     }
     TS_ASSIGN_OR_RETURN(auto caller, verifier->Verify(request));
+    storage::AuditRequest::SetCaller(caller.principal_arn, caller.account_id, caller.access_key_id);
     return oauth::Caller{caller.principal_arn, caller.account_id};
   }
 
@@ -440,6 +490,7 @@ StatusOr<std::unique_ptr<Tessera>> Tessera::Create(const ServerConfig& config,
       std::string master_key,
       LoadNodeMasterKey(config.db_path, config.master_key_env, config.master_key_file));
   TS_ASSIGN_OR_RETURN(p->store, OpenDatabase(config.db_path));
+  p->audit_trail = std::dynamic_pointer_cast<storage::AuditStore>(p->store);
   TS_RETURN_IF_ERROR(VerifyMasterKey(*p->store, master_key));
   const MasterKeys keys = DeriveMasterKeys(master_key);
   const int64_t now = clock->NowUnixSeconds();
@@ -486,6 +537,15 @@ StatusOr<std::unique_ptr<Tessera>> Tessera::Create(const ServerConfig& config,
   }
   if (!instance.ok()) return instance.status();
   p->instance = *instance;
+  // The audit trail names the instance's region and account (docs/design/audit.md); events from
+  // here on carry them.
+  storage::SetAuditDefaults(config.regions.front(), p->instance.owner_account_id,
+                            "arn:aws:identitystore::" + p->instance.owner_account_id +
+                                ":identitystore/" + p->instance.identity_store_id);
+  if (!config.audit_log.empty()) {
+    TS_ASSIGN_OR_RETURN(storage::AuditStream stream, OpenAuditLog(config.audit_log));
+    storage::SetAuditStream(std::move(stream));
+  }
 
   // The root credential of the instance owner: from the environment, else generated once and
   // kept (sealed) in the store like any other access key. Its secret is printed only when it is
@@ -656,6 +716,14 @@ StatusOr<std::unique_ptr<Tessera>> Tessera::Create(const ServerConfig& config,
   return std::unique_ptr<Tessera>(new Tessera(std::move(p)));
 }
 
+namespace {
+// What the audit trail records of the request being served on this thread (storage/audit.h).
+storage::AuditRequestContext AuditContextOf(const http::Request& request) {
+  return {request.ClientAddress(), std::string(request.FindHeader("user-agent").value_or("")),
+          request.request_id};
+}
+}  // namespace
+
 void Tessera::HandleAsync(http::Request request, http::Responder respond) const {
   const Parts& p = *parts_;
   // Only a token request on a store that never blocks starts on the io thread (see
@@ -668,6 +736,7 @@ void Tessera::HandleAsync(http::Request request, http::Responder respond) const 
   if (route != nullptr && p.store->GrantsWithoutBlocking()) {
     if (std::optional<portal::Operation> op = PortalOperationOf(*route, request);
         op && *op != portal::Operation::kLogout) {
+      const storage::AuditRequest audit_request(AuditContextOf(request));
       return HandlePortalAsync(*op, std::move(request), std::move(respond));
     }
   }
@@ -691,14 +760,23 @@ void Tessera::HandleAsync(http::Request request, http::Responder respond) const 
 
 void Tessera::HandleTokenAsync(http::Request request, http::Responder respond) const {
   const Parts& p = *parts_;
+  const storage::AuditRequest audit_request(AuditContextOf(request));
   ThreadPool* workers = p.workers.get();
-  auto blocking = [workers](std::function<void()> task) { workers->Post(std::move(task)); };
   // The service calls exactly one of the two answers below; both reach `respond`.
   struct Reply {
     http::Responder respond;
     std::string request_id;
+    // What the audit trail knows of this request, for the work handed to the workers (a reused
+    // refresh token's revocation is recorded with the request that caused it).
+    storage::AuditRequestContext audit;
   };
-  auto reply = std::make_shared<Reply>(Reply{std::move(respond), {}});
+  auto reply = std::make_shared<Reply>(Reply{std::move(respond), {}, {}});
+  auto blocking = [workers, reply](std::function<void()> task) {
+    workers->Post([reply, task = std::move(task)] {
+      const storage::AuditRequest audit_request(reply->audit);
+      task();
+    });
+  };
   // The io thread's part of the request, guarded as Handle is: a throw answers a modeled 500
   // (a Responder answered already ignores it).
   auto threw = [&](std::string_view cause) {
@@ -714,6 +792,7 @@ void Tessera::HandleTokenAsync(http::Request request, http::Responder respond) c
         return reply->respond(ClientAnswer(request.request_id, "/token", format, parsed.status()));
       }
       reply->request_id = std::move(request.request_id);
+      reply->audit = *storage::AuditRequest::Current();  // set above
       p.public_clients->CreateTokenAsync(
           std::move(*parsed), format, blocking,
           [reply, format](StatusOr<std::string> body) {
@@ -732,6 +811,7 @@ void Tessera::HandleTokenAsync(http::Request request, http::Responder respond) c
     StatusOr<oauth::Caller> caller = p.VerifyTokenRequest(request);
     if (!caller.ok()) return reply->respond(TokenAnswer(request.request_id, caller.status()));
     reply->request_id = std::move(request.request_id);
+    reply->audit = *storage::AuditRequest::Current();  // set above
     p.token_service->CreateTokenWithIamAsync(
         std::move(*caller), std::move(request.body), blocking,
         [reply](StatusOr<std::string> body) {
@@ -771,6 +851,7 @@ void Tessera::HandlePortalAsync(portal::Operation operation, http::Request reque
 }
 
 http::Response Tessera::Handle(const http::Request& request) const {
+  const storage::AuditRequest audit_request(AuditContextOf(request));
   return AnswerOrInternalError(request, [&] { return Dispatch(request); });
 }
 
@@ -803,6 +884,8 @@ http::Response Tessera::DispatchRoute(const Route& route, const http::Request& r
       if (caller.status().error_type().empty()) LogInternal(request, caller.status());
       return oauth::ToErrorResponse(caller.status());
     }
+    storage::AuditRequest::SetCaller(caller->principal_arn, caller->account_id,
+                                     caller->access_key_id);
     auto body =
         ((*p.introspection).*operation)({caller->principal_arn, caller->account_id}, request.body);
     if (!body.ok()) {
@@ -843,13 +926,13 @@ http::Response Tessera::DispatchRoute(const Route& route, const http::Request& r
     case Endpoint::kRegisterClient: {
       if (!oauth::IsRfc7591Request(request.body)) {
         return ClientAnswer(request.request_id, path, oauth::TokenFormat::kAwsJson,
-                            p.registration->Register(request.body, request.remote_address));
+                            p.registration->Register(request.body, request.ClientAddress()));
       }
       // RFC 7591 (dynamic_registration.h): registered as RegisterClient, answered 201 in its
       // shape, errors as RFC 7591 §3.2.2 {error, error_description}.
       auto rfc7591 = oauth::ParseRfc7591Request(request.body);
       auto body = rfc7591.ok() ? p.registration->Register(rfc7591->register_client_json,
-                                                          request.remote_address)
+                                                          request.ClientAddress())
                                : StatusOr<std::string>(rfc7591.status());
       if (body.ok()) body = oauth::Rfc7591Response(*body, *rfc7591);
       http::Response r =
@@ -860,7 +943,7 @@ http::Response Tessera::DispatchRoute(const Route& route, const http::Request& r
     case Endpoint::kDeviceAuthorization:
       return ClientAnswer(
           request.request_id, path, oauth::TokenFormat::kAwsJson,
-          p.public_clients->StartDeviceAuthorization(request.body, request.remote_address));
+          p.public_clients->StartDeviceAuthorization(request.body, request.ClientAddress()));
     case Endpoint::kIntrospect:
       if (client_form) return client_operation(&oauth::ClientIntrospection::Introspect);
       return signed_operation(&oauth::TokenIntrospection::Introspect);
@@ -885,6 +968,8 @@ http::Response Tessera::DispatchRoute(const Route& route, const http::Request& r
         if (caller.status().error_type().empty()) LogInternal(request, caller.status());
         return admin::AwsJsonError(caller.status(), target, request.request_id);
       }
+      storage::AuditRequest::SetCaller(caller->principal_arn, caller->account_id,
+                                       caller->access_key_id);
       Status internal;
       http::Response r =
           p.admin->Handle(target, {caller->principal_arn, caller->account_id, request.request_id},

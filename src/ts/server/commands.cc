@@ -1,11 +1,14 @@
 #include "ts/server/commands.h"
 
 #include <pthread.h>
+#include <pwd.h>
 #include <signal.h>
+#include <unistd.h>
 
 #include <atomic>
 #include <cctype>
 #include <chrono>
+#include <deque>
 #include <filesystem>
 #include <iostream>
 #include <memory>
@@ -14,6 +17,7 @@
 #include "ts/common/status_macros.h"
 #include "ts/crypto/password.h"
 #include "ts/http/server.h"
+#include "ts/http/tls.h"
 #include "ts/iam/policy.h"
 #include "ts/server/app.h"
 #include "ts/server/bootstrap.h"
@@ -21,6 +25,7 @@
 #include "ts/server/credentials.h"
 #include "ts/server/management.h"
 #include "ts/server/master_key.h"
+#include "ts/storage/audit.h"
 #include "ts/storage/postgres/postgres_store.h"
 #include "ts/tokens/key_ring.h"
 
@@ -51,6 +56,11 @@ commands:
   account remove        --db PATH --account-id ID   (refused while it has account assignments)
   account roles         --db PATH --account-id ID   the roles permission sets are provisioned
                         as there: role ARN and permission set ARN
+  audit                 --db PATH [--since T] [--until T] [--event-name NAME]
+                        [--principal ARN|USER-ID|USER-NAME] [--limit N]
+                        the audit trail, oldest first, one CloudTrail-shaped JSON event a
+                        line; T is ISO 8601 (2024-05-01T12:00:00Z, 2024-05-01) or Unix seconds,
+                        --until is exclusive; --limit (default 1000) counts the newest matching
   version, --version    the version and the commit it was built from
 )";
 
@@ -118,6 +128,83 @@ int64_t Now() {
 int Fail(std::ostream& err, const Status& s) {
   err << "tessera: " << s.message() << "\n";
   return s.code() == StatusCode::kInvalidArgument ? 2 : 1;
+}
+
+// The audit identity of the CLI (docs/design/audit.md): a local operator, named by the OS user,
+// on this host. Every change a command makes is recorded with it.
+storage::AuditRequestContext CliAuditContext() {
+  storage::AuditRequestContext c;
+  c.source_ip = "localhost";
+  c.user_agent = std::string("tessera-cli/") + kVersion;
+  c.identity_type = "LocalOperator";
+  const passwd* pw = ::getpwuid(::geteuid());
+  c.user_name = pw != nullptr ? pw->pw_name : std::to_string(::geteuid());
+  return c;
+}
+
+// The event of a CLI change: eventSource tessera.cli, the command as eventName, and the
+// allow-listed flags as requestParameters (ids and ARNs only).
+storage::AuditEvent CliEvent(std::string_view name,
+                             std::vector<std::pair<std::string, std::string>> parameters) {
+  storage::AuditEvent e;
+  e.event_source = "tessera.cli";
+  e.event_name = std::string(name);
+  e.request_parameters = std::move(parameters);
+  return e;
+}
+
+// `tessera audit`: the trail as JSON lines, oldest first. --limit keeps the newest N of the
+// matching events (read in pages by id, so a long trail is never held at once).
+int AuditCommand(const Flags& flags, std::ostream& out, std::ostream& err) {
+  storage::AuditQuery query;
+  for (const char* name : {"--since", "--until"}) {
+    if (!flags.Has(name)) continue;
+    auto t = storage::ParseIsoTime(flags.Get(name));
+    if (!t) {
+      return Fail(err, InvalidArgumentError(std::string(name) +
+                                            " takes an ISO 8601 time (2024-05-01T12:00:00Z or "
+                                            "2024-05-01) or Unix seconds, got '" +
+                                            flags.Get(name) + "'"));
+    }
+    (std::string_view(name) == "--since" ? query.since : query.until) = *t;
+  }
+  int64_t limit = 1000;
+  if (flags.Has("--limit")) {
+    auto n = ParseSeconds("--limit", flags.Get("--limit"), 1, 1'000'000);
+    if (!n.ok()) {
+      return Fail(err,
+                  InvalidArgumentError("--limit takes a whole number from 1 to 1000000, got '" +
+                                       flags.Get("--limit") + "'"));
+    }
+    limit = *n;
+  }
+  query.event_name = flags.Get("--event-name");
+  auto o = OpenOffline(flags);
+  if (!o.ok()) return Fail(err, o.status());
+  query.principal = flags.Get("--principal");
+  if (!query.principal.empty() && query.principal.rfind("arn:", 0) != 0) {
+    // A user name stands for its user id, which user events carry.
+    if (auto user = o->store->GetUserByName(query.principal); user.ok()) {
+      query.principal = user->user_id;
+    }
+  }
+  auto trail = std::dynamic_pointer_cast<storage::AuditStore>(o->store);
+  if (trail == nullptr) return Fail(err, InternalError("this database keeps no audit trail"));
+  // The newest `limit` matching events, oldest first: page through, keeping a window.
+  std::deque<std::string> window;
+  query.limit = 1000;
+  while (true) {
+    auto page = trail->ListAuditEvents(query);
+    if (!page.ok()) return Fail(err, page.status());
+    for (auto& record : *page) {
+      window.push_back(std::move(record.json));
+      if (static_cast<int64_t>(window.size()) > limit) window.pop_front();
+    }
+    if (static_cast<int>(page->size()) < query.limit) break;
+    query.after_id = page->back().id;
+  }
+  for (const std::string& line : window) out << line << "\n";
+  return 0;
 }
 
 }  // namespace
@@ -217,12 +304,25 @@ int Serve(const std::vector<std::string>& args, const std::string& program, std:
   auto config = ParseServeFlags({args.begin() + 1, args.end()});
   if (!config.ok()) return Fail(err, config.status());
 
-  // Block the stop signals in every thread; the main thread waits for them below.
+  // Block the stop signals (and SIGHUP, the reload) in every thread; the main thread waits for
+  // them below.
   sigset_t stop_signals;
   sigemptyset(&stop_signals);
   sigaddset(&stop_signals, SIGINT);
   sigaddset(&stop_signals, SIGTERM);
+  sigaddset(&stop_signals, SIGHUP);
   pthread_sigmask(SIG_BLOCK, &stop_signals, nullptr);
+
+  http::TlsContextPtr tls;
+  if (!config->tls_cert_file.empty()) {
+    std::vector<std::string> warnings;
+    auto loaded = http::TlsContext::Load(config->tls_cert_file, config->tls_key_file, &warnings);
+    if (!loaded.ok()) return Fail(err, loaded.status());
+    for (const auto& w : warnings) err << w << "\n";
+    tls = *loaded;
+    tls->StartWatching(std::chrono::seconds(config->tls_reload_seconds));
+  }
+  const std::string scheme = tls ? "https://" : "http://";
 
   auto clock = std::make_shared<SystemClock>();
   RegisterProcessMetrics();
@@ -257,6 +357,8 @@ int Serve(const std::vector<std::string>& args, const std::string& program, std:
   sopts.clock = clock;
   sopts.access_log = config->access_log;
   sopts.make_error = TransportError;
+  sopts.tls = tls;
+  sopts.trusted_proxies = config->trusted_proxies;
   auto server = http::Server::Start(
       sopts, http::AsyncHandler([ready](http::Request request, http::Responder respond) {
         const Tessera* app = ready->load(std::memory_order_acquire);
@@ -265,7 +367,7 @@ int Serve(const std::vector<std::string>& args, const std::string& program, std:
       }));
   if (!server.ok()) return Fail(err, server.status());
   const std::string public_url =
-      config->public_url.empty() ? "http://" + (*server)->address() : config->public_url;
+      config->public_url.empty() ? scheme + (*server)->address() : config->public_url;
 
   std::vector<std::string> notices;
   auto app = Tessera::Create(*config, public_url, clock, &notices);
@@ -278,12 +380,13 @@ int Serve(const std::vector<std::string>& args, const std::string& program, std:
   readiness->app.store(app->get(), std::memory_order_release);
 
   // The bound address (what a load balancer targets), then the URL clients see when it differs.
-  out << "Tessera listening on http://" << (*server)->address() << "\n";
+  out << "Tessera listening on " << scheme << (*server)->address() << "\n";
   if (management != nullptr) {
     out << "  management: http://" << management->address()
         << " (GET /metrics, /health/live, /health/ready)\n";
   }
-  if (public_url != "http://" + (*server)->address()) out << "  public URL: " << public_url << "\n";
+  if (public_url != scheme + (*server)->address()) out << "  public URL: " << public_url << "\n";
+  if (tls) out << "  certificate: " << tls->Describe() << "\n";
   out << "  issuer: " << (*app)->issuer() << "\n";
   out << "  database: " << RedactDatabase(config->db_path) << "\n";
   for (const auto& n : notices) out << "  " << n << "\n";
@@ -294,7 +397,14 @@ int Serve(const std::vector<std::string>& args, const std::string& program, std:
   out.flush();
 
   int sig = 0;
-  sigwait(&stop_signals, &sig);
+  // SIGHUP reloads the certificate (TlsContext logs the outcome) and keeps serving.
+  while (sigwait(&stop_signals, &sig) == 0 && sig == SIGHUP) {
+    if (tls) {
+      (void)tls->Reload();
+    } else {
+      err << "tessera: SIGHUP: nothing to reload (no --tls-cert)\n";
+    }
+  }
   // The drain (docs/design/metrics.md): readiness fails at once, and the public listener keeps
   // serving for the delay, so balancers stop sending before connections are refused; then it
   // stops accepting and lets what is in flight finish (each acknowledged only once committed)
@@ -307,8 +417,11 @@ int Serve(const std::vector<std::string>& args, const std::string& program, std:
   out.flush();
   if (config->shutdown_delay_seconds > 0) {
     // A second signal ends the delay early (an operator's impatient Ctrl-C).
+    // SIGHUP (a reload) does not: it stays pending.
     timespec delay{static_cast<time_t>(config->shutdown_delay_seconds), 0};
-    sigtimedwait(&stop_signals, nullptr, &delay);
+    sigset_t end_delay = stop_signals;
+    sigdelset(&end_delay, SIGHUP);
+    sigtimedwait(&end_delay, nullptr, &delay);
   }
   (*server)->Shutdown(std::chrono::seconds(config->shutdown_grace_seconds));
   ready->store(nullptr);
@@ -370,6 +483,7 @@ int AccountCommand(const std::vector<std::string>& args, std::ostream& out, std:
   auto o = OpenOffline(*flags);
   if (!o.ok()) return Fail(err, o.status());
   if (sub == "add") {
+    storage::AuditScope audit(CliEvent("AddAccount", {{"accountId", account.account_id}}));
     Status s = o->store->PutAccount(account);
     if (!s.ok()) return Fail(err, s);
     out << "account " << account.account_id << " (" << account.name << ") declared\n";
@@ -393,6 +507,7 @@ int AccountCommand(const std::vector<std::string>& args, std::ostream& out, std:
     }
     return 0;
   }
+  storage::AuditScope audit(CliEvent("RemoveAccount", {{"accountId", account.account_id}}));
   Status s = o->store->DeleteAccount(account.account_id);
   if (s.code() == StatusCode::kFailedPrecondition) {
     return Fail(err, FailedPreconditionError("account " + account.account_id +
@@ -423,9 +538,17 @@ int RunCommand(const std::vector<std::string>& args, std::istream& in, std::ostr
     more.insert(more.end(), common.begin(), common.end());
     return ParseFlags(args, 1, more);
   };
+  if (cmd == "audit") {
+    auto flags = with({"--since", "--until", "--event-name", "--principal", "--limit"});
+    if (!flags.ok()) return Fail(err, flags.status());
+    return AuditCommand(*flags, out, err);
+  }
+  // Every change below is recorded in the audit trail as the operator's.
+  const storage::AuditRequest audit_request(CliAuditContext());
   if (cmd == "set-password") {
     auto flags = with({"--user-name"});
     if (!flags.ok()) return Fail(err, flags.status());
+    storage::AuditScope audit(CliEvent("SetPassword", {}));
     return SetPassword(*flags, in, out, err);
   }
   if (cmd == "create-principal") {
@@ -443,6 +566,7 @@ int RunCommand(const std::vector<std::string>& args, std::istream& in, std::ostr
       p.permissions_boundary_json = existing->permissions_boundary_json;
       p.created_at = existing->created_at;
     }
+    storage::AuditScope audit(CliEvent("CreatePrincipal", {{"principalArn", p.arn}}));
     Status s = o->store->PutPrincipal(p);
     if (!s.ok()) return Fail(err, s);
     out << "principal " << p.arn << " registered\n";
@@ -465,6 +589,9 @@ int RunCommand(const std::vector<std::string>& args, std::istream& in, std::ostr
       if (!parsed.ok()) return Fail(err, parsed.status());
     }
     principal->identity_policy_json = policy;
+    storage::AuditScope audit(
+        CliEvent(policy.empty() ? "DeleteIdentityPolicy" : "PutIdentityPolicy",
+                 {{"principalArn", principal->arn}}));
     Status s = o->store->PutPrincipal(*principal);
     if (!s.ok()) return Fail(err, s);
     out << (policy.empty() ? "identity policy removed from " : "identity policy set on ")
@@ -484,6 +611,8 @@ int RunCommand(const std::vector<std::string>& args, std::istream& in, std::ostr
     }
     auto o = OpenOffline(*flags);
     if (!o.ok()) return Fail(err, o.status());
+    storage::AuditScope audit(
+        CliEvent("CreateAccessKey", {{"principalArn", flags->Get("--principal-arn")}}));
     auto key = CreateAccessKey(*o->store, o->keys.iam_secrets, flags->Get("--principal-arn"), Now(),
                                duration);
     if (!key.ok()) return Fail(err, key.status());
@@ -522,6 +651,8 @@ int RunCommand(const std::vector<std::string>& args, std::istream& in, std::ostr
     if (!flags.ok()) return Fail(err, flags.status());
     auto o = OpenOffline(*flags);
     if (!o.ok()) return Fail(err, o.status());
+    storage::AuditScope audit(
+        CliEvent("DeleteAccessKey", {{"accessKeyId", flags->Get("--access-key-id")}}));
     Status s = o->store->DeleteAccessKey(flags->Get("--access-key-id"));
     if (!s.ok()) return Fail(err, s);
     out << "deleted " << flags->Get("--access-key-id") << "\n";

@@ -24,6 +24,7 @@ bool IsCountFlag(const std::string& flag) {
          flag == "--device-authorizations-per-minute" || flag == "--max-live-clients" ||
          flag == "--portal-requests-per-minute";
 }
+constexpr int64_t kMaxRetentionDays = 100 * 366;
 
 }  // namespace
 
@@ -37,6 +38,7 @@ StatusOr<int64_t> ParseSeconds(const std::string& flag, const std::string& text,
   std::string what = " takes a whole number of seconds";
   if (IsCountFlag(flag)) what = " takes a whole number";
   if (flag.ends_with("-ms")) what = " takes a whole number of milliseconds";
+  if (flag.ends_with("-days")) what = " takes a whole number of days";
   if (min > 0 || max < std::numeric_limits<int64_t>::max()) {
     what += " from " + std::to_string(min) + " to " + std::to_string(max);
   }
@@ -75,7 +77,8 @@ std::string ServeUsage() {
   --listen HOST:PORT         address to listen on (default 127.0.0.1:8080; port 0 picks one)
   --db PATH|URL              SQLite database file (default ./var/tessera.db), or a
                              postgresql:// (postgres://) URL shared by several nodes
-  --public-url URL           base URL clients see (default http://<listen>)
+  --public-url URL           base URL clients see (default http://<listen>, or https://
+                             with --tls-cert)
   --bootstrap FILE           declarative configuration applied idempotently at start
   --demo                     apply the built-in demo configuration (AWS documentation identifiers)
   --region NAME              a region clients may sign for (repeatable; default us-east-1)
@@ -84,6 +87,19 @@ std::string ServeUsage() {
   --io-threads N             event-loop threads; they serve SQLite refreshes without blocking
                              (default: 0 = one per core)
   --access-log               log one line per request to stderr
+
+TLS and proxies (docs/design/tls-and-proxies.md):
+  --tls-cert FILE            serve HTTPS with this PEM certificate chain (the server's
+                             certificate first, then its intermediates); needs --tls-key
+  --tls-key FILE             the certificate's PEM private key (unencrypted; keep it 0600)
+  --tls-reload-interval SECS reload both files this soon after they change (default 5; 0: only
+                             on SIGHUP); a bad new pair keeps the current certificate
+  --trusted-proxy CIDR       a load balancer or proxy whose forwarding header is believed
+                             (repeatable, e.g. 10.0.0.0/8, ::1/128); the client address is then
+                             the rightmost untrusted one it lists
+  --proxy-headers xforwarded|forwarded
+                             which header trusted proxies set: X-Forwarded-For (default) or
+                             RFC 7239 Forwarded; the other is ignored
   --access-token-ttl SECS    access and ID token lifetime (default 3600)
   --refresh-token-ttl SECS   refresh token family lifetime (default 7776000 = 90 days)
   --refresh-grace SECS       reuse window returning the same successor (default 0)
@@ -133,6 +149,11 @@ access portal (GetRoleCredentials, ListAccounts, ListAccountRoles, Logout):
   --portal-requests-per-minute N  requests a minute with one sign-in's access tokens
                              (default 600; 0: no limit): TooManyRequestsException
 
+audit trail (CloudTrail-shaped events, read with `tessera audit`):
+  --audit-retention-days N   days an event is kept (default 90; 0: forever)
+  --audit-log FILE           also append each event, once committed, as a JSON line to FILE
+                             (best effort; the database is the record)
+
 environment:
   TESSERA_MASTER_KEY             base64 or hex of 32 bytes; encrypts keys and secrets at rest
   TESSERA_MASTER_KEY_FILE        key file used when TESSERA_MASTER_KEY is unset
@@ -150,6 +171,8 @@ environment:
 StatusOr<ServerConfig> ParseServeFlags(const std::vector<std::string>& args) {
   ServerConfig c;
   bool regions_given = false;
+  std::vector<http::IpNetwork> proxies;
+  http::ForwardedHeader proxy_header = http::ForwardedHeader::kXForwardedFor;
   for (size_t i = 0; i < args.size(); ++i) {
     const std::string& a = args[i];
     auto value = [&]() -> StatusOr<std::string> {
@@ -166,6 +189,30 @@ StatusOr<ServerConfig> ParseServeFlags(const std::vector<std::string>& args) {
       c.allow_insecure_loopback_issuers = true;
     } else if (a == "--allow-private-network-issuers") {
       c.allow_private_network_issuers = true;
+    } else if (a == "--tls-cert" || a == "--tls-key" || a == "--trusted-proxy" ||
+               a == "--proxy-headers") {
+      auto v = value();
+      if (!v.ok()) return v.status();
+      if (a == "--tls-cert") c.tls_cert_file = *v;
+      if (a == "--tls-key") c.tls_key_file = *v;
+      if (a == "--trusted-proxy") {
+        auto network = http::IpNetwork::Parse(*v);
+        if (!network.ok()) {
+          return InvalidArgumentError("--trusted-proxy: " +
+                                      std::string(network.status().message()));
+        }
+        proxies.push_back(*network);
+      }
+      if (a == "--proxy-headers") {
+        if (*v == "xforwarded") {
+          proxy_header = http::ForwardedHeader::kXForwardedFor;
+        } else if (*v == "forwarded") {
+          proxy_header = http::ForwardedHeader::kForwarded;
+        } else {
+          return InvalidArgumentError("--proxy-headers takes xforwarded or forwarded, got '" + *v +
+                                      "'");
+        }
+      }
     } else if (a == "--management-listen") {
       auto v = value();
       if (!v.ok()) return v.status();
@@ -181,6 +228,17 @@ StatusOr<ServerConfig> ParseServeFlags(const std::vector<std::string>& args) {
       auto v = value();
       if (!v.ok()) return v.status();
       c.issuer_ca_file = *v;
+    } else if (a == "--audit-log") {
+      auto v = value();
+      if (!v.ok()) return v.status();
+      if (v->empty()) return InvalidArgumentError("--audit-log needs a file name");
+      c.audit_log = *v;
+    } else if (a == "--audit-retention-days") {
+      auto v = value();
+      if (!v.ok()) return v.status();
+      auto n = ParseSeconds(a, *v, 0, kMaxRetentionDays);
+      if (!n.ok()) return n.status();
+      c.audit_retention_days = *n;
     } else if (a == "--listen" || a == "--db" || a == "--public-url" || a == "--bootstrap" ||
                a == "--region" || a == "--threads" || a == "--io-threads" ||
                a == "--access-token-ttl" || a == "--refresh-token-ttl" || a == "--refresh-grace" ||
@@ -191,7 +249,7 @@ StatusOr<ServerConfig> ParseServeFlags(const std::vector<std::string>& args) {
                a == "--jwks-max-age" || a == "--key-reload-interval" ||
                a == "--client-registrations-per-minute" ||
                a == "--device-authorizations-per-minute" || a == "--max-live-clients" ||
-               a == "--portal-requests-per-minute") {
+               a == "--portal-requests-per-minute" || a == "--tls-reload-interval") {
       auto v = value();
       if (!v.ok()) return v.status();
       if (a == "--listen") {
@@ -237,6 +295,7 @@ StatusOr<ServerConfig> ParseServeFlags(const std::vector<std::string>& args) {
         if (a == "--device-authorizations-per-minute") c.device_authorizations_per_minute = *n;
         if (a == "--max-live-clients") c.max_live_clients = *n;
         if (a == "--portal-requests-per-minute") c.portal_requests_per_minute = *n;
+        if (a == "--tls-reload-interval") c.tls_reload_seconds = *n;
         if (a == "--key-reload-interval") {
           if (*n == 0) return InvalidArgumentError("--key-reload-interval must be at least 1");
           c.key_reload_seconds = *n;
@@ -246,6 +305,10 @@ StatusOr<ServerConfig> ParseServeFlags(const std::vector<std::string>& args) {
       return InvalidArgumentError("unknown flag '" + a + "'\n\n" + ServeUsage());
     }
   }
+  if (c.tls_cert_file.empty() != c.tls_key_file.empty()) {
+    return InvalidArgumentError("give both --tls-cert and --tls-key, or neither");
+  }
+  c.trusted_proxies = http::TrustedProxies(std::move(proxies), proxy_header);
   c.master_key_env = Env("TESSERA_MASTER_KEY");
   c.master_key_file = Env("TESSERA_MASTER_KEY_FILE");
   c.root_access_key_id = Env("TESSERA_ROOT_ACCESS_KEY_ID");

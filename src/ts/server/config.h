@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "ts/common/status.h"
+#include "ts/http/client_address.h"
 
 namespace ts::tti {
 class HttpFetcher;
@@ -19,7 +20,7 @@ namespace ts::server {
 struct ServerConfig {
   std::string listen = "127.0.0.1:8080";
   std::string db_path = "./var/tessera.db";  // or a postgresql:// URL
-  std::string public_url;                    // default: http://<listen>
+  std::string public_url;                    // default: http(s)://<listen>
   std::string bootstrap_file;
   bool demo = false;
   std::vector<std::string> regions = {"us-east-1"};
@@ -37,6 +38,14 @@ struct ServerConfig {
   // then how long in-flight requests may take to finish.
   int64_t shutdown_delay_seconds = 0;
   int64_t shutdown_grace_seconds = 10;
+
+  // TLS (docs/design/tls-and-proxies.md): both files or neither; reloaded on SIGHUP and when
+  // they change (polled this often; 0: SIGHUP only).
+  std::string tls_cert_file;
+  std::string tls_key_file;
+  int64_t tls_reload_seconds = 5;
+  // --trusted-proxy blocks and --proxy-headers: whose forwarding header names the client.
+  http::TrustedProxies trusted_proxies;
 
   // Lifetimes (seconds).
   int64_t access_token_ttl = 3600;
@@ -80,6 +89,10 @@ struct ServerConfig {
   // The access portal (docs/design/access-portal.md): requests a minute per access token's
   // sign-in (token family), a token bucket per node (0: no limit).
   int64_t portal_requests_per_minute = 600;
+  // The audit trail (docs/design/audit.md): days an event is kept (0: forever), and a file
+  // each committed event is appended to as a JSON line, best effort ("" none).
+  int64_t audit_retention_days = 90;
+  std::string audit_log;
 
   // From the environment, never from flags (flags show up in `ps`).
   std::string master_key_env;      // TESSERA_MASTER_KEY

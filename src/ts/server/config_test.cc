@@ -108,6 +108,42 @@ TEST_F(ParseServeFlagsTest, EveryFlag) {
   EXPECT_TRUE(c->require_pkce);
 }
 
+TEST_F(ParseServeFlagsTest, TlsAndTrustedProxies) {
+  auto c = ParseServeFlags({"--tls-cert", "c.pem", "--tls-key", "k.pem", "--tls-reload-interval",
+                            "0", "--trusted-proxy", "10.0.0.0/8", "--trusted-proxy", "::1/128"});
+  ASSERT_THAT(c, IsOk());
+  EXPECT_EQ(c->tls_cert_file, "c.pem");
+  EXPECT_EQ(c->tls_key_file, "k.pem");
+  EXPECT_EQ(c->tls_reload_seconds, 0);
+  EXPECT_TRUE(c->trusted_proxies.IsTrusted(*http::IpAddress::Parse("10.2.3.4")));
+  EXPECT_TRUE(c->trusted_proxies.IsTrusted(*http::IpAddress::Parse("::1")));
+  EXPECT_FALSE(c->trusted_proxies.IsTrusted(*http::IpAddress::Parse("192.0.2.1")));
+  EXPECT_EQ(c->trusted_proxies.ClientAddress("10.0.0.1", {{"x-forwarded-for", "192.0.2.1"}}),
+            "192.0.2.1");
+  auto fwd = ParseServeFlags({"--trusted-proxy", "10.0.0.0/8", "--proxy-headers", "forwarded"});
+  ASSERT_THAT(fwd, IsOk());
+  EXPECT_EQ(fwd->trusted_proxies.ClientAddress("10.0.0.1", {{"forwarded", "for=192.0.2.1"}}),
+            "192.0.2.1");
+  // Defaults: nothing trusted, the watcher on.
+  auto d = ParseServeFlags({});
+  ASSERT_THAT(d, IsOk());
+  EXPECT_TRUE(d->trusted_proxies.empty());
+  EXPECT_EQ(d->tls_reload_seconds, 5);
+
+  EXPECT_THAT(ParseServeFlags({"--tls-cert", "c.pem"}),
+              StatusIs(StatusCode::kInvalidArgument, HasSubstr("both --tls-cert and --tls-key")));
+  EXPECT_THAT(ParseServeFlags({"--tls-key", "k.pem"}),
+              StatusIs(StatusCode::kInvalidArgument, HasSubstr("both --tls-cert and --tls-key")));
+  EXPECT_THAT(ParseServeFlags({"--trusted-proxy", "10.0.0.1/8"}),
+              StatusIs(StatusCode::kInvalidArgument,
+                       HasSubstr("--trusted-proxy: '10.0.0.1/8' is not a CIDR block")));
+  EXPECT_THAT(ParseServeFlags({"--proxy-headers", "x-real-ip"}),
+              StatusIs(StatusCode::kInvalidArgument,
+                       HasSubstr("--proxy-headers takes xforwarded or forwarded")));
+  EXPECT_THAT(ParseServeFlags({"--tls-reload-interval", "-1"}),
+              StatusIs(StatusCode::kInvalidArgument, HasSubstr("--tls-reload-interval")));
+}
+
 TEST_F(ParseServeFlagsTest, IPv6ListenSplitsAtTheLastColon) {
   auto c = ParseServeFlags({"--listen", "[::1]:9000"});
   ASSERT_THAT(c, IsOk());
@@ -192,6 +228,24 @@ TEST_F(ParseServeFlagsTest, PortalRequestsPerMinute) {
       ParseServeFlags({"--portal-requests-per-minute", "-5"}),
       StatusIs(StatusCode::kInvalidArgument,
                "--portal-requests-per-minute takes a whole number from 0 to 1000000000, got '-5'"));
+}
+
+// The audit trail's settings (docs/design/audit.md).
+TEST_F(ParseServeFlagsTest, AuditRetentionAndLog) {
+  auto defaults = ParseServeFlags({});
+  ASSERT_THAT(defaults, IsOk());
+  EXPECT_EQ(defaults->audit_retention_days, 90);
+  EXPECT_EQ(defaults->audit_log, "");
+  auto c = ParseServeFlags({"--audit-retention-days", "0", "--audit-log", "/tmp/audit.jsonl"});
+  ASSERT_THAT(c, IsOk());
+  EXPECT_EQ(c->audit_retention_days, 0);
+  EXPECT_EQ(c->audit_log, "/tmp/audit.jsonl");
+  EXPECT_THAT(ParseServeFlags({"--audit-retention-days", "-1"}),
+              StatusIs(StatusCode::kInvalidArgument,
+                       "--audit-retention-days takes a whole number of days from 0 to 36600, "
+                       "got '-1'"));
+  EXPECT_THAT(ParseServeFlags({"--audit-log", ""}),
+              StatusIs(StatusCode::kInvalidArgument, "--audit-log needs a file name"));
 }
 
 TEST(ParseSecondsTest, BoundedRangeNamesTheFlagAndTheRange) {

@@ -6,6 +6,7 @@
 #include "ts/common/status_macros.h"
 #include "ts/crypto/aead.h"
 #include "ts/jose/signer.h"
+#include "ts/storage/audit.h"
 
 namespace ts::tokens {
 namespace {
@@ -29,6 +30,16 @@ bool SignsAt(const storage::SigningKey& key, int64_t now) {
   return key.activated_at != 0 && key.activated_at <= now &&
          (key.retired_at == 0 || key.retired_at > now);
 }
+// The audit event of a signing-key change (storage/audit.h): the key id, which is public.
+storage::AuditEvent KeyEvent(std::string_view name, const storage::SigningKey& key, int64_t now) {
+  storage::AuditEvent e;
+  e.event_time = now;
+  e.event_source = "sso-oauth.amazonaws.com";
+  e.event_name = std::string(name);
+  e.event_type = "AwsServiceEvent";
+  e.additional_event_data = {{"kid", key.kid}, {"activatesAt", storage::IsoTime(key.activated_at)}};
+  return e;
+}
 }  // namespace
 
 StatusOr<std::shared_ptr<KeyRing>> KeyRing::Open(std::shared_ptr<storage::KeyStore> store,
@@ -38,6 +49,8 @@ StatusOr<std::shared_ptr<KeyRing>> KeyRing::Open(std::shared_ptr<storage::KeySto
   const int64_t now = ring->clock_->NowUnixSeconds();
   TS_ASSIGN_OR_RETURN(storage::SigningKey fresh, ring->NewKey(now, now));
   // Under the update lock: of several nodes starting on an empty database, one creates the key.
+  // (The store drops the event when the update changes nothing.)
+  storage::AuditScope audit(KeyEvent("CreateSigningKey", fresh, now));
   TS_RETURN_IF_ERROR(
       ring->store_->UpdateSigningKeys([&](const std::vector<storage::SigningKey>& current)
                                           -> StatusOr<std::vector<storage::SigningKey>> {
@@ -155,6 +168,7 @@ StatusOr<std::string> KeyRing::Rotate(int64_t keep_retired_seconds,
                                       int64_t activate_after_seconds) {
   const int64_t now = clock_->NowUnixSeconds();
   TS_ASSIGN_OR_RETURN(storage::SigningKey key, NewKey(now, now + activate_after_seconds));
+  storage::AuditScope audit(KeyEvent("RotateSigningKey", key, now));
   TS_RETURN_IF_ERROR(store_->UpdateSigningKeys([&](const std::vector<storage::SigningKey>& current)
                                                    -> StatusOr<std::vector<storage::SigningKey>> {
     return Succeed(current, key, keep_retired_seconds);
@@ -182,6 +196,7 @@ StatusOr<std::string> KeyRing::MaybeRotate(const RotationPolicy& policy) {
   if (!due(keys)) return std::string();
   TS_ASSIGN_OR_RETURN(storage::SigningKey key, NewKey(now, now + policy.publish_lead_seconds));
   bool rotated = false;
+  storage::AuditScope audit(KeyEvent("RotateSigningKey", key, now));
   TS_RETURN_IF_ERROR(store_->UpdateSigningKeys([&](const std::vector<storage::SigningKey>& current)
                                                    -> StatusOr<std::vector<storage::SigningKey>> {
     if (!due(current)) return std::vector<storage::SigningKey>{};  // another node did it

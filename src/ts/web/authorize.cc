@@ -496,7 +496,7 @@ http::Response AuthorizeHandler::Post(const http::Request& request) {
                          ok.description, 303);
   }
   SignIn::Result signed_in =
-      sign_in_->PasswordSignIn(req.Get("username"), req.Get("password"), request.remote_address);
+      sign_in_->PasswordSignIn(req.Get("username"), req.Get("password"), request.ClientAddress());
   if (!signed_in.session) return LoginPage(req, ok, signed_in.error, signed_in.status, *csrf);
   // RFC 9700 §4.11: 303 so the browser does not re-post the credentials to the client.
   http::Response r = IssueCode(req, ok, *signed_in.session, 303);

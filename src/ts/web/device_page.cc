@@ -138,7 +138,7 @@ DevicePageHandler::DevicePageHandler(DevicePageStorage storage, std::shared_ptr<
                      storage_.sessions) {}
 
 DevicePageHandler::Found DevicePageHandler::Lookup(const std::string& entered,
-                                                   const std::string& remote_address, int64_t now) {
+                                                   const std::string& client_address, int64_t now) {
   Found found;
   auto fail = [&](int status, std::string error) {
     found.status = status;
@@ -151,7 +151,7 @@ DevicePageHandler::Found DevicePageHandler::Lookup(const std::string& entered,
   // Reserved before the lookup (throttle.h), so lookups in flight cannot outrun the limit; a
   // code that names a pending authorization gives it back.
   ThrottledAttempt attempt =
-      ThrottledAttempt::Reserve({{&code_throttle_, "device:addr:" + remote_address}}, now);
+      ThrottledAttempt::Reserve({{&code_throttle_, "device:addr:" + client_address}}, now);
   if (const int64_t wait = attempt.retry_after(); wait > 0) {
     return fail(429, "Too many incorrect codes. Try again in " + Minutes(wait) + ".");
   }
@@ -288,7 +288,7 @@ http::Response DevicePageHandler::Post(const http::Request& request) {
   const std::string entered = FormValue(form, "user_code");
   const std::string step = FormValue(form, "step");
   const int64_t now = clock_->NowUnixSeconds();
-  Found found = Lookup(entered, request.remote_address, now);
+  Found found = Lookup(entered, request.ClientAddress(), now);
   if (!found.ok) return CodePage(entered, found.error, found.status, *csrf);
 
   std::optional<storage::SignInSession> session = sign_in_->LiveSession(request);
@@ -296,7 +296,7 @@ http::Response DevicePageHandler::Post(const http::Request& request) {
   if (step == "signin") {
     const std::string user_name = FormValue(form, "username");
     SignIn::Result signed_in =
-        sign_in_->PasswordSignIn(user_name, FormValue(form, "password"), request.remote_address);
+        sign_in_->PasswordSignIn(user_name, FormValue(form, "password"), request.ClientAddress());
     if (!signed_in.session) {
       return SignInPage(found, user_name, signed_in.error, signed_in.status, *csrf);
     }

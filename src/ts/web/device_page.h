@@ -69,7 +69,7 @@ class DevicePageHandler {
 
  private:
   // The pending authorization the entered code names, or a response for the code form.
-  Found Lookup(const std::string& entered, const std::string& remote_address, int64_t now);
+  Found Lookup(const std::string& entered, const std::string& client_address, int64_t now);
   http::Response CodePage(std::string_view entered, std::string_view error, int status,
                           const std::string& csrf);
   http::Response SignInPage(const Found& found, std::string_view user_name, std::string_view error,

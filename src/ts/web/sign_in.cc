@@ -75,7 +75,35 @@ SignIn::SignIn(std::shared_ptr<storage::SessionStore> sessions,
       // Windows in the store: every node sharing the database enforces one limit.
       user_throttle_(options_.max_failures_per_user, options_.failure_window_seconds, sessions_),
       address_throttle_(options_.max_failures_per_address, options_.failure_window_seconds,
-                        sessions_) {}
+                        sessions_),
+      // The database that holds the sessions holds the audit trail (storage/store.h); a
+      // session store of its own (tests) has none, and then failures go unrecorded.
+      audit_(std::dynamic_pointer_cast<storage::AuditStore>(sessions_)) {}
+
+namespace {
+// CloudTrail's sign-in events for Identity Center users (signin.amazonaws.com, AwsServiceEvent):
+// CredentialVerification for each password checked or refused, UserAuthentication once signed in.
+storage::AuditEvent SignInEvent(std::string_view name, const std::string& user_name,
+                                const std::string& user_id, int64_t now) {
+  storage::AuditEvent e;
+  e.event_time = now;
+  e.event_source = "signin.amazonaws.com";
+  e.event_name = std::string(name);
+  e.event_type = "AwsServiceEvent";
+  e.identity_type = "IdentityCenterUser";
+  e.principal_id = user_id;
+  e.user_name = user_name;
+  e.additional_event_data = {{"CredentialType", "PASSWORD"}};
+  return e;
+}
+}  // namespace
+
+void SignIn::RecordFailure(storage::AuditEvent event) const {
+  if (audit_ == nullptr) return;
+  if (Status s = audit_->AppendAuditEvent(std::move(event)); !s.ok()) {
+    std::cerr << "audit: " << s.ToString() << "\n";
+  }
+}
 
 std::optional<storage::SignInSession> SignIn::LiveSession(const http::Request& request) const {
   auto cookie = CookieValue(request, kSessionCookie);
@@ -122,7 +150,7 @@ metrics::Counter SignIns(SignInOutcome outcome) {
 }  // namespace
 
 SignIn::Result SignIn::PasswordSignIn(const std::string& user_name, const std::string& password,
-                                      const std::string& remote_address) {
+                                      const std::string& client_address) {
   Result result;
   auto fail = [&](int status, std::string error) {
     result.status = status;
@@ -138,12 +166,17 @@ SignIn::Result SignIn::PasswordSignIn(const std::string& user_name, const std::s
   }
   const int64_t now = clock_->NowUnixSeconds();
   const std::string user_key = "user:" + user_name;
-  const std::string address_key = "addr:" + remote_address;
+  const std::string address_key = "addr:" + client_address;
   // Reserved before the password is checked, refunded if it is right (throttle.h): guesses in
   // flight count against the limit as they are made.
   ThrottledAttempt attempt = ThrottledAttempt::Reserve(
       {{&user_throttle_, user_key}, {&address_throttle_, address_key}}, now);
   if (const int64_t wait = attempt.retry_after(); wait > 0) {
+    storage::AuditEvent refused = SignInEvent("CredentialVerification", user_name, "", now);
+    refused.error_code = "ThrottlingException";
+    refused.error_message = "Too many failed sign-in attempts";
+    refused.service_event_details = {{"CredentialVerification", "Failure"}};
+    RecordFailure(std::move(refused));
     int64_t minutes = (wait + 59) / 60;
     return fail(429, "Too many failed sign-in attempts. Try again in " + std::to_string(minutes) +
                          (minutes == 1 ? " minute." : " minutes."));
@@ -164,6 +197,12 @@ SignIn::Result SignIn::PasswordSignIn(const std::string& user_name, const std::s
   }
   if (!good) {
     // The reservations stay: a failure under the user's limit and the address's.
+    storage::AuditEvent failed =
+        SignInEvent("CredentialVerification", user_name, user.ok() ? user->user_id : "", now);
+    failed.error_code = "InvalidCredentials";  // never the password tried
+    failed.error_message = "Failed authentication";
+    failed.service_event_details = {{"CredentialVerification", "Failure"}};
+    RecordFailure(std::move(failed));
     return fail(401, "Incorrect user name or password.");
   }
   attempt.Refund();
@@ -175,6 +214,8 @@ SignIn::Result SignIn::PasswordSignIn(const std::string& user_name, const std::s
   session.auth_time = now;
   session.created_at = now;
   session.expires_at = now + options_.session_ttl;
+  storage::AuditScope audit(SignInEvent("UserAuthentication", user->user_name, user->user_id, now));
+  storage::AuditScope::Current()->service_event_details = {{"UserAuthentication", "Success"}};
   if (!sessions_->CreateSession(session).ok()) {
     return fail(500, "The server could not start your session. Try again.");
   }
@@ -187,6 +228,13 @@ SignIn::Result SignIn::PasswordSignIn(const std::string& user_name, const std::s
 
 std::string SignIn::SignOut(const http::Request& request) {
   if (auto cookie = CookieValue(request, kSessionCookie)) {
+    const std::string hash = tokens::TokenMinter::Hash(*cookie);
+    auto session = sessions_->GetSession(hash);
+    std::optional<storage::AuditScope> audit;
+    if (session.ok() && session->revoked_at == 0) {
+      audit.emplace(SignInEvent("Logout", "", session->user_id, clock_->NowUnixSeconds()));
+      storage::AuditScope::Current()->additional_event_data.clear();
+    }
     sessions_->RevokeSession(tokens::TokenMinter::Hash(*cookie), clock_->NowUnixSeconds())
         .IgnoreError();  // an unknown session is already signed out
   }

@@ -17,6 +17,7 @@
 
 #include "ts/common/clock.h"
 #include "ts/http/message.h"
+#include "ts/storage/audit.h"
 #include "ts/storage/directory_store.h"
 #include "ts/storage/records.h"
 #include "ts/storage/session_store.h"
@@ -72,7 +73,7 @@ class SignIn {
   // Checks the password (the same cost whether or not the user exists) under the per-user and
   // per-address throttles, and on success starts a session.
   Result PasswordSignIn(const std::string& user_name, const std::string& password,
-                        const std::string& remote_address);
+                        const std::string& client_address);
 
   // Revokes the request's session if it has one; returns the Set-Cookie value that clears it.
   std::string SignOut(const http::Request& request);
@@ -86,6 +87,10 @@ class SignIn {
   bool secure_cookies_;
   Throttle user_throttle_;
   Throttle address_throttle_;
+  std::shared_ptr<storage::AuditStore> audit_;  // null when the sessions' store has no trail
+
+  // Records a sign-in that changed nothing but the failure count (audit.h); best effort.
+  void RecordFailure(storage::AuditEvent event) const;
 };
 
 }  // namespace ts::web

@@ -439,6 +439,7 @@ http::Response StartPageHandler::IssueCredentials(const storage::SignInSession& 
                                              "The server could not issue credentials for this "
                                              "role. Ask an administrator."));
   }
+  storage::AuditScope audit(portal::RoleCredentialEvent(*prepared, now));
   if (Status issued = storage_.accounts->IssueRoleCredential(prepared->key, prepared->link);
       !issued.ok()) {
     // Re-checked inside the write: the role or the session went after this request's checks.
@@ -487,7 +488,7 @@ http::Response StartPageHandler::Post(const http::Request& request) {
   if (step == "signin") {
     const std::string user_name = FormValue(form, "username");
     SignIn::Result signed_in =
-        sign_in_->PasswordSignIn(user_name, FormValue(form, "password"), request.remote_address);
+        sign_in_->PasswordSignIn(user_name, FormValue(form, "password"), request.ClientAddress());
     if (!signed_in.session) {
       return SignInPage(user_name, signed_in.error, signed_in.status, *csrf);
     }

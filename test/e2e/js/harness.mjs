@@ -20,7 +20,8 @@ const MASTER_KEY = '00'.repeat(31) + '01';
 const START_TIMEOUT_MS = 30_000;
 
 // Headless Chromium with a fresh profile in a temporary directory; `close()` ends both.
-export async function launchChromium({ viewport = { width: 800, height: 640 } } = {}) {
+// `args`: extra Chromium switches (tls_page.mjs pins a test certificate).
+export async function launchChromium({ viewport = { width: 800, height: 640 }, args = [] } = {}) {
   const executablePath = process.env.TS_CHROMIUM ?? '/usr/bin/chromium';
   // Installed by `scripts/install-deps.sh --test`: its absence is a failure, not a skip.
   if (!existsSync(executablePath)) {
@@ -38,6 +39,7 @@ export async function launchChromium({ viewport = { width: 800, height: 640 } } 
       '--disable-background-networking',
       '--disable-component-update',
       '--disable-sync',
+      ...args,
     ],
     viewport,
     timeout: 60_000,

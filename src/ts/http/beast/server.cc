@@ -21,6 +21,7 @@
 #include <boost/asio/executor_work_guard.hpp>
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/post.hpp>
+#include <boost/asio/ssl/stream.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/strand.hpp>
 #include <boost/beast/core.hpp>
@@ -31,12 +32,15 @@
 #include <mutex>
 #include <optional>
 #include <thread>
+#include <type_traits>
 #include <unordered_map>
 #include <vector>
 
 #include "ts/common/ascii.h"
 #include "ts/common/status_macros.h"
 #include "ts/crypto/random.h"
+#include "ts/http/beast/request_parser.h"
+#include "ts/http/tls.h"
 
 namespace ts::http {
 namespace {
@@ -106,7 +110,16 @@ std::string EndpointText(const tcp::endpoint& ep) {
   return host + ":" + std::to_string(ep.port());
 }
 
-class Session;
+using PlainStream = beast::tcp_stream;
+using TlsStream = net::ssl::stream<beast::tcp_stream>;
+
+// What the server needs of a connection of either kind.
+class SessionBase {
+ public:
+  virtual ~SessionBase() = default;
+  // Shutdown: closes the connection if it is waiting for a request that has not begun.
+  virtual void PostCloseIfIdle() = 0;
+};
 
 }  // namespace
 
@@ -132,8 +145,8 @@ class Server::Impl {
   bool draining() const { return draining_.load(); }
   Response MakeError(int status, std::string_view message, const Request& context) const;
   std::string HttpDate() const;
-  void Register(const std::shared_ptr<Session>& session);
-  void Unregister(Session* session);
+  void Register(const std::shared_ptr<SessionBase>& session);
+  void Unregister(SessionBase* session);
   // Brackets a request from the handler's call until its Responder answered or was dropped:
   // Finish() waits for none to be outstanding before it stops the io_context.
   void BeginHandling();
@@ -153,9 +166,9 @@ class Server::Impl {
 
   std::mutex mu_;
   std::condition_variable cv_;
-  std::unordered_map<Session*, std::weak_ptr<Session>> sessions_;  // guarded by mu_
-  bool shutdown_begun_ = false;                                    // guarded by mu_
-  bool acceptor_closed_ = false;                                   // guarded by mu_
+  std::unordered_map<SessionBase*, std::weak_ptr<SessionBase>> sessions_;  // guarded by mu_
+  bool shutdown_begun_ = false;                                            // guarded by mu_
+  bool acceptor_closed_ = false;                                           // guarded by mu_
   int outstanding_ = 0;               // requests not yet answered (BeginHandling); guarded by mu_
   SteadyClock::time_point deadline_;  // guarded by mu_
 
@@ -192,13 +205,17 @@ std::string Server::Impl::HttpDate() const {
 
 namespace {
 
+template <class Stream>
+class Session;
+
 // One request's answer, shared by the copies of its Responder. The first Answer wins; dropping
 // every copy unanswered answers 500. Outstanding (BeginHandling) from the handler's call until
 // answered, so the server does not stop under it; once answered it lets go of the session, so a
 // copy kept after answering holds neither the session nor Shutdown.
+template <class Stream>
 class PendingReply {
  public:
-  explicit PendingReply(std::shared_ptr<Session> session);
+  explicit PendingReply(std::shared_ptr<Session<Stream>> session);
   PendingReply(const PendingReply&) = delete;
   PendingReply& operator=(const PendingReply&) = delete;
   ~PendingReply();
@@ -206,20 +223,27 @@ class PendingReply {
   void Answer(Response response);
 
  private:
-  std::shared_ptr<Session> session_;  // reset once answered
+  std::shared_ptr<Session<Stream>> session_;  // reset once answered
   Server::Impl& server_;
   std::atomic<bool> answered_{false};
 };
 
-// One connection. All its methods run on its strand; the only cross-thread entry point is
-// PostCloseIfIdle().
-class Session : public std::enable_shared_from_this<Session> {
+// One connection, plain (PlainStream) or TLS (TlsStream). All its methods run on its strand;
+// the only cross-thread entry point is PostCloseIfIdle().
+template <class Stream>
+class Session : public SessionBase, public std::enable_shared_from_this<Session<Stream>> {
  public:
-  Session(Server::Impl& server, tcp::socket socket)
-      : server_(server), stream_(std::move(socket)), strand_(stream_.get_executor()) {
+  static constexpr bool kTls = std::is_same_v<Stream, TlsStream>;
+
+  // `stream_args`: the socket, and for TLS the connection's SSL object (owned from then on).
+  template <class... StreamArgs>
+  explicit Session(Server::Impl& server, StreamArgs&&... stream_args)
+      : server_(server),
+        stream_(std::forward<StreamArgs>(stream_args)...),
+        strand_(stream_.get_executor()) {
     beast::error_code ec;
-    stream_.socket().set_option(tcp::no_delay(true), ec);  // best effort
-    net::ip::address addr = stream_.socket().remote_endpoint(ec).address();
+    tcp_stream().socket().set_option(tcp::no_delay(true), ec);  // best effort
+    net::ip::address addr = tcp_stream().socket().remote_endpoint(ec).address();
     if (!ec) {
       if (addr.is_v6() && addr.to_v6().is_v4_mapped()) {
         addr = net::ip::make_address_v4(net::ip::v4_mapped, addr.to_v6());
@@ -230,13 +254,18 @@ class Session : public std::enable_shared_from_this<Session> {
   ~Session() { server_.Unregister(this); }
 
   void Start() {
-    net::dispatch(strand_, beast::bind_front_handler(&Session::ReadRequest, shared_from_this()));
+    if constexpr (kTls) {
+      net::dispatch(strand_,
+                    beast::bind_front_handler(&Session::Handshake, this->shared_from_this()));
+    } else {
+      net::dispatch(strand_,
+                    beast::bind_front_handler(&Session::ReadRequest, this->shared_from_this()));
+    }
   }
 
-  // Shutdown: closes the connection if it is waiting for a request that has not begun.
-  void PostCloseIfIdle() {
-    net::post(strand_, [self = shared_from_this()] {
-      if (self->state_ == State::kIdle) self->stream_.close();
+  void PostCloseIfIdle() override {
+    net::post(strand_, [self = this->shared_from_this()] {
+      if (self->state_ == State::kIdle) self->tcp_stream().close();
     });
   }
 
@@ -244,32 +273,67 @@ class Session : public std::enable_shared_from_this<Session> {
   enum class State { kIdle, kReading, kHandling, kWriting, kClosing };
 
   const ServerOptions& options() const { return server_.options(); }
+  beast::tcp_stream& tcp_stream() { return beast::get_lowest_layer(stream_); }
 
+  template <class>
   friend class PendingReply;  // Deliver, DeliverError, server_
+
+  // TLS: the handshake must complete within the read timeout, like a request's first bytes.
+  // While it runs the connection counts as idle, so shutdown closes it.
+  void Handshake() {
+    state_ = State::kIdle;
+    tcp_stream().expires_after(options().read_timeout);
+    stream_.async_handshake(
+        net::ssl::stream_base::server,
+        beast::bind_front_handler(&Session::OnHandshake, this->shared_from_this()));
+  }
+
+  void OnHandshake(beast::error_code ec) {
+    if (!ec) {
+      ReadRequest();
+      return;
+    }
+    // Plain HTTP sent to the TLS port: say so in plain HTTP (as nginx does) and close, rather
+    // than leave the client waiting or guessing.
+    if (ec.category() == net::error::get_ssl_category() &&
+        ERR_GET_REASON(static_cast<unsigned long>(ec.value())) == SSL_R_HTTP_REQUEST) {
+      static constexpr std::string_view kBody =
+          "{\"message\":\"This port speaks HTTPS: use an https:// URL.\"}";
+      response_bytes_ =
+          "HTTP/1.1 400 Bad Request\r\nContent-Type: application/json\r\n"
+          "Connection: close\r\nContent-Length: " +
+          std::to_string(kBody.size()) + "\r\n\r\n" + std::string(kBody);
+      state_ = State::kClosing;
+      tcp_stream().expires_after(options().write_timeout);
+      net::async_write(tcp_stream(), net::buffer(response_bytes_),
+                       [self = this->shared_from_this()](beast::error_code, size_t) {
+                         beast::error_code ignored;
+                         self->tcp_stream().socket().shutdown(tcp::socket::shutdown_send, ignored);
+                       });
+    }
+    // Anything else (a client that does not trust us, a protocol or cipher we refuse, a
+    // timeout): close. OpenSSL has already sent the alert.
+  }
 
   void ReadRequest() {
     parser_.emplace();
-    parser_->header_limit(static_cast<uint32_t>(
-        std::min<size_t>(options().max_header_bytes, std::numeric_limits<uint32_t>::max())));
-    // The body limit is set once the header is in (OnHeader): Beast would otherwise refuse a
-    // large Content-Length while the header is still incomplete to it, and make_error would not
-    // learn which API the request was for.
-    parser_->body_limit(std::numeric_limits<uint64_t>::max());
-    if (buffer_.size() > 0) {  // pipelined request already buffered
+    LimitRequestHeader(*parser_, options());  // the body's limit once the header is in (OnHeader)
+    if (buffer_.size() > 0) {                 // pipelined request already buffered
       started_ = SteadyClock::now();
       ReadHeader();
       return;
     }
     if (server_.draining()) {
-      stream_.close();
+      tcp_stream().close();
       return;
     }
     // Wait for the first byte under the idle (keep-alive) timeout; from then on the request
     // must arrive within read_timeout.
     state_ = State::kIdle;
-    stream_.expires_after(first_request_ ? options().read_timeout : options().idle_timeout);
-    stream_.async_read_some(buffer_.prepare(kFirstReadBytes),
-                            beast::bind_front_handler(&Session::OnFirstBytes, shared_from_this()));
+    tcp_stream().expires_after(first_request_ ? options().read_timeout : options().idle_timeout);
+    stream_.async_read_some(
+        buffer_.prepare(kFirstReadBytes),
+        beast::bind_front_handler(&Session::OnFirstBytes, this->shared_from_this()));
   }
 
   void OnFirstBytes(beast::error_code ec, size_t n) {
@@ -281,9 +345,10 @@ class Session : public std::enable_shared_from_this<Session> {
 
   void ReadHeader() {
     state_ = State::kReading;
-    stream_.expires_after(options().read_timeout);
-    bhttp::async_read_header(stream_, buffer_, *parser_,
-                             beast::bind_front_handler(&Session::OnHeader, shared_from_this()));
+    tcp_stream().expires_after(options().read_timeout);
+    bhttp::async_read_header(
+        stream_, buffer_, *parser_,
+        beast::bind_front_handler(&Session::OnHeader, this->shared_from_this()));
   }
 
   void OnHeader(beast::error_code ec, size_t) {
@@ -292,11 +357,10 @@ class Session : public std::enable_shared_from_this<Session> {
       return;
     }
     // The header is in: refuse an oversized body before reading any of it.
-    if (auto length = parser_->content_length(); length && *length > options().max_body_bytes) {
+    if (!AdmitBody(*parser_, options())) {
       SendError(413, BodyTooLarge());
       return;
     }
-    parser_->body_limit(static_cast<uint64_t>(options().max_body_bytes));  // chunked bodies
     if (server_.draining()) {
       SendError(503, "server is shutting down");
       return;
@@ -309,10 +373,10 @@ class Session : public std::enable_shared_from_this<Session> {
       continue_.version(11);
       continue_.result(bhttp::status::continue_);
       state_ = State::kWriting;
-      stream_.expires_after(options().write_timeout);
+      tcp_stream().expires_after(options().write_timeout);
       bhttp::async_write(
           stream_, continue_,
-          beast::bind_front_handler(&Session::OnContinueWritten, shared_from_this()));
+          beast::bind_front_handler(&Session::OnContinueWritten, this->shared_from_this()));
       return;
     }
     ReadBody();
@@ -325,9 +389,9 @@ class Session : public std::enable_shared_from_this<Session> {
 
   void ReadBody() {
     state_ = State::kReading;
-    stream_.expires_after(options().read_timeout);
+    tcp_stream().expires_after(options().read_timeout);
     bhttp::async_read(stream_, buffer_, *parser_,
-                      beast::bind_front_handler(&Session::OnBody, shared_from_this()));
+                      beast::bind_front_handler(&Session::OnBody, this->shared_from_this()));
   }
 
   void OnBody(beast::error_code ec, size_t) {
@@ -339,17 +403,19 @@ class Session : public std::enable_shared_from_this<Session> {
   }
 
   void OnReadError(beast::error_code ec, bool in_header) {
-    if (ec == bhttp::error::header_limit || (in_header && ec == bhttp::error::buffer_overflow)) {
-      SendError(431, "request header fields too large");  // RFC 6585 §5
-    } else if (ec == bhttp::error::body_limit || ec == bhttp::error::buffer_overflow) {
-      SendError(413, BodyTooLarge());  // RFC 9110 §15.5.14
-    } else if (ec == bhttp::error::end_of_stream || ec == bhttp::error::partial_message ||
-               ec == bhttp::error::short_read) {
-      return;  // the client went away
-    } else if (ec.category() == bhttp::make_error_code(bhttp::error::bad_method).category()) {
-      SendError(400, "malformed request");
+    switch (ReadErrorStatus(ec, in_header)) {
+      case 431:
+        SendError(431, "request header fields too large");
+        break;
+      case 413:
+        SendError(413, BodyTooLarge());
+        break;
+      case 400:
+        SendError(400, "malformed request");
+        break;
+      default:
+        break;  // the client went away, a socket error, a timeout or shutdown: just close
     }
-    // Anything else is a socket error, a timeout or shutdown: just close.
   }
 
   void HandleRequest() {
@@ -360,11 +426,12 @@ class Session : public std::enable_shared_from_this<Session> {
     request.request_id = crypto::RandomUuid();
     exchange_ = {msg.keep_alive(),   msg.version() < 11, msg.method() == bhttp::verb::head,
                  request.request_id, request.method,     std::string(request.Path())};
+    exchange_.client = request.ClientAddress();
     if (server_.draining()) {
       SendResponse(ErrorResponse(503, "server is shutting down"));
       return;
     }
-    auto reply = std::make_shared<PendingReply>(shared_from_this());
+    auto reply = std::make_shared<PendingReply<Stream>>(this->shared_from_this());
     try {
       server_.handler()(std::move(request), [reply](Response r) { reply->Answer(std::move(r)); });
     } catch (const std::exception& e) {
@@ -382,16 +449,18 @@ class Session : public std::enable_shared_from_this<Session> {
   // The answer to the request being handled, from any thread: runs SendResponse on the strand
   // (inline when the handler answered before returning).
   void Deliver(Response response) {
-    net::dispatch(strand_, [self = shared_from_this(), response = std::move(response)]() mutable {
-      self->SendResponse(std::move(response));
-    });
+    net::dispatch(strand_,
+                  [self = this->shared_from_this(), response = std::move(response)]() mutable {
+                    self->SendResponse(std::move(response));
+                  });
   }
 
   // Delivers the transport's own error for the request being handled (a dropped Responder).
   void DeliverError(int status, std::string_view message) {
-    net::dispatch(strand_, [self = shared_from_this(), status, message = std::string(message)] {
-      self->SendResponse(self->ErrorResponse(status, message));
-    });
+    net::dispatch(strand_,
+                  [self = this->shared_from_this(), status, message = std::string(message)] {
+                    self->SendResponse(self->ErrorResponse(status, message));
+                  });
   }
 
   std::string BodyTooLarge() const {
@@ -407,6 +476,7 @@ class Session : public std::enable_shared_from_this<Session> {
       context = RequestHead();
     } else {
       context.remote_address = remote_address_;
+      context.secure = kTls;
     }
     context.request_id = exchange_.request_id;
     return server_.MakeError(status, message, context);
@@ -414,14 +484,11 @@ class Session : public std::enable_shared_from_this<Session> {
 
   // The parsed header as a Request (header names lower-cased), without the body.
   Request RequestHead() const {
-    const auto& msg = parser_->get();
-    Request request;
-    request.method = std::string(msg.method_string());
-    request.target = std::string(msg.target());
-    for (const auto& field : msg) {
-      request.headers.push_back({AsciiLower(field.name_string()), std::string(field.value())});
-    }
+    Request request = RequestFromHeader(parser_->get());
     request.remote_address = remote_address_;
+    request.client_address =
+        options().trusted_proxies.ClientAddress(remote_address_, request.headers);
+    request.secure = kTls;
     return request;
   }
 
@@ -435,6 +502,9 @@ class Session : public std::enable_shared_from_this<Session> {
       exchange_.method = std::string(msg.method_string());
       std::string_view target = msg.target();
       exchange_.path = std::string(target.substr(0, target.find('?')));
+      exchange_.client = RequestHead().ClientAddress();
+    } else {
+      exchange_.client = remote_address_;
     }
     SendResponse(ErrorResponse(status, message));
   }
@@ -506,13 +576,15 @@ class Session : public std::enable_shared_from_this<Session> {
       std::snprintf(duration, sizeof(duration), "%.3fms",
                     static_cast<double>(micros.count()) / 1e3);
       LogLine("http: " + Printable(exchange_.method) + " " + Printable(exchange_.path) + " " +
-              std::to_string(response.status) + " " + duration + " id=" + request_id);
+              std::to_string(response.status) + " " + duration + " id=" + request_id +
+              " client=" + exchange_.client);
     }
 
     state_ = State::kWriting;
-    stream_.expires_after(options().write_timeout);
-    net::async_write(stream_, net::buffer(response_bytes_),
-                     beast::bind_front_handler(&Session::OnWrite, shared_from_this(), keep_alive));
+    tcp_stream().expires_after(options().write_timeout);
+    net::async_write(
+        stream_, net::buffer(response_bytes_),
+        beast::bind_front_handler(&Session::OnWrite, this->shared_from_this(), keep_alive));
   }
 
   void OnWrite(bool keep_alive, beast::error_code ec, size_t) {
@@ -529,15 +601,22 @@ class Session : public std::enable_shared_from_this<Session> {
   void Linger() {
     state_ = State::kClosing;
     beast::error_code ec;
-    stream_.socket().shutdown(tcp::socket::shutdown_send, ec);
+    if constexpr (kTls) {
+      // close_notify, then wait (under the same bound) for the client's or its close.
+      tcp_stream().expires_after(kLingerTimeout);
+      stream_.async_shutdown([self = this->shared_from_this()](beast::error_code) {});
+      return;
+    }
+    tcp_stream().socket().shutdown(tcp::socket::shutdown_send, ec);
     if (ec) return;
-    stream_.expires_after(kLingerTimeout);
+    tcp_stream().expires_after(kLingerTimeout);
     DoLingerRead();
   }
 
   void DoLingerRead() {
-    stream_.async_read_some(net::buffer(discard_),
-                            beast::bind_front_handler(&Session::OnLinger, shared_from_this()));
+    stream_.async_read_some(
+        net::buffer(discard_),
+        beast::bind_front_handler(&Session::OnLinger, this->shared_from_this()));
   }
 
   void OnLinger(beast::error_code ec, size_t n) {
@@ -547,7 +626,7 @@ class Session : public std::enable_shared_from_this<Session> {
   }
 
   Server::Impl& server_;
-  beast::tcp_stream stream_;
+  Stream stream_;
   const net::any_io_executor strand_;
   beast::flat_buffer buffer_;
   std::optional<bhttp::request_parser<bhttp::string_body>> parser_;
@@ -561,7 +640,8 @@ class Session : public std::enable_shared_from_this<Session> {
     bool head = false;
     std::string request_id;
     std::string method;
-    std::string path;  // never the query: it may carry codes
+    std::string path;    // never the query: it may carry codes
+    std::string client;  // Request::ClientAddress()
   };
   Exchange exchange_;
   State state_ = State::kIdle;
@@ -571,19 +651,22 @@ class Session : public std::enable_shared_from_this<Session> {
   size_t discarded_ = 0;
 };
 
-PendingReply::PendingReply(std::shared_ptr<Session> session)
+template <class Stream>
+PendingReply<Stream>::PendingReply(std::shared_ptr<Session<Stream>> session)
     : session_(std::move(session)), server_(session_->server_) {
   server_.BeginHandling();
 }
 
-PendingReply::~PendingReply() {
+template <class Stream>
+PendingReply<Stream>::~PendingReply() {
   if (answered_.exchange(true)) return;
   LogLine("http: a handler dropped its responder without answering");
   session_->DeliverError(500, "internal error");
   server_.EndHandling();
 }
 
-void PendingReply::Answer(Response response) {
+template <class Stream>
+void PendingReply<Stream>::Answer(Response response) {
   if (answered_.exchange(true)) return;
   // Only this call gets here, and the destructor does nothing after it: session_ is ours.
   session_->Deliver(std::move(response));
@@ -603,7 +686,7 @@ Response Server::Impl::MakeError(int status, std::string_view message,
   }
 }
 
-void Server::Impl::Register(const std::shared_ptr<Session>& session) {
+void Server::Impl::Register(const std::shared_ptr<SessionBase>& session) {
   std::lock_guard lock(mu_);
   sessions_.emplace(session.get(), session);
 }
@@ -622,7 +705,7 @@ void Server::Impl::EndHandling() {
   if (notify) cv_.notify_all();
 }
 
-void Server::Impl::Unregister(Session* session) {
+void Server::Impl::Unregister(SessionBase* session) {
   bool notify;
   {
     std::lock_guard lock(mu_);
@@ -714,9 +797,23 @@ void Server::Impl::OnAccept(beast::error_code ec, tcp::socket socket) {
     });
     return;
   }
-  auto session = std::make_shared<Session>(*this, std::move(socket));
-  Register(session);
-  session->Start();
+  if (options_.tls) {
+    // The context current at accept: a reload afterwards does not change this connection's.
+    SSL* ssl = SSL_new(options_.tls->Current().get());
+    if (ssl == nullptr) {
+      LogLine("http: cannot create a TLS connection (out of memory?)");
+      socket.close(ec);
+    } else {
+      auto session =
+          std::make_shared<Session<TlsStream>>(*this, beast::tcp_stream(std::move(socket)), ssl);
+      Register(session);
+      session->Start();
+    }
+  } else {
+    auto session = std::make_shared<Session<PlainStream>>(*this, std::move(socket));
+    Register(session);
+    session->Start();
+  }
   DoAccept();
 }
 
@@ -736,7 +833,7 @@ void Server::Impl::CloseAcceptorAndIdleSessions() {
   beast::error_code ec;
   acceptor_.close(ec);
   accept_retry_timer_.cancel();
-  std::vector<std::weak_ptr<Session>> sessions;
+  std::vector<std::weak_ptr<SessionBase>> sessions;
   {
     std::lock_guard lock(mu_);
     acceptor_closed_ = true;

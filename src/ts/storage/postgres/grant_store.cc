@@ -144,6 +144,11 @@ void PostgresStore::RedeemAuthorizationCodeAsync(const std::string& code_hash, i
                                                  const TokenFamily& family,
                                                  const std::optional<RefreshToken>& first_refresh,
                                                  RedeemDone done) {
+  // A new family carries its audit event (audit.h), which the writer's single pipelined
+  // statement cannot: such a write takes the blocking path, a transaction of its own.
+  if (AuditScope::Current() != nullptr) {
+    return done(RedeemAuthorizationCode(code_hash, now, family, first_refresh));
+  }
   StatusOr<Params> p = RedeemParams(code_hash, now, family, first_refresh);
   if (!p.ok()) return done(p.status());
   impl_->writer().RunAsync(
@@ -361,6 +366,10 @@ void PostgresStore::CreateFamilyForAssertionAsync(const TokenFamily& family,
                                                   const std::optional<RefreshToken>& first_refresh,
                                                   const std::string& assertion_id,
                                                   int64_t assertion_expires_at, WriteDone done) {
+  if (AuditScope::Current() != nullptr) {  // as RedeemAuthorizationCodeAsync
+    return done(
+        CreateFamilyForAssertion(family, first_refresh, assertion_id, assertion_expires_at));
+  }
   StatusOr<Params> p = AssertionParams(family, first_refresh, assertion_id, assertion_expires_at);
   if (!p.ok()) return done(p.status());
   impl_->writer().RunAsync(

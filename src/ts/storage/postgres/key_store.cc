@@ -69,6 +69,7 @@ Status PostgresStore::UpdateSigningKeys(const SigningKeyUpdate& update) {
     for (int i = 0; i < r.rows(); ++i) current.push_back(ReadSigningKey(r, i));
     TS_ASSIGN_OR_RETURN(std::vector<SigningKey> changed, update(current));
     for (const SigningKey& key : changed) TS_RETURN_IF_ERROR(UpsertSigningKey(c, key));
+    if (changed.empty()) c.audit = nullptr;  // nothing rotated: nothing to record
     return OkStatus();
   });
 }

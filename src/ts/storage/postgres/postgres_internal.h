@@ -132,6 +132,10 @@ class Connection {
   // Runs uncached SQL without parameters (transaction control, settings, migrations).
   Status ExecScript(const std::string& sql);
 
+  // The audit event riding on the write running now (audit.h), inserted after it succeeded; a
+  // write that turns out to change nothing (UpdateSigningKeys with no update) sets it to nullptr.
+  const AuditRecord* audit = nullptr;
+
   // One statement of a pipelined transaction (RunPipelinedTransaction).
   struct Pipelined {
     std::string_view sql;
@@ -304,6 +308,21 @@ StatusOr<Page<T>> RunPage(Connection& c, std::string_view sql, Params params,
   return ExecPage<T>(c, sql, std::move(params), page.limit, read, key_of);
 }
 
+// Whether a write that returned OK made the change its audit event records: a redemption that
+// found its code used, expired or undecided changed nothing an event should claim.
+inline bool MadeTheChange(const Status&) { return true; }
+template <typename T>
+bool MadeTheChange(const StatusOr<T>& result) {
+  if constexpr (std::is_same_v<T, RedeemOutcome>) return *result == RedeemOutcome::kRedeemed;
+  if constexpr (std::is_same_v<T, DeviceRedeemOutcome>) {
+    return *result == DeviceRedeemOutcome::kRedeemed;
+  }
+  return true;
+}
+
+// Inserts `record` into audit_events (postgres/audit_store.cc).
+Status InsertAudit(Connection& c, const AuditRecord& record);
+
 }  // namespace ts::storage::postgres_internal
 
 namespace ts::storage::postgres_internal {
@@ -340,23 +359,18 @@ class PostgresStore::Impl {
 
   // Runs `fn(Connection&)` (returning Status or StatusOr<T>) in one transaction; commits if it
   // succeeded, rolls back otherwise. Not retried (see the header on ambiguous commits).
+  // This thread's pending audit event (audit.h) is inserted in the same transaction.
   template <typename Fn>
   auto Write(Fn&& fn) -> std::invoke_result_t<Fn, Connection&> {
-    TS_ASSIGN_OR_RETURN(Lease lease, Acquire());
-    Connection& c = *lease;
-    TS_RETURN_IF_ERROR(c.ExecScript("BEGIN"));
-    auto result = fn(c);
-    if (!result.ok()) {
-      if (!c.broken()) c.ExecScript("ROLLBACK").IgnoreError();
-      return result;
-    }
-    TS_RETURN_IF_ERROR(c.ExecScript("COMMIT"));
-    return result;
+    std::optional<AuditRecord> audit = TakePendingAudit();
+    return Transaction(audit ? &*audit : nullptr, fn);
   }
 
-  // Runs `fn(Connection&)` as is: for a single statement (its own transaction) that writes.
+  // Runs `fn(Connection&)` as is: for a single statement (its own transaction) that writes. With
+  // an audit event pending on this thread it becomes a transaction, so the event commits with it.
   template <typename Fn>
   auto Single(Fn&& fn) -> std::invoke_result_t<Fn, Connection&> {
+    if (std::optional<AuditRecord> audit = TakePendingAudit()) return Transaction(&*audit, fn);
     TS_ASSIGN_OR_RETURN(Lease lease, Acquire());
     return fn(*lease);
   }
@@ -373,6 +387,30 @@ class PostgresStore::Impl {
   }
 
  private:
+  template <typename Fn>
+  auto Transaction(const AuditRecord* audit, Fn& fn) -> std::invoke_result_t<Fn, Connection&> {
+    TS_ASSIGN_OR_RETURN(Lease lease, Acquire());
+    Connection& c = *lease;
+    TS_RETURN_IF_ERROR(c.ExecScript("BEGIN"));
+    c.audit = audit;
+    auto result = fn(c);
+    audit = c.audit;
+    c.audit = nullptr;
+    if (audit != nullptr && result.ok() && !postgres_internal::MadeTheChange(result)) {
+      audit = nullptr;
+    }
+    if (result.ok() && audit != nullptr) {
+      if (Status s = postgres_internal::InsertAudit(c, *audit); !s.ok()) result = s;
+    }
+    if (!result.ok()) {
+      if (!c.broken()) c.ExecScript("ROLLBACK").IgnoreError();
+      return result;
+    }
+    TS_RETURN_IF_ERROR(c.ExecScript("COMMIT"));
+    if (audit != nullptr) StreamAudit(*audit);
+    return result;
+  }
+
   void DropIdleLocked() {
     open_ -= static_cast<int>(idle_.size());
     idle_.clear();

@@ -33,6 +33,7 @@
 #include <string>
 
 #include "ts/common/status.h"
+#include "ts/storage/audit.h"
 #include "ts/storage/store.h"
 
 namespace ts::storage {
@@ -54,7 +55,8 @@ struct PostgresStoreOptions {
 // SQLite file path.
 bool IsPostgresUrl(const std::string& db);
 
-class PostgresStore final : public Store {
+// Also the audit trail (audit.h): events ride on the Store's writes.
+class PostgresStore final : public Store, public AuditStore {
  public:
   // Connects to `url` (a libpq URL, postgresql://user@host:port/dbname?...) and applies pending
   // migrations (migrations/postgres/V*.sql, embedded at build time), each in its own
@@ -271,6 +273,11 @@ class PostgresStore final : public Store {
 
   // Housekeeping (housekeeping.cc).
   StatusOr<PurgeResult> PurgeExpired(int64_t now, int batch) override;
+
+  // AuditStore (postgres/audit_store.cc).
+  Status AppendAuditEvent(AuditEvent event) override;
+  StatusOr<std::vector<AuditRecord>> ListAuditEvents(const AuditQuery& query) override;
+  StatusOr<int64_t> PurgeAuditEvents(int64_t before, int batch) override;
 
  private:
   class Impl;

@@ -69,6 +69,7 @@ Status SqliteStore::UpdateSigningKeys(const SigningKeyUpdate& update) {
     }
     TS_ASSIGN_OR_RETURN(std::vector<SigningKey> changed, update(current));
     for (const SigningKey& key : changed) TS_RETURN_IF_ERROR(UpsertSigningKey(c, key));
+    if (changed.empty()) c.audit = nullptr;  // nothing rotated: nothing to record
     return OkStatus();
   });
 }

@@ -150,6 +150,11 @@ class Connection {
     return stmt.Exec();
   }
 
+  // The audit event riding on the write body running now (audit.h), inserted after the body
+  // succeeded; a body that turns out to change nothing (UpdateSigningKeys with no update) sets
+  // it to nullptr so that no event records it.
+  const AuditRecord* audit = nullptr;
+
  private:
   struct StringHash {
     using is_transparent = void;
@@ -161,6 +166,37 @@ class Connection {
   sqlite3* db_;
   std::unordered_map<std::string, sqlite3_stmt*, StringHash, std::equal_to<>> cache_;
 };
+
+// Whether a write that returned OK made the change its audit event records: a redemption that
+// found its code used, expired or undecided changed nothing an event should claim.
+inline bool MadeTheChange(const Status&) { return true; }
+template <typename T>
+bool MadeTheChange(const StatusOr<T>& result) {
+  if constexpr (std::is_same_v<T, RedeemOutcome>) return *result == RedeemOutcome::kRedeemed;
+  if constexpr (std::is_same_v<T, DeviceRedeemOutcome>) {
+    return *result == DeviceRedeemOutcome::kRedeemed;
+  }
+  return true;
+}
+
+// Inserts `record` into audit_events (sqlite/audit_store.cc).
+Status InsertAudit(Connection& c, const AuditRecord& record);
+
+// Runs a write body with its audit event (may be null): the event is inserted in the same
+// savepoint once the body succeeded, unless the body dropped it; `*inserted` says whether it was.
+template <typename Fn>
+auto WriteAudited(Connection& c, const AuditRecord* audit, Fn& fn, bool* inserted) {
+  c.audit = audit;
+  auto result = fn(c);
+  const AuditRecord* keep = c.audit;
+  c.audit = nullptr;
+  *inserted = false;
+  if (keep != nullptr && result.ok() && MadeTheChange(result)) {
+    if (Status s = InsertAudit(c, *keep); !s.ok()) return decltype(result)(s);
+    *inserted = true;
+  }
+  return result;
+}
 
 // A transaction on one connection; rolls back unless committed.
 class Transaction {
@@ -492,11 +528,15 @@ class SqliteStore::Impl {
   auto Write(Fn&& fn) -> std::invoke_result_t<Fn, Connection&> {
     using Result = std::invoke_result_t<Fn, Connection&>;
     std::optional<Result> result;
+    std::optional<AuditRecord> audit = TakePendingAudit();
+    const AuditRecord* event = audit ? &*audit : nullptr;
+    bool audited = false;
     Status status = writer_.Run([&](Connection& c) -> Status {
-      result.emplace(fn(c));
+      result.emplace(sqlite_internal::WriteAudited(c, event, fn, &audited));
       return StatusOf(*result);
     });
     if (!status.ok()) return status;
+    if (audited) StreamAudit(*event);
     return std::move(*result);
   }
 
@@ -505,15 +545,23 @@ class SqliteStore::Impl {
   template <typename Result, typename Fn>
   void WriteAsync(Fn fn, std::function<void(Result)> done) {
     auto result = std::make_shared<std::optional<Result>>();
+    std::shared_ptr<const AuditRecord> audit;  // null on the hot path: no event
+    if (std::optional<AuditRecord> taken = TakePendingAudit()) {
+      audit = std::make_shared<const AuditRecord>(std::move(*taken));
+    }
+    auto audited = audit ? std::make_shared<bool>(false) : nullptr;
     writer_.RunAsync(
-        [fn = std::move(fn), result](Connection& c) -> Status {
-          result->emplace(fn(c));
+        [fn = std::move(fn), result, audit, audited](Connection& c) mutable -> Status {
+          bool inserted = false;
+          result->emplace(sqlite_internal::WriteAudited(c, audit.get(), fn, &inserted));
+          if (audited) *audited = inserted;
           return StatusOf(**result);
         },
-        [result, done = std::move(done)](Status status) {
+        [result, audit, audited, done = std::move(done)](Status status) {
           if (!status.ok()) {
             done(Result(std::move(status)));
           } else {
+            if (audited && *audited) StreamAudit(*audit);
             done(std::move(**result));
           }
         });

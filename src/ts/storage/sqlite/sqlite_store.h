@@ -19,6 +19,7 @@
 #include <string>
 
 #include "ts/common/status.h"
+#include "ts/storage/audit.h"
 #include "ts/storage/store.h"
 
 namespace ts::storage {
@@ -40,7 +41,8 @@ struct SqliteStoreOptions {
   int light_load_batch_size = 8;
 };
 
-class SqliteStore final : public Store {
+// Also the audit trail (audit.h): events ride on the Store's writes.
+class SqliteStore final : public Store, public AuditStore {
  public:
   // Opens (creating if missing) the database at `path`: creates missing parent directories with
   // mode 0700 and a new database file with mode 0600, then applies pending migrations
@@ -285,6 +287,11 @@ class SqliteStore final : public Store {
 
   // Housekeeping (sqlite/housekeeping.cc).
   StatusOr<PurgeResult> PurgeExpired(int64_t now, int batch) override;
+
+  // AuditStore (sqlite/audit_store.cc).
+  Status AppendAuditEvent(AuditEvent event) override;
+  StatusOr<std::vector<AuditRecord>> ListAuditEvents(const AuditQuery& query) override;
+  StatusOr<int64_t> PurgeAuditEvents(int64_t before, int batch) override;
 
  private:
   class Impl;
