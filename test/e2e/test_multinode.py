@@ -156,6 +156,13 @@ class MultiNodeTest(unittest.TestCase):
                 .create_token_with_iam(clientId=APP, grantType="refresh_token",
                                        refreshToken=tokens["refreshToken"])
         self.assertEqual(e.exception.response["Error"]["Code"], "UnrecognizedClientException")
+        # The node that used the key keeps it for --config-cache-ttl-ms (1 s by default): it
+        # refuses the key once that has passed.
+        time.sleep(1.1)
+        with self.assertRaises(Exception) as e:
+            webapp.create_token_with_iam(clientId=APP, grantType="refresh_token",
+                                         refreshToken=tokens["refreshToken"])
+        self.assertEqual(e.exception.response["Error"]["Code"], "UnrecognizedClientException")
 
     def test_failed_sign_ins_count_toward_one_limit_across_nodes(self):
         user = "nobody-" + harness.secrets.token_hex(4)

@@ -127,6 +127,9 @@ class SigV4Test(unittest.TestCase):
             self.probe(client)
         r = self.server.tessera("delete-access-key", "--access-key-id", key["AWS_ACCESS_KEY_ID"])
         self.assertEqual(r.returncode, 0, r.stderr)
+        # The server keeps a long-term key it has found for --config-cache-ttl-ms (default 1 s):
+        # a deletion by the CLI, another process, applies within that.
+        time.sleep(1.1)
         with self.assertRaises(botocore.exceptions.ClientError) as e:
             self.probe(client)
         self.assert_client_error(e, "UnrecognizedClientException", BAD_TOKEN)

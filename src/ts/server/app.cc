@@ -620,7 +620,9 @@ StatusOr<std::unique_ptr<Tessera>> Tessera::Create(const ServerConfig& config,
   // The root credential of the instance owner: from the environment, else generated once and
   // kept (sealed) in the store like any other access key. Its secret is printed only when it is
   // generated: SigV4 needs it recoverable, but nobody should read it back.
-  p->credentials = std::make_unique<StoreCredentialProvider>(p->store, keys.iam_secrets);
+  // Long-term keys are kept as applications are (--config-cache-ttl-ms, credentials.h).
+  p->credentials = std::make_unique<StoreCredentialProvider>(
+      p->store, keys.iam_secrets, clock, std::chrono::milliseconds(config.config_cache_ttl_ms));
   const std::string root_arn = "arn:aws:iam::" + p->instance.owner_account_id + ":root";
   p->demo.root_arn = root_arn;
   if (!config.root_access_key_id.empty()) {
@@ -1174,10 +1176,11 @@ http::Response Tessera::DispatchRoute(const Route& route, const http::Request& r
           p.admin->Handle(target, {caller->principal_arn, caller->account_id, request.request_id},
                           request.body, &internal);
       if (!internal.ok()) LogInternal(request, internal);
-      // Whatever the call changed applies to the next token request (application_cache.h).
-      // Every authenticated admin call clears the cache: they are rare, and a read-only one
-      // costs one extra store read per application afterwards.
+      // Whatever the call changed applies to the next token request (application_cache.h,
+      // credentials.h). Every authenticated admin call clears the caches: they are rare, and a
+      // read-only one costs one extra store read per application and access key afterwards.
       p.applications->Clear();
+      p.credentials->ClearCache();
       return r;
     }
     case Endpoint::kAuthorizeGet:

@@ -150,7 +150,7 @@ trusted token issuers (jwt-bearer):
   --jwks-max-stale SECS      expired keys still serve this long while the IdP is down
                              (default 21600)
   --jwks-refetch-interval SECS   refetch on an unknown kid at most this often (default 10)
-  --config-cache-ttl-ms MS   reuse an application read this long (default 1000; 0: never)
+  --config-cache-ttl-ms MS   reuse applications, access keys this long (default 1000; 0: never)
   --assertion-max-age SECS   oldest accepted assertion, by its iat (default 3600)
 
 registered clients (RegisterClient, device authorization, CreateToken):

@@ -63,12 +63,48 @@ Status ValidateSecretAccessKey(std::string_view secret) {
 }
 
 StoreCredentialProvider::StoreCredentialProvider(std::shared_ptr<storage::CredentialStore> store,
-                                                 std::string seal_key)
-    : store_(std::move(store)), seal_key_(std::move(seal_key)) {}
+                                                 std::string seal_key, ClockPtr clock,
+                                                 std::chrono::milliseconds cache_ttl)
+    : store_(std::move(store)),
+      seal_key_(std::move(seal_key)),
+      clock_(std::move(clock)),
+      cache_ttl_(clock_ ? cache_ttl : std::chrono::milliseconds(0)) {}
 
 StatusOr<sigv4::Credential> StoreCredentialProvider::Find(std::string_view access_key_id) {
   if (!root_.access_key_id.empty() && access_key_id == root_.access_key_id) return root_;
-  auto key = store_->GetAccessKey(std::string(access_key_id));
+  const std::string id(access_key_id);
+  if (cache_ttl_.count() <= 0) return Read(id);
+  const Clock::TimePoint now = clock_->Now();
+  uint64_t generation;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    auto it = cache_.find(id);
+    if (it != cache_.end() && now - it->second.read_at < cache_ttl_ && now >= it->second.read_at) {
+      return it->second.credential;
+    }
+    generation = generation_;
+  }
+  // Read outside the lock: a slow store must not hold up other keys' lookups.
+  auto credential = Read(id);
+  // Only found long-term keys are kept (see the header): a refusal is never cached.
+  if (credential.ok() && !credential->temporary()) {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (generation == generation_) {
+      if (cache_.size() >= kMaxCachedKeys) cache_.clear();
+      cache_[id] = Slot{*credential, now};
+    }
+  }
+  return credential;
+}
+
+void StoreCredentialProvider::ClearCache() {
+  std::lock_guard<std::mutex> lock(mu_);
+  cache_.clear();
+  ++generation_;
+}
+
+StatusOr<sigv4::Credential> StoreCredentialProvider::Read(const std::string& access_key_id) {
+  auto key = store_->GetAccessKey(access_key_id);
   if (!key.ok()) return key.status();
   if (!key->active) return NotFoundError("access key is inactive");
   auto secret =

@@ -2,12 +2,24 @@
 // IAM principals and their access keys, for SigV4: looks keys up in the store (unsealing the
 // secret) and knows the root credential of the instance owner. Also the operations the CLI and
 // bootstrap use to create keys. Thread-safe.
+//
+// Long-term keys (AKIA..., no session token) are kept for a short time once found, as the
+// application cache keeps applications (oauth/application_cache.h): every SigV4 request would
+// otherwise read its key, a round trip on PostgreSQL. Freshness: ClearCache() drops them all at
+// once (the admin plane calls it after every operation it serves); a key deleted elsewhere (the
+// CLI, another node) is refused within the TTL. Temporary keys (the access portal's role
+// credentials) are never kept: sign-out, unassignment and user deletion revoke them through
+// paths that do not clear this cache, and they must stop at once.
 #pragma once
 
+#include <chrono>
 #include <memory>
+#include <mutex>
 #include <string>
 #include <string_view>
+#include <unordered_map>
 
+#include "ts/common/clock.h"
 #include "ts/sigv4/verifier.h"
 #include "ts/storage/credential_store.h"
 
@@ -20,17 +32,36 @@ inline constexpr char kEnvironmentRootKeyMeta[] = "environment_root_access_key_i
 
 class StoreCredentialProvider final : public sigv4::CredentialProvider {
  public:
-  StoreCredentialProvider(std::shared_ptr<storage::CredentialStore> store, std::string seal_key);
+  // `cache_ttl` zero (or no clock): every Find of a stored key reads the store.
+  StoreCredentialProvider(std::shared_ptr<storage::CredentialStore> store, std::string seal_key,
+                          ClockPtr clock = nullptr,
+                          std::chrono::milliseconds cache_ttl = std::chrono::milliseconds(0));
 
   // The store's keys, plus the root credential when set. NotFound for unknown or inactive keys.
   StatusOr<sigv4::Credential> Find(std::string_view access_key_id) override;
 
   void SetRootCredential(sigv4::Credential root) { root_ = std::move(root); }
 
+  // Forgets every kept key: the next Find of each reads the store.
+  void ClearCache();
+
  private:
+  struct Slot {
+    sigv4::Credential credential;
+    Clock::TimePoint read_at;
+  };
+  static constexpr size_t kMaxCachedKeys = 10000;  // beyond: start over
+
+  StatusOr<sigv4::Credential> Read(const std::string& access_key_id);
+
   std::shared_ptr<storage::CredentialStore> store_;
   std::string seal_key_;
   sigv4::Credential root_;
+  const ClockPtr clock_;
+  const std::chrono::milliseconds cache_ttl_;
+  std::mutex mu_;
+  std::unordered_map<std::string, Slot> cache_;
+  uint64_t generation_ = 0;  // bumped by ClearCache(): a read that raced with it is not kept
 };
 
 // An access key pair as handed to a user (the secret appears only here, once).

@@ -201,5 +201,74 @@ TEST(CredentialRulesTest, AccessKeyPairs) {
   }
 }
 
+// The cache (credentials.h): a long-term key found once is reused for the TTL, so a deletion
+// made behind this provider's back (the CLI, another node) applies within the TTL, and at once
+// after ClearCache (this node's admin plane).
+class CachedCredentialsTest : public CredentialsTest {
+ protected:
+  void SetUp() override {
+    CredentialsTest::SetUp();
+    cached_ = std::make_unique<StoreCredentialProvider>(store_, seal_key_, clock_,
+                                                        std::chrono::milliseconds(1000));
+  }
+  void TearDown() override {
+    cached_.reset();
+    CredentialsTest::TearDown();
+  }
+  std::shared_ptr<FakeClock> clock_ = std::make_shared<FakeClock>(kNow);
+  std::unique_ptr<StoreCredentialProvider> cached_;
+};
+
+TEST_F(CachedCredentialsTest, DeletedLongTermKeyIsRefusedOnceTheTtlHasPassed) {
+  auto key = CreateAccessKey(*store_, seal_key_, kRole, kNow, 0);
+  ASSERT_THAT(key, IsOk());
+  ASSERT_THAT(cached_->Find(key->access_key_id), IsOk());
+  ASSERT_THAT(store_->DeleteAccessKey(key->access_key_id), IsOk());
+  clock_->Advance(std::chrono::milliseconds(999));
+  auto kept = cached_->Find(key->access_key_id);
+  ASSERT_THAT(kept, IsOk());
+  EXPECT_EQ(kept->secret_access_key, key->secret_access_key);
+  clock_->Advance(std::chrono::milliseconds(1));
+  EXPECT_THAT(cached_->Find(key->access_key_id), StatusIs(StatusCode::kNotFound, _));
+}
+
+TEST_F(CachedCredentialsTest, ClearCacheAppliesADeletionAtOnce) {
+  auto key = CreateAccessKey(*store_, seal_key_, kRole, kNow, 0);
+  ASSERT_THAT(key, IsOk());
+  ASSERT_THAT(cached_->Find(key->access_key_id), IsOk());
+  ASSERT_THAT(store_->DeleteAccessKey(key->access_key_id), IsOk());
+  cached_->ClearCache();
+  EXPECT_THAT(cached_->Find(key->access_key_id), StatusIs(StatusCode::kNotFound, _));
+}
+
+TEST_F(CachedCredentialsTest, TemporaryKeysAreNeverKept) {
+  // The portal's role credentials are revoked by sign-out and unassignment, which do not clear
+  // the cache: their deletion must apply to the very next request.
+  auto key = CreateAccessKey(*store_, seal_key_, kRole, kNow, 3600);
+  ASSERT_THAT(key, IsOk());
+  ASSERT_THAT(cached_->Find(key->access_key_id), IsOk());
+  ASSERT_THAT(store_->DeleteAccessKey(key->access_key_id), IsOk());
+  EXPECT_THAT(cached_->Find(key->access_key_id), StatusIs(StatusCode::kNotFound, _));
+}
+
+TEST_F(CachedCredentialsTest, RefusalsAreNotKept) {
+  EXPECT_THAT(cached_->Find("AKIALATER00000000000"), StatusIs(StatusCode::kNotFound, _));
+  ASSERT_THAT(CreateAccessKey(*store_, seal_key_, kRole, kNow, 0, "AKIALATER00000000000",
+                              "later-secret-0123456789"),
+              IsOk());
+  auto found = cached_->Find("AKIALATER00000000000");
+  ASSERT_THAT(found, IsOk());
+  EXPECT_EQ(found->secret_access_key, "later-secret-0123456789");
+}
+
+TEST_F(CachedCredentialsTest, ZeroTtlReadsTheStoreEveryTime) {
+  StoreCredentialProvider uncached(store_, seal_key_, clock_, std::chrono::milliseconds(0));
+  auto key = CreateAccessKey(*store_, seal_key_, kRole, kNow, 0);
+  ASSERT_THAT(key, IsOk());
+  ASSERT_THAT(uncached.Find(key->access_key_id), IsOk());
+  ASSERT_THAT(store_->DeleteAccessKey(key->access_key_id), IsOk());
+  EXPECT_THAT(uncached.Find(key->access_key_id), StatusIs(StatusCode::kNotFound, _));
+}
+
 }  // namespace
 }  // namespace ts::server
