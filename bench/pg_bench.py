@@ -19,11 +19,9 @@ backend's counters at most once a second, so the figure is good to a few percent
 """
 import json
 import os
-import signal
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -93,6 +91,7 @@ class Node:
 
     def __init__(self, bench, db, workdir, name, cores, first, issuer_port):
         self.port = bench.free_port()
+        self.bench = bench
         args = ["taskset", "-c", cores, bench.TESSERA, "serve", "--listen",
                 f"127.0.0.1:{self.port}", "--db", db.url, "--allow-insecure-loopback-issuers"]
         if first:
@@ -100,20 +99,12 @@ class Node:
             with open(path, "w") as f:
                 json.dump(bench.bootstrap(issuer_port), f)
             args += ["--demo", "--bootstrap", path]
-        self.proc = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=open(
-            os.path.join(workdir, f"{name}.log"), "w"), text=True, env=bench.tessera_env())
-        first_line = self.proc.stdout.readline()
-        if "listening" not in first_line:
-            raise RuntimeError(f"tessera did not start: {first_line!r}; see {workdir}/{name}.log")
-        threading.Thread(target=lambda: [None for _ in self.proc.stdout], daemon=True).start()
+        self.proc = bench.start_server(args, os.path.join(workdir, f"{name}.log"),
+                                       bench.tessera_env())
         time.sleep(0.5)
 
     def stop(self):
-        self.proc.send_signal(signal.SIGTERM)
-        try:
-            self.proc.wait(10)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
+        self.bench.stop_process(self.proc)
 
 
 def run_loadgens(bench, db, jobs, warmup, results):

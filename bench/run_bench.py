@@ -156,6 +156,28 @@ def rss_mb(pid):
     return 0
 
 
+def start_server(args, log_path, env):
+    """Starts `tessera serve` (args), its stderr to log_path; returns once it listens."""
+    proc = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=open(log_path, "w"), text=True,
+                            env=env)
+    first = proc.stdout.readline()
+    if "listening" not in first:
+        raise RuntimeError(f"tessera did not start: {first!r}; see {log_path}")
+    # Drain the banner so the pipe never fills.
+    import threading
+    threading.Thread(target=lambda: [None for _ in proc.stdout], daemon=True).start()
+    return proc
+
+
+def stop_process(proc):
+    """SIGTERM (the drained shutdown), then SIGKILL after 10 s."""
+    proc.send_signal(signal.SIGTERM)
+    try:
+        proc.wait(10)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+
+
 class Tessera:
     def __init__(self, workdir, issuer_port, core, extra_args=()):
         self.dir = workdir
@@ -169,24 +191,13 @@ class Tessera:
                 "--bootstrap", path, "--allow-insecure-loopback-issuers"] + list(extra_args)
         # Start-to-ready on a fresh database (migrations, key generation, bootstrap included).
         start = time.monotonic()
-        self.proc = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=open(
-            os.path.join(workdir, "server.log"), "w"), text=True, env=env)
-        first = self.proc.stdout.readline()
+        self.proc = start_server(args, os.path.join(workdir, "server.log"), env)
         self.fresh_start_ms = (time.monotonic() - start) * 1000
-        if "listening" not in first:
-            raise RuntimeError(f"tessera did not start: {first!r}; see {workdir}/server.log")
-        # Drain the banner so the pipe never fills.
-        import threading
-        threading.Thread(target=lambda: [None for _ in self.proc.stdout], daemon=True).start()
         time.sleep(1.0)
         self.idle_mb = rss_mb(self.proc.pid)
 
     def stop(self):
-        self.proc.send_signal(signal.SIGTERM)
-        try:
-            self.proc.wait(10)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
+        stop_process(self.proc)
 
 
 def has_portal():

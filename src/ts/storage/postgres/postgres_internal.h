@@ -25,6 +25,7 @@
 
 #include "ts/common/status.h"
 #include "ts/common/status_macros.h"
+#include "ts/storage/audit_outcome.h"
 #include "ts/storage/connection_lease.h"
 #include "ts/storage/postgres/postgres_store.h"
 #include "ts/storage/records.h"
@@ -308,18 +309,6 @@ StatusOr<Page<T>> RunPage(Connection& c, std::string_view sql, Params params,
   return ExecPage<T>(c, sql, std::move(params), page.limit, read, key_of);
 }
 
-// Whether a write that returned OK made the change its audit event records: a redemption that
-// found its code used, expired or undecided changed nothing an event should claim.
-inline bool MadeTheChange(const Status&) { return true; }
-template <typename T>
-bool MadeTheChange(const StatusOr<T>& result) {
-  if constexpr (std::is_same_v<T, RedeemOutcome>) return *result == RedeemOutcome::kRedeemed;
-  if constexpr (std::is_same_v<T, DeviceRedeemOutcome>) {
-    return *result == DeviceRedeemOutcome::kRedeemed;
-  }
-  return true;
-}
-
 // Inserts `record` into audit_events (postgres/audit_store.cc).
 Status InsertAudit(Connection& c, const AuditRecord& record);
 
@@ -396,7 +385,7 @@ class PostgresStore::Impl {
     auto result = fn(c);
     audit = c.audit;
     c.audit = nullptr;
-    if (audit != nullptr && result.ok() && !postgres_internal::MadeTheChange(result)) {
+    if (audit != nullptr && result.ok() && !MadeTheChange(result)) {
       audit = nullptr;
     }
     if (result.ok() && audit != nullptr) {

@@ -412,9 +412,10 @@ constexpr std::string_view kInsert = "INSERT INTO t (k) VALUES ($1)";
 TEST(PostgresGroupCommitTest, ABatchIsOneRoundTrip) {
   WriterFixture f;
   ASSERT_THAT(f.writer->Run(kInsert, MakeParams(std::string("warm"))), IsOk());  // prepares
+  // Counted before the occupying batch: its round trip may be counted after batches() moves.
+  const int64_t trips = f.round_trips.load();
   f.Occupy(300);
   const int64_t batches = f.writer->batches();
-  const int64_t trips = f.round_trips.load();
   constexpr int kWrites = 20;
   Outcome out(kWrites);
   for (int i = 0; i < kWrites; ++i) {
@@ -423,7 +424,7 @@ TEST(PostgresGroupCommitTest, ABatchIsOneRoundTrip) {
   ASSERT_TRUE(out.WaitFor(kWrites, std::chrono::seconds(10)));
   for (const Status& s : out.statuses) EXPECT_THAT(s, IsOk());
   EXPECT_EQ(f.writer->batches() - batches, 1);
-  EXPECT_EQ(f.round_trips.load() - trips, 1);
+  EXPECT_EQ(f.round_trips.load() - trips, 2);  // the occupying batch and the twenty
   EXPECT_EQ(f.Count(), "21");
 }
 

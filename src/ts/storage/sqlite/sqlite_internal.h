@@ -23,6 +23,7 @@
 
 #include "ts/common/status.h"
 #include "ts/common/status_macros.h"
+#include "ts/storage/audit_outcome.h"
 #include "ts/storage/connection_lease.h"
 #include "ts/storage/records.h"
 #include "ts/storage/row_codec.h"
@@ -166,18 +167,6 @@ class Connection {
   sqlite3* db_;
   std::unordered_map<std::string, sqlite3_stmt*, StringHash, std::equal_to<>> cache_;
 };
-
-// Whether a write that returned OK made the change its audit event records: a redemption that
-// found its code used, expired or undecided changed nothing an event should claim.
-inline bool MadeTheChange(const Status&) { return true; }
-template <typename T>
-bool MadeTheChange(const StatusOr<T>& result) {
-  if constexpr (std::is_same_v<T, RedeemOutcome>) return *result == RedeemOutcome::kRedeemed;
-  if constexpr (std::is_same_v<T, DeviceRedeemOutcome>) {
-    return *result == DeviceRedeemOutcome::kRedeemed;
-  }
-  return true;
-}
 
 // Inserts `record` into audit_events (sqlite/audit_store.cc).
 Status InsertAudit(Connection& c, const AuditRecord& record);
