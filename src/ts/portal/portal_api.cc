@@ -407,12 +407,7 @@ StatusOr<PortalApi::Prepared> PortalApi::PrepareCredentials(const Caller& caller
 }
 
 StatusOr<std::string> PortalApi::Logout(const Caller& caller, int64_t now) const {
-  storage::AuditEvent e;
-  e.event_time = now;
-  e.event_source = "portal.sso.amazonaws.com";
-  e.event_name = "Logout";
-  e.identity_type = "IdentityCenterUser";
-  e.principal_id = caller.family.user_id;
+  storage::AuditEvent e = PortalUserEvent("Logout", caller.family.user_id, now);
   e.additional_event_data = {{"tokenFamilyId", caller.family.family_id}};
   storage::AuditScope audit(std::move(e));
   TS_RETURN_IF_ERROR(storage_.accounts->LogoutPortalSession(caller.family.family_id,

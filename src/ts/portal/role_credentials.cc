@@ -86,13 +86,19 @@ StatusOr<RoleCredentialToWrite> PrepareRoleCredential(
   return out;
 }
 
-storage::AuditEvent RoleCredentialEvent(const RoleCredentialToWrite& c, int64_t now) {
+storage::AuditEvent PortalUserEvent(std::string_view event_name, const std::string& user_id,
+                                    int64_t now) {
   storage::AuditEvent e;
   e.event_time = now;
   e.event_source = "portal.sso.amazonaws.com";
-  e.event_name = "GetRoleCredentials";
+  e.event_name = std::string(event_name);
   e.identity_type = "IdentityCenterUser";
-  e.principal_id = c.link.user_id;
+  e.principal_id = user_id;
+  return e;
+}
+
+storage::AuditEvent RoleCredentialEvent(const RoleCredentialToWrite& c, int64_t now) {
+  storage::AuditEvent e = PortalUserEvent("GetRoleCredentials", c.link.user_id, now);
   e.request_parameters = {{"accountId", c.link.account_id},
                           {"permissionSetArn", c.link.permission_set_arn}};
   e.response_elements = {{"accessKeyId", c.key.access_key_id},

@@ -49,6 +49,10 @@ StatusOr<RoleCredentialToWrite> PrepareRoleCredential(const std::string& seal_ke
                                                       const std::string& family_id,
                                                       const std::string& session_hash, int64_t now);
 
+// The start of an access-portal event a signed-in user caused (GetRoleCredentials, Logout).
+storage::AuditEvent PortalUserEvent(std::string_view event_name, const std::string& user_id,
+                                    int64_t now);
+
 // The audit event (storage/audit.h) of issuing `c`: GetRoleCredentials of portal.sso, with the
 // account, role and the new access key's id; never its secret or session token.
 storage::AuditEvent RoleCredentialEvent(const RoleCredentialToWrite& c, int64_t now);
