@@ -98,10 +98,13 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
       break;
     }
     FUZZ_CHECK(parser.is_header_done());
-    if (!http::AdmitBody(parser, options)) {
+    if (const int refusal = http::RefuseBody(parser, options); refusal == 413) {
       FUZZ_CHECK(parser.content_length().has_value() &&
                  *parser.content_length() > options.max_body_bytes);
       break;  // 413, and the connection closes
+    } else if (refusal != 0) {
+      FUZZ_CHECK(refusal == 411 && parser.chunked());
+      break;  // 411, and the connection closes
     }
     bhttp::read(stream, buffer, parser, ec);
     if (ec) {

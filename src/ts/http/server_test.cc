@@ -573,20 +573,32 @@ TEST(ServerTest, BodyOverLimitGets413FromMakeError) {
   EXPECT_TRUE(recorder.Get().empty());
 }
 
-TEST(ServerTest, ChunkedBodyOverLimitGets413) {
+// A chunked request body is refused with 411 once the header is in, whatever its size, before
+// any of it is parsed (beast/request_parser.h: no client of these APIs sends one, and Beast
+// 1.74's chunk parser asserts on a malformed trailer).
+TEST(ServerTest, ChunkedBodyGets411AndTheConnectionCloses) {
   Recorder recorder;
   ServerOptions options = TestOptions();
   options.max_body_bytes = 10;
   auto server = StartOrDie(options, EchoHandler(&recorder));
   ASSERT_NE(server, nullptr);
-  Client c(server->port());
-  c.Send(
-      "POST /big HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\n\r\n"
-      "14\r\n01234567890123456789\r\n0\r\n\r\n");
-  auto r = c.Read();
-  ASSERT_TRUE(r.has_value());
-  EXPECT_EQ(r->status, 413);
-  EXPECT_EQ(r->body, R"({"message":"request body too large: at most 10 bytes"})");
+  const std::string bodies[] = {"3\r\nabc\r\n0\r\n\r\n",  // within the limit
+                                "14\r\n01234567890123456789\r\n0\r\n\r\n",
+                                // How the input that made Beast 1.74 assert starts.
+                                "0\r\nhedlo\r\n0\x87\x87\xff\xff\r\n\r\n"};
+  for (const auto& body : bodies) {
+    SCOPED_TRACE(body);
+    Client c(server->port());
+    c.Send("POST /big HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\n\r\n" + body);
+    auto r = c.Read();
+    ASSERT_TRUE(r.has_value());
+    EXPECT_EQ(r->status, 411);
+    EXPECT_EQ(r->body,
+              R"({"message":"a request body needs a Content-Length; chunked bodies are not )"
+              R"(accepted"})");
+    EXPECT_EQ(r->Get("Connection"), "close");
+    EXPECT_TRUE(c.WaitForClose());
+  }
   EXPECT_TRUE(recorder.Get().empty());
 }
 
@@ -612,16 +624,17 @@ TEST(ServerTest, MakeErrorSeesTheHeaderOfTheRefusedRequest) {
       // Refused from Content-Length: the body is never sent.
       "POST /?x=1 HTTP/1.1\r\nHost: h\r\nX-Amz-Target: SWBExternalService.ListInstances\r\n"
       "Content-Length: 2000000\r\n\r\n",
-      // Refused while reading a chunked body.
+      // Refused for its chunked body, once the header is in.
       "POST /?x=1 HTTP/1.1\r\nHost: h\r\nX-Amz-Target: SWBExternalService.ListInstances\r\n"
       "Transfer-Encoding: chunked\r\n\r\n14\r\n01234567890123456789\r\n0\r\n\r\n"};
+  const int statuses[] = {413, 411};
   for (size_t i = 0; i < 2; ++i) {
     SCOPED_TRACE(i);
     Client c(server->port());
     c.Send(requests[i]);
     auto r = c.Read();
     ASSERT_TRUE(r.has_value());
-    EXPECT_EQ(r->status, 413);
+    EXPECT_EQ(r->status, statuses[i]);
     std::lock_guard lock(seen->mu);
     ASSERT_EQ(seen->requests.size(), i + 1);
     const Request& request = seen->requests.back();

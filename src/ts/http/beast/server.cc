@@ -360,9 +360,12 @@ class Session : public SessionBase, public std::enable_shared_from_this<Session<
       OnReadError(ec, /*in_header=*/true);
       return;
     }
-    // The header is in: refuse an oversized body before reading any of it.
-    if (!AdmitBody(*parser_, options())) {
+    // The header is in: refuse an oversized or chunked body before reading any of it.
+    if (const int refusal = RefuseBody(*parser_, options()); refusal == 413) {
       SendError(413, BodyTooLarge());
+      return;
+    } else if (refusal != 0) {
+      SendError(refusal, "a request body needs a Content-Length; chunked bodies are not accepted");
       return;
     }
     if (server_.draining()) {
