@@ -12,6 +12,10 @@
         install deb
 
 JOBS ?= $(shell nproc)
+# The python the end-to-end tests use: the project's .venv when scripts/python-test-env.sh made
+# one (Debian 12's boto3 predates CreateTokenWithIAM), as test/CMakeLists.txt picks it. A shell
+# test, so that it sees a .venv made by install-deps.sh earlier in the same recipe.
+TEST_PYTHON = $$(if [ -x .venv/bin/python ]; then echo $(CURDIR)/.venv/bin/python; else echo python3; fi)
 
 run: release
 	@mkdir -p var
@@ -103,7 +107,7 @@ crash:
 	cmake --preset release >/dev/null
 	cmake --build --preset release -j $(JOBS) --target tessera
 	TESSERA_BIN=$(CURDIR)/build/release/tessera TS_CRASH_CYCLES=$(CRASH_CYCLES) \
-	  PYTHONDONTWRITEBYTECODE=1 python3 -m unittest -v test.e2e.test_crash_durability
+	  PYTHONDONTWRITEBYTECODE=1 $(TEST_PYTHON) -m unittest -v test.e2e.test_crash_durability
 
 format:
 	find src test bench fuzz -path '*/node_modules' -prune -o \( -name '*.cc' -o -name '*.h' \) -print | xargs clang-format -i
@@ -120,4 +124,4 @@ soak:
 	./scripts/install-deps.sh --test
 	cmake --preset release >/dev/null
 	cmake --build --preset release -j $(JOBS) --target tessera tessera-loadgen
-	SOAK_SECONDS=$(SOAK_SECONDS) python3 bench/soak.py
+	SOAK_SECONDS=$(SOAK_SECONDS) $(TEST_PYTHON) bench/soak.py
