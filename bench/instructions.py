@@ -96,8 +96,13 @@ def run_once(bin_dir, scenario, requests, work):
 
 
 def per_request(bin_dir, scenario, n1, n2, work):
-    return (run_once(bin_dir, scenario, n2, work) - run_once(bin_dir, scenario, n1, work)) / (
+    cost = (run_once(bin_dir, scenario, n2, work) - run_once(bin_dir, scenario, n1, work)) / (
         n2 - n1)
+    # More requests cannot take fewer instructions: a non-positive difference means the runs did
+    # not serve what they were asked to (or the setup differed between them).
+    if cost <= 0:
+        sys.exit(f"instructions: {scenario} gave {cost:,.0f} instructions per request")
+    return cost
 
 
 def main():

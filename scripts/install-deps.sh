@@ -14,7 +14,8 @@ packages=(
 if [[ "${1:-}" == "--test" ]]; then
   # postgresql: the tests labelled `postgres` start their own throwaway PostgreSQL 15 server.
   # systemd: systemd-analyze checks the unit in packaging/ (e2e.test_packaging).
-  packages+=(chromium postgresql systemd)
+  # valgrind: bench/instructions.py counts instructions per request (e2e.bench_instructions_smoke).
+  packages+=(chromium postgresql systemd valgrind)
 fi
 if [[ "${1:-}" == "--fuzz" ]]; then
   # make fuzz: clang with libFuzzer's runtime (docs/design/fuzzing.md).
