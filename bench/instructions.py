@@ -42,7 +42,7 @@ SCENARIOS = {
                              "--redirect-uri", rb.DEMO_REDIRECT],
     "client-refresh": lambda: ["--scenario", "client-refresh"],
     "device-poll": lambda: ["--scenario", "device-poll", "--start-url", rb.DEMO_START_URL,
-                            "--device-codes", "2000", "--rate", "200"],
+                            "--device-codes", "2000", "--rate", "100000"],
 }
 
 
