@@ -29,6 +29,7 @@
 
 #include "test/common/status_matchers.h"
 #include "ts/common/log.h"
+#include "ts/common/refusals.h"
 
 namespace ts::http {
 namespace {
@@ -970,12 +971,15 @@ TEST(ConnectionCapTest, AConnectionBeyondTheCapIsClosedAndServiceResumesBelowIt)
     c->Send("GET / HTTP/1.1\r\nHost: h\r\n\r\n");
     ASSERT_TRUE(c->Read().has_value());
   }
+  const uint64_t refused_before = RefusalCount(Refusal::kConnections);
   {
     Client over(server->port());  // the kernel completes the handshake; the server closes it
     ASSERT_TRUE(over.connected());
     over.Send("GET / HTTP/1.1\r\nHost: h\r\n\r\n");
     EXPECT_FALSE(over.Read().has_value());
   }
+  // Counted before the close the client saw (tessera_refusals_total{reason="connections"}).
+  EXPECT_EQ(RefusalCount(Refusal::kConnections) - refused_before, 1u);
   // The two under the cap are still served.
   b.Send("GET /again HTTP/1.1\r\nHost: h\r\n\r\n");
   ASSERT_TRUE(b.Read().has_value());

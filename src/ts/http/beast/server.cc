@@ -38,6 +38,7 @@
 
 #include "ts/common/ascii.h"
 #include "ts/common/log.h"
+#include "ts/common/refusals.h"
 #include "ts/common/status_macros.h"
 #include "ts/crypto/random.h"
 #include "ts/http/beast/request_parser.h"
@@ -865,6 +866,7 @@ bool Server::Impl::AtConnectionCap() {
 void Server::Impl::RefuseConnection(tcp::socket socket) {
   beast::error_code ec;
   socket.close(ec);
+  CountRefusal(Refusal::kConnections);
   ++refused_since_log_;
   const auto now = SteadyClock::now();
   if (now - last_refusal_log_ < std::chrono::seconds(1)) return;
