@@ -532,6 +532,10 @@ Status Tessera::CheckReady() const {
   return OkStatus();
 }
 
+void Tessera::ObserveIoLag(std::chrono::microseconds lag) const {
+  parts_->admission->ObserveIoLag(lag);
+}
+
 std::shared_ptr<storage::Store> Tessera::store() const { return parts_->store; }
 std::string Tessera::issuer() const { return parts_->minter->issuer(); }
 const Tessera::DemoSecrets& Tessera::demo_secrets() const { return parts_->demo; }
@@ -771,6 +775,7 @@ StatusOr<std::unique_ptr<Tessera>> Tessera::Create(const ServerConfig& config,
   admission.max_in_progress = std::max(1, config.threads) + config.max_queued_requests;
   admission.max_worker_queue = static_cast<size_t>(
       config.max_worker_queue > 0 ? config.max_worker_queue : 8 * std::max(1, config.threads));
+  admission.shed_io_lag_micros = config.shed_io_lag_micros;
   p->admission = std::make_unique<Admission>(admission);
 
   p->discovery_json = AuthorizationServerMetadata({public_url, issuer});

@@ -6,6 +6,7 @@
 // Thread-safe: Handle may be called from every server thread at once.
 #pragma once
 
+#include <chrono>
 #include <functional>
 #include <memory>
 #include <string>
@@ -66,6 +67,11 @@ class Tessera {
   // beyond the workers, or `config.max_worker_queue` waiting for a worker, a request gets
   // ThrottledAnswer (overload.h) at once.
   void HandleAsync(http::Request request, http::Responder respond) const;
+
+  // A sample of the io threads' lag from the HTTP server (http::ServerOptions::on_io_lag): past
+  // `config.shed_io_lag_micros`, smoothed, HandleAsync sheds a rising share of the requests it
+  // would admit with ThrottledAnswer (docs/design/overload.md, "Overload of the CPU").
+  void ObserveIoLag(std::chrono::microseconds lag) const;
 
   // Readiness (management.h): OK when the store answers a cheap read and a signing key is
   // loaded; Unavailable with the reason otherwise.

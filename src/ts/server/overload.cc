@@ -1,12 +1,17 @@
 #include "ts/server/overload.h"
 
+#include <algorithm>
 #include <chrono>
+#include <cmath>
+#include <functional>
 #include <memory>
 #include <string>
+#include <thread>
 #include <utility>
 
 #include "ts/admin/admin_api.h"
 #include "ts/common/log.h"
+#include "ts/common/metrics.h"
 #include "ts/oauth/errors.h"
 #include "ts/portal/portal_api.h"
 #include "ts/server/routes.h"
@@ -49,7 +54,58 @@ const char* Why(Refusal reason) {
   return "overload";
 }
 
+// Uniform in [0, 1), from a generator of the calling thread's own (xorshift64*): a draw per
+// request while shedding, with no lock and no shared cache line.
+double Draw() {
+  thread_local uint64_t state =
+      (std::hash<std::thread::id>{}(std::this_thread::get_id()) ^
+       static_cast<uint64_t>(std::chrono::steady_clock::now().time_since_epoch().count())) |
+      1;
+  state ^= state >> 12;
+  state ^= state << 25;
+  state ^= state >> 27;
+  return static_cast<double>((state * 0x2545F4914F6CDD1DULL) >> 11) * 0x1.0p-53;
+}
+
+int64_t SteadyMicros() {
+  return std::chrono::duration_cast<std::chrono::microseconds>(
+             std::chrono::steady_clock::now().time_since_epoch())
+      .count();
+}
+
+const metrics::Gauge& IoLagGauge() {
+  static const metrics::Gauge gauge =
+      metrics::DefaultRegistry()
+          .AddGauge("tessera_io_lag_seconds",
+                    "How late the io threads run work that is ready (a timer's lag, smoothed over "
+                    "about half a second): their CPU saturation. Requests are shed past "
+                    "--shed-io-lag-us.")
+          .At(0);
+  return gauge;
+}
+
 }  // namespace
+
+void LagShedder::Observe(int64_t lag_micros, int64_t now_micros) {
+  lag_micros = std::max<int64_t>(0, lag_micros);
+  // The sample stands for the time since the last one (the first: its own lag), so that a lone
+  // stall weighs by its length and a healthy run of samples by theirs.
+  const int64_t covered =
+      last_sample_micros_ < 0 ? lag_micros : std::max<int64_t>(0, now_micros - last_sample_micros_);
+  last_sample_micros_ = now_micros;
+  const double weight =
+      1.0 - std::exp(-static_cast<double>(covered) / static_cast<double>(kSmoothingMicros));
+  const double smoothed = smoothed_micros_.load(std::memory_order_relaxed);
+  smoothed_micros_.store(smoothed + weight * (static_cast<double>(lag_micros) - smoothed),
+                         std::memory_order_relaxed);
+}
+
+double LagShedder::ShedShare() const {
+  if (threshold_micros_ <= 0) return 0;
+  const double threshold = static_cast<double>(threshold_micros_);
+  const double over = (smoothed_micros_.load(std::memory_order_relaxed) - threshold) / threshold;
+  return std::clamp(over, 0.0, 1.0);
+}
 
 http::Response ThrottledAnswer(const Route& route, const http::Request& request) {
   constexpr char kMessage[] = "The server is busy; retry the request later";
@@ -108,9 +164,15 @@ http::Response ThrottledAnswer(const Route& route, const http::Request& request)
 }
 
 Admission::Admission(const Options& options)
-    : max_in_progress_(options.max_in_progress), max_worker_queue_(options.max_worker_queue) {}
+    : max_in_progress_(options.max_in_progress),
+      max_worker_queue_(options.max_worker_queue),
+      shedder_(options.shed_io_lag_micros) {}
 
 std::optional<Refusal> Admission::Admit(http::Responder& respond) const {
+  // A draw only while shedding: the common case is one relaxed load.
+  if (const double share = shedder_.ShedShare(); share > 0 && Draw() < share) {
+    return Refusal::kCpuSaturation;
+  }
   if (in_progress_.fetch_add(1, std::memory_order_relaxed) >= max_in_progress_) {
     in_progress_.fetch_sub(1, std::memory_order_relaxed);
     return Refusal::kQueueFull;
@@ -121,6 +183,11 @@ std::optional<Refusal> Admission::Admit(http::Responder& respond) const {
     inner(std::move(response));
   };
   return std::nullopt;
+}
+
+void Admission::ObserveIoLag(std::chrono::microseconds lag) const {
+  shedder_.Observe(lag.count(), SteadyMicros());
+  IoLagGauge().Set(static_cast<double>(shedder_.SmoothedLagMicros()) / 1e6);
 }
 
 void Admission::Refuse(Refusal why, const Route& route, const http::Request& request,

@@ -2,6 +2,7 @@
 
 #include <gtest/gtest.h>
 
+#include <chrono>
 #include <optional>
 #include <string>
 #include <utility>
@@ -89,6 +90,96 @@ TEST(AdmissionTest, ARefusalIsAnsweredInTheApisShapeAndCountedByReason) {
               std::string::npos)
         << reason;
   }
+}
+
+// --- CPU saturation: the io threads' lag ---
+
+constexpr int64_t kMs = 1000;  // microseconds
+
+// Feeds `shedder` samples of `lag` from `*now` for `duration`, as the probe would (one each
+// 10 ms interval plus the lag itself); advances `*now`.
+void Lag(LagShedder& shedder, int64_t lag, int64_t duration, int64_t* now) {
+  for (const int64_t end = *now + duration; *now < end;) {
+    *now += 10 * kMs + lag;
+    shedder.Observe(lag, *now);
+  }
+}
+
+TEST(LagShedderTest, AHealthyOrModeratelyLaggingServerShedsNothing) {
+  LagShedder shedder(100 * kMs);
+  int64_t now = 0;
+  Lag(shedder, 100, 10'000 * kMs, &now);  // idle: the timer's own wake-up
+  EXPECT_EQ(shedder.ShedShare(), 0);
+  Lag(shedder, 90 * kMs, 10'000 * kMs, &now);  // just below the threshold, for long
+  EXPECT_EQ(shedder.ShedShare(), 0);
+  EXPECT_NEAR(static_cast<double>(shedder.SmoothedLagMicros()), 90 * kMs, 1 * kMs);
+}
+
+TEST(LagShedderTest, ALoneStallCountsForLittle) {
+  LagShedder shedder(100 * kMs);
+  int64_t now = 0;
+  Lag(shedder, 100, 1'000 * kMs, &now);
+  // One sample 200 ms late (a neighbour's burst, a page fault): weighs by its 210 ms against
+  // the half-second average, about 70 ms: under the threshold.
+  now += 210 * kMs;
+  shedder.Observe(200 * kMs, now);
+  EXPECT_EQ(shedder.ShedShare(), 0);
+  EXPECT_LT(shedder.SmoothedLagMicros(), 100 * kMs);
+}
+
+TEST(LagShedderTest, TheShareRisesWithSustainedLagAndFallsWhenItEnds) {
+  LagShedder shedder(100 * kMs);
+  int64_t now = 0;
+  Lag(shedder, 100, 1'000 * kMs, &now);
+  // Half again the threshold, sustained: about half the requests.
+  Lag(shedder, 150 * kMs, 5'000 * kMs, &now);
+  EXPECT_NEAR(shedder.ShedShare(), 0.5, 0.02);
+  EXPECT_TRUE(shedder.Shed(0.45));
+  EXPECT_FALSE(shedder.Shed(0.55));
+  // Twice the threshold and more: all of them.
+  Lag(shedder, 300 * kMs, 5'000 * kMs, &now);
+  EXPECT_EQ(shedder.ShedShare(), 1);
+  EXPECT_TRUE(shedder.Shed(0.999));
+  // The lag ends (shedding worked): within a few time constants, nothing is shed.
+  Lag(shedder, 100, 3'000 * kMs, &now);
+  EXPECT_EQ(shedder.ShedShare(), 0);
+}
+
+TEST(LagShedderTest, ItRisesWithinASecondOfSaturation) {
+  LagShedder shedder(100 * kMs);
+  int64_t now = 0;
+  Lag(shedder, 100, 1'000 * kMs, &now);
+  Lag(shedder, 400 * kMs, 1'000 * kMs, &now);
+  EXPECT_EQ(shedder.ShedShare(), 1);
+}
+
+TEST(LagShedderTest, AZeroThresholdNeverSheds) {
+  LagShedder shedder(0);
+  int64_t now = 0;
+  Lag(shedder, 10'000 * kMs, 60'000 * kMs, &now);
+  EXPECT_EQ(shedder.ShedShare(), 0);
+  EXPECT_FALSE(shedder.Shed(0));
+}
+
+TEST(AdmissionTest, WhileTheCpuIsSaturatedARequestIsShedBeforeTakingAPlace) {
+  Admission::Options options = Bounds(10, 8);
+  options.shed_io_lag_micros = 1 * kMs;
+  Admission admission(options);
+  std::vector<http::Response> answers;
+  http::Responder respond = Keep(&answers);
+  EXPECT_EQ(admission.Admit(respond), std::nullopt);  // no lag seen yet
+  admission.ObserveIoLag(std::chrono::seconds(1));    // far past twice the threshold
+  EXPECT_EQ(admission.shedder().ShedShare(), 1);
+  http::Responder shed = Keep(&answers);
+  EXPECT_EQ(admission.Admit(shed), Refusal::kCpuSaturation);
+  EXPECT_EQ(admission.in_progress(), 1);  // the first one's only
+  // Exposed for the operator, in seconds.
+  EXPECT_NE(metrics::DefaultRegistry().Render().find("tessera_io_lag_seconds "), std::string::npos);
+
+  Admission off(Bounds(10, 8));  // --shed-io-lag-us 0
+  off.ObserveIoLag(std::chrono::seconds(10));
+  http::Responder admitted = Keep(&answers);
+  EXPECT_EQ(off.Admit(admitted), std::nullopt);
 }
 
 }  // namespace
