@@ -166,7 +166,12 @@ http::Response ThrottledAnswer(const Route& route, const http::Request& request)
 Admission::Admission(const Options& options)
     : max_in_progress_(options.max_in_progress),
       max_worker_queue_(options.max_worker_queue),
-      shedder_(options.shed_io_lag_micros) {}
+      shedder_(options.shed_io_lag_micros) {
+  // Both families exposed from the start: a scrape sees the same series before and after the
+  // first refusal or lag sample.
+  (void)RefusalCount(Refusal::kQueueFull);
+  (void)IoLagGauge();
+}
 
 std::optional<Refusal> Admission::Admit(http::Responder& respond) const {
   // A draw only while shedding: the common case is one relaxed load.
