@@ -1,6 +1,7 @@
-"""Overload and slow clients (issue 23, docs/design/overload.md): past its bounds a request gets
-its API's throttling answer at once, in the modeled shape the SDKs parse; the cheap endpoints
-keep answering; a connection past --max-connections is closed; the timeouts are flags.
+"""Overload and slow clients (issue 23, docs/design/overload.md): past its bounds, or while its
+io threads' CPU is saturated, a request gets its API's throttling answer at once, in the modeled
+shape the SDKs parse; the cheap endpoints keep answering; a connection past --max-connections is
+closed; the timeouts are flags.
 
 The servers here run one worker thread and no queue (--threads 1 --max-queued-requests 0
 --max-worker-queue 0), so two requests at once are already one too many: a storm from a few
@@ -20,6 +21,7 @@ import botocore.exceptions
 import botocore.retries.standard
 
 from test.e2e import harness
+from test.e2e.test_metrics import management_port, parse_exposition
 
 TIGHT = ["--threads", "1", "--max-queued-requests", "0", "--max-worker-queue", "0"]
 STORM_SECONDS = 8
@@ -152,6 +154,91 @@ class ThrottlingTest(unittest.TestCase):
         self.assertEqual(self.server.internal_error_lines(), [])
 
 
+class CpuSaturationTest(unittest.TestCase):
+    """--shed-io-lag-us 1: any lag of the io threads (a timer's wake-up alone takes tens of
+    microseconds) is past twice the threshold, so the server sheds every request it would admit,
+    deterministically, as it would when its CPU is saturated (docs/design/overload.md)."""
+
+    @classmethod
+    def setUpClass(cls):
+        cls.server = harness.Server(extra_args=["--shed-io-lag-us", "1",
+                                                "--management-listen", "127.0.0.1:0"])
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.server.stop()
+
+    def token(self):
+        return self.server.token_request({"clientId": harness.DEMO_APP,
+                                          "grantType": "refresh_token",
+                                          "refreshToken": "not-a-refresh-token"})
+
+    def setUp(self):
+        # The first lag samples arrive within milliseconds of the start; wait for them.
+        deadline = time.monotonic() + 10
+        while self.token()[2].get("error") != "slow_down":
+            self.assertLess(time.monotonic(), deadline, "never shed")
+            time.sleep(0.05)
+
+    def sdk(self, service):
+        return boto3.client(service, region_name="us-east-1", endpoint_url=self.server.url,
+                            aws_access_key_id=harness.ROOT_KEY_ID,
+                            aws_secret_access_key=harness.ROOT_SECRET,
+                            config=botocore.config.Config(retries={"max_attempts": 1}))
+
+    def assertSdkError(self, call, code, status):
+        with self.assertRaises(botocore.exceptions.ClientError) as caught:
+            call()
+        response = caught.exception.response
+        self.assertEqual(response["Error"]["Code"], code)
+        self.assertEqual(response["ResponseMetadata"]["HTTPStatusCode"], status)
+        self.assertEqual(response["ResponseMetadata"]["HTTPHeaders"]["retry-after"], "1")
+        return response
+
+    def test_each_api_answers_its_throttling_error_before_any_work(self):
+        # sso-oidc: SlowDownException, not the invalid_grant the bogus token would get.
+        status, headers, parsed = self.token()
+        self.assertEqual(status, 400)
+        self.assertTrue(headers["x-amzn-ErrorType"].startswith("SlowDownException"))
+        self.assertEqual(parsed["error"], "slow_down")
+        self.assertEqual(headers["Retry-After"], "1")
+        # The admin planes: ThrottlingException (identitystore's with RetryAfterSeconds).
+        self.assertSdkError(self.sdk("sso-admin").list_instances, "ThrottlingException", 400)
+        response = self.assertSdkError(
+            lambda: self.sdk("identitystore").list_users(IdentityStoreId="d-1234567890"),
+            "ThrottlingException", 400)
+        self.assertIn("busy", response["Error"]["Message"])
+        # The access portal: 429 TooManyRequestsException, not the 401 of a bogus token.
+        self.assertSdkError(lambda: self.sdk("sso").list_accounts(accessToken="not-a-token"),
+                            "TooManyRequestsException", 429)
+        # A browser page: the 503 page.
+        status, headers, body = raw(self.server.port, "GET", "/authorize?response_type=code")
+        self.assertEqual(status, 503)
+        self.assertIn(b"temporarily_unavailable", body)
+        # What is answered from memory is never shed.
+        self.assertEqual(raw(self.server.port, "GET", "/healthz")[0], 200)
+        self.assertEqual(self.server.internal_error_lines(), [])
+        self.assertIn("CPU saturated", self.server.server_log())
+
+    def test_refusals_are_counted_as_cpu_saturation(self):
+        for _ in range(3):
+            self.token()
+        mport = management_port(self.server)
+        status, _, body = raw(mport, "GET", "/metrics")
+        self.assertEqual(status, 200)
+        samples = parse_exposition(body.decode())
+        shed = [v for (n, l), v in samples.items()
+                if n == "tessera_refusals_total" and 'reason="cpu_saturation"' in l]
+        self.assertEqual(len(shed), 1)
+        self.assertGreaterEqual(shed[0], 3)
+        queue = [v for (n, l), v in samples.items()
+                 if n == "tessera_refusals_total" and 'reason="queue_full"' in l]
+        self.assertEqual(queue, [0])
+        lag = [v for (n, l), v in samples.items() if n == "tessera_io_lag_seconds"]
+        self.assertEqual(len(lag), 1)
+        self.assertGreater(lag[0], 0)
+
+
 class ConnectionsAndTimeoutsTest(unittest.TestCase):
     @classmethod
     def setUpClass(cls):
@@ -201,7 +288,8 @@ class ConnectionsAndTimeoutsTest(unittest.TestCase):
 
     def test_the_flags_are_checked(self):
         for flag, value in [("--read-timeout", "0"), ("--write-timeout", "-1"),
-                            ("--max-connections", "x"), ("--max-queued-requests", "1.5")]:
+                            ("--max-connections", "x"), ("--max-queued-requests", "1.5"),
+                            ("--shed-io-lag-us", "-1")]:
             r = harness.subprocess.run([harness.binary(), "serve", flag, value],
                                        capture_output=True, text=True, timeout=30)
             self.assertNotEqual(r.returncode, 0)

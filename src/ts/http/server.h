@@ -63,6 +63,12 @@ struct ServerOptions {
   std::shared_ptr<TlsContext> tls;
   // Whose X-Forwarded-For / Forwarded to believe when setting Request::client_address.
   TrustedProxies trusted_proxies;
+  // The io threads' lag (docs/design/overload.md): a timer on the io threads expires every
+  // `io_lag_interval`, and `on_io_lag` is called, on an io thread, with how long after its
+  // expiry its handler ran: how long work that is ready waits for an io thread, which grows
+  // when their CPU is saturated. No callback or a zero interval: no timer.
+  std::chrono::milliseconds io_lag_interval{10};
+  std::function<void(std::chrono::microseconds lag)> on_io_lag;
 };
 
 class Server {

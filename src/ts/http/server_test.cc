@@ -11,6 +11,7 @@
 #include <sys/time.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <atomic>
 #include <boost/json.hpp>
 #include <cerrno>
@@ -29,6 +30,7 @@
 
 #include "test/common/status_matchers.h"
 #include "ts/common/log.h"
+#include "ts/common/refusals.h"
 
 namespace ts::http {
 namespace {
@@ -970,12 +972,15 @@ TEST(ConnectionCapTest, AConnectionBeyondTheCapIsClosedAndServiceResumesBelowIt)
     c->Send("GET / HTTP/1.1\r\nHost: h\r\n\r\n");
     ASSERT_TRUE(c->Read().has_value());
   }
+  const uint64_t refused_before = RefusalCount(Refusal::kConnections);
   {
     Client over(server->port());  // the kernel completes the handshake; the server closes it
     ASSERT_TRUE(over.connected());
     over.Send("GET / HTTP/1.1\r\nHost: h\r\n\r\n");
     EXPECT_FALSE(over.Read().has_value());
   }
+  // Counted before the close the client saw (tessera_refusals_total{reason="connections"}).
+  EXPECT_EQ(RefusalCount(Refusal::kConnections) - refused_before, 1u);
   // The two under the cap are still served.
   b.Send("GET /again HTTP/1.1\r\nHost: h\r\n\r\n");
   ASSERT_TRUE(b.Read().has_value());
@@ -1558,6 +1563,44 @@ TEST(AsyncServerTest, ShutdownIsNotHeldByAnAnsweredResponderStillReferenced) {
       << "Shutdown still waiting although the only Responder was answered";
   kept = nullptr;
   EXPECT_EQ(shutdown.wait_for(std::chrono::seconds(10)), std::future_status::ready);
+}
+
+// The lag probe (docs/design/overload.md): a handler that holds the only io thread delays the
+// probe's timer by about as long, and the callback reports it.
+TEST(IoLagProbeTest, AnIoThreadHeldBusyShowsAsLag) {
+  std::mutex mu;
+  std::condition_variable cv;
+  std::vector<std::chrono::microseconds> samples;
+  ServerOptions options = TestOptions();
+  options.threads = 1;
+  options.io_lag_interval = std::chrono::milliseconds(5);
+  options.on_io_lag = [&](std::chrono::microseconds lag) {
+    {
+      std::lock_guard lock(mu);
+      samples.push_back(lag);
+    }
+    cv.notify_all();
+  };
+  auto server = StartOrDie(options, [](const Request&) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(300));  // holds the io thread
+    return Response{};
+  });
+  ASSERT_NE(server, nullptr);
+  {
+    // Samples come while the server is idle.
+    std::unique_lock lock(mu);
+    ASSERT_TRUE(cv.wait_for(lock, std::chrono::seconds(10), [&] { return samples.size() >= 3; }));
+  }
+  Client client(server->port());
+  client.Send("GET / HTTP/1.1\r\nHost: h\r\n\r\n");
+  ASSERT_TRUE(client.Read().has_value());
+  // The timer expired while the handler slept: its handler ran at least the rest of the sleep
+  // late (the sleep began at most one interval after the previous sample).
+  std::unique_lock lock(mu);
+  ASSERT_TRUE(cv.wait_for(lock, std::chrono::seconds(10), [&] {
+    return std::any_of(samples.begin(), samples.end(),
+                       [](auto lag) { return lag >= std::chrono::milliseconds(250); });
+  }));
 }
 
 }  // namespace

@@ -26,6 +26,7 @@
 #include "test/common/temp_dir.h"
 #include "ts/common/ascii.h"
 #include "ts/common/clock.h"
+#include "ts/common/refusals.h"
 #include "ts/common/thread_pool.h"
 #include "ts/crypto/digest.h"
 #include "ts/crypto/encoding.h"
@@ -643,15 +644,28 @@ TEST_F(PublicClientsTest, LiveRegistrationsAreCapped) {
 
 TEST(RateLimiterTest, TheTableIsBoundedAndRefusesNewKeysWhenFull) {
   RateLimiter limiter(2, 3);
+  const uint64_t refused_before = RefusalCount(Refusal::kRateLimit);
   EXPECT_TRUE(limiter.Allow("a", 0));
   EXPECT_TRUE(limiter.Allow("b", 0));
   EXPECT_TRUE(limiter.Allow("c", 0));
   EXPECT_FALSE(limiter.Allow("d", 0));  // full of buckets that are not refilled
+  EXPECT_EQ(RefusalCount(Refusal::kRateLimit) - refused_before, 1u);
   EXPECT_EQ(limiter.SizeForTest(), 3u);
   // A minute later every bucket is full again: as good as absent, swept for the new key.
   EXPECT_TRUE(limiter.Allow("d", 60'000'000));
   EXPECT_EQ(limiter.SizeForTest(), 1u);
   EXPECT_TRUE(RateLimiter(0, 1).Allow("x", 0));
+}
+
+TEST(RateLimiterTest, ARequestOverTheRateIsRefusedAndCountedAsARateLimit) {
+  RateLimiter limiter(2, 10);
+  const uint64_t refused_before = RefusalCount(Refusal::kRateLimit);
+  EXPECT_TRUE(limiter.Allow("a", 0));
+  EXPECT_TRUE(limiter.Allow("a", 0));
+  EXPECT_FALSE(limiter.Allow("a", 0));
+  EXPECT_FALSE(limiter.Allow("a", 1'000'000));  // one every 30 s: not yet
+  EXPECT_TRUE(limiter.Allow("a", 31'000'000));
+  EXPECT_EQ(RefusalCount(Refusal::kRateLimit) - refused_before, 2u);
 }
 
 // --- client authentication ---

@@ -2,6 +2,8 @@
 
 #include <algorithm>
 
+#include "ts/common/refusals.h"
+
 namespace ts::oauth {
 namespace {
 
@@ -28,14 +30,20 @@ bool RateLimiter::Allow(std::string_view key, int64_t now_micros) {
         return Refilled(entry.second, now_micros) >= static_cast<double>(per_minute_);
       });
     }
-    if (buckets_.size() >= max_keys_) return false;
+    if (buckets_.size() >= max_keys_) {
+      CountRefusal(Refusal::kRateLimit);
+      return false;
+    }
     it = buckets_.emplace(std::string(key), Bucket{static_cast<double>(per_minute_), now_micros})
              .first;
   }
   Bucket& bucket = it->second;
   bucket.tokens = Refilled(bucket, now_micros);
   bucket.updated_micros = std::max(bucket.updated_micros, now_micros);
-  if (bucket.tokens < 1.0) return false;
+  if (bucket.tokens < 1.0) {
+    CountRefusal(Refusal::kRateLimit);
+    return false;
+  }
   bucket.tokens -= 1.0;
   return true;
 }

@@ -25,7 +25,7 @@ class RateLimiter {
   RateLimiter(int64_t per_minute, size_t max_keys) : per_minute_(per_minute), max_keys_(max_keys) {}
 
   // True when `key` may make one more request at `now_micros` (and counts it); false when it is
-  // over its rate or the table is full.
+  // over its rate or the table is full (counted in tessera_refusals_total{reason="rate_limit"}).
   bool Allow(std::string_view key, int64_t now_micros);
 
   size_t SizeForTest();

@@ -39,6 +39,7 @@
 #include "ts/server/credentials.h"
 #include "ts/server/discovery.h"
 #include "ts/server/master_key.h"
+#include "ts/server/overload.h"
 #include "ts/server/request_metrics.h"
 #include "ts/server/routes.h"
 #include "ts/sigv4/verifier.h"
@@ -283,15 +284,6 @@ http::Response Preflight(const Route& route) {
   return r;
 }
 
-// What every answer of a cors route carries, errors included (a page's script must be able to
-// read why it failed). WWW-Authenticate is not a CORS-safelisted response header.
-void AllowAnyOrigin(http::Response& r) {
-  r.SetHeader("Access-Control-Allow-Origin", "*");
-  if (r.FindHeader("WWW-Authenticate").has_value()) {
-    r.SetHeader("Access-Control-Expose-Headers", "WWW-Authenticate");
-  }
-}
-
 }  // namespace
 
 http::Response TransportError(int status, std::string_view message, const http::Request& request) {
@@ -367,13 +359,9 @@ std::string RedactDatabase(const std::string& db) {
 
 struct Tessera::Parts {
   ServerConfig config;
-  // Overload (docs/design/overload.md): requests admitted and not yet answered, and the bounds.
-  // Declared before `workers`, whose destructor runs the tasks still queued.
-  mutable std::atomic<int64_t> in_progress{0};
-  int64_t max_in_progress = 0;
-  size_t max_worker_queue = 0;
-  mutable std::atomic<int64_t> refused_since_log{0};
-  mutable std::atomic<int64_t> last_refusal_log{0};  // steady clock, seconds
+  // Overload (docs/design/overload.md). Declared before `workers`, whose destructor runs the
+  // tasks still queued, which hold places among the requests in progress.
+  std::unique_ptr<Admission> admission;
   std::string public_url;
   ClockPtr clock;
   storage::StorePtr store;
@@ -542,6 +530,10 @@ Status Tessera::CheckReady() const {
     return UnavailableError("no signing key loaded");
   }
   return OkStatus();
+}
+
+void Tessera::ObserveIoLag(std::chrono::microseconds lag) const {
+  parts_->admission->ObserveIoLag(lag);
 }
 
 std::shared_ptr<storage::Store> Tessera::store() const { return parts_->store; }
@@ -779,9 +771,12 @@ StatusOr<std::unique_ptr<Tessera>> Tessera::Create(const ServerConfig& config,
       std::make_unique<web::StartPageHandler>(web::StartPageStorage{p->store, p->store, p->store},
                                               p->authorize->sign_in(), clock, std::move(spopts));
   TS_ASSIGN_OR_RETURN(p->workers, ThreadPool::Create(config.threads));
-  p->max_in_progress = std::max(1, config.threads) + config.max_queued_requests;
-  p->max_worker_queue = static_cast<size_t>(
+  Admission::Options admission;
+  admission.max_in_progress = std::max(1, config.threads) + config.max_queued_requests;
+  admission.max_worker_queue = static_cast<size_t>(
       config.max_worker_queue > 0 ? config.max_worker_queue : 8 * std::max(1, config.threads));
+  admission.shed_io_lag_micros = config.shed_io_lag_micros;
+  p->admission = std::make_unique<Admission>(admission);
 
   p->discovery_json = AuthorizationServerMetadata({public_url, issuer});
   p->housekeeper = std::thread([parts = p.get()] { parts->Housekeep(*parts->store); });
@@ -803,109 +798,7 @@ bool AnsweredAtOnce(const Route* route) {
          route->endpoint == Endpoint::kJwks || route->endpoint == Endpoint::kHealthz;
 }
 
-// A place among the requests in progress, given back by the first answer or, if the Responder
-// is dropped unanswered, by its destruction.
-class InProgress {
- public:
-  explicit InProgress(std::atomic<int64_t>& count) : count_(count) {}
-  InProgress(const InProgress&) = delete;
-  InProgress& operator=(const InProgress&) = delete;
-  ~InProgress() { Release(); }
-  void Release() {
-    if (!released_.exchange(true)) count_.fetch_sub(1, std::memory_order_relaxed);
-  }
-
- private:
-  std::atomic<int64_t>& count_;
-  std::atomic<bool> released_{false};
-};
-
 }  // namespace
-
-http::Response ThrottledAnswer(const Route& route, const http::Request& request) {
-  constexpr char kMessage[] = "The server is busy; retry the request later";
-  http::Response r;
-  switch (route.endpoint) {
-    case Endpoint::kToken:
-    case Endpoint::kRegisterClient:
-    case Endpoint::kDeviceAuthorization:
-    case Endpoint::kIntrospect:
-    case Endpoint::kRevoke:
-    case Endpoint::kIdentityContext:
-      // sso-oidc's throttling shape (400 slow_down); its body is also RFC 6749's, so a form
-      // client reads it too.
-      r = oauth::ToErrorResponse(oauth::SlowDown(kMessage));
-      break;
-    case Endpoint::kAdmin: {
-      const std::string_view target = request.FindHeader("x-amz-target").value_or("");
-      r = admin::AwsJsonError(
-          ApiError(StatusCode::kResourceExhausted, "ThrottlingException", kMessage), target,
-          request.request_id);
-      // identitystore's ThrottlingException models RetryAfterSeconds, a body member under
-      // awsJson 1.1 (sso-admin's does not); the same second as the Retry-After header.
-      if (admin::AdminApi::SigningNameFor(target) == "identitystore" && r.body.ends_with('}')) {
-        r.body.insert(r.body.size() - 1, R"(,"RetryAfterSeconds":1)");
-      }
-      break;
-    }
-    case Endpoint::kPortalCredentials:
-    case Endpoint::kPortalAccounts:
-    case Endpoint::kPortalRoles:
-    case Endpoint::kLogout:
-      if (route.endpoint != Endpoint::kLogout || portal::PortalApi::IsPortalRequest(request)) {
-        Status ignored;
-        r = portal::PortalAnswer(
-            ApiError(StatusCode::kResourceExhausted, "TooManyRequestsException", kMessage),
-            &ignored);
-        break;
-      }
-      [[fallthrough]];
-    default:
-      if (route.endpoint == Endpoint::kUserInfo) {
-        r = Json(503, std::string(R"({"error":"temporarily_unavailable","error_description":")") +
-                          kMessage + "\"}");
-      } else {
-        r = web::HtmlResponse(503, web::RenderErrorPage("temporarily_unavailable",
-                                                        "The server is busy. Try again in a "
-                                                        "moment."));
-      }
-      break;
-  }
-  r.SetHeader("Retry-After", "1");
-  if (route.cors) AllowAnyOrigin(r);
-  return r;
-}
-
-bool Tessera::Admit(http::Responder& respond) const {
-  const Parts& p = *parts_;
-  if (p.in_progress.fetch_add(1, std::memory_order_relaxed) >= p.max_in_progress) {
-    p.in_progress.fetch_sub(1, std::memory_order_relaxed);
-    return false;
-  }
-  auto place = std::make_shared<InProgress>(p.in_progress);
-  respond = [place, inner = std::move(respond)](http::Response response) {
-    place->Release();  // before the write: the connection's next request may take it
-    inner(std::move(response));
-  };
-  return true;
-}
-
-void Tessera::Refuse(const Route& route, const http::Request& request, const char* why,
-                     const http::Responder& respond) const {
-  const Parts& p = *parts_;
-  // One line a second at most: overload is no time to write a line per request.
-  const int64_t refused = p.refused_since_log.fetch_add(1, std::memory_order_relaxed) + 1;
-  const int64_t now = std::chrono::duration_cast<std::chrono::seconds>(
-                          std::chrono::steady_clock::now().time_since_epoch())
-                          .count();
-  int64_t last = p.last_refusal_log.load(std::memory_order_relaxed);
-  if (now > last && p.last_refusal_log.compare_exchange_strong(last, now)) {
-    p.refused_since_log.fetch_sub(refused, std::memory_order_relaxed);
-    log::Write(log::Level::kWarning, "overload: refused " + std::to_string(refused) +
-                                         " request(s) (" + std::string(why) + ")");
-  }
-  respond(ThrottledAnswer(route, request));
-}
 
 void Tessera::HandleAsync(http::Request request, http::Responder respond) const {
   const Parts& p = *parts_;
@@ -923,8 +816,9 @@ void Tessera::HandleAsync(http::Request request, http::Responder respond) const 
     };
   }
   if (AnsweredAtOnce(route)) return respond(Handle(request));
-  if (!Admit(respond)) {
-    return Refuse(*route, request, "--max-queued-requests requests in progress", respond);
+  const Admission& admission = *p.admission;
+  if (std::optional<Refusal> refused = admission.Admit(respond)) {
+    return admission.Refuse(*refused, *route, request, respond);
   }
   // The portal's reads, and GetRoleCredentials' queued write, run here too; Logout's
   // synchronous write goes to the workers.
@@ -935,11 +829,11 @@ void Tessera::HandleAsync(http::Request request, http::Responder respond) const 
       return HandlePortalAsync(*op, std::move(request), std::move(respond));
     }
   }
-  // Checked, then posted: io threads racing may pass the bound by one each.
-  auto workers_full = [&p] { return p.workers->Waiting() >= p.max_worker_queue; };
-  constexpr char kWorkersFull[] = "--max-worker-queue requests waiting for a worker";
+  auto workers_full = [&] { return admission.WorkersFull(p.workers->Waiting()); };
   if (route->endpoint != Endpoint::kToken || !p.store->GrantWritesWithoutBlocking()) {
-    if (workers_full()) return Refuse(*route, request, kWorkersFull, respond);
+    if (workers_full()) {
+      return admission.Refuse(Refusal::kWorkerQueueFull, *route, request, respond);
+    }
     p.workers->Post([this, request = std::move(request), respond = std::move(respond)] {
       respond(Handle(request));
     });
@@ -948,7 +842,9 @@ void Tessera::HandleAsync(http::Request request, http::Responder respond) const 
   if (!p.store->GrantsWithoutBlocking()) {
     // PostgreSQL: the reads are round trips, so a worker makes them; it queues the write on the
     // group-commit writer and is free again while the commit is in flight.
-    if (workers_full()) return Refuse(*route, request, kWorkersFull, respond);
+    if (workers_full()) {
+      return admission.Refuse(Refusal::kWorkerQueueFull, *route, request, respond);
+    }
     p.workers->Post([this, request = std::move(request), respond = std::move(respond)]() mutable {
       HandleTokenAsync(std::move(request), std::move(respond));
     });

@@ -6,6 +6,7 @@
 // Thread-safe: Handle may be called from every server thread at once.
 #pragma once
 
+#include <chrono>
 #include <functional>
 #include <memory>
 #include <string>
@@ -48,12 +49,6 @@ http::Response TransportError(int status, std::string_view message, const http::
 http::Response AnswerOrInternalError(const http::Request& request,
                                      const std::function<http::Response()>& handle);
 
-// The answer to a request refused for overload (docs/design/overload.md), in the throttling
-// shape of the API `route` belongs to, with Retry-After: sso-oidc's 400 SlowDownException, the
-// admin plane's 400 ThrottlingException (awsJson), the access portal's 429
-// TooManyRequestsException, 503 for the browser pages and userinfo.
-http::Response ThrottledAnswer(const Route& route, const http::Request& request);
-
 class Tessera {
  public:
   // `public_url` is the resolved base URL (config.public_url or http://<bound address>).
@@ -70,8 +65,13 @@ class Tessera {
   // Handle on a pool of `config.threads` worker threads. Discovery, JWKS, /healthz and unknown
   // routes are answered on the io thread. Past `config.max_queued_requests` requests in progress
   // beyond the workers, or `config.max_worker_queue` waiting for a worker, a request gets
-  // ThrottledAnswer at once.
+  // ThrottledAnswer (overload.h) at once.
   void HandleAsync(http::Request request, http::Responder respond) const;
+
+  // A sample of the io threads' lag from the HTTP server (http::ServerOptions::on_io_lag): past
+  // `config.shed_io_lag_micros`, smoothed, HandleAsync sheds a rising share of the requests it
+  // would admit with ThrottledAnswer (docs/design/overload.md, "Overload of the CPU").
+  void ObserveIoLag(std::chrono::microseconds lag) const;
 
   // Readiness (management.h): OK when the store answers a cheap read and a signing key is
   // loaded; Unavailable with the reason otherwise.
@@ -100,13 +100,6 @@ class Tessera {
   explicit Tessera(std::unique_ptr<Parts> parts);
   // The routes' handlers; Handle guards it.
   http::Response Dispatch(const http::Request& request) const;
-  // Takes a place among the requests in progress and wraps `respond` so that the answer gives it
-  // back; false when none is free. Overload's one decision point with Refuse (a metric belongs
-  // here).
-  bool Admit(http::Responder& respond) const;
-  // Answers `request` with ThrottledAnswer and logs (at most once a second) why.
-  void Refuse(const Route& route, const http::Request& request, const char* why,
-              const http::Responder& respond) const;
   // HandleAsync's part for a token request on a store whose grant writes never block: on an io
   // thread (SQLite) or a worker thread that lets go once the write is queued (PostgreSQL).
   void HandleTokenAsync(http::Request request, http::Responder respond) const;

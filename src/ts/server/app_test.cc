@@ -25,6 +25,7 @@
 #include "ts/jose/verifier.h"
 #include "ts/oauth/public_clients.h"
 #include "ts/server/bootstrap.h"
+#include "ts/server/overload.h"
 #include "ts/server/routes.h"
 #include "ts/sigv4/signer.h"
 #include "ts/storage/store.h"

@@ -377,6 +377,11 @@ int Serve(const std::vector<std::string>& args, const std::string& program, std:
   sopts.make_error = TransportError;
   sopts.tls = tls;
   sopts.trusted_proxies = config->trusted_proxies;
+  // The lag is measured from the start (tessera_io_lag_seconds); samples before the application
+  // exists are dropped.
+  sopts.on_io_lag = [ready](std::chrono::microseconds lag) {
+    if (const Tessera* app = ready->load(std::memory_order_acquire)) app->ObserveIoLag(lag);
+  };
   auto server = http::Server::Start(
       sopts, http::AsyncHandler([ready](http::Request request, http::Responder respond) {
         const Tessera* app = ready->load(std::memory_order_acquire);

@@ -14,6 +14,7 @@ std::string Env(const char* name) {
 
 constexpr int64_t kMaxSecondsFlag = 10 * 366 * 86400;   // ten years
 constexpr int64_t kMaxMillisecondsFlag = 86400 * 1000;  // a day
+constexpr int64_t kMaxMicrosecondsFlag = 60'000'000;    // a minute
 constexpr int64_t kMaxThreadsFlag = 1024;
 constexpr int64_t kMaxCountFlag = 1'000'000'000;
 
@@ -39,6 +40,7 @@ StatusOr<int64_t> ParseSeconds(const std::string& flag, const std::string& text,
   std::string what = " takes a whole number of seconds";
   if (IsCountFlag(flag)) what = " takes a whole number";
   if (flag.ends_with("-ms")) what = " takes a whole number of milliseconds";
+  if (flag.ends_with("-us")) what = " takes a whole number of microseconds";
   if (flag.ends_with("-days")) what = " takes a whole number of days";
   if (min > 0 || max < std::numeric_limits<int64_t>::max()) {
     what += " from " + std::to_string(min) + " to " + std::to_string(max);
@@ -111,6 +113,10 @@ overload and slow clients (docs/design/overload.md):
                              worker thread)
   --max-connections N        open connections; one more is accepted and closed (default 0 =
                              10000, or the open-file limit less 128 when lower)
+  --shed-io-lag-us N         CPU saturation: past this lag of the io threads (how late work
+                             that is ready runs, smoothed; microseconds), a share of requests
+                             gets the throttling answer at once, rising to all of them at twice
+                             it (default 1000000 = 1 s; 0: never)
   --read-timeout SECS        a request's header, or its body, must arrive within this (default 30)
   --idle-timeout SECS        a keep-alive connection waits this long for its next request
                              (default 60)
@@ -273,7 +279,7 @@ StatusOr<ServerConfig> ParseServeFlags(const std::vector<std::string>& args) {
                a == "--portal-requests-per-minute" || a == "--tls-reload-interval" ||
                a == "--max-queued-requests" || a == "--max-worker-queue" ||
                a == "--max-connections" || a == "--read-timeout" || a == "--idle-timeout" ||
-               a == "--write-timeout") {
+               a == "--write-timeout" || a == "--shed-io-lag-us") {
       auto v = value();
       if (!v.ok()) return v.status();
       if (a == "--listen") {
@@ -297,6 +303,7 @@ StatusOr<ServerConfig> ParseServeFlags(const std::vector<std::string>& args) {
         if (a == "--threads" || a == "--io-threads") max = kMaxThreadsFlag;
         if (IsCountFlag(a) && max != kMaxThreadsFlag) max = kMaxCountFlag;
         if (a.ends_with("-ms")) max = kMaxMillisecondsFlag;
+        if (a.ends_with("-us")) max = kMaxMicrosecondsFlag;
         auto n = ParseSeconds(a, *v, 0, max);
         if (!n.ok()) return n.status();
         if (a == "--threads") c.threads = static_cast<int>(*n);
@@ -323,6 +330,7 @@ StatusOr<ServerConfig> ParseServeFlags(const std::vector<std::string>& args) {
         if (a == "--max-queued-requests") c.max_queued_requests = *n;
         if (a == "--max-worker-queue") c.max_worker_queue = *n;
         if (a == "--max-connections") c.max_connections = *n;
+        if (a == "--shed-io-lag-us") c.shed_io_lag_micros = *n;
         if (a == "--read-timeout" || a == "--idle-timeout" || a == "--write-timeout") {
           // Zero would close every connection at once; a day is already no deadline.
           if (*n < 1 || *n > 86400) {

@@ -57,6 +57,9 @@ struct ServerConfig {
   int64_t max_queued_requests = 1024;
   int64_t max_worker_queue = 0;
   int64_t max_connections = 0;
+  // CPU saturation: the io threads' lag (smoothed, in microseconds) past which a share of the
+  // requests that would be admitted is shed, rising to all of them at twice it (0: never).
+  int64_t shed_io_lag_micros = 1'000'000;
   // The HTTP server's deadlines (http::ServerOptions): a request's header or body, the wait for
   // a keep-alive connection's next request, the write of a response.
   int64_t read_timeout_seconds = 30;
@@ -126,9 +129,9 @@ struct ServerConfig {
 StatusOr<ServerConfig> ParseServeFlags(const std::vector<std::string>& args);
 
 // A flag's value as a whole number of seconds (of threads for --threads and --io-threads, of
-// milliseconds for flags ending in -ms) within [min, max]. InvalidArgument naming the flag
-// otherwise, e.g. "--code-ttl takes a whole number of seconds, got '1e3'" ("... from 1 to 129600,
-// got ..." when bounded): fractions, exponents, signs and overflow included.
+// milliseconds for flags ending in -ms, of microseconds for -us) within [min, max]. InvalidArgument
+// naming the flag otherwise, e.g. "--code-ttl takes a whole number of seconds, got '1e3'" ("...
+// from 1 to 129600, got ..." when bounded): fractions, exponents, signs and overflow included.
 StatusOr<int64_t> ParseSeconds(const std::string& flag, const std::string& text, int64_t min = 0,
                                int64_t max = std::numeric_limits<int64_t>::max());
 

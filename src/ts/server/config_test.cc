@@ -60,6 +60,21 @@ TEST_F(ParseServeFlagsTest, Defaults) {
   EXPECT_EQ(c->demo_password, "");
 }
 
+TEST_F(ParseServeFlagsTest, ShedIoLagIsMicrosecondsAndZeroTurnsItOff) {
+  auto defaults = ParseServeFlags({});
+  ASSERT_THAT(defaults, IsOk());
+  EXPECT_EQ(defaults->shed_io_lag_micros, 1'000'000);
+  auto tiny = ParseServeFlags({"--shed-io-lag-us", "1"});
+  ASSERT_THAT(tiny, IsOk());
+  EXPECT_EQ(tiny->shed_io_lag_micros, 1);
+  auto off = ParseServeFlags({"--shed-io-lag-us", "0"});
+  ASSERT_THAT(off, IsOk());
+  EXPECT_EQ(off->shed_io_lag_micros, 0);
+  EXPECT_EQ(ParseServeFlags({"--shed-io-lag-us", "0.5"}).status().message(),
+            "--shed-io-lag-us takes a whole number of microseconds from 0 to 60000000, got '0.5'");
+  EXPECT_FALSE(ParseServeFlags({"--shed-io-lag-us", "60000001"}).ok());
+}
+
 TEST_F(ParseServeFlagsTest, LogFormatIsTextOrJson) {
   auto defaults = ParseServeFlags({});
   ASSERT_THAT(defaults, IsOk());

@@ -103,4 +103,11 @@ const Route* FindRoute(std::string_view method, std::string_view path,
   return nullptr;
 }
 
+void AllowAnyOrigin(http::Response& r) {
+  r.SetHeader("Access-Control-Allow-Origin", "*");
+  if (r.FindHeader("WWW-Authenticate").has_value()) {
+    r.SetHeader("Access-Control-Expose-Headers", "WWW-Authenticate");
+  }
+}
+
 }  // namespace ts::server

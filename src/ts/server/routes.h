@@ -12,6 +12,8 @@
 #include <span>
 #include <string_view>
 
+#include "ts/http/message.h"
+
 namespace ts::server {
 
 // What answers a route: Tessera::Handle has one case per endpoint.
@@ -95,5 +97,9 @@ uint8_t MethodBit(std::string_view method);
 // `instance_id` completes the kUnderInstance paths.
 const Route* FindRoute(std::string_view method, std::string_view path,
                        std::string_view instance_id);
+
+// What every answer of a cors route carries, errors included (a page's script must be able to
+// read why it failed). WWW-Authenticate is not a CORS-safelisted response header.
+void AllowAnyOrigin(http::Response& r);
 
 }  // namespace ts::server

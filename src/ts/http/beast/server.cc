@@ -20,6 +20,8 @@
 #include <boost/asio/dispatch.hpp>
 #include <boost/asio/executor_work_guard.hpp>
 #include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/local/connect_pair.hpp>
+#include <boost/asio/local/stream_protocol.hpp>
 #include <boost/asio/post.hpp>
 #include <boost/asio/ssl/stream.hpp>
 #include <boost/asio/steady_timer.hpp>
@@ -38,6 +40,7 @@
 
 #include "ts/common/ascii.h"
 #include "ts/common/log.h"
+#include "ts/common/refusals.h"
 #include "ts/common/status_macros.h"
 #include "ts/crypto/random.h"
 #include "ts/http/beast/request_parser.h"
@@ -129,11 +132,17 @@ class Server::Impl {
         handler_(std::move(handler)),
         ioc_(threads),
         acceptor_(net::make_strand(ioc_)),
-        accept_retry_timer_(acceptor_.get_executor()) {}
+        accept_retry_timer_(acceptor_.get_executor()),
+        lag_timer_(ioc_),
+        lag_reader_(ioc_),
+        lag_writer_(ioc_) {}
 
   Status Listen();
   Status RunThreads(int threads);
   void DoAccept();
+  // Starts the lag probe (ServerOptions::on_io_lag), when asked for; ArmLagProbe runs it.
+  void StartLagProbe();
+  void ArmLagProbe();
   void BeginShutdown(std::chrono::milliseconds drain_timeout);
   void Finish();
   bool OnIoThread() const { return current_io_server_ == this; }
@@ -187,6 +196,13 @@ class Server::Impl {
   net::executor_work_guard<net::io_context::executor_type> work_{ioc_.get_executor()};
   tcp::acceptor acceptor_;                // on its own strand
   net::steady_timer accept_retry_timer_;  // on the acceptor's strand
+  // The lag probe: a timer, then a byte through a socket pair of its own. Not on a strand: only
+  // the probe's own handlers, one at a time, touch them (the drain stops it from re-arming; the
+  // io_context's end destroys a pending wait).
+  net::steady_timer lag_timer_;
+  net::local::stream_protocol::socket lag_reader_;
+  net::local::stream_protocol::socket lag_writer_;
+  std::array<char, 16> lag_buffer_{};
   // Connections refused at the cap since the last log line; on the acceptor's strand.
   uint64_t refused_since_log_ = 0;
   SteadyClock::time_point last_refusal_log_{};
@@ -815,6 +831,47 @@ void Server::Impl::DoAccept() {
   acceptor_.async_accept(net::make_strand(ioc_), beast::bind_front_handler(&Impl::OnAccept, this));
 }
 
+void Server::Impl::StartLagProbe() {
+  if (!options_.on_io_lag || options_.io_lag_interval.count() <= 0) return;
+  beast::error_code ec;
+  net::local::connect_pair(lag_reader_, lag_writer_, ec);
+  if (!ec) lag_writer_.non_blocking(true, ec);
+  if (ec) {
+    LogLine("http: no io lag probe (socket pair: " + ec.message() + ")");
+    return;
+  }
+  ArmLagProbe();
+}
+
+// Each round: the timer expires; its handler (which waits in the io_context's queue behind
+// every completion ready before it) starts a read on the pair, then writes a byte into it. The
+// byte makes the reader ready behind every connection the kernel already holds ready (epoll
+// hands them out at most 128 at a time, in order), so the read completes when a request that
+// arrived at that moment would be read. From the timer's expiry to that completion is the lag.
+void Server::Impl::ArmLagProbe() {
+  lag_timer_.expires_after(options_.io_lag_interval);
+  lag_timer_.async_wait([this](beast::error_code ec) {
+    if (ec || draining()) return;
+    // The read first: started after the write, asio would find the byte at once (a speculative
+    // read) and never wait for the kernel.
+    lag_reader_.async_read_some(
+        net::buffer(lag_buffer_), [this](beast::error_code read_ec, size_t) {
+          if (read_ec || draining()) return;
+          const auto lag = std::chrono::duration_cast<std::chrono::microseconds>(
+              SteadyClock::now() - lag_timer_.expiry());
+          try {
+            options_.on_io_lag(lag);
+          } catch (...) {
+            LogLine("http: the io lag callback threw");
+          }
+          ArmLagProbe();
+        });
+    const char byte = 0;
+    lag_writer_.write_some(net::buffer(&byte, 1), ec);
+    if (ec) LogLine("http: io lag probe stopped (write: " + ec.message() + ")");
+  });
+}
+
 void Server::Impl::OnAccept(beast::error_code ec, tcp::socket socket) {
   if (draining()) {
     socket.close(ec);
@@ -865,6 +922,7 @@ bool Server::Impl::AtConnectionCap() {
 void Server::Impl::RefuseConnection(tcp::socket socket) {
   beast::error_code ec;
   socket.close(ec);
+  CountRefusal(Refusal::kConnections);
   ++refused_since_log_;
   const auto now = SteadyClock::now();
   if (now - last_refusal_log_ < std::chrono::seconds(1)) return;
@@ -950,6 +1008,7 @@ StatusOr<std::unique_ptr<Server>> Server::Start(ServerOptions options, AsyncHand
     auto impl = std::make_unique<Impl>(std::move(options), std::move(handler), threads);
     TS_RETURN_IF_ERROR(impl->Listen());
     impl->DoAccept();  // before the threads run, so no strand is needed yet
+    impl->StartLagProbe();
     TS_RETURN_IF_ERROR(impl->RunThreads(threads));
     return std::unique_ptr<Server>(new Server(std::move(impl)));
   } catch (const std::exception& e) {
