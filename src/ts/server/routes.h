@@ -12,6 +12,8 @@
 #include <span>
 #include <string_view>
 
+#include "ts/http/message.h"
+
 namespace ts::server {
 
 // What answers a route: Tessera::Handle has one case per endpoint.
@@ -95,5 +97,15 @@ uint8_t MethodBit(std::string_view method);
 // `instance_id` completes the kUnderInstance paths.
 const Route* FindRoute(std::string_view method, std::string_view path,
                        std::string_view instance_id);
+
+// Whether the query has aws_iam=t (decoded as a form).
+bool HasAwsIamQuery(std::string_view query);
+
+// Whether a request to /token, /introspect or /revoke is the SigV4-signed operation
+// (CreateTokenWithIAM, IntrospectTokenWithIAM, RevokeTokenWithIAM): ?aws_iam=t, or a SigV4
+// Authorization header (which then passes or fails as SigV4). Anything else is a registered
+// client's. Dispatch and the request's classification (RequestMetrics::Classify, which the
+// access log names too) both ask this, so they cannot disagree.
+bool IsIamTokenRequest(const http::Request& request);
 
 }  // namespace ts::server
