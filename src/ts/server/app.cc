@@ -495,6 +495,11 @@ StatusOr<std::unique_ptr<Tessera>> Tessera::Create(const ServerConfig& config,
   const MasterKeys keys = DeriveMasterKeys(master_key);
   const int64_t now = clock->NowUnixSeconds();
 
+  // The stream first: the bootstrap's events are the server's too.
+  if (!config.audit_log.empty()) {
+    TS_ASSIGN_OR_RETURN(storage::AuditStream stream, OpenAuditLog(config.audit_log));
+    storage::SetAuditStream(std::move(stream));
+  }
   BootstrapContext ctx{p->store.get(), keys.iam_secrets, config.regions.front(), now};
   if (config.demo) {
     // The demo user's password is chosen once, when the user is created: a restart keeps it
@@ -517,10 +522,12 @@ StatusOr<std::unique_ptr<Tessera>> Tessera::Create(const ServerConfig& config,
           "generated the demo user's password (set TESSERA_DEMO_PASSWORD to choose "
           "it)");
     }
+    ctx.origin = "--demo";
     TS_RETURN_IF_ERROR(ApplyBootstrap(ctx, DemoBootstrap(password)));
   }
   if (!config.bootstrap_file.empty()) {
     TS_ASSIGN_OR_RETURN(std::string text, ReadFile(config.bootstrap_file));
+    ctx.origin = "--bootstrap " + config.bootstrap_file;
     TS_RETURN_IF_ERROR(ApplyBootstrap(ctx, text));
   }
   auto instance = p->store->GetInstance();
@@ -539,13 +546,8 @@ StatusOr<std::unique_ptr<Tessera>> Tessera::Create(const ServerConfig& config,
   p->instance = *instance;
   // The audit trail names the instance's region and account (docs/design/audit.md); events from
   // here on carry them.
-  storage::SetAuditDefaults(config.regions.front(), p->instance.owner_account_id,
-                            "arn:aws:identitystore::" + p->instance.owner_account_id +
-                                ":identitystore/" + p->instance.identity_store_id);
-  if (!config.audit_log.empty()) {
-    TS_ASSIGN_OR_RETURN(storage::AuditStream stream, OpenAuditLog(config.audit_log));
-    storage::SetAuditStream(std::move(stream));
-  }
+  storage::SetAuditInstance(config.regions.front(), p->instance.owner_account_id,
+                            p->instance.identity_store_id);
 
   // The root credential of the instance owner: from the environment, else generated once and
   // kept (sealed) in the store like any other access key. Its secret is printed only when it is
