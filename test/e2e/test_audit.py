@@ -184,15 +184,7 @@ class AuditTrailTest(unittest.TestCase):
         self.assertIn("UserAuthentication", [e["eventName"] for e in by_name])
 
     def assert_portal_user_event(self, event, name, request_id, user_id):
-        self.assertEqual(event["eventSource"], "portal.sso.amazonaws.com")
-        self.assertEqual(event["eventName"], name)
-        self.assertEqual(event["eventType"], "AwsApiCall")
-        self.assertEqual(event["awsRegion"], "us-east-1")
-        self.assertEqual(event["recipientAccountId"], "111111111111")
-        self.assertEqual(event["sourceIPAddress"], "127.0.0.1")
-        self.assertIn("Boto3", event["userAgent"])
-        self.assertEqual(event["requestID"], request_id)
-        self.assertFalse(event["readOnly"])
+        self.assert_api_call(event, "portal.sso.amazonaws.com", name, request_id)
         # The signed-in user, as CloudTrail names an Identity Center user; no IAM key of theirs.
         self.assertEqual(event["userIdentity"], {
             "type": "IdentityCenterUser", "principalId": user_id, "accountId": "111111111111",
