@@ -247,6 +247,33 @@ def pkce_pair():
     return verifier, challenge
 
 
+
+PORTAL_START_URL = "https://d-3333333333.awsapps.com/start"
+
+
+def portal_login(server, client_name="portal-e2e"):
+    """What `aws sso login` leaves behind for the demo user: a registration (sso:account:access)
+    and the first tokens of CreateToken. Returns (registration, tokens)."""
+    oidc = boto3.client("sso-oidc", region_name="us-east-1", endpoint_url=server.url,
+                        aws_access_key_id="unused", aws_secret_access_key="unused",
+                        config=botocore.config.Config(retries={"max_attempts": 1}))
+    registration = oidc.register_client(
+        clientName=client_name, clientType="public",
+        grantTypes=["authorization_code", "refresh_token"],
+        redirectUris=["http://127.0.0.1/oauth/callback"], issuerUrl=PORTAL_START_URL,
+        scopes=["sso:account:access"])
+    verifier, challenge = pkce_pair()
+    # A loopback redirect URI matches on any port (RFC 8252 §7.3), as the CLI uses it.
+    redirect_uri = "http://127.0.0.1:4711/oauth/callback"
+    answer = Browser(server).sign_in(
+        challenge, client_id=registration["clientId"], redirect_uri=redirect_uri,
+        scopes="sso:account:access")
+    tokens = oidc.create_token(
+        clientId=registration["clientId"], clientSecret=registration["clientSecret"],
+        grantType="authorization_code", code=answer["code"], redirectUri=redirect_uri,
+        codeVerifier=verifier)
+    return registration, tokens
+
 class _FormParser(html.parser.HTMLParser):
     def __init__(self):
         super().__init__()

@@ -16,6 +16,7 @@ from test.e2e import harness
 
 NO_RETRY = botocore.config.Config(retries={"max_attempts": 1})
 ROOT_ARN = "arn:aws:iam::111111111111:root"
+DEMO_ACCOUNT = "123456789012"  # --demo's account, where the demo user holds ReadOnly
 WRONG_PASSWORD = "wrong-password-that-must-not-be-logged-9b1f"
 
 
@@ -182,6 +183,72 @@ class AuditTrailTest(unittest.TestCase):
         self.assertEqual(by_name, self.trail("--principal", user_id))
         self.assertIn("UserAuthentication", [e["eventName"] for e in by_name])
 
+    def assert_portal_user_event(self, event, name, request_id, user_id):
+        self.assert_api_call(event, "portal.sso.amazonaws.com", name, request_id)
+        # The signed-in user, as CloudTrail names an Identity Center user; no IAM key of theirs.
+        self.assertEqual(event["userIdentity"], {
+            "type": "IdentityCenterUser", "principalId": user_id, "accountId": "111111111111",
+            "onBehalfOf": {"userId": user_id, "identityStoreArn":
+                           "arn:aws:identitystore::111111111111:identitystore/" + self.store_id}})
+
+    def test_portal_role_credentials_and_logout(self):
+        registration, tokens = harness.portal_login(self.server, client_name="audited-portal")
+        self.secrets.update({registration["clientSecret"], tokens["accessToken"],
+                             tokens["refreshToken"]})
+        user_id = self.ids.get_user_id(
+            IdentityStoreId=self.store_id,
+            AlternateIdentifier={"UniqueAttribute": {"AttributePath": "userName",
+                                                     "AttributeValue": "demo"}})["UserId"]
+        sso = boto3.client("sso", region_name="us-east-1", endpoint_url=self.server.url,
+                           config=NO_RETRY)
+        # A role the user does not hold: refused, and nothing recorded.
+        before = len(self.events("GetRoleCredentials"))
+        with self.assertRaises(sso.exceptions.ResourceNotFoundException):
+            sso.get_role_credentials(accessToken=tokens["accessToken"], roleName="Admin",
+                                     accountId=DEMO_ACCOUNT)
+        self.assertEqual(len(self.events("GetRoleCredentials")), before)
+
+        answer = sso.get_role_credentials(accessToken=tokens["accessToken"],
+                                          roleName="ReadOnly", accountId=DEMO_ACCOUNT)
+        creds = answer["roleCredentials"]
+        self.secrets.update({creds["secretAccessKey"], creds["sessionToken"]})
+        request_id = answer["ResponseMetadata"]["RequestId"]
+        [issued] = [e for e in self.events("GetRoleCredentials") if e["requestID"] == request_id]
+        self.assert_portal_user_event(issued, "GetRoleCredentials", request_id, user_id)
+        permission_set = issued["requestParameters"]["permissionSetArn"]
+        self.assertRegex(permission_set,
+                         r"^arn:aws:sso:::permissionSet/ssoins-111111111111/ps-[0-9a-f]{16}$")
+        self.assertEqual(issued["requestParameters"],
+                         {"accountId": DEMO_ACCOUNT, "roleName": "ReadOnly",
+                          "permissionSetArn": permission_set})
+        self.assertEqual(issued["responseElements"]["accessKeyId"], creds["accessKeyId"])
+        self.assertRegex(issued["responseElements"]["roleArn"],
+                         rf"^arn:aws:sts::{DEMO_ACCOUNT}:assumed-role/AWSReservedSSO_ReadOnly_"
+                         r"[0-9a-f]+/demo$")
+        self.assertRegex(issued["responseElements"]["expiration"],
+                         r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ$")
+        self.assertEqual(sorted(issued["responseElements"]),
+                         ["accessKeyId", "expiration", "roleArn"])
+        text = json.dumps(issued)
+        for secret in (creds["secretAccessKey"], creds["sessionToken"], tokens["accessToken"]):
+            self.assertNotIn(secret, text)
+
+        logout = sso.logout(accessToken=tokens["accessToken"])
+        request_id = logout["ResponseMetadata"]["RequestId"]
+        [ended] = [e for e in self.events("Logout")
+                   if e["eventSource"] == "portal.sso.amazonaws.com"
+                   and e["requestID"] == request_id]
+        self.assert_portal_user_event(ended, "Logout", request_id, user_id)
+        self.assertIsNone(ended["requestParameters"])
+        self.assertIsNone(ended["responseElements"])
+        self.assertRegex(ended["additionalEventData"]["tokenFamilyId"], r"^\S+$")
+        self.assertNotIn(tokens["accessToken"], json.dumps(ended))
+        # Signed out already: refused, and no second event.
+        count = len(self.events("Logout"))
+        with self.assertRaises(sso.exceptions.UnauthorizedException):
+            sso.logout(accessToken=tokens["accessToken"])
+        self.assertEqual(len(self.events("Logout")), count)
+
     def test_cli_changes_are_the_operators(self):
         r = self.server.tessera("create-principal", "--arn",
                                 "arn:aws:iam::111111111111:user/audited-cli")
@@ -201,6 +268,25 @@ class AuditTrailTest(unittest.TestCase):
         r = self.server.tessera("set-password", "--user-name", "demo",
                                 stdin=harness.DEMO_PASSWORD + "\n")
         self.assertEqual(r.returncode, 0, r.stderr)
+
+    def test_demo_seeding_is_the_operators(self):
+        # The server was started with --demo: its writes are recorded as the operator's.
+        seeded = [e for e in self.trail("--limit", "1000000")
+                  if e["eventSource"] == "tessera.bootstrap"]
+        names = [e["eventName"] for e in seeded]
+        for name in ("CreateInstance", "CreateUser", "CreateApplication", "AddAccount",
+                     "CreatePermissionSet", "CreateAccountAssignment"):
+            self.assertIn(name, names)
+        for event in seeded:
+            self.assertEqual(event["userIdentity"]["type"], "LocalOperator")
+            self.assertTrue(event["userIdentity"]["userName"])
+            self.assertEqual(event["additionalEventData"], {"bootstrap": "--demo"})
+            self.assertEqual(event["sourceIPAddress"], "localhost")
+            self.assertTrue(event["userAgent"].startswith("tessera-serve/"))
+            self.assertEqual(event["recipientAccountId"], "111111111111")
+        [user] = [e for e in seeded if e["eventName"] == "CreateUser"]
+        self.assertEqual(user["requestParameters"], {"identityStoreId": self.store_id})
+        self.assertNotIn(harness.DEMO_PASSWORD, json.dumps(seeded))
 
     def test_audit_filters_and_errors(self):
         self.ids.create_group(IdentityStoreId=self.store_id, DisplayName="filter-group")
@@ -231,8 +317,8 @@ class AuditTrailTest(unittest.TestCase):
         with open(self.audit_log) as f:
             stream = f.read()
         self.assertTrue(trail)
-        # The stream holds the server's events (the CLI, another process, has no stream), one a
-        # line.
+        # The stream holds the server's events, its start-up's bootstrap included (the CLI,
+        # another process, has no stream), one a line.
         served = [json.loads(l) for l in trail.splitlines()]
         self.assertEqual(sorted(json.loads(l)["eventID"] for l in stream.splitlines()),
                          sorted(e["eventID"] for e in served if e["eventSource"] != "tessera.cli"))

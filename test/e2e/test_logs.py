@@ -101,12 +101,12 @@ class JsonLogTest(unittest.TestCase):
         offset = self.log_size()
         status, headers, page, form = browser.open_login(browser.authorize_url(challenge))
         self.assertEqual(status, 200)
-        self.assert_request_lines(offset, headers, 200, "Authorize")
+        self.assert_request_lines(offset, headers, 200, "GET /authorize")
 
         offset = self.log_size()
         status, headers, _ = browser.submit_login(form, "demo", harness.DEMO_PASSWORD)
         self.assertEqual(status, 303)
-        self.assert_request_lines(offset, headers, 303, "Authorize")
+        self.assert_request_lines(offset, headers, 303, "POST /authorize")
         code = harness.parse_redirect(headers["Location"])["code"]
         self.secrets.append(code)
         self.secrets += list(browser.cookies.values())

@@ -35,9 +35,8 @@ import botocore.exceptions
 
 from test.e2e import harness
 
-START_URL = "https://d-3333333333.awsapps.com/start"
+START_URL = harness.PORTAL_START_URL
 SESSION = "tessera-portal"
-REDIRECT = "http://127.0.0.1/oauth/callback"
 DEMO_ACCOUNT = "123456789012"  # --demo's own account, where the demo user holds ReadOnly
 ACCOUNT_A = "210987654321"  # Reader, assigned to the demo user directly
 ACCOUNT_B = "310987654321"  # Admin and Auditor, assigned to a group the demo user is in
@@ -136,23 +135,7 @@ class Portal:
 
     def login(self):
         """What `aws sso login` leaves behind: a registration and its first tokens."""
-        oidc = boto3.client("sso-oidc", region_name="us-east-1", endpoint_url=self.server.url,
-                            aws_access_key_id="unused", aws_secret_access_key="unused",
-                            config=NO_RETRY)
-        registration = oidc.register_client(
-            clientName="portal-e2e", clientType="public",
-            grantTypes=["authorization_code", "refresh_token"], redirectUris=[REDIRECT],
-            issuerUrl=START_URL, scopes=["sso:account:access"])
-        verifier, challenge = harness.pkce_pair()
-        redirect_uri = "http://127.0.0.1:4711/oauth/callback"
-        answer = harness.Browser(self.server).sign_in(
-            challenge, client_id=registration["clientId"], redirect_uri=redirect_uri,
-            scopes="sso:account:access")
-        tokens = oidc.create_token(
-            clientId=registration["clientId"], clientSecret=registration["clientSecret"],
-            grantType="authorization_code", code=answer["code"], redirectUri=redirect_uri,
-            codeVerifier=verifier)
-        return registration, tokens
+        return harness.portal_login(self.server)
 
     def sso(self):
         return boto3.client("sso", region_name="us-east-1", endpoint_url=self.server.url,

@@ -28,6 +28,7 @@
 #include <utility>
 #include <vector>
 
+#include "test/common/loopback_socket.h"
 #include "test/common/status_matchers.h"
 #include "ts/common/log.h"
 #include "ts/common/refusals.h"
@@ -63,34 +64,14 @@ struct RawResponse {
   }
 };
 
-// A tiny blocking HTTP/1.1 client on POSIX sockets. Every receive gives up after 10 s, a
-// generous bound that only matters when the server misbehaves.
+// A tiny blocking HTTP/1.1 client on a loopback socket (test/common/loopback_socket.h).
 class Client {
  public:
-  explicit Client(uint16_t port) {
-    fd_ = socket(AF_INET, SOCK_STREAM, 0);
-    timeval tv{};
-    tv.tv_sec = 10;
-    setsockopt(fd_, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
-    sockaddr_in addr{};
-    addr.sin_family = AF_INET;
-    addr.sin_port = htons(port);
-    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    connected_ = connect(fd_, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) == 0;
-  }
-  ~Client() { close(fd_); }
-  Client(const Client&) = delete;
-  Client& operator=(const Client&) = delete;
+  explicit Client(uint16_t port) : socket_(port) {}
 
-  bool connected() const { return connected_; }
+  bool connected() const { return socket_.connected(); }
 
-  void Send(std::string_view data) {
-    while (!data.empty()) {
-      ssize_t n = send(fd_, data.data(), data.size(), MSG_NOSIGNAL);
-      if (n <= 0) return;  // the server closed: the reads that follow report it
-      data.remove_prefix(static_cast<size_t>(n));
-    }
-  }
+  void Send(std::string_view data) { socket_.Send(data); }
 
   // Reads one response (skipping 1xx unless `keep_interim`); nullopt if the connection closed
   // or timed out first.
@@ -142,7 +123,7 @@ class Client {
   bool WaitForClose() {
     char tmp[4096];
     for (;;) {
-      ssize_t n = recv(fd_, tmp, sizeof(tmp), 0);
+      const ssize_t n = socket_.Receive(tmp, sizeof(tmp));
       if (n == 0) return true;
       if (n < 0) return errno == ECONNRESET;
     }
@@ -151,14 +132,13 @@ class Client {
  private:
   bool Fill() {
     char tmp[4096];
-    ssize_t n = recv(fd_, tmp, sizeof(tmp), 0);
+    const ssize_t n = socket_.Receive(tmp, sizeof(tmp));
     if (n <= 0) return false;
     buf_.append(tmp, static_cast<size_t>(n));
     return true;
   }
 
-  int fd_ = -1;
-  bool connected_ = false;
+  ::ts::testing::LoopbackSocket socket_;
   std::string buf_;
 };
 

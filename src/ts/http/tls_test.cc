@@ -5,19 +5,15 @@
 // are made at test time (a CA and leaves signed by it).
 #include "ts/http/tls.h"
 
-#include <arpa/inet.h>
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
-#include <netinet/in.h>
 #include <openssl/err.h>
 #include <openssl/evp.h>
 #include <openssl/pem.h>
 #include <openssl/ssl.h>
 #include <openssl/x509.h>
 #include <openssl/x509v3.h>
-#include <sys/socket.h>
 #include <sys/stat.h>
-#include <sys/time.h>
 #include <unistd.h>
 
 #include <atomic>
@@ -29,6 +25,7 @@
 #include <string>
 #include <thread>
 
+#include "test/common/loopback_socket.h"
 #include "test/common/status_matchers.h"
 #include "ts/http/server.h"
 
@@ -235,20 +232,12 @@ TEST_F(TlsTest, WarnsAboutAKeyEveryUserCanRead) {
   EXPECT_THAT(warnings[0], ::testing::Not(HasSubstr("PRIVATE KEY")));
 }
 
-// A blocking TLS client on a POSIX socket, trusting only the test CA.
+// A blocking TLS client on a loopback socket, trusting only the test CA.
 class TlsClient {
  public:
   // `version`: 0 for TLS 1.2 to 1.3, else exactly that version (TLS1_1_VERSION...).
-  TlsClient(uint16_t port, const std::string& ca_file, int version = 0) {
-    fd_ = socket(AF_INET, SOCK_STREAM, 0);
-    timeval tv{};
-    tv.tv_sec = 10;
-    setsockopt(fd_, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
-    sockaddr_in addr{};
-    addr.sin_family = AF_INET;
-    addr.sin_port = htons(port);
-    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    if (connect(fd_, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) != 0) return;
+  TlsClient(uint16_t port, const std::string& ca_file, int version = 0) : socket_(port) {
+    if (!socket_.connected()) return;
     ctx_ = SSL_CTX_new(TLS_client_method());
     SSL_CTX_load_verify_locations(ctx_, ca_file.c_str(), nullptr);
     SSL_CTX_set_verify(ctx_, SSL_VERIFY_PEER, nullptr);
@@ -260,7 +249,7 @@ class TlsClient {
       SSL_CTX_set_max_proto_version(ctx_, version);
     }
     ssl_ = SSL_new(ctx_);
-    SSL_set_fd(ssl_, fd_);
+    SSL_set_fd(ssl_, socket_.fd());
     SSL_set1_host(ssl_, "localhost");
     connected_ = SSL_connect(ssl_) == 1;
     ERR_clear_error();
@@ -268,7 +257,6 @@ class TlsClient {
   ~TlsClient() {
     if (ssl_) SSL_free(ssl_);
     if (ctx_) SSL_CTX_free(ctx_);
-    close(fd_);
   }
   TlsClient(const TlsClient&) = delete;
   TlsClient& operator=(const TlsClient&) = delete;
@@ -305,7 +293,7 @@ class TlsClient {
   }
 
  private:
-  int fd_ = -1;
+  ::ts::testing::LoopbackSocket socket_;
   SSL_CTX* ctx_ = nullptr;
   SSL* ssl_ = nullptr;
   bool connected_ = false;
@@ -420,25 +408,14 @@ TEST_F(TlsServerTest, PlainHttpOnTheTlsPortGetsA400AndIsClosed) {
   ASSERT_THAT(tls, IsOk());
   auto server = StartServer(*tls);
   ASSERT_NE(server, nullptr);
-  int fd = socket(AF_INET, SOCK_STREAM, 0);
-  timeval tv{};
-  tv.tv_sec = 10;
-  setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
-  sockaddr_in addr{};
-  addr.sin_family = AF_INET;
-  addr.sin_port = htons(server->port());
-  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  ASSERT_EQ(connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)), 0);
-  const std::string request = "GET / HTTP/1.1\r\nHost: localhost\r\n\r\n";
-  send(fd, request.data(), request.size(), MSG_NOSIGNAL);
-  std::string response;
-  char buf[1024];
-  ssize_t n;
-  while ((n = recv(fd, buf, sizeof(buf), 0)) > 0) response.append(buf, static_cast<size_t>(n));
-  close(fd);
+  ::ts::testing::LoopbackSocket connection(server->port());
+  ASSERT_TRUE(connection.connected());
+  connection.Send("GET / HTTP/1.1\r\nHost: localhost\r\n\r\n");
+  bool closed = false;
+  const std::string response = connection.ReceiveAll(&closed);
   EXPECT_THAT(response, HasSubstr("HTTP/1.1 400 Bad Request"));
   EXPECT_THAT(response, HasSubstr("This port speaks HTTPS"));
-  EXPECT_EQ(n, 0);  // closed by the server, not timed out
+  EXPECT_TRUE(closed);  // by the server, not timed out
 }
 
 TEST_F(TlsServerTest, AStalledHandshakeIsClosedAfterTheReadTimeout) {
@@ -447,19 +424,11 @@ TEST_F(TlsServerTest, AStalledHandshakeIsClosedAfterTheReadTimeout) {
   ASSERT_THAT(tls, IsOk());
   auto server = StartServer(*tls, std::chrono::seconds(1));
   ASSERT_NE(server, nullptr);
-  int fd = socket(AF_INET, SOCK_STREAM, 0);
-  sockaddr_in addr{};
-  addr.sin_family = AF_INET;
-  addr.sin_port = htons(server->port());
-  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  ASSERT_EQ(connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)), 0);
+  ::ts::testing::LoopbackSocket connection(server->port());
+  ASSERT_TRUE(connection.connected());
   const auto start = std::chrono::steady_clock::now();
   char buf[16];
-  timeval tv{};
-  tv.tv_sec = 10;
-  setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
-  EXPECT_LE(recv(fd, buf, sizeof(buf), 0), 0);
-  close(fd);
+  EXPECT_LE(connection.Receive(buf, sizeof(buf)), 0);
   EXPECT_LT(std::chrono::steady_clock::now() - start, std::chrono::seconds(5));
 }
 

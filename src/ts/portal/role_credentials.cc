@@ -83,6 +83,7 @@ StatusOr<RoleCredentialToWrite> PrepareRoleCredential(
   link.family_id = family_id;
   link.session_hash = session_hash;
   link.expires_at = issued.expires_at;
+  out.role_name = role.permission_set.name;
   return out;
 }
 
@@ -99,7 +100,10 @@ storage::AuditEvent PortalUserEvent(std::string_view event_name, const std::stri
 
 storage::AuditEvent RoleCredentialEvent(const RoleCredentialToWrite& c, int64_t now) {
   storage::AuditEvent e = PortalUserEvent("GetRoleCredentials", c.link.user_id, now);
+  // The request's own parameters (the access token left out), and the permission set they
+  // resolved to.
   e.request_parameters = {{"accountId", c.link.account_id},
+                          {"roleName", c.role_name},
                           {"permissionSetArn", c.link.permission_set_arn}};
   e.response_elements = {{"accessKeyId", c.key.access_key_id},
                          {"roleArn", c.key.principal_arn},

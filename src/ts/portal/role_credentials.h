@@ -42,6 +42,8 @@ struct RoleCredentialToWrite {
   storage::AccessKey key;
   storage::RoleCredential link;
   IssuedRoleCredentials issued;
+  // The role as GetRoleCredentials names it (the permission set's name), for the audit trail.
+  std::string role_name;
 };
 StatusOr<RoleCredentialToWrite> PrepareRoleCredential(const std::string& seal_key,
                                                       const storage::UserRole& role,

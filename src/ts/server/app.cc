@@ -70,23 +70,6 @@ http::Response Json(int status, std::string body) {
   return r;
 }
 
-bool HasAwsIamQuery(std::string_view query) {
-  auto form = http::ParseForm(query);
-  if (!form) return false;
-  for (const auto& [k, v] : *form) {
-    if (k == "aws_iam" && v == "t") return true;
-  }
-  return false;
-}
-
-// CreateTokenWithIAM's business on /token: ?aws_iam=t, or a SigV4 Authorization header (which
-// then fails or passes as SigV4). Anything else is a registered client's CreateToken.
-bool IsIamTokenRequest(const http::Request& request) {
-  if (HasAwsIamQuery(request.Query())) return true;
-  const std::string_view authorization = request.FindHeader("authorization").value_or("");
-  return authorization.starts_with("AWS4-");
-}
-
 // The front end of a registered client's CreateToken: a standard OAuth client's request is a
 // form post (RFC 6749 §4.1.3), the SDKs' is rest-json.
 oauth::TokenFormat TokenFormatOf(const http::Request& request) {
@@ -201,59 +184,6 @@ std::optional<portal::Operation> PortalOperationOf(const Route& route,
     default:
       return std::nullopt;
   }
-}
-
-// The operation a request calls, for the access log: the AWS operation where there is one (the
-// admin plane's from X-Amz-Target), else a name for the page or document. "" when no route
-// matches.
-std::string OperationName(const Route* route, const http::Request& request) {
-  if (route == nullptr) return "";
-  const bool iam = IsIamTokenRequest(request);
-  switch (route->endpoint) {
-    case Endpoint::kToken:
-      return iam ? "CreateTokenWithIAM" : "CreateToken";
-    case Endpoint::kRegisterClient:
-      return "RegisterClient";
-    case Endpoint::kDeviceAuthorization:
-      return "StartDeviceAuthorization";
-    case Endpoint::kIntrospect:
-      return iam ? "IntrospectTokenWithIAM" : "IntrospectToken";
-    case Endpoint::kRevoke:
-      return iam ? "RevokeTokenWithIAM" : "RevokeToken";
-    case Endpoint::kIdentityContext:
-      return "ReadIdentityContext";
-    case Endpoint::kAdmin: {
-      // "SWBExternalService.CreateApplication" -> "CreateApplication"
-      const std::string_view target = request.FindHeader("x-amz-target").value_or("");
-      return std::string(target.substr(target.rfind('.') + 1));
-    }
-    case Endpoint::kAuthorizeGet:
-    case Endpoint::kAuthorizePost:
-      return "Authorize";
-    case Endpoint::kLogout:
-      return portal::PortalApi::IsPortalRequest(request) ? "Logout" : "SignOut";
-    case Endpoint::kDeviceGet:
-    case Endpoint::kDevicePost:
-      return "DeviceVerification";
-    case Endpoint::kStartGet:
-    case Endpoint::kStartPost:
-      return "StartPage";
-    case Endpoint::kDiscovery:
-      return "Discovery";
-    case Endpoint::kUserInfo:
-      return "UserInfo";
-    case Endpoint::kPortalCredentials:
-      return "GetRoleCredentials";
-    case Endpoint::kPortalAccounts:
-      return "ListAccounts";
-    case Endpoint::kPortalRoles:
-      return "ListAccountRoles";
-    case Endpoint::kJwks:
-      return "Jwks";
-    case Endpoint::kHealthz:
-      return "Healthz";
-  }
-  return "";
 }
 
 // What a request no route matches gets.
@@ -557,6 +487,11 @@ StatusOr<std::unique_ptr<Tessera>> Tessera::Create(const ServerConfig& config,
   const MasterKeys keys = DeriveMasterKeys(master_key);
   const int64_t now = clock->NowUnixSeconds();
 
+  // The stream first: the bootstrap's events are the server's too.
+  if (!config.audit_log.empty()) {
+    TS_ASSIGN_OR_RETURN(storage::AuditStream stream, OpenAuditLog(config.audit_log));
+    storage::SetAuditStream(std::move(stream));
+  }
   BootstrapContext ctx{p->store.get(), keys.iam_secrets, config.regions.front(), now};
   if (config.demo) {
     // The demo user's password is chosen once, when the user is created: a restart keeps it
@@ -579,10 +514,12 @@ StatusOr<std::unique_ptr<Tessera>> Tessera::Create(const ServerConfig& config,
           "generated the demo user's password (set TESSERA_DEMO_PASSWORD to choose "
           "it)");
     }
+    ctx.origin = "--demo";
     TS_RETURN_IF_ERROR(ApplyBootstrap(ctx, DemoBootstrap(password)));
   }
   if (!config.bootstrap_file.empty()) {
     TS_ASSIGN_OR_RETURN(std::string text, ReadFile(config.bootstrap_file));
+    ctx.origin = "--bootstrap " + config.bootstrap_file;
     TS_RETURN_IF_ERROR(ApplyBootstrap(ctx, text));
   }
   auto instance = p->store->GetInstance();
@@ -601,13 +538,8 @@ StatusOr<std::unique_ptr<Tessera>> Tessera::Create(const ServerConfig& config,
   p->instance = *instance;
   // The audit trail names the instance's region and account (docs/design/audit.md); events from
   // here on carry them.
-  storage::SetAuditDefaults(config.regions.front(), p->instance.owner_account_id,
-                            "arn:aws:identitystore::" + p->instance.owner_account_id +
-                                ":identitystore/" + p->instance.identity_store_id);
-  if (!config.audit_log.empty()) {
-    TS_ASSIGN_OR_RETURN(storage::AuditStream stream, OpenAuditLog(config.audit_log));
-    storage::SetAuditStream(std::move(stream));
-  }
+  storage::SetAuditInstance(config.regions.front(), p->instance.owner_account_id,
+                            p->instance.identity_store_id);
 
   // The root credential of the instance owner: from the environment, else generated once and
   // kept (sealed) in the store like any other access key. Its secret is printed only when it is
@@ -805,12 +737,12 @@ void Tessera::HandleAsync(http::Request request, http::Responder respond) const 
   // Only a token request on a store that never blocks starts on the io thread (see
   // TokenService::CreateTokenWithIamAsync); everything else may wait, so it goes to the workers.
   const Route* route = FindRoute(request.method, request.Path(), p.instance.instance_id);
-  respond =
-      p.request_metrics->Observe(p.request_metrics->Classify(route, request), std::move(respond));
+  const RequestLabels labels = p.request_metrics->Classify(route, request);
+  respond = p.request_metrics->Observe(labels, std::move(respond));
   if (p.config.access_log) {
-    // The access log names the operation, whichever thread answers.
+    // The access log names the operation the metrics count, whichever thread answers.
     respond = [respond = std::move(respond),
-               operation = OperationName(route, request)](http::Response r) {
+               operation = p.request_metrics->OperationName(labels)](http::Response r) {
       r.operation = operation;
       respond(std::move(r));
     };

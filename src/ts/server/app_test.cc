@@ -5,13 +5,17 @@
 #include <stdlib.h>
 
 #include <algorithm>
+#include <array>
 #include <boost/json.hpp>
 #include <chrono>
 #include <condition_variable>
 #include <filesystem>
+#include <map>
 #include <memory>
 #include <mutex>
 #include <optional>
+#include <regex>
+#include <sstream>
 #include <stdexcept>
 #include <string>
 #include <utility>
@@ -19,6 +23,7 @@
 
 #include "test/common/status_matchers.h"
 #include "test/common/temp_dir.h"
+#include "ts/common/metrics.h"
 #include "ts/crypto/encoding.h"
 #include "ts/crypto/password.h"
 #include "ts/jose/jwk.h"
@@ -726,6 +731,140 @@ class AsyncAnswer {
   http::Response response_;
 };
 
+// The series of tessera_requests_total whose count a request raised, as its {api, operation}
+// labels: the difference between two scrapes.
+std::vector<std::string> RaisedRequestSeries(const std::string& before, const std::string& after) {
+  // {api, operation} and status class -> count.
+  auto counts = [](const std::string& text) {
+    std::map<std::pair<std::string, std::string>, std::string> out;
+    static const std::regex kLine(
+        R"(^tessera_requests_total\{(api="[^"]*",operation="[^"]*"),(status_class="[^"]*")\} (\S+)$)");
+    std::istringstream in(text);
+    std::string line;
+    std::smatch m;
+    while (std::getline(in, line)) {
+      if (std::regex_match(line, m, kLine)) out[{m[1].str(), m[2].str()}] = m[3].str();
+    }
+    return out;
+  };
+  const auto old_counts = counts(before);
+  std::vector<std::string> raised;
+  for (const auto& [series, count] : counts(after)) {
+    auto it = old_counts.find(series);
+    if (it == old_counts.end() || it->second != count) raised.push_back(series.first);
+  }
+  return raised;
+}
+
+TEST_F(TesseraTest, TheAccessLogNamesTheOperationTheMetricsCount) {
+  app_.reset();
+  config_.access_log = true;
+  auto app = Tessera::Create(config_, kPublicUrl, clock_, &notices_);
+  ASSERT_THAT(app, IsOk());
+  app_ = std::move(*app);
+  struct Case {
+    std::string method;
+    std::string target;
+    std::vector<http::Header> headers;
+    std::string api;        // the metrics' labels the request must count under
+    std::string operation;  // and the access log's operation ("" = none: "unknown")
+  };
+  std::vector<Case> cases;
+  // Every route of the table, with the first method it answers.
+  const std::string instance = "ssoins-111111111111";
+  for (const Route& route : Routes()) {
+    std::string path(route.path);
+    if (route.path_kind == PathKind::kUnderInstance) path = "/" + instance + path;
+    if (route.path_kind == PathKind::kBeforeInstance) path += "/" + instance;
+    std::string method = "POST";
+    if ((route.methods & kPost) == 0) method = (route.methods & kGet) != 0 ? "GET" : "OPTIONS";
+    cases.push_back({method, path, {}, "", ""});
+  }
+  // What each route's case counts as: {method, path, api, operation}.
+  const std::vector<std::array<std::string, 4>> route_operations = {
+      {"POST", "/token", "sso-oidc", "CreateToken"},
+      {"POST", "/client/register", "sso-oidc", "RegisterClient"},
+      {"POST", "/device_authorization", "sso-oidc", "StartDeviceAuthorization"},
+      {"POST", "/introspect", "sso-oidc", "IntrospectToken"},
+      {"POST", "/revoke", "sso-oidc", "RevokeToken"},
+      {"POST", "/identity-context", "sso-oidc", "ReadIdentityContext"},
+      {"POST", "/", "unknown", ""},  // no X-Amz-Target: no operation
+      {"GET", "/authorize", "web", "GET /authorize"},
+      {"POST", "/authorize", "web", "POST /authorize"},
+      {"POST", "/logout", "web", "POST /logout"},
+      {"GET", "/device", "web", "GET /device"},
+      {"POST", "/device", "web", "POST /device"},
+      {"GET", "/start", "web", "GET /start"},
+      {"POST", "/start", "web", "POST /start"},
+      {"POST", "/userinfo", "sso-oidc", "UserInfo"},
+      {"GET", "/federation/credentials", "sso-portal", "GetRoleCredentials"},
+      {"GET", "/assignment/accounts", "sso-portal", "ListAccounts"},
+      {"GET", "/assignment/roles", "sso-portal", "ListAccountRoles"},
+      {"GET", "/" + instance + "/.well-known/openid-configuration", "discovery", "Discovery"},
+      {"GET", "/.well-known/oauth-authorization-server/" + instance, "discovery", "Discovery"},
+      {"GET", "/" + instance + "/.well-known/jwks.json", "discovery", "Jwks"},
+      {"GET", "/.well-known/jwks.json", "discovery", "Jwks"},
+      {"GET", "/healthz", "health", "Healthz"},
+  };
+  for (const std::array<std::string, 4>& row : route_operations) {
+    auto found = std::find_if(cases.begin(), cases.end(), [&row](const Case& c) {
+      return c.method == row[0] && c.target == row[1];
+    });
+    ASSERT_NE(found, cases.end()) << "no route answers " << row[0] << " " << row[1];
+    found->api = row[2];
+    found->operation = row[3];
+  }
+  // What the same route answers as another operation, decided as dispatch decides.
+  cases.insert(
+      cases.end(),
+      {
+          {"POST", "/token?aws_iam=t", {}, "sso-oidc", "CreateTokenWithIAM"},
+          {"POST",
+           "/token",
+           {{"authorization", "AWS4-HMAC-SHA256 x"}},
+           "sso-oidc",
+           "CreateTokenWithIAM"},
+          // Percent-encoded, as a form decodes it.
+          {"POST", "/token?aws%5Fiam=%74", {}, "sso-oidc", "CreateTokenWithIAM"},
+          {"POST", "/introspect?aws_iam=t", {}, "sso-oidc", "IntrospectTokenWithIAM"},
+          {"POST", "/revoke?aws_iam=t", {}, "sso-oidc", "RevokeTokenWithIAM"},
+          {"POST", "/logout", {{"x-amz-sso_bearer_token", "x"}}, "sso-portal", "Logout"},
+          {"POST",
+           "/",
+           {{"x-amz-target", "SWBExternalService.ListInstances"}},
+           "sso-admin",
+           "ListInstances"},
+          {"POST",
+           "/",
+           {{"x-amz-target", "AWSIdentityStore.CreateUser"}},
+           "identitystore",
+           "CreateUser"},
+          // An operation the model does not have is no operation, in the log as in the metrics.
+          {"POST", "/", {{"x-amz-target", "SWBExternalService.NoSuchOperation"}}, "unknown", ""},
+          {"GET", "/no/such/path", {}, "unknown", ""},
+      });
+  for (const Case& c : cases) {
+    SCOPED_TRACE(c.method + " " + c.target);
+    http::Request r;
+    r.method = c.method;
+    r.target = c.target;
+    r.headers = {{"host", "127.0.0.1:8080"}, {"content-type", "application/json"}};
+    r.headers.insert(r.headers.end(), c.headers.begin(), c.headers.end());
+    r.body = "{}";
+    const std::string before = metrics::DefaultRegistry().Render();
+    AsyncAnswer answer;
+    app_->HandleAsync(r, answer.Responder());
+    const std::optional<http::Response> response = answer.Wait();
+    ASSERT_TRUE(response.has_value());
+    const std::vector<std::string> raised =
+        RaisedRequestSeries(before, metrics::DefaultRegistry().Render());
+    EXPECT_EQ(response->operation, c.operation);
+    const std::string labels = "api=\"" + c.api + "\",operation=\"" +
+                               (c.operation.empty() ? "unknown" : c.operation) + "\"";
+    EXPECT_THAT(raised, ::testing::ElementsAre(labels));
+  }
+}
+
 TEST_F(TesseraTest, HandleAsyncServesTheCodeAndRefreshGrantsAndEverythingElse) {
   http::Request code = TokenRequest(CodeBody(MakeCode()));
   ASSERT_THAT(sigv4::SignRequest(code, Root(), "us-east-1", "sso-oauth", kNow), IsOk());
@@ -1164,6 +1303,36 @@ TEST(RoutesTest, EveryRouteIsFoundForEachOfItsMethodsAndNoneIsShadowed) {
       EXPECT_EQ(FindRoute(method, RoutePath(route), kInstanceId), &route) << method;
     }
   }
+}
+
+TEST(RoutesTest, AwsIamQueryIsReadAsAFormDecodesIt) {
+  // What dispatch asked before the test stopped copying: the query parsed as a form.
+  auto as_form = [](std::string_view query) {
+    auto form = http::ParseForm(query);
+    if (!form) return false;
+    for (const auto& [k, v] : *form) {
+      if (k == "aws_iam" && v == "t") return true;
+    }
+    return false;
+  };
+  for (std::string_view query :
+       {"aws_iam=t", "x=1&aws_iam=t", "&&aws_iam=t&", "aws%5Fiam=%74", "aws%5fiam=t",
+        "aws_iam=t&bad=%zz", "bad=%2&aws_iam=t", "aws_iam=t%", "aws_iam=tt", "aws_iam=", "aws_iam",
+        "aws+iam=t", "aws_iam=t+", "aws_ia=t", "aws_iamm=t", "", "x=%41"}) {
+    SCOPED_TRACE(query);
+    EXPECT_EQ(HasAwsIamQuery(query), as_form(query));
+  }
+  EXPECT_TRUE(HasAwsIamQuery("aws%5Fiam=%74"));
+  EXPECT_FALSE(HasAwsIamQuery("aws_iam=t&bad=%zz"));
+
+  http::Request signed_request;
+  signed_request.target = "/token";
+  signed_request.headers = {{"authorization", "AWS4-HMAC-SHA256 Credential=x"}};
+  EXPECT_TRUE(IsIamTokenRequest(signed_request));
+  http::Request form_request;
+  form_request.target = "/token?aws_iam=f";
+  form_request.headers = {{"authorization", "Basic eDp5"}};
+  EXPECT_FALSE(IsIamTokenRequest(form_request));
 }
 
 TEST(RoutesTest, InstancePathsNeedTheWholeInstanceId) {

@@ -17,7 +17,9 @@
 #include "ts/crypto/random.h"
 #include "ts/iam/policy.h"
 #include "ts/portal/role_credentials.h"
+#include "ts/server/commands.h"
 #include "ts/server/credentials.h"
+#include "ts/storage/audit.h"
 
 namespace ts::server {
 namespace {
@@ -746,6 +748,30 @@ StatusOr<std::vector<storage::PermissionSet>> AllPermissionSets(storage::Account
   }
 }
 
+using Pairs = std::vector<std::pair<std::string, std::string>>;
+
+// The audit event of one write of the document (bootstrap.h): the API call its entry stands
+// for, made by the operator who started the server with it. Ids and ARNs only, as the admin
+// plane's allow-list has them: never a password, a secret or an attribute.
+storage::AuditEvent BootstrapEvent(const BootstrapContext& ctx, std::string_view name,
+                                   Pairs parameters, Pairs response = {}) {
+  storage::AuditEvent e;
+  e.event_time = ctx.now;
+  e.event_source = "tessera.bootstrap";
+  e.event_name = std::string(name);
+  e.request_parameters = std::move(parameters);
+  e.response_elements = std::move(response);
+  e.additional_event_data = {{"bootstrap", ctx.origin}};
+  return e;
+}
+
+// Makes `write` (one store write) with `event`: they commit together, or neither does.
+template <typename Write>
+Status Audited(storage::AuditEvent event, Write&& write) {
+  storage::AuditScope audit(std::move(event));
+  return write();
+}
+
 storage::OperationStatus BootstrapStatus(std::string kind, const json::object& body, int64_t now) {
   storage::OperationStatus s;
   s.request_id = crypto::RandomUuid();
@@ -765,7 +791,9 @@ Status ApplyAccounts(const BootstrapContext& ctx, Plan& plan, const storage::Ins
   for (const storage::Account& a : plan.accounts) {
     storage::Account account = a;
     account.created_at = ctx.now;
-    TS_RETURN_IF_ERROR(store.PutAccount(account));
+    TS_RETURN_IF_ERROR(
+        Audited(BootstrapEvent(ctx, "AddAccount", {{"accountId", account.account_id}}),
+                [&] { return store.PutAccount(account); }));
   }
   std::map<std::string, storage::PermissionSet> by_name;
   for (const auto& ps : stored_sets) by_name[ps.name] = ps;
@@ -775,7 +803,10 @@ Status ApplyAccounts(const BootstrapContext& ctx, Plan& plan, const storage::Ins
     if (found == by_name.end()) {
       ps.arn = "arn:aws:sso:::permissionSet/" + instance.instance_id + "/ps-" +
                crypto::HexEncode(crypto::RandomBytes(8));
-      TS_RETURN_IF_ERROR(store.CreatePermissionSet(ps));
+      TS_RETURN_IF_ERROR(
+          Audited(BootstrapEvent(ctx, "CreatePermissionSet", {{"instanceArn", ps.instance_arn}},
+                                 {{"permissionSetArn", ps.arn}}),
+                  [&] { return store.CreatePermissionSet(ps); }));
       by_name[ps.name] = ps;
       continue;
     }
@@ -786,16 +817,26 @@ Status ApplyAccounts(const BootstrapContext& ctx, Plan& plan, const storage::Ins
                          old.managed_policy_arns != ps.managed_policy_arns ||
                          old.permissions_boundary_json != ps.permissions_boundary_json;
     ps.updated_at = changed ? std::max(ctx.now, old.updated_at + 1) : old.updated_at;
-    TS_RETURN_IF_ERROR(store.UpdatePermissionSet(ps));
+    TS_RETURN_IF_ERROR(
+        Audited(BootstrapEvent(ctx, "UpdatePermissionSet",
+                               {{"instanceArn", ps.instance_arn}, {"permissionSetArn", ps.arn}}),
+                [&] { return store.UpdatePermissionSet(ps); }));
     by_name[ps.name] = ps;
     if (!changed) continue;
     TS_ASSIGN_OR_RETURN(auto roles, store.ListProvisionedRoles("", ps.arn));
     for (const auto& role : roles) {
-      TS_RETURN_IF_ERROR(store.ProvisionRole(
-          admin::ProvisioningFor(ps, role.account_id, role, ctx.now),
-          BootstrapStatus("PERMISSION_SET_PROVISIONING",
-                          {{"PermissionSetArn", ps.arn}, {"AccountId", role.account_id}},
-                          ctx.now)));
+      TS_RETURN_IF_ERROR(Audited(
+          BootstrapEvent(ctx, "ProvisionPermissionSet",
+                         {{"instanceArn", ps.instance_arn},
+                          {"permissionSetArn", ps.arn},
+                          {"targetId", role.account_id}}),
+          [&] {
+            return store.ProvisionRole(
+                admin::ProvisioningFor(ps, role.account_id, role, ctx.now),
+                BootstrapStatus("PERMISSION_SET_PROVISIONING",
+                                {{"PermissionSetArn", ps.arn}, {"AccountId", role.account_id}},
+                                ctx.now));
+          }));
     }
   }
   for (const auto& e : plan.account_assignments) {
@@ -808,6 +849,14 @@ Status ApplyAccounts(const BootstrapContext& ctx, Plan& plan, const storage::Ins
       if (role.status().code() != StatusCode::kNotFound) return role.status();
       provisioning = admin::ProvisioningFor(ps, e.account_id, std::nullopt, ctx.now);
     }
+    // An assignment made by an earlier run fails (AlreadyExists) and takes its event with it.
+    storage::AuditScope audit(BootstrapEvent(ctx, "CreateAccountAssignment",
+                                             {{"instanceArn", instance.instance_arn},
+                                              {"targetId", a.account_id},
+                                              {"targetType", "AWS_ACCOUNT"},
+                                              {"permissionSetArn", a.permission_set_arn},
+                                              {"principalType", a.principal_type},
+                                              {"principalId", a.principal_id}}));
     Status s =
         store.CreateAccountAssignment(a, provisioning,
                                       BootstrapStatus("ACCOUNT_ASSIGNMENT_CREATION",
@@ -930,6 +979,7 @@ Status ApplyBootstrap(const BootstrapContext& ctx, const std::string& text) {
   // An application entry changes the members it names: the ones it leaves out, and the grants,
   // access scopes and assignments it does not list, are kept (what the Put* calls do). Creating
   // an application needs its Name, as CreateApplication does.
+  std::vector<bool> app_exists(plan.apps.size(), false);  // for the audit trail's event name
   for (size_t i = 0; i < plan.apps.size(); ++i) {
     storage::Application& given = plan.apps[i];
     const std::set<std::string>& members = plan.app_members[i];
@@ -943,6 +993,7 @@ Status ApplyBootstrap(const BootstrapContext& ctx, const std::string& text) {
       continue;
     }
     TS_RETURN_IF_ERROR(stored.status());
+    app_exists[i] = true;
     storage::Application merged = *stored;
     if (members.contains("Name")) merged.name = given.name;
     if (members.contains("Description")) merged.description = given.description;
@@ -957,22 +1008,38 @@ Status ApplyBootstrap(const BootstrapContext& ctx, const std::string& text) {
     for (const auto& [scope, targets] : given.access_scopes) merged.access_scopes[scope] = targets;
     given = std::move(merged);
   }
-  if (plan.instance) TS_RETURN_IF_ERROR(store.PutInstance(*plan.instance));
+  // From here on every write is recorded, as the operator's (bootstrap.h), and names the
+  // instance the document lands in.
+  const storage::AuditRequest operator_request(
+      storage::LocalOperatorContext(std::string("tessera-serve/") + kVersion));
+  storage::SetAuditInstance(ctx.region, plan.target.owner_account_id,
+                            plan.target.identity_store_id);
+  if (plan.instance) {
+    const bool exists = store.GetInstance().ok();
+    TS_RETURN_IF_ERROR(Audited(BootstrapEvent(ctx, exists ? "UpdateInstance" : "CreateInstance",
+                                              {{"instanceArn", plan.instance->instance_arn}}),
+                               [&] { return store.PutInstance(*plan.instance); }));
+  }
   TS_ASSIGN_OR_RETURN(storage::Instance instance, store.GetInstance());
   for (storage::TrustedTokenIssuer& t : plan.issuers) {
     t.instance_arn = instance.instance_arn;
+    bool exists = false;
     for (const auto& k : known) {
       // Matched by ARN, or by Name when the document leaves the ARN to us (idempotent restarts).
       if ((!t.arn.empty() && k.arn == t.arn) || (t.arn.empty() && k.name == t.name)) {
         t.arn = k.arn;
         t.created_at = k.created_at;
+        exists = true;
       }
     }
     if (t.arn.empty()) {
       t.arn = "arn:aws:sso::" + instance.owner_account_id + ":trustedTokenIssuer/" +
               instance.instance_id + "/tti-" + crypto::RandomUuid();
     }
-    TS_RETURN_IF_ERROR(store.PutTrustedTokenIssuer(t));
+    TS_RETURN_IF_ERROR(Audited(
+        BootstrapEvent(ctx, exists ? "UpdateTrustedTokenIssuer" : "CreateTrustedTokenIssuer",
+                       {{"instanceArn", instance.instance_arn}, {"trustedTokenIssuerArn", t.arn}}),
+        [&] { return store.PutTrustedTokenIssuer(t); }));
   }
   for (auto& [user, password] : plan.users) {
     user.identity_store_id = instance.identity_store_id;
@@ -984,10 +1051,16 @@ Status ApplyBootstrap(const BootstrapContext& ctx, const std::string& text) {
       user.user_id = existing->user_id;
       user.created_at = existing->created_at;
       if (password.empty()) user.password_hash = existing->password_hash;
-      TS_RETURN_IF_ERROR(store.UpdateUser(user));
+      TS_RETURN_IF_ERROR(Audited(
+          BootstrapEvent(ctx, "UpdateUser",
+                         {{"identityStoreId", user.identity_store_id}, {"userId", user.user_id}}),
+          [&] { return store.UpdateUser(user); }));
     } else if (existing.status().code() == StatusCode::kNotFound) {
       if (user.user_id.empty()) user.user_id = crypto::RandomUuid();
-      TS_RETURN_IF_ERROR(store.CreateUser(user));
+      TS_RETURN_IF_ERROR(
+          Audited(BootstrapEvent(ctx, "CreateUser", {{"identityStoreId", user.identity_store_id}},
+                                 {{"userId", user.user_id}}),
+                  [&] { return store.CreateUser(user); }));
     } else {
       return existing.status();
     }
@@ -1000,10 +1073,16 @@ Status ApplyBootstrap(const BootstrapContext& ctx, const std::string& text) {
     if (!existing.empty()) {
       group.group_id = existing.front().group_id;
       group.created_at = existing.front().created_at;
-      TS_RETURN_IF_ERROR(store.UpdateGroup(group));
+      TS_RETURN_IF_ERROR(Audited(BootstrapEvent(ctx, "UpdateGroup",
+                                                {{"identityStoreId", group.identity_store_id},
+                                                 {"groupId", group.group_id}}),
+                                 [&] { return store.UpdateGroup(group); }));
     } else {
       if (group.group_id.empty()) group.group_id = crypto::RandomUuid();
-      TS_RETURN_IF_ERROR(store.CreateGroup(group));
+      TS_RETURN_IF_ERROR(
+          Audited(BootstrapEvent(ctx, "CreateGroup", {{"identityStoreId", group.identity_store_id}},
+                                 {{"groupId", group.group_id}}),
+                  [&] { return store.CreateGroup(group); }));
     }
     for (const std::string& name : members) {
       TS_ASSIGN_OR_RETURN(storage::User user, store.GetUserByName(name));
@@ -1012,9 +1091,14 @@ Status ApplyBootstrap(const BootstrapContext& ctx, const std::string& text) {
       bool member = false;
       for (const auto& m : memberships) member |= m.group_id == group.group_id;
       if (member) continue;
-      TS_RETURN_IF_ERROR(
-          store.CreateGroupMembership({crypto::RandomUuid(), instance.identity_store_id,
-                                       group.group_id, user.user_id, ctx.now}));
+      const storage::GroupMembership membership{crypto::RandomUuid(), instance.identity_store_id,
+                                                group.group_id, user.user_id, ctx.now};
+      TS_RETURN_IF_ERROR(Audited(BootstrapEvent(ctx, "CreateGroupMembership",
+                                                {{"identityStoreId", membership.identity_store_id},
+                                                 {"groupId", membership.group_id},
+                                                 {"memberId.userId", membership.user_id}},
+                                                {{"membershipId", membership.membership_id}}),
+                                 [&] { return store.CreateGroupMembership(membership); }));
     }
   }
   // The id of the principal a reference names (it exists: checked above).
@@ -1034,21 +1118,34 @@ Status ApplyBootstrap(const BootstrapContext& ctx, const std::string& text) {
   for (size_t i = 0; i < plan.apps.size(); ++i) {
     storage::Application& app = plan.apps[i];
     app.instance_arn = instance.instance_arn;
-    TS_RETURN_IF_ERROR(store.PutApplication(app));
+    TS_RETURN_IF_ERROR(
+        Audited(BootstrapEvent(
+                    ctx, app_exists[i] ? "UpdateApplication" : "CreateApplication",
+                    {{"instanceArn", app.instance_arn}, {"applicationArn", app.application_arn}}),
+                [&] { return store.PutApplication(app); }));
     for (const Reference& r : plan.assignments[i]) {
-      const bool group = r.kind == "group-name" || r.kind == "group-id";
+      const std::string type = r.kind == "group-name" || r.kind == "group-id" ? "GROUP" : "USER";
       TS_ASSIGN_OR_RETURN(std::string principal_id, principal_id_of(r));
       TS_RETURN_IF_ERROR(
-          store.PutAssignment(app.application_arn, principal_id, group ? "GROUP" : "USER"));
+          Audited(BootstrapEvent(ctx, "CreateApplicationAssignment",
+                                 {{"applicationArn", app.application_arn},
+                                  {"principalId", principal_id},
+                                  {"principalType", type}}),
+                  [&] { return store.PutAssignment(app.application_arn, principal_id, type); }));
     }
   }
   for (size_t i = 0; i < plan.principals.size(); ++i) {
-    TS_RETURN_IF_ERROR(store.PutPrincipal(plan.principals[i]));
+    const std::string& arn = plan.principals[i].arn;
+    TS_RETURN_IF_ERROR(Audited(BootstrapEvent(ctx, "CreatePrincipal", {{"principalArn", arn}}),
+                               [&] { return store.PutPrincipal(plan.principals[i]); }));
     for (const auto& [id, secret] : plan.keys[i]) {
       if (store.GetAccessKey(id).ok()) continue;
-      TS_RETURN_IF_ERROR(
-          CreateAccessKey(store, ctx.iam_seal_key, plan.principals[i].arn, ctx.now, 0, id, secret)
-              .status());
+      TS_RETURN_IF_ERROR(Audited(
+          BootstrapEvent(ctx, "CreateAccessKey", {{"principalArn", arn}}, {{"accessKeyId", id}}),
+          [&, &key_id = id, &key_secret = secret] {
+            return CreateAccessKey(store, ctx.iam_seal_key, arn, ctx.now, 0, key_id, key_secret)
+                .status();
+          }));
     }
   }
   TS_RETURN_IF_ERROR(ApplyAccounts(ctx, plan, instance, stored_sets, principal_id_of));

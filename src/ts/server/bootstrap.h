@@ -65,11 +65,18 @@ struct BootstrapContext {
   std::string iam_seal_key;
   std::string region;
   int64_t now = 0;
+  // Where the document came from, as the audit trail names it ("--demo", "--bootstrap FILE").
+  std::string origin = "--bootstrap";
 };
 
 // Applies a bootstrap document. InvalidArgument "bootstrap: <member path>: <problem>" on a
 // malformed document, before anything is written (references to users, groups and issuers
 // included). Store errors while writing are returned as they are.
+//
+// Every write is recorded in the audit trail with it (docs/design/audit.md): eventSource
+// tessera.bootstrap, eventName the API call the entry stands for (CreateUser, UpdateApplication,
+// CreateAccessKey, ...), userIdentity the LocalOperator who started the server, and
+// additionalEventData.bootstrap = ctx.origin.
 Status ApplyBootstrap(const BootstrapContext& ctx, const std::string& json);
 
 // The demo document: the identifiers of the AWS documentation examples and a user `demo`, whose

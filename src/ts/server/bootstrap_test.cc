@@ -110,6 +110,83 @@ class BootstrapTest : public ::testing::Test {
   BootstrapContext ctx_;
 };
 
+// The trail's events, oldest first, as parsed JSON.
+std::vector<json::object> Trail(storage::SqliteStore& store) {
+  auto records = store.ListAuditEvents({});
+  EXPECT_THAT(records, IsOk());
+  std::vector<json::object> out;
+  if (!records.ok()) return out;
+  for (const auto& r : *records) out.push_back(json::parse(r.json).as_object());
+  return out;
+}
+
+std::vector<std::string> EventNames(const std::vector<json::object>& events, size_t from = 0) {
+  std::vector<std::string> names;
+  for (size_t i = from; i < events.size(); ++i) {
+    names.emplace_back(events[i].at("eventName").as_string());
+  }
+  return names;
+}
+
+TEST_F(BootstrapTest, EveryWriteIsRecordedAsTheOperatorsWithoutASecret) {
+  ctx_.origin = "--demo";
+  ASSERT_THAT(ApplyBootstrap(ctx_, DemoBootstrap("demo-secret-password")), IsOk());
+  std::vector<json::object> events = Trail(*store_);
+  EXPECT_THAT(EventNames(events), ElementsAre("CreateInstance", "CreateUser", "CreateApplication",
+                                              "CreateApplicationAssignment", "AddAccount",
+                                              "CreatePermissionSet", "CreateAccountAssignment"));
+  auto demo = store_->GetUserByName("demo");
+  ASSERT_THAT(demo, IsOk());
+  for (const json::object& e : events) {
+    SCOPED_TRACE(json::serialize(e));
+    EXPECT_EQ(e.at("eventSource"), "tessera.bootstrap");
+    EXPECT_EQ(e.at("userIdentity").at("type"), "LocalOperator");
+    EXPECT_FALSE(e.at("userIdentity").at("userName").as_string().empty());
+    EXPECT_EQ(e.at("sourceIPAddress"), "localhost");
+    EXPECT_THAT(std::string(e.at("userAgent").as_string()),
+                ::testing::StartsWith("tessera-serve/"));
+    EXPECT_EQ(e.at("additionalEventData"), (json::object{{"bootstrap", "--demo"}}));
+    EXPECT_EQ(e.at("eventTime"), "2023-11-14T22:13:20Z");
+    // The instance the document declares, from its very first event.
+    EXPECT_EQ(e.at("recipientAccountId"), "111111111111");
+    EXPECT_EQ(e.at("awsRegion"), "eu-west-1");
+    EXPECT_THAT(json::serialize(e), Not(HasSubstr("demo-secret-password")));
+    EXPECT_THAT(json::serialize(e), Not(HasSubstr(demo->password_hash)));
+  }
+  EXPECT_EQ(events[1].at("requestParameters"), (json::object{{"identityStoreId", "d-3333333333"}}));
+  EXPECT_EQ(events[1].at("responseElements"), (json::object{{"userId", demo->user_id}}));
+
+  // Applied again (a restart): what exists is updated, and the assignment the first run made
+  // fails as a duplicate and records nothing.
+  ASSERT_THAT(ApplyBootstrap(ctx_, DemoBootstrap("")), IsOk());
+  events = Trail(*store_);
+  EXPECT_THAT(EventNames(events, 7),
+              ElementsAre("UpdateInstance", "UpdateUser", "UpdateApplication",
+                          "CreateApplicationAssignment", "AddAccount", "UpdatePermissionSet"));
+
+  // A file's principal and access key: the key id, never its secret.
+  ctx_.origin = "--bootstrap /etc/tessera/bootstrap.json";
+  json::object doc = BaseDocument();
+  doc.erase("Instance");
+  doc.erase("Users");
+  doc.erase("Applications");
+  ASSERT_THAT(Apply(doc), IsOk());
+  events = Trail(*store_);
+  ASSERT_THAT(EventNames(events, 13), ElementsAre("CreatePrincipal", "CreateAccessKey"));
+  EXPECT_EQ(events[14].at("requestParameters"), (json::object{{"principalArn", kRole}}));
+  EXPECT_EQ(events[14].at("responseElements"),
+            (json::object{{"accessKeyId", "AKIAIOSFODNN7EXAMPLE"}}));
+  EXPECT_EQ(events[14].at("additionalEventData"),
+            (json::object{{"bootstrap", "--bootstrap /etc/tessera/bootstrap.json"}}));
+  EXPECT_THAT(json::serialize(events[14]), Not(HasSubstr("wJalrXUtnFEMI")));
+
+  // A refused document writes nothing, so records nothing.
+  json::object bad = BaseDocument();
+  bad["Unknown"] = 1;
+  EXPECT_THAT(Apply(bad), StatusIs(StatusCode::kInvalidArgument, _));
+  EXPECT_THAT(Trail(*store_), SizeIs(events.size()));
+}
+
 TEST_F(BootstrapTest, DemoAppliesAndIsIdempotent) {
   const std::string demo = DemoBootstrap("demo-pass\"word");
   ASSERT_THAT(ApplyBootstrap(ctx_, demo), IsOk());

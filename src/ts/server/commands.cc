@@ -1,7 +1,6 @@
 #include "ts/server/commands.h"
 
 #include <pthread.h>
-#include <pwd.h>
 #include <signal.h>
 #include <sys/resource.h>
 #include <unistd.h>
@@ -135,13 +134,7 @@ int Fail(std::ostream& err, const Status& s) {
 // The audit identity of the CLI (docs/design/audit.md): a local operator, named by the OS user,
 // on this host. Every change a command makes is recorded with it.
 storage::AuditRequestContext CliAuditContext() {
-  storage::AuditRequestContext c;
-  c.source_ip = "localhost";
-  c.user_agent = std::string("tessera-cli/") + kVersion;
-  c.identity_type = "LocalOperator";
-  const passwd* pw = ::getpwuid(::geteuid());
-  c.user_name = pw != nullptr ? pw->pw_name : std::to_string(::geteuid());
-  return c;
+  return storage::LocalOperatorContext(std::string("tessera-cli/") + kVersion);
 }
 
 // The event of a CLI change: eventSource tessera.cli, the command as eventName, and the

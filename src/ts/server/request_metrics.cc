@@ -4,6 +4,7 @@
 #include <algorithm>
 #include <array>
 
+#include "ts/portal/portal_api.h"
 #include "ts/server/routes.h"
 
 namespace ts::server {
@@ -15,9 +16,11 @@ enum Row : uint16_t {
   kCreateToken,
   kRegisterClient,
   kStartDeviceAuthorization,
-  kIntrospect,
-  kRevoke,
-  kGetIdentityContext,
+  kIntrospectTokenWithIam,
+  kIntrospectToken,
+  kRevokeTokenWithIam,
+  kRevokeToken,
+  kReadIdentityContext,
   kUserInfo,
   kGetRoleCredentials,
   kListAccounts,
@@ -51,9 +54,11 @@ constexpr std::array<FixedRow, kFixedRows> kRows = {{
     {kOidc, "CreateToken"},
     {kOidc, "RegisterClient"},
     {kOidc, "StartDeviceAuthorization"},
-    {kOidc, "Introspect"},
-    {kOidc, "Revoke"},
-    {kOidc, "GetIdentityContext"},
+    {kOidc, "IntrospectTokenWithIAM"},
+    {kOidc, "IntrospectToken"},
+    {kOidc, "RevokeTokenWithIAM"},
+    {kOidc, "RevokeToken"},
+    {kOidc, "ReadIdentityContext"},
     {kOidc, "UserInfo"},
     {kPortal, "GetRoleCredentials"},
     {kPortal, "ListAccounts"},
@@ -161,20 +166,6 @@ size_t IndexOf(const std::array<const char*, N>& values, std::string_view value)
 std::string_view ErrorTypeOf(const http::Response& response) {
   std::string_view type = response.FindHeader("x-amzn-ErrorType").value_or("");
   return type.substr(0, type.find(':'));
-}
-
-// Whether a /token request is CreateTokenWithIAM (as app.cc's IsIamTokenRequest decides, without
-// decoding the query: aws_iam=t or a SigV4 signature).
-bool IsIamToken(const http::Request& request) {
-  const std::string_view query = request.Query();
-  for (size_t at = query.find("aws_iam=t"); at != std::string_view::npos;
-       at = query.find("aws_iam=t", at + 1)) {
-    const size_t end = at + 9;
-    if ((at == 0 || query[at - 1] == '&') && (end == query.size() || query[end] == '&')) {
-      return true;
-    }
-  }
-  return request.FindHeader("authorization").value_or("").starts_with("AWS4-");
 }
 
 }  // namespace
@@ -291,9 +282,14 @@ RequestLabels RequestMetrics::Classify(const Route* route, const http::Request& 
   size_t row = kUnknown;
   uint8_t grant = 0;
   if (route != nullptr) {
+    // Dispatch's own test (routes.h), so the row is the operation that answers.
+    const bool iam =
+        (route->endpoint == Endpoint::kToken || route->endpoint == Endpoint::kIntrospect ||
+         route->endpoint == Endpoint::kRevoke) &&
+        IsIamTokenRequest(request);
     switch (route->endpoint) {
       case Endpoint::kToken:
-        row = IsIamToken(request) ? kCreateTokenWithIam : kCreateToken;
+        row = iam ? kCreateTokenWithIam : kCreateToken;
         grant = static_cast<uint8_t>(1 + GrantRow(request.body));
         break;
       case Endpoint::kRegisterClient:
@@ -303,13 +299,13 @@ RequestLabels RequestMetrics::Classify(const Route* route, const http::Request& 
         row = kStartDeviceAuthorization;
         break;
       case Endpoint::kIntrospect:
-        row = kIntrospect;
+        row = iam ? kIntrospectTokenWithIam : kIntrospectToken;
         break;
       case Endpoint::kRevoke:
-        row = kRevoke;
+        row = iam ? kRevokeTokenWithIam : kRevokeToken;
         break;
       case Endpoint::kIdentityContext:
-        row = kGetIdentityContext;
+        row = kReadIdentityContext;
         break;
       case Endpoint::kAdmin:
         row = AdminRow(request.FindHeader("x-amz-target").value_or(""));
@@ -321,8 +317,8 @@ RequestLabels RequestMetrics::Classify(const Route* route, const http::Request& 
         row = kAuthorizePost;
         break;
       case Endpoint::kLogout:
-        row =
-            request.FindHeader("x-amz-sso_bearer_token").has_value() ? kPortalLogout : kLogoutPost;
+        // As dispatch decides: the portal's Logout carries its bearer header.
+        row = portal::PortalApi::IsPortalRequest(request) ? kPortalLogout : kLogoutPost;
         break;
       case Endpoint::kDeviceGet:
         row = kDeviceGet;
@@ -373,6 +369,15 @@ RequestLabels RequestMetrics::Classify(const Route* route, const http::Request& 
     labels.latency = kFixedRows + 1;
   }
   return labels;
+}
+
+std::string_view RequestMetrics::OperationName(RequestLabels labels) const {
+  if (labels.operation == kUnknown) return {};
+  if (labels.operation < kFixedRows) return kRows[labels.operation].operation;
+  if (labels.operation < identity_store_base_) {
+    return sso_admin_[labels.operation - sso_admin_base_];
+  }
+  return identity_store_[labels.operation - identity_store_base_];
 }
 
 void RequestMetrics::Record(RequestLabels labels, const http::Response& response,

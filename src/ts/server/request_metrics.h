@@ -3,11 +3,15 @@
 // once, when it arrives, into a bounded set of rows (API and operation, grant type), and counted
 // with its latency, status class and modeled error type when its answer is ready. Nothing about
 // the caller (client id, address, user) becomes a label.
+//
+// Classify is the one place a request's operation is decided: the access log names the row's
+// operation (OperationName), so a log line and the metrics never disagree.
 #pragma once
 
 #include <chrono>
 #include <cstdint>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "ts/common/metrics.h"
@@ -34,6 +38,10 @@ class RequestMetrics {
 
   // `route` is FindRoute's answer (null: no route matched).
   RequestLabels Classify(const Route* route, const http::Request& request) const;
+
+  // The `operation` label of the row (CreateTokenWithIAM, ListInstances, GET /authorize, ...);
+  // empty for the row of requests no operation answers (labelled "unknown").
+  std::string_view OperationName(RequestLabels labels) const;
 
   // `respond`, counting the answer it is given (after its `finish`, when it has one) with the
   // time since this call.

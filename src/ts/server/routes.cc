@@ -2,6 +2,8 @@
 // The route table (routes.h) and its lookup.
 #include "ts/server/routes.h"
 
+#include <optional>
+
 namespace ts::server {
 namespace {
 
@@ -78,6 +80,35 @@ bool PathMatches(const Route& route, std::string_view path, std::string_view ins
   return false;
 }
 
+int HexDigit(char c) {
+  if (c >= '0' && c <= '9') return c - '0';
+  if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+  if (c >= 'A' && c <= 'F') return c - 'A' + 10;
+  return -1;
+}
+
+// Whether `text`, percent-decoded as a form value ('+' is a space), is `want`; nullopt when it
+// is not valid percent-encoding (http::PercentDecode's rules).
+std::optional<bool> FormDecodesTo(std::string_view text, std::string_view want) {
+  bool same = true;
+  size_t n = 0;
+  for (size_t i = 0; i < text.size(); ++i, ++n) {
+    char c = text[i];
+    if (c == '%') {
+      if (i + 2 >= text.size()) return std::nullopt;
+      const int hi = HexDigit(text[i + 1]);
+      const int lo = HexDigit(text[i + 2]);
+      if (hi < 0 || lo < 0) return std::nullopt;
+      c = static_cast<char>((hi << 4) | lo);
+      i += 2;
+    } else if (c == '+') {
+      c = ' ';
+    }
+    same = same && n < want.size() && want[n] == c;
+  }
+  return same && n == want.size();
+}
+
 }  // namespace
 
 std::span<const Route> Routes() { return kRoutes; }
@@ -108,6 +139,31 @@ void AllowAnyOrigin(http::Response& r) {
   if (r.FindHeader("WWW-Authenticate").has_value()) {
     r.SetHeader("Access-Control-Expose-Headers", "WWW-Authenticate");
   }
+}
+
+bool HasAwsIamQuery(std::string_view query) {
+  // http::ParseForm's answer without its copies (this runs for every token request): any pair
+  // aws_iam=t once decoded, and false when any pair is not valid percent-encoding.
+  bool found = false;
+  while (!query.empty()) {
+    const size_t amp = query.find('&');
+    const std::string_view pair = query.substr(0, amp);
+    query = amp == std::string_view::npos ? std::string_view() : query.substr(amp + 1);
+    if (pair.empty()) continue;
+    const size_t eq = pair.find('=');
+    const std::optional<bool> key = FormDecodesTo(pair.substr(0, eq), "aws_iam");
+    const std::optional<bool> value =
+        FormDecodesTo(eq == std::string_view::npos ? "" : pair.substr(eq + 1), "t");
+    if (!key || !value) return false;
+    found = found || (*key && *value);
+  }
+  return found;
+}
+
+bool IsIamTokenRequest(const http::Request& request) {
+  if (HasAwsIamQuery(request.Query())) return true;
+  const std::string_view authorization = request.FindHeader("authorization").value_or("");
+  return authorization.starts_with("AWS4-");
 }
 
 }  // namespace ts::server

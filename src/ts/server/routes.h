@@ -102,4 +102,14 @@ const Route* FindRoute(std::string_view method, std::string_view path,
 // read why it failed). WWW-Authenticate is not a CORS-safelisted response header.
 void AllowAnyOrigin(http::Response& r);
 
+// Whether the query has aws_iam=t (decoded as a form).
+bool HasAwsIamQuery(std::string_view query);
+
+// Whether a request to /token, /introspect or /revoke is the SigV4-signed operation
+// (CreateTokenWithIAM, IntrospectTokenWithIAM, RevokeTokenWithIAM): ?aws_iam=t, or a SigV4
+// Authorization header (which then passes or fails as SigV4). Anything else is a registered
+// client's. Dispatch and the request's classification (RequestMetrics::Classify, which the
+// access log names too) both ask this, so they cannot disagree.
+bool IsIamTokenRequest(const http::Request& request);
+
 }  // namespace ts::server

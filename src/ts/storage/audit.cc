@@ -1,6 +1,9 @@
 // File: audit.cc
 #include "ts/storage/audit.h"
 
+#include <pwd.h>
+#include <unistd.h>
+
 #include <cstdio>
 #include <ctime>
 #include <mutex>
@@ -117,6 +120,23 @@ std::string IdentityTypeOf(std::string_view arn) {
 
 void SetAuditDefaults(std::string region, std::string account_id, std::string identity_store_arn) {
   TheDefaults() = {std::move(region), std::move(account_id), std::move(identity_store_arn)};
+}
+
+void SetAuditInstance(std::string region, const std::string& owner_account_id,
+                      const std::string& identity_store_id) {
+  SetAuditDefaults(
+      std::move(region), owner_account_id,
+      "arn:aws:identitystore::" + owner_account_id + ":identitystore/" + identity_store_id);
+}
+
+AuditRequestContext LocalOperatorContext(std::string user_agent) {
+  AuditRequestContext c;
+  c.source_ip = "localhost";
+  c.user_agent = std::move(user_agent);
+  c.identity_type = "LocalOperator";
+  const passwd* pw = ::getpwuid(::geteuid());
+  c.user_name = pw != nullptr ? pw->pw_name : std::to_string(::geteuid());
+  return c;
 }
 
 std::string AuditEvent::ToJson() {

@@ -100,6 +100,15 @@ struct AuditEvent {
 // store's ARN that users' events name; set once at start-up.
 void SetAuditDefaults(std::string region, std::string account_id,
                       std::string identity_store_arn = {});
+// The same, for an instance: its owner account and identity store
+// (arn:aws:identitystore::<account>:identitystore/<id>).
+void SetAuditInstance(std::string region, const std::string& owner_account_id,
+                      const std::string& identity_store_id);
+
+// The context of an operator acting on this host rather than over the API (the CLI, and the
+// server's start-up applying --demo or --bootstrap): userIdentity.type LocalOperator with the OS
+// user's name, sourceIPAddress "localhost".
+AuditRequestContext LocalOperatorContext(std::string user_agent);
 
 // An event as the store keeps it.
 struct AuditRecord {
