@@ -67,7 +67,7 @@ bench:
 # build/fuzz/artifacts/; `make fuzz-merge` then adds the inputs that reach new code to
 # fuzz/corpus/<target> (minimised), to be committed. FUZZ_TARGETS picks a subset.
 FUZZ_SECONDS ?= 60
-FUZZ_TARGETS ?= form uri sigv4 jose token_request admin_model handle iam_policy bootstrap \
+FUZZ_TARGETS ?= form uri sigv4 jose jose_verify token_request admin_model handle iam_policy bootstrap \
                 http_parser discovery
 FUZZ_FLAGS ?=
 

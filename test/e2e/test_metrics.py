@@ -145,6 +145,10 @@ class MetricsTest(unittest.TestCase):
         self.assertGreaterEqual(delta("tessera_sqlite_writer_batch_size_count"), 4)
         self.assertIn("# TYPE tessera_request_duration_seconds histogram", text)
         self.assertIn('le="0.0001"', text)
+        # Giving freed memory back (--memory-trim-interval, 10 s by default): exposed from the
+        # start, before the first trim.
+        self.assertIn("# TYPE tessera_memory_trim_duration_seconds histogram", text)
+        self.assertIn("# TYPE tessera_memory_returned_bytes_total counter", text)
 
     def test_throttled_sign_in_is_counted(self):
         before, _ = self.scrape()

@@ -161,13 +161,16 @@ PkeyCtxPtr NewVerifyContext(const Jwk& key, const AlgInfo& alg) {
 // contexts of the last few (key, alg) pairs it verified with, keyed by the key's process-unique
 // id (Jwk::id), so a key set parsed again after a rotation gets contexts of its own. A context
 // holds its own reference to its key.
+struct VerifyContextEntry {
+  uint64_t key_id = 0;
+  const AlgInfo* alg = nullptr;
+  PkeyCtxPtr ctx;
+};
+thread_local std::array<VerifyContextEntry, 4> verify_contexts;
+
 EVP_PKEY_CTX* VerifyContextFor(const Jwk& key, const AlgInfo& alg) {
-  struct Entry {
-    uint64_t key_id = 0;
-    const AlgInfo* alg = nullptr;
-    PkeyCtxPtr ctx;
-  };
-  thread_local std::array<Entry, 4> cache;
+  using Entry = VerifyContextEntry;
+  std::array<Entry, 4>& cache = verify_contexts;
   thread_local size_t next_victim = 0;
   for (Entry& e : cache) {
     if (e.ctx != nullptr && e.key_id == key.id() && e.alg == &alg) return e.ctx.get();
@@ -317,5 +320,11 @@ StatusOr<VerifiedJws> VerifyJws(std::string_view compact, const JwkSet& keys,
   TS_ASSIGN_OR_RETURN(ParsedJws jws, ParseJws(compact, allowed_algs));
   return VerifyParsedJws(jws, keys);
 }
+
+namespace internal {
+void ClearThreadVerifyContexts() {
+  for (VerifyContextEntry& e : verify_contexts) e = VerifyContextEntry{};
+}
+}  // namespace internal
 
 }  // namespace ts::jose

@@ -62,4 +62,11 @@ StatusOr<ParsedJws> ParseJws(std::string_view compact,
                              const std::vector<std::string>& allowed_algs);
 StatusOr<VerifiedJws> VerifyParsedJws(const ParsedJws& jws, const JwkSet& keys);
 
+namespace internal {
+// Drops this thread's cached verification contexts (verifier.cc keeps the last few (key, alg)
+// pairs, each holding a reference to its key). For the fuzz target, whose every input brings
+// keys of its own: an input must leave no allocation behind, or libFuzzer takes it for a leak.
+void ClearThreadVerifyContexts();
+}  // namespace internal
+
 }  // namespace ts::jose

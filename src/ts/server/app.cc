@@ -20,6 +20,7 @@
 #include "ts/common/ascii.h"
 #include "ts/common/json_writer.h"
 #include "ts/common/log.h"
+#include "ts/common/memory.h"
 #include "ts/common/metrics.h"
 #include "ts/common/status_macros.h"
 #include "ts/common/thread_pool.h"
@@ -336,6 +337,9 @@ struct Tessera::Parts {
   // another node) and, when automatic rotation is on, offers to rotate (one node does).
   std::thread key_keeper;
   tokens::RotationPolicy rotation;
+  // Memory (docs/design/memory.md): every memory_trim_seconds the allocator's free pages go back
+  // to the kernel, so the resident memory a burst took is returned once the burst is over.
+  std::thread memory_keeper;
 
   void Housekeep(storage::HousekeepingStore& expired) {
     // Up to a million rows visited a minute: the SQLite store sweeps its refresh tokens (a
@@ -406,6 +410,38 @@ struct Tessera::Parts {
     }
   }
 
+  void KeepMemory() {
+    const metrics::Histogram duration = MemoryTrimDuration();
+    const metrics::Counter returned_bytes = MemoryReturnedBytes();
+    std::unique_lock lock(housekeeping_mu);
+    while (!housekeeping_cv.wait_for(lock, std::chrono::seconds(config.memory_trim_seconds),
+                                     [&] { return stopping; })) {
+      lock.unlock();
+      const MemoryReturned returned = ReturnFreeMemory();
+      duration.Observe(static_cast<double>(returned.micros) / 1e6);
+      if (returned.resident_after < returned.resident_before) {
+        returned_bytes.Inc(
+            static_cast<uint64_t>(returned.resident_before - returned.resident_after));
+      }
+      lock.lock();
+    }
+  }
+
+  static metrics::Histogram MemoryTrimDuration() {
+    static const metrics::HistogramFamily& family = metrics::DefaultRegistry().AddHistogram(
+        "tessera_memory_trim_duration_seconds",
+        "Time the allocator took to give its free pages back to the kernel (malloc_trim).", {},
+        metrics::LatencyBuckets());
+    return family.At(0);
+  }
+
+  static metrics::Counter MemoryReturnedBytes() {
+    static const metrics::CounterFamily& family = metrics::DefaultRegistry().AddCounter(
+        "tessera_memory_returned_bytes_total",
+        "Resident memory the allocator gave back to the kernel (malloc_trim).");
+    return family.At(0);
+  }
+
   // The checks of CreateTokenWithIAM before the grant: method, SigV4. The verified caller, or
   // the modeled error.
   StatusOr<oauth::Caller> VerifyTokenRequest(const http::Request& request) const {
@@ -427,7 +463,7 @@ struct Tessera::Parts {
   }
 
   ~Parts() {
-    if (key_keeper.joinable() || housekeeper.joinable()) {
+    if (key_keeper.joinable() || housekeeper.joinable() || memory_keeper.joinable()) {
       {
         std::lock_guard lock(housekeeping_mu);
         stopping = true;
@@ -435,6 +471,7 @@ struct Tessera::Parts {
       housekeeping_cv.notify_all();
       if (housekeeper.joinable()) housekeeper.join();
       if (key_keeper.joinable()) key_keeper.join();
+      if (memory_keeper.joinable()) memory_keeper.join();
     }
   }
 };
@@ -713,6 +750,11 @@ StatusOr<std::unique_ptr<Tessera>> Tessera::Create(const ServerConfig& config,
   p->discovery_json = AuthorizationServerMetadata({public_url, issuer});
   p->housekeeper = std::thread([parts = p.get()] { parts->Housekeep(*parts->store); });
   p->key_keeper = std::thread([parts = p.get()] { parts->KeepKeys(); });
+  if (config.memory_trim_seconds > 0) {
+    Parts::MemoryTrimDuration();  // registered now, so that the first scrape shows them
+    Parts::MemoryReturnedBytes();
+    p->memory_keeper = std::thread([parts = p.get()] { parts->KeepMemory(); });
+  }
   return std::unique_ptr<Tessera>(new Tessera(std::move(p)));
 }
 

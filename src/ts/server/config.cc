@@ -121,6 +121,8 @@ overload and slow clients (docs/design/overload.md):
   --idle-timeout SECS        a keep-alive connection waits this long for its next request
                              (default 60)
   --write-timeout SECS       a client must take its response within this (default 30)
+  --memory-trim-interval SECS  give the memory freed since to the kernel this often, so what
+                             a burst took is returned after it (default 10; 0: never)
   --access-token-ttl SECS    access and ID token lifetime (default 3600)
   --refresh-token-ttl SECS   refresh token family lifetime (default 7776000 = 90 days)
   --refresh-grace SECS       reuse window returning the same successor (default 0)
@@ -279,7 +281,8 @@ StatusOr<ServerConfig> ParseServeFlags(const std::vector<std::string>& args) {
                a == "--portal-requests-per-minute" || a == "--tls-reload-interval" ||
                a == "--max-queued-requests" || a == "--max-worker-queue" ||
                a == "--max-connections" || a == "--read-timeout" || a == "--idle-timeout" ||
-               a == "--write-timeout" || a == "--shed-io-lag-us") {
+               a == "--write-timeout" || a == "--shed-io-lag-us" ||
+               a == "--memory-trim-interval") {
       auto v = value();
       if (!v.ok()) return v.status();
       if (a == "--listen") {
@@ -331,6 +334,7 @@ StatusOr<ServerConfig> ParseServeFlags(const std::vector<std::string>& args) {
         if (a == "--max-worker-queue") c.max_worker_queue = *n;
         if (a == "--max-connections") c.max_connections = *n;
         if (a == "--shed-io-lag-us") c.shed_io_lag_micros = *n;
+        if (a == "--memory-trim-interval") c.memory_trim_seconds = *n;
         if (a == "--read-timeout" || a == "--idle-timeout" || a == "--write-timeout") {
           // Zero would close every connection at once; a day is already no deadline.
           if (*n < 1 || *n > 86400) {

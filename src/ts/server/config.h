@@ -65,6 +65,9 @@ struct ServerConfig {
   int64_t read_timeout_seconds = 30;
   int64_t idle_timeout_seconds = 60;
   int64_t write_timeout_seconds = 30;
+  // Memory (docs/design/memory.md): how often the allocator's free pages are given back to the
+  // kernel (malloc_trim), so what a burst took is returned once it is over. 0: never.
+  int64_t memory_trim_seconds = 10;
 
   // Lifetimes (seconds).
   int64_t access_token_ttl = 3600;

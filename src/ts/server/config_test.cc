@@ -276,6 +276,22 @@ TEST_F(ParseServeFlagsTest, AuditRetentionAndLog) {
               StatusIs(StatusCode::kInvalidArgument, "--audit-log needs a file name"));
 }
 
+TEST_F(ParseServeFlagsTest, MemoryTrimInterval) {
+  auto defaults = ParseServeFlags({});
+  ASSERT_THAT(defaults, IsOk());
+  EXPECT_EQ(defaults->memory_trim_seconds, 10);
+  auto off = ParseServeFlags({"--memory-trim-interval", "0"});
+  ASSERT_THAT(off, IsOk());
+  EXPECT_EQ(off->memory_trim_seconds, 0);
+  auto c = ParseServeFlags({"--memory-trim-interval", "1"});
+  ASSERT_THAT(c, IsOk());
+  EXPECT_EQ(c->memory_trim_seconds, 1);
+  EXPECT_THAT(ParseServeFlags({"--memory-trim-interval", "-1"}),
+              StatusIs(StatusCode::kInvalidArgument,
+                       "--memory-trim-interval takes a whole number of seconds from 0 to "
+                       "316224000, got '-1'"));
+}
+
 TEST(ParseSecondsTest, BoundedRangeNamesTheFlagAndTheRange) {
   EXPECT_THAT(ParseSeconds("--duration-seconds", "900", 1, 129600), IsOkAndHolds(900));
   EXPECT_THAT(ParseSeconds("--duration-seconds", "129600", 1, 129600), IsOkAndHolds(129600));

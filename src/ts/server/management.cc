@@ -2,14 +2,13 @@
 #include "ts/server/management.h"
 
 #include <sys/resource.h>
-#include <unistd.h>
 
 #include <chrono>
-#include <cstdio>
 #include <filesystem>
 #include <mutex>
 
 #include "ts/common/json_writer.h"
+#include "ts/common/memory.h"
 #include "ts/common/metrics.h"
 #include "ts/server/app.h"
 #include "ts/server/commands.h"
@@ -50,17 +49,6 @@ double SecondsSinceEpoch() {
   return std::chrono::duration<double>(std::chrono::system_clock::now().time_since_epoch()).count();
 }
 
-// Resident set size from /proc/self/statm (pages).
-double ResidentBytes() {
-  std::FILE* f = std::fopen("/proc/self/statm", "r");
-  if (f == nullptr) return 0;
-  long size = 0;
-  long resident = 0;
-  const int n = std::fscanf(f, "%ld %ld", &size, &resident);
-  std::fclose(f);
-  return n == 2 ? static_cast<double>(resident) * static_cast<double>(sysconf(_SC_PAGESIZE)) : 0;
-}
-
 double OpenFds() {
   std::error_code ec;
   double n = 0;
@@ -97,7 +85,7 @@ void RegisterProcessMetrics() {
     // The standard process collector's names (as Prometheus client libraries export them), so
     // existing dashboards and alerts apply.
     r.AddCallbackGauge("process_resident_memory_bytes", "Resident memory size in bytes.")
-        .SetCallback(ResidentBytes);
+        .SetCallback([] { return static_cast<double>(ResidentBytes()); });
     r.AddCallbackGauge("process_open_fds", "Number of open file descriptors.").SetCallback(OpenFds);
     r.AddCallbackGauge("process_max_fds", "Maximum number of open file descriptors.")
         .SetCallback(MaxFds);
