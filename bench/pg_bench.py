@@ -13,8 +13,9 @@ Per scenario: throughput, latency, Tessera's CPU per request (the generator's --
 sample, summed over the nodes), PostgreSQL's CPU per request (utime + stime of the postmaster and
 every backend, /proc/<pid>/stat, over the measured window) and round trips per request: the
 database's transactions (pg_stat_database xact_commit + xact_rollback) over the window divided by
-the requests. On the hot path every round trip is one transaction (an autocommit read, or one
-group commit's pipelined BEGIN … COMMIT), so the two counts agree; PostgreSQL publishes a
+the requests. On the hot path every round trip is one transaction (an autocommit read, one
+group commit's read pipeline, an implicit transaction up to its sync point, or its pipelined
+BEGIN … COMMIT), so the two counts agree; PostgreSQL publishes a
 backend's counters at most once a second, so the figure is good to a few percent over 10 s.
 """
 import json

@@ -29,6 +29,9 @@ class BlockingStore final : public storage::Store {
   int async_redemptions() const { return async_redemptions_.load(); }
   int async_exchanges() const { return async_exchanges_.load(); }
   int async_assertion_families() const { return async_assertion_families_.load(); }
+  // Reads a grant may make: IsAssigned, FindUsersByAttribute(WithAssignment).
+  int is_assigned_reads() const { return is_assigned_reads_.load(); }
+  int user_match_reads() const { return user_match_reads_.load(); }
 
   Status PutInstance(const storage::Instance& instance) override {
     return inner_->PutInstance(instance);
@@ -52,7 +55,14 @@ class BlockingStore final : public storage::Store {
   }
   StatusOr<std::vector<storage::User>> FindUsersByAttribute(const std::string& path,
                                                             const std::string& value) override {
+    ++user_match_reads_;
     return inner_->FindUsersByAttribute(path, value);
+  }
+  StatusOr<std::vector<storage::UserWithAssignment>> FindUsersByAttributeWithAssignment(
+      const std::string& path, const std::string& value,
+      const std::string& application_arn) override {
+    ++user_match_reads_;
+    return inner_->FindUsersByAttributeWithAssignment(path, value, application_arn);
   }
   Status DeleteUser(const std::string& user_id, int64_t now) override {
     return inner_->DeleteUser(user_id, now);
@@ -136,6 +146,7 @@ class BlockingStore final : public storage::Store {
   }
   StatusOr<bool> IsAssigned(const std::string& application_arn,
                             const std::string& user_id) override {
+    ++is_assigned_reads_;
     return inner_->IsAssigned(application_arn, user_id);
   }
   StatusOr<storage::Page<storage::Assignment>> ListAssignments(
@@ -430,6 +441,8 @@ class BlockingStore final : public storage::Store {
   std::atomic<int> async_redemptions_{0};
   std::atomic<int> async_exchanges_{0};
   std::atomic<int> async_assertion_families_{0};
+  std::atomic<int> is_assigned_reads_{0};
+  std::atomic<int> user_match_reads_{0};
 };
 
 }  // namespace ts::oauth::testutil

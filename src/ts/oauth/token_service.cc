@@ -534,13 +534,16 @@ StatusOr<std::optional<TokenService::PreparedAssertion>> TokenService::PrepareJw
   // Exactly one identity-store user must carry the claim's value at IdentityStoreAttributePath.
   // The attribute index finds the candidates (its path match is case-insensitive, so a superset);
   // UserHasAttribute keeps the exact semantics.
-  TS_ASSIGN_OR_RETURN(std::vector<storage::User> users,
-                      storage_.directory->FindUsersByAttribute(issuer.identity_store_attribute_path,
-                                                               validated->claim_value));
-  std::vector<const storage::User*> matches;
-  for (const storage::User& user : users) {
-    if (tti::UserHasAttribute(user, issuer.identity_store_attribute_path, validated->claim_value)) {
-      matches.push_back(&user);
+  // Read with each candidate's assignment to `app`, so the grant makes one read, not two.
+  TS_ASSIGN_OR_RETURN(
+      std::vector<storage::UserWithAssignment> users,
+      storage_.directory->FindUsersByAttributeWithAssignment(
+          issuer.identity_store_attribute_path, validated->claim_value, app.application_arn));
+  std::vector<const storage::UserWithAssignment*> matches;
+  for (const storage::UserWithAssignment& candidate : users) {
+    if (tti::UserHasAttribute(candidate.user, issuer.identity_store_attribute_path,
+                              validated->claim_value)) {
+      matches.push_back(&candidate);
     }
   }
   const std::string which = "the assertion's '" + issuer.claim_attribute_path +
@@ -551,8 +554,10 @@ StatusOr<std::optional<TokenService::PreparedAssertion>> TokenService::PrepareJw
     return InvalidGrant(std::to_string(matches.size()) + " users match " + which +
                         "; it must identify exactly one");
   }
-  const storage::User& user = *matches.front();
-  TS_RETURN_IF_ERROR(RequireAssignment(app, user.user_id));
+  const storage::User& user = matches.front()->user;
+  if (app.assignment_required && !matches.front()->assigned) {
+    return UserNotAssigned(app.application_arn);
+  }
   TS_ASSIGN_OR_RETURN(std::vector<std::string> scopes, NarrowScopes(req.scope, AllowedScopes(app)));
 
   // The trusted token issuer acts for the user (docs/protocol.md §5.6: act.sub is its ARN). Kept on

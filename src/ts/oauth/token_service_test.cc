@@ -1764,5 +1764,20 @@ TEST_F(JwtBearerTest, AsyncOnABlockingStoreGoesThroughTheExecutor) {
   EXPECT_EQ(blocking->async_assertion_families(), 0);
 }
 
+// The user match and the assignment check are one read (on PostgreSQL one round trip, not two),
+// for an assigned user and for one who is not.
+TEST_F(JwtBearerTest, TheUserMatchReadsTheAssignmentToo) {
+  auto blocking = std::make_shared<testutil::BlockingStore>(store_);
+  auto cache = std::make_shared<tti::JwksCache>(fetcher_, clock_, tti::JwksCacheOptions{});
+  service_ = std::make_unique<TokenService>(
+      TokenStorage{blocking, blocking, blocking}, minter_, clock_, TokenServiceOptions{},
+      std::make_shared<tti::AssertionValidator>(cache, tti::AssertionOptions{}));
+  EXPECT_THAT(Exchange(Assertion("alice@example.com", "one-read")), IsOk());
+  EXPECT_API_ERROR(Exchange(Assertion("dave@example.com", "one-read-2")), "InvalidGrantException",
+                   "not assigned");
+  EXPECT_EQ(blocking->user_match_reads(), 2);
+  EXPECT_EQ(blocking->is_assigned_reads(), 0);
+}
+
 }  // namespace
 }  // namespace ts::oauth

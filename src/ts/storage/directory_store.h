@@ -14,6 +14,14 @@
 
 namespace ts::storage {
 
+// A user FindUsersByAttributeWithAssignment found, with whether they are assigned to the
+// application asked about.
+struct UserWithAssignment {
+  User user;
+  // Assigned to the application, directly or through a group (what IsAssigned answers).
+  bool assigned = false;
+};
+
 class DirectoryStore {
  public:
   virtual ~DirectoryStore() = default;
@@ -31,6 +39,11 @@ class DirectoryStore {
   // user_id; empty when none.
   virtual StatusOr<std::vector<User>> FindUsersByAttribute(const std::string& path,
                                                            const std::string& value) = 0;
+  // FindUsersByAttribute with, for each user, whether they are assigned to `application_arn`,
+  // in one read: the jwt-bearer grant's user match and its assignment check (on PostgreSQL one
+  // round trip instead of two).
+  virtual StatusOr<std::vector<UserWithAssignment>> FindUsersByAttributeWithAssignment(
+      const std::string& path, const std::string& value, const std::string& application_arn) = 0;
   // Deletes the user, their group memberships, application and account assignments (and the
   // provisioned roles left without an assignment, as AccountStore::DeleteAccountAssignment), the
   // access keys of their role credentials, revokes their token families and ends their sign-in

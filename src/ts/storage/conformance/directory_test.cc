@@ -4,6 +4,7 @@
 
 #include <optional>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "test/common/status_matchers.h"
@@ -212,6 +213,41 @@ TEST_P(StoreConformanceTest, FindUsersByAttributeUsesTheIndexAndFollowsUpdates) 
   ASSERT_THAT(store_->DeleteUser("user-1", kNow), IsOk());
   EXPECT_THAT(UserIds(*store_->FindUsersByAttribute("emails.value", "x@example.com")),
               ElementsAre("user-2"));
+}
+
+// The jwt-bearer grant's one read: the users FindUsersByAttribute finds, each with what
+// IsAssigned answers for the application (assigned directly, through a group, or not; another
+// application's assignment does not count).
+TEST_P(StoreConformanceTest, FindUsersByAttributeWithAssignmentReadsIsAssignedWithTheUsers) {
+  ASSERT_THAT(store_->PutApplication(MakeApp(kAppArn)), IsOk());
+  ASSERT_THAT(store_->PutApplication(MakeApp(kOtherAppArn)), IsOk());
+  for (const char* id : {"user-1", "user-2", "user-3", "user-4"}) {
+    User u = MakeUser(id, std::string("name-") + id);
+    u.attributes_json = R"({"Emails":[{"Value":"shared@example.com"}]})";
+    ASSERT_THAT(store_->CreateUser(u), IsOk());
+  }
+  ASSERT_THAT(store_->PutAssignment(kAppArn, "user-1", "USER"), IsOk());
+  ASSERT_THAT(store_->CreateGroup(MakeGroup("group-1", "readers")), IsOk());
+  ASSERT_THAT(store_->CreateGroupMembership(MakeMembership("m-1", "group-1", "user-2")), IsOk());
+  ASSERT_THAT(store_->PutAssignment(kAppArn, "group-1", "GROUP"), IsOk());
+  ASSERT_THAT(store_->PutAssignment(kOtherAppArn, "user-3", "USER"), IsOk());
+
+  auto found =
+      store_->FindUsersByAttributeWithAssignment("emails.value", "SHARED@example.com", kAppArn);
+  ASSERT_THAT(found, IsOk());
+  std::vector<std::pair<std::string, bool>> seen;
+  for (const UserWithAssignment& u : *found) seen.emplace_back(u.user.user_id, u.assigned);
+  EXPECT_THAT(seen, ElementsAre(std::pair<std::string, bool>("user-1", true),
+                                std::pair<std::string, bool>("user-2", true),
+                                std::pair<std::string, bool>("user-3", false),
+                                std::pair<std::string, bool>("user-4", false)));
+  for (const UserWithAssignment& u : *found) {
+    EXPECT_EQ(u.assigned, *store_->IsAssigned(kAppArn, u.user.user_id)) << u.user.user_id;
+    EXPECT_THAT(store_->GetUser(u.user.user_id), IsOkAndHolds(Eq(u.user)));
+  }
+  EXPECT_THAT(
+      store_->FindUsersByAttributeWithAssignment("emails.value", "none@example.com", kAppArn),
+      IsOkAndHolds(IsEmpty()));
 }
 
 TEST_P(StoreConformanceTest, GroupLifecycle) {

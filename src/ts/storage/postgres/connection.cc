@@ -233,6 +233,97 @@ Connection::PipelineOutcome Connection::RunPipelinedTransaction(
   return server_refused ? PipelineOutcome::kRolledBack : PipelineOutcome::kUnknown;
 }
 
+void Connection::RunPipelinedReads(const std::vector<Pipelined>& statements,
+                                   std::vector<StatusOr<Result>>* results) {
+  results->clear();
+  results->reserve(statements.size());
+  for (size_t i = 0; i < statements.size(); ++i) {
+    results->push_back(UnavailableError("PostgreSQL pipeline: not read"));
+  }
+  last_state_.clear();
+  last_table_.clear();
+  if (statements.empty()) return;
+  if (PQenterPipelineMode(conn_) != 1) {
+    broken_ = true;
+    const Status error = Fail(nullptr, "pipeline");
+    for (StatusOr<Result>& r : *results) r = error;
+    return;
+  }
+  // What the server will answer, in order: per statement an optional PREPARE (its SQL) and the
+  // statement (its index).
+  struct Reply {
+    bool prepare;
+    size_t index;
+  };
+  std::vector<Reply> replies;
+  replies.reserve(statements.size() + 1);
+  std::vector<const char*> values;
+  std::vector<int> lengths;
+  std::vector<int> formats;
+  bool sent = true;
+  for (size_t i = 0; i < statements.size() && sent; ++i) {
+    bool prepare_sent = false;
+    const std::string& name = PipelinePrepare(statements[i].sql, &prepare_sent);
+    if (prepare_sent) replies.push_back({true, i});
+    values.clear();
+    lengths.clear();
+    formats.clear();
+    statements[i].params->Export(&values, &lengths, &formats);
+    sent = PQsendQueryPrepared(conn_, name.c_str(), statements[i].params->size(), values.data(),
+                               lengths.data(), formats.data(), /*resultFormat=*/0) == 1;
+    replies.push_back({false, i});
+  }
+  if (sent) sent = PQpipelineSync(conn_) == 1;
+  round_trips_->fetch_add(1, std::memory_order_relaxed);
+  if (!sent) {
+    broken_ = true;
+    const Status error = Fail(nullptr, "pipeline");
+    for (const Reply& reply : replies) {
+      if (reply.prepare) prepared_.erase(std::string(statements[reply.index].sql));
+    }
+    for (StatusOr<Result>& r : *results) r = error;
+    return;
+  }
+  std::vector<size_t> aborted;
+  for (const Reply& reply : replies) {
+    PGresult* raw = PQgetResult(conn_);
+    if (raw == nullptr) {  // the connection failed
+      broken_ = true;
+      break;
+    }
+    Result result(raw);
+    while (PGresult* extra = PQgetResult(conn_)) PQclear(extra);
+    const ExecStatusType status = PQresultStatus(raw);
+    const bool ok = status == PGRES_COMMAND_OK || status == PGRES_TUPLES_OK;
+    if (reply.prepare) {
+      if (!ok) prepared_.erase(std::string(statements[reply.index].sql));
+      continue;
+    }
+    if (ok) {
+      (*results)[reply.index] = std::move(result);
+    } else if (status == PGRES_PIPELINE_ABORTED) {
+      aborted.push_back(reply.index);
+    } else {
+      (*results)[reply.index] = Fail(raw, "statement");
+    }
+  }
+  bool synced = false;
+  while (!broken_) {
+    PGresult* raw = PQgetResult(conn_);
+    if (raw == nullptr) break;
+    synced = synced || PQresultStatus(raw) == PGRES_PIPELINE_SYNC;
+    PQclear(raw);
+    if (synced) break;
+  }
+  if (!synced || PQexitPipelineMode(conn_) != 1) broken_ = true;
+  // Behind a failure (its own PREPARE's included) the pipeline skipped the rest: read those
+  // again, each on its own.
+  for (size_t index : aborted) {
+    if (broken()) break;
+    (*results)[index] = Exec(statements[index].sql, *statements[index].params);
+  }
+}
+
 Status Connection::Fail(PGresult* result, std::string_view what) {
   const char* state = result != nullptr ? PQresultErrorField(result, PG_DIAG_SQLSTATE) : nullptr;
   const char* table = result != nullptr ? PQresultErrorField(result, PG_DIAG_TABLE_NAME) : nullptr;

@@ -152,6 +152,23 @@ StatusOr<std::vector<User>> PostgresStore::FindUsersByAttribute(const std::strin
   });
 }
 
+StatusOr<std::vector<UserWithAssignment>> PostgresStore::FindUsersByAttributeWithAssignment(
+    const std::string& path, const std::string& value, const std::string& application_arn) {
+  const IndexEntry key = CanonicalLookup(path, value);
+  return impl_->Read([&](Connection& c) -> StatusOr<std::vector<UserWithAssignment>> {
+    TS_ASSIGN_OR_RETURN(
+        Result r,
+        c.Exec("SELECT " TS_USER_COLUMNS ", " TS_USER_ASSIGNED(
+                   "$3", "users.user_id") " FROM users WHERE user_id IN (SELECT user_id FROM "
+                                          "user_index WHERE path = $1 AND value = $2) "
+                                          "ORDER BY user_id",
+               MakeParams(key.first, key.second, application_arn)));
+    std::vector<UserWithAssignment> users;
+    for (int i = 0; i < r.rows(); ++i) users.push_back({ReadUser(r, i), r.Bool(i, 8)});
+    return users;
+  });
+}
+
 // --- groups and memberships ---
 
 namespace {

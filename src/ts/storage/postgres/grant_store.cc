@@ -2,6 +2,7 @@
 // PostgresStore's GrantStore methods: authorization codes, token families, refresh tokens,
 // used assertions and revoked access tokens. The token endpoint's writes are one statement each
 // (see postgres_store.h on round trips).
+#include <memory>
 #include <optional>
 #include <string>
 
@@ -19,6 +20,7 @@ using internal::ValidateFamily;
 using postgres_internal::AddFamily;
 using postgres_internal::AddRefresh;
 using postgres_internal::Connection;
+using postgres_internal::GroupCommitWriter;
 using postgres_internal::InsertConflict;
 using postgres_internal::kFamilyColumnCount;
 using postgres_internal::kRefreshColumnCount;
@@ -231,19 +233,26 @@ Status PostgresStore::RevokeFamily(const std::string& family_id, int64_t now) {
   });
 }
 
+namespace {
+
+// A refresh token with its family and whether the family's user is assigned: $1 token hash.
+constexpr std::string_view kGetRefreshSql =
+    "SELECT " TS_REFRESH_COLUMNS("r.") ", " TS_FAMILY_COLUMNS("f.") ", " TS_USER_ASSIGNED(
+        "f.application_arn", "f.user_id") " FROM refresh_tokens r JOIN token_families f ON "
+                                          "f.family_id = r.family_id WHERE r.token_hash = $1";
+
+StatusOr<RefreshTokenWithFamily> ReadRefreshWithFamily(const Result& r) {
+  if (r.rows() == 0) return NotFoundError("no such refresh token");
+  return RefreshTokenWithFamily{ReadRefresh(r, 0, 0), ReadFamily(r, 0, kRefreshColumnCount),
+                                r.Bool(0, kRefreshColumnCount + kFamilyColumnCount)};
+}
+
+}  // namespace
+
 StatusOr<RefreshTokenWithFamily> PostgresStore::GetRefreshToken(const std::string& token_hash) {
   return impl_->Read([&](Connection& c) -> StatusOr<RefreshTokenWithFamily> {
-    TS_ASSIGN_OR_RETURN(
-        Result r,
-        c.Exec(
-            "SELECT " TS_REFRESH_COLUMNS("r.") ", " TS_FAMILY_COLUMNS("f.") ", " TS_USER_ASSIGNED(
-                "f.application_arn", "f.user_id") " FROM refresh_tokens r JOIN "
-                                                  "token_families f ON f.family_id = "
-                                                  "r.family_id WHERE r.token_hash = $1",
-            MakeParams(token_hash)));
-    if (r.rows() == 0) return NotFoundError("no such refresh token");
-    return RefreshTokenWithFamily{ReadRefresh(r, 0, 0), ReadFamily(r, 0, kRefreshColumnCount),
-                                  r.Bool(0, kRefreshColumnCount + kFamilyColumnCount)};
+    TS_ASSIGN_OR_RETURN(Result r, c.Exec(kGetRefreshSql, MakeParams(token_hash)));
+    return ReadRefreshWithFamily(r);
   });
 }
 
@@ -310,6 +319,41 @@ void PostgresStore::RotateRefreshTokenAsync(const std::string& old_hash, int64_t
                            [done = std::move(done), successor](
                                StatusOr<Result> r, const std::string& sqlstate,
                                const std::string&) { done(ReadRotate(r, sqlstate, successor)); });
+}
+
+void PostgresStore::CheckAndRotateRefreshTokenAsync(const std::string& old_hash, int64_t now,
+                                                    const RotationCheck& check, RotateDone done) {
+  if (now <= 0) return done(InvalidArgumentError("now must be positive (0 means current)"));
+  // Read by the writer, in its batch's read pipeline, and checked on its thread: a refresh makes
+  // no round trip of its own (group_commit_writer.h). `decide` and the completion run one after
+  // the other on the writer thread; the successor passes from one to the other here.
+  struct Rotation {
+    RotateDone done;
+    RefreshToken successor;
+  };
+  auto rotation = std::make_shared<Rotation>(Rotation{std::move(done), {}});
+  impl_->writer().RunCheckedAsync(
+      kGetRefreshSql, MakeParams(old_hash),
+      [rotation, old_hash, now,
+       check](StatusOr<Result> r) -> std::optional<GroupCommitWriter::Write> {
+        auto answer = [&](StatusOr<RotateOutcome> outcome) {
+          rotation->done(std::move(outcome));
+          return std::nullopt;
+        };
+        if (!r.ok()) return answer(r.status());
+        StatusOr<RefreshTokenWithFamily> read = ReadRefreshWithFamily(*r);
+        if (!read.ok()) return answer(read.status());
+        StatusOr<std::optional<RefreshToken>> successor = CheckedSuccessor(*read, check);
+        if (!successor.ok()) return answer(successor.status());
+        if (!successor->has_value()) return answer(RotateOutcome::kAlreadyRotated);
+        StatusOr<Params> p = RotateParams(old_hash, now, **successor);
+        if (!p.ok()) return answer(p.status());
+        rotation->successor = std::move(**successor);
+        return GroupCommitWriter::Write{kRotateSql, std::move(*p)};
+      },
+      [rotation](StatusOr<Result> r, const std::string& sqlstate, const std::string&) {
+        rotation->done(ReadRotate(r, sqlstate, rotation->successor));
+      });
 }
 
 namespace {

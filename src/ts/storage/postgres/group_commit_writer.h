@@ -11,6 +11,7 @@
 #include <functional>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <thread>
@@ -34,6 +35,14 @@ namespace ts::storage::postgres_internal {
 // only the failing one gets its error. If the connection broke after COMMIT was sent, the
 // outcome is unknown: every completion gets Unavailable and nothing is retried (the rule of
 // postgres_store.h on ambiguous commits).
+//
+// A checked write (RunCheckedAsync) reads first: the writer sends the batch's reads as one
+// pipeline outside the transaction, before it, and hands each result to its `decide` on the
+// writer thread, which either returns the statement to write in this batch or answers its caller
+// itself (a failed check, which changes nothing). So a batch is two round trips however many
+// reads and writes it holds. The reads see every batch committed before (the writer's own
+// included), not the writes of their own batch: two checked writes of one row in one batch are
+// settled by the second statement's compare-and-set, as across nodes.
 //
 // Races across nodes are unchanged: each statement's row locks are held until the batch commits,
 // and a concurrent statement of another node waits for them and re-checks its condition, as it
@@ -63,6 +72,20 @@ class GroupCommitWriter {
   // Queues `sql` with `params` for the next batch; `done` is called exactly once.
   void RunAsync(std::string_view sql, Params params, Done done);
 
+  // A statement to write, as a checked write's `decide` returns it.
+  struct Write {
+    std::string_view sql;  // a string literal: it outlives the batch
+    Params params;
+  };
+  // Gets a checked write's read (or its error) on the writer thread, before the batch's
+  // transaction. Returns the write to run in that transaction, whose result then goes to `done`;
+  // or nullopt once it has answered its caller itself, and then `done` is not called. Must be
+  // quick and must not queue on this writer.
+  using Decide = std::function<std::optional<Write>(StatusOr<Result> read)>;
+  // Queues the read `read_sql` with `read_params` for the next batch's read pipeline; then as
+  // `decide` says. Exactly one of `decide`'s own answer and `done` reaches the caller.
+  void RunCheckedAsync(std::string_view read_sql, Params read_params, Decide decide, Done done);
+
   // Runs the statement in the next batch and waits for its result (for tests and the blocking
   // callers that want to share a batch).
   StatusOr<Result> Run(std::string_view sql, Params params);
@@ -75,6 +98,10 @@ class GroupCommitWriter {
     std::string_view sql;
     Params params;
     Done done;
+    // A checked write's read and decision (RunCheckedAsync); `sql` is set once decided.
+    std::string_view read_sql;
+    Params read_params;
+    Decide decide;
     // The request that queued it: the completion logs under its id (log.h).
     log::RequestId request_id = log::CurrentRequestId();
 
@@ -82,10 +109,20 @@ class GroupCommitWriter {
       log::ScopedRequestId scope(request_id);
       done(std::move(result), sqlstate, table);
     }
+    std::optional<Write> Decided(StatusOr<Result> read) {
+      log::ScopedRequestId scope(request_id);
+      return decide(std::move(read));
+    }
   };
 
+  void Queue(Pending pending);
   void Loop();
   void RunBatch(std::vector<Pending>& batch);
+  // The batch's checked writes: reads them in one pipeline and lets each decide; removes from
+  // `batch` those that answered already.
+  void ReadAndDecide(std::vector<Pending>& batch);
+  // The batch's writes in one pipelined transaction (or one by one after it failed).
+  void WriteBatch(std::vector<Pending>& batch);
   // The writer's connection, opened (again) when there is none or it broke.
   StatusOr<Connection*> Ready();
 

@@ -156,6 +156,14 @@ class Connection {
   PipelineOutcome RunPipelinedTransaction(const std::vector<Pipelined>& statements,
                                           std::vector<Result>* results, Status* error);
 
+  // Sends read-only `statements` (prepared on first use) as one pipeline outside any explicit
+  // transaction and reads every result: one round trip. `results` gets one entry per statement.
+  // A failing statement aborts the ones after it in the pipeline; those are run again one by
+  // one (reads are idempotent), so each entry is its own statement's outcome. Leaves the
+  // connection idle, or broken.
+  void RunPipelinedReads(const std::vector<Pipelined>& statements,
+                         std::vector<StatusOr<Result>>* results);
+
   // The SQLSTATE and table of the last failure ("" when it had none).
   const std::string& last_state() const { return last_state_; }
   bool UniqueViolated() const { return last_state_ == "23505"; }

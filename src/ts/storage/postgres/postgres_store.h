@@ -97,6 +97,9 @@ class PostgresStore final : public Store, public AuditStore {
   StatusOr<Page<User>> ListUsersPage(const PageRequest& page) override;
   StatusOr<std::vector<User>> FindUsersByAttribute(const std::string& path,
                                                    const std::string& value) override;
+  StatusOr<std::vector<UserWithAssignment>> FindUsersByAttributeWithAssignment(
+      const std::string& path, const std::string& value,
+      const std::string& application_arn) override;
   Status DeleteUser(const std::string& user_id, int64_t now) override;
   Status CreateGroup(const Group& group) override;
   Status UpdateGroup(const Group& group) override;
@@ -188,10 +191,14 @@ class PostgresStore final : public Store, public AuditStore {
                                              const RefreshToken& successor) override;
   // The asynchronous forms queue the same statement on the group-commit writer
   // (group_commit_writer.h): many requests' writes share one pipelined transaction, and the
-  // completion runs on the writer thread once it committed. The reads stay on the caller's
-  // thread (CheckAndRotateRefreshTokenAsync is GrantStore's: GetRefreshToken, then this).
+  // completion runs on the writer thread once it committed.
   void RotateRefreshTokenAsync(const std::string& old_hash, int64_t now,
                                const RefreshToken& successor, RotateDone done) override;
+  // The token is read by the writer too, in one pipeline with the rest of its batch's reads
+  // before the batch's transaction, and `check` runs on the writer thread: the caller's thread
+  // makes no round trip, and a batch costs two however many refreshes it holds.
+  void CheckAndRotateRefreshTokenAsync(const std::string& old_hash, int64_t now,
+                                       const RotationCheck& check, RotateDone done) override;
   void RedeemAuthorizationCodeAsync(const std::string& code_hash, int64_t now,
                                     const TokenFamily& family,
                                     const std::optional<RefreshToken>& first_refresh,

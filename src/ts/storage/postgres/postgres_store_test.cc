@@ -9,6 +9,7 @@
 #include <condition_variable>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <thread>
 #include <vector>
@@ -17,6 +18,7 @@
 #include "test/common/postgres_server.h"
 #include "test/common/status_matchers.h"
 #include "ts/common/log.h"
+#include "ts/common/metrics.h"
 #include "ts/storage/conformance/conformance_test.h"
 #include "ts/storage/postgres/group_commit_writer.h"
 #include "ts/storage/postgres/migrations.h"
@@ -357,6 +359,7 @@ TEST(PostgresStoreTest, PoolExhaustionIsUnavailableAfterTheTimeout) {
 using postgres_internal::Connection;
 using postgres_internal::GroupCommitWriter;
 using postgres_internal::MakeParams;
+using postgres_internal::Params;
 using postgres_internal::Result;
 
 // A writer on `db` with a table `t (k TEXT PRIMARY KEY)` to write to; counts round trips.
@@ -602,6 +605,236 @@ TEST(PostgresGroupCommitTest, TwoNodesAsyncRotationsHaveOneWinner) {
   ASSERT_TRUE(cv.wait_for(lock, std::chrono::seconds(20), [&] { return done == 2 * kPerNode; }));
   EXPECT_EQ(rotated, 1);
   EXPECT_EQ(already, 2 * kPerNode - 1);
+}
+
+// Waits until a session of `db` waits for a lock (at most 5 s).
+void AwaitLockWait(const std::string& db) {
+  for (int i = 0; i < 500 && AdminQuery("SELECT count(*) FROM pg_stat_activity WHERE datname = '" +
+                                        db + "' AND wait_event_type = 'Lock'") == "0";
+       ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+}
+
+// Collects RotateDone outcomes.
+struct Rotations {
+  std::mutex mu;
+  std::condition_variable cv;
+  int calls = 0;
+  std::vector<StatusOr<RotateOutcome>> outcomes;
+  explicit Rotations(size_t n) : outcomes(n, InternalError("not called")) {}
+  GrantStore::RotateDone Collect(size_t i) {
+    return [this, i](StatusOr<RotateOutcome> r) {
+      std::lock_guard lock(mu);
+      outcomes[i] = std::move(r);
+      ++calls;
+      cv.notify_all();
+    };
+  }
+  bool WaitFor(int n) {
+    std::unique_lock lock(mu);
+    return cv.wait_for(lock, std::chrono::seconds(20), [&] { return calls >= n; });
+  }
+};
+
+// A refresh's read is the writer's: the checked rotations queued while the writer is busy are
+// read in one pipeline and written in one transaction (two round trips between all of them, none
+// on the caller's thread), their checks run on the writer thread, and each gets its own
+// outcome: a failed check or an unknown token changes nothing, a token rotated before is
+// kAlreadyRotated, and two rotations of one token in one batch have one winner.
+TEST(PostgresGroupCommitTest, CheckedRotationsAreReadByTheWriterTwoRoundTripsABatch) {
+  const std::string db = NewDatabase();
+  auto opened = PostgresStore::Open(server->Url(db));
+  ASSERT_THAT(opened, IsOk());
+  PostgresStore& s = **opened;
+  for (const char* fam : {"fam-a", "fam-b", "fam-c", "fam-d", "fam-x"}) {
+    const std::string id = fam;
+    ASSERT_THAT(s.CreateFamily(Family(id), Refresh("rt-" + id.substr(4), id)), IsOk());
+  }
+  ASSERT_THAT(s.CreateFamily(Family("fam-old"), Refresh("rt-old", "fam-old")), IsOk());
+  ASSERT_THAT(s.RotateRefreshToken("rt-old", kNow + 1, Refresh("rt-old2", "fam-old")),
+              IsOkAndHolds(RotateOutcome::kRotated));
+  // Occupy the writer: its rotation of rt-x waits for a row lock held outside.
+  PGconn* outside = PQconnectdb(server->Url(db).c_str());
+  ASSERT_EQ(PQstatus(outside), CONNECTION_OK);
+  PQclear(
+      PQexec(outside, "BEGIN; SELECT * FROM refresh_tokens WHERE token_hash = 'rt-x' FOR UPDATE"));
+  Rotations blocker(1);
+  s.RotateRefreshTokenAsync("rt-x", kNow + 2, Refresh("rt-x2", "fam-x"), blocker.Collect(0));
+  AwaitLockWait(db);
+  const int64_t before = s.RoundTrips();
+
+  const std::thread::id caller = std::this_thread::get_id();
+  std::atomic<int> checks_on_caller{0};
+  std::atomic<int> checks{0};
+  auto check_to = [&](const std::string& next) -> GrantStore::RotationCheck {
+    return [&, next](const RefreshTokenWithFamily& read) -> StatusOr<RefreshToken> {
+      ++checks;
+      if (std::this_thread::get_id() == caller) ++checks_on_caller;
+      if (read.family.family_id == "fam-b") return InvalidArgumentError("check refused fam-b");
+      return Refresh(next, read.family.family_id);
+    };
+  };
+  const std::vector<std::pair<std::string, std::string>> requests = {
+      {"rt-a", "rt-a2"}, {"rt-b", "rt-b2"}, {"rt-none", "rt-n2"}, {"rt-old", "rt-old3"},
+      {"rt-c", "rt-c2"}, {"rt-c", "rt-c3"}, {"rt-d", "rt-d2"}};
+  Rotations out(requests.size());
+  for (size_t i = 0; i < requests.size(); ++i) {
+    s.CheckAndRotateRefreshTokenAsync(requests[i].first, kNow + 3, check_to(requests[i].second),
+                                      out.Collect(i));
+  }
+  // Nothing was read on this thread, and nothing is answered while the writer is busy.
+  EXPECT_EQ(s.RoundTrips(), before);
+  EXPECT_EQ(checks.load(), 0);
+  PQclear(PQexec(outside, "COMMIT"));
+  PQfinish(outside);
+  ASSERT_TRUE(out.WaitFor(static_cast<int>(requests.size())));
+  ASSERT_TRUE(blocker.WaitFor(1));
+  EXPECT_THAT(blocker.outcomes[0], IsOkAndHolds(RotateOutcome::kRotated));
+  EXPECT_EQ(s.RoundTrips() - before, 2);  // the reads' pipeline and the writes' transaction
+  EXPECT_EQ(checks_on_caller.load(), 0);
+  EXPECT_EQ(checks.load(), 6);  // every token found (all but rt-none)
+
+  EXPECT_THAT(out.outcomes[0], IsOkAndHolds(RotateOutcome::kRotated));
+  EXPECT_THAT(out.outcomes[1], StatusIs(StatusCode::kInvalidArgument, HasSubstr("fam-b")));
+  EXPECT_THAT(out.outcomes[2], StatusIs(StatusCode::kNotFound, HasSubstr("refresh token")));
+  EXPECT_THAT(out.outcomes[3], IsOkAndHolds(RotateOutcome::kAlreadyRotated));
+  EXPECT_THAT(out.outcomes[4], IsOkAndHolds(RotateOutcome::kRotated));
+  EXPECT_THAT(out.outcomes[5], IsOkAndHolds(RotateOutcome::kAlreadyRotated));
+  EXPECT_THAT(out.outcomes[6], IsOkAndHolds(RotateOutcome::kRotated));
+  // What the outcomes say is what the database holds.
+  auto read = s.GetRefreshToken("rt-b");
+  ASSERT_THAT(read, IsOk());
+  EXPECT_EQ(read->token.rotated_at, 0);
+  EXPECT_THAT(s.GetRefreshToken("rt-b2"),
+              StatusIs(StatusCode::kNotFound, HasSubstr("refresh token")));
+  EXPECT_THAT(s.GetRefreshToken("rt-old3"),
+              StatusIs(StatusCode::kNotFound, HasSubstr("refresh token")));
+  EXPECT_THAT(s.GetRefreshToken("rt-c3"),
+              StatusIs(StatusCode::kNotFound, HasSubstr("refresh token")));
+  read = s.GetRefreshToken("rt-c");
+  ASSERT_THAT(read, IsOk());
+  EXPECT_EQ(read->token.successor_hash, "rt-c2");
+  EXPECT_THAT(s.GetRefreshToken("rt-a2"), IsOk());
+  EXPECT_THAT(s.GetRefreshToken("rt-d2"), IsOk());
+}
+
+// Two nodes, each reading and checking in its writer, rotating one token concurrently: exactly
+// one rotation wins across both nodes' batches, whichever read saw the token current.
+TEST(PostgresGroupCommitTest, TwoNodesCheckedRotationsHaveOneWinner) {
+  const std::string db = NewDatabase();
+  auto node1 = PostgresStore::Open(server->Url(db));
+  auto node2 = PostgresStore::Open(server->Url(db));
+  ASSERT_THAT(node1, IsOk());
+  ASSERT_THAT(node2, IsOk());
+  ASSERT_THAT((*node1)->CreateFamily(Family("fam"), Refresh("rt", "fam")), IsOk());
+  constexpr int kPerNode = 8;
+  Rotations out(2 * kPerNode);
+  for (int i = 0; i < 2 * kPerNode; ++i) {
+    PostgresStore& node = i % 2 == 0 ? **node1 : **node2;
+    const std::string next = "next-" + std::to_string(i);
+    node.CheckAndRotateRefreshTokenAsync(
+        "rt", kNow + 1,
+        [next](const RefreshTokenWithFamily& read) -> StatusOr<RefreshToken> {
+          return Refresh(next, read.family.family_id);
+        },
+        out.Collect(static_cast<size_t>(i)));
+  }
+  ASSERT_TRUE(out.WaitFor(2 * kPerNode));
+  int rotated = 0;
+  int already = 0;
+  for (const auto& o : out.outcomes) {
+    ASSERT_THAT(o, IsOk());
+    if (*o == RotateOutcome::kRotated) ++rotated;
+    if (*o == RotateOutcome::kAlreadyRotated) ++already;
+  }
+  EXPECT_EQ(rotated, 1);
+  EXPECT_EQ(already, 2 * kPerNode - 1);
+  EXPECT_EQ(AdminQuery("SELECT count(*) FROM refresh_tokens", db), "2");
+}
+
+// A read of a batch's read pipeline that fails gets its own error; the reads after it, which
+// the pipeline skipped, are read again and get their own results.
+TEST(PostgresGroupCommitTest, AFailingReadDoesNotFailTheOtherReads) {
+  WriterFixture f;
+  f.Occupy(300);
+  const std::vector<int> divisors = {1, 2, 0, 4, 5};
+  std::mutex mu;
+  std::condition_variable cv;
+  std::vector<std::string> reads(divisors.size());
+  size_t decided = 0;
+  for (size_t i = 0; i < divisors.size(); ++i) {
+    f.writer->RunCheckedAsync(
+        "SELECT 100 / $1::int", MakeParams(divisors[i]),
+        [&, i](StatusOr<Result> read) -> std::optional<GroupCommitWriter::Write> {
+          std::lock_guard lock(mu);
+          reads[i] = read.ok() ? read->Text(0, 0) : std::string(read.status().message());
+          ++decided;
+          cv.notify_all();
+          return std::nullopt;  // answered: nothing to write
+        },
+        [](StatusOr<Result>, const std::string&, const std::string&) {
+          ADD_FAILURE() << "a checked write that answered itself was written";
+        });
+  }
+  std::unique_lock lock(mu);
+  ASSERT_TRUE(cv.wait_for(lock, std::chrono::seconds(10), [&] { return decided == 5; }));
+  EXPECT_EQ(reads[0], "100");
+  EXPECT_EQ(reads[1], "50");
+  EXPECT_THAT(reads[2], HasSubstr("division by zero"));
+  EXPECT_EQ(reads[3], "25");
+  EXPECT_EQ(reads[4], "20");
+}
+
+// The writer's metrics after known writes: a batch's size, its commit's duration, its reads'
+// duration, and the queue's depth while writes wait for a busy writer.
+TEST(PostgresGroupCommitTest, WriterMetricsCountBatchesWritesAndTheQueue) {
+  WriterFixture f;
+  ASSERT_THAT(f.writer->Run(kInsert, MakeParams(std::string("warm"))), IsOk());  // registers
+  metrics::Registry& registry = metrics::DefaultRegistry();
+  auto histogram = [&](const char* name) {
+    auto* family = dynamic_cast<metrics::HistogramFamily*>(registry.Find(name));
+    EXPECT_NE(family, nullptr) << name;
+    return family != nullptr ? family->At(0).Read() : metrics::Histogram::Snapshot{};
+  };
+  auto* depth_family =
+      dynamic_cast<metrics::GaugeFamily*>(registry.Find("tessera_postgres_writer_queue_depth"));
+  ASSERT_NE(depth_family, nullptr);
+  const metrics::Gauge depth = depth_family->At(0);
+  const double depth_before = depth.Value();
+  const auto size_before = histogram("tessera_postgres_writer_batch_size");
+  const auto commit_before = histogram("tessera_postgres_writer_commit_duration_seconds");
+  const auto read_before = histogram("tessera_postgres_writer_read_duration_seconds");
+
+  f.Occupy(300);
+  constexpr int kWrites = 20;
+  Outcome out(kWrites + 1);
+  for (int i = 0; i < kWrites; ++i) {
+    f.writer->RunAsync(kInsert, MakeParams("k" + std::to_string(i)), out.Collect(i));
+  }
+  // One checked write among them: its read is the batch's read pipeline.
+  f.writer->RunCheckedAsync(
+      "SELECT count(*) FROM t", Params(),
+      [](StatusOr<Result> read) -> std::optional<GroupCommitWriter::Write> {
+        if (!read.ok()) return std::nullopt;
+        return GroupCommitWriter::Write{kInsert, MakeParams("after-" + read->Text(0, 0))};
+      },
+      out.Collect(kWrites));
+  EXPECT_EQ(depth.Value() - depth_before, kWrites + 1);
+  ASSERT_TRUE(out.WaitFor(kWrites + 1, std::chrono::seconds(10)));
+  for (const Status& s : out.statuses) EXPECT_THAT(s, IsOk());
+  EXPECT_EQ(depth.Value(), depth_before);
+
+  const auto size_after = histogram("tessera_postgres_writer_batch_size");
+  EXPECT_EQ(size_after.count - size_before.count, 2u);  // the occupying batch and the 21
+  EXPECT_DOUBLE_EQ(size_after.sum - size_before.sum, 1 + kWrites + 1);
+  const auto commit_after = histogram("tessera_postgres_writer_commit_duration_seconds");
+  EXPECT_EQ(commit_after.count - commit_before.count, 2u);
+  EXPECT_GE(commit_after.sum - commit_before.sum, 0.3);  // the occupying batch slept 300 ms
+  const auto read_after = histogram("tessera_postgres_writer_read_duration_seconds");
+  EXPECT_EQ(read_after.count - read_before.count, 1u);
+  // The read saw the two rows committed before its batch ("warm" and none of the 20).
+  EXPECT_EQ(AdminQuery("SELECT count(*) FROM t WHERE k = 'after-1'", f.db), "1");
 }
 
 }  // namespace

@@ -230,6 +230,26 @@ StatusOr<std::vector<User>> SqliteStore::FindUsersByAttribute(const std::string&
   });
 }
 
+StatusOr<std::vector<UserWithAssignment>> SqliteStore::FindUsersByAttributeWithAssignment(
+    const std::string& path, const std::string& value, const std::string& application_arn) {
+  const IndexEntry key = CanonicalLookup(path, value);
+  return impl_->Read([&](Connection& c) -> StatusOr<std::vector<UserWithAssignment>> {
+    TS_ASSIGN_OR_RETURN(
+        Statement stmt,
+        c.Prepare("SELECT " TS_USER_COLUMNS ", " TS_USER_ASSIGNED(
+            "?3", "users.user_id") " FROM users WHERE user_id IN (SELECT user_id FROM "
+                                   "user_index WHERE path = ?1 AND value = ?2) ORDER BY user_id"));
+    stmt.Bind(key.first).Bind(key.second).Bind(application_arn);
+    std::vector<UserWithAssignment> users;
+    while (true) {
+      TS_ASSIGN_OR_RETURN(bool row, stmt.Step());
+      if (!row) break;
+      users.push_back(UserWithAssignment{ReadUser(stmt), stmt.Int(8) != 0});
+    }
+    return users;
+  });
+}
+
 Status SqliteStore::CreateGroup(const Group& group) {
   return impl_->Write([&](Connection& c) -> Status {
     TS_ASSIGN_OR_RETURN(Statement stmt, c.Prepare("INSERT INTO groups (" TS_GROUP_COLUMNS

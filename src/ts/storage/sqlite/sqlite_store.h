@@ -103,6 +103,9 @@ class SqliteStore final : public Store, public AuditStore {
   StatusOr<Page<User>> ListUsersPage(const PageRequest& page) override;
   StatusOr<std::vector<User>> FindUsersByAttribute(const std::string& path,
                                                    const std::string& value) override;
+  StatusOr<std::vector<UserWithAssignment>> FindUsersByAttributeWithAssignment(
+      const std::string& path, const std::string& value,
+      const std::string& application_arn) override;
   Status DeleteUser(const std::string& user_id, int64_t now) override;
   Status CreateGroup(const Group& group) override;
   Status UpdateGroup(const Group& group) override;
