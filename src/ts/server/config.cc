@@ -281,8 +281,7 @@ StatusOr<ServerConfig> ParseServeFlags(const std::vector<std::string>& args) {
                a == "--portal-requests-per-minute" || a == "--tls-reload-interval" ||
                a == "--max-queued-requests" || a == "--max-worker-queue" ||
                a == "--max-connections" || a == "--read-timeout" || a == "--idle-timeout" ||
-               a == "--write-timeout" || a == "--shed-io-lag-us" ||
-               a == "--memory-trim-interval") {
+               a == "--write-timeout" || a == "--shed-io-lag-us" || a == "--memory-trim-interval") {
       auto v = value();
       if (!v.ok()) return v.status();
       if (a == "--listen") {
