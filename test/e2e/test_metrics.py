@@ -381,7 +381,11 @@ class DrainTest(unittest.TestCase):
         drained = [json.loads(b) for s, st, b in readiness if s and st == 503]
         self.assertTrue(drained, readiness[-5:])
         self.assertEqual(drained[0]["reason"], "shutting down: draining in-flight requests")
-        self.assertFalse([1 for s, st, _ in readiness if s and st == 200])
+        # Once draining was seen, never ready again. (A probe answered 200 just after the test
+        # set `signalled` was in flight before the server handled SIGTERM: that is not a fault.)
+        first_drained = next(i for i, (s, st, _) in enumerate(readiness) if s and st == 503)
+        self.assertFalse([st for _, st, _ in readiness[first_drained:] if st == 200],
+                         readiness[first_drained:first_drained + 5])
         # Load went on through the delay: refreshes were acknowledged after the signal.
         self.assertGreater(sum(c["after_signal"] for c in chains), 0)
 
