@@ -1041,7 +1041,11 @@ Status ApplyBootstrap(const BootstrapContext& ctx, const std::string& text) {
                        {{"instanceArn", instance.instance_arn}, {"trustedTokenIssuerArn", t.arn}}),
         [&] { return store.PutTrustedTokenIssuer(t); }));
   }
-  for (auto& [user, password] : plan.users) {
+  // Named references, not structured bindings: the lambdas below capture them, which clang 14
+  // (the fuzz build's compiler) refuses for a structured binding.
+  for (auto& user_and_password : plan.users) {
+    storage::User& user = user_and_password.first;
+    const std::string& password = user_and_password.second;
     user.identity_store_id = instance.identity_store_id;
     auto existing = store.GetUserByName(user.user_name);
     if (!password.empty()) {
@@ -1066,7 +1070,9 @@ Status ApplyBootstrap(const BootstrapContext& ctx, const std::string& text) {
     }
   }
   // Groups are matched by DisplayName; memberships are added, never removed.
-  for (auto& [group, members] : plan.groups) {
+  for (auto& group_and_members : plan.groups) {
+    storage::Group& group = group_and_members.first;
+    const auto& members = group_and_members.second;
     group.identity_store_id = instance.identity_store_id;
     TS_ASSIGN_OR_RETURN(std::vector<storage::Group> existing,
                         store.FindGroupsByAttribute("displayname", group.display_name));
