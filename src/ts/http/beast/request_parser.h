@@ -37,8 +37,8 @@ inline void LimitRequestHeader(RequestParser& parser, const ServerOptions& optio
 // max_body_bytes (RFC 9110 §15.5.14), 411 when it is chunked (RFC 9110 §15.5.12). Chunked
 // request bodies are refused because no client of these APIs sends one (the AWS SDKs and
 // browsers send Content-Length) and Boost.Beast 1.74's chunk parser fails its own assertion on
-// a malformed trailer (fuzz/findings/, docs/design/fuzzing.md): refusing the encoding takes
-// that code out of reach of any peer.
+// a malformed trailer (docs/design/fuzzing.md; the input is in fuzz/corpus/http_parser):
+// refusing the encoding takes that code out of reach of any peer.
 inline int RefuseBody(RequestParser& parser, const ServerOptions& options) {
   if (parser.chunked()) return 411;
   if (auto length = parser.content_length(); length && *length > options.max_body_bytes) {
