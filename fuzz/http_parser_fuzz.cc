@@ -1,8 +1,8 @@
 // File: http_parser_fuzz.cc
 // Raw bytes from a connection through Beast's request parser set up as the server sets it up
-// (http/beast/request_parser.h: header limit, body admission, read error -> status, conversion to
-// http::Request), read the way the server reads: the header, then the body, then the next
-// pipelined request from what is left in the buffer. The first byte picks how many bytes each
+// (http/beast/request_parser.h: header limit, refusals once the header is in, read error -> status,
+// conversion to http::Request), read the way the server reads: the header, then the body, then the
+// next pipelined request from what is left in the buffer. The first byte picks how many bytes each
 // read returns (a slow client's fragments) and whether the limits are the server's defaults or
 // small ones the fuzzer can reach.
 // Invariants: no crash; every failed read maps to 431, 413, 400 or "the client went away" (0),
@@ -92,13 +92,17 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     http::RequestParser parser;
     http::LimitRequestHeader(parser, options);
     boost::beast::error_code ec;
-    bhttp::read_header(stream, buffer, parser, ec);
+    const size_t header_bytes = bhttp::read_header(stream, buffer, parser, ec);
     if (ec) {
       FUZZ_CHECK(IsTransportStatus(http::ReadErrorStatus(ec, /*in_header=*/true)));
       break;
     }
     FUZZ_CHECK(parser.is_header_done());
-    if (const int refusal = http::RefuseBody(parser, options); refusal == 413) {
+    const int refusal = http::RefuseAfterHeader(parser, header_bytes, options);
+    if (refusal == 431) {
+      FUZZ_CHECK(header_bytes > options.max_header_bytes);
+      break;  // 431, and the connection closes
+    } else if (refusal == 413) {
       FUZZ_CHECK(parser.content_length().has_value() &&
                  *parser.content_length() > options.max_body_bytes);
       break;  // 413, and the connection closes

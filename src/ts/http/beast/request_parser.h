@@ -22,24 +22,32 @@ namespace ts::http {
 
 using RequestParser = boost::beast::http::request_parser<boost::beast::http::string_body>;
 
-// A fresh parser's limits: the request line and headers at most max_header_bytes; no body limit
-// yet. The body limit is set once the header is in (RefuseBody): Beast would otherwise refuse a
-// large Content-Length while the header is still incomplete to it, and make_error would not
-// learn which API the request was for.
+// A fresh parser's limits: the request line and headers at most max_header_bytes as far as
+// Beast enforces it (see RefuseAfterHeader); no body limit yet. The body limit is set once the
+// header is in (RefuseAfterHeader): Beast would otherwise refuse a large Content-Length while the
+// header is still incomplete to it, and make_error would not learn which API the request was for.
 inline void LimitRequestHeader(RequestParser& parser, const ServerOptions& options) {
   parser.header_limit(static_cast<uint32_t>(
       std::min<size_t>(options.max_header_bytes, std::numeric_limits<uint32_t>::max())));
   parser.body_limit(std::numeric_limits<uint64_t>::max());
 }
 
-// Once the header is in: 0 when the body may be read (its limit is then max_body_bytes), or the
-// status to refuse it with before reading any of it: 413 when its Content-Length exceeds
-// max_body_bytes (RFC 9110 §15.5.14), 411 when it is chunked (RFC 9110 §15.5.12). Chunked
-// request bodies are refused because no client of these APIs sends one (the AWS SDKs and
-// browsers send Content-Length) and Boost.Beast 1.74's chunk parser fails its own assertion on
-// a malformed trailer (docs/design/fuzzing.md; the input is in fuzz/corpus/http_parser):
-// refusing the encoding takes that code out of reach of any peer.
-inline int RefuseBody(RequestParser& parser, const ServerOptions& options) {
+// Once the header is in (`header_bytes` of it, as the read that parsed it reports): 0 when the
+// body may be read (its limit is then max_body_bytes), or the status to refuse the request with
+// before reading any of the body:
+// - 431 when the header is over max_header_bytes (RFC 6585 §5). Beast's header_limit bounds the
+//   request line and the header fields each on their own (Boost 1.81's basic_parser never lowers
+//   the limit by the request line's length), so a header of up to twice the limit gets through
+//   the parser; the fuzzer found it (docs/design/fuzzing.md).
+// - 413 when its Content-Length exceeds max_body_bytes (RFC 9110 §15.5.14).
+// - 411 when it is chunked (RFC 9110 §15.5.12). Chunked request bodies are refused because no
+//   client of these APIs sends one (the AWS SDKs and browsers send Content-Length) and Beast's
+//   chunk parser (Boost 1.81) fails its own assertion on a malformed trailer
+//   (docs/design/fuzzing.md; the input is in fuzz/corpus/http_parser): refusing the encoding
+//   takes that code out of reach of any peer.
+inline int RefuseAfterHeader(RequestParser& parser, size_t header_bytes,
+                             const ServerOptions& options) {
+  if (header_bytes > options.max_header_bytes) return 431;
   if (parser.chunked()) return 411;
   if (auto length = parser.content_length(); length && *length > options.max_body_bytes) {
     return 413;

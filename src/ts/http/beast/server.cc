@@ -371,18 +371,25 @@ class Session : public SessionBase, public std::enable_shared_from_this<Session<
         beast::bind_front_handler(&Session::OnHeader, this->shared_from_this()));
   }
 
-  void OnHeader(beast::error_code ec, size_t) {
+  void OnHeader(beast::error_code ec, size_t header_bytes) {
     if (ec) {
       OnReadError(ec, /*in_header=*/true);
       return;
     }
-    // The header is in: refuse an oversized or chunked body before reading any of it.
-    if (const int refusal = RefuseBody(*parser_, options()); refusal == 413) {
-      SendError(413, BodyTooLarge());
-      return;
-    } else if (refusal != 0) {
-      SendError(refusal, "a request body needs a Content-Length; chunked bodies are not accepted");
-      return;
+    // The header is in: refuse an oversized header, or an oversized or chunked body, before
+    // reading any of the body.
+    switch (RefuseAfterHeader(*parser_, header_bytes, options())) {
+      case 0:
+        break;
+      case 431:
+        SendError(431, "request header fields too large");
+        return;
+      case 413:
+        SendError(413, BodyTooLarge());
+        return;
+      default:
+        SendError(411, "a request body needs a Content-Length; chunked bodies are not accepted");
+        return;
     }
     if (server_.draining()) {
       SendError(503, "server is shutting down");
