@@ -28,6 +28,7 @@ import re
 import shutil
 import signal
 import socket
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -189,6 +190,13 @@ class Tessera:
         args = ["taskset", "-c", str(core), TESSERA, "serve", "--demo", "--listen",
                 f"127.0.0.1:{self.port}", "--db", os.path.join(workdir, "tessera.db"),
                 "--bootstrap", path, "--allow-insecure-loopback-issuers"] + list(extra_args)
+        # The management port (its own io thread) for the overload run's lag samples; older
+        # baselines (compare.py) have none.
+        self.metrics_url = None
+        if "--management-listen" in serve_usage():
+            management_port = free_port()
+            args += ["--management-listen", f"127.0.0.1:{management_port}"]
+            self.metrics_url = f"http://127.0.0.1:{management_port}/metrics"
         # Start-to-ready on a fresh database (migrations, key generation, bootstrap included).
         start = time.monotonic()
         self.proc = start_server(args, os.path.join(workdir, "server.log"), env)
@@ -200,10 +208,14 @@ class Tessera:
         stop_process(self.proc)
 
 
+def serve_usage():
+    usage = subprocess.run([TESSERA, "serve", "--help"], capture_output=True, text=True)
+    return usage.stdout + usage.stderr
+
+
 def has_portal():
     """Whether the binary serves the access portal (compare.py runs older baselines too)."""
-    usage = subprocess.run([TESSERA, "serve", "--help"], capture_output=True, text=True)
-    return "--portal-requests-per-minute" in usage.stdout + usage.stderr
+    return "--portal-requests-per-minute" in serve_usage()
 
 
 def declare_accounts(workdir):
@@ -280,12 +292,28 @@ def floors(micro):
     }
 
 
-class RssSampler:
-    """The server's resident memory every `interval` seconds, in a thread: [(seconds, MB)]."""
+def io_lag_ms(metrics_url):
+    """The server's smoothed io-thread lag (tessera_io_lag_seconds, docs/design/overload.md) in
+    ms, or None when the scrape fails."""
+    import urllib.request
+    try:
+        with urllib.request.urlopen(metrics_url, timeout=1) as reply:
+            for line in reply.read().decode().splitlines():
+                if line.startswith("tessera_io_lag_seconds "):
+                    return float(line.split()[1]) * 1000
+    except (OSError, ValueError):
+        pass
+    return None
 
-    def __init__(self, pid, interval=0.25):
+
+class RssSampler:
+    """The server's resident memory every `interval` seconds, in a thread: [(seconds, MB)]; with
+    a metrics URL also its io-thread lag: lag_samples [(seconds, ms)]."""
+
+    def __init__(self, pid, interval=0.25, metrics_url=None):
         import threading
         self.pid, self.interval, self.samples = pid, interval, []
+        self.metrics_url, self.lag_samples = metrics_url, []
         self.start = time.monotonic()
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, daemon=True)
@@ -297,6 +325,10 @@ class RssSampler:
                 self.samples.append((time.monotonic() - self.start, rss_mb(self.pid)))
             except OSError:
                 return
+            if self.metrics_url:
+                lag = io_lag_ms(self.metrics_url)
+                if lag is not None:
+                    self.lag_samples.append((time.monotonic() - self.start, lag))
             self._stop.wait(self.interval)
 
     def stop(self):
@@ -309,14 +341,15 @@ class RssSampler:
 THROTTLING = ("SlowDownException", "ThrottlingException", "TooManyRequestsException", "HTTP 503")
 
 
-def run_overload(common, demo, capacity, client_core, results, seconds, users, settle):
+def run_overload(common, demo, capacity, client_core, results, seconds, users, settle,
+                 metrics_url=None):
     """Open loop at 4x the measured refresh capacity over more connections than the server admits
     (--max-queued-requests 1024 + 32 workers): memory over time, the share of throttled answers,
     the p99 of the admitted ones, and memory `settle` seconds after. Issue 23."""
     pid = int(common[common.index("--server-pid") + 1])
     time.sleep(1)
     baseline = rss_mb(pid)
-    sampler = RssSampler(pid)
+    sampler = RssSampler(pid, metrics_url=metrics_url)
     rate = int(4 * capacity)
     run = loadgen(common + demo + ["--scenario", "refresh", "--scope", "aws", "--rate", str(rate),
                                    "--concurrency", str(users), "--duration", str(seconds),
@@ -340,12 +373,18 @@ def run_overload(common, demo, capacity, client_core, results, seconds, users, s
         "end_mb": during[-1] if during else baseline, "after_mb": samples[-1][1] if samples else 0,
         "settle_s": settle, "throttled": throttled, "answered": answered,
         "throttled_share": throttled / answered if answered else 0.0,
-        "server_errors": server_errors, "rss_samples": samples}
+        "server_errors": server_errors, "rss_samples": samples,
+        "lag_samples": sampler.lag_samples,
+        "peak_lag_ms": max((ms for _, ms in sampler.lag_samples), default=None)}
     o = run["overload"]
     print(f"  overload: RSS {o['baseline_mb']:.1f} MB before, peak {o['peak_mb']:.1f}, end "
           f"{o['end_mb']:.1f}, {settle} s after {o['after_mb']:.1f}; throttled "
           f"{throttled:,} of {answered:,} ({o['throttled_share']:.1%}); 5xx {server_errors}",
           flush=True)
+    if sampler.lag_samples:
+        lags = [ms for _, ms in sampler.lag_samples]
+        print(f"  io lag (smoothed): peak {max(lags):.0f} ms, median {statistics.median(lags):.0f}"
+              f" ms over {len(lags)} samples", flush=True)
     return run
 
 
@@ -512,7 +551,7 @@ def main():
             runs["overload"] = run_overload(
                 common, demo, runs["refresh_aws"]["throughput"], client_core, results,
                 2 if opts.smoke else 5 if opts.quick else 20, 64 if opts.smoke else 2048,
-                2 if opts.smoke else 10)
+                2 if opts.smoke else 10, server.metrics_url)
     finally:
         server.stop()
     start_ms = restart_time_ms(workdir, server_core)
@@ -641,13 +680,14 @@ def render(info, micro, runs, server, start_ms, load_peak_mb):
     if over:
         o = over["overload"]
         lines += ["", "| overload (issue 23) | offered/s | answered/s | throttled | p99 ms "
-                  "(admitted) | 5xx | RSS MB before / peak / end / after |",
-                  "|---|---|---|---|---|---|---|",
+                  "(admitted) | 5xx | RSS MB before / peak / end / after | io lag peak ms |",
+                  "|---|---|---|---|---|---|---|---|",
                   f"| {over['label']}, {o['connections']} connections | {o['offered_per_s']:,} | "
                   f"{o['answered_per_s']:,.0f} | "
                   f"{o['throttled_share']:.1%} | {over['p99_ms']:.2f} | {o['server_errors']} | "
                   f"{o['baseline_mb']:.1f} / {o['peak_mb']:.1f} / {o['end_mb']:.1f} / "
-                  f"{o['after_mb']:.1f} ({o['settle_s']} s after) |"]
+                  f"{o['after_mb']:.1f} ({o['settle_s']} s after) | "
+                  f"{'–' if o.get('peak_lag_ms') is None else format(o['peak_lag_ms'], ',.0f')} |"]
     lines.append("")
     lines.append(f"Memory: {server.idle_mb:.1f} MB resident idle (target ≤ {TARGET_IDLE_MB}), "
                  f"{load_peak_mb:.1f} MB peak under load (target ≤ {TARGET_LOAD_MB}). Start to "
