@@ -2,6 +2,7 @@
 
 #include <openssl/bn.h>
 #include <openssl/core_names.h>
+#include <openssl/err.h>
 #include <openssl/evp.h>
 #include <openssl/param_build.h>
 
@@ -259,6 +260,7 @@ class KeyParser {
     std::unique_ptr<EVP_PKEY_CTX, CtxFree> ctx(
         EVP_PKEY_CTX_new_from_pkey(nullptr, rep.pkey.get(), nullptr));
     if (ctx == nullptr || EVP_PKEY_public_check(ctx.get()) != 1) {
+      ERR_clear_error();
       rep.pkey.reset();
       return Error("the point (x, y) is not on curve " + rep.crv);
     }
@@ -275,7 +277,10 @@ class KeyParser {
     if (x.size() != 32) return Error("x must be 32 bytes for Ed25519");
     rep.pkey = internal::AdoptPkey(EVP_PKEY_new_raw_public_key_ex(
         nullptr, "ED25519", nullptr, reinterpret_cast<const unsigned char*>(x.data()), x.size()));
-    if (rep.pkey == nullptr) return Error("x is not a valid Ed25519 public key");
+    if (rep.pkey == nullptr) {
+      ERR_clear_error();
+      return Error("x is not a valid Ed25519 public key");
+    }
     return OkStatus();
   }
 
@@ -284,6 +289,10 @@ class KeyParser {
     EVP_PKEY* pkey = nullptr;
     if (params == nullptr || ctx == nullptr || EVP_PKEY_fromdata_init(ctx.get()) != 1 ||
         EVP_PKEY_fromdata(ctx.get(), &pkey, EVP_PKEY_PUBLIC_KEY, params) != 1) {
+      // A refused key is an answer (the message says why), not an error to leave queued on
+      // the thread: a later OpenSSL caller would read it as its own, and each entry holds
+      // allocations until the queue wraps.
+      ERR_clear_error();
       return Error(std::string("OpenSSL rejected the ") + type + " public key");
     }
     rep.pkey = internal::AdoptPkey(pkey);

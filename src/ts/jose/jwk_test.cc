@@ -2,6 +2,7 @@
 
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
+#include <openssl/err.h>
 
 #include <fstream>
 #include <sstream>
@@ -126,6 +127,16 @@ TEST(JwkTest, RejectsMalformedKeysNamingTheKid) {
                 StatusIs(StatusCode::kInvalidArgument, HasSubstr(c.message)))
         << c.jwk;
   }
+}
+
+// A key OpenSSL refuses is an answer, not an error left on the thread's OpenSSL error queue,
+// where the next OpenSSL caller on that thread (a TLS handshake, a signature) would read it as its
+// own.
+TEST(JwkTest, ARefusedKeyLeavesNoOpenSslErrorQueued) {
+  ERR_clear_error();
+  EXPECT_THAT(JwkSet::Parse(Set(EcJwk(R"("kid":"off-curve")", kP256X, kP256X))),
+              StatusIs(StatusCode::kInvalidArgument, HasSubstr("is not on curve")));
+  EXPECT_EQ(ERR_peek_error(), 0u);
 }
 
 TEST(JwkTest, RejectsMalformedSets) {
