@@ -129,12 +129,4 @@ std::optional<std::string> Base64Decode(std::string_view text) {
   return Decode(text.substr(0, text.size() - pad), kStdTable);
 }
 
-void AppendBase64Unpadded(std::string_view data, std::string& out) {
-  AppendEncoded(data, kStdAlphabet, false, out);
-}
-
-std::optional<std::string> Base64UnpaddedDecode(std::string_view text) {
-  return Decode(text, kStdTable);
-}
-
 }  // namespace ts::crypto

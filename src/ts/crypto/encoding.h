@@ -31,10 +31,4 @@ std::optional<std::string> Base64UrlDecode(std::string_view text);
 std::string Base64Encode(std::string_view data);
 std::optional<std::string> Base64Decode(std::string_view text);
 
-// Standard base64 without padding, as the PHC string format (argon2's encoded hashes) uses it.
-// The decoder is strict like Base64UrlDecode: no padding, no url-safe characters, canonical
-// trailing bits.
-void AppendBase64Unpadded(std::string_view data, std::string& out);
-std::optional<std::string> Base64UnpaddedDecode(std::string_view text);
-
 }  // namespace ts::crypto

@@ -31,6 +31,28 @@ bool ReadParam(std::string_view& s, std::string_view name, uint32_t max, uint32_
   return true;
 }
 
+// The PHC string format's base64: the standard alphabet without padding. Written and read with
+// the url-safe codec (encoding.h, strict: no padding, canonical trailing bits) by swapping the
+// two characters the alphabets differ in; a '-' or '_' in a stored hash is refused first.
+void AppendPhcBase64(std::string_view data, std::string& out) {
+  const size_t start = out.size();
+  AppendBase64Url(data, out);
+  for (size_t i = start; i < out.size(); ++i) {
+    if (out[i] == '-') out[i] = '+';
+    if (out[i] == '_') out[i] = '/';
+  }
+}
+
+std::optional<std::string> PhcBase64Decode(std::string_view text) {
+  if (text.find_first_of("-_") != std::string_view::npos) return std::nullopt;
+  std::string url(text);
+  for (char& c : url) {
+    if (c == '+') c = '-';
+    if (c == '/') c = '_';
+  }
+  return Base64UrlDecode(url);
+}
+
 struct EncodedHash {
   uint32_t memory_kib = 0;
   uint32_t iterations = 0;
@@ -61,8 +83,8 @@ std::optional<EncodedHash> ParseEncoded(std::string_view encoded) {
   s.remove_prefix(1);
   const size_t dollar = s.find('$');
   if (dollar == std::string_view::npos) return std::nullopt;
-  std::optional<std::string> salt = Base64UnpaddedDecode(s.substr(0, dollar));
-  std::optional<std::string> hash = Base64UnpaddedDecode(s.substr(dollar + 1));
+  std::optional<std::string> salt = PhcBase64Decode(s.substr(0, dollar));
+  std::optional<std::string> hash = PhcBase64Decode(s.substr(dollar + 1));
   if (!salt || !hash) return std::nullopt;
   parsed.salt = std::move(*salt);
   parsed.hash = std::move(*hash);
@@ -140,9 +162,9 @@ StatusOr<std::string> HashPasswordWithSaltForTest(std::string_view password,
   std::string encoded = "$argon2id$v=19$m=" + std::to_string(kArgon2MemoryKib) +
                         ",t=" + std::to_string(kArgon2Iterations) +
                         ",p=" + std::to_string(kArgon2Parallelism) + "$";
-  AppendBase64Unpadded(salt, encoded);
+  AppendPhcBase64(salt, encoded);
   encoded.push_back('$');
-  AppendBase64Unpadded(hash, encoded);
+  AppendPhcBase64(hash, encoded);
   return encoded;
 }
 

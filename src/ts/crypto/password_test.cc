@@ -139,10 +139,11 @@ TEST(PasswordTest, MalformedSaltOrHashIsRejected) {
            prefix + salt + "$" + "gy5SuVm5Z7Vw7keB9se9p87QGcomaseB_S2U1OhTsM0",  // url-safe
            prefix + salt + "$" + "gy5SuVm5Z7Vw7keB9se9p87QGcomaseB/S2U1OhTsM1",  // trailing bits
            prefix + salt + hash,                                                 // no separator
-           prefix + "MDEyMzQ1Ng" + "$" + hash,  // a 7-byte salt (argon2 wants 8)
-           prefix + salt + "$" + "Z3k",         // a 2-byte hash (argon2 wants 4)
-           prefix + "$" + hash,                 // no salt
-           prefix + salt + "$",                 // no hash
+           prefix + "MDEyMzQ1Ng" + "$" + hash,        // a 7-byte salt (argon2 wants 8)
+           prefix + salt + "$" + "Z3k",               // a 2-byte hash (argon2 wants 4)
+           prefix + "$" + hash,                       // no salt
+           prefix + salt + "$",                       // no hash
+           prefix + salt + "$" + hash.substr(0, 41),  // a length of 1 mod 4
        }) {
     EXPECT_FALSE(VerifyPassword(pw, bad)) << bad;
   }
