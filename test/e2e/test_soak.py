@@ -14,11 +14,12 @@ import soak  # noqa: E402
 
 RETURN_SECONDS = 15
 MIN_BURST_GROWTH_MB = 6
-# A sign-in's argon2id work area (m=19456 KiB) may stay at the top of a thread arena, which
-# malloc_trim does not trim (docs/design/memory.md, "What the trim does not return"; not fixed
-# yet): one is allowed. Under parallel tests one such block was the whole difference (11.9 MB
-# before, 30.8 after).
-SIGN_IN_WORK_AREA_MB = 19.0
+# What may stay besides half the burst: a little slack for a noisy machine, well below a
+# sign-in's argon2id work area (m=19456 KiB, 19 MiB). That block used to stay at the top of a
+# thread arena, which malloc_trim does not trim (one was the whole difference under parallel
+# tests: 11.9 MB before, 30.8 after); it is now mapped and unmapped for each hash
+# (docs/design/memory.md), and this bound fails if it stays again.
+SLACK_MB = 4.0
 
 
 def rows(n, rss=lambda i: 30.0, p99=lambda i: 1.0):
@@ -146,8 +147,8 @@ class MemoryAfterABurstTest(unittest.TestCase):
 
     @staticmethod
     def bound(before, end):
-        """Half of what the burst added given back, besides one sign-in work area."""
-        return before + (end - before) / 2 + SIGN_IN_WORK_AREA_MB
+        """Half of what the burst added given back, and no sign-in work area left behind."""
+        return before + (end - before) / 2 + SLACK_MB
 
     def test_resident_memory_returns_after_a_burst(self):
         before, end, after = self.burst(["--memory-trim-interval", "1"])
