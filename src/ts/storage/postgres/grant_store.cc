@@ -362,15 +362,24 @@ namespace {
 // $15..$21 the first refresh token, $22 whether there is one. The replay record, then the
 // family and its token only if the record was new. A concurrent insert of the same id makes ON
 // CONFLICT wait for it, then do nothing.
-constexpr std::string_view kAssertionSql =
-    "WITH used AS (INSERT INTO used_assertions (assertion_id, expires_at) "
-    "VALUES ($1, $2) ON CONFLICT (assertion_id) DO NOTHING RETURNING 1), "
-    "family AS (INSERT INTO token_families (" TS_FAMILY_COLUMNS("") ") SELECT " TS_FAMILY_VALUES(
-        "3", "4", "5", "6", "7", "8", "9", "10", "11", "12", "13", "14") " FROM used "
-    "RETURNING family_id), "
-    "refresh AS (INSERT INTO refresh_tokens (" TS_REFRESH_COLUMNS("") ") SELECT " TS_REFRESH_VALUES(
-        "15", "16", "17", "18", "19", "20", "21") " FROM family WHERE $22::boolean) "
+#define TS_ASSERTION_CTES \
+  "WITH used AS (INSERT INTO used_assertions (assertion_id, expires_at) "                      \
+  "VALUES ($1, $2) ON CONFLICT (assertion_id) DO NOTHING RETURNING 1), "                       \
+  "family AS (INSERT INTO token_families (" TS_FAMILY_COLUMNS("") ") SELECT " TS_FAMILY_VALUES( \
+      "3", "4", "5", "6", "7", "8", "9", "10", "11", "12", "13", "14") " FROM used "           \
+  "RETURNING family_id), "                                                                     \
+  "refresh AS (INSERT INTO refresh_tokens (" TS_REFRESH_COLUMNS(                               \
+      "") ") SELECT " TS_REFRESH_VALUES("15", "16", "17", "18", "19", "20",                    \
+                                        "21") " FROM family WHERE $22::boolean) "
+constexpr std::string_view kAssertionSql = TS_ASSERTION_CTES "SELECT count(*) FROM used";
+// The same with its audit event (audit.h), $23..$27 as InsertAudit's, inserted only with the
+// family: one statement, so the group-commit writer can pipeline an audited grant too (a
+// pipelined statement cannot be made conditional on the one before it).
+constexpr std::string_view kAuditedAssertionSql = TS_ASSERTION_CTES
+    ", audit AS (INSERT INTO audit_events (event_time, event_name, principal_arn, principal_id, "
+    "record) SELECT $23::bigint, $24::text, $25::text, $26::text, $27::text FROM family) "
     "SELECT count(*) FROM used";
+#undef TS_ASSERTION_CTES
 
 Status ReadAssertion(const StatusOr<Result>& r, const std::string& sqlstate,
                      const std::string& table, const TokenFamily& family) {
@@ -410,17 +419,26 @@ void PostgresStore::CreateFamilyForAssertionAsync(const TokenFamily& family,
                                                   const std::optional<RefreshToken>& first_refresh,
                                                   const std::string& assertion_id,
                                                   int64_t assertion_expires_at, WriteDone done) {
-  if (AuditScope::Current() != nullptr) {  // as RedeemAuthorizationCodeAsync
-    return done(
-        CreateFamilyForAssertion(family, first_refresh, assertion_id, assertion_expires_at));
-  }
+  // The event pending on this thread (the token endpoint's CreateTokenWithIAM) rides in the
+  // statement itself, so an audited grant still shares its batch's transaction (issue 21).
+  std::optional<AuditRecord> audit = TakePendingAudit();
   StatusOr<Params> p = AssertionParams(family, first_refresh, assertion_id, assertion_expires_at);
   if (!p.ok()) return done(p.status());
+  if (audit.has_value()) {
+    p->Add(audit->event_time)
+        .Add(audit->event_name)
+        .Add(audit->principal_arn)
+        .Add(audit->principal_id)
+        .Add(audit->json);  // $23 .. $27
+  }
   impl_->writer().RunAsync(
-      kAssertionSql, std::move(*p),
-      [done = std::move(done), family](StatusOr<Result> r, const std::string& sqlstate,
-                                       const std::string& table) {
-        done(ReadAssertion(r, sqlstate, table, family));
+      audit.has_value() ? kAuditedAssertionSql : kAssertionSql, std::move(*p),
+      [done = std::move(done), family, audit = std::move(audit)](
+          StatusOr<Result> r, const std::string& sqlstate, const std::string& table) {
+        Status created = ReadAssertion(r, sqlstate, table, family);
+        // Committed with the family (completions run once COMMIT returned), as Transaction does.
+        if (created.ok() && audit.has_value()) StreamAudit(*audit);
+        done(std::move(created));
       });
 }
 

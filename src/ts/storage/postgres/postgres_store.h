@@ -203,6 +203,8 @@ class PostgresStore final : public Store, public AuditStore {
                                     const TokenFamily& family,
                                     const std::optional<RefreshToken>& first_refresh,
                                     RedeemDone done) override;
+  // The audit event pending on the calling thread rides in the pipelined statement (inserted
+  // only with the family), so an audited jwt-bearer grant stays in the writer's batch.
   void CreateFamilyForAssertionAsync(const TokenFamily& family,
                                      const std::optional<RefreshToken>& first_refresh,
                                      const std::string& assertion_id, int64_t assertion_expires_at,

@@ -575,6 +575,61 @@ TEST(PostgresGroupCommitTest, AsyncRotationsShareOneRoundTrip) {
   EXPECT_THAT(s.GetRefreshToken("next-3"), IsOk());
 }
 
+// The token endpoint's jwt-bearer write carries its CreateTokenWithIAM event (audit.h). It used
+// to leave the writer for a transaction of its own (BEGIN, the statement, the event, COMMIT: four
+// round trips on a pooled connection); the event now rides in the pipelined statement: one round
+// trip, the event committed with the family, none for a replayed assertion.
+TEST(PostgresGroupCommitTest, AuditedAssertionIsOneRoundTripInTheWriter) {
+  auto opened = PostgresStore::Open(server->Url(NewDatabase()));
+  ASSERT_THAT(opened, IsOk());
+  PostgresStore& s = **opened;
+  auto create = [&](const std::string& fam, const std::string& jti) {
+    AuditEvent event;
+    event.event_source = "sso-oauth.amazonaws.com";
+    event.event_name = "CreateTokenWithIAM";
+    event.principal_id = "user-1";
+    AuditScope scope(std::move(event));
+    std::mutex mu;
+    std::condition_variable cv;
+    std::optional<Status> result;
+    s.CreateFamilyForAssertionAsync(Family(fam), Refresh("rt-" + fam, fam), jti, kNow + 60,
+                                    [&](Status r) {
+                                      std::lock_guard lock(mu);
+                                      result = std::move(r);
+                                      cv.notify_all();
+                                    });
+    // Taken when queued, as audit.h says of asynchronous writes.
+    EXPECT_EQ(AuditScope::Current(), nullptr);
+    std::unique_lock lock(mu);
+    cv.wait(lock, [&] { return result.has_value(); });
+    return *result;
+  };
+  ASSERT_THAT(create("fam-warm", "jti-warm"), IsOk());  // prepares it on the writer's connection
+  AuditQuery everything;
+  everything.event_name = "CreateTokenWithIAM";
+  ASSERT_THAT(s.ListAuditEvents(everything), IsOk());
+
+  int64_t before = s.RoundTrips();
+  ASSERT_THAT(create("fam-1", "jti-1"), IsOk());
+  EXPECT_EQ(s.RoundTrips() - before, 1);
+  EXPECT_THAT(s.GetFamily("fam-1"), IsOk());
+  auto events = s.ListAuditEvents(everything);
+  ASSERT_THAT(events, IsOk());
+  ASSERT_EQ(events->size(), 2u);
+  EXPECT_EQ(events->back().principal_id, "user-1");
+  EXPECT_THAT(events->back().json, HasSubstr("\"eventName\":\"CreateTokenWithIAM\""));
+
+  // A replayed assertion is refused in the same one round trip and records nothing.
+  before = s.RoundTrips();
+  EXPECT_THAT(create("fam-2", "jti-1"),
+              StatusIs(StatusCode::kAlreadyExists, HasSubstr("assertion")));
+  EXPECT_EQ(s.RoundTrips() - before, 1);
+  EXPECT_THAT(s.GetFamily("fam-2"), StatusIs(StatusCode::kNotFound, ::testing::_));
+  events = s.ListAuditEvents(everything);
+  ASSERT_THAT(events, IsOk());
+  EXPECT_EQ(events->size(), 2u);
+}
+
 // Two nodes, each with its writer, rotating one token concurrently through the asynchronous
 // path: exactly one rotation wins across both nodes' batches.
 TEST(PostgresGroupCommitTest, TwoNodesAsyncRotationsHaveOneWinner) {
