@@ -415,6 +415,37 @@ Status PostgresStore::CreateFamilyForAssertion(const TokenFamily& family,
   });
 }
 
+namespace {
+
+// The writer's statement for an assertion's family: with the event, when there is one, as
+// $23..$27 (kAuditedAssertionSql).
+StatusOr<GroupCommitWriter::Write> AssertionStatement(
+    const TokenFamily& family, const std::optional<RefreshToken>& first_refresh,
+    const std::string& assertion_id, int64_t assertion_expires_at,
+    const std::optional<AuditRecord>& audit) {
+  TS_ASSIGN_OR_RETURN(Params p,
+                      AssertionParams(family, first_refresh, assertion_id, assertion_expires_at));
+  if (!audit.has_value()) return GroupCommitWriter::Write{kAssertionSql, std::move(p)};
+  p.Add(audit->event_time)
+      .Add(audit->event_name)
+      .Add(audit->principal_arn)
+      .Add(audit->principal_id)
+      .Add(audit->json);  // $23 .. $27
+  return GroupCommitWriter::Write{kAuditedAssertionSql, std::move(p)};
+}
+
+// The completion's answer; the event goes to the stream once committed with the family
+// (completions run after COMMIT returned), as Impl::Transaction does.
+Status SettleAssertionWrite(const StatusOr<Result>& r, const std::string& sqlstate,
+                            const std::string& table, const TokenFamily& family,
+                            const std::optional<AuditRecord>& audit) {
+  Status created = ReadAssertion(r, sqlstate, table, family);
+  if (created.ok() && audit.has_value()) StreamAudit(*audit);
+  return created;
+}
+
+}  // namespace
+
 void PostgresStore::CreateFamilyForAssertionAsync(const TokenFamily& family,
                                                   const std::optional<RefreshToken>& first_refresh,
                                                   const std::string& assertion_id,
@@ -422,23 +453,60 @@ void PostgresStore::CreateFamilyForAssertionAsync(const TokenFamily& family,
   // The event pending on this thread (the token endpoint's CreateTokenWithIAM) rides in the
   // statement itself, so an audited grant still shares its batch's transaction (issue 21).
   std::optional<AuditRecord> audit = TakePendingAudit();
-  StatusOr<Params> p = AssertionParams(family, first_refresh, assertion_id, assertion_expires_at);
-  if (!p.ok()) return done(p.status());
-  if (audit.has_value()) {
-    p->Add(audit->event_time)
-        .Add(audit->event_name)
-        .Add(audit->principal_arn)
-        .Add(audit->principal_id)
-        .Add(audit->json);  // $23 .. $27
-  }
+  StatusOr<GroupCommitWriter::Write> write =
+      AssertionStatement(family, first_refresh, assertion_id, assertion_expires_at, audit);
+  if (!write.ok()) return done(write.status());
   impl_->writer().RunAsync(
-      audit.has_value() ? kAuditedAssertionSql : kAssertionSql, std::move(*p),
+      write->sql, std::move(write->params),
       [done = std::move(done), family, audit = std::move(audit)](
           StatusOr<Result> r, const std::string& sqlstate, const std::string& table) {
-        Status created = ReadAssertion(r, sqlstate, table, family);
-        // Committed with the family (completions run once COMMIT returned), as Transaction does.
-        if (created.ok() && audit.has_value()) StreamAudit(*audit);
-        done(std::move(created));
+        done(SettleAssertionWrite(r, sqlstate, table, family, audit));
+      });
+}
+
+void PostgresStore::CheckAndCreateFamilyForAssertionAsync(const AssertionUserLookup& lookup,
+                                                          AssertionCheck check, WriteDone done) {
+  // Read by the writer, in its batch's read pipeline, and checked on its thread, as a refresh is
+  // (CheckAndRotateRefreshTokenAsync): the grant makes no round trip of its own. The event is
+  // made there, so the request's audit context (address, user agent, id) goes with it.
+  struct Grant {
+    AssertionCheck check;
+    WriteDone done;
+    std::optional<AuditRequestContext> context;
+    TokenFamily family;  // what `decide` wrote, for the completion
+    std::optional<AuditRecord> audit;
+  };
+  auto grant = std::make_shared<Grant>();
+  grant->check = std::move(check);
+  grant->done = std::move(done);
+  if (const AuditRequestContext* context = AuditRequest::Current()) grant->context = *context;
+  impl_->writer().RunCheckedAsync(
+      postgres_internal::kUsersByAttributeWithAssignmentSql,
+      postgres_internal::UsersByAttributeWithAssignmentParams(lookup.attribute_path, lookup.value,
+                                                              lookup.application_arn),
+      [grant](StatusOr<Result> r) -> std::optional<GroupCommitWriter::Write> {
+        auto answer = [&](Status status) -> std::optional<GroupCommitWriter::Write> {
+          grant->done(std::move(status));
+          return std::nullopt;
+        };
+        if (!r.ok()) return answer(r.status());
+        StatusOr<AssertionWrite> decided =
+            grant->check(postgres_internal::ReadUsersWithAssignment(*r));
+        if (!decided.ok()) return answer(decided.status());
+        if (decided->event.has_value()) {
+          std::optional<AuditRequest> context;
+          if (grant->context.has_value()) context.emplace(*grant->context);
+          grant->audit = ToRecord(*decided->event);
+        }
+        StatusOr<GroupCommitWriter::Write> write =
+            AssertionStatement(decided->family, decided->first_refresh, decided->assertion_id,
+                               decided->assertion_expires_at, grant->audit);
+        if (!write.ok()) return answer(write.status());
+        grant->family = std::move(decided->family);
+        return std::move(*write);
+      },
+      [grant](StatusOr<Result> r, const std::string& sqlstate, const std::string& table) {
+        grant->done(SettleAssertionWrite(r, sqlstate, table, grant->family, grant->audit));
       });
 }
 

@@ -209,6 +209,11 @@ class PostgresStore final : public Store, public AuditStore {
                                      const std::optional<RefreshToken>& first_refresh,
                                      const std::string& assertion_id, int64_t assertion_expires_at,
                                      WriteDone done) override;
+  // The users are read by the writer in its batch's read pipeline and `check` runs on its
+  // thread, as for CheckAndRotateRefreshTokenAsync: a batch of grants costs two round trips.
+  void CheckAndCreateFamilyForAssertionAsync(const AssertionUserLookup& lookup,
+                                             AssertionCheck check, WriteDone done) override;
+  bool ReadsAssertionUsersInWriter() const override { return true; }
   bool GrantWritesWithoutBlocking() const override { return true; }
   Status CreateFamilyForAssertion(const TokenFamily& family,
                                   const std::optional<RefreshToken>& first_refresh,
