@@ -233,7 +233,8 @@ void TokenService::CreateTokenWithIamAsync(Caller caller, std::string body, Exec
     return AuthorizationCodeAsync(std::move(*admitted), std::move(blocking), std::move(done));
   }
   if (grant_type == kGrantJwtBearer) {
-    return JwtBearerAsync(std::move(*admitted), std::move(blocking), std::move(done));
+    return JwtBearerAsync(std::move(*admitted), std::move(blocking), std::move(done),
+                          std::move(finish_done));
   }
   TokenExchangeAsync(std::move(*admitted), std::move(done));
 }
@@ -278,25 +279,66 @@ void TokenService::TokenExchangeAsync(Admitted admitted, Done done) const {
       AnswerOnceWritten(std::move(done), std::move(*response), &SettleExchange));
 }
 
-void TokenService::JwtBearerAsync(Admitted admitted, Executor blocking, Done done) const {
+void TokenService::JwtBearerAsync(Admitted admitted, Executor blocking, Done done,
+                                  FinishDone finish_done) const {
   const storage::Application& app = admitted.app->app;
-  StatusOr<std::optional<PreparedAssertion>> prepared =
-      PrepareJwtBearer(admitted.req, app, admitted.app->jwt_issuers, /*cached_keys_only=*/true);
-  if (!prepared.ok()) return done(prepared.status());
-  if (!prepared->has_value()) {
-    // The issuer's keys must be fetched first: that may take seconds, so not on this thread.
+  if (!storage_.grants->ReadsAssertionUsersInWriter()) {
+    StatusOr<std::optional<PreparedAssertion>> prepared =
+        PrepareJwtBearer(admitted.req, app, admitted.app->jwt_issuers, /*cached_keys_only=*/true);
+    if (!prepared.ok()) return done(prepared.status());
+    if (!prepared->has_value()) {
+      // The issuer's keys must be fetched first: that may take seconds, so not on this thread.
+      blocking([this, admitted = std::move(admitted), done = std::move(done)] {
+        done(Serve(admitted));
+      });
+      return;
+    }
+    const PreparedAssertion& p = **prepared;
+    // Sign now, while the family waits for its batch's commit.
+    StatusOr<std::string> response = Respond(p.grant, app);
+    if (!response.ok()) return done(response.status());
+    storage::AuditScope audit(TokenFamilyEvent("CreateTokenWithIAM", p.family));
+    storage_.grants->CreateFamilyForAssertionAsync(
+        p.family, p.refresh, p.replay_id, p.replay_until,
+        AnswerOnceWritten(std::move(done), std::move(*response), &SettleJwtBearer));
+    return;
+  }
+  StatusOr<std::optional<tti::ValidatedAssertion>> validated =
+      ValidateJwtBearer(admitted.req, admitted.app->jwt_issuers, /*cached_keys_only=*/true);
+  if (!validated.ok()) return done(validated.status());
+  if (!validated->has_value()) {
     blocking(
         [this, admitted = std::move(admitted), done = std::move(done)] { done(Serve(admitted)); });
     return;
   }
-  const PreparedAssertion& p = **prepared;
-  // Sign now, while the family waits for its batch's commit.
-  StatusOr<std::string> response = Respond(p.grant, app);
-  if (!response.ok()) return done(response.status());
-  storage::AuditScope audit(TokenFamilyEvent("CreateTokenWithIAM", p.family));
-  storage_.grants->CreateFamilyForAssertionAsync(
-      p.family, p.refresh, p.replay_id, p.replay_until,
-      AnswerOnceWritten(std::move(done), std::move(*response), &SettleJwtBearer));
+  storage::GrantStore::AssertionUserLookup lookup{
+      (*validated)->issuer.identity_store_attribute_path, (*validated)->claim_value,
+      app.application_arn};
+  std::shared_ptr<const CachedApplication> app_ref = admitted.app;
+  // Written by the check (on the store's writer thread, before the batch's transaction) and
+  // read by the completion (on that thread, after the commit), one after the other.
+  auto prepared = std::make_shared<StatusOr<PreparedAssertion>>(InternalError("not checked"));
+  auto check = [this, admitted = std::make_shared<const Admitted>(std::move(admitted)),
+                validated = std::move(**validated),
+                prepared](const std::vector<storage::UserWithAssignment>& users)
+      -> StatusOr<storage::GrantStore::AssertionWrite> {
+    *prepared = PrepareAssertionFor(admitted->req, admitted->app->app, validated, users);
+    if (!prepared->ok()) return prepared->status();
+    const PreparedAssertion& p = **prepared;
+    return storage::GrantStore::AssertionWrite{p.family, p.refresh, p.replay_id, p.replay_until,
+                                               TokenFamilyEvent("CreateTokenWithIAM", p.family)};
+  };
+  auto completion = [this, prepared, app_ref = std::move(app_ref), done = std::move(done),
+                     finish_done = std::move(finish_done)](Status written) mutable {
+    Status settled = SettleJwtBearer(written);
+    if (!settled.ok()) return done(std::move(settled));
+    auto p = std::make_shared<const PreparedAssertion>(std::move(**prepared));
+    Finish sign = [this, p, app_ref] { return Respond(p->grant, app_ref->app); };
+    if (finish_done) return finish_done(std::move(sign));
+    done(sign());
+  };
+  storage_.grants->CheckAndCreateFamilyForAssertionAsync(lookup, std::move(check),
+                                                         std::move(completion));
 }
 
 StatusOr<TokenService::Admitted> TokenService::Admit(const Caller& caller,
@@ -509,6 +551,22 @@ Status TokenService::SettleJwtBearer(const Status& created) {
 StatusOr<std::optional<TokenService::PreparedAssertion>> TokenService::PrepareJwtBearer(
     const Request& req, const storage::Application& app,
     const std::vector<tti::AuthorizedIssuer>& authorized, bool cached_keys_only) const {
+  TS_ASSIGN_OR_RETURN(std::optional<tti::ValidatedAssertion> validated,
+                      ValidateJwtBearer(req, authorized, cached_keys_only));
+  if (!validated.has_value()) return std::optional<PreparedAssertion>();
+  // Read with each candidate's assignment to `app`, so the grant makes one read, not two.
+  TS_ASSIGN_OR_RETURN(std::vector<storage::UserWithAssignment> users,
+                      storage_.directory->FindUsersByAttributeWithAssignment(
+                          validated->issuer.identity_store_attribute_path, validated->claim_value,
+                          app.application_arn));
+  TS_ASSIGN_OR_RETURN(PreparedAssertion p,
+                      PrepareAssertionFor(req, app, std::move(*validated), users));
+  return std::optional<PreparedAssertion>(std::move(p));
+}
+
+StatusOr<std::optional<tti::ValidatedAssertion>> TokenService::ValidateJwtBearer(
+    const Request& req, const std::vector<tti::AuthorizedIssuer>& authorized,
+    bool cached_keys_only) const {
   if (assertions_ == nullptr) {
     return UnsupportedGrantType("Grant type " + req.grant_type +
                                 " is not supported by this server");
@@ -520,7 +578,7 @@ StatusOr<std::optional<TokenService::PreparedAssertion>> TokenService::PrepareJw
   std::optional<StatusOr<tti::ValidatedAssertion>> checked =
       cached_keys_only ? assertions_->ValidateWithCachedKeys(req.assertion, authorized, now)
                        : assertions_->Validate(req.assertion, authorized, now);
-  if (!checked) return std::optional<PreparedAssertion>();  // the keys must be fetched
+  if (!checked) return std::optional<tti::ValidatedAssertion>();  // the keys must be fetched
   StatusOr<tti::ValidatedAssertion>& validated = *checked;
   if (!validated.ok()) {
     if (validated.status().code() != StatusCode::kInvalidArgument &&
@@ -529,20 +587,22 @@ StatusOr<std::optional<TokenService::PreparedAssertion>> TokenService::PrepareJw
     }
     return InvalidGrant("Invalid assertion: " + std::string(validated.status().message()));
   }
-  const storage::TrustedTokenIssuer& issuer = validated->issuer;
+  return std::optional<tti::ValidatedAssertion>(std::move(*validated));
+}
+
+StatusOr<TokenService::PreparedAssertion> TokenService::PrepareAssertionFor(
+    const Request& req, const storage::Application& app, tti::ValidatedAssertion validated,
+    const std::vector<storage::UserWithAssignment>& users) const {
+  const int64_t now = clock_->NowUnixSeconds();
+  const storage::TrustedTokenIssuer& issuer = validated.issuer;
 
   // Exactly one identity-store user must carry the claim's value at IdentityStoreAttributePath.
   // The attribute index finds the candidates (its path match is case-insensitive, so a superset);
   // UserHasAttribute keeps the exact semantics.
-  // Read with each candidate's assignment to `app`, so the grant makes one read, not two.
-  TS_ASSIGN_OR_RETURN(
-      std::vector<storage::UserWithAssignment> users,
-      storage_.directory->FindUsersByAttributeWithAssignment(
-          issuer.identity_store_attribute_path, validated->claim_value, app.application_arn));
   std::vector<const storage::UserWithAssignment*> matches;
   for (const storage::UserWithAssignment& candidate : users) {
     if (tti::UserHasAttribute(candidate.user, issuer.identity_store_attribute_path,
-                              validated->claim_value)) {
+                              validated.claim_value)) {
       matches.push_back(&candidate);
     }
   }
@@ -574,7 +634,7 @@ StatusOr<std::optional<TokenService::PreparedAssertion>> TokenService::PrepareJw
   family.user_id = user.user_id;
   family.scopes = scopes;
   family.grant_type = std::string(kGrantJwtBearer);
-  family.auth_time = validated->auth_time;
+  family.auth_time = validated.auth_time;
   family.created_at = now;
   family.expires_at = now + options_.refresh_token_ttl;
   family.act_json = act.Take();
@@ -582,11 +642,11 @@ StatusOr<std::optional<TokenService::PreparedAssertion>> TokenService::PrepareJw
                                 p.grant.refresh_token);
   // RFC 7523 §3 item 7: the store records the jti with the family in one transaction, so two
   // concurrent redemptions of one assertion cannot both succeed, on any node.
-  p.replay_id = std::move(validated->replay_id);
-  p.replay_until = validated->replay_until;
+  p.replay_id = std::move(validated.replay_id);
+  p.replay_until = validated.replay_until;
   p.grant.subject = {user.user_id,     app.application_arn, std::move(scopes), family.family_id,
                      family.auth_time, issuer.arn,          family.act_json};
-  return std::optional<PreparedAssertion>(std::move(p));
+  return p;
 }
 
 StatusOr<std::string> TokenService::Respond(const Grant& grant,

@@ -158,11 +158,23 @@ class TokenService {
   StatusOr<std::optional<PreparedAssertion>> PrepareJwtBearer(
       const Request& req, const storage::Application& app,
       const std::vector<tti::AuthorizedIssuer>& authorized, bool cached_keys_only) const;
+  // PrepareJwtBearer's two halves around its read: the assertion's checks (nullopt as above),
+  // and the grant decided from the users the read found.
+  StatusOr<std::optional<tti::ValidatedAssertion>> ValidateJwtBearer(
+      const Request& req, const std::vector<tti::AuthorizedIssuer>& authorized,
+      bool cached_keys_only) const;
+  StatusOr<PreparedAssertion> PrepareAssertionFor(
+      const Request& req, const storage::Application& app, tti::ValidatedAssertion validated,
+      const std::vector<storage::UserWithAssignment>& users) const;
   static Status SettleJwtBearer(const Status& created);
-  // The JWT-bearer grant on a store that does not block: validated with cached keys and signed
-  // on this thread, answered once the family is durable; handed to `blocking` when the keys
-  // must be fetched.
-  void JwtBearerAsync(Admitted admitted, Executor blocking, Done done) const;
+  // The JWT-bearer grant on a store that does not block its writes: validated with cached keys
+  // on this thread; handed to `blocking` when the keys must be fetched. A store that reads the
+  // users in its writer (ReadsAssertionUsersInWriter) gets the rest there and the response is
+  // signed once the family is durable (through `finish_done` when given, as a refresh is);
+  // otherwise the users are read and the response signed on this thread while the family waits
+  // for its batch.
+  void JwtBearerAsync(Admitted admitted, Executor blocking, Done done,
+                      FinishDone finish_done) const;
   StatusOr<std::string> Respond(const Grant& grant, const storage::Application& app) const;
 
   TokenStorage storage_;

@@ -28,6 +28,11 @@ void GrantStore::CreateFamilyForAssertionAsync(const TokenFamily& family,
   done(CreateFamilyForAssertion(family, first_refresh, assertion_id, assertion_expires_at));
 }
 
+void GrantStore::CheckAndCreateFamilyForAssertionAsync(const AssertionUserLookup&, AssertionCheck,
+                                                       WriteDone done) {
+  done(FailedPreconditionError("this store does not read an assertion's users in its writer"));
+}
+
 void GrantStore::CreateExchangedFamilyAsync(const TokenFamily& family,
                                             const std::optional<RefreshToken>& first_refresh,
                                             WriteDone done) {

@@ -12,8 +12,11 @@
 #include <optional>
 #include <string>
 #include <utility>
+#include <vector>
 
 #include "ts/common/status.h"
+#include "ts/storage/audit.h"
+#include "ts/storage/directory_store.h"
 #include "ts/storage/records.h"
 
 namespace ts::storage {
@@ -154,6 +157,31 @@ class GrantStore {
                                              const std::optional<RefreshToken>& first_refresh,
                                              const std::string& assertion_id,
                                              int64_t assertion_expires_at, WriteDone done);
+
+  // The jwt-bearer grant's read and write in one step, for stores whose writer can read too
+  // (ReadsAssertionUsersInWriter): reads the users matching `lookup` (as DirectoryStore::
+  // FindUsersByAttributeWithAssignment does) and passes them to `check`, which returns what to
+  // write (CreateFamilyForAssertion's arguments and the grant's audit event, recorded with the
+  // family only) or an error that `done` then gets with nothing written. `check` runs on the
+  // store's own thread: it must be quick and must not call the store. `done` is called as an
+  // `...Async` completion is. The default answers FailedPrecondition.
+  struct AssertionUserLookup {
+    std::string attribute_path;
+    std::string value;
+    std::string application_arn;
+  };
+  struct AssertionWrite {
+    TokenFamily family;
+    std::optional<RefreshToken> first_refresh;
+    std::string assertion_id;
+    int64_t assertion_expires_at = 0;
+    std::optional<AuditEvent> event;
+  };
+  using AssertionCheck =
+      std::function<StatusOr<AssertionWrite>(const std::vector<UserWithAssignment>& users)>;
+  virtual bool ReadsAssertionUsersInWriter() const { return false; }
+  virtual void CheckAndCreateFamilyForAssertionAsync(const AssertionUserLookup& lookup,
+                                                     AssertionCheck check, WriteDone done);
 
   // --- revoked access tokens (RFC 7009) ---
   // Records that the access token with this jti is revoked; kept until `expires_at` (the token's

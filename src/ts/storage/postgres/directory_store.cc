@@ -152,20 +152,31 @@ StatusOr<std::vector<User>> PostgresStore::FindUsersByAttribute(const std::strin
   });
 }
 
+const std::string_view postgres_internal::kUsersByAttributeWithAssignmentSql =
+    "SELECT " TS_USER_COLUMNS ", " TS_USER_ASSIGNED(
+        "$3", "users.user_id") " FROM users WHERE user_id IN (SELECT user_id FROM "
+                               "user_index WHERE path = $1 AND value = $2) ORDER BY user_id";
+
+Params postgres_internal::UsersByAttributeWithAssignmentParams(const std::string& path,
+                                                               const std::string& value,
+                                                               const std::string& application_arn) {
+  const IndexEntry key = CanonicalLookup(path, value);
+  return MakeParams(key.first, key.second, application_arn);
+}
+
+std::vector<UserWithAssignment> postgres_internal::ReadUsersWithAssignment(const Result& r) {
+  std::vector<UserWithAssignment> users;
+  for (int i = 0; i < r.rows(); ++i) users.push_back({ReadUser(r, i), r.Bool(i, 8)});
+  return users;
+}
+
 StatusOr<std::vector<UserWithAssignment>> PostgresStore::FindUsersByAttributeWithAssignment(
     const std::string& path, const std::string& value, const std::string& application_arn) {
-  const IndexEntry key = CanonicalLookup(path, value);
   return impl_->Read([&](Connection& c) -> StatusOr<std::vector<UserWithAssignment>> {
-    TS_ASSIGN_OR_RETURN(
-        Result r,
-        c.Exec("SELECT " TS_USER_COLUMNS ", " TS_USER_ASSIGNED(
-                   "$3", "users.user_id") " FROM users WHERE user_id IN (SELECT user_id FROM "
-                                          "user_index WHERE path = $1 AND value = $2) "
-                                          "ORDER BY user_id",
-               MakeParams(key.first, key.second, application_arn)));
-    std::vector<UserWithAssignment> users;
-    for (int i = 0; i < r.rows(); ++i) users.push_back({ReadUser(r, i), r.Bool(i, 8)});
-    return users;
+    TS_ASSIGN_OR_RETURN(Result r, c.Exec(postgres_internal::kUsersByAttributeWithAssignmentSql,
+                                         postgres_internal::UsersByAttributeWithAssignmentParams(
+                                             path, value, application_arn)));
+    return postgres_internal::ReadUsersWithAssignment(r);
   });
 }
 

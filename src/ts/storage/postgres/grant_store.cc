@@ -362,15 +362,24 @@ namespace {
 // $15..$21 the first refresh token, $22 whether there is one. The replay record, then the
 // family and its token only if the record was new. A concurrent insert of the same id makes ON
 // CONFLICT wait for it, then do nothing.
-constexpr std::string_view kAssertionSql =
-    "WITH used AS (INSERT INTO used_assertions (assertion_id, expires_at) "
-    "VALUES ($1, $2) ON CONFLICT (assertion_id) DO NOTHING RETURNING 1), "
-    "family AS (INSERT INTO token_families (" TS_FAMILY_COLUMNS("") ") SELECT " TS_FAMILY_VALUES(
-        "3", "4", "5", "6", "7", "8", "9", "10", "11", "12", "13", "14") " FROM used "
-    "RETURNING family_id), "
-    "refresh AS (INSERT INTO refresh_tokens (" TS_REFRESH_COLUMNS("") ") SELECT " TS_REFRESH_VALUES(
-        "15", "16", "17", "18", "19", "20", "21") " FROM family WHERE $22::boolean) "
+#define TS_ASSERTION_CTES \
+  "WITH used AS (INSERT INTO used_assertions (assertion_id, expires_at) "                      \
+  "VALUES ($1, $2) ON CONFLICT (assertion_id) DO NOTHING RETURNING 1), "                       \
+  "family AS (INSERT INTO token_families (" TS_FAMILY_COLUMNS("") ") SELECT " TS_FAMILY_VALUES( \
+      "3", "4", "5", "6", "7", "8", "9", "10", "11", "12", "13", "14") " FROM used "           \
+  "RETURNING family_id), "                                                                     \
+  "refresh AS (INSERT INTO refresh_tokens (" TS_REFRESH_COLUMNS(                               \
+      "") ") SELECT " TS_REFRESH_VALUES("15", "16", "17", "18", "19", "20",                    \
+                                        "21") " FROM family WHERE $22::boolean) "
+constexpr std::string_view kAssertionSql = TS_ASSERTION_CTES "SELECT count(*) FROM used";
+// The same with its audit event (audit.h), $23..$27 as InsertAudit's, inserted only with the
+// family: one statement, so the group-commit writer can pipeline an audited grant too (a
+// pipelined statement cannot be made conditional on the one before it).
+constexpr std::string_view kAuditedAssertionSql = TS_ASSERTION_CTES
+    ", audit AS (INSERT INTO audit_events (event_time, event_name, principal_arn, principal_id, "
+    "record) SELECT $23::bigint, $24::text, $25::text, $26::text, $27::text FROM family) "
     "SELECT count(*) FROM used";
+#undef TS_ASSERTION_CTES
 
 Status ReadAssertion(const StatusOr<Result>& r, const std::string& sqlstate,
                      const std::string& table, const TokenFamily& family) {
@@ -406,21 +415,98 @@ Status PostgresStore::CreateFamilyForAssertion(const TokenFamily& family,
   });
 }
 
+namespace {
+
+// The writer's statement for an assertion's family: with the event, when there is one, as
+// $23..$27 (kAuditedAssertionSql).
+StatusOr<GroupCommitWriter::Write> AssertionStatement(
+    const TokenFamily& family, const std::optional<RefreshToken>& first_refresh,
+    const std::string& assertion_id, int64_t assertion_expires_at,
+    const std::optional<AuditRecord>& audit) {
+  TS_ASSIGN_OR_RETURN(Params p,
+                      AssertionParams(family, first_refresh, assertion_id, assertion_expires_at));
+  if (!audit.has_value()) return GroupCommitWriter::Write{kAssertionSql, std::move(p)};
+  p.Add(audit->event_time)
+      .Add(audit->event_name)
+      .Add(audit->principal_arn)
+      .Add(audit->principal_id)
+      .Add(audit->json);  // $23 .. $27
+  return GroupCommitWriter::Write{kAuditedAssertionSql, std::move(p)};
+}
+
+// The completion's answer; the event goes to the stream once committed with the family
+// (completions run after COMMIT returned), as Impl::Transaction does.
+Status SettleAssertionWrite(const StatusOr<Result>& r, const std::string& sqlstate,
+                            const std::string& table, const TokenFamily& family,
+                            const std::optional<AuditRecord>& audit) {
+  Status created = ReadAssertion(r, sqlstate, table, family);
+  if (created.ok() && audit.has_value()) StreamAudit(*audit);
+  return created;
+}
+
+}  // namespace
+
 void PostgresStore::CreateFamilyForAssertionAsync(const TokenFamily& family,
                                                   const std::optional<RefreshToken>& first_refresh,
                                                   const std::string& assertion_id,
                                                   int64_t assertion_expires_at, WriteDone done) {
-  if (AuditScope::Current() != nullptr) {  // as RedeemAuthorizationCodeAsync
-    return done(
-        CreateFamilyForAssertion(family, first_refresh, assertion_id, assertion_expires_at));
-  }
-  StatusOr<Params> p = AssertionParams(family, first_refresh, assertion_id, assertion_expires_at);
-  if (!p.ok()) return done(p.status());
+  // The event pending on this thread (the token endpoint's CreateTokenWithIAM) rides in the
+  // statement itself, so an audited grant still shares its batch's transaction (issue 21).
+  std::optional<AuditRecord> audit = TakePendingAudit();
+  StatusOr<GroupCommitWriter::Write> write =
+      AssertionStatement(family, first_refresh, assertion_id, assertion_expires_at, audit);
+  if (!write.ok()) return done(write.status());
   impl_->writer().RunAsync(
-      kAssertionSql, std::move(*p),
-      [done = std::move(done), family](StatusOr<Result> r, const std::string& sqlstate,
-                                       const std::string& table) {
-        done(ReadAssertion(r, sqlstate, table, family));
+      write->sql, std::move(write->params),
+      [done = std::move(done), family, audit = std::move(audit)](
+          StatusOr<Result> r, const std::string& sqlstate, const std::string& table) {
+        done(SettleAssertionWrite(r, sqlstate, table, family, audit));
+      });
+}
+
+void PostgresStore::CheckAndCreateFamilyForAssertionAsync(const AssertionUserLookup& lookup,
+                                                          AssertionCheck check, WriteDone done) {
+  // Read by the writer, in its batch's read pipeline, and checked on its thread, as a refresh is
+  // (CheckAndRotateRefreshTokenAsync): the grant makes no round trip of its own. The event is
+  // made there, so the request's audit context (address, user agent, id) goes with it.
+  struct Grant {
+    AssertionCheck check;
+    WriteDone done;
+    std::optional<AuditRequestContext> context;
+    TokenFamily family;  // what `decide` wrote, for the completion
+    std::optional<AuditRecord> audit;
+  };
+  auto grant = std::make_shared<Grant>();
+  grant->check = std::move(check);
+  grant->done = std::move(done);
+  if (const AuditRequestContext* context = AuditRequest::Current()) grant->context = *context;
+  impl_->writer().RunCheckedAsync(
+      postgres_internal::kUsersByAttributeWithAssignmentSql,
+      postgres_internal::UsersByAttributeWithAssignmentParams(lookup.attribute_path, lookup.value,
+                                                              lookup.application_arn),
+      [grant](StatusOr<Result> r) -> std::optional<GroupCommitWriter::Write> {
+        auto answer = [&](Status status) -> std::optional<GroupCommitWriter::Write> {
+          grant->done(std::move(status));
+          return std::nullopt;
+        };
+        if (!r.ok()) return answer(r.status());
+        StatusOr<AssertionWrite> decided =
+            grant->check(postgres_internal::ReadUsersWithAssignment(*r));
+        if (!decided.ok()) return answer(decided.status());
+        if (decided->event.has_value()) {
+          std::optional<AuditRequest> context;
+          if (grant->context.has_value()) context.emplace(*grant->context);
+          grant->audit = ToRecord(*decided->event);
+        }
+        StatusOr<GroupCommitWriter::Write> write =
+            AssertionStatement(decided->family, decided->first_refresh, decided->assertion_id,
+                               decided->assertion_expires_at, grant->audit);
+        if (!write.ok()) return answer(write.status());
+        grant->family = std::move(decided->family);
+        return std::move(*write);
+      },
+      [grant](StatusOr<Result> r, const std::string& sqlstate, const std::string& table) {
+        grant->done(SettleAssertionWrite(r, sqlstate, table, grant->family, grant->audit));
       });
 }
 

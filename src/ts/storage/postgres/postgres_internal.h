@@ -237,6 +237,13 @@ void AddFamily(Params& p, const TokenFamily& f, const std::string& scopes);
 void AddRefresh(Params& p, const std::optional<RefreshToken>& t, const std::string& scopes);
 
 User ReadUser(const Result& r, int row);
+
+// FindUsersByAttributeWithAssignment's read ($1, $2 the canonical lookup, $3 the application),
+// shared with the jwt-bearer grant's read in the group-commit writer, and its rows.
+extern const std::string_view kUsersByAttributeWithAssignmentSql;
+Params UsersByAttributeWithAssignmentParams(const std::string& path, const std::string& value,
+                                            const std::string& application_arn);
+std::vector<UserWithAssignment> ReadUsersWithAssignment(const Result& r);
 AccessKey ReadAccessKey(const Result& r, int row);
 SigningKey ReadSigningKey(const Result& r, int row);
 SignInSession ReadSession(const Result& r, int row);

@@ -203,10 +203,17 @@ class PostgresStore final : public Store, public AuditStore {
                                     const TokenFamily& family,
                                     const std::optional<RefreshToken>& first_refresh,
                                     RedeemDone done) override;
+  // The audit event pending on the calling thread rides in the pipelined statement (inserted
+  // only with the family), so an audited jwt-bearer grant stays in the writer's batch.
   void CreateFamilyForAssertionAsync(const TokenFamily& family,
                                      const std::optional<RefreshToken>& first_refresh,
                                      const std::string& assertion_id, int64_t assertion_expires_at,
                                      WriteDone done) override;
+  // The users are read by the writer in its batch's read pipeline and `check` runs on its
+  // thread, as for CheckAndRotateRefreshTokenAsync: a batch of grants costs two round trips.
+  void CheckAndCreateFamilyForAssertionAsync(const AssertionUserLookup& lookup,
+                                             AssertionCheck check, WriteDone done) override;
+  bool ReadsAssertionUsersInWriter() const override { return true; }
   bool GrantWritesWithoutBlocking() const override { return true; }
   Status CreateFamilyForAssertion(const TokenFamily& family,
                                   const std::optional<RefreshToken>& first_refresh,

@@ -575,6 +575,61 @@ TEST(PostgresGroupCommitTest, AsyncRotationsShareOneRoundTrip) {
   EXPECT_THAT(s.GetRefreshToken("next-3"), IsOk());
 }
 
+// The token endpoint's jwt-bearer write carries its CreateTokenWithIAM event (audit.h). It used
+// to leave the writer for a transaction of its own (BEGIN, the statement, the event, COMMIT: four
+// round trips on a pooled connection); the event now rides in the pipelined statement: one round
+// trip, the event committed with the family, none for a replayed assertion.
+TEST(PostgresGroupCommitTest, AuditedAssertionIsOneRoundTripInTheWriter) {
+  auto opened = PostgresStore::Open(server->Url(NewDatabase()));
+  ASSERT_THAT(opened, IsOk());
+  PostgresStore& s = **opened;
+  auto create = [&](const std::string& fam, const std::string& jti) {
+    AuditEvent event;
+    event.event_source = "sso-oauth.amazonaws.com";
+    event.event_name = "CreateTokenWithIAM";
+    event.principal_id = "user-1";
+    AuditScope scope(std::move(event));
+    std::mutex mu;
+    std::condition_variable cv;
+    std::optional<Status> result;
+    s.CreateFamilyForAssertionAsync(Family(fam), Refresh("rt-" + fam, fam), jti, kNow + 60,
+                                    [&](Status r) {
+                                      std::lock_guard lock(mu);
+                                      result = std::move(r);
+                                      cv.notify_all();
+                                    });
+    // Taken when queued, as audit.h says of asynchronous writes.
+    EXPECT_EQ(AuditScope::Current(), nullptr);
+    std::unique_lock lock(mu);
+    cv.wait(lock, [&] { return result.has_value(); });
+    return *result;
+  };
+  ASSERT_THAT(create("fam-warm", "jti-warm"), IsOk());  // prepares it on the writer's connection
+  AuditQuery everything;
+  everything.event_name = "CreateTokenWithIAM";
+  ASSERT_THAT(s.ListAuditEvents(everything), IsOk());
+
+  int64_t before = s.RoundTrips();
+  ASSERT_THAT(create("fam-1", "jti-1"), IsOk());
+  EXPECT_EQ(s.RoundTrips() - before, 1);
+  EXPECT_THAT(s.GetFamily("fam-1"), IsOk());
+  auto events = s.ListAuditEvents(everything);
+  ASSERT_THAT(events, IsOk());
+  ASSERT_EQ(events->size(), 2u);
+  EXPECT_EQ(events->back().principal_id, "user-1");
+  EXPECT_THAT(events->back().json, HasSubstr("\"eventName\":\"CreateTokenWithIAM\""));
+
+  // A replayed assertion is refused in the same one round trip and records nothing.
+  before = s.RoundTrips();
+  EXPECT_THAT(create("fam-2", "jti-1"),
+              StatusIs(StatusCode::kAlreadyExists, HasSubstr("assertion")));
+  EXPECT_EQ(s.RoundTrips() - before, 1);
+  EXPECT_THAT(s.GetFamily("fam-2"), StatusIs(StatusCode::kNotFound, ::testing::_));
+  events = s.ListAuditEvents(everything);
+  ASSERT_THAT(events, IsOk());
+  EXPECT_EQ(events->size(), 2u);
+}
+
 // Two nodes, each with its writer, rotating one token concurrently through the asynchronous
 // path: exactly one rotation wins across both nodes' batches.
 TEST(PostgresGroupCommitTest, TwoNodesAsyncRotationsHaveOneWinner) {
@@ -717,6 +772,136 @@ TEST(PostgresGroupCommitTest, CheckedRotationsAreReadByTheWriterTwoRoundTripsABa
   EXPECT_EQ(read->token.successor_hash, "rt-c2");
   EXPECT_THAT(s.GetRefreshToken("rt-a2"), IsOk());
   EXPECT_THAT(s.GetRefreshToken("rt-d2"), IsOk());
+}
+
+struct Writes {
+  std::mutex mu;
+  std::condition_variable cv;
+  int calls = 0;
+  std::vector<Status> results;
+  explicit Writes(size_t n) : results(n, InternalError("not called")) {}
+  GrantStore::WriteDone Collect(size_t i) {
+    return [this, i](Status r) {
+      std::lock_guard lock(mu);
+      results[i] = std::move(r);
+      ++calls;
+      cv.notify_all();
+    };
+  }
+  bool WaitFor(int n) {
+    std::unique_lock lock(mu);
+    return cv.wait_for(lock, std::chrono::seconds(20), [&] { return calls >= n; });
+  }
+};
+
+// The jwt-bearer grant's read is the writer's too (issue 21): grants queued while the writer is
+// busy read their users in one pipeline and write their families, replay records and audit events
+// in one transaction (two round trips between all of them, none on the caller's thread); the check
+// runs on the writer thread with each user's assignment; a refused check writes nothing, a
+// replayed assertion is refused, and the events carry the caller's request context.
+TEST(PostgresGroupCommitTest, CheckedAssertionsAreReadByTheWriterTwoRoundTripsABatch) {
+  const std::string db = NewDatabase();
+  auto opened = PostgresStore::Open(server->Url(db));
+  ASSERT_THAT(opened, IsOk());
+  PostgresStore& s = **opened;
+  const std::string app = Family("x").application_arn;
+  ASSERT_THAT(s.PutApplication(conformance::MakeApp(app)), IsOk());
+  for (const char* id : {"user-1", "user-2"}) {
+    User u = conformance::MakeUser(id, std::string("name-") + id);
+    u.attributes_json = std::string(R"({"Emails":[{"Value":")") + id + R"(@example.com"}]})";
+    ASSERT_THAT(s.CreateUser(u), IsOk());
+  }
+  ASSERT_THAT(s.PutAssignment(app, "user-1", "USER"), IsOk());
+  ASSERT_THAT(s.CreateFamily(Family("fam-x"), Refresh("rt-x", "fam-x")), IsOk());
+  // Occupy the writer: its rotation of rt-x waits for a row lock held outside.
+  PGconn* outside = PQconnectdb(server->Url(db).c_str());
+  ASSERT_EQ(PQstatus(outside), CONNECTION_OK);
+  PQclear(
+      PQexec(outside, "BEGIN; SELECT * FROM refresh_tokens WHERE token_hash = 'rt-x' FOR UPDATE"));
+  Rotations blocker(1);
+  s.RotateRefreshTokenAsync("rt-x", kNow + 2, Refresh("rt-x2", "fam-x"), blocker.Collect(0));
+  AwaitLockWait(db);
+  const int64_t before = s.RoundTrips();
+
+  AuditRequestContext context;
+  context.source_ip = "203.0.113.7";
+  AuditRequest request(context);
+  const std::thread::id caller = std::this_thread::get_id();
+  std::atomic<int> checks_on_caller{0};
+  std::atomic<int> checks{0};
+  std::mutex seen_mu;
+  std::vector<std::string> seen;  // user:assigned, as each check read them
+  auto check_as = [&](const std::string& family_id,
+                      const std::string& jti) -> GrantStore::AssertionCheck {
+    return
+        [&, family_id, jti](
+            const std::vector<UserWithAssignment>& users) -> StatusOr<GrantStore::AssertionWrite> {
+          ++checks;
+          if (std::this_thread::get_id() == caller) ++checks_on_caller;
+          if (users.size() != 1) return InvalidArgumentError("no user for " + family_id);
+          {
+            std::lock_guard lock(seen_mu);
+            seen.push_back(users[0].user.user_id + (users[0].assigned ? ":assigned" : ":not"));
+          }
+          if (!users[0].assigned) return PermissionDeniedError("not assigned");
+          GrantStore::AssertionWrite w;
+          w.family = Family(family_id);
+          w.family.user_id = users[0].user.user_id;
+          w.first_refresh = Refresh("rt-" + family_id, family_id);
+          w.assertion_id = jti;
+          w.assertion_expires_at = kNow + 60;
+          AuditEvent event;
+          event.event_source = "sso-oauth.amazonaws.com";
+          event.event_name = "CreateTokenWithIAM";
+          event.principal_id = users[0].user.user_id;
+          w.event = std::move(event);
+          return w;
+        };
+  };
+  struct Grant {
+    std::string email, family_id, jti;
+  };
+  const std::vector<Grant> grants = {{"user-1@example.com", "fam-1", "jti-1"},
+                                     {"user-2@example.com", "fam-2", "jti-2"},
+                                     {"none@example.com", "fam-3", "jti-3"},
+                                     {"user-1@example.com", "fam-4", "jti-1"}};
+  Writes out(grants.size());
+  for (size_t i = 0; i < grants.size(); ++i) {
+    s.CheckAndCreateFamilyForAssertionAsync({"emails.value", grants[i].email, app},
+                                            check_as(grants[i].family_id, grants[i].jti),
+                                            out.Collect(i));
+  }
+  // Nothing was read on this thread, and nothing is answered while the writer is busy.
+  EXPECT_EQ(s.RoundTrips(), before);
+  EXPECT_EQ(checks.load(), 0);
+  PQclear(PQexec(outside, "COMMIT"));
+  PQfinish(outside);
+  ASSERT_TRUE(out.WaitFor(static_cast<int>(grants.size())));
+  ASSERT_TRUE(blocker.WaitFor(1));
+  EXPECT_EQ(s.RoundTrips() - before, 2);  // the reads' pipeline and the writes' transaction
+  EXPECT_EQ(checks_on_caller.load(), 0);
+  EXPECT_EQ(checks.load(), 4);
+  EXPECT_THAT(seen,
+              ::testing::UnorderedElementsAre("user-1:assigned", "user-2:not", "user-1:assigned"));
+
+  EXPECT_THAT(out.results[0], IsOk());
+  EXPECT_THAT(out.results[1], StatusIs(StatusCode::kPermissionDenied, HasSubstr("not assigned")));
+  EXPECT_THAT(out.results[2], StatusIs(StatusCode::kInvalidArgument, HasSubstr("fam-3")));
+  EXPECT_THAT(out.results[3], StatusIs(StatusCode::kAlreadyExists, HasSubstr("assertion")));
+  // What the results say is what the database holds: one family, one event.
+  auto family = s.GetFamily("fam-1");
+  ASSERT_THAT(family, IsOk());
+  EXPECT_EQ(family->user_id, "user-1");
+  for (const char* refused : {"fam-2", "fam-3", "fam-4"}) {
+    EXPECT_THAT(s.GetFamily(refused), StatusIs(StatusCode::kNotFound, ::testing::_)) << refused;
+  }
+  AuditQuery query;
+  query.event_name = "CreateTokenWithIAM";
+  auto events = s.ListAuditEvents(query);
+  ASSERT_THAT(events, IsOk());
+  ASSERT_EQ(events->size(), 1u);
+  EXPECT_EQ(events->front().principal_id, "user-1");
+  EXPECT_THAT(events->front().json, HasSubstr("203.0.113.7"));
 }
 
 // Two nodes, each reading and checking in its writer, rotating one token concurrently: exactly
