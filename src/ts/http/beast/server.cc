@@ -927,9 +927,9 @@ bool Server::Impl::AtConnectionCap() {
 // backlog: the client learns at once (and an SDK retries a closed connection with backoff)
 // instead of at its connect timeout, and the backlog keeps draining. One log line a second.
 void Server::Impl::RefuseConnection(tcp::socket socket) {
+  CountRefusal(Refusal::kConnections);  // before the close: whoever sees the close sees the count
   beast::error_code ec;
   socket.close(ec);
-  CountRefusal(Refusal::kConnections);
   ++refused_since_log_;
   const auto now = SteadyClock::now();
   if (now - last_refusal_log_ < std::chrono::seconds(1)) return;
