@@ -6,20 +6,12 @@
 #include <cstring>
 #include <vector>
 
+#include "test/common/sanitized_allocator.h"
+
 namespace ts {
 namespace {
 
-#if defined(__SANITIZE_ADDRESS__)
-constexpr bool kSanitizedAllocator = true;
-#elif defined(__has_feature)
-#if __has_feature(address_sanitizer)
-constexpr bool kSanitizedAllocator = true;
-#else
-constexpr bool kSanitizedAllocator = false;
-#endif
-#else
-constexpr bool kSanitizedAllocator = false;
-#endif
+using ::ts::testing::kSanitizedAllocator;
 
 TEST(MemoryTest, ResidentBytesIsTheProcesssResidentSize) {
   const int64_t before = ResidentBytes();

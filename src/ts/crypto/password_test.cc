@@ -10,6 +10,7 @@
 #include <string>
 #include <thread>
 
+#include "test/common/sanitized_allocator.h"
 #include "test/common/status_matchers.h"
 
 namespace ts::crypto {
@@ -20,17 +21,7 @@ using ::testing::StartsWith;
 using ::ts::testing::IsOk;
 using ::ts::testing::StatusIs;
 
-#if defined(__SANITIZE_ADDRESS__)
-constexpr bool kSanitizedAllocator = true;
-#elif defined(__has_feature)
-#if __has_feature(address_sanitizer)
-constexpr bool kSanitizedAllocator = true;
-#else
-constexpr bool kSanitizedAllocator = false;
-#endif
-#else
-constexpr bool kSanitizedAllocator = false;
-#endif
+using ::ts::testing::kSanitizedAllocator;
 
 constexpr char kFixedSalt[] = "0123456789abcdef";  // 16 bytes
 
