@@ -378,18 +378,9 @@ class Session : public SessionBase, public std::enable_shared_from_this<Session<
     }
     // The header is in: refuse an oversized header, or an oversized or chunked body, before
     // reading any of the body.
-    switch (RefuseAfterHeader(*parser_, header_bytes, options())) {
-      case 0:
-        break;
-      case 431:
-        SendError(431, "request header fields too large");
-        return;
-      case 413:
-        SendError(413, BodyTooLarge());
-        return;
-      default:
-        SendError(411, "a request body needs a Content-Length; chunked bodies are not accepted");
-        return;
+    if (const int refusal = RefuseAfterHeader(*parser_, header_bytes, options()); refusal != 0) {
+      SendTransportError(refusal);
+      return;
     }
     if (server_.draining()) {
       SendError(503, "server is shutting down");
@@ -433,18 +424,28 @@ class Session : public SessionBase, public std::enable_shared_from_this<Session<
   }
 
   void OnReadError(beast::error_code ec, bool in_header) {
-    switch (ReadErrorStatus(ec, in_header)) {
+    // 0: the client went away, a socket error, a timeout or shutdown: just close.
+    SendTransportError(ReadErrorStatus(ec, in_header));
+  }
+
+  // The transport's own answers (request_parser.h: RefuseAfterHeader, ReadErrorStatus), with
+  // their messages; 0 sends nothing.
+  void SendTransportError(int status) {
+    switch (status) {
       case 431:
         SendError(431, "request header fields too large");
         break;
       case 413:
         SendError(413, BodyTooLarge());
         break;
+      case 411:
+        SendError(411, "a request body needs a Content-Length; chunked bodies are not accepted");
+        break;
       case 400:
         SendError(400, "malformed request");
         break;
       default:
-        break;  // the client went away, a socket error, a timeout or shutdown: just close
+        break;
     }
   }
 

@@ -7,6 +7,7 @@
 #include <atomic>
 #include <chrono>
 #include <condition_variable>
+#include <functional>
 #include <memory>
 #include <mutex>
 #include <optional>
@@ -671,15 +672,17 @@ void AwaitLockWait(const std::string& db) {
   }
 }
 
-// Collects RotateDone outcomes.
-struct Rotations {
+// Collects the outcomes of `...Async` calls, each call's at its index: Rotations for
+// RotateDone, Writes for WriteDone.
+template <typename Result>
+struct Completions {
   std::mutex mu;
   std::condition_variable cv;
   int calls = 0;
-  std::vector<StatusOr<RotateOutcome>> outcomes;
-  explicit Rotations(size_t n) : outcomes(n, InternalError("not called")) {}
-  GrantStore::RotateDone Collect(size_t i) {
-    return [this, i](StatusOr<RotateOutcome> r) {
+  std::vector<Result> outcomes;
+  explicit Completions(size_t n) : outcomes(n, InternalError("not called")) {}
+  std::function<void(Result)> Collect(size_t i) {
+    return [this, i](Result r) {
       std::lock_guard lock(mu);
       outcomes[i] = std::move(r);
       ++calls;
@@ -691,6 +694,8 @@ struct Rotations {
     return cv.wait_for(lock, std::chrono::seconds(20), [&] { return calls >= n; });
   }
 };
+using Rotations = Completions<StatusOr<RotateOutcome>>;
+using Writes = Completions<Status>;
 
 // A refresh's read is the writer's: the checked rotations queued while the writer is busy are
 // read in one pipeline and written in one transaction (two round trips between all of them, none
@@ -773,26 +778,6 @@ TEST(PostgresGroupCommitTest, CheckedRotationsAreReadByTheWriterTwoRoundTripsABa
   EXPECT_THAT(s.GetRefreshToken("rt-a2"), IsOk());
   EXPECT_THAT(s.GetRefreshToken("rt-d2"), IsOk());
 }
-
-struct Writes {
-  std::mutex mu;
-  std::condition_variable cv;
-  int calls = 0;
-  std::vector<Status> results;
-  explicit Writes(size_t n) : results(n, InternalError("not called")) {}
-  GrantStore::WriteDone Collect(size_t i) {
-    return [this, i](Status r) {
-      std::lock_guard lock(mu);
-      results[i] = std::move(r);
-      ++calls;
-      cv.notify_all();
-    };
-  }
-  bool WaitFor(int n) {
-    std::unique_lock lock(mu);
-    return cv.wait_for(lock, std::chrono::seconds(20), [&] { return calls >= n; });
-  }
-};
 
 // The jwt-bearer grant's read is the writer's too (issue 21): grants queued while the writer is
 // busy read their users in one pipeline and write their families, replay records and audit events
@@ -884,10 +869,10 @@ TEST(PostgresGroupCommitTest, CheckedAssertionsAreReadByTheWriterTwoRoundTripsAB
   EXPECT_THAT(seen,
               ::testing::UnorderedElementsAre("user-1:assigned", "user-2:not", "user-1:assigned"));
 
-  EXPECT_THAT(out.results[0], IsOk());
-  EXPECT_THAT(out.results[1], StatusIs(StatusCode::kPermissionDenied, HasSubstr("not assigned")));
-  EXPECT_THAT(out.results[2], StatusIs(StatusCode::kInvalidArgument, HasSubstr("fam-3")));
-  EXPECT_THAT(out.results[3], StatusIs(StatusCode::kAlreadyExists, HasSubstr("assertion")));
+  EXPECT_THAT(out.outcomes[0], IsOk());
+  EXPECT_THAT(out.outcomes[1], StatusIs(StatusCode::kPermissionDenied, HasSubstr("not assigned")));
+  EXPECT_THAT(out.outcomes[2], StatusIs(StatusCode::kInvalidArgument, HasSubstr("fam-3")));
+  EXPECT_THAT(out.outcomes[3], StatusIs(StatusCode::kAlreadyExists, HasSubstr("assertion")));
   // What the results say is what the database holds: one family, one event.
   auto family = s.GetFamily("fam-1");
   ASSERT_THAT(family, IsOk());
