@@ -63,10 +63,12 @@ def run_once(bin_dir, scenario, requests, work):
     run_dir = tempfile.mkdtemp(prefix=f"{scenario}-{requests}-", dir=work)
     wrapper = os.path.join(run_dir, "tessera")
     # run_bench starts `taskset -c CORE TESSERA serve ...`: the wrapper puts callgrind under
-    # `serve` only (the other commands, e.g. `account add`, run as they are).
+    # the server only (the other commands, e.g. `account add`, and `serve --help`, which
+    # run_bench reads for the flags a build has, run as they are).
     with open(wrapper, "w") as f:
         f.write("#!/bin/sh\n"
-                f'if [ "$1" = serve ]; then exec valgrind --tool=callgrind --quiet '
+                f'if [ "$1" = serve ] && [ "$2" != --help ]; then '
+                f'exec valgrind --tool=callgrind --quiet '
                 f'--callgrind-out-file={run_dir}/callgrind.%p.out '
                 f'{bin_dir}/tessera "$@"; fi\n'
                 f'exec {bin_dir}/tessera "$@"\n')

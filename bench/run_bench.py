@@ -21,6 +21,7 @@ TESSERA_MICROBENCH override the binaries' paths.
 """
 import argparse
 import datetime
+import functools
 import json
 import os
 import platform
@@ -209,7 +210,13 @@ class Tessera:
 
 
 def serve_usage():
-    usage = subprocess.run([TESSERA, "serve", "--help"], capture_output=True, text=True)
+    """`tessera serve --help` of the binary in use (scripts may point TESSERA at another)."""
+    return _serve_usage(TESSERA)
+
+
+@functools.lru_cache(maxsize=None)
+def _serve_usage(binary):
+    usage = subprocess.run([binary, "serve", "--help"], capture_output=True, text=True)
     return usage.stdout + usage.stderr
 
 
