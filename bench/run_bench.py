@@ -299,18 +299,27 @@ def floors(micro):
     }
 
 
-def io_lag_ms(metrics_url):
-    """The server's smoothed io-thread lag (tessera_io_lag_seconds, docs/design/overload.md) in
-    ms, or None when the scrape fails."""
+def scrape(metrics_url):
+    """The server's metrics (Prometheus text) as {"name{labels}": value}, or {} when the scrape
+    fails."""
     import urllib.request
+    values = {}
     try:
         with urllib.request.urlopen(metrics_url, timeout=1) as reply:
             for line in reply.read().decode().splitlines():
-                if line.startswith("tessera_io_lag_seconds "):
-                    return float(line.split()[1]) * 1000
+                if line and not line.startswith("#"):
+                    name, _, value = line.rpartition(" ")
+                    values[name] = float(value)
     except (OSError, ValueError):
-        pass
-    return None
+        return {}
+    return values
+
+
+def io_lag_ms(metrics_url):
+    """The server's smoothed io-thread lag (tessera_io_lag_seconds, docs/design/overload.md) in
+    ms, or None when the scrape fails."""
+    lag = scrape(metrics_url).get("tessera_io_lag_seconds")
+    return None if lag is None else lag * 1000
 
 
 class RssSampler:

@@ -7,7 +7,7 @@
 //   tessera-loadgen --scenario refresh --port 8080 --key-id AKIA... --secret ...
 //       --application-arn arn:... --redirect-uri https://... --password ...
 //       [--concurrency 32 | --rate 5000 --concurrency 64] [--duration 10] [--warmup 2]
-//       [--server-pid PID] [--json-out results.jsonl] [--label name]
+//       [--server-pid PID] [--json-out results.jsonl] [--label name] [--start-at UNIX_TIME]
 //
 // See bench/README.md for every scenario's options.
 #include <sys/resource.h>
@@ -21,6 +21,7 @@
 #include <map>
 #include <sstream>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "event_loop.h"
@@ -132,6 +133,8 @@ bool ParseArgs(int argc, char** argv, Options& o, std::string& error) {
         o.device_codes = std::stoll(value);
       } else if (flag == "--server-pid") {
         o.server_pid = std::stoi(value);
+      } else if (flag == "--start-at") {
+        o.start_at = std::stod(value);
       } else {
         error = "unknown flag " + flag;
         return false;
@@ -160,9 +163,27 @@ int Run(const Options& o) {
   }
   std::fprintf(stderr, "loadgen: %s: setting up %d users%s...\n", o.scenario.c_str(), o.concurrency,
                planned > 0 ? (" and " + std::to_string(planned) + " requests").c_str() : "");
+  const Clock::time_point setup_began = Clock::now();
   if (!scenario->Setup(o.concurrency, planned, error)) {
     std::fprintf(stderr, "loadgen: setup failed: %s\n", error.c_str());
     return 1;
+  }
+  const double setup_seconds =
+      std::chrono::duration<double>(Clock::now() - setup_began).count();
+  // Several generators started together begin their runs together (soak.py): one generator's
+  // setup (thousands of sign-ins, or of RSA signatures on a shared core) must not load the
+  // server or the core while another measures. A setup that ends after --start-at starts at
+  // once, and the report says how late.
+  double late_seconds = 0;
+  if (o.start_at > 0) {
+    const double wall = std::chrono::duration<double>(
+                            std::chrono::system_clock::now().time_since_epoch())
+                            .count();
+    if (wall < o.start_at) {
+      std::this_thread::sleep_for(std::chrono::duration<double>(o.start_at - wall));
+    } else {
+      late_seconds = wall - o.start_at;
+    }
   }
 
   // Tells a script sampling other processes (run_bench.py's PostgreSQL server) when the
@@ -240,13 +261,15 @@ int Run(const Options& o) {
                   "\"throughput\":%.1f,\"p50_ms\":%.3f,\"p90_ms\":%.3f,\"p99_ms\":%.3f,"
                   "\"p999_ms\":%.3f,\"max_ms\":%.3f,\"server_cpu_s\":%.3f,"
                   "\"cpu_us_per_request\":%.1f,\"rss_mb\":%.1f,\"peak_rss_mb\":%.1f,"
-                  "\"generator_cpu_s\":%.3f,\"server_write_bytes\":%lld}\n",
+                  "\"generator_cpu_s\":%.3f,\"server_write_bytes\":%lld,\"setup_s\":%.3f,"
+                  "\"late_start_s\":%.3f}\n",
                   name.c_str(), o.scenario.c_str(), open_loop ? "true" : "false", o.rate,
                   o.concurrency, static_cast<long long>(all.size()), error_json.c_str(), seconds,
                   throughput, Percentile(all, 50), Percentile(all, 90), Percentile(all, 99),
                   Percentile(all, 99.9), all.empty() ? 0 : all.back(), cpu, cpu_us, after.rss_mb,
                   after.peak_rss_mb, own_cpu,
-                  static_cast<long long>(after.write_bytes - before.write_bytes));
+                  static_cast<long long>(after.write_bytes - before.write_bytes), setup_seconds,
+                  late_seconds);
     out << line;
   }
   return error_count == 0 ? 0 : 3;

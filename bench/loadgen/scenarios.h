@@ -28,6 +28,7 @@ struct Options {
   double warmup = 2;         // seconds excluded from the figures
   int64_t max_requests = 0;  // > 0: stop after this many (jwt/code have finite material)
   int server_pid = 0;        // for CPU seconds and resident memory
+  double start_at = 0;       // > 0: wall-clock Unix time at which the run starts, after setup
   std::string json_out;      // append one JSON line with the figures
   std::string label;         // name in the report
 

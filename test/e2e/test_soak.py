@@ -93,6 +93,11 @@ class ShortSoakTest(unittest.TestCase):
                 self.assertGreater(float(row["db_mb"]), 0)
                 self.assertGreater(float(row["refresh_per_s"]), 0)
                 self.assertGreater(int(row["admin_calls"]), 0)
+                # What the server saw (its CPU, and its own p99 from its metrics), and how late
+                # the generators started together after their setups.
+                self.assertGreater(float(row["server_cpu_pct"]), 0)
+                self.assertNotEqual(row["server_token_p99_ms_le"], "")
+                self.assertGreaterEqual(float(row["late_start_s"]), 0)
 
 
 @unittest.skipUnless(os.environ.get("TESSERA_LOADGEN"), "needs tessera-loadgen (ctest sets it)")

@@ -19,11 +19,19 @@ struct WriterMetrics {
   metrics::Histogram batch_size;
   metrics::Histogram commit_seconds;
   metrics::Gauge queue_depth;
+  metrics::Histogram checkpoint_pass_seconds;      // the checkpoint thread's passes
+  metrics::Histogram checkpoint_catch_up_seconds;  // the writer's short copy after them
 };
 
 const WriterMetrics& Metrics() {
   static const WriterMetrics m = [] {
     metrics::Registry& r = metrics::DefaultRegistry();
+    const metrics::HistogramFamily& checkpoints = r.AddHistogram(
+        "tessera_sqlite_checkpoint_duration_seconds",
+        "Time to copy the write-ahead log into the database file, with its fsync: a pass of the "
+        "checkpoint thread (stage=\"pass\"), or the writer's copy of what was committed during "
+        "the passes (stage=\"catch_up\"), which holds up the writes queued behind it.",
+        {{"stage", {"pass", "catch_up"}}}, metrics::LatencyBuckets());
     return WriterMetrics{
         r.AddHistogram("tessera_sqlite_writer_batch_size",
                        "Writes committed together in one SQLite transaction (group commit).", {},
@@ -35,7 +43,8 @@ const WriterMetrics& Metrics() {
             .At(0),
         r.AddGauge("tessera_sqlite_writer_queue_depth",
                    "Writes waiting for the SQLite writer thread's next batch.")
-            .At(0)};
+            .At(0),
+        checkpoints.At(0), checkpoints.At(1)};
   }();
   return m;
 }
@@ -46,8 +55,10 @@ GroupCommitWriter::GroupCommitWriter() = default;
 GroupCommitWriter::~GroupCommitWriter() { Stop(); }
 
 Status GroupCommitWriter::Start(std::unique_ptr<Connection> connection,
+                                std::unique_ptr<Connection> checkpointer,
                                 const SqliteStoreOptions& options) {
   connection_ = std::move(connection);
+  checkpointer_ = std::move(checkpointer);
   checkpoint_pages_ = options.checkpoint_pages;
   light_load_checkpoint_pages_ = options.light_load_checkpoint_pages;
   light_load_batches_ = options.light_load_batches;
@@ -55,6 +66,10 @@ Status GroupCommitWriter::Start(std::unique_ptr<Connection> connection,
   // Replaces SQLite's automatic checkpoint (itself a WAL hook): see OnWalCommit.
   sqlite3_wal_hook(connection_->db(), &GroupCommitWriter::OnWalCommit, this);
   try {
+    checkpoint_thread_ = std::thread([this] {
+      pthread_setname_np(pthread_self(), "ts-sqlite-ckpt");
+      CheckpointLoop();
+    });
     thread_ = std::thread([this] {
       pthread_setname_np(pthread_self(), "ts-sqlite-wr");  // for top -H and perf
       Loop();
@@ -108,17 +123,23 @@ void GroupCommitWriter::Stop() {
   }
   cv_.notify_one();
   if (thread_.joinable()) thread_.join();
+  // After the writer: a checkpoint it requested still runs.
+  {
+    std::lock_guard<std::mutex> lock(checkpoint_mu_);
+    checkpointer_stopping_ = true;
+  }
+  checkpoint_cv_.notify_one();
+  if (checkpoint_thread_.joinable()) checkpoint_thread_.join();
 }
 
 // After each commit, on the writer thread, in place of SQLite's automatic checkpoint: the
 // log is to be copied into the database file once it holds checkpoint_pages_ pages, or
 // light_load_checkpoint_pages_ under light load (RunBatch counts the small batches). Small
-// batches in a row mean the writer keeps up with the requests, so a short copy now delays few
-// of them; under heavy load copying rarely saves the most work: at 5,000 refreshes/s on one
-// core p99 fell from 36-41 ms to 12-15 ms, at saturation CPU per refresh stayed within noise.
-// The hook only notes the checkpoint: Loop runs it once the batch has been acknowledged, so
-// the batch that filled the log does not wait for the copy (SQLite's own hook would copy
-// inside the COMMIT).
+// batches in a row mean the writer keeps up with the requests, so copying now costs little;
+// under heavy load copying rarely saves the most work: at 5,000 refreshes/s on one core p99 fell
+// from 36-41 ms to 12-15 ms, at saturation CPU per refresh stayed within noise.
+// The hook only notes the checkpoint: Loop asks the checkpoint thread for it once the batch has
+// been acknowledged (SQLite's own hook would copy inside the COMMIT).
 int GroupCommitWriter::OnWalCommit(void* self, sqlite3* /*db*/, const char* /*name*/, int pages) {
   auto* writer = static_cast<GroupCommitWriter*>(self);
   const bool light_load = writer->small_batches_in_a_row_ >= writer->light_load_batches_;
@@ -129,10 +150,64 @@ int GroupCommitWriter::OnWalCommit(void* self, sqlite3* /*db*/, const char* /*na
   return SQLITE_OK;
 }
 
-// PASSIVE: copies what no reader still needs and never waits for readers. The log restarts
-// from its beginning at the next commit once everything in it has been copied.
-void GroupCommitWriter::Checkpoint() {
-  sqlite3_wal_checkpoint_v2(connection_->db(), "main", SQLITE_CHECKPOINT_PASSIVE, nullptr, nullptr);
+// On the writer thread. A request while the checkpoint thread is busy folds into its passes.
+void GroupCommitWriter::RequestCheckpoint() {
+  {
+    std::lock_guard<std::mutex> lock(checkpoint_mu_);
+    if (checkpoint_requested_) return;
+    checkpoint_requested_ = true;
+  }
+  checkpoint_cv_.notify_one();
+}
+
+namespace {
+
+// A PASSIVE checkpoint on `db`: copies what no reader still needs and never waits for readers
+// or the writer. Returns the log's pages not copied (SQLite's counts).
+int PassiveCheckpoint(sqlite3* db, const metrics::Histogram& seconds) {
+  const auto began = std::chrono::steady_clock::now();
+  int log_pages = 0;
+  int copied_pages = 0;
+  const int rc =
+      sqlite3_wal_checkpoint_v2(db, "main", SQLITE_CHECKPOINT_PASSIVE, &log_pages, &copied_pages);
+  seconds.Observe(
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - began).count());
+  // On an error (SQLITE_BUSY: another checkpoint runs; an I/O error) nothing is owed here: the
+  // next commit over the threshold asks again.
+  return rc == SQLITE_OK ? log_pages - copied_pages : 0;
+}
+
+}  // namespace
+
+// The checkpoint thread: each request is one to a few passes, the next pass copying what the
+// writer committed during the last, until what is left is small enough for the writer to copy
+// without holding up its queue (CatchUp).
+void GroupCommitWriter::CheckpointLoop() {
+  constexpr int kMaxPasses = 4;
+  constexpr int kCatchUpPages = 128;
+  std::unique_lock<std::mutex> lock(checkpoint_mu_);
+  while (true) {
+    checkpoint_cv_.wait(lock, [this] { return checkpoint_requested_ || checkpointer_stopping_; });
+    if (!checkpoint_requested_) return;
+    lock.unlock();
+    for (int pass = 0; pass < kMaxPasses; ++pass) {
+      if (PassiveCheckpoint(checkpointer_->db(), Metrics().checkpoint_pass_seconds) <=
+          kCatchUpPages) {
+        break;
+      }
+    }
+    catch_up_due_.store(true, std::memory_order_release);
+    lock.lock();
+    checkpoint_requested_ = false;
+  }
+}
+
+// On the writer thread, between batches: copies what was committed during the checkpoint
+// thread's passes. With no commit in between, the log is then wholly in the database file, and
+// SQLite restarts it from its beginning at the next commit; it cannot while the writer keeps
+// appending to it during the thread's passes.
+void GroupCommitWriter::CatchUp() {
+  PassiveCheckpoint(connection_->db(), Metrics().checkpoint_catch_up_seconds);
 }
 
 void GroupCommitWriter::Loop() {
@@ -172,7 +247,8 @@ void GroupCommitWriter::Loop() {
       signal->done = true;
     }
     signal->cv.notify_all();
-    if (std::exchange(checkpoint_due_, false)) Checkpoint();
+    if (std::exchange(checkpoint_due_, false)) RequestCheckpoint();
+    if (catch_up_due_.exchange(false, std::memory_order_acquire)) CatchUp();
   }
 }
 

@@ -6,6 +6,7 @@
 
 #include <sqlite3.h>
 
+#include <atomic>
 #include <condition_variable>
 #include <functional>
 #include <memory>
@@ -32,6 +33,13 @@ class Connection;  // sqlite_internal.h
 //
 // A caller that must not block (RotateRefreshTokenAsync, for the server's io threads) queues its
 // body with a completion instead: the writer calls it after the batch's commit.
+//
+// Checkpoints (copying the log back into the database file, with its fsync) run on a thread and
+// connection of their own, so that the writer keeps committing meanwhile: a checkpoint on the
+// writer thread stalled every write queued behind it, for tens to hundreds of milliseconds as
+// the database grew (docs/design/storage.md, "Checkpoints"). The writer itself then copies only
+// the few pages committed during the last pass, so that the log is wholly copied at one of its
+// commits and restarts from its beginning at the next (SQLite restarts it only then).
 class GroupCommitWriter {
  public:
   using Body = std::function<Status(Connection&)>;
@@ -42,7 +50,9 @@ class GroupCommitWriter {
   GroupCommitWriter(const GroupCommitWriter&) = delete;
   GroupCommitWriter& operator=(const GroupCommitWriter&) = delete;
 
-  Status Start(std::unique_ptr<Connection> connection, const SqliteStoreOptions& options);
+  // `checkpointer` is a second connection to the same database, for the checkpoint thread.
+  Status Start(std::unique_ptr<Connection> connection, std::unique_ptr<Connection> checkpointer,
+               const SqliteStoreOptions& options);
 
   // Runs `body` in the next batch; returns its status once the batch committed, or the commit's
   // error if the batch could not be committed.
@@ -73,7 +83,9 @@ class GroupCommitWriter {
 
   void Stop();
   static int OnWalCommit(void* self, sqlite3* db, const char* name, int pages);
-  void Checkpoint();
+  void RequestCheckpoint();
+  void CheckpointLoop();
+  void CatchUp();
   void Loop();
   void RunBatch(const std::vector<Pending*>& batch);
 
@@ -90,6 +102,16 @@ class GroupCommitWriter {
   std::shared_ptr<BatchSignal> open_signal_ = std::make_shared<BatchSignal>();  // queue_'s batch
   bool stopping_ = false;
   std::thread thread_;
+
+  // The checkpoint thread. checkpoint_requested_ stays set while its passes run, so that the
+  // writer's requests meanwhile fold into the running checkpoint.
+  std::unique_ptr<Connection> checkpointer_;
+  std::mutex checkpoint_mu_;
+  std::condition_variable checkpoint_cv_;
+  bool checkpoint_requested_ = false;    // guarded by checkpoint_mu_
+  bool checkpointer_stopping_ = false;   // guarded by checkpoint_mu_
+  std::atomic<bool> catch_up_due_{false};  // set by the checkpoint thread, taken by the writer
+  std::thread checkpoint_thread_;
 };
 
 }  // namespace ts::storage::sqlite_internal

@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "test/common/status_matchers.h"
+#include "ts/common/metrics.h"
 #include "ts/storage/conformance/conformance_test.h"
 #include "ts/storage/sqlite/sqlite_store.h"
 #include "ts/storage/sqlite/sqlite_store_test.h"
@@ -30,28 +31,35 @@ using ::ts::testing::StatusIs;
 
 namespace fs = std::filesystem;
 
-// Checkpoints (SqliteStoreOptions): observed through the database file, which grows only when
-// a checkpoint copies the write-ahead log's pages into it.
+// Checkpoints (SqliteStoreOptions), counted by the checkpoint thread's metric.
 class SqliteCheckpointTest : public SqliteStoreTest {
  protected:
+  // The checkpoints run so far in this process at `stage` ("pass" or "catch_up").
+  static uint64_t Checkpoints(size_t stage) {
+    const auto* family = static_cast<const metrics::HistogramFamily*>(
+        metrics::DefaultRegistry().Find("tessera_sqlite_checkpoint_duration_seconds"));
+    return family == nullptr ? 0 : family->At(stage).Read().count;
+  }
+
   // Opens a store with `options` and makes twenty commits one after another, each a batch of
-  // one (well over 20 pages in the log); true when a checkpoint copied the log meanwhile. Every
-  // write is readable afterwards either way.
+  // one (well over 20 pages in the log); true when the checkpoint thread was asked to copy the
+  // log meanwhile (counted once the store has closed: closing runs a requested checkpoint).
+  // Every write is readable afterwards either way.
   bool CheckpointedWhileWriting(const SqliteStoreOptions& options) {
     auto store = OpenOrDie(options);
     if (store == nullptr) return false;
-    const uintmax_t before = fs::file_size(path_);
+    const uint64_t before = Checkpoints(0);
     for (int i = 0; i < 20; ++i) {
       User user;
       user.user_id = "user-" + std::to_string(i);
       user.user_name = "name-" + std::to_string(i);
       EXPECT_THAT(store->CreateUser(user), IsOk());
     }
-    const bool grew = fs::file_size(path_) > before;
     for (int i = 0; i < 20; ++i) {
       EXPECT_THAT(store->GetUserByName("name-" + std::to_string(i)), IsOk()) << i;
     }
-    return grew;
+    store.reset();
+    return Checkpoints(0) > before;
   }
 };
 
@@ -82,6 +90,40 @@ TEST_F(SqliteCheckpointTest, LogAtCheckpointPagesIsCopiedAtTheCommit) {
   EXPECT_TRUE(CheckpointedWhileWriting(options));
 }
 
+// The writer keeps committing while the checkpoint thread copies, so the log is never wholly
+// copied at the end of a pass; the writer's own short copy afterwards (the catch-up) is what
+// lets SQLite restart the log. Without it the log would hold every commit of the run.
+TEST_F(SqliteCheckpointTest, UnderContinuousWritesTheLogRestartsAndStaysShort) {
+  SqliteStoreOptions options;
+  options.checkpoint_pages = 50;
+  options.light_load_batch_size = 0;
+  auto store = OpenOrDie(options);
+  ASSERT_NE(store, nullptr);
+  const uint64_t catch_ups = Checkpoints(1);
+  constexpr int kThreads = 4;
+  constexpr int kWritesEach = 400;
+  std::vector<std::thread> threads;
+  for (int t = 0; t < kThreads; ++t) {
+    threads.emplace_back([&, t] {
+      for (int i = 0; i < kWritesEach; ++i) {
+        User user;
+        user.user_id = "user-" + std::to_string(t) + "-" + std::to_string(i);
+        user.user_name = "name-" + std::to_string(t) + "-" + std::to_string(i);
+        EXPECT_THAT(store->CreateUser(user), IsOk());
+      }
+    });
+  }
+  for (auto& t : threads) t.join();
+  // 1,600 commits of several pages each: tens of megabytes had the log never restarted.
+  const uintmax_t log_bytes = fs::file_size(path_ + "-wal");
+  EXPECT_LT(log_bytes, 4u << 20) << "the log was not restarted";
+  EXPECT_GT(Checkpoints(1), catch_ups) << "the writer never caught up";
+  store.reset();
+  store = OpenOrDie(options);
+  ASSERT_NE(store, nullptr);
+  EXPECT_THAT(store->GetUserByName("name-3-399"), IsOk());
+}
+
 TEST_F(SqliteCheckpointTest, SmallLogStaysInTheLogByDefault) {
   EXPECT_FALSE(CheckpointedWhileWriting(SqliteStoreOptions()));
 }
@@ -97,6 +139,7 @@ TEST_F(SqliteCheckpointTest, UnderLightLoadASmallerLogIsCopied) {
 TEST_F(SqliteCheckpointTest, TooFewSmallBatchesInARowAreNotLightLoad) {
   SqliteStoreOptions options;
   options.light_load_checkpoint_pages = 10;
+  options.light_load_batch_size = 8;
   options.light_load_batches = 1000;  // twenty batches are not enough
   EXPECT_FALSE(CheckpointedWhileWriting(options));
 }

@@ -29,16 +29,17 @@ struct SqliteStoreOptions {
   std::chrono::milliseconds busy_timeout{5000};
   // Connections kept open for reuse once idle; more are opened (then closed) under load.
   int max_idle_connections = 16;
-  // When the writer copies the write-ahead log back into the database file (a checkpoint):
-  // once the log holds `checkpoint_pages` pages, and already at `light_load_checkpoint_pages`
+  // When the write-ahead log is copied back into the database file (a checkpoint, on a thread
+  // of its own): once the log holds `checkpoint_pages` pages, or `light_load_checkpoint_pages`
   // while the load is light: the last `light_load_batches` batches each held at most
-  // `light_load_batch_size` writes. Under heavy load checkpoints stay rare and large, which costs
-  // less per write; under light load they are small, so no request waits behind a long one
-  // (docs/design/storage.md). light_load_batch_size = 0 turns the light-load ones off.
+  // `light_load_batch_size` writes. light_load_batch_size = 0, the default, turns the light-load
+  // ones off: they kept the writer's own checkpoints short while it made them, and now each
+  // checkpoint still costs the writer one short copy and sync (its catch-up), so fewer are
+  // better (docs/design/storage.md).
   int checkpoint_pages = 10000;
   int light_load_checkpoint_pages = 1000;
   int light_load_batches = 8;
-  int light_load_batch_size = 8;
+  int light_load_batch_size = 0;
 };
 
 // Also the audit trail (audit.h): events ride on the Store's writes.
