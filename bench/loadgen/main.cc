@@ -6,7 +6,7 @@
 //
 //   tessera-loadgen --scenario refresh --port 8080 --key-id AKIA... --secret ...
 //       --application-arn arn:... --redirect-uri https://... --password ...
-//       [--concurrency 32 | --rate 5000 --concurrency 64] [--duration 10] [--warmup 2]
+//       [--concurrency 32 | --rate 5000 --concurrency 64] [--duration 10] [--warmup 2] [--settle 0]
 //       [--server-pid PID] [--json-out results.jsonl] [--label name] [--start-at UNIX_TIME]
 //
 // See bench/README.md for every scenario's options.
@@ -127,6 +127,8 @@ bool ParseArgs(int argc, char** argv, Options& o, std::string& error) {
         o.duration = std::stod(value);
       } else if (flag == "--warmup") {
         o.warmup = std::stod(value);
+      } else if (flag == "--settle") {
+        o.settle = std::stod(value);
       } else if (flag == "--requests") {
         o.max_requests = std::stoll(value);
       } else if (flag == "--device-codes") {
@@ -186,6 +188,12 @@ int Run(const Options& o) {
     }
   }
 
+  // Idle before the run, so a script sampling PostgreSQL's statistics, which a busy backend
+  // publishes at most once a second and an idle one after 10 s, does not count the setup's
+  // transactions in a run whose every request is measured (--warmup 0; pg_bench.py).
+  if (o.settle > 0) {
+    std::this_thread::sleep_for(std::chrono::duration<double>(o.settle));
+  }
   // Tells a script sampling other processes (run_bench.py's PostgreSQL server) when the
   // warm-up starts; the measured window follows it by --warmup seconds.
   std::fprintf(stderr, "loadgen: running\n");

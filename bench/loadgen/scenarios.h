@@ -26,6 +26,7 @@ struct Options {
   double rate = 0;           // > 0: open loop at this many requests/s
   double duration = 10;      // measured seconds (after warmup)
   double warmup = 2;         // seconds excluded from the figures
+  double settle = 0;         // seconds idle between the setup and the run (--settle)
   int64_t max_requests = 0;  // > 0: stop after this many (jwt/code have finite material)
   int server_pid = 0;        // for CPU seconds and resident memory
   double start_at = 0;       // > 0: wall-clock Unix time at which the run starts, after setup

@@ -89,8 +89,8 @@ class GrantStore {
   // FailedPrecondition("parent token family is revoked") and no live family is left behind, so a
   // revocation racing with the exchange reaches the new family too. InvalidArgument for an empty
   // parent_family_id. The default writes the family, reads the parent again and revokes the new
-  // family if the parent was revoked meanwhile (for backends whose transactions cannot see a
-  // concurrent revocation); a backend with one writer checks inside the transaction instead.
+  // family if the parent was revoked meanwhile; a backend with one writer checks inside the
+  // transaction instead, and PostgreSQL reads the parent FOR SHARE in the inserting statement.
   virtual Status CreateExchangedFamily(const TokenFamily& family,
                                        const std::optional<RefreshToken>& first_refresh);
   using WriteDone = std::function<void(Status)>;

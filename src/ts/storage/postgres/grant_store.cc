@@ -31,6 +31,21 @@ using postgres_internal::ReadFamily;
 using postgres_internal::ReadRefresh;
 using postgres_internal::Result;
 
+namespace {
+
+// An audit event's five values (InsertAudit's), appended to a statement whose `audit` CTE
+// inserts them only together with its family: the token endpoint's event rides in the writer's
+// pipelined statement instead of a transaction of its own (issue 21).
+void AddAudit(Params& p, const AuditRecord& audit) {
+  p.Add(audit.event_time)
+      .Add(audit.event_name)
+      .Add(audit.principal_arn)
+      .Add(audit.principal_id)
+      .Add(audit.json);
+}
+
+}  // namespace
+
 // --- authorization codes ---
 
 Status PostgresStore::CreateAuthorizationCode(const AuthorizationCode& code) {
@@ -80,19 +95,31 @@ namespace {
 // snapshot; `consumed` is the compare-and-set: under concurrent redemptions PostgreSQL makes
 // every other UPDATE wait for the winner and then re-check consumed_at = 0, which fails. A code
 // seen already consumed revokes the family its first use created (RFC 6749 §4.1.2).
-constexpr std::string_view kRedeemSql =
-    "WITH code AS (SELECT consumed_at, expires_at, family_id FROM authorization_codes "
-    "WHERE code_hash = $1), "
-    "consumed AS (UPDATE authorization_codes SET consumed_at = $2, family_id = $3 "
-    "WHERE code_hash = $1 AND consumed_at = 0 AND expires_at > $2 RETURNING 1), "
-    "family AS (INSERT INTO token_families (" TS_FAMILY_COLUMNS("") ") SELECT " TS_FAMILY_VALUES(
-        "3", "4", "5", "6", "7", "8", "9", "10", "11", "12", "13", "14") " FROM consumed "
-    "RETURNING family_id), "
-    "refresh AS (INSERT INTO refresh_tokens (" TS_REFRESH_COLUMNS("") ") SELECT " TS_REFRESH_VALUES(
-        "15", "16", "17", "18", "19", "20", "21") " FROM family WHERE $22::boolean), "
-    "reuse AS (UPDATE token_families SET revoked_at = $2 WHERE family_id = (SELECT family_id "
-    "FROM code WHERE consumed_at <> 0) AND revoked_at = 0) "
-    "SELECT code.consumed_at, code.expires_at, (SELECT count(*) FROM consumed) FROM code";
+#define TS_REDEEM_CTES \
+  "WITH code AS (SELECT consumed_at, expires_at, family_id FROM authorization_codes "           \
+  "WHERE code_hash = $1), "                                                                     \
+  "consumed AS (UPDATE authorization_codes SET consumed_at = $2, family_id = $3 "               \
+  "WHERE code_hash = $1 AND consumed_at = 0 AND expires_at > $2 RETURNING 1), "                 \
+  "family AS (INSERT INTO token_families (" TS_FAMILY_COLUMNS("") ") SELECT " TS_FAMILY_VALUES( \
+      "3", "4", "5", "6", "7", "8", "9", "10", "11", "12", "13", "14") " FROM consumed "        \
+  "RETURNING family_id), "                                                                      \
+  "refresh AS (INSERT INTO refresh_tokens (" TS_REFRESH_COLUMNS(                                \
+      "") ") SELECT " TS_REFRESH_VALUES("15", "16", "17", "18", "19", "20",                     \
+                                        "21") " FROM family WHERE $22::boolean), "              \
+  "reuse AS (UPDATE token_families SET revoked_at = $2 WHERE family_id = (SELECT family_id "    \
+  "FROM code WHERE consumed_at <> 0) AND revoked_at = 0)"
+#define TS_REDEEM_SELECT \
+  " SELECT code.consumed_at, code.expires_at, (SELECT count(*) FROM consumed) FROM code"
+constexpr std::string_view kRedeemSql = TS_REDEEM_CTES TS_REDEEM_SELECT;
+// The same with its audit event (audit.h), $23..$27 as InsertAudit's, inserted only with the
+// family: a reused, expired or lost code records nothing, and the writer can pipeline an audited
+// redemption (as kAuditedAssertionSql).
+constexpr std::string_view kAuditedRedeemSql = TS_REDEEM_CTES
+    ", audit AS (INSERT INTO audit_events (event_time, event_name, principal_arn, principal_id, "
+    "record) SELECT $23::bigint, $24::text, $25::text, $26::text, $27::text FROM "
+    "family)" TS_REDEEM_SELECT;
+#undef TS_REDEEM_SELECT
+#undef TS_REDEEM_CTES
 
 // What the redemption statement's row means. `follow_up` is set when the family the code's
 // first use created must be revoked with what was exchanged from it, in a second statement.
@@ -146,24 +173,29 @@ void PostgresStore::RedeemAuthorizationCodeAsync(const std::string& code_hash, i
                                                  const TokenFamily& family,
                                                  const std::optional<RefreshToken>& first_refresh,
                                                  RedeemDone done) {
-  // A new family carries its audit event (audit.h), which the writer's single pipelined
-  // statement cannot: such a write takes the blocking path, a transaction of its own.
-  if (AuditScope::Current() != nullptr) {
-    return done(RedeemAuthorizationCode(code_hash, now, family, first_refresh));
-  }
+  // The event pending on this thread (the token endpoint's CreateTokenWithIAM, its request
+  // context copied here) rides in the statement, so an audited redemption shares its batch's
+  // transaction too.
+  std::optional<AuditRecord> audit = TakePendingAudit();
   StatusOr<Params> p = RedeemParams(code_hash, now, family, first_refresh);
   if (!p.ok()) return done(p.status());
+  if (audit.has_value()) AddAudit(*p, *audit);  // $23 .. $27
   impl_->writer().RunAsync(
-      kRedeemSql, std::move(*p),
-      [this, done = std::move(done), code_hash, now, family](
+      audit.has_value() ? kAuditedRedeemSql : kRedeemSql, std::move(*p),
+      [this, done = std::move(done), code_hash, now, family, audit = std::move(audit)](
           StatusOr<Result> r, const std::string& sqlstate, const std::string& table) {
         RedeemRead read = ReadRedeem(r, sqlstate, table, family, now);
         if (read.follow_up) {
           // A reused code or a lost race: rare, so its second statement runs here, on a pooled
-          // connection, holding the writer for one round trip.
+          // connection, holding the writer for its round trips. No event is pending on this
+          // thread, so the revocation records none (the statement recorded none either).
           Status revoked =
               impl_->Single([&](Connection& c) { return RevokeCodeFamilyTree(c, code_hash, now); });
           if (!revoked.ok()) return done(revoked);
+        }
+        // Committed with the family (completions run after COMMIT returned).
+        if (read.outcome.ok() && *read.outcome == RedeemOutcome::kRedeemed && audit.has_value()) {
+          StreamAudit(*audit);
         }
         done(std::move(read.outcome));
       });
@@ -192,19 +224,101 @@ Status InsertFamilyAndFirstRefresh(Connection& c, const TokenFamily& family,
 }
 
 StatusOr<bool> RevokeFamilyTree(Connection& c, const std::string& family_id, int64_t now) {
-  // The family and everything exchanged from it, transitively (token exchange children).
-  TS_ASSIGN_OR_RETURN(Result r,
-                      c.Exec("WITH RECURSIVE tree(id) AS (SELECT family_id FROM token_families "
-                             "WHERE family_id = $1 UNION SELECT f.family_id FROM token_families f "
-                             "JOIN tree ON f.parent_family_id = tree.id), "
-                             "revoked AS (UPDATE token_families SET revoked_at = $2 "
-                             "WHERE family_id IN (SELECT id FROM tree) AND revoked_at = 0) "
-                             "SELECT count(*) FROM token_families WHERE family_id = $1",
-                             MakeParams(family_id, now)));
-  return r.Int(0, 0) != 0;
+  // The family and everything exchanged from it, transitively (token exchange children). Again
+  // until a pass revokes nothing: an exchange that read a family of the tree FOR SHARE before
+  // the UPDATE reached it (kExchangeSql) makes the UPDATE wait for its commit, but the tree was
+  // read in the statement's snapshot, without the new child; the next pass's snapshot has it.
+  // Usually two passes (the second finds nothing); a revocation is rare.
+  for (;;) {
+    TS_ASSIGN_OR_RETURN(Result r,
+                        c.Exec("WITH RECURSIVE tree(id) AS (SELECT family_id FROM token_families "
+                               "WHERE family_id = $1 UNION SELECT f.family_id FROM token_families "
+                               "f JOIN tree ON f.parent_family_id = tree.id), "
+                               "revoked AS (UPDATE token_families SET revoked_at = $2 "
+                               "WHERE family_id IN (SELECT id FROM tree) AND revoked_at = 0 "
+                               "RETURNING 1) "
+                               "SELECT count(*), (SELECT count(*) FROM revoked) "
+                               "FROM token_families WHERE family_id = $1",
+                               MakeParams(family_id, now)));
+    if (r.Int(0, 1) == 0) return r.Int(0, 0) != 0;
+  }
 }
 
 }  // namespace postgres_internal
+
+namespace {
+
+// CreateExchangedFamily's statement: $1..$12 the family ($11 its parent), $13..$19 the first
+// refresh token, $20 whether there is one. The family is inserted only under a live parent, read
+// FOR SHARE: a revocation that updated the parent first makes this wait for its commit and then
+// see the revoked row (READ COMMITTED re-reads a locked row); one that reaches the parent after
+// waits for this statement's transaction. Either way nothing is written under a revoked or
+// missing parent, so no live family is left behind and no event recorded.
+#define TS_EXCHANGE_CTES \
+  "WITH parent AS (SELECT revoked_at FROM token_families WHERE family_id = $11::text "          \
+  "FOR SHARE), "                                                                                \
+  "family AS (INSERT INTO token_families (" TS_FAMILY_COLUMNS("") ") SELECT " TS_FAMILY_VALUES( \
+      "1", "2", "3", "4", "5", "6", "7", "8", "9", "10", "11",                                  \
+      "12") " FROM parent WHERE parent.revoked_at = 0 RETURNING family_id), "                   \
+  "refresh AS (INSERT INTO refresh_tokens (" TS_REFRESH_COLUMNS(                                \
+      "") ") SELECT " TS_REFRESH_VALUES("13", "14", "15", "16", "17", "18",                     \
+                                        "19") " FROM family WHERE $20::boolean)"
+constexpr std::string_view kExchangeSql = TS_EXCHANGE_CTES " SELECT count(*) FROM family";
+// The same with its audit event, $21..$25 (as kAuditedAssertionSql).
+constexpr std::string_view kAuditedExchangeSql = TS_EXCHANGE_CTES
+    ", audit AS (INSERT INTO audit_events (event_time, event_name, principal_arn, principal_id, "
+    "record) SELECT $21::bigint, $22::text, $23::text, $24::text, $25::text FROM family) "
+    "SELECT count(*) FROM family";
+#undef TS_EXCHANGE_CTES
+
+StatusOr<Params> ExchangeParams(const TokenFamily& family,
+                                const std::optional<RefreshToken>& first_refresh) {
+  if (family.parent_family_id.empty()) {
+    return InvalidArgumentError("an exchanged family needs a parent_family_id");
+  }
+  TS_ASSIGN_OR_RETURN(FamilyScopes scopes, ValidateFamily(family, first_refresh));
+  Params p;
+  AddFamily(p, family, scopes.family);           // $1 .. $12
+  AddRefresh(p, first_refresh, scopes.refresh);  // $13 .. $19
+  p.Add(first_refresh.has_value());              // $20
+  return p;
+}
+
+Status ReadExchange(const StatusOr<Result>& r, const std::string& sqlstate,
+                    const std::string& table, const TokenFamily& family) {
+  if (!r.ok()) return postgres_internal::InsertConflict(sqlstate, table, r.status(), family);
+  if (r->Int(0, 0) == 0) return FailedPreconditionError("parent token family is revoked");
+  return OkStatus();
+}
+
+}  // namespace
+
+Status PostgresStore::CreateExchangedFamily(const TokenFamily& family,
+                                            const std::optional<RefreshToken>& first_refresh) {
+  TS_ASSIGN_OR_RETURN(Params p, ExchangeParams(family, first_refresh));
+  return impl_->Single([&](Connection& c) -> Status {
+    auto r = c.Exec(kExchangeSql, p);
+    return ReadExchange(r, c.last_state(), c.last_table(), family);
+  });
+}
+
+void PostgresStore::CreateExchangedFamilyAsync(const TokenFamily& family,
+                                               const std::optional<RefreshToken>& first_refresh,
+                                               WriteDone done) {
+  // As CreateFamilyForAssertionAsync: the pending event rides in the statement (issue 21).
+  std::optional<AuditRecord> audit = TakePendingAudit();
+  StatusOr<Params> p = ExchangeParams(family, first_refresh);
+  if (!p.ok()) return done(p.status());
+  if (audit.has_value()) AddAudit(*p, *audit);  // $21 .. $25
+  impl_->writer().RunAsync(
+      audit.has_value() ? kAuditedExchangeSql : kExchangeSql, std::move(*p),
+      [done = std::move(done), family, audit = std::move(audit)](
+          StatusOr<Result> r, const std::string& sqlstate, const std::string& table) {
+        Status created = ReadExchange(r, sqlstate, table, family);
+        if (created.ok() && audit.has_value()) StreamAudit(*audit);
+        done(std::move(created));
+      });
+}
 
 Status PostgresStore::CreateFamily(const TokenFamily& family,
                                    const std::optional<RefreshToken>& first_refresh) {
@@ -426,11 +540,7 @@ StatusOr<GroupCommitWriter::Write> AssertionStatement(
   TS_ASSIGN_OR_RETURN(Params p,
                       AssertionParams(family, first_refresh, assertion_id, assertion_expires_at));
   if (!audit.has_value()) return GroupCommitWriter::Write{kAssertionSql, std::move(p)};
-  p.Add(audit->event_time)
-      .Add(audit->event_name)
-      .Add(audit->principal_arn)
-      .Add(audit->principal_id)
-      .Add(audit->json);  // $23 .. $27
+  AddAudit(p, *audit);  // $23 .. $27
   return GroupCommitWriter::Write{kAuditedAssertionSql, std::move(p)};
 }
 

@@ -199,12 +199,20 @@ class PostgresStore final : public Store, public AuditStore {
   // makes no round trip, and a batch costs two however many refreshes it holds.
   void CheckAndRotateRefreshTokenAsync(const std::string& old_hash, int64_t now,
                                        const RotationCheck& check, RotateDone done) override;
+  // The audit event pending on the calling thread rides in the pipelined statement (inserted
+  // only with the family), so an audited grant stays in the writer's batch: redemptions,
+  // exchanges and jwt-bearer grants alike.
   void RedeemAuthorizationCodeAsync(const std::string& code_hash, int64_t now,
                                     const TokenFamily& family,
                                     const std::optional<RefreshToken>& first_refresh,
                                     RedeemDone done) override;
-  // The audit event pending on the calling thread rides in the pipelined statement (inserted
-  // only with the family), so an audited jwt-bearer grant stays in the writer's batch.
+  // One statement that inserts the family only under a live parent, read FOR SHARE: the check
+  // and the insert are one transaction (the base class's write-then-reread is not needed).
+  Status CreateExchangedFamily(const TokenFamily& family,
+                               const std::optional<RefreshToken>& first_refresh) override;
+  void CreateExchangedFamilyAsync(const TokenFamily& family,
+                                  const std::optional<RefreshToken>& first_refresh,
+                                  WriteDone done) override;
   void CreateFamilyForAssertionAsync(const TokenFamily& family,
                                      const std::optional<RefreshToken>& first_refresh,
                                      const std::string& assertion_id, int64_t assertion_expires_at,

@@ -697,6 +697,236 @@ struct Completions {
 using Rotations = Completions<StatusOr<RotateOutcome>>;
 using Writes = Completions<Status>;
 
+// The token endpoint's event (CreateTokenWithIAM), opened on this thread as TokenService does.
+AuditEvent TokenEndpointEvent(const std::string& user_id) {
+  AuditEvent event;
+  event.event_source = "sso-oauth.amazonaws.com";
+  event.event_name = "CreateTokenWithIAM";
+  event.principal_id = user_id;
+  return event;
+}
+
+// An `...Async` call under the token endpoint's audit scope, waited for; `on_writer` tells
+// whether its completion ran on another thread (the writer's) than the caller's.
+template <typename Result, typename Call>
+Result AuditedAsync(Call call, bool* on_writer = nullptr) {
+  Completions<Result> out(1);
+  const std::thread::id caller = std::this_thread::get_id();
+  std::thread::id completed_on;
+  {
+    AuditScope scope(TokenEndpointEvent("user-1"));
+    call([&, collect = out.Collect(0)](Result r) {
+      completed_on = std::this_thread::get_id();
+      collect(std::move(r));
+    });
+    // Taken when queued, as audit.h says of asynchronous writes.
+    EXPECT_EQ(AuditScope::Current(), nullptr);
+  }
+  EXPECT_TRUE(out.WaitFor(1));
+  std::lock_guard lock(out.mu);
+  if (on_writer != nullptr) *on_writer = completed_on != caller;
+  return out.outcomes[0];
+}
+
+size_t TokenEndpointEvents(PostgresStore& s) {
+  AuditQuery query;
+  query.event_name = "CreateTokenWithIAM";
+  auto events = s.ListAuditEvents(query);
+  EXPECT_THAT(events, IsOk());
+  return events.ok() ? events->size() : 0;
+}
+
+// The token endpoint's authorization_code write always carries its event. It used to leave the
+// writer for a pooled BEGIN / statement / event / COMMIT on the calling thread; the event now
+// rides in the pipelined statement (kAuditedRedeemSql): one round trip in the writer, the event
+// committed with the family, none for a reused code, whose refusal still revokes the family its
+// first use created and what was exchanged from it.
+TEST(PostgresGroupCommitTest, AuditedRedemptionIsOneRoundTripInTheWriter) {
+  auto opened = PostgresStore::Open(server->Url(NewDatabase()));
+  ASSERT_THAT(opened, IsOk());
+  PostgresStore& s = **opened;
+  auto redeem = [&](const std::string& code, const std::string& fam, bool* on_writer = nullptr) {
+    return AuditedAsync<StatusOr<RedeemOutcome>>(
+        [&](GrantStore::RedeemDone done) {
+          s.RedeemAuthorizationCodeAsync(code, kNow + 1, Family(fam), Refresh("rt-" + fam, fam),
+                                         std::move(done));
+        },
+        on_writer);
+  };
+  ASSERT_THAT(s.CreateAuthorizationCode(Code("code-warm")), IsOk());
+  ASSERT_THAT(s.CreateAuthorizationCode(Code("code-1")), IsOk());
+  // Prepares the statement on the writer's connection.
+  ASSERT_THAT(redeem("code-warm", "fam-warm"), IsOkAndHolds(RedeemOutcome::kRedeemed));
+  ASSERT_EQ(TokenEndpointEvents(s), 1u);
+
+  bool on_writer = false;
+  int64_t before = s.RoundTrips();
+  ASSERT_THAT(redeem("code-1", "fam-1", &on_writer), IsOkAndHolds(RedeemOutcome::kRedeemed));
+  EXPECT_EQ(s.RoundTrips() - before, 1);
+  EXPECT_TRUE(on_writer);
+  auto family = s.GetFamily("fam-1");
+  ASSERT_THAT(family, IsOk());
+  EXPECT_EQ(family->revoked_at, 0);
+  EXPECT_THAT(s.GetRefreshToken("rt-fam-1"), IsOk());
+  EXPECT_THAT(s.GetAuthorizationCode("code-1"), IsOk());
+  EXPECT_EQ(s.GetAuthorizationCode("code-1")->family_id, "fam-1");
+  AuditQuery everything;
+  everything.event_name = "CreateTokenWithIAM";
+  auto events = s.ListAuditEvents(everything);
+  ASSERT_THAT(events, IsOk());
+  ASSERT_EQ(events->size(), 2u);
+  EXPECT_EQ(events->back().principal_id, "user-1");
+  EXPECT_THAT(events->back().json, HasSubstr("\"eventName\":\"CreateTokenWithIAM\""));
+
+  // The code again: refused as reuse, the first use's family and its exchanged child revoked,
+  // nothing new written and no event.
+  TokenFamily child = Family("fam-1-child");
+  child.parent_family_id = "fam-1";
+  ASSERT_THAT(s.CreateExchangedFamily(child, std::nullopt), IsOk());
+  EXPECT_THAT(redeem("code-1", "fam-2"), IsOkAndHolds(RedeemOutcome::kAlreadyRedeemed));
+  EXPECT_EQ(s.GetFamily("fam-1")->revoked_at, kNow + 1);
+  EXPECT_EQ(s.GetFamily("fam-1-child")->revoked_at, kNow + 1);
+  EXPECT_THAT(s.GetFamily("fam-2"), StatusIs(StatusCode::kNotFound, HasSubstr("fam-2")));
+  EXPECT_EQ(TokenEndpointEvents(s), 2u);
+  // An unknown code is the modeled NotFound, in one round trip, with no event.
+  before = s.RoundTrips();
+  EXPECT_THAT(redeem("code-unknown", "fam-3"),
+              StatusIs(StatusCode::kNotFound, HasSubstr("authorization code")));
+  EXPECT_EQ(s.RoundTrips() - before, 1);
+  EXPECT_THAT(s.GetFamily("fam-3"), StatusIs(StatusCode::kNotFound, HasSubstr("fam-3")));
+  EXPECT_EQ(TokenEndpointEvents(s), 2u);
+}
+
+// Token exchange had no PostgreSQL form: the base class wrote the family (with its event, a
+// pooled transaction), read the parent again and revoked the new family if the parent was
+// revoked, leaving a revoked family and its event behind. Now one statement in the writer
+// inserts the family, its token and its event only under a live parent: one round trip; a
+// refused exchange writes nothing and records no event.
+TEST(PostgresGroupCommitTest, AuditedExchangeIsOneRoundTripInTheWriter) {
+  auto opened = PostgresStore::Open(server->Url(NewDatabase()));
+  ASSERT_THAT(opened, IsOk());
+  PostgresStore& s = **opened;
+  auto exchange = [&](const std::string& fam, const std::string& parent,
+                      bool* on_writer = nullptr) {
+    TokenFamily child = Family(fam);
+    child.grant_type = "urn:ietf:params:oauth:grant-type:token-exchange";
+    child.parent_family_id = parent;
+    return AuditedAsync<Status>(
+        [&](GrantStore::WriteDone done) {
+          s.CreateExchangedFamilyAsync(child, Refresh("rt-" + fam, fam), std::move(done));
+        },
+        on_writer);
+  };
+  ASSERT_THAT(s.CreateFamily(Family("parent"), std::nullopt), IsOk());
+  ASSERT_THAT(exchange("fam-warm", "parent"), IsOk());  // prepares it on the writer's connection
+  ASSERT_EQ(TokenEndpointEvents(s), 1u);
+
+  bool on_writer = false;
+  int64_t before = s.RoundTrips();
+  ASSERT_THAT(exchange("fam-1", "parent", &on_writer), IsOk());
+  EXPECT_EQ(s.RoundTrips() - before, 1);
+  EXPECT_TRUE(on_writer);
+  auto family = s.GetFamily("fam-1");
+  ASSERT_THAT(family, IsOk());
+  EXPECT_EQ(family->parent_family_id, "parent");
+  EXPECT_EQ(family->revoked_at, 0);
+  EXPECT_THAT(s.GetRefreshToken("rt-fam-1"), IsOk());
+  EXPECT_EQ(TokenEndpointEvents(s), 2u);
+
+  // Under a revoked parent, or an unknown one: refused in the same one round trip, nothing
+  // written, no event.
+  ASSERT_THAT(s.RevokeFamily("parent", kNow + 5), IsOk());
+  before = s.RoundTrips();
+  EXPECT_THAT(exchange("fam-2", "parent"),
+              StatusIs(StatusCode::kFailedPrecondition, HasSubstr("parent token family")));
+  EXPECT_EQ(s.RoundTrips() - before, 1);
+  EXPECT_THAT(s.GetFamily("fam-2"), StatusIs(StatusCode::kNotFound, HasSubstr("fam-2")));
+  EXPECT_THAT(s.GetRefreshToken("rt-fam-2"), StatusIs(StatusCode::kNotFound, ::testing::_));
+  EXPECT_THAT(exchange("fam-3", "no-such-parent"),
+              StatusIs(StatusCode::kFailedPrecondition, HasSubstr("parent token family")));
+  EXPECT_THAT(s.GetFamily("fam-3"), StatusIs(StatusCode::kNotFound, HasSubstr("fam-3")));
+  EXPECT_EQ(TokenEndpointEvents(s), 2u);
+  // A family id already taken: its modeled AlreadyExists, no event.
+  ASSERT_THAT(s.CreateFamily(Family("parent-2"), std::nullopt), IsOk());
+  EXPECT_THAT(exchange("fam-1", "parent-2"),
+              StatusIs(StatusCode::kAlreadyExists, HasSubstr("fam-1")));
+  EXPECT_EQ(TokenEndpointEvents(s), 2u);
+}
+
+// A revocation of the parent that is in flight when the exchange arrives: the exchange's read of
+// the parent (FOR SHARE) waits for the revocation's commit and then sees it, so no live family
+// is written under a revoked parent and nothing is acknowledged before.
+TEST(PostgresGroupCommitTest, ExchangeWaitsForAnUncommittedRevocationOfItsParent) {
+  const std::string db = NewDatabase();
+  auto opened = PostgresStore::Open(server->Url(db));
+  ASSERT_THAT(opened, IsOk());
+  PostgresStore& s = **opened;
+  ASSERT_THAT(s.CreateFamily(Family("parent"), std::nullopt), IsOk());
+  PGconn* revoker = PQconnectdb(server->Url(db).c_str());
+  ASSERT_EQ(PQstatus(revoker), CONNECTION_OK);
+  PQclear(PQexec(revoker,
+                 "BEGIN; UPDATE token_families SET revoked_at = 7 WHERE family_id = 'parent'"));
+  TokenFamily child = Family("child");
+  child.parent_family_id = "parent";
+  Writes out(1);
+  s.CreateExchangedFamilyAsync(child, std::nullopt, out.Collect(0));
+  for (int i = 0; i < 500 && AdminQuery("SELECT count(*) FROM pg_stat_activity WHERE datname = '" +
+                                        db + "' AND wait_event_type = 'Lock'") == "0";
+       ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  EXPECT_EQ(AdminQuery("SELECT count(*) FROM pg_stat_activity WHERE datname = '" + db +
+                       "' AND wait_event_type = 'Lock'"),
+            "1");
+  {
+    std::lock_guard lock(out.mu);
+    EXPECT_EQ(out.calls, 0);
+  }
+  PQclear(PQexec(revoker, "COMMIT"));
+  PQfinish(revoker);
+  ASSERT_TRUE(out.WaitFor(1));
+  EXPECT_THAT(out.outcomes[0],
+              StatusIs(StatusCode::kFailedPrecondition, HasSubstr("parent token family")));
+  EXPECT_THAT(s.GetFamily("child"), StatusIs(StatusCode::kNotFound, HasSubstr("child")));
+}
+
+// The other order: an exchange read the parent FOR SHARE and inserted its child, its batch not
+// yet committed, when a revocation of the parent starts. The revocation waits for that commit,
+// but its tree was read before, without the child: a second pass must reach the child, or a
+// live family would be left under a revoked parent.
+TEST(PostgresGroupCommitTest, RevocationReachesAChildExchangedWhileItWaited) {
+  const std::string db = NewDatabase();
+  auto opened = PostgresStore::Open(server->Url(db));
+  ASSERT_THAT(opened, IsOk());
+  PostgresStore& s = **opened;
+  ASSERT_THAT(s.CreateFamily(Family("parent"), std::nullopt), IsOk());
+  PGconn* exchange = PQconnectdb(server->Url(db).c_str());
+  ASSERT_EQ(PQstatus(exchange), CONNECTION_OK);
+  // What kExchangeSql does in a batch that has not committed yet.
+  PQclear(PQexec(exchange,
+                 "BEGIN; SELECT revoked_at FROM token_families WHERE family_id = 'parent' "
+                 "FOR SHARE; INSERT INTO token_families (family_id, application_arn, user_id, "
+                 "scopes, grant_type, session_hash, auth_time, created_at, expires_at, "
+                 "revoked_at, parent_family_id, act_json) SELECT 'child', application_arn, "
+                 "user_id, scopes, grant_type, '', 0, created_at, expires_at, 0, 'parent', '' "
+                 "FROM token_families WHERE family_id = 'parent'"));
+  Status revoked = InternalError("not run");
+  std::thread revoker([&] { revoked = s.RevokeFamily("parent", kNow + 5); });
+  for (int i = 0; i < 500 && AdminQuery("SELECT count(*) FROM pg_stat_activity WHERE datname = '" +
+                                        db + "' AND wait_event_type = 'Lock'") == "0";
+       ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  PQclear(PQexec(exchange, "COMMIT"));
+  PQfinish(exchange);
+  revoker.join();
+  ASSERT_THAT(revoked, IsOk());
+  EXPECT_EQ(s.GetFamily("parent")->revoked_at, kNow + 5);
+  auto child = s.GetFamily("child");
+  ASSERT_THAT(child, IsOk());
+  EXPECT_EQ(child->revoked_at, kNow + 5);
+}
+
 // A refresh's read is the writer's: the checked rotations queued while the writer is busy are
 // read in one pipeline and written in one transaction (two round trips between all of them, none
 // on the caller's thread), their checks run on the writer thread, and each gets its own
