@@ -170,17 +170,15 @@ int Run(const Options& o) {
     std::fprintf(stderr, "loadgen: setup failed: %s\n", error.c_str());
     return 1;
   }
-  const double setup_seconds =
-      std::chrono::duration<double>(Clock::now() - setup_began).count();
+  const double setup_seconds = std::chrono::duration<double>(Clock::now() - setup_began).count();
   // Several generators started together begin their runs together (soak.py): one generator's
   // setup (thousands of sign-ins, or of RSA signatures on a shared core) must not load the
   // server or the core while another measures. A setup that ends after --start-at starts at
   // once, and the report says how late.
   double late_seconds = 0;
   if (o.start_at > 0) {
-    const double wall = std::chrono::duration<double>(
-                            std::chrono::system_clock::now().time_since_epoch())
-                            .count();
+    const double wall =
+        std::chrono::duration<double>(std::chrono::system_clock::now().time_since_epoch()).count();
     if (wall < o.start_at) {
       std::this_thread::sleep_for(std::chrono::duration<double>(o.start_at - wall));
     } else {

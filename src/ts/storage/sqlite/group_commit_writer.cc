@@ -170,8 +170,7 @@ int PassiveCheckpoint(sqlite3* db, const metrics::Histogram& seconds) {
   int copied_pages = 0;
   const int rc =
       sqlite3_wal_checkpoint_v2(db, "main", SQLITE_CHECKPOINT_PASSIVE, &log_pages, &copied_pages);
-  seconds.Observe(
-      std::chrono::duration<double>(std::chrono::steady_clock::now() - began).count());
+  seconds.Observe(std::chrono::duration<double>(std::chrono::steady_clock::now() - began).count());
   // On an error (SQLITE_BUSY: another checkpoint runs; an I/O error) nothing is owed here: the
   // next commit over the threshold asks again.
   return rc == SQLITE_OK ? log_pages - copied_pages : 0;

@@ -108,8 +108,8 @@ class GroupCommitWriter {
   std::unique_ptr<Connection> checkpointer_;
   std::mutex checkpoint_mu_;
   std::condition_variable checkpoint_cv_;
-  bool checkpoint_requested_ = false;    // guarded by checkpoint_mu_
-  bool checkpointer_stopping_ = false;   // guarded by checkpoint_mu_
+  bool checkpoint_requested_ = false;      // guarded by checkpoint_mu_
+  bool checkpointer_stopping_ = false;     // guarded by checkpoint_mu_
   std::atomic<bool> catch_up_due_{false};  // set by the checkpoint thread, taken by the writer
   std::thread checkpoint_thread_;
 };
