@@ -193,6 +193,9 @@ class BlockingStore final : public storage::Store {
   StatusOr<storage::AuthorizationCode> GetAuthorizationCode(const std::string& code_hash) override {
     return inner_->GetAuthorizationCode(code_hash);
   }
+  StatusOr<storage::CodeToRedeem> GetCodeToRedeem(const std::string& code_hash) override {
+    return inner_->GetCodeToRedeem(code_hash);
+  }
   StatusOr<storage::RedeemOutcome> RedeemAuthorizationCode(
       const std::string& code_hash, int64_t now, const storage::TokenFamily& family,
       const std::optional<storage::RefreshToken>& first_refresh) override {

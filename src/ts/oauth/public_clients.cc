@@ -301,7 +301,7 @@ PublicClientService::PublicClientService(ClientStorage storage,
       minter_(std::move(minter)),
       clock_(std::move(clock)),
       options_(std::move(options)),
-      grants_(storage_.grants, storage_.directory, minter_, clock_, token_options),
+      grants_(storage_.grants, minter_, clock_, token_options),
       polls_(std::make_unique<PollTable>(options_.max_tracked, options_.poll_interval * 1'000'000)),
       device_starts_(std::make_unique<RateLimiter>(options_.device_authorizations_per_minute,
                                                    options_.max_tracked)) {}

@@ -92,11 +92,9 @@ bool ValidVerifier(std::string_view v) {
 }
 
 TokenGrants::TokenGrants(std::shared_ptr<storage::GrantStore> grants,
-                         std::shared_ptr<storage::DirectoryStore> directory,
                          std::shared_ptr<const tokens::TokenMinter> minter, ClockPtr clock,
                          TokenServiceOptions options)
     : grants_(std::move(grants)),
-      directory_(std::move(directory)),
       minter_(std::move(minter)),
       clock_(std::move(clock)),
       options_(options) {}
@@ -128,9 +126,10 @@ StatusOr<PreparedCode> TokenGrants::PrepareCode(const GrantRequest& req,
   PreparedCode p;
   p.now = clock_->NowUnixSeconds();
   p.code_hash = tokens::TokenMinter::Hash(req.code);
-  auto code = NotFoundAs(grants_->GetAuthorizationCode(p.code_hash), InvalidGrant,
-                         "Invalid authorization code provided");
-  if (!code.ok()) return code.status();
+  auto to_redeem = NotFoundAs(grants_->GetCodeToRedeem(p.code_hash), InvalidGrant,
+                              "Invalid authorization code provided");
+  if (!to_redeem.ok()) return to_redeem.status();
+  const storage::AuthorizationCode* code = &to_redeem->code;
   // A code held by another client is as good as unknown to this one.
   if (code->application_arn != client.id) {
     return InvalidGrant("Invalid authorization code provided");
@@ -168,9 +167,9 @@ StatusOr<PreparedCode> TokenGrants::PrepareCode(const GrantRequest& req,
     }
   }
   TS_ASSIGN_OR_RETURN(std::vector<std::string> scopes, NarrowScopes(req.scope, code->scopes));
-  auto user = NotFoundAs(directory_->GetUser(code->user_id), InvalidGrant,
-                         "The user this code was issued to no longer exists");
-  if (!user.ok()) return user.status();
+  if (!to_redeem->user_exists) {
+    return InvalidGrant("The user this code was issued to no longer exists");
+  }
 
   storage::TokenFamily& family = p.family;
   family.family_id = NewFamilyId(*clock_);

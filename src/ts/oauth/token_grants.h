@@ -131,7 +131,6 @@ bool ValidVerifier(std::string_view verifier);
 class TokenGrants {
  public:
   TokenGrants(std::shared_ptr<storage::GrantStore> grants,
-              std::shared_ptr<storage::DirectoryStore> directory,
               std::shared_ptr<const tokens::TokenMinter> minter, ClockPtr clock,
               TokenServiceOptions options);
 
@@ -182,7 +181,6 @@ class TokenGrants {
                                 storage::RotateOutcome outcome) const;
 
   std::shared_ptr<storage::GrantStore> grants_;
-  std::shared_ptr<storage::DirectoryStore> directory_;
   std::shared_ptr<const tokens::TokenMinter> minter_;
   ClockPtr clock_;
   TokenServiceOptions options_;

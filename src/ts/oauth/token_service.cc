@@ -195,7 +195,7 @@ TokenService::TokenService(TokenStorage storage, std::shared_ptr<const tokens::T
       minter_(std::move(minter)),
       clock_(std::move(clock)),
       options_(options),
-      grants_(storage_.grants, storage_.directory, minter_, clock_, options),
+      grants_(storage_.grants, minter_, clock_, options),
       assertions_(std::move(assertions)),
       applications_(applications != nullptr
                         ? std::move(applications)

@@ -43,6 +43,14 @@ struct RefreshTokenWithFamily {
   bool user_assigned = false;
 };
 
+// An authorization code with what its redemption checks besides the code: whether the user it
+// was issued to still exists, read with the code so the grant needs no second read (one round
+// trip on PostgreSQL).
+struct CodeToRedeem {
+  AuthorizationCode code;
+  bool user_exists = false;
+};
+
 class GrantStore {
  public:
   virtual ~GrantStore() = default;
@@ -67,6 +75,8 @@ class GrantStore {
   // --- authorization codes ---
   virtual Status CreateAuthorizationCode(const AuthorizationCode& code) = 0;
   virtual StatusOr<AuthorizationCode> GetAuthorizationCode(const std::string& code_hash) = 0;
+  // NotFound when there is no such code (whatever its user).
+  virtual StatusOr<CodeToRedeem> GetCodeToRedeem(const std::string& code_hash) = 0;
   // One transaction: if the code is unused and `now` < expires_at, marks it consumed, records
   // `family.family_id` on it, inserts `family` and, when given, `first_refresh` -> kRedeemed.
   // If it was consumed before, revokes the family that use created -> kAlreadyRedeemed.

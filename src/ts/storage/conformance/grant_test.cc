@@ -34,6 +34,25 @@ TEST_P(StoreConformanceTest, AuthorizationCodeCreateGetAndDuplicate) {
               StatusIs(StatusCode::kNotFound, HasSubstr("authorization code")));
 }
 
+// A redemption's one read: the code and whether its user still exists.
+TEST_P(StoreConformanceTest, CodeToRedeemSaysWhetherItsUserExists) {
+  ASSERT_THAT(store_->CreateUser(MakeUser("user-2", "someone")), IsOk());
+  const AuthorizationCode orphan = MakeCode("code-1", "user-gone");
+  const AuthorizationCode held = MakeCode("code-2", "user-2");
+  ASSERT_THAT(store_->CreateAuthorizationCode(orphan), IsOk());
+  ASSERT_THAT(store_->CreateAuthorizationCode(held), IsOk());
+  auto read = store_->GetCodeToRedeem("code-1");
+  ASSERT_THAT(read, IsOk());
+  EXPECT_EQ(read->code, orphan);
+  EXPECT_FALSE(read->user_exists);
+  read = store_->GetCodeToRedeem("code-2");
+  ASSERT_THAT(read, IsOk());
+  EXPECT_EQ(read->code, held);
+  EXPECT_TRUE(read->user_exists);
+  EXPECT_THAT(store_->GetCodeToRedeem("code-9"),
+              StatusIs(StatusCode::kNotFound, HasSubstr("authorization code")));
+}
+
 // --- token families and refresh tokens ---
 
 TEST_P(StoreConformanceTest, CreateFamilyWithAndWithoutRefreshToken) {

@@ -74,6 +74,18 @@ StatusOr<AuthorizationCode> PostgresStore::GetAuthorizationCode(const std::strin
   });
 }
 
+StatusOr<CodeToRedeem> PostgresStore::GetCodeToRedeem(const std::string& code_hash) {
+  return impl_->Read([&](Connection& c) -> StatusOr<CodeToRedeem> {
+    TS_ASSIGN_OR_RETURN(Result r, c.Exec("SELECT " TS_CODE_COLUMNS
+                                         ", EXISTS (SELECT 1 FROM users u WHERE u.user_id = "
+                                         "authorization_codes.user_id)::int "
+                                         "FROM authorization_codes WHERE code_hash = $1",
+                                         MakeParams(code_hash)));
+    if (r.rows() == 0) return NotFoundError("no such authorization code");
+    return CodeToRedeem{ReadCode(r, 0), r.Int(0, 13) != 0};
+  });
+}
+
 namespace {
 
 // The family a code's first use created, and everything exchanged from it (RFC 6749 §4.1.2).

@@ -179,6 +179,7 @@ class PostgresStore final : public Store, public AuditStore {
   // GrantStore (grant_store.cc).
   Status CreateAuthorizationCode(const AuthorizationCode& code) override;
   StatusOr<AuthorizationCode> GetAuthorizationCode(const std::string& code_hash) override;
+  StatusOr<CodeToRedeem> GetCodeToRedeem(const std::string& code_hash) override;
   StatusOr<RedeemOutcome> RedeemAuthorizationCode(
       const std::string& code_hash, int64_t now, const TokenFamily& family,
       const std::optional<RefreshToken>& first_refresh) override;

@@ -116,6 +116,20 @@ StatusOr<AuthorizationCode> SqliteStore::GetAuthorizationCode(const std::string&
   });
 }
 
+StatusOr<CodeToRedeem> SqliteStore::GetCodeToRedeem(const std::string& code_hash) {
+  return impl_->Read([&](Connection& c) -> StatusOr<CodeToRedeem> {
+    TS_ASSIGN_OR_RETURN(Statement stmt,
+                        c.Prepare("SELECT " TS_CODE_COLUMNS ", EXISTS (SELECT 1 FROM users u "
+                                  "WHERE u.user_id = authorization_codes.user_id) "
+                                  "FROM authorization_codes WHERE code_hash = ?"));
+    stmt.Bind(code_hash);
+    TS_ASSIGN_OR_RETURN(bool row, stmt.Step());
+    if (!row) return NotFoundError("no such authorization code");
+    CodeToRedeem out{ReadCode(stmt), stmt.Int(13) != 0};
+    return out;
+  });
+}
+
 namespace {
 
 // RedeemAuthorizationCode's transaction body (grant_store.h), shared by the blocking and the

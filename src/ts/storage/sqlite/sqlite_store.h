@@ -189,6 +189,7 @@ class SqliteStore final : public Store, public AuditStore {
   // each (grant_store.h).
   Status CreateAuthorizationCode(const AuthorizationCode& code) override;
   StatusOr<AuthorizationCode> GetAuthorizationCode(const std::string& code_hash) override;
+  StatusOr<CodeToRedeem> GetCodeToRedeem(const std::string& code_hash) override;
   StatusOr<RedeemOutcome> RedeemAuthorizationCode(
       const std::string& code_hash, int64_t now, const TokenFamily& family,
       const std::optional<RefreshToken>& first_refresh) override;
