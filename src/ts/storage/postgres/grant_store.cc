@@ -31,6 +31,14 @@ using postgres_internal::ReadFamily;
 using postgres_internal::ReadRefresh;
 using postgres_internal::Result;
 
+// An `audit` CTE that inserts the event whose five values (AddAudit's) are the parameters
+// $t..$r only together with the statement's `family` CTE: no family, no event.
+#define TS_AUDIT_CTE(t, n, a, i, r)                                                             \
+  ", audit AS (INSERT INTO audit_events (event_time, event_name, principal_arn, principal_id, " \
+  "record) SELECT $" t "::bigint, $" n "::text, $" a "::text, $" i "::text, $" r                \
+  "::text "                                                                                     \
+  "FROM family)"
+
 namespace {
 
 // An audit event's five values (InsertAudit's), appended to a statement whose `audit` CTE
@@ -126,10 +134,8 @@ constexpr std::string_view kRedeemSql = TS_REDEEM_CTES TS_REDEEM_SELECT;
 // The same with its audit event (audit.h), $23..$27 as InsertAudit's, inserted only with the
 // family: a reused, expired or lost code records nothing, and the writer can pipeline an audited
 // redemption (as kAuditedAssertionSql).
-constexpr std::string_view kAuditedRedeemSql = TS_REDEEM_CTES
-    ", audit AS (INSERT INTO audit_events (event_time, event_name, principal_arn, principal_id, "
-    "record) SELECT $23::bigint, $24::text, $25::text, $26::text, $27::text FROM "
-    "family)" TS_REDEEM_SELECT;
+constexpr std::string_view kAuditedRedeemSql =
+    TS_REDEEM_CTES TS_AUDIT_CTE("23", "24", "25", "26", "27") TS_REDEEM_SELECT;
 #undef TS_REDEEM_SELECT
 #undef TS_REDEEM_CTES
 
@@ -277,10 +283,8 @@ namespace {
                                         "19") " FROM family WHERE $20::boolean)"
 constexpr std::string_view kExchangeSql = TS_EXCHANGE_CTES " SELECT count(*) FROM family";
 // The same with its audit event, $21..$25 (as kAuditedAssertionSql).
-constexpr std::string_view kAuditedExchangeSql = TS_EXCHANGE_CTES
-    ", audit AS (INSERT INTO audit_events (event_time, event_name, principal_arn, principal_id, "
-    "record) SELECT $21::bigint, $22::text, $23::text, $24::text, $25::text FROM family) "
-    "SELECT count(*) FROM family";
+constexpr std::string_view kAuditedExchangeSql =
+    TS_EXCHANGE_CTES TS_AUDIT_CTE("21", "22", "23", "24", "25") " SELECT count(*) FROM family";
 #undef TS_EXCHANGE_CTES
 
 StatusOr<Params> ExchangeParams(const TokenFamily& family,
@@ -501,10 +505,8 @@ constexpr std::string_view kAssertionSql = TS_ASSERTION_CTES "SELECT count(*) FR
 // The same with its audit event (audit.h), $23..$27 as InsertAudit's, inserted only with the
 // family: one statement, so the group-commit writer can pipeline an audited grant too (a
 // pipelined statement cannot be made conditional on the one before it).
-constexpr std::string_view kAuditedAssertionSql = TS_ASSERTION_CTES
-    ", audit AS (INSERT INTO audit_events (event_time, event_name, principal_arn, principal_id, "
-    "record) SELECT $23::bigint, $24::text, $25::text, $26::text, $27::text FROM family) "
-    "SELECT count(*) FROM used";
+constexpr std::string_view kAuditedAssertionSql =
+    TS_ASSERTION_CTES TS_AUDIT_CTE("23", "24", "25", "26", "27") " SELECT count(*) FROM used";
 #undef TS_ASSERTION_CTES
 
 Status ReadAssertion(const StatusOr<Result>& r, const std::string& sqlstate,

@@ -176,10 +176,9 @@ struct CheckpointCounts {
 CheckpointCounts PassiveCheckpoint(sqlite3* db, const metrics::Histogram& seconds) {
   const auto began = std::chrono::steady_clock::now();
   CheckpointCounts counts;
-  const int rc = sqlite3_wal_checkpoint_v2(db, "main", SQLITE_CHECKPOINT_PASSIVE,
-                                           &counts.log_pages, &counts.copied_pages);
-  seconds.Observe(
-      std::chrono::duration<double>(std::chrono::steady_clock::now() - began).count());
+  const int rc = sqlite3_wal_checkpoint_v2(db, "main", SQLITE_CHECKPOINT_PASSIVE, &counts.log_pages,
+                                           &counts.copied_pages);
+  seconds.Observe(std::chrono::duration<double>(std::chrono::steady_clock::now() - began).count());
   // On an error (SQLITE_BUSY: another checkpoint runs; an I/O error) nothing is owed here: the
   // next commit over the threshold asks again.
   return rc == SQLITE_OK ? counts : CheckpointCounts{};
