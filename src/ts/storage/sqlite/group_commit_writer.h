@@ -96,7 +96,7 @@ class GroupCommitWriter {
   int light_load_batch_size_ = 0;
   int small_batches_in_a_row_ = 0;  // writer thread only
   bool checkpoint_due_ = false;     // writer thread only
-  int copied_pages_ = 0;  // writer thread only: of the log, copied by the last catch-up
+  int copied_pages_ = 0;            // writer thread only: of the log, copied by the last catch-up
   std::mutex mu_;
   std::condition_variable cv_;
   std::vector<Pending*> queue_;
