@@ -45,10 +45,10 @@ void SqliteStore::Impl::Release(std::unique_ptr<Connection> connection) {
 }
 
 Status SqliteStore::Impl::StartWriter(std::unique_ptr<Connection> connection) {
-  // Checkpoints (SqliteStoreOptions): every 10,000 pages under heavy load rather than SQLite's
-  // 1,000, so index pages rewritten by many batches are copied back once, not ten times (8% less
-  // server CPU per refresh at saturation), and every 1,000 under light load, so that the log
-  // stays short. They run on a connection and thread of their own (group_commit_writer.h).
+  // Checkpoints (SqliteStoreOptions): every 10,000 pages rather than SQLite's 1,000, so index
+  // pages rewritten by many batches are copied back once, not ten times (8% less server CPU per
+  // refresh at saturation); light-load ones are off by default. They run on a connection and
+  // thread of their own (group_commit_writer.h).
   // The WAL file is cut back to 64 MiB when the writer restarts it, so the disk it takes stays
   // bounded.
   TS_RETURN_IF_ERROR(connection->ExecScript("PRAGMA journal_size_limit = 67108864"));
