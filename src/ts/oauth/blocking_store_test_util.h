@@ -208,6 +208,11 @@ class BlockingStore final : public storage::Store {
   StatusOr<storage::TokenFamily> GetFamily(const std::string& family_id) override {
     return inner_->GetFamily(family_id);
   }
+  StatusOr<storage::ExchangeSubject> GetExchangeSubject(
+      const std::string& token_id, const std::string& family_id, const std::string& user_id,
+      const std::string& application_arn) override {
+    return inner_->GetExchangeSubject(token_id, family_id, user_id, application_arn);
+  }
   Status RevokeFamily(const std::string& family_id, int64_t now) override {
     return inner_->RevokeFamily(family_id, now);
   }

@@ -374,14 +374,6 @@ StatusOr<std::string> TokenService::Serve(const Admitted& admitted) const {
   return Respond(grant, app);
 }
 
-Status TokenService::RequireAssignment(const storage::Application& app,
-                                       const std::string& user_id) const {
-  if (!app.assignment_required) return OkStatus();
-  TS_ASSIGN_OR_RETURN(bool assigned,
-                      storage_.applications->IsAssigned(app.application_arn, user_id));
-  return assigned ? OkStatus() : UserNotAssigned(app.application_arn);
-}
-
 StatusOr<Grant> TokenService::TokenExchangeGrant(const Request& req,
                                                  const storage::Application& app) const {
   TS_ASSIGN_OR_RETURN(PreparedExchange p, PrepareExchange(req, app));
@@ -445,12 +437,14 @@ StatusOr<TokenService::PreparedExchange> TokenService::PrepareExchange(
         "The subject token was issued to this same application; token exchange takes a token "
         "issued to a different application");
   }
-  TS_ASSIGN_OR_RETURN(bool jti_revoked, storage_.grants->IsAccessTokenRevoked(subject.token_id));
-  if (jti_revoked) return InvalidGrant("Subject token has been revoked");
-  auto parent = NotFoundAs(storage_.grants->GetFamily(subject.family_id), InvalidGrant,
-                           "Subject token has been revoked");
-  if (!parent.ok()) return parent.status();
-  if (parent->revoked_at != 0) return InvalidGrant("Subject token has been revoked");
+  // The token's revocation, its family, its user and the user's assignment: one read.
+  TS_ASSIGN_OR_RETURN(storage::ExchangeSubject stored,
+                      storage_.grants->GetExchangeSubject(subject.token_id, subject.family_id,
+                                                          subject.user_id, app.application_arn));
+  if (stored.token_revoked || !stored.family.has_value() || stored.family->revoked_at != 0) {
+    return InvalidGrant("Subject token has been revoked");
+  }
+  const storage::TokenFamily& parent = *stored.family;
   auto cached_source =
       NotFoundAs(applications_->Get(subject.client_id), InvalidGrant,
                  "The application the subject token was issued to no longer exists");
@@ -488,10 +482,12 @@ StatusOr<TokenService::PreparedExchange> TokenService::PrepareExchange(
   }
   TS_ASSIGN_OR_RETURN(std::vector<std::string> scopes, NarrowScopes(req.scope, ceiling));
 
-  auto user = NotFoundAs(storage_.directory->GetUser(subject.user_id), InvalidGrant,
-                         "The user the subject token was issued to no longer exists");
-  if (!user.ok()) return user.status();
-  TS_RETURN_IF_ERROR(RequireAssignment(app, subject.user_id));
+  if (!stored.user_exists) {
+    return InvalidGrant("The user the subject token was issued to no longer exists");
+  }
+  if (app.assignment_required && !stored.user_assigned) {
+    return UserNotAssigned(app.application_arn);
+  }
   if (ActorDepth(subject.act_json) >= kMaxActorDepth) {
     return InvalidGrant("The subject token has passed through too many applications");
   }
@@ -514,11 +510,11 @@ StatusOr<TokenService::PreparedExchange> TokenService::PrepareExchange(
   family.scopes = scopes;
   family.grant_type = std::string(kGrantTokenExchange);
   // The same sign-in session: signing out ends what was exchanged from it too.
-  family.session_hash = parent->session_hash;
-  family.auth_time = parent->auth_time;
+  family.session_hash = parent.session_hash;
+  family.auth_time = parent.auth_time;
   family.created_at = now;
-  family.expires_at = std::min(now + options_.refresh_token_ttl, parent->expires_at);
-  family.parent_family_id = parent->family_id;
+  family.expires_at = std::min(now + options_.refresh_token_ttl, parent.expires_at);
+  family.parent_family_id = parent.family_id;
   family.act_json = act.Take();
 
   p.refresh = FirstRefreshToken(want_refresh, family, now, *clock_, p.grant.refresh_token);

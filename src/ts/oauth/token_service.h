@@ -121,9 +121,6 @@ class TokenService {
   // The authorization-code grant on a store that does not block: checked and signed on this
   // thread, answered once the redemption is durable; a reused code goes to `blocking`.
   void AuthorizationCodeAsync(Admitted admitted, Executor blocking, Done done) const;
-  // InvalidGrant when `app` requires assignment and `user_id` has none (a store read); the
-  // refresh grant reads the same with its token instead (RefreshTokenWithFamily::user_assigned).
-  Status RequireAssignment(const storage::Application& app, const std::string& user_id) const;
   // RFC 8693 with docs/protocol.md §5.1: `app` is the target. InvalidRequestException for a missing
   // subjectToken/subjectTokenType, a subjectTokenType or requestedTokenType that is not the
   // access-token (or refresh-token) URI, or a subject that is not an access token (an ID token, a

@@ -51,6 +51,17 @@ struct CodeToRedeem {
   bool user_exists = false;
 };
 
+// What token exchange checks about its subject token (an access token) besides the token itself,
+// read in one statement so the grant needs one round trip on PostgreSQL (it was four reads).
+struct ExchangeSubject {
+  bool token_revoked = false;         // its jti was revoked (RevokeAccessToken)
+  std::optional<TokenFamily> family;  // the family it was issued from; nullopt when gone
+  bool user_exists = false;
+  // The user is assigned to the exchange's target application, directly or through a group
+  // (what IsAssigned answers).
+  bool user_assigned = false;
+};
+
 class GrantStore {
  public:
   virtual ~GrantStore() = default;
@@ -192,6 +203,13 @@ class GrantStore {
   virtual bool ReadsAssertionUsersInWriter() const { return false; }
   virtual void CheckAndCreateFamilyForAssertionAsync(const AssertionUserLookup& lookup,
                                                      AssertionCheck check, WriteDone done);
+
+  // The subject token `token_id` (issued from `family_id` to `user_id`) as token exchange into
+  // `application_arn` needs it: never NotFound, a missing family or user is in the answer.
+  virtual StatusOr<ExchangeSubject> GetExchangeSubject(const std::string& token_id,
+                                                       const std::string& family_id,
+                                                       const std::string& user_id,
+                                                       const std::string& application_arn) = 0;
 
   // --- revoked access tokens (RFC 7009) ---
   // Records that the access token with this jti is revoked; kept until `expires_at` (the token's

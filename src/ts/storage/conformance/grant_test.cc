@@ -190,6 +190,53 @@ TEST_P(StoreConformanceTest, RevokedAccessTokensAreRememberedUntilTheyExpire) {
   EXPECT_THAT(store_->IsAccessTokenRevoked("jti-2"), IsOkAndHolds(true));
 }
 
+// Token exchange's one read: the subject token's revocation, family, user and assignment.
+TEST_P(StoreConformanceTest, ExchangeSubjectReadsTokenFamilyUserAndAssignmentTogether) {
+  ASSERT_THAT(store_->CreateUser(MakeUser("user-1", "direct")), IsOk());
+  ASSERT_THAT(store_->CreateUser(MakeUser("user-2", "by-group")), IsOk());
+  ASSERT_THAT(store_->CreateUser(MakeUser("user-3", "elsewhere")), IsOk());
+  ASSERT_THAT(store_->PutApplication(MakeApp(kAppArn)), IsOk());
+  ASSERT_THAT(store_->PutApplication(MakeApp(kOtherAppArn)), IsOk());
+  ASSERT_THAT(store_->PutAssignment(kAppArn, "user-1", "USER"), IsOk());
+  ASSERT_THAT(store_->CreateGroup(MakeGroup("group-1", "readers")), IsOk());
+  ASSERT_THAT(store_->CreateGroupMembership(MakeMembership("m-1", "group-1", "user-2")), IsOk());
+  ASSERT_THAT(store_->PutAssignment(kAppArn, "group-1", "GROUP"), IsOk());
+  ASSERT_THAT(store_->PutAssignment(kOtherAppArn, "user-3", "USER"), IsOk());
+  const TokenFamily family = MakeFamily("fam-1", "user-1", kOtherAppArn);
+  ASSERT_THAT(store_->CreateFamily(family, std::nullopt), IsOk());
+  ASSERT_THAT(store_->RevokeAccessToken("jti-revoked", kNow + 100), IsOk());
+
+  auto read = store_->GetExchangeSubject("jti-1", "fam-1", "user-1", kAppArn);
+  ASSERT_THAT(read, IsOk());
+  EXPECT_FALSE(read->token_revoked);
+  EXPECT_EQ(read->family, family);
+  EXPECT_TRUE(read->user_exists);
+  EXPECT_TRUE(read->user_assigned);
+
+  read = store_->GetExchangeSubject("jti-revoked", "fam-gone", "user-2", kAppArn);
+  ASSERT_THAT(read, IsOk());
+  EXPECT_TRUE(read->token_revoked);
+  EXPECT_EQ(read->family, std::nullopt);
+  EXPECT_TRUE(read->user_exists);
+  EXPECT_TRUE(read->user_assigned);  // through group-1
+
+  read = store_->GetExchangeSubject("jti-1", "fam-1", "user-3", kAppArn);
+  ASSERT_THAT(read, IsOk());
+  EXPECT_TRUE(read->user_exists);
+  EXPECT_FALSE(read->user_assigned);  // assigned to the other application only
+
+  read = store_->GetExchangeSubject("jti-1", "fam-1", "user-gone", kAppArn);
+  ASSERT_THAT(read, IsOk());
+  EXPECT_FALSE(read->user_exists);
+  EXPECT_FALSE(read->user_assigned);
+
+  ASSERT_THAT(store_->RevokeFamily("fam-1", kNow + 5), IsOk());
+  read = store_->GetExchangeSubject("jti-1", "fam-1", "user-1", kAppArn);
+  ASSERT_THAT(read, IsOk());
+  ASSERT_TRUE(read->family.has_value());
+  EXPECT_EQ(read->family->revoked_at, kNow + 5);
+}
+
 // --- used assertions ---
 
 TEST_P(StoreConformanceTest, UsedAssertionsArePurgedAfterTheyExpire) {

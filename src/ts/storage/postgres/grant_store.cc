@@ -355,6 +355,35 @@ StatusOr<TokenFamily> PostgresStore::GetFamily(const std::string& family_id) {
   });
 }
 
+namespace {
+
+// GetExchangeSubject's statement, one row whether or not the family exists (it joins a one-row
+// table): $1 the token's jti, $2 its family, $3 its user, $4 the target application.
+constexpr std::string_view kExchangeSubjectSql =
+    "SELECT EXISTS (SELECT 1 FROM revoked_access_tokens WHERE jti = $1), "
+    "EXISTS (SELECT 1 FROM users WHERE user_id = $3), " TS_USER_ASSIGNED("$4", "$3") ", "
+    "f.family_id IS NOT NULL, " TS_FAMILY_COLUMNS("f.") " "
+    "FROM (SELECT 1) AS one LEFT JOIN token_families f ON f.family_id = $2";
+
+}  // namespace
+
+StatusOr<ExchangeSubject> PostgresStore::GetExchangeSubject(const std::string& token_id,
+                                                            const std::string& family_id,
+                                                            const std::string& user_id,
+                                                            const std::string& application_arn) {
+  return impl_->Read([&](Connection& c) -> StatusOr<ExchangeSubject> {
+    TS_ASSIGN_OR_RETURN(
+        Result r,
+        c.Exec(kExchangeSubjectSql, MakeParams(token_id, family_id, user_id, application_arn)));
+    ExchangeSubject subject;
+    subject.token_revoked = r.Bool(0, 0);
+    subject.user_exists = r.Bool(0, 1);
+    subject.user_assigned = r.Bool(0, 2);
+    if (r.Bool(0, 3)) subject.family = ReadFamily(r, 0, 4);
+    return subject;
+  });
+}
+
 Status PostgresStore::RevokeFamily(const std::string& family_id, int64_t now) {
   return impl_->Single([&](Connection& c) -> Status {
     TS_ASSIGN_OR_RETURN(bool exists, postgres_internal::RevokeFamilyTree(c, family_id, now));

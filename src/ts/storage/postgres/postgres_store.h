@@ -186,6 +186,10 @@ class PostgresStore final : public Store, public AuditStore {
   Status CreateFamily(const TokenFamily& family,
                       const std::optional<RefreshToken>& first_refresh) override;
   StatusOr<TokenFamily> GetFamily(const std::string& family_id) override;
+  StatusOr<ExchangeSubject> GetExchangeSubject(const std::string& token_id,
+                                               const std::string& family_id,
+                                               const std::string& user_id,
+                                               const std::string& application_arn) override;
   Status RevokeFamily(const std::string& family_id, int64_t now) override;
   StatusOr<RefreshTokenWithFamily> GetRefreshToken(const std::string& token_hash) override;
   StatusOr<RotateOutcome> RotateRefreshToken(const std::string& old_hash, int64_t now,

@@ -288,6 +288,28 @@ TEST(PostgresStoreTest, TokenEndpointWritesAreOneRoundTripEach) {
   EXPECT_EQ(s.RoundTrips() - before, 2);
 }
 
+// The reads a grant makes before its write: one round trip each, prepared once.
+TEST(PostgresStoreTest, TokenEndpointReadsAreOneRoundTripEach) {
+  PostgresStoreOptions options;
+  options.max_connections = 1;  // one connection, so the warm-up prepared what is measured
+  auto store = PostgresStore::Open(server->Url(NewDatabase()), options);
+  ASSERT_THAT(store, IsOk());
+  PostgresStore& s = **store;
+  ASSERT_THAT(s.CreateAuthorizationCode(Code("code-1")), IsOk());
+  ASSERT_THAT(s.CreateFamily(Family("fam-1"), std::nullopt), IsOk());
+  ASSERT_THAT(s.GetCodeToRedeem("code-1"), IsOk());  // warm-up: prepare each statement once
+  ASSERT_THAT(s.GetExchangeSubject("jti-0", "fam-1", "user-1", "arn:app"), IsOk());
+
+  int64_t before = s.RoundTrips();
+  ASSERT_THAT(s.GetCodeToRedeem("code-1"), IsOk());
+  EXPECT_EQ(s.RoundTrips() - before, 1);
+  before = s.RoundTrips();
+  auto subject = s.GetExchangeSubject("jti-1", "fam-1", "user-1", "arn:app");
+  ASSERT_THAT(subject, IsOk());
+  EXPECT_TRUE(subject->family.has_value());
+  EXPECT_EQ(s.RoundTrips() - before, 1);
+}
+
 // Connections killed by the server (what a restart or failover does to them) are replaced
 // without restarting the store: nothing had been sent on them, so the calls succeed.
 TEST(PostgresStoreTest, RecoversFromTerminatedConnections) {

@@ -273,6 +273,36 @@ StatusOr<TokenFamily> SqliteStore::GetFamily(const std::string& family_id) {
   });
 }
 
+namespace {
+
+// GetExchangeSubject's statement, one row whether or not the family exists (it joins a one-row
+// table): ?1 the token's jti, ?2 its family, ?3 its user, ?4 the target application.
+constexpr std::string_view kExchangeSubjectSql =
+    "SELECT EXISTS (SELECT 1 FROM revoked_access_tokens WHERE jti = ?1), "
+    "EXISTS (SELECT 1 FROM users WHERE user_id = ?3), " TS_USER_ASSIGNED("?4", "?3") ", "
+    "f.family_id IS NOT NULL, " TS_FAMILY_COLUMNS("f.") " "
+    "FROM (SELECT 1) AS one LEFT JOIN token_families f ON f.family_id = ?2";
+
+}  // namespace
+
+StatusOr<ExchangeSubject> SqliteStore::GetExchangeSubject(const std::string& token_id,
+                                                          const std::string& family_id,
+                                                          const std::string& user_id,
+                                                          const std::string& application_arn) {
+  return impl_->Read([&](Connection& c) -> StatusOr<ExchangeSubject> {
+    TS_ASSIGN_OR_RETURN(Statement stmt, c.Prepare(kExchangeSubjectSql));
+    stmt.Bind(token_id).Bind(family_id).Bind(user_id).Bind(application_arn);
+    TS_ASSIGN_OR_RETURN(bool row, stmt.Step());
+    if (!row) return InternalError("exchange subject: no row");
+    ExchangeSubject subject;
+    subject.token_revoked = stmt.Int(0) != 0;
+    subject.user_exists = stmt.Int(1) != 0;
+    subject.user_assigned = stmt.Int(2) != 0;
+    if (stmt.Int(3) != 0) subject.family = ReadFamily(stmt, 4);
+    return subject;
+  });
+}
+
 namespace sqlite_internal {
 
 StatusOr<bool> RevokeFamilyTree(Connection& c, const std::string& family_id, int64_t now) {
