@@ -3,7 +3,7 @@ refresh token, and every refusal by its modeled exception class."""
 import time
 import unittest
 
-from test.e2e import harness
+from test.e2e import harness, pg_harness
 from test.e2e.tx_support import (ACCESS_TYPE, APP_A, APP_B, APP_C, APP_D, APP_E, BOOTSTRAP,
                                  REFRESH_TYPE, claims, exchange, sign_in_to_a, signed_post)
 
@@ -153,6 +153,28 @@ class TokenExchangeTest(unittest.TestCase):
         _, _, body = signed_post(self.server, "/introspect",
                                  {"clientId": APP_B, "token": b["accessToken"]})
         self.assertEqual(body, {"active": False})
+
+
+class PostgresTokenExchangeTest(TokenExchangeTest):
+    """Every case above on PostgreSQL, where the subject token's revocation, family, user and
+    assignment are read in the group-commit writer's read pipeline and the family is written in
+    its batch (label postgres: the CTest test e2e.test_token_exchange.postgres)."""
+
+    @classmethod
+    def setUpClass(cls):
+        cls.pg = pg_harness.PostgresServer()
+        cls.server = harness.Server(bootstrap=BOOTSTRAP, db=cls.pg.create_database("tessera"))
+        cls.client = cls.server.client()
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.server.stop()
+        cls.pg.stop()
+
+    def test_no_internal_errors(self):
+        self.test_a_to_b()
+        self.test_revoked_subject_is_invalid_grant()
+        self.assertEqual(self.server.internal_error_lines(), [])
 
 
 class ExpiredSubjectTest(unittest.TestCase):

@@ -44,6 +44,15 @@ struct TokenService::PreparedAssertion {
   int64_t replay_until = 0;
 };
 
+struct TokenService::ExchangeRequest {
+  tokens::AccessTokenClaims subject;  // the subject token, verified
+  // The application it was issued to, looked up in the cache before the store read; judged
+  // after it, so a revoked subject is refused as revoked whatever became of its application.
+  StatusOr<std::shared_ptr<const CachedApplication>> source;
+  bool want_refresh = false;
+  int64_t now = 0;
+};
+
 struct TokenService::PreparedExchange {
   Grant grant;  // as issued once the family is stored
   storage::TokenFamily family;
@@ -149,6 +158,25 @@ std::function<void(Status)> AnswerOnceWritten(TokenService::Done done, std::stri
   };
 }
 
+// The store's completion for a grant checked in its writer (the check left what it decided in
+// `prepared`): settle's error, or the response signed once the family is durable, through
+// `finish_done` when given (so the caller signs off the store's thread, as a refresh does).
+template <typename Prepared, typename Sign>
+std::function<void(Status)> SignOnceWritten(std::shared_ptr<StatusOr<Prepared>> prepared, Sign sign,
+                                            Status (*settle)(const Status&),
+                                            TokenService::Done done,
+                                            TokenService::FinishDone finish_done) {
+  return [prepared = std::move(prepared), sign = std::move(sign), settle, done = std::move(done),
+          finish_done = std::move(finish_done)](Status written) mutable {
+    Status settled = settle(written);
+    if (!settled.ok()) return done(std::move(settled));
+    auto p = std::make_shared<const Prepared>(std::move(**prepared));
+    TokenService::Finish finish = [p, sign] { return sign(p->grant); };
+    if (finish_done) return finish_done(std::move(finish));
+    done(finish());
+  };
+}
+
 }  // namespace
 
 StatusOr<storage::Application> FindEnabledApplication(storage::ApplicationStore& store,
@@ -236,7 +264,7 @@ void TokenService::CreateTokenWithIamAsync(Caller caller, std::string body, Exec
     return JwtBearerAsync(std::move(*admitted), std::move(blocking), std::move(done),
                           std::move(finish_done));
   }
-  TokenExchangeAsync(std::move(*admitted), std::move(done));
+  TokenExchangeAsync(std::move(*admitted), std::move(done), std::move(finish_done));
 }
 
 void TokenService::AuthorizationCodeAsync(Admitted admitted, Executor blocking, Done done) const {
@@ -265,8 +293,36 @@ void TokenService::AuthorizationCodeAsync(Admitted admitted, Executor blocking, 
       });
 }
 
-void TokenService::TokenExchangeAsync(Admitted admitted, Done done) const {
+void TokenService::TokenExchangeAsync(Admitted admitted, Done done, FinishDone finish_done) const {
   const storage::Application& app = admitted.app->app;
+  if (storage_.grants->ChecksGrantsInWriter()) {
+    StatusOr<ExchangeRequest> exchange = CheckExchangeRequest(admitted.req, app);
+    if (!exchange.ok()) return done(exchange.status());
+    const tokens::AccessTokenClaims& subject = exchange->subject;
+    storage::GrantStore::ExchangeSubjectLookup lookup{subject.token_id, subject.family_id,
+                                                      subject.user_id, app.application_arn};
+    // Written by the check (on the store's writer thread, before the batch's transaction) and
+    // read by the completion (on that thread, after the commit), one after the other.
+    auto prepared = std::make_shared<StatusOr<PreparedExchange>>(InternalError("not checked"));
+    auto admitted_ref = std::make_shared<const Admitted>(std::move(admitted));
+    auto check = [this, admitted_ref, exchange = std::move(*exchange),
+                  prepared](const storage::ExchangeSubject& stored)
+        -> StatusOr<storage::GrantStore::ExchangeWrite> {
+      *prepared = PrepareExchangeFor(admitted_ref->req, admitted_ref->app->app, exchange, stored);
+      if (!prepared->ok()) return prepared->status();
+      const PreparedExchange& p = **prepared;
+      return storage::GrantStore::ExchangeWrite{p.family, p.refresh,
+                                                TokenFamilyEvent("CreateTokenWithIAM", p.family)};
+    };
+    auto sign = [this, admitted_ref](const Grant& grant) {
+      return Respond(grant, admitted_ref->app->app);
+    };
+    storage_.grants->CheckAndCreateExchangedFamilyAsync(
+        lookup, std::move(check),
+        SignOnceWritten(std::move(prepared), std::move(sign), &SettleExchange, std::move(done),
+                        std::move(finish_done)));
+    return;
+  }
   StatusOr<PreparedExchange> prepared = PrepareExchange(admitted.req, app);
   if (!prepared.ok()) return done(prepared.status());
   const PreparedExchange& p = *prepared;
@@ -282,7 +338,7 @@ void TokenService::TokenExchangeAsync(Admitted admitted, Done done) const {
 void TokenService::JwtBearerAsync(Admitted admitted, Executor blocking, Done done,
                                   FinishDone finish_done) const {
   const storage::Application& app = admitted.app->app;
-  if (!storage_.grants->ReadsAssertionUsersInWriter()) {
+  if (!storage_.grants->ChecksGrantsInWriter()) {
     StatusOr<std::optional<PreparedAssertion>> prepared =
         PrepareJwtBearer(admitted.req, app, admitted.app->jwt_issuers, /*cached_keys_only=*/true);
     if (!prepared.ok()) return done(prepared.status());
@@ -328,17 +384,13 @@ void TokenService::JwtBearerAsync(Admitted admitted, Executor blocking, Done don
     return storage::GrantStore::AssertionWrite{p.family, p.refresh, p.replay_id, p.replay_until,
                                                TokenFamilyEvent("CreateTokenWithIAM", p.family)};
   };
-  auto completion = [this, prepared, app_ref = std::move(app_ref), done = std::move(done),
-                     finish_done = std::move(finish_done)](Status written) mutable {
-    Status settled = SettleJwtBearer(written);
-    if (!settled.ok()) return done(std::move(settled));
-    auto p = std::make_shared<const PreparedAssertion>(std::move(**prepared));
-    Finish sign = [this, p, app_ref] { return Respond(p->grant, app_ref->app); };
-    if (finish_done) return finish_done(std::move(sign));
-    done(sign());
+  auto sign = [this, app_ref = std::move(app_ref)](const Grant& grant) {
+    return Respond(grant, app_ref->app);
   };
-  storage_.grants->CheckAndCreateFamilyForAssertionAsync(lookup, std::move(check),
-                                                         std::move(completion));
+  storage_.grants->CheckAndCreateFamilyForAssertionAsync(
+      lookup, std::move(check),
+      SignOnceWritten(std::move(prepared), std::move(sign), &SettleJwtBearer, std::move(done),
+                      std::move(finish_done)));
 }
 
 StatusOr<TokenService::Admitted> TokenService::Admit(const Caller& caller,
@@ -392,6 +444,16 @@ Status TokenService::SettleExchange(const Status& created) {
 
 StatusOr<TokenService::PreparedExchange> TokenService::PrepareExchange(
     const Request& req, const storage::Application& app) const {
+  TS_ASSIGN_OR_RETURN(ExchangeRequest exchange, CheckExchangeRequest(req, app));
+  const tokens::AccessTokenClaims& subject = exchange.subject;
+  TS_ASSIGN_OR_RETURN(storage::ExchangeSubject stored,
+                      storage_.grants->GetExchangeSubject(subject.token_id, subject.family_id,
+                                                          subject.user_id, app.application_arn));
+  return PrepareExchangeFor(req, app, exchange, stored);
+}
+
+StatusOr<TokenService::ExchangeRequest> TokenService::CheckExchangeRequest(
+    const Request& req, const storage::Application& app) const {
   if (req.subject_token.empty()) {
     return InvalidRequest("Member 'subjectToken' is required for token-exchange");
   }
@@ -437,16 +499,20 @@ StatusOr<TokenService::PreparedExchange> TokenService::PrepareExchange(
         "The subject token was issued to this same application; token exchange takes a token "
         "issued to a different application");
   }
-  // The token's revocation, its family, its user and the user's assignment: one read.
-  TS_ASSIGN_OR_RETURN(storage::ExchangeSubject stored,
-                      storage_.grants->GetExchangeSubject(subject.token_id, subject.family_id,
-                                                          subject.user_id, app.application_arn));
+  return ExchangeRequest{subject, applications_->Get(subject.client_id), want_refresh, now};
+}
+
+StatusOr<TokenService::PreparedExchange> TokenService::PrepareExchangeFor(
+    const Request& req, const storage::Application& app, const ExchangeRequest& exchange,
+    const storage::ExchangeSubject& stored) const {
+  const tokens::AccessTokenClaims& subject = exchange.subject;
+  const int64_t now = exchange.now;
   if (stored.token_revoked || !stored.family.has_value() || stored.family->revoked_at != 0) {
     return InvalidGrant("Subject token has been revoked");
   }
   const storage::TokenFamily& parent = *stored.family;
   auto cached_source =
-      NotFoundAs(applications_->Get(subject.client_id), InvalidGrant,
+      NotFoundAs(exchange.source, InvalidGrant,
                  "The application the subject token was issued to no longer exists");
   if (!cached_source.ok()) return cached_source.status();
   const storage::Application* source = &(*cached_source)->app;
@@ -517,7 +583,7 @@ StatusOr<TokenService::PreparedExchange> TokenService::PrepareExchange(
   family.parent_family_id = parent.family_id;
   family.act_json = act.Take();
 
-  p.refresh = FirstRefreshToken(want_refresh, family, now, *clock_, p.grant.refresh_token);
+  p.refresh = FirstRefreshToken(exchange.want_refresh, family, now, *clock_, p.grant.refresh_token);
   p.grant.subject = {subject.user_id,  app.application_arn, scopes,
                      family.family_id, family.auth_time,    "",
                      family.act_json};

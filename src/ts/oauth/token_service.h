@@ -110,6 +110,7 @@ class TokenService {
   // their write.
   struct Request;
   struct Admitted;
+  struct ExchangeRequest;
   struct PreparedExchange;
   struct PreparedAssertion;
 
@@ -135,10 +136,19 @@ class TokenService {
   // grant's error for the store's answer (a parent revoked meanwhile).
   StatusOr<PreparedExchange> PrepareExchange(const Request& req,
                                              const storage::Application& app) const;
+  // PrepareExchange's two halves around its one read (GetExchangeSubject): the request's and the
+  // subject token's own checks, and the grant decided from what the read found.
+  StatusOr<ExchangeRequest> CheckExchangeRequest(const Request& req,
+                                                 const storage::Application& app) const;
+  StatusOr<PreparedExchange> PrepareExchangeFor(const Request& req, const storage::Application& app,
+                                                const ExchangeRequest& exchange,
+                                                const storage::ExchangeSubject& stored) const;
   static Status SettleExchange(const Status& created);
-  // The token-exchange grant on a store that does not block: checked and signed on this thread,
-  // answered once the family is durable.
-  void TokenExchangeAsync(Admitted admitted, Done done) const;
+  // The token-exchange grant on a store that does not block its writes. A store that checks
+  // grants in its writer (ChecksGrantsInWriter) reads the subject there and the response is
+  // signed once the family is durable (through `finish_done` when given); otherwise the subject
+  // is read and the response signed on this thread while the family waits for its batch.
+  void TokenExchangeAsync(Admitted admitted, Done done, FinishDone finish_done) const;
   // RFC 7523 with docs/protocol.md §5.1 (docs/design/jwt-bearer.md): InvalidRequestException for a
   // missing assertion; InvalidGrantException "Invalid assertion: <which check failed>" for an
   // assertion that is malformed, unsigned or HMAC-signed, badly signed, signed by an unknown key,
@@ -166,7 +176,7 @@ class TokenService {
   static Status SettleJwtBearer(const Status& created);
   // The JWT-bearer grant on a store that does not block its writes: validated with cached keys
   // on this thread; handed to `blocking` when the keys must be fetched. A store that reads the
-  // users in its writer (ReadsAssertionUsersInWriter) gets the rest there and the response is
+  // users in its writer (ChecksGrantsInWriter) gets the rest there and the response is
   // signed once the family is durable (through `finish_done` when given, as a refresh is);
   // otherwise the users are read and the response signed on this thread while the family waits
   // for its batch.

@@ -33,6 +33,11 @@ void GrantStore::CheckAndCreateFamilyForAssertionAsync(const AssertionUserLookup
   done(FailedPreconditionError("this store does not read an assertion's users in its writer"));
 }
 
+void GrantStore::CheckAndCreateExchangedFamilyAsync(const ExchangeSubjectLookup&, ExchangeCheck,
+                                                    WriteDone done) {
+  done(FailedPreconditionError("this store does not read an exchange's subject in its writer"));
+}
+
 void GrantStore::CreateExchangedFamilyAsync(const TokenFamily& family,
                                             const std::optional<RefreshToken>& first_refresh,
                                             WriteDone done) {

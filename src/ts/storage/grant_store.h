@@ -179,8 +179,13 @@ class GrantStore {
                                              const std::string& assertion_id,
                                              int64_t assertion_expires_at, WriteDone done);
 
+  // True when the writer can read too, so the jwt-bearer and token-exchange grants' reads and
+  // writes go to it in one step (CheckAndCreateFamilyForAssertionAsync,
+  // CheckAndCreateExchangedFamilyAsync) and make no round trip of their own.
+  virtual bool ChecksGrantsInWriter() const { return false; }
+
   // The jwt-bearer grant's read and write in one step, for stores whose writer can read too
-  // (ReadsAssertionUsersInWriter): reads the users matching `lookup` (as DirectoryStore::
+  // (ChecksGrantsInWriter): reads the users matching `lookup` (as DirectoryStore::
   // FindUsersByAttributeWithAssignment does) and passes them to `check`, which returns what to
   // write (CreateFamilyForAssertion's arguments and the grant's audit event, recorded with the
   // family only) or an error that `done` then gets with nothing written. `check` runs on the
@@ -200,7 +205,6 @@ class GrantStore {
   };
   using AssertionCheck =
       std::function<StatusOr<AssertionWrite>(const std::vector<UserWithAssignment>& users)>;
-  virtual bool ReadsAssertionUsersInWriter() const { return false; }
   virtual void CheckAndCreateFamilyForAssertionAsync(const AssertionUserLookup& lookup,
                                                      AssertionCheck check, WriteDone done);
 
@@ -210,6 +214,25 @@ class GrantStore {
                                                        const std::string& family_id,
                                                        const std::string& user_id,
                                                        const std::string& application_arn) = 0;
+  // Token exchange's read and write in one step (ChecksGrantsInWriter), as
+  // CheckAndCreateFamilyForAssertionAsync: reads the subject as GetExchangeSubject does and passes
+  // it to `check`, which returns what to write (CreateExchangedFamily's arguments and the grant's
+  // audit event, recorded with the family only) or an error that `done` then gets with nothing
+  // written. The default answers FailedPrecondition.
+  struct ExchangeSubjectLookup {
+    std::string token_id;
+    std::string family_id;
+    std::string user_id;
+    std::string application_arn;
+  };
+  struct ExchangeWrite {
+    TokenFamily family;
+    std::optional<RefreshToken> first_refresh;
+    std::optional<AuditEvent> event;
+  };
+  using ExchangeCheck = std::function<StatusOr<ExchangeWrite>(const ExchangeSubject& subject)>;
+  virtual void CheckAndCreateExchangedFamilyAsync(const ExchangeSubjectLookup& lookup,
+                                                  ExchangeCheck check, WriteDone done);
 
   // --- revoked access tokens (RFC 7009) ---
   // Records that the access token with this jti is revoked; kept until `expires_at` (the token's

@@ -300,11 +300,48 @@ StatusOr<Params> ExchangeParams(const TokenFamily& family,
   return p;
 }
 
+// GetExchangeSubject's statement, one row whether or not the family exists (it joins a one-row
+// table): $1 the token's jti, $2 its family, $3 its user, $4 the target application.
+constexpr std::string_view kExchangeSubjectSql =
+    "SELECT EXISTS (SELECT 1 FROM revoked_access_tokens WHERE jti = $1), "
+    "EXISTS (SELECT 1 FROM users WHERE user_id = $3), " TS_USER_ASSIGNED("$4", "$3") ", "
+    "f.family_id IS NOT NULL, " TS_FAMILY_COLUMNS("f.") " "
+    "FROM (SELECT 1) AS one LEFT JOIN token_families f ON f.family_id = $2";
+
+ExchangeSubject ReadExchangeSubject(const Result& r) {
+  ExchangeSubject subject;
+  subject.token_revoked = r.Bool(0, 0);
+  subject.user_exists = r.Bool(0, 1);
+  subject.user_assigned = r.Bool(0, 2);
+  if (r.Bool(0, 3)) subject.family = ReadFamily(r, 0, 4);
+  return subject;
+}
+
 Status ReadExchange(const StatusOr<Result>& r, const std::string& sqlstate,
                     const std::string& table, const TokenFamily& family) {
   if (!r.ok()) return postgres_internal::InsertConflict(sqlstate, table, r.status(), family);
   if (r->Int(0, 0) == 0) return FailedPreconditionError("parent token family is revoked");
   return OkStatus();
+}
+
+// The writer's statement for an exchanged family: with the event, when there is one, as
+// $21..$25 (kAuditedExchangeSql).
+StatusOr<GroupCommitWriter::Write> ExchangeStatement(
+    const TokenFamily& family, const std::optional<RefreshToken>& first_refresh,
+    const std::optional<AuditRecord>& audit) {
+  TS_ASSIGN_OR_RETURN(Params p, ExchangeParams(family, first_refresh));
+  if (!audit.has_value()) return GroupCommitWriter::Write{kExchangeSql, std::move(p)};
+  AddAudit(p, *audit);  // $21 .. $25
+  return GroupCommitWriter::Write{kAuditedExchangeSql, std::move(p)};
+}
+
+// The completion's answer; the event goes to the stream once committed with the family.
+Status SettleExchangeWrite(const StatusOr<Result>& r, const std::string& sqlstate,
+                           const std::string& table, const TokenFamily& family,
+                           const std::optional<AuditRecord>& audit) {
+  Status created = ReadExchange(r, sqlstate, table, family);
+  if (created.ok() && audit.has_value()) StreamAudit(*audit);
+  return created;
 }
 
 }  // namespace
@@ -323,16 +360,13 @@ void PostgresStore::CreateExchangedFamilyAsync(const TokenFamily& family,
                                                WriteDone done) {
   // As CreateFamilyForAssertionAsync: the pending event rides in the statement (issue 21).
   std::optional<AuditRecord> audit = TakePendingAudit();
-  StatusOr<Params> p = ExchangeParams(family, first_refresh);
-  if (!p.ok()) return done(p.status());
-  if (audit.has_value()) AddAudit(*p, *audit);  // $21 .. $25
+  StatusOr<GroupCommitWriter::Write> write = ExchangeStatement(family, first_refresh, audit);
+  if (!write.ok()) return done(write.status());
   impl_->writer().RunAsync(
-      audit.has_value() ? kAuditedExchangeSql : kExchangeSql, std::move(*p),
+      write->sql, std::move(write->params),
       [done = std::move(done), family, audit = std::move(audit)](
           StatusOr<Result> r, const std::string& sqlstate, const std::string& table) {
-        Status created = ReadExchange(r, sqlstate, table, family);
-        if (created.ok() && audit.has_value()) StreamAudit(*audit);
-        done(std::move(created));
+        done(SettleExchangeWrite(r, sqlstate, table, family, audit));
       });
 }
 
@@ -355,18 +389,6 @@ StatusOr<TokenFamily> PostgresStore::GetFamily(const std::string& family_id) {
   });
 }
 
-namespace {
-
-// GetExchangeSubject's statement, one row whether or not the family exists (it joins a one-row
-// table): $1 the token's jti, $2 its family, $3 its user, $4 the target application.
-constexpr std::string_view kExchangeSubjectSql =
-    "SELECT EXISTS (SELECT 1 FROM revoked_access_tokens WHERE jti = $1), "
-    "EXISTS (SELECT 1 FROM users WHERE user_id = $3), " TS_USER_ASSIGNED("$4", "$3") ", "
-    "f.family_id IS NOT NULL, " TS_FAMILY_COLUMNS("f.") " "
-    "FROM (SELECT 1) AS one LEFT JOIN token_families f ON f.family_id = $2";
-
-}  // namespace
-
 StatusOr<ExchangeSubject> PostgresStore::GetExchangeSubject(const std::string& token_id,
                                                             const std::string& family_id,
                                                             const std::string& user_id,
@@ -375,12 +397,7 @@ StatusOr<ExchangeSubject> PostgresStore::GetExchangeSubject(const std::string& t
     TS_ASSIGN_OR_RETURN(
         Result r,
         c.Exec(kExchangeSubjectSql, MakeParams(token_id, family_id, user_id, application_arn)));
-    ExchangeSubject subject;
-    subject.token_revoked = r.Bool(0, 0);
-    subject.user_exists = r.Bool(0, 1);
-    subject.user_assigned = r.Bool(0, 2);
-    if (r.Bool(0, 3)) subject.family = ReadFamily(r, 0, 4);
-    return subject;
+    return ReadExchangeSubject(r);
   });
 }
 
@@ -617,49 +634,86 @@ void PostgresStore::CreateFamilyForAssertionAsync(const TokenFamily& family,
       });
 }
 
+namespace {
+
+// What a grant checked in the writer (CheckAndCreate...Async) carries from its call to its
+// completion. Its event is made on the writer thread, under the calling request's audit context
+// (address, user agent, id), kept here for it.
+struct CheckedGrant {
+  explicit CheckedGrant(GrantStore::WriteDone d) : done(std::move(d)) {
+    if (const AuditRequestContext* current = AuditRequest::Current()) context = *current;
+  }
+
+  // Answers the caller itself: the writer then writes nothing for this grant.
+  std::optional<GroupCommitWriter::Write> Refuse(Status status) {
+    done(std::move(status));
+    return std::nullopt;
+  }
+  void Record(std::optional<AuditEvent>& event) {
+    if (!event.has_value()) return;
+    std::optional<AuditRequest> scope;
+    if (context.has_value()) scope.emplace(*context);
+    audit = ToRecord(*event);
+  }
+
+  GrantStore::WriteDone done;
+  std::optional<AuditRequestContext> context;
+  TokenFamily family;  // what the check decided, for the completion
+  std::optional<AuditRecord> audit;
+};
+
+}  // namespace
+
 void PostgresStore::CheckAndCreateFamilyForAssertionAsync(const AssertionUserLookup& lookup,
                                                           AssertionCheck check, WriteDone done) {
   // Read by the writer, in its batch's read pipeline, and checked on its thread, as a refresh is
-  // (CheckAndRotateRefreshTokenAsync): the grant makes no round trip of its own. The event is
-  // made there, so the request's audit context (address, user agent, id) goes with it.
-  struct Grant {
-    AssertionCheck check;
-    WriteDone done;
-    std::optional<AuditRequestContext> context;
-    TokenFamily family;  // what `decide` wrote, for the completion
-    std::optional<AuditRecord> audit;
-  };
-  auto grant = std::make_shared<Grant>();
-  grant->check = std::move(check);
-  grant->done = std::move(done);
-  if (const AuditRequestContext* context = AuditRequest::Current()) grant->context = *context;
+  // (CheckAndRotateRefreshTokenAsync): the grant makes no round trip of its own.
+  auto grant = std::make_shared<CheckedGrant>(std::move(done));
   impl_->writer().RunCheckedAsync(
       postgres_internal::kUsersByAttributeWithAssignmentSql,
       postgres_internal::UsersByAttributeWithAssignmentParams(lookup.attribute_path, lookup.value,
                                                               lookup.application_arn),
-      [grant](StatusOr<Result> r) -> std::optional<GroupCommitWriter::Write> {
-        auto answer = [&](Status status) -> std::optional<GroupCommitWriter::Write> {
-          grant->done(std::move(status));
-          return std::nullopt;
-        };
-        if (!r.ok()) return answer(r.status());
-        StatusOr<AssertionWrite> decided =
-            grant->check(postgres_internal::ReadUsersWithAssignment(*r));
-        if (!decided.ok()) return answer(decided.status());
-        if (decided->event.has_value()) {
-          std::optional<AuditRequest> context;
-          if (grant->context.has_value()) context.emplace(*grant->context);
-          grant->audit = ToRecord(*decided->event);
-        }
+      [grant,
+       check = std::move(check)](StatusOr<Result> r) -> std::optional<GroupCommitWriter::Write> {
+        if (!r.ok()) return grant->Refuse(r.status());
+        StatusOr<AssertionWrite> decided = check(postgres_internal::ReadUsersWithAssignment(*r));
+        if (!decided.ok()) return grant->Refuse(decided.status());
+        grant->Record(decided->event);
         StatusOr<GroupCommitWriter::Write> write =
             AssertionStatement(decided->family, decided->first_refresh, decided->assertion_id,
                                decided->assertion_expires_at, grant->audit);
-        if (!write.ok()) return answer(write.status());
+        if (!write.ok()) return grant->Refuse(write.status());
         grant->family = std::move(decided->family);
         return std::move(*write);
       },
       [grant](StatusOr<Result> r, const std::string& sqlstate, const std::string& table) {
         grant->done(SettleAssertionWrite(r, sqlstate, table, grant->family, grant->audit));
+      });
+}
+
+void PostgresStore::CheckAndCreateExchangedFamilyAsync(const ExchangeSubjectLookup& lookup,
+                                                       ExchangeCheck check, WriteDone done) {
+  // As CheckAndCreateFamilyForAssertionAsync: the subject's read (GetExchangeSubject's) goes in
+  // the writer's read pipeline, and the family's statement still reads its parent FOR SHARE, so
+  // a revocation committed between the two is seen by the write.
+  auto grant = std::make_shared<CheckedGrant>(std::move(done));
+  impl_->writer().RunCheckedAsync(
+      kExchangeSubjectSql,
+      MakeParams(lookup.token_id, lookup.family_id, lookup.user_id, lookup.application_arn),
+      [grant,
+       check = std::move(check)](StatusOr<Result> r) -> std::optional<GroupCommitWriter::Write> {
+        if (!r.ok()) return grant->Refuse(r.status());
+        StatusOr<ExchangeWrite> decided = check(ReadExchangeSubject(*r));
+        if (!decided.ok()) return grant->Refuse(decided.status());
+        grant->Record(decided->event);
+        StatusOr<GroupCommitWriter::Write> write =
+            ExchangeStatement(decided->family, decided->first_refresh, grant->audit);
+        if (!write.ok()) return grant->Refuse(write.status());
+        grant->family = std::move(decided->family);
+        return std::move(*write);
+      },
+      [grant](StatusOr<Result> r, const std::string& sqlstate, const std::string& table) {
+        grant->done(SettleExchangeWrite(r, sqlstate, table, grant->family, grant->audit));
       });
 }
 

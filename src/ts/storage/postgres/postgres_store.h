@@ -190,6 +190,8 @@ class PostgresStore final : public Store, public AuditStore {
                                                const std::string& family_id,
                                                const std::string& user_id,
                                                const std::string& application_arn) override;
+  void CheckAndCreateExchangedFamilyAsync(const ExchangeSubjectLookup& lookup,
+                                          ExchangeCheck check, WriteDone done) override;
   Status RevokeFamily(const std::string& family_id, int64_t now) override;
   StatusOr<RefreshTokenWithFamily> GetRefreshToken(const std::string& token_hash) override;
   StatusOr<RotateOutcome> RotateRefreshToken(const std::string& old_hash, int64_t now,
@@ -226,7 +228,7 @@ class PostgresStore final : public Store, public AuditStore {
   // thread, as for CheckAndRotateRefreshTokenAsync: a batch of grants costs two round trips.
   void CheckAndCreateFamilyForAssertionAsync(const AssertionUserLookup& lookup,
                                              AssertionCheck check, WriteDone done) override;
-  bool ReadsAssertionUsersInWriter() const override { return true; }
+  bool ChecksGrantsInWriter() const override { return true; }
   bool GrantWritesWithoutBlocking() const override { return true; }
   Status CreateFamilyForAssertion(const TokenFamily& family,
                                   const std::optional<RefreshToken>& first_refresh,

@@ -1141,6 +1141,116 @@ TEST(PostgresGroupCommitTest, CheckedAssertionsAreReadByTheWriterTwoRoundTripsAB
   EXPECT_THAT(events->front().json, HasSubstr("203.0.113.7"));
 }
 
+// Token exchange as the token endpoint runs it on PostgreSQL: the subject's read in the writer's
+// read pipeline, the check on its thread, the family in its transaction. A parent revoked between
+// the read and the write is still refused: the write reads its parent FOR SHARE.
+TEST(PostgresGroupCommitTest, CheckedExchangesAreReadByTheWriterTwoRoundTripsABatch) {
+  const std::string db = NewDatabase();
+  auto opened = PostgresStore::Open(server->Url(db));
+  ASSERT_THAT(opened, IsOk());
+  PostgresStore& s = **opened;
+  const std::string app = Family("x").application_arn;
+  ASSERT_THAT(s.PutApplication(conformance::MakeApp(app)), IsOk());
+  for (const char* id : {"user-1", "user-2"}) {
+    ASSERT_THAT(s.CreateUser(conformance::MakeUser(id, std::string("name-") + id)), IsOk());
+  }
+  ASSERT_THAT(s.PutAssignment(app, "user-1", "USER"), IsOk());
+  for (const char* parent : {"parent-a", "parent-b"}) {
+    ASSERT_THAT(s.CreateFamily(Family(parent), std::nullopt), IsOk());
+  }
+  ASSERT_THAT(s.RevokeAccessToken("jti-revoked", kNow + 100), IsOk());
+  ASSERT_THAT(s.CreateFamily(Family("fam-x"), Refresh("rt-x", "fam-x")), IsOk());
+  // Occupy the writer: its rotation of rt-x waits for a row lock held outside.
+  PGconn* outside = PQconnectdb(server->Url(db).c_str());
+  ASSERT_EQ(PQstatus(outside), CONNECTION_OK);
+  PQclear(
+      PQexec(outside, "BEGIN; SELECT * FROM refresh_tokens WHERE token_hash = 'rt-x' FOR UPDATE"));
+  Rotations blocker(1);
+  s.RotateRefreshTokenAsync("rt-x", kNow + 2, Refresh("rt-x2", "fam-x"), blocker.Collect(0));
+  AwaitLockWait(db);
+  const int64_t before = s.RoundTrips();
+
+  const std::thread::id caller = std::this_thread::get_id();
+  std::atomic<int> checks_on_caller{0};
+  std::atomic<int> checks{0};
+  PGconn* revoker = PQconnectdb(server->Url(db).c_str());
+  ASSERT_EQ(PQstatus(revoker), CONNECTION_OK);
+  auto check_as = [&](const std::string& family_id,
+                      bool revoke_parent_meanwhile) -> GrantStore::ExchangeCheck {
+    return [&, family_id, revoke_parent_meanwhile](
+               const ExchangeSubject& subject) -> StatusOr<GrantStore::ExchangeWrite> {
+      ++checks;
+      if (std::this_thread::get_id() == caller) ++checks_on_caller;
+      if (subject.token_revoked) return InvalidArgumentError("token revoked: " + family_id);
+      if (!subject.family.has_value() || subject.family->revoked_at != 0) {
+        return InvalidArgumentError("parent gone: " + family_id);
+      }
+      if (!subject.user_exists || !subject.user_assigned) {
+        return PermissionDeniedError("not assigned: " + family_id);
+      }
+      if (revoke_parent_meanwhile) {  // committed after the read, before the batch's write
+        PQclear(PQexec(revoker, ("UPDATE token_families SET revoked_at = 5 WHERE family_id = '" +
+                                 subject.family->family_id + "'")
+                                    .c_str()));
+      }
+      GrantStore::ExchangeWrite w;
+      w.family = Family(family_id);
+      w.family.grant_type = "urn:ietf:params:oauth:grant-type:token-exchange";
+      w.family.parent_family_id = subject.family->family_id;
+      w.first_refresh = Refresh("rt-" + family_id, family_id);
+      AuditEvent event;
+      event.event_source = "sso-oauth.amazonaws.com";
+      event.event_name = "CreateTokenWithIAM";
+      event.principal_id = family_id;
+      w.event = std::move(event);
+      return w;
+    };
+  };
+  struct Exchange {
+    GrantStore::ExchangeSubjectLookup lookup;
+    std::string family_id;
+    bool revoke_parent_meanwhile = false;
+  };
+  const std::vector<Exchange> exchanges = {{{"jti-1", "parent-a", "user-1", app}, "fam-1"},
+                                           {{"jti-revoked", "parent-a", "user-1", app}, "fam-2"},
+                                           {{"jti-3", "parent-a", "user-2", app}, "fam-3"},
+                                           {{"jti-4", "no-such-parent", "user-1", app}, "fam-4"},
+                                           {{"jti-5", "parent-b", "user-1", app}, "fam-5", true}};
+  Writes out(exchanges.size());
+  for (size_t i = 0; i < exchanges.size(); ++i) {
+    s.CheckAndCreateExchangedFamilyAsync(
+        exchanges[i].lookup, check_as(exchanges[i].family_id, exchanges[i].revoke_parent_meanwhile),
+        out.Collect(i));
+  }
+  // Nothing was read on this thread, and nothing is answered while the writer is busy.
+  EXPECT_EQ(s.RoundTrips(), before);
+  EXPECT_EQ(checks.load(), 0);
+  PQclear(PQexec(outside, "COMMIT"));
+  PQfinish(outside);
+  ASSERT_TRUE(out.WaitFor(static_cast<int>(exchanges.size())));
+  ASSERT_TRUE(blocker.WaitFor(1));
+  PQfinish(revoker);
+  EXPECT_EQ(s.RoundTrips() - before, 2);  // the reads' pipeline and the writes' transaction
+  EXPECT_EQ(checks_on_caller.load(), 0);
+  EXPECT_EQ(checks.load(), 5);
+
+  EXPECT_THAT(out.outcomes[0], IsOk());
+  EXPECT_THAT(out.outcomes[1], StatusIs(StatusCode::kInvalidArgument, HasSubstr("token revoked")));
+  EXPECT_THAT(out.outcomes[2], StatusIs(StatusCode::kPermissionDenied, HasSubstr("not assigned")));
+  EXPECT_THAT(out.outcomes[3], StatusIs(StatusCode::kInvalidArgument, HasSubstr("parent gone")));
+  EXPECT_THAT(out.outcomes[4],
+              StatusIs(StatusCode::kFailedPrecondition, HasSubstr("parent token family")));
+  // What the results say is what the database holds: one family, one event.
+  auto family = s.GetFamily("fam-1");
+  ASSERT_THAT(family, IsOk());
+  EXPECT_EQ(family->parent_family_id, "parent-a");
+  EXPECT_THAT(s.GetRefreshToken("rt-fam-1"), IsOk());
+  for (const char* refused : {"fam-2", "fam-3", "fam-4", "fam-5"}) {
+    EXPECT_THAT(s.GetFamily(refused), StatusIs(StatusCode::kNotFound, ::testing::_)) << refused;
+  }
+  EXPECT_EQ(TokenEndpointEvents(s), 1u);
+}
+
 // Two nodes, each reading and checking in its writer, rotating one token concurrently: exactly
 // one rotation wins across both nodes' batches, whichever read saw the token current.
 TEST(PostgresGroupCommitTest, TwoNodesCheckedRotationsHaveOneWinner) {
