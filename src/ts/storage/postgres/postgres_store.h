@@ -190,8 +190,8 @@ class PostgresStore final : public Store, public AuditStore {
                                                const std::string& family_id,
                                                const std::string& user_id,
                                                const std::string& application_arn) override;
-  void CheckAndCreateExchangedFamilyAsync(const ExchangeSubjectLookup& lookup,
-                                          ExchangeCheck check, WriteDone done) override;
+  void CheckAndCreateExchangedFamilyAsync(const ExchangeSubjectLookup& lookup, ExchangeCheck check,
+                                          WriteDone done) override;
   Status RevokeFamily(const std::string& family_id, int64_t now) override;
   StatusOr<RefreshTokenWithFamily> GetRefreshToken(const std::string& token_hash) override;
   StatusOr<RotateOutcome> RotateRefreshToken(const std::string& old_hash, int64_t now,
