@@ -341,26 +341,37 @@ struct Tessera::Parts {
   // to the kernel, so the resident memory a burst took is returned once the burst is over.
   std::thread memory_keeper;
 
+  // Rows a purge deletes (or the SQLite refresh-token sweep visits) per call, and calls per
+  // wake-up: up to a million rows visited a minute, 16,000 a second, more than one node mints at
+  // its peak. Small, because on SQLite a call rides in one of the writer's batches and every
+  // token request in that batch waits for its deletes: at 500 rows a call, the soak's p99 rose
+  // from ~15 ms to 60-300 ms once its codes began to expire (RELIABILITY.md, "Soak").
+  static constexpr int kPurgeBatch = 100;
+  static constexpr int kPurgeRounds = 10'000;
+
+  // Between two calls of a purge: rests four times as long as the call took (at least 1 ms), so
+  // that purging takes at most a fifth of the writer it shares with the token endpoint, and a
+  // request waits behind one small call at most. False once the server is stopping.
+  bool RestAfterPurgeCall(std::chrono::steady_clock::time_point call_started) {
+    const auto took = std::chrono::steady_clock::now() - call_started;
+    const auto rest =
+        std::max<std::chrono::steady_clock::duration>(4 * took, std::chrono::milliseconds(1));
+    std::unique_lock lock(housekeeping_mu);
+    return !housekeeping_cv.wait_for(lock, rest, [&] { return stopping; });
+  }
+
   void Housekeep(storage::HousekeepingStore& expired) {
-    // Up to a million rows visited a minute: the SQLite store sweeps its refresh tokens (a
-    // batch's worth of rows per call), and a million is 16,000 a second, more than one node
-    // mints at its peak.
-    constexpr int kBatch = 500;
-    constexpr int kRounds = 2000;
     std::unique_lock lock(housekeeping_mu);
     while (!housekeeping_cv.wait_for(lock, std::chrono::seconds(60), [&] { return stopping; })) {
       lock.unlock();
-      for (int round = 0; round < kRounds; ++round) {
-        auto purged = expired.PurgeExpired(clock->NowUnixSeconds(), kBatch);
+      for (int round = 0; round < kPurgeRounds; ++round) {
+        const auto started = std::chrono::steady_clock::now();
+        auto purged = expired.PurgeExpired(clock->NowUnixSeconds(), kPurgeBatch);
         if (!purged.ok()) {
           log::Write(log::Level::kError, "housekeeping: " + purged.status().ToString());
           break;
         }
-        if (purged->finished) break;
-        lock.lock();  // a stop request ends the work between rounds
-        const bool stop = stopping;
-        lock.unlock();
-        if (stop) break;
+        if (purged->finished || !RestAfterPurgeCall(started)) break;
       }
       if (audit_trail != nullptr) PurgeAudit(*audit_trail);
       lock.lock();
@@ -371,20 +382,18 @@ struct Tessera::Parts {
   std::shared_ptr<storage::AuditStore> audit_trail;
 
   // Audit retention (--audit-retention-days; 0 keeps every event): the oldest first, in the
-  // same small batches as the purge.
+  // same small, rested calls as the purge.
   void PurgeAudit(storage::AuditStore& trail) {
     if (config.audit_retention_days <= 0) return;
-    constexpr int kBatch = 500;
     const int64_t before = clock->NowUnixSeconds() - config.audit_retention_days * 86400;
-    for (int round = 0; round < 2000; ++round) {
-      auto purged = trail.PurgeAuditEvents(before, kBatch);
+    for (int round = 0; round < kPurgeRounds; ++round) {
+      const auto started = std::chrono::steady_clock::now();
+      auto purged = trail.PurgeAuditEvents(before, kPurgeBatch);
       if (!purged.ok()) {
         log::Write(log::Level::kError, "housekeeping: audit: " + purged.status().ToString());
         return;
       }
-      if (*purged < kBatch) return;
-      std::lock_guard lock(housekeeping_mu);
-      if (stopping) return;
+      if (*purged < kPurgeBatch || !RestAfterPurgeCall(started)) return;
     }
   }
 
