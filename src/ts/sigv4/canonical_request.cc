@@ -287,6 +287,10 @@ std::optional<int64_t> ParseAmzDate(std::string_view text) {
       !ParseDigits(text.substr(11, 2), minute) || !ParseDigits(text.substr(13, 2), second)) {
     return std::nullopt;
   }
+  // A leap second (60) is the HTTP date's to allow (RFC 7231 §7.1.1.1), not X-Amz-Date's: the
+  // SDKs format it from clocks that never show 60, and "...T161860Z" would be a second spelling
+  // of "...T161900Z" (fuzz/corpus/sigv4/found-amz-date-second-60).
+  if (second > 59) return std::nullopt;
   return ToUnix(year, month, day, hour, minute, second);
 }
 
