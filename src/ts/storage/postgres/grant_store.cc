@@ -52,6 +52,23 @@ void AddAudit(Params& p, const AuditRecord& audit) {
       .Add(audit.json);
 }
 
+// A writer statement in its two forms: `sql` alone, or `audited_sql` with the event's values
+// appended (AddAudit) when there is an event.
+GroupCommitWriter::Write WithAudit(std::string_view sql, std::string_view audited_sql, Params p,
+                                   const std::optional<AuditRecord>& audit) {
+  if (!audit.has_value()) return GroupCommitWriter::Write{sql, std::move(p)};
+  AddAudit(p, *audit);
+  return GroupCommitWriter::Write{audited_sql, std::move(p)};
+}
+
+// A write's answer once its batch committed: its event, recorded with the family, goes to the
+// stream only if the write succeeded (completions run after COMMIT returned, as
+// Impl::Transaction does).
+Status StreamIfWritten(Status written, const std::optional<AuditRecord>& audit) {
+  if (written.ok() && audit.has_value()) StreamAudit(*audit);
+  return written;
+}
+
 }  // namespace
 
 // --- authorization codes ---
@@ -197,9 +214,10 @@ void PostgresStore::RedeemAuthorizationCodeAsync(const std::string& code_hash, i
   std::optional<AuditRecord> audit = TakePendingAudit();
   StatusOr<Params> p = RedeemParams(code_hash, now, family, first_refresh);
   if (!p.ok()) return done(p.status());
-  if (audit.has_value()) AddAudit(*p, *audit);  // $23 .. $27
+  GroupCommitWriter::Write write =
+      WithAudit(kRedeemSql, kAuditedRedeemSql, std::move(*p), audit);  // the event: $23 .. $27
   impl_->writer().RunAsync(
-      audit.has_value() ? kAuditedRedeemSql : kRedeemSql, std::move(*p),
+      write.sql, std::move(write.params),
       [this, done = std::move(done), code_hash, now, family, audit = std::move(audit)](
           StatusOr<Result> r, const std::string& sqlstate, const std::string& table) {
         RedeemRead read = ReadRedeem(r, sqlstate, table, family, now);
@@ -330,18 +348,14 @@ StatusOr<GroupCommitWriter::Write> ExchangeStatement(
     const TokenFamily& family, const std::optional<RefreshToken>& first_refresh,
     const std::optional<AuditRecord>& audit) {
   TS_ASSIGN_OR_RETURN(Params p, ExchangeParams(family, first_refresh));
-  if (!audit.has_value()) return GroupCommitWriter::Write{kExchangeSql, std::move(p)};
-  AddAudit(p, *audit);  // $21 .. $25
-  return GroupCommitWriter::Write{kAuditedExchangeSql, std::move(p)};
+  return WithAudit(kExchangeSql, kAuditedExchangeSql, std::move(p), audit);  // event: $21 .. $25
 }
 
-// The completion's answer; the event goes to the stream once committed with the family.
+// The completion's answer, with the event streamed if the family was written.
 Status SettleExchangeWrite(const StatusOr<Result>& r, const std::string& sqlstate,
                            const std::string& table, const TokenFamily& family,
                            const std::optional<AuditRecord>& audit) {
-  Status created = ReadExchange(r, sqlstate, table, family);
-  if (created.ok() && audit.has_value()) StreamAudit(*audit);
-  return created;
+  return StreamIfWritten(ReadExchange(r, sqlstate, table, family), audit);
 }
 
 }  // namespace
@@ -599,19 +613,14 @@ StatusOr<GroupCommitWriter::Write> AssertionStatement(
     const std::optional<AuditRecord>& audit) {
   TS_ASSIGN_OR_RETURN(Params p,
                       AssertionParams(family, first_refresh, assertion_id, assertion_expires_at));
-  if (!audit.has_value()) return GroupCommitWriter::Write{kAssertionSql, std::move(p)};
-  AddAudit(p, *audit);  // $23 .. $27
-  return GroupCommitWriter::Write{kAuditedAssertionSql, std::move(p)};
+  return WithAudit(kAssertionSql, kAuditedAssertionSql, std::move(p), audit);  // event: $23 .. $27
 }
 
-// The completion's answer; the event goes to the stream once committed with the family
-// (completions run after COMMIT returned), as Impl::Transaction does.
+// The completion's answer, with the event streamed if the family was written.
 Status SettleAssertionWrite(const StatusOr<Result>& r, const std::string& sqlstate,
                             const std::string& table, const TokenFamily& family,
                             const std::optional<AuditRecord>& audit) {
-  Status created = ReadAssertion(r, sqlstate, table, family);
-  if (created.ok() && audit.has_value()) StreamAudit(*audit);
-  return created;
+  return StreamIfWritten(ReadAssertion(r, sqlstate, table, family), audit);
 }
 
 }  // namespace
