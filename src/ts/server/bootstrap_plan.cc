@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <boost/json.hpp>
+#include <regex>
 
 #include "ts/admin/rules.h"
 #include "ts/admin/service_model.h"
@@ -116,9 +117,24 @@ struct Checker {
   }
 };
 
+// Whether every character of `s` is one the models' identifier patterns allow after a prefix
+// such as apl- or tti- ([a-zA-Z0-9-.]: letters, digits, '-' and '.'), and `s` is not empty.
+bool IsIdentifierTail(std::string_view s) {
+  return !s.empty() && std::all_of(s.begin(), s.end(), [](char c) {
+    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '-' ||
+           c == '.';
+  });
+}
+
+bool IsAccountId(std::string_view s) {
+  return s.size() == 12 &&
+         std::all_of(s.begin(), s.end(), [](char c) { return c >= '0' && c <= '9'; });
+}
+
 // `arn` is one CreateApplication / CreateTrustedTokenIssuer would make in `instance`:
-// arn:<partition>:sso::<owner account>:<kind>/<instance id>/<prefix>... (any account on the
-// demo instance, whose documentation examples use two).
+// arn:aws:sso::<owner account>:<kind>/<instance id>/<prefix><id> (any account on the demo
+// instance, whose documentation examples use two). On the demo instance this is all that checks
+// the ARN (the models' patterns want longer ids), so it also checks the characters.
 Status CheckInInstance(const std::string& arn, std::string_view kind, std::string_view prefix,
                        const storage::Instance& instance, const std::string& where) {
   // arn : partition : sso : (no region) : account : resource
@@ -134,14 +150,30 @@ Status CheckInInstance(const std::string& arn, std::string_view kind, std::strin
   const std::string expected =
       std::string(kind) + "/" + instance.instance_id + "/" + std::string(prefix);
   const bool account_ok = fields.size() == 5 && (IsDemoInstance(instance.instance_arn)
-                                                     ? fields[4].size() == 12
+                                                     ? IsAccountId(fields[4])
                                                      : fields[4] == instance.owner_account_id);
-  if (!account_ok || fields[0] != "arn" || fields[2] != "sso" || resource.rfind(expected, 0) != 0 ||
-      resource.size() == expected.size()) {
+  if (!account_ok || fields[0] != "arn" || !fields[1].starts_with("aws") || !fields[3].empty() ||
+      fields[2] != "sso" || !resource.starts_with(expected) ||
+      !IsIdentifierTail(std::string_view(resource).substr(expected.size()))) {
     return DocumentError(where, "'" + arn + "' is not in this instance: expected arn:aws:sso::" +
                                     instance.owner_account_id + ":" + expected + "...");
   }
   return OkStatus();
+}
+
+// An AccessScopes entry's AuthorizedTargets element on the demo instance, where the model's
+// ScopeTarget pattern is skipped (its documentation ARNs are shorter than the pattern allows):
+// the pattern's form, any id length. The store keeps targets as a space-separated list, so one
+// it could not keep must be refused here, before the document's first write.
+Status CheckDemoScopeTarget(const std::string& target, const std::string& where) {
+  static const std::regex* form = new std::regex(
+      R"(arn:aws(-[a-z]{1,5}){0,3}:sso::(\d{12}:application/(sso)?ins-[a-zA-Z0-9-.]+/)"
+      R"(apl-[a-zA-Z0-9]+|:instance/(sso)?ins-[a-zA-Z0-9-.]+))");
+  if (std::regex_match(target, *form)) return OkStatus();
+  return DocumentError(where, "'" + target +
+                                  "' is not an application or instance ARN (arn:aws:sso::<account>"
+                                  ":application/<instance id>/apl-<id> or "
+                                  "arn:aws:sso:::instance/<instance id>)");
 }
 
 Status ParseInstance(const json::value& v, const Checker& check, const BootstrapContext& ctx,
@@ -472,7 +504,12 @@ Status ParseApplications(const json::array& apps, const Checker& check, const Bo
       }
       std::vector<std::string> targets;
       TS_ASSIGN_OR_RETURN(const json::array* list, Arr(entry, "AuthorizedTargets", sw));
-      for (const auto& t : *list) targets.emplace_back(t.as_string());
+      for (size_t k = 0; k < list->size(); ++k) {
+        targets.emplace_back((*list)[k].as_string());
+        if (!check.demo) continue;
+        TS_RETURN_IF_ERROR(CheckDemoScopeTarget(
+            targets.back(), ElementPath(MemberPath(sw, "AuthorizedTargets"), k)));
+      }
       app.access_scopes[scope] = std::move(targets);
     }
     std::vector<Reference> assignments;
