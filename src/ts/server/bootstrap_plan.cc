@@ -126,11 +126,6 @@ bool IsIdentifierTail(std::string_view s) {
   });
 }
 
-bool IsAccountId(std::string_view s) {
-  return s.size() == 12 &&
-         std::all_of(s.begin(), s.end(), [](char c) { return c >= '0' && c <= '9'; });
-}
-
 // `arn` is one CreateApplication / CreateTrustedTokenIssuer would make in `instance`:
 // arn:aws:sso::<owner account>:<kind>/<instance id>/<prefix><id> (any account on the demo
 // instance, whose documentation examples use two). On the demo instance this is all that checks
@@ -150,7 +145,7 @@ Status CheckInInstance(const std::string& arn, std::string_view kind, std::strin
   const std::string expected =
       std::string(kind) + "/" + instance.instance_id + "/" + std::string(prefix);
   const bool account_ok = fields.size() == 5 && (IsDemoInstance(instance.instance_arn)
-                                                     ? IsAccountId(fields[4])
+                                                     ? ValidateAccountId(fields[4]).ok()
                                                      : fields[4] == instance.owner_account_id);
   if (!account_ok || fields[0] != "arn" || !fields[1].starts_with("aws") || !fields[3].empty() ||
       fields[2] != "sso" || !resource.starts_with(expected) ||
